@@ -1,0 +1,23 @@
+"""Run profiles shared by every notebook: ``smoke`` (CI), ``cpu`` (a laptop), ``full`` (a GPU)."""
+
+from __future__ import annotations
+
+PROFILES = ("smoke", "cpu", "full")
+
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"PROFILE must be one of {list(PROFILES)}; got {profile!r} instead.")
+    return profile
+
+
+def pick(profile: str, *, smoke, cpu, full, override=None):
+    """Return the value for ``profile``, or ``override`` when it is not None.
+
+    Notebooks keep ``EPOCHS = None`` style knobs in their parameters cell; ``None`` means
+    "the profile's value", anything else is the user's explicit choice.
+    """
+    check_profile(profile)
+    if override is not None:
+        return override
+    return {"smoke": smoke, "cpu": cpu, "full": full}[profile]

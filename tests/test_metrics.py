@@ -1,0 +1,215 @@
+"""ltutorial.metrics against scikit-learn / imbalanced-learn and hand-computed fixtures."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from imblearn.metrics import geometric_mean_score
+from sklearn import metrics as skm
+
+from ltutorial import metrics as M
+
+CONVERTERS = {
+    "numpy": lambda a: np.asarray(a),
+    "torch": lambda a: torch.as_tensor(a),
+    "list": lambda a: list(np.asarray(a).tolist()),
+    "torch-int32": lambda a: torch.as_tensor(a, dtype=torch.int32),
+}
+
+
+def _random_pair(seed, num_classes=7, n=300, all_predicted_in_true=True):
+    rng = np.random.default_rng(seed)
+    # long-tailed test labels; every class appears at least once
+    p = 0.6 ** np.arange(num_classes)
+    y_true = np.concatenate([np.arange(num_classes), rng.choice(num_classes, size=n, p=p / p.sum())])
+    y_pred = np.where(rng.random(y_true.size) < 0.6, y_true, rng.integers(0, num_classes, y_true.size))
+    if not all_predicted_in_true:
+        y_pred[:3] = num_classes  # a class that only occurs among the predictions
+    return y_true, y_pred
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("kind", list(CONVERTERS))
+def test_against_sklearn_and_imblearn(seed, kind):
+    y_true, y_pred = _random_pair(seed)
+    c = CONVERTERS[kind]
+    yt, yp = c(y_true), c(y_pred)
+    labels = np.arange(7)
+    assert M.accuracy(yt, yp) == pytest.approx(skm.accuracy_score(y_true, y_pred))
+    assert M.balanced_accuracy(yt, yp) == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred))
+    np.testing.assert_allclose(M.per_class_accuracy(yt, yp), skm.recall_score(y_true, y_pred, average=None))
+    assert M.macro_f1(yt, yp) == pytest.approx(skm.f1_score(y_true, y_pred, average="macro"))
+    assert M.g_mean(yt, yp) == pytest.approx(geometric_mean_score(y_true, y_pred, average="multiclass"))
+    np.testing.assert_array_equal(M.confusion_matrix(yt, yp), skm.confusion_matrix(y_true, y_pred, labels=labels))
+    np.testing.assert_allclose(
+        M.confusion_matrix(yt, yp, normalize="true"),
+        skm.confusion_matrix(y_true, y_pred, labels=labels, normalize="true"),
+    )
+
+
+def test_class_only_in_predictions_matches_sklearn():
+    y_true, y_pred = _random_pair(5, all_predicted_in_true=False)
+    # sklearn warns about the class with no true sample and drops its recall, as we do
+    with pytest.warns(UserWarning):
+        expected = skm.balanced_accuracy_score(y_true, y_pred)
+    assert M.balanced_accuracy(y_true, y_pred) == pytest.approx(expected)
+    assert M.macro_f1(y_true, y_pred) == pytest.approx(skm.f1_score(y_true, y_pred, average="macro"))
+    acc = M.per_class_accuracy(y_true, y_pred)
+    assert acc.shape == (8,) and math.isnan(acc[7]) and not np.isnan(acc[:7]).any()
+
+
+def test_reference_example_from_fact_sheet():
+    # classic.md §6: recalls 2/3, 1/2, 1; balanced accuracy 0.7222; G-mean (1/3)^(1/3)
+    y_true, y_pred = [0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 0, 2]
+    np.testing.assert_allclose(M.per_class_accuracy(y_true, y_pred), [2 / 3, 1 / 2, 1])
+    assert M.balanced_accuracy(y_true, y_pred) == pytest.approx(13 / 18)
+    assert M.g_mean(y_true, y_pred) == pytest.approx((1 / 3) ** (1 / 3))
+    assert M.accuracy(y_true, y_pred) == pytest.approx(4 / 6)
+
+
+def test_g_mean_zero_recall_and_correction():
+    y_true, y_pred = [0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 0, 0]
+    assert M.g_mean(y_true, y_pred) == 0.0
+    assert M.g_mean(y_true, y_pred, correction=0.001) == pytest.approx(
+        geometric_mean_score(y_true, y_pred, correction=0.001)
+    )
+
+
+def test_num_classes_pads_absent_classes_with_nan():
+    acc = M.per_class_accuracy([0, 1, 1], [0, 1, 0], num_classes=4)
+    np.testing.assert_allclose(acc[:2], [1.0, 0.5])
+    assert np.isnan(acc[2:]).all()
+    cm = M.confusion_matrix([0, 1, 1], [0, 1, 0], num_classes=4)
+    assert cm.shape == (4, 4) and cm.sum() == 3 and cm[1, 0] == 1
+    cmn = M.confusion_matrix([0, 1, 1], [0, 1, 0], num_classes=3, normalize="true")
+    np.testing.assert_allclose(cmn[1], [0.5, 0.5, 0.0])
+    assert np.isnan(cmn[2]).all()
+
+
+def test_integer_valued_float_labels_are_accepted():
+    assert M.accuracy(np.array([0.0, 1.0, 2.0]), torch.tensor([0, 1, 1])) == pytest.approx(2 / 3)
+
+
+# ---------------------------------------------------------------- shot groups
+def test_shot_accuracy_hand_computed():
+    # training counts: many = {0, 1} (> 100), medium = {2, 3} (20..100 inclusive), few = {4, 5} (< 20)
+    train_counts = [500, 101, 100, 20, 19, 5]
+    y_true = [0, 0, 0, 0, 1, 1, 2, 2, 3, 4, 4, 5]
+    y_pred = [0, 0, 0, 1, 1, 1, 2, 0, 0, 4, 3, 5]
+    # recalls: 3/4, 1, 1/2, 0, 1/2, 1
+    out = M.shot_accuracy(y_true, y_pred, train_counts)
+    assert set(out) == {"many", "medium", "few", "all"}
+    assert out["many"] == pytest.approx((0.75 + 1.0) / 2)
+    assert out["medium"] == pytest.approx((0.5 + 0.0) / 2)
+    assert out["few"] == pytest.approx((0.5 + 1.0) / 2)
+    assert out["all"] == pytest.approx(3.75 / 6)
+    assert out["all"] == pytest.approx(M.balanced_accuracy(y_true, y_pred))
+
+
+def test_shot_accuracy_custom_thresholds_and_empty_group():
+    train_counts = torch.tensor([5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50])  # CIFAR-10-LT, ratio 100
+    y = np.arange(10)
+    out = M.shot_accuracy(y, y, train_counts)
+    assert math.isnan(out["few"])  # CIFAR-10-LT has no few-shot class
+    assert out["many"] == 1.0 and out["medium"] == 1.0
+    out = M.shot_accuracy(y, (y + 1) % 10, train_counts, many_threshold=1000, few_threshold=100)
+    assert out["many"] == 0.0 and out["medium"] == 0.0 and out["few"] == 0.0
+
+
+def test_shot_accuracy_group_whose_classes_are_absent_from_test_is_nan():
+    out = M.shot_accuracy([0, 0], [0, 1], [200, 10])
+    assert out["many"] == 0.5 and math.isnan(out["medium"]) and math.isnan(out["few"])
+
+
+def test_thirds_cifar10_split_is_4_3_3_on_shuffled_classes():
+    counts = np.array([5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50])
+    perm = np.random.default_rng(0).permutation(10)
+    shuffled = counts[perm]  # class c has count counts[perm[c]]
+    split = M.thirds_split(shuffled)
+    assert [len(split[k]) for k in ("many", "medium", "few")] == [4, 3, 3]
+    rank = np.argsort(perm)  # rank[r] = class whose count is the r-th largest
+    assert set(split["many"]) == set(rank[:4])
+    assert set(split["medium"]) == set(rank[4:7])
+    assert set(split["few"]) == set(rank[7:])
+
+    # class c: 10 test samples, k[c] of them correct
+    k = np.array([10, 9, 8, 7, 6, 5, 4, 3, 2, 1])
+    y_true = np.repeat(np.arange(10), 10)
+    within = np.tile(np.arange(10), 10)
+    y_pred = np.where(within < k[y_true], y_true, (y_true + 1) % 10)
+    out = M.group_accuracy_by_thirds(y_true, y_pred, shuffled)
+    assert out["many"] == pytest.approx(k[rank[:4]].mean() / 10)
+    assert out["medium"] == pytest.approx(k[rank[4:7]].mean() / 10)
+    assert out["few"] == pytest.approx(k[rank[7:]].mean() / 10)
+    assert out["all"] == pytest.approx(k.mean() / 10)
+    # SDCLR's identity on CIFAR-10: All = (4 Many + 3 Medium + 3 Few) / 10
+    assert out["all"] == pytest.approx((4 * out["many"] + 3 * out["medium"] + 3 * out["few"]) / 10)
+
+
+def test_thirds_cifar100_sizes_and_ties():
+    counts = np.floor(500 * 0.01 ** (np.arange(100) / 99)).astype(int)
+    split = M.thirds_split(counts)
+    assert [len(split[k]) for k in ("many", "medium", "few")] == [34, 33, 33]
+    np.testing.assert_array_equal(split["few"], np.arange(67, 100))
+    tie = M.thirds_split([3, 3, 3])
+    assert list(tie["many"]) == [0] and list(tie["medium"]) == [1] and list(tie["few"]) == [2]
+    two = M.group_accuracy_by_thirds([0, 1], [0, 0], [10, 5])
+    assert two["many"] == 0.5 and math.isnan(two["medium"]) and math.isnan(two["few"])
+
+
+# ---------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: M.accuracy([0, 1, 2], [0, 1]), "same length"),
+        (lambda: M.accuracy([], []), "y_true must not be empty"),
+        (lambda: M.accuracy([0, -1], [0, 1]), "y_true must hold labels >= 0"),
+        (lambda: M.accuracy([0, 1], [0, -2]), "y_pred must hold labels >= 0"),
+        (lambda: M.accuracy([[0, 1]], [[0, 1]]), "y_true must be a 1-D"),
+        (lambda: M.accuracy([0.5, 1.0], [0, 1]), "y_true must hold integer class labels"),
+        (lambda: M.accuracy(np.array([True, False]), [0, 1]), "y_true must hold integer"),
+        (lambda: M.accuracy("01", [0, 1]), "y_true must hold integer class labels"),
+        (lambda: M.accuracy([0, 1], ["a", "b"]), "y_pred must hold integer class labels"),
+        (lambda: M.accuracy({0: 1}, [0]), "y_true must be a numpy array"),
+        (lambda: M.per_class_accuracy([0, 3], [0, 1], num_classes=3), "y_true must hold labels < num_classes=3"),
+        (lambda: M.per_class_accuracy([0, 1], [0, 5], num_classes=3), "y_pred must hold labels < num_classes=3"),
+        (lambda: M.per_class_accuracy([0, 1], [0, 1], num_classes=0), "num_classes must be an integer >= 1"),
+        (lambda: M.confusion_matrix([0, 1], [0, 1], normalize="all"), "normalize must be one of"),
+        (lambda: M.g_mean([0, 1], [0, 1], correction=2), "correction must be a number in"),
+        (lambda: M.shot_accuracy([0, 2], [0, 1], [200, 10]), "y_true must hold labels < num_classes=2"),
+        (lambda: M.shot_accuracy([0, 1], [0, 1], [200, -1]), "train_counts must hold finite counts >= 0"),
+        (lambda: M.shot_accuracy([0, 1], [0, 1], [200, float("nan")]), "train_counts must hold finite"),
+        (lambda: M.shot_accuracy([0, 1], [0, 1], [[200, 10]]), "train_counts must be a non-empty 1-D"),
+        (lambda: M.shot_accuracy([0, 1], [0, 1], [200, 10], few_threshold=200), "few_threshold must be <="),
+        (lambda: M.shot_accuracy([0, 1], [0, 1], [200, 10], many_threshold=-1), "many_threshold must be an integer"),
+        (lambda: M.group_accuracy_by_thirds([0, 1], [0, 1], []), "train_counts must be a non-empty"),
+    ],
+)
+def test_bad_input_raises_value_error_naming_the_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_no_python_loop_over_samples_large_input_is_fast():
+    import time
+
+    rng = np.random.default_rng(0)
+    y_true = torch.as_tensor(rng.integers(0, 100, 2_000_000))
+    y_pred = torch.as_tensor(rng.integers(0, 100, 2_000_000))
+    t0 = time.perf_counter()
+    acc = M.per_class_accuracy(y_true, y_pred)
+    assert time.perf_counter() - t0 < 2.0
+    assert acc.shape == (100,) and np.all(np.abs(acc - 0.01) < 0.005)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_tensors_match_cpu():
+    y_true, y_pred = _random_pair(3)
+    cpu = M.shot_accuracy(y_true, y_pred, [300, 200, 100, 50, 20, 10, 5])
+    gpu = M.shot_accuracy(torch.as_tensor(y_true).cuda(), torch.as_tensor(y_pred).cuda(), [300, 200, 100, 50, 20, 10, 5])
+    for k in cpu:
+        assert cpu[k] == pytest.approx(gpu[k], nan_ok=True)
+    # y_pred on another device than y_true still works
+    assert M.accuracy(torch.as_tensor(y_true).cuda(), y_pred) == pytest.approx(skm.accuracy_score(y_true, y_pred))
