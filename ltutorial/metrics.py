@@ -44,7 +44,10 @@ _NORMALIZE = {None: None, "true": "true"}
 def _labels(x, name: str) -> torch.Tensor:
     try:
         t = as_tensor(x, name=name)
-    except TypeError:  # strings / object arrays that torch cannot hold
+    except ValueError as err:
+        if "must hold numbers" not in str(err):
+            raise
+        # strings / object arrays: say what labels must be, not just "numbers"
         raise ValueError(f"{name} must hold integer class labels; got {np.asarray(x).dtype} values instead.") from None
     if t.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of class labels; got shape {tuple(t.shape)} instead.")

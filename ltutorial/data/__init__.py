@@ -1,0 +1,183 @@
+"""Data for the tutorial: long-tailed CIFAR-10/100, the offline digits-lt set and 2-D synthetic data.
+
+``load_dataset(name)`` returns ``(train, test)`` ``ImageDataset``s: a long-tailed train split and
+a balanced test split. ``resolve_dataset("auto")`` picks CIFAR-10-LT when a copy is found and
+otherwise digits-lt, saying so in one line. See docs/ARCHITECTURE.md ("Data objects").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ltutorial.data.cifar import CIFAR_SPECS, download_cifar, find_cifar_root, how_to_get, load_cifar_split, locate_cifar
+from ltutorial.data.digits import load_digits_lt
+from ltutorial.data.images import ImageDataset, channel_mean_std
+from ltutorial.data.longtail import PROFILES, longtail_counts, longtail_indices
+from ltutorial.data.synthetic import (
+    GaussianBinaryProblem,
+    bayes_optimal_rule,
+    make_gaussian_mixture,
+    make_imbalanced_gaussians,
+    make_longtail_blobs,
+    make_multimodal_rare,
+)
+
+__all__ = [
+    "DATASETS",
+    "ImageDataset",
+    "PROFILES",
+    "GaussianBinaryProblem",
+    "bayes_optimal_rule",
+    "channel_mean_std",
+    "find_cifar_root",
+    "load_dataset",
+    "longtail_counts",
+    "longtail_indices",
+    "make_gaussian_mixture",
+    "make_imbalanced_gaussians",
+    "make_longtail_blobs",
+    "make_multimodal_rare",
+    "pack_cifar",
+    "resolve_dataset",
+]
+
+
+def _select_longtail(entry, imbalance_ratio, profile, seed, num_classes: int) -> torch.Tensor:
+    """Positions in ``entry`` (a cached train split) of the requested long-tailed subset.
+
+    The subset is defined on the full train split (``entry["full_labels"]``); a pack may hold
+    only part of it, so the requested full-split indices are mapped to the rows it holds.
+    """
+    # n_max = the smallest class count of the full split: 5000 for CIFAR-10, 500 for CIFAR-100.
+    wanted = longtail_indices(entry["full_labels"], imbalance_ratio, profile, seed=seed, num_classes=num_classes)
+    held = entry["indices"]
+    if held.numel() == entry["full_labels"].numel():
+        return wanted
+    row_of = torch.full((entry["full_labels"].numel(),), -1, dtype=torch.int64)
+    row_of[held] = torch.arange(held.numel())
+    rows = row_of[wanted]
+    if bool((rows < 0).any()):
+        raise ValueError(
+            f"imbalance_ratio={imbalance_ratio!r}, profile={profile!r}, seed={seed!r} select training images that "
+            f"{entry['source']} does not hold (it holds only a long-tailed subset); request that subset (or a larger "
+            f"imbalance_ratio with the same profile and seed), or pack the full train split (omit --imbalance-ratio)."
+        )
+    return rows
+
+
+def _load_cifar_lt(name: str, *, root, imbalance_ratio, profile, seed, download, verbose):
+    spec = CIFAR_SPECS[name]
+    if download and locate_cifar(root, name) is None:
+        target = root if root is not None else find_root_for_download()
+        download_cifar(target, name)
+        root = target
+    train_entry = load_cifar_split(name, "train", root, verbose=verbose)
+    test_entry = load_cifar_split(name, "test", root, verbose=verbose)
+    rows = _select_longtail(train_entry, imbalance_ratio, profile, seed, spec["num_classes"])
+    common = dict(
+        classes=list(train_entry["classes"]),
+        mean=tuple(train_entry["mean"]),
+        std=tuple(train_entry["std"]),
+        augment=True,
+    )
+    train = ImageDataset(
+        train_entry["images"][rows], train_entry["labels"][rows], name=f"{name}-lt", source=train_entry["source"], **common
+    )
+    test = ImageDataset(test_entry["images"], test_entry["labels"], name=f"{name}-lt", source=test_entry["source"], **common)
+    if verbose:
+        print(f"{name}-lt: {len(train)} train images (per class {train.class_counts.tolist()}), {len(test)} test images")
+    return train, test
+
+
+def find_root_for_download() -> Path:
+    """Where ``download=True`` puts the files when no root is given: LTUTORIAL_DATA, else ./data."""
+    return Path(os.environ.get("LTUTORIAL_DATA") or "data")
+
+
+def _load_cifar10_lt(**kw):
+    return _load_cifar_lt("cifar10", **kw)
+
+
+def _load_cifar100_lt(**kw):
+    return _load_cifar_lt("cifar100", **kw)
+
+
+def _load_digits_lt(*, root, imbalance_ratio, profile, seed, download, verbose):
+    # root and download do not apply: the digits ship inside scikit-learn.
+    train, test = load_digits_lt(imbalance_ratio, profile, seed)
+    if verbose:
+        print(f"digits-lt: {len(train)} train images (per class {train.class_counts.tolist()}), {len(test)} test images")
+    return train, test
+
+
+DATASETS = {
+    "cifar10-lt": _load_cifar10_lt,
+    "cifar100-lt": _load_cifar100_lt,
+    "digits-lt": _load_digits_lt,
+}
+
+
+def _check_dataset_name(name) -> str:
+    if not isinstance(name, str) or name not in DATASETS:
+        raise ValueError(f"name must be one of {sorted(DATASETS)}; got {name!r} instead.")
+    return name
+
+
+def load_dataset(
+    name: str,
+    *,
+    root=None,
+    imbalance_ratio: float = 100,
+    profile: str = "exp",
+    seed: int = 0,
+    download: bool = False,
+    verbose: bool = False,
+) -> tuple[ImageDataset, ImageDataset]:
+    """(train, test) ``ImageDataset``s of ``name``: long-tailed train split, balanced test split.
+
+    "cifar10-lt" / "cifar100-lt": the LDAM-DRW construction (``longtail_indices`` on the full
+    train split, n_max = 5000 / 500), read from the copy ``find_cifar_root(root)`` finds (``source``
+    says which) and cached on disk after the first decode; ``download=True`` fetches the official
+    files with torchvision when no copy is found. "digits-lt": scikit-learn's digits (offline).
+    mean/std come from the full (balanced) train split. Prints only with ``verbose=True``.
+    Notebook 01 onward.
+    """
+    name = _check_dataset_name(name)
+    if not isinstance(download, bool):
+        raise ValueError(f"download must be True or False; got {download!r} instead.")
+    return DATASETS[name](
+        root=root, imbalance_ratio=imbalance_ratio, profile=profile, seed=seed, download=download, verbose=verbose
+    )
+
+
+def resolve_dataset(name: str = "auto", root=None) -> str:
+    """The dataset name a notebook uses: ``name`` itself, or for "auto" CIFAR-10-LT if found, else digits-lt.
+
+    The fallback prints exactly one line saying digits-lt is used and how to get CIFAR-10.
+    """
+    if name != "auto":
+        if not isinstance(name, str) or name not in DATASETS:
+            raise ValueError(f"name must be 'auto' or one of {sorted(DATASETS)}; got {name!r} instead.")
+        return name
+    if locate_cifar(root, "cifar10") is not None:
+        return "cifar10-lt"
+    from ltutorial.data.cifar import _default_root
+
+    base, origin = _default_root(root)
+    print(
+        f"CIFAR-10 not found under {str(base)!r} ({origin}); using digits-lt (scikit-learn digits, offline) instead. "
+        f"To use CIFAR-10, {how_to_get('cifar10')}."
+    )
+    return "digits-lt"
+
+
+def __getattr__(name: str):
+    # ltutorial.data.pack is imported on first use so `python -m ltutorial.data.pack` runs it fresh.
+    if name == "pack_cifar":
+        from ltutorial.data.pack import pack_cifar
+
+        return pack_cifar
+    raise AttributeError(f"module 'ltutorial.data' has no attribute {name!r}")
