@@ -1,0 +1,41 @@
+"""Training: ``fit`` (one loop for any model, loss and schedule), evaluation, schedules, augmentation,
+the graphed CUDA fast path (``fast``) and several models at once (``fit_many``).
+
+Contracts: docs/ARCHITECTURE.md, "Training loop" and "Several models at once".
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ltutorial.train.augment import crop_flip, normalize, random_crop_flip
+from ltutorial.train.loop import History, TrainState, evaluate, extract_features, fit, predict, predict_logits
+from ltutorial.train.schedules import (
+    SCHEDULES,
+    cosine_with_warmup,
+    get_schedule,
+    ldam_drw_schedule,
+    warmup_multistep,
+)
+
+_LAZY = {"fit_many": ("ltutorial.train.fused", "fit_many"), "fuse_models": ("ltutorial.train.fused", "fuse_models")}
+_SUBMODULES = ("augment", "schedules", "loop", "fast", "fused", "recipes")
+
+__all__ = [
+    "fit", "fit_many", "evaluate", "predict", "predict_logits", "extract_features", "History", "TrainState",
+    "random_crop_flip", "crop_flip", "normalize", "warmup_multistep", "ldam_drw_schedule", "cosine_with_warmup",
+    "SCHEDULES", "get_schedule", "fuse_models",
+]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"ltutorial.train.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'ltutorial.train' has no attribute {name!r}")

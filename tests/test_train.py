@@ -1,0 +1,287 @@
+"""ltutorial.train: augmentation, schedules, the fit loop, evaluation and History."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import balanced_accuracy_score, recall_score
+from torch import nn
+
+from ltutorial.train import (
+    SCHEDULES,
+    cosine_with_warmup,
+    crop_flip,
+    evaluate,
+    extract_features,
+    fit,
+    get_schedule,
+    ldam_drw_schedule,
+    normalize,
+    predict,
+    predict_logits,
+    random_crop_flip,
+    warmup_multistep,
+)
+from ltutorial.train.augment import draw_crop_flip
+
+
+# ------------------------------------------------------------------ stand-ins
+@dataclass
+class TinyData:
+    """Duck-typed stand-in for ltutorial.data.ImageDataset (the attributes fit reads)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    mean: tuple = (0.5, 0.5, 0.5)
+    std: tuple = (0.25, 0.25, 0.25)
+    augment: bool = False
+    classes: tuple = ("a", "b", "c", "d")
+
+    @property
+    def num_classes(self):
+        return len(self.classes)
+
+
+def quadrant_task(n_per_class, seed, counts=None):
+    """4 classes: a 4x4 central square, red / green / blue / white, on a noisy 8x8 image
+    (separable, and crop- and flip-invariant so augmentation keeps the labels right)."""
+    g = torch.Generator().manual_seed(seed)
+    counts = counts or [n_per_class] * 4
+    labels = torch.cat([torch.full((k,), c, dtype=torch.int64) for c, k in enumerate(counts)])
+    images = torch.randint(0, 60, (labels.numel(), 3, 8, 8), generator=g).to(torch.uint8)
+    for c, channels in enumerate([[0], [1], [2], [0, 1, 2]]):
+        for ch in channels:
+            images[labels == c, ch, 2:6, 2:6] = 230
+    return TinyData(images, labels)
+
+
+class TinyNet(nn.Module):
+    def __init__(self, num_classes=4):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8 * 4, num_classes)
+
+    def forward_features(self, x):
+        x = F.relu(self.bn(self.conv(x)))
+        return F.adaptive_avg_pool2d(x, 2).flatten(1)
+
+    def forward(self, x):
+        return self.fc(self.forward_features(x))
+
+
+def tiny_net(seed=0):
+    torch.manual_seed(seed)
+    return TinyNet()
+
+
+# ------------------------------------------------------------------ augmentation
+def reference_crop_flip(images, dy, dx, flips, padding, fill):
+    """torchvision-style per-sample reference: pad, slice, flip, one image at a time."""
+    mode = "constant" if fill == "zero" else "reflect"
+    padded = F.pad(images.double(), (padding,) * 4, mode=mode)
+    h, w = images.shape[2:]
+    out = []
+    for n in range(images.shape[0]):
+        crop = padded[n, :, dy[n]:dy[n] + h, dx[n]:dx[n] + w]
+        out.append(crop.flip(-1) if flips[n] else crop)
+    return torch.stack(out).to(images.dtype)
+
+
+@pytest.mark.parametrize("fill", ["zero", "reflect"])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_crop_flip_matches_per_sample_slicing(fill, dtype):
+    g = torch.Generator().manual_seed(3)
+    images = torch.randint(0, 256, (40, 3, 10, 9), generator=g).to(dtype)
+    dy, dx, flips = draw_crop_flip(40, 3, generator=g)
+    out = crop_flip(images, dy, dx, flips, padding=3, fill=fill)
+    assert out.shape == images.shape and out.dtype == dtype
+    assert torch.equal(out, reference_crop_flip(images, dy, dx, flips, 3, fill))
+
+
+def test_random_crop_covers_every_offset_and_flip():
+    p, h, w = 2, 6, 6
+    coords = (torch.arange(h * w) + 1).view(1, 1, h, w).to(torch.uint8)  # every pixel unique, 0 = padding
+    images = coords.repeat(600, 1, 1, 1)
+    out = random_crop_flip(images, padding=p, generator=torch.Generator().manual_seed(0))
+    candidates = {}
+    for oy in range(2 * p + 1):
+        for ox in range(2 * p + 1):
+            for f in (0, 1):
+                ref = reference_crop_flip(coords, [oy], [ox], [f], p, "zero")[0]
+                candidates[(oy, ox, f)] = ref
+    seen = set()
+    for n in range(out.shape[0]):
+        matches = [k for k, ref in candidates.items() if torch.equal(out[n], ref)]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert seen == set(candidates)  # all (2p+1)^2 offsets, each with and without flip
+    assert out.shape == images.shape and out.dtype == torch.uint8
+
+
+def test_random_crop_flip_seeded_and_validated():
+    images = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8)
+    a = random_crop_flip(images, generator=torch.Generator().manual_seed(5))
+    b = random_crop_flip(images, generator=torch.Generator().manual_seed(5))
+    c = random_crop_flip(images, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    no_flip = random_crop_flip(images, padding=0, flip=False)
+    assert torch.equal(no_flip, images)
+    with pytest.raises(ValueError, match="padding"):
+        random_crop_flip(images, padding=8)
+    with pytest.raises(ValueError, match="fill"):
+        random_crop_flip(images, fill="edge")
+    with pytest.raises(ValueError, match="images"):
+        random_crop_flip(images[0])
+
+
+def test_normalize_formula_and_layout():
+    images = torch.randint(0, 256, (4, 3, 5, 5), dtype=torch.uint8)
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+    out = normalize(images, mean, std)
+    ref = (images.double() / 255 - torch.tensor(mean, dtype=torch.float64).view(1, 3, 1, 1)) / torch.tensor(
+        std, dtype=torch.float64).view(1, 3, 1, 1)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
+    cl = normalize(images.contiguous(memory_format=torch.channels_last), mean, std, dtype=torch.bfloat16)
+    assert cl.dtype == torch.bfloat16 and cl.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="mean and std"):
+        normalize(images, (0.5,), (0.2,))
+
+
+# ------------------------------------------------------------------ schedules
+def test_warmup_multistep_hand_values():
+    s = warmup_multistep(warmup_epochs=5, milestones=(160, 180), gamma=0.1)
+    assert [s(e) for e in range(5)] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert s(5) == 1.0 and s(159) == 1.0
+    assert s(160) == pytest.approx(0.1) and s(179) == pytest.approx(0.1)
+    assert s(180) == pytest.approx(0.01) and s(199) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="gamma"):
+        warmup_multistep(gamma=0)
+    with pytest.raises(ValueError, match="milestones"):
+        warmup_multistep(milestones=(180, 160))
+
+
+def test_ldam_drw_schedule_is_the_recipe():
+    s = ldam_drw_schedule(200)
+    # LDAM-DRW cifar_train.py, 1-indexed e: 1..5 -> e/5, 6..160 -> 1, 161..180 -> 0.01, 181..200 -> 1e-4.
+    expected = [e / 5 if e <= 5 else 1.0 if e <= 160 else 0.01 if e <= 180 else 1e-4 for e in range(1, 201)]
+    assert [s(e) for e in range(200)] == pytest.approx(expected)
+    short = ldam_drw_schedule(20)  # same shape scaled by 20/200
+    assert short.milestones == (16, 18) and short.warmup_epochs == 1
+    assert short(15) == 1.0 and short(16) == pytest.approx(0.01) and short(18) == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="epochs"):
+        ldam_drw_schedule(0)
+
+
+def test_cosine_and_registry():
+    s = cosine_with_warmup(10, warmup_epochs=2)
+    assert s(0) == pytest.approx(0.5) and s(1) == pytest.approx(1.0)
+    assert s(2) == pytest.approx(1.0)
+    assert s(6) == pytest.approx(0.5 * (1 + math.cos(math.pi * 4 / 8)))
+    assert set(SCHEDULES) >= {"warmup_multistep", "ldam-drw", "cosine", "constant"}
+    assert get_schedule("ldam-drw", epochs=200)(160) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        get_schedule("step")
+
+
+# ------------------------------------------------------------------ fit
+FIT = dict(epochs=4, batch_size=32, lr=0.05, device="cpu", progress=False)
+
+
+def test_fit_learns_separable_task_and_is_seeded():
+    train, test = quadrant_task(40, seed=0), quadrant_task(20, seed=1)
+    h1 = fit(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), test=test, augment=True, padding=1, **FIT)
+    assert h1.final_balanced_accuracy >= 0.9
+    assert h1.train_loss[-1] < h1.train_loss[0]
+    h2 = fit(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), test=test, augment=True, padding=1, **FIT)
+    assert h1.train_loss == h2.train_loss and h1.test_accuracy == h2.test_accuracy
+    h3 = fit(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), test=test, augment=True, padding=1, seed=1, **FIT)
+    assert h3.train_loss != h1.train_loss
+    d = json.loads(json.dumps(h1.as_dict()))
+    assert d["epoch"] == [0, 1, 2, 3] and d["device"] == "cpu" and len(d["per_class_accuracy"]) == 4
+
+
+def test_hooks_see_each_epoch_once_after_lr_is_set():
+    train = quadrant_task(8, seed=0)
+    seen = []
+
+    def hook(state):
+        seen.append((state.epoch, state.lr, state.optimizer.param_groups[0]["lr"], state.epochs))
+
+    sched = warmup_multistep(warmup_epochs=2, milestones=(3,), gamma=0.5)
+    fit(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), hooks=[hook], schedule=sched, **FIT)
+    assert [s[0] for s in seen] == [0, 1, 2, 3]
+    lrs = [0.05 * 0.5, 0.05, 0.05, 0.05 * 0.5]
+    assert [s[1] for s in seen] == pytest.approx(lrs) and [s[2] for s in seen] == pytest.approx(lrs)
+    assert all(s[3] == 4 for s in seen)
+
+
+def test_per_class_accuracy_agrees_with_sklearn_on_predictions():
+    train = quadrant_task(30, seed=0, counts=[60, 20, 8, 4])
+    test = quadrant_task(15, seed=2)
+    model = tiny_net()
+    h = fit(model, train, loss_fn=nn.CrossEntropyLoss(), test=test, **dict(FIT, epochs=2))
+    res = evaluate(model, test)
+    y, pred = test.labels.numpy(), res["predictions"].numpy()
+    np.testing.assert_allclose(h.per_class_accuracy, recall_score(y, pred, average=None), atol=1e-12)
+    assert h.final_balanced_accuracy == pytest.approx(balanced_accuracy_score(y, pred))
+    assert res["accuracy"] == pytest.approx((pred == y).mean())
+    assert torch.equal(res["logits"], predict_logits(model, test))
+    assert torch.equal(res["predictions"], predict(model, test))
+    try:
+        from ltutorial import metrics
+    except ImportError:
+        metrics = None
+    if metrics is not None and hasattr(metrics, "per_class_accuracy"):
+        np.testing.assert_allclose(h.per_class_accuracy, np.asarray(metrics.per_class_accuracy(y, pred, num_classes=4)))
+    feats = extract_features(model, test)
+    assert feats.shape == (len(test.labels), 32)
+
+
+def test_needs_index_eval_every_and_drop_last():
+    train, test = quadrant_task(9, seed=0), quadrant_task(5, seed=1)  # 36 images
+    calls = []
+
+    class IndexLoss(nn.Module):
+        needs_index = True
+
+        def forward(self, logits, targets, index):
+            assert torch.equal(train.labels[index], targets)
+            calls.append(index.numel())
+            return F.cross_entropy(logits, targets)
+
+    h = fit(tiny_net(), train, loss_fn=IndexLoss(), test=test, eval_every=2, **dict(FIT, epochs=3))
+    assert calls == [32, 4] * 3  # last partial batch kept
+    assert math.isnan(h.test_accuracy[0]) and not math.isnan(h.test_accuracy[1]) and not math.isnan(h.test_accuracy[2])
+    calls.clear()
+    fit(tiny_net(), train, loss_fn=IndexLoss(), drop_last=True, **dict(FIT, epochs=2))
+    assert calls == [32, 32]
+
+
+def test_fit_bad_input():
+    train = quadrant_task(4, seed=0)
+    with pytest.raises(ValueError, match="epochs"):
+        fit(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), epochs=0, device="cpu")
+    with pytest.raises(ValueError, match="fast"):
+        fit(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), epochs=1, device="cpu", fast=True)
+    with pytest.raises(ValueError, match="train"):
+        fit(tiny_net(), object(), loss_fn=nn.CrossEntropyLoss(), epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="loss_fn"):
+        fit(tiny_net(), train, loss_fn=None, epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="hooks"):
+        fit(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), epochs=1, device="cpu", hooks=[1])
+
+
+def test_fit_accepts_the_real_image_dataset():
+    images = pytest.importorskip("ltutorial.data.images")
+    src = quadrant_task(6, seed=0)
+    data = images.ImageDataset(src.images, src.labels, classes=["a", "b", "c", "d"], augment=True)
+    h = fit(tiny_net(), data, loss_fn=nn.CrossEntropyLoss(), test=data, **dict(FIT, epochs=1))
+    assert len(h.per_class_accuracy) == 4

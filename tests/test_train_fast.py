@@ -1,0 +1,352 @@
+"""The fast engine run eagerly on the CPU, and fused training of several models (issue 6)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ltutorial.train import fit, fit_many, fuse_models
+from ltutorial.train.fast import TensorLRSGD, _loss_state, fit_fast
+
+from test_train import quadrant_task, tiny_net
+
+FIT = dict(epochs=3, batch_size=16, lr=0.05, device="cpu", progress=False)
+
+
+class WeightedCE(nn.Module):
+    """A graph-safe loss: its class weights are a buffer that hooks fill in place."""
+
+    def __init__(self, num_classes=4):
+        super().__init__()
+        self.register_buffer("weight", torch.ones(num_classes))
+
+    def forward(self, logits, targets):
+        return F.cross_entropy(logits, targets, weight=self.weight)
+
+
+def drw_hook(state):
+    if state.epoch == 1:  # deferred re-weighting: switch to tail-heavy weights in place
+        state.loss_fn.weight.copy_(torch.tensor([0.25, 0.5, 1.0, 2.0]))
+
+
+def test_tensor_lr_sgd_matches_torch_sgd():
+    torch.manual_seed(0)
+    a = nn.Linear(5, 3)
+    b = copy.deepcopy(a)
+    opt_a = torch.optim.SGD(a.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-2, nesterov=True)
+    opt_b = TensorLRSGD(b.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-2, nesterov=True)
+    for step in range(5):
+        x = torch.randn(8, 5)
+        for model, opt in ((a, opt_a), (b, opt_b)):
+            if step == 3:  # a schedule change: float for torch's SGD, in place for the tensor lr
+                if isinstance(opt.param_groups[0]["lr"], torch.Tensor):
+                    opt.param_groups[0]["lr"].fill_(0.01)
+                else:
+                    opt.param_groups[0]["lr"] = 0.01
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_fast_engine_eager_equals_plain_loop_on_cpu():
+    train, test = quadrant_task(20, seed=0, counts=[40, 20, 10, 10]), quadrant_task(8, seed=1)
+    kw = dict(FIT, test=test, augment=True, padding=1, hooks=[drw_hook], nesterov=True)
+    plain = fit(tiny_net(), train, loss_fn=WeightedCE(), drop_last=True, **kw)
+    fast = fit_fast(tiny_net(), train, loss_fn=WeightedCE(), capture=False, **kw)
+    assert fast.engine == "fast-eager" and plain.engine == "eager"
+    torch.testing.assert_close(torch.tensor(fast.train_loss), torch.tensor(plain.train_loss), rtol=1e-4, atol=1e-5)
+    assert fast.test_accuracy == plain.test_accuracy
+    assert fast.lr == plain.lr
+    # the hook's change mattered (otherwise the comparison would not test it)
+    no_drw = fit(tiny_net(), train, loss_fn=WeightedCE(), drop_last=True, **dict(kw, hooks=()))
+    assert abs(no_drw.train_loss[2] - plain.train_loss[2]) > 1e-3
+
+
+def test_fast_engine_rejects_capture_without_cuda():
+    train = quadrant_task(4, seed=0)
+    with pytest.raises(ValueError, match="capture"):
+        fit_fast(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), epochs=1, device="cpu", capture=True)
+
+
+def test_loss_signature_sees_rebinding_but_not_in_place_updates():
+    loss = WeightedCE()
+    before = _loss_state([loss])[0]
+    loss.weight.copy_(torch.arange(4.0))
+    assert _loss_state([loss])[0] == before
+    loss.weight = torch.ones(4)  # rebinding: a captured graph would keep reading the old memory
+    assert _loss_state([loss])[0] != before
+    loss.scale = 2.0
+    assert "loss0.scale" in _loss_state([loss])[0]
+
+
+# ------------------------------------------------------------------ fusion
+class NormedLinear(nn.Module):
+    """Cosine classifier as LDAM's code has it: normalize(x) @ normalize(W, dim=0), W in x out."""
+
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-1, 1))
+
+    def forward(self, x):
+        return F.normalize(x, dim=1).mm(F.normalize(self.weight, dim=0))
+
+
+class Block(nn.Module):
+    """A ResNet basic block with the option-A shortcut (subsample, zero-pad channels)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.pad = (cout - cin) // 2
+        self.stride = stride
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        short = x[:, :, ::self.stride, ::self.stride] if self.stride > 1 else x
+        if self.pad:
+            short = F.pad(short, (0, 0, 0, 0, self.pad, self.pad))
+        return F.relu(out + short)
+
+
+class TinyResNet(nn.Module):
+    def __init__(self, num_classes=4, normed=False):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU())
+        self.block = Block(4, 8, 2)
+        self.head = NormedLinear(8, num_classes) if normed else nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        x = self.block(self.stem(x))
+        return self.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+@pytest.mark.parametrize("normed,nhwc", [(False, False), (True, False), (False, True)])
+def test_fused_forward_equals_each_model_in_train_and_eval_mode(normed, nhwc, monkeypatch):
+    import ltutorial.train.fused as fused_mod
+
+    monkeypatch.setattr(fused_mod, "FUSED_CONV_CHANNELS_LAST", nhwc)
+    models = [TinyResNet(normed=normed) for _ in range(3)]
+    for i, m in enumerate(models):
+        torch.manual_seed(10 + i)
+        for p in m.parameters():
+            p.data.normal_(0, 0.5)
+    fused = fuse_models(models)
+    x = torch.randn(5, 3, 8, 8)
+    for train_mode in (True, False):
+        for m in models:
+            m.train(train_mode)
+        fused.train(train_mode)
+        got = fused(x).view(5, 3, -1)
+        for i, m in enumerate(models):
+            torch.testing.assert_close(got[:, i], m(x), rtol=1e-5, atol=1e-5)
+    # BN running statistics were updated per model, as in the separate models
+    fused.unfuse_into(models_copy := [copy.deepcopy(m) for m in models])
+    for a, b in zip(models, models_copy):
+        torch.testing.assert_close(a.block.bn1.running_mean, b.block.bn1.running_mean)
+
+
+def test_fuse_runs_unknown_or_mismatched_layers_per_model_and_rejects_other_trees():
+    class Odd(nn.Module):
+        def __init__(self, scale):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 2, 1)
+            self.scale = nn.Parameter(torch.full((1,), scale))
+
+        def forward(self, x):
+            return self.conv(x).mean(dim=(2, 3)) * self.scale
+
+    odd = [Odd(1.0), Odd(3.0)]
+    x = torch.randn(4, 3, 5, 5)
+    got = fuse_models(odd)(x).view(4, 2, -1)
+    for i, m in enumerate(odd):
+        torch.testing.assert_close(got[:, i], m(x))
+    mixed = [TinyResNet(), TinyResNet(normed=True)]  # Linear and cosine heads under one name
+    fused = fuse_models(mixed)
+    assert type(fused.net.head).__name__ == "_PerModel"
+    got = fused.eval()(x[:, :, :4, :4]).view(4, 2, -1)
+    for i, m in enumerate(mixed):
+        torch.testing.assert_close(got[:, i], m.eval()(x[:, :, :4, :4]), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="architecture"):
+        fuse_models([TinyResNet(), TinyResNet(num_classes=5)])
+    with pytest.raises(ValueError, match="architecture"):
+        fuse_models([TinyResNet(), tiny_net()])
+
+
+def _models(n):
+    out = []
+    for i in range(n):
+        torch.manual_seed(100 + i)
+        out.append(TinyResNet())
+    return out
+
+
+def test_fit_many_fused_matches_separate_training_on_cpu():
+    train, test = quadrant_task(20, seed=0, counts=[40, 20, 10, 10]), quadrant_task(8, seed=1)
+    losses = lambda: [nn.CrossEntropyLoss(), nn.CrossEntropyLoss(label_smoothing=0.1), WeightedCE()]  # noqa: E731
+    hooks = [[], [], [drw_hook]]
+    kw = dict(FIT, test=test, augment=True, padding=1)
+    separate_models = _models(3)
+    separate = [fit(m, train, loss_fn=fn, hooks=h, drop_last=True, **kw)
+                for m, fn, h in zip(separate_models, losses(), hooks)]
+    fused_models = _models(3)
+    fused = fit_many(fused_models, train, loss_fns=losses(), hooks=hooks, fuse=True, **kw)
+    assert len(fused) == 3 and fused[0].engine == "fused3-eager"
+    for s, f in zip(separate, fused):
+        torch.testing.assert_close(torch.tensor(f.train_loss), torch.tensor(s.train_loss), rtol=1e-3, atol=1e-4)
+        assert abs(f.final_balanced_accuracy - s.final_balanced_accuracy) <= 1 / 32 + 1e-9
+    for a, b in zip(separate_models, fused_models):  # the models themselves are trained
+        for p, q in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(q, p, rtol=1e-3, atol=1e-4)
+    # the models differ from one another (different losses and inits), so the check is not vacuous
+    assert separate[0].train_loss != separate[1].train_loss
+
+
+def test_fit_many_sequential_and_bad_input():
+    train = quadrant_task(8, seed=0)
+    hs = fit_many([tiny_net(0), tiny_net(1)], train, loss_fns=[nn.CrossEntropyLoss()] * 2, **dict(FIT, epochs=1))
+    assert [h.engine for h in hs] == ["eager", "eager"]
+    with pytest.raises(ValueError, match="loss_fns"):
+        fit_many([tiny_net(0), tiny_net(1)], train, loss_fns=[nn.CrossEntropyLoss()], **FIT)
+    with pytest.raises(ValueError, match="optimizer"):
+        fit_many([tiny_net(0)], train, loss_fns=[nn.CrossEntropyLoss()], optimizer=object(), **FIT)
+    with pytest.raises(ValueError, match="hooks"):
+        fit_many([tiny_net(0)], train, loss_fns=[nn.CrossEntropyLoss()], hooks=[[], []], **FIT)
+
+
+def test_fit_many_hooks_see_their_own_loss_and_current_weights():
+    train = quadrant_task(8, seed=0)
+    models = _models(2)
+    seen = []
+
+    def make_hook(i):
+        def hook(state):
+            seen.append((i, state.epoch, state.loss_fn, state.model.head.weight.detach().clone()))
+        return hook
+
+    losses = [nn.CrossEntropyLoss(), WeightedCE()]
+    fit_many(models, train, loss_fns=losses, hooks=[[make_hook(0)], [make_hook(1)]], fuse=True, **dict(FIT, epochs=2))
+    assert [(i, e) for i, e, _, _ in seen] == [(0, 0), (1, 0), (0, 1), (1, 1)]
+    assert seen[0][2] is losses[0] and seen[1][2] is losses[1]
+    assert not torch.equal(seen[0][3], seen[2][3])  # epoch-1 hook saw weights trained in epoch 0
+
+
+def test_fit_many_groups_models_of_different_architectures():
+    train = quadrant_task(8, seed=0)
+    torch.manual_seed(0)
+    models = [TinyResNet(), None, TinyResNet()]
+    torch.manual_seed(1)
+    models[1] = TinyResNet(normed=True)
+    hs = fit_many(models, train, loss_fns=[nn.CrossEntropyLoss()] * 3, fuse=True, **dict(FIT, epochs=1))
+    assert [h.engine for h in hs] == ["fused3-eager"] * 3  # the cosine head runs per model inside
+    hs_groups = fit_many([TinyResNet(), tiny_net(), TinyResNet()], train, loss_fns=[nn.CrossEntropyLoss()] * 3,
+                         fuse=True, **dict(FIT, epochs=1))
+    assert [h.engine for h in hs_groups] == ["fused2-eager", "fused1-eager", "fused2-eager"]
+    torch.manual_seed(1)
+    alone = TinyResNet(normed=True)
+    ref = fit(alone, train, loss_fn=nn.CrossEntropyLoss(), drop_last=True, **dict(FIT, epochs=1))
+    torch.testing.assert_close(torch.tensor(hs[1].train_loss), torch.tensor(ref.train_loss), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ the capture logic, on the CPU
+class FakeGraph:
+    """Stands in for a CUDA graph: 'recording' runs the step once (a real capture runs nothing,
+    so the engine must undo it, like the warm-up), a replay runs it again with fresh gradients."""
+
+    captures = 0
+
+    def __init__(self, body, reset_grads):
+        self.body, self.reset_grads = body, reset_grads
+        FakeGraph.captures += 1
+        body()
+
+    def replay(self):
+        self.reset_grads()
+        self.body()
+
+
+@pytest.fixture
+def fake_cuda_graphs(monkeypatch):
+    import ltutorial.train.fast as fast_mod
+
+    FakeGraph.captures = 0
+    monkeypatch.setattr(fast_mod, "_warm_up", lambda step, device, n=3: [step() for _ in range(n)])
+    monkeypatch.setattr(fast_mod, "_capture", lambda body, device, reset_grads: FakeGraph(body, reset_grads))
+    monkeypatch.setattr(fast_mod, "_synchronize", lambda device: None)
+    return fast_mod
+
+
+def _engine(fast_mod, model, train, loss, hooks, capture, optimizer=None, test=None):
+    return fast_mod.run_engine(
+        model, 1, train, loss_fns=[loss], hooks_per_model=[tuple(hooks)], hook_models=[model], sync_hook_models=None,
+        epochs=4, test=test, batch_size=16, optimizer=optimizer, lr=0.05, momentum=0.9, weight_decay=5e-4,
+        nesterov=False, schedule=lambda e: [0.5, 1.0, 1.0, 0.1][e], augment=True, device=torch.device("cpu"), seed=0,
+        eval_every=1, progress=False, amp=False, channels_last=False, padding=1, fill="zero", capture=capture,
+        engine_name="graph" if capture else "fast-eager")[0]
+
+
+@pytest.mark.parametrize("user_optimizer", [False, True])
+def test_capture_logic_restores_warm_up_and_matches_eager(fake_cuda_graphs, user_optimizer):
+    train, test = quadrant_task(12, seed=0, counts=[24, 12, 8, 4]), quadrant_task(4, seed=1)
+    runs = []
+    for capture in (False, True):
+        model = tiny_net()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9) if user_optimizer else None
+        runs.append(_engine(fake_cuda_graphs, model, train, WeightedCE(), [drw_hook], capture, opt, test))
+    eager, graph = runs
+    # one capture for the default tensor-lr SGD; a float-lr optimizer is re-captured at each lr change
+    assert graph.config["graph_captures"] == (3 if user_optimizer else 1) == FakeGraph.captures
+    torch.testing.assert_close(torch.tensor(graph.train_loss), torch.tensor(eager.train_loss), rtol=1e-5, atol=1e-6)
+    assert graph.test_accuracy == eager.test_accuracy
+
+
+def test_capture_logic_recaptures_after_rebinding(fake_cuda_graphs, capsys):
+    train = quadrant_task(12, seed=0)
+
+    def rebind(state):
+        if state.epoch == 2:
+            state.loss_fn.weight = torch.tensor([0.25, 0.5, 1.0, 2.0])
+
+    eager = _engine(fake_cuda_graphs, tiny_net(), train, WeightedCE(), [rebind], False)
+    graph = _engine(fake_cuda_graphs, tiny_net(), train, WeightedCE(), [rebind], True)
+    assert graph.config["graph_captures"] == 2 and "re-capturing" in capsys.readouterr().out
+    torch.testing.assert_close(torch.tensor(graph.train_loss), torch.tensor(eager.train_loss), rtol=1e-5, atol=1e-6)
+
+
+def test_failed_capture_leaves_the_model_untouched(fake_cuda_graphs, monkeypatch):
+    def broken(body, device, reset_grads):
+        body()  # a failing capture may have run part of the step
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(fake_cuda_graphs, "_capture", broken)
+    model = tiny_net()
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(fake_cuda_graphs.GraphCaptureError, match="graph-safe") as info:
+        _engine(fake_cuda_graphs, model, quadrant_task(8, seed=0), WeightedCE(), [], True)
+    assert info.value.epoch == 0
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_fuse_check_catches_models_that_mix_samples():
+    class BatchCentred(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(6, 4)
+            self.fc2 = nn.Linear(4, 3)
+
+        def forward(self, x):
+            h = self.fc1(x)
+            return self.fc2(h - h.mean(dim=0))  # mixes the samples of a batch: not fusable
+
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="independently"):
+        fuse_models([BatchCentred(), BatchCentred()])
