@@ -15,7 +15,8 @@ def get_device(device: str | torch.device | None = "auto", *, verbose: bool = Fa
     """Resolve a device request to a ``torch.device``.
 
     ``"auto"`` (or None) picks CUDA, then Apple MPS, then the CPU. An explicit request that this
-    machine cannot serve raises instead of quietly running elsewhere.
+    machine cannot serve raises instead of quietly running elsewhere. Every notebook's
+    derived-settings cell calls ``lt.get_device(DEVICE, verbose=True)``.
     """
     if isinstance(device, torch.device):
         requested = device
@@ -38,6 +39,10 @@ def get_device(device: str | torch.device | None = "auto", *, verbose: bool = Fa
         raise ValueError(f"device must be a string or torch.device; got {type(device).__name__} instead.")
     if requested.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was requested but CUDA is not available on this machine; use 'auto' or 'cpu'.")
+    if requested.type == "cuda" and requested.index is not None and requested.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device must name an existing GPU (this machine has {torch.cuda.device_count()}); got {str(requested)!r} instead."
+        )
     if requested.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError("device='mps' was requested but MPS is not available on this machine; use 'auto' or 'cpu'.")
     if verbose:
@@ -46,7 +51,11 @@ def get_device(device: str | torch.device | None = "auto", *, verbose: bool = Fa
 
 
 def seed_everything(seed: int, *, deterministic: bool = False) -> torch.Generator:
-    """Seed Python, NumPy and torch (all devices); return a CPU ``torch.Generator`` seeded alike."""
+    """Seed Python, NumPy and torch (all devices); return a CPU ``torch.Generator`` seeded alike.
+
+    Every notebook's derived-settings cell calls ``lt.seed_everything(SEED)``; ``deterministic=True``
+    also asks for deterministic kernels (slower, and only where torch has them).
+    """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r} instead.")
     seed = int(seed)

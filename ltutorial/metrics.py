@@ -129,7 +129,8 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None, normalize: 
     ``num_classes`` defaults to max label + 1 (so the matrix is indexed by the label itself,
     unlike scikit-learn's default, which keeps only the labels that occur).
     ``normalize="true"`` divides each row by its support (row = per-class recall distribution;
-    the diagonal is :func:`per_class_accuracy`); a row with no samples is all NaN.
+    the diagonal is :func:`per_class_accuracy`); a row with no samples is all NaN. Notebook 01
+    (the balanced-accuracy exercise).
     """
     if normalize not in _NORMALIZE:
         raise ValueError(f"normalize must be one of {list(_NORMALIZE)}; got {normalize!r} instead.")
@@ -157,7 +158,7 @@ def balanced_accuracy(y_true, y_pred) -> float:
     """Balanced accuracy = (1/|C|) sum_c recall_c over the classes C present in ``y_true``.
 
     The metric the long-tail papers report on balanced test sets; equals
-    ``sklearn.metrics.balanced_accuracy_score`` (Brodersen et al., 2010).
+    ``sklearn.metrics.balanced_accuracy_score`` (Brodersen et al., 2010). Notebooks 01-03 and 08.
     """
     return float(np.nanmean(per_class_accuracy(y_true, y_pred)))
 
@@ -218,7 +219,8 @@ def shot_accuracy(y_true, y_pred, train_counts, many_threshold: int = 100, few_t
     ImageNet-LT tables. (OLTR's code puts exactly 100 in many and exactly 20 in few; that changes
     CIFAR-100-LT's 35/35/30 split.) ``all`` = mean per-class accuracy = balanced accuracy.
     A group without classes, or whose classes are all absent from ``y_true``, gives NaN
-    (CIFAR-10-LT at ratio 100 has no few-shot class). Notebooks 01, 06 and the results tables.
+    (CIFAR-10-LT at ratio 100 has no few-shot class). The results tables of ``ltutorial reproduce``
+    (notebooks 06-09).
     """
     counts = _train_counts(train_counts)
     many_threshold = check_positive_int(many_threshold, name="many_threshold", minimum=0)
@@ -237,7 +239,10 @@ def shot_accuracy(y_true, y_pred, train_counts, many_threshold: int = 100, few_t
 
 
 def thirds_split(train_counts) -> dict[str, np.ndarray]:
-    """Class indices of the many / medium / few thirds used by :func:`group_accuracy_by_thirds`."""
+    """Class indices of the many / medium / few thirds used by :func:`group_accuracy_by_thirds`.
+
+    Notebooks 01 and 10-12 colour or group classes by it.
+    """
     counts = _train_counts(train_counts)
     c = counts.size
     # Stable sort by descending count, so ties keep the class order (head classes come first).
@@ -254,7 +259,7 @@ def group_accuracy_by_thirds(y_true, y_pred, train_counts) -> dict[str, float]:
     GH, Zhou et al. 2023) sort classes by their long-tailed training count: the floor(C/3)
     smallest are *few*, the next floor(C/3) *medium*, the rest *many* - CIFAR-10 gives 4/3/3,
     CIFAR-100 34/33/33. Ties keep class order. ``all`` is the mean per-class accuracy. With
-    fewer than 3 classes every class is *many* and the other groups are NaN. Notebooks 10-12.
+    fewer than 3 classes every class is *many* and the other groups are NaN. Notebooks 01 and 10-12.
     """
     counts = _train_counts(train_counts)
     acc = per_class_accuracy(y_true, y_pred, num_classes=counts.size)

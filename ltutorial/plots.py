@@ -184,6 +184,8 @@ def plot_decision_regions(
     the whole ``resolution`` x ``resolution`` grid. Notebooks 02-05 (SMOTE, threshold-moving, COG,
     plug-in rule on synthetic 2-D data).
     """
+    if not callable(predict_fn):
+        raise ValueError(f"predict_fn must be a callable (M, 2) array -> M labels; got {type(predict_fn).__name__} instead.")
     X = _numpy(X, "X", ndim=2)
     if X.shape[1] != 2:
         raise ValueError(f"X must have 2 features for a 2-D plot; got {X.shape[1]} instead.")
@@ -192,6 +194,10 @@ def plot_decision_regions(
         raise ValueError(f"y must have one label per row of X ({X.shape[0]}); got {y.size} instead.")
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 2:
         raise ValueError(f"resolution must be an integer >= 2; got {resolution!r} instead.")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float, np.integer, np.floating)) or not (
+        np.isfinite(margin) and margin >= 0
+    ):
+        raise ValueError(f"margin must be a finite number >= 0; got {margin!r} instead.")
     lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
     grid = np.column_stack([gx.ravel(), gy.ravel()])

@@ -41,7 +41,10 @@ def test_get_device_explicit(capsys):
 
 def test_get_device_explicit_cuda_and_mps_when_available(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert device.get_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(ValueError, match=r"^device must name an existing GPU \(this machine has 2\); got 'cuda:2' instead"):
+        device.get_device("cuda:2")
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     assert device.get_device("mps") == torch.device("mps")
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+import ltutorial as lt
 import ltutorial.data as D
 from ltutorial.data import cifar as C
 from ltutorial.data import pack as P
@@ -214,8 +215,16 @@ def test_image_dataset_subset_and_to():
     assert len(ds.subset(mask)) == 4
     moved = ds.to("cpu")
     assert moved.device.type == "cpu" and torch.equal(moved.images, ds.images)
-    with pytest.raises(ValueError, match="indices must lie in"):
+    with pytest.raises(ValueError, match=r"indices must lie in \[-12, 12\); got values from 12 to 12"):
         ds.subset([12])
+    assert torch.equal(ds.subset([-1]).images, ds.images[[11]])  # negative indices count from the end
+    with pytest.raises(ValueError, match="indices must be a 1-D integer sequence or boolean mask"):
+        ds.subset([0.5])
+    with pytest.raises(ValueError, match=r"indices as a boolean mask must have shape \(12,\)"):
+        ds.subset(torch.ones(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="^device must be one of"):
+        ds.to("gpu")
+    assert ds.to("auto").device == lt.get_device("auto")
 
 
 def test_image_dataset_validation():
@@ -559,6 +568,27 @@ def test_unknown_dataset_name():
     assert set(D.DATASETS) == {"cifar10-lt", "cifar100-lt", "digits-lt"}
 
 
+@pytest.mark.parametrize(
+    "name, kwargs, match",
+    [
+        ("digits-lt", {"imbalance_ratio": 0.5}, r"^imbalance_ratio must be a finite number >= 1; got 0.5 instead"),
+        ("digits-lt", {"imbalance_ratio": float("nan")}, r"^imbalance_ratio must be a finite number >= 1"),
+        ("digits-lt", {"profile": "linear"}, r"^profile must be one of \['exp', 'step'\]; got 'linear' instead"),
+        ("digits-lt", {"seed": -1}, r"^seed must be None or a non-negative integer; got -1 instead"),
+        ("digits-lt", {"download": "yes"}, r"^download must be True or False; got 'yes' instead"),
+        ("digits-lt", {"verbose": 1}, r"^verbose must be True or False; got 1 instead"),
+        ("cifar10-lt", {"root": 5}, r"^root must be a path \(str or os.PathLike\) or None; got int instead"),
+        # checked before the data are looked for, so the error names the ratio even without CIFAR-100
+        ("cifar100-lt", {"imbalance_ratio": 0, "root": "/nonexistent"}, r"^imbalance_ratio must be a finite number >= 1"),
+        ("cifar10-lt", {"profile": "linear", "root": "/nonexistent"}, r"^profile must be one of"),
+        (None, {}, r"^name must be one of"),
+    ],
+)
+def test_load_dataset_bad_arguments_name_the_argument(name, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        D.load_dataset(name, **kwargs)
+
+
 def test_resolve_dataset(tiny_folder, no_data_env, capsys, monkeypatch):
     assert D.resolve_dataset("auto") == "digits-lt"
     out = capsys.readouterr().out
@@ -677,6 +707,30 @@ def test_imbalanced_gaussians_empirical_rates_match_closed_form():
         problem.predict(X, "f1")
     with pytest.raises(ValueError, match=r"positive_rate must be in \(0, 1\)"):
         D.make_imbalanced_gaussians(100, 0.0)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: D.make_gaussian_mixture(10, [[0, 0]], cov=[1.0, 2.0, 3.0]), r"^cov must be a variance, 1 variances"),
+        (lambda: D.make_gaussian_mixture(10, [[0, float("nan")]]), r"^centers must be a finite C x d array"),
+        (lambda: D.make_gaussian_mixture([5, 0], [[0, 0], [1, 1]]), r"^class_counts must be an int >= 1"),
+        (lambda: D.make_gaussian_mixture(5, [[0, 0]], cov=float("inf")), r"^cov must be finite"),
+        (lambda: D.make_longtail_blobs(1), r"^num_classes must be an integer >= 2; got 1 instead"),
+        (lambda: D.make_longtail_blobs(3, radius=0), r"^radius must be a finite number > 0; got 0 instead"),
+        (lambda: D.make_longtail_blobs(3, imbalance_ratio=0.5), r"^imbalance_ratio must be a finite number >= 1"),
+        (lambda: D.make_multimodal_rare(n_majority=3, n_clusters=4), r"^n_clusters must be <= n_majority \(3\); got 4"),
+        (lambda: D.make_multimodal_rare(rare_std=-1.0), r"^rare_std must be a finite number > 0"),
+        (lambda: D.GaussianBinaryProblem([0, 0], [1, 1, 1], np.eye(2), 0.1), r"^mu1 must have the same length as mu0 \(2\)"),
+        (lambda: D.GaussianBinaryProblem([0, 0], [1, 1], np.eye(2), 1.0), r"^positive_rate must be in \(0, 1\)"),
+        (lambda: D.GaussianBinaryProblem([0, 0], [1, 1], np.eye(2), 0.1).log_odds(np.ones((3, 3))), r"^X must be an N x 2 array"),
+        (lambda: D.bayes_optimal_rule("problem"), r"^problem must be a GaussianBinaryProblem; got str instead"),
+        (lambda: D.make_imbalanced_gaussians(1), r"^n_samples must be an integer >= 2; got 1 instead"),
+    ],
+)
+def test_synthetic_bad_arguments_name_the_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -151,6 +151,8 @@ def test_channels_last_and_bf16_autocast_forward_backward(name, normed):
 def test_build_model_errors():
     with pytest.raises(ValueError, match=r"name must be one of .*resnet32.*got 'resnet33'"):
         lm.build_model("resnet33", 10)
+    with pytest.raises(ValueError, match=r"name must be one of .*; got \['resnet32'\] instead"):
+        lm.build_model(["resnet32"], 10)
     with pytest.raises(ValueError, match="in_features must be given"):
         lm.build_model("mlp", 10)
     with pytest.raises(ValueError, match="do not fit"):

@@ -128,6 +128,8 @@ def test_decision_regions_calls_predict_once_on_the_grid():
         (lambda: plots.plot_decision_regions(lambda g: g[:3, 0], np.ones((4, 2)), [0, 1, 0, 1], resolution=5), "predict_fn must return"),
         (lambda: plots.plot_decision_regions(lambda g: g[:, 0], np.ones((4, 2)), [0, 1, 0, 1], resolution=1), "resolution must be"),
         (lambda: plots.plot_class_counts("abc"), "counts must be a numeric array"),
+        (lambda: plots.plot_decision_regions(None, np.ones((4, 2)), [0, 1, 0, 1]), "predict_fn must be a callable"),
+        (lambda: plots.plot_decision_regions(lambda g: g[:, 0], np.ones((4, 2)), [0, 1, 0, 1], margin=-1), "margin must be a finite number >= 0"),
     ],
 )
 def test_bad_input_raises(call, match):

@@ -223,6 +223,29 @@ def test_hooks_see_each_epoch_once_after_lr_is_set():
     assert all(s[3] == 4 for s in seen)
 
 
+def test_hook_changes_loss_state_in_place_and_sees_past_history():
+    # The DRW pattern: a hook rewrites a loss buffer in place at an epoch boundary. A scale of 0
+    # from epoch 2 on must give a training loss of exactly 0 there, and a positive one before.
+    class ScaledCE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("scale", torch.ones(()))
+
+        def forward(self, logits, targets):
+            return self.scale * F.cross_entropy(logits, targets)
+
+    past = []
+
+    def hook(state):
+        past.append(list(state.history.epoch))
+        if state.epoch == 2:
+            state.loss_fn.scale.fill_(0.0)
+
+    h = fit(tiny_net(), quadrant_task(8, seed=0), loss_fn=ScaledCE(), hooks=hook, **FIT)
+    assert past == [[], [0], [0, 1], [0, 1, 2]]
+    assert h.train_loss[0] > 0 and h.train_loss[1] > 0 and h.train_loss[2:] == [0.0, 0.0]
+
+
 def test_per_class_accuracy_agrees_with_sklearn_on_predictions():
     train = quadrant_task(30, seed=0, counts=[60, 20, 8, 4])
     test = quadrant_task(15, seed=2)
@@ -235,12 +258,9 @@ def test_per_class_accuracy_agrees_with_sklearn_on_predictions():
     assert res["accuracy"] == pytest.approx((pred == y).mean())
     assert torch.equal(res["logits"], predict_logits(model, test))
     assert torch.equal(res["predictions"], predict(model, test))
-    try:
-        from ltutorial import metrics
-    except ImportError:
-        metrics = None
-    if metrics is not None and hasattr(metrics, "per_class_accuracy"):
-        np.testing.assert_allclose(h.per_class_accuracy, np.asarray(metrics.per_class_accuracy(y, pred, num_classes=4)))
+    from ltutorial import metrics
+
+    np.testing.assert_allclose(h.per_class_accuracy, metrics.per_class_accuracy(y, pred, num_classes=4))
     feats = extract_features(model, test)
     assert feats.shape == (len(test.labels), 32)
 
@@ -279,8 +299,107 @@ def test_fit_bad_input():
         fit(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), epochs=1, device="cpu", hooks=[1])
 
 
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"model": "resnet32"}, r"^model must be a torch.nn.Module; got str instead"),
+        ({"batch_size": 0}, r"^batch_size must be an integer >= 1; got 0 instead"),
+        ({"lr": 0.0}, r"^lr must be a finite number > 0; got 0.0 instead"),
+        ({"lr": float("nan")}, r"^lr must be a finite number > 0"),
+        ({"momentum": -0.1}, r"^momentum must be a finite number >= 0"),
+        ({"weight_decay": "2e-4"}, r"^weight_decay must be a finite number >= 0"),
+        ({"seed": -1}, r"^seed must be a non-negative integer; got -1 instead"),
+        ({"eval_every": 1.5}, r"^eval_every must be an integer >= 1"),
+        ({"augment": "yes"}, r"^augment must be None, True or False; got 'yes' instead"),
+        ({"augment": True, "padding": 8}, r"^padding must be an integer in \[0, 8\); got 8 instead"),
+        ({"fill": "edge"}, r"^fill must be one of \['zero', 'reflect'\]; got 'edge' instead"),
+        ({"amp": "bf16"}, r"^amp must be None, True or False; got 'bf16' instead"),
+        ({"schedule": 0.1}, r"^schedule must be None or a callable"),
+        ({"schedule": lambda e: -1.0}, r"^schedule\(0\) must return a finite lr multiplier >= 0; got -1.0 instead"),
+        ({"drop_last": "no"}, r"^drop_last must be True or False"),
+        ({"drop_last": True, "batch_size": 17}, r"^batch_size must be <= the training set size \(16\)"),
+        ({"device": "gpu"}, r"^device must be one of"),
+        ({"loss_fn": lambda logits, y: F.cross_entropy(logits, y, reduction="none")}, r"^loss_fn must return a scalar"),
+    ],
+)
+def test_fit_bad_arguments_name_the_argument(kwargs, match):
+    train = quadrant_task(4, seed=0)  # 16 images of 8x8
+    kw = dict(loss_fn=nn.CrossEntropyLoss(), epochs=1, device="cpu", progress=False)
+    kw.update(kwargs)
+    model = kw.pop("model", tiny_net())
+    with pytest.raises(ValueError, match=match):
+        fit(model, train, **kw)
+
+
+@pytest.mark.parametrize("func", [evaluate, predict, predict_logits, extract_features])
+def test_evaluation_bad_arguments(func):
+    data = quadrant_task(2, seed=0)
+    with pytest.raises(ValueError, match=r"^model must be a torch.nn.Module; got function instead"):
+        func(lambda x: x, data)
+    with pytest.raises(ValueError, match=r"^batch_size must be an integer >= 1; got 0 instead"):
+        func(tiny_net(), data, batch_size=0)
+    with pytest.raises(ValueError, match=r"^data must be an ImageDataset"):
+        func(tiny_net(), data.images)
+    with pytest.raises(ValueError, match=r"^device must be one of"):
+        func(tiny_net(), data, device="tpu")
+
+
+def test_extract_features_needs_forward_features():
+    with pytest.raises(ValueError, match=r"^model must define forward_features\(x\); got Sequential"):
+        extract_features(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4)), quadrant_task(2, seed=0))
+
+
+def test_evaluate_counts_by_hand():
+    # A "model" that always predicts class 0: accuracy = share of class 0; balanced = 1/C.
+    class AlwaysZero(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dummy = nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            out = torch.zeros(x.shape[0], 4)
+            out[:, 0] = 1.0
+            return out
+
+    data = quadrant_task(0, seed=0, counts=[6, 2, 1, 1])
+    res = evaluate(AlwaysZero(), data)
+    assert res["accuracy"] == pytest.approx(6 / 10) and res["balanced_accuracy"] == pytest.approx(1 / 4)
+    np.testing.assert_array_equal(res["per_class_accuracy"], [1.0, 0.0, 0.0, 0.0])
+
+
+def test_schedule_bad_arguments():
+    with pytest.raises(ValueError, match=r"^epoch must be an integer >= 0; got -1 instead"):
+        warmup_multistep()(-1)
+    with pytest.raises(ValueError, match=r"^warmup_epochs must be an integer >= 0"):
+        warmup_multistep(warmup_epochs=-1)
+    with pytest.raises(ValueError, match=r"^milestones must be a sequence of epochs"):
+        warmup_multistep(milestones=5)
+    with pytest.raises(ValueError, match=r"^warmup_epochs must be smaller than epochs \(10\)"):
+        cosine_with_warmup(10, warmup_epochs=10)
+    with pytest.raises(ValueError, match=r"^min_factor must be a number in \[0, 1\]"):
+        cosine_with_warmup(10, min_factor=2)
+    with pytest.raises(ValueError, match=r"^epochs must be an integer >= 1"):
+        cosine_with_warmup(0)
+
+
+def test_normalize_and_crop_bad_arguments():
+    images = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"^std must be positive"):
+        normalize(images, (0.5,) * 3, (0.2, 0.0, 0.2))
+    with pytest.raises(ValueError, match=r"^dtype must be a floating-point torch dtype"):
+        normalize(images, (0.5,) * 3, (0.2,) * 3, dtype=torch.int32)
+    with pytest.raises(ValueError, match=r"^images must be uint8 or floating point"):
+        normalize(images.to(torch.int32), (0.5,) * 3, (0.2,) * 3)
+    zeros = torch.zeros(2, dtype=torch.int64)
+    with pytest.raises(ValueError, match=r"^dy must be a tensor of shape \(2,\); got \(3,\) instead"):
+        crop_flip(images, torch.zeros(3, dtype=torch.int64), zeros, zeros, padding=1)
+    with pytest.raises(ValueError, match=r"^padding must be an integer >= 0; got -1 instead"):
+        crop_flip(images, zeros, zeros, zeros, padding=-1)
+
+
 def test_fit_accepts_the_real_image_dataset():
-    images = pytest.importorskip("ltutorial.data.images")
+    from ltutorial.data import images
+
     src = quadrant_task(6, seed=0)
     data = images.ImageDataset(src.images, src.labels, classes=["a", "b", "c", "d"], augment=True)
     h = fit(tiny_net(), data, loss_fn=nn.CrossEntropyLoss(), test=data, **dict(FIT, epochs=1))

@@ -12,10 +12,19 @@ from pathlib import Path
 
 import torch
 
-from ltutorial.data.cifar import CIFAR_SPECS, download_cifar, find_cifar_root, how_to_get, load_cifar_split, locate_cifar
+from ltutorial._validation import check_imbalance_ratio, check_random_state
+from ltutorial.data.cifar import (
+    CIFAR_SPECS,
+    _default_root,
+    download_cifar,
+    find_cifar_root,
+    how_to_get,
+    load_cifar_split,
+    locate_cifar,
+)
 from ltutorial.data.digits import load_digits_lt
 from ltutorial.data.images import ImageDataset, channel_mean_std
-from ltutorial.data.longtail import PROFILES, longtail_counts, longtail_indices
+from ltutorial.data.longtail import PROFILES, _check_profile, longtail_counts, longtail_indices
 from ltutorial.data.synthetic import (
     GaussianBinaryProblem,
     bayes_optimal_rule,
@@ -146,8 +155,13 @@ def load_dataset(
     Notebook 01 onward.
     """
     name = _check_dataset_name(name)
-    if not isinstance(download, bool):
-        raise ValueError(f"download must be True or False; got {download!r} instead.")
+    # Checked before any file is read, so a typo fails at once rather than after decoding CIFAR.
+    check_imbalance_ratio(imbalance_ratio)
+    _check_profile(profile)
+    check_random_state(seed, name="seed")
+    for flag, value in (("download", download), ("verbose", verbose)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{flag} must be True or False; got {value!r} instead.")
     return DATASETS[name](
         root=root, imbalance_ratio=imbalance_ratio, profile=profile, seed=seed, download=download, verbose=verbose
     )
@@ -157,6 +171,7 @@ def resolve_dataset(name: str = "auto", root=None) -> str:
     """The dataset name a notebook uses: ``name`` itself, or for "auto" CIFAR-10-LT if found, else digits-lt.
 
     The fallback prints exactly one line saying digits-lt is used and how to get CIFAR-10.
+    The derived-settings cell of every notebook with a ``DATASET`` parameter calls it.
     """
     if name != "auto":
         if not isinstance(name, str) or name not in DATASETS:
@@ -164,8 +179,6 @@ def resolve_dataset(name: str = "auto", root=None) -> str:
         return name
     if locate_cifar(root, "cifar10") is not None:
         return "cifar10-lt"
-    from ltutorial.data.cifar import _default_root
-
     base, origin = _default_root(root)
     print(
         f"CIFAR-10 not found under {str(base)!r} ({origin}); using digits-lt (scikit-learn digits, offline) instead. "

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ltutorial._validation import as_tensor, check_labels
+from ltutorial.device import get_device
 
 __all__ = ["ImageDataset", "channel_mean_std"]
 
@@ -110,7 +111,8 @@ class ImageDataset:
     @property
     def class_counts(self) -> torch.Tensor:
         """Images per class, int64 CPU tensor of length ``num_classes`` (zeros for absent classes)."""
-        return torch.bincount(self.labels.cpu(), minlength=self.num_classes)
+        # bincount where the labels live; only the C counts cross to the host
+        return torch.bincount(self.labels, minlength=self.num_classes).cpu()
 
     @property
     def device(self) -> torch.device:
@@ -124,8 +126,8 @@ class ImageDataset:
         return int(self.images.shape[0])
 
     def to(self, device) -> "ImageDataset":
-        """A copy with images and labels on ``device`` (the metadata is shared)."""
-        device = torch.device(device)
+        """A copy with images and labels on ``device`` ("auto", "cpu", "cuda", ...; the metadata is shared)."""
+        device = get_device(device)
         return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device))
 
     def subset(self, indices) -> "ImageDataset":
@@ -143,7 +145,7 @@ class ImageDataset:
             raise ValueError(f"indices must be a 1-D integer sequence or boolean mask; got dtype {idx.dtype}, shape {tuple(idx.shape)} instead.")
         idx = idx.to(torch.int64)
         if idx.numel() and (int(idx.min()) < -len(self) or int(idx.max()) >= len(self)):
-            raise ValueError(f"indices must lie in [0, {len(self)}); got values from {int(idx.min())} to {int(idx.max())} instead.")
+            raise ValueError(f"indices must lie in [-{len(self)}, {len(self)}); got values from {int(idx.min())} to {int(idx.max())} instead.")
         idx = idx.to(self.images.device)
         return dataclasses.replace(self, images=self.images[idx], labels=self.labels[idx])
 

@@ -55,7 +55,13 @@ def _check_counts(class_counts, num_classes: int) -> list[int]:
 
 def _check_cov(cov, num_classes: int, dim: int) -> np.ndarray:
     """Per-class covariance matrices (C x d x d) from a variance, C variances, one matrix or C matrices."""
-    arr = np.asarray(cov, dtype=np.float64)
+    try:
+        arr = np.asarray(cov, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"cov must be a number or an array of numbers; got {cov!r} instead.") from None
+    # checked before broadcasting: inf * the zeros of the identity would turn into NaN
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("cov must be finite; got non-finite entries instead.")
     if arr.ndim == 0:
         covs = np.broadcast_to(np.eye(dim) * arr, (num_classes, dim, dim))
     elif arr.ndim == 1 and arr.shape[0] == num_classes:
@@ -69,8 +75,6 @@ def _check_cov(cov, num_classes: int, dim: int) -> np.ndarray:
             f"cov must be a variance, {num_classes} variances, a {dim}x{dim} matrix or {num_classes} such matrices; "
             f"got shape {arr.shape} instead."
         )
-    if not np.all(np.isfinite(covs)):
-        raise ValueError("cov must be finite; got non-finite entries instead.")
     for c in range(num_classes):
         if not np.allclose(covs[c], covs[c].T) or np.linalg.eigvalsh(covs[c]).min() <= 0:
             raise ValueError(f"cov must be symmetric positive definite; got a matrix for class {c} that is not instead.")

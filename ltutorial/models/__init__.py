@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 
-def _mlp(num_classes, in_channels=3, *, in_features=None, image_size=None, **kw):
+def _mlp(num_classes, *, in_channels=3, in_features=None, image_size=None, **kw):
     if in_features is None:
         if image_size is None:
             raise ValueError(
@@ -48,19 +48,13 @@ def _mlp(num_classes, in_channels=3, *, in_features=None, image_size=None, **kw)
     return MLP(in_features, num_classes, **kw)
 
 
-def _small_cnn(num_classes, in_channels=3, **kw):
-    return SmallCNN(num_classes, in_channels=in_channels, **kw)
-
-
-# name -> constructor(num_classes, in_channels, **kw)
+# name -> constructor(num_classes, *, in_channels, **kw)
 MODELS = {
-    "resnet32": lambda num_classes, in_channels=3, **kw: resnet32(num_classes, in_channels=in_channels, **kw),
-    "resnet20": lambda num_classes, in_channels=3, **kw: resnet20(num_classes, in_channels=in_channels, **kw),
-    "resnet8": lambda num_classes, in_channels=3, **kw: resnet8(num_classes, in_channels=in_channels, **kw),
-    "resnet18_cifar": lambda num_classes, in_channels=3, **kw: resnet18_cifar(
-        num_classes, in_channels=in_channels, **kw
-    ),
-    "small_cnn": _small_cnn,
+    "resnet32": resnet32,
+    "resnet20": resnet20,
+    "resnet8": resnet8,
+    "resnet18_cifar": resnet18_cifar,
+    "small_cnn": SmallCNN,
     "mlp": _mlp,
 }
 
@@ -70,11 +64,12 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, **kw):
 
     Names: resnet32, resnet20, resnet8 (CIFAR ResNet-6n+2, option-A shortcuts), resnet18_cifar,
     small_cnn, mlp (needs ``in_features=`` or ``image_size=``). Extra keywords go to the
-    constructor (``normed``, ``width``, ``hidden`` ...).
+    constructor (``normed``, ``width``, ``hidden`` ...). Notebooks 01, 03 and 10-12 build their
+    networks through it.
     """
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"name must be one of {sorted(MODELS)}; got {name!r} instead.")
     try:
-        return MODELS[name](num_classes, in_channels, **kw)
+        return MODELS[name](num_classes, in_channels=in_channels, **kw)
     except TypeError as err:
         raise ValueError(f"arguments for model {name!r} do not fit its constructor: {err}") from None

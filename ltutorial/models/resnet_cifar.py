@@ -15,6 +15,7 @@ from ltutorial._validation import check_positive_int
 
 __all__ = [
     "NormedLinear",
+    "classifier_head",
     "CifarResNet",
     "cifar_resnet",
     "resnet32",
@@ -67,9 +68,13 @@ class _ClassifierMixin:
         return self.fc(self.forward_features(x))
 
 
-# ---------------------------------------------------------------- ResNet-32 family (option A)
-class _BasicBlockA(nn.Module):
-    """conv3x3-BN-ReLU-conv3x3-BN + shortcut, ReLU. Shortcut option A (He et al. 2016, §4.2)."""
+def classifier_head(feature_dim: int, num_classes: int, normed: bool) -> nn.Module:
+    """The last layer: ``Linear(feature_dim, num_classes)``, or the cosine :class:`NormedLinear` if ``normed``."""
+    return NormedLinear(feature_dim, num_classes) if normed else nn.Linear(feature_dim, num_classes)
+
+
+class _BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN + shortcut(x), ReLU (He et al., CVPR 2016); subclasses pick the shortcut."""
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1):
         super().__init__()
@@ -77,6 +82,22 @@ class _BasicBlockA(nn.Module):
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
+
+    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self._shortcut(x))
+
+
+# ---------------------------------------------------------------- ResNet-32 family (option A)
+class _BasicBlockA(_BasicBlock):
+    """BasicBlock with shortcut option A (He et al. 2016, §4.2): subsample, zero-pad channels; no parameters."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__(in_planes, planes, stride)
         self.stride = stride
         extra = planes - in_planes
         # Zero channels split over both sides (16 -> 32 pads 8 + 8), as in the LDAM-DRW ResNet-32.
@@ -88,11 +109,6 @@ class _BasicBlockA(nn.Module):
             return x
         x = x[:, :, :: self.stride, :: self.stride]
         return F.pad(x, (0, 0, 0, 0, self.pad[0], self.pad[1]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self._shortcut(x))
 
 
 class CifarResNet(_ClassifierMixin, nn.Module):
@@ -127,7 +143,7 @@ class CifarResNet(_ClassifierMixin, nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = stages
         self.feature_dim = widths[-1]
-        self.fc = NormedLinear(self.feature_dim, num_classes) if normed else nn.Linear(self.feature_dim, num_classes)
+        self.fc = classifier_head(self.feature_dim, num_classes, normed)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
@@ -147,6 +163,7 @@ def resnet32(num_classes: int = 10, normed: bool = False, in_channels: int = 3) 
     """ResNet-32 of the long-tail papers (CB, LDAM-DRW, LA, VS): 5 blocks per stage, ~0.46M parameters.
 
     ``normed=True`` gives the cosine classifier LDAM needs (logits in [-1, 1], scaled by s in the loss).
+    The ``full`` profile of notebooks 01 and 06-09 and ``ltutorial reproduce`` train it.
     """
     return cifar_resnet(32, num_classes, normed, in_channels)
 
@@ -162,25 +179,19 @@ def resnet8(num_classes: int = 10, normed: bool = False, in_channels: int = 3) -
 
 
 # ---------------------------------------------------------------- ResNet-18, CIFAR stem
-class _BasicBlockB(nn.Module):
+class _BasicBlockB(_BasicBlock):
     """BasicBlock with a 1x1 conv + BN projection shortcut when the shape changes (option B)."""
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
+        super().__init__(in_planes, planes, stride)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != planes:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
             )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x)
 
 
 class ResNet18Cifar(_ClassifierMixin, nn.Module):
@@ -204,7 +215,7 @@ class ResNet18Cifar(_ClassifierMixin, nn.Module):
             in_planes = planes
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
         self.feature_dim = 512
-        self.fc = NormedLinear(512, num_classes) if normed else nn.Linear(512, num_classes)
+        self.fc = classifier_head(self.feature_dim, num_classes, normed)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -216,7 +227,7 @@ class ResNet18Cifar(_ClassifierMixin, nn.Module):
 
 
 def resnet18_cifar(num_classes: int = 10, in_channels: int = 3, normed: bool = False) -> ResNet18Cifar:
-    """ResNet-18 with a 3x3 stride-1 stem and no max-pool (CIFAR / SSL backbone, 512-d features)."""
+    """ResNet-18 with a 3x3 stride-1 stem and no max-pool (CIFAR / SSL backbone, 512-d features); notebooks 10-12."""
     return ResNet18Cifar(num_classes=num_classes, in_channels=in_channels, normed=normed)
 
 

@@ -7,13 +7,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltutorial._validation import check_positive_int
-from ltutorial.models.resnet_cifar import NormedLinear, _ClassifierMixin
+from ltutorial.models.resnet_cifar import _ClassifierMixin, classifier_head
 
 __all__ = ["SmallCNN", "MLP"]
-
-
-def _head(feature_dim: int, num_classes: int, normed: bool) -> nn.Module:
-    return NormedLinear(feature_dim, num_classes) if normed else nn.Linear(feature_dim, num_classes)
 
 
 class SmallCNN(_ClassifierMixin, nn.Module):
@@ -39,7 +35,7 @@ class SmallCNN(_ClassifierMixin, nn.Module):
             c = w
         self.body = nn.Sequential(*layers)
         self.feature_dim = widths[-1]
-        self.fc = _head(self.feature_dim, num_classes, normed)
+        self.fc = classifier_head(self.feature_dim, num_classes, normed)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] < 4 or x.shape[-2] < 4:
@@ -71,7 +67,7 @@ class MLP(_ClassifierMixin, nn.Module):
             c = h
         self.body = nn.Sequential(*layers)
         self.feature_dim = c
-        self.fc = _head(c, num_classes, normed)
+        self.fc = classifier_head(c, num_classes, normed)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)

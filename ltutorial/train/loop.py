@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ltutorial._validation import check_positive_int
 from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.train.augment import crop_flip, draw_crop_flip, normalize
@@ -142,12 +143,6 @@ def _num_classes(data) -> int:
     if classes:
         return len(classes)
     return int(data.labels.max()) + 1
-
-
-def _check_pos_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r} instead.")
-    return int(value)
 
 
 def _check_nonneg_float(value, name: str, positive: bool = False) -> float:
@@ -281,6 +276,9 @@ def _logits_on_device(model, images, mean, std, device, batch_size, amp, channel
     was_training = model.training
     model.eval()
     forward = forward or model
+    # Statistics as device tensors once, not re-sent from Python floats with every batch.
+    mean = torch.as_tensor(mean, dtype=torch.float32, device=device)
+    std = torch.as_tensor(std, dtype=torch.float32, device=device)
     outs = []
     try:
         for start in range(0, images.shape[0], batch_size):
@@ -296,20 +294,28 @@ def _logits_on_device(model, images, mean, std, device, batch_size, amp, channel
     return torch.cat(outs)
 
 
-def _resolve_eval_device(model, device):
-    return _model_device(model) if device is None else get_device(device)
+def _eval_outputs(model, data, device, batch_size, amp, features: bool = False):
+    """(device, outputs on it) of ``model`` (or its ``forward_features``) over ``data``, checked; shared by
+    ``predict_logits``, ``extract_features`` and ``evaluate``."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__} instead.")
+    if features and not callable(getattr(model, "forward_features", None)):
+        raise ValueError(f"model must define forward_features(x); got {type(model).__name__} without it instead.")
+    data = _check_dataset(data, "data")
+    batch_size = check_positive_int(batch_size, name="batch_size")
+    dev = _model_device(model) if device is None else get_device(device)
+    model.to(dev)
+    use_amp, channels_last = _resolve_amp(amp, dev)
+    forward = model.forward_features if features else None
+    return dev, _logits_on_device(model, data.images, data.mean, data.std, dev, batch_size, use_amp, channels_last,
+                                  forward=forward)
 
 
 def predict_logits(model: nn.Module, data, device=None, batch_size: int = 1024, amp=None) -> torch.Tensor:
     """Logits of ``model`` on every image of ``data`` (normalised with ``data``'s mean/std), in
     batches of ``batch_size`` with the model in eval mode; float32 CPU tensor N x num_classes.
-    ``device`` None uses the model's device. Used for post-hoc adjustment (notebooks 05, 08)."""
-    data = _check_dataset(data, "data")
-    batch_size = _check_pos_int(batch_size, "batch_size")
-    dev = _resolve_eval_device(model, device)
-    model.to(dev)
-    use_amp, channels_last = _resolve_amp(amp, dev)
-    return _logits_on_device(model, data.images, data.mean, data.std, dev, batch_size, use_amp, channels_last).cpu()
+    ``device`` None uses the model's device. Used for post-hoc adjustment (notebooks 03, 08)."""
+    return _eval_outputs(model, data, device, batch_size, amp)[1].cpu()
 
 
 def predict(model: nn.Module, data, device=None, batch_size: int = 1024, amp=None) -> torch.Tensor:
@@ -322,15 +328,7 @@ def extract_features(model: nn.Module, data, device=None, batch_size: int = 1024
 
     Used for t-SNE / linear probes / kNN in the representation notebooks (10-12).
     """
-    if not callable(getattr(model, "forward_features", None)):
-        raise ValueError(f"model must define forward_features(x); got {type(model).__name__} without it instead.")
-    data = _check_dataset(data, "data")
-    batch_size = _check_pos_int(batch_size, "batch_size")
-    dev = _resolve_eval_device(model, device)
-    model.to(dev)
-    use_amp, channels_last = _resolve_amp(amp, dev)
-    return _logits_on_device(model, data.images, data.mean, data.std, dev, batch_size, use_amp, channels_last,
-                             forward=model.forward_features).cpu()
+    return _eval_outputs(model, data, device, batch_size, amp, features=True)[1].cpu()
 
 
 def evaluate(model: nn.Module, data, device=None, batch_size: int = 1024, amp=None) -> dict:
@@ -340,13 +338,9 @@ def evaluate(model: nn.Module, data, device=None, batch_size: int = 1024, amp=No
     ``balanced_accuracy_score``); on a balanced test set it equals plain accuracy. Returns a dict
     with ``accuracy``, ``balanced_accuracy``, ``per_class_accuracy`` (numpy, NaN for absent
     classes), ``predictions`` (int64 CPU tensor) and ``logits`` (float32 CPU tensor).
+    Notebook 01 evaluates on a long-tailed and a balanced test set with it.
     """
-    data = _check_dataset(data, "data")
-    batch_size = _check_pos_int(batch_size, "batch_size")
-    dev = _resolve_eval_device(model, device)
-    model.to(dev)
-    use_amp, channels_last = _resolve_amp(amp, dev)
-    logits = _logits_on_device(model, data.images, data.mean, data.std, dev, batch_size, use_amp, channels_last)
+    dev, logits = _eval_outputs(model, data, device, batch_size, amp)
     num_classes = max(_num_classes(data), logits.shape[1] if logits.ndim == 2 else 0)
     labels = data.labels.to(dev, torch.int64)
     predictions = logits.argmax(dim=1)
@@ -372,8 +366,8 @@ def _check_common(model, train, loss_fn, epochs, test, batch_size, lr, momentum,
     _check_dataset(train, "train")
     if test is not None:
         _check_dataset(test, "test")
-    epochs = _check_pos_int(epochs, "epochs")
-    batch_size = _check_pos_int(batch_size, "batch_size")
+    epochs = check_positive_int(epochs, name="epochs")
+    batch_size = check_positive_int(batch_size, name="batch_size")
     _check_nonneg_float(lr, "lr", positive=True)
     _check_nonneg_float(momentum, "momentum")
     _check_nonneg_float(weight_decay, "weight_decay")
@@ -382,7 +376,7 @@ def _check_common(model, train, loss_fn, epochs, test, batch_size, lr, momentum,
     elif not isinstance(augment, bool):
         raise ValueError(f"augment must be None, True or False; got {augment!r} instead.")
     seed = _check_seed(seed)
-    eval_every = _check_pos_int(eval_every, "eval_every")
+    eval_every = check_positive_int(eval_every, name="eval_every")
     if augment:
         h, w = train.images.shape[2], train.images.shape[3]
         if isinstance(padding, bool) or not isinstance(padding, int) or not (0 <= padding < min(h, w)):
@@ -418,6 +412,10 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
         model, train, loss_fn, epochs, test, batch_size, lr, momentum, weight_decay, augment, seed, eval_every,
         padding, fill)
     hooks = _check_hooks(hooks)
+    if schedule is not None and not callable(schedule):
+        raise ValueError(f"schedule must be None or a callable epoch -> lr multiplier; got {type(schedule).__name__} instead.")
+    if not isinstance(drop_last, bool):
+        raise ValueError(f"drop_last must be True or False; got {drop_last!r} instead.")
     dev = get_device(device)
     if fast is not None and not isinstance(fast, bool):
         raise ValueError(f"fast must be None, True or False; got {fast!r} instead.")
@@ -477,6 +475,8 @@ def _fit_eager(model, train, *, loss_fn, epochs, test, batch_size, optimizer, lr
     state = TrainState(epoch=0, epochs=epochs, model=model, loss_fn=loss_fn, optimizer=optimizer, history=history,
                        train=train, device=device)
     stop = (n // batch_size) * batch_size if drop_last else n
+    mean = torch.as_tensor(train.mean, dtype=torch.float32, device=device)  # once, not per batch
+    std = torch.as_tensor(train.std, dtype=torch.float32, device=device)
     bar = progress_bar(range(epochs), progress=progress, desc="epochs", leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
@@ -492,7 +492,7 @@ def _fit_eager(model, train, *, loss_fn, epochs, test, batch_size, optimizer, lr
             x = images[idx]
             if augment:
                 x = crop_flip(x, dy[s:s + batch_size], dx[s:s + batch_size], flips[s:s + batch_size], padding, fill)
-            x = normalize(x, train.mean, train.std)
+            x = normalize(x, mean, std)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(device, use_amp):

@@ -1,0 +1,122 @@
+"""Post-hoc corrections of a trained classifier's outputs: threshold-moving and logit adjustment.
+
+Cost-matrix convention (the slide's and Zhou & Liu's): ``C[k][k']`` is the cost of predicting class
+k' for an example whose TRUE class is k; rows are the true class (as in scikit-learn's
+``confusion_matrix``), the diagonal is usually 0. Notebook 03 uses this module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _as_float_tensor(x, name: str) -> tuple[torch.Tensor, bool]:
+    if isinstance(x, torch.Tensor):
+        t, is_numpy = x.detach(), False
+    elif isinstance(x, (np.ndarray, list, tuple)):
+        t, is_numpy = torch.as_tensor(np.asarray(x, dtype=np.float64)), True
+    else:
+        raise ValueError(f"{name} must be a numpy array or a torch tensor; got {type(x).__name__} instead.")
+    if not t.is_floating_point():
+        t = t.to(torch.float32)
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} must be finite; got NaN or inf values instead.")
+    return t, is_numpy
+
+
+def _numpy_float_dtype(x):
+    """The input's numpy float dtype (kept on output), or None for tensors and integer arrays."""
+    if isinstance(x, torch.Tensor):
+        return None
+    dtype = np.asarray(x).dtype
+    return dtype if dtype.kind == "f" else None
+
+
+def _back(t: torch.Tensor, is_numpy: bool, like_dtype=None):
+    if is_numpy:
+        out = t.cpu().numpy()
+        return out.astype(like_dtype, copy=False) if like_dtype is not None else out
+    return t
+
+
+def _check_priors(class_priors, num_classes: int, ref: torch.Tensor) -> torch.Tensor:
+    pri, _ = _as_float_tensor(class_priors, "class_priors")
+    pri = pri.to(device=ref.device, dtype=ref.dtype)
+    if pri.ndim != 1 or pri.numel() != num_classes:
+        raise ValueError(f"class_priors must be 1-D with one entry per class ({num_classes}); got shape {tuple(pri.shape)} instead.")
+    if bool((pri <= 0).any()):
+        raise ValueError(f"class_priors must be > 0 for every class; got {pri.tolist()} instead.")
+    return pri / pri.sum()
+
+
+def threshold_moving(probs, cost_matrix):
+    """Zhou & Liu (TKDE 2006) threshold-moving: ``p*_k = p_k * sum_k' C[k][k'] / eta``.
+
+    Each class's predicted probability is scaled by the total cost of misclassifying that class
+    (row k of the cost matrix, true class in rows) and the result renormalised to sum to 1
+    (``eta``); ``argmax`` of the output is the moved decision. ``cost_matrix`` is K x K, or a
+    length-K vector of per-class costs ``Cost[k]`` (the row sums). numpy or torch in, same type out.
+    Exact Bayes decision when each row's off-diagonal costs are equal; see notebook 03.
+    """
+    p, is_numpy = _as_float_tensor(probs, "probs")
+    if p.ndim != 2:
+        raise ValueError(f"probs must be 2-D (n_samples, n_classes); got shape {tuple(p.shape)} instead.")
+    if bool((p < 0).any()):
+        raise ValueError("probs must be non-negative probabilities; got negative values instead.")
+    K = p.shape[1]
+    C, _ = _as_float_tensor(cost_matrix, "cost_matrix")
+    C = C.to(device=p.device, dtype=p.dtype)
+    if C.shape == (K, K):
+        row_cost = C.sum(dim=1)
+    elif C.shape == (K,):
+        row_cost = C
+    else:
+        raise ValueError(f"cost_matrix must have shape ({K}, {K}) or ({K},) to match probs; got {tuple(C.shape)} instead.")
+    if bool((C < 0).any()) or bool((row_cost <= 0).any()):
+        raise ValueError(f"cost_matrix must be non-negative with every row sum > 0; got row sums {row_cost.tolist()} instead.")
+    moved = p * row_cost
+    moved = moved / moved.sum(dim=1, keepdim=True)
+    return _back(moved, is_numpy, _numpy_float_dtype(probs))
+
+
+def logit_adjust(logits, class_priors, tau: float = 1.0):
+    """Post-hoc logit adjustment (Menon et al., ICLR 2021): ``z_k - tau * log(pi_k)``.
+
+    ``class_priors`` are the training class frequencies pi_k (counts are accepted and normalised
+    to sum to 1; a shift common to all classes changes neither argmax nor softmax). tau = 1 gives
+    the Bayes rule for the balanced error. numpy or torch in, same type out.
+    """
+    z, is_numpy = _as_float_tensor(logits, "logits")
+    if z.ndim != 2:
+        raise ValueError(f"logits must be 2-D (n_samples, n_classes); got shape {tuple(z.shape)} instead.")
+    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.integer, np.floating)) or not np.isfinite(tau):
+        raise ValueError(f"tau must be a finite number; got {tau!r} instead.")
+    pri = _check_priors(class_priors, z.shape[1], z)
+    out = z - float(tau) * torch.log(pri)
+    return _back(out, is_numpy, _numpy_float_dtype(logits))
+
+
+def cost_matrix_for_logit_adjustment(class_priors, tau: float = 1.0):
+    """The cost matrix that makes ``threshold_moving`` equal to ``logit_adjust``.
+
+    Row k has zero diagonal and equal off-diagonal entries summing to ``exp(-tau log pi_k) =
+    pi_k^(-tau)`` (the slide's choice): then ``softmax(z)_k * pi_k^(-tau)``, renormalised, equals
+    ``softmax(z_k - tau log pi_k)``. numpy or torch in (for the priors), same type out.
+    """
+    pri_in, is_numpy = _as_float_tensor(class_priors, "class_priors")
+    if pri_in.ndim != 1 or pri_in.numel() < 2:
+        raise ValueError(f"class_priors must be 1-D with at least 2 classes; got shape {tuple(pri_in.shape)} instead.")
+    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.integer, np.floating)) or not np.isfinite(tau):
+        raise ValueError(f"tau must be a finite number; got {tau!r} instead.")
+    K = pri_in.numel()
+    pri = _check_priors(pri_in, K, pri_in)
+    row_sum = torch.exp(-float(tau) * torch.log(pri))
+    C = (row_sum / (K - 1)).unsqueeze(1) * (1 - torch.eye(K, dtype=pri.dtype, device=pri.device))
+    return _back(C, is_numpy)
+
+
+def softmax(logits):
+    """Row-wise softmax, numpy or torch in, same type out (a convenience for notebook 03)."""
+    z, is_numpy = _as_float_tensor(logits, "logits")
+    return _back(torch.softmax(z, dim=-1), is_numpy)

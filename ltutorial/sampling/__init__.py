@@ -1,0 +1,38 @@
+"""Re-sampling for class imbalance, in torch: SMOTE, random over/under-sampling, SMOTE + under-sampling.
+
+imbalanced-learn's API and ``sampling_strategy`` semantics (``fit_resample(X, y) -> (X_res, y_res)``),
+numpy or torch in and the same type out, any device. Notebook 02 teaches it.
+"""
+
+from ltutorial.sampling.combine import SMOTEUnderSampler, make_smote_under
+from ltutorial.sampling.random_sampling import RandomOverSampler, RandomUnderSampler
+from ltutorial.sampling.smote import SMOTE, kneighbors
+from ltutorial.sampling.strategy import STRATEGY_NAMES, check_sampling_strategy
+
+SAMPLERS = {
+    "smote": SMOTE,
+    "random-over": RandomOverSampler,
+    "random-under": RandomUnderSampler,
+    "smote-under": SMOTEUnderSampler,
+}
+
+
+def build_sampler(name: str, **kwargs):
+    """``SAMPLERS[name](**kwargs)``, with an error listing the valid names."""
+    if name not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {list(SAMPLERS)}; got {name!r} instead.")
+    return SAMPLERS[name](**kwargs)
+
+
+__all__ = [
+    "SMOTE",
+    "RandomOverSampler",
+    "RandomUnderSampler",
+    "SMOTEUnderSampler",
+    "make_smote_under",
+    "check_sampling_strategy",
+    "kneighbors",
+    "SAMPLERS",
+    "STRATEGY_NAMES",
+    "build_sampler",
+]

@@ -1,0 +1,311 @@
+"""ltutorial.sampling against imbalanced-learn (counts) and against the SMOTE definition (geometry)."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from sklearn.neighbors import NearestNeighbors
+
+imblearn = pytest.importorskip("imblearn")
+from imblearn.over_sampling import SMOTE as ImbSMOTE  # noqa: E402
+from imblearn.over_sampling import RandomOverSampler as ImbROS  # noqa: E402
+from imblearn.pipeline import Pipeline  # noqa: E402
+from imblearn.under_sampling import RandomUnderSampler as ImbRUS  # noqa: E402
+
+from ltutorial.sampling import (  # noqa: E402
+    SAMPLERS,
+    SMOTE,
+    RandomOverSampler,
+    RandomUnderSampler,
+    SMOTEUnderSampler,
+    build_sampler,
+    check_sampling_strategy,
+    kneighbors,
+    make_smote_under,
+)
+
+
+def _data(counts, dim=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.concatenate([np.full(n, c) for c, n in enumerate(counts)]).astype(np.int64)
+    X = rng.normal(size=(len(y), dim)) + y[:, None] * 1.5
+    perm = rng.permutation(len(y))
+    return X[perm], y[perm]
+
+
+BINARY = (80, 20)
+MULTI = (60, 25, 12, 30)
+
+
+def _cb_binary(y):
+    return {1: 40}
+
+
+def _cb_multi(y):
+    return {1: 50, 2: 12, 3: 45}
+
+
+OVER_BINARY = [0.5, 1.0, "auto", "minority", "not minority", "not majority", "all", {1: 50}, {0: 90, 1: 20}, _cb_binary]
+OVER_MULTI = ["auto", "minority", "not minority", "not majority", "all", {1: 50, 2: 12, 3: 45}, _cb_multi]
+def _cb_under(y):
+    return {0: 25}
+
+
+UNDER_BINARY = [0.5, 1.0, "auto", "majority", "not minority", "not majority", "all", {0: 30}, _cb_under]
+UNDER_MULTI = ["auto", "majority", "not minority", "not majority", "all", {0: 20, 3: 12}]
+
+
+def _counts(y):
+    y = y.cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    return dict(sorted(Counter(y.tolist()).items()))
+
+
+@pytest.mark.parametrize("as_torch", [False, True], ids=["numpy", "torch"])
+@pytest.mark.parametrize(
+    "counts,strategy",
+    [(BINARY, s) for s in OVER_BINARY] + [(MULTI, s) for s in OVER_MULTI],
+)
+def test_smote_counts_match_imblearn(counts, strategy, as_torch):
+    X, y = _data(counts)
+    Xi, yi = ImbSMOTE(sampling_strategy=strategy, k_neighbors=3, random_state=0).fit_resample(X, y)
+    sm = SMOTE(sampling_strategy=strategy, k_neighbors=3, random_state=0)
+    Xo, yo = sm.fit_resample(torch.as_tensor(X), torch.as_tensor(y)) if as_torch else sm.fit_resample(X, y)
+    assert _counts(yo) == _counts(yi)
+    assert Xo.shape == Xi.shape
+    ref = ImbSMOTE(sampling_strategy=strategy, k_neighbors=3)
+    ref.fit_resample(X, y)
+    assert dict(sm.sampling_strategy_) == {k: int(v) for k, v in ref.sampling_strategy_.items()}
+    assert sm.n_synthetic_ == len(yi) - len(y)
+
+
+@pytest.mark.parametrize("counts,strategy", [(BINARY, s) for s in OVER_BINARY] + [(MULTI, s) for s in OVER_MULTI])
+def test_random_over_counts_match_imblearn(counts, strategy):
+    X, y = _data(counts)
+    _, yi = ImbROS(sampling_strategy=strategy, random_state=0).fit_resample(X, y)
+    ros = RandomOverSampler(sampling_strategy=strategy, random_state=0)
+    Xo, yo = ros.fit_resample(X, y)
+    assert _counts(yo) == _counts(yi)
+    # each added row is a copy of a row of the same class
+    np.testing.assert_array_equal(Xo, X[ros.sample_indices_])
+    np.testing.assert_array_equal(yo, y[ros.sample_indices_])
+    np.testing.assert_array_equal(Xo[: len(X)], X)
+
+
+@pytest.mark.parametrize("as_torch", [False, True], ids=["numpy", "torch"])
+@pytest.mark.parametrize("counts,strategy", [(BINARY, s) for s in UNDER_BINARY] + [(MULTI, s) for s in UNDER_MULTI])
+def test_random_under_counts_match_imblearn(counts, strategy, as_torch):
+    X, y = _data(counts)
+    _, yi = ImbRUS(sampling_strategy=strategy, random_state=0).fit_resample(X, y)
+    rus = RandomUnderSampler(sampling_strategy=strategy, random_state=0)
+    Xo, yo = rus.fit_resample(torch.as_tensor(X), torch.as_tensor(y)) if as_torch else rus.fit_resample(X, y)
+    assert _counts(yo) == _counts(yi)
+    idx = rus.sample_indices_
+    assert len(np.unique(idx)) == len(idx)  # without replacement
+    Xo = Xo.numpy() if as_torch else Xo
+    np.testing.assert_array_equal(Xo, X[idx])
+
+
+@pytest.mark.parametrize("counts,strategy,kind", [
+    (BINARY, "majority", "over-sampling"),
+    (BINARY, "minority", "under-sampling"),
+    (MULTI, 0.5, "over-sampling"),
+    (MULTI, 0.5, "under-sampling"),
+    (BINARY, 0.1, "over-sampling"),  # ratio * n_majority <= n_minority
+    (BINARY, 1.5, "over-sampling"),
+    (BINARY, {1: 10}, "over-sampling"),  # fewer than present for an over-sampler
+    (BINARY, {1: 30}, "under-sampling"),  # more than present for an under-sampler
+    (BINARY, {7: 30}, "over-sampling"),  # class not in y
+])
+def test_strategy_errors_agree_with_imblearn(counts, strategy, kind):
+    _, y = _data(counts)
+    with pytest.raises(ValueError):
+        check_sampling_strategy(strategy, y, kind)
+    imb = ImbSMOTE if kind == "over-sampling" else ImbRUS
+    with pytest.raises(ValueError):
+        imb(sampling_strategy=strategy).fit_resample(*_data(counts))
+
+
+@pytest.mark.parametrize("strategy,match", [
+    ("bogus", "must be one of"),
+    ({1: -1}, ">= 0"),
+    ({1: 2.5}, "integer"),
+    ([1], "float in"),
+    (lambda y: [1, 2], "must return a dict"),
+])
+def test_strategy_bad_forms(strategy, match):
+    _, y = _data(BINARY)
+    with pytest.raises(ValueError, match=match):
+        check_sampling_strategy(strategy, y, "over-sampling")
+
+
+def test_strategy_needs_two_classes_and_known_type():
+    with pytest.raises(ValueError, match="more than one class"):
+        check_sampling_strategy("auto", np.zeros(5, dtype=int), "over-sampling")
+    with pytest.raises(ValueError, match="sampling_type"):
+        check_sampling_strategy("auto", np.array([0, 1]), "clean-sampling")
+
+
+def _segment_residual(points, starts, ends):
+    """For each point, the smallest distance to any segment [start, end] (u clipped to [0, 1])."""
+    d = ends - starts  # S x D
+    rel = points[:, None, :] - starts[None, :, :]  # P x S x D
+    u = np.clip((rel * d[None]).sum(-1) / np.maximum((d * d).sum(-1), 1e-12)[None], 0, 1)
+    return np.linalg.norm(rel - u[..., None] * d[None], axis=-1).min(axis=1)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_synthetic_points_lie_on_segments_to_k_nearest_neighbours(k):
+    X, y = _data(MULTI, dim=4, seed=1)
+    Xo, yo = SMOTE(k_neighbors=k, random_state=3).fit_resample(X, y)
+    new_X, new_y = Xo[len(X):], yo[len(X):]
+    assert len(new_y) > 0
+    for c in np.unique(new_y):
+        Xc = X[y == c].astype(np.float32)
+        nn = NearestNeighbors(n_neighbors=k + 1).fit(Xc).kneighbors(Xc, return_distance=False)[:, 1:]
+        starts = np.repeat(Xc, k, axis=0)
+        ends = Xc[nn.reshape(-1)]
+        good = _segment_residual(new_X[new_y == c], starts, ends)
+        assert good.max() < 1e-4, good.max()
+        # and not merely anywhere in the class hull: segments to the farthest point do not explain them
+        far = np.argsort(((Xc[:, None] - Xc[None]) ** 2).sum(-1), axis=1)[:, -1]
+        bad = _segment_residual(new_X[new_y == c], Xc, Xc[far])
+        assert np.mean(bad > 1e-3) > 0.5
+
+
+def test_kneighbors_matches_sklearn_and_blocking():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 7)).astype(np.float32) * 100 + 1000  # offset: centring must cope
+    ref = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+    ours = kneighbors(torch.from_numpy(X), 5).numpy()
+    np.testing.assert_array_equal(ours, ref)
+    blocked = kneighbors(torch.from_numpy(X), 5, block_elements=300).numpy()  # 1 row per block
+    np.testing.assert_array_equal(blocked, ref)
+
+
+def test_smote_originals_first_and_gap_range():
+    X, y = _data(BINARY)
+    Xo, yo = SMOTE(random_state=0).fit_resample(X, y)
+    np.testing.assert_array_equal(Xo[: len(X)], X.astype(np.float32))
+    np.testing.assert_array_equal(yo[: len(y)], y)
+    assert (yo[len(y):] == 1).all()
+
+
+def test_same_random_state_same_output_and_different_seed_differs():
+    X, y = _data(MULTI)
+    a = SMOTE(random_state=7).fit_resample(X, y)[0]
+    b = SMOTE(random_state=7).fit_resample(X, y)[0]
+    c = SMOTE(random_state=8).fit_resample(X, y)[0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    for cls in (RandomOverSampler, RandomUnderSampler):
+        np.testing.assert_array_equal(cls(random_state=1).fit_resample(X, y)[0], cls(random_state=1).fit_resample(X, y)[0])
+
+
+def test_types_and_dtypes():
+    X, y = _data(BINARY)
+    Xint = np.round(X * 10).astype(np.int64)
+    Xo, yo = SMOTE(random_state=0).fit_resample(Xint, y)
+    assert isinstance(Xo, np.ndarray) and Xo.dtype == np.float32 and yo.dtype == y.dtype
+    Xo, yo = SMOTE(random_state=0).fit_resample(torch.as_tensor(Xint), torch.as_tensor(y))
+    assert isinstance(Xo, torch.Tensor) and Xo.dtype == torch.float32 and isinstance(yo, torch.Tensor)
+    assert yo.dtype == torch.int64
+    # numpy and torch inputs give the same numbers
+    np.testing.assert_array_equal(Xo.numpy(), SMOTE(random_state=0).fit_resample(Xint, y)[0])
+    # string labels are kept (as in imblearn)
+    ys = np.where(y == 1, "rare", "common")
+    _, yso = SMOTE(random_state=0).fit_resample(X, ys)
+    assert Counter(yso.tolist()) == {"rare": 80, "common": 80}
+    # the random samplers keep the dtype and accept image-shaped X
+    imgs = np.arange(100 * 2 * 2, dtype=np.uint8).reshape(100, 2, 2)
+    Xi, _ = RandomOverSampler(random_state=0).fit_resample(imgs, y)
+    assert Xi.dtype == np.uint8 and Xi.shape == (160, 2, 2)
+
+
+def test_smote_errors():
+    X, y = _data((30, 4))
+    with pytest.raises(ValueError, match=r"class 1 has 4 sample\(s\).*k_neighbors \+ 1 = 6"):
+        SMOTE(k_neighbors=5).fit_resample(X, y)
+    SMOTE(k_neighbors=3).fit_resample(X, y)  # 4 >= 3 + 1 is enough
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        SMOTE(k_neighbors=3).fit_resample(Xn, y)
+    Xn[3, 1] = np.inf
+    with pytest.raises(ValueError, match="NaN or inf"):
+        SMOTE(k_neighbors=3).fit_resample(Xn, y)
+    with pytest.raises(ValueError, match="2-D"):
+        SMOTE(k_neighbors=3).fit_resample(X[:, :, None], y)
+    with pytest.raises(ValueError, match="2-D"):
+        SMOTE(k_neighbors=3).fit_resample(X[:, 0], y)
+    with pytest.raises(ValueError, match="same number of samples"):
+        SMOTE(k_neighbors=3).fit_resample(X, y[:-1])
+    with pytest.raises(ValueError, match="k_neighbors"):
+        SMOTE(k_neighbors=0).fit_resample(X, y)
+    with pytest.raises(ValueError, match="over-sampler"):
+        SMOTE(sampling_strategy="majority", k_neighbors=3).fit_resample(X, y)
+    with pytest.raises(ValueError, match="already has 30"):
+        SMOTE(sampling_strategy={0: 10}, k_neighbors=3).fit_resample(X, y)
+    with pytest.raises(ValueError, match="random_state"):
+        SMOTE(random_state=-1, k_neighbors=3).fit_resample(X, y)
+    with pytest.raises(ValueError, match="numpy array or a torch tensor"):
+        SMOTE(k_neighbors=3).fit_resample("X", y)
+    with pytest.raises(ValueError, match="under-sampler"):
+        RandomUnderSampler(sampling_strategy="minority").fit_resample(X, y)
+
+
+def test_small_class_not_over_sampled_is_fine():
+    # a tiny class that the strategy leaves alone does not need k + 1 samples
+    X, y = _data((40, 20, 3))
+    _, yo = SMOTE(sampling_strategy={1: 40}, k_neighbors=5, random_state=0).fit_resample(X, y)
+    assert _counts(yo) == {0: 40, 1: 40, 2: 3}
+
+
+def test_smote_under_matches_imblearn_pipeline():
+    X, y = _data((200, 20))
+    pipe = Pipeline([("o", ImbSMOTE(sampling_strategy=0.5, random_state=0)), ("u", ImbRUS(sampling_strategy=1.0, random_state=0))])
+    _, yi = pipe.fit_resample(X, y)
+    s = SMOTEUnderSampler(0.5, 1.0, random_state=0)
+    _, yo = s.fit_resample(X, y)
+    assert _counts(yo) == _counts(yi) == {0: 100, 1: 100}
+    assert s.sampling_strategy_ == {0: 100, 1: 100}
+
+
+def test_make_smote_under_meets_at_median():
+    X, y = _data(MULTI)
+    _, yo = make_smote_under("median", k_neighbors=3, random_state=0).fit_resample(X, y)
+    m = int(round(np.median(MULTI)))
+    assert _counts(yo) == {c: m for c in range(len(MULTI))}
+    _, yo = make_smote_under(40, k_neighbors=3, random_state=0).fit_resample(X, y)
+    assert _counts(yo) == {c: 40 for c in range(len(MULTI))}
+    with pytest.raises(ValueError, match="n_per_class"):
+        make_smote_under("mode")
+    with pytest.raises(ValueError, match="n_per_class"):
+        make_smote_under(0)
+
+
+def test_registry():
+    assert set(SAMPLERS) == {"smote", "random-over", "random-under", "smote-under"}
+    assert isinstance(build_sampler("smote", k_neighbors=2), SMOTE)
+    with pytest.raises(ValueError, match="must be one of"):
+        build_sampler("adasyn")
+
+
+@pytest.mark.parametrize("X,y,match", [
+    (np.zeros(6), np.array([0, 0, 0, 1, 1, 1]), "at least 2 dimensions"),
+    (np.zeros((6, 2)), np.zeros((6, 1)), "y must be 1-D"),
+    (np.zeros((6, 2)), "labels", "y must be a numpy array"),
+    (np.array([["a", "b"]] * 6), np.array([0, 0, 0, 1, 1, 1]), "must hold numbers"),
+    (np.zeros((6, 2), dtype=complex), np.array([0, 0, 0, 1, 1, 1]), "real-valued"),
+    (np.zeros((6, 2)), np.zeros(6), "more than one class"),
+])
+def test_random_sampler_input_errors(X, y, match):
+    with pytest.raises(ValueError, match=match):
+        RandomOverSampler().fit_resample(X, y)
+
+
+def test_random_samplers_reject_nan_in_float_X():
+    X, y = _data(BINARY)
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        RandomUnderSampler().fit_resample(X, y)
