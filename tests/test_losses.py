@@ -1,0 +1,381 @@
+"""ltutorial.losses: each loss against its formula computed independently with numpy/math."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from ltutorial import losses as L
+
+CIFAR10_LT = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+COUNTS = [40, 10, 1]
+LOGITS = np.array([[2.0, -1.0, 0.5], [0.1, 0.3, -0.2], [-1.5, 2.5, 1.0], [0.0, 0.0, 3.0]])
+TARGETS = np.array([0, 1, 2, 2])
+
+
+def _z(dtype=torch.float32):
+    return torch.tensor(LOGITS, dtype=dtype)
+
+
+def _y():
+    return torch.tensor(TARGETS)
+
+
+def np_log_softmax(z):
+    z = np.asarray(z, dtype=np.float64)
+    m = z.max(axis=1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+
+
+def np_ce(z, y):
+    return -np_log_softmax(z)[np.arange(len(y)), y]
+
+
+def np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def np_cb_weights(counts, beta):
+    n = np.asarray(counts, dtype=np.float64)
+    w = (1 - beta) / (1 - beta**n)
+    return w / w.sum() * len(n)
+
+
+def np_log_prior(counts):
+    n = np.asarray(counts, dtype=np.float64)
+    return np.log(n / n.sum())
+
+
+def all_losses(counts):
+    return {
+        "ce": L.CrossEntropyLoss(counts),
+        "focal": L.FocalLoss(2.0),
+        "focal-sigmoid": L.FocalLoss(1.0, form="sigmoid"),
+        "cb-softmax": L.ClassBalancedLoss(counts, 0.99, "softmax"),
+        "cb-sigmoid": L.ClassBalancedLoss(counts, 0.99, "sigmoid"),
+        "cb-focal": L.ClassBalancedLoss(counts, 0.99, "focal", gamma=0.5),
+        "ldam": L.LDAMLoss(counts),
+        "la": L.LogitAdjustedLoss(counts, tau=1.5),
+        "balanced-softmax": L.BalancedSoftmaxLoss(counts),
+        "vs": L.VSLoss(counts, gamma=0.3, tau=1.2),
+        "tla-adrw": L.TLAADRWLoss(counts),
+    }
+
+
+# ---------------------------------------------------------------- formulas
+
+def test_cross_entropy_matches_formula():
+    assert L.CrossEntropyLoss()(_z(), _y()).item() == pytest.approx(np_ce(LOGITS, TARGETS).mean(), rel=1e-6)
+
+
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0])
+def test_softmax_focal_matches_formula(gamma):
+    p = np.exp(np_log_softmax(LOGITS))[np.arange(4), TARGETS]
+    expected = np.mean((1 - p) ** gamma * -np.log(p))
+    assert L.FocalLoss(gamma)(_z(), _y()).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_focal_gamma_zero_is_cross_entropy():
+    z = torch.randn(16, 7, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 7, (16,), generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(L.FocalLoss(0.0)(z, y), torch.nn.functional.cross_entropy(z, y))
+
+
+def test_weighted_softmax_focal_uses_unweighted_probability():
+    w = np.array([0.5, 1.0, 3.0])
+    p = np.exp(np_log_softmax(LOGITS))[np.arange(4), TARGETS]
+    wy = w[TARGETS]
+    expected = np.sum(wy * (1 - p) * -np.log(p)) / wy.sum()
+    assert L.FocalLoss(1.0, weight=w)(_z(), _y()).item() == pytest.approx(expected, rel=1e-5)
+
+
+def np_sigmoid_focal_rows(z, y, gamma):
+    t = np.eye(z.shape[1])[y]
+    p = np_sigmoid(z)
+    pt = np.where(t == 1, p, 1 - p)
+    return ((1 - pt) ** gamma * -np.log(pt)).sum(axis=1)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1.0, 2.0])
+def test_sigmoid_focal_matches_formula(gamma):
+    expected = np_sigmoid_focal_rows(LOGITS, TARGETS, gamma).mean()
+    assert L.FocalLoss(gamma, form="sigmoid")(_z(), _y()).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_effective_number_formula_and_limits():
+    n = np.array([1, 10, 1000])
+    for beta in (0.9, 0.999):
+        np.testing.assert_allclose(L.effective_number(n, beta).numpy(), (1 - beta**n) / (1 - beta), rtol=1e-10)
+    np.testing.assert_allclose(L.effective_number(n, 0.0).numpy(), 1.0)
+    # E_n -> n as beta -> 1
+    np.testing.assert_allclose(L.effective_number(n, 1 - 1e-9).numpy(), n, rtol=1e-5)
+
+
+def test_class_balanced_weights_cifar10_lt_sheet_values():
+    w = L.class_balanced_weights(CIFAR10_LT, beta=0.9999)
+    assert w[0].item() == pytest.approx(0.0506, abs=5e-5)
+    assert w[-1].item() == pytest.approx(3.9927, abs=5e-4)
+    assert w.sum().item() == pytest.approx(10.0, rel=1e-6)
+    np.testing.assert_allclose(w.numpy(), np_cb_weights(CIFAR10_LT, 0.9999), rtol=1e-6)
+    # mean weight over training samples (sheet: 0.171)
+    n = np.array(CIFAR10_LT)
+    assert (w.numpy() * n).sum() / n.sum() == pytest.approx(0.171, abs=1e-3)
+
+
+def test_class_balanced_weights_beta_zero_uniform():
+    np.testing.assert_allclose(L.class_balanced_weights(CIFAR10_LT, 0.0).numpy(), 1.0)
+
+
+@pytest.mark.parametrize("normalization", ["batch", "weights"])
+def test_cb_softmax_matches_formula(normalization):
+    wy = np_cb_weights(COUNTS, 0.99)[TARGETS]
+    total = np.sum(wy * np_ce(LOGITS, TARGETS))
+    expected = total / (len(TARGETS) if normalization == "batch" else wy.sum())
+    loss = L.ClassBalancedLoss(COUNTS, 0.99, "softmax", normalization=normalization)
+    assert loss(_z(), _y()).item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("loss_type,gamma", [("sigmoid", 0.0), ("focal", 0.5), ("focal", 2.0)])
+def test_cb_sigmoid_and_focal_match_formula(loss_type, gamma):
+    wy = np_cb_weights(COUNTS, 0.99)[TARGETS]
+    expected = np.sum(wy * np_sigmoid_focal_rows(LOGITS, TARGETS, gamma)) / len(TARGETS)
+    loss = L.ClassBalancedLoss(COUNTS, 0.99, loss_type, gamma=gamma)
+    assert loss(_z(), _y()).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_ldam_margins_and_loss_match_formula():
+    m = L.ldam_margins(CIFAR10_LT, max_m=0.5).numpy()
+    assert m[-1] == pytest.approx(0.5) and m[0] == pytest.approx(0.5 / 100**0.25, rel=1e-5)
+    np.testing.assert_allclose(m, 0.5 * (50 / np.array(CIFAR10_LT)) ** 0.25, rtol=1e-5)
+
+    delta = 0.5 * (min(COUNTS) / np.array(COUNTS, dtype=float)) ** 0.25
+    zc = np.clip(LOGITS / 3.0, -1, 1)  # cosine-like logits
+    shifted = zc.copy()
+    shifted[np.arange(4), TARGETS] -= delta[TARGETS]
+    expected = np_ce(30.0 * shifted, TARGETS).mean()
+    got = L.LDAMLoss(COUNTS, max_m=0.5, s=30.0)(torch.tensor(zc, dtype=torch.float32), _y()).item()
+    assert got == pytest.approx(expected, rel=1e-5)
+
+    w = np.array([0.2, 1.0, 2.5])
+    expected_w = np.sum(w[TARGETS] * np_ce(30.0 * shifted, TARGETS)) / w[TARGETS].sum()
+    got_w = L.LDAMLoss(COUNTS, weight=w)(torch.tensor(zc, dtype=torch.float32), _y()).item()
+    assert got_w == pytest.approx(expected_w, rel=1e-5)
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.5, 1.0, 2.0])
+def test_logit_adjusted_matches_formula_and_pairwise_form(tau):
+    lp = np_log_prior(COUNTS)
+    expected = np_ce(LOGITS + tau * lp, TARGETS).mean()
+    got = L.LogitAdjustedLoss(COUNTS, tau=tau)(_z(), _y()).item()
+    assert got == pytest.approx(expected, rel=1e-5)
+    # slide form: log[1 + sum_{y' != y} (pi_y'/pi_y)^tau exp(f_y' - f_y)]
+    pi = np.exp(lp)
+    pair = [np.log1p(sum((pi[j] / pi[y]) ** tau * np.exp(LOGITS[i, j] - LOGITS[i, y]) for j in range(3) if j != y))
+            for i, y in enumerate(TARGETS)]
+    assert got == pytest.approx(np.mean(pair), rel=1e-5)
+
+
+def test_balanced_softmax_equals_la_at_tau_one_and_log_counts():
+    z = torch.randn(32, 3, generator=torch.Generator().manual_seed(2)) * 4
+    y = torch.randint(0, 3, (32,), generator=torch.Generator().manual_seed(3))
+    bs = L.BalancedSoftmaxLoss(COUNTS)(z, y)
+    torch.testing.assert_close(bs, L.LogitAdjustedLoss(COUNTS, tau=1.0)(z, y))
+    # Ren et al. add log n (not log pi): the constant log N cancels
+    expected = np_ce(z.numpy() + np.log(np.array(COUNTS, float)), y.numpy()).mean()
+    assert bs.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_vs_matches_formula_and_special_cases():
+    n = np.array(COUNTS, dtype=float)
+    gamma, tau = 0.3, 1.2
+    zp = LOGITS * (n / n.max()) ** gamma + tau * np_log_prior(COUNTS)
+    got = L.VSLoss(COUNTS, gamma=gamma, tau=tau)(_z(), _y()).item()
+    assert got == pytest.approx(np_ce(zp, TARGETS).mean(), rel=1e-5)
+    w = np.array([1.0, 2.0, 4.0])
+    expected_w = np.sum(w[TARGETS] * np_ce(zp, TARGETS)) / w[TARGETS].sum()
+    assert L.VSLoss(COUNTS, gamma, tau, weight=w)(_z(), _y()).item() == pytest.approx(expected_w, rel=1e-5)
+    # gamma 0 -> LA; the sheet's sanity value: tail factor 0.01^0.2 = 0.398
+    torch.testing.assert_close(L.VSLoss(COUNTS, 0.0, 0.7)(_z(), _y()), L.LogitAdjustedLoss(COUNTS, 0.7)(_z(), _y()))
+    assert L.vs_scales(CIFAR10_LT, 0.2)[-1].item() == pytest.approx(0.398, abs=1e-3)
+
+
+def test_adrw_weights_formula():
+    pi = np.array(COUNTS, float) / sum(COUNTS)
+    for nu in (0.0, 0.15, 1.0):
+        w = pi**-nu
+        np.testing.assert_allclose(L.adrw_weights(COUNTS, nu).numpy(), w / w.sum() * 3, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- hooks
+
+def test_drw_switches_at_start_epoch_in_place():
+    loss = L.LDAMLoss(CIFAR10_LT)
+    buf = loss.weight
+    hook = L.DeferredReweighting(loss, CIFAR10_LT, start_epoch=3, beta=0.9999)
+    cb = np_cb_weights(CIFAR10_LT, 0.9999)
+    for epoch in range(6):
+        hook(SimpleNamespace(epoch=epoch, loss_fn=loss))
+        assert loss.weight is buf  # same tensor: a captured graph keeps seeing it
+        expected = cb if epoch >= 3 else np.ones(10)
+        np.testing.assert_allclose(loss.weight.numpy(), expected, rtol=1e-6)
+    # the weighted loss changes accordingly
+    z = torch.randn(8, 10, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(8)
+    ref = L.LDAMLoss(CIFAR10_LT, weight=cb)(z, y)
+    torch.testing.assert_close(loss(z, y), ref)
+
+
+def test_drw_default_counts_from_loss_and_bad_loss():
+    loss = L.VSLoss(COUNTS)
+    hook = L.DeferredReweighting(loss, start_epoch=1, beta=0.99)
+    hook(SimpleNamespace(epoch=1))
+    np.testing.assert_allclose(loss.weight.numpy(), np_cb_weights(COUNTS, 0.99), rtol=1e-6)
+    with pytest.raises(ValueError, match="weight"):
+        L.DeferredReweighting(L.LogitAdjustedLoss(COUNTS), COUNTS)
+    with pytest.raises(ValueError, match="state.epoch"):
+        hook(SimpleNamespace(epoch=-1))
+
+
+def test_tla_adrw_schedule_switches_at_t0():
+    counts = np.array(CIFAR10_LT, float)
+    loss = L.TLAADRWLoss(CIFAR10_LT, gamma=0.05, tau=1.0, nu=0.15, tau_after=0.75)
+    bufs = (loss.scale, loss.shift, loss.weight)
+    hook = L.TLAADRWSchedule(loss, t0=4)
+    z = torch.randn(8, 10, generator=torch.Generator().manual_seed(4)) * 3
+    y = torch.tensor([0, 1, 2, 3, 9, 9, 8, 5])
+    lp = np_log_prior(CIFAR10_LT)
+    pi = np.exp(lp)
+    adrw = pi**-0.15 / (pi**-0.15).sum() * 10
+    for epoch in range(7):
+        hook(SimpleNamespace(epoch=epoch))
+        assert (loss.scale, loss.shift, loss.weight) == bufs
+        assert int(loss.phase) == (epoch >= 4)
+        if epoch < 4:  # VS: alpha = 1, beta_y = (n/nmax)^gamma, Delta = tau log pi
+            expected = np_ce(z.numpy() * (counts / counts.max()) ** 0.05 + lp, y.numpy()).mean()
+        else:  # TLA + ADRW: beta = 1, Delta = tau_after log pi, alpha ~ pi^-nu
+            ce = np_ce(z.numpy() + 0.75 * lp, y.numpy())
+            expected = np.sum(adrw[y] * ce) / adrw[y].sum()
+        assert loss(z, y).item() == pytest.approx(expected, rel=1e-5), epoch
+    with pytest.raises(ValueError, match="TLAADRWLoss"):
+        L.TLAADRWSchedule(L.VSLoss(COUNTS))
+
+
+def test_tla_schedule_overrides_nu():
+    loss = L.TLAADRWLoss(COUNTS, nu=0.15)
+    L.TLAADRWSchedule(loss, t0=0, nu=1.0)(SimpleNamespace(epoch=0))
+    np.testing.assert_allclose(loss.weight.numpy(), L.adrw_weights(COUNTS, 1.0).numpy())
+
+
+# ---------------------------------------------------------------- numerics and validation
+
+@pytest.mark.parametrize("name", list(all_losses(COUNTS)))
+def test_extreme_logits_finite_loss_and_grads(name):
+    loss = all_losses(COUNTS)[name]
+    z = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [1e4, 1e4, -1e4], [0.0, -1e4, 1e4]], requires_grad=True)
+    value = loss(z, _y())
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(z.grad).all(), name
+
+
+@pytest.mark.parametrize("name", list(all_losses(COUNTS)))
+def test_single_sample_class_and_bf16(name):
+    loss = all_losses([1000, 1, 1])[name]  # two classes with one training sample
+    ref = loss(_z(), _y())
+    zb = _z(torch.bfloat16).requires_grad_(True)
+    vb = loss(zb, _y())
+    vb.backward()
+    assert vb.dtype == torch.float32 and torch.isfinite(vb) and torch.isfinite(zb.grad.float()).all()
+    # the same loss on the bf16-rounded logits computed in float32
+    torch.testing.assert_close(vb, loss(_z(torch.bfloat16).float(), _y()))
+    assert torch.isfinite(ref)
+
+
+@pytest.mark.parametrize("bad", [[], [10, 0, 3], [5, -1, 2], [1.0, float("nan"), 2.0]])
+@pytest.mark.parametrize("cls", [L.ClassBalancedLoss, L.LDAMLoss, L.LogitAdjustedLoss, L.BalancedSoftmaxLoss,
+                                 L.VSLoss, L.TLAADRWLoss, L.CrossEntropyLoss])
+def test_bad_counts_raise(cls, bad):
+    with pytest.raises(ValueError, match="class_counts"):
+        cls(bad)
+
+
+@pytest.mark.parametrize("name", ["cb-softmax", "ldam", "la", "vs", "tla-adrw", "ce"])
+def test_counts_length_mismatch_raises_at_forward(name):
+    loss = all_losses([10, 5, 2, 1])[name]
+    with pytest.raises(ValueError, match="class_counts must have one entry per logit column"):
+        loss(_z(), _y())
+
+
+def test_bad_shapes_and_params():
+    with pytest.raises(ValueError, match="targets"):
+        L.LDAMLoss(COUNTS)(_z(), _y()[:2])
+    with pytest.raises(ValueError, match="logits"):
+        L.VSLoss(COUNTS)(_z()[0], _y())
+    with pytest.raises(ValueError, match="targets"):
+        L.VSLoss(COUNTS)(_z(), _y().float())
+    with pytest.raises(ValueError, match="loss_type"):
+        L.ClassBalancedLoss(COUNTS, loss_type="hinge")
+    with pytest.raises(ValueError, match="beta"):
+        L.ClassBalancedLoss(COUNTS, beta=1.0)
+    with pytest.raises(ValueError, match="gamma"):
+        L.FocalLoss(-1)
+    with pytest.raises(ValueError, match="max_m"):
+        L.LDAMLoss(COUNTS, max_m=0)
+    with pytest.raises(ValueError, match="tau"):
+        L.LogitAdjustedLoss(COUNTS, tau=-1)
+    with pytest.raises(ValueError, match="phase"):
+        L.TLAADRWLoss(COUNTS).set_phase(2)
+
+
+def test_registry_and_buffers_move():
+    for name in L.LOSSES:
+        loss = L.build_loss(name, COUNTS)
+        assert isinstance(loss, torch.nn.Module)
+        value = loss(_z(), _y())
+        assert value.ndim == 0 and torch.isfinite(value)
+        for buf in loss.buffers():  # per-class state is in buffers, float32 or long
+            assert buf.dtype in (torch.float32, torch.long)
+    assert "class_counts" in dict(L.build_loss("ldam", COUNTS).named_buffers())
+    assert {"margins", "weight"} <= set(dict(L.LDAMLoss(COUNTS).named_buffers()))
+    with pytest.raises(ValueError, match=r"loss name must be one of .*'ldam'"):
+        L.build_loss("ldma", COUNTS)
+    with pytest.raises(ValueError, match="class_counts"):
+        L.build_loss("la")
+
+
+def test_init_sigmoid_bias():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 10))
+    layer = L.init_sigmoid_bias(model, 10)
+    assert layer is model[2]
+    np.testing.assert_allclose(model[2].bias.detach().numpy(), -math.log(9), rtol=1e-6)
+    # sigmoid outputs start at about 1/C when the features are small
+    assert torch.sigmoid(model[2].bias).mean().item() == pytest.approx(0.1, rel=1e-6)
+    with pytest.raises(ValueError, match="model"):
+        L.init_sigmoid_bias(model, 3)
+
+
+# ---------------------------------------------------------------- exercise checks of notebooks 06-09
+
+def test_notebook_exercise_checks_agree_with_the_package():
+    from ltutorial import exercises as ex
+
+    counts = [1000, 100, 10]
+    z = torch.tensor([[1.0, 0.5, -0.5], [0.2, 2.0, 1.0]])
+    y = torch.tensor([0, 2])
+    assert ex.check_cb_weights(L.class_balanced_weights(counts, 0.99), counts, 0.99)
+    assert ex.check_ldam_margins(L.ldam_margins(counts, 0.5), counts, 0.5)
+    assert ex.check_logit_adjusted_loss(L.LogitAdjustedLoss(counts, 0.5)(z, y), z, y, counts, 0.5)
+    vs = L.VSLoss(counts, 0.2, 1.2)
+    assert ex.check_vs_logits(z * vs.scale + vs.shift, z, counts, 0.2, 1.2)
+    assert ex.check_adrw_weights(L.adrw_weights(counts, 0.25), counts, 0.25)
+    post = np.array([[0.7, 0.2, 0.1], [0.5, 0.1, 0.4]])
+    assert ex.check_balanced_bayes_prediction([2, 2], post, [0.8, 0.15, 0.05])  # 0.1/0.05 and 0.4/0.05 win
+    with pytest.raises(AssertionError, match="Hint"):
+        ex.check_cb_weights(np.ones(3), counts, 0.99)
+    with pytest.raises(AssertionError):
+        ex.check_balanced_bayes_prediction([0, 0], post, [0.8, 0.15, 0.05])
+    with pytest.raises(AssertionError):
+        ex.check_vs_logits(z.numpy(), z, counts, 0.2, 1.2)

@@ -1,0 +1,52 @@
+"""ltutorial.train.recipes: the LDAM-DRW CIFAR recipe as written in the reference sheet."""
+
+from __future__ import annotations
+
+import pytest
+
+from ltutorial.train.recipes import RECIPES, TrainConfig, get_recipe
+
+
+def test_ldam_drw_recipe_values_and_lr_table():
+    cfg = RECIPES["ldam-drw-cifar"]
+    assert (cfg.model, cfg.epochs, cfg.batch_size) == ("resnet32", 200, 128)
+    assert (cfg.lr, cfg.momentum, cfg.weight_decay, cfg.augment) == (0.1, 0.9, 2e-4, True)
+    kw = cfg.fit_kwargs()
+    sched = kw.pop("schedule")
+    assert kw == {"epochs": 200, "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4,
+                  "nesterov": False, "augment": True}
+    lr = [0.1 * sched(e) for e in range(200)]  # 0-based epochs; the sheet's table is 1-indexed
+    assert lr[:5] == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1])
+    assert lr[5] == pytest.approx(0.1) and lr[159] == pytest.approx(0.1)
+    assert lr[160] == pytest.approx(1e-3) and lr[179] == pytest.approx(1e-3)
+    assert lr[180] == pytest.approx(1e-5) and lr[199] == pytest.approx(1e-5)
+    assert cfg.reweight_epoch == 160
+
+
+def test_with_epochs_scales_the_shape():
+    short = RECIPES["ldam-drw-cifar"].with_epochs(10)
+    assert short.epochs == 10 and short.milestones == (8, 9) and short.warmup_epochs == 1
+    assert short.reweight_epoch == 8
+    assert RECIPES["ldam-drw-cifar"].with_epochs(200) is RECIPES["ldam-drw-cifar"]
+    custom = TrainConfig(epochs=100, warmup_epochs=10, milestones=(50, 75), gamma=0.1).with_epochs(20)
+    assert custom.milestones == (10, 15) and custom.warmup_epochs == 2
+
+
+def test_bad_values():
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        get_recipe("ldam")
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=-1.0)
+
+
+def test_schedule_is_the_ldam_drw_schedule():
+    from ltutorial.train.schedules import ldam_drw_schedule
+
+    for epochs in (200, 10, 37):
+        cfg = RECIPES["ldam-drw-cifar"].with_epochs(epochs)
+        assert repr(cfg.schedule()) == repr(ldam_drw_schedule(epochs))
+        assert [cfg.schedule()(e) for e in range(epochs)] == [ldam_drw_schedule(epochs)(e) for e in range(epochs)]
+    other = TrainConfig(epochs=100, warmup_epochs=0, milestones=(50,), gamma=0.1).schedule()
+    assert other(49) == 1.0 and other(50) == pytest.approx(0.1)
