@@ -4,8 +4,9 @@ Same model (ResNet-32), same data (CIFAR-10-LT's shape: 12,406 training images o
 random uint8 unless real data is found), batch 128, same number of optimizer steps for every setup:
 
 - reference: what the long-tailed repositories run (LDAM-DRW's cifar_train.py): torchvision PIL
-  transforms RandomCrop(32, padding=4) + RandomHorizontalFlip + ToTensor + Normalize in a
-  DataLoader with worker processes, fp32 eager, torch SGD, cudnn.benchmark;
+  transforms RandomCrop(32, padding=4) + RandomHorizontalFlip + ToTensor + Normalize (the same
+  written with PIL and numpy where torchvision is missing) in a DataLoader with min(8, cores)
+  forked worker processes and pinned memory, fp32 eager, torch SGD, cudnn.benchmark;
 - fast-eager (CUDA only): our engine without graph capture (uint8 data on the device, tensor
   crop/flip, bf16, channels_last);
 - fast: ``ltutorial.train.fit`` on its default path (the step captured as one CUDA graph);
@@ -13,7 +14,9 @@ random uint8 unless real data is found), batch 128, same number of optimizer ste
 
 Train steps only (no evaluation), timed after one warm-up epoch (which includes graph capture).
 Prints seconds per CIFAR-10-LT epoch, images/s and the ratios; writes
-``benchmarks/results/<device-slug>-train_throughput.json``.
+``benchmarks/results/<device-slug>-train_throughput.json`` (or ``--out``) after every setup, so a
+run cut short keeps what it measured; a setup that fails is recorded under ``errors`` and the
+others still run (exit status 1 then).
 
     python3 benchmarks/train_throughput.py            # GPU: about 1-2 minutes
     python3 benchmarks/train_throughput.py --quick    # CPU smoke run: seconds
@@ -33,6 +36,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.utils.data
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -111,27 +115,71 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
+class _ManualCropFlip:
+    """RandomCrop(32, padding=4) + RandomHorizontalFlip + ToTensor + Normalize on one PIL image, written
+    out with PIL and numpy for machines without torchvision (the same per-image CPU work)."""
+
+    def __init__(self, padding=4, mean=CIFAR_MEAN, std=CIFAR_STD):
+        self.padding = padding
+        self.mean = torch.tensor(mean).view(3, 1, 1)
+        self.std = torch.tensor(std).view(3, 1, 1)
+
+    def __call__(self, img):
+        import numpy as np
+        from PIL import Image
+
+        w, h = img.size
+        p = self.padding
+        canvas = Image.new(img.mode, (w + 2 * p, h + 2 * p))
+        canvas.paste(img, (p, p))
+        i, j = (int(v) for v in torch.randint(0, 2 * p + 1, (2,)))
+        img = canvas.crop((j, i, j + w, i + h))
+        if torch.rand(1).item() < 0.5:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        x = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1).float().div(255)
+        return (x - self.mean) / self.std
+
+
+def reference_transform():
+    """(transform, name): torchvision's PIL pipeline of the LDAM-DRW code, or the same by hand."""
+    try:
+        from torchvision import transforms
+    except ImportError:
+        return _ManualCropFlip(), "PIL + numpy by hand (torchvision not installed)"
+    return transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
+                               transforms.ToTensor(), transforms.Normalize(CIFAR_MEAN, CIFAR_STD)]), "torchvision"
+
+
+class _PILSet(torch.utils.data.Dataset):
+    """uint8 HWC arrays decoded to PIL images one by one, as torchvision's CIFAR10 dataset does
+    (module level, so worker processes can unpickle it under any start method)."""
+
+    def __init__(self, images_hwc, labels, transform):
+        self.images_hwc, self.labels, self.transform = images_hwc, labels, transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images_hwc[i])), int(self.labels[i])
+
+
 def time_reference(model_name, data, device, batch_size, steps, workers, seed):
     """The DataLoader + PIL loop, fp32 eager; seconds per step over ``steps`` steps after warm-up."""
-    from PIL import Image
-    from torch.utils.data import DataLoader, Dataset
-    from torchvision import transforms
+    import multiprocessing
 
-    images_hwc = data.images.permute(0, 2, 3, 1).contiguous().numpy()
-    labels = data.labels.numpy()
-    tf = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
-                             transforms.ToTensor(), transforms.Normalize(CIFAR_MEAN, CIFAR_STD)])
+    from torch.utils.data import DataLoader
 
-    class PILSet(Dataset):
-        def __len__(self):
-            return len(labels)
-
-        def __getitem__(self, i):
-            return tf(Image.fromarray(images_hwc[i])), int(labels[i])
-
-    loader = DataLoader(PILSet(), batch_size=batch_size, shuffle=True, num_workers=workers,
+    tf, tf_name = reference_transform()
+    dataset = _PILSet(data.images.permute(0, 2, 3, 1).contiguous().numpy(), data.labels.numpy(), tf)
+    # fork: no pickling of the dataset (Python 3.14 defaults to forkserver on Linux); the workers
+    # only run PIL and numpy, so forking after CUDA initialisation is safe.
+    context = "fork" if workers > 0 and "fork" in multiprocessing.get_all_start_methods() else None
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
                         pin_memory=device.type == "cuda", persistent_workers=workers > 0, drop_last=True,
-                        generator=torch.Generator().manual_seed(seed))
+                        generator=torch.Generator().manual_seed(seed), multiprocessing_context=context)
     model = build(model_name, seed).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=2e-4)
     crit = torch.nn.CrossEntropyLoss()
@@ -144,18 +192,28 @@ def time_reference(model_name, data, device, batch_size, steps, workers, seed):
 
     it = batches()
     warmup = min(steps, 10)
-    for i in range(warmup + steps):
-        if i == warmup:
-            sync(device)
-            t0 = time.perf_counter()
-        x, y = next(it)
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss = crit(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    sync(device)
-    return (time.perf_counter() - t0) / steps
+    try:
+        for i in range(warmup + steps):
+            if i == warmup:
+                sync(device)
+                t0 = time.perf_counter()
+            x, y = next(it)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = crit(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        sync(device)
+        seconds = (time.perf_counter() - t0) / steps
+    finally:
+        # Stop the workers and the pin-memory thread now: a thread that pins memory (and queries
+        # CUDA events) while a later setup captures a CUDA graph would invalidate that capture.
+        it.close()
+        worker_iter = getattr(loader, "_iterator", None)
+        if worker_iter is not None and hasattr(worker_iter, "_shutdown_workers"):
+            worker_iter._shutdown_workers()
+        del it, loader
+    return seconds, tf_name
 
 
 def time_fast(model_name, data, device, batch_size, epochs, seed, capture=True):
@@ -187,7 +245,8 @@ def main(argv=None) -> int:
     p.add_argument("--models", type=int, default=8, help="models fused at once (default 8)")
     p.add_argument("--model", default="resnet32")
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--workers", type=int, default=None, help="DataLoader workers of the reference loop (default 4)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="DataLoader workers of the reference loop (default min(8, CPU cores); 0 with --quick)")
     p.add_argument("--device", default="auto")
     p.add_argument("--data", choices=("auto", "random", "real"), default="auto")
     p.add_argument("--seed", type=int, default=0)
@@ -207,14 +266,16 @@ def main(argv=None) -> int:
         steps_per_epoch = n_train // batch_size
         epochs = max(1, math.ceil((args.steps or 3 * steps_per_epoch) / steps_per_epoch))
     steps = epochs * steps_per_epoch
-    workers = args.workers if args.workers is not None else (0 if args.quick else 4)
+    workers = args.workers if args.workers is not None else (0 if args.quick else min(8, os.cpu_count() or 1))
     data = make_data(n_train, args.seed, "random" if args.quick and args.data == "auto" else args.data)
     hw = hardware(device)
     print(f"hardware: {hw}; torch {torch.__version__} (CUDA {torch.version.cuda}); model {args.model}, "
-          f"batch {batch_size}, {steps} timed steps per setup ({steps_per_epoch} per epoch of {n_train} images)")
+          f"batch {batch_size}, {steps} timed steps per setup ({steps_per_epoch} per epoch of {n_train} images)",
+          flush=True)
     full_epoch_steps = math.ceil(CIFAR10_LT_TRAIN / batch_size)
 
-    results = {}
+    results, errors = {}, {}
+    extra = {}
 
     def record(name, sec_per_step, per_models=1, engine=""):
         results[name] = {
@@ -227,64 +288,112 @@ def main(argv=None) -> int:
         r = results[name]
         print(f"{name:>22}: {1000 * sec_per_step:8.2f} ms/step  {r['seconds_per_cifar10lt_epoch']:7.3f} s/epoch"
               f"{' per model' if per_models > 1 else ''}  {r['images_per_second']:10.0f} "
-              f"{'model-' if per_models > 1 else ''}images/s")
+              f"{'model-' if per_models > 1 else ''}images/s", flush=True)
 
-    t_ref = time_reference(args.model, data, device, batch_size, steps, workers, args.seed)
-    record(f"reference ({workers} workers)", t_ref, engine="dataloader-pil-fp32")
-    ref_key = f"reference ({workers} workers)"
-    if device.type == "cuda":
-        sec, eng = time_fast(args.model, data, device, batch_size, epochs, args.seed, capture=False)
-        record("fast, no graph", sec / steps_per_epoch, engine=eng)
-    sec, eng = time_fast(args.model, data, device, batch_size, epochs, args.seed)
-    record("fast (1 model)", sec / steps_per_epoch, engine=eng)
-    sec, eng = time_fused(args.model, data, device, batch_size, epochs, args.seed, args.models)
-    record(f"fused ({args.models} models)", sec / steps_per_epoch, per_models=args.models, engine=eng)
-    if device.type == "cuda":
-        import ltutorial.train.fused as fused_mod
-
-        fused_mod.FUSED_CONV_CHANNELS_LAST = True
+    def attempt(name, fn):
+        """Run one setup; a failure is printed and recorded, and the other setups still run."""
+        t0 = time.perf_counter()
         try:
-            sec, eng = time_fused(args.model, data, device, batch_size, epochs, args.seed, args.models)
-            record("fused, NHWC convs", sec / steps_per_epoch, per_models=args.models, engine=eng + "-nhwc")
-        except Exception as err:  # noqa: BLE001 - an optional variant; report and go on
-            print(f"fused, NHWC convs: failed ({type(err).__name__}: {err})")
-        finally:
-            fused_mod.FUSED_CONV_CHANNELS_LAST = False
+            fn()
+        except Exception as err:  # noqa: BLE001 - one broken setup must not cost the others' numbers
+            import traceback
 
-    ref_epoch = results[ref_key]["seconds_per_cifar10lt_epoch"]
-    speedup = ref_epoch / results["fast (1 model)"]["seconds_per_cifar10lt_epoch"]
-    fused_speedup = ref_epoch / results[f"fused ({args.models} models)"]["seconds_per_cifar10lt_epoch"]
-    nhwc = results.get("fused, NHWC convs")
-    nhwc_speedup = ref_epoch / nhwc["seconds_per_cifar10lt_epoch"] if nhwc else None
-    print(f"speedup vs reference: {speedup:.1f}x (one model), {fused_speedup:.1f}x per model with {args.models} fused"
-          f" (targets on an H100/H200: >= 5x and >= 15x)")
-    out = {
-        "device": hw,
-        "device_type": device.type,
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "model": args.model,
-        "batch_size": batch_size,
-        "timed_steps": steps,
-        "train_images": n_train,
-        "data": getattr(data, "source", "random uint8"),
-        "quick": args.quick,
-        "reference_workers": workers,
-        "results": results,
-        "speedup_vs_reference": speedup,
-        "fused_models": args.models,
-        "fused_speedup_vs_reference": fused_speedup,
-        "fused_nhwc_speedup_vs_reference": nhwc_speedup,
-        "targets": {"speedup_vs_reference": 5.0, "fused_speedup_vs_reference": 15.0},
-        "notes": "train steps only (no evaluation); seconds per CIFAR-10-LT epoch = seconds per step x "
-                 f"{full_epoch_steps} steps (per model for the fused setup); first epoch (graph capture) not timed.",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+            traceback.print_exc()
+            errors[name] = f"{type(err).__name__}: {err}"[:2000]
+            print(f"{name}: FAILED ({errors[name][:300]})", flush=True)
+        finally:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+                torch.cuda.empty_cache()
+            print(f"  [{name}: {time.perf_counter() - t0:.1f} s wall]", flush=True)
+
+    ref_key = f"reference ({workers} workers)"
+
+    def run_reference():
+        sec, tf_name = time_reference(args.model, data, device, batch_size, steps, workers, args.seed)
+        extra["reference_transforms"] = tf_name
+        record(ref_key, sec, engine="dataloader-pil-fp32")
+
+    def run_fast(name, capture):
+        def go():
+            sec, eng = time_fast(args.model, data, device, batch_size, epochs, args.seed, capture=capture)
+            record(name, sec / steps_per_epoch, engine=eng)
+        return go
+
+    def run_fused(name, nhwc):
+        def go():
+            import ltutorial.train.fused as fused_mod
+
+            previous = fused_mod.FUSED_CONV_CHANNELS_LAST
+            fused_mod.FUSED_CONV_CHANNELS_LAST = nhwc
+            try:
+                sec, eng = time_fused(args.model, data, device, batch_size, epochs, args.seed, args.models)
+            finally:
+                fused_mod.FUSED_CONV_CHANNELS_LAST = previous
+            record(name, sec / steps_per_epoch, per_models=args.models, engine=eng + ("-nhwc" if nhwc else ""))
+        return go
+
+    fused_key = f"fused ({args.models} models)"
+
+    def ratio(key):
+        if ref_key in results and key in results:
+            return results[ref_key]["seconds_per_cifar10lt_epoch"] / results[key]["seconds_per_cifar10lt_epoch"]
+        return None
+
     path = Path(args.out) if args.out else REPO / "benchmarks" / "results" / f"{slug(hw)}-train_throughput.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
+
+    def write(complete):
+        """The JSON so far: written after every setup, so a run cut short keeps what it measured."""
+        out = {
+            "device": hw,
+            "device_type": device.type,
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "python": platform.python_version(),
+            "model": args.model,
+            "batch_size": batch_size,
+            "timed_steps": steps,
+            "train_images": n_train,
+            "data": getattr(data, "source", "random uint8"),
+            "quick": args.quick,
+            "complete": complete,
+            "reference_workers": workers,
+            "reference_transforms": extra.get("reference_transforms"),
+            "results": results,
+            "errors": errors,
+            "speedup_vs_reference": ratio("fast (1 model)"),
+            "fused_models": args.models,
+            "fused_speedup_vs_reference": ratio(fused_key),
+            "fused_nhwc_speedup_vs_reference": ratio("fused, NHWC convs"),
+            "targets": {"speedup_vs_reference": 5.0, "fused_speedup_vs_reference": 15.0},
+            "notes": "train steps only (no evaluation); seconds per CIFAR-10-LT epoch = seconds per step x "
+                     f"{full_epoch_steps} steps (per model for the fused setup); first epoch (graph capture) not "
+                     "timed; fast/fused timings are whole epochs (per-epoch permutation and crop/flip included).",
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out, indent=2) + "\n")
+        return out
+
+    setups = [(ref_key, run_reference)]
+    if device.type == "cuda":
+        setups.append(("fast, no graph", run_fast("fast, no graph", False)))
+    setups += [("fast (1 model)", run_fast("fast (1 model)", None)), (fused_key, run_fused(fused_key, False))]
+    if device.type == "cuda":
+        setups.append(("fused, NHWC convs", run_fused("fused, NHWC convs", True)))
+    for name, fn in setups:
+        attempt(name, fn)
+        write(complete=False)
+    out = write(complete=True)
+    fmt = lambda v: "n/a" if v is None else f"{v:.1f}x"  # noqa: E731
+    print(f"speedup vs reference: {fmt(out['speedup_vs_reference'])} (one model), "
+          f"{fmt(out['fused_speedup_vs_reference'])} per model with {args.models} fused, "
+          f"{fmt(out['fused_nhwc_speedup_vs_reference'])} with NHWC grouped convs "
+          "(targets on an H100/H200: >= 5x and >= 15x)")
     print(f"wrote {path}")
-    return 0
+    if errors:
+        print(f"FAILED setups: {sorted(errors)}")
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

@@ -122,3 +122,33 @@ def test_resnet32_fused_with_repo_losses_runs_in_bf16():
                   test=train, **dict(KW, epochs=2, batch_size=128))
     assert [h.engine for h in hs] == ["fused3-graph"] * 3  # the cosine head runs per model inside
     assert all(math.isfinite(v) for h in hs for v in h.train_loss)
+
+
+def test_fused_nhwc_convs_match_nchw_under_the_graph(monkeypatch):
+    """gpu_check.sh switches the reproduction to NHWC grouped convolutions when they are faster:
+    the two layouts must train the same models."""
+    import ltutorial.train.fused as fused_mod
+
+    train = cifar_like(128, 0)
+    runs = []
+    for nhwc in (False, True):
+        monkeypatch.setattr(fused_mod, "FUSED_CONV_CHANNELS_LAST", nhwc)
+        runs.append(fit_many([model(i) for i in range(2)], train, loss_fns=[nn.CrossEntropyLoss(), WeightedCE()],
+                             hooks=[[], [drw_hook]], fuse=True, fast=True, amp=False, **dict(KW, epochs=3)))
+    for a, b in zip(*runs):
+        assert b.engine == "fused2-graph" and b.config["fused_conv_channels_last"] is True
+        losses_close(b, a, rtol=1e-3)
+
+
+def test_graphed_training_does_not_grow_memory():
+    """Live CUDA memory at each epoch start is the same once the run is steady (no per-step leak)."""
+    train, test = cifar_like(256, 0), cifar_like(128, 1)
+    seen = []
+
+    def record(state):
+        torch.cuda.synchronize()
+        seen.append(torch.cuda.memory_allocated())
+
+    fit_fast(model(0), train, loss_fn=WeightedCE(), test=test, hooks=[record], capture=True, **dict(KW, epochs=6))
+    steady = seen[2:]
+    assert max(steady) - min(steady) <= 1 << 20, seen

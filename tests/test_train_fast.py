@@ -350,3 +350,99 @@ def test_fuse_check_catches_models_that_mix_samples():
     torch.manual_seed(0)
     with pytest.raises(ValueError, match="independently"):
         fuse_models([BatchCentred(), BatchCentred()])
+
+
+# ------------------------------------------------------------------ graph safety, emulated on the CPU
+_SYNCING = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "nonzero")
+
+
+class HostSyncError(AssertionError):
+    pass
+
+
+def _forbid_host_syncs(fn):
+    """Run ``fn`` with every Tensor method that copies a device value to the host raising, and with
+    ``torch.tensor`` (host data -> a device copy) raising too: on a GPU each is illegal while a CUDA
+    graph is being captured, and the CPU cannot tell otherwise."""
+
+    def raiser(name):
+        def f(*args, **kwargs):
+            raise HostSyncError(f"{name} inside the captured step (a host sync / host-to-device copy on a GPU)")
+        return f
+
+    def guarded():
+        saved = {n: torch.Tensor.__dict__.get(n) for n in _SYNCING}
+        saved_tensor = torch.tensor
+        try:
+            for n in _SYNCING:
+                setattr(torch.Tensor, n, raiser(f"Tensor.{n}"))
+            torch.tensor = raiser("torch.tensor")
+            fn()
+        finally:
+            torch.tensor = saved_tensor
+            for n, v in saved.items():
+                if v is None:
+                    delattr(torch.Tensor, n)
+                else:
+                    setattr(torch.Tensor, n, v)
+
+    return guarded
+
+
+def test_host_sync_guard_catches_item_and_restores_tensor():
+    x = torch.ones(2)
+    with pytest.raises(HostSyncError):
+        _forbid_host_syncs(lambda: x.sum().item())()
+    with pytest.raises(HostSyncError):
+        _forbid_host_syncs(lambda: bool(x.sum() > 0))()
+    assert x.sum().item() == 2.0 and bool(x.any()) and torch.tensor([1]).tolist() == [1]
+
+
+def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, monkeypatch):
+    """The reproduction's seven losses and hooks, fused as on a GPU (cosine head per model): the
+    captured step never syncs with the host, the hooks' switches (DRW, VS -> TLA + ADRW) need no
+    re-capture, and the result equals the same step run eagerly."""
+    reproduce = pytest.importorskip("ltutorial.reproduce")
+    models_mod = pytest.importorskip("ltutorial.models")
+    losses_mod = pytest.importorskip("ltutorial.losses")
+    from ltutorial.train.fused import fuse_models
+
+    monkeypatch.setattr(fake_cuda_graphs, "_capture",
+                        lambda body, device, reset_grads: FakeGraph(_forbid_host_syncs(body), reset_grads))
+    counts = torch.tensor([24, 12, 6, 3])
+    train = quadrant_task(0, seed=0, counts=counts.tolist())
+    names = list(reproduce.DEFAULT_METHODS)
+
+    def build():
+        models, losses, hooks = [], [], []
+        for n in names:
+            torch.manual_seed(0)
+            m = models_mod.cifar_resnet(8, 4, **reproduce.METHODS[n].model_kwargs)
+            if reproduce.METHODS[n].sigmoid_bias:
+                losses_mod.init_sigmoid_bias(m, 4)
+            loss, hk = reproduce.build_method(n, counts, reweight_epoch=2)
+            models.append(m)
+            losses.append(loss)
+            hooks.append(tuple(hk))
+        return models, losses, hooks
+
+    runs = []
+    for capture in (False, True):
+        models, losses, hooks = build()
+        fused = fuse_models(models)
+        assert type(fused.net.fc).__name__ == "_PerModel"  # LDAM's cosine head next to linear heads
+        runs.append(fake_cuda_graphs.run_engine(
+            fused, len(models), train, loss_fns=losses, hooks_per_model=hooks, hook_models=models,
+            sync_hook_models=lambda: fused.unfuse_into(models), epochs=3, test=None, batch_size=15, optimizer=None,
+            lr=0.05, momentum=0.9, weight_decay=2e-4, nesterov=False, schedule=lambda e: [0.5, 1.0, 0.1][e],
+            augment=True, device=torch.device("cpu"), seed=0, eval_every=1, progress=False, amp=False,
+            channels_last=False, padding=1, fill="zero", capture=capture, engine_name="x"))
+        if capture:
+            # the hooks really switched the losses' state at epoch 2 (so "captured once" is a real check)
+            assert reproduce.METHODS["ldam-drw"].make_hooks is not None
+            assert not torch.equal(losses[names.index("ldam-drw")].weight, torch.ones(4))
+            assert int(losses[names.index("vs-tla-adrw")].phase) == 1
+    eager, graph = runs
+    assert graph[0].config["graph_captures"] == 1 == FakeGraph.captures
+    for e, g in zip(eager, graph):
+        torch.testing.assert_close(torch.tensor(g.train_loss), torch.tensor(e.train_loss), rtol=1e-5, atol=1e-6)

@@ -198,8 +198,15 @@ def _capture(body, device, reset_grads):
     and every replay overwrites them (``reset_grads`` is what a replay implies; unused here).
     """
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        body()
+    outer = torch.cuda.current_stream(device)
+    try:
+        with torch.cuda.graph(graph):
+            body()
+    except BaseException:
+        # When ending a failed capture raises, torch's graph.__exit__ never switches back from its
+        # capture stream; restore the caller's stream so an eager fallback runs where it expects.
+        torch.cuda.set_stream(outer)
+        raise
     return graph
 
 
@@ -299,10 +306,17 @@ def run_engine(net: nn.Module, n_models: int, train, *, loss_fns, hooks_per_mode
                 loss_acc.zero_()
         if failure is not None:
             opt.zero_grad(set_to_none=True)
+            # A failure inside the captured region surfaces again when the capture is ended
+            # ("operation failed due to a previous error during capture"): report the first one.
+            causes, err = [], failure
+            while err is not None and len(causes) < 3:
+                causes.append(f"{type(err).__name__}: {err}")
+                err = err.__context__
             raise GraphCaptureError(
                 "the train step could not be captured as a CUDA graph (a loss, hook or model that syncs with the "
                 "host, e.g. .item() or data-dependent shapes?). Make it graph-safe (docs/ARCHITECTURE.md, "
-                f"'Graph-safe losses') or run fit(..., fast=False). Original error: {failure}") from failure
+                f"'Graph-safe losses') or run fit(..., fast=False). Original error: {'; then '.join(reversed(causes))}"
+            ) from failure
         return graph
 
     histories = [History(device=str(device), engine=engine_name, config={

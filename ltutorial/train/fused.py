@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 
 import torch
 import torch.nn.functional as F
@@ -47,8 +48,12 @@ class NotFusableError(ValueError):
 #: Run the grouped convolutions in channels_last (NHWC) memory, at the price of one layout copy
 #: before and after each: the fused activations must stay (B N) x C x H x W for the models' own
 #: forward code, which NHWC cannot view as B x (N C) x H x W. Which is faster depends on cuDNN's
-#: grouped kernels; ``benchmarks/train_throughput.py`` times both on CUDA.
-FUSED_CONV_CHANNELS_LAST = False
+#: grouped kernels; ``benchmarks/train_throughput.py`` times both on CUDA, and
+#: ``benchmarks/gpu_check.sh`` sets ``LTUTORIAL_FUSED_NHWC=1`` for the reproduction when NHWC won.
+_NHWC_ENV = os.environ.get("LTUTORIAL_FUSED_NHWC", "0").strip().lower()
+if _NHWC_ENV not in ("0", "1", "", "false", "true"):
+    raise ValueError(f"LTUTORIAL_FUSED_NHWC must be 0 or 1; got {_NHWC_ENV!r} instead.")
+FUSED_CONV_CHANNELS_LAST = _NHWC_ENV in ("1", "true")
 
 
 def _same(modules, attrs, kind):
@@ -477,4 +482,6 @@ def _fit_fused(models, train, *, loss_fns, hooks, test, device, epochs, batch_si
     finally:
         torch.backends.cudnn.benchmark = previous_benchmark
     sync()
+    for h in histories:
+        h.config["fused_conv_channels_last"] = FUSED_CONV_CHANNELS_LAST
     return histories
