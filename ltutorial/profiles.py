@@ -6,6 +6,7 @@ PROFILES = ("smoke", "cpu", "full")
 
 
 def check_profile(profile: str) -> str:
+    """Return ``profile`` if it is one of ``PROFILES``, else raise ValueError listing them."""
     if profile not in PROFILES:
         raise ValueError(f"PROFILE must be one of {list(PROFILES)}; got {profile!r} instead.")
     return profile

@@ -1,0 +1,95 @@
+# ltutorial: a fresh machine with only python3 needs two commands.
+#
+#   make tutorial   set up .venv, then execute every notebook headless with papermill
+#                   (profile cpu, or full when CUDA is present); executed copies in build/executed/
+#   make test       set up .venv, then the whole test suite: unit tests + a papermill smoke run
+#                   of every notebook (executed copies in build/executed/smoke/)
+#
+# Other targets: setup, unit, smoke, lab, data, clean. Variables: PROFILE, ONLY, WORKERS, PYTEST_ARGS,
+# TORCH, PIP_TORCH_ARGS, LTUTORIAL_DATA (see README.md).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.ltutorial-setup-done
+PIP := $(PY) -m pip --disable-pip-version-check
+
+# torch: this machine kind keeps the wheels of torch 2.14.1 / torchvision 0.29.1 (x86_64) or
+# 2.9.1 / 0.24.1 (aarch64) on disk, capped by /etc/xdg/pip; pin them there so pip takes the local
+# files. Elsewhere pip picks the newest release that pyproject.toml allows. For a CPU-only
+# build: make setup PIP_TORCH_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+ifneq ($(wildcard /etc/xdg/pip/constraints.txt),)
+  ifeq ($(shell uname -m),aarch64)
+    TORCH ?= torch==2.9.1 torchvision==0.24.1
+  else
+    TORCH ?= torch==2.14.1 torchvision==0.29.1
+  endif
+else
+  TORCH ?= torch>=2.2 torchvision>=0.17
+endif
+PIP_TORCH_ARGS ?=
+
+# Data: when LTUTORIAL_DATA is not set, use ./data if it holds CIFAR-10 (`make data` puts it
+# there), else a copy beside the checkout (../shared/data/cifar10, as in CI). The notebooks run
+# in notebooks/, so the folder is passed as an absolute path. Without any copy the notebooks say
+# so and fall back to digits-LT.
+ifeq ($(origin LTUTORIAL_DATA),undefined)
+  ifneq ($(wildcard data/cifar10 data/cifar-10-batches-py data/cifar10.ltpack),)
+    export LTUTORIAL_DATA := $(CURDIR)/data
+  else ifneq ($(wildcard ../shared/data/cifar10),)
+    export LTUTORIAL_DATA := $(abspath ../shared/data)
+  endif
+endif
+
+PROFILE ?= auto
+ONLY ?=
+OUT ?= build/executed
+# Two pytest workers with one thread each use 2 cores better than one worker with two threads:
+# the smoke notebooks train tiny models whose ops are too small to split across threads.
+WORKERS ?= 2
+THREADS ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: help setup tutorial test unit smoke lab data clean
+
+help:
+	@echo "make tutorial   set up .venv and run every notebook headless (build/executed/)"
+	@echo "make test       set up .venv and run the whole test suite (unit + notebook smoke runs)"
+	@echo "make setup | unit | smoke | lab | data | clean"
+
+setup: $(STAMP)
+
+# Re-runs only when pyproject.toml changes (or the venv is new): `make setup` is idempotent.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || { echo "creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
+	$(PIP) install --progress-bar off $(PIP_TORCH_ARGS) $(TORCH)
+	$(PIP) install --progress-bar off -e ".[notebooks,test]"
+	@# papermill and JupyterLab ask for the kernel named python3: make it this venv's interpreter.
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ltutorial)" >/dev/null
+	@$(PY) -c "import torch, ltutorial; print(f'ltutorial {ltutorial.__version__}, torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}')"
+	@touch $@
+
+tutorial: setup
+	$(PY) -m ltutorial.notebooks --profile $(PROFILE) --out $(OUT) $(if $(ONLY),--only $(ONLY))
+
+test: setup
+	OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) $(PY) -m pytest -n $(WORKERS) --durations=15 $(PYTEST_ARGS)
+
+unit: setup
+	OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) $(PY) -m pytest -n $(WORKERS) -m "not notebooks" $(PYTEST_ARGS)
+
+smoke: setup
+	OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) $(PY) -m pytest -n $(WORKERS) -m notebooks --durations=0 $(PYTEST_ARGS)
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+# CIFAR-10's official files through torchvision into ./data (about 170 MB, once).
+data: setup
+	$(PY) -c "import ltutorial as lt; lt.data.load_dataset('cifar10-lt', root='data', download=True, verbose=True)"
+
+clean:
+	rm -rf build .pytest_cache
