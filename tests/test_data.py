@@ -389,6 +389,22 @@ def test_find_cifar_root_layouts(tiny_folder, tmp_path, monkeypatch, no_data_env
     assert C.locate_cifar(tiny_folder, "cifar100") is None
 
 
+def test_default_root_from_notebooks_folder_is_repository_data(tiny_folder, tmp_path, monkeypatch):
+    """Notebooks run in notebooks/: without ./data there, the repository's ../data is used."""
+    monkeypatch.delenv("LTUTORIAL_DATA", raising=False)
+    repo = tmp_path / "repo"
+    (repo / "notebooks").mkdir(parents=True)
+    shutil.copytree(tiny_folder.parent, repo / "data")
+    monkeypatch.chdir(repo / "notebooks")
+    assert D.find_cifar_root() == Path("../data") / "cifar10"
+    monkeypatch.chdir(repo)  # from the repository root, ./data as before
+    assert D.find_cifar_root() == Path("data") / "cifar10"
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.chdir(other)  # not a notebooks/ folder: no ../data guess
+    assert C.locate_cifar() is None
+
+
 def test_find_cifar_root_missing_raises(tmp_path, no_data_env):
     with pytest.raises(ValueError, match=r"root must point to a CIFAR-10 copy.*root='.*nowhere' \(argument\).*LTUTORIAL_DATA"):
         D.find_cifar_root(tmp_path / "nowhere")

@@ -115,6 +115,10 @@ def _default_root(root) -> tuple[Path, str]:
     env = os.environ.get("LTUTORIAL_DATA")
     if env:
         return Path(env).expanduser(), "LTUTORIAL_DATA"
+    # Notebooks run with notebooks/ as the working directory, so the repository's data/ folder
+    # (where `make data` puts CIFAR-10) is ../data there.
+    if not Path("data").is_dir() and Path.cwd().name == "notebooks" and Path("../data").is_dir():
+        return Path("../data"), "default ../data (the repository's data/ seen from notebooks/)"
     return Path("data"), "default ./data"
 
 
