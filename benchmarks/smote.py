@@ -8,12 +8,16 @@ Cases (``--quick`` shrinks both):
 * tabular: 200,000 x 32 Gaussian features, 2 percent minority, minority raised to the majority.
 
 Timings: ltutorial on the CPU always, on CUDA when present (data already on the GPU, and numpy
-in/out with the transfers), imbalanced-learn on the CPU. Median of --repeats runs after one
-warm-up. Prints the times, the ratios and the hardware; writes
-benchmarks/results/<device>-smote.json (device: "cpu", or "cuda" when a GPU took part).
+in/out with the transfers), imbalanced-learn on the CPU. Each library is warmed up once, then the
+two are timed in alternation (the order flips every round), --repeats rounds, and the median is
+reported: other processes loading the machine then hit both libraries alike. The 1-minute load
+average (/proc/loadavg) is recorded with every run. Prints the times, the ratios, the threads and
+the hardware; writes benchmarks/results/<device>-smote.json (device: "cpu", or "cuda" when a GPU
+took part).
 
-    python benchmarks/smote.py            # full sizes
+    python benchmarks/smote.py            # full sizes, default threads
     python benchmarks/smote.py --quick    # a small run (CI)
+    python benchmarks/smote.py --threads 1
 """
 
 from __future__ import annotations
@@ -82,19 +86,41 @@ def tabular_case(quick: bool):
     return X, y, f"{n} x {d} Gaussian, 2% minority"
 
 
-def timed(fn, repeats: int, sync=None):
-    fn()  # warm-up (allocator, BLAS threads, CUDA context and cuBLAS handle)
-    if sync:
-        sync()
-    times = []
-    out = None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
+def loadavg() -> float | None:
+    """The 1-minute load average (None where /proc/loadavg does not exist)."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def timed_alternating(fns: dict, repeats: int, sync=None) -> dict:
+    """Time every callable of ``fns`` ``repeats`` times, interleaved, after one warm-up each.
+
+    Round r runs them in order when r is even and in reverse when odd, so a burst of load from
+    another process does not always hit the same library. Returns name -> dict(median_s, runs_s,
+    loadavg (1-minute, read after each run), out (the last result)).
+    """
+    res = {name: {"runs_s": [], "loadavg": [], "out": None} for name in fns}
+    for name, fn in fns.items():  # warm-up (allocator, BLAS threads, CUDA context and cuBLAS handle)
+        res[name]["out"] = fn()
         if sync:
             sync()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), times, out
+    names = list(fns)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            t = time.perf_counter()
+            out = fns[name]()
+            if sync:
+                sync()
+            res[name]["runs_s"].append(time.perf_counter() - t)
+            res[name]["loadavg"].append(loadavg())
+            res[name]["out"] = out
+            del out
+    for v in res.values():
+        v["median_s"] = statistics.median(v["runs_s"])
+    return res
 
 
 def digest(arr) -> str:
@@ -128,31 +154,58 @@ def hardware() -> dict:
         info["sklearn"] = sklearn.__version__
     except ImportError:
         pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["threadpools"] = [{"lib": p.get("prefix"), "api": p.get("user_api"), "num_threads": p.get("num_threads")}
+                               for p in threadpool_info()]
+    except ImportError:
+        pass
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
 
 
-def run_case(name, X, y, repeats, imb_repeats, use_cuda, k=5):
+def run_case(name, X, y, repeats, use_cuda, k=5):
     from imblearn.over_sampling import SMOTE as ImbSMOTE
 
-    row = {"case": name, "shape": list(X.shape), "class_counts": np.bincount(y).tolist()}
-    t_imb, ts, (Xi, yi) = timed(lambda: ImbSMOTE(k_neighbors=k, random_state=0).fit_resample(X, y), imb_repeats)
-    row["imblearn_cpu_s"], row["imblearn_cpu_runs"] = t_imb, ts
+    row = {"case": name, "shape": list(X.shape), "class_counts": np.bincount(y).tolist(), "loadavg_start": loadavg()}
+    res = timed_alternating({
+        "imblearn": lambda: ImbSMOTE(k_neighbors=k, random_state=0).fit_resample(X, y),
+        "ltutorial": lambda: SMOTE(k_neighbors=k, random_state=0).fit_resample(X, y),
+    }, repeats)
+    (Xi, yi), (Xo, yo) = res["imblearn"]["out"], res["ltutorial"]["out"]
+    t_imb, t_cpu = res["imblearn"]["median_s"], res["ltutorial"]["median_s"]
+    row["imblearn_cpu_s"], row["imblearn_cpu_runs"] = t_imb, res["imblearn"]["runs_s"]
+    row["imblearn_loadavg"] = res["imblearn"]["loadavg"]
     row["imblearn_digest"] = digest(Xi)
-    t_cpu, ts, (Xo, yo) = timed(lambda: SMOTE(k_neighbors=k, random_state=0).fit_resample(X, y), repeats)
-    row["ltutorial_cpu_s"], row["ltutorial_cpu_runs"] = t_cpu, ts
+    row["ltutorial_cpu_s"], row["ltutorial_cpu_runs"] = t_cpu, res["ltutorial"]["runs_s"]
+    row["ltutorial_loadavg"] = res["ltutorial"]["loadavg"]
     row["ltutorial_digest"] = digest(Xo)
     row["counts_equal"] = bool(np.array_equal(np.bincount(yo), np.bincount(yi)))
     row["speedup_cpu"] = t_imb / t_cpu
-    print(f"  imbalanced-learn (CPU): {t_imb:8.3f} s   -> counts {np.bincount(yi).tolist()}")
-    print(f"  ltutorial        (CPU): {t_cpu:8.3f} s   speed-up x{t_imb / t_cpu:.2f}   counts equal: {row['counts_equal']}")
+    row["speedup_cpu_per_round"] = [a / b for a, b in zip(row["imblearn_cpu_runs"], row["ltutorial_cpu_runs"])]
+    row["torch_threads_after"] = torch.get_num_threads()
+    row["loadavg_end"] = loadavg()
+
+    def runs(v):
+        return ", ".join(f"{t:.3f}" for t in v)
+
+    print(f"  imbalanced-learn (CPU): {t_imb:8.3f} s median of [{runs(row['imblearn_cpu_runs'])}]  counts {np.bincount(yi).tolist()}")
+    print(f"  ltutorial        (CPU): {t_cpu:8.3f} s median of [{runs(row['ltutorial_cpu_runs'])}]  counts equal: {row['counts_equal']}")
+    print(f"  ratio imbalanced-learn / ltutorial: x{t_imb / t_cpu:.2f} (per round: "
+          f"{', '.join(f'x{r:.2f}' for r in row['speedup_cpu_per_round'])})   load average {row['loadavg_start']} -> "
+          f"{row['loadavg_end']}, torch threads {torch.get_num_threads()}")
+    del Xi, yi, res
     if use_cuda:
         Xg, yg = torch.from_numpy(X).cuda(), torch.from_numpy(y).cuda()
         sync = torch.cuda.synchronize
-        t_gpu, ts, (Xgo, _) = timed(lambda: SMOTE(k_neighbors=k, random_state=0).fit_resample(Xg, yg), repeats, sync)
-        t_gpu_np, ts_np, _ = timed(lambda: SMOTE(k_neighbors=k, random_state=0, device="cuda").fit_resample(X, y), repeats, sync)
-        row.update(ltutorial_cuda_s=t_gpu, ltutorial_cuda_runs=ts, ltutorial_cuda_numpy_io_s=t_gpu_np,
+        g = timed_alternating({
+            "cuda": lambda: SMOTE(k_neighbors=k, random_state=0).fit_resample(Xg, yg),
+            "cuda_numpy_io": lambda: SMOTE(k_neighbors=k, random_state=0, device="cuda").fit_resample(X, y),
+        }, repeats, sync)
+        t_gpu, t_gpu_np, Xgo = g["cuda"]["median_s"], g["cuda_numpy_io"]["median_s"], g["cuda"]["out"][0]
+        row.update(ltutorial_cuda_s=t_gpu, ltutorial_cuda_runs=g["cuda"]["runs_s"], ltutorial_cuda_numpy_io_s=t_gpu_np,
                    speedup_cuda=t_imb / t_gpu, speedup_cuda_numpy_io=t_imb / t_gpu_np)
         # same seed -> same draws on both devices; a row can still differ where float32 rounding
         # swaps two (nearly) tied neighbours, so report the share of identical synthetic rows
@@ -168,7 +221,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
     ap.add_argument("--data", default="auto", help="auto | cifar | random | path to an .npz with X (N x 3072 uint8) and y")
-    ap.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (median; default 3, quick 1)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed rounds per library (median; default 5, quick 3)")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu"], help="auto: add CUDA when present")
     ap.add_argument("--threads", type=int, default=None,
                     help="CPU threads for both libraries (torch and the BLAS under scikit-learn); default: all cores")
@@ -179,20 +232,24 @@ def main(argv=None):
 
         torch.set_num_threads(args.threads)
         threadpool_limits(args.threads)
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (3 if args.quick else 5)
+    if repeats < 1:
+        raise SystemExit(f"--repeats must be a positive integer; got {repeats} instead.")
     use_cuda = args.device == "auto" and torch.cuda.is_available()
     hw = hardware()
     print("hardware:", json.dumps(hw))
+    print(f"threads: torch {torch.get_num_threads()} ({'--threads ' + str(args.threads) if args.threads else 'default'}), "
+          f"cores {os.cpu_count()}, load average at start: {loadavg()}")
     results = {"hardware": hw, "quick": args.quick, "repeats": repeats, "threads": args.threads, "cases": []}
     X, y, src = cifar_case(args.data, args.quick)
     print(f"[cifar10-lt] X {X.shape} float32, balanced to {np.bincount(y).max()} per class")
-    row = run_case("cifar10-lt", X, y, repeats, repeats, use_cuda)
+    row = run_case("cifar10-lt", X, y, repeats, use_cuda)
     row["source"] = src
     results["cases"].append(row)
     del X, y
     X, y, src = tabular_case(args.quick)
     print(f"[tabular] {src}")
-    row = run_case("tabular", X, y, repeats, repeats, use_cuda)
+    row = run_case("tabular", X, y, repeats, use_cuda)
     row["source"] = src
     results["cases"].append(row)
     out = Path(args.out)

@@ -24,6 +24,7 @@ from ltutorial.sampling import (  # noqa: E402
     kneighbors,
     make_smote_under,
 )
+from ltutorial.sampling.smote import cpu_workers  # noqa: E402
 
 
 def _data(counts, dim=3, seed=0):
@@ -181,6 +182,46 @@ def test_kneighbors_matches_sklearn_and_blocking():
     np.testing.assert_array_equal(ours, ref)
     blocked = kneighbors(torch.from_numpy(X), 5, block_elements=300).numpy()  # 1 row per block
     np.testing.assert_array_equal(blocked, ref)
+
+
+def test_kneighbors_of_selected_rows_match_sklearn():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(150, 5)).astype(np.float32)
+    ref = NearestNeighbors(n_neighbors=4).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+    rows = torch.tensor([149, 0, 7, 7, 80])  # any order, repeats allowed
+    np.testing.assert_array_equal(kneighbors(torch.from_numpy(X), 3, rows=rows).numpy(), ref[rows.numpy()])
+    np.testing.assert_array_equal(kneighbors(torch.from_numpy(X), 3, rows=rows, block_elements=150).numpy(), ref[rows.numpy()])
+
+
+@pytest.fixture
+def two_torch_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_worker_pool_gives_the_same_output_and_restores_threads(two_torch_threads):
+    # on the CPU the work is split over torch.get_num_threads() single-threaded workers; the
+    # result must not depend on that split, and torch's thread count must come back unchanged
+    X, y = _data((600, 150, 40, 9), dim=6, seed=2)
+    with_pool = SMOTE(k_neighbors=4, random_state=5).fit_resample(X, y)
+    assert torch.get_num_threads() == 2
+    torch.set_num_threads(1)
+    without = SMOTE(k_neighbors=4, random_state=5).fit_resample(X, y)
+    np.testing.assert_array_equal(with_pool[0], without[0])
+    np.testing.assert_array_equal(with_pool[1], without[1])
+    torch.set_num_threads(2)
+    with pytest.raises(ValueError, match="class 3 has 9"):
+        SMOTE(k_neighbors=9).fit_resample(X, y)
+    assert torch.get_num_threads() == 2
+    with pytest.raises(RuntimeError, match="inside"):
+        with cpu_workers(torch.device("cpu")) as pool:
+            assert pool is not None and torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == 2
+    with cpu_workers(torch.device("meta")) as pool:  # not the CPU: no pool, threads untouched
+        assert pool is None and torch.get_num_threads() == 2
 
 
 def test_smote_originals_first_and_gap_range():
