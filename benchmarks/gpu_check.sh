@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # One GPU run that fits in a 7-minute command (GPU_CHECK_BUDGET, default 390 s, bounds the whole script):
 #   1. the GPU tests of every module (pytest -m gpu)          ~1 min, limit 60 s  -> $OUT/gpu_tests.log
-#   2. the training-throughput benchmark (random uint8 data)  ~1 min, limit 80 s  -> $OUT/throughput.json
+#   2. the training-throughput benchmark (random uint8 data)  ~1.5 min, limit 100 s -> $OUT/throughput.json
 #                                                                                  (+ $OUT/results/<device>-train_throughput.json)
 #   3. `ltutorial reproduce cifar10-lt`, 200 epochs           ~4 min, the rest of the budget (at most 330 s) -> $OUT/reproduce/
 # Each step runs under `timeout` (SIGINT first, so pytest prints its failures and Python its traceback);
 # a failing step is reported and the next one still runs; a step is skipped when under 20 s of budget is left.
 # Usage (repo root):  OUT=/some/dir bash benchmarks/gpu_check.sh
 #   GPU_CHECK_STEPS="tests throughput reproduce" (default: all three) selects steps;
-#   GPU_CHECK_BUDGET / REPRODUCE_METHODS / REPRODUCE_EPOCHS / *_TIMEOUT / *_ARGS override the sizes below;
+#   GPU_CHECK_BUDGET / REPRODUCE_METHODS / REPRODUCE_EPOCHS / REPRODUCE_EVAL_EVERY / *_TIMEOUT / *_ARGS override
+#   the sizes below; the reproduction rewrites its JSON/markdown every 10 epochs and when interrupted
+#   ("complete": false), so a step cut short by its limit still leaves numbers under $OUT/reproduce/;
 #   PYTHON picks the interpreter (default python3).
+# After the throughput step, LTUTORIAL_FUSED_NHWC and LTUTORIAL_FIT_MANY_ENGINE (fused|streams) are exported
+# for the reproduction from what the benchmark found faster, unless they are set already.
 # Data: a carried `.gpudata/` folder is used as LTUTORIAL_DATA when present (else the reproduction
 # step needs LTUTORIAL_DATA to find CIFAR-10). The benchmark uses random uint8 data of CIFAR-10-LT's
 # shape unless THROUGHPUT_ARGS says otherwise (speed does not depend on pixel values).
@@ -35,10 +39,11 @@ STEPS=${GPU_CHECK_STEPS:-"tests throughput reproduce"}
 # Per-step limits; each is further cut to what is left of GPU_CHECK_BUDGET when the step starts.
 GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-390}
 TESTS_TIMEOUT=${TESTS_TIMEOUT:-60}
-THROUGHPUT_TIMEOUT=${THROUGHPUT_TIMEOUT:-80}
+THROUGHPUT_TIMEOUT=${THROUGHPUT_TIMEOUT:-100}
 REPRODUCE_TIMEOUT=${REPRODUCE_TIMEOUT:-330}
 REPRODUCE_METHODS=${REPRODUCE_METHODS:-erm,focal,cb-focal,ldam-drw,la,vs,vs-tla-adrw}
 REPRODUCE_EPOCHS=${REPRODUCE_EPOCHS:-200}
+REPRODUCE_EVAL_EVERY=${REPRODUCE_EVAL_EVERY:-1}  # test-set evaluation every N epochs (and after the last)
 THROUGHPUT_ARGS=${THROUGHPUT_ARGS:---data random}  # e.g. "--quick" for a CPU dry run
 REPRODUCE_ARGS=${REPRODUCE_ARGS:-}        # e.g. "--max-train 512 --max-test 500 --model resnet8"
 
@@ -116,8 +121,8 @@ for folder in (pathlib.Path("benchmarks/results"), path.parent / "results"):
     shutil.copy(path, dest)
     print(f"copied to {dest}")
 fmt = lambda v: "n/a" if v is None else f"{v:.1f}x"
-print(f"speedup {fmt(d.get('speedup_vs_reference'))}, fused {fmt(d.get('fused_speedup_vs_reference'))} per model; "
-      f"errors: {d.get('errors') or 'none'}")
+print(f"speedup {fmt(d.get('speedup_vs_reference'))}, fused {fmt(d.get('fused_speedup_vs_reference'))} per model, "
+      f"streams {fmt(d.get('streams_speedup_vs_reference'))} per model; errors: {d.get('errors') or 'none'}")
 EOF
             # The reproduction trains its methods fused: use the grouped-convolution layout that won here.
             if [ -z "${LTUTORIAL_FUSED_NHWC:-}" ]; then
@@ -132,6 +137,21 @@ EOF
                 echo "=== fused grouped convolutions for the next steps: $([ "$nhwc" = 1 ] && echo NHWC || echo NCHW)" \
                     "(LTUTORIAL_FUSED_NHWC=$nhwc)" | tee -a "$OUT/throughput.log"
             fi
+            # ... and the several-models engine that won: one grouped network ("fused") or one graph
+            # with a CUDA stream per model ("streams"); fit_many reads LTUTORIAL_FIT_MANY_ENGINE on CUDA.
+            if [ -z "${LTUTORIAL_FIT_MANY_ENGINE:-}" ]; then
+                engine=$("$PY" - "$OUT/throughput.json" "${LTUTORIAL_FUSED_NHWC:-0}" <<'EOF' 2>/dev/null || echo fused
+import json, sys
+d = json.load(open(sys.argv[1]))
+fused = d.get("fused_nhwc_speedup_vs_reference") if sys.argv[2] == "1" else d.get("fused_speedup_vs_reference")
+streams = d.get("streams_speedup_vs_reference")
+print("streams" if d.get("device_type") == "cuda" and streams and (not fused or streams > fused) else "fused")
+EOF
+)
+                export LTUTORIAL_FIT_MANY_ENGINE="$engine"
+                echo "=== several-models engine for the next steps: $engine (LTUTORIAL_FIT_MANY_ENGINE=$engine)" \
+                    | tee -a "$OUT/throughput.log"
+            fi
         fi
         ;;
     reproduce)
@@ -145,7 +165,7 @@ EOF
             mkdir -p "$OUT/reproduce"
             run_step reproduce "$REPRODUCE_TIMEOUT" "$OUT/reproduce.log" \
                 "$PY" -m ltutorial reproduce cifar10-lt --methods "$REPRODUCE_METHODS" \
-                --epochs "$REPRODUCE_EPOCHS" --out "$OUT/reproduce" $REPRODUCE_ARGS
+                --epochs "$REPRODUCE_EPOCHS" --eval-every "$REPRODUCE_EVAL_EVERY" --out "$OUT/reproduce" $REPRODUCE_ARGS
         fi
         ;;
     *)

@@ -10,7 +10,9 @@ random uint8 unless real data is found), batch 128, same number of optimizer ste
 - fast-eager (CUDA only): our engine without graph capture (uint8 data on the device, tensor
   crop/flip, bf16, channels_last);
 - fast: ``ltutorial.train.fit`` on its default path (the step captured as one CUDA graph);
-- fused: N ResNet-32s trained at once by ``fit_many`` (grouped network, graphed).
+- fused: N ResNet-32s trained at once by ``fit_many`` (grouped network, graphed);
+- streams: the same N models kept separate, all N train steps in one CUDA graph with one CUDA
+  stream per model (``fit_many(..., fuse="streams")``; on the CPU the steps run in turn).
 
 Train steps only (no evaluation), timed after one warm-up epoch (which includes graph capture).
 Prints seconds per CIFAR-10-LT epoch, images/s and the ratios; writes
@@ -237,6 +239,13 @@ def time_fused(model_name, data, device, batch_size, epochs, seed, n_models):
     return statistics.median(hs[0].epoch_seconds[1:]), hs[0].engine
 
 
+def time_streams(model_name, data, device, batch_size, epochs, seed, n_models):
+    models = [build(model_name, seed + i) for i in range(n_models)]
+    hs = fit_many(models, data, loss_fns=[torch.nn.CrossEntropyLoss() for _ in models], epochs=epochs + 1,
+                  batch_size=batch_size, device=device, seed=seed, progress=False, fuse="streams")
+    return statistics.median(hs[0].epoch_seconds[1:]), hs[0].engine
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=None,
@@ -286,7 +295,7 @@ def main(argv=None) -> int:
             "models": per_models,
         }
         r = results[name]
-        print(f"{name:>22}: {1000 * sec_per_step:8.2f} ms/step  {r['seconds_per_cifar10lt_epoch']:7.3f} s/epoch"
+        print(f"{name:>38}: {1000 * sec_per_step:8.2f} ms/step  {r['seconds_per_cifar10lt_epoch']:7.3f} s/epoch"
               f"{' per model' if per_models > 1 else ''}  {r['images_per_second']:10.0f} "
               f"{'model-' if per_models > 1 else ''}images/s", flush=True)
 
@@ -334,6 +343,11 @@ def main(argv=None) -> int:
         return go
 
     fused_key = f"fused ({args.models} models)"
+    streams_key = f"{args.models} models, one graph, parallel streams"
+
+    def run_streams():
+        sec, eng = time_streams(args.model, data, device, batch_size, epochs, args.seed, args.models)
+        record(streams_key, sec / steps_per_epoch, per_models=args.models, engine=eng)
 
     def ratio(key):
         if ref_key in results and key in results:
@@ -365,10 +379,13 @@ def main(argv=None) -> int:
             "fused_models": args.models,
             "fused_speedup_vs_reference": ratio(fused_key),
             "fused_nhwc_speedup_vs_reference": ratio("fused, NHWC convs"),
-            "targets": {"speedup_vs_reference": 5.0, "fused_speedup_vs_reference": 15.0},
+            "streams_speedup_vs_reference": ratio(streams_key),
+            "targets": {"speedup_vs_reference": 5.0, "fused_speedup_vs_reference": 15.0,
+                        "streams_speedup_vs_reference": 15.0},
             "notes": "train steps only (no evaluation); seconds per CIFAR-10-LT epoch = seconds per step x "
-                     f"{full_epoch_steps} steps (per model for the fused setup); first epoch (graph capture) not "
-                     "timed; fast/fused timings are whole epochs (per-epoch permutation and crop/flip included).",
+                     f"{full_epoch_steps} steps (per model for the fused and streams setups); first epoch (graph "
+                     "capture) not timed; fast/fused/streams timings are whole epochs (per-epoch permutation and "
+                     "crop/flip included).",
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -378,7 +395,8 @@ def main(argv=None) -> int:
     setups = [(ref_key, run_reference)]
     if device.type == "cuda":
         setups.append(("fast, no graph", run_fast("fast, no graph", False)))
-    setups += [("fast (1 model)", run_fast("fast (1 model)", None)), (fused_key, run_fused(fused_key, False))]
+    setups += [("fast (1 model)", run_fast("fast (1 model)", None)), (fused_key, run_fused(fused_key, False)),
+               (streams_key, run_streams)]
     if device.type == "cuda":
         setups.append(("fused, NHWC convs", run_fused("fused, NHWC convs", True)))
     for name, fn in setups:
@@ -388,7 +406,8 @@ def main(argv=None) -> int:
     fmt = lambda v: "n/a" if v is None else f"{v:.1f}x"  # noqa: E731
     print(f"speedup vs reference: {fmt(out['speedup_vs_reference'])} (one model), "
           f"{fmt(out['fused_speedup_vs_reference'])} per model with {args.models} fused, "
-          f"{fmt(out['fused_nhwc_speedup_vs_reference'])} with NHWC grouped convs "
+          f"{fmt(out['fused_nhwc_speedup_vs_reference'])} with NHWC grouped convs, "
+          f"{fmt(out['streams_speedup_vs_reference'])} per model with {args.models} on parallel streams "
           "(targets on an H100/H200: >= 5x and >= 15x)")
     print(f"wrote {path}")
     if errors:

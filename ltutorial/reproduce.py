@@ -8,6 +8,10 @@ adjustment) with the hyperparameters from the reference sheet. All chosen method
 through ``ltutorial.train.fit_many`` (fused on CUDA, one after another on the CPU), then a table of
 balanced accuracy (last and best epoch), many/medium/few-shot accuracy and the paper's number is
 printed and written as ``<out>/<device>-reproduce-<benchmark>.json`` and ``.md``.
+The files are also written while training (every ``--checkpoint-every`` epochs, default 10, and
+when the run is interrupted) with ``"complete": false`` and the epochs reached, so a run cut short
+by a time limit still leaves its numbers. ``--eval-every N`` evaluates every N epochs (and after
+the last); "best" is then the best of the evaluated epochs.
 Tiny CPU runs: ``--epochs 1 --max-train 512 --max-test 500 --model small_cnn``.
 """
 
@@ -324,7 +328,15 @@ def _markdown(result: dict) -> str:
         f"- model: {result['model']}; epochs: {result['epochs']} (recipe ldam-drw-cifar, lr milestones "
         f"{result['milestones']}, re-weighting epoch {result['reweight_epoch']}); batch {result['batch_size']}; seed {result['seed']}",
         f"- wall time: {result['seconds']:.1f} s for all methods together (ltutorial {result['ltutorial_version']}, "
-        f"torch {result['torch_version']})",
+        f"torch {result['torch_version']}{', engine ' + result['engine'] if result.get('engine') else ''})",
+    ]
+    if result.get("complete") is False:
+        lines.append(f"- **PARTIAL RESULTS**: {result.get('epochs_reached', 0)} of {result['epochs']} epochs done "
+                     "(the run was cut short or is still going); 'last' is each model's latest evaluation.")
+    if result.get("eval_every", 1) > 1:
+        lines.append(f"- test set evaluated every {result['eval_every']} epochs and after the last: 'best' is the best "
+                     "evaluated epoch.")
+    lines += [
         "",
         "| method | last | best (epoch) | many | medium | few | paper | last - paper |",
         "|---|---|---|---|---|---|---|---|",
@@ -357,14 +369,102 @@ def _table(result: dict) -> str:
     return "\n".join(out)
 
 
+def _shots_from_per_class(per_class, counts, many_threshold: int = 100, few_threshold: int = 20) -> dict:
+    """Many/medium/few means of per-class accuracies, grouped by training counts as
+    ``metrics.shot_accuracy`` does (> 100 many, 20-100 medium, < 20 few; NaN for an empty group):
+    the shot columns of a partial table, from the History's last evaluation."""
+    acc = np.asarray(per_class, dtype=float)
+    counts = np.asarray(counts)
+    groups = {"many": counts > many_threshold, "medium": (counts >= few_threshold) & (counts <= many_threshold),
+              "few": counts < few_threshold}
+    out = {}
+    for name, mask in groups.items():
+        vals = acc[mask]
+        vals = vals[~np.isnan(vals)]
+        out[name] = float(vals.mean()) if vals.size else float("nan")
+    present = acc[~np.isnan(acc)]
+    out["all"] = float(present.mean()) if present.size else float("nan")
+    return out
+
+
+class _ProgressWriter:
+    """Epoch hooks that keep the results files current while the methods train.
+
+    One hook per model (appended after the method's own hooks) records that model's History; the
+    files are rewritten when the hook of the last model running at an epoch sees a multiple of
+    ``every`` (all models are then at the same epoch in the fused and streams engines), and when a
+    model starts after the previous one finished (``fit_many`` one after another, on the CPU).
+    The hooks only read Python lists, so they are graph-safe and cost no device sync.
+    """
+
+    def __init__(self, n_models: int, every: int, on_checkpoint: Callable):
+        self.histories = [None] * n_models
+        self.every = every
+        self.on_checkpoint = on_checkpoint
+
+    def hook(self, i: int) -> Callable:
+        def record_progress(state):
+            self.histories[i] = state.history
+            n = len(self.histories)
+            if state.epoch > 0 and self.every and state.epoch % self.every == 0 and (
+                    i == n - 1 or self.histories[i + 1] is None):
+                self.on_checkpoint()
+            elif state.epoch == 0 and i > 0 and self.histories[i - 1] is not None \
+                    and len(self.histories[i - 1].epoch) == state.epochs:
+                self.on_checkpoint()
+        return record_progress
+
+
+def _write_files(result: dict, out) -> list[str]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{result['device_slug']}-reproduce-{result['benchmark']}"
+    # write-then-rename: a reader (or a kill) never sees half a file
+    for suffix, text in ((".json", json.dumps(result, indent=2, default=float) + "\n"), (".md", _markdown(result))):
+        tmp = stem.with_suffix(suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(stem.with_suffix(suffix))
+    return [str(stem.with_suffix(".json")), str(stem.with_suffix(".md"))]
+
+
+def _row(name: str, spec: dict, hist, shots: dict | None, last=None) -> dict:
+    """One table row: balanced accuracy (last and best evaluated epoch), shot accuracies, paper."""
+    method = METHODS[name]
+    if hist is not None and not method.posthoc_of and hist.final_balanced_accuracy is not None:
+        last = 100 * float(hist.final_balanced_accuracy) if last is None else last
+        best, best_epoch = 100 * float(hist.best_balanced_accuracy), int(hist.best_epoch)
+    else:
+        best, best_epoch = None, None
+    shots = shots or {}
+    paper, source = spec["paper"].get(name, (None, ""))
+    pct = lambda v: None if v is None else 100 * v  # noqa: E731
+    return {
+        "method": name, "label": method.label,
+        "params": {**method.params, **spec["params"].get(name, {})},
+        "last": last, "best": best, "best_epoch": best_epoch,
+        "many": pct(shots.get("many")), "medium": pct(shots.get("medium")), "few": pct(shots.get("few")),
+        "paper": paper, "paper_source": source, "gap_note": GAP_NOTES.get(name, ""),
+        "diff": None if paper is None or last is None else last - paper,
+        "seconds": float(getattr(hist, "seconds", float("nan"))) if hist is not None else float("nan"),
+        "epochs_done": len(hist.epoch) if hist is not None else 0,
+    }
+
+
 def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int | None = None, device="auto",
         seed: int = 0, out="benchmarks/results", root=None, model: str | None = None, batch_size: int | None = None,
-        max_train: int | None = None, max_test: int | None = None, progress=None, write: bool = True) -> dict:
+        max_train: int | None = None, max_test: int | None = None, progress=None, write: bool = True,
+        eval_every: int = 1, checkpoint_every: int = 10) -> dict:
     """Train ``methods`` on ``benchmark`` with the LDAM-DRW recipe and return the result dict (also written
-    to ``out`` as JSON and markdown when ``write``)."""
+    to ``out`` as JSON and markdown when ``write``: every ``checkpoint_every`` epochs and on an
+    interruption with ``complete: false``, then complete at the end). ``eval_every``: evaluate the
+    test set every N epochs (and after the last); "best" is the best evaluated epoch."""
     if benchmark not in BENCHMARKS:
         raise ValueError(f"benchmark must be one of {sorted(BENCHMARKS)}; got {benchmark!r} instead.")
     names = _check_methods(methods)
+    from ltutorial._validation import check_positive_int
+
+    eval_every = check_positive_int(eval_every, name="eval_every")
+    checkpoint_every = check_positive_int(checkpoint_every, name="checkpoint_every")
     import ltutorial as lt
     from ltutorial import metrics
     from ltutorial.posthoc import logit_adjust
@@ -421,9 +521,54 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
     if fit_kwargs["augment"] and not train.augment:
         fit_kwargs["augment"] = False
         notes.append(f"{train.name}: crop+flip switched off (the dataset says it does not suit its images).")
+    if eval_every > 1:
+        notes.append(f"test set evaluated every {eval_every} epochs and after the last: 'best' is the best of the "
+                     "evaluated epochs.")
+    header = {
+        "benchmark": benchmark, "methods": names, "device": _device_name(dev), "device_slug": device_slug(dev),
+        "dataset": spec["dataset"], "dataset_source": train.source, "imbalance_ratio": spec["imbalance_ratio"],
+        "n_train": len(train), "n_test": len(test), "train_counts": counts.tolist(),
+        "model": model_name, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
+        "milestones": list(recipe.milestones), "reweight_epoch": recipe.reweight_epoch, "seed": seed,
+        "eval_every": eval_every, "ltutorial_version": lt.__version__, "torch_version": torch.__version__,
+        "metric": "balanced accuracy (%), top-1 on the balanced test set; many/medium/few: >100, 20-100, <20 train images",
+    }
     t0 = time.perf_counter()
-    histories = _fit_many()(models, train, loss_fns=loss_fns, hooks=hooks, test=test, device=dev, seed=seed,
-                         progress=progress, **fit_kwargs)
+
+    def partial(reason: str) -> dict:
+        """The table from the Histories so far (shot columns from each model's last evaluation)."""
+        by_index = dict(zip(trained, writer.histories))
+        rows = []
+        for n in names:
+            hist = by_index[METHODS[n].posthoc_of or n]
+            per_class = None if hist is None or METHODS[n].posthoc_of else hist.per_class_accuracy
+            shots = None if per_class is None else _shots_from_per_class(per_class, counts.numpy())
+            rows.append(_row(n, spec, hist, shots))
+        done = min(len(h.epoch) if h is not None else 0 for h in writer.histories)
+        engines = sorted({h.engine for h in writer.histories if h is not None})
+        return {**header, "complete": False, "epochs_reached": done, "engine": ",".join(engines),
+                "seconds": time.perf_counter() - t0, "rows": rows,
+                "notes": notes + [f"PARTIAL ({reason}): every trained model has finished {done} of "
+                                  f"{recipe.epochs} epochs; 'last' is each model's latest evaluation."]}
+
+    def checkpoint(reason: str = "checkpoint while training") -> None:
+        if write:
+            try:
+                _write_files(partial(reason), out)
+            except OSError as err:  # a full disk must not stop the training
+                print(f"reproduce: could not write the partial results ({err}).")
+
+    writer = _ProgressWriter(len(trained), checkpoint_every, checkpoint)
+    hooks = [list(hk) + [writer.hook(i)] for i, hk in enumerate(hooks)]
+    try:
+        histories = _fit_many()(models, train, loss_fns=loss_fns, hooks=hooks, test=test, device=dev, seed=seed,
+                                progress=progress, eval_every=eval_every, **fit_kwargs)
+    except BaseException as err:  # noqa: BLE001 - a time limit's SIGINT too: keep what was trained, re-raise
+        if any(h is not None for h in writer.histories):
+            checkpoint(f"interrupted by {type(err).__name__}")
+            if write:
+                print(f"reproduce: interrupted ({type(err).__name__}); partial results written to {out}.")
+        raise
     seconds = time.perf_counter() - t0
 
     by_name = dict(zip(trained, zip(models, histories)))
@@ -436,47 +581,21 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
         logits = torch.as_tensor(ev["logits"]).float().cpu()
         if method.posthoc_of:
             logits = logit_adjust(logits, counts.double() / counts.sum(), tau=method.posthoc_tau)
-            last, best, best_epoch = None, None, None
-        else:
-            last = 100 * float(hist.final_balanced_accuracy)
-            best, best_epoch = 100 * float(hist.best_balanced_accuracy), int(hist.best_epoch)
         pred = logits.argmax(1)
         shots = metrics.shot_accuracy(y_test, pred, counts)
-        if not method.posthoc_of and abs(100 * shots["all"] - last) > 0.5:
+        row = _row(n, spec, hist, shots, last=100 * shots["all"] if method.posthoc_of else None)
+        if not method.posthoc_of and abs(100 * shots["all"] - row["last"]) > 0.5:
             notes.append(f"{n}: the trained model evaluates at {100 * shots['all']:.2f} but the last epoch logged "
-                         f"{last:.2f}; many/medium/few come from the model as returned by fit_many.")
-        if method.posthoc_of:
-            last = 100 * shots["all"]
-        paper, source = spec["paper"].get(n, (None, ""))
-        rows.append({
-            "method": n, "label": method.label,
-            "params": {**method.params, **spec["params"].get(n, {})},
-            "last": last, "best": best, "best_epoch": best_epoch,
-            "many": 100 * shots["many"], "medium": 100 * shots["medium"], "few": 100 * shots["few"],
-            "paper": paper, "paper_source": source, "gap_note": GAP_NOTES.get(n, ""),
-            "diff": None if paper is None else last - paper,
-            "seconds": float(getattr(hist, "seconds", float("nan"))),
-        })
-    result = {
-        "benchmark": benchmark, "methods": names, "device": _device_name(dev), "device_slug": device_slug(dev),
-        "dataset": spec["dataset"], "dataset_source": train.source, "imbalance_ratio": spec["imbalance_ratio"],
-        "n_train": len(train), "n_test": len(test), "train_counts": counts.tolist(),
-        "model": model_name, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
-        "milestones": list(recipe.milestones), "reweight_epoch": recipe.reweight_epoch, "seed": seed,
-        "seconds": seconds, "ltutorial_version": lt.__version__, "torch_version": torch.__version__,
-        "metric": "balanced accuracy (%), top-1 on the balanced test set; many/medium/few: >100, 20-100, <20 train images",
-        "rows": rows, "notes": notes,
-    }
+                         f"{row['last']:.2f}; many/medium/few come from the model as returned by fit_many.")
+        rows.append(row)
+    result = {**header, "complete": True, "epochs_reached": min(len(h.epoch) for h in histories),
+              "engine": ",".join(sorted({h.engine for h in histories})), "seconds": seconds, "rows": rows,
+              "notes": notes}
     print(_table(result))
     for n in notes:
         print("note:", n)
     if write:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        stem = out / f"{result['device_slug']}-reproduce-{benchmark}"
-        stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-        stem.with_suffix(".md").write_text(_markdown(result))
-        result["files"] = [str(stem.with_suffix(".json")), str(stem.with_suffix(".md"))]
+        result["files"] = _write_files(result, out)
         print("wrote", ", ".join(result["files"]))
     return result
 
@@ -494,6 +613,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--max-train", type=int, default=None, help="subsample the training set (tiny CPU runs)")
     p.add_argument("--max-test", type=int, default=None, help="subsample the test set (tiny CPU runs)")
+    p.add_argument("--eval-every", type=int, default=1,
+                   help="evaluate the test set every N epochs and after the last (default 1); 'best' is the best "
+                        "evaluated epoch")
+    p.add_argument("--checkpoint-every", type=int, default=10,
+                   help="rewrite the results files (complete: false) every N epochs while training (default 10)")
     p.add_argument("--no-write", action="store_true", help="print only")
     return p
 
@@ -502,5 +626,6 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     run(args.benchmark, args.methods, epochs=args.epochs, device=args.device, seed=args.seed, out=args.out,
         root=args.root, model=args.model, batch_size=args.batch_size, max_train=args.max_train,
-        max_test=args.max_test, write=not args.no_write)
+        max_test=args.max_test, write=not args.no_write, eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every)
     return 0

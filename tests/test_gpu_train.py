@@ -152,3 +152,34 @@ def test_graphed_training_does_not_grow_memory():
     fit_fast(model(0), train, loss_fn=WeightedCE(), test=test, hooks=[record], capture=True, **dict(KW, epochs=6))
     steady = seen[2:]
     assert max(steady) - min(steady) <= 1 << 20, seen
+
+
+def test_streams_graph_matches_streams_eager_and_each_model_alone():
+    """fit_many(fuse="streams"): one graph with one CUDA stream per model must train every model as
+    its own eager run does (parallel branches share only the read-only input batch)."""
+    train, test = cifar_like(256, 0), cifar_like(128, 1)
+    losses = lambda: [nn.CrossEntropyLoss(), WeightedCE(), nn.CrossEntropyLoss(label_smoothing=0.1)]  # noqa: E731
+    hooks = [[], [drw_hook], []]
+    normed = (False, False, True)
+    eager = fit_many([model(i, n) for i, n in enumerate(normed)], train, loss_fns=losses(), hooks=hooks, test=test,
+                     fuse="streams", fast=False, amp=False, **KW)
+    graph = fit_many([model(i, n) for i, n in enumerate(normed)], train, loss_fns=losses(), hooks=hooks, test=test,
+                     fuse="streams", fast=True, amp=False, **KW)
+    assert [h.engine for h in graph] == ["streams3-graph"] * 3
+    assert graph[0].config["graph_captures"] == 1 and graph[0].config["parallel_streams"] == 3
+    for e, g in zip(eager, graph):
+        losses_close(g, e, rtol=1e-3)
+        assert max(abs(a - b) for a, b in zip(g.test_accuracy, e.test_accuracy)) <= 2 / 128
+    alone = fit_fast(model(1), train, loss_fn=WeightedCE(), test=test, hooks=[drw_hook], amp=False, capture=True, **KW)
+    losses_close(graph[1], alone, rtol=1e-3)  # same kernels as one model alone: only rounding order differs
+
+
+def test_streams_engine_by_default_in_bf16_when_the_variable_says_so(monkeypatch):
+    """gpu_check.sh exports LTUTORIAL_FIT_MANY_ENGINE=streams when the benchmark found it faster."""
+    monkeypatch.setenv("LTUTORIAL_FIT_MANY_ENGINE", "streams")
+    train, test = cifar_like(512, 0), cifar_like(256, 1)
+    hs = fit_many([model(i) for i in range(2)], train, loss_fns=[nn.CrossEntropyLoss(), WeightedCE()],
+                  hooks=[[], [drw_hook]], test=test, **dict(KW, epochs=5, lr=0.1))
+    assert [h.engine for h in hs] == ["streams2-graph"] * 2 and hs[0].config["amp"] is True
+    assert all(math.isfinite(v) for h in hs for v in h.train_loss) and hs[0].train_loss[-1] < hs[0].train_loss[0]
+    assert hs[0].final_balanced_accuracy >= 0.9 and hs[1].final_balanced_accuracy >= 0.8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -118,3 +119,110 @@ def test_markdown_table_lists_paper_sources_and_gap_notes():
     assert "22.97% error" in md and "Known differences" in md and "Note: a note" in md
     assert "NVIDIA H200" in md and "JPEG" in md
     assert set(reproduce.GAP_NOTES) == set(reproduce.BENCHMARKS["cifar10-lt"]["paper"])
+
+
+# ------------------------------------------------------------------ results written while training
+TINY = ["digits-lt", "--device", "cpu", "--model", "small_cnn", "--batch-size", "64", "--max-train", "300",
+        "--max-test", "200"]
+
+
+@pytest.fixture
+def snapshots(monkeypatch):
+    """Every results file written, as the JSON a reader would have seen at that moment."""
+    seen = []
+    real = reproduce._write_files
+
+    def spy(result, out):
+        files = real(result, out)
+        seen.append(json.loads(open(files[0]).read()))
+        assert open(files[1]).read() == reproduce._markdown(seen[-1])
+        return files
+
+    monkeypatch.setattr(reproduce, "_write_files", spy)
+    return seen
+
+
+def _together(monkeypatch, captured, extra_hook=None):
+    """Train the methods with fit_many's streams engine (on the CPU its models advance epoch by epoch
+    together, as the fused and streams engines do on a GPU) and keep the Histories."""
+    from ltutorial.train import fit_many
+
+    def engine(models, train, *, loss_fns, hooks=None, **kw):
+        if extra_hook is not None:
+            hooks = [list(hooks[0]) + [extra_hook]] + list(hooks[1:])
+        captured[:] = fit_many(models, train, loss_fns=loss_fns, hooks=hooks, fuse="streams", **kw)
+        return captured
+
+    monkeypatch.setattr(reproduce, "_fit_many", lambda: engine)
+
+
+def test_results_are_written_every_checkpoint_and_eval_every(tmp_path, monkeypatch, snapshots):
+    histories = []
+    _together(monkeypatch, histories)
+    assert reproduce.main(TINY + ["--methods", "erm,la,la-posthoc", "--epochs", "4", "--eval-every", "2",
+                                  "--checkpoint-every", "1", "--out", str(tmp_path)]) == 0
+    partial, final = snapshots[:-1], snapshots[-1]
+    assert [s["epochs_reached"] for s in partial] == [1, 2, 3] and not any(s["complete"] for s in partial)
+    assert final["complete"] is True and final["epochs_reached"] == 4 and final["eval_every"] == 2
+    assert final["engine"] == "streams2-eager"
+    assert json.loads((tmp_path / "cpu-reproduce-digits-lt.json").read_text()) == final
+    erm, la = histories
+    # evaluated epochs: 1 and 3 (every 2nd, and the last); a snapshot shows the latest evaluation so far
+    assert [math.isnan(v) for v in erm.test_balanced_accuracy] == [True, False, True, False]
+    for snap in partial:
+        rows = {r["method"]: r for r in snap["rows"]}
+        k = snap["epochs_reached"]
+        assert rows["erm"]["epochs_done"] == rows["la"]["epochs_done"] == k
+        if k < 2:
+            assert rows["erm"]["last"] is None and rows["erm"]["best"] is None
+        else:
+            assert rows["erm"]["last"] == pytest.approx(100 * erm.test_balanced_accuracy[1])
+            assert rows["la"]["best_epoch"] == 1 and rows["la"]["many"] is not None
+        assert rows["la-posthoc"]["last"] is None  # needs the model's logits: final table only
+        assert "PARTIAL" in snap["notes"][-1]
+    md = (tmp_path / "cpu-reproduce-digits-lt.md").read_text()
+    assert "PARTIAL" not in md and "evaluated every 2 epochs" in md
+    rows = {r["method"]: r for r in final["rows"]}
+    assert rows["erm"]["best_epoch"] in (1, 3)  # best over the evaluated epochs only
+    best = max(erm.test_balanced_accuracy[1], erm.test_balanced_accuracy[3])
+    assert rows["erm"]["best"] == pytest.approx(100 * best)
+    assert rows["erm"]["last"] == pytest.approx(100 * erm.test_balanced_accuracy[3])
+
+
+def test_an_interrupted_run_leaves_partial_results(tmp_path, monkeypatch, snapshots):
+    def stop(state):
+        if state.epoch == 2:
+            raise KeyboardInterrupt  # what `timeout -s INT` does to the reproduction
+
+    _together(monkeypatch, [], extra_hook=stop)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.main(TINY + ["--methods", "erm,ldam-drw", "--epochs", "5", "--out", str(tmp_path)])
+    assert len(snapshots) == 1  # no checkpoint before epoch 10: only the interruption wrote
+    data = json.loads((tmp_path / "cpu-reproduce-digits-lt.json").read_text())
+    assert data["complete"] is False and data["epochs_reached"] == 2
+    assert "interrupted by KeyboardInterrupt" in data["notes"][-1]
+    assert all(0 <= r["last"] <= 100 and r["best_epoch"] in (0, 1) for r in data["rows"])
+    assert "PARTIAL RESULTS" in (tmp_path / "cpu-reproduce-digits-lt.md").read_text()
+
+
+def test_checkpoints_when_models_train_one_after_another(tmp_path, snapshots):
+    """The CPU default (fit per model): a checkpoint while the first trains, one when the next starts."""
+    reproduce.main(TINY + ["--methods", "erm,la", "--epochs", "2", "--checkpoint-every", "1", "--out", str(tmp_path)])
+    done = [[r["epochs_done"] for r in s["rows"]] for s in snapshots]
+    assert done == [[1, 0], [2, 0], [2, 1], [2, 2]]
+    assert [s["complete"] for s in snapshots] == [False, False, False, True]
+
+
+def test_shot_columns_from_per_class_accuracy_match_metrics():
+    counts = np.array([500, 150, 100, 60, 20, 19, 5])  # many: >100; medium: 20..100; few: <20
+    y = torch.arange(7).repeat_interleave(10)
+    pred = y.clone()
+    pred[::3] = 0  # some errors in every class
+    per_class = lt.metrics.per_class_accuracy(y, pred, num_classes=7)
+    got = reproduce._shots_from_per_class(per_class, counts)
+    want = lt.metrics.shot_accuracy(y, pred, counts)
+    for k in ("many", "medium", "few", "all"):
+        assert got[k] == pytest.approx(want[k])
+    assert math.isnan(reproduce._shots_from_per_class(per_class[:2], counts[:2])["few"])
+    with pytest.raises(ValueError, match="eval_every"):
+        reproduce.run("digits-lt", "erm", eval_every=0, write=False)

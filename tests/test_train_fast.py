@@ -256,6 +256,74 @@ def test_fit_many_groups_models_of_different_architectures():
     torch.testing.assert_close(torch.tensor(hs[1].train_loss), torch.tensor(ref.train_loss), rtol=1e-4, atol=1e-5)
 
 
+def _mixed_models():
+    """Three models of two architectures (and a cosine head): fine for the streams engine."""
+    out = []
+    for i, make in enumerate((TinyResNet, lambda: TinyResNet(normed=True), tiny_net)):
+        torch.manual_seed(200 + i)
+        out.append(make())
+    return out
+
+
+def test_fit_many_streams_matches_training_each_model_alone_on_cpu():
+    """fuse="streams" on the CPU runs each model's own step in turn on the shared batch: every model
+    must end exactly as if trained alone by fit (same seed -> same batches), hooks included."""
+    train, test = quadrant_task(20, seed=0, counts=[40, 20, 10, 10]), quadrant_task(8, seed=1)
+    losses = lambda: [nn.CrossEntropyLoss(), WeightedCE(), nn.CrossEntropyLoss(label_smoothing=0.1)]  # noqa: E731
+    hooks = [[], [drw_hook], []]
+    kw = dict(FIT, test=test, augment=True, padding=1, nesterov=True,
+              schedule=lambda e: [0.5, 1.0, 0.1][e])
+    alone_models = _mixed_models()
+    alone = [fit(m, train, loss_fn=fn, hooks=h, drop_last=True, **kw)
+             for m, fn, h in zip(alone_models, losses(), hooks)]
+    seen = []
+
+    def spy(state):
+        seen.append((state.epoch, state.model, state.optimizer))
+
+    together_models = _mixed_models()
+    together = fit_many(together_models, train, loss_fns=losses(), hooks=[[spy], [drw_hook], []], fuse="streams", **kw)
+    assert [h.engine for h in together] == ["streams3-eager"] * 3
+    assert together[0].config["parallel_streams"] == 0  # no streams off CUDA
+    for a, t in zip(alone, together):
+        torch.testing.assert_close(torch.tensor(t.train_loss), torch.tensor(a.train_loss), rtol=1e-4, atol=1e-5)
+        assert t.test_accuracy == a.test_accuracy and t.lr == a.lr
+        assert t.best_epoch == a.best_epoch
+    for a, b in zip(alone_models, together_models):  # the given models themselves are trained
+        for p, q in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5)
+    # the hook saw model 0 itself and one optimizer per model (not a fused copy)
+    assert [e for e, _, _ in seen] == [0, 1, 2] and seen[0][1] is together_models[0]
+    assert isinstance(seen[0][2], TensorLRSGD) and len(seen[0][2].param_groups[0]["params"]) == len(
+        list(together_models[0].parameters()))
+    # the models really differ (otherwise matching them one by one would not test much)
+    assert alone[0].train_loss != alone[1].train_loss != alone[2].train_loss
+    no_drw = fit_many(_mixed_models(), train, loss_fns=losses(), hooks=None, fuse="streams", **kw)
+    assert abs(no_drw[1].train_loss[2] - together[1].train_loss[2]) > 1e-3
+
+
+def test_fit_many_streams_bad_input_and_engine_variable(monkeypatch):
+    import ltutorial.train.fused as fused_mod
+
+    train = quadrant_task(8, seed=0)
+    with pytest.raises(ValueError, match="fuse must be"):
+        fit_many([tiny_net(0)], train, loss_fns=[nn.CrossEntropyLoss()], fuse="stream", **FIT)
+    with pytest.raises(ValueError, match="fast=True needs a CUDA"):
+        fit_many([tiny_net(0)], train, loss_fns=[nn.CrossEntropyLoss()], fuse="streams", fast=True, **FIT)
+    with pytest.raises(ValueError, match="batch_size"):
+        fit_many([tiny_net(0)], train, loss_fns=[nn.CrossEntropyLoss()], fuse="streams", **dict(FIT, batch_size=64))
+    monkeypatch.delenv(fused_mod.FIT_MANY_ENGINE_ENV, raising=False)
+    assert fused_mod._default_engine() == "fused"
+    monkeypatch.setenv(fused_mod.FIT_MANY_ENGINE_ENV, " Streams ")
+    assert fused_mod._default_engine() == "streams"
+    monkeypatch.setenv(fused_mod.FIT_MANY_ENGINE_ENV, "grouped")
+    with pytest.raises(ValueError, match="LTUTORIAL_FIT_MANY_ENGINE"):
+        fused_mod._default_engine()
+    # the variable only picks the CUDA default: on the CPU fuse=None still trains one after another
+    hs = fit_many([tiny_net(0)], train, loss_fns=[nn.CrossEntropyLoss()], **dict(FIT, epochs=1))
+    assert hs[0].engine == "eager"
+
+
 # ------------------------------------------------------------------ the capture logic, on the CPU
 class FakeGraph:
     """Stands in for a CUDA graph: 'recording' runs the step once (a real capture runs nothing,
@@ -334,6 +402,33 @@ def test_failed_capture_leaves_the_model_untouched(fake_cuda_graphs, monkeypatch
     assert info.value.epoch == 0
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_capture_logic_with_separate_models_matches_eager(fake_cuda_graphs):
+    """The streams engine's capture bookkeeping (warm-up undone for every model and optimizer, one
+    capture for all models, in-place DRW) on the CPU, where the branches run in turn."""
+    train, test = quadrant_task(12, seed=0, counts=[24, 12, 8, 4]), quadrant_task(4, seed=1)
+    runs = []
+    for capture in (False, True):
+        models, losses = _mixed_models(), [nn.CrossEntropyLoss(), WeightedCE(), WeightedCE()]
+        runs.append(fake_cuda_graphs.run_engine(
+            models, 3, train, loss_fns=losses, hooks_per_model=[(), (drw_hook,), ()], hook_models=models,
+            sync_hook_models=None, epochs=4, test=test, batch_size=16, optimizer=None, lr=0.05, momentum=0.9,
+            weight_decay=5e-4, nesterov=False, schedule=lambda e: [0.5, 1.0, 1.0, 0.1][e], augment=True,
+            device=torch.device("cpu"), seed=0, eval_every=1, progress=False, amp=False, channels_last=False,
+            padding=1, fill="zero", capture=capture, engine_name="x"))
+    eager, graph = runs
+    assert graph[0].config["graph_captures"] == 1 == FakeGraph.captures
+    for e, g in zip(eager, graph):
+        torch.testing.assert_close(torch.tensor(g.train_loss), torch.tensor(e.train_loss), rtol=1e-5, atol=1e-6)
+        assert g.test_accuracy == e.test_accuracy
+    with pytest.raises(ValueError, match="optimizer must be None"):
+        fake_cuda_graphs.run_engine(
+            [tiny_net()], 1, train, loss_fns=[WeightedCE()], hooks_per_model=[()], hook_models=[None],
+            sync_hook_models=None, epochs=1, test=None, batch_size=16, optimizer=object(), lr=0.05, momentum=0.9,
+            weight_decay=0.0, nesterov=False, schedule=None, augment=False, device=torch.device("cpu"), seed=0,
+            eval_every=1, progress=False, amp=False, channels_last=False, padding=1, fill="zero", capture=False,
+            engine_name="x")
 
 
 def test_fuse_check_catches_models_that_mix_samples():

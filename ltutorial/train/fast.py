@@ -20,7 +20,8 @@ recipe that way:
 
 The same code runs eagerly (``capture=False``, the only mode off CUDA), which is how the tests
 check it against the plain loop on the CPU. ``fit(..., fast=None)`` uses this path on CUDA.
-The engine also trains several fused models at once (``ltutorial.train.fused``).
+The engine also trains several fused models at once (``ltutorial.train.fused``), or several
+separate models in one graph with one CUDA stream per model (``fit_many(..., fuse="streams")``).
 """
 
 from __future__ import annotations
@@ -217,16 +218,35 @@ def _synchronize(device) -> None:
 # ----------------------------------------------------------------------------------------------
 # The engine
 # ----------------------------------------------------------------------------------------------
-def run_engine(net: nn.Module, n_models: int, train, *, loss_fns, hooks_per_model, hook_models, sync_hook_models,
+def run_engine(net, n_models: int, train, *, loss_fns, hooks_per_model, hook_models, sync_hook_models,
                epochs, test, batch_size, optimizer, lr, momentum, weight_decay, nesterov, schedule, augment, device,
                seed, eval_every, progress, amp, channels_last, padding, fill, capture, engine_name) -> list[History]:
     """Train ``net`` whose output holds ``n_models`` models' logits (row b * n_models + i, or B x K
-    for one model) on ``train``; one History per model. See the module docstring."""
+    for one model) on ``train``; one History per model. See the module docstring.
+
+    ``net`` may also be a list of ``n_models`` separate modules (``fit_many(..., fuse="streams")``):
+    each gets its own ``TensorLRSGD`` (``optimizer`` must be None) and its own step on the same
+    static batch. Captured on CUDA, each model's step runs on its own CUDA stream forked from and
+    joined back to the capturing stream, so the one graph holds N independent branches the GPU may
+    run concurrently; elsewhere (and uncaptured) the steps run one after another.
+    """
     start_time = time.perf_counter()
     device = torch.device(device)
     # (capture off CUDA is refused by the public entry points; the tests run it with stand-ins)
     use_amp, _ = _resolve_amp(amp, device)
-    net.to(device, memory_format=torch.channels_last) if channels_last else net.to(device)
+    separate = isinstance(net, (list, tuple))
+    if separate:
+        nets, per_net = list(net), 1
+        if len(nets) != n_models or not all(isinstance(m, nn.Module) for m in nets):
+            raise ValueError(f"net must be one module or a list of n_models={n_models} modules; got a list of "
+                             f"{len(nets)} instead.")
+        if optimizer is not None:
+            raise ValueError("optimizer must be None when the models are trained as separate modules (each gets "
+                             "its own TensorLRSGD); got an optimizer instead.")
+    else:
+        nets, per_net = [net], n_models
+    for m in nets:
+        m.to(device, memory_format=torch.channels_last) if channels_last else m.to(device)
     for fn in loss_fns:
         if isinstance(fn, nn.Module):
             fn.to(device)
@@ -246,50 +266,90 @@ def run_engine(net: nn.Module, n_models: int, train, *, loss_fns, hooks_per_mode
     static_x = torch.zeros((batch_size, c, h, w), dtype=images.dtype, device=device).contiguous(memory_format=fmt)
     static_y = torch.zeros(batch_size, dtype=torch.int64, device=device)
     static_idx = torch.zeros(batch_size, dtype=torch.int64, device=device)
-    loss_acc = torch.zeros(n_models, dtype=torch.float32, device=device)
+    # one loss accumulator per module: with parallel streams each branch writes only its own
+    loss_accs = [torch.zeros(per_net, dtype=torch.float32, device=device) for _ in nets]
     unit = 255.0 if images.dtype == torch.uint8 else 1.0
     mean = torch.tensor(train.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     std = torch.tensor(train.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     scale, shift = 1.0 / (unit * std), -mean / std
 
-    opt = optimizer if optimizer is not None else TensorLRSGD(net.parameters(), lr=lr, momentum=momentum,
-                                                             weight_decay=weight_decay, nesterov=nesterov)
-    base_lrs = _base_lrs(opt)
+    opts = [optimizer] if optimizer is not None else [
+        TensorLRSGD(m.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+        for m in nets]
+    base_lrs = [_base_lrs(o) for o in opts]
+    # Streams exist only where a graph is captured on CUDA: there the branches become parallel
+    # graph nodes; the eager reference on CUDA and every CPU run take the models in turn.
+    streams = ([torch.cuda.Stream(device=device) for _ in nets]
+               if separate and capture and device.type == "cuda" and len(nets) > 1 else None)
 
-    def body():
+    def unit_body(u):
+        # Each branch normalises the shared uint8 batch itself, so every tensor it creates is
+        # allocated and freed on its own stream (no cross-stream frees inside the capture).
         x = static_x.to(torch.float32) * scale + shift  # keeps static_x's memory layout
         with _autocast(device, use_amp):
-            out = net(x)
-        logits = out.float().reshape(batch_size, n_models, -1)
-        losses = torch.stack([_call_loss(fn, logits[:, i], static_y, static_idx) for i, fn in enumerate(loss_fns)])
+            out = nets[u](x)
+        logits = out.float().reshape(batch_size, per_net, -1)
+        fns = loss_fns[u * per_net:(u + 1) * per_net]
+        losses = torch.stack([_call_loss(fn, logits[:, i], static_y, static_idx) for i, fn in enumerate(fns)])
         losses.sum().backward()
-        opt.step()
-        loss_acc.add_(losses.detach())
+        opts[u].step()
+        loss_accs[u].add_(losses.detach())
+
+    def body():
+        if streams is None:
+            for u in range(len(nets)):
+                unit_body(u)
+            return
+        # Fork from the current (capturing) stream, one branch per model, and join every branch
+        # back before the capture ends (PyTorch notes, "CUDA Graphs: usage with multiple streams").
+        # Backward runs each op on its forward op's stream, so a branch's backward stays on it.
+        origin = torch.cuda.current_stream(device)
+        for u, s in enumerate(streams):
+            s.wait_stream(origin)
+            with torch.cuda.stream(s):
+                unit_body(u)
+        for s in streams:
+            origin.wait_stream(s)
 
     def reset_grads():
-        opt.zero_grad(set_to_none=True)
+        for o in opts:
+            o.zero_grad(set_to_none=True)
 
     def eager_step():
         reset_grads()
         body()
 
+    def prefixed(u, part):
+        return part if not separate else {f"model{u}.{k}": v for k, v in part.items()}
+
     def signature():
         sig = {}
-        for part in (_module_state(net)[0], _loss_state(loss_fns)[0], _optimizer_state(opt)[0]):
-            sig.update(part)
+        for u in range(len(nets)):
+            sig.update(prefixed(u, _module_state(nets[u])[0]))
+            sig.update(prefixed(u, _optimizer_state(opts[u])[0]))
+        sig.update(_loss_state(loss_fns)[0])
         return sig
+
+    def state_tensors():
+        tensors = []
+        for u in range(len(nets)):
+            tensors += _module_state(nets[u])[1]
+        tensors += _loss_state(loss_fns)[1]
+        for o in opts:
+            tensors += _optimizer_state(o)[1]
+        return tensors
 
     def capture_graph():
         # Warm-up steps (needed before capture: cuDNN autotuning, autograd's lazy set-up) really
         # train, so everything they may change is saved first and restored afterwards, also when
         # the capture fails (so the caller can still train eagerly from the same state).
-        saved_tensors = _module_state(net)[1] + _loss_state(loss_fns)[1] + _optimizer_state(opt)[1]
+        saved_tensors = state_tensors()
         saved = [t.detach().clone() for t in saved_tensors]
         known = {id(t) for t in saved_tensors}
         graph, failure = None, None
         try:
             _warm_up(eager_step, device)
-            opt.zero_grad(set_to_none=True)
+            reset_grads()
             graph = _capture(body, device, reset_grads)
         except RuntimeError as err:
             failure = err
@@ -300,12 +360,14 @@ def run_engine(net: nn.Module, n_models: int, train, *, loss_fns, hooks_per_mode
                     t.copy_(s)
                 # Optimizer state created by the warm-up (e.g. torch SGD's momentum buffers, Adam's
                 # moments and step) starts from zero, which is its state before any step.
-                for t in _optimizer_state(opt)[1]:
-                    if id(t) not in known:
-                        t.zero_()
-                loss_acc.zero_()
+                for o in opts:
+                    for t in _optimizer_state(o)[1]:
+                        if id(t) not in known:
+                            t.zero_()
+                for acc in loss_accs:
+                    acc.zero_()
         if failure is not None:
-            opt.zero_grad(set_to_none=True)
+            reset_grads()
             # A failure inside the captured region surfaces again when the capture is ended
             # ("operation failed due to a previous error during capture"): report the first one.
             causes, err = [], failure
@@ -319,19 +381,23 @@ def run_engine(net: nn.Module, n_models: int, train, *, loss_fns, hooks_per_mode
             ) from failure
         return graph
 
-    histories = [History(device=str(device), engine=engine_name, config={
-        "epochs": epochs, "batch_size": batch_size, "lr": base_lrs[0], "schedule": repr(schedule),
-        "augment": augment, "seed": seed, "amp": use_amp, "drop_last": True, "padding": padding, "fill": fill,
-        "models_fused": n_models}) for _ in range(n_models)]
-    states = [TrainState(epoch=0, epochs=epochs, model=hook_models[i], loss_fn=loss_fns[i], optimizer=opt,
-                         history=histories[i], train=train, device=device) for i in range(n_models)]
+    config = {"epochs": epochs, "batch_size": batch_size, "lr": base_lrs[0][0], "schedule": repr(schedule),
+              "augment": augment, "seed": seed, "amp": use_amp, "drop_last": True, "padding": padding, "fill": fill,
+              "models_fused": per_net}
+    if separate:
+        config["parallel_streams"] = len(streams) if streams is not None else 0
+    histories = [History(device=str(device), engine=engine_name, config=dict(config)) for _ in range(n_models)]
+    states = [TrainState(epoch=0, epochs=epochs, model=hook_models[i], loss_fn=loss_fns[i],
+                         optimizer=opts[i // per_net], history=histories[i], train=train, device=device)
+              for i in range(n_models)]
     generator = torch.Generator(device=device).manual_seed(seed)
     graph, graph_sig, recaptures = None, None, 0
     used = steps * batch_size
     bar = progress_bar(range(epochs), progress=progress, desc="epochs", leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
-        lr_now = _set_lr(opt, base_lrs, _schedule_multiplier(schedule, epoch))
+        multiplier = _schedule_multiplier(schedule, epoch)
+        lr_now = [_set_lr(o, b, multiplier) for o, b in zip(opts, base_lrs)][0]
         if any(hooks_per_model):
             if sync_hook_models is not None:
                 sync_hook_models()
@@ -339,7 +405,8 @@ def run_engine(net: nn.Module, n_models: int, train, *, loss_fns, hooks_per_mode
                 states[i].epoch, states[i].lr = epoch, lr_now
                 for hook in hooks:
                     hook(states[i])
-        net.train()
+        for m in nets:
+            m.train()
         perm, dy, dx, flips = _epoch_plan(n, generator, augment, padding)
         idx_epoch = perm[:used]
         x_epoch = images[idx_epoch]
@@ -366,7 +433,8 @@ def run_engine(net: nn.Module, n_models: int, train, *, loss_fns, hooks_per_mode
                     err.epoch = epoch
                     raise
                 graph_sig = signature()
-        loss_acc.zero_()
+        for acc in loss_accs:
+            acc.zero_()
         for s in range(steps):
             sl = slice(s * batch_size, (s + 1) * batch_size)
             static_x.copy_(x_epoch[sl])
@@ -376,11 +444,15 @@ def run_engine(net: nn.Module, n_models: int, train, *, loss_fns, hooks_per_mode
                 graph.replay()
             else:
                 eager_step()
-        epoch_losses = (loss_acc / steps).tolist()
+        epoch_losses = ((loss_accs[0] if len(loss_accs) == 1 else torch.cat(loss_accs)) / steps).tolist()
         evaluated = test is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1)
         if evaluated:
-            per_model_logits = _eval_logits(net, n_models, test_images, test.mean, test.std, device, use_amp,
-                                            channels_last)
+            if separate:
+                per_model_logits = torch.cat([_eval_logits(m, 1, test_images, test.mean, test.std, device, use_amp,
+                                                           channels_last) for m in nets], dim=1)
+            else:
+                per_model_logits = _eval_logits(nets[0], n_models, test_images, test.mean, test.std, device, use_amp,
+                                                channels_last)
         for i, hist in enumerate(histories):
             hist.epoch.append(epoch)
             hist.lr.append(lr_now)

@@ -22,6 +22,13 @@ model exactly its own gradients, since parameters are disjoint) and its hooks; a
 batches and the same lr schedule. SGD is elementwise, so one optimizer over the fused parameters
 is N independent SGDs. ``fit_many`` is the entry point (docs/ARCHITECTURE.md, "Several models at
 once"); ``ltutorial reproduce`` trains a table's methods with it.
+
+The alternative engine ``fit_many(..., fuse="streams")`` keeps the N models as separate modules
+(each with its own ``TensorLRSGD``, bf16 + channels_last like ``fit``'s fast path) and captures
+all N train steps in ONE CUDA graph, each step on its own CUDA stream forked from the capturing
+stream and joined back, so the graph holds N independent branches the GPU can run concurrently
+with the plain (not grouped) cuDNN kernels. Which of the two is faster depends on the GPU; the
+throughput benchmark times both and ``LTUTORIAL_FIT_MANY_ENGINE`` picks the default on CUDA.
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ from ltutorial.device import get_device
 from ltutorial.train.fast import GraphCaptureError
 from ltutorial.train.loop import History, _check_common, _check_hooks, _resolve_amp, fit
 
-__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fit_many", "FUSED_CONV_CHANNELS_LAST"]
+__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fit_many", "FUSED_CONV_CHANNELS_LAST",
+           "FIT_MANY_ENGINE_ENV"]
 
 
 class NotFusableError(ValueError):
@@ -54,6 +62,22 @@ _NHWC_ENV = os.environ.get("LTUTORIAL_FUSED_NHWC", "0").strip().lower()
 if _NHWC_ENV not in ("0", "1", "", "false", "true"):
     raise ValueError(f"LTUTORIAL_FUSED_NHWC must be 0 or 1; got {_NHWC_ENV!r} instead.")
 FUSED_CONV_CHANNELS_LAST = _NHWC_ENV in ("1", "true")
+
+#: ``fit_many(..., fuse=None)`` on CUDA: "fused" (grouped network, the default) or "streams" (one
+#: graph, one stream per model). Read at each call, so ``benchmarks/gpu_check.sh`` can export the
+#: engine its throughput step found faster before the reproduction runs.
+FIT_MANY_ENGINE_ENV = "LTUTORIAL_FIT_MANY_ENGINE"
+FIT_MANY_ENGINES = ("fused", "streams")
+
+
+def _default_engine() -> str:
+    value = os.environ.get(FIT_MANY_ENGINE_ENV, "").strip().lower()
+    if value == "":
+        return "fused"
+    if value not in FIT_MANY_ENGINES:
+        raise ValueError(f"{FIT_MANY_ENGINE_ENV} must be one of {list(FIT_MANY_ENGINES)} (or unset); "
+                         f"got {value!r} instead.")
+    return value
 
 
 def _same(modules, attrs, kind):
@@ -362,10 +386,14 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     """Train several models on ``train`` (same batches, same schedule), each with its own loss and
     hooks; one ``History`` per model, and each model in ``models`` ends up trained.
 
-    ``fuse`` None -> fused on CUDA (one grouped network, the step captured as a CUDA graph), one
-    after another elsewhere (``fit`` per model; the same seed gives every model the same data
+    ``fuse`` None -> fused on CUDA (one grouped network, the step captured as a CUDA graph; the
+    environment variable ``LTUTORIAL_FIT_MANY_ENGINE=streams`` picks the streams engine instead),
+    one after another elsewhere (``fit`` per model; the same seed gives every model the same data
     order). ``fuse=True`` on the CPU runs the fused network eagerly (tested to match training the
-    models one by one). Hooks of fused models see each model with its current weights (synced
+    models one by one). ``fuse="streams"``: the models stay separate modules, each with its own
+    optimizer, and see the same batches; on CUDA one graph captures all N steps, each on its own
+    stream (parallel branches), elsewhere (or with ``fast=False``) the same steps run one after
+    another; any mix of architectures is fine, and hooks may also change the models. Hooks of fused models see each model with its current weights (synced
     before the hooks run) and may update losses, not the models. ``fit_kwargs``: as ``fit``
     (no ``optimizer``: each model gets SGD with the given lr/momentum/weight_decay/nesterov).
     The fused path drops each epoch's last partial batch, as ``fit``'s fast path does. Models whose
@@ -391,8 +419,21 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     fuse_arg = fuse
     if fuse is None:
         fuse = device.type == "cuda"
-    elif not isinstance(fuse, bool):
-        raise ValueError(f"fuse must be None, True or False; got {fuse!r} instead.")
+        if fuse and _default_engine() == "streams":
+            fuse = "streams"
+    elif not isinstance(fuse, bool) and fuse != "streams":
+        raise ValueError(f"fuse must be None, True, False or 'streams'; got {fuse!r} instead.")
+    if fuse == "streams":
+        kw = dict(loss_fns=loss_fns, hooks=hooks, test=test, device=device)
+        try:
+            return _fit_streams(models, train, **kw, **fit_kwargs)
+        except GraphCaptureError as err:
+            if fit_kwargs.get("fast", None) is not None or err.epoch != 0:
+                raise
+            # The capture restored every model, loss and optimizer state: nothing was trained yet.
+            print(f"fit_many: WARNING, the CUDA-graph streams path failed, training the models eagerly one after "
+                  f"another instead (pass fast=False to skip the attempt). {err}")
+            return _fit_streams(models, train, **kw, **dict(fit_kwargs, fast=False))
     if not fuse:
         return [fit(m, train, loss_fn=fn, hooks=h, test=test, device=device, **fit_kwargs)
                 for m, fn, h in zip(models, loss_fns, hooks)]
@@ -485,3 +526,43 @@ def _fit_fused(models, train, *, loss_fns, hooks, test, device, epochs, batch_si
     for h in histories:
         h.config["fused_conv_channels_last"] = FUSED_CONV_CHANNELS_LAST
     return histories
+
+
+def _fit_streams(models, train, *, loss_fns, hooks, test, device, epochs, batch_size=128, lr=0.1, momentum=0.9,
+                 weight_decay=2e-4, nesterov=False, schedule=None, augment=None, seed=0, eval_every=1, progress=None,
+                 amp=None, fast=None, padding=4, fill="zero", drop_last=None) -> list[History]:
+    """``fit_many(..., fuse="streams")``: N separate models, one CUDA graph with one stream per model
+    (``fast`` None -> on CUDA); the same per-model steps one after another otherwise. Like the
+    other fast paths it drops each epoch's last partial batch."""
+    from ltutorial.train.fast import run_engine
+
+    for i, fn in enumerate(loss_fns):
+        _check_common(models[i], train, fn, epochs, test, batch_size, lr, momentum, weight_decay, augment, seed,
+                      eval_every, padding, fill)
+    epochs, batch_size, augment, seed, eval_every = _check_common(
+        models[0], train, loss_fns[0], epochs, test, batch_size, lr, momentum, weight_decay, augment, seed,
+        eval_every, padding, fill)
+    if schedule is not None and not callable(schedule):
+        raise ValueError("schedule must be None or a callable epoch -> lr multiplier; "
+                         f"got {type(schedule).__name__} instead.")
+    if fast is not None and not isinstance(fast, bool):
+        raise ValueError(f"fast must be None, True or False; got {fast!r} instead.")
+    if fast is None:
+        fast = device.type == "cuda"
+    if fast and device.type != "cuda":
+        raise ValueError(f"fast=True needs a CUDA device (it captures CUDA graphs); got device {device} instead.")
+    # Separate modules keep their own layout: bf16 + channels_last on CUDA, as fit's fast path.
+    _, channels_last = _resolve_amp(amp, device)
+    previous_benchmark = torch.backends.cudnn.benchmark
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        return run_engine(
+            list(models), len(models), train, loss_fns=loss_fns, hooks_per_model=hooks, hook_models=models,
+            sync_hook_models=None, epochs=epochs, test=test, batch_size=batch_size, optimizer=None, lr=lr,
+            momentum=momentum, weight_decay=weight_decay, nesterov=nesterov, schedule=schedule, augment=augment,
+            device=device, seed=seed, eval_every=eval_every, progress=progress, amp=amp,
+            channels_last=channels_last, padding=padding, fill=fill, capture=fast,
+            engine_name=f"streams{len(models)}-{'graph' if fast else 'eager'}")
+    finally:
+        torch.backends.cudnn.benchmark = previous_benchmark
