@@ -64,6 +64,9 @@ def threshold_moving(probs, cost_matrix):
         raise ValueError(f"probs must be 2-D (n_samples, n_classes); got shape {tuple(p.shape)} instead.")
     if bool((p < 0).any()):
         raise ValueError("probs must be non-negative probabilities; got negative values instead.")
+    if bool((p.sum(dim=1) <= 0).any()):
+        # an all-zero row has nothing to renormalise (it would come out as NaN)
+        raise ValueError("probs must have a positive sum in every row; got a row of zeros instead.")
     K = p.shape[1]
     C, _ = _as_float_tensor(cost_matrix, "cost_matrix")
     C = C.to(device=p.device, dtype=p.dtype)
@@ -119,4 +122,4 @@ def cost_matrix_for_logit_adjustment(class_priors, tau: float = 1.0):
 def softmax(logits):
     """Row-wise softmax, numpy or torch in, same type out (a convenience for notebook 03)."""
     z, is_numpy = _as_float_tensor(logits, "logits")
-    return _back(torch.softmax(z, dim=-1), is_numpy)
+    return _back(torch.softmax(z, dim=-1), is_numpy, _numpy_float_dtype(logits))

@@ -47,6 +47,21 @@ def test_kmeans_seed_and_types():
     np.testing.assert_array_equal(t.labels.numpy(), a.labels)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_kmeans_plus_plus_never_picks_a_covered_point(seed):
+    # 3 distinct points, 100 copies each: D(x)^2 sampling gives a chosen point's copies weight 0,
+    # so the 3 seeds are the 3 distinct points (a uniform draw would repeat one 7 times in 9)
+    from ltutorial.classic.kmeans import _plus_plus
+    from ltutorial._validation import make_generator
+
+    X = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]]).repeat(100, 1)
+    seeds = _plus_plus(X, 3, make_generator(seed))
+    assert len({tuple(c.tolist()) for c in seeds}) == 3
+    # all points identical: no D^2 mass left, the draw falls back to uniform instead of failing
+    same = kmeans(np.ones((10, 2)), 2, random_state=seed)
+    assert same.inertia == 0.0 and same.labels.shape == (10,)
+
+
 @pytest.mark.parametrize("args,match", [
     ((np.zeros((5, 2)), 6), "n_clusters must be <="),
     ((np.zeros(5), 2), "2-D"),
@@ -90,6 +105,10 @@ def test_cog_predict_proba_and_types(multimodal):
     proba = cog.predict_proba(torch.tensor(Xt))
     assert isinstance(proba, torch.Tensor) and proba.shape == (len(Xt), 2)
     torch.testing.assert_close(proba.sum(1), torch.ones(len(Xt), dtype=proba.dtype))
+    # each class's probability is the sum of its sub-classes' (4 majority clusters, 1 rare)
+    p_sub = cog.estimator_.predict_proba(Xt)
+    assert p_sub.shape[1] == 5 and (cog.subclass_parent_ == [0, 0, 0, 0, 1]).all()
+    np.testing.assert_allclose(proba.numpy(), np.stack([p_sub[:, :4].sum(1), p_sub[:, 4]], 1), rtol=1e-6, atol=1e-9)
     pred = cog.predict(torch.tensor(Xt))
     assert isinstance(pred, torch.Tensor)
     # the same fit on numpy input gives the same predictions
@@ -113,6 +132,7 @@ def test_cog_options(multimodal):
     (dict(n_clusters=0), "n_clusters"),
     (dict(n_clusters=10_000), "<= its"),
     (dict(decompose="majority"), "decompose"),
+    (dict(decompose=0), "decompose must be one of"),
     (dict(decompose=[7]), "not present"),
     (dict(oversample="yes"), "oversample"),
 ])

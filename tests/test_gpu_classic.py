@@ -64,6 +64,24 @@ def test_kmeans_and_cog_on_cuda():
     assert np.mean(p_gpu == p_cpu) > 0.999
 
 
+def test_cog_clusters_where_cuda_input_lives(monkeypatch):
+    import ltutorial.classic.cog as cog_module
+
+    seen = []
+
+    def spy(X, k, **kwargs):
+        seen.append(torch.device(kwargs["device"]).type)
+        return kmeans(X, k, **kwargs)
+
+    monkeypatch.setattr(cog_module, "kmeans", spy)
+    X, y = make_multimodal_rare(600, 30, 4, random_state=0)
+    cog = COG(4, random_state=0).fit(torch.from_numpy(X).cuda(), torch.from_numpy(y).cuda())
+    assert seen == ["cuda"]
+    pred = cog.predict(torch.from_numpy(X).cuda())
+    assert pred.is_cuda
+    assert np.mean(pred.cpu().numpy() == COG(4, random_state=0).fit(X, y).predict(X)) > 0.999
+
+
 def test_smote_cifar_shape_is_fast_on_gpu():
     import time
 

@@ -95,6 +95,7 @@ def test_long_tailed_digits_threshold_moving_matches_logit_adjustment_and_helps(
     (lambda: threshold_moving(np.ones((2, 3)), np.ones((2, 2))), r"shape \(3, 3\) or \(3,\)"),
     (lambda: threshold_moving(np.ones((2, 3)), -np.ones((3, 3))), "non-negative"),
     (lambda: threshold_moving(np.ones((2, 2)), np.array([[0, 1], [0, 0]])), "row sum > 0"),
+    (lambda: threshold_moving(np.array([[0.5, 0.5], [0.0, 0.0]]), np.ones(2)), "positive sum in every row"),
     (lambda: threshold_moving(np.array([[np.nan, 1.0]]), np.ones((2, 2))), "finite"),
     (lambda: threshold_moving("p", np.ones((2, 2))), "numpy array or a torch tensor"),
     (lambda: logit_adjust(np.ones((2, 3)), [0.5, 0.5]), "one entry per class"),
@@ -116,5 +117,7 @@ def test_output_types_follow_input():
     assert logit_adjust(np.zeros((2, 3), dtype=np.int64), [1, 2, 3]).dtype == np.float64
     t = threshold_moving(torch.full((2, 3), 1 / 3), torch.ones(3))
     assert isinstance(t, torch.Tensor) and t.dtype == torch.float32
+    assert softmax(np.zeros((2, 3), dtype=np.float32)).dtype == np.float32
+    np.testing.assert_allclose(softmax(np.log(np.array([[1.0, 3.0]]))), [[0.25, 0.75]])
     C = cost_matrix_for_logit_adjustment(torch.tensor([0.5, 0.5]))
     assert isinstance(C, torch.Tensor)

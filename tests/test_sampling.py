@@ -37,6 +37,9 @@ def _data(counts, dim=3, seed=0):
 
 BINARY = (80, 20)
 MULTI = (60, 25, 12, 30)
+# tied largest / smallest classes: imblearn takes the first in sorted class order as THE one
+TIED_MAJORITY = (10, 30, 30)
+TIED_MINORITY = (30, 10, 10)
 
 
 def _cb_binary(y):
@@ -65,7 +68,8 @@ def _counts(y):
 @pytest.mark.parametrize("as_torch", [False, True], ids=["numpy", "torch"])
 @pytest.mark.parametrize(
     "counts,strategy",
-    [(BINARY, s) for s in OVER_BINARY] + [(MULTI, s) for s in OVER_MULTI],
+    [(BINARY, s) for s in OVER_BINARY] + [(MULTI, s) for s in OVER_MULTI]
+    + [(TIED_MINORITY, s) for s in ("minority", "not minority")],
 )
 def test_smote_counts_match_imblearn(counts, strategy, as_torch):
     X, y = _data(counts)
@@ -94,7 +98,8 @@ def test_random_over_counts_match_imblearn(counts, strategy):
 
 
 @pytest.mark.parametrize("as_torch", [False, True], ids=["numpy", "torch"])
-@pytest.mark.parametrize("counts,strategy", [(BINARY, s) for s in UNDER_BINARY] + [(MULTI, s) for s in UNDER_MULTI])
+@pytest.mark.parametrize("counts,strategy", [(BINARY, s) for s in UNDER_BINARY] + [(MULTI, s) for s in UNDER_MULTI]
+                         + [(TIED_MAJORITY, s) for s in ("majority", "not majority")])
 def test_random_under_counts_match_imblearn(counts, strategy, as_torch):
     X, y = _data(counts)
     _, yi = ImbRUS(sampling_strategy=strategy, random_state=0).fit_resample(X, y)
@@ -107,20 +112,22 @@ def test_random_under_counts_match_imblearn(counts, strategy, as_torch):
     np.testing.assert_array_equal(Xo, X[idx])
 
 
-@pytest.mark.parametrize("counts,strategy,kind", [
-    (BINARY, "majority", "over-sampling"),
-    (BINARY, "minority", "under-sampling"),
-    (MULTI, 0.5, "over-sampling"),
-    (MULTI, 0.5, "under-sampling"),
-    (BINARY, 0.1, "over-sampling"),  # ratio * n_majority <= n_minority
-    (BINARY, 1.5, "over-sampling"),
-    (BINARY, {1: 10}, "over-sampling"),  # fewer than present for an over-sampler
-    (BINARY, {1: 30}, "under-sampling"),  # more than present for an under-sampler
-    (BINARY, {7: 30}, "over-sampling"),  # class not in y
+@pytest.mark.parametrize("counts,strategy,kind,match", [
+    (BINARY, "majority", "over-sampling", "cannot be used with an over-sampler"),
+    (BINARY, "minority", "under-sampling", "cannot be used with an under-sampler"),
+    (MULTI, 0.5, "over-sampling", "only for a binary target; got 4 classes"),
+    (MULTI, 0.5, "under-sampling", "only for a binary target; got 4 classes"),
+    (BINARY, 0.1, "over-sampling", "removing samples from the minority"),  # 0.1 * 80 <= 20
+    (BINARY, 0.25, "over-sampling", "removing samples from the minority"),  # 0.25 * 80 = 20: nothing to add
+    (BINARY, 0.2, "under-sampling", "adding samples to the majority"),  # 20 / 0.2 = 100 > 80
+    (BINARY, 1.5, "over-sampling", r"in \(0, 1\] when it is a float; got 1.5"),
+    (BINARY, {1: 10}, "over-sampling", r"asks an over-sampler for 10 samples but class 1 already has 20"),
+    (BINARY, {1: 30}, "under-sampling", r"asks an under-sampler for 30 samples but class 1 has only 20"),
+    (BINARY, {7: 30}, "over-sampling", r"not present in y: \[7\]"),
 ])
-def test_strategy_errors_agree_with_imblearn(counts, strategy, kind):
+def test_strategy_errors_agree_with_imblearn(counts, strategy, kind, match):
     _, y = _data(counts)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=match):
         check_sampling_strategy(strategy, y, kind)
     imb = ImbSMOTE if kind == "over-sampling" else ImbRUS
     with pytest.raises(ValueError):
@@ -224,7 +231,7 @@ def test_worker_pool_gives_the_same_output_and_restores_threads(two_torch_thread
         assert pool is None and torch.get_num_threads() == 2
 
 
-def test_smote_originals_first_and_gap_range():
+def test_smote_keeps_originals_first_then_appends_the_minority():
     X, y = _data(BINARY)
     Xo, yo = SMOTE(random_state=0).fit_resample(X, y)
     np.testing.assert_array_equal(Xo[: len(X)], X.astype(np.float32))

@@ -15,8 +15,9 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from ltutorial._validation import check_positive_int, check_random_state
+from ltutorial._validation import check_random_state
 from ltutorial.classic.kmeans import kmeans
+from ltutorial.sampling.base import resolve_device
 from ltutorial.sampling.random_sampling import RandomOverSampler
 
 
@@ -107,6 +108,8 @@ class COG:
                 return list(classes)
             minority = classes[int(np.argmin(counts))]
             return [c for c in classes if c != minority]
+        if not isinstance(self.decompose, (list, tuple, set)):
+            raise ValueError(f"decompose must be one of {list(_DECOMPOSE)} or a list of classes; got {self.decompose!r} instead.")
         targets = list(self.decompose)
         missing = [c for c in targets if c not in classes]
         if missing:
@@ -128,6 +131,8 @@ class COG:
         sub = np.empty(len(y_np), dtype=np.int64)
         parent = []
         X_work = torch.from_numpy(np.ascontiguousarray(X_np, dtype=np.float32))
+        # k-means runs where X lives (a CUDA tensor: on that GPU) unless ``device`` says otherwise
+        km_device = resolve_device(self.device, X)
         for ci, label in enumerate(cls_list):
             rows = np.flatnonzero(codes == ci)
             k = self._clusters_for(label, int(counts[ci]), int(counts.min())) if label in targets else 1
@@ -135,7 +140,7 @@ class COG:
                 local = np.zeros(len(rows), dtype=np.int64)
             else:
                 local = kmeans(X_work[rows], k, random_state=None if seed is None else seed + ci,
-                               device=self.device).labels.cpu().numpy()
+                               device=km_device).labels.cpu().numpy()
             sub[rows] = len(parent) + local
             parent.extend([ci] * k)
         self.classes_ = classes

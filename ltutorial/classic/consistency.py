@@ -68,7 +68,7 @@ def balanced_accuracy_regret(problem, sample_sizes, repeats: int = 5, random_sta
     """
     repeats = check_positive_int(repeats, name="repeats")
     seed = check_random_state(random_state)
-    ns = [check_positive_int(int(n), name="sample_sizes", minimum=10) for n in sample_sizes]
+    ns = [check_positive_int(n, name="sample_sizes", minimum=10) for n in sample_sizes]
     bayes = problem.balanced_accuracy("balanced_accuracy")
     out = {m: np.zeros((len(ns), repeats)) for m in REGRET_METHODS}
     base = 0 if seed is None else seed

@@ -7,7 +7,9 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from ltutorial._validation import check_random_state
 from ltutorial.device import get_device
+from ltutorial.sampling.strategy import resolve_sampling_strategy
 
 
 class _Prepared:
@@ -140,6 +142,13 @@ class BaseSampler:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+    def _prepare(self, X, y, *, require_2d: bool, float32: bool):
+        """Check ``random_state``, validate X and y (``prepare``) and resolve ``sampling_strategy``."""
+        check_random_state(self.random_state)
+        p = prepare(X, y, device=self.device, require_2d=require_2d, float32=float32)
+        strategy = resolve_sampling_strategy(self.sampling_strategy, p.stats(), self._sampling_type, lambda: p.y_np)
+        return p, strategy
 
     def fit_resample(self, X, y):  # pragma: no cover - abstract
         raise NotImplementedError

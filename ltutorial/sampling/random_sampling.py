@@ -10,20 +10,32 @@ from __future__ import annotations
 
 import torch
 
-from ltutorial._validation import check_random_state, make_generator
-from ltutorial.sampling.base import BaseSampler, class_indices, output_X, output_y_index, prepare
-from ltutorial.sampling.strategy import resolve_sampling_strategy
+from ltutorial._validation import make_generator
+from ltutorial.sampling.base import BaseSampler, class_indices, output_X, output_y_index
 
 
-def _finish(sampler, p, indices: torch.Tensor, strategy):
-    sampler.sampling_strategy_ = strategy
-    sampler.sample_indices_ = indices.cpu().numpy()
-    sampler.classes_ = list(p.classes)
-    X_out = p.X[indices]
-    return output_X(p, X_out), output_y_index(p, indices)
+class _RandomSampler(BaseSampler):
+    """Parameters and set-up shared by the two row-selecting samplers."""
+
+    def __init__(self, sampling_strategy="auto", random_state=None, device=None):
+        self.sampling_strategy = sampling_strategy
+        self.random_state = random_state
+        self.device = device
+
+    def _start(self, X, y):
+        """(prepared data, resolved strategy, CPU generator): X keeps its dtype and shape."""
+        p, strategy = self._prepare(X, y, require_2d=False, float32=False)
+        return p, strategy, make_generator(self.random_state)
+
+    def _finish(self, p, indices: torch.Tensor, strategy):
+        """Store the fitted attributes; return the selected rows of X and y as they came in."""
+        self.sampling_strategy_ = strategy
+        self.sample_indices_ = indices.cpu().numpy()
+        self.classes_ = list(p.classes)
+        return output_X(p, p.X[indices]), output_y_index(p, indices)
 
 
-class RandomOverSampler(BaseSampler):
+class RandomOverSampler(_RandomSampler):
     """Replicate randomly chosen samples (with replacement) of each targeted class.
 
     ``sampling_strategy_[c]`` = number of copies added to class c. Output: the original samples in
@@ -32,16 +44,8 @@ class RandomOverSampler(BaseSampler):
 
     _sampling_type = "over-sampling"
 
-    def __init__(self, sampling_strategy="auto", random_state=None, device=None):
-        self.sampling_strategy = sampling_strategy
-        self.random_state = random_state
-        self.device = device
-
     def fit_resample(self, X, y):
-        check_random_state(self.random_state)
-        p = prepare(X, y, device=self.device, require_2d=False, float32=False)
-        strategy = resolve_sampling_strategy(self.sampling_strategy, p.stats(), self._sampling_type, lambda: p.y_np)
-        gen = make_generator(self.random_state)
+        p, strategy, gen = self._start(X, y)
         parts = [torch.arange(p.X.shape[0], device=p.X.device)]
         for label, n_new in strategy.items():
             if n_new == 0:
@@ -49,10 +53,10 @@ class RandomOverSampler(BaseSampler):
             idx = class_indices(p, label)
             draw = torch.randint(0, idx.numel(), (n_new,), generator=gen).to(idx.device)
             parts.append(idx[draw])
-        return _finish(self, p, torch.cat(parts), strategy)
+        return self._finish(p, torch.cat(parts), strategy)
 
 
-class RandomUnderSampler(BaseSampler):
+class RandomUnderSampler(_RandomSampler):
     """Keep a random subset (without replacement) of each targeted class.
 
     ``sampling_strategy_[c]`` = number of samples KEPT in class c (imblearn's convention). Output
@@ -61,16 +65,8 @@ class RandomUnderSampler(BaseSampler):
 
     _sampling_type = "under-sampling"
 
-    def __init__(self, sampling_strategy="auto", random_state=None, device=None):
-        self.sampling_strategy = sampling_strategy
-        self.random_state = random_state
-        self.device = device
-
     def fit_resample(self, X, y):
-        check_random_state(self.random_state)
-        p = prepare(X, y, device=self.device, require_2d=False, float32=False)
-        strategy = resolve_sampling_strategy(self.sampling_strategy, p.stats(), self._sampling_type, lambda: p.y_np)
-        gen = make_generator(self.random_state)
+        p, strategy, gen = self._start(X, y)
         parts = []
         for label in p.classes:
             idx = class_indices(p, label)
@@ -78,5 +74,4 @@ class RandomUnderSampler(BaseSampler):
                 keep = torch.randperm(idx.numel(), generator=gen)[: strategy[label]].to(idx.device)
                 idx = idx[keep.sort().values]  # keep the original order inside the class
             parts.append(idx)
-        return _finish(self, p, torch.cat(parts), strategy)
-
+        return self._finish(p, torch.cat(parts), strategy)

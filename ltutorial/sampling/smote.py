@@ -17,9 +17,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ltutorial._validation import check_positive_int, check_random_state, make_generator
-from ltutorial.sampling.base import BaseSampler, class_indices, output_X, output_y_append, prepare
-from ltutorial.sampling.strategy import resolve_sampling_strategy
+from ltutorial._validation import check_positive_int, make_generator
+from ltutorial.sampling.base import BaseSampler, class_indices, output_X, output_y_append
 
 # Entries of one block of the distance matrix (float32). On the CPU a block that stays in cache
 # (4 MiB) made matrix product + topk about 2x faster than one big block (measured, 4000 x 32);
@@ -150,9 +149,7 @@ class SMOTE(BaseSampler):
 
     def fit_resample(self, X, y):
         k = check_positive_int(self.k_neighbors, name="k_neighbors")
-        check_random_state(self.random_state)
-        p = prepare(X, y, device=self.device, require_2d=True, float32=True)
-        strategy = resolve_sampling_strategy(self.sampling_strategy, p.stats(), self._sampling_type, lambda: p.y_np)
+        p, strategy = self._prepare(X, y, require_2d=True, float32=True)
         for label, n_new in strategy.items():
             n_c = p.counts[p.classes.index(label)]
             if n_new > 0 and n_c < k + 1:

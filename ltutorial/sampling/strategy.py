@@ -17,6 +17,7 @@ count is the majority (minority).
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -54,22 +55,24 @@ def _equalise(stats, sampling_type: str, targeted) -> dict:
     return {c: low for c in stats if c in targeted}
 
 
-def _strategy_minority(stats, sampling_type):
-    if sampling_type == "under-sampling":
-        raise ValueError(
-            "sampling_strategy='minority' cannot be used with an under-sampler (it would remove samples "
-            "from the smallest class); use 'majority', 'not minority', 'auto' or a dict instead."
-        )
-    return _equalise(stats, sampling_type, {_minority(stats)})
+# "minority" / "majority" target one class; each makes no sense for one kind of sampler
+# (removing from the smallest class, adding to the largest), so that kind is refused with the
+# strings that do make sense for it.
+_SINGLE_CLASS = {
+    "minority": (_minority, "under-sampling", "an under-sampler", "remove samples from the smallest class",
+                 "'majority', 'not minority', 'auto' or a dict"),
+    "majority": (_majority, "over-sampling", "an over-sampler", "add samples to the largest class",
+                 "'minority', 'not majority', 'auto' or a dict"),
+}
 
 
-def _strategy_majority(stats, sampling_type):
-    if sampling_type == "over-sampling":
+def _strategy_single(name, stats, sampling_type):
+    pick, refused, sampler, why, instead = _SINGLE_CLASS[name]
+    if sampling_type == refused:
         raise ValueError(
-            "sampling_strategy='majority' cannot be used with an over-sampler (the majority class is "
-            "already the largest); use 'minority', 'not majority', 'auto' or a dict instead."
+            f"sampling_strategy={name!r} cannot be used with {sampler} (it would {why}); use {instead} instead."
         )
-    return _equalise(stats, sampling_type, {_majority(stats)})
+    return _equalise(stats, sampling_type, {pick(stats)})
 
 
 def _strategy_not_minority(stats, sampling_type):
@@ -92,8 +95,8 @@ def _strategy_auto(stats, sampling_type):
 
 STRATEGY_NAMES = {
     "auto": _strategy_auto,
-    "minority": _strategy_minority,
-    "majority": _strategy_majority,
+    "minority": partial(_strategy_single, "minority"),
+    "majority": partial(_strategy_single, "majority"),
     "not minority": _strategy_not_minority,
     "not majority": _strategy_not_majority,
     "all": _strategy_all,
