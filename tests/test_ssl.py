@@ -388,3 +388,340 @@ def test_exercise_checks_accept_right_and_reject_wrong_answers():
     assert ex.check_sinkhorn_allocation(q, prior)
     with pytest.raises(AssertionError):
         ex.check_sinkhorn_allocation(torch.full((6, 3), 1 / 3), prior)
+
+
+# ------------------------------------------------------------------ review additions: recipe, per-sample draws, errors
+def test_nt_xent_rejects_bad_input():
+    z = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="z1 must be a 2-D tensor"):
+        ssl.nt_xent(torch.randn(4), z)
+    with pytest.raises(ValueError, match="z2 must be a 2-D tensor"):
+        ssl.nt_xent(z, [[1.0]])
+    with pytest.raises(ValueError, match="z1 must hold at least 2 images"):
+        ssl.nt_xent(z[:1], z[:1])
+    with pytest.raises(ValueError, match="temperature"):
+        ssl.nt_xent(z, z, True)
+
+
+def test_crop_parameters_follow_the_recipe_and_torchvision_sampler():
+    from torchvision.transforms import RandomResizedCrop
+
+    n = 4000
+    aug = ssl.ContrastiveAugment()  # scale (0.1, 1), ratio (3/4, 4/3), flip 0.5
+    theta = aug._crop_theta(n, 32, 32, torch.device("cpu"), torch.Generator().manual_seed(0))
+    fw, fh = theta[:, 0, 0].abs(), theta[:, 1, 1]
+    area, aspect = fw * fh, fw / fh
+    assert float(area.min()) >= 0.1 - 1e-6 and float(area.max()) <= 1 + 1e-6
+    assert float(aspect.min()) >= 3 / 4 - 1e-6 and float(aspect.max()) <= 4 / 3 + 1e-6
+    # The crop lies inside the image: |centre| + half-size <= 1 in grid units.
+    assert bool((theta[:, 0, 2].abs() + fw <= 1 + 1e-6).all()) and bool((theta[:, 1, 2].abs() + fh <= 1 + 1e-6).all())
+    assert abs(float((theta[:, 0, 0] < 0).float().mean()) - 0.5) < 0.04
+    # torchvision's sampler (same ten-try rejection rule, integer pixels) gives the same mean area.
+    torch.manual_seed(0)
+    img = torch.zeros(3, 32, 32)
+    ref = [p[2] * p[3] / 1024 for p in (RandomResizedCrop.get_params(img, [0.1, 1.0], [3 / 4, 4 / 3]) for _ in range(n))]
+    assert abs(float(area.mean()) - float(np.mean(ref))) < 0.02
+
+
+def test_flip_grayscale_and_jitter_are_drawn_per_sample_with_the_recipe_probabilities():
+    n = 2000
+    x = _images(1, 3, 4, seed=7).expand(n, -1, -1, -1).contiguous()
+    ident = dict(size=None, scale=(1, 1), ratio=(1, 1), interpolation="bilinear")
+    g = torch.Generator().manual_seed(0)
+    out = ssl.ContrastiveAugment(**ident, jitter_p=0.0, grayscale_p=0.0, output="uint8")(x, g)
+    flipped = (out == torch.flip(x, dims=[3])).flatten(1).all(1)
+    same = (out == x).flatten(1).all(1)
+    assert bool((flipped ^ same).all()) and abs(float(flipped.float().mean()) - 0.5) < 0.04
+    out = ssl.ContrastiveAugment(**ident, flip_p=0.0, jitter_p=0.0)(x, g)  # grayscale_p 0.2
+    gray = ((out[:, 0] - out[:, 1]).abs().amax((1, 2)) < 1e-6) & ((out[:, 1] - out[:, 2]).abs().amax((1, 2)) < 1e-6)
+    assert abs(float(gray.float().mean()) - 0.2) < 0.03
+    out = ssl.ContrastiveAugment(**ident, flip_p=0.0, jitter=(0.4, 0, 0, 0), grayscale_p=0.0)(x, g)  # jitter_p 0.8
+    changed = (out - x.float() / 255).abs().flatten(1).amax(1) > 1e-3
+    assert abs(float(changed.float().mean()) - 0.8) < 0.03
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(size=0), "size must be None or a positive integer"),
+        (dict(scale=(0.0, 0.0)), "scale must have max > 0"),
+        (dict(scale=(0.1, 1.5)), "scale must satisfy"),
+        (dict(ratio=(2.0, 1.0)), "ratio must satisfy"),
+        (dict(ratio=3), "ratio must be a pair"),
+        (dict(flip_p=1.5), "flip_p"),
+        (dict(jitter_p=-0.1), "jitter_p"),
+        (dict(grayscale_p=2), "grayscale_p"),
+        (dict(jitter=(1.2, 0, 0, 0)), "jitter must have brightness"),
+        (dict(jitter=(0.4, 0.4)), "jitter must be 4 numbers"),
+        (dict(interpolation="lanczos"), "interpolation must be one of"),
+        (dict(output="int"), "output must be one of"),
+        (dict(mean=(0.5, 0.5, 0.5)), "mean and std must both be given"),
+    ],
+)
+def test_contrastive_augment_rejects_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ssl.ContrastiveAugment(**kwargs)
+
+
+def test_augment_helpers_reject_bad_input_and_resize_keeps_constants():
+    aug = ssl.ContrastiveAugment(size=None, mean=(0.5,), std=(0.2,))
+    with pytest.raises(ValueError, match="mean must have one value per channel"):
+        aug(_images(2, 3, 8), torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="augment must be callable"):
+        ssl.TwoViews(3)
+    with pytest.raises(ValueError, match="images must be a 4-D uint8"):
+        ssl.resize_images(torch.zeros(2, 3, 8, 8), 4)
+    with pytest.raises(ValueError, match="size must be a positive integer"):
+        ssl.resize_images(_images(2, 3, 8), 0)
+    const = torch.full((2, 3, 8, 8), 77, dtype=torch.uint8)
+    small = ssl.resize_images(const, 4)
+    assert small.shape == (2, 3, 4, 4) and small.dtype == torch.uint8 and bool((small == 77).all())
+
+
+def test_sdclr_masks_are_recomputed_from_the_current_weights_each_epoch():
+    data = _tiny_dataset()
+    weights, masks = [], []
+
+    def snapshot(state):  # runs at each epoch start, before the masks are recomputed
+        weights.append({k: v.detach().clone() for k, v in state.model.named_parameters() if k.endswith("conv_a.weight") or k.endswith("conv_b.weight")})
+        if state.model.pruned_branch.masks:
+            masks.append({k: v.clone() for k, v in state.model.pruned_branch.masks.items()})
+
+    torch.manual_seed(0)
+    h = ssl.pretrain(_TwoConv(), data, method="sdclr", epochs=3, batch_size=8, warmup_epochs=0, proj_dim=8, prune_ratio=0.5,
+                     device="cpu", progress=False, hooks=(snapshot,))
+    masks.append(h.model.pruned_branch.masks)
+    assert len(weights) == len(masks) == 3
+    for w, m in zip(weights, masks):
+        flat = np.concatenate([w[k].abs().flatten().numpy() for k in sorted(w)])
+        threshold = np.sort(flat)[round(0.5 * flat.size) - 1]  # the largest pruned magnitude
+        for k in w:
+            assert torch.equal(m[k], (w[k].abs() > threshold).float())
+    assert any(not torch.equal(masks[0][k], masks[-1][k]) for k in masks[0])
+
+
+def test_pruning_sensitivity_is_zero_without_pruning_and_positive_with_it():
+    data = _tiny_dataset()
+    torch.manual_seed(0)
+    model = ssl.SimCLR(_TwoConv(), proj_dim=4)
+    none = ssl.pruning_sensitivity(model, data, ratio=0.0, batch_size=8)
+    assert float(none["output_change"].abs().max()) < 1e-6 and float(none["loss_change"].abs().max()) < 1e-6
+    some = ssl.pruning_sensitivity(model, data, ratio=0.9, batch_size=8)
+    # An untrained net in eval mode moves little, but every image moves.
+    assert float(some["output_change"].min()) > 1e-5 and torch.equal(some["labels"], data.labels)
+    with pytest.raises(ValueError, match="batch_size"):
+        ssl.pruning_sensitivity(model, data, batch_size=0)
+
+
+def test_sdclr_helpers_reject_bad_input():
+    with pytest.raises(ValueError, match="model must contain convolution layers"):
+        ssl.magnitude_prune_masks(nn.Linear(3, 2), 0.5)
+    model = ssl.SimCLR(_TwoConv(), proj_dim=4)
+    with pytest.raises(ValueError, match="masks must be keyed by the model's parameter names"):
+        ssl.pruned_forward(model, torch.randn(2, 3, 6, 6), {"nope.weight": torch.ones(1)})
+    with pytest.raises(ValueError, match="branch='pruned' needs masks"):
+        model(torch.randn(2, 3, 6, 6), branch="pruned")
+    with pytest.raises(ValueError, match="branch must be one of"):
+        model(torch.randn(2, 3, 6, 6), branch="sparse")
+    with pytest.raises(ValueError, match="encoder must define forward_features"):
+        ssl.SimCLR(nn.Linear(3, 2))
+    with pytest.raises(ValueError, match="num_layers"):
+        ssl.ProjectionHead(6, 6, 4, num_layers=1)
+
+
+def test_bcl_strength_formulas_state_and_errors():
+    from ltutorial.ssl.bcl import BCLState, augmentation_strength, ema_update
+
+    m = torch.tensor([0.0, 0.25, 1.0])
+    assert torch.allclose(augmentation_strength(m, 1), torch.tensor([10.0, 15.0, 30.0]))
+    u = torch.rand(3, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(augmentation_strength(m, 2, torch.Generator().manual_seed(2)), 5 + 25 * m * u)
+    state = BCLState(3, ssl.BCLConfig(), "cpu")
+    state.update(torch.tensor([0, 2]), torch.tensor([1.0, 3.0]))
+    state.end_of_epoch()  # sample 1 unseen: score 0, as before BCL's first update
+    assert state.scores.tolist() == [0.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="ema_losses must be a non-empty 1-D"):
+        ssl.memorization_score(torch.ones(2, 2))
+    with pytest.raises(ValueError, match="ema_losses must be finite"):
+        ssl.memorization_score(torch.tensor([1.0, float("nan")]))
+    with pytest.raises(ValueError, match="beta"):
+        ema_update(torch.zeros(2), torch.ones(2), beta=1.5)
+    with pytest.raises(ValueError, match="k must be an integer"):
+        augmentation_strength(m, 0)
+    for kwargs, match in [(dict(beta=-1), "beta"), (dict(k=0), "k"), (dict(max_magnitude=5), "max_magnitude"), (dict(probability=2.0), "probability")]:
+        with pytest.raises(ValueError, match=match):
+            ssl.BCLConfig(**kwargs)
+
+
+def test_boosted_randaugment_rejects_bad_input():
+    x = torch.rand(4, 3, 8, 8)
+    with pytest.raises(ValueError, match="x must be a float tensor"):
+        ssl.boosted_randaugment(x.to(torch.uint8), torch.zeros(4))
+    with pytest.raises(ValueError, match="scores must hold one value per image"):
+        ssl.boosted_randaugment(x, torch.zeros(3))
+    with pytest.raises(ValueError, match="scores must be memorization scores in"):
+        ssl.boosted_randaugment(x, torch.full((4,), 1.5))
+    with pytest.raises(ValueError, match="k must be an integer"):
+        ssl.boosted_randaugment(x, torch.zeros(4), k=0)
+    with pytest.raises(ValueError, match="probability"):
+        ssl.boosted_randaugment(x, torch.zeros(4), probability=1.5)
+    with pytest.raises(ValueError, match="probability must be one value or one per image"):
+        ssl.boosted_randaugment(x, torch.zeros(4), probability=torch.ones(3))
+    # probability 1 with score 0 still applies one op per image at the k = 1 floor (level 10 / 30).
+    out = ssl.boosted_randaugment(x, torch.zeros(4), probability=1.0, generator=torch.Generator().manual_seed(0))
+    assert int((out - x).abs().flatten(1).amax(1).gt(1e-4).sum()) >= 3
+
+
+def _sinkhorn_numpy(t, prior, eps, iters):
+    p = np.exp(t / eps)
+    n = t.shape[0]
+    b = np.ones(t.shape[1])
+    for _ in range(iters):
+        a = 1.0 / (p @ b)  # rows sum to 1
+        b = n * prior / (p.T @ a)  # columns sum to N * prior
+    a = 1.0 / (p @ b)
+    return a[:, None] * p * b[None, :]
+
+
+def test_gh_loss_matches_the_swapped_prediction_formula():
+    g = torch.Generator().manual_seed(3)
+    z1, z2 = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
+    etf = ssl.simplex_etf(4, 5, seed=1)
+    prior = np.array([0.4, 0.3, 0.2, 0.1])
+    loss, t1, t2 = ssl.gh_loss(z1, z2, etf, torch.tensor(prior), temperature=0.1, epsilon=0.5, iterations=2000)
+
+    def logits(z):
+        t = z.double().numpy() @ etf.double().numpy().T
+        return t / np.linalg.norm(t, axis=1, keepdims=True)
+
+    def log_softmax(v):
+        v = v - v.max(1, keepdims=True)
+        return v - np.log(np.exp(v).sum(1, keepdims=True))
+
+    n1, n2 = logits(z1), logits(z2)
+    q1, q2 = _sinkhorn_numpy(n1, prior, 0.5, 2000), _sinkhorn_numpy(n2, prior, 0.5, 2000)
+    expected = -np.mean((q1 * log_softmax(n2 / 0.1)).sum(1) + (q2 * log_softmax(n1 / 0.1)).sum(1))
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
+    assert np.allclose(t1.numpy(), n1, atol=1e-5) and np.allclose(t2.numpy(), n2, atol=1e-5)
+    assert np.allclose(q1.sum(0), 6 * prior, atol=1e-6)  # the reference itself meets the marginals
+    with pytest.raises(ValueError, match="z1 must be a 2-D tensor N x 5"):
+        ssl.gh_loss(z1[:, :3], z2, etf, prior)
+    with pytest.raises(ValueError, match="z1 and z2 must have the same shape"):
+        ssl.gh_loss(z1, z2[:4], etf, prior)
+    with pytest.raises(ValueError, match="temperature"):
+        ssl.gh_loss(z1, z2, etf, prior, temperature=0)
+
+
+def test_gh_state_prior_floor_ema_and_refresh_schedule():
+    cfg = ssl.GHConfig(num_vertices=3, start_epoch=2, refresh_every=3, floor=1.0, ema_beta_warmup=0.9, ema_beta=0.999)
+    state = ssl.GHState(5, cfg, proj_dim=4, epochs=10, device="cpu")
+    assert torch.allclose(state.prior, torch.full((3,), 1 / 3))
+    t = torch.tensor([[1.0, 0, 0], [1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0]])
+    idx = torch.arange(5)
+    state.update(idx, t, epoch=0)
+    assert torch.allclose(state.ema, 0.1 * t)
+    state.update(idx, t, epoch=2)
+    assert torch.allclose(state.ema, 0.999 * 0.1 * t + 0.001 * t)
+    # Counts (3, 2, 0) plus the floor 1 each: vertex 2 keeps a positive share.
+    assert torch.allclose(state.estimate_prior(), torch.tensor([4 / 8, 3 / 8, 1 / 8]))
+    for e in range(10):
+        state.start_of_epoch(e)
+    assert [e for e, _ in state.prior_history] == [2, 5, 8]
+    assert [state.weight(e) for e in (1, 2, 11, 12)] == [0.0, 0.1, 1.0, 1.0]  # ramp_epochs 10
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(floor=0.0), "floor"),
+        (dict(temperature=0), "temperature"),
+        (dict(epsilon=-1), "epsilon"),
+        (dict(iterations=0), "iterations"),
+        (dict(refresh_every=0), "refresh_every"),
+        (dict(ema_beta=1.5), "ema_beta"),
+        (dict(num_vertices=1), "num_vertices"),
+        (dict(ramp_epochs=-1), "ramp_epochs"),
+        (dict(start_epoch=-2), "start_epoch"),
+        (dict(weight=-1), "weight"),
+    ],
+)
+def test_gh_config_rejects_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ssl.GHConfig(**kwargs)
+
+
+def test_gh_weight_and_sinkhorn_reject_bad_input():
+    with pytest.raises(ValueError, match="ramp_epochs"):
+        ssl.gh_weight(3, 1, -2)
+    with pytest.raises(ValueError, match="epoch must be an integer"):
+        ssl.gh_weight(-1, 0, 2)
+    with pytest.raises(ValueError, match="scores must be a 2-D tensor"):
+        ssl.sinkhorn(torch.zeros(4), torch.full((4,), 0.25))
+    with pytest.raises(ValueError, match="epsilon"):
+        ssl.sinkhorn(torch.zeros(4, 2), [0.5, 0.5], epsilon=0)
+    with pytest.raises(ValueError, match="iterations"):
+        ssl.sinkhorn(torch.zeros(4, 2), [0.5, 0.5], iterations=0)
+
+
+def test_ssl_subsets_shuffled_classes_and_errors():
+    labels = torch.arange(5_000) % 10
+    s = ssl.ssl_subsets(labels, shuffle_classes=True, seed=3)
+    expected = [int(450 * 0.01 ** (c / 9)) for c in range(10)]  # pool 450 per class after 50 held out
+    assert sorted(s["class_counts"].tolist(), reverse=True) == expected
+    assert s["class_counts"].tolist() != expected  # some class other than 0 got the head count
+    assert torch.equal(torch.bincount(labels[s["imbalanced"]], minlength=10), s["class_counts"])
+    with pytest.raises(ValueError, match="labels must be non-empty"):
+        ssl.ssl_subsets(torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match="labels must contain every class"):
+        ssl.ssl_subsets(torch.tensor([0, 0, 2, 2]))
+    with pytest.raises(ValueError, match="val_per_class must leave images"):
+        ssl.ssl_subsets(labels, val_per_class=500)
+    with pytest.raises(ValueError, match="few_shot_fraction"):
+        ssl.ssl_subsets(labels, few_shot_fraction=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(optimizer="lbfgs"), "optimizer must be one of"),
+        (dict(epochs=0), "epochs"),
+        (dict(batch_size=1), "batch_size"),
+        (dict(warmup_epochs=3), "warmup_epochs must be <= epochs"),
+        (dict(gh="yes"), "gh must be None"),
+        (dict(bcl=ssl.BCLConfig()), "bcl settings were given"),
+        (dict(method="bcl", augment=ssl.ContrastiveAugment(size=8, output="uint8")), "augment must produce float"),
+        (dict(prune_ratio=1.0), "prune_ratio"),
+        (dict(seed=-1), "seed"),
+    ],
+)
+def test_pretrain_rejects_bad_settings(kwargs, match):
+    kw = dict(epochs=2, batch_size=8, warmup_epochs=0, device="cpu", progress=False)
+    kw.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        ssl.pretrain(_TwoConv(), _tiny_dataset(), **kw)
+
+
+def test_pretrain_rejects_bad_encoder_and_data():
+    with pytest.raises(ValueError, match="encoder must be a model name"):
+        ssl.pretrain(3, _tiny_dataset(), epochs=1, warmup_epochs=0, device="cpu")
+    with pytest.raises(ValueError, match="data must hold at least 2 images"):
+        ssl.pretrain(_TwoConv(), _tiny_dataset(n=1), epochs=1, warmup_epochs=0, device="cpu")
+
+
+def test_linear_probe_groups_follow_pretraining_counts_and_errors():
+    data = _tiny_dataset()
+    torch.manual_seed(0)
+    enc = _TwoConv()
+    # Class 1 has the most pre-training images, class 0 the fewest: many = 1, medium = 2, few = 0.
+    res = ssl.linear_probe(enc, data, data, group_counts=[1, 10, 5], epochs=5)
+    per = res["per_class_accuracy"]
+    assert (res["many"], res["medium"], res["few"]) == (pytest.approx(per[1]), pytest.approx(per[2]), pytest.approx(per[0]))
+    assert res["accuracy"] == pytest.approx(float(np.mean(per)))  # balanced test set: 8 images per class
+    with pytest.raises(ValueError, match="group_counts must hold one pre-training count per class"):
+        ssl.linear_probe(enc, data, data, group_counts=[3, 2])
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        ssl.linear_probe(enc, data, data, group_counts=[3, 2, 1], lr=0)
+    with pytest.raises(ValueError, match="final_lr must be <= lr"):
+        ssl.linear_probe(enc, data, data, group_counts=[3, 2, 1], lr=1e-3, final_lr=1e-2)
+    with pytest.raises(ValueError, match="encoder must be an SSLHistory"):
+        ssl.linear_probe(nn.Linear(2, 2), data, data, group_counts=[3, 2, 1])

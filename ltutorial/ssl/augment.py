@@ -156,10 +156,11 @@ class ContrastiveAugment:
         return cls(**kwargs)
 
     # ------------------------------------------------------------------ pieces
-    def _crop_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        n, c, h, w = x.shape
-        out = self.size or h
-        dev = x.device
+    def _crop_theta(self, n: int, h: int, w: int, device, g: torch.Generator) -> torch.Tensor:
+        """Per-sample affine matrices (n x 2 x 3) of the random resized crop and flip, in
+        ``affine_grid`` units: |theta[0, 0]| and theta[1, 1] are the crop's width and height as
+        fractions of the image, theta[:, 2] its centre in [-1, 1], a negative theta[0, 0] a flip."""
+        dev = device
         tries = 10
         area = torch.empty(n, tries, device=dev).uniform_(*self.scale, generator=g)
         log_r = torch.empty(n, tries, device=dev).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]), generator=g)
@@ -182,6 +183,12 @@ class ContrastiveAugment:
         theta[:, 0, 2] = 2 * cx - 1
         theta[:, 1, 1] = fh
         theta[:, 1, 2] = 2 * cy - 1
+        return theta
+
+    def _crop_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        n, c, h, w = x.shape
+        out = self.size or h
+        theta = self._crop_theta(n, h, w, x.device, g)
         grid = F.affine_grid(theta.to(x.dtype), [n, c, out, out], align_corners=False)
         y = F.grid_sample(x, grid, mode=_INTERPOLATIONS[self.interpolation], padding_mode="border", align_corners=False)
         return y.clamp_(0, 1)

@@ -32,7 +32,8 @@ def ema_update(ema: torch.Tensor, losses: torch.Tensor, beta: float = 0.97, init
     """One step of BCL's moving average: m_t = beta m_{t-1} + (1 - beta) l_t, with m_1 = l_1.
 
     ``initialized`` (bool, same shape) marks entries that already hold a value; the others take
-    the loss itself (the first observation). Returns the new tensor.
+    the loss itself (the first observation). Returns the new tensor. Zhou et al., ICML 2022
+    (beta = 0.97); notebook 11.
     """
     beta = check_probability(beta, name="beta")
     new = beta * ema + (1 - beta) * losses
@@ -67,6 +68,9 @@ def augmentation_strength(scores: torch.Tensor, k: int, generator: torch.Generat
     k = 1: m = 10 + (30 - 10) M; k >= 2: m = 5 + (30 - 5) M u with u ~ U(0, 1) per sample. The
     floors (10, 5) are the reference code's, "for training stability" (ssl_lt.md section 4.2).
     """
+    k = check_positive_int(k, name="k")
+    if isinstance(max_magnitude, bool) or not isinstance(max_magnitude, (int, float)) or not max_magnitude >= 10:
+        raise ValueError(f"max_magnitude must be a number >= 10 (the k = 1 floor); got {max_magnitude!r} instead.")
     if k == 1:
         return 10 + (max_magnitude - 10) * scores
     u = torch.rand(scores.shape, device=scores.device, generator=generator)
@@ -253,11 +257,16 @@ def boosted_randaugment(
     scores = torch.as_tensor(scores, dtype=x.dtype, device=x.device).flatten()
     if scores.numel() != n:
         raise ValueError(f"scores must hold one value per image ({n}); got {scores.numel()} instead.")
+    if not bool(((scores >= 0) & (scores <= 1)).all()):
+        raise ValueError(f"scores must be memorization scores in [0, 1]; got values from {float(scores.min())} to {float(scores.max())} instead.")
     k = check_positive_int(k, name="k")
     if probability is None:
         p = scores
     elif isinstance(probability, torch.Tensor):
-        p = probability.to(x.device, x.dtype).expand(n)
+        p = probability.to(x.device, x.dtype).flatten()
+        if p.numel() not in (1, n) or not bool(((p >= 0) & (p <= 1)).all()):
+            raise ValueError(f"probability must be one value or one per image ({n}), each in [0, 1]; got {p.numel()} values instead.")
+        p = p.expand(n)
     else:
         p = torch.full((n,), check_probability(probability, name="probability"), device=x.device, dtype=x.dtype)
     dev = x.device
@@ -286,6 +295,15 @@ class BCLConfig:
     k: int = 1
     max_magnitude: float = 30.0
     probability: float | None = None
+
+    def __post_init__(self):
+        # Checked here so a bad setting fails before training, not at the first step.
+        self.beta = check_probability(self.beta, name="beta")
+        self.k = check_positive_int(self.k, name="k")
+        if isinstance(self.max_magnitude, bool) or not isinstance(self.max_magnitude, (int, float)) or not self.max_magnitude >= 10:
+            raise ValueError(f"max_magnitude must be a number >= 10 (the k = 1 floor); got {self.max_magnitude!r} instead.")
+        if self.probability is not None:
+            self.probability = check_probability(self.probability, name="probability")
 
 
 class BCLState:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ltutorial._validation import check_positive_int, check_random_state
+from ltutorial._validation import check_positive_int, check_probability, check_random_state
 
 __all__ = ["simplex_etf", "sinkhorn", "geometric_logits", "gh_loss", "GHConfig", "GHState", "gh_weight"]
 
@@ -74,6 +74,13 @@ def _sinkhorn(scores: torch.Tensor, pi: torch.Tensor, epsilon: float, iterations
 _PLAIN_BOUND = 50.0
 
 
+def _check_positive_number(value, name: str, allow_zero: bool = False) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if not ok or not (value >= 0 if allow_zero else value > 0):
+        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0; got {value!r} instead.")
+    return float(value)
+
+
 def _check_sinkhorn_args(k, prior, epsilon, iterations, device):
     pi = torch.as_tensor(prior, dtype=torch.float64, device=device).flatten()
     if pi.numel() != k or not bool(torch.isfinite(pi).all()) or bool((pi < 0).any()) or not abs(float(pi.sum()) - 1) < 1e-4:
@@ -106,7 +113,11 @@ def sinkhorn(scores: torch.Tensor, prior, epsilon: float = 0.05, iterations: int
 
 
 def geometric_logits(z: torch.Tensor, etf: torch.Tensor) -> torch.Tensor:
-    """GH's geometric logits t = normalize(z M^T): the projection's agreement with each vertex."""
+    """GH's geometric logits t = normalize(z M^T): the projection's agreement with each vertex.
+
+    z is the raw projection (N x d), M the simplex ETF (K x d); t is L2-normalised per row.
+    Zhou et al., NeurIPS 2023; notebook 12.
+    """
     return F.normalize(z.float() @ etf.to(z.device).float().T, dim=1)
 
 
@@ -126,6 +137,12 @@ def gh_loss(
     L_GH = -(1/N) sum_i sum_k [ q1_ik log softmax(t2_i / gamma)_k + q2_ik log softmax(t1_i / gamma)_k ]
     with gamma = ``temperature`` = 0.1 (Zhou et al., NeurIPS 2023; ssl_lt.md section 5.2).
     """
+    for name, z in (("z1", z1), ("z2", z2)):
+        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != etf.shape[1]:
+            raise ValueError(f"{name} must be a 2-D tensor N x {etf.shape[1]} (the ETF's dimension); got {getattr(z, 'shape', type(z).__name__)} instead.")
+    if z1.shape != z2.shape:
+        raise ValueError(f"z1 and z2 must have the same shape (one row per image, one view each); got {tuple(z1.shape)} and {tuple(z2.shape)} instead.")
+    _check_positive_number(temperature, "temperature")
     t1 = geometric_logits(z1, etf)
     t2 = geometric_logits(z2, etf)
     pi, iterations = _check_sinkhorn_args(t1.shape[1], prior, epsilon, iterations, t1.device)
@@ -140,7 +157,15 @@ def gh_loss(
 
 def gh_weight(epoch: int, start_epoch: int, ramp_epochs: int, weight: float = 1.0) -> float:
     """GH's loss weight at ``epoch``: 0 before ``start_epoch`` (plain SSL warm-up), then a linear
-    ramp over ``ramp_epochs`` to ``weight``: w = weight * min(1, (epoch - start + 1) / ramp)."""
+    ramp over ``ramp_epochs`` to ``weight``: w = weight * min(1, (epoch - start + 1) / ramp).
+
+    GH (Zhou et al., NeurIPS 2023): 500 plain-SSL epochs, then a 10-epoch ramp to 1 on CIFAR;
+    notebook 12.
+    """
+    epoch = check_positive_int(epoch, name="epoch", minimum=0)
+    start_epoch = check_positive_int(start_epoch, name="start_epoch", minimum=0)
+    ramp_epochs = check_positive_int(ramp_epochs, name="ramp_epochs", minimum=0)
+    _check_positive_number(weight, "weight", allow_zero=True)
     if epoch < start_epoch:
         return 0.0
     if ramp_epochs <= 0:
@@ -156,8 +181,8 @@ class GHConfig:
     ``epsilon`` [0.05], ``iterations`` [300], ``start_epoch``: plain-SSL warm-up [500 of 1000;
     None = half the epochs], ``ramp_epochs`` [10], ``weight`` w_GH [1], ``refresh_every``: epochs
     between re-estimates of pi [20], ``ema_beta_warmup`` / ``ema_beta`` [0.9 / 0.999],
-    ``floor``: pseudo-count added to every vertex before normalising pi (the CIFAR code has none,
-    which can give pi_k = 0), ``seed`` of the ETF.
+    ``floor`` (> 0): pseudo-count added to every vertex before normalising pi, so no vertex gets
+    pi_k = 0 (the CIFAR code has none; ImageNet's adds 100), ``seed`` of the ETF.
     """
 
     num_vertices: int | None = None
@@ -172,6 +197,22 @@ class GHConfig:
     ema_beta: float = 0.999
     floor: float = 1.0
     seed: int = 0
+
+    def __post_init__(self):
+        # Checked here so a bad setting fails before training, not after the warm-up epochs.
+        if self.num_vertices is not None:
+            check_positive_int(self.num_vertices, name="num_vertices", minimum=2)
+        for name in ("temperature", "epsilon", "floor"):
+            _check_positive_number(getattr(self, name), name)
+        _check_positive_number(self.weight, "weight", allow_zero=True)
+        check_positive_int(self.iterations, name="iterations")
+        if self.start_epoch is not None:
+            check_positive_int(self.start_epoch, name="start_epoch", minimum=0)
+        check_positive_int(self.ramp_epochs, name="ramp_epochs", minimum=0)
+        check_positive_int(self.refresh_every, name="refresh_every")
+        for name in ("ema_beta_warmup", "ema_beta"):
+            check_probability(getattr(self, name), name=name)
+        check_random_state(self.seed, name="seed")
 
 
 class GHState:
@@ -209,7 +250,7 @@ class GHState:
         return counts / counts.sum()
 
     def start_of_epoch(self, epoch: int) -> None:
-        s, r = self.start_epoch, max(1, self.config.refresh_every)
+        s, r = self.start_epoch, self.config.refresh_every
         if epoch >= s and (epoch - s) % r == 0:
             self.prior = self.estimate_prior()
             self.prior_history.append((epoch, self.prior.detach().cpu()))

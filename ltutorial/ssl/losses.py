@@ -32,14 +32,14 @@ def nt_xent_per_anchor(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
     other view of the same image and every other view is a negative (the anchor itself excluded):
     l_i = -log( exp(s_ip) / sum_{j != i} exp(s_ij) ). Computed in float32 (bf16 logits lose the
     small differences the softmax needs) as a cross-entropy over the similarity rows with the
-    diagonal masked out.
+    diagonal masked out. Chen et al., ICML 2020; notebooks 10-12.
     """
     tau = _check_pair(z1, z2, temperature)
     n = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2], dim=0).float(), dim=1)
     sim = (z @ z.T) / tau
     sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    targets = torch.arange(2 * n, device=z.device).add_(n).remainder_(2 * n)  # i <-> i + N
     return F.cross_entropy(sim, targets, reduction="none")
 
 
@@ -48,7 +48,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> tor
 
     Random unit vectors give about log(2N - 1); a perfect pairing with well-spread negatives
     approaches 0. SDCLR feeds the dense branch's projections as ``z1`` and the pruned branch's as
-    ``z2``, so the negatives include dense-dense and pruned-pruned pairs.
+    ``z2``, so the negatives include dense-dense and pruned-pruned pairs (Jiang et al. 2021).
+    Chen et al., ICML 2020, with tau = 0.2 as in the long-tail papers; notebooks 10-12.
     """
     return nt_xent_per_anchor(z1, z2, temperature).mean()
 

@@ -17,7 +17,7 @@ import torch.nn as nn
 from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ltutorial._validation import check_probability
+from ltutorial._validation import check_positive_int, check_probability
 
 __all__ = ["magnitude_prune_masks", "mask_sparsity", "PrunedBranch", "pruned_forward", "pruning_sensitivity"]
 
@@ -57,7 +57,11 @@ def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Ten
 
 
 def mask_sparsity(masks: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Fraction of zeros per mask, plus ``"global"`` over all of them."""
+    """Fraction of zeros per mask, plus ``"global"`` over all of them (SDCLR's p; notebook 10).
+
+    sparsity = #{mask == 0} / #mask; the global value pools every mask, so it equals the
+    ``ratio`` given to :func:`magnitude_prune_masks` up to rounding.
+    """
     out = {name: float(1 - m.float().mean()) for name, m in masks.items()}
     total = sum(m.numel() for m in masks.values())
     out["global"] = float(sum(float((m == 0).sum()) for m in masks.values()) / max(total, 1))
@@ -139,6 +143,7 @@ def pruning_sensitivity(model, data, *, ratio: float = 0.9, batch_size: int = 51
     from ltutorial.ssl.augment import ContrastiveAugment, TwoViews
     from ltutorial.ssl.losses import nt_xent_per_sample
 
+    batch_size = check_positive_int(batch_size, name="batch_size")
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -26,7 +26,7 @@ from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.ssl.augment import ContrastiveAugment
 from ltutorial.ssl.bcl import BCLConfig, BCLState
-from ltutorial.ssl.gh import GHConfig, GHState, gh_loss
+from ltutorial.ssl.gh import GHConfig, GHState, geometric_logits, gh_loss
 from ltutorial.ssl.losses import nt_xent_per_anchor
 from ltutorial.ssl.sdclr import PrunedBranch, mask_sparsity, pruned_forward
 
@@ -319,12 +319,17 @@ def pretrain(
             anchors = nt_xent_per_anchor(z1, z2, temperature)
             loss = anchors.mean()
             if hist.gh is not None:
-                lg, t1, t2 = gh_loss(
-                    z1, z2, hist.gh.etf, hist.gh.prior,
-                    temperature=gh.temperature, epsilon=gh.epsilon, iterations=gh.iterations,
-                )
                 if w_gh > 0:
+                    lg, t1, t2 = gh_loss(
+                        z1, z2, hist.gh.etf, hist.gh.prior,
+                        temperature=gh.temperature, epsilon=gh.epsilon, iterations=gh.iterations,
+                    )
                     loss = loss + w_gh * lg
+                else:
+                    # Warm-up: only the logits' moving average is needed, so the 2 x 300
+                    # Sinkhorn iterations per step are skipped.
+                    with torch.no_grad():
+                        t1, t2 = geometric_logits(z1, hist.gh.etf), geometric_logits(z2, hist.gh.etf)
                 hist.gh.update(idx, 0.5 * (t1 + t2), epoch)
             if hist.bcl is not None:
                 hist.bcl.update(idx, 0.5 * (anchors[:b] + anchors[b:]))
@@ -411,6 +416,17 @@ def linear_probe(
 
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
+    for name, value in (("lr", lr), ("final_lr", final_lr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            raise ValueError(f"{name} must be a finite number > 0; got {value!r} instead.")
+    if final_lr > lr:
+        raise ValueError(f"final_lr must be <= lr={lr} (the schedule decays); got {final_lr!r} instead.")
+    num_classes = int(train.num_classes)
+    n_groups = int(np.asarray(group_counts).size)
+    if np.asarray(group_counts).ndim != 1 or n_groups != num_classes:
+        raise ValueError(
+            f"group_counts must hold one pre-training count per class ({num_classes}); got {n_groups} values instead."
+        )
     enc = _as_encoder(encoder)
     dev = torch.device(device) if device is not None else next(enc.parameters()).device
     ftr = extract_features(enc, train, device=dev)
@@ -419,7 +435,6 @@ def linear_probe(
         mu, sd = ftr.mean(0, keepdim=True), ftr.std(0, keepdim=True).clamp_min(1e-6)
         ftr, fte = (ftr - mu) / sd, (fte - mu) / sd
     ytr = train.labels.to(dev)
-    num_classes = int(train.num_classes)
     g = torch.Generator(device=dev).manual_seed(seed)
     torch.manual_seed(seed)
     head = nn.Linear(ftr.shape[1], num_classes).to(dev)

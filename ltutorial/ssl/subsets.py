@@ -69,7 +69,7 @@ def ssl_subsets(
     n_max = pool if n_max is None else check_positive_int(n_max, name="n_max")
     if n_max > pool:
         raise ValueError(f"n_max must be <= {pool} (the smallest class minus val_per_class); got {n_max} instead.")
-    if not (isinstance(few_shot_fraction, (int, float)) and 0 < few_shot_fraction <= 1):
+    if isinstance(few_shot_fraction, bool) or not (isinstance(few_shot_fraction, (int, float)) and 0 < few_shot_fraction <= 1):
         raise ValueError(f"few_shot_fraction must be in (0, 1]; got {few_shot_fraction!r} instead.")
     counts = longtail_counts(n_max, num_classes, ratio)
     total = sum(counts)
