@@ -17,6 +17,8 @@ Conventions (tutorial section "evaluation", notebooks 01, 02 and every later res
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -32,6 +34,8 @@ __all__ = [
     "shot_accuracy",
     "group_accuracy_by_thirds",
     "thirds_split",
+    "class_mean",
+    "group_mean_by_thirds",
     "GROUPS",
 ]
 
@@ -269,3 +273,95 @@ def group_accuracy_by_thirds(y_true, y_pred, train_counts) -> dict[str, float]:
         m[idx] = True
         masks[key] = m
     return _group_means(acc, masks)
+
+
+# ---------------------------------------------------------------- per-sample values by class / thirds
+def _sample_values(values, name: str = "values") -> torch.Tensor:
+    v = as_tensor(values, name=name).detach()
+    if v.dtype == torch.bool or v.is_complex() or v.ndim not in (1, 2) or v.shape[-1] == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 1-D (samples) or 2-D (steps x samples) array of real numbers; "
+            f"got shape {tuple(v.shape)}, dtype {v.dtype} instead."
+        )
+    return v.to("cpu", torch.float64)
+
+
+def class_mean(values, labels, num_classes: int | None = None) -> np.ndarray:
+    """Mean of a per-sample value within each class: m_c = (1/n_c) sum_{i: y_i = c} v_i.
+
+    ``values`` has one entry per sample (shape N) or one row per step (T x N, e.g. a score kept
+    at every epoch); the result has shape C or T x C, float64. A class without samples gets NaN.
+    ``num_classes`` defaults to max(labels) + 1. One ``index_add_`` over the samples (no Python
+    loop). Notebooks 10 (pruning sensitivity per class) and 11 (memorization score per class).
+    """
+    v = _sample_values(values)
+    y = _labels(labels, "labels").cpu()
+    if y.numel() != v.shape[-1]:
+        raise ValueError(f"labels must have one entry per sample ({v.shape[-1]}); got {y.numel()} instead.")
+    high = int(y.max()) + 1
+    c = high if num_classes is None else check_positive_int(num_classes, name="num_classes")
+    if high > c:
+        raise ValueError(f"labels must be < num_classes = {c}; got a label {high - 1} instead.")
+    v2 = v.reshape(-1, v.shape[-1])
+    sums = torch.zeros(v2.shape[0], c, dtype=torch.float64).index_add_(1, y, v2)
+    n = torch.bincount(y, minlength=c).to(torch.float64)
+    means = torch.where(n > 0, sums / n.clamp(min=1), torch.full_like(sums, float("nan")))
+    return means.reshape(*v.shape[:-1], c).numpy()
+
+
+_WEIGHTS = ("class", "sample")
+
+
+def group_mean_by_thirds(values, labels, train_counts, *, weight: str = "class") -> dict:
+    """Mean of a per-sample (or per-class) value over the many / medium / few thirds, plus ``all``.
+
+    The groups are :func:`thirds_split` of ``train_counts`` (the self-supervised long-tail papers'
+    split, as in :func:`group_accuracy_by_thirds`). ``weight="class"`` (default): the mean over
+    the group's classes of the class means m_c = mean_{i: y_i = c} v_i, so every class counts
+    alike and ``all`` = mean_c m_c - with ``values`` = 1[prediction correct] this is exactly
+    ``group_accuracy_by_thirds``. ``weight="sample"``: the plain mean over the group's samples
+    (head classes weigh more), ``all`` = mean of all values. ``labels=None`` means ``values``
+    already holds one value per class (length C = len(train_counts)); then only ``"class"``
+    applies. ``values`` of shape T x N (one row per epoch) give arrays of length T instead of
+    floats. Empty groups (fewer than 3 classes) and classes without samples are NaN / skipped.
+    Notebooks 10 (pruning sensitivity), 11 (memorization score) and 12 (feature spread).
+    """
+    if weight not in _WEIGHTS:
+        raise ValueError(f"weight must be one of {list(_WEIGHTS)}; got {weight!r} instead.")
+    counts = _train_counts(train_counts)
+    c = counts.size
+    one_row = _sample_values(values).ndim == 1
+    if labels is None:
+        if weight != "class":
+            raise ValueError(
+                f"weight must be 'class' when labels is None (values are per class); got {weight!r} instead."
+            )
+        per_class = _sample_values(values).numpy()
+        if per_class.shape[-1] != c:
+            raise ValueError(
+                f"values must hold one entry per class ({c}, the length of train_counts) when labels is None; "
+                f"got shape {tuple(per_class.shape)} instead."
+            )
+    else:
+        per_class = class_mean(values, labels, num_classes=c)
+    groups = thirds_split(counts)
+    if weight == "sample":
+        v = _sample_values(values)
+        y = _labels(labels, "labels").cpu().numpy()
+        vn = v.reshape(-1, v.shape[-1]).numpy()
+        out = {}
+        for key, idx in groups.items():
+            mask = np.isin(y, idx)
+            out[key] = vn[:, mask].mean(1) if mask.any() else np.full(vn.shape[0], np.nan)
+        out["all"] = vn.mean(1)
+    else:
+        pc = per_class.reshape(-1, c)
+        out = {}
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN group is NaN by design
+            for key, idx in groups.items():
+                out[key] = np.nanmean(pc[:, idx], axis=1) if idx.size else np.full(pc.shape[0], np.nan)
+            out["all"] = np.nanmean(pc, axis=1)
+    if one_row:
+        return {key: float(val[0]) for key, val in out.items()}
+    return out

@@ -97,3 +97,20 @@ def test_hooks_take_effect_inside_a_captured_cuda_graph(kind):
     graph.replay()
     torch.testing.assert_close(static_out, ref_after(z, y), rtol=1e-5, atol=1e-6)
     assert not torch.allclose(before, static_out)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", list(_losses()))
+def test_forward_and_backward_make_no_host_sync(name):
+    """A host sync in the loss would stall every step and break CUDA-graph capture."""
+    loss = _losses()[name].to("cuda")
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(64, 10, generator=g).to("cuda").requires_grad_(True)
+    y = torch.randint(0, 10, (64,), generator=g).to("cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        loss(z, y).backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(z.grad).all()

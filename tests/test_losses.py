@@ -264,21 +264,54 @@ def test_tla_adrw_schedule_switches_at_t0():
         L.TLAADRWSchedule(L.VSLoss(COUNTS))
 
 
-def test_tla_schedule_overrides_nu():
-    loss = L.TLAADRWLoss(COUNTS, nu=0.15)
-    L.TLAADRWSchedule(loss, t0=0, nu=1.0)(SimpleNamespace(epoch=0))
-    np.testing.assert_allclose(loss.weight.numpy(), L.adrw_weights(COUNTS, 1.0).numpy())
+def test_tla_schedule_overrides_nu_and_tau_after_in_place():
+    loss = L.TLAADRWLoss(COUNTS, nu=0.15, tau_after=1.0)
+    bufs = (loss.shift, loss.weight)
+    hook = L.TLAADRWSchedule(loss, t0=0, nu=1.0, tau_after=0.5)
+    hook(SimpleNamespace(epoch=0))
+    assert (loss.shift, loss.weight) == bufs and (loss.nu, loss.tau_after) == (1.0, 0.5)
+    n = np.array(COUNTS, float)
+    np.testing.assert_allclose(loss.weight.numpy(), (1 / n) / (1 / n).sum() * 3, rtol=1e-6)  # nu = 1: 1/n
+    np.testing.assert_allclose(loss.shift.numpy(), 0.5 * np_log_prior(COUNTS), rtol=1e-6)
+    # the setters also act in phase 1 directly, and back to VS (weights 1) in phase 0
+    loss.set_nu(0.0)
+    np.testing.assert_allclose(loss.weight.numpy(), 1.0)
+    loss.set_phase(0)
+    np.testing.assert_allclose(loss.scale.numpy(), (n / n.max()) ** 0.05, rtol=1e-6)
+    np.testing.assert_allclose(loss.shift.numpy(), np_log_prior(COUNTS), rtol=1e-6)
 
 
 # ---------------------------------------------------------------- numerics and validation
 
+EXTREME = [[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [1e4, 1e4, -1e4], [0.0, -1e4, 1e4]]
+
+
 @pytest.mark.parametrize("name", list(all_losses(COUNTS)))
 def test_extreme_logits_finite_loss_and_grads(name):
     loss = all_losses(COUNTS)[name]
-    z = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [1e4, 1e4, -1e4], [0.0, -1e4, 1e4]], requires_grad=True)
+    z = torch.tensor(EXTREME, requires_grad=True)
     value = loss(z, _y())
     value.backward()
     assert torch.isfinite(value) and torch.isfinite(z.grad).all(), name
+
+
+def test_extreme_logits_values_match_the_formulas():
+    """Not only finite: the right numbers (float64 numpy formulas, shifted log-sum-exp)."""
+    z = np.array(EXTREME)
+    zt = torch.tensor(EXTREME)
+    ce = np_ce(z, TARGETS)  # per sample: 0, 1e4 + log 2 - 1e4 ... computed in float64
+    assert L.CrossEntropyLoss()(zt, _y()).item() == pytest.approx(ce.mean(), rel=1e-6)
+    p = np.exp(-ce)
+    assert L.FocalLoss(2.0)(zt, _y()).item() == pytest.approx(np.mean((1 - p) ** 2 * ce), rel=1e-6)
+    lp = np_log_prior(COUNTS)
+    assert L.LogitAdjustedLoss(COUNTS, 1.5)(zt, _y()).item() == pytest.approx(np_ce(z + 1.5 * lp, TARGETS).mean(), rel=1e-6)
+    n = np.array(COUNTS, float)
+    zvs = z * (n / n.max()) ** 0.3 + 1.2 * lp
+    assert L.VSLoss(COUNTS, 0.3, 1.2)(zt, _y()).item() == pytest.approx(np_ce(zvs, TARGETS).mean(), rel=1e-6)
+    t = np.eye(3)[TARGETS]
+    bce = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))  # the textbook stable form
+    expected_sig = bce.sum(axis=1).mean()
+    assert L.FocalLoss(0.0, form="sigmoid")(zt, _y()).item() == pytest.approx(expected_sig, rel=1e-6)
 
 
 @pytest.mark.parametrize("name", list(all_losses(COUNTS)))
@@ -294,12 +327,23 @@ def test_single_sample_class_and_bf16(name):
     assert torch.isfinite(ref)
 
 
-@pytest.mark.parametrize("bad", [[], [10, 0, 3], [5, -1, 2], [1.0, float("nan"), 2.0]])
-@pytest.mark.parametrize("cls", [L.ClassBalancedLoss, L.LDAMLoss, L.LogitAdjustedLoss, L.BalancedSoftmaxLoss,
-                                 L.VSLoss, L.TLAADRWLoss, L.CrossEntropyLoss])
-def test_bad_counts_raise(cls, bad):
-    with pytest.raises(ValueError, match="class_counts"):
-        cls(bad)
+@pytest.mark.parametrize("bad,message", [
+    ([], r"class_counts must be a non-empty 1-D sequence of per-class counts; got shape \(0,\) instead"),
+    ([[1, 2], [3, 4]], r"class_counts must be a non-empty 1-D sequence .*got shape \(2, 2\) instead"),
+    ([10, 0, 3], r"class_counts must hold finite counts > 0 for every class; got \[10.0, 0.0, 3.0\] instead"),
+    ([5, -1, 2], r"class_counts must hold finite counts > 0 for every class; got \[5.0, -1.0, 2.0\] instead"),
+    ([1.0, float("nan"), 2.0], r"class_counts must hold finite counts > 0 .*nan"),
+    (["a", "b"], r"class_counts must hold numbers"),
+])
+@pytest.mark.parametrize("make", [
+    L.ClassBalancedLoss, L.LDAMLoss, L.LogitAdjustedLoss, L.BalancedSoftmaxLoss, L.VSLoss, L.TLAADRWLoss,
+    L.CrossEntropyLoss, lambda c: L.FocalLoss(class_counts=c), L.effective_number, L.class_balanced_weights,
+    L.ldam_margins, L.vs_scales, L.adrw_weights,
+    lambda c: L.DeferredReweighting(L.LDAMLoss(COUNTS), c),
+])
+def test_bad_counts_raise(make, bad, message):
+    with pytest.raises(ValueError, match=message):
+        make(bad)
 
 
 @pytest.mark.parametrize("name", ["cb-softmax", "ldam", "la", "vs", "tla-adrw", "ce"])
@@ -309,41 +353,119 @@ def test_counts_length_mismatch_raises_at_forward(name):
         loss(_z(), _y())
 
 
-def test_bad_shapes_and_params():
-    with pytest.raises(ValueError, match="targets"):
-        L.LDAMLoss(COUNTS)(_z(), _y()[:2])
-    with pytest.raises(ValueError, match="logits"):
+def test_counts_length_mismatch_raises_in_hooks_and_weights():
+    with pytest.raises(ValueError, match=r"class_counts must have one entry per class \(3\); got 4 entries instead"):
+        L.DeferredReweighting(L.LDAMLoss(COUNTS), [10, 5, 2, 1])
+    with pytest.raises(ValueError, match=r"weight must be a 1-D sequence of 3 finite non-negative class weights; "
+                                         r"got \[1.0, 2.0\] instead"):
+        L.LDAMLoss(COUNTS, weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match=r"weight must be a 1-D sequence of 3 .*got \[1.0, -1.0, 1.0\] instead"):
+        L.VSLoss(COUNTS, weight=[1.0, -1.0, 1.0])
+    with pytest.raises(ValueError, match=r"weight must be a 1-D sequence of 4 .*got \[1.0, 1.0, 1.0\] instead"):
+        L.FocalLoss(1.0, weight=[1.0, 1.0, 1.0], class_counts=[4, 3, 2, 1])
+    with pytest.raises(ValueError, match="weight must be .*nan"):
+        L.CrossEntropyLoss(COUNTS, weight=[1.0, float("nan"), 1.0])
+    # weights without counts size the loss: a 4-column input is then a mismatch
+    with pytest.raises(ValueError, match="class_counts must have one entry per logit column; got 3 counts"):
+        L.CrossEntropyLoss(weight=[1.0, 1.0, 1.0])(torch.zeros(2, 4), torch.zeros(2, dtype=torch.long))
+
+
+def test_bad_logits_and_targets():
+    loss = L.LDAMLoss(COUNTS)
+    with pytest.raises(ValueError, match=r"targets must be a 1-D tensor with one label per logit row \(4\); got \(2,\) instead"):
+        loss(_z(), _y()[:2])
+    with pytest.raises(ValueError, match=r"logits must be a 2-D tensor \(batch, num_classes\); got \(3,\) instead"):
         L.VSLoss(COUNTS)(_z()[0], _y())
-    with pytest.raises(ValueError, match="targets"):
+    with pytest.raises(ValueError, match=r"logits must be a 2-D tensor .*got ndarray instead"):
+        L.VSLoss(COUNTS)(LOGITS, _y())
+    with pytest.raises(ValueError, match="logits must be a floating-point tensor; got dtype torch.int64 instead"):
+        L.LogitAdjustedLoss(COUNTS)(_z().long(), _y())
+    with pytest.raises(ValueError, match="targets must hold integer class indices; got dtype torch.float32 instead"):
         L.VSLoss(COUNTS)(_z(), _y().float())
-    with pytest.raises(ValueError, match="loss_type"):
-        L.ClassBalancedLoss(COUNTS, loss_type="hinge")
-    with pytest.raises(ValueError, match="beta"):
-        L.ClassBalancedLoss(COUNTS, beta=1.0)
-    with pytest.raises(ValueError, match="gamma"):
-        L.FocalLoss(-1)
-    with pytest.raises(ValueError, match="max_m"):
-        L.LDAMLoss(COUNTS, max_m=0)
-    with pytest.raises(ValueError, match="tau"):
-        L.LogitAdjustedLoss(COUNTS, tau=-1)
-    with pytest.raises(ValueError, match="phase"):
-        L.TLAADRWLoss(COUNTS).set_phase(2)
+    with pytest.raises(ValueError, match=r"targets must be a 1-D tensor .*got list instead"):
+        L.FocalLoss()(_z(), TARGETS.tolist())
 
 
-def test_registry_and_buffers_move():
-    for name in L.LOSSES:
+NONNEG = "must be a finite number >= 0; got {} instead"
+POS = "must be a finite number > 0; got {} instead"
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: L.FocalLoss(-1), "gamma " + NONNEG.format(-1)),
+    (lambda: L.FocalLoss(float("inf")), "gamma " + NONNEG.format("inf")),
+    (lambda: L.FocalLoss(True), "gamma " + NONNEG.format(True)),
+    (lambda: L.FocalLoss("1"), "gamma " + NONNEG.format("'1'")),
+    (lambda: L.FocalLoss(1.0, form="tanh"), r"form must be one of \['softmax', 'sigmoid'\]; got 'tanh' instead"),
+    (lambda: L.ClassBalancedLoss(COUNTS, loss_type="hinge"),
+     r"loss_type must be one of \['softmax', 'sigmoid', 'focal'\]; got 'hinge' instead"),
+    (lambda: L.ClassBalancedLoss(COUNTS, normalization="sum"),
+     r"normalization must be one of \['batch', 'weights'\]; got 'sum' instead"),
+    (lambda: L.ClassBalancedLoss(COUNTS, beta=1.0), r"beta must be in \[0, 1\); got 1.0 instead"),
+    (lambda: L.ClassBalancedLoss(COUNTS, beta=-0.1), r"beta must be in \[0, 1\); got -0.1 instead"),
+    (lambda: L.ClassBalancedLoss(COUNTS, loss_type="focal", gamma=-0.5), "gamma " + NONNEG.format(-0.5)),
+    (lambda: L.effective_number(COUNTS, beta=float("nan")), r"beta must be in \[0, 1\); got nan instead"),
+    (lambda: L.class_balanced_weights(COUNTS, beta=2), r"beta must be in \[0, 1\); got 2 instead"),
+    (lambda: L.LDAMLoss(COUNTS, max_m=0), "max_m " + POS.format(0)),
+    (lambda: L.LDAMLoss(COUNTS, s=-30.0), "s " + POS.format(-30.0)),
+    (lambda: L.ldam_margins(COUNTS, max_m=float("nan")), "max_m " + POS.format("nan")),
+    (lambda: L.LogitAdjustedLoss(COUNTS, tau=-1), "tau " + NONNEG.format(-1)),
+    (lambda: L.VSLoss(COUNTS, gamma=-0.2), "gamma " + NONNEG.format(-0.2)),
+    (lambda: L.VSLoss(COUNTS, tau=float("inf")), "tau " + NONNEG.format("inf")),
+    (lambda: L.vs_scales(COUNTS, gamma=-1), "gamma " + NONNEG.format(-1)),
+    (lambda: L.adrw_weights(COUNTS, nu=-0.1), "nu " + NONNEG.format(-0.1)),
+    (lambda: L.TLAADRWLoss(COUNTS, nu=-1), "nu " + NONNEG.format(-1)),
+    (lambda: L.TLAADRWLoss(COUNTS, tau_after=-1), "tau_after " + NONNEG.format(-1)),
+    (lambda: L.TLAADRWLoss(COUNTS).set_nu(None), "nu " + NONNEG.format(None)),
+    (lambda: L.TLAADRWLoss(COUNTS).set_tau_after(-2.0), "tau_after " + NONNEG.format(-2.0)),
+    (lambda: L.TLAADRWLoss(COUNTS).set_phase(2), r"phase must be 0 \(VS\) or 1 \(TLA \+ ADRW\); got 2 instead"),
+    (lambda: L.TLAADRWSchedule(L.TLAADRWLoss(COUNTS), t0=-1), "t0 must be an integer >= 0; got -1 instead"),
+    (lambda: L.TLAADRWSchedule(L.TLAADRWLoss(COUNTS), nu=-1.0), "nu " + NONNEG.format(-1.0)),
+    (lambda: L.TLAADRWSchedule(L.VSLoss(COUNTS)), "loss must be a TLAADRWLoss; got VSLoss instead"),
+    (lambda: L.DeferredReweighting(L.LDAMLoss(COUNTS), start_epoch=1.5),
+     "start_epoch must be an integer >= 0; got 1.5 instead"),
+    (lambda: L.DeferredReweighting(L.LDAMLoss(COUNTS), beta=1.0), r"beta must be in \[0, 1\); got 1.0 instead"),
+    (lambda: L.DeferredReweighting(L.LogitAdjustedLoss(COUNTS)),
+     "loss must have a per-class 'weight' buffer .*got LogitAdjustedLoss instead"),
+    (lambda: L.DeferredReweighting(L.CrossEntropyLoss(weight=[1.0, 1.0])),
+     "class_counts must be given when the loss holds no class_counts; got None instead"),
+    (lambda: L.DeferredReweighting(L.LDAMLoss(COUNTS))(SimpleNamespace(epoch=-1)),
+     "state.epoch must be a non-negative integer; got -1 instead"),
+    (lambda: L.TLAADRWSchedule(L.TLAADRWLoss(COUNTS))(SimpleNamespace()),
+     "state.epoch must be a non-negative integer; got None instead"),
+    (lambda: L.build_loss("ldma", COUNTS), r"loss name must be one of \[.*'ldam'.*\]; got 'ldma' instead"),
+    (lambda: L.build_loss("la"), "class_counts must be given for loss 'la'; got None instead"),
+])
+def test_bad_hyperparameters_raise(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_registry_builds_every_loss():
+    expected = {"ce": L.CrossEntropyLoss, "focal": L.FocalLoss, "cb": L.ClassBalancedLoss, "ldam": L.LDAMLoss,
+                "la": L.LogitAdjustedLoss, "balanced-softmax": L.BalancedSoftmaxLoss, "vs": L.VSLoss,
+                "tla-adrw": L.TLAADRWLoss}
+    assert set(L.LOSSES) == set(expected)
+    for name, cls in expected.items():
         loss = L.build_loss(name, COUNTS)
-        assert isinstance(loss, torch.nn.Module)
+        assert type(loss) is cls
         value = loss(_z(), _y())
         assert value.ndim == 0 and torch.isfinite(value)
         for buf in loss.buffers():  # per-class state is in buffers, float32 or long
             assert buf.dtype in (torch.float32, torch.long)
-    assert "class_counts" in dict(L.build_loss("ldam", COUNTS).named_buffers())
-    assert {"margins", "weight"} <= set(dict(L.LDAMLoss(COUNTS).named_buffers()))
-    with pytest.raises(ValueError, match=r"loss name must be one of .*'ldam'"):
-        L.build_loss("ldma", COUNTS)
-    with pytest.raises(ValueError, match="class_counts"):
-        L.build_loss("la")
+    assert L.build_loss("ldam", COUNTS, max_m=0.3).max_m == 0.3
+    assert {"class_counts", "margins", "weight"} <= set(dict(L.LDAMLoss(COUNTS).named_buffers()))
+
+
+@pytest.mark.parametrize("name", list(all_losses(COUNTS)))
+def test_forward_uses_only_the_modules_buffers(name):
+    """On the meta device any CPU-side tensor in forward would raise: the per-class state follows .to()."""
+    loss = all_losses(COUNTS)[name].to("meta")
+    if name == "tla-adrw":
+        L.TLAADRWSchedule(loss, t0=0)(SimpleNamespace(epoch=0))
+    z = torch.empty(4, 3, device="meta", requires_grad=True)
+    value = loss(z, torch.zeros(4, dtype=torch.long, device="meta"))
+    value.backward()
+    assert value.device.type == "meta" and value.shape == () and z.grad.device.type == "meta"
 
 
 def test_init_sigmoid_bias():

@@ -213,3 +213,79 @@ def test_cuda_tensors_match_cpu():
         assert cpu[k] == pytest.approx(gpu[k], nan_ok=True)
     # y_pred on another device than y_true still works
     assert M.accuracy(torch.as_tensor(y_true).cuda(), y_pred) == pytest.approx(skm.accuracy_score(y_true, y_pred))
+
+
+# ---------------------------------------------------------------- class_mean / group_mean_by_thirds
+# Hand-computed fixture: 6 classes whose training counts put classes 1, 3 in many, 5, 4 in medium and
+# 0, 2 in few (sorted by count: 50, 40 | 30, 20 | 10, 5). Class means of the values:
+# c0 (1+3)/2 = 2, c1 2, c2 (0+3+6)/3 = 3, c3 5, c4 7, c5 (1+2)/2 = 1.5.
+_GM_COUNTS = [10, 50, 5, 40, 20, 30]
+_GM_LABELS = [0, 0, 1, 2, 2, 2, 3, 4, 5, 5]
+_GM_VALUES = [1.0, 3.0, 2.0, 0.0, 3.0, 6.0, 5.0, 7.0, 1.0, 2.0]
+
+
+def test_class_mean_hand_computed_and_empty_classes_nan():
+    assert np.allclose(M.class_mean(_GM_VALUES, _GM_LABELS), [2, 2, 3, 5, 7, 1.5])
+    padded = M.class_mean(torch.tensor(_GM_VALUES), torch.tensor(_GM_LABELS), num_classes=8)
+    assert np.allclose(padded[:6], [2, 2, 3, 5, 7, 1.5]) and np.isnan(padded[6:]).all()
+    rows = M.class_mean(np.stack([_GM_VALUES, np.multiply(_GM_VALUES, 2)]), _GM_LABELS)
+    assert rows.shape == (2, 6) and np.allclose(rows[1], 2 * rows[0])
+
+
+def test_group_mean_by_thirds_hand_computed_class_and_sample_weights():
+    by_class = M.group_mean_by_thirds(_GM_VALUES, _GM_LABELS, _GM_COUNTS)
+    expected = {"many": (2 + 5) / 2, "medium": (1.5 + 7) / 2, "few": (2 + 3) / 2, "all": 20.5 / 6}
+    assert by_class.keys() == expected.keys() and all(by_class[k] == pytest.approx(v) for k, v in expected.items())
+    assert all(isinstance(v, float) for v in by_class.values())
+    by_sample = M.group_mean_by_thirds(torch.tensor(_GM_VALUES), torch.tensor(_GM_LABELS), _GM_COUNTS, weight="sample")
+    # many: samples of classes 1, 3 -> (2 + 5) / 2; medium: classes 4, 5 -> (7 + 1 + 2) / 3; few: classes 0, 2 -> 13 / 5
+    expected = {"many": 3.5, "medium": 10 / 3, "few": 13 / 5, "all": 30 / 10}
+    assert all(by_sample[k] == pytest.approx(v) for k, v in expected.items())
+    # one value per class already (labels=None) gives the class-weighted result
+    per_class = M.group_mean_by_thirds(np.array([2, 2, 3, 5, 7, 1.5]), None, _GM_COUNTS)
+    assert all(per_class[k] == pytest.approx(by_class[k]) for k in by_class)
+
+
+def test_group_mean_by_thirds_rows_and_empty_class():
+    two = np.stack([_GM_VALUES, np.multiply(_GM_VALUES, 3)])
+    out = M.group_mean_by_thirds(two, _GM_LABELS, _GM_COUNTS, weight="sample")
+    assert out["few"].shape == (2,) and out["few"] == pytest.approx([2.6, 7.8])
+    # a 7th class with training images but none in `labels` is skipped, not counted as 0: with 7 classes
+    # the split is 3 / 2 / 2 (many 1, 3, 5; medium 4, 0; few 2, 6), so few is class 2's mean alone
+    seven = M.group_mean_by_thirds(_GM_VALUES, _GM_LABELS, _GM_COUNTS + [1])
+    assert seven["few"] == pytest.approx(3.0) and seven["medium"] == pytest.approx((7 + 2) / 2)
+    assert seven["all"] == pytest.approx(20.5 / 6)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_group_mean_of_correctness_is_group_accuracy_by_thirds(seed):
+    y_true, y_pred = _random_pair(seed)
+    counts = np.random.default_rng(seed).integers(1, 500, size=int(max(y_true.max(), y_pred.max())) + 1)
+    acc = M.group_accuracy_by_thirds(y_true, y_pred, counts)
+    mean = M.group_mean_by_thirds((np.asarray(y_true) == np.asarray(y_pred)).astype(float), y_true, counts)
+    for k in acc:
+        assert mean[k] == pytest.approx(acc[k], nan_ok=True)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (
+            lambda: M.group_mean_by_thirds(_GM_VALUES, _GM_LABELS, _GM_COUNTS, weight="samples"),
+            r"weight must be one of \['class', 'sample'\]",
+        ),
+        (lambda: M.group_mean_by_thirds([1.0, 2.0], None, _GM_COUNTS), "values must hold one entry per class"),
+        (
+            lambda: M.group_mean_by_thirds([1.0] * 6, None, _GM_COUNTS, weight="sample"),
+            "weight must be 'class' when labels is None",
+        ),
+        (lambda: M.group_mean_by_thirds(_GM_VALUES[:5], _GM_LABELS, _GM_COUNTS), "labels must have one entry"),
+        (lambda: M.group_mean_by_thirds(_GM_VALUES, [7] * 10, _GM_COUNTS), "labels must be < num_classes = 6"),
+        (lambda: M.group_mean_by_thirds(np.zeros((2, 2, 10)), _GM_LABELS, _GM_COUNTS), "values must be a non-empty"),
+        (lambda: M.class_mean(["a"] * 10, _GM_LABELS), "values must hold numbers"),
+        (lambda: M.class_mean(_GM_VALUES, _GM_LABELS, num_classes=0), "num_classes must be an integer >= 1"),
+    ],
+)
+def test_group_mean_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -32,13 +32,30 @@ def test_with_epochs_scales_the_shape():
     assert custom.milestones == (10, 15) and custom.warmup_epochs == 2
 
 
-def test_bad_values():
-    with pytest.raises(ValueError, match="recipe must be one of"):
+@pytest.mark.parametrize("kwargs,message", [
+    ({"epochs": 0}, r"epochs must be an integer >= 1; got 0 instead"),
+    ({"batch_size": 1.5}, r"batch_size must be an integer >= 1; got 1.5 instead"),
+    ({"lr": -1.0}, r"lr must be a finite number > 0; got -1.0 instead"),
+    ({"lr": 0.0}, r"lr must be a finite number > 0; got 0.0 instead"),
+    ({"lr": float("nan")}, r"lr must be a finite number > 0; got nan instead"),
+    ({"weight_decay": -2e-4}, r"weight_decay must be a finite number >= 0; got -0.0002 instead"),
+    ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\); got 1.0 instead"),
+    ({"momentum": True}, r"momentum must be a number in \[0, 1\); got True instead"),
+    ({"milestones": (250,)}, r"milestones must be epochs <= epochs \(200\); got \(250,\) instead"),
+    ({"milestones": (180, 160)}, r"milestones must be non-negative and non-decreasing"),
+    ({"gamma": 0.0}, r"gamma must be a number in \(0, 1\]; got 0.0 instead"),
+    ({"warmup_epochs": -1}, r"warmup_epochs must be an integer >= 0; got -1 instead"),
+])
+def test_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_bad_recipe_name_and_epochs():
+    with pytest.raises(ValueError, match=r"recipe must be one of \['ldam-drw-cifar'\]; got 'ldam' instead"):
         get_recipe("ldam")
-    with pytest.raises(ValueError, match="epochs"):
-        TrainConfig(epochs=0)
-    with pytest.raises(ValueError, match="lr"):
-        TrainConfig(lr=-1.0)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1; got 0 instead"):
+        RECIPES["ldam-drw-cifar"].with_epochs(0)
 
 
 def test_schedule_is_the_ldam_drw_schedule():

@@ -45,7 +45,14 @@ def test_methods_registry_and_hyperparameters():
     loss, hooks = reproduce.build_method("vs-tla-adrw", counts, reweight_epoch=8)
     assert isinstance(hooks[0], lt.losses.TLAADRWSchedule) and hooks[0].t0 == 8
     loss, _ = reproduce.build_method("cb-focal", counts, benchmark="cifar100-lt")
-    assert loss.beta == 0.9 and loss.loss_type == "focal"
+    assert loss.beta == 0.9999 and loss.loss_type == "focal" and loss.gamma == 1.0
+    # the benchmark's params override the method's: DDC's CIFAR-100 tuning (sheet section 7)
+    loss, _ = reproduce.build_method("vs-tla-adrw", counts, benchmark="cifar100-lt")
+    assert (loss.gamma, loss.tau, loss.nu, loss.tau_after) == (0.05, 1.0, 0.25, 0.75)
+    loss, _ = reproduce.build_method("vs-tla-adrw", counts)
+    assert (loss.gamma, loss.tau, loss.nu, loss.tau_after) == (0.05, 1.0, 0.15, 1.0)
+    with pytest.raises(ValueError, match="method 'la-posthoc' trains no model of its own"):
+        reproduce.build_method("la-posthoc", counts)
     with pytest.raises(ValueError, match="methods must be"):
         reproduce.run("digits-lt", "erm,ladm", write=False)
     with pytest.raises(ValueError, match="benchmark must be one of"):
@@ -102,6 +109,25 @@ def test_train_methods_specs_hooks_and_downsample():
     expected = cifar_like.images.float().reshape(4, 3, 16, 2, 16, 2).mean(dim=(3, 5)).round()
     assert torch.equal(small.images.float(), expected)
     assert reproduce.downsample(cifar_like, 32) is cifar_like
+
+
+def test_paper_numbers_are_the_sheets_errors_as_accuracy():
+    """Each paper cell is 100 - the error (%) the reference sheet lists, or an accuracy it lists."""
+    sheet_error = {  # deep_lt.md: LDAM table (C10/C100 LT-100), LA Table 2 (tau = 1)
+        ("cifar10-lt", "erm"): 29.64, ("cifar10-lt", "focal"): 29.62, ("cifar10-lt", "cb-focal"): 25.43,
+        ("cifar10-lt", "ldam-drw"): 22.97, ("cifar10-lt", "la"): 22.33, ("cifar10-lt", "la-posthoc"): 22.60,
+        ("cifar100-lt", "erm"): 61.68, ("cifar100-lt", "focal"): 61.59, ("cifar100-lt", "cb-focal"): 63.98,
+        ("cifar100-lt", "ldam-drw"): 57.96, ("cifar100-lt", "la"): 56.11, ("cifar100-lt", "la-posthoc"): 58.24,
+    }
+    sheet_accuracy = {  # VS paper (secondary) and the DDC README's standard 200-epoch setting
+        ("cifar10-lt", "vs"): 80.82, ("cifar10-lt", "vs-tla-adrw"): 80.81,
+        ("cifar100-lt", "vs"): 43.52, ("cifar100-lt", "vs-tla-adrw"): 43.20,
+    }
+    expected = {**{k: 100 - v for k, v in sheet_error.items()}, **sheet_accuracy}
+    got = {(b, m): v[0] for b in ("cifar10-lt", "cifar100-lt") for m, v in reproduce.BENCHMARKS[b]["paper"].items()}
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-9), key
 
 
 def test_markdown_table_lists_paper_sources_and_gap_notes():

@@ -25,6 +25,7 @@ from ltutorial.data.cifar import (
 from ltutorial.data.digits import load_digits_lt
 from ltutorial.data.images import ImageDataset, channel_mean_std
 from ltutorial.data.longtail import PROFILES, _check_profile, longtail_counts, longtail_indices
+from ltutorial.data.prepare import EXPERIMENT_SIZES, downsample, prepare_experiment, stratified_subset
 from ltutorial.data.synthetic import (
     GaussianBinaryProblem,
     bayes_optimal_rule,
@@ -36,11 +37,13 @@ from ltutorial.data.synthetic import (
 
 __all__ = [
     "DATASETS",
+    "EXPERIMENT_SIZES",
     "ImageDataset",
     "PROFILES",
     "GaussianBinaryProblem",
     "bayes_optimal_rule",
     "channel_mean_std",
+    "downsample",
     "find_cifar_root",
     "load_dataset",
     "longtail_counts",
@@ -50,7 +53,9 @@ __all__ = [
     "make_longtail_blobs",
     "make_multimodal_rare",
     "pack_cifar",
+    "prepare_experiment",
     "resolve_dataset",
+    "stratified_subset",
 ]
 
 

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from ltutorial.losses._common import LongTailLoss
+from ltutorial.losses._common import LongTailLoss, weighted_mean
 from ltutorial.losses.class_balanced import ClassBalancedLoss, class_balanced_weights, effective_number
 from ltutorial.losses.focal import FocalLoss
 from ltutorial.losses.ldam import LDAMLoss, ldam_margins
@@ -33,26 +33,19 @@ __all__ = [
 class CrossEntropyLoss(LongTailLoss):
     """Plain softmax cross-entropy (ERM), batch mean; optional class ``weight`` buffer (weighted mean).
 
+    l = -log softmax(z)_y; with weights, sum_i w_{y_i} l_i / sum_i w_{y_i} (PyTorch's ``weight=``).
+
     ``class_counts`` is accepted (and validated) only so every loss builds the same way; with
     ``weight`` given, DRW can also drive it. Notebooks 06-09 use it as the ERM baseline.
     """
 
     def __init__(self, class_counts=None, weight=None):
         super().__init__(class_counts)
-        if weight is not None:
-            if self.num_classes is None:
-                self.num_classes = len(weight)
-            self._register_weight(weight)
-        else:
-            self.weight = None
+        self._register_optional_weight(weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)
-        per_sample = self._ce(z, y)
-        if self.weight is None:
-            return per_sample.mean()
-        w = self.weight[y]
-        return (per_sample * w).sum() / w.sum()
+        return weighted_mean(self._ce(z, y), None if self.weight is None else self.weight[y])
 
 
 def init_sigmoid_bias(model: nn.Module, num_classes: int) -> nn.Linear:

@@ -8,13 +8,24 @@ graph keeps pointing at the same memory.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ltutorial._validation import check_class_counts
 
-__all__ = ["LongTailLoss", "check_logits_targets", "weighted_mean", "log_priors"]
+__all__ = ["LongTailLoss", "check_logits_targets", "check_hyperparameter", "weighted_mean", "log_priors"]
+
+
+def check_hyperparameter(value, name: str, *, positive: bool = False) -> float:
+    """A finite real number >= 0 (``positive``: > 0) as a float; ``ValueError`` naming ``name`` otherwise."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}; got {value!r} instead.")
+    return float(value)
 
 
 def log_priors(counts: torch.Tensor) -> torch.Tensor:
@@ -70,6 +81,15 @@ class LongTailLoss(nn.Module):
     def _prepare(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         check_logits_targets(logits, targets, self.num_classes)
         return logits.float(), targets.long()
+
+    def _register_optional_weight(self, weight) -> None:
+        """A ``weight`` buffer when weights are given (sized by ``class_counts`` or by ``weight``), else None."""
+        if weight is None:
+            self.weight = None
+            return
+        if self.num_classes is None:
+            self.num_classes = int(torch.as_tensor(weight).numel())
+        self._register_weight(weight)
 
     def _register_weight(self, weight) -> None:
         """A ``weight`` buffer of ones when None, so DRW/ADRW can fill it in place later."""

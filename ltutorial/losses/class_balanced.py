@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from ltutorial._validation import check_class_counts, check_probability
-from ltutorial.losses._common import LongTailLoss
-from ltutorial.losses.focal import _check_gamma, sigmoid_focal_terms
+from ltutorial.losses._common import LongTailLoss, check_hyperparameter
+from ltutorial.losses.focal import sigmoid_focal_terms
 
 __all__ = ["effective_number", "class_balanced_weights", "ClassBalancedLoss", "LOSS_TYPES", "NORMALIZATIONS"]
 
@@ -74,7 +74,7 @@ class ClassBalancedLoss(LongTailLoss):
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {list(NORMALIZATIONS)}; got {normalization!r} instead.")
         self.beta = _check_beta(beta)
-        self.gamma = _check_gamma(gamma)
+        self.gamma = check_hyperparameter(gamma, "gamma")
         self.loss_type = loss_type
         self.normalization = normalization
         self.register_buffer("weight", class_balanced_weights(self._counts64, self.beta))

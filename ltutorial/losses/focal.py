@@ -3,26 +3,20 @@ of the class-balanced paper (Cui et al., CVPR 2019). Notebooks 06 and 07."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
-from ltutorial.losses._common import LongTailLoss
+from ltutorial.losses._common import LongTailLoss, check_hyperparameter, weighted_mean
 
 __all__ = ["FocalLoss", "softmax_focal_terms", "sigmoid_focal_terms"]
 
 _FORMS = ("softmax", "sigmoid")
 
 
-def _check_gamma(gamma) -> float:
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma < 0:
-        raise ValueError(f"gamma must be a finite number >= 0; got {gamma!r} instead.")
-    return float(gamma)
-
-
 def softmax_focal_terms(z: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Per-sample (1 - p_y)^gamma * CE with p_y = softmax(z)_y (float32 z).
+    """Per-sample softmax focal terms (1 - p_y)^gamma * (-log p_y), p_y = softmax(z)_y (float32 z).
+
+    Lin et al., ICCV 2017; the form of the LDAM-DRW code. Notebooks 06, 07.
 
     p_y comes from the *unweighted* cross-entropy: the LDAM-DRW code computes it from the
     class-weighted CE, which is wrong whenever a weight differs from 1 (reference sheet, pitfall 7).
@@ -43,7 +37,7 @@ def sigmoid_focal_terms(z: torch.Tensor, targets: torch.Tensor, gamma: float) ->
     t = one-hot(y), p = sigmoid(z), p_t = p if t = 1 else 1 - p. The modulator is computed from the
     logits as exp(-gamma t z - gamma softplus(-z)) (CB paper's code, with softplus for stability):
     it equals (1 - sigmoid(z))^gamma for t = 1 and sigmoid(z)^gamma for t = 0. gamma = 0 gives the
-    plain sigmoid (binary) cross-entropy summed over classes.
+    plain sigmoid (binary) cross-entropy summed over classes. Cui et al., CVPR 2019. Notebook 06.
     """
     t = F.one_hot(targets, z.shape[1]).to(z.dtype)
     bce = F.binary_cross_entropy_with_logits(z, t, reduction="none")
@@ -59,22 +53,18 @@ class FocalLoss(LongTailLoss):
     "Focal" rows of the LDAM and CB tables (gamma = 1); gamma = 0 is cross-entropy.
     ``form="sigmoid"``: the CB paper's sigmoid focal loss, sum over the C one-vs-all terms
     (see ``sigmoid_focal_terms``), divided by the batch size (= number of positives).
-    Optional per-class ``weight`` (a buffer): weighted mean sum w_y l / sum w_y.
+    Optional per-class ``weight`` (a buffer): weighted mean sum w_y l / sum w_y, with p_y from the
+    unweighted softmax (the LDAM-DRW code takes p from the weighted CE and divides by the batch size).
     Lin et al., "Focal loss for dense object detection", ICCV 2017. Notebooks 06, 07.
     """
 
     def __init__(self, gamma: float = 1.0, *, form: str = "softmax", weight=None, class_counts=None):
         super().__init__(class_counts)
-        self.gamma = _check_gamma(gamma)
+        self.gamma = check_hyperparameter(gamma, "gamma")
         if form not in _FORMS:
             raise ValueError(f"form must be one of {list(_FORMS)}; got {form!r} instead.")
         self.form = form
-        if weight is not None:
-            if self.num_classes is None:
-                self.num_classes = len(weight)
-            self._register_weight(weight)
-        else:
-            self.weight = None
+        self._register_optional_weight(weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)
@@ -82,10 +72,7 @@ class FocalLoss(LongTailLoss):
             per_sample = softmax_focal_terms(z, y, self.gamma)
         else:
             per_sample = sigmoid_focal_terms(z, y, self.gamma)
-        if self.weight is None:
-            return per_sample.mean()
-        w = self.weight[y]
-        return (per_sample * w).sum() / w.sum()
+        return weighted_mean(per_sample, None if self.weight is None else self.weight[y])
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, form={self.form!r}"

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 from ltutorial._validation import check_class_counts
-from ltutorial.losses._common import LongTailLoss, weighted_mean
+from ltutorial.losses._common import LongTailLoss, check_hyperparameter, weighted_mean
 
 __all__ = ["ldam_margins", "LDAMLoss"]
-
-
-def _check_positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0; got {value!r} instead.")
-    return float(value)
 
 
 def ldam_margins(class_counts, max_m: float = 0.5) -> torch.Tensor:
@@ -27,7 +19,7 @@ def ldam_margins(class_counts, max_m: float = 0.5) -> torch.Tensor:
     1/(gamma_1 sqrt n_1) + 1/(gamma_2 sqrt n_2) under gamma_1 + gamma_2 fixed. Notebook 07.
     """
     n = check_class_counts(class_counts)
-    max_m = _check_positive(max_m, "max_m")
+    max_m = check_hyperparameter(max_m, "max_m", positive=True)
     m = n.pow(-0.25)
     return (m * (max_m / m.max())).to(torch.float32)
 
@@ -46,8 +38,8 @@ class LDAMLoss(LongTailLoss):
 
     def __init__(self, class_counts, max_m: float = 0.5, s: float = 30.0, weight=None):
         super().__init__(class_counts)
-        self.max_m = _check_positive(max_m, "max_m")
-        self.s = _check_positive(s, "s")
+        self.max_m = check_hyperparameter(max_m, "max_m", positive=True)
+        self.s = check_hyperparameter(s, "s", positive=True)
         self.register_buffer("margins", ldam_margins(self._counts64, self.max_m))
         self._register_weight(weight)
 

@@ -3,19 +3,11 @@ Notebook 08; post-hoc adjustment is ``ltutorial.posthoc.logit_adjust``."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from ltutorial.losses._common import LongTailLoss, log_priors
+from ltutorial.losses._common import LongTailLoss, check_hyperparameter, log_priors
 
 __all__ = ["LogitAdjustedLoss", "BalancedSoftmaxLoss"]
-
-
-def _check_tau(tau) -> float:
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau < 0:
-        raise ValueError(f"tau must be a finite number >= 0; got {tau!r} instead.")
-    return float(tau)
 
 
 class LogitAdjustedLoss(LongTailLoss):
@@ -31,7 +23,7 @@ class LogitAdjustedLoss(LongTailLoss):
 
     def __init__(self, class_counts, tau: float = 1.0):
         super().__init__(class_counts)
-        self.tau = _check_tau(tau)
+        self.tau = check_hyperparameter(tau, "tau")
         self.register_buffer("shift", (self.tau * log_priors(self._counts64)).to(torch.float32))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -88,6 +88,7 @@ class TLAADRWSchedule:
             loss.set_tau_after(tau_after)
 
     def phase_at(self, epoch: int) -> int:
+        """0 (VS) for 0-based ``epoch`` < t0, else 1 (TLA + ADRW)."""
         return 0 if epoch < self.t0 else 1
 
     def __call__(self, state) -> None:

@@ -3,21 +3,12 @@ Wang et al. (NeurIPS 2023, the slides' Algorithm 1). Notebook 09."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ltutorial._validation import check_class_counts
-from ltutorial.losses._common import LongTailLoss, log_priors, weighted_mean
-from ltutorial.losses.logit_adjusted import _check_tau
+from ltutorial.losses._common import LongTailLoss, check_hyperparameter, log_priors, weighted_mean
 
 __all__ = ["vs_scales", "adrw_weights", "VSLoss", "TLAADRWLoss"]
-
-
-def _check_nonneg(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; got {value!r} instead.")
-    return float(value)
 
 
 def vs_scales(class_counts, gamma: float = 0.2) -> torch.Tensor:
@@ -27,7 +18,7 @@ def vs_scales(class_counts, gamma: float = 0.2) -> torch.Tensor:
     gamma = 0.2: tail factor 0.01^0.2 = 0.398. Notebook 09.
     """
     n = check_class_counts(class_counts)
-    gamma = _check_nonneg(gamma, "gamma")
+    gamma = check_hyperparameter(gamma, "gamma")
     return (n / n.max()).pow(gamma).to(torch.float32)
 
 
@@ -38,7 +29,7 @@ def adrw_weights(class_counts, nu: float = 1.0) -> torch.Tensor:
     (0.05-0.25). Wang et al., NeurIPS 2023 (the slides' Algorithm 1, line 7). Notebook 09.
     """
     n = check_class_counts(class_counts)
-    nu = _check_nonneg(nu, "nu")
+    nu = check_hyperparameter(nu, "nu")
     w = torch.exp(-nu * log_priors(n))
     return (w * (w.numel() / w.sum())).to(torch.float32)
 
@@ -57,8 +48,8 @@ class VSLoss(LongTailLoss):
 
     def __init__(self, class_counts, gamma: float = 0.2, tau: float = 1.0, weight=None):
         super().__init__(class_counts)
-        self.gamma = _check_nonneg(gamma, "gamma")
-        self.tau = _check_tau(tau)
+        self.gamma = check_hyperparameter(gamma, "gamma")
+        self.tau = check_hyperparameter(tau, "tau")
         self.register_buffer("scale", vs_scales(self._counts64, self.gamma))
         self.register_buffer("shift", (self.tau * log_priors(self._counts64)).to(torch.float32))
         self._register_weight(weight)
@@ -77,6 +68,9 @@ class TLAADRWLoss(VSLoss):
     Phase 0 (t < T0, Algorithm 1 line 5): alpha = 1, beta_y = (n_y/n_max)^gamma, Delta_y = tau log pi_y.
     Phase 1 (t >= T0, line 7): the multiplicative part is truncated (beta_y = 1), Delta_y =
     tau_after log pi_y, alpha_y proportional to pi_y^{-nu} (``adrw_weights``, normalised to sum to C).
+    Batch reduction: sum_i alpha_{y_i} l_i / sum_i alpha_{y_i}, the DDC code's PyTorch ``weight=``
+    (its published numbers use it); Algorithm 1 writes (1/m) sum_i alpha_{y_i} l_i, which differs
+    only by the batch's mean weight, a per-step rescaling of the learning rate.
     The phase is the ``phase`` buffer and every parameter lives in buffers switched in place by
     ``set_phase`` (usually through the ``TLAADRWSchedule`` epoch hook), so a CUDA-graphed step sees it.
     Defaults are the DDC code's CIFAR-10-LT rho=100 tuning: gamma 0.05, tau 1.0, nu 0.15, tau_after 1.0.
@@ -87,8 +81,8 @@ class TLAADRWLoss(VSLoss):
     def __init__(self, class_counts, gamma: float = 0.05, tau: float = 1.0, nu: float = 0.15,
                  tau_after: float | None = None):
         super().__init__(class_counts, gamma=gamma, tau=tau)
-        self.nu = _check_nonneg(nu, "nu")
-        self.tau_after = self.tau if tau_after is None else _check_tau(tau_after)
+        self.nu = check_hyperparameter(nu, "nu")
+        self.tau_after = self.tau if tau_after is None else check_hyperparameter(tau_after, "tau_after")
         lp = log_priors(self._counts64)
         self.register_buffer("phase", torch.zeros((), dtype=torch.long))
         self.register_buffer("vs_scale", self.scale.clone())
@@ -98,14 +92,14 @@ class TLAADRWLoss(VSLoss):
 
     def set_nu(self, nu: float) -> None:
         """Change the ADRW exponent in place (the weights apply from phase 1)."""
-        self.nu = _check_nonneg(nu, "nu")
+        self.nu = check_hyperparameter(nu, "nu")
         self.adrw_weight.copy_(adrw_weights(self._counts64, self.nu))
         if int(self.phase) == 1:
             self.weight.copy_(self.adrw_weight)
 
     def set_tau_after(self, tau_after: float) -> None:
         """Change the phase-1 logit-adjustment strength in place."""
-        self.tau_after = _check_tau(tau_after)
+        self.tau_after = check_hyperparameter(tau_after, "tau_after")
         self.tla_shift.copy_((self.tau_after * log_priors(self._counts64)).to(torch.float32))
         if int(self.phase) == 1:
             self.shift.copy_(self.tla_shift)

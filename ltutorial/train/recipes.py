@@ -9,6 +9,8 @@ Notebooks 07-09 and ``ltutorial reproduce``.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 
 from ltutorial._validation import check_positive_int
@@ -40,10 +42,16 @@ class TrainConfig:
     def __post_init__(self):
         check_positive_int(self.epochs, name="epochs")
         check_positive_int(self.batch_size, name="batch_size")
-        for name in ("lr", "weight_decay", "momentum"):
+        for name, low, high in (("lr", 0.0, None), ("weight_decay", 0.0, None), ("momentum", 0.0, 1.0)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0; got {value!r} instead.")
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or value < low or (name == "lr" and value == 0) or (high is not None and value >= high):
+                expected = "a finite number > 0" if name == "lr" else (
+                    f"a number in [{low:g}, {high:g})" if high is not None else "a finite number >= 0")
+                raise ValueError(f"{name} must be {expected}; got {value!r} instead.")
+        if any(isinstance(m, numbers.Integral) and m > self.epochs for m in self.milestones):
+            raise ValueError(f"milestones must be epochs <= epochs ({self.epochs}); got {self.milestones!r} instead.")
+        self.schedule()  # warmup_epochs, milestones and gamma are checked where the schedule is built
 
     @property
     def reweight_epoch(self) -> int:
