@@ -6,7 +6,8 @@ self-competitor), BCL (memorization-driven augmentation) and GH (class-level uni
 simplex ETF). Every step runs as batched tensor operations on the device, augmentation included.
 
 Modules: ``augment`` (ContrastiveAugment, TwoViews), ``losses`` (nt_xent), ``simclr`` (SimCLR,
-pretrain, linear_probe), ``sdclr``, ``bcl``, ``gh``, ``subsets`` (ssl_subsets).
+pretrain, linear_probe), ``sdclr``, ``bcl``, ``gh``, ``subsets`` (ssl_subsets), ``experiment`` (the
+notebooks' shared settings: ssl_settings, make_encoder, ssl_experiment_data).
 """
 
 from ltutorial.ssl.augment import ContrastiveAugment, TwoViews, resize_dataset, resize_images
@@ -28,6 +29,7 @@ from ltutorial.ssl.simclr import (
     probe_table,
 )
 from ltutorial.ssl.subsets import load_ssl_data, ssl_subsets
+from ltutorial.ssl.experiment import SSL_PROFILES, SSLSettings, make_encoder, ssl_experiment_data, ssl_settings
 
 __all__ = [
     "ContrastiveAugment", "TwoViews", "resize_dataset", "resize_images",
@@ -38,4 +40,5 @@ __all__ = [
     "METHODS", "ProjectionHead", "SimCLR", "SSLHistory", "class_geometry", "cosine_warmup_lr", "extract_features",
     "linear_probe", "pretrain", "pretrain_simclr", "probe_table",
     "ssl_subsets", "load_ssl_data",
+    "SSL_PROFILES", "SSLSettings", "ssl_settings", "make_encoder", "ssl_experiment_data",
 ]

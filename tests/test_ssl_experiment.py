@@ -1,0 +1,180 @@
+"""Tests of ltutorial.ssl.experiment: the shared settings, encoder and data of notebooks 10-12."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import ltutorial as lt
+from ltutorial.models.resnet_cifar import ResNet18Cifar
+from ltutorial.models.small import SmallCNN
+from ltutorial.ssl import SSLSettings, make_encoder, ssl_experiment_data, ssl_settings
+
+# The values notebooks 10-12 used before the settings moved into the package (their lt.pick lines).
+NOTEBOOK_VALUES = {
+    "smoke": dict(epochs=2, encoder="small_cnn", width=8, n_max=200, image_size=16, batch_size=64, proj_dim=32,
+                  warmup_epochs=1, probe_epochs=20, val_per_class=50, test_per_class=50),
+    "cpu": dict(epochs=15, encoder="small_cnn", width=32, n_max=600, image_size=16, batch_size=128, proj_dim=64,
+                warmup_epochs=1, probe_epochs=50, val_per_class=100, test_per_class=200),
+    "full": dict(epochs=300, encoder="resnet18_cifar", width=None, n_max=None, image_size=None, batch_size=512,
+                 proj_dim=128, warmup_epochs=10, probe_epochs=200, val_per_class=500, test_per_class=None),
+}
+
+
+# ------------------------------------------------------------------ settings
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "full"])
+def test_profile_values_match_the_notebooks(profile):
+    s = ssl_settings(profile, dataset="cifar10-lt", seed=3)
+    for name, value in NOTEBOOK_VALUES[profile].items():
+        assert getattr(s, name) == value, name
+    assert (s.profile, s.dataset, s.seed, s.lr) == (profile, "cifar10-lt", 3, 0.5)
+    assert s.in_channels == 3 and not s.digits
+
+
+def test_full_profile_is_the_papers_recipe():
+    # ssl_lt.md: ResNet-18, batch 512, 128-d projection, the whole 4,500-per-class pool, 500 held out
+    s = ssl_settings("full", dataset="cifar10-lt")
+    assert (s.encoder, s.batch_size, s.proj_dim, s.n_max, s.val_per_class) == ("resnet18_cifar", 512, 128, None, 500)
+
+
+def test_overrides_win():
+    s = ssl_settings("cpu", dataset="cifar10-lt", epochs=3, width=4, n_max=50, image_size=24, batch_size=16,
+                     proj_dim=8, warmup_epochs=0, probe_epochs=5, val_per_class=10, test_per_class=7,
+                     encoder="resnet18_cifar", lr=0.1)
+    assert (s.epochs, s.width, s.n_max, s.image_size, s.batch_size) == (3, 4, 50, 24, 16)
+    assert (s.proj_dim, s.warmup_epochs, s.probe_epochs, s.val_per_class, s.test_per_class) == (8, 0, 5, 10, 7)
+    assert (s.encoder, s.lr) == ("resnet18_cifar", 0.1)
+    # untouched knobs keep the profile's value
+    assert ssl_settings("cpu", dataset="cifar10-lt", epochs=3).batch_size == 128
+
+
+def test_digits_caps_pool_and_keeps_native_size(capsys):
+    s = ssl_settings("cpu", dataset="digits-lt")
+    assert (s.n_max, s.val_per_class, s.image_size, s.test_per_class) == (100, 24, None, None)
+    assert s.digits and s.in_channels == 1
+    assert capsys.readouterr().out == ""  # defaults: nothing to report
+    assert ssl_settings("full", dataset="digits-lt").n_max == 100  # full's None ("the whole pool") -> 100
+    assert ssl_settings("smoke", dataset="digits-lt", n_max=40).n_max == 40
+    s = ssl_settings("smoke", dataset="digits-lt", n_max=500, image_size=16)
+    assert (s.n_max, s.image_size) == (100, None)
+    out = capsys.readouterr().out
+    assert "n_max=500" in out and "image_size=16" in out  # the change is reported, not silent
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(profile="laptop"), "profile"),
+        (dict(dataset="mnist"), "dataset"),
+        (dict(epochs=0), "epochs"),
+        (dict(epochs=2.5), "epochs"),
+        (dict(width=-1), "width"),
+        (dict(n_max=0), "n_max"),
+        (dict(image_size=True), "image_size"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(proj_dim=0), "proj_dim"),
+        (dict(warmup_epochs=-1), "warmup_epochs"),
+        (dict(probe_epochs=0), "probe_epochs"),
+        (dict(val_per_class=-2), "val_per_class"),
+        (dict(test_per_class=0), "test_per_class"),
+        (dict(encoder="vgg99"), "encoder"),
+        (dict(seed=-1), "seed"),
+        (dict(lr=0), "lr"),
+    ],
+)
+def test_bad_values_raise_naming_the_argument(kwargs, name):
+    kwargs = {"profile": "smoke", "dataset": "cifar10-lt", **kwargs}
+    profile = kwargs.pop("profile")
+    with pytest.raises(ValueError, match=rf"^{name} must be .*; got .* instead\."):
+        ssl_settings(profile, **kwargs)
+
+
+def test_unknown_profile_error_lists_the_valid_names():
+    with pytest.raises(ValueError) as err:
+        ssl_settings("gpu", dataset="cifar10-lt")
+    for p in lt.PROFILES:
+        assert p in str(err.value)
+
+
+def test_train_kwargs_and_summary():
+    s = ssl_settings("smoke", dataset="cifar10-lt", seed=4)
+    kw = s.train_kwargs("cpu", weight_decay=5e-4)
+    assert kw == dict(epochs=2, batch_size=64, lr=0.5, warmup_epochs=1, proj_dim=32, device="cpu", seed=4,
+                      weight_decay=5e-4)
+    with pytest.raises(ValueError, match="^weight_decay must be"):
+        s.train_kwargs("cpu", weight_decay=-1.0)
+    assert s.summary() == "cifar10-lt: small_cnn, 2 epochs, batch 64, n_max 200, image size 16"
+    assert ssl_settings("full", dataset="digits-lt").summary().endswith("n_max 100, image size native")
+
+
+def test_settings_are_deterministic_and_frozen():
+    a = ssl_settings("cpu", dataset="digits-lt", seed=1, epochs=4)
+    assert a == ssl_settings("cpu", dataset="digits-lt", seed=1, epochs=4)
+    with pytest.raises(Exception):
+        a.epochs = 9
+
+
+# ------------------------------------------------------------------ encoder
+def test_make_encoder_class_and_feature_dim():
+    enc = make_encoder(ssl_settings("smoke", dataset="cifar10-lt"), 10)
+    assert isinstance(enc, SmallCNN) and enc.feature_dim == 4 * 8  # widths w, 2w, 4w
+    assert enc.fc.out_features == 10
+    assert enc.forward_features(torch.zeros(2, 3, 16, 16)).shape == (2, 32)
+    enc = make_encoder(ssl_settings("cpu", dataset="digits-lt", width=4), 7)
+    assert enc.feature_dim == 16 and enc(torch.zeros(2, 1, 8, 8)).shape == (2, 7)  # 1 input channel
+    enc = make_encoder(ssl_settings("full", dataset="cifar10-lt"), 100)
+    assert isinstance(enc, ResNet18Cifar) and enc.feature_dim == 512 and enc.fc.out_features == 100
+
+
+def test_make_encoder_is_repeatable_after_seeding_and_validates():
+    s = ssl_settings("smoke", dataset="cifar10-lt")
+    lt.seed_everything(0)
+    a = make_encoder(s, 10).state_dict()
+    lt.seed_everything(0)
+    b = make_encoder(s, 10).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="^num_classes must be"):
+        make_encoder(s, 0)
+    with pytest.raises(ValueError, match="^settings must be an SSLSettings"):
+        make_encoder({"encoder": "small_cnn"}, 10)
+
+
+# ------------------------------------------------------------------ data
+def test_experiment_data_on_digits_sizes(capsys):
+    s = ssl_settings("smoke", dataset="digits-lt", seed=0)
+    data = ssl_experiment_data(s)
+    out = capsys.readouterr().out
+    d_i, d_b, probe, test = data["imbalanced"], data["balanced"], data["probe_train"], data["test"]
+    # n_c = floor(100 * 100^(-c/9)), D_b = floor(|D_i| / 10) per class, 24 held out per class
+    expected = [math.floor(100 * 100 ** (-c / 9) + 1e-9) for c in range(10)]
+    assert d_i.class_counts.tolist() == expected
+    assert d_b.class_counts.tolist() == [sum(expected) // 10] * 10
+    assert probe.class_counts.tolist() == [24] * 10
+    assert test.class_counts.tolist() == [lt.data.digits.DIGITS_TEST_PER_CLASS] * 10  # whole balanced test split
+    assert tuple(d_i.images.shape[1:]) == (1, 8, 8)  # native size
+    assert data["class_counts"].tolist() == expected
+    # the probe's labelled images are held out of the pre-training pool
+    sub = data["subsets"]
+    assert not set(sub["val"].tolist()) & (set(sub["imbalanced"].tolist()) | set(sub["balanced"].tolist()))
+    assert f"digits-lt: D_i {sum(expected)} images {expected}; small_cnn, 2 epochs" in out and "source:" in out
+
+
+def test_experiment_data_matches_load_ssl_data_and_is_deterministic():
+    s = ssl_settings("cpu", dataset="digits-lt", seed=2, n_max=100, test_per_class=10)
+    a = ssl_experiment_data(s, verbose=False)
+    direct = lt.ssl.load_ssl_data("digits-lt", n_max=100, val_per_class=24, test_per_class=10, seed=2)
+    b = ssl_experiment_data(s, verbose=False)
+    for key in ("imbalanced", "balanced", "probe_train", "test"):
+        assert torch.equal(a[key].images, direct[key].images) and torch.equal(a[key].labels, direct[key].labels)
+        assert torch.equal(a[key].images, b[key].images)
+    assert len(a["test"]) == 100
+    other = ssl_experiment_data(ssl_settings("cpu", dataset="digits-lt", seed=3, n_max=100), verbose=False)
+    assert not torch.equal(a["subsets"]["imbalanced"], other["subsets"]["imbalanced"])
+
+
+def test_experiment_data_rejects_non_settings():
+    with pytest.raises(ValueError, match="^settings must be an SSLSettings"):
+        ssl_experiment_data({"dataset": "digits-lt"})
+    assert isinstance(ssl_settings("smoke", dataset="digits-lt"), SSLSettings)
