@@ -17,6 +17,7 @@ from ltutorial.profiles import PROFILES, pick
 
 _SUBMODULES = (
     "classic",
+    "fisher_consistency",
     "data",
     "exercises",
     "losses",

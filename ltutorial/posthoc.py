@@ -2,10 +2,12 @@
 
 Cost-matrix convention (the slide's and Zhou & Liu's): ``C[k][k']`` is the cost of predicting class
 k' for an example whose TRUE class is k; rows are the true class (as in scikit-learn's
-``confusion_matrix``), the diagonal is usually 0. Notebook 03 uses this module.
+``confusion_matrix``), the diagonal is usually 0. Notebooks 03 and 08 use this module.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -123,3 +125,72 @@ def softmax(logits):
     """Row-wise softmax, numpy or torch in, same type out (a convenience for notebook 03)."""
     z, is_numpy = _as_float_tensor(logits, "logits")
     return _back(torch.softmax(z, dim=-1), is_numpy, _numpy_float_dtype(logits))
+
+
+# ----------------------------------------------------------------------------------------------
+# A sweep of the temperature tau (notebooks 03 and 08)
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class TauSweep:
+    """The result of ``tau_sweep``: one row per tau, in the order given.
+
+    ``balanced_accuracy[i]`` and ``per_class_accuracy[i]`` (NaN for a class absent from the labels)
+    belong to ``taus[i]``; ``best_tau`` is the first tau with the largest balanced accuracy.
+    """
+
+    taus: np.ndarray
+    balanced_accuracy: np.ndarray
+    per_class_accuracy: np.ndarray
+    best_index: int
+
+    @property
+    def best_tau(self) -> float:
+        return float(self.taus[self.best_index])
+
+    @property
+    def best_balanced_accuracy(self) -> float:
+        return float(self.balanced_accuracy[self.best_index])
+
+    def as_dict(self) -> dict:
+        """``{tau: balanced accuracy}`` (taus as Python floats)."""
+        return {float(t): float(b) for t, b in zip(self.taus, self.balanced_accuracy)}
+
+
+def tau_sweep(logits, labels, class_priors, taus) -> TauSweep:
+    """Balanced and per-class accuracy of post-hoc logit adjustment for each temperature in ``taus``.
+
+    For each tau: predict ``argmax_k z_k - tau * log(pi_k)`` (``logit_adjust``, Menon et al., ICLR
+    2021; tau = 0 is the unadjusted model, tau = 1 the balanced Bayes rule for calibrated logits)
+    and score it against ``labels`` with ``ltutorial.metrics.balanced_accuracy`` (= scikit-learn's
+    ``balanced_accuracy_score``) and ``per_class_accuracy``. Choosing tau on the test set, as the
+    notebooks do for illustration, is optimistic; tune it on held-out data in practice.
+    Notebooks 03 (threshold-moving temperature) and 08 (post-hoc sweep) use it.
+    """
+    from ltutorial import metrics  # lazy: posthoc stays importable on its own
+
+    z, _ = _as_float_tensor(logits, "logits")
+    if z.ndim != 2:
+        raise ValueError(f"logits must be 2-D (n_samples, n_classes); got shape {tuple(z.shape)} instead.")
+    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if y.ndim != 1 or y.shape[0] != z.shape[0]:
+        raise ValueError(f"labels must be 1-D with one label per row of logits ({z.shape[0]}); got shape {y.shape} instead.")
+    if y.size and (y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= z.shape[1]):
+        raise ValueError(f"labels must be integers in [0, {z.shape[1]}); got dtype {y.dtype} and values "
+                         f"{y.min() if y.size else ''}..{y.max() if y.size else ''} instead.")
+    if isinstance(taus, (str, bytes)):
+        raise ValueError(f"taus must be a 1-D sequence of finite numbers; got {taus!r} instead.")
+    try:
+        t = np.asarray(taus, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"taus must be a 1-D sequence of finite numbers; got {taus!r} instead.") from None
+    if t.ndim != 1 or t.size == 0 or not np.isfinite(t).all():
+        raise ValueError(f"taus must be a non-empty 1-D sequence of finite numbers; got {taus!r} instead.")
+    num_classes = z.shape[1]
+    balanced, per_class = [], []
+    for tau in t:
+        pred = logit_adjust(z, class_priors, tau=float(tau)).argmax(1).cpu().numpy()
+        balanced.append(metrics.balanced_accuracy(y, pred))
+        per_class.append(metrics.per_class_accuracy(y, pred, num_classes=num_classes))
+    balanced = np.asarray(balanced, dtype=np.float64)
+    return TauSweep(taus=t, balanced_accuracy=balanced, per_class_accuracy=np.stack(per_class),
+                    best_index=int(np.argmax(balanced)))

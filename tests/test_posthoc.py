@@ -121,3 +121,71 @@ def test_output_types_follow_input():
     np.testing.assert_allclose(softmax(np.log(np.array([[1.0, 3.0]]))), [[0.25, 0.75]])
     C = cost_matrix_for_logit_adjustment(torch.tensor([0.5, 0.5]))
     assert isinstance(C, torch.Tensor)
+
+
+# ------------------------------------------------------------------ tau_sweep (notebooks 03 and 08)
+def _sweep_problem(seed=0, n=300, k=5):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, n)
+    # logits favour the head classes (low index) on top of a weak signal for the true class
+    logits = rng.normal(size=(n, k)) + 1.5 * np.eye(k)[labels] + np.linspace(2.0, 0.0, k)
+    counts = np.array([400, 200, 100, 50, 25], dtype=float)[:k]
+    return logits, labels, counts / counts.sum()
+
+
+def test_tau_sweep_matches_a_direct_sklearn_loop():
+    from sklearn.metrics import balanced_accuracy_score, recall_score
+
+    from ltutorial.posthoc import tau_sweep
+
+    logits, labels, prior = _sweep_problem()
+    taus = np.linspace(0, 3, 7)
+    out = tau_sweep(logits, labels, prior, taus)
+    # independent: the adjustment by hand in numpy, scored by scikit-learn
+    expected = [balanced_accuracy_score(labels, np.argmax(logits - t * np.log(prior), axis=1)) for t in taus]
+    recalls = [recall_score(labels, np.argmax(logits - t * np.log(prior), axis=1), average=None, labels=range(5),
+                            zero_division=0) for t in taus]
+    np.testing.assert_allclose(out.balanced_accuracy, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out.per_class_accuracy, recalls, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(out.taus, taus)
+    assert out.best_index == int(np.argmax(expected)) and out.best_tau == taus[int(np.argmax(expected))]
+    assert out.best_balanced_accuracy == max(expected)
+    # the head-biased logits gain from adjustment, so the sweep's best tau is not 0
+    assert out.best_tau > 0 and max(expected) > expected[0]
+    as_dict = out.as_dict()
+    assert list(as_dict) == taus.tolist()
+    np.testing.assert_allclose(list(as_dict.values()), expected, rtol=0, atol=1e-12)
+
+
+def test_tau_sweep_torch_input_and_first_maximum():
+    from ltutorial.posthoc import tau_sweep
+
+    logits, labels, prior = _sweep_problem(seed=1)
+    a = tau_sweep(torch.tensor(logits, dtype=torch.float64), torch.tensor(labels), torch.tensor(prior), [0.0, 1.0])
+    b = tau_sweep(logits, labels, prior, [0.0, 1.0])
+    np.testing.assert_array_equal(a.balanced_accuracy, b.balanced_accuracy)
+    # equal priors: every tau gives the same predictions, so the first tau is the (first) best
+    flat = tau_sweep(logits, labels, np.full(5, 0.2), [0.5, 1.0, 2.0])
+    assert flat.best_index == 0 and len(set(flat.balanced_accuracy.tolist())) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"logits": np.zeros(5)}, "^logits must be 2-D"),
+        ({"labels": np.zeros(3, dtype=int)}, "^labels must be 1-D"),
+        ({"labels": np.full(300, 7)}, "^labels must be integers in"),
+        ({"labels": np.full(300, 0.5)}, "^labels must be integers in"),
+        ({"taus": []}, "^taus must be a non-empty"),
+        ({"taus": [0.0, np.nan]}, "^taus must be a non-empty"),
+        ({"taus": "1"}, "^taus must be"),
+        ({"class_priors": np.ones(3)}, "^class_priors must be 1-D"),
+    ],
+)
+def test_tau_sweep_rejects_bad_input(kwargs, match):
+    from ltutorial.posthoc import tau_sweep
+
+    logits, labels, prior = _sweep_problem()
+    args = {"logits": logits, "labels": labels, "class_priors": prior, "taus": [0.0, 1.0], **kwargs}
+    with pytest.raises(ValueError, match=match):
+        tau_sweep(**args)

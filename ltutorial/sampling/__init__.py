@@ -5,6 +5,7 @@ numpy or torch in and the same type out, any device. Notebook 02 teaches it.
 """
 
 from ltutorial.sampling.combine import SMOTEUnderSampler, make_smote_under
+from ltutorial.sampling.compare import SamplerComparison, compare_samplers
 from ltutorial.sampling.random_sampling import RandomOverSampler, RandomUnderSampler
 from ltutorial.sampling.smote import SMOTE, kneighbors
 from ltutorial.sampling.strategy import STRATEGY_NAMES, check_sampling_strategy
@@ -35,4 +36,6 @@ __all__ = [
     "SAMPLERS",
     "STRATEGY_NAMES",
     "build_sampler",
+    "compare_samplers",
+    "SamplerComparison",
 ]

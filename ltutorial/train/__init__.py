@@ -1,4 +1,4 @@
-"""Training: ``fit`` (one loop for any model, loss and schedule), evaluation, schedules, augmentation,
+"""Training: ``fit`` (one loop for any model, loss and schedule), evaluation, hooks, schedules, augmentation,
 the graphed CUDA fast path (``fast``) and several models at once (``fit_many``).
 
 Contracts: docs/ARCHITECTURE.md, "Training loop" and "Several models at once".
@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 from ltutorial.train.augment import crop_flip, normalize, random_crop_flip
+from ltutorial.train.hooks import PerClassAccuracyRecorder
 from ltutorial.train.loop import History, TrainState, evaluate, extract_features, fit, predict, predict_logits
 from ltutorial.train.schedules import (
     SCHEDULES,
@@ -19,12 +20,12 @@ from ltutorial.train.schedules import (
 )
 
 _LAZY = {"fit_many": ("ltutorial.train.fused", "fit_many"), "fuse_models": ("ltutorial.train.fused", "fuse_models")}
-_SUBMODULES = ("augment", "schedules", "loop", "fast", "fused", "recipes")
+_SUBMODULES = ("augment", "schedules", "loop", "hooks", "fast", "fused", "recipes")
 
 __all__ = [
     "fit", "fit_many", "evaluate", "predict", "predict_logits", "extract_features", "History", "TrainState",
     "random_crop_flip", "crop_flip", "normalize", "warmup_multistep", "ldam_drw_schedule", "cosine_with_warmup",
-    "SCHEDULES", "get_schedule", "fuse_models",
+    "SCHEDULES", "get_schedule", "fuse_models", "PerClassAccuracyRecorder",
 ]
 
 
