@@ -152,7 +152,7 @@ def per_class_accuracy(y_true, y_pred, num_classes: int | None = None) -> np.nda
 
     A class with no sample in ``y_true`` has no defined accuracy and gets NaN (use ``np.nanmean``).
     Equals ``sklearn.metrics.recall_score(y_true, y_pred, average=None)`` on the present classes.
-    Notebook 01 plots it against the training class size.
+    Notebook 01 plots it against the training class size; notebooks 02-04 report it.
     """
     yt, yp, c = _pair(y_true, y_pred, num_classes)
     return _recalls(_counts_matrix(yt, yp, c))
@@ -162,7 +162,7 @@ def balanced_accuracy(y_true, y_pred) -> float:
     """Balanced accuracy = (1/|C|) sum_c recall_c over the classes C present in ``y_true``.
 
     The metric the long-tail papers report on balanced test sets; equals
-    ``sklearn.metrics.balanced_accuracy_score`` (Brodersen et al., 2010). Notebooks 01-03 and 08.
+    ``sklearn.metrics.balanced_accuracy_score`` (Brodersen et al., 2010). Notebooks 01-04 and 08.
     """
     return float(np.nanmean(per_class_accuracy(y_true, y_pred)))
 

@@ -47,7 +47,8 @@ def _numpy(x, name: str, ndim: int = 1) -> np.ndarray:
 def plot_class_counts(counts, ax=None, log: bool = True, labels=None, title: str | None = None):
     """Bar chart of training images per class, log-scaled y by default (a long tail spans decades).
 
-    Notebook 01: the long-tailed profiles of CIFAR-10-LT and real data sets.
+    Notebook 01: the long-tailed profiles of CIFAR-10-LT and real data sets; notebook 02: the toy
+    data before and after resampling.
     """
     counts = _numpy(counts, "counts")
     if np.any(counts < 0) or not np.all(np.isfinite(counts)):
@@ -97,7 +98,7 @@ def plot_per_class_accuracy(per_class_acc, class_counts, ax=None, label: str | N
 
     The figure behind the tutorial's first claim: under ERM accuracy falls with class size.
     Call it once per method on the same ``ax`` to compare (``label`` goes to the legend).
-    NaN accuracies (classes absent from the test set) are left out. Notebooks 01, 06-09.
+    NaN accuracies (classes absent from the test set) are left out. Notebooks 01 and 03.
     """
     acc = _numpy(per_class_acc, "per_class_acc")
     counts = _numpy(class_counts, "class_counts")
@@ -125,7 +126,7 @@ def plot_shot_accuracy(results: dict, ax=None, groups=_GROUPS, title: str | None
 
     ``results`` maps a method name to a dict such as :func:`ltutorial.metrics.shot_accuracy`
     returns. A NaN (empty group, e.g. few-shot on CIFAR-10-LT) is drawn as an empty bar marked
-    "n/a". Notebooks 06-12.
+    "n/a". Notebooks 10-12.
     """
     if not isinstance(results, dict) or not results:
         raise ValueError(f"results must be a non-empty dict method -> {{group: accuracy}}; got {results!r} instead.")
@@ -181,8 +182,8 @@ def plot_decision_regions(
     """Filled decision regions of a 2-D classifier with the data on top.
 
     ``predict_fn`` maps an (M, 2) float array to M labels (numpy or torch); it is called once on
-    the whole ``resolution`` x ``resolution`` grid. Notebooks 02-05 (SMOTE, threshold-moving, COG,
-    plug-in rule on synthetic 2-D data).
+    the whole ``resolution`` x ``resolution`` grid. Notebooks 02, 04 and 05 (SMOTE, COG, plug-in
+    rule on synthetic 2-D data).
     """
     if not callable(predict_fn):
         raise ValueError(f"predict_fn must be a callable (M, 2) array -> M labels; got {type(predict_fn).__name__} instead.")

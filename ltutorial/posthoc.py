@@ -91,6 +91,7 @@ def logit_adjust(logits, class_priors, tau: float = 1.0):
     ``class_priors`` are the training class frequencies pi_k (counts are accepted and normalised
     to sum to 1; a shift common to all classes changes neither argmax nor softmax). tau = 1 gives
     the Bayes rule for the balanced error. numpy or torch in, same type out.
+    Notebooks 03 and 08.
     """
     z, is_numpy = _as_float_tensor(logits, "logits")
     if z.ndim != 2:
@@ -108,6 +109,7 @@ def cost_matrix_for_logit_adjustment(class_priors, tau: float = 1.0):
     Row k has zero diagonal and equal off-diagonal entries summing to ``exp(-tau log pi_k) =
     pi_k^(-tau)`` (the slide's choice): then ``softmax(z)_k * pi_k^(-tau)``, renormalised, equals
     ``softmax(z_k - tau log pi_k)``. numpy or torch in (for the priors), same type out.
+    Notebooks 03 and 08.
     """
     pri_in, is_numpy = _as_float_tensor(class_priors, "class_priors")
     if pri_in.ndim != 1 or pri_in.numel() < 2:

@@ -74,6 +74,7 @@ class COG:
     Fitted: ``classes_``, ``subclass_parent_`` (sub-class -> index into classes_),
     ``n_subclasses_``, ``subclass_counts_``, ``train_subclasses_`` (sub-class of each training
     row), ``estimator_``.
+    Notebook 04.
     """
 
     def __init__(self, n_clusters=3, oversample: bool = False, base_estimator=None, decompose="not minority",

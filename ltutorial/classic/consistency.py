@@ -23,7 +23,10 @@ def _phi(z: np.ndarray) -> np.ndarray:
 
 
 def linear_rule_balanced_accuracy(problem, w, b) -> float:
-    """Exact balanced accuracy of the rule "predict 1 iff w.x + b > 0" on ``problem``'s distribution."""
+    """Exact balanced accuracy of the rule "predict 1 iff w.x + b > 0" on ``problem``'s distribution.
+
+    Notebook 05.
+    """
     w = np.asarray(w, dtype=np.float64).reshape(-1)
     if w.shape != (problem.dim,):
         raise ValueError(f"w must have {problem.dim} entries; got shape {w.shape} instead.")
@@ -65,6 +68,7 @@ def balanced_accuracy_regret(problem, sample_sizes, repeats: int = 5, random_sta
     (seed derived from ``random_state``, n and r), fits logistic regression (the class-probability
     estimator) and class-weighted logistic regression, and returns
     ``{method: array (len(sample_sizes), repeats)}`` of BA(Bayes) - BA(rule), plus "n".
+    Notebook 05.
     """
     repeats = check_positive_int(repeats, name="repeats")
     seed = check_random_state(random_state)

@@ -45,6 +45,7 @@ class PlugInClassifier:
         consistent for balanced accuracy), "half" (0.5, consistent for accuracy only) or a number
         in (0, 1).
     Fitted: ``classes_``, ``threshold_``, ``estimator_``.
+    Notebook 05.
     """
 
     def __init__(self, estimator=None, threshold="empirical"):

@@ -54,7 +54,8 @@ def longtail_counts(n_max: int, num_classes: int, imbalance_ratio: float, profil
     ``"step"``: the first ceil(C/2) classes get n_max, the last floor(C/2) get int(n_max / rho).
     rho = ``imbalance_ratio`` = n_max / n_min >= 1. From LDAM-DRW (Cao et al., NeurIPS 2019):
     CIFAR-10 (n_max=5000) with rho=100 gives 12,406 images, CIFAR-100 (n_max=500) gives 10,847.
-    Used in notebook 01 to draw the profiles and by ``load_dataset``.
+    Used in notebook 01 to draw the profiles, in notebooks 06, 07 and 09 for the class counts of
+    the formulas, and by ``load_dataset``.
 
     Raises ValueError if a class would get 0 samples (``n_max`` too small for ``imbalance_ratio``).
     """

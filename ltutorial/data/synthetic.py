@@ -1,7 +1,7 @@
 """2-D (or d-D) synthetic imbalanced data for the classic notebooks, with known structure.
 
 * ``make_gaussian_mixture``: one Gaussian per class with chosen counts (the SMOTE / re-weighting
-  figures of notebooks 02-03);
+  figures of notebook 02);
 * ``make_longtail_blobs``: C Gaussian blobs on a circle with long-tailed counts;
 * ``make_multimodal_rare``: a majority class made of several clusters surrounding a rare class,
   the situation COG's local clustering (Wu et al., KDD 2007 / DMKD 2010) is designed for;
@@ -86,7 +86,7 @@ def make_gaussian_mixture(class_counts, centers, cov=1.0, random_state=None) -> 
 
     ``class_counts``: one int for all classes or one per class; ``centers``: C x d;
     ``cov``: a variance (isotropic), C variances, a d x d matrix, or C such matrices.
-    x = mu_c + L_c z with L_c L_c^T = cov_c and z ~ N(0, I). Notebooks 02-03.
+    x = mu_c + L_c z with L_c L_c^T = cov_c and z ~ N(0, I). Notebook 02 (SMOTE).
     """
     centers = np.asarray(centers, dtype=np.float64)
     if centers.ndim != 2 or centers.shape[0] < 1 or not np.all(np.isfinite(centers)):
@@ -132,7 +132,7 @@ def make_longtail_blobs(
     """C isotropic 2-D blobs with centers evenly on a circle of ``radius``, counts from ``longtail_counts``.
 
     Class c has ``longtail_counts(n_max, C, imbalance_ratio, profile)[c]`` points from
-    N(center_c, cluster_std^2 I); class 0 is the head. Notebooks 02-04.
+    N(center_c, cluster_std^2 I); class 0 is the head. No notebook uses it (tests and exercises of your own).
     """
     num_classes = check_positive_int(num_classes, name="num_classes", minimum=2)
     counts = longtail_counts(n_max, num_classes, imbalance_ratio, profile)
@@ -158,7 +158,7 @@ def make_multimodal_rare(
     nearly linearly separable: the structure COG exploits by clustering the large class into
     sub-classes (Wu, Xiong & Chen, DMKD 2010). The majority points are split as evenly as
     possible over the clusters. With ``return_clusters`` also returns the generating cluster of
-    every point (0..n_clusters-1 for the majority, -1 for the rare class). Notebook 03 (COG).
+    every point (0..n_clusters-1 for the majority, -1 for the rare class). Notebook 04 (COG).
     """
     n_majority = check_positive_int(n_majority, name="n_majority")
     n_rare = check_positive_int(n_rare, name="n_rare")
@@ -191,7 +191,7 @@ class GaussianBinaryProblem:
     Bayes rules: accuracy predicts 1 iff eta(x) > 1/2; balanced accuracy (AM) iff eta(x) > p
     (Menon, Narasimhan, Agarwal & Chawla, ICML 2013). With Mahalanobis distance D between the
     means and the rule "w.x + b > t", TPR = Phi((D^2/2 - t')/D), TNR = Phi((D^2/2 + t')/D) where
-    t' = t - log(p/(1-p)); the balanced-accuracy rule (t' = 0) scores Phi(D/2). Notebook 03.
+    t' = t - log(p/(1-p)); the balanced-accuracy rule (t' = 0) scores Phi(D/2). Notebook 05.
     """
 
     mu0: np.ndarray
@@ -290,7 +290,7 @@ def make_imbalanced_gaussians(
 
     The Mahalanobis distance between the classes is ``separation``, so the Bayes balanced
     accuracy is Phi(separation / 2). With ``return_problem`` also returns the
-    ``GaussianBinaryProblem`` that gives eta(x) and the Bayes rules. Notebook 03 (plug-in rule).
+    ``GaussianBinaryProblem`` that gives eta(x) and the Bayes rules. Notebook 05 (plug-in rule).
     """
     separation = _check_positive_float(separation, name="separation")
     dim = check_positive_int(dim, name="dim")

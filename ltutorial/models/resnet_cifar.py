@@ -163,7 +163,7 @@ def resnet32(num_classes: int = 10, normed: bool = False, in_channels: int = 3) 
     """ResNet-32 of the long-tail papers (CB, LDAM-DRW, LA, VS): 5 blocks per stage, ~0.46M parameters.
 
     ``normed=True`` gives the cosine classifier LDAM needs (logits in [-1, 1], scaled by s in the loss).
-    The ``full`` profile of notebooks 01 and 06-09 and ``ltutorial reproduce`` train it.
+    The ``full`` profile of notebooks 01, 03 and 06-09 and ``ltutorial reproduce`` train it.
     """
     return cifar_resnet(32, num_classes, normed, in_channels)
 

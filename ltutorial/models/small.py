@@ -18,7 +18,7 @@ class SmallCNN(_ClassifierMixin, nn.Module):
     Adaptive average pooling at the end makes it work on any input of at least 4x4: 8x8 digits
     (8 -> 4 -> 2) and 32x32 CIFAR (32 -> 16 -> 8) alike. With w = 32 it has ~94k parameters and
     ~10M multiply-adds per CIFAR image (ResNet-32: 69M), so a CIFAR-10-LT epoch runs in seconds
-    on a CPU. Notebooks 01-09 on the ``cpu`` profile.
+    on a CPU. Notebooks 01, 03 and 06-12 on the ``smoke`` and ``cpu`` profiles (10-12 as the SSL encoder).
     """
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 32, normed: bool = False):
@@ -48,8 +48,8 @@ class SmallCNN(_ClassifierMixin, nn.Module):
 class MLP(_ClassifierMixin, nn.Module):
     """Multi-layer perceptron: flatten, then Linear-ReLU per ``hidden`` width, then ``fc``.
 
-    Takes 2-D features (the synthetic data of notebooks 02-05) or images, which it flattens
-    (``in_features`` = C * H * W, 64 for the 8x8 digits).
+    Takes 2-D features (such as the synthetic data of notebooks 02-05; no notebook uses it) or
+    images, which it flattens (``in_features`` = C * H * W, 64 for the 8x8 digits).
     """
 
     def __init__(self, in_features: int, num_classes: int, hidden=(64, 64), normed: bool = False):

@@ -25,6 +25,7 @@ class SMOTEUnderSampler(BaseSampler):
     Binary default: raise the minority to half the majority, then cut the majority to the new
     minority count (0.5, 1.0). For multi-class data see ``make_smote_under``.
     Fitted: ``smote_`` and ``under_`` (the fitted samplers), ``sampling_strategy_`` (final counts).
+    Notebook 02.
     """
 
     def __init__(self, over_sampling_strategy=0.5, under_sampling_strategy=1.0, k_neighbors: int = 5,
@@ -79,6 +80,7 @@ def make_smote_under(n_per_class="median", *, k_neighbors: int = 5, random_state
 
     Classes smaller than m are SMOTE'd up to m, larger ones randomly under-sampled to m, where m is
     ``n_per_class`` (an int) or the median / mean class count of the training labels.
+    Notebook 02.
     """
     if isinstance(n_per_class, str):
         if n_per_class not in _MEET_NAMES:

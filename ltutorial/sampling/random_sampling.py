@@ -40,6 +40,7 @@ class RandomOverSampler(_RandomSampler):
 
     ``sampling_strategy_[c]`` = number of copies added to class c. Output: the original samples in
     order, then the copies class by class; ``sample_indices_`` gives each output row's source row.
+    Notebook 02.
     """
 
     _sampling_type = "over-sampling"
@@ -61,6 +62,7 @@ class RandomUnderSampler(_RandomSampler):
 
     ``sampling_strategy_[c]`` = number of samples KEPT in class c (imblearn's convention). Output
     rows are grouped by class in sorted class order; ``sample_indices_`` gives their source rows.
+    Notebook 02.
     """
 
     _sampling_type = "under-sampling"

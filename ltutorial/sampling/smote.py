@@ -137,6 +137,7 @@ class SMOTE(BaseSampler):
 
     Fitted attributes: ``sampling_strategy_`` (class -> number of new samples, like imblearn),
     ``n_synthetic_`` (total new samples), ``classes_``, ``n_features_in_``.
+    Notebook 02.
     """
 
     _sampling_type = "over-sampling"

@@ -250,6 +250,7 @@ def boosted_randaugment(
     brightness/contrast/colour/sharpness factors are 1 +- 0.9 level (the reference maps
     0..30 to 0.1..1.9), solarize's threshold falls from 256 to 146 as the level rises, and fills
     are grey. Both views use the same scores and independent draws (ssl_lt.md section 4.2).
+    Notebook 11.
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 4:
         raise ValueError(f"x must be a float tensor N x C x H x W in [0, 1]; got {getattr(x, 'dtype', type(x).__name__)} instead.")
@@ -350,7 +351,9 @@ class BCLState:
 def pretrain_bcl(encoder, data, *, base: str = "simclr", bcl: BCLConfig | None = None, **kwargs):
     """BCL pre-training: :func:`ltutorial.ssl.pretrain` with ``method="bcl"`` (BCL-I, on SimCLR,
     k = 1) or, with ``base="sdclr"``, ``"bcl-d"`` (BCL-D, on SDCLR, k = 2); weight decay 5e-4 for
-    BCL-I and 1e-4 for BCL-D in the paper (ssl_lt.md section 4.3)."""
+    BCL-I and 1e-4 for BCL-D in the paper (ssl_lt.md section 4.3).
+    Notebook 11.
+    """
     from ltutorial.ssl.simclr import pretrain
 
     bases = {"simclr": "bcl", "sdclr": "bcl-d"}

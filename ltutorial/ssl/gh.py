@@ -183,6 +183,7 @@ class GHConfig:
     between re-estimates of pi [20], ``ema_beta_warmup`` / ``ema_beta`` [0.9 / 0.999],
     ``floor`` (> 0): pseudo-count added to every vertex before normalising pi, so no vertex gets
     pi_k = 0 (the CIFAR code has none; ImageNet's adds 100), ``seed`` of the ETF.
+    Notebook 12.
     """
 
     num_vertices: int | None = None

@@ -180,6 +180,7 @@ def pretrain_sdclr(encoder, data, *, prune_ratio: float = 0.9, **kwargs):
 
     Paper settings on CIFAR: prune_ratio 0.9, weight decay 1e-4, batch 512, lr 0.5, tau 0.2,
     2000 epochs (ssl_lt.md section 3.3). A small CPU network may need a lower ratio (0.5-0.7).
+    Notebook 10.
     """
     from ltutorial.ssl.simclr import pretrain
 

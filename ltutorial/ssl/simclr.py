@@ -353,7 +353,10 @@ def pretrain(
 
 
 def pretrain_simclr(encoder, data, **kwargs) -> SSLHistory:
-    """SimCLR pre-training: :func:`pretrain` with ``method="simclr"`` (``gh=`` adds GH)."""
+    """SimCLR pre-training: :func:`pretrain` with ``method="simclr"`` (``gh=`` adds GH).
+
+    Notebooks 10-12.
+    """
     return pretrain(encoder, data, method="simclr", **kwargs)
 
 
@@ -374,6 +377,7 @@ def extract_features(encoder, data, *, device=None, batch_size: int = 1024, amp:
 
     ``encoder`` may be an :class:`SSLHistory`, a :class:`SimCLR` or an encoder; the work is done by
     :func:`ltutorial.train.extract_features` (batched, bf16 autocast on CUDA).
+    Notebook 12.
     """
     from ltutorial import train as _train
 
@@ -411,6 +415,7 @@ def linear_probe(
     the class counts of the (long-tailed) pre-training set, as SDCLR/BCL/GH do, also when the
     encoder was pre-trained on the balanced subset (:func:`ltutorial.metrics.group_accuracy_by_thirds`).
     Returns dict(many, medium, few, all, accuracy, per_class_accuracy) in [0, 1].
+    Notebooks 10-12.
     """
     from ltutorial import metrics
 
@@ -463,7 +468,10 @@ def linear_probe(
 
 
 def probe_table(results: dict) -> "pandas.DataFrame":
-    """A Many / Medium / Few / All table in percent from {row name: :func:`linear_probe` result}."""
+    """A Many / Medium / Few / All table in percent from {row name: :func:`linear_probe` result}.
+
+    Notebooks 10-12.
+    """
     import pandas as pd
 
     rows = {name: {k.capitalize(): 100 * r[k] for k in ("many", "medium", "few", "all")} for name, r in results.items()}

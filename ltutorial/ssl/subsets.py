@@ -50,6 +50,7 @@ def ssl_subsets(
     runs. ``few_shot_fraction`` of n_max per class (at least 1) goes to S_b. Also returned:
     ``"class_counts"`` (D_i's per-class counts, the grouping key for many/medium/few) and
     ``"balanced_per_class"``. Same seed, same subsets. Indices are sorted int64 CPU tensors.
+    Notebook 10.
     """
     y = check_labels(labels).cpu()
     if y.numel() == 0:

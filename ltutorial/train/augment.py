@@ -107,7 +107,8 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, generator: torch.Ge
     Equivalent to torchvision's ``RandomCrop(H, padding=p, padding_mode="constant"|"reflect")``
     followed by ``RandomHorizontalFlip(0.5)`` applied image by image, as in the LDAM-DRW recipe
     (Cao et al., NeurIPS 2019), but as batch tensor operations on the images' device. The same
-    ``generator`` seed gives the same output. Notebooks 01 and 06-10 train with it through ``fit``.
+    ``generator`` seed gives the same output. Notebooks 01, 03 and 06-09 train with it through ``fit``
+    (when the data set's ``augment`` is True, i.e. on CIFAR).
     """
     images = _check_images(images)
     padding = _check_padding(padding, images.shape[2], images.shape[3])
