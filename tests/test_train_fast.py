@@ -541,3 +541,22 @@ def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, 
     assert graph[0].config["graph_captures"] == 1 == FakeGraph.captures
     for e, g in zip(eager, graph):
         torch.testing.assert_close(torch.tensor(g.train_loss), torch.tensor(e.train_loss), rtol=1e-5, atol=1e-6)
+
+
+def test_cudnn_autotune_restores_the_flag_even_after_an_error():
+    import torch
+
+    from ltutorial.train.fast import cudnn_autotune
+
+    before = torch.backends.cudnn.benchmark
+    with cudnn_autotune("cpu"):
+        assert torch.backends.cudnn.benchmark == before  # only CUDA runs turn the autotuner on
+    torch.backends.cudnn.benchmark = False
+    try:
+        with cudnn_autotune(torch.device("cuda")):
+            assert torch.backends.cudnn.benchmark is True
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert torch.backends.cudnn.benchmark is False
+    torch.backends.cudnn.benchmark = before

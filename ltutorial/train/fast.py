@@ -26,6 +26,7 @@ separate models in one graph with one CUDA stream per model (``fit_many(..., fus
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -213,6 +214,18 @@ def _capture(body, device, reset_grads):
 
 def _synchronize(device) -> None:
     torch.cuda.synchronize(device)
+
+
+@contextlib.contextmanager
+def cudnn_autotune(device):
+    """Turn on cuDNN's autotuner for the fixed batch shapes of a graphed run; restore it after."""
+    previous = torch.backends.cudnn.benchmark
+    if torch.device(device).type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
 
 
 # ----------------------------------------------------------------------------------------------
@@ -517,15 +530,10 @@ def fit_fast(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_
     if capture and dev.type != "cuda":
         raise ValueError(f"capture=True needs a CUDA device; got device {dev} instead.")
     _, channels_last = _resolve_amp(amp, dev)
-    previous_benchmark = torch.backends.cudnn.benchmark
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    try:
+    with cudnn_autotune(dev):
         return run_engine(model, 1, train, loss_fns=[loss_fn], hooks_per_model=[hooks], hook_models=[model],
                           sync_hook_models=None, epochs=epochs, test=test, batch_size=batch_size, optimizer=optimizer,
                           lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov, schedule=schedule,
                           augment=augment, device=dev, seed=seed, eval_every=eval_every, progress=progress, amp=amp,
                           channels_last=channels_last, padding=padding, fill=fill, capture=capture,
                           engine_name="graph" if capture else "fast-eager")[0]
-    finally:
-        torch.backends.cudnn.benchmark = previous_benchmark

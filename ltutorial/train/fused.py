@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltutorial.device import get_device
-from ltutorial.train.fast import GraphCaptureError
+from ltutorial.train.fast import GraphCaptureError, cudnn_autotune
 from ltutorial.train.loop import History, _check_common, _check_hooks, _resolve_amp, fit
 
 __all__ = ["FusedModels", "NotFusableError", "fuse_models", "fit_many", "FUSED_CONV_CHANNELS_LAST",
@@ -507,10 +507,7 @@ def _fit_fused(models, train, *, loss_fns, hooks, test, device, epochs, batch_si
     def sync():
         fused.unfuse_into(models)
 
-    previous_benchmark = torch.backends.cudnn.benchmark
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    try:
+    with cudnn_autotune(device):
         histories = run_engine(
             fused, len(models), train, loss_fns=loss_fns, hooks_per_model=hooks, hook_models=models,
             sync_hook_models=sync, epochs=epochs, test=test, batch_size=batch_size, optimizer=None, lr=lr,
@@ -520,8 +517,6 @@ def _fit_fused(models, train, *, loss_fns, hooks, test, device, epochs, batch_si
             # a copy per layer in channels_last, so the fused network stays NCHW.
             channels_last=False, padding=padding, fill=fill, capture=fast,
             engine_name=f"fused{len(models)}-{'graph' if fast else 'eager'}")
-    finally:
-        torch.backends.cudnn.benchmark = previous_benchmark
     sync()
     for h in histories:
         h.config["fused_conv_channels_last"] = FUSED_CONV_CHANNELS_LAST
@@ -553,10 +548,7 @@ def _fit_streams(models, train, *, loss_fns, hooks, test, device, epochs, batch_
         raise ValueError(f"fast=True needs a CUDA device (it captures CUDA graphs); got device {device} instead.")
     # Separate modules keep their own layout: bf16 + channels_last on CUDA, as fit's fast path.
     _, channels_last = _resolve_amp(amp, device)
-    previous_benchmark = torch.backends.cudnn.benchmark
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    try:
+    with cudnn_autotune(device):
         return run_engine(
             list(models), len(models), train, loss_fns=loss_fns, hooks_per_model=hooks, hook_models=models,
             sync_hook_models=None, epochs=epochs, test=test, batch_size=batch_size, optimizer=None, lr=lr,
@@ -564,5 +556,3 @@ def _fit_streams(models, train, *, loss_fns, hooks, test, device, epochs, batch_
             device=device, seed=seed, eval_every=eval_every, progress=progress, amp=amp,
             channels_last=channels_last, padding=padding, fill=fill, capture=fast,
             engine_name=f"streams{len(models)}-{'graph' if fast else 'eager'}")
-    finally:
-        torch.backends.cudnn.benchmark = previous_benchmark
