@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -112,7 +113,7 @@ def test_train_kwargs_and_summary():
 def test_settings_are_deterministic_and_frozen():
     a = ssl_settings("cpu", dataset="digits-lt", seed=1, epochs=4)
     assert a == ssl_settings("cpu", dataset="digits-lt", seed=1, epochs=4)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         a.epochs = 9
 
 
