@@ -13,25 +13,25 @@ from ltutorial.models.resnet_cifar import ResNet18Cifar
 from ltutorial.models.small import SmallCNN
 from ltutorial.ssl import SSLSettings, make_encoder, ssl_experiment_data, ssl_settings
 
-# The values notebooks 10-12 used before the settings moved into the package (their lt.pick lines).
-NOTEBOOK_VALUES = {
-    "smoke": dict(epochs=2, encoder="small_cnn", width=8, n_max=200, image_size=16, batch_size=64, proj_dim=32,
-                  warmup_epochs=1, probe_epochs=20, val_per_class=50, test_per_class=50),
-    "cpu": dict(epochs=15, encoder="small_cnn", width=32, n_max=600, image_size=16, batch_size=128, proj_dim=64,
-                warmup_epochs=1, probe_epochs=50, val_per_class=100, test_per_class=200),
-    "full": dict(epochs=300, encoder="resnet18_cifar", width=None, n_max=None, image_size=None, batch_size=512,
-                 proj_dim=128, warmup_epochs=10, probe_epochs=200, val_per_class=500, test_per_class=None),
-}
 
 
 # ------------------------------------------------------------------ settings
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "full"])
-def test_profile_values_match_the_notebooks(profile):
+def test_unset_knobs_take_the_profile_row(profile):
     s = ssl_settings(profile, dataset="cifar10-lt", seed=3)
-    for name, value in NOTEBOOK_VALUES[profile].items():
+    for name, value in lt.ssl.SSL_PROFILES[profile].items():
         assert getattr(s, name) == value, name
     assert (s.profile, s.dataset, s.seed, s.lr) == (profile, "cifar10-lt", 3, 0.5)
     assert s.in_channels == 3 and not s.digits
+
+
+def test_profiles_grow_from_smoke_to_full():
+    rows = [lt.ssl.SSL_PROFILES[p] for p in ("smoke", "cpu", "full")]
+    for key in ("epochs", "batch_size", "proj_dim", "probe_epochs", "val_per_class"):
+        assert rows[0][key] <= rows[1][key] <= rows[2][key], key
+    # laptop profiles use the small CNN on shrunk images; only full trains ResNet-18 at 32x32
+    assert [r["encoder"] for r in rows] == ["small_cnn", "small_cnn", "resnet18_cifar"]
+    assert rows[2]["image_size"] is None and rows[2]["n_max"] is None
 
 
 def test_full_profile_is_the_papers_recipe():

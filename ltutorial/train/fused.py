@@ -484,17 +484,20 @@ def _architecture_key(model: nn.Module) -> tuple:
             tuple((name, tuple(t.shape)) for name, t in list(model.named_parameters()) + list(model.named_buffers())))
 
 
+def _check_all(models, loss_fns, train, *args):
+    """Run fit's checks for every (model, loss) pair; return the normalised shared settings."""
+    checked = [_check_common(m, train, fn, *args) for m, fn in zip(models, loss_fns)]
+    return checked[0]
+
+
 def _fit_fused(models, train, *, loss_fns, hooks, test, device, epochs, batch_size=128, lr=0.1, momentum=0.9,
                weight_decay=2e-4, nesterov=False, schedule=None, augment=None, seed=0, eval_every=1, progress=None,
                amp=None, fast=None, padding=4, fill="zero", drop_last=None) -> list[History]:
     from ltutorial.train.fast import run_engine
 
-    for i, fn in enumerate(loss_fns):
-        _check_common(models[i], train, fn, epochs, test, batch_size, lr, momentum, weight_decay, augment, seed,
-                      eval_every, padding, fill)
-    epochs, batch_size, augment, seed, eval_every = _check_common(
-        models[0], train, loss_fns[0], epochs, test, batch_size, lr, momentum, weight_decay, augment, seed,
-        eval_every, padding, fill)
+    epochs, batch_size, augment, seed, eval_every = _check_all(
+        models, loss_fns, train, epochs, test, batch_size, lr, momentum, weight_decay, augment, seed, eval_every,
+        padding, fill)
     if fast is None:
         fast = device.type == "cuda"
     if fast and device.type != "cuda":
@@ -531,12 +534,9 @@ def _fit_streams(models, train, *, loss_fns, hooks, test, device, epochs, batch_
     other fast paths it drops each epoch's last partial batch."""
     from ltutorial.train.fast import run_engine
 
-    for i, fn in enumerate(loss_fns):
-        _check_common(models[i], train, fn, epochs, test, batch_size, lr, momentum, weight_decay, augment, seed,
-                      eval_every, padding, fill)
-    epochs, batch_size, augment, seed, eval_every = _check_common(
-        models[0], train, loss_fns[0], epochs, test, batch_size, lr, momentum, weight_decay, augment, seed,
-        eval_every, padding, fill)
+    epochs, batch_size, augment, seed, eval_every = _check_all(
+        models, loss_fns, train, epochs, test, batch_size, lr, momentum, weight_decay, augment, seed, eval_every,
+        padding, fill)
     if schedule is not None and not callable(schedule):
         raise ValueError("schedule must be None or a callable epoch -> lr multiplier; "
                          f"got {type(schedule).__name__} instead.")
