@@ -43,7 +43,7 @@ THROUGHPUT_TIMEOUT=${THROUGHPUT_TIMEOUT:-100}
 REPRODUCE_TIMEOUT=${REPRODUCE_TIMEOUT:-330}
 REPRODUCE_METHODS=${REPRODUCE_METHODS:-erm,focal,cb-focal,ldam-drw,la,vs,vs-tla-adrw}
 REPRODUCE_EPOCHS=${REPRODUCE_EPOCHS:-200}
-REPRODUCE_EVAL_EVERY=${REPRODUCE_EVAL_EVERY:-1}  # test-set evaluation every N epochs (and after the last)
+REPRODUCE_EVAL_EVERY=${REPRODUCE_EVAL_EVERY:-5}  # test-set evaluation every N epochs (and after the last)
 THROUGHPUT_ARGS=${THROUGHPUT_ARGS:---data random}  # e.g. "--quick" for a CPU dry run
 REPRODUCE_ARGS=${REPRODUCE_ARGS:-}        # e.g. "--max-train 512 --max-test 500 --model resnet8"
 

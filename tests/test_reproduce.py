@@ -222,13 +222,29 @@ def test_an_interrupted_run_leaves_partial_results(tmp_path, monkeypatch, snapsh
 
     _together(monkeypatch, [], extra_hook=stop)
     with pytest.raises(KeyboardInterrupt):
-        reproduce.main(TINY + ["--methods", "erm,ldam-drw", "--epochs", "5", "--out", str(tmp_path)])
+        reproduce.main(TINY + ["--methods", "erm,ldam-drw", "--epochs", "5", "--eval-every", "1", "--out", str(tmp_path)])
     assert len(snapshots) == 1  # no checkpoint before epoch 10: only the interruption wrote
     data = json.loads((tmp_path / "cpu-reproduce-digits-lt.json").read_text())
     assert data["complete"] is False and data["epochs_reached"] == 2
     assert "interrupted by KeyboardInterrupt" in data["notes"][-1]
     assert all(0 <= r["last"] <= 100 and r["best_epoch"] in (0, 1) for r in data["rows"])
     assert "PARTIAL RESULTS" in (tmp_path / "cpu-reproduce-digits-lt.md").read_text()
+
+
+def test_an_interruption_before_the_first_evaluation_writes_empty_rows(tmp_path, monkeypatch, snapshots):
+    """The default --eval-every 5: stopped after 2 epochs, no model has a test number yet."""
+    def stop(state):
+        if state.epoch == 2:
+            raise KeyboardInterrupt
+
+    _together(monkeypatch, [], extra_hook=stop)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.main(TINY + ["--methods", "erm,la", "--epochs", "6", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "cpu-reproduce-digits-lt.json").read_text())
+    assert data["eval_every"] == 5 and data["complete"] is False and data["epochs_reached"] == 2
+    assert all(r["last"] is None and r["best"] is None and r["diff"] is None for r in data["rows"])
+    table = (tmp_path / "cpu-reproduce-digits-lt.md").read_text()
+    assert "| erm | - |" in table
 
 
 def test_checkpoints_when_models_train_one_after_another(tmp_path, snapshots):
