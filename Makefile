@@ -5,7 +5,7 @@
 #   make test       set up .venv, then the whole test suite: unit tests + a papermill smoke run
 #                   of every notebook (executed copies in build/executed/smoke/)
 #
-# Other targets: setup, unit, smoke, lab, data, clean. Variables: PROFILE, ONLY, WORKERS, PYTEST_ARGS,
+# Other targets: setup, unit, smoke, lab, data, dry-full, clean. Variables: PROFILE, ONLY, WORKERS, PYTEST_ARGS,
 # TORCH, PIP_TORCH_ARGS, LTUTORIAL_DATA (see README.md).
 
 SHELL := /bin/bash
@@ -53,12 +53,12 @@ WORKERS ?= 2
 THREADS ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: help setup tutorial test unit smoke lab data clean
+.PHONY: help setup tutorial test unit smoke lab data dry-full clean
 
 help:
 	@echo "make tutorial   set up .venv and run every notebook headless (build/executed/)"
 	@echo "make test       set up .venv and run the whole test suite (unit + notebook smoke runs)"
-	@echo "make setup | unit | smoke | lab | data | clean"
+	@echo "make setup | unit | smoke | lab | data | dry-full | clean"
 
 setup: $(STAMP)
 
@@ -86,6 +86,11 @@ smoke: setup
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
+
+# The full (GPU) profile of each notebook on the CPU at tiny sizes: every cell of the GPU code path
+# runs, slide-claim asserts only print (ci/dry_run_full.py). About 35 min for all twelve on 2 cores.
+dry-full: setup
+	$(PY) ci/dry_run_full.py $(ONLY)
 
 # CIFAR-10's official files through torchvision into ./data (about 170 MB, once).
 data: setup
