@@ -225,8 +225,10 @@ def _describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
-def execute_notebook(path: Path, output: Path, parameters: dict, *, timeout: float | None) -> NotebookResult:
-    """Execute one notebook with papermill (kernel ``python3``, cwd = the notebook's folder)."""
+def execute_notebook(path: Path, output: Path, parameters: dict, *, timeout: float | None,
+                     cwd: str | Path | None = None) -> NotebookResult:
+    """Execute one notebook with papermill (kernel ``python3``, cwd = ``cwd``, default the notebook's
+    folder: a modified copy kept elsewhere runs where the original would)."""
     import papermill
 
     result = NotebookResult(name=path.stem, profile=str(parameters.get("PROFILE")), parameters=dict(parameters), output=output)
@@ -238,7 +240,7 @@ def execute_notebook(path: Path, output: Path, parameters: dict, *, timeout: flo
             str(output),
             parameters=parameters,
             kernel_name=KERNEL_NAME,
-            cwd=str(path.parent),
+            cwd=str(path.parent if cwd is None else cwd),
             progress_bar=False,
             log_output=False,
             execution_timeout=timeout,

@@ -244,6 +244,18 @@ def test_run_goes_on_after_a_failure_and_reports_each_notebook(tiny, tmp_path, m
     assert lines[-1].startswith("notebooks: 1 passed, 1 failed")
 
 
+def test_execute_notebook_runs_a_copy_in_the_given_folder(tmp_path):
+    """ci/dry_run_full.py keeps its modified copies in build/ but runs them where the originals live."""
+    copies, home = tmp_path / "copies", tmp_path / "home"
+    copies.mkdir()
+    home.mkdir()
+    path = _tiny_notebook(copies, "01_where", "import pathlib\npathlib.Path('ran_here.txt').write_text(str(X))")
+    res = runner.execute_notebook(path, tmp_path / "out" / path.name, {"PROFILE": "smoke", "X": 7}, timeout=60,
+                                  cwd=home)
+    assert res.ok, res.error
+    assert (home / "ran_here.txt").read_text() == "7" and not (copies / "ran_here.txt").exists()
+
+
 def test_command_line_exit_codes(tiny, tmp_path, capsys):
     folder, params = tiny
     common = ["--notebooks-dir", str(folder), "--params-file", str(params), "--out", str(tmp_path / "o")]

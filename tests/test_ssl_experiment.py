@@ -51,6 +51,22 @@ def test_overrides_win():
     assert ssl_settings("cpu", dataset="cifar10-lt", epochs=3).batch_size == 128
 
 
+@pytest.mark.parametrize("profile, epochs, warmup", [
+    ("full", 100, 3),    # 10 of 300 epochs: the same share, rounded
+    ("full", 600, 20),
+    ("full", 1, 0),      # a one-epoch dry run has no room for a warm-up
+    ("cpu", 30, 2),      # 1 of 15
+    ("cpu", 15, 1),      # the profile's own length: its own warm-up
+])
+def test_an_epochs_override_keeps_the_warmup_share(profile, epochs, warmup):
+    s = ssl_settings(profile, dataset="cifar10-lt", epochs=epochs)
+    assert s.warmup_epochs == warmup
+    row = lt.ssl.SSL_PROFILES[profile]
+    assert abs(s.warmup_epochs - row["warmup_epochs"] * epochs / row["epochs"]) <= 0.5
+    # an explicit warm-up is kept as given
+    assert ssl_settings(profile, dataset="cifar10-lt", epochs=epochs, warmup_epochs=epochs).warmup_epochs == epochs
+
+
 def test_digits_caps_pool_and_keeps_native_size(capsys):
     s = ssl_settings("cpu", dataset="digits-lt")
     assert (s.n_max, s.val_per_class, s.image_size, s.test_per_class) == (100, 24, None, None)
@@ -77,6 +93,7 @@ def test_digits_caps_pool_and_keeps_native_size(capsys):
         (dict(batch_size=0), "batch_size"),
         (dict(proj_dim=0), "proj_dim"),
         (dict(warmup_epochs=-1), "warmup_epochs"),
+        (dict(epochs=2, warmup_epochs=3), "warmup_epochs"),
         (dict(probe_epochs=0), "probe_epochs"),
         (dict(val_per_class=-2), "val_per_class"),
         (dict(test_per_class=0), "test_per_class"),
