@@ -414,6 +414,12 @@ def _row(name: str, spec: dict, hist, shots: dict | None, last=None) -> dict:
     }
 
 
+#: ResNet-32 training throughput of ``fit`` on the 2-core CPU of our CI machines (batch 128,
+#: crop+flip: 18.4 s per CIFAR-10-LT epoch of 12,406 images, measured 2026-11-27): the basis of
+#: the CPU time warning.
+_CPU_RESNET32_IMAGES_PER_SECOND = 650
+
+
 def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int | None = None, device="auto",
         seed: int = 0, out="benchmarks/results", root=None, model: str | None = None, batch_size: int | None = None,
         max_train: int | None = None, max_test: int | None = None, progress=None, write: bool = True,
@@ -483,6 +489,12 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
 
     print(f"reproduce {benchmark}: {len(trained)} model(s) {trained}, {model_name}, {recipe.epochs} epochs, "
           f"device {_device_name(dev)}, data {train.source}")
+    if dev.type == "cpu" and model_name == "resnet32":
+        hours = len(trained) * recipe.epochs * len(train) / _CPU_RESNET32_IMAGES_PER_SECOND / 3600
+        if hours > 1 / 6:  # over ten minutes
+            print(f"reproduce: on the CPU this takes about {hours:.1f} h (ResNet-32 trains at about "
+                  f"{_CPU_RESNET32_IMAGES_PER_SECOND} images/s on 2 CPU cores, measured; more cores are faster); for a quick "
+                  "check pass --epochs, --max-train/--max-test or --model small_cnn.")
     fit_kwargs = recipe.fit_kwargs()
     if fit_kwargs["augment"] and not train.augment:
         fit_kwargs["augment"] = False

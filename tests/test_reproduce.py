@@ -268,3 +268,25 @@ def test_shot_columns_from_per_class_accuracy_match_metrics():
     assert math.isnan(reproduce._shots_from_per_class(per_class[:2], counts[:2])["few"])
     with pytest.raises(ValueError, match="eval_every"):
         reproduce.run("digits-lt", "erm", eval_every=0, write=False)
+
+
+@pytest.mark.parametrize("epochs, warned", [(None, True), (2, False)])
+def test_a_long_cpu_run_says_how_long_it_will_take(monkeypatch, capsys, epochs, warned):
+    class Stop(Exception):
+        pass
+
+    def engine(models, train, **kw):
+        raise Stop  # the warning comes before any training
+
+    monkeypatch.setattr(reproduce, "_fit_many", lambda: engine)
+    with pytest.raises(Stop):
+        reproduce.run("digits-lt", reproduce.DEFAULT_METHODS, epochs=epochs, device="cpu", model="resnet32",
+                      write=False)
+    out = capsys.readouterr().out
+    assert ("on the CPU this takes about" in out) is warned
+    if warned:
+        n_train = lt.data.load_dataset("digits-lt", imbalance_ratio=reproduce.BENCHMARKS["digits-lt"]["imbalance_ratio"],
+                                       seed=0)[0].__len__()
+        hours = 7 * 200 * n_train / 650 / 3600  # 7 models x 200 epochs at 650 images/s
+        assert hours > 1 / 6
+        assert f"about {hours:.1f} h" in out
