@@ -88,7 +88,7 @@ lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
 # The full (GPU) profile of each notebook on the CPU at tiny sizes: every cell of the GPU code path
-# runs, slide-claim asserts only print (ci/dry_run_full.py). About 35 min for all twelve on 2 cores.
+# runs, slide-claim asserts only print (ci/dry_run_full.py). About 45 min for all twelve on 2 cores.
 dry-full: setup
 	$(PY) ci/dry_run_full.py $(ONLY)
 

@@ -9,8 +9,8 @@ neither CI (``smoke``) nor a laptop run (``cpu``) executes. This script runs eac
 subsets), so every cell of the full code path runs. The slide-claim ``assert`` statements need the
 full schedule, so in the executed copy they print ``DRY RUN: claim not met ...`` instead of
 raising; exercise cells (solutions and ``lt.exercises`` checks) keep their asserts. A notebook
-fails the dry run only by crashing. Copies go to ``build/dry_full/``; it takes 2-6 minutes per
-training notebook on 2 CPU cores (about 35 minutes for all twelve), so it is not part of CI.
+fails the dry run only by crashing. Copies go to ``build/dry_full/``; it takes 2-10 minutes per
+training notebook on 2 CPU cores (about 45 minutes for all twelve), so it is not part of CI.
 """
 
 from __future__ import annotations
