@@ -256,6 +256,12 @@ def execute_notebook(path: Path, output: Path, parameters: dict, *, timeout: flo
     return result
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def run_notebooks(
     only=None,
     *,
@@ -291,6 +297,9 @@ def run_notebooks(
 
     width = max(len(p.stem) for p in paths)
     print(f"profile {resolved}" + (" (auto)" if profile == "auto" else "") + f"; executed copies in {out}", file=stream)
+    if resolved == "full" and not _cuda_available():
+        print("profile full without CUDA: the notebooks follow the papers' GPU recipes (hundreds of epochs) and "
+              "take many hours on a CPU; `make dry-full` runs the same code path at tiny sizes.", file=stream)
     print(f"{'notebook':<{width}}  {'seconds':>8}  result", file=stream, flush=True)
     results = []
     with _kernel_environment({"LTUTORIAL_PROGRESS": "0"}):

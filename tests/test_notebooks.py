@@ -256,6 +256,18 @@ def test_execute_notebook_runs_a_copy_in_the_given_folder(tmp_path):
     assert (home / "ran_here.txt").read_text() == "7" and not (copies / "ran_here.txt").exists()
 
 
+@pytest.mark.parametrize("profile, cuda, warned", [("full", False, True), ("full", True, False), ("cpu", False, False)])
+def test_full_profile_without_cuda_says_it_will_take_hours(tiny, tmp_path, monkeypatch, profile, cuda, warned):
+    folder, params = tiny
+    monkeypatch.setattr(runner, "_cuda_available", lambda: cuda)
+    monkeypatch.setattr(runner, "execute_notebook", lambda path, output, parameters, timeout: runner.NotebookResult(
+        name=path.stem, profile=parameters["PROFILE"], parameters=parameters, output=output, ok=True))
+    stream = io.StringIO()
+    runner.run_notebooks(["03"], profile=profile, out_dir=tmp_path / "out", notebooks_dir=folder, params_file=params,
+                         stream=stream)
+    assert ("profile full without CUDA" in stream.getvalue()) is warned
+
+
 def test_command_line_exit_codes(tiny, tmp_path, capsys):
     folder, params = tiny
     common = ["--notebooks-dir", str(folder), "--params-file", str(params), "--out", str(tmp_path / "o")]
