@@ -16,6 +16,7 @@ training notebook on 2 CPU cores (about 45 minutes for all twelve), so it is not
 from __future__ import annotations
 
 import ast
+import json
 import sys
 import time
 from pathlib import Path
@@ -104,8 +105,6 @@ def main(argv=None) -> int:
 
 
 def _count_unmet(executed: Path) -> int:
-    import json
-
     if not executed.exists():
         return 0
     nb = json.loads(executed.read_text())

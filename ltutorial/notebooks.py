@@ -99,9 +99,13 @@ def resolve_profile(profile: str) -> str:
         raise ValueError(f"profile must be one of {list(RUN_PROFILES)}; got {profile!r} instead.")
     if profile != "auto":
         return profile
+    return "full" if _cuda_available() else "cpu"
+
+
+def _cuda_available() -> bool:
     import torch
 
-    return "full" if torch.cuda.is_available() else "cpu"
+    return torch.cuda.is_available()
 
 
 def load_params_config(params_file: str | Path | None = None) -> dict:
@@ -254,12 +258,6 @@ def execute_notebook(path: Path, output: Path, parameters: dict, *, timeout: flo
         result.details = "".join(traceback.format_exception_only(type(exc), exc))
     result.seconds = time.perf_counter() - start
     return result
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def run_notebooks(

@@ -138,16 +138,15 @@ def ssl_settings(
                  batch_size=batch_size, proj_dim=proj_dim, warmup_epochs=warmup_epochs, probe_epochs=probe_epochs,
                  val_per_class=val_per_class, test_per_class=test_per_class)
     values = {k: (SSL_PROFILES[profile][k] if v is None else v) for k, v in given.items()}
-    if epochs is not None and warmup_epochs is None:
-        # The profile's warm-up is a share of its schedule: keep the share for another length
-        # (full: 10 of 300 epochs -> 3 of 100, 0 of 1), as TrainConfig.with_epochs does.
-        row = SSL_PROFILES[profile]
-        values["epochs"] = check_positive_int(values["epochs"], name="epochs")
-        values["warmup_epochs"] = min(values["epochs"], round(row["warmup_epochs"] * values["epochs"] / row["epochs"]))
     if not isinstance(values["encoder"], str) or values["encoder"] not in MODELS:
         raise ValueError(f"encoder must be one of {sorted(MODELS)}; got {values['encoder']!r} instead.")
     for name in ("epochs", "batch_size", "proj_dim", "probe_epochs"):
         values[name] = check_positive_int(values[name], name=name)
+    if epochs is not None and warmup_epochs is None:
+        # The profile's warm-up is a share of its schedule: keep the share for another length
+        # (full: 10 of 300 epochs -> 3 of 100, 0 of 1), as TrainConfig.with_epochs does.
+        row = SSL_PROFILES[profile]
+        values["warmup_epochs"] = min(values["epochs"], round(row["warmup_epochs"] * values["epochs"] / row["epochs"]))
     values["warmup_epochs"] = check_positive_int(values["warmup_epochs"], name="warmup_epochs", minimum=0)
     if values["warmup_epochs"] > values["epochs"]:
         raise ValueError(f"warmup_epochs must be <= epochs ({values['epochs']}); got {values['warmup_epochs']} instead.")
