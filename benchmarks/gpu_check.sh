@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# One GPU run that fits in a 7-minute command (GPU_CHECK_BUDGET, default 390 s, bounds the whole script):
-#   1. the GPU tests of every module (pytest -m gpu)          ~1 min, limit 60 s  -> $OUT/gpu_tests.log
+# One GPU run that fits in a 10-minute command (GPU_CHECK_BUDGET, default 390 s, bounds the whole script):
+#   1. the GPU tests (pytest -m gpu, modules with GPU tests)  ~0.5 min, limit 60 s -> $OUT/gpu_tests.log
 #   2. the training-throughput benchmark (random uint8 data)  ~1.5 min, limit 100 s -> $OUT/throughput.json
 #                                                                                  (+ $OUT/results/<device>-train_throughput.json)
-#   3. `ltutorial reproduce cifar10-lt`, 200 epochs           ~4 min, the rest of the budget (at most 330 s) -> $OUT/reproduce/
+#   3. `ltutorial reproduce cifar10-lt`, 200 epochs           ~4-5 min, at most 330 s -> $OUT/reproduce/
+#   4. where the fused step spends its kernel time            ~20 s, limit 45 s -> $OUT/results/<device>-profile_fused_step.json
+#      (benchmarks/profile_fused_step.py); last, so it only takes what the reproduction left of the budget.
 # Each step runs under `timeout` (SIGINT first, so pytest prints its failures and Python its traceback);
 # a failing step is reported and the next one still runs; a step is skipped when under 20 s of budget is left.
 # Usage (repo root):  OUT=/some/dir bash benchmarks/gpu_check.sh
-#   GPU_CHECK_STEPS="tests throughput reproduce" (default: all three) selects steps;
-#   GPU_CHECK_BUDGET / REPRODUCE_METHODS / REPRODUCE_EPOCHS / REPRODUCE_EVAL_EVERY / *_TIMEOUT / *_ARGS override
-#   the sizes below; the reproduction rewrites its JSON/markdown every 10 epochs and when interrupted
-#   ("complete": false), so a step cut short by its limit still leaves numbers under $OUT/reproduce/;
-#   PYTHON picks the interpreter (default python3).
-# After the throughput step, LTUTORIAL_FUSED_NHWC and LTUTORIAL_FIT_MANY_ENGINE (fused|streams) are exported
-# for the reproduction from what the benchmark found faster, unless they are set already.
+#   GPU_CHECK_STEPS="tests throughput reproduce profile" (the default) selects steps;
+#   GPU_CHECK_BUDGET / REPRODUCE_METHODS / REPRODUCE_EPOCHS / REPRODUCE_EVAL_EVERY / REPRODUCE_PRECISION /
+#   *_TIMEOUT / *_ARGS override the sizes below; the reproduction rewrites its JSON/markdown every 10 epochs
+#   and when interrupted ("complete": false), so a step cut short by its limit still leaves numbers under
+#   $OUT/reproduce/; PYTHON picks the interpreter (default python3).
+# After the throughput step, LTUTORIAL_FIT_MANY_ENGINE (fused|streams), LTUTORIAL_FUSED_NHWC and the
+# reproduction's --precision are set from the fastest several-models setup the benchmark measured (its
+# JSON's "recommended"), unless they are set already.
 # Data: a carried `.gpudata/` folder is used as LTUTORIAL_DATA when present (else the reproduction
 # step needs LTUTORIAL_DATA to find CIFAR-10). The benchmark uses random uint8 data of CIFAR-10-LT's
 # shape unless THROUGHPUT_ARGS says otherwise (speed does not depend on pixel values).
@@ -35,17 +38,21 @@ fi
 if [ -z "${LTUTORIAL_CACHE:-}" ] && [ -d .gpudata ]; then
     export LTUTORIAL_CACHE="$PWD/.gpudata/cache"
 fi
-STEPS=${GPU_CHECK_STEPS:-"tests throughput reproduce"}
+STEPS=${GPU_CHECK_STEPS:-"tests throughput reproduce profile"}
 # Per-step limits; each is further cut to what is left of GPU_CHECK_BUDGET when the step starts.
 GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-390}
 TESTS_TIMEOUT=${TESTS_TIMEOUT:-60}
 THROUGHPUT_TIMEOUT=${THROUGHPUT_TIMEOUT:-100}
 REPRODUCE_TIMEOUT=${REPRODUCE_TIMEOUT:-330}
+PROFILE_TIMEOUT=${PROFILE_TIMEOUT:-45}
+REPRODUCE_PRECISION=${REPRODUCE_PRECISION:-}  # from the throughput step's measurements when empty, else auto
 REPRODUCE_METHODS=${REPRODUCE_METHODS:-erm,focal,cb-focal,ldam-drw,la,vs,vs-tla-adrw}
 REPRODUCE_EPOCHS=${REPRODUCE_EPOCHS:-200}
 REPRODUCE_EVAL_EVERY=${REPRODUCE_EVAL_EVERY:-5}  # test-set evaluation every N epochs (and after the last)
 THROUGHPUT_ARGS=${THROUGHPUT_ARGS:---data random}  # e.g. "--quick" for a CPU dry run
 REPRODUCE_ARGS=${REPRODUCE_ARGS:-}        # e.g. "--max-train 512 --max-test 500 --model resnet8"
+PROFILE_ARGS=${PROFILE_ARGS:-}            # e.g. "--quick --model small_cnn --models 2" for a CPU dry run
+DEVICE_SLUG=$("$PY" -c "import re, torch; n = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'; print(re.sub(r'[^a-z0-9]+', '-', n.lower()).strip('-')[:60])" 2>/dev/null || echo unknown)
 
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
@@ -99,8 +106,11 @@ EOF
 for step in $STEPS; do
     case "$step" in
     tests)
+        # Only the modules that hold GPU tests: the others may import what the GPU machine lacks
+        # (nbformat, papermill), which would fail their collection for nothing.
+        gpu_test_files=$(grep -l "pytest.mark.gpu" tests/test_*.py | tr '\n' ' ')
         run_step gpu_tests "$TESTS_TIMEOUT" "$OUT/gpu_tests.log" \
-            "$PY" -m pytest -m gpu -q -rfEs --maxfail=10 --durations=15 -p no:cacheprovider --continue-on-collection-errors tests
+            "$PY" -m pytest -m gpu -q -rfEs --maxfail=10 --durations=15 -p no:cacheprovider $gpu_test_files
         ;;
     throughput)
         run_step throughput "$THROUGHPUT_TIMEOUT" "$OUT/throughput.log" \
@@ -124,34 +134,21 @@ fmt = lambda v: "n/a" if v is None else f"{v:.1f}x"
 print(f"speedup {fmt(d.get('speedup_vs_reference'))}, fused {fmt(d.get('fused_speedup_vs_reference'))} per model, "
       f"streams {fmt(d.get('streams_speedup_vs_reference'))} per model; errors: {d.get('errors') or 'none'}")
 EOF
-            # The reproduction trains its methods fused: use the grouped-convolution layout that won here.
-            if [ -z "${LTUTORIAL_FUSED_NHWC:-}" ]; then
-                nhwc=$("$PY" - "$OUT/throughput.json" <<'EOF' 2>/dev/null || echo 0
+            # The reproduction trains its methods together: use the several-models setup that won here
+            # (the JSON's "recommended": engine, grouped-convolution layout, precision), unless set already.
+            settings=$("$PY" - "$OUT/throughput.json" <<'EOF' 2>/dev/null || echo "fused 0 auto"
 import json, sys
-d = json.load(open(sys.argv[1]))
-plain, nhwc = d.get("fused_speedup_vs_reference"), d.get("fused_nhwc_speedup_vs_reference")
-print(1 if plain and nhwc and nhwc > 1.05 * plain and d.get("device_type") == "cuda" else 0)
+rec = json.load(open(sys.argv[1])).get("recommended") or {}
+print(rec.get("engine", "fused"), int(bool(rec.get("fused_nhwc"))), rec.get("precision", "auto"))
 EOF
 )
-                export LTUTORIAL_FUSED_NHWC="$nhwc"
-                echo "=== fused grouped convolutions for the next steps: $([ "$nhwc" = 1 ] && echo NHWC || echo NCHW)" \
-                    "(LTUTORIAL_FUSED_NHWC=$nhwc)" | tee -a "$OUT/throughput.log"
-            fi
-            # ... and the several-models engine that won: one grouped network ("fused") or one graph
-            # with a CUDA stream per model ("streams"); fit_many reads LTUTORIAL_FIT_MANY_ENGINE on CUDA.
-            if [ -z "${LTUTORIAL_FIT_MANY_ENGINE:-}" ]; then
-                engine=$("$PY" - "$OUT/throughput.json" "${LTUTORIAL_FUSED_NHWC:-0}" <<'EOF' 2>/dev/null || echo fused
-import json, sys
-d = json.load(open(sys.argv[1]))
-fused = d.get("fused_nhwc_speedup_vs_reference") if sys.argv[2] == "1" else d.get("fused_speedup_vs_reference")
-streams = d.get("streams_speedup_vs_reference")
-print("streams" if d.get("device_type") == "cuda" and streams and (not fused or streams > fused) else "fused")
-EOF
-)
-                export LTUTORIAL_FIT_MANY_ENGINE="$engine"
-                echo "=== several-models engine for the next steps: $engine (LTUTORIAL_FIT_MANY_ENGINE=$engine)" \
-                    | tee -a "$OUT/throughput.log"
-            fi
+            read -r rec_engine rec_nhwc rec_precision <<< "$settings"
+            export LTUTORIAL_FIT_MANY_ENGINE="${LTUTORIAL_FIT_MANY_ENGINE:-$rec_engine}"
+            export LTUTORIAL_FUSED_NHWC="${LTUTORIAL_FUSED_NHWC:-$rec_nhwc}"
+            REPRODUCE_PRECISION="${REPRODUCE_PRECISION:-$rec_precision}"
+            echo "=== several-models settings for the next steps: LTUTORIAL_FIT_MANY_ENGINE=$LTUTORIAL_FIT_MANY_ENGINE" \
+                "LTUTORIAL_FUSED_NHWC=$LTUTORIAL_FUSED_NHWC reproduce --precision $REPRODUCE_PRECISION" \
+                "(measured best: $settings)" | tee -a "$OUT/throughput.log"
         fi
         ;;
     reproduce)
@@ -165,11 +162,17 @@ EOF
             mkdir -p "$OUT/reproduce"
             run_step reproduce "$REPRODUCE_TIMEOUT" "$OUT/reproduce.log" \
                 "$PY" -m ltutorial reproduce cifar10-lt --methods "$REPRODUCE_METHODS" \
-                --epochs "$REPRODUCE_EPOCHS" --eval-every "$REPRODUCE_EVAL_EVERY" --out "$OUT/reproduce" $REPRODUCE_ARGS
+                --epochs "$REPRODUCE_EPOCHS" --eval-every "$REPRODUCE_EVAL_EVERY" --precision "${REPRODUCE_PRECISION:-auto}" \
+                --out "$OUT/reproduce" $REPRODUCE_ARGS
         fi
         ;;
+    profile)
+        mkdir -p "$OUT/results"
+        run_step profile "$PROFILE_TIMEOUT" "$OUT/profile.log" \
+            "$PY" benchmarks/profile_fused_step.py --out "$OUT/results/${DEVICE_SLUG}-profile_fused_step.json" $PROFILE_ARGS
+        ;;
     *)
-        echo "unknown step '$step' (known: tests throughput reproduce)"
+        echo "unknown step '$step' (known: tests throughput reproduce profile)"
         failed=1
         ;;
     esac

@@ -419,19 +419,27 @@ def _row(name: str, spec: dict, hist, shots: dict | None, last=None) -> dict:
 #: the CPU time warning.
 _CPU_RESNET32_IMAGES_PER_SECOND = 650
 
+#: ``--precision`` -> ``fit_many(amp=...)``: "auto" is bf16 autocast on CUDA and fp32 elsewhere;
+#: "fp32" runs CUDA in fp32 weights and activations (convolutions in TF32 where cuDNN allows), which
+#: ``benchmarks/train_throughput.py`` may find faster for the fused network's grouped convolutions.
+PRECISIONS = {"auto": None, "bf16": True, "fp32": False}
+
 
 def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int | None = None, device="auto",
         seed: int = 0, out="benchmarks/results", root=None, model: str | None = None, batch_size: int | None = None,
         max_train: int | None = None, max_test: int | None = None, progress=None, write: bool = True,
-        eval_every: int = 5, checkpoint_every: int = 10) -> dict:
+        eval_every: int = 5, checkpoint_every: int = 10, precision: str = "auto") -> dict:
     """Train ``methods`` on ``benchmark`` with the LDAM-DRW recipe and return the result dict (also written
     to ``out`` as JSON and markdown when ``write``: every ``checkpoint_every`` epochs and on an
     interruption with ``complete: false``, then complete at the end). ``eval_every``: evaluate the
     test set every N epochs (and after the last); "best" is the best evaluated epoch. The default 5
     keeps evaluation a small part of a GPU run: evaluating the fused models on the 10,000 test
-    images after each of 200 epochs would add about a quarter to the training time (est.)."""
+    images after each of 200 epochs would add about a quarter to the training time (est.).
+    ``precision``: one of ``PRECISIONS`` ("auto": bf16 autocast on CUDA, fp32 elsewhere)."""
     if benchmark not in BENCHMARKS:
         raise ValueError(f"benchmark must be one of {sorted(BENCHMARKS)}; got {benchmark!r} instead.")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}; got {precision!r} instead.")
     names = _check_methods(methods)
     from ltutorial._validation import check_positive_int
 
@@ -496,6 +504,9 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
                   f"{_CPU_RESNET32_IMAGES_PER_SECOND} images/s on 2 CPU cores, measured; more cores are faster); for a quick "
                   "check pass --epochs, --max-train/--max-test or --model small_cnn.")
     fit_kwargs = recipe.fit_kwargs()
+    fit_kwargs["amp"] = PRECISIONS[precision]
+    if precision != "auto":
+        notes.append(f"precision {precision} (--precision; the default is bf16 autocast on CUDA).")
     if fit_kwargs["augment"] and not train.augment:
         fit_kwargs["augment"] = False
         notes.append(f"{train.name}: crop+flip switched off (the dataset says it does not suit its images).")
@@ -508,7 +519,7 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
         "n_train": len(train), "n_test": len(test), "train_counts": counts.tolist(),
         "model": model_name, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
         "milestones": list(recipe.milestones), "reweight_epoch": recipe.reweight_epoch, "seed": seed,
-        "eval_every": eval_every, "ltutorial_version": lt.__version__, "torch_version": torch.__version__,
+        "eval_every": eval_every, "precision": precision, "ltutorial_version": lt.__version__, "torch_version": torch.__version__,
         "metric": "balanced accuracy (%), top-1 on the balanced test set; many/medium/few: >100, 20-100, <20 train images",
     }
     t0 = time.perf_counter()
@@ -596,6 +607,8 @@ def _parser() -> argparse.ArgumentParser:
                         "evaluated epoch")
     p.add_argument("--checkpoint-every", type=int, default=10,
                    help="rewrite the results files (complete: false) every N epochs while training (default 10)")
+    p.add_argument("--precision", choices=sorted(PRECISIONS), default="auto",
+                   help="auto (default): bf16 autocast on CUDA, fp32 elsewhere; bf16 or fp32 to force one")
     p.add_argument("--no-write", action="store_true", help="print only")
     return p
 
@@ -605,5 +618,5 @@ def main(argv=None) -> int:
     run(args.benchmark, args.methods, epochs=args.epochs, device=args.device, seed=args.seed, out=args.out,
         root=args.root, model=args.model, batch_size=args.batch_size, max_train=args.max_train,
         max_test=args.max_test, write=not args.no_write, eval_every=args.eval_every,
-        checkpoint_every=args.checkpoint_every)
+        checkpoint_every=args.checkpoint_every, precision=args.precision)
     return 0

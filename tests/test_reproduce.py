@@ -290,3 +290,27 @@ def test_a_long_cpu_run_says_how_long_it_will_take(monkeypatch, capsys, epochs, 
         hours = 7 * 200 * n_train / 650 / 3600  # 7 models x 200 epochs at 650 images/s
         assert hours > 1 / 6
         assert f"about {hours:.1f} h" in out
+
+
+@pytest.mark.parametrize("precision, amp", [("auto", None), ("bf16", True), ("fp32", False)])
+def test_precision_reaches_the_engine_and_the_results(tmp_path, monkeypatch, precision, amp):
+    seen = {}
+    from ltutorial.train import fit_many
+
+    def engine(models, train, **kw):
+        seen["amp"] = kw["amp"]
+        return fit_many(models, train, **kw)
+
+    monkeypatch.setattr(reproduce, "_fit_many", lambda: engine)
+    reproduce.main(TINY + ["--methods", "erm", "--epochs", "1", "--precision", precision, "--out", str(tmp_path)])
+    assert seen["amp"] is amp
+    data = json.loads((tmp_path / "cpu-reproduce-digits-lt.json").read_text())
+    assert data["precision"] == precision
+    assert any(f"precision {precision}" in n for n in data["notes"]) is (precision != "auto")
+
+
+def test_precision_is_checked_before_training():
+    with pytest.raises(ValueError, match=r"precision must be one of \['auto', 'bf16', 'fp32'\]; got 'half' instead"):
+        reproduce.run("digits-lt", "erm", precision="half", write=False)
+    with pytest.raises(SystemExit):
+        reproduce.main(TINY + ["--precision", "half"])

@@ -1,0 +1,98 @@
+"""benchmarks/train_throughput.py: a tiny CPU run's JSON, and the choice of the several-models setup."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def throughput():
+    spec = importlib.util.spec_from_file_location("train_throughput", ROOT / "benchmarks" / "train_throughput.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_writes_consistent_ratios(throughput, tmp_path):
+    out = tmp_path / "tp.json"
+    assert throughput.main(["--quick", "--models", "2", "--steps", "2", "--model", "small_cnn", "--out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["complete"] is True and d["errors"] == {} and d["device_type"] == "cpu" and d["fused_models"] == 2
+    res = d["results"]
+    ref = res["reference (0 workers)"]["seconds_per_cifar10lt_epoch"]
+    # every ratio is the reference's seconds per (model-)epoch over the setup's
+    assert d["speedup_vs_reference"] == pytest.approx(ref / res["fast (1 model)"]["seconds_per_cifar10lt_epoch"])
+    assert d["fused_speedup_vs_reference"] == pytest.approx(ref / res["fused (2 models)"]["seconds_per_cifar10lt_epoch"])
+    fused = res["fused (2 models)"]
+    # per model: a step trains 2 models, so an epoch per model is half the step time x steps
+    assert fused["seconds_per_cifar10lt_epoch"] == pytest.approx(fused["seconds_per_step"] * math.ceil(12406 / 32) / 2)
+    assert fused["images_per_second"] == pytest.approx(32 * 2 / fused["seconds_per_step"])
+    # the CUDA-only variants did not run on the CPU, and the CPU never recommends a GPU setting
+    assert d["fused_nhwc_speedup_vs_reference"] is None and d["fused_fp32_speedup_vs_reference"] is None
+    assert d["recommended"]["engine"] == "fused" and d["recommended"]["precision"] == "auto"
+
+
+@pytest.mark.parametrize("speedups, device_type, want", [
+    # nothing measured, or a CPU run: the defaults
+    ({}, "cuda", ("fused", False, "auto")),
+    ({"fused_speedup_vs_reference": 5.0, "streams_speedup_vs_reference": 9.0}, "cpu", ("fused", False, "auto")),
+    # a variant within 5 % of the plain fused setup does not flip the settings
+    ({"fused_speedup_vs_reference": 11.3, "fused_fp32_speedup_vs_reference": 11.8}, "cuda", ("fused", False, "auto")),
+    ({"fused_speedup_vs_reference": 11.3, "fused_fp32_speedup_vs_reference": 12.0,
+      "fused_nhwc_speedup_vs_reference": 8.7}, "cuda", ("fused", False, "fp32")),
+    ({"fused_speedup_vs_reference": 11.3, "fused_nhwc_speedup_vs_reference": 13.0,
+      "streams_speedup_vs_reference": 12.5}, "cuda", ("fused", True, "auto")),
+    ({"fused_speedup_vs_reference": 11.3, "streams_speedup_vs_reference": 16.0}, "cuda", ("streams", False, "auto")),
+    # the plain fused setup failed: the best of the others, with no margin to beat
+    ({"fused_speedup_vs_reference": None, "streams_speedup_vs_reference": 7.0}, "cuda", ("streams", False, "auto")),
+])
+def test_recommend_picks_the_fastest_setup(throughput, speedups, device_type, want):
+    got = throughput.recommend(speedups, device_type)
+    assert (got["engine"], got["fused_nhwc"], got["precision"]) == want
+    if device_type == "cuda" and any(v is not None for v in speedups.values()):
+        assert got["speedup_vs_reference"] == speedups[got["setup"]]
+
+
+@pytest.fixture(scope="module")
+def profiler_script():
+    spec = importlib.util.spec_from_file_location("profile_fused_step", ROOT / "benchmarks" / "profile_fused_step.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name, group", [
+    ("aten::cudnn_convolution", "conv forward"),
+    ("aten::mkldnn_convolution", "conv forward"),
+    ("aten::convolution_backward", "conv backward"),
+    ("aten::cudnn_batch_norm_backward", "batch norm"),
+    ("aten::native_batch_norm", "batch norm"),
+    ("aten::_foreach_add_", "optimizer"),
+    ("aten::nll_loss_forward", "loss"),
+    ("aten::copy_", "other"),
+])
+def test_profile_groups_operation_names(profiler_script, name, group):
+    assert profiler_script.group_of(name) == group
+
+
+def test_profile_quick_run_adds_up(profiler_script, tmp_path):
+    out = tmp_path / "prof.json"
+    assert profiler_script.main(["--quick", "--model", "small_cnn", "--models", "2", "--out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    fused, one = d["results"]["fused (2 models)"], d["results"]["one model"]
+    for r in (fused, one):
+        # the groups partition the step's time, and no listed operation exceeds it
+        assert sum(r["groups_ms_per_step"].values()) == pytest.approx(r["ms_per_step"])
+        assert all(0 < op["ms_per_step"] <= r["ms_per_step"] for op in r["top_ops"])
+        assert r["wall_ms_per_step_eager"] > 0
+    assert d["fused_over_n_single"] == pytest.approx(fused["ms_per_step"] / (2 * one["ms_per_step"]))
+    # both record the same steps: every conv of the small CNN runs once forward and once backward per step
+    conv_calls = lambda r: next(o["calls_per_step"] for o in r["top_ops"] if o["op"] == "aten::convolution_backward")
+    assert conv_calls(fused) == conv_calls(one)
