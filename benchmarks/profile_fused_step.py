@@ -142,11 +142,13 @@ def main(argv=None) -> int:
         torch.manual_seed(seed)
         return build_model(args.model, 10)
 
-    def fused(hook):
-        models = [build(i) for i in range(args.models)]
-        hooks = [[hook]] + [[] for _ in models[1:]]
-        fit_many(models, data, loss_fns=[torch.nn.CrossEntropyLoss() for _ in models], hooks=hooks, epochs=epochs,
-                 batch_size=batch_size, device=device, progress=False, fuse=True, fast=False, amp=amp)
+    def fused(fuse):
+        def call(hook):
+            models = [build(i) for i in range(args.models)]
+            hooks = [[hook]] + [[] for _ in models[1:]]
+            fit_many(models, data, loss_fns=[torch.nn.CrossEntropyLoss() for _ in models], hooks=hooks, epochs=epochs,
+                     batch_size=batch_size, device=device, progress=False, fuse=fuse, fast=False, amp=amp)
+        return call
 
     def single(hook):
         kw = dict(loss_fn=torch.nn.CrossEntropyLoss(), hooks=[hook], epochs=epochs, batch_size=batch_size,
@@ -156,33 +158,43 @@ def main(argv=None) -> int:
         else:
             fit(build(0), data, drop_last=True, **kw)
 
+    from ltutorial.train.fused_channels import CHANNEL_FUSERS
+
+    setups = [(f"fused ({args.models} models)", fused(True))]
+    if type(build(0)) in CHANNEL_FUSERS:
+        setups.append((f"fused as channels ({args.models} models)", fused("channels")))
+    setups.append(("one model", single))
     results = {}
-    for name, call in ((f"fused ({args.models} models)", fused), ("one model", single)):
+    for name, call in setups:
         summary, wall = profile_training(call, device, steps)
         summary["wall_ms_per_step_eager"] = 1000 * wall
         results[name] = summary
-    f, one = results[f"fused ({args.models} models)"], results["one model"]
+    one = results["one model"]
     kind = "kernel" if device.type == "cuda" else "CPU self"
-    ratio = f["ms_per_step"] / (args.models * one["ms_per_step"])
-    group_ratios = {g: f["groups_ms_per_step"][g] / (args.models * one["groups_ms_per_step"][g])
-                    for g in f["groups_ms_per_step"] if one["groups_ms_per_step"].get(g)}
-    print(f"\n{kind} time per step (ms): fused {f['ms_per_step']:.2f}, one model {one['ms_per_step']:.2f} "
-          f"(x{args.models} = {args.models * one['ms_per_step']:.2f}); fused / (N x one) = {ratio:.2f}")
-    print(f"{'group':>16} {'fused':>9} {'one':>9} {'fused/(N one)':>14}")
-    for g, ms in f["groups_ms_per_step"].items():
-        print(f"{g:>16} {ms:9.3f} {one['groups_ms_per_step'].get(g, 0.0):9.3f} "
-              f"{group_ratios.get(g, float('nan')):14.2f}")
-    print(f"top operations of the fused step ({kind} ms per step, calls per step):")
-    for row in f["top_ops"]:
-        print(f"  {row['ms_per_step']:8.3f}  {row['calls_per_step']:6.1f}  {row['op'][:100]}")
-    print(f"eager wall time per step (profiler on): fused {f['wall_ms_per_step_eager']:.1f} ms, "
-          f"one model {one['wall_ms_per_step_eager']:.1f} ms")
+    ratios, group_ratios = {}, {}
+    for name, f in results.items():
+        if name == "one model":
+            continue
+        ratios[name] = f["ms_per_step"] / (args.models * one["ms_per_step"])
+        group_ratios[name] = {g: f["groups_ms_per_step"][g] / (args.models * one["groups_ms_per_step"][g])
+                              for g in f["groups_ms_per_step"] if one["groups_ms_per_step"].get(g)}
+        print(f"\n{name}: {kind} time per step {f['ms_per_step']:.2f} ms; one model {one['ms_per_step']:.2f} "
+              f"(x{args.models} = {args.models * one['ms_per_step']:.2f}); fused / (N x one) = {ratios[name]:.2f}")
+        print(f"{'group':>16} {'fused':>9} {'one':>9} {'fused/(N one)':>14}")
+        for g, ms in f["groups_ms_per_step"].items():
+            print(f"{g:>16} {ms:9.3f} {one['groups_ms_per_step'].get(g, 0.0):9.3f} "
+                  f"{group_ratios[name].get(g, float('nan')):14.2f}")
+        print(f"top operations ({kind} ms per step, calls per step):")
+        for row in f["top_ops"]:
+            print(f"  {row['ms_per_step']:8.3f}  {row['calls_per_step']:6.1f}  {row['op'][:100]}")
+    print("eager wall time per step (profiler on): " + ", ".join(
+        f"{name} {r['wall_ms_per_step_eager']:.1f} ms" for name, r in results.items()))
 
     out = {
         "device": hw, "device_type": device.type, "torch": torch.__version__, "cuda": torch.version.cuda,
         "python": platform.python_version(), "model": args.model, "batch_size": batch_size, "models": args.models,
         "precision": args.precision, "steps_recorded": steps, "quick": args.quick, "time_kind": kind,
-        "results": results, "fused_over_n_single": ratio, "group_fused_over_n_single": group_ratios,
+        "results": results, "fused_over_n_single": ratios, "group_fused_over_n_single": group_ratios,
         "notes": "eager steps of the engines' own step code (fit_many fuse=True fast=False; fit's fast path "
                  "without a graph on CUDA), one epoch recorded after two; per-step times are that epoch's "
                  "totals / steps. Kernel time is the floor of a graphed step's time.",

@@ -15,7 +15,11 @@ random uint8 unless real data is found), batch 128, same number of optimizer ste
   stream per model (``fit_many(..., fuse="streams")``; on the CPU the steps run in turn);
 - fused, NHWC convs and fused, fp32 (CUDA only): the fused setup with its grouped convolutions in
   channels_last, and without bf16 autocast (fp32 weights, TF32 convolutions): cuDNN's grouped
-  kernels differ by layout and dtype, so which is fastest is measured, not assumed.
+  kernels differ by layout and dtype, so which is fastest is measured, not assumed;
+- fused as channels: the N ResNets as one network written for B x (N C) activations
+  (``fit_many(..., fuse="channels")``, ``ltutorial.train.fused_channels``): no reshapes between
+  layers, a plain stem convolution on the shared input, channels_last on CUDA; and the same in
+  NCHW (CUDA only).
 
 The JSON's ``recommended`` names the fastest several-models setup as the settings
 ``benchmarks/gpu_check.sh`` exports for the reproduction (``LTUTORIAL_FIT_MANY_ENGINE``,
@@ -239,10 +243,10 @@ def time_fast(model_name, data, device, batch_size, epochs, seed, capture=True):
     return statistics.median(h.epoch_seconds[1:]), h.engine
 
 
-def time_fused(model_name, data, device, batch_size, epochs, seed, n_models, amp=None):
+def time_fused(model_name, data, device, batch_size, epochs, seed, n_models, amp=None, fuse=True):
     models = [build(model_name, seed + i) for i in range(n_models)]
     hs = fit_many(models, data, loss_fns=[torch.nn.CrossEntropyLoss() for _ in models], epochs=epochs + 1,
-                  batch_size=batch_size, device=device, seed=seed, progress=False, fuse=True, amp=amp)
+                  batch_size=batch_size, device=device, seed=seed, progress=False, fuse=fuse, amp=amp)
     return statistics.median(hs[0].epoch_seconds[1:]), hs[0].engine
 
 
@@ -260,6 +264,8 @@ SEVERAL_MODELS_SETUPS = {
     "fused_nhwc_speedup_vs_reference": ("fused", True, "auto"),
     "fused_fp32_speedup_vs_reference": ("fused", False, "fp32"),
     "streams_speedup_vs_reference": ("streams", False, "auto"),
+    "channels_speedup_vs_reference": ("channels", False, "auto"),
+    "channels_nchw_speedup_vs_reference": ("channels", False, "bf16"),  # explicit bf16: no channels_last
 }
 
 
@@ -374,21 +380,23 @@ def main(argv=None) -> int:
             record(name, sec / steps_per_epoch, engine=eng)
         return go
 
-    def run_fused(name, nhwc, amp=None):
+    def run_fused(name, nhwc, amp=None, fuse=True):
         def go():
             import ltutorial.train.fused as fused_mod
 
             previous = fused_mod.FUSED_CONV_CHANNELS_LAST
             fused_mod.FUSED_CONV_CHANNELS_LAST = nhwc
             try:
-                sec, eng = time_fused(args.model, data, device, batch_size, epochs, args.seed, args.models, amp=amp)
+                sec, eng = time_fused(args.model, data, device, batch_size, epochs, args.seed, args.models, amp=amp,
+                                      fuse=fuse)
             finally:
                 fused_mod.FUSED_CONV_CHANNELS_LAST = previous
-            suffix = ("-nhwc" if nhwc else "") + ("-fp32" if amp is False else "")
+            suffix = ("-nhwc" if nhwc else "") + ("-fp32" if amp is False else "") + ("-nchw" if amp is True else "")
             record(name, sec / steps_per_epoch, per_models=args.models, engine=eng + suffix)
         return go
 
     fused_key = f"fused ({args.models} models)"
+    channels_key = f"fused as channels ({args.models} models)"
     streams_key = f"{args.models} models, one graph, parallel streams"
 
     def run_streams():
@@ -409,6 +417,8 @@ def main(argv=None) -> int:
             "fused_nhwc_speedup_vs_reference": ratio("fused, NHWC convs"),
             "fused_fp32_speedup_vs_reference": ratio("fused, fp32"),
             "streams_speedup_vs_reference": ratio(streams_key),
+            "channels_speedup_vs_reference": ratio(channels_key),
+            "channels_nchw_speedup_vs_reference": ratio("fused as channels, NCHW"),
         }
         out = {
             "device": hw,
@@ -443,14 +453,22 @@ def main(argv=None) -> int:
         path.write_text(json.dumps(out, indent=2) + "\n")
         return out
 
-    setups = [(ref_key, run_reference)]
+    # The most telling setups first: a run cut short by its time limit keeps those.
+    setups = [(ref_key, run_reference), ("fast (1 model)", run_fast("fast (1 model)", None)),
+              (fused_key, run_fused(fused_key, False))]
+    from ltutorial.train.fused_channels import CHANNEL_FUSERS
+
+    channels_ok = type(build(args.model, args.seed)) in CHANNEL_FUSERS
+    if channels_ok:
+        setups.append((channels_key, run_fused(channels_key, False, fuse="channels")))
+    setups.append((streams_key, run_streams))
     if device.type == "cuda":
-        setups.append(("fast, no graph", run_fast("fast, no graph", False)))
-    setups += [("fast (1 model)", run_fast("fast (1 model)", None)), (fused_key, run_fused(fused_key, False)),
-               (streams_key, run_streams)]
-    if device.type == "cuda":
-        setups += [("fused, NHWC convs", run_fused("fused, NHWC convs", True)),
-                   ("fused, fp32", run_fused("fused, fp32", False, amp=False))]
+        if channels_ok:
+            setups.append(("fused as channels, NCHW", run_fused("fused as channels, NCHW", False, amp=True,
+                                                                 fuse="channels")))
+        setups += [("fused, fp32", run_fused("fused, fp32", False, amp=False)),
+                   ("fused, NHWC convs", run_fused("fused, NHWC convs", True)),
+                   ("fast, no graph", run_fast("fast, no graph", False))]
     for name, fn in setups:
         attempt(name, fn)
         write(complete=False)
@@ -460,6 +478,8 @@ def main(argv=None) -> int:
           f"{fmt(out['fused_speedup_vs_reference'])} per model with {args.models} fused, "
           f"{fmt(out['fused_nhwc_speedup_vs_reference'])} with NHWC grouped convs, "
           f"{fmt(out['fused_fp32_speedup_vs_reference'])} fused in fp32, "
+          f"{fmt(out['channels_speedup_vs_reference'])} fused as channels "
+          f"({fmt(out['channels_nchw_speedup_vs_reference'])} in NCHW), "
           f"{fmt(out['streams_speedup_vs_reference'])} per model with {args.models} on parallel streams "
           "(targets on an H100/H200: >= 5x and >= 15x)")
     rec = out["recommended"]

@@ -22,7 +22,7 @@ def throughput():
 
 def test_quick_run_writes_consistent_ratios(throughput, tmp_path):
     out = tmp_path / "tp.json"
-    assert throughput.main(["--quick", "--models", "2", "--steps", "2", "--model", "small_cnn", "--out", str(out)]) == 0
+    assert throughput.main(["--quick", "--models", "2", "--steps", "2", "--model", "resnet8", "--out", str(out)]) == 0
     d = json.loads(out.read_text())
     assert d["complete"] is True and d["errors"] == {} and d["device_type"] == "cpu" and d["fused_models"] == 2
     res = d["results"]
@@ -30,12 +30,16 @@ def test_quick_run_writes_consistent_ratios(throughput, tmp_path):
     # every ratio is the reference's seconds per (model-)epoch over the setup's
     assert d["speedup_vs_reference"] == pytest.approx(ref / res["fast (1 model)"]["seconds_per_cifar10lt_epoch"])
     assert d["fused_speedup_vs_reference"] == pytest.approx(ref / res["fused (2 models)"]["seconds_per_cifar10lt_epoch"])
+    channels = res["fused as channels (2 models)"]  # ResNets have a channels-fused network
+    assert channels["engine"] == "fused2-channels-eager"
+    assert d["channels_speedup_vs_reference"] == pytest.approx(ref / channels["seconds_per_cifar10lt_epoch"])
     fused = res["fused (2 models)"]
     # per model: a step trains 2 models, so an epoch per model is half the step time x steps
     assert fused["seconds_per_cifar10lt_epoch"] == pytest.approx(fused["seconds_per_step"] * math.ceil(12406 / 32) / 2)
     assert fused["images_per_second"] == pytest.approx(32 * 2 / fused["seconds_per_step"])
     # the CUDA-only variants did not run on the CPU, and the CPU never recommends a GPU setting
     assert d["fused_nhwc_speedup_vs_reference"] is None and d["fused_fp32_speedup_vs_reference"] is None
+    assert d["channels_nchw_speedup_vs_reference"] is None
     assert d["recommended"]["engine"] == "fused" and d["recommended"]["precision"] == "auto"
 
 
@@ -50,6 +54,10 @@ def test_quick_run_writes_consistent_ratios(throughput, tmp_path):
     ({"fused_speedup_vs_reference": 11.3, "fused_nhwc_speedup_vs_reference": 13.0,
       "streams_speedup_vs_reference": 12.5}, "cuda", ("fused", True, "auto")),
     ({"fused_speedup_vs_reference": 11.3, "streams_speedup_vs_reference": 16.0}, "cuda", ("streams", False, "auto")),
+    ({"fused_speedup_vs_reference": 11.3, "channels_speedup_vs_reference": 17.0,
+      "channels_nchw_speedup_vs_reference": 14.0}, "cuda", ("channels", False, "auto")),
+    ({"fused_speedup_vs_reference": 11.3, "channels_speedup_vs_reference": 10.0,
+      "channels_nchw_speedup_vs_reference": 14.0}, "cuda", ("channels", False, "bf16")),
     # the plain fused setup failed: the best of the others, with no margin to beat
     ({"fused_speedup_vs_reference": None, "streams_speedup_vs_reference": 7.0}, "cuda", ("streams", False, "auto")),
 ])
@@ -84,15 +92,16 @@ def test_profile_groups_operation_names(profiler_script, name, group):
 
 def test_profile_quick_run_adds_up(profiler_script, tmp_path):
     out = tmp_path / "prof.json"
-    assert profiler_script.main(["--quick", "--model", "small_cnn", "--models", "2", "--out", str(out)]) == 0
+    assert profiler_script.main(["--quick", "--model", "resnet8", "--models", "2", "--out", str(out)]) == 0
     d = json.loads(out.read_text())
     fused, one = d["results"]["fused (2 models)"], d["results"]["one model"]
-    for r in (fused, one):
+    channels = d["results"]["fused as channels (2 models)"]
+    for r in (fused, channels, one):
         # the groups partition the step's time, and no listed operation exceeds it
         assert sum(r["groups_ms_per_step"].values()) == pytest.approx(r["ms_per_step"])
         assert all(0 < op["ms_per_step"] <= r["ms_per_step"] for op in r["top_ops"])
         assert r["wall_ms_per_step_eager"] > 0
-    assert d["fused_over_n_single"] == pytest.approx(fused["ms_per_step"] / (2 * one["ms_per_step"]))
-    # both record the same steps: every conv of the small CNN runs once forward and once backward per step
+    assert d["fused_over_n_single"]["fused (2 models)"] == pytest.approx(fused["ms_per_step"] / (2 * one["ms_per_step"]))
+    # all record the same steps: each of ResNet-8's 7 convolutions runs backward once per step
     conv_calls = lambda r: next(o["calls_per_step"] for o in r["top_ops"] if o["op"] == "aten::convolution_backward")
-    assert conv_calls(fused) == conv_calls(one)
+    assert conv_calls(fused) == conv_calls(channels) == conv_calls(one) == 7

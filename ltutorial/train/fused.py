@@ -29,6 +29,10 @@ all N train steps in ONE CUDA graph, each step on its own CUDA stream forked fro
 stream and joined back, so the graph holds N independent branches the GPU can run concurrently
 with the plain (not grouped) cuDNN kernels. Which of the two is faster depends on the GPU; the
 throughput benchmark times both and ``LTUTORIAL_FIT_MANY_ENGINE`` picks the default on CUDA.
+
+A third engine, ``fit_many(..., fuse="channels")``, replaces the rows trick for CIFAR ResNets by a
+network written for the fused layout (``fused_channels.py``): no reshapes between layers, so it
+can run in channels_last, and one plain stem convolution on the shared batch.
 """
 
 from __future__ import annotations
@@ -63,11 +67,12 @@ if _NHWC_ENV not in ("0", "1", "", "false", "true"):
     raise ValueError(f"LTUTORIAL_FUSED_NHWC must be 0 or 1; got {_NHWC_ENV!r} instead.")
 FUSED_CONV_CHANNELS_LAST = _NHWC_ENV in ("1", "true")
 
-#: ``fit_many(..., fuse=None)`` on CUDA: "fused" (grouped network, the default) or "streams" (one
-#: graph, one stream per model). Read at each call, so ``benchmarks/gpu_check.sh`` can export the
+#: ``fit_many(..., fuse=None)`` on CUDA: "fused" (grouped network, the default), "streams" (one
+#: graph, one stream per model) or "channels" (the models-as-channels network where the
+#: architecture has one, else "fused"). Read at each call, so ``benchmarks/gpu_check.sh`` can export the
 #: engine its throughput step found faster before the reproduction runs.
 FIT_MANY_ENGINE_ENV = "LTUTORIAL_FIT_MANY_ENGINE"
-FIT_MANY_ENGINES = ("fused", "streams")
+FIT_MANY_ENGINES = ("fused", "streams", "channels")
 
 
 def _default_engine() -> str:
@@ -109,8 +114,12 @@ class _FusedConv2d(nn.Module):
         xg = x.reshape(b, self.n * self.in_channels, *x.shape[2:])
         if FUSED_CONV_CHANNELS_LAST:
             xg = xg.contiguous(memory_format=torch.channels_last)
-        y = F.conv2d(xg, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups * self.n)
+        y = self.forward_channels(xg)
         return y.contiguous().reshape(b * self.n, self.out_channels, *y.shape[2:])
+
+    def forward_channels(self, x):
+        """The N convolutions on B x (N C_in) x H x W (the models-as-channels layout, any memory format)."""
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups * self.n)
 
     @torch.no_grad()
     def unfuse_into(self, convs):
@@ -144,17 +153,19 @@ class _FusedBatchNorm(nn.Module):
 
     def forward(self, x):
         b = x.shape[0] // self.n
+        return self.forward_channels(x.reshape(b, self.n * self.num_features, *x.shape[2:])).reshape(x.shape)
+
+    def forward_channels(self, x):
+        """The N BatchNorms on B x (N C) x ... (the models-as-channels layout)."""
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
             if self.momentum is None:  # cumulative average, as nn.BatchNorm does (syncs; not graph-safe)
                 factor = 1.0 / float(self.num_batches_tracked)
         use_batch_stats = self.training or self.running_mean is None
-        y = F.batch_norm(x.reshape(b, self.n * self.num_features, *x.shape[2:]),
-                         self.running_mean if not self.training or self.track_running_stats else None,
-                         self.running_var if not self.training or self.track_running_stats else None,
-                         self.weight, self.bias, use_batch_stats, factor, self.eps)
-        return y.reshape(x.shape)
+        return F.batch_norm(x, self.running_mean if not self.training or self.track_running_stats else None,
+                            self.running_var if not self.training or self.track_running_stats else None,
+                            self.weight, self.bias, use_batch_stats, factor, self.eps)
 
     @torch.no_grad()
     def unfuse_into(self, bns):
@@ -275,14 +286,30 @@ def _fuser_for(module: nn.Module):
     return _PerModel if _has_state(module) else None
 
 
+#: How the fused network lays the models out: "rows" (the first model's own forward on B x N rows,
+#: any architecture) or "channels" (a network written for B x (N C) activations, for the
+#: architectures in ``fused_channels.CHANNEL_FUSERS``).
+FUSED_LAYOUTS = ("rows", "channels")
+
+
 class FusedModels(nn.Module):
     """N same-architecture models as one network. ``forward(x)`` takes B x C x H x W and returns
     (B N) x K logits, row b * N + i from model i; ``unfuse_into(models)`` copies the trained
-    parameters and BN statistics back into the original models."""
+    parameters and BN statistics back into the original models. ``layout``: one of
+    ``FUSED_LAYOUTS`` (see the module docstring and ``fused_channels``)."""
 
-    def __init__(self, models):
+    def __init__(self, models, layout: str = "rows"):
         super().__init__()
+        if layout not in FUSED_LAYOUTS:
+            raise ValueError(f"layout must be one of {list(FUSED_LAYOUTS)}; got {layout!r} instead.")
         self.n = len(models)
+        self.layout = layout
+        if layout == "channels":
+            from ltutorial.train.fused_channels import channel_fuser_for
+
+            self.net = channel_fuser_for(models)(models)
+            self._fused_names = [""]
+            return
         self.net = copy.deepcopy(models[0])
         self._fused_names = []
         named = [dict(m.named_modules()) for m in models]
@@ -311,6 +338,8 @@ class FusedModels(nn.Module):
             replaced.add(name)
 
     def forward(self, x):
+        if self.layout == "channels":  # the network takes the shared batch itself
+            return self.net(x)
         b = x.shape[0]
         rows = x.unsqueeze(1).expand(b, self.n, *x.shape[1:]).reshape(b * self.n, *x.shape[1:])
         return self.net(rows)
@@ -337,8 +366,9 @@ def _full_fp32():
 
 
 @torch.no_grad()
-def fuse_models(models, *, check: bool = True) -> FusedModels:
-    """Fuse same-architecture ``models`` into one ``FusedModels`` network (see the module docstring).
+def fuse_models(models, *, check: bool = True, layout: str = "rows") -> FusedModels:
+    """Fuse same-architecture ``models`` into one ``FusedModels`` network (see the module docstring;
+    ``layout="channels"``: the models-as-channels network of ``fused_channels``).
 
     ``check``: run a small random batch through the fused network and each model (eval mode)
     and raise if any model's logits differ, e.g. when a model's forward mixes samples.
@@ -346,7 +376,7 @@ def fuse_models(models, *, check: bool = True) -> FusedModels:
     models = list(models)
     if len(models) < 1 or not all(isinstance(m, nn.Module) for m in models):
         raise ValueError(f"models must be a non-empty list of nn.Module; got {models!r:.80} instead.")
-    fused = FusedModels(models)
+    fused = FusedModels(models, layout=layout)
     if check:
         first_conv = next((m for m in models[0].modules() if isinstance(m, nn.Conv2d)), None)
         first_lin = next((m for m in models[0].modules() if isinstance(m, nn.Linear)), None)
@@ -393,8 +423,11 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     models one by one). ``fuse="streams"``: the models stay separate modules, each with its own
     optimizer, and see the same batches; on CUDA one graph captures all N steps, each on its own
     stream (parallel branches), elsewhere (or with ``fast=False``) the same steps run one after
-    another; any mix of architectures is fine, and hooks may also change the models. Hooks of fused models see each model with its current weights (synced
-    before the hooks run) and may update losses, not the models. ``fit_kwargs``: as ``fit``
+    another; any mix of architectures is fine, and hooks may also change the models.
+    ``fuse="channels"``: CIFAR ResNets fused as one network on B x (N C) activations
+    (``fused_channels``), channels_last on CUDA; ``NotFusableError`` for other architectures.
+    Hooks of fused models see each model with its current weights (synced before the hooks run)
+    and may update losses, not the models. ``fit_kwargs``: as ``fit``
     (no ``optimizer``: each model gets SGD with the given lr/momentum/weight_decay/nesterov).
     The fused path drops each epoch's last partial batch, as ``fit``'s fast path does. Models whose
     module trees differ are grouped by architecture, each group fused on its own (a group of one
@@ -419,10 +452,10 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     fuse_arg = fuse
     if fuse is None:
         fuse = device.type == "cuda"
-        if fuse and _default_engine() == "streams":
-            fuse = "streams"
-    elif not isinstance(fuse, bool) and fuse != "streams":
-        raise ValueError(f"fuse must be None, True, False or 'streams'; got {fuse!r} instead.")
+        if fuse and _default_engine() != "fused":
+            fuse = _default_engine()
+    elif not isinstance(fuse, bool) and fuse not in ("streams", "channels"):
+        raise ValueError(f"fuse must be None, True, False, 'streams' or 'channels'; got {fuse!r} instead.")
     if fuse == "streams":
         kw = dict(loss_fns=loss_fns, hooks=hooks, test=test, device=device)
         try:
@@ -441,8 +474,18 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     # as LDAM's cosine head next to linear heads, run per model inside it); otherwise each exact
     # architecture is fused and trained on its own, in order of first use.
     auto = fuse_arg is None
+    layout = "rows"
+    if fuse == "channels":
+        try:
+            FusedModels(models, layout="channels")
+            layout = "channels"
+        except NotFusableError as err:
+            if not auto:
+                raise
+            print(f"fit_many: {FIT_MANY_ENGINE_ENV}=channels, but these models have no channels-fused network ({err}); "
+                  "fusing them as rows instead.")
     try:
-        FusedModels(models)
+        FusedModels(models, layout=layout)
         groups = {"all": list(range(len(models)))}
     except NotFusableError:
         groups = {}
@@ -457,7 +500,7 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
             continue
         group_args = ([models[i] for i in members], train)
         group_kw = dict(loss_fns=[loss_fns[i] for i in members], hooks=[hooks[i] for i in members], test=test,
-                        device=device)
+                        device=device, layout=layout)
         try:
             got = _fit_fused(*group_args, **group_kw, **fit_kwargs)
         except NotFusableError as err:
@@ -492,7 +535,7 @@ def _check_all(models, loss_fns, train, *args):
 
 def _fit_fused(models, train, *, loss_fns, hooks, test, device, epochs, batch_size=128, lr=0.1, momentum=0.9,
                weight_decay=2e-4, nesterov=False, schedule=None, augment=None, seed=0, eval_every=1, progress=None,
-               amp=None, fast=None, padding=4, fill="zero", drop_last=None) -> list[History]:
+               amp=None, fast=None, padding=4, fill="zero", drop_last=None, layout="rows") -> list[History]:
     from ltutorial.train.fast import run_engine
 
     epochs, batch_size, augment, seed, eval_every = _check_all(
@@ -504,8 +547,8 @@ def _fit_fused(models, train, *, loss_fns, hooks, test, device, epochs, batch_si
         raise ValueError(f"fast=True needs a CUDA device (it captures CUDA graphs); got device {device} instead.")
     for m in models:
         m.to(device)
-    fused = fuse_models(models)
-    use_amp, _ = _resolve_amp(amp, device)
+    fused = fuse_models(models, layout=layout)
+    use_amp, channels_last = _resolve_amp(amp, device)
 
     def sync():
         fused.unfuse_into(models)
@@ -516,10 +559,11 @@ def _fit_fused(models, train, *, loss_fns, hooks, test, device, epochs, batch_si
             sync_hook_models=sync, epochs=epochs, test=test, batch_size=batch_size, optimizer=None, lr=lr,
             momentum=momentum, weight_decay=weight_decay, nesterov=nesterov, schedule=schedule, augment=augment,
             device=device, seed=seed, eval_every=eval_every, progress=progress, amp=use_amp,
-            # Grouped layers view (B N) x C x H x W as B x (N C) x H x W: free in the default layout,
-            # a copy per layer in channels_last, so the fused network stays NCHW.
-            channels_last=False, padding=padding, fill=fill, capture=fast,
-            engine_name=f"fused{len(models)}-{'graph' if fast else 'eager'}")
+            # Rows: grouped layers view (B N) x C x H x W as B x (N C) x H x W, free in the default
+            # layout but a copy per layer in channels_last, so that network stays NCHW. Channels:
+            # no such views, so channels_last (on CUDA by default, as fit's fast path).
+            channels_last=channels_last and layout == "channels", padding=padding, fill=fill, capture=fast,
+            engine_name=f"fused{len(models)}{'-channels' if layout == 'channels' else ''}-{'graph' if fast else 'eager'}")
     sync()
     for h in histories:
         h.config["fused_conv_channels_last"] = FUSED_CONV_CHANNELS_LAST

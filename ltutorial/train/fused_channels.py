@@ -1,0 +1,177 @@
+"""Several CIFAR ResNets fused "models as channels": one network whose activations are B x (N C) x H x W.
+
+``FusedModels`` (``fused.py``) runs the first model's own forward code on B x N rows and views
+each layer's input as B x (N C) x H x W for the grouped convolution: free in the default (NCHW)
+layout, a copy per layer in channels_last, because NHWC memory cannot be viewed that way. Here the
+network is written for the fused layout itself, so nothing is reshaped between layers and the
+whole network may run in channels_last, the layout cuDNN's bf16 kernels prefer:
+
+- the stem sees the same image for every model, so it is ONE plain convolution C_in -> N x 16
+  (the N stems' filters stacked), not a grouped convolution over N copies of the input;
+- every other convolution is grouped (groups x N), every BatchNorm one BatchNorm over N C channels;
+- the option-A shortcut subsamples, then zero-pads each model's channel block:
+  B x (N C) -> B x N x C -> pad C -> B x (N C');
+- global average pooling gives B x (N 64), viewed as (B N) x 64 rows (row b * N + i from model i)
+  for the heads, fused as in ``fused.py`` (linear or cosine heads; mixed head types run per model).
+
+The arithmetic is the separate models' (tested: outputs and one training step against each model
+alone). ``fit_many(..., fuse="channels")`` trains with it; ``CHANNEL_FUSERS`` lists the
+architectures that have such a network. Which fused layout is faster on a GPU is measured by
+``benchmarks/train_throughput.py``, not assumed. Issue 6; docs/ARCHITECTURE.md, "Several models at once".
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ltutorial.models.resnet_cifar import CifarResNet, _BasicBlockA
+
+__all__ = ["ChannelFusedCifarResNet", "CHANNEL_FUSERS", "channel_fuser_for"]
+
+
+def _fused_parts():
+    # fused.py imports this module lazily: import its layer classes at call time (no cycle).
+    from ltutorial.train import fused
+
+    return fused
+
+
+class _StemConv(nn.Module):
+    """N stems applied to one shared input: one convolution whose output channels are the N models'."""
+
+    def __init__(self, convs):
+        super().__init__()
+        fused = _fused_parts()
+        fused._same(convs, ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+                            "padding_mode"), "Conv2d")
+        c = convs[0]
+        if c.groups != 1 or c.padding_mode != "zeros":
+            raise fused.NotFusableError(f"a shared-input stem must be a plain zero-padded convolution; got groups="
+                                        f"{c.groups}, padding_mode={c.padding_mode!r} instead.")
+        self.n, self.out_channels = len(convs), c.out_channels
+        self.stride, self.padding, self.dilation = c.stride, c.padding, c.dilation
+        self.weight = nn.Parameter(torch.cat([m.weight.detach() for m in convs]).clone())
+        self.bias = None if c.bias is None else nn.Parameter(torch.cat([m.bias.detach() for m in convs]).clone())
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, 1)
+
+    @torch.no_grad()
+    def unfuse_into(self, convs):
+        for i, m in enumerate(convs):
+            rows = slice(i * self.out_channels, (i + 1) * self.out_channels)
+            m.weight.copy_(self.weight[rows])
+            if m.bias is not None:
+                m.bias.copy_(self.bias[rows])
+
+
+class _ChannelBlockA(nn.Module):
+    """N option-A BasicBlocks on B x (N C) x H x W: grouped convs, wide BatchNorms, per-model padding."""
+
+    def __init__(self, blocks):
+        super().__init__()
+        fused = _fused_parts()
+        b = blocks[0]
+        if any((blk.stride, blk.pad, blk.project) != (b.stride, b.pad, b.project) for blk in blocks):
+            raise fused.NotFusableError("models must share their architecture to be fused; got blocks whose "
+                                        "shortcuts differ instead.")
+        self.n, self.stride, self.pad, self.project = len(blocks), b.stride, b.pad, b.project
+        self.in_planes = b.conv1.in_channels
+        self.conv1 = fused._FusedConv2d([blk.conv1 for blk in blocks])
+        self.bn1 = fused._FusedBatchNorm([blk.bn1 for blk in blocks])
+        self.conv2 = fused._FusedConv2d([blk.conv2 for blk in blocks])
+        self.bn2 = fused._FusedBatchNorm([blk.bn2 for blk in blocks])
+
+    def _shortcut(self, x):
+        if not self.project:
+            return x
+        x = x[:, :, :: self.stride, :: self.stride]
+        b, _, h, w = x.shape
+        x = F.pad(x.reshape(b, self.n, self.in_planes, h, w), (0, 0, 0, 0, self.pad[0], self.pad[1]))
+        return x.reshape(b, -1, h, w)
+
+    def forward(self, x):
+        out = F.relu(self.bn1.forward_channels(self.conv1.forward_channels(x)))
+        out = self.bn2.forward_channels(self.conv2.forward_channels(out))
+        return F.relu(out + self._shortcut(x))
+
+    @torch.no_grad()
+    def unfuse_into(self, blocks):
+        for part in ("conv1", "bn1", "conv2", "bn2"):
+            getattr(self, part).unfuse_into([getattr(blk, part) for blk in blocks])
+
+
+class ChannelFusedCifarResNet(nn.Module):
+    """N same-depth ``CifarResNet``s (ResNet-32 and kin) as one channels-fused network.
+
+    ``forward(x)``: B x C_in x H x W, the same images for every model, -> (B N) x K logits, row
+    b * N + i from model i (the layout of ``FusedModels``). ``unfuse_into(models)`` copies the
+    weights and BatchNorm statistics back. The heads may differ in type (LDAM's cosine head next
+    to linear heads): they then run per model.
+    """
+
+    shared_input = True
+
+    def __init__(self, models):
+        super().__init__()
+        fused = _fused_parts()
+        if not all(type(m) is CifarResNet for m in models):
+            raise fused.NotFusableError("models must all be CifarResNet to be fused as channels; got "
+                                        f"{sorted({type(m).__name__ for m in models})} instead.")
+        shape = [(m.depth, m.conv1.in_channels, m.feature_dim, tuple(len(s) for s in (m.layer1, m.layer2, m.layer3)),
+                  tuple(s[0].conv1.out_channels for s in (m.layer1, m.layer2, m.layer3)))
+                 for m in models]
+        if len(set(shape)) != 1:
+            raise fused.NotFusableError(f"models must share their architecture to be fused; got CifarResNets of "
+                                        f"depth/width {sorted(set(shape))} instead.")
+        if not all(isinstance(blk, _BasicBlockA) for m in models for s in (m.layer1, m.layer2, m.layer3) for blk in s):
+            raise fused.NotFusableError("CifarResNet blocks must be option-A BasicBlocks to be fused as channels.")
+        self.n = len(models)
+        self.feature_dim = models[0].feature_dim
+        self.conv1 = _StemConv([m.conv1 for m in models])
+        self.bn1 = fused._FusedBatchNorm([m.bn1 for m in models])
+        self.blocks = nn.ModuleList(
+            _ChannelBlockA([getattr(m, stage)[j] for m in models])
+            for stage in ("layer1", "layer2", "layer3") for j in range(len(getattr(models[0], stage))))
+        heads = [m.fc for m in models]
+        if len({type(h) for h in heads}) > 1:
+            self.fc = fused._PerModel(heads)
+        else:
+            fuser = fused._fuser_for(heads[0])
+            self.fc = fuser(heads) if fuser is not None else heads[0]
+
+    def forward(self, x):
+        out = F.relu(self.bn1.forward_channels(self.conv1(x)))
+        for blk in self.blocks:
+            out = blk(out)
+        features = out.mean(dim=(2, 3))  # B x (N d): model i's features in columns i d .. (i + 1) d
+        return self.fc(features.reshape(-1, self.feature_dim))
+
+    @torch.no_grad()
+    def unfuse_into(self, models):
+        if len(models) != self.n:
+            raise ValueError(f"models must be the {self.n} fused models; got {len(models)} instead.")
+        self.conv1.unfuse_into([m.conv1 for m in models])
+        self.bn1.unfuse_into([m.bn1 for m in models])
+        blocks = [[getattr(m, stage)[j] for m in models]
+                  for stage in ("layer1", "layer2", "layer3") for j in range(len(getattr(models[0], stage)))]
+        for fused_block, peers in zip(self.blocks, blocks):
+            fused_block.unfuse_into(peers)
+        if hasattr(self.fc, "unfuse_into"):
+            self.fc.unfuse_into([m.fc for m in models])
+
+
+#: Architectures with a channels-fused network: model class -> fused network class.
+CHANNEL_FUSERS = {CifarResNet: ChannelFusedCifarResNet}
+
+
+def channel_fuser_for(models):
+    """The channels-fused network class for ``models``; ``NotFusableError`` naming the supported classes."""
+    kinds = {type(m) for m in models}
+    if len(kinds) == 1 and next(iter(kinds)) in CHANNEL_FUSERS:
+        return CHANNEL_FUSERS[next(iter(kinds))]
+    raise _fused_parts().NotFusableError(
+        f"models must be one of {sorted(c.__name__ for c in CHANNEL_FUSERS)} to be fused as channels; got "
+        f"{sorted(k.__name__ for k in kinds)} instead.")
