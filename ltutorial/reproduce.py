@@ -292,7 +292,8 @@ def _markdown(result: dict) -> str:
         f"- model: {result['model']}; epochs: {result['epochs']} (recipe ldam-drw-cifar, lr milestones "
         f"{result['milestones']}, re-weighting epoch {result['reweight_epoch']}); batch {result['batch_size']}; seed {result['seed']}",
         f"- wall time: {result['seconds']:.1f} s for all methods together (ltutorial {result['ltutorial_version']}, "
-        f"torch {result['torch_version']}{', engine ' + result['engine'] if result.get('engine') else ''})",
+        f"torch {result['torch_version']}{', engine ' + result['engine'] if result.get('engine') else ''}"
+        f"{', precision ' + result['precision'] if result.get('precision') else ''})",
     ]
     if result.get("complete") is False:
         lines.append(f"- **PARTIAL RESULTS**: {result.get('epochs_reached', 0)} of {result['epochs']} epochs done "
@@ -507,6 +508,8 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
     fit_kwargs["amp"] = PRECISIONS[precision]
     if precision != "auto":
         notes.append(f"precision {precision} (--precision; the default is bf16 autocast on CUDA).")
+    if PRECISIONS[precision] is not False and (dev.type == "cuda" or PRECISIONS[precision]):
+        notes.append("trained with bf16 autocast (weights and optimizer in fp32); the papers trained in fp32.")
     if fit_kwargs["augment"] and not train.augment:
         fit_kwargs["augment"] = False
         notes.append(f"{train.name}: crop+flip switched off (the dataset says it does not suit its images).")

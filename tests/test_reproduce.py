@@ -307,6 +307,9 @@ def test_precision_reaches_the_engine_and_the_results(tmp_path, monkeypatch, pre
     data = json.loads((tmp_path / "cpu-reproduce-digits-lt.json").read_text())
     assert data["precision"] == precision
     assert any(f"precision {precision}" in n for n in data["notes"]) is (precision != "auto")
+    # on the CPU, auto means fp32: only an explicit bf16 run says it differs from the papers' fp32
+    assert any("trained with bf16 autocast" in n for n in data["notes"]) is (precision == "bf16")
+    assert f"precision {precision})" in (tmp_path / "cpu-reproduce-digits-lt.md").read_text()
 
 
 def test_precision_is_checked_before_training():
