@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # One GPU run that fits in a 10-minute command (GPU_CHECK_BUDGET, default 540 s, bounds the whole script):
-#   1. the GPU tests (pytest -m gpu, modules with GPU tests)  ~0.5 min, limit 60 s -> $OUT/gpu_tests.log
-#   2. the training-throughput benchmark (random uint8 data)  ~2 min, limit 130 s -> $OUT/throughput.json
-#                                                                                  (+ $OUT/results/<device>-train_throughput.json)
-#   3. `ltutorial reproduce cifar10-lt`, 200 epochs           ~4-5 min, at most 330 s -> $OUT/reproduce/
+#   1. the GPU tests (pytest -m gpu, modules with GPU tests)  ~0.5 min, limit 60 s
+#   2. the training-throughput benchmark (random uint8 data)  ~2 min, limit 130 s -> $OUT/results/<device>-train_throughput.json
+#   3. `ltutorial reproduce cifar10-lt`, 200 epochs           ~4-5 min, at most 330 s -> $OUT/reproduce/<device>-reproduce-cifar10-lt.{json,md}
 #   4. where the fused step spends its kernel time            ~20 s, limit 45 s -> $OUT/results/<device>-profile_fused_step.json
 #      (benchmarks/profile_fused_step.py); last, so it only takes what the reproduction left of the budget.
+# Every step's output goes to $OUT/gpu_check.log, the environment and one line per step to $OUT/summary.txt:
+# six files in all (a lent GPU machine returns at most 8 files from $OUT, at most 2 folders down).
 # Each step runs under `timeout` (SIGINT first, so pytest prints its failures and Python its traceback);
 # a failing step is reported and the next one still runs; a step is skipped when under 20 s of budget is left.
 # Usage (repo root):  OUT=/some/dir bash benchmarks/gpu_check.sh
@@ -59,28 +60,31 @@ SUMMARY="$OUT/summary.txt"
 failed=0
 t_start=$(date +%s)
 
-run_step() {  # run_step NAME TIMEOUT LOGFILE CMD...
-    local name=$1 limit=$2 log=$3
-    shift 3
+LOG="$OUT/gpu_check.log"
+: > "$LOG"
+
+run_step() {  # run_step NAME TIMEOUT CMD...   (output appended to $LOG)
+    local name=$1 limit=$2 log=$LOG
+    shift 2
     local left=$(( GPU_CHECK_BUDGET - ($(date +%s) - t_start) ))
     if [ "$left" -lt 20 ]; then
-        echo "=== [$name] SKIPPED: only ${left}s of the ${GPU_CHECK_BUDGET}s budget left" | tee "$log"
+        echo "=== [$name] SKIPPED: only ${left}s of the ${GPU_CHECK_BUDGET}s budget left" | tee -a "$log"
         printf '%-12s skipped (budget)\n' "$name" >> "$SUMMARY"
         failed=1
         return 0
     fi
     [ "$limit" -gt "$left" ] && limit=$left
-    echo "=== [$name] start $(date +%T), limit ${limit}s: $*"
+    echo "=== [$name] start $(date +%T), limit ${limit}s: $*" | tee -a "$log"
     local t0 rc
     t0=$(date +%s)
-    timeout -s INT --kill-after=15 "$limit" "$@" 2>&1 | tee "$log"
+    timeout -s INT --kill-after=15 "$limit" "$@" 2>&1 | tee -a "$log"
     rc=$?
     local dt=$(( $(date +%s) - t0 ))
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         echo "=== [$name] TIMED OUT after ${dt}s (limit ${limit}s)" | tee -a "$log"
     fi
-    echo "=== [$name] rc=$rc in ${dt}s"
-    printf '%-12s rc=%-4s %5ss  %s\n' "$name" "$rc" "$dt" "$log" >> "$SUMMARY"
+    echo "=== [$name] rc=$rc in ${dt}s" | tee -a "$log"
+    printf '%-12s rc=%-4s %5ss\n' "$name" "$rc" "$dt" >> "$SUMMARY"
     [ "$rc" -eq 0 ] || failed=1
     return 0
 }
@@ -101,7 +105,7 @@ for mod in ("numpy", "sklearn", "matplotlib", "tqdm", "pytest", "torchvision", "
         print(f"{mod} missing ({type(err).__name__})")
 EOF
     echo "LTUTORIAL_DATA=${LTUTORIAL_DATA:-<unset>}"
-} 2>&1 | tee "$OUT/environment.txt"
+} 2>&1 | tee -a "$SUMMARY"
 
 for step in $STEPS; do
     case "$step" in
@@ -109,34 +113,18 @@ for step in $STEPS; do
         # Only the modules that hold GPU tests: the others may import what the GPU machine lacks
         # (nbformat, papermill), which would fail their collection for nothing.
         gpu_test_files=$(grep -l "pytest.mark.gpu" tests/test_*.py | tr '\n' ' ')
-        run_step gpu_tests "$TESTS_TIMEOUT" "$OUT/gpu_tests.log" \
+        run_step gpu_tests "$TESTS_TIMEOUT" \
             "$PY" -m pytest -m gpu -q -rfEs --maxfail=10 --durations=15 -p no:cacheprovider $gpu_test_files
         ;;
     throughput)
-        run_step throughput "$THROUGHPUT_TIMEOUT" "$OUT/throughput.log" \
-            "$PY" benchmarks/train_throughput.py --out "$OUT/throughput.json" $THROUGHPUT_ARGS
-        if [ -f "$OUT/throughput.json" ]; then
-            "$PY" - "$OUT/throughput.json" <<'EOF' || true
-import json, re, sys, shutil, pathlib
-path = pathlib.Path(sys.argv[1])
-d = json.loads(path.read_text())
-if d.get("quick") or d.get("device_type") != "cuda":
-    print("not copied to benchmarks/results (a quick or CPU run)")
-    sys.exit(0)
-slug = re.sub(r"[^a-z0-9]+", "-", d["device"].lower()).strip("-")[:60]
-# Only $OUT comes back from a lent GPU machine: put the file to commit under $OUT/results/ as well.
-for folder in (pathlib.Path("benchmarks/results"), path.parent / "results"):
-    dest = folder / f"{slug}-train_throughput.json"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, dest)
-    print(f"copied to {dest}")
-fmt = lambda v: "n/a" if v is None else f"{v:.1f}x"
-print(f"speedup {fmt(d.get('speedup_vs_reference'))}, fused {fmt(d.get('fused_speedup_vs_reference'))} per model, "
-      f"streams {fmt(d.get('streams_speedup_vs_reference'))} per model; errors: {d.get('errors') or 'none'}")
-EOF
+        tp_json="$OUT/results/${DEVICE_SLUG}-train_throughput.json"
+        mkdir -p "$OUT/results"
+        run_step throughput "$THROUGHPUT_TIMEOUT" \
+            "$PY" benchmarks/train_throughput.py --out "$tp_json" $THROUGHPUT_ARGS
+        if [ -f "$tp_json" ]; then
             # The reproduction trains its methods together: use the several-models setup that won here
             # (the JSON's "recommended": engine, grouped-convolution layout, precision), unless set already.
-            settings=$("$PY" - "$OUT/throughput.json" <<'EOF' 2>/dev/null || echo "fused 0 auto"
+            settings=$("$PY" - "$tp_json" <<'EOF' 2>/dev/null || echo "fused 0 auto"
 import json, sys
 rec = json.load(open(sys.argv[1])).get("recommended") or {}
 print(rec.get("engine", "fused"), int(bool(rec.get("fused_nhwc"))), rec.get("precision", "auto"))
@@ -148,19 +136,19 @@ EOF
             REPRODUCE_PRECISION="${REPRODUCE_PRECISION:-$rec_precision}"
             echo "=== several-models settings for the next steps: LTUTORIAL_FIT_MANY_ENGINE=$LTUTORIAL_FIT_MANY_ENGINE" \
                 "LTUTORIAL_FUSED_NHWC=$LTUTORIAL_FUSED_NHWC reproduce --precision $REPRODUCE_PRECISION" \
-                "(measured best: $settings)" | tee -a "$OUT/throughput.log"
+                "(measured best: $settings)" | tee -a "$LOG"
         fi
         ;;
     reproduce)
         if ! "$PY" -c "import ltutorial.reproduce" >/dev/null 2>&1; then
-            echo "=== [reproduce] SKIPPED: ltutorial.reproduce is missing or does not import" | tee "$OUT/reproduce.log"
+            echo "=== [reproduce] SKIPPED: ltutorial.reproduce is missing or does not import" | tee -a "$LOG"
             printf '%-12s skipped (module missing)\n' reproduce >> "$SUMMARY"
         elif [ -z "${LTUTORIAL_DATA:-}" ]; then
-            echo "=== [reproduce] SKIPPED: no CIFAR-10 (carry .gpudata/ or set LTUTORIAL_DATA)" | tee "$OUT/reproduce.log"
+            echo "=== [reproduce] SKIPPED: no CIFAR-10 (carry .gpudata/ or set LTUTORIAL_DATA)" | tee -a "$LOG"
             printf '%-12s skipped (no data)\n' reproduce >> "$SUMMARY"
         else
             mkdir -p "$OUT/reproduce"
-            run_step reproduce "$REPRODUCE_TIMEOUT" "$OUT/reproduce.log" \
+            run_step reproduce "$REPRODUCE_TIMEOUT" \
                 "$PY" -m ltutorial reproduce cifar10-lt --methods "$REPRODUCE_METHODS" \
                 --epochs "$REPRODUCE_EPOCHS" --eval-every "$REPRODUCE_EVAL_EVERY" --precision "${REPRODUCE_PRECISION:-auto}" \
                 --out "$OUT/reproduce" $REPRODUCE_ARGS
@@ -168,11 +156,11 @@ EOF
         ;;
     profile)
         mkdir -p "$OUT/results"
-        run_step profile "$PROFILE_TIMEOUT" "$OUT/profile.log" \
+        run_step profile "$PROFILE_TIMEOUT" \
             "$PY" benchmarks/profile_fused_step.py --out "$OUT/results/${DEVICE_SLUG}-profile_fused_step.json" $PROFILE_ARGS
         ;;
     *)
-        echo "unknown step '$step' (known: tests throughput reproduce profile)"
+        echo "unknown step '$step' (known: tests throughput reproduce profile)" | tee -a "$LOG"
         failed=1
         ;;
     esac
