@@ -47,6 +47,7 @@ THROUGHPUT_TIMEOUT=${THROUGHPUT_TIMEOUT:-130}
 REPRODUCE_TIMEOUT=${REPRODUCE_TIMEOUT:-330}
 PROFILE_TIMEOUT=${PROFILE_TIMEOUT:-45}
 REPRODUCE_PRECISION=${REPRODUCE_PRECISION:-}  # from the throughput step's measurements when empty, else auto
+REPRODUCE_BENCHMARK=${REPRODUCE_BENCHMARK:-cifar10-lt}  # digits-lt needs no download (the script's CPU test)
 REPRODUCE_METHODS=${REPRODUCE_METHODS:-erm,focal,cb-focal,ldam-drw,la,vs,vs-tla-adrw}
 REPRODUCE_EPOCHS=${REPRODUCE_EPOCHS:-200}
 REPRODUCE_EVAL_EVERY=${REPRODUCE_EVAL_EVERY:-5}  # test-set evaluation every N epochs (and after the last)
@@ -143,13 +144,13 @@ EOF
         if ! "$PY" -c "import ltutorial.reproduce" >/dev/null 2>&1; then
             echo "=== [reproduce] SKIPPED: ltutorial.reproduce is missing or does not import" | tee -a "$LOG"
             printf '%-12s skipped (module missing)\n' reproduce >> "$SUMMARY"
-        elif [ -z "${LTUTORIAL_DATA:-}" ]; then
+        elif [ -z "${LTUTORIAL_DATA:-}" ] && [ "${REPRODUCE_BENCHMARK#cifar}" != "$REPRODUCE_BENCHMARK" ]; then
             echo "=== [reproduce] SKIPPED: no CIFAR-10 (carry .gpudata/ or set LTUTORIAL_DATA)" | tee -a "$LOG"
             printf '%-12s skipped (no data)\n' reproduce >> "$SUMMARY"
         else
             mkdir -p "$OUT/reproduce"
             run_step reproduce "$REPRODUCE_TIMEOUT" \
-                "$PY" -m ltutorial reproduce cifar10-lt --methods "$REPRODUCE_METHODS" \
+                "$PY" -m ltutorial reproduce "$REPRODUCE_BENCHMARK" --methods "$REPRODUCE_METHODS" \
                 --epochs "$REPRODUCE_EPOCHS" --eval-every "$REPRODUCE_EVAL_EVERY" --precision "${REPRODUCE_PRECISION:-auto}" \
                 --out "$OUT/reproduce" $REPRODUCE_ARGS
         fi

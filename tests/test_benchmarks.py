@@ -105,3 +105,31 @@ def test_profile_quick_run_adds_up(profiler_script, tmp_path):
     # all record the same steps: each of ResNet-8's 7 convolutions runs backward once per step
     conv_calls = lambda r: next(o["calls_per_step"] for o in r["top_ops"] if o["op"] == "aten::convolution_backward")
     assert conv_calls(fused) == conv_calls(channels) == conv_calls(one) == 7
+
+
+def test_gpu_check_script_runs_every_step_on_the_cpu(tmp_path):
+    """The one GPU run, end to end at tiny sizes on the CPU: every step passes, the settings the
+    benchmark recommends reach the reproduction, and $OUT holds at most the 8 files a lent machine returns."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    env = dict(os.environ, OUT=str(out), PYTHON=sys.executable, OMP_NUM_THREADS="1",
+               THROUGHPUT_ARGS="--quick --models 2 --model resnet8 --steps 2",
+               REPRODUCE_BENCHMARK="digits-lt", REPRODUCE_METHODS="erm,la", REPRODUCE_EPOCHS="1",
+               REPRODUCE_ARGS="--model small_cnn --max-train 300 --max-test 200 --batch-size 64",
+               PROFILE_ARGS="--quick --model resnet8 --models 2", GPU_CHECK_STEPS="throughput reproduce profile")
+    env.pop("LTUTORIAL_FIT_MANY_ENGINE", None)
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == ["gpu_check.log", "reproduce/cpu-reproduce-digits-lt.json", "reproduce/cpu-reproduce-digits-lt.md",
+                     "results/cpu-profile_fused_step.json", "results/cpu-train_throughput.json", "summary.txt"]
+    summary = (out / "summary.txt").read_text()
+    assert [line.split()[0] for line in summary.splitlines() if " rc=" in line] == ["throughput", "reproduce", "profile"]
+    log = (out / "gpu_check.log").read_text()
+    # a CPU run recommends the defaults, and the reproduction is started with them
+    assert "LTUTORIAL_FIT_MANY_ENGINE=fused LTUTORIAL_FUSED_NHWC=0 reproduce --precision auto" in log
+    assert json.loads((out / "reproduce" / "cpu-reproduce-digits-lt.json").read_text())["precision"] == "auto"
