@@ -41,6 +41,7 @@ def test_quick_run_writes_consistent_ratios(throughput, tmp_path):
     assert d["fused_nhwc_speedup_vs_reference"] is None and d["fused_fp32_speedup_vs_reference"] is None
     assert d["channels_nchw_speedup_vs_reference"] is None
     assert d["recommended"]["engine"] == "fused" and d["recommended"]["precision"] == "auto"
+    assert d["targets_met"] == {"speedup_vs_reference": None, "several_models_speedup_vs_reference": None}
 
 
 @pytest.mark.parametrize("speedups, device_type, want", [
@@ -133,3 +134,14 @@ def test_gpu_check_script_runs_every_step_on_the_cpu(tmp_path):
     # a CPU run recommends the defaults, and the reproduction is started with them
     assert "LTUTORIAL_FIT_MANY_ENGINE=fused LTUTORIAL_FUSED_NHWC=0 reproduce --precision auto" in log
     assert json.loads((out / "reproduce" / "cpu-reproduce-digits-lt.json").read_text())["precision"] == "auto"
+
+
+@pytest.mark.parametrize("single, speedups, n_models, want", [
+    (6.7, {"fused_speedup_vs_reference": 11.3, "streams_speedup_vs_reference": None}, 8, (True, False)),
+    (4.9, {"fused_speedup_vs_reference": 11.3, "channels_speedup_vs_reference": 15.0}, 8, (False, True)),
+    (None, {"fused_speedup_vs_reference": None}, 8, (None, None)),
+    (6.0, {"fused_speedup_vs_reference": 20.0}, 4, (True, None)),  # the target is for 8 models at once
+])
+def test_targets_met_uses_the_fastest_several_models_setup(throughput, single, speedups, n_models, want):
+    got = throughput.targets_met(single, speedups, "cuda", n_models)
+    assert (got["speedup_vs_reference"], got["several_models_speedup_vs_reference"]) == want
