@@ -493,7 +493,8 @@ def test_host_sync_guard_catches_item_and_restores_tensor():
     assert x.sum().item() == 2.0 and bool(x.any()) and torch.tensor([1]).tolist() == [1]
 
 
-def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, monkeypatch):
+@pytest.mark.parametrize("layout, channels_last", [("rows", False), ("channels", False), ("channels", True)])
+def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, monkeypatch, layout, channels_last):
     """The reproduction's seven losses and hooks, fused as on a GPU (cosine head per model): the
     captured step never syncs with the host, the hooks' switches (DRW, VS -> TLA + ADRW) need no
     re-capture, and the result equals the same step run eagerly."""
@@ -524,14 +525,14 @@ def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, 
     runs = []
     for capture in (False, True):
         models, losses, hooks = build()
-        fused = fuse_models(models)
+        fused = fuse_models(models, layout=layout)
         assert type(fused.net.fc).__name__ == "_PerModel"  # LDAM's cosine head next to linear heads
         runs.append(fake_cuda_graphs.run_engine(
             fused, len(models), train, loss_fns=losses, hooks_per_model=hooks, hook_models=models,
             sync_hook_models=lambda: fused.unfuse_into(models), epochs=3, test=None, batch_size=15, optimizer=None,
             lr=0.05, momentum=0.9, weight_decay=2e-4, nesterov=False, schedule=lambda e: [0.5, 1.0, 0.1][e],
             augment=True, device=torch.device("cpu"), seed=0, eval_every=1, progress=False, amp=False,
-            channels_last=False, padding=1, fill="zero", capture=capture, engine_name="x"))
+            channels_last=channels_last, padding=1, fill="zero", capture=capture, engine_name="x"))
         if capture:
             # the hooks really switched the losses' state at epoch 2 (so "captured once" is a real check)
             assert reproduce.METHODS["ldam-drw"].make_hooks is not None
