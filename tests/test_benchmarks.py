@@ -12,12 +12,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def throughput():
-    spec = importlib.util.spec_from_file_location("train_throughput", ROOT / "benchmarks" / "train_throughput.py")
+def _script(name):
+    """A script of benchmarks/ as a module (they are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def throughput():
+    return _script("train_throughput")
 
 
 def test_quick_run_writes_consistent_ratios(throughput, tmp_path):
@@ -71,10 +76,7 @@ def test_recommend_picks_the_fastest_setup(throughput, speedups, device_type, wa
 
 @pytest.fixture(scope="module")
 def profiler_script():
-    spec = importlib.util.spec_from_file_location("profile_fused_step", ROOT / "benchmarks" / "profile_fused_step.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _script("profile_fused_step")
 
 
 @pytest.mark.parametrize("name, group", [

@@ -27,44 +27,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltutorial.models.resnet_cifar import CifarResNet, _BasicBlockA
+# fused.py imports this module only inside FusedModels (layout="channels"), so no import cycle.
+from ltutorial.train.fused import NotFusableError, _FusedBatchNorm, _FusedConv2d, _fuser_for, _PerModel
 
 __all__ = ["ChannelFusedCifarResNet", "CHANNEL_FUSERS", "channel_fuser_for"]
 
 
-def _fused_parts():
-    # fused.py imports this module lazily: import its layer classes at call time (no cycle).
-    from ltutorial.train import fused
-
-    return fused
-
-
-class _StemConv(nn.Module):
-    """N stems applied to one shared input: one convolution whose output channels are the N models'."""
+class _StemConv(_FusedConv2d):
+    """N stems applied to one shared input: one plain convolution whose output channels are the N
+    models' (the N filter banks stacked), instead of a grouped one over N copies of the input."""
 
     def __init__(self, convs):
-        super().__init__()
-        fused = _fused_parts()
-        fused._same(convs, ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
-                            "padding_mode"), "Conv2d")
-        c = convs[0]
-        if c.groups != 1 or c.padding_mode != "zeros":
-            raise fused.NotFusableError(f"a shared-input stem must be a plain zero-padded convolution; got groups="
-                                        f"{c.groups}, padding_mode={c.padding_mode!r} instead.")
-        self.n, self.out_channels = len(convs), c.out_channels
-        self.stride, self.padding, self.dilation = c.stride, c.padding, c.dilation
-        self.weight = nn.Parameter(torch.cat([m.weight.detach() for m in convs]).clone())
-        self.bias = None if c.bias is None else nn.Parameter(torch.cat([m.bias.detach() for m in convs]).clone())
+        super().__init__(convs)
+        if self.groups != 1 or convs[0].padding_mode != "zeros":
+            raise NotFusableError(f"a shared-input stem must be a plain zero-padded convolution; got groups="
+                                  f"{self.groups}, padding_mode={convs[0].padding_mode!r} instead.")
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, 1)
 
-    @torch.no_grad()
-    def unfuse_into(self, convs):
-        for i, m in enumerate(convs):
-            rows = slice(i * self.out_channels, (i + 1) * self.out_channels)
-            m.weight.copy_(self.weight[rows])
-            if m.bias is not None:
-                m.bias.copy_(self.bias[rows])
+
+def _blocks(model: CifarResNet) -> list:
+    return [blk for stage in (model.layer1, model.layer2, model.layer3) for blk in stage]
 
 
 class _ChannelBlockA(nn.Module):
@@ -72,17 +56,16 @@ class _ChannelBlockA(nn.Module):
 
     def __init__(self, blocks):
         super().__init__()
-        fused = _fused_parts()
         b = blocks[0]
         if any((blk.stride, blk.pad, blk.project) != (b.stride, b.pad, b.project) for blk in blocks):
-            raise fused.NotFusableError("models must share their architecture to be fused; got blocks whose "
-                                        "shortcuts differ instead.")
+            raise NotFusableError("models must share their architecture to be fused; got blocks whose "
+                                  "shortcuts differ instead.")
         self.n, self.stride, self.pad, self.project = len(blocks), b.stride, b.pad, b.project
         self.in_planes = b.conv1.in_channels
-        self.conv1 = fused._FusedConv2d([blk.conv1 for blk in blocks])
-        self.bn1 = fused._FusedBatchNorm([blk.bn1 for blk in blocks])
-        self.conv2 = fused._FusedConv2d([blk.conv2 for blk in blocks])
-        self.bn2 = fused._FusedBatchNorm([blk.bn2 for blk in blocks])
+        self.conv1 = _FusedConv2d([blk.conv1 for blk in blocks])
+        self.bn1 = _FusedBatchNorm([blk.bn1 for blk in blocks])
+        self.conv2 = _FusedConv2d([blk.conv2 for blk in blocks])
+        self.bn2 = _FusedBatchNorm([blk.bn2 for blk in blocks])
 
     def _shortcut(self, x):
         if not self.project:
@@ -112,34 +95,29 @@ class ChannelFusedCifarResNet(nn.Module):
     to linear heads): they then run per model.
     """
 
-    shared_input = True
-
     def __init__(self, models):
         super().__init__()
-        fused = _fused_parts()
         if not all(type(m) is CifarResNet for m in models):
-            raise fused.NotFusableError("models must all be CifarResNet to be fused as channels; got "
-                                        f"{sorted({type(m).__name__ for m in models})} instead.")
+            raise NotFusableError("models must all be CifarResNet to be fused as channels; got "
+                                  f"{sorted({type(m).__name__ for m in models})} instead.")
         shape = [(m.depth, m.conv1.in_channels, m.feature_dim, tuple(len(s) for s in (m.layer1, m.layer2, m.layer3)),
                   tuple(s[0].conv1.out_channels for s in (m.layer1, m.layer2, m.layer3)))
                  for m in models]
         if len(set(shape)) != 1:
-            raise fused.NotFusableError(f"models must share their architecture to be fused; got CifarResNets of "
-                                        f"depth/width {sorted(set(shape))} instead.")
-        if not all(isinstance(blk, _BasicBlockA) for m in models for s in (m.layer1, m.layer2, m.layer3) for blk in s):
-            raise fused.NotFusableError("CifarResNet blocks must be option-A BasicBlocks to be fused as channels.")
+            raise NotFusableError(f"models must share their architecture to be fused; got CifarResNets of "
+                                  f"depth/width {sorted(set(shape))} instead.")
+        if not all(isinstance(blk, _BasicBlockA) for m in models for blk in _blocks(m)):
+            raise NotFusableError("CifarResNet blocks must be option-A BasicBlocks to be fused as channels.")
         self.n = len(models)
         self.feature_dim = models[0].feature_dim
         self.conv1 = _StemConv([m.conv1 for m in models])
-        self.bn1 = fused._FusedBatchNorm([m.bn1 for m in models])
-        self.blocks = nn.ModuleList(
-            _ChannelBlockA([getattr(m, stage)[j] for m in models])
-            for stage in ("layer1", "layer2", "layer3") for j in range(len(getattr(models[0], stage))))
+        self.bn1 = _FusedBatchNorm([m.bn1 for m in models])
+        self.blocks = nn.ModuleList(_ChannelBlockA(list(peers)) for peers in zip(*map(_blocks, models)))
         heads = [m.fc for m in models]
         if len({type(h) for h in heads}) > 1:
-            self.fc = fused._PerModel(heads)
+            self.fc = _PerModel(heads)
         else:
-            fuser = fused._fuser_for(heads[0])
+            fuser = _fuser_for(heads[0])
             self.fc = fuser(heads) if fuser is not None else heads[0]
 
     def forward(self, x):
@@ -155,10 +133,8 @@ class ChannelFusedCifarResNet(nn.Module):
             raise ValueError(f"models must be the {self.n} fused models; got {len(models)} instead.")
         self.conv1.unfuse_into([m.conv1 for m in models])
         self.bn1.unfuse_into([m.bn1 for m in models])
-        blocks = [[getattr(m, stage)[j] for m in models]
-                  for stage in ("layer1", "layer2", "layer3") for j in range(len(getattr(models[0], stage)))]
-        for fused_block, peers in zip(self.blocks, blocks):
-            fused_block.unfuse_into(peers)
+        for fused_block, peers in zip(self.blocks, zip(*map(_blocks, models))):
+            fused_block.unfuse_into(list(peers))
         if hasattr(self.fc, "unfuse_into"):
             self.fc.unfuse_into([m.fc for m in models])
 
@@ -172,6 +148,6 @@ def channel_fuser_for(models):
     kinds = {type(m) for m in models}
     if len(kinds) == 1 and next(iter(kinds)) in CHANNEL_FUSERS:
         return CHANNEL_FUSERS[next(iter(kinds))]
-    raise _fused_parts().NotFusableError(
+    raise NotFusableError(
         f"models must be one of {sorted(c.__name__ for c in CHANNEL_FUSERS)} to be fused as channels; got "
         f"{sorted(k.__name__ for k in kinds)} instead.")
