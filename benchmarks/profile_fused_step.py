@@ -144,10 +144,21 @@ def main(argv=None) -> int:
 
     def fused(fuse):
         def call(hook):
+            from ltutorial.train.fused import FusedModels
+
             models = [build(i) for i in range(args.models)]
             hooks = [[hook]] + [[] for _ in models[1:]]
-            fit_many(models, data, loss_fns=[torch.nn.CrossEntropyLoss() for _ in models], hooks=hooks, epochs=epochs,
-                     batch_size=batch_size, device=device, progress=False, fuse=fuse, fast=False, amp=amp)
+            # Before each epoch's hooks the engine copies the fused weights back into the models (a
+            # hook may read them); that is per epoch, not per step, and would land in the recorded
+            # epoch, so it is switched off here (the profiler hook reads no weights).
+            unfuse = FusedModels.unfuse_into
+            FusedModels.unfuse_into = lambda self, models: None
+            try:
+                fit_many(models, data, loss_fns=[torch.nn.CrossEntropyLoss() for _ in models], hooks=hooks,
+                         epochs=epochs, batch_size=batch_size, device=device, progress=False, fuse=fuse, fast=False,
+                         amp=amp)
+            finally:
+                FusedModels.unfuse_into = unfuse
         return call
 
     def single(hook):
