@@ -15,7 +15,7 @@
 #   *_TIMEOUT / *_ARGS override the sizes below; the reproduction rewrites its JSON/markdown every 10 epochs
 #   and when interrupted ("complete": false), so a step cut short by its limit still leaves numbers under
 #   $OUT/reproduce/; PYTHON picks the interpreter (default python3).
-# After the throughput step, LTUTORIAL_FIT_MANY_ENGINE (fused|streams), LTUTORIAL_FUSED_NHWC and the
+# After the throughput step, LTUTORIAL_FIT_MANY_ENGINE (fused|streams|channels), LTUTORIAL_FUSED_NHWC and the
 # reproduction's --precision are set from the fastest several-models setup the benchmark measured (its
 # JSON's "recommended"), unless they are set already.
 # Data: a carried `.gpudata/` folder is used as LTUTORIAL_DATA when present (else the reproduction
@@ -52,6 +52,7 @@ REPRODUCE_METHODS=${REPRODUCE_METHODS:-erm,focal,cb-focal,ldam-drw,la,vs,vs-tla-
 REPRODUCE_EPOCHS=${REPRODUCE_EPOCHS:-200}
 REPRODUCE_EVAL_EVERY=${REPRODUCE_EVAL_EVERY:-5}  # test-set evaluation every N epochs (and after the last)
 THROUGHPUT_ARGS=${THROUGHPUT_ARGS:---data random}  # e.g. "--quick" for a CPU dry run
+THROUGHPUT_SCRIPT=${THROUGHPUT_SCRIPT:-benchmarks/train_throughput.py}
 REPRODUCE_ARGS=${REPRODUCE_ARGS:-}        # e.g. "--max-train 512 --max-test 500 --model resnet8"
 PROFILE_ARGS=${PROFILE_ARGS:-}            # e.g. "--quick --model small_cnn --models 2" for a CPU dry run
 DEVICE_SLUG=$("$PY" -c "import re, torch; n = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'; print(re.sub(r'[^a-z0-9]+', '-', n.lower()).strip('-')[:60])" 2>/dev/null || echo unknown)
@@ -114,24 +115,35 @@ for step in $STEPS; do
         # Only the modules that hold GPU tests: the others may import what the GPU machine lacks
         # (nbformat, papermill), which would fail their collection for nothing.
         gpu_test_files=$(grep -l "pytest.mark.gpu" tests/test_*.py | tr '\n' ' ')
+        if [ -z "$gpu_test_files" ]; then
+            echo "=== [gpu_tests] SKIPPED: no test module holds pytest.mark.gpu tests" | tee -a "$LOG"
+            printf '%-12s skipped (no GPU tests)\n' gpu_tests >> "$SUMMARY"
+            failed=1
+            continue
+        fi
         run_step gpu_tests "$TESTS_TIMEOUT" \
             "$PY" -m pytest -m gpu -q -rfEs --maxfail=10 --durations=15 -p no:cacheprovider $gpu_test_files
         ;;
     throughput)
         tp_json="$OUT/results/${DEVICE_SLUG}-train_throughput.json"
         mkdir -p "$OUT/results"
+        rm -f "$tp_json"  # a file left by an earlier run must not choose this run's settings
         run_step throughput "$THROUGHPUT_TIMEOUT" \
-            "$PY" benchmarks/train_throughput.py --out "$tp_json" $THROUGHPUT_ARGS
+            "$PY" "$THROUGHPUT_SCRIPT" --out "$tp_json" $THROUGHPUT_ARGS
         if [ -f "$tp_json" ]; then
             # The reproduction trains its methods together: use the several-models setup that won here
             # (the JSON's "recommended": engine, grouped-convolution layout, precision), unless set already.
-            settings=$("$PY" - "$tp_json" <<'EOF' 2>/dev/null || echo "fused 0 auto"
+            # A run cut short by its limit wrote "complete": false: its choice covers the setups it
+            # timed (the most telling run first), and the log says so.
+            settings=$("$PY" - "$tp_json" <<'EOF' 2>/dev/null || echo "fused 0 auto unreadable"
 import json, sys
-rec = json.load(open(sys.argv[1])).get("recommended") or {}
-print(rec.get("engine", "fused"), int(bool(rec.get("fused_nhwc"))), rec.get("precision", "auto"))
+d = json.load(open(sys.argv[1]))
+rec = d.get("recommended") or {}
+print(rec.get("engine", "fused"), int(bool(rec.get("fused_nhwc"))), rec.get("precision", "auto"),
+      "complete" if d.get("complete") else "partial")
 EOF
 )
-            read -r rec_engine rec_nhwc rec_precision <<< "$settings"
+            read -r rec_engine rec_nhwc rec_precision rec_state <<< "$settings"
             export LTUTORIAL_FIT_MANY_ENGINE="${LTUTORIAL_FIT_MANY_ENGINE:-$rec_engine}"
             export LTUTORIAL_FUSED_NHWC="${LTUTORIAL_FUSED_NHWC:-$rec_nhwc}"
             REPRODUCE_PRECISION="${REPRODUCE_PRECISION:-$rec_precision}"
@@ -144,9 +156,11 @@ EOF
         if ! "$PY" -c "import ltutorial.reproduce" >/dev/null 2>&1; then
             echo "=== [reproduce] SKIPPED: ltutorial.reproduce is missing or does not import" | tee -a "$LOG"
             printf '%-12s skipped (module missing)\n' reproduce >> "$SUMMARY"
+            failed=1
         elif [ -z "${LTUTORIAL_DATA:-}" ] && [ "${REPRODUCE_BENCHMARK#cifar}" != "$REPRODUCE_BENCHMARK" ]; then
             echo "=== [reproduce] SKIPPED: no CIFAR-10 (carry .gpudata/ or set LTUTORIAL_DATA)" | tee -a "$LOG"
             printf '%-12s skipped (no data)\n' reproduce >> "$SUMMARY"
+            failed=1
         else
             mkdir -p "$OUT/reproduce"
             run_step reproduce "$REPRODUCE_TIMEOUT" \

@@ -127,6 +127,7 @@ def main(argv=None) -> int:
     from ltutorial.models import build_model
     from ltutorial.train import fit, fit_many
     from ltutorial.train.fast import fit_fast
+    from ltutorial.train.fused import FUSED_CONV_CHANNELS_LAST
 
     device = get_device(args.device)
     batch_size = args.batch_size or (32 if args.quick else 128)
@@ -205,6 +206,9 @@ def main(argv=None) -> int:
         "device": hw, "device_type": device.type, "torch": torch.__version__, "cuda": torch.version.cuda,
         "python": platform.python_version(), "model": args.model, "batch_size": batch_size, "models": args.models,
         "precision": args.precision, "steps_recorded": steps, "quick": args.quick, "time_kind": kind,
+        # the rows-fused network's grouped convolutions in NHWC (LTUTORIAL_FUSED_NHWC, which gpu_check.sh
+        # may have set from the throughput benchmark)
+        "fused_conv_channels_last": FUSED_CONV_CHANNELS_LAST,
         "results": results, "fused_over_n_single": ratios, "group_fused_over_n_single": group_ratios,
         "notes": "eager steps of the engines' own step code (fit_many fuse=True fast=False; fit's fast path "
                  "without a graph on CUDA), one epoch recorded after two; per-step times are that epoch's "

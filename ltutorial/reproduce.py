@@ -569,7 +569,7 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
     for n in names:
         method = METHODS[n]
         model_, hist = by_name[method.posthoc_of or n]
-        ev = evaluate(model_, test, device=dev)
+        ev = evaluate(model_, test, device=dev, amp=fit_kwargs["amp"])  # the precision it was trained in
         logits = torch.as_tensor(ev["logits"]).float().cpu()
         if method.posthoc_of:
             logits = logit_adjust(logits, counts.double() / counts.sum(), tau=method.posthoc_tau)

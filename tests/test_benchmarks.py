@@ -123,7 +123,8 @@ def test_gpu_check_script_runs_every_step_on_the_cpu(tmp_path):
                REPRODUCE_BENCHMARK="digits-lt", REPRODUCE_METHODS="erm,la", REPRODUCE_EPOCHS="1",
                REPRODUCE_ARGS="--model small_cnn --max-train 300 --max-test 200 --batch-size 64",
                PROFILE_ARGS="--quick --model resnet8 --models 2", GPU_CHECK_STEPS="throughput reproduce profile")
-    env.pop("LTUTORIAL_FIT_MANY_ENGINE", None)
+    for name in ("LTUTORIAL_FIT_MANY_ENGINE", "LTUTORIAL_FUSED_NHWC", "REPRODUCE_PRECISION", "THROUGHPUT_SCRIPT"):
+        env.pop(name, None)
     proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
@@ -147,3 +148,32 @@ def test_gpu_check_script_runs_every_step_on_the_cpu(tmp_path):
 def test_targets_met_uses_the_fastest_several_models_setup(throughput, single, speedups, n_models, want):
     got = throughput.targets_met(single, speedups, "cuda", n_models)
     assert (got["speedup_vs_reference"], got["several_models_speedup_vs_reference"]) == want
+
+
+def test_gpu_check_passes_the_recommended_settings_on(tmp_path):
+    """A benchmark JSON that recommends non-default settings: they reach the reproduction (the CPU
+    benchmark itself always recommends the defaults, so a stub stands in for it)."""
+    import os
+    import subprocess
+    import sys
+
+    stub = tmp_path / "stub_throughput.py"
+    stub.write_text(
+        "import json, sys\n"
+        "out = sys.argv[sys.argv.index('--out') + 1]\n"
+        "json.dump({'complete': False, 'recommended': {'engine': 'channels', 'fused_nhwc': True, "
+        "'precision': 'fp32'}}, open(out, 'w'))\n")
+    out = tmp_path / "out"
+    env = dict(os.environ, OUT=str(out), PYTHON=sys.executable, OMP_NUM_THREADS="1", THROUGHPUT_SCRIPT=str(stub),
+               REPRODUCE_BENCHMARK="digits-lt", REPRODUCE_METHODS="erm", REPRODUCE_EPOCHS="1",
+               REPRODUCE_ARGS="--model small_cnn --max-train 300 --max-test 200 --batch-size 64",
+               GPU_CHECK_STEPS="throughput reproduce")
+    for name in ("LTUTORIAL_FIT_MANY_ENGINE", "LTUTORIAL_FUSED_NHWC", "REPRODUCE_PRECISION"):
+        env.pop(name, None)
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    log = (out / "gpu_check.log").read_text()
+    assert ("LTUTORIAL_FIT_MANY_ENGINE=channels LTUTORIAL_FUSED_NHWC=1 reproduce --precision fp32 "
+            "(measured best: channels 1 fp32 partial)") in log
+    assert json.loads((out / "reproduce" / "cpu-reproduce-digits-lt.json").read_text())["precision"] == "fp32"

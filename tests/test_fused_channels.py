@@ -68,6 +68,15 @@ def test_channels_fused_forward_equals_each_model(kinds, channels_last):
         got = fused(x).view(5, 3, -1)
         for i, m in enumerate(models):
             torch.testing.assert_close(got[:, i], m(x.contiguous()), rtol=1e-4, atol=1e-4)
+    # a projecting shortcut keeps the input's layout, so the residual sum needs no layout copy
+    block = fused.net.blocks[3]  # resnet20: the first block of stage 2 (16 -> 32 channels, stride 2)
+    assert block.project
+    h = torch.randn(2, 3 * 16, 8, 8)
+    if channels_last:
+        h = h.contiguous(memory_format=torch.channels_last)
+    short = block._shortcut(h)
+    assert short.shape == (2, 3 * 32, 4, 4)
+    assert short.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     # train mode updated each model's BN statistics as the separate forward did
     back = [copy.deepcopy(m) for m in models]
     fused.unfuse_into(back)
@@ -151,3 +160,11 @@ def test_channels_layout_refuses_other_architectures_by_name(monkeypatch, capsys
     assert got == ["rows", "rows"] and "fusing them as rows instead" in capsys.readouterr().out
     got = fit_many(_resnets((False, True)), train, loss_fns=[nn.CrossEntropyLoss()] * 2, **FIT)
     assert got == ["channels", "channels"]
+
+
+@pytest.mark.parametrize("layout", ["rows", "channels"])
+def test_heads_of_different_widths_are_not_fusable(layout):
+    torch.manual_seed(0)
+    models = [resnet8(num_classes=4), resnet8(num_classes=5, normed=True)]
+    with pytest.raises(NotFusableError, match="same output shape|number of classes"):
+        fuse_models(models, layout=layout)

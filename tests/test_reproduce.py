@@ -302,8 +302,15 @@ def test_precision_reaches_the_engine_and_the_results(tmp_path, monkeypatch, pre
         return fit_many(models, train, **kw)
 
     monkeypatch.setattr(reproduce, "_fit_many", lambda: engine)
+    real_evaluate = lt.train.evaluate
+
+    def spy_evaluate(*args, **kw):
+        seen["eval_amp"] = kw.get("amp")
+        return real_evaluate(*args, **kw)
+
+    monkeypatch.setattr(lt.train, "evaluate", spy_evaluate)
     reproduce.main(TINY + ["--methods", "erm", "--epochs", "1", "--precision", precision, "--out", str(tmp_path)])
-    assert seen["amp"] is amp
+    assert seen["amp"] is amp and seen["eval_amp"] is amp  # the final table is evaluated as it was trained
     data = json.loads((tmp_path / "cpu-reproduce-digits-lt.json").read_text())
     assert data["precision"] == precision
     assert any(f"precision {precision}" in n for n in data["notes"]) is (precision != "auto")

@@ -398,7 +398,13 @@ def fuse_models(models, *, check: bool = True, layout: str = "rows") -> FusedMod
                         outs = [m(x).float() for m in models]
                     except RuntimeError:
                         outs = None  # the probe shape does not suit this model; no check then
-                    got = fused(x).float().reshape(3, len(models), -1) if outs is not None else None
+                    got = None
+                    if outs is not None:
+                        try:
+                            got = fused(x).float().reshape(3, len(models), -1)
+                        except RuntimeError as err:  # e.g. per-model heads with different output sizes
+                            raise NotFusableError(f"models must compute the same output shape to be fused; the "
+                                                  f"fused forward failed with {type(err).__name__}: {err}") from err
                 if outs is not None:
                     for i, out in enumerate(outs):
                         scale = float(out.abs().max()) + 1e-6
@@ -417,7 +423,7 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     hooks; one ``History`` per model, and each model in ``models`` ends up trained.
 
     ``fuse`` None -> fused on CUDA (one grouped network, the step captured as a CUDA graph; the
-    environment variable ``LTUTORIAL_FIT_MANY_ENGINE=streams`` picks the streams engine instead),
+    environment variable ``LTUTORIAL_FIT_MANY_ENGINE=streams|channels`` picks another engine),
     one after another elsewhere (``fit`` per model; the same seed gives every model the same data
     order). ``fuse=True`` on the CPU runs the fused network eagerly (tested to match training the
     models one by one). ``fuse="streams"``: the models stay separate modules, each with its own
@@ -425,7 +431,8 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     stream (parallel branches), elsewhere (or with ``fast=False``) the same steps run one after
     another; any mix of architectures is fine, and hooks may also change the models.
     ``fuse="channels"``: CIFAR ResNets fused as one network on B x (N C) activations
-    (``fused_channels``), channels_last on CUDA; ``NotFusableError`` for other architectures.
+    (``fused_channels``), in channels_last on CUDA when ``amp`` is None (an explicit ``amp``
+    keeps NCHW, as in ``fit``); ``NotFusableError`` for other architectures.
     Hooks of fused models see each model with its current weights (synced before the hooks run)
     and may update losses, not the models. ``fit_kwargs``: as ``fit``
     (no ``optimizer``: each model gets SGD with the given lr/momentum/weight_decay/nesterov).

@@ -57,9 +57,10 @@ class _ChannelBlockA(nn.Module):
     def __init__(self, blocks):
         super().__init__()
         b = blocks[0]
-        if any((blk.stride, blk.pad, blk.project) != (b.stride, b.pad, b.project) for blk in blocks):
-            raise NotFusableError("models must share their architecture to be fused; got blocks whose "
-                                  "shortcuts differ instead.")
+        shortcuts = sorted({(blk.stride, blk.pad, blk.project) for blk in blocks})
+        if len(shortcuts) > 1:
+            raise NotFusableError("models must share their architecture to be fused; got blocks whose shortcuts "
+                                  f"(stride, channel padding, projected) differ: {shortcuts} instead.")
         self.n, self.stride, self.pad, self.project = len(blocks), b.stride, b.pad, b.project
         self.in_planes = b.conv1.in_channels
         self.conv1 = _FusedConv2d([blk.conv1 for blk in blocks])
@@ -72,6 +73,11 @@ class _ChannelBlockA(nn.Module):
             return x
         x = x[:, :, :: self.stride, :: self.stride]
         b, _, h, w = x.shape
+        if x.stride(1) == 1:
+            # channels_last: pad each model's channel block as the last dimension of B x H x W x N x C,
+            # so the result stays channels_last like the main branch it is added to (no layout copy)
+            y = F.pad(x.permute(0, 2, 3, 1).reshape(b, h, w, self.n, self.in_planes), (self.pad[0], self.pad[1]))
+            return y.reshape(b, h, w, -1).permute(0, 3, 1, 2)
         x = F.pad(x.reshape(b, self.n, self.in_planes, h, w), (0, 0, 0, 0, self.pad[0], self.pad[1]))
         return x.reshape(b, -1, h, w)
 
@@ -106,14 +112,20 @@ class ChannelFusedCifarResNet(nn.Module):
         if len(set(shape)) != 1:
             raise NotFusableError(f"models must share their architecture to be fused; got CifarResNets of "
                                   f"depth/width {sorted(set(shape))} instead.")
-        if not all(isinstance(blk, _BasicBlockA) for m in models for blk in _blocks(m)):
-            raise NotFusableError("CifarResNet blocks must be option-A BasicBlocks to be fused as channels.")
+        kinds = sorted({type(blk).__name__ for m in models for blk in _blocks(m)})
+        if kinds != [_BasicBlockA.__name__]:
+            raise NotFusableError(f"CifarResNet blocks must be option-A BasicBlocks ({_BasicBlockA.__name__}) to be fused "
+                                  f"as channels; got {kinds} instead.")
         self.n = len(models)
         self.feature_dim = models[0].feature_dim
         self.conv1 = _StemConv([m.conv1 for m in models])
         self.bn1 = _FusedBatchNorm([m.bn1 for m in models])
         self.blocks = nn.ModuleList(_ChannelBlockA(list(peers)) for peers in zip(*map(_blocks, models)))
         heads = [m.fc for m in models]
+        widths = sorted({getattr(h, "out_features", None) for h in heads} - {None})
+        if len(widths) > 1:
+            raise NotFusableError(f"models must share their number of classes to be fused; got heads with {widths} "
+                                  "outputs instead.")
         if len({type(h) for h in heads}) > 1:
             self.fc = _PerModel(heads)
         else:
