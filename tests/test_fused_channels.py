@@ -14,7 +14,7 @@ from ltutorial.train import fit, fit_many, fuse_models
 from ltutorial.train.fused import FusedModels, NotFusableError, _default_engine
 from ltutorial.train.fused_channels import ChannelFusedCifarResNet
 
-from test_train_fast import WeightedCE, drw_hook
+from test_train_fast import WeightedCE, assert_fused_matches_each, drw_hook
 
 FIT = dict(epochs=2, batch_size=16, lr=0.05, device="cpu", progress=False)
 
@@ -61,13 +61,7 @@ def test_channels_fused_forward_equals_each_model(kinds, channels_last):
     if channels_last:
         fused = fused.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    for train_mode in (True, False):
-        for m in models:
-            m.train(train_mode)
-        fused.train(train_mode)
-        got = fused(x).view(5, 3, -1)
-        for i, m in enumerate(models):
-            torch.testing.assert_close(got[:, i], m(x.contiguous()), rtol=1e-4, atol=1e-4)
+    assert_fused_matches_each(fused, models, x, tol=1e-4)
     # a projecting shortcut keeps the input's layout, so the residual sum needs no layout copy
     block = fused.net.blocks[3]  # resnet20: the first block of stage 2 (16 -> 32 channels, stride 2)
     assert block.project

@@ -129,6 +129,19 @@ class TinyResNet(nn.Module):
         return self.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+def assert_fused_matches_each(fused, models, x, tol):
+    """In train mode (batch statistics, running statistics updated) and then in eval mode, row b * N + i
+    of the fused output is model i's output on sample b."""
+    n = len(models)
+    for train_mode in (True, False):
+        for m in models:
+            m.train(train_mode)
+        fused.train(train_mode)
+        got = fused(x).view(x.shape[0], n, -1)
+        for i, m in enumerate(models):
+            torch.testing.assert_close(got[:, i], m(x.contiguous()), rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("normed,nhwc", [(False, False), (True, False), (False, True)])
 def test_fused_forward_equals_each_model_in_train_and_eval_mode(normed, nhwc, monkeypatch):
     import ltutorial.train.fused as fused_mod
@@ -140,14 +153,7 @@ def test_fused_forward_equals_each_model_in_train_and_eval_mode(normed, nhwc, mo
         for p in m.parameters():
             p.data.normal_(0, 0.5)
     fused = fuse_models(models)
-    x = torch.randn(5, 3, 8, 8)
-    for train_mode in (True, False):
-        for m in models:
-            m.train(train_mode)
-        fused.train(train_mode)
-        got = fused(x).view(5, 3, -1)
-        for i, m in enumerate(models):
-            torch.testing.assert_close(got[:, i], m(x), rtol=1e-5, atol=1e-5)
+    assert_fused_matches_each(fused, models, torch.randn(5, 3, 8, 8), tol=1e-5)
     # BN running statistics were updated per model, as in the separate models
     fused.unfuse_into(models_copy := [copy.deepcopy(m) for m in models])
     for a, b in zip(models, models_copy):
