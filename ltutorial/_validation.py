@@ -74,6 +74,19 @@ def check_imbalance_ratio(imbalance_ratio, *, name: str = "imbalance_ratio") -> 
     return value
 
 
+def check_choice(value, choices, *, name: str):
+    """``value`` if it is one of ``choices`` (a name from a registry, a mode ...), else a ValueError
+    listing ``choices`` in the given order."""
+    choices = list(choices)
+    try:
+        ok = any(value is c or bool(value == c) for c in choices)
+    except (TypeError, ValueError, RuntimeError):  # an array or tensor has no single truth value
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r} instead.")
+    return value
+
+
 def check_positive_int(value, *, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r} instead.")

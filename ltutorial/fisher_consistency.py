@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ltutorial._validation import check_choice
+
 PLAIN_CE = "plain CE (alpha=1, Delta=0)"
 
 
@@ -121,8 +123,7 @@ class FisherCheck:
 
     def consistent(self, name: str) -> bool:
         """Whether the minimiser of loss ``name`` predicts like the balanced Bayes rule for every x."""
-        if name not in self.predictions:
-            raise ValueError(f"name must be one of {list(self.predictions)}; got {name!r} instead.")
+        check_choice(name, list(self.predictions), name="name")
         return bool(np.array_equal(self.predictions[name], self.balanced_bayes))
 
 

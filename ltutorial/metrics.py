@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import torch
 
-from ltutorial._validation import as_tensor, check_positive_int
+from ltutorial._validation import as_tensor, check_choice, check_positive_int
 
 __all__ = [
     "accuracy",
@@ -136,8 +136,7 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None, normalize: 
     the diagonal is :func:`per_class_accuracy`); a row with no samples is all NaN. Notebook 01
     (the balanced-accuracy exercise).
     """
-    if normalize not in _NORMALIZE:
-        raise ValueError(f"normalize must be one of {list(_NORMALIZE)}; got {normalize!r} instead.")
+    check_choice(normalize, list(_NORMALIZE), name="normalize")
     yt, yp, c = _pair(y_true, y_pred, num_classes)
     cm = _counts_matrix(yt, yp, c)
     if normalize == "true":
@@ -326,8 +325,7 @@ def group_mean_by_thirds(values, labels, train_counts, *, weight: str = "class")
     floats. Empty groups (fewer than 3 classes) and classes without samples are NaN / skipped.
     Notebooks 10 (pruning sensitivity), 11 (memorization score) and 12 (feature spread).
     """
-    if weight not in _WEIGHTS:
-        raise ValueError(f"weight must be one of {list(_WEIGHTS)}; got {weight!r} instead.")
+    check_choice(weight, list(_WEIGHTS), name="weight")
     counts = _train_counts(train_counts)
     c = counts.size
     one_row = _sample_values(values).ndim == 1

@@ -29,6 +29,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ltutorial._validation import check_choice
 from ltutorial.profiles import PROFILES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -95,8 +96,7 @@ def select_notebooks(paths: list[Path], only=None) -> list[Path]:
 
 def resolve_profile(profile: str) -> str:
     """``auto`` -> ``full`` when CUDA is available, else ``cpu``; other profiles pass through."""
-    if profile not in RUN_PROFILES:
-        raise ValueError(f"profile must be one of {list(RUN_PROFILES)}; got {profile!r} instead.")
+    check_choice(profile, list(RUN_PROFILES), name="profile")
     if profile != "auto":
         return profile
     return "full" if _cuda_available() else "cpu"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from ltutorial._validation import check_choice
+
 PROFILES = ("smoke", "cpu", "full")
 
 
 def check_profile(profile: str) -> str:
     """Return ``profile`` if it is one of ``PROFILES``, else raise ValueError listing them."""
-    if profile not in PROFILES:
-        raise ValueError(f"PROFILE must be one of {list(PROFILES)}; got {profile!r} instead.")
+    check_choice(profile, list(PROFILES), name="PROFILE")
     return profile
 
 

@@ -30,6 +30,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ltutorial._validation import check_choice
+
 # Re-exported here (the notebooks call them as ``reproduce.*``); the one implementation is in data.prepare.
 from ltutorial.data.prepare import downsample, stratified_subset
 
@@ -437,10 +439,8 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
     keeps evaluation a small part of a GPU run: evaluating the fused models on the 10,000 test
     images after each of 200 epochs would add about a quarter to the training time (est.).
     ``precision``: one of ``PRECISIONS`` ("auto": bf16 autocast on CUDA, fp32 elsewhere)."""
-    if benchmark not in BENCHMARKS:
-        raise ValueError(f"benchmark must be one of {sorted(BENCHMARKS)}; got {benchmark!r} instead.")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}; got {precision!r} instead.")
+    check_choice(benchmark, sorted(BENCHMARKS), name="benchmark")
+    check_choice(precision, sorted(PRECISIONS), name="precision")
     names = _check_methods(methods)
     from ltutorial._validation import check_positive_int
 

@@ -312,6 +312,14 @@ def test_check_positive_int():
             V.check_positive_int(bad, name="epochs")
 
 
+def test_check_choice():
+    assert V.check_choice("cpu", ("smoke", "cpu", "full"), name="profile") == "cpu"
+    # unhashable or array-like values get the same message, not a TypeError from a dict lookup
+    for bad in ("gpu", ["cpu"], np.array(["cpu", "cpu"]), torch.tensor([1]), None):
+        with pytest.raises(ValueError, match=r"profile must be one of \['smoke', 'cpu', 'full'\]; got .* instead"):
+            V.check_choice(bad, ("smoke", "cpu", "full"), name="profile")
+
+
 def test_check_probability():
     assert V.check_probability(0, name="p") == 0.0 and V.check_probability(1, name="p") == 1.0
     assert V.check_probability(np.float64(0.3), name="p") == 0.3

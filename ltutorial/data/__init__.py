@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ltutorial._validation import check_imbalance_ratio, check_random_state
+from ltutorial._validation import check_choice, check_imbalance_ratio, check_random_state
 from ltutorial.data.cifar import (
     CIFAR_SPECS,
     _default_root,
@@ -135,9 +135,7 @@ DATASETS = {
 
 
 def _check_dataset_name(name) -> str:
-    if not isinstance(name, str) or name not in DATASETS:
-        raise ValueError(f"name must be one of {sorted(DATASETS)}; got {name!r} instead.")
-    return name
+    return check_choice(name, sorted(DATASETS), name="name")
 
 
 def load_dataset(

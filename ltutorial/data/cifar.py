@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ltutorial._validation import check_choice
 from ltutorial.data.images import channel_mean_std
 
 __all__ = [
@@ -80,14 +81,11 @@ SPLITS = ("train", "test")
 
 
 def _check_name(name) -> str:
-    if not isinstance(name, str) or name not in CIFAR_SPECS:
-        raise ValueError(f"name must be one of {sorted(CIFAR_SPECS)}; got {name!r} instead.")
-    return name
+    return check_choice(name, sorted(CIFAR_SPECS), name="name")
 
 
 def _check_split(split) -> str:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {list(SPLITS)}; got {split!r} instead.")
+    check_choice(split, list(SPLITS), name="split")
     return split
 
 

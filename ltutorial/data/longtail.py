@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ltutorial._validation import (
-    check_imbalance_ratio,
-    check_labels,
-    check_positive_int,
-    make_generator,
-)
+from ltutorial._validation import check_imbalance_ratio, check_labels, check_positive_int, make_generator
 
 __all__ = ["PROFILES", "longtail_counts", "longtail_indices"]
 

@@ -14,7 +14,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from ltutorial._validation import check_positive_int, check_random_state
+from ltutorial._validation import check_choice, check_positive_int, check_random_state
 from ltutorial.data.images import ImageDataset
 from ltutorial.profiles import PROFILES, pick
 
@@ -117,8 +117,7 @@ def prepare_experiment(
     """
     from ltutorial.data import load_dataset
 
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {list(PROFILES)}; got {profile!r} instead.")
+    check_choice(profile, list(PROFILES), name="profile")
     seed = check_random_state(seed, name="seed")
     if seed is None:
         raise ValueError("seed must be a non-negative integer (the subsets must be reproducible); got None instead.")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ltutorial._validation import check_positive_int, check_probability, check_random_state
+from ltutorial._validation import check_choice, check_positive_int, check_probability, check_random_state
 from ltutorial.data.longtail import longtail_counts
 
 __all__ = [
@@ -272,8 +272,7 @@ _RULE_SHIFTS = {
 
 
 def _check_metric(metric) -> str:
-    if metric not in _RULE_SHIFTS:
-        raise ValueError(f"metric must be one of {sorted(_RULE_SHIFTS)}; got {metric!r} instead.")
+    check_choice(metric, sorted(_RULE_SHIFTS), name="metric")
     return metric
 
 

@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from ltutorial._validation import check_choice
 from ltutorial.losses._common import LongTailLoss, weighted_mean
 from ltutorial.losses.class_balanced import ClassBalancedLoss, class_balanced_weights, effective_number
 from ltutorial.losses.focal import FocalLoss
@@ -83,8 +84,7 @@ LOSSES = {
 
 def build_loss(name: str, class_counts=None, **kwargs) -> nn.Module:
     """Build a loss from ``LOSSES`` by name, e.g. ``build_loss("ldam", counts, max_m=0.5)``."""
-    if not isinstance(name, str) or name not in LOSSES:
-        raise ValueError(f"loss name must be one of {sorted(LOSSES)}; got {name!r} instead.")
+    check_choice(name, sorted(LOSSES), name="loss name")
     cls, takes_counts = LOSSES[name]
     if takes_counts:
         if class_counts is None and cls is not CrossEntropyLoss:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ltutorial._validation import check_class_counts, check_probability
+from ltutorial._validation import check_choice, check_class_counts, check_probability
 from ltutorial.losses._common import LongTailLoss, check_hyperparameter
 from ltutorial.losses.focal import sigmoid_focal_terms
 
@@ -69,10 +69,8 @@ class ClassBalancedLoss(LongTailLoss):
     def __init__(self, class_counts, beta: float = 0.9999, loss_type: str = "softmax", gamma: float = 1.0,
                  *, normalization: str = "batch"):
         super().__init__(class_counts)
-        if loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {list(LOSS_TYPES)}; got {loss_type!r} instead.")
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {list(NORMALIZATIONS)}; got {normalization!r} instead.")
+        check_choice(loss_type, list(LOSS_TYPES), name="loss_type")
+        check_choice(normalization, list(NORMALIZATIONS), name="normalization")
         self.beta = _check_beta(beta)
         self.gamma = check_hyperparameter(gamma, "gamma")
         self.loss_type = loss_type

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ltutorial._validation import check_choice
 from ltutorial.losses._common import LongTailLoss, check_hyperparameter, weighted_mean
 
 __all__ = ["FocalLoss", "softmax_focal_terms", "sigmoid_focal_terms"]
@@ -61,8 +62,7 @@ class FocalLoss(LongTailLoss):
     def __init__(self, gamma: float = 1.0, *, form: str = "softmax", weight=None, class_counts=None):
         super().__init__(class_counts)
         self.gamma = check_hyperparameter(gamma, "gamma")
-        if form not in _FORMS:
-            raise ValueError(f"form must be one of {list(_FORMS)}; got {form!r} instead.")
+        check_choice(form, list(_FORMS), name="form")
         self.form = form
         self._register_optional_weight(weight)
 

@@ -7,6 +7,7 @@ as ``fc`` (alias ``classifier``); ``normed=True`` swaps ``fc`` for the cosine
 
 from __future__ import annotations
 
+from ltutorial._validation import check_choice
 from ltutorial.models.resnet_cifar import (
     CifarResNet,
     NormedLinear,
@@ -67,8 +68,7 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, **kw):
     constructor (``normed``, ``width``, ``hidden`` ...). Notebooks 01, 03 and 10-12 build their
     networks through it.
     """
-    if not isinstance(name, str) or name not in MODELS:
-        raise ValueError(f"name must be one of {sorted(MODELS)}; got {name!r} instead.")
+    check_choice(name, sorted(MODELS), name="name")
     try:
         return MODELS[name](num_classes, in_channels=in_channels, **kw)
     except TypeError as err:

@@ -4,6 +4,7 @@ imbalanced-learn's API and ``sampling_strategy`` semantics (``fit_resample(X, y)
 numpy or torch in and the same type out, any device. Notebook 02 teaches it.
 """
 
+from ltutorial._validation import check_choice
 from ltutorial.sampling.combine import SMOTEUnderSampler, make_smote_under
 from ltutorial.sampling.compare import SamplerComparison, compare_samplers
 from ltutorial.sampling.random_sampling import RandomOverSampler, RandomUnderSampler
@@ -20,8 +21,7 @@ SAMPLERS = {
 
 def build_sampler(name: str, **kwargs):
     """``SAMPLERS[name](**kwargs)``, with an error listing the valid names."""
-    if name not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {list(SAMPLERS)}; got {name!r} instead.")
+    check_choice(name, list(SAMPLERS), name="sampler")
     return SAMPLERS[name](**kwargs)
 
 

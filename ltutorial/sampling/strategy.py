@@ -23,6 +23,8 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
+from ltutorial._validation import check_choice
+
 SAMPLING_TYPES = ("over-sampling", "under-sampling")
 
 
@@ -167,8 +169,7 @@ def check_sampling_strategy(sampling_strategy, y, sampling_type: str) -> "Ordere
     for ``"under-sampling"`` n is the number of samples to KEEP. Classes absent from the dict are
     left untouched. Used by every sampler in ``ltutorial.sampling`` (notebook 02).
     """
-    if sampling_type not in SAMPLING_TYPES:
-        raise ValueError(f"sampling_type must be one of {list(SAMPLING_TYPES)}; got {sampling_type!r} instead.")
+    check_choice(sampling_type, list(SAMPLING_TYPES), name="sampling_type")
     y_np = _labels_numpy(y)
     if y_np.ndim != 1:
         raise ValueError(f"y must be 1-D; got shape {y_np.shape} instead.")
@@ -181,8 +182,7 @@ def resolve_sampling_strategy(sampling_strategy, stats, sampling_type: str, y_nu
     ``y_numpy`` is a zero-argument function giving y as a numpy array, called only for a callable
     strategy (so samplers whose labels live on a GPU copy them to the host only then).
     """
-    if sampling_type not in SAMPLING_TYPES:
-        raise ValueError(f"sampling_type must be one of {list(SAMPLING_TYPES)}; got {sampling_type!r} instead.")
+    check_choice(sampling_type, list(SAMPLING_TYPES), name="sampling_type")
     if len(stats) < 2:
         raise ValueError(f"y must contain more than one class to be resampled; got {len(stats)} class instead.")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ltutorial._validation import check_probability
+from ltutorial._validation import check_choice, check_probability
 
 __all__ = ["ContrastiveAugment", "TwoViews", "rgb_to_hsv", "hsv_to_rgb", "resize_images", "resize_dataset"]
 
@@ -140,10 +140,8 @@ class ContrastiveAugment:
         if min(b, c, s, h) < 0 or max(b, c, s) >= 1 or h > 0.5:
             raise ValueError(f"jitter must have brightness/contrast/saturation in [0, 1) and hue in [0, 0.5]; got {self.jitter!r} instead.")
         self.jitter = (b, c, s, h)
-        if self.interpolation not in _INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {list(_INTERPOLATIONS)}; got {self.interpolation!r} instead.")
-        if self.output not in _OUTPUTS:
-            raise ValueError(f"output must be one of {list(_OUTPUTS)}; got {self.output!r} instead.")
+        check_choice(self.interpolation, list(_INTERPOLATIONS), name="interpolation")
+        check_choice(self.output, list(_OUTPUTS), name="output")
         if (self.mean is None) != (self.std is None):
             raise ValueError(f"mean and std must both be given or both be None; got mean={self.mean!r}, std={self.std!r} instead.")
 

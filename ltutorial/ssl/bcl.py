@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ltutorial._validation import check_positive_int, check_probability
+from ltutorial._validation import check_choice, check_positive_int, check_probability
 
 __all__ = [
     "memorization_score",
@@ -357,6 +357,5 @@ def pretrain_bcl(encoder, data, *, base: str = "simclr", bcl: BCLConfig | None =
     from ltutorial.ssl.simclr import pretrain
 
     bases = {"simclr": "bcl", "sdclr": "bcl-d"}
-    if base not in bases:
-        raise ValueError(f"base must be one of {list(bases)}; got {base!r} instead.")
+    check_choice(base, list(bases), name="base")
     return pretrain(encoder, data, method=bases[base], bcl=bcl, **kwargs)

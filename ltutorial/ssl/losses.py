@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ltutorial._validation import check_choice
+
 __all__ = ["nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample"]
 
 
@@ -63,8 +65,7 @@ def nt_xent_per_sample(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
     ``per="sample"`` gives l(i) = (l_i + l_{i+N}) / 2, the quantity BCL's moving average tracks
     (Zhou et al., ICML 2022; notebook 11). ``per="anchor"`` returns :func:`nt_xent_per_anchor`.
     """
-    if per not in _REDUCE:
-        raise ValueError(f"per must be one of {list(_REDUCE)}; got {per!r} instead.")
+    check_choice(per, list(_REDUCE), name="per")
     anchors = nt_xent_per_anchor(z1, z2, temperature)
     if per == "anchor":
         return anchors

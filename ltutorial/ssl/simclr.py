@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ltutorial._validation import check_positive_int, check_probability, check_random_state
+from ltutorial._validation import check_choice, check_positive_int, check_probability, check_random_state
 from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.ssl.augment import ContrastiveAugment
@@ -224,10 +224,8 @@ def pretrain(
     (``state.epoch``, ``model``, ``optimizer``, ``history``, ``train``, ``device``).
     Returns an :class:`SSLHistory`.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {list(METHODS)}; got {method!r} instead.")
-    if optimizer not in _OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {list(_OPTIMIZERS)}; got {optimizer!r} instead.")
+    check_choice(method, list(METHODS), name="method")
+    check_choice(optimizer, list(_OPTIMIZERS), name="optimizer")
     _check_data(data)
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size", minimum=2)

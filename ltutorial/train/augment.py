@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from ltutorial._validation import check_choice
+
 __all__ = ["FILLS", "draw_crop_flip", "crop_flip", "random_crop_flip", "normalize"]
 
 #: Border modes of the crop: "zero" pads with black (torchvision's RandomCrop default, the LDAM-DRW
@@ -35,8 +37,7 @@ def _check_padding(padding, height: int, width: int) -> int:
 
 
 def _check_fill(fill) -> str:
-    if fill not in FILLS:
-        raise ValueError(f"fill must be one of {list(FILLS)}; got {fill!r} instead.")
+    check_choice(fill, list(FILLS), name="fill")
     return fill
 
 

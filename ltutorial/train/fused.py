@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ltutorial._validation import check_choice
 from ltutorial.device import get_device
 from ltutorial.train.fast import GraphCaptureError, cudnn_autotune
 from ltutorial.train.loop import History, _check_common, _check_hooks, _resolve_amp, fit
@@ -300,8 +301,7 @@ class FusedModels(nn.Module):
 
     def __init__(self, models, layout: str = "rows"):
         super().__init__()
-        if layout not in FUSED_LAYOUTS:
-            raise ValueError(f"layout must be one of {list(FUSED_LAYOUTS)}; got {layout!r} instead.")
+        check_choice(layout, list(FUSED_LAYOUTS), name="layout")
         self.n = len(models)
         self.layout = layout
         if layout == "channels":

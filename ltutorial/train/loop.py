@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ltutorial._validation import check_positive_int
+from ltutorial._validation import check_choice, check_positive_int
 from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
-from ltutorial.train.augment import crop_flip, draw_crop_flip, normalize
+from ltutorial.train.augment import FILLS, crop_flip, draw_crop_flip, normalize
 
 __all__ = ["History", "TrainState", "fit", "evaluate", "predict", "predict_logits", "extract_features"]
 
@@ -381,8 +381,7 @@ def _check_common(model, train, loss_fn, epochs, test, batch_size, lr, momentum,
         h, w = train.images.shape[2], train.images.shape[3]
         if isinstance(padding, bool) or not isinstance(padding, int) or not (0 <= padding < min(h, w)):
             raise ValueError(f"padding must be an integer in [0, {min(h, w)}); got {padding!r} instead.")
-    if fill not in ("zero", "reflect"):
-        raise ValueError(f"fill must be one of ['zero', 'reflect']; got {fill!r} instead.")
+    check_choice(fill, FILLS, name="fill")
     return epochs, batch_size, augment, seed, eval_every
 
 

@@ -13,7 +13,7 @@ import math
 import numbers
 from dataclasses import dataclass, field
 
-from ltutorial._validation import check_positive_int
+from ltutorial._validation import check_choice, check_positive_int
 from ltutorial.train.schedules import ldam_drw_schedule, warmup_multistep
 
 __all__ = ["TrainConfig", "RECIPES", "get_recipe"]
@@ -106,6 +106,4 @@ RECIPES = {
 
 def get_recipe(name: str) -> TrainConfig:
     """The recipe registered as ``name`` in ``RECIPES`` (notebook 01 trains with "ldam-drw-cifar")."""
-    if not isinstance(name, str) or name not in RECIPES:
-        raise ValueError(f"recipe must be one of {sorted(RECIPES)}; got {name!r} instead.")
-    return RECIPES[name]
+    return RECIPES[check_choice(name, sorted(RECIPES), name="recipe")]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from ltutorial._validation import check_choice
+
 __all__ = ["Constant", "WarmupMultiStep", "CosineWithWarmup", "constant", "warmup_multistep", "ldam_drw_schedule",
            "cosine_with_warmup", "SCHEDULES", "get_schedule"]
 
@@ -142,6 +144,5 @@ SCHEDULES = {
 
 def get_schedule(name: str, **kwargs):
     """Build the schedule registered as ``name`` in ``SCHEDULES`` with ``kwargs``."""
-    if name not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}; got {name!r} instead.")
+    check_choice(name, sorted(SCHEDULES), name="schedule")
     return SCHEDULES[name](**kwargs)
