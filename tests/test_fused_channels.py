@@ -149,7 +149,7 @@ def test_channels_layout_refuses_other_architectures_by_name(monkeypatch, capsys
     monkeypatch.setenv(fused_mod.FIT_MANY_ENGINE_ENV, "channels")
     assert _default_engine() == "channels"
     monkeypatch.setattr(fused_mod, "get_device", lambda d: torch.device("cuda"))
-    monkeypatch.setattr(fused_mod, "_fit_fused", lambda models, train, **kw: [kw["layout"]] * len(models))
+    monkeypatch.setattr(fused_mod, "_fit_together", lambda models, train, **kw: [kw["layout"]] * len(models))
     got = fit_many([tiny_net(0), tiny_net(1)], train, loss_fns=[nn.CrossEntropyLoss()] * 2, **FIT)
     assert got == ["rows", "rows"] and "fusing them as rows instead" in capsys.readouterr().out
     got = fit_many(_resnets((False, True)), train, loss_fns=[nn.CrossEntropyLoss()] * 2, **FIT)

@@ -48,6 +48,7 @@ from ltutorial.train.loop import (
     _epoch_plan,
     _num_classes,
     _resolve_amp,
+    _resolve_fast,
     _schedule_multiplier,
     _set_lr,
     _summary,
@@ -525,10 +526,7 @@ def fit_fast(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_
         padding, fill)
     hooks = _check_hooks(hooks)
     dev = get_device(device)
-    if capture is None:
-        capture = dev.type == "cuda"
-    if capture and dev.type != "cuda":
-        raise ValueError(f"capture=True needs a CUDA device; got device {dev} instead.")
+    capture = _resolve_fast(capture, dev, name="capture")
     _, channels_last = _resolve_amp(amp, dev)
     with cudnn_autotune(dev):
         return run_engine(model, 1, train, loss_fns=[loss_fn], hooks_per_model=[hooks], hook_models=[model],

@@ -48,7 +48,7 @@ from torch import nn
 from ltutorial._validation import check_choice
 from ltutorial.device import get_device
 from ltutorial.train.fast import GraphCaptureError, cudnn_autotune
-from ltutorial.train.loop import History, _check_common, _check_hooks, _resolve_amp, fit
+from ltutorial.train.loop import History, _check_common, _check_hooks, _resolve_amp, _resolve_fast, fit
 
 __all__ = ["FusedModels", "NotFusableError", "fuse_models", "fit_many", "FUSED_CONV_CHANNELS_LAST",
            "FIT_MANY_ENGINE_ENV"]
@@ -466,14 +466,14 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     if fuse == "streams":
         kw = dict(loss_fns=loss_fns, hooks=hooks, test=test, device=device)
         try:
-            return _fit_streams(models, train, **kw, **fit_kwargs)
+            return _fit_together(models, train, engine="streams", **kw, **fit_kwargs)
         except GraphCaptureError as err:
             if fit_kwargs.get("fast", None) is not None or err.epoch != 0:
                 raise
             # The capture restored every model, loss and optimizer state: nothing was trained yet.
             print(f"fit_many: WARNING, the CUDA-graph streams path failed, training the models eagerly one after "
                   f"another instead (pass fast=False to skip the attempt). {err}")
-            return _fit_streams(models, train, **kw, **dict(fit_kwargs, fast=False))
+            return _fit_together(models, train, engine="streams", **kw, **dict(fit_kwargs, fast=False))
     if not fuse:
         return [fit(m, train, loss_fn=fn, hooks=h, test=test, device=device, **fit_kwargs)
                 for m, fn, h in zip(models, loss_fns, hooks)]
@@ -481,23 +481,24 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     # as LDAM's cosine head next to linear heads, run per model inside it); otherwise each exact
     # architecture is fused and trained on its own, in order of first use.
     auto = fuse_arg is None
-    layout = "rows"
+    layout, groups = "rows", None
     if fuse == "channels":
         try:
             FusedModels(models, layout="channels")
-            layout = "channels"
+            layout, groups = "channels", {"all": list(range(len(models)))}
         except NotFusableError as err:
             if not auto:
                 raise
             print(f"fit_many: {FIT_MANY_ENGINE_ENV}=channels, but these models have no channels-fused network ({err}); "
                   "fusing them as rows instead.")
-    try:
-        FusedModels(models, layout=layout)
-        groups = {"all": list(range(len(models)))}
-    except NotFusableError:
-        groups = {}
-        for i, m in enumerate(models):
-            groups.setdefault(_architecture_key(m), []).append(i)
+    if groups is None:
+        try:
+            FusedModels(models)
+            groups = {"all": list(range(len(models)))}
+        except NotFusableError:
+            groups = {}
+            for i, m in enumerate(models):
+                groups.setdefault(_architecture_key(m), []).append(i)
     histories: list = [None] * len(models)
     for members in groups.values():
         if len(members) == 1 and device.type == "cuda" and fit_kwargs.get("fast", None) is not False:
@@ -509,7 +510,7 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
         group_kw = dict(loss_fns=[loss_fns[i] for i in members], hooks=[hooks[i] for i in members], test=test,
                         device=device, layout=layout)
         try:
-            got = _fit_fused(*group_args, **group_kw, **fit_kwargs)
+            got = _fit_together(*group_args, engine="fused", **group_kw, **fit_kwargs)
         except NotFusableError as err:
             if not auto:
                 raise
@@ -522,7 +523,7 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
             # Nothing was trained yet (the fused copy is discarded): say so loudly, train eagerly.
             print(f"fit_many: WARNING, the CUDA-graph fast path failed, training the fused models eagerly instead "
                   f"(pass fast=False to skip the attempt). {err}")
-            got = _fit_fused(*group_args, **group_kw, **dict(fit_kwargs, fast=False))
+            got = _fit_together(*group_args, engine="fused", **group_kw, **dict(fit_kwargs, fast=False))
         for i, h in zip(members, got):
             histories[i] = h
     return histories
@@ -540,49 +541,15 @@ def _check_all(models, loss_fns, train, *args):
     return checked[0]
 
 
-def _fit_fused(models, train, *, loss_fns, hooks, test, device, epochs, batch_size=128, lr=0.1, momentum=0.9,
-               weight_decay=2e-4, nesterov=False, schedule=None, augment=None, seed=0, eval_every=1, progress=None,
-               amp=None, fast=None, padding=4, fill="zero", drop_last=None, layout="rows") -> list[History]:
-    from ltutorial.train.fast import run_engine
-
-    epochs, batch_size, augment, seed, eval_every = _check_all(
-        models, loss_fns, train, epochs, test, batch_size, lr, momentum, weight_decay, augment, seed, eval_every,
-        padding, fill)
-    if fast is None:
-        fast = device.type == "cuda"
-    if fast and device.type != "cuda":
-        raise ValueError(f"fast=True needs a CUDA device (it captures CUDA graphs); got device {device} instead.")
-    for m in models:
-        m.to(device)
-    fused = fuse_models(models, layout=layout)
-    use_amp, channels_last = _resolve_amp(amp, device)
-
-    def sync():
-        fused.unfuse_into(models)
-
-    with cudnn_autotune(device):
-        histories = run_engine(
-            fused, len(models), train, loss_fns=loss_fns, hooks_per_model=hooks, hook_models=models,
-            sync_hook_models=sync, epochs=epochs, test=test, batch_size=batch_size, optimizer=None, lr=lr,
-            momentum=momentum, weight_decay=weight_decay, nesterov=nesterov, schedule=schedule, augment=augment,
-            device=device, seed=seed, eval_every=eval_every, progress=progress, amp=use_amp,
-            # Rows: grouped layers view (B N) x C x H x W as B x (N C) x H x W, free in the default
-            # layout but a copy per layer in channels_last, so that network stays NCHW. Channels:
-            # no such views, so channels_last (on CUDA by default, as fit's fast path).
-            channels_last=channels_last and layout == "channels", padding=padding, fill=fill, capture=fast,
-            engine_name=f"fused{len(models)}{'-channels' if layout == 'channels' else ''}-{'graph' if fast else 'eager'}")
-    sync()
-    for h in histories:
-        h.config["fused_conv_channels_last"] = FUSED_CONV_CHANNELS_LAST
-    return histories
-
-
-def _fit_streams(models, train, *, loss_fns, hooks, test, device, epochs, batch_size=128, lr=0.1, momentum=0.9,
-                 weight_decay=2e-4, nesterov=False, schedule=None, augment=None, seed=0, eval_every=1, progress=None,
-                 amp=None, fast=None, padding=4, fill="zero", drop_last=None) -> list[History]:
-    """``fit_many(..., fuse="streams")``: N separate models, one CUDA graph with one stream per model
-    (``fast`` None -> on CUDA); the same per-model steps one after another otherwise. Like the
-    other fast paths it drops each epoch's last partial batch."""
+def _fit_together(models, train, *, engine, loss_fns, hooks, test, device, epochs, batch_size=128, lr=0.1,
+                  momentum=0.9, weight_decay=2e-4, nesterov=False, schedule=None, augment=None, seed=0, eval_every=1,
+                  progress=None, amp=None, fast=None, padding=4, fill="zero", drop_last=None,
+                  layout="rows") -> list[History]:
+    """``fit_many``'s two engines on ``run_engine``: ``engine="fused"``, one network (``layout``
+    "rows" or "channels") with one optimizer; ``engine="streams"``, N separate models, each with
+    its own optimizer, captured in one CUDA graph with one stream per model. ``fast`` None -> a
+    CUDA graph on CUDA, the same steps eagerly elsewhere. Like ``fit``'s fast path, each epoch's
+    last partial batch is dropped."""
     from ltutorial.train.fast import run_engine
 
     epochs, batch_size, augment, seed, eval_every = _check_all(
@@ -591,19 +558,34 @@ def _fit_streams(models, train, *, loss_fns, hooks, test, device, epochs, batch_
     if schedule is not None and not callable(schedule):
         raise ValueError("schedule must be None or a callable epoch -> lr multiplier; "
                          f"got {type(schedule).__name__} instead.")
-    if fast is not None and not isinstance(fast, bool):
-        raise ValueError(f"fast must be None, True or False; got {fast!r} instead.")
-    if fast is None:
-        fast = device.type == "cuda"
-    if fast and device.type != "cuda":
-        raise ValueError(f"fast=True needs a CUDA device (it captures CUDA graphs); got device {device} instead.")
-    # Separate modules keep their own layout: bf16 + channels_last on CUDA, as fit's fast path.
+    fast = _resolve_fast(fast, device)
     _, channels_last = _resolve_amp(amp, device)
+    if engine == "streams":
+        # Separate modules keep their own layout: bf16 + channels_last on CUDA, as fit's fast path.
+        net, sync, name = list(models), None, f"streams{len(models)}"
+    else:
+        for m in models:
+            m.to(device)
+        net = fuse_models(models, layout=layout)
+
+        def sync():
+            net.unfuse_into(models)
+
+        # Rows: grouped layers view (B N) x C x H x W as B x (N C) x H x W, free in the default
+        # layout but a copy per layer in channels_last, so that network stays NCHW. Channels: no
+        # such views, so channels_last (on CUDA by default, as fit's fast path).
+        channels_last = channels_last and layout == "channels"
+        name = f"fused{len(models)}{'-channels' if layout == 'channels' else ''}"
     with cudnn_autotune(device):
-        return run_engine(
-            list(models), len(models), train, loss_fns=loss_fns, hooks_per_model=hooks, hook_models=models,
-            sync_hook_models=None, epochs=epochs, test=test, batch_size=batch_size, optimizer=None, lr=lr,
+        histories = run_engine(
+            net, len(models), train, loss_fns=loss_fns, hooks_per_model=hooks, hook_models=models,
+            sync_hook_models=sync, epochs=epochs, test=test, batch_size=batch_size, optimizer=None, lr=lr,
             momentum=momentum, weight_decay=weight_decay, nesterov=nesterov, schedule=schedule, augment=augment,
             device=device, seed=seed, eval_every=eval_every, progress=progress, amp=amp,
             channels_last=channels_last, padding=padding, fill=fill, capture=fast,
-            engine_name=f"streams{len(models)}-{'graph' if fast else 'eager'}")
+            engine_name=f"{name}-{'graph' if fast else 'eager'}")
+    if sync is not None:
+        sync()
+        for h in histories:
+            h.config["fused_conv_channels_last"] = FUSED_CONV_CHANNELS_LAST
+    return histories

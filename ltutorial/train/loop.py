@@ -198,6 +198,17 @@ def _resolve_amp(amp, device: torch.device) -> tuple[bool, bool]:
     return amp, False
 
 
+def _resolve_fast(fast, device: torch.device, *, name: str = "fast") -> bool:
+    """Whether to capture the train step as a CUDA graph: ``fast`` None -> on CUDA; True off CUDA is
+    an error."""
+    if fast is not None and not isinstance(fast, bool):
+        raise ValueError(f"{name} must be None, True or False; got {fast!r} instead.")
+    if fast and device.type != "cuda":
+        raise ValueError(f"{name}=True needs a CUDA device (it captures CUDA graphs); got device {device} instead. "
+                         f"Use {name}=None or {name}=False.")
+    return device.type == "cuda" if fast is None else fast
+
+
 def _epoch_plan(n: int, generator: torch.Generator, augment: bool, padding: int, flip: bool = True):
     """The epoch's sample order and per-position crop/flip draws: (perm, dy, dx, flips).
 
@@ -416,14 +427,9 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
     if not isinstance(drop_last, bool):
         raise ValueError(f"drop_last must be True or False; got {drop_last!r} instead.")
     dev = get_device(device)
-    if fast is not None and not isinstance(fast, bool):
-        raise ValueError(f"fast must be None, True or False; got {fast!r} instead.")
-    if fast and dev.type != "cuda":
-        raise ValueError(f"fast=True needs a CUDA device (it captures CUDA graphs); got device {dev} instead. "
-                         "Use fast=None or fast=False.")
     auto = fast is None
-    if fast is None:
-        fast = dev.type == "cuda"
+    fast = _resolve_fast(fast, dev)
+    if auto:
         if fast and len(train.labels) < batch_size:
             print(f"fit: {len(train.labels)} training images < batch_size {batch_size}: using the eager loop "
                   "(the graphed fast path needs at least one full batch).")
