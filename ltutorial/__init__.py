@@ -13,7 +13,7 @@ import importlib
 
 from ltutorial._version import __version__, require
 from ltutorial.device import get_device, seed_everything
-from ltutorial.profiles import PROFILES, pick
+from ltutorial.profiles import PROFILES, pick, supervised_settings
 
 _SUBMODULES = (
     "classic",
@@ -33,7 +33,7 @@ _SUBMODULES = (
     "train",
 )
 
-__all__ = ["__version__", "require", "get_device", "seed_everything", "PROFILES", "pick", *_SUBMODULES]
+__all__ = ["__version__", "require", "get_device", "seed_everything", "PROFILES", "pick", "supervised_settings", *_SUBMODULES]
 
 
 def __getattr__(name: str):

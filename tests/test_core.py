@@ -357,3 +357,18 @@ def test_make_generator_on_cuda():
     assert g.device.type == "cuda"
     x = torch.rand(3, device="cuda", generator=g)
     assert torch.equal(x, torch.rand(3, device="cuda", generator=V.make_generator(1, "cuda")))
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "full"])
+@pytest.mark.parametrize("dataset", ["cifar10-lt", "digits-lt"])
+def test_supervised_settings_are_one_table_for_every_notebook(profile, dataset):
+    import ltutorial as lt
+
+    s = lt.supervised_settings(profile, dataset)
+    assert set(s) == {"model", "model_kwargs", "epochs", "batch_size", "eval_every"}
+    assert s == lt.supervised_settings(profile, dataset)  # a pure function of (profile, dataset)
+    assert s["model"] == ("resnet32" if profile == "full" else "small_cnn")
+    assert (s["model_kwargs"] == {}) == (s["model"] == "resnet32")
+    assert lt.supervised_settings(profile, dataset, epochs=3)["epochs"] == 3
+    with pytest.raises(ValueError, match="PROFILE"):
+        lt.supervised_settings("laptop", dataset)
