@@ -769,3 +769,68 @@ def test_real_cifar10_lt():
     t0 = time.perf_counter()
     D.load_dataset("cifar10-lt", root=root)
     assert time.perf_counter() - t0 < 2.0  # the second load is served by the cache
+
+
+# ----------------------------------------------------------------------------------------------
+# Corrupt files (issue 13): a clear error naming the file, nothing cached
+# ----------------------------------------------------------------------------------------------
+
+
+def _broken_bytes(kind: str, good: bytes) -> bytes:
+    return {"empty": b"", "truncated": good[: len(good) // 2], "garbage": b"this is not an image at all"}[kind]
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage"])
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_corrupt_image_in_image_folder_names_the_file(tmp_path, tmp_cache, kind, fmt):
+    root = _make_image_folder(tmp_path / "cifar10", [f"c{i}" for i in range(10)], n_train=3, n_test=1, fmt=fmt)
+    bad = root / "train" / "c4" / f"0001.{fmt}"
+    bad.write_bytes(_broken_bytes(kind, bad.read_bytes()))
+    with pytest.raises(ValueError, match=r"c4/0001\.%s must be a readable JPEG or PNG image; got an empty, truncated "
+                                         r"or corrupt file" % fmt):
+        C.load_cifar_split("cifar10", "train", root)
+    assert not tmp_cache.exists() or not list(tmp_cache.glob("*.pt"))  # nothing was cached
+    # the test split is intact and still loads
+    assert C.load_cifar_split("cifar10", "test", root)["images"].shape == (10, 3, 32, 32)
+
+
+@pytest.mark.parametrize("decoder", ["torchvision", "pil"])
+def test_decode_encoded_names_the_bad_blob_by_position(tmp_path, decoder):
+    folder = _make_image_folder(tmp_path / "f", ["a"], n_train=3, n_test=0)
+    raw = C.read_image_folder_bytes(folder, "train")
+    bounds = raw["offsets"].tolist()
+    blobs = [raw["data"][bounds[i]:bounds[i + 1]] for i in range(3)]
+    blobs[2] = blobs[2][:10]  # a truncated PNG
+    data, offsets = P._concat(blobs)
+    with pytest.raises(ValueError, match=r"^image 2 must be a readable JPEG or PNG image; got .*\(10 bytes"):
+        C.decode_encoded(data, offsets, decoder=decoder)
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage"])
+def test_corrupt_pack_names_the_file(tiny_folder, tmp_path, tmp_cache, kind):
+    dst = D.pack_cifar(tiny_folder, tmp_path / "p")
+    dst.write_bytes(_broken_bytes(kind, dst.read_bytes()))
+    with pytest.raises(ValueError, match=r"path must be an ltutorial pack .*cifar10\.ltpack', which is truncated or corrupt"):
+        P.read_pack_split(dst, "train")
+    with pytest.raises(ValueError, match="which is truncated or corrupt"):
+        D.load_dataset("cifar10-lt", root=dst, imbalance_ratio=2)
+
+
+def test_pack_with_missing_parts_or_bad_bytes_is_corrupt(tiny_folder, tmp_path, tmp_cache):
+    dst = D.pack_cifar(tiny_folder, tmp_path / "p")
+    pack = torch.load(dst, weights_only=True)
+    no_test = {k: v for k, v in pack.items() if k != "test"}
+    torch.save(no_test, tmp_path / "no_test.ltpack")
+    with pytest.raises(ValueError, match=r"truncated or corrupt \(test lacks \['data', 'offsets', 'labels'\]\)"):
+        P.read_pack_split(tmp_path / "no_test.ltpack", "train")
+    short = dict(pack, test=dict(pack["test"], data=pack["test"]["data"][:-5]))
+    torch.save(short, tmp_path / "short.ltpack")
+    with pytest.raises(ValueError, match="the test offsets do not match its bytes and labels"):
+        P.read_pack_split(tmp_path / "short.ltpack", "test")
+    # same number of bytes, one image's bytes overwritten: the decode error names the pack and the image
+    data = pack["test"]["data"].clone()
+    first = int(pack["test"]["offsets"][3])
+    data[first:first + 40] = 0
+    torch.save(dict(pack, test=dict(pack["test"], data=data)), tmp_path / "zeroed.ltpack")
+    with pytest.raises(ValueError, match=r"zeroed\.ltpack', which is corrupt \(image 3 must be a readable"):
+        P.read_pack_split(tmp_path / "zeroed.ltpack", "test")

@@ -255,7 +255,8 @@ def read_image_folder_bytes(path, split: str) -> dict:
     offsets = torch.zeros(len(blobs) + 1, dtype=torch.int64)
     torch.cumsum(sizes, 0, out=offsets[1:])
     data = torch.frombuffer(bytearray(b"".join(blobs)), dtype=torch.uint8)
-    return {"data": data, "offsets": offsets, "labels": torch.tensor(labels, dtype=torch.int64), "classes": classes}
+    return {"data": data, "offsets": offsets, "labels": torch.tensor(labels, dtype=torch.int64), "classes": classes,
+            "files": [prefix + f for f in files]}
 
 
 def _jpeg_mask(data: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
@@ -308,9 +309,29 @@ def _torchvision_codecs_available() -> bool:
 
 
 DECODERS = {"torchvision": _decode_torchvision, "pil": _decode_pil}
+# What the two decoders raise on an empty, truncated or non-image blob (torchvision: RuntimeError
+# from its C++ code; PIL: OSError, of which UnidentifiedImageError is a subclass).
+_DECODE_ERRORS = (RuntimeError, OSError, ValueError)
 
 
-def decode_encoded(data: torch.Tensor, offsets: torch.Tensor, *, decoder: str = "auto", chunk: int = 4096) -> torch.Tensor:
+def _undecodable_error(blobs, is_jpeg, decoder: str, names) -> ValueError:
+    """The ValueError for the first blob ``decoder`` cannot decode, naming it (``names[i]``, else its
+    position); decoded one at a time, so only a failed decode pays for the search."""
+    for i, blob in enumerate(blobs):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                DECODERS[decoder]([blob], [is_jpeg[i]], 1)
+        except _DECODE_ERRORS as exc:
+            what = names[i] if names is not None else f"image {i}"
+            detail = str(exc).strip().splitlines()[-1][-160:] if str(exc).strip() else type(exc).__name__
+            return ValueError(f"{what} must be a readable JPEG or PNG image; got an empty, truncated or corrupt file "
+                              f"({blob.numel()} bytes; the decoder said: {detail}) instead. Replace or delete it.")
+    return ValueError("images must be readable JPEG or PNG images; got a batch that failed to decode instead.")
+
+
+def decode_encoded(data: torch.Tensor, offsets: torch.Tensor, *, decoder: str = "auto", chunk: int = 4096,
+                   names=None) -> torch.Tensor:
     """Decode concatenated JPEG/PNG bytes to uint8 RGB images N x 3 x H x W (all the same size).
 
     ``decoder="auto"`` uses torchvision (``decode_jpeg`` in batches; ``decode_image`` for PNG)
@@ -328,7 +349,11 @@ def decode_encoded(data: torch.Tensor, offsets: torch.Tensor, *, decoder: str = 
         return torch.zeros(0, 3, 32, 32, dtype=torch.uint8)
     bounds = offsets.tolist()
     blobs = [data[bounds[i] : bounds[i + 1]] for i in range(n)]
-    out = DECODERS[decoder](blobs, _jpeg_mask(data, offsets).tolist(), chunk)
+    is_jpeg = _jpeg_mask(data, offsets).tolist()
+    try:
+        out = DECODERS[decoder](blobs, is_jpeg, chunk)
+    except _DECODE_ERRORS as exc:
+        raise _undecodable_error(blobs, is_jpeg, decoder, names) from exc
     shapes = {tuple(img.shape) for img in out}
     if len(shapes) > 1:
         raise ValueError(f"images must all have the same size to be stacked; got shapes {sorted(shapes)} instead.")
@@ -424,7 +449,8 @@ def _read_source(name: str, kind: str, path: Path, split: str) -> dict:
     elif kind == "imagefolder":
         raw = read_image_folder_bytes(path, split)
         fmt = "JPEG" if bool(_jpeg_mask(raw["data"], raw["offsets"]).all()) else "image"
-        out = {"images": decode_encoded(raw["data"], raw["offsets"]), "labels": raw["labels"], "classes": raw["classes"]}
+        images = decode_encoded(raw["data"], raw["offsets"], names=raw["files"])
+        out = {"images": images, "labels": raw["labels"], "classes": raw["classes"]}
         out["source"] = f"ImageFolder {fmt} copy at {path}"
     elif kind == "pack":
         from ltutorial.data.pack import read_pack_split

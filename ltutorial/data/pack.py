@@ -151,6 +151,38 @@ def pack_cifar(
     return dst
 
 
+_PACK_KEYS = {"train": ("data", "offsets", "labels", "indices", "full_labels", "mean", "std"),
+              "test": ("data", "offsets", "labels")}
+
+
+def _load_pack(path: Path) -> dict:
+    """The pack at ``path``, its format, version and layout checked; a truncated, empty or garbage
+    file raises a ValueError naming it (not torch's OSError/EOFError/KeyError)."""
+    corrupt = (f"path must be an ltutorial pack written by pack_cifar; got {str(path)!r}, which is truncated or "
+               "corrupt ({}), instead. Copy it again or make it again with pack_cifar.")
+    try:
+        pack = torch.load(path, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # zip/pickle errors of every kind: EOFError, RuntimeError, UnpicklingError ...
+        raise ValueError(corrupt.format(f"{type(exc).__name__}: {str(exc)[:120]}")) from exc
+    if not isinstance(pack, dict) or pack.get("format") != PACK_FORMAT:
+        raise ValueError(f"path must be an ltutorial pack written by pack_cifar; got {str(path)!r}, which is not one, instead.")
+    if pack.get("version") != PACK_VERSION:
+        raise ValueError(f"path must be a version {PACK_VERSION} pack; got version {pack.get('version')!r} in {str(path)!r} instead.")
+    for split, keys in _PACK_KEYS.items():
+        part = pack.get(split)
+        missing = [k for k in keys if not isinstance(part, dict) or k not in part]
+        if missing or "classes" not in pack or "longtail" not in pack or "origin" not in pack:
+            raise ValueError(corrupt.format(f"{split} lacks {missing}" if missing else "metadata missing"))
+        offsets, data, labels = part["offsets"], part["data"], part["labels"]
+        ok = (all(isinstance(t, torch.Tensor) for t in (offsets, data, labels)) and offsets.ndim == 1
+              and offsets.numel() == labels.numel() + 1 and int(offsets[-1]) == data.numel())
+        if not ok:
+            raise ValueError(corrupt.format(f"the {split} offsets do not match its bytes and labels"))
+    return pack
+
+
 def read_pack_split(path, split: str, name: str | None = None) -> dict:
     """Decode one split of a pack: images, labels, classes, indices, full_labels (+ mean/std for train).
 
@@ -158,19 +190,16 @@ def read_pack_split(path, split: str, name: str | None = None) -> dict:
     """
     split = _check_split(split)
     path = Path(path)
-    pack = torch.load(path, weights_only=True)
-    if not isinstance(pack, dict) or pack.get("format") != PACK_FORMAT:
-        raise ValueError(f"path must be an ltutorial pack written by pack_cifar; got {str(path)!r}, which is not one, instead.")
-    if pack.get("version") != PACK_VERSION:
-        raise ValueError(f"path must be a version {PACK_VERSION} pack; got version {pack.get('version')!r} in {str(path)!r} instead.")
+    pack = _load_pack(path)
     if name is not None and pack.get("name") != name:
         raise ValueError(f"path must be a pack of {name}; got a pack of {pack.get('name')!r} at {str(path)!r} instead.")
     part = pack[split]
-    out = {
-        "images": decode_encoded(part["data"], part["offsets"]),
-        "labels": part["labels"],
-        "classes": list(pack["classes"]),
-    }
+    try:
+        images = decode_encoded(part["data"], part["offsets"])
+    except ValueError as exc:
+        raise ValueError(f"path must be an intact ltutorial pack; got {str(path)!r}, which is corrupt ({exc}), "
+                         "instead. Make it again with pack_cifar.") from exc
+    out = {"images": images, "labels": part["labels"], "classes": list(pack["classes"])}
     what = "long-tailed train subset " + str(pack["longtail"]) if (split == "train" and pack["longtail"]) else f"full {split} split"
     out["source"] = f"ltutorial pack at {path} ({what}; bytes from {pack['origin']})"
     if split == "train":
