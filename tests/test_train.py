@@ -404,3 +404,46 @@ def test_fit_accepts_the_real_image_dataset():
     data = images.ImageDataset(src.images, src.labels, classes=["a", "b", "c", "d"], augment=True)
     h = fit(tiny_net(), data, loss_fn=nn.CrossEntropyLoss(), test=data, **dict(FIT, epochs=1))
     assert len(h.per_class_accuracy) == 4
+
+
+# ------------------------------------------------------------------ issue 13: divergence and a too-narrow model
+class ScaledCE(nn.Module):
+    """CE times a ``scale`` buffer; the hook ``nan_from(e)`` sets it to NaN from epoch e on (in place)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("scale", torch.ones(()))
+
+    def forward(self, logits, targets):
+        return F.cross_entropy(logits, targets) * self.scale
+
+
+def nan_from(epoch):
+    def hook(state):
+        if state.epoch >= epoch:
+            state.loss_fn.scale.fill_(float("nan"))
+    return hook
+
+
+def test_fit_stops_at_the_first_epoch_with_a_nan_loss():
+    train, test = quadrant_task(8, seed=0), quadrant_task(4, seed=1)
+    seen = []
+    with pytest.raises(FloatingPointError, match=r"^the training loss must stay finite; got nan at epoch 1 instead: "
+                                                 r"training diverged .*lr=0\.05"):
+        fit(tiny_net(), train, loss_fn=ScaledCE(), epochs=4, test=test, batch_size=16, lr=0.05, device="cpu",
+            hooks=[nan_from(1), lambda s: seen.append(s.epoch)])
+    assert seen == [0, 1]  # stopped right after the epoch whose loss was NaN, before epoch 2
+    # the same run without the NaN trains all epochs (the check does not fire on finite losses)
+    h = fit(tiny_net(), train, loss_fn=ScaledCE(), epochs=2, test=test, batch_size=16, lr=0.05, device="cpu")
+    assert len(h.train_loss) == 2 and all(math.isfinite(v) for v in h.train_loss)
+
+
+def test_fit_refuses_a_model_with_fewer_outputs_than_classes_before_the_first_step():
+    train = quadrant_task(8, seed=0)  # 4 classes
+    torch.manual_seed(0)
+    model = TinyNet(num_classes=3)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"^model must output one logit per class \(4 classes in the data\); got "
+                                         r"outputs of shape \(16, 3\) instead\. Build it with num_classes=4\."):
+        fit(model, train, loss_fn=nn.CrossEntropyLoss(), epochs=1, batch_size=16, device="cpu")
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))  # no step was taken

@@ -567,3 +567,29 @@ def test_cudnn_autotune_restores_the_flag_even_after_an_error():
         pass
     assert torch.backends.cudnn.benchmark is False
     torch.backends.cudnn.benchmark = before
+
+
+# ------------------------------------------------------------------ issue 13: the engines stop on NaN and check widths
+def test_fast_engine_and_fused_stop_at_a_nan_loss_naming_the_model():
+    from test_train import ScaledCE, nan_from
+
+    train = quadrant_task(8, seed=0)
+    kw = dict(epochs=3, batch_size=16, lr=0.05, device="cpu")
+    with pytest.raises(FloatingPointError, match=r"^the training loss must stay finite; got nan at epoch 1 instead"):
+        fit_fast(tiny_net(), train, loss_fn=ScaledCE(), capture=False, hooks=[nan_from(1)], **kw)
+    with pytest.raises(FloatingPointError, match=r"got nan at epoch 2 for model 1 of 2 instead"):
+        fit_many(_models(2), train, loss_fns=[ScaledCE(), ScaledCE()], hooks=[[], [nan_from(2)]], fuse=True, **kw)
+    with pytest.raises(FloatingPointError, match=r"got nan at epoch 0 for model 0 of 2 instead"):
+        fit_many([tiny_net(0), tiny_net(1)], train, loss_fns=[ScaledCE(), ScaledCE()], hooks=[[nan_from(0)], []],
+                 fuse="streams", **kw)
+
+
+def test_fast_engines_refuse_a_model_with_fewer_outputs_than_classes():
+    from test_train import TinyNet
+
+    train = quadrant_task(8, seed=0)
+    kw = dict(epochs=1, batch_size=16, device="cpu")
+    with pytest.raises(ValueError, match=r"^model must output one logit per class \(4 classes in the data\)"):
+        fit_fast(TinyNet(num_classes=2), train, loss_fn=nn.CrossEntropyLoss(), capture=False, **kw)
+    with pytest.raises(ValueError, match=r"^each model must output one logit per class \(4 classes in the data\)"):
+        fit_many([TinyNet(3), TinyNet(3)], train, loss_fns=[nn.CrossEntropyLoss()] * 2, fuse=True, **kw)

@@ -27,7 +27,6 @@ separate models in one graph with one CUDA stream per model (``fit_many(..., fus
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 
 import torch
@@ -52,6 +51,8 @@ from ltutorial.train.loop import (
     _schedule_multiplier,
     _set_lr,
     _summary,
+    check_epoch_loss,
+    check_output_width,
 )
 
 __all__ = ["TensorLRSGD", "GraphCaptureError", "fit_fast", "run_engine"]
@@ -274,6 +275,7 @@ def run_engine(net, n_models: int, train, *, loss_fns, hooks_per_model, hook_mod
     if test is not None:
         test_images, test_labels = _device_tensors(test, device)
     num_classes = _num_classes(test) if test is not None else _num_classes(train)
+    data_classes = max(num_classes, _num_classes(train))
     _, c, h, w = images.shape
 
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -303,6 +305,7 @@ def run_engine(net, n_models: int, train, *, loss_fns, hooks_per_model, hook_mod
         with _autocast(device, use_amp):
             out = nets[u](x)
         logits = out.float().reshape(batch_size, per_net, -1)
+        check_output_width(logits[:, 0], data_classes, name="model" if n_models == 1 else "each model")
         fns = loss_fns[u * per_net:(u + 1) * per_net]
         losses = torch.stack([_call_loss(fn, logits[:, i], static_y, static_idx) for i, fn in enumerate(fns)])
         losses.sum().backward()
@@ -459,6 +462,7 @@ def run_engine(net, n_models: int, train, *, loss_fns, hooks_per_model, hook_mod
             else:
                 eager_step()
         epoch_losses = ((loss_accs[0] if len(loss_accs) == 1 else torch.cat(loss_accs)) / steps).tolist()
+        check_epoch_loss(epoch_losses, epoch, lr_now)
         evaluated = test is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1)
         if evaluated:
             if separate:
@@ -484,8 +488,6 @@ def run_engine(net, n_models: int, train, *, loss_fns, hooks_per_model, hook_mod
     for hist in histories:
         hist.seconds = seconds
         hist.config["graph_captures"] = (1 + recaptures) if capture else 0
-    if not all(math.isfinite(v) for hist in histories for v in hist.train_loss[-1:]):
-        print("fast path: warning, the last epoch's training loss is not finite for at least one model.")
     return histories
 
 

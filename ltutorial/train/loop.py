@@ -25,7 +25,8 @@ from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.train.augment import FILLS, crop_flip, draw_crop_flip, normalize
 
-__all__ = ["History", "TrainState", "fit", "evaluate", "predict", "predict_logits", "extract_features"]
+__all__ = ["History", "TrainState", "fit", "evaluate", "predict", "predict_logits", "extract_features",
+           "check_output_width", "check_epoch_loss"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -221,6 +222,27 @@ def _epoch_plan(n: int, generator: torch.Generator, augment: bool, padding: int,
     else:
         dy = dx = flips = None
     return perm, dy, dx, flips
+
+
+def check_output_width(logits: torch.Tensor, num_classes: int, name: str = "model") -> None:
+    """Before the first step: the model must give one logit per class of the data (a shape check,
+    no host sync), else the loss fails later with an index error that names neither."""
+    if logits.ndim != 2 or logits.shape[1] < num_classes:
+        raise ValueError(f"{name} must output one logit per class ({num_classes} classes in the data); got outputs of "
+                         f"shape {tuple(logits.shape)} instead. Build it with num_classes={num_classes}.")
+
+
+def check_epoch_loss(losses, epoch: int, lr: float) -> None:
+    """Stop when an epoch's mean training loss is NaN or infinite: the weights are then NaN and every
+    later epoch would record chance accuracy as a result. ``losses``: one value per model (read once per
+    epoch, where the loop already reads it)."""
+    bad = [(i, v) for i, v in enumerate(losses) if not math.isfinite(v)]
+    if bad:
+        who = "" if len(losses) == 1 else f" for model {bad[0][0]} of {len(losses)}"
+        raise FloatingPointError(
+            f"the training loss must stay finite; got {bad[0][1]} at epoch {epoch}{who} instead: training diverged and "
+            f"the weights are no longer usable. Lower the learning rate (lr={lr:g} at this epoch) or check the loss's "
+            "settings (class weights, margins, scales).")
 
 
 def _call_loss(loss_fn, logits, targets, index):
@@ -470,6 +492,7 @@ def _fit_eager(model, train, *, loss_fn, epochs, test, batch_size, optimizer, lr
     if test is not None:
         test_images, test_labels = _device_tensors(test, device)
     num_classes = _num_classes(test) if test is not None else _num_classes(train)
+    data_classes = max(num_classes, _num_classes(train))
     if optimizer is None:
         optimizer = _default_optimizer(model, lr, momentum, weight_decay, nesterov)
     base_lrs = _base_lrs(optimizer)
@@ -502,6 +525,8 @@ def _fit_eager(model, train, *, loss_fn, epochs, test, batch_size, optimizer, lr
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(device, use_amp):
                 logits = model(x)
+            if steps == 0 and epoch == 0:
+                check_output_width(logits, data_classes)
             loss = _call_loss(loss_fn, logits.float(), labels[idx], idx)
             if steps == 0 and epoch == 0 and (not isinstance(loss, torch.Tensor) or loss.ndim != 0):
                 raise ValueError(f"loss_fn must return a scalar tensor; got {getattr(loss, 'shape', type(loss))} instead.")
@@ -513,6 +538,7 @@ def _fit_eager(model, train, *, loss_fn, epochs, test, batch_size, optimizer, lr
         history.epoch.append(epoch)
         history.lr.append(state.lr)
         history.train_loss.append(float(loss_sum) / max(steps, 1))
+        check_epoch_loss(history.train_loss[-1:], epoch, state.lr)
         history.test_accuracy.append(float("nan"))
         history.test_balanced_accuracy.append(float("nan"))
         if test is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
