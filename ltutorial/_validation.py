@@ -93,6 +93,18 @@ def check_positive_int(value, *, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_number(value, *, name: str, minimum: float = 0.0, strict: bool = False) -> float:
+    """A finite real number >= ``minimum`` (``strict``: > ``minimum``) as a float: NaN, inf, bools and
+    non-numbers raise a ValueError naming ``name``. The float-range check for hyperparameters."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+    if ok:
+        v = float(value)
+        ok = math.isfinite(v) and (v > minimum if strict else v >= minimum)
+    if not ok:
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {minimum:g}; got {value!r} instead.")
+    return float(value)
+
+
 def check_probability(value, *, name: str, inclusive_low: bool = True, inclusive_high: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name} must be a number in [0, 1]; got {value!r} instead.")

@@ -701,6 +701,25 @@ def test_pretrain_rejects_bad_settings(kwargs, match):
         ssl.pretrain(_TwoConv(), _tiny_dataset(), **kw)
 
 
+@pytest.mark.parametrize("name", ["lr", "weight_decay", "min_lr", "temperature", "momentum"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), -0.5])
+def test_pretrain_refuses_non_finite_or_negative_rates(name, value):
+    # NaN/inf used to train to NaN weights and return them (issue 13); now refused before training.
+    kw = dict(epochs=1, batch_size=8, warmup_epochs=0, device="cpu", progress=False, **{name: value})
+    strict = name in ("lr", "temperature")
+    with pytest.raises(ValueError, match=rf"^{name} must be a finite number {'>' if strict else '>='} 0; got "):
+        ssl.pretrain(_TwoConv(), _tiny_dataset(), **kw)
+
+
+def test_pretrain_refuses_zero_lr_and_temperature_but_not_zero_decay():
+    kw = dict(epochs=1, batch_size=8, warmup_epochs=0, device="cpu", progress=False)
+    for name in ("lr", "temperature"):
+        with pytest.raises(ValueError, match=f"^{name} must be a finite number > 0; got 0 instead"):
+            ssl.pretrain(_TwoConv(), _tiny_dataset(), **dict(kw, **{name: 0}))
+    h = ssl.pretrain(_TwoConv(), _tiny_dataset(), weight_decay=0, min_lr=0.0, momentum=0, **kw)
+    assert all(np.isfinite(h.loss))
+
+
 def test_pretrain_rejects_bad_encoder_and_data():
     with pytest.raises(ValueError, match="encoder must be a model name"):
         ssl.pretrain(3, _tiny_dataset(), epochs=1, warmup_epochs=0, device="cpu")

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ltutorial._validation import check_choice, check_positive_int, check_probability, check_random_state
+from ltutorial._validation import check_choice, check_number, check_positive_int, check_probability, check_random_state
 from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.ssl.augment import ContrastiveAugment
@@ -178,6 +178,12 @@ def _check_data(data, name="data"):
         raise ValueError(f"{name} must hold at least 2 images for contrastive learning; got {images.shape[0]} instead.")
 
 
+def _check_rates(**values) -> None:
+    """``pretrain``'s float settings, as ``fit`` checks its own: NaN or inf would train to NaN weights."""
+    for name, value in values.items():
+        check_number(value, name=name, strict=name in ("lr", "temperature"))
+
+
 def pretrain(
     encoder,
     data,
@@ -233,6 +239,7 @@ def pretrain(
     if warmup_epochs > epochs:
         raise ValueError(f"warmup_epochs must be <= epochs={epochs}; got {warmup_epochs} instead.")
     check_probability(prune_ratio, name="prune_ratio", inclusive_high=False)
+    _check_rates(lr=lr, momentum=momentum, weight_decay=weight_decay, min_lr=min_lr, temperature=temperature)
     seed = check_random_state(seed, name="seed")
     seed = 0 if seed is None else seed
     if gh is True:
