@@ -6,6 +6,8 @@ Each raises ``ValueError`` naming the argument, what was expected and what was r
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,3 +136,21 @@ def make_generator(random_state, device=None, *, name: str = "random_state") -> 
         seed = int(torch.randint(0, 2**62, (1,)).item())
     dev = torch.device(device) if device is not None else torch.device("cpu")
     return torch.Generator(device=dev).manual_seed(seed)
+
+
+def check_writable_dir(path, *, name: str) -> Path:
+    """``path`` as a folder this user can write into, created if missing: a file in its place, or a folder
+    that cannot be created or written, raises a ValueError naming ``name`` (checked before any work)."""
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise ValueError(f"{name} must be a folder path; got {path!r} instead.")
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{name} must be a folder to write into; got {str(folder)!r}, which is a file, instead.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ValueError(f"{name} must be a folder this user can write into; got {str(folder)!r} ({reason}) instead.") from None
+    return folder

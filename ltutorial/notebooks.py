@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import re
 import sys
@@ -29,7 +30,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ltutorial._validation import check_choice
+from ltutorial._validation import check_choice, check_writable_dir
 from ltutorial.profiles import PROFILES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -280,18 +281,19 @@ def run_notebooks(
     """
     stream = sys.stdout if stream is None else stream
     resolved = resolve_profile(profile)
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not math.isfinite(timeout) or timeout <= 0):
         raise ValueError(f"timeout must be a positive number of seconds or None; got {timeout!r} instead.")
     config = load_params_config(params_file)
     paths = select_notebooks(find_notebooks(notebooks_dir), only)
     if not paths:
         raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in {notebooks_dir or NOTEBOOKS_DIR}.")
-    out = Path(out_dir) if out_dir is not None else DEFAULT_OUT
     plans = []
     for path in paths:
         params = notebook_parameters(path, resolved, config, parameters)
         check_parameters(path, params)
         plans.append((path, params, timeout if timeout is not None else notebook_timeout(path, resolved, config)))
+    out = check_writable_dir(out_dir if out_dir is not None else DEFAULT_OUT, name="out_dir")
 
     width = max(len(p.stem) for p in paths)
     print(f"profile {resolved}" + (" (auto)" if profile == "auto" else "") + f"; executed copies in {out}", file=stream)

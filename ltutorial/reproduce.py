@@ -22,6 +22,7 @@ import json
 import math
 import platform
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ltutorial._validation import check_choice
+from ltutorial._validation import check_choice, check_positive_int, check_writable_dir
 
 # Re-exported here (the notebooks call them as ``reproduce.*``); the one implementation is in data.prepare.
 from ltutorial.data.prepare import downsample, stratified_subset
@@ -428,6 +429,24 @@ _CPU_RESNET32_IMAGES_PER_SECOND = 650
 PRECISIONS = {"auto": None, "bf16": True, "fp32": False}
 
 
+def _check_options(benchmark, methods, precision, **numbers) -> list[str]:
+    """``run``'s options, all checked before any data is read (the method names, de-duplicated)."""
+    from ltutorial.models import MODELS
+
+    check_choice(benchmark, sorted(BENCHMARKS), name="benchmark")
+    check_choice(precision, sorted(PRECISIONS), name="precision")
+    names = _check_methods(methods)
+    model = numbers.pop("model")
+    if model is not None:
+        check_choice(model, sorted(MODELS), name="model")
+    for key in ("eval_every", "checkpoint_every"):
+        check_positive_int(numbers.pop(key), name=key)
+    for key, value in numbers.items():  # epochs, batch_size, max_train, max_test: None = the recipe's / all
+        if value is not None:
+            check_positive_int(value, name=key)
+    return names
+
+
 def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int | None = None, device="auto",
         seed: int = 0, out="benchmarks/results", root=None, model: str | None = None, batch_size: int | None = None,
         max_train: int | None = None, max_test: int | None = None, progress=None, write: bool = True,
@@ -439,13 +458,11 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
     keeps evaluation a small part of a GPU run: evaluating the fused models on the 10,000 test
     images after each of 200 epochs would add about a quarter to the training time (est.).
     ``precision``: one of ``PRECISIONS`` ("auto": bf16 autocast on CUDA, fp32 elsewhere)."""
-    check_choice(benchmark, sorted(BENCHMARKS), name="benchmark")
-    check_choice(precision, sorted(PRECISIONS), name="precision")
-    names = _check_methods(methods)
-    from ltutorial._validation import check_positive_int
-
-    eval_every = check_positive_int(eval_every, name="eval_every")
-    checkpoint_every = check_positive_int(checkpoint_every, name="checkpoint_every")
+    names = _check_options(benchmark, methods, precision, epochs=epochs, model=model, batch_size=batch_size,
+                           max_train=max_train, max_test=max_test, eval_every=eval_every,
+                           checkpoint_every=checkpoint_every)
+    if write:
+        check_writable_dir(out, name="out")
     import ltutorial as lt
     from ltutorial import metrics
     from ltutorial.posthoc import logit_adjust
@@ -617,9 +634,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Command-line entry point: 0 when the table was made, 2 on bad input (one ``error:`` line, no traceback)."""
     args = _parser().parse_args(argv)
-    run(args.benchmark, args.methods, epochs=args.epochs, device=args.device, seed=args.seed, out=args.out,
-        root=args.root, model=args.model, batch_size=args.batch_size, max_train=args.max_train,
-        max_test=args.max_test, write=not args.no_write, eval_every=args.eval_every,
-        checkpoint_every=args.checkpoint_every, precision=args.precision)
+    try:
+        run(args.benchmark, args.methods, epochs=args.epochs, device=args.device, seed=args.seed, out=args.out,
+            root=args.root, model=args.model, batch_size=args.batch_size, max_train=args.max_train,
+            max_test=args.max_test, write=not args.no_write, eval_every=args.eval_every,
+            checkpoint_every=args.checkpoint_every, precision=args.precision)
+    except ValueError as exc:  # every check of the options and the data raises ValueError naming the option
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -279,6 +279,34 @@ def test_command_line_exit_codes(tiny, tmp_path, capsys):
     assert "01_ok: PROFILE=" in capsys.readouterr().out
 
 
+def test_command_line_bad_out_or_timeout_is_one_error_line(tiny, tmp_path, capsys, monkeypatch):
+    # issue 13: --out at a file, an unwritable --out and --timeout nan gave tracebacks
+    folder, params = tiny
+    common = ["--profile", "smoke", "--only", "01", "--notebooks-dir", str(folder), "--params-file", str(params)]
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for extra, message in (
+        (["--out", str(a_file)], f"error: out_dir must be a folder to write into; got {str(a_file)!r}, which is a file"),
+        (["--out", str(a_file / "sub")], "error: out_dir must be a folder this user can write into; got"),
+        (["--out", str(tmp_path / "o"), "--timeout", "nan"], "error: timeout must be a positive number of seconds or "
+                                                             "None; got nan instead."),
+        (["--out", str(tmp_path / "o"), "--timeout", "inf"], "error: timeout must be a positive number"),
+    ):
+        assert cli.main(["notebooks", *common, *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err
+    # a folder that exists but cannot be written (simulated: the tests may run as root, who may write anywhere)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(runner.check_writable_dir.__globals__["tempfile"], "TemporaryFile", refuse)
+    assert cli.main(["notebooks", *common, "--out", str(locked)]) == 2
+    assert "out_dir must be a folder this user can write into; got" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------------------------
 # 3. smoke runs of the real notebooks
 

@@ -319,6 +319,39 @@ def test_precision_reaches_the_engine_and_the_results(tmp_path, monkeypatch, pre
     assert f"precision {precision})" in (tmp_path / "cpu-reproduce-digits-lt.md").read_text()
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--methods", "bogus"], "error: methods must be a comma-separated list of"),
+    (["--epochs", "0"], "error: epochs must be an integer >= 1; got 0 instead."),
+    (["--model", "vgg"], "error: model must be one of"),
+    (["--eval-every", "0"], "error: eval_every must be an integer >= 1; got 0 instead."),
+    (["--checkpoint-every", "-1"], "error: checkpoint_every must be an integer >= 1; got -1 instead."),
+    (["--device", "gpu"], "error: device must be one of"),
+    (["--batch-size", "0"], "error: batch_size must be an integer >= 1; got 0 instead."),
+    (["--max-train", "-5"], "error: max_train must be an integer >= 1; got -5 instead."),
+    (["--max-test", "0"], "error: max_test must be an integer >= 1; got 0 instead."),
+])
+def test_command_line_bad_values_are_one_error_line_and_exit_2(args, message, capsys, monkeypatch):
+    # issue 13: these printed a traceback (some only after loading the data)
+    def must_not_load(*a, **k):
+        raise AssertionError("the options must be checked before the data are read")
+
+    if args[0] != "--device":
+        monkeypatch.setattr(lt.data, "load_dataset", must_not_load)
+    assert reproduce.main(["digits-lt", "--no-write", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_command_line_out_must_be_a_writable_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(lt.data, "load_dataset", lambda *a, **k: (_ for _ in ()).throw(AssertionError("too late")))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert reproduce.main(["digits-lt", "--out", str(a_file)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: out must be a folder to write into; got {str(a_file)!r}, which is a file")
+    assert reproduce.main(["digits-lt", "--out", str(a_file / "below")]) == 2
+    assert capsys.readouterr().err.startswith("error: out must be a folder this user can write into; got")
+
+
 def test_precision_is_checked_before_training():
     with pytest.raises(ValueError, match=r"precision must be one of \['auto', 'bf16', 'fp32'\]; got 'half' instead"):
         reproduce.run("digits-lt", "erm", precision="half", write=False)
