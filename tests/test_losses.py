@@ -386,6 +386,32 @@ def test_bad_logits_and_targets():
         L.FocalLoss()(_z(), TARGETS.tolist())
 
 
+@pytest.mark.parametrize("name", sorted(L.LOSSES))
+@pytest.mark.parametrize("bad", [3, -1, 10**9])
+def test_out_of_range_targets_on_the_cpu_name_targets(name, bad):
+    # issue 13: torch's own index error ("index 3 is out of bounds ...") named no argument
+    loss = L.build_loss(name, COUNTS)
+    y = _y().clone()
+    y[1] = bad
+    low, high = min(bad, int(_y().min())), max(bad, int(_y().max()))
+    with pytest.raises(ValueError, match=rf"^targets must be class indices in \[0, 3\) \(one per logit column\); got "
+                                         rf"values from {low} to {high} instead\.$"):
+        loss(_z(), y)
+    assert torch.isfinite(loss(_z(), _y()))  # in-range targets still pass
+
+
+@pytest.mark.parametrize("make", [
+    lambda w: L.CrossEntropyLoss(COUNTS, weight=w), lambda w: L.LDAMLoss(COUNTS, weight=w),
+    lambda w: L.VSLoss(COUNTS, weight=w), lambda w: L.FocalLoss(1.0, weight=w),
+])
+def test_all_zero_class_weights_are_refused(make):
+    # issue 13: sum_i w_{y_i} l_i / sum_i w_{y_i} was 0 / 0, a NaN loss from the first step
+    with pytest.raises(ValueError, match=r"^weight must have at least one positive class weight; got all zeros "
+                                         r"\[0.0, 0.0, 0.0\] instead\.$"):
+        make([0.0, 0.0, 0.0])
+    assert torch.isfinite(make([0.0, 1.0, 0.0])(_z(), _y()))  # one positive weight is a valid (odd) choice
+
+
 NONNEG = "must be a finite number >= 0; got {} instead"
 POS = "must be a finite number > 0; got {} instead"
 

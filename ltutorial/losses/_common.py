@@ -34,7 +34,8 @@ def log_priors(counts: torch.Tensor) -> torch.Tensor:
 
 
 def check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_classes: int | None) -> None:
-    """Shape checks only: value checks would force a device sync inside a captured step."""
+    """Shape checks everywhere; the targets' range only for CPU tensors, where reading two numbers costs
+    no device sync (on a GPU it would, inside a captured step)."""
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ValueError(f"logits must be a 2-D tensor (batch, num_classes); got {shape} instead.")
@@ -50,6 +51,11 @@ def check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_classe
         raise ValueError(f"targets must be a 1-D tensor with one label per logit row ({logits.shape[0]}); got {shape} instead.")
     if targets.is_floating_point() or targets.dtype == torch.bool:
         raise ValueError(f"targets must hold integer class indices; got dtype {targets.dtype} instead.")
+    if targets.device.type == "cpu" and targets.numel():
+        low, high = int(targets.min()), int(targets.max())
+        if low < 0 or high >= logits.shape[1]:
+            raise ValueError(f"targets must be class indices in [0, {logits.shape[1]}) (one per logit column); got values "
+                             f"from {low} to {high} instead.")
 
 
 def weighted_mean(per_sample: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -102,6 +108,8 @@ class LongTailLoss(nn.Module):
                     f"weight must be a 1-D sequence of {self.num_classes} finite non-negative class weights; "
                     f"got {w.tolist()} instead."
                 )
+            if not bool((w > 0).any()):  # the weighted mean would divide 0 by 0: a NaN loss
+                raise ValueError(f"weight must have at least one positive class weight; got all zeros {w.tolist()} instead.")
         self.register_buffer("weight", w.clone())
 
     @staticmethod
