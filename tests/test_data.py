@@ -243,6 +243,28 @@ def test_image_dataset_validation():
     assert D.ImageDataset(imgs, torch.arange(12) % 4).classes == ["0", "1", "2", "3"]
 
 
+@pytest.mark.parametrize("stat,value", [("mean", (0.5, float("inf"), 0.5)), ("std", (0.2, 0.2, float("inf"))),
+                                        ("mean", (-float("inf"),) * 3), ("std", (float("nan"), 0.2, 0.2))])
+def test_image_dataset_refuses_non_finite_statistics(stat, value):
+    # issue 13: an inf mean/std was accepted and normalised every image to 0 or NaN
+    with pytest.raises(ValueError, match=rf"^{stat} must be 3 (positive )?floats \(finite, one per channel\); got "):
+        D.ImageDataset(_random_images(), torch.zeros(12, dtype=torch.int64), ["a"], **{stat: value})
+
+
+def test_constant_channel_has_std_exactly_zero_and_is_refused():
+    # issue 13: constant images got std ~1e-9 from E[x^2] - E[x]^2 rounding, and normalising blew them up 1e8-fold
+    images = torch.full((5, 3, 4, 4), 77, dtype=torch.uint8)
+    images[:, 0] = _random_images(5, 1)[:, 0]  # channel 0 varies, channels 1 and 2 are constant
+    mean, std = D.channel_mean_std(images, chunk=2)  # summed over several chunks
+    assert std[1] == 0.0 and std[2] == 0.0 and mean[1] == pytest.approx(77 / 255, abs=1e-15)
+    np.testing.assert_allclose(std[0], images[:, 0].double().div(255).std(unbiased=False).item(), rtol=1e-9)
+    with pytest.raises(ValueError, match=r"^images must vary within every channel to compute std; got channel 1 with "
+                                         r"all pixels equal \(std 0, normalising would divide by 0\) instead\. Pass std=\.$"):
+        D.ImageDataset(images, torch.zeros(5, dtype=torch.int64), ["a"])
+    ds = D.ImageDataset(images, torch.zeros(5, dtype=torch.int64), ["a"], std=(0.25, 0.25, 0.25))  # given: fine
+    assert ds.std == (0.25, 0.25, 0.25) and ds.mean[1] == pytest.approx(77 / 255)
+
+
 # ----------------------------------------------------------------------------------------------
 # Tiny fake CIFAR copies
 # ----------------------------------------------------------------------------------------------

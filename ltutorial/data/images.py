@@ -8,6 +8,7 @@ See docs/ARCHITECTURE.md ("Data objects"). Used by every notebook that trains a 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -23,22 +24,30 @@ def channel_mean_std(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[flo
 
     mean_c = E[x / 255], std_c = sqrt(E[(x / 255)^2] - mean_c^2) over all pixels of channel c
     (population std, as the usual CIFAR constants 0.4914/0.2470 are computed). Summed in float64
-    chunks so 50,000 images need neither a float copy of the set nor lose precision.
+    chunks so 50,000 images need neither a float copy of the set nor lose precision. A channel whose
+    pixels are all equal gets std exactly 0 (the formula would leave a rounding residue ~1e-9).
     """
     if images.ndim != 4:
         raise ValueError(f"images must be 4-D (N x C x H x W); got shape {tuple(images.shape)} instead.")
     n_channels = images.shape[1]
     total = torch.zeros(n_channels, dtype=torch.float64, device=images.device)
     total_sq = torch.zeros(n_channels, dtype=torch.float64, device=images.device)
+    n = images.shape[0] * images.shape[2] * images.shape[3]
+    if n == 0:
+        raise ValueError("images must hold at least one pixel to compute a mean; got an empty tensor instead.")
     for start in range(0, images.shape[0], chunk):
         x = images[start : start + chunk].to(torch.float64) / 255.0
         total += x.sum(dim=(0, 2, 3))
         total_sq += (x * x).sum(dim=(0, 2, 3))
-    n = images.shape[0] * images.shape[2] * images.shape[3]
-    if n == 0:
-        raise ValueError("images must hold at least one pixel to compute a mean; got an empty tensor instead.")
     mean = total / n
-    std = (total_sq / n - mean * mean).clamp_min(0).sqrt()
+    var = (total_sq / n - mean * mean).clamp_min(0)
+    # A constant channel leaves a rounding residue (~1e-17) instead of 0: such tiny variances are
+    # checked exactly (one more pass over that channel only; a real one is >= ~1.5e-5 / n).
+    for c in torch.nonzero(var < 1e-10).flatten().tolist():
+        channel = images[:, c]
+        if bool((channel == channel.flatten()[0]).all()):
+            var[c] = 0.0
+    std = var.sqrt()
     return tuple(float(v) for v in mean.cpu()), tuple(float(v) for v in std.cpu())
 
 
@@ -47,9 +56,9 @@ def _check_stats(value, *, name: str, n_channels: int, positive: bool) -> tuple[
         values = tuple(float(v) for v in value)
     except TypeError:
         raise ValueError(f"{name} must be a sequence of {n_channels} floats (one per channel); got {value!r} instead.") from None
-    if len(values) != n_channels or any(not (v == v) for v in values) or (positive and any(v <= 0 for v in values)):
+    if len(values) != n_channels or not all(math.isfinite(v) for v in values) or (positive and any(v <= 0 for v in values)):
         kind = "positive floats" if positive else "floats"
-        raise ValueError(f"{name} must be {n_channels} {kind} (one per channel); got {value!r} instead.")
+        raise ValueError(f"{name} must be {n_channels} {kind} (finite, one per channel); got {value!r} instead.")
     return values
 
 
@@ -99,6 +108,9 @@ class ImageDataset:
             if images.shape[0] == 0:
                 raise ValueError("mean and std must be given for an empty dataset; got None instead.")
             mean, std = channel_mean_std(images)
+            if self.std is None and min(std) == 0:
+                raise ValueError(f"images must vary within every channel to compute std; got channel {std.index(0.0)} "
+                                 "with all pixels equal (std 0, normalising would divide by 0) instead. Pass std=.")
             self.mean = mean if self.mean is None else self.mean
             self.std = std if self.std is None else self.std
         self.mean = _check_stats(self.mean, name="mean", n_channels=n_channels, positive=False)
