@@ -43,6 +43,12 @@ GROUPS = ("many", "medium", "few", "all")
 
 _NORMALIZE = {None: None, "true": "true"}
 
+# When num_classes is not given it is max label + 1, so one stray huge label would size every
+# array by it: per-class metrics keep vectors of that length (100,000 classes: 0.8 MB), a
+# confusion matrix its square (4,096 classes: 128 MiB). Beyond these, pass num_classes.
+MAX_INFERRED_CLASSES = 100_000
+MAX_INFERRED_MATRIX_CLASSES = 4_096
+
 
 # ---------------------------------------------------------------- input handling
 def _labels(x, name: str) -> torch.Tensor:
@@ -60,6 +66,9 @@ def _labels(x, name: str) -> torch.Tensor:
     if t.dtype == torch.bool or t.is_complex():
         raise ValueError(f"{name} must hold integer class labels; got dtype {t.dtype} instead.")
     if t.is_floating_point():
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} must hold finite integer class labels; got {float(t[~torch.isfinite(t)][0])} "
+                             "instead.")
         if not bool(torch.equal(t, t.round())):
             raise ValueError(
                 f"{name} must hold integer class labels (for scores or logits take .argmax(1) first); "
@@ -72,7 +81,7 @@ def _labels(x, name: str) -> torch.Tensor:
     return t
 
 
-def _pair(y_true, y_pred, num_classes=None) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_CLASSES) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Validate a (y_true, y_pred) pair; return them on y_true's device plus the class count."""
     yt = _labels(y_true, "y_true")
     yp = _labels(y_pred, "y_pred").to(yt.device)
@@ -81,6 +90,12 @@ def _pair(y_true, y_pred, num_classes=None) -> tuple[torch.Tensor, torch.Tensor,
     top = max(int(yt.max()), int(yp.max()))
     if num_classes is None:
         num_classes = top + 1
+        if num_classes > max_inferred:
+            name = "y_true" if int(yt.max()) == top else "y_pred"
+            raise ValueError(
+                f"{name} must hold labels < {max_inferred} when num_classes is not given (arrays are sized by the "
+                f"largest label); got a maximum of {top} instead. A stray label? Else pass num_classes."
+            )
     else:
         num_classes = check_positive_int(num_classes, name="num_classes")
         for t, name in ((yt, "y_true"), (yp, "y_pred")):
@@ -109,10 +124,12 @@ def _counts_matrix(yt: torch.Tensor, yp: torch.Tensor, num_classes: int) -> np.n
     return flat.reshape(num_classes, num_classes).cpu().numpy().astype(np.int64)
 
 
-def _recalls(cm: np.ndarray) -> np.ndarray:
-    support = cm.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
+def _class_totals(yt: torch.Tensor, yp: torch.Tensor, num_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(true positives, support in y_true, count in y_pred) per class: O(N + C), the diagonal and the
+    margins of the confusion matrix without building it."""
+    tp = torch.bincount(yt[yt == yp], minlength=num_classes)
+    return tuple(t.cpu().numpy().astype(np.int64) for t in (tp, torch.bincount(yt, minlength=num_classes),
+                                                              torch.bincount(yp, minlength=num_classes)))
 
 
 # ---------------------------------------------------------------- basic metrics
@@ -137,7 +154,7 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None, normalize: 
     (the balanced-accuracy exercise).
     """
     check_choice(normalize, list(_NORMALIZE), name="normalize")
-    yt, yp, c = _pair(y_true, y_pred, num_classes)
+    yt, yp, c = _pair(y_true, y_pred, num_classes, max_inferred=MAX_INFERRED_MATRIX_CLASSES)
     cm = _counts_matrix(yt, yp, c)
     if normalize == "true":
         support = cm.sum(axis=1, keepdims=True)
@@ -154,7 +171,9 @@ def per_class_accuracy(y_true, y_pred, num_classes: int | None = None) -> np.nda
     Notebook 01 plots it against the training class size; notebooks 02-04 report it.
     """
     yt, yp, c = _pair(y_true, y_pred, num_classes)
-    return _recalls(_counts_matrix(yt, yp, c))
+    tp, support, _ = _class_totals(yt, yp, c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(support > 0, tp / np.maximum(support, 1), np.nan)
 
 
 def balanced_accuracy(y_true, y_pred) -> float:
@@ -194,11 +213,11 @@ def macro_f1(y_true, y_pred) -> float:
     exactly ``sklearn.metrics.f1_score(y_true, y_pred, average="macro")``. Notebook 02.
     """
     yt, yp, c = _pair(y_true, y_pred)
-    cm = _counts_matrix(yt, yp, c)
-    tp = np.diag(cm).astype(np.float64)
-    fn = cm.sum(axis=1) - tp
-    fp = cm.sum(axis=0) - tp
-    present = (cm.sum(axis=1) + cm.sum(axis=0)) > 0
+    tp, support, predicted = _class_totals(yt, yp, c)
+    tp = tp.astype(np.float64)
+    fn = support - tp
+    fp = predicted - tp
+    present = (support + predicted) > 0
     return float(np.mean(2 * tp[present] / (2 * tp[present] + fp[present] + fn[present])))
 
 

@@ -191,6 +191,33 @@ def test_bad_input_raises_value_error_naming_the_argument(call, match):
         call()
 
 
+@pytest.mark.parametrize("bad", [float("inf"), -float("inf"), float("nan")])
+def test_non_finite_predictions_are_named_not_cast(bad):
+    # issue 13: inf became the int64 -9223372036854775808 and was reported as a huge negative label
+    for func in (M.accuracy, M.balanced_accuracy, M.macro_f1, M.confusion_matrix):
+        with pytest.raises(ValueError, match=r"^y_pred must hold (finite )?integer class labels"):
+            func([0, 1, 1], np.array([0.0, bad, 1.0]))
+    with pytest.raises(ValueError, match=r"^y_true must hold finite integer class labels; got inf instead\.$"):
+        M.per_class_accuracy(np.array([0.0, np.inf]), [0, 1])
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_one_stray_huge_label_is_refused_not_allocated():
+    # issue 13: C = max label + 1 = 10**9 + 1 made the metrics allocate a C x C (or C-long) array
+    y_true, y_pred = [0, 1, 2, 1], [0, 1, 10**9, 1]
+    for func in (M.accuracy, M.balanced_accuracy, M.g_mean, M.macro_f1, M.per_class_accuracy, M.confusion_matrix):
+        with pytest.raises(ValueError, match=r"^y_pred must hold labels < \d+ when num_classes is not given .*got a "
+                                             r"maximum of 1000000000 instead"):
+            func(y_true, y_pred)
+    with pytest.raises(ValueError, match=r"^y_true must hold labels < 4096 when num_classes is not given"):
+        M.confusion_matrix([0, 5000], [0, 1])
+    # below the limits the label is a class like any other (sklearn counts a predicted-only class in macro-F1)
+    big = [0, 1, 5000, 1]
+    assert M.balanced_accuracy(y_true, big) == pytest.approx(skm.balanced_accuracy_score(y_true, big))
+    assert M.macro_f1(y_true, big) == pytest.approx(skm.f1_score(y_true, big, average="macro"))
+    assert M.confusion_matrix(y_true, big, num_classes=5001).sum() == 4  # an explicit num_classes is honoured
+
+
 def test_no_python_loop_over_samples_large_input_is_fast():
     import time
 

@@ -347,6 +347,23 @@ def test_class_geometry_on_known_points():
     assert geo["nearest_cos"][0] == pytest.approx(math.cos(math.radians(67.5)), abs=1e-5)
 
 
+def test_class_geometry_rejects_labels_of_the_wrong_length_or_kind():
+    # issue 13: a wrong length failed inside index_add_ with a message naming neither argument
+    feats = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match=r"^labels must have one entry per row of features \(4\); got 3 instead\.$"):
+        ssl.class_geometry(feats, torch.tensor([0, 0, 1]))
+    with pytest.raises(ValueError, match=r"^labels must have one entry per row of features \(4\); got 5 instead\.$"):
+        ssl.class_geometry(feats, [0, 0, 1, 1, 1])
+    with pytest.raises(ValueError, match=r"^labels must be >= 0; got a minimum of -1 instead"):
+        ssl.class_geometry(feats, [0, 0, -1, 1])
+    with pytest.raises(ValueError, match=r"^labels must hold integer class indices"):
+        ssl.class_geometry(feats, [0, 0.5, 1, 1])
+    with pytest.raises(ValueError, match=r"^features must be a 2-D tensor N x d"):
+        ssl.class_geometry(feats[0], [0, 1])
+    # numpy labels of the right length work like a tensor
+    assert ssl.class_geometry(feats, np.array([0, 0, 1, 1]))["spread"][0] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_sinkhorn_plain_and_log_domain_agree_and_large_scores_stay_finite():
     from ltutorial.ssl.gh import _sinkhorn
 

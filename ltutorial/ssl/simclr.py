@@ -21,7 +21,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ltutorial._validation import check_choice, check_number, check_positive_int, check_probability, check_random_state
+from ltutorial._validation import (
+    check_choice,
+    check_labels,
+    check_number,
+    check_positive_int,
+    check_probability,
+    check_random_state,
+)
 from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.ssl.augment import ContrastiveAugment
@@ -493,8 +500,12 @@ def class_geometry(features: torch.Tensor, labels) -> dict[str, np.ndarray]:
     claim is that plain contrastive learning gives head classes large regions and squeezes tail
     classes (small spread, high nearest-centroid cosine).
     """
+    if not isinstance(features, torch.Tensor) or features.ndim != 2 or features.shape[0] == 0:
+        raise ValueError(f"features must be a 2-D tensor N x d with N >= 1; got {getattr(features, 'shape', type(features).__name__)} instead.")
+    y = check_labels(labels, name="labels").to(features.device)
+    if y.numel() != features.shape[0]:
+        raise ValueError(f"labels must have one entry per row of features ({features.shape[0]}); got {y.numel()} instead.")
     f = F.normalize(features.float(), dim=1)
-    y = torch.as_tensor(labels, device=f.device).long()
     c = int(y.max()) + 1
     sums = torch.zeros(c, f.shape[1], device=f.device).index_add_(0, y, f)
     mu = F.normalize(sums, dim=1)
