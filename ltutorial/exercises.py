@@ -344,7 +344,7 @@ def check_global_prune_masks(masks, weights, ratio) -> bool:
     hint = "pool |w| of all tensors, find the threshold of the smallest ratio share, keep |w| >= threshold"
     _require(isinstance(masks, dict) and set(masks) == set(weights), f"masks must be a dict with keys {sorted(weights)}.", hint)
     pooled = np.concatenate([np.abs(_to_numpy(w)).reshape(-1) for w in weights.values()])
-    n_prune = int(round(ratio * pooled.size))
+    n_prune = math.ceil(round(ratio * pooled.size, 9))  # ceil(p N), SDCLR's count (float noise rounded off)
     threshold = np.sort(pooled)[n_prune]
     for k, w in weights.items():
         expected = (np.abs(_to_numpy(w)) >= threshold).astype(np.float64)

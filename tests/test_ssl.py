@@ -165,6 +165,20 @@ def test_magnitude_pruning_ratio_and_global_threshold():
         ssl.magnitude_prune_masks(enc, 1.0)
 
 
+def test_magnitude_pruning_count_is_the_ceiling_of_p_n():
+    # issue 13: the official mask code prunes ceil(p N) weights (its threshold is sorted |w| at index ceil(p N))
+    torch.manual_seed(0)
+    enc = _TwoConv()  # 108 + 216 = 324 conv weights
+    for ratio, expected in ((0.3, 98), (0.5, 162), (0.9, 292), (0.001, 1)):  # 97.2 -> 98, 291.6 -> 292, 0.324 -> 1
+        masks = ssl.magnitude_prune_masks(enc, ratio)
+        assert sum(int((m == 0).sum()) for m in masks.values()) == expected == math.ceil(ratio * 324)
+    # a product that is an integer up to float rounding is that integer: 0.07 * 100 = 7.000000000000001 in floats
+    hundred = nn.Conv2d(1, 100, 1, bias=False)
+    assert 0.07 * 100 > 7 and int((ssl.magnitude_prune_masks(hundred, 0.07)["weight"] == 0).sum()) == 7
+    assert int((ssl.magnitude_prune_masks(hundred, 0.071)["weight"] == 0).sum()) == 8  # 7.1 -> 8
+    assert int((ssl.magnitude_prune_masks(hundred, 0.0)["weight"] == 0).sum()) == 0
+
+
 def test_pruned_forward_equals_forward_with_zeroed_weights():
     import copy
 
@@ -635,10 +649,16 @@ def test_gh_state_prior_floor_ema_and_refresh_schedule():
     assert torch.allclose(state.prior, torch.full((3,), 1 / 3))
     t = torch.tensor([[1.0, 0, 0], [1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0]])
     idx = torch.arange(5)
-    state.update(idx, t, epoch=0)
-    assert torch.allclose(state.ema, 0.1 * t)
-    state.update(idx, t, epoch=2)
-    assert torch.allclose(state.ema, 0.999 * 0.1 * t + 0.001 * t)
+    # issue 13: the EMA starts from each image's first logits as they are (official), not from 0.1 of them
+    state.update(idx[:3], t[:3], epoch=0)
+    assert torch.equal(state.ema[:3], t[:3]) and torch.equal(state.ema[3:], torch.zeros(2, 3))
+    state.update(idx[3:], t[3:], epoch=0)  # another batch of the same epoch: also its first update
+    assert torch.equal(state.ema, t)
+    t2 = torch.tensor([[0.0, 0, 1]] * 5)
+    state.update(idx, t2, epoch=1)  # warm-up: beta 0.9
+    assert torch.allclose(state.ema, 0.9 * t + 0.1 * t2)
+    state.update(idx, t, epoch=2)  # from start_epoch: beta 0.999
+    assert torch.allclose(state.ema, 0.999 * (0.9 * t + 0.1 * t2) + 0.001 * t)
     # Counts (3, 2, 0) plus the floor 1 each: vertex 2 keeps a positive share.
     assert torch.allclose(state.estimate_prior(), torch.tensor([4 / 8, 3 / 8, 1 / 8]))
     for e in range(10):

@@ -249,7 +249,10 @@ def boosted_randaugment(
     samples). Deviations from the PIL reference, chosen so that "strength 0 = no change":
     brightness/contrast/colour/sharpness factors are 1 +- 0.9 level (the reference maps
     0..30 to 0.1..1.9), solarize's threshold falls from 256 to 146 as the level rises, and fills
-    are grey. Both views use the same scores and independent draws (ssl_lt.md section 4.2).
+    are grey. Posterize keeps 8 - 4 level bits, so it strengthens with the level like every other
+    op; the official code keeps 4 + 4 level bits, which makes it milder for the least-memorised
+    images, against BCL's idea (stronger augmentation where M is high), so we do not copy that
+    direction. Both views use the same scores and independent draws (ssl_lt.md section 4.2).
     Notebook 11.
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 4:

@@ -219,10 +219,14 @@ class GHConfig:
 class GHState:
     """Per-sample EMA of geometric logits over the training set and the prior pi estimated from it.
 
-    e_i <- beta e_i + (1 - beta) t_i (zeros at the start; beta = ``ema_beta_warmup`` before
-    ``start_epoch`` and ``ema_beta`` after); pi_k = (#{i: argmax_k e_i = k} + floor) / (N + K floor),
+    e_i = t_i at image i's first update (the official code's EMA starts from the first epoch's
+    logits as they are; starting from zeros would leave 0.1 t_i after it, which a short warm-up
+    never outgrows), then e_i <- beta e_i + (1 - beta) t_i with beta = ``ema_beta_warmup`` before
+    ``start_epoch`` and ``ema_beta`` after; pi_k = (#{i: argmax_k e_i = k} + floor) / (N + K floor),
     re-estimated at ``start_epoch`` and every ``refresh_every`` epochs after. Before the first
-    estimate pi is uniform.
+    estimate pi is uniform. ``pretrain`` passes t = the mean of the two views' geometric logits;
+    the official code uses view 1 only. We keep the mean on purpose: both views estimate the same
+    per-image quantity and their mean has half the augmentation noise, so pi is steadier.
     """
 
     def __init__(self, num_samples: int, config: GHConfig, proj_dim: int, epochs: int, device):
@@ -231,6 +235,7 @@ class GHState:
         self.start_epoch = config.start_epoch if config.start_epoch is not None else epochs // 2
         self.etf = simplex_etf(k, proj_dim, seed=config.seed).to(device)
         self.ema = torch.zeros(num_samples, k, device=device)
+        self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)  # updated at least once
         self.prior = torch.full((k,), 1.0 / k, device=device)
         self.prior_history: list[tuple[int, torch.Tensor]] = []
 
@@ -243,7 +248,10 @@ class GHState:
 
     def update(self, index: torch.Tensor, t: torch.Tensor, epoch: int) -> None:
         beta = self.config.ema_beta_warmup if epoch < self.start_epoch else self.config.ema_beta
-        self.ema[index] = beta * self.ema[index] + (1 - beta) * t.detach().float()
+        t = t.detach().float()
+        # torch.where, not a Python branch on the mask: no host sync per step.
+        self.ema[index] = torch.where(self.seen[index].unsqueeze(1), beta * self.ema[index] + (1 - beta) * t, t)
+        self.seen[index] = True
 
     def estimate_prior(self) -> torch.Tensor:
         k = self.num_vertices

@@ -11,6 +11,7 @@ Notebook 10.
 
 from __future__ import annotations
 
+import math
 
 import torch
 import torch.nn as nn
@@ -19,7 +20,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ltutorial._validation import check_positive_int, check_probability
 
-__all__ = ["magnitude_prune_masks", "mask_sparsity", "PrunedBranch", "pruned_forward", "pruning_sensitivity"]
+__all__ = ["magnitude_prune_masks", "prune_count", "mask_sparsity", "PrunedBranch", "pruned_forward", "pruning_sensitivity"]
 
 
 def _conv_weights(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -30,11 +31,22 @@ def _conv_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
+def prune_count(ratio: float, total: int) -> int:
+    """ceil(ratio * total), the number of weights SDCLR prunes, with a product within float rounding
+    of an integer taken as that integer."""
+    product = float(ratio) * total
+    nearest = round(product)
+    return int(nearest) if abs(product - nearest) <= 1e-9 * max(1.0, product) else math.ceil(product)
+
+
 def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Tensor]:
     """Global unstructured magnitude pruning of all convolution weights: {parameter name: 0/1 mask}.
 
-    |w| of every convolution weight is pooled into one vector, the round(ratio * total) smallest
-    are set to 0 and the rest to 1 (ties broken by position, so exactly that many are pruned).
+    |w| of every convolution weight is pooled into one vector, the ceil(ratio * total) smallest
+    are set to 0 and the rest to 1 (ties broken by position, so exactly that many are pruned). The
+    count is the official mask code's, whose threshold is the sorted |w| at index ceil(p N); a
+    product within float rounding of an integer counts as that integer (0.07 * 100 is
+    7.000000000000001 in floats: 7 weights, not 8).
     Because the threshold is global, a layer whose weights are larger keeps more of them. Linear
     and batch-norm weights are never pruned. SDCLR prunes 90% on CIFAR (ssl_lt.md section 3.1)
     and recomputes the masks from the current dense weights at each epoch start (notebook 10).
@@ -45,7 +57,7 @@ def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Ten
         raise ValueError(f"model must contain convolution layers to prune; got a {type(model).__name__} without any instead.")
     with torch.no_grad():
         flat = torch.cat([w.detach().abs().flatten().float() for w in weights.values()])
-        n_prune = int(round(ratio * flat.numel()))
+        n_prune = prune_count(ratio, flat.numel())
         keep = torch.ones_like(flat)
         if n_prune > 0:
             keep[torch.argsort(flat)[:n_prune]] = 0

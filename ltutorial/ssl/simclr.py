@@ -236,6 +236,13 @@ def pretrain(
     image each epoch) unless it has a single image. ``hooks``: ``hook(state)`` at each epoch start
     (``state.epoch``, ``model``, ``optimizer``, ``history``, ``train``, ``device``).
     Returns an :class:`SSLHistory`.
+    Differences from the official recipes, kept so that every method shares one setting:
+    ``weight_decay`` defaults to 1e-4 (SimCLR and SDCLR's value) for every method; the official
+    BCL-I and GH CIFAR runs use 5e-4, so pass ``weight_decay=5e-4`` to follow them. The schedule is
+    one warm-up + cosine over all epochs, set per iteration, for every method; GH's official CIFAR
+    run sets its lr once per epoch in two stages instead (warm-up to 0.5 and cosine to 0.3 over the
+    plain-SSL epochs, then a restarted cosine 0.3 -> 1e-6 once L_GH is on), so GH here differs from
+    the plain methods only by its loss.
     """
     check_choice(method, list(METHODS), name="method")
     check_choice(optimizer, list(_OPTIMIZERS), name="optimizer")
