@@ -7,6 +7,14 @@ SGD (momentum 0.9) at lr 0.5 with a 10-epoch linear warm-up and a per-iteration 
 1e-6. Data stay on the device as uint8; each batch is augmented by one call of
 :class:`~ltutorial.ssl.augment.ContrastiveAugment`; on CUDA the step runs under bf16 autocast with
 channels_last. Notebooks 10-12.
+
+Differences from the official recipes, kept so that every method shares one setting:
+``pretrain``'s ``weight_decay`` defaults to 1e-4 (SimCLR's and SDCLR's value) for every method; the
+official BCL-I and GH CIFAR runs use 5e-4, so pass ``weight_decay=5e-4`` to follow them. The lr
+schedule is one warm-up + cosine over all epochs, set per iteration, for every method; GH's
+official CIFAR run sets its lr once per epoch in two stages instead (warm-up to 0.5 and cosine to
+0.3 over the plain-SSL epochs, then a restarted cosine 0.3 -> 1e-6 once L_GH is on), so GH here
+differs from the plain method it extends only by its loss.
 """
 
 from __future__ import annotations
@@ -235,14 +243,7 @@ def pretrain(
     come from a seeded on-device ``randperm``; the last partial batch is kept (BCL must see every
     image each epoch) unless it has a single image. ``hooks``: ``hook(state)`` at each epoch start
     (``state.epoch``, ``model``, ``optimizer``, ``history``, ``train``, ``device``).
-    Returns an :class:`SSLHistory`.
-    Differences from the official recipes, kept so that every method shares one setting:
-    ``weight_decay`` defaults to 1e-4 (SimCLR and SDCLR's value) for every method; the official
-    BCL-I and GH CIFAR runs use 5e-4, so pass ``weight_decay=5e-4`` to follow them. The schedule is
-    one warm-up + cosine over all epochs, set per iteration, for every method; GH's official CIFAR
-    run sets its lr once per epoch in two stages instead (warm-up to 0.5 and cosine to 0.3 over the
-    plain-SSL epochs, then a restarted cosine 0.3 -> 1e-6 once L_GH is on), so GH here differs from
-    the plain methods only by its loss.
+    Returns an :class:`SSLHistory`. Defaults that differ from the official BCL/GH runs: module docstring.
     """
     check_choice(method, list(METHODS), name="method")
     check_choice(optimizer, list(_OPTIMIZERS), name="optimizer")
@@ -254,8 +255,7 @@ def pretrain(
         raise ValueError(f"warmup_epochs must be <= epochs={epochs}; got {warmup_epochs} instead.")
     check_probability(prune_ratio, name="prune_ratio", inclusive_high=False)
     _check_rates(lr=lr, momentum=momentum, weight_decay=weight_decay, min_lr=min_lr, temperature=temperature)
-    seed = check_random_state(seed, name="seed")
-    seed = 0 if seed is None else seed
+    seed = check_random_state(seed, name="seed") or 0  # None -> 0
     if gh is True:
         gh = GHConfig()
     elif gh is False:

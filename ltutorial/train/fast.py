@@ -271,11 +271,9 @@ def run_engine(net, n_models: int, train, *, loss_fns, hooks_per_model, hook_mod
     if steps == 0:
         raise ValueError(f"batch_size must be <= the training set size ({n}) on the fast path (it drops the last "
                          f"partial batch); got {batch_size} instead.")
-    test_images = test_labels = None
-    if test is not None:
-        test_images, test_labels = _device_tensors(test, device)
+    test_images, test_labels = _device_tensors(test, device) if test is not None else (None, None)
     num_classes = _num_classes(test) if test is not None else _num_classes(train)
-    data_classes = max(num_classes, _num_classes(train))
+    data_classes = max(num_classes, _num_classes(train))  # the model must cover both sets' classes
     _, c, h, w = images.shape
 
     fmt = torch.channels_last if channels_last else torch.contiguous_format
