@@ -397,6 +397,8 @@ def test_out_of_range_targets_on_the_cpu_name_targets(name, bad):
     with pytest.raises(ValueError, match=rf"^targets must be class indices in \[0, 3\) \(one per logit column\); got "
                                          rf"values from {low} to {high} instead\.$"):
         loss(_z(), y)
+    with pytest.raises(ValueError, match=r"^targets must be class indices in \[0, 3\)"):
+        loss(logits=_z(), targets=y)  # by keyword too
     assert torch.isfinite(loss(_z(), _y()))  # in-range targets still pass
 
 

@@ -17,7 +17,8 @@ from torch import nn
 
 from ltutorial._validation import check_class_counts
 
-__all__ = ["LongTailLoss", "check_logits_targets", "check_hyperparameter", "weighted_mean", "log_priors"]
+__all__ = ["LongTailLoss", "check_logits_targets", "explain_target_range", "check_hyperparameter", "weighted_mean",
+           "log_priors"]
 
 
 def check_hyperparameter(value, name: str, *, positive: bool = False) -> float:
@@ -34,8 +35,8 @@ def log_priors(counts: torch.Tensor) -> torch.Tensor:
 
 
 def check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_classes: int | None) -> None:
-    """Shape checks everywhere; the targets' range only for CPU tensors, where reading two numbers costs
-    no device sync (on a GPU it would, inside a captured step)."""
+    """Shape checks only: value checks would force a device sync inside a captured step (the targets'
+    range is explained after the fact, see ``explain_target_range``)."""
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ValueError(f"logits must be a 2-D tensor (batch, num_classes); got {shape} instead.")
@@ -51,11 +52,19 @@ def check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_classe
         raise ValueError(f"targets must be a 1-D tensor with one label per logit row ({logits.shape[0]}); got {shape} instead.")
     if targets.is_floating_point() or targets.dtype == torch.bool:
         raise ValueError(f"targets must hold integer class indices; got dtype {targets.dtype} instead.")
-    if targets.device.type == "cpu" and targets.numel():
-        low, high = int(targets.min()), int(targets.max())
-        if low < 0 or high >= logits.shape[1]:
-            raise ValueError(f"targets must be class indices in [0, {logits.shape[1]}) (one per logit column); got values "
-                             f"from {low} to {high} instead.")
+
+
+def explain_target_range(logits, targets) -> None:
+    """After a loss failed: a ValueError naming ``targets`` if they leave [0, C) (CPU tensors only; on a
+    GPU an out-of-range index is a device-side assert, not a Python error). Run only on failure, so a
+    valid step reads no value back to the host."""
+    ok_types = isinstance(logits, torch.Tensor) and isinstance(targets, torch.Tensor) and logits.ndim == 2
+    if not ok_types or targets.device.type != "cpu" or targets.numel() == 0 or targets.is_floating_point():
+        return
+    low, high = int(targets.min()), int(targets.max())
+    if low < 0 or high >= logits.shape[1]:
+        raise ValueError(f"targets must be class indices in [0, {logits.shape[1]}) (one per logit column); got values "
+                         f"from {low} to {high} instead.")
 
 
 def weighted_mean(per_sample: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -83,6 +92,15 @@ class LongTailLoss(nn.Module):
             self.num_classes = int(counts.numel())
             self._counts64 = counts
             self.register_buffer("class_counts", counts.to(torch.float32))
+
+    def __call__(self, *args, **kwargs):
+        # torch's index error for an out-of-range target names no argument: say "targets" instead.
+        try:
+            return super().__call__(*args, **kwargs)
+        except (IndexError, RuntimeError):
+            named = dict(zip(("logits", "targets"), args), **kwargs)
+            explain_target_range(named.get("logits"), named.get("targets"))
+            raise
 
     def _prepare(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         check_logits_targets(logits, targets, self.num_classes)
