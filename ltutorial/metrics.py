@@ -81,7 +81,8 @@ def _labels(x, name: str) -> torch.Tensor:
     return t
 
 
-def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_CLASSES) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _pair(y_true, y_pred, num_classes=None, *,
+          max_inferred: int = MAX_INFERRED_CLASSES) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Validate a (y_true, y_pred) pair; return them on y_true's device plus the class count."""
     yt = _labels(y_true, "y_true")
     yp = _labels(y_pred, "y_pred").to(yt.device)

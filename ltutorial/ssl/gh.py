@@ -226,7 +226,7 @@ class GHState:
     re-estimated at ``start_epoch`` and every ``refresh_every`` epochs after. Before the first
     estimate pi is uniform. ``pretrain`` passes t = the mean of the two views' geometric logits;
     the official code uses view 1 only. We keep the mean on purpose: both views estimate the same
-    per-image quantity and their mean has half the augmentation noise, so pi is steadier.
+    per-image quantity and their mean has half the variance from augmentation, so pi is steadier.
     """
 
     def __init__(self, num_samples: int, config: GHConfig, proj_dim: int, epochs: int, device):
