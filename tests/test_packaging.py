@@ -60,7 +60,7 @@ def environment():
 def pyproject_requirements(pyproject) -> dict[str, str]:
     project = pyproject["project"]
     reqs = list(project["dependencies"])
-    for extra in ("notebooks", "test"):
+    for extra in ("notebooks", "test", "workshop"):
         reqs += project["optional-dependencies"][extra]
     out: dict[str, str] = {}
     for req in reqs:
@@ -142,7 +142,7 @@ def test_installed_metadata_matches_the_source():
 
 
 def test_cli_lists_subcommands_and_rejects_unknown(capsys):
-    assert set(cli.SUBCOMMANDS) == {"notebooks", "reproduce"}
+    assert set(cli.SUBCOMMANDS) == {"notebooks", "reproduce", "student"}
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "notebooks" in out and "reproduce" in out
