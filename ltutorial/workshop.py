@@ -120,13 +120,15 @@ def find_exercises(nb) -> list[Exercise]:
 
 def exercise_stub(ex: Exercise) -> str:
     """The code that replaces a solution: say what to write, set the answers to None, fail clearly."""
-    names = " and ".join(", ".join(ex.answers).rsplit(", ", 1)) if ex.answers else ""
-    sets = f"sets {names}" if names else "answers it"
-    what = f"{ex.task}; your code must set {names}" if ex.task and names else (ex.task or f"write the code that {sets}")
-    lines = [f"# {ex.label}: your code goes here, in place of this stub.",
-             f"# It must set {names}; the check cell below reads {'them' if len(ex.answers) > 1 else 'it'}."
-             if names else "# Write your answer as the text above asks."]
-    lines += [f"{name} = None" for name in ex.answers]
+    lines = [f"# {ex.label}: your code goes here, in place of this stub."]
+    if not ex.answers:
+        what = ex.task or "write the code the text above asks for"
+    else:
+        names = " and ".join(", ".join(ex.answers).rsplit(", ", 1))
+        reader = "the check cell below" if ex.check_index is not None else "the rest of this cell"
+        lines.append(f"# It must set {names}; {reader} reads {'them' if len(ex.answers) > 1 else 'it'}.")
+        lines += [f"{name} = None" for name in ex.answers]
+        what = f"{ex.task}; your code must set {names}" if ex.task else f"write the code that sets {names}"
     message = f"{ex.label} is not answered yet: {what} (see the text above), then run the check cell."
     lines.append(f"raise NotImplementedError({message!r})")
     return "\n".join(lines)

@@ -89,6 +89,7 @@ def test_student_copy_replaces_only_the_solution_and_clears_outputs():
     assert lines[:2] == ["counts = [8, 4, 2]", "# compute both from counts"] and lines[-1] == "print(my_ratio)"
     assert not any("ordered" in line or "BEGIN" in line or "END SOLUTION" in line for line in lines)
     assert "    total = None" in student.cells[6].source.split("\n"), "the stub keeps the region's indentation"
+    assert "the rest of this cell reads it" in student.cells[6].source  # no check cell after it
     assert all(not c.outputs and c.execution_count is None for c in student.cells if c.cell_type == "code")
     instructor = workshop.instructor_notebook(TINY)
     assert [c.source for c in instructor.cells] == [c.source for c in TINY.cells]
