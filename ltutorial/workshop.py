@@ -195,7 +195,8 @@ def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir: str | Path 
             (out / kind).mkdir(parents=True, exist_ok=True)
             nbformat.write(copy_nb, str(out / kind / path.name))
         written.append(out / "student" / path.name)
-        print(f"{path.stem}: {len(find_exercises(nb))} exercises", file=stream)
+        count = len(find_exercises(nb))
+        print(f"{path.stem}: {count} exercise{'' if count == 1 else 's'}", file=stream)
     print(f"student copies in {out / 'student'}, instructor copies (with solutions) in {out / 'instructor'}", file=stream)
     return written
 
