@@ -179,7 +179,7 @@ def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir: str | Path 
     stream = sys.stdout if stream is None else stream
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"out must be a folder (created if missing); got {str(out)!r}, which is a file, instead.")
+        raise ValueError(f"out must be a folder to write into; got {str(out)!r}, which is a file, instead.")
     paths = select_notebooks(find_notebooks(notebooks_dir), only)
     if not paths:
         raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in {notebooks_dir}.")
