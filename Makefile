@@ -5,7 +5,7 @@
 #   make test       set up .venv, then the whole test suite: unit tests + a papermill smoke run
 #                   of every notebook (executed copies in build/executed/smoke/)
 #
-# Other targets: setup, unit, smoke, lab, data, dry-full, clean. Variables: PROFILE, ONLY, WORKERS, PYTEST_ARGS,
+# Other targets: setup, unit, smoke, lab, data, dry-full, student, clean. Variables: PROFILE, ONLY, WORKERS, PYTEST_ARGS,
 # TORCH, PIP_TORCH_ARGS, LTUTORIAL_DATA (see README.md).
 
 SHELL := /bin/bash
@@ -58,7 +58,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make tutorial   set up .venv and run every notebook headless (build/executed/)"
 	@echo "make test       set up .venv and run the whole test suite (unit + notebook smoke runs)"
-	@echo "make setup | unit | smoke | lab | data | dry-full | clean"
+	@echo "make setup | unit | smoke | lab | data | dry-full | student | clean"
 
 setup: $(STAMP)
 
@@ -66,7 +66,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || { echo "creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
 	$(PIP) install --progress-bar off $(PIP_TORCH_ARGS) $(TORCH)
-	$(PIP) install --progress-bar off -e ".[notebooks,test]"
+	$(PIP) install --progress-bar off -e ".[notebooks,test,workshop]"
 	@# papermill and JupyterLab ask for the kernel named python3: make it this venv's interpreter.
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ltutorial)" >/dev/null
 	@$(PY) -c "import torch, ltutorial; print(f'ltutorial {ltutorial.__version__}, torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}')"
@@ -95,6 +95,13 @@ dry-full: setup
 # CIFAR-10's official files through torchvision into ./data (about 170 MB, once).
 data: setup
 	$(PY) -c "import ltutorial as lt; lt.data.load_dataset('cifar10-lt', root='data', download=True, verbose=True)"
+
+# issue 14: workshop hand-outs, $(WORKSHOP_OUT)/student/ (solutions replaced by stubs, outputs cleared)
+# and $(WORKSHOP_OUT)/instructor/ (with solutions), via nbgrader's preprocessors (the workshop extra).
+WORKSHOP_OUT ?= build/workshop
+.PHONY: student
+student: setup
+	$(PY) -m ltutorial student --out $(WORKSHOP_OUT) $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf build .pytest_cache

@@ -3,7 +3,8 @@
 Sub-commands (one explicit dict, no dynamic lookup):
 
 - ``notebooks``: execute notebooks headless with papermill (:mod:`ltutorial.notebooks`);
-- ``reproduce``: re-run a paper table on CIFAR-LT (:mod:`ltutorial.reproduce`).
+- ``reproduce``: re-run a paper table on CIFAR-LT (:mod:`ltutorial.reproduce`);
+- ``student``: workshop hand-outs, notebooks without their solutions (:mod:`ltutorial.workshop`).
 
 Each sub-command module is imported only when it is called, so ``ltutorial --help`` is instant.
 """
@@ -25,9 +26,17 @@ def _reproduce(argv: list[str]) -> int:
     return reproduce.main(argv)
 
 
+# issue 14 (workshop hand-outs)
+def _student(argv: list[str]) -> int:
+    from ltutorial import workshop
+
+    return workshop.main(argv, prog="ltutorial student")
+
+
 SUBCOMMANDS = {
     "notebooks": (_notebooks, "execute notebooks headless with papermill (profiles smoke/cpu/full/auto)"),
     "reproduce": (_reproduce, "reproduce a long-tailed benchmark table, e.g. `ltutorial reproduce cifar10-lt`"),
+    "student": (_student, "write workshop notebooks: student copies without solutions + instructor copies"),
 }
 
 

@@ -155,6 +155,8 @@ def check_risk_decomposition(prior_risk, balanced_risk, per_class_risk, class_co
     balanced risk (1/K) sum_k R_k that weights every class alike (the slide's decomposition).
     """
     counts = _nb01_counts(class_counts)
+    # the learner computes per_class_risk too: an unanswered stub leaves it None (issue 14)
+    _answer_is_missing(per_class_risk, "per_class_risk", "1 - the per-class accuracy, one entry per class")
     risks = _to_numpy(per_class_risk).astype(np.float64)
     if risks.shape != counts.shape or not np.all(np.isfinite(risks)):
         raise ValueError(f"per_class_risk must hold one finite risk per class ({counts.size}); got {risks.tolist()!r} instead.")
@@ -228,6 +230,8 @@ def check_balanced_bayes_prediction(prediction, posterior, priors) -> bool:
     """Notebook 08: the Bayes-optimal prediction for the balanced error, argmax_y P(y|x) / P(y)."""
     post = _to_numpy(posterior).astype(np.float64)
     pri = _to_numpy(priors).astype(np.float64).reshape(-1)
+    # before the int cast, which fails on the None of an unanswered stub (issue 14)
+    _answer_is_missing(prediction, "balanced Bayes prediction", "divide each row of P(y|x) by the prior P(y), then argmax")
     return check_array_close(_to_numpy(prediction).astype(np.int64), np.argmax(post / pri, axis=1),
                              "balanced Bayes prediction", hint="divide each row of P(y|x) by the prior P(y), then argmax")
 

@@ -60,7 +60,7 @@ def environment():
 def pyproject_requirements(pyproject) -> dict[str, str]:
     project = pyproject["project"]
     reqs = list(project["dependencies"])
-    for extra in ("notebooks", "test"):
+    for extra in ("notebooks", "test", "workshop"):
         reqs += project["optional-dependencies"][extra]
     out: dict[str, str] = {}
     for req in reqs:
@@ -142,7 +142,7 @@ def test_installed_metadata_matches_the_source():
 
 
 def test_cli_lists_subcommands_and_rejects_unknown(capsys):
-    assert set(cli.SUBCOMMANDS) == {"notebooks", "reproduce"}
+    assert set(cli.SUBCOMMANDS) == {"notebooks", "reproduce", "student"}
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "notebooks" in out and "reproduce" in out
@@ -189,3 +189,14 @@ def test_ci_script_runs_make_test_and_fails_fast():
     assert "set -euo pipefail" in text
     assert re.search(r"^make test\b", text, re.M)
     assert "LTUTORIAL_DATA" in text
+
+
+# issue 14: the workshop hand-outs need nbgrader, an optional extra that setup (and so CI) installs
+def test_nbgrader_is_the_workshop_extra_installed_by_setup(pyproject):
+    project = pyproject["project"]
+    assert "nbgrader" in {split_requirement(r)[0] for r in project["optional-dependencies"]["workshop"]}
+    assert "nbgrader" not in {split_requirement(r)[0] for r in project["dependencies"]}, "not a runtime dependency"
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    installs = re.findall(r'pip\S*\s+install\b.*-e\s+"?\.\[([\w,]+)\]', makefile.replace("$(PIP)", "pip"))
+    assert installs and all("workshop" in extras.split(",") for extras in installs), installs
+    assert re.search(r"^student:", makefile, re.M), "Makefile lacks target 'student'"

@@ -1,0 +1,226 @@
+"""Workshop hand-outs: ``ltutorial student --out DIR``.
+
+Writes two copies of every notebook, outputs cleared:
+
+- ``DIR/student/``: each exercise's reference solution (the lines between ``# BEGIN SOLUTION`` and
+  ``# END SOLUTION``) is replaced by a stub that names the exercise and the variables its check
+  cell reads, sets them to ``None`` and raises ``NotImplementedError``; run unanswered, the stub
+  fails with that message, and the check cell after it fails with its hint ("... is still None");
+- ``DIR/instructor/``: the notebooks with their solutions.
+
+The solutions are removed by nbgrader's own ``ClearSolutions`` preprocessor (the tool these markers
+come from) and the outputs by its ``ClearOutput``; nbgrader is the optional ``workshop`` extra.
+Exercises are found by their markers, never by a list: a notebook gains or loses exercises freely.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import io
+import re
+import sys
+import textwrap
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+
+BEGIN_MARKER = "# BEGIN SOLUTION"
+END_MARKER = "# END SOLUTION"
+INSTALL_HINT = "pip install 'ltutorial[workshop]'  (or: pip install nbgrader)"
+# "**Exercise 2 (balanced accuracy by hand).**" or "**2.**" in the markdown above an exercise.
+EXERCISE_HEADING = re.compile(r"\*\*(?:Exercise\s+)?(\d+)\s*(?:\(([^)]*)\))?\s*[.:]?\*\*")
+CHECK_CALL = re.compile(r"\bexercises\.check_\w+\s*\(")
+ASSIGNMENT = re.compile(r"^\s*([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*(?:[-+*/@%|&^]|//|\*\*)?=(?!=)", re.M)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of a notebook: its solution cell, the check cell after it, what it must set."""
+
+    number: int
+    title: str
+    cell_index: int
+    check_index: int | None
+    answers: tuple[str, ...]
+    task: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"Exercise {self.number}" + (f" ({self.title})" if self.title else "")
+
+
+def solution_region(source: str) -> tuple[list[str], list[str], list[str]]:
+    """Split a cell into (lines before ``# BEGIN SOLUTION``, the solution lines, lines after the end)."""
+    lines = source.split("\n")
+    begin = next(i for i, line in enumerate(lines) if BEGIN_MARKER in line)
+    end = next((i for i in range(begin + 1, len(lines)) if END_MARKER in lines[i]), None)
+    if end is None:
+        raise ValueError(f"a cell with {BEGIN_MARKER!r} must close it with {END_MARKER!r}; got none in:\n{source}")
+    return lines[:begin], lines[begin + 1:end], lines[end + 1:]
+
+
+def assigned_names(lines: list[str]) -> list[str]:
+    """Names the code binds (assignments, loop targets, def/class), in order of first binding."""
+    code = textwrap.dedent("\n".join(lines))
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:  # a region inside a block, or IPython syntax: fall back to `name = ...` lines
+        found = [n.strip() for m in ASSIGNMENT.finditer(code) for n in m.group(1).split(",")]
+    else:
+        nodes = sorted(ast.walk(tree), key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
+        found = [n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+        found += [n.name for n in nodes if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    return [n for n in dict.fromkeys(found) if n != "_"]
+
+
+def used_names(source: str) -> set[str]:
+    """Identifiers in code, not inside strings or comments (a hint's words are not variables)."""
+    try:
+        return {t.string for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.NAME}
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return set(re.findall(r"[A-Za-z_]\w*", source))
+
+
+def _heading(cells, index: int, ordinal: int) -> tuple[int, str]:
+    """Number and title of the exercise at ``cells[index]`` from the nearest markdown cell above it."""
+    for cell in reversed(cells[:index]):
+        if cell.cell_type == "markdown":
+            matches = list(EXERCISE_HEADING.finditer(cell.source))
+            if matches:
+                return int(matches[-1].group(1)), (matches[-1].group(2) or "").strip()
+            break
+        if BEGIN_MARKER in cell.source:
+            break
+    return ordinal, ""
+
+
+def find_exercises(nb) -> list[Exercise]:
+    """Every code cell with a solution region, with its check cell: the next code cell if it calls
+    ``lt.exercises.check_*``. The answers are the names the solution binds and the check (or the rest
+    of the exercise cell) reads; the task is the comment line right above the marker, if any."""
+    cells, exercises = nb.cells, []
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "code" or BEGIN_MARKER not in cell.source:
+            continue
+        before, solution, after = solution_region(cell.source)
+        nxt = next((j for j in range(i + 1, len(cells)) if cells[j].cell_type == "code"), None)
+        check = nxt if nxt is not None and CHECK_CALL.search(cells[nxt].source) else None
+        bound = assigned_names(solution)
+        read = used_names("\n".join(after) + "\n" + (cells[check].source if check is not None else ""))
+        answers = tuple(n for n in bound if n in read) or tuple(bound)
+        number, title = _heading(cells, i, len(exercises) + 1)
+        if any(ex.number == number for ex in exercises):
+            number = len(exercises) + 1
+        task = before[-1].strip().lstrip("#").strip() if before and before[-1].strip().startswith("#") else ""
+        exercises.append(Exercise(number, title, i, check, answers, task))
+    return exercises
+
+
+def exercise_stub(ex: Exercise) -> str:
+    """The code that replaces a solution: say what to write, set the answers to None, fail clearly."""
+    lines = [f"# {ex.label}: your code goes here, in place of this stub."]
+    if not ex.answers:
+        what = ex.task or "write the code the text above asks for"
+    else:
+        names = " and ".join(", ".join(ex.answers).rsplit(", ", 1))
+        reader = "the check cell below" if ex.check_index is not None else "the rest of this cell"
+        lines.append(f"# It must set {names}; {reader} reads {'them' if len(ex.answers) > 1 else 'it'}.")
+        lines += [f"{name} = None" for name in ex.answers]
+        what = f"{ex.task}; your code must set {names}" if ex.task else f"write the code that sets {names}"
+    message = f"{ex.label} is not answered yet: {what} (see the text above), then run the check cell."
+    lines.append(f"raise NotImplementedError({message!r})")
+    return "\n".join(lines)
+
+
+def _nbgrader():
+    try:
+        from nbgrader.preprocessors import ClearOutput, ClearSolutions
+    except ImportError as exc:
+        raise ImportError(f"ltutorial student needs nbgrader, which is not installed; install it with {INSTALL_HINT}.") from exc
+    return ClearSolutions, ClearOutput
+
+
+def student_notebook(nb):
+    """A student copy of ``nb`` (not modified): solutions replaced by stubs, outputs cleared."""
+    clear_solutions, clear_output = _nbgrader()
+    student = clear_output().preprocess(_copy(nb), {})[0]
+    language = student.metadata.get("kernelspec", {}).get("language", "python")
+    for ex in find_exercises(student):
+        # one ClearSolutions per exercise: nbgrader's stub is a setting, ours names the exercise's answers.
+        # The cells carry no nbgrader metadata (we only ever "assign"), hence enforce_metadata=False.
+        clearer = clear_solutions(code_stub={language: exercise_stub(ex)}, enforce_metadata=False,
+                                  begin_solution_delimeter=BEGIN_MARKER, end_solution_delimeter=END_MARKER)
+        clearer.preprocess_cell(student.cells[ex.cell_index], {"language": language}, ex.cell_index)
+    left = [i for i, c in enumerate(student.cells) if c.cell_type == "code" and (BEGIN_MARKER in c.source or END_MARKER in c.source)]
+    if left:
+        raise ValueError(f"the student copy must hold no solution marker; got one in cells {left} after clearing.")
+    return student
+
+
+def instructor_notebook(nb):
+    """An instructor copy of ``nb`` (not modified): solutions kept, outputs cleared."""
+    _, clear_output = _nbgrader()
+    return clear_output().preprocess(_copy(nb), {})[0]
+
+
+def _copy(nb):
+    return copy.deepcopy(nb)
+
+
+def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir: str | Path | None = None, stream=None) -> list[Path]:
+    """Write ``out_dir/student/`` and ``out_dir/instructor/`` copies of the selected notebooks;
+    return the student copies' paths. Prints one line per notebook with its number of exercises."""
+    import nbformat
+
+    from ltutorial.notebooks import find_notebooks, select_notebooks
+
+    stream = sys.stdout if stream is None else stream
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out must be a folder to write into; got {str(out)!r}, which is a file, instead.")
+    paths = select_notebooks(find_notebooks(notebooks_dir), only)
+    if not paths:
+        raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in {notebooks_dir}.")
+    _nbgrader()  # fail before writing anything when nbgrader is missing
+    written = []
+    for path in paths:
+        nb = nbformat.read(str(path), as_version=4)
+        try:
+            student = student_notebook(nb)
+        except (ValueError, RuntimeError) as exc:  # RuntimeError: nbgrader's nested or unclosed region
+            raise ValueError(f"notebook {path.name}: {exc}") from exc
+        for kind, copy_nb in (("student", student), ("instructor", instructor_notebook(nb))):
+            (out / kind).mkdir(parents=True, exist_ok=True)
+            nbformat.write(copy_nb, str(out / kind / path.name))
+        written.append(out / "student" / path.name)
+        count = len(find_exercises(nb))
+        print(f"{path.stem}: {count} exercise{'' if count == 1 else 's'}", file=stream)
+    print(f"student copies in {out / 'student'}, instructor copies (with solutions) in {out / 'instructor'}", file=stream)
+    return written
+
+
+def build_parser(prog: str = "ltutorial student") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=(
+        "Write the workshop hand-outs: DIR/student/ (solutions replaced by stubs, outputs cleared) "
+        "and DIR/instructor/ (with solutions). Needs nbgrader: " + INSTALL_HINT))
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for student/ and instructor/ (created if missing)")
+    parser.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers or stems (default: all)")
+    parser.add_argument("--notebooks-dir", default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv=None, prog: str = "ltutorial student") -> int:
+    """Command-line entry point; returns 0 on success, 2 on bad input or when nbgrader is missing."""
+    args = build_parser(prog).parse_args(argv)
+    try:
+        write_workshop(args.out, args.only, notebooks_dir=args.notebooks_dir)
+    except (ValueError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
