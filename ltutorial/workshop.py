@@ -174,16 +174,15 @@ def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir: str | Path 
     return the student copies' paths. Prints one line per notebook with its number of exercises."""
     import nbformat
 
+    from ltutorial._validation import check_writable_dir
     from ltutorial.notebooks import find_notebooks, select_notebooks
 
     stream = sys.stdout if stream is None else stream
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out must be a folder to write into; got {str(out)!r}, which is a file, instead.")
     paths = select_notebooks(find_notebooks(notebooks_dir), only)
     if not paths:
         raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in {notebooks_dir}.")
     _nbgrader()  # fail before writing anything when nbgrader is missing
+    out = check_writable_dir(out_dir, name="out")
     written = []
     for path in paths:
         nb = nbformat.read(str(path), as_version=4)
