@@ -283,3 +283,13 @@ def test_pil_and_torchvision_decoders_agree_on_png(tiny_imagenet_lt):
     assert torch.equal(L.decode_rgb_pil(path), images[train.paths[5]])
     with pytest.raises(ValueError, match="decoder must be one of"):
         L.LargeLTDataset(root, [], [], classes=["a"], decoder="cv2")
+
+
+def test_the_notebook_experiments_refuse_the_file_backed_sets(tiny_imagenet_lt):
+    root, _ = tiny_imagenet_lt
+    with pytest.raises(ValueError, match="name must be an in-memory dataset .*`ltutorial reproduce imagenet-lt`"):
+        lt.data.prepare_experiment("imagenet-lt", profile="smoke", root=root)
+    from ltutorial.ssl.subsets import load_ssl_data
+
+    with pytest.raises(ValueError, match="dataset must be an in-memory dataset .*got 'places-lt'"):
+        load_ssl_data("places-lt", root=root)

@@ -55,6 +55,7 @@ __all__ = [
     "make_loader",
     "read_inat_json",
     "read_split_list",
+    "refuse_large_lt",
     "shot_groups",
     "test_transform",
     "train_transform",
@@ -402,3 +403,11 @@ def _seed_worker(worker_id: int) -> None:
     worker_seed = torch.initial_seed() % 2**32
     np.random.seed(worker_seed)
     random.seed(worker_seed)
+
+
+def refuse_large_lt(name, *, argument: str = "name") -> None:
+    """Raise a ValueError when ``name`` is one of the large benchmarks, for code that needs an in-memory
+    ``ImageDataset`` (the notebooks' experiments): these sets are decoded per batch from files."""
+    if isinstance(name, str) and name in LARGE_LT:
+        raise ValueError(f"{argument} must be an in-memory dataset ('cifar10-lt', 'cifar100-lt', 'digits-lt'); got "
+                         f"{name!r}, which is read from its image files: train on it with `ltutorial reproduce {name}`.")
