@@ -24,6 +24,7 @@ class TrainConfig:
     """One training recipe: model, optimiser (SGD), lr schedule and augmentation.
 
     lr(e) = lr * min(1, (e+1)/warmup_epochs) * gamma^#{m in milestones: e >= m}, e 0-based.
+    With ``cosine=True``: lr(e) = lr * cosine_with_warmup(epochs, warmup_epochs)(e) (the milestones unused).
     """
 
     model: str = "resnet32"
