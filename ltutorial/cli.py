@@ -37,7 +37,8 @@ LARGE_BENCHMARK_NAMES = ("imagenet-lt", "inat2018", "places-lt")
 
 SUBCOMMANDS = {
     "notebooks": (_notebooks, "execute notebooks headless with papermill (profiles smoke/cpu/full/auto)"),
-    "reproduce": (_reproduce, "reproduce a long-tailed benchmark table, e.g. `ltutorial reproduce cifar10-lt`"),
+    "reproduce": (_reproduce, "reproduce a long-tailed benchmark table, e.g. `ltutorial reproduce cifar10-lt` "
+                              "(also imagenet-lt, places-lt, inat2018 from your own copy)"),
 }
 
 
