@@ -3,7 +3,8 @@
 Sub-commands (one explicit dict, no dynamic lookup):
 
 - ``notebooks``: execute notebooks headless with papermill (:mod:`ltutorial.notebooks`);
-- ``reproduce``: re-run a paper table on CIFAR-LT (:mod:`ltutorial.reproduce`);
+- ``reproduce``: re-run a paper table on CIFAR-LT (:mod:`ltutorial.reproduce`), or on ImageNet-LT,
+  Places-LT, iNaturalist 2018 from the user's files (:mod:`ltutorial.reproduce_large`).
 - ``student``: workshop hand-outs, notebooks without their solutions (:mod:`ltutorial.workshop`).
 
 Each sub-command module is imported only when it is called, so ``ltutorial --help`` is instant.
@@ -21,9 +22,18 @@ def _notebooks(argv: list[str]) -> int:
 
 
 def _reproduce(argv: list[str]) -> int:
+    if argv and argv[0] in LARGE_BENCHMARK_NAMES:  # issue 15: file-backed sets, their own loop
+        from ltutorial import reproduce_large
+
+        return reproduce_large.main(argv)
     from ltutorial import reproduce
 
     return reproduce.main(argv)
+
+
+#: The large benchmarks (ltutorial.reproduce_large), read from the user's split files; listed here so
+#: dispatching needs no import.
+LARGE_BENCHMARK_NAMES = ("imagenet-lt", "inat2018", "places-lt")
 
 
 # issue 14 (workshop hand-outs)
@@ -35,7 +45,8 @@ def _student(argv: list[str]) -> int:
 
 SUBCOMMANDS = {
     "notebooks": (_notebooks, "execute notebooks headless with papermill (profiles smoke/cpu/full/auto)"),
-    "reproduce": (_reproduce, "reproduce a long-tailed benchmark table, e.g. `ltutorial reproduce cifar10-lt`"),
+    "reproduce": (_reproduce, "reproduce a long-tailed benchmark table, e.g. `ltutorial reproduce cifar10-lt` "
+                              "(also imagenet-lt, places-lt, inat2018 from your own copy)"),
     "student": (_student, "write workshop notebooks: student copies without solutions + instructor copies"),
 }
 

@@ -599,11 +599,12 @@ def test_load_dataset_download_flag_calls_download(tmp_path, monkeypatch, tmp_ca
 
 
 def test_unknown_dataset_name():
-    with pytest.raises(ValueError, match=r"name must be one of \['cifar10-lt', 'cifar100-lt', 'digits-lt'\]; got 'mnist-lt'"):
+    with pytest.raises(ValueError, match=r"name must be one of \['cifar10-lt', 'cifar100-lt', 'digits-lt', 'imagenet-lt', "
+                       r"'inat2018', 'places-lt'\]; got 'mnist-lt'"):
         D.load_dataset("mnist-lt")
     with pytest.raises(ValueError, match="name must be 'auto' or one of"):
         D.resolve_dataset("mnist-lt")
-    assert set(D.DATASETS) == {"cifar10-lt", "cifar100-lt", "digits-lt"}
+    assert set(D.DATASETS) == {"cifar10-lt", "cifar100-lt", "digits-lt", "imagenet-lt", "inat2018", "places-lt"}
 
 
 @pytest.mark.parametrize(

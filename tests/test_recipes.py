@@ -52,7 +52,8 @@ def test_bad_values(kwargs, message):
 
 
 def test_bad_recipe_name_and_epochs():
-    with pytest.raises(ValueError, match=r"recipe must be one of \['ldam-drw-cifar'\]; got 'ldam' instead"):
+    with pytest.raises(ValueError, match=r"recipe must be one of \['decoupling-imagenet-lt', 'decoupling-inat2018', "
+                       r"'ldam-drw-cifar', 'scratch-places-lt'\]; got 'ldam' instead"):
         get_recipe("ldam")
     with pytest.raises(ValueError, match="epochs must be an integer >= 1; got 0 instead"):
         RECIPES["ldam-drw-cifar"].with_epochs(0)

@@ -24,6 +24,14 @@ from ltutorial.data.cifar import (
 )
 from ltutorial.data.digits import load_digits_lt
 from ltutorial.data.images import ImageDataset, channel_mean_std
+from ltutorial.data.large_lt import (
+    LARGE_LT,
+    LargeLTDataset,
+    find_large_lt_root,
+    how_to_get_large_lt,
+    load_large_lt,
+    load_large_lt_pair,
+)
 from ltutorial.data.longtail import PROFILES, _check_profile, longtail_counts, longtail_indices
 from ltutorial.data.prepare import EXPERIMENT_SIZES, downsample, prepare_experiment, stratified_subset
 from ltutorial.data.synthetic import (
@@ -39,6 +47,8 @@ __all__ = [
     "DATASETS",
     "EXPERIMENT_SIZES",
     "ImageDataset",
+    "LARGE_LT",
+    "LargeLTDataset",
     "PROFILES",
     "GaussianBinaryProblem",
     "bayes_optimal_rule",
@@ -46,6 +56,7 @@ __all__ = [
     "downsample",
     "find_cifar_root",
     "load_dataset",
+    "load_large_lt",
     "longtail_counts",
     "longtail_indices",
     "make_gaussian_mixture",
@@ -127,10 +138,38 @@ def _load_digits_lt(*, root, imbalance_ratio, profile, seed, download, verbose):
     return train, test
 
 
+def _load_large(name: str, *, root, imbalance_ratio, profile, seed, download, verbose):
+    # Issue 15. The official split files fix the long tail: imbalance_ratio, profile and seed do not apply.
+    if download:
+        raise ValueError(f"download must be False for {name} (its images cannot be redistributed); got True "
+                         f"instead. {how_to_get_large_lt(name)}")
+    train, test = load_large_lt_pair(name, root=root)
+    if verbose:
+        print(f"{name}: {len(train)} train images in {train.num_classes} classes (per class "
+              f"{int(train.class_counts.max())}..{int(train.class_counts.min())}), {len(test)} {test.split} images")
+    return train, test
+
+
+def _load_imagenet_lt(**kw):
+    return _load_large("imagenet-lt", **kw)
+
+
+def _load_places_lt(**kw):
+    return _load_large("places-lt", **kw)
+
+
+def _load_inat2018(**kw):
+    return _load_large("inat2018", **kw)
+
+
 DATASETS = {
     "cifar10-lt": _load_cifar10_lt,
     "cifar100-lt": _load_cifar100_lt,
     "digits-lt": _load_digits_lt,
+    # file-backed (LargeLTDataset, decoded in DataLoader workers); see ltutorial.data.large_lt
+    "imagenet-lt": _load_imagenet_lt,
+    "places-lt": _load_places_lt,
+    "inat2018": _load_inat2018,
 }
 
 
@@ -154,6 +193,8 @@ def load_dataset(
     train split, n_max = 5000 / 500), read from the copy ``find_cifar_root(root)`` finds (``source``
     says which) and cached on disk after the first decode; ``download=True`` fetches the official
     files with torchvision when no copy is found. "digits-lt": scikit-learn's digits (offline).
+    "imagenet-lt" / "places-lt" / "inat2018": ``LargeLTDataset``s read from the official split files
+    under ``root`` (no download; a missing file raises naming the files), decoded when indexed.
     mean/std come from the full (balanced) train split. Prints only with ``verbose=True``.
     Notebook 01 onward.
     """
@@ -179,6 +220,8 @@ def resolve_dataset(name: str = "auto", root=None) -> str:
     if name != "auto":
         if not isinstance(name, str) or name not in DATASETS:
             raise ValueError(f"name must be 'auto' or one of {sorted(DATASETS)}; got {name!r} instead.")
+        if name in LARGE_LT:  # fail here, naming the expected files, rather than at the first load
+            find_large_lt_root(name, root)
         return name
     if locate_cifar(root, "cifar10") is not None:
         return "cifar10-lt"

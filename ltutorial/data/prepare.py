@@ -116,6 +116,7 @@ def prepare_experiment(
     datasets. Notebooks 06, 07, 08 and 09.
     """
     from ltutorial.data import load_dataset
+    from ltutorial.data.large_lt import refuse_large_lt
 
     check_choice(profile, list(PROFILES), name="profile")
     seed = check_random_state(seed, name="seed")
@@ -129,6 +130,7 @@ def prepare_experiment(
     if not isinstance(verbose, bool):
         raise ValueError(f"verbose must be True or False; got {verbose!r} instead.")
 
+    refuse_large_lt(name)  # issue 15: ImageNet-LT & co. are file-backed, not ImageDatasets
     train, test = load_dataset(name, root=root, imbalance_ratio=imbalance_ratio, seed=0)
     if sizes["max_train"] is not None and sizes["max_train"] < len(train):
         train = train.subset(stratified_subset(train.labels, sizes["max_train"], seed=seed))

@@ -20,6 +20,7 @@ from ltutorial.models.resnet_cifar import (
     resnet32,
 )
 from ltutorial.models.small import MLP, SmallCNN
+from ltutorial.models.torchvision_resnet import TorchvisionResNet, resnet50, resnext50_32x4d
 
 __all__ = [
     "MODELS",
@@ -35,6 +36,9 @@ __all__ = [
     "resnet18_cifar",
     "resnet20",
     "resnet32",
+    "TorchvisionResNet",
+    "resnet50",
+    "resnext50_32x4d",
 ]
 
 
@@ -57,6 +61,9 @@ MODELS = {
     "resnet18_cifar": resnet18_cifar,
     "small_cnn": SmallCNN,
     "mlp": _mlp,
+    # torchvision's ImageNet backbones, random init (issue 15: ImageNet-LT, Places-LT, iNaturalist 2018)
+    "resnet50": resnet50,
+    "resnext50_32x4d": resnext50_32x4d,
 }
 
 
@@ -64,7 +71,8 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, **kw):
     """Build a registered model by name: ``build_model("resnet32", 10, normed=True)``.
 
     Names: resnet32, resnet20, resnet8 (CIFAR ResNet-6n+2, option-A shortcuts), resnet18_cifar,
-    small_cnn, mlp (needs ``in_features=`` or ``image_size=``). Extra keywords go to the
+    small_cnn, mlp (needs ``in_features=`` or ``image_size=``), resnet50, resnext50_32x4d
+    (torchvision's ImageNet networks, random init, for the large benchmarks). Extra keywords go to the
     constructor (``normed``, ``width``, ``hidden`` ...). Notebooks 01, 03 and 10-12 build their
     networks through it.
     """

@@ -119,8 +119,10 @@ def load_ssl_data(
     and ``subsets`` (the index tensors).
     """
     from ltutorial.data import load_dataset
+    from ltutorial.data.large_lt import refuse_large_lt
     from ltutorial.ssl.augment import resize_dataset
 
+    refuse_large_lt(dataset, argument="dataset")  # issue 15: the large benchmarks are file-backed
     train, test = load_dataset(dataset, root=root, imbalance_ratio=1, seed=seed)
     sub = ssl_subsets(train.labels, imbalance_ratio=imbalance_ratio, n_max=n_max, val_per_class=val_per_class, seed=seed)
     if image_size is not None:

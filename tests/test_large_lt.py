@@ -1,0 +1,304 @@
+"""Tests for the large benchmarks (issue 15): split readers, the file-backed dataset, transforms, models,
+recipes and ``ltutorial reproduce imagenet-lt|places-lt|inat2018`` on tiny folders made here."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+import ltutorial as lt
+from ltutorial import cli
+from ltutorial.data import large_lt as L
+from ltutorial.reproduce_large import run_large
+
+
+def _image(seed: int, size: int = 32) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g)
+
+
+def write_png(img: torch.Tensor, path: str) -> None:
+    Image.fromarray(img.permute(1, 2, 0).numpy()).save(path)
+
+
+def _write_list_benchmark(folder, prefix: str, train_counts, test_per_class: int, size: int = 32) -> dict:
+    """A made-up ImageNet-LT / Places-LT style folder: PNGs under train/ and val/, `path label` lists."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines, images, seed = {"train": [], "val": [], "test": []}, {}, 0
+    for split, counts in (("train", train_counts), ("val", [1] * len(train_counts)),
+                          ("test", [test_per_class] * len(train_counts))):
+        sub = "train" if split == "train" else "val"
+        for c, n in enumerate(counts):
+            (folder / sub / f"n{c:08d}").mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                rel = f"{sub}/n{c:08d}/{split}_{i}.png"
+                img = _image(seed, size)
+                seed += 1
+                write_png(img, str(folder / rel))
+                images[rel] = img
+                lines[split].append(f"{rel} {c}")
+    for split, text in lines.items():
+        (folder / f"{prefix}_{split}.txt").write_text("\n".join(text) + "\n")
+    return images
+
+
+@pytest.fixture
+def tiny_imagenet_lt(tmp_path):
+    root = tmp_path / "data"
+    images = _write_list_benchmark(root / "imagenet-lt", "ImageNet_LT", train_counts=[12, 6, 3], test_per_class=4)
+    return root, images
+
+
+# --- split readers ---------------------------------------------------------------------------------
+
+
+def test_read_split_list_parses_paths_and_labels(tmp_path):
+    f = tmp_path / "ImageNet_LT_train.txt"
+    f.write_text("train/n1/a.JPEG 0\n\ntrain/n2/b c.JPEG 2\ntrain/n1/d.JPEG 0\n")
+    paths, labels = L.read_split_list(f, num_classes=3)
+    assert paths == ["train/n1/a.JPEG", "train/n2/b c.JPEG", "train/n1/d.JPEG"]  # blank line skipped, space kept
+    assert labels.tolist() == [0, 2, 0] and labels.dtype == np.int64
+
+
+@pytest.mark.parametrize("text, match", [("train/a.JPEG\n", "line 1 must be 'relative/path label'"),
+                                         ("a.JPEG 0\nb.JPEG x\n", "line 2"),
+                                         ("a.JPEG 5\n", r"labels must lie in \[0, 3\)"),
+                                         ("\n", "at least one image")])
+def test_read_split_list_rejects_bad_lines(tmp_path, text, match):
+    f = tmp_path / "Places_LT_train.txt"
+    f.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        L.read_split_list(f, num_classes=3)
+
+
+def _inat_json(path, images, annotations, categories=None):
+    path.write_text(json.dumps({"images": images, "annotations": annotations,
+                                "categories": categories or [], "info": {}}))
+
+
+def test_read_inat_json_joins_annotations_by_image_id(tmp_path):
+    f = tmp_path / "train2018.json"
+    # annotations in another order than the images: the label must follow image_id, not position
+    _inat_json(f, [{"id": 10, "file_name": "train_val2018/Aves/1/x.jpg"}, {"id": 11, "file_name": "train_val2018/Fungi/0/y.jpg"}],
+               [{"id": 1, "image_id": 11, "category_id": 0}, {"id": 2, "image_id": 10, "category_id": 1}],
+               [{"id": 0, "name": "Amanita"}, {"id": 1, "name": "Corvus"}])
+    paths, labels, classes = L.read_inat_json(f, num_classes=2)
+    assert paths == ["train_val2018/Aves/1/x.jpg", "train_val2018/Fungi/0/y.jpg"]
+    assert labels.tolist() == [1, 0]
+    assert classes == ["Amanita", "Corvus"]
+
+
+def test_read_inat_json_rejects_unannotated_and_doubly_annotated_images(tmp_path):
+    f = tmp_path / "val2018.json"
+    _inat_json(f, [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}], [{"image_id": 1, "category_id": 0}])
+    with pytest.raises(ValueError, match="1 without one .first id 2"):
+        L.read_inat_json(f)
+    _inat_json(f, [{"id": 1, "file_name": "a.jpg"}], [{"image_id": 1, "category_id": 0}, {"image_id": 1, "category_id": 1}])
+    with pytest.raises(ValueError, match="got two for image 1"):
+        L.read_inat_json(f)
+    f.write_text("{not json")
+    with pytest.raises(ValueError, match="COCO-style JSON"):
+        L.read_inat_json(f)
+
+
+# --- dataset, folder and errors --------------------------------------------------------------------
+
+
+def test_dataset_decodes_the_listed_images_and_counts_classes(tiny_imagenet_lt):
+    root, images = tiny_imagenet_lt
+    train = L.load_large_lt("imagenet-lt", "train", root=root, num_classes=3)
+    assert len(train) == 21 and train.class_counts.tolist() == [12, 6, 3]
+    for i in (0, 13, 20):  # PNG is lossless: the decoded pixels are the written ones
+        x, y = train[i]
+        assert torch.equal(x, images[train.paths[i]]) and y == int(train.paths[i].split("/")[1][1:])
+    # root may also be the benchmark folder itself
+    assert L.load_large_lt("imagenet-lt", "test", root=root / "imagenet-lt", num_classes=3).class_counts.tolist() == [4, 4, 4]
+
+
+def test_missing_folder_names_the_files_and_their_origin(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTUTORIAL_DATA", str(tmp_path))
+    with pytest.raises(L.MissingDataError) as info:
+        L.load_large_lt("places-lt")
+    err = info.value
+    assert isinstance(err, FileNotFoundError) and isinstance(err, ValueError)
+    for word in ("Places_LT_train.txt", "Places_LT_val.txt", "Places_LT_test.txt", "OpenLongTailRecognition", "LTUTORIAL_DATA"):
+        assert word in str(err)
+    with pytest.raises(L.MissingDataError, match="train2018.json, val2018.json .*inat_comp"):
+        lt.data.resolve_dataset("inat2018", root=tmp_path)
+
+
+def test_missing_test_list_is_named(tiny_imagenet_lt):
+    root, _ = tiny_imagenet_lt
+    (root / "imagenet-lt" / "ImageNet_LT_test.txt").unlink()
+    with pytest.raises(L.MissingDataError, match="no ImageNet_LT_test.txt in"):
+        L.load_large_lt_pair("imagenet-lt", root=root)
+
+
+def test_unreadable_image_is_named(tiny_imagenet_lt):
+    root, _ = tiny_imagenet_lt
+    train = L.load_large_lt("imagenet-lt", root=root, num_classes=3)
+    (train.folder / train.paths[0]).write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="must be a readable JPEG or PNG"):
+        train[0]
+
+
+def test_load_dataset_registers_the_three_benchmarks(tiny_imagenet_lt):
+    root, _ = tiny_imagenet_lt
+    assert {"imagenet-lt", "places-lt", "inat2018"} <= set(lt.data.DATASETS)
+    train, test = lt.data.load_dataset("imagenet-lt", root=root)
+    assert (train.split, test.split, train.num_classes, test.num_classes) == ("train", "test", 3, 3)
+    x, _ = train[0]
+    assert x.shape == (3, 224, 224) and x.dtype == torch.float32
+    assert lt.data.resolve_dataset("imagenet-lt", root=root) == "imagenet-lt"
+    with pytest.raises(ValueError, match="download must be False for imagenet-lt"):
+        lt.data.load_dataset("imagenet-lt", root=root, download=True)
+
+
+def test_inat_folder_reads_json_and_tests_on_val(tmp_path):
+    folder = tmp_path / "inat2018"
+    (folder / "train_val2018" / "Aves").mkdir(parents=True)
+    names, seed = {"train": [], "val": []}, 0
+    for split, per_class in (("train", [5, 2]), ("val", [3, 3])):
+        imgs, anns = [], []
+        for c, n in enumerate(per_class):
+            for i in range(n):
+                rel = f"train_val2018/Aves/{split}_{c}_{i}.png"
+                write_png(_image(seed), str(folder / rel))
+                imgs.append({"id": seed, "file_name": rel})
+                anns.append({"id": seed, "image_id": seed, "category_id": c})
+                seed += 1
+        _inat_json(folder / f"{split}2018.json", imgs, anns, [{"id": 0, "name": "a"}, {"id": 1, "name": "b"}])
+    train, test = L.load_large_lt_pair("inat2018", root=tmp_path, image_size=16)
+    assert train.class_counts.tolist() == [5, 2] and test.class_counts.tolist() == [3, 3]
+    assert test.split == "val" and train.classes == ["a", "b"]
+    assert test[0][0].shape == (3, 16, 16)
+
+
+# --- transforms, shots, loader ----------------------------------------------------------------------
+
+
+def test_test_transform_is_resize_then_centre_crop_then_normalise():
+    # a 256 x 320 image already has short side 256: Resize(256) keeps it, the crop is rows 16:240, cols 48:272
+    g = torch.Generator().manual_seed(0)
+    img = torch.randint(0, 256, (3, 256, 320), dtype=torch.uint8, generator=g)
+    out = L.test_transform(224)(img)
+    mean, std = torch.tensor(L.IMAGENET_MEAN)[:, None, None], torch.tensor(L.IMAGENET_STD)[:, None, None]
+    expected = (img[:, 16:240, 48:272].float() / 255 - mean) / std
+    torch.testing.assert_close(out, expected)
+
+
+def test_train_transform_gives_a_normalised_224_crop():
+    x = L.train_transform()(_image(0, 300))
+    assert x.shape == (3, 224, 224) and x.dtype == torch.float32
+    # every pixel is (v/255 - mean)/std for some v in [0, 255]
+    low = (0 - torch.tensor(L.IMAGENET_MEAN)) / torch.tensor(L.IMAGENET_STD)
+    high = (1 - torch.tensor(L.IMAGENET_MEAN)) / torch.tensor(L.IMAGENET_STD)
+    assert bool((x.amin(dim=(1, 2)) >= low - 1e-5).all()) and bool((x.amax(dim=(1, 2)) <= high + 1e-5).all())
+
+
+def test_shot_groups_use_the_oltr_thresholds():
+    groups = L.shot_groups(torch.tensor([150, 100, 20, 19, 101]))
+    assert groups["many"].tolist() == [True, False, False, False, True]
+    assert groups["medium"].tolist() == [False, True, True, False, False]
+    assert groups["few"].tolist() == [False, False, False, True, False]
+
+
+def test_loader_with_the_same_seed_gives_the_same_augmented_batches(tiny_imagenet_lt):
+    root, _ = tiny_imagenet_lt
+    train = L.load_large_lt("imagenet-lt", root=root, transform=L.train_transform(16), num_classes=3)
+
+    def first_batch(seed):
+        loader = L.make_loader(train, batch_size=8, shuffle=True, seed=seed, num_workers=1)
+        return next(iter(loader))
+
+    (x1, y1), (x2, y2), (x3, _) = first_batch(3), first_batch(3), first_batch(4)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert not torch.equal(x1, x3)
+
+
+# --- models and recipes -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnext50_32x4d"])
+def test_torchvision_models_by_name(name):
+    model = lt.models.build_model(name, 7)
+    reference = getattr(torchvision.models, name)(weights=None, num_classes=7)
+    assert lt.models.count_parameters(model) == sum(p.numel() for p in reference.parameters())
+    x = torch.randn(2, 3, 64, 64)
+    assert model(x).shape == (2, 7) and model.forward_features(x).shape == (2, model.feature_dim) == (2, 2048)
+    normed = lt.models.build_model(name, 7, normed=True).eval()
+    assert float(normed(x).detach().abs().max()) <= 1 + 1e-5  # cosine logits (LDAM)
+
+
+def test_cosine_recipes_follow_the_cosine_formula():
+    from ltutorial.train.recipes import RECIPES
+
+    for name in ("decoupling-imagenet-lt", "decoupling-inat2018", "scratch-places-lt"):
+        recipe = RECIPES[name]
+        sched = recipe.schedule()
+        for e in (0, 30, 89):
+            assert sched(e) == pytest.approx(0.5 * (1 + math.cos(math.pi * e / recipe.epochs)))
+        short = recipe.with_epochs(10)
+        assert short.schedule()(5) == pytest.approx(0.5) and short.model == recipe.model
+
+
+# --- reproduce ---------------------------------------------------------------------------------------
+
+
+def test_reproduce_without_data_prints_one_error_line(tmp_path, capsys):
+    status = cli.main(["reproduce", "imagenet-lt", "--root", str(tmp_path), "--no-write"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and err[0].startswith("error: ") and "ImageNet_LT_train.txt" in err[0]
+
+
+def test_reproduce_two_epochs_on_a_tiny_imagenet_lt_folder(tiny_imagenet_lt, tmp_path):
+    root, _ = tiny_imagenet_lt
+    out = tmp_path / "out"
+    result = run_large("imagenet-lt", "erm,ldam-drw,la-posthoc", epochs=2, device="cpu", root=root, out=out,
+                       model="small_cnn", batch_size=8, image_size=32, workers=0)
+    assert [r["method"] for r in result["rows"]] == ["erm", "ldam-drw", "la-posthoc"]
+    assert result["train_counts"] == [12, 6, 3] and result["n_test"] == 12
+    assert set(result["train_losses"]) == {"erm", "ldam-drw"}  # the post-hoc row reuses erm's model
+    for row in result["rows"]:
+        # 4 test images per class: every per-class accuracy is a multiple of 1/4, so is their mean times 3
+        assert 0 <= row["top1"] <= 100 and (row["top1"] * 3 / 25) == pytest.approx(round(row["top1"] * 3 / 25))
+        # counts 12/6/3 are all < 20: every class is few-shot, so few = all and many/medium are empty (NaN)
+        assert row["few"] == pytest.approx(row["top1"]) and math.isnan(row["many"]) and math.isnan(row["medium"])
+    saved = json.loads((out / "cpu-reproduce-imagenet-lt.json").read_text())
+    assert saved["rows"][0]["top1"] == pytest.approx(result["rows"][0]["top1"])
+    assert any("3 classes in the training list" in n for n in saved["notes"])
+
+
+def test_pil_and_torchvision_decoders_agree_on_png(tiny_imagenet_lt):
+    root, images = tiny_imagenet_lt
+    train = L.load_large_lt("imagenet-lt", root=root, num_classes=3)
+    path = train.folder / train.paths[5]
+    assert torch.equal(L.decode_rgb(path), L.decode_rgb_pil(path))
+    assert torch.equal(L.decode_rgb_pil(path), images[train.paths[5]])
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        L.LargeLTDataset(root, [], [], classes=["a"], decoder="cv2")
+
+
+def test_the_notebook_experiments_refuse_the_file_backed_sets(tiny_imagenet_lt):
+    root, _ = tiny_imagenet_lt
+    with pytest.raises(ValueError, match="name must be an in-memory dataset .*`ltutorial reproduce imagenet-lt`"):
+        lt.data.prepare_experiment("imagenet-lt", profile="smoke", root=root)
+    from ltutorial.ssl.subsets import load_ssl_data
+
+    with pytest.raises(ValueError, match="dataset must be an in-memory dataset .*got 'places-lt'"):
+        load_ssl_data("places-lt", root=root)
+
+
+def test_reproduce_subsamples_with_the_same_class_shares(tiny_imagenet_lt):
+    root, _ = tiny_imagenet_lt
+    result = run_large("imagenet-lt", "erm", epochs=1, device="cpu", root=root, out=None, model="small_cnn",
+                       batch_size=8, image_size=16, workers=0, max_images=(14, 9))
+    # 14 of the 21 training images keep the 12:6:3 shares; 9 of the 12 test images keep 3 per class
+    assert result["train_counts"] == [8, 4, 2] and result["n_test"] == 9
+    assert "files" not in result  # out=None writes nothing
