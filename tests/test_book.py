@@ -189,7 +189,7 @@ def _png_outputs(path: Path) -> int:
 
 
 @pytest.mark.browser
-def test_front_page_lists_the_slide_sections_in_order(book, chromium):
+def test_front_page_lists_the_slide_sections_in_order(chromium, book):
     _, base = book
     page, problems = _open(chromium, base + "index.html", base)
     rows = page.locator("article table tbody tr")
@@ -205,7 +205,7 @@ def test_front_page_lists_the_slide_sections_in_order(book, chromium):
 
 @pytest.mark.browser
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_chapter_shows_figures_equations_and_a_run_link(book, chromium, source):
+def test_chapter_shows_figures_equations_and_a_run_link(chromium, book, source):
     html, base = book
     page, problems = _open(chromium, base + f"{source.stem}.html", base)
     images = _images(page)
