@@ -107,9 +107,13 @@ def _lab_environment(home: Path) -> dict:
     return env
 
 
+# Straight to localhost, whatever http_proxy says.
+LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _get(url: str, token: str) -> dict:
     request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with LOCAL.open(request, timeout=10) as response:
         return json.load(response)
 
 
@@ -134,7 +138,7 @@ def _shut_down_kernels(proc: subprocess.Popen, base: str, token: str) -> None:
         for kernel in _get(base + "api/kernels", token):
             request = urllib.request.Request(f"{base}api/kernels/{kernel['id']}", method="DELETE",
                                              headers={"Authorization": f"token {token}"})
-            urllib.request.urlopen(request, timeout=30).close()
+            LOCAL.open(request, timeout=30).close()
     except OSError:
         pass  # the server is stopped next in any case; its own shutdown also ends kernels
 
