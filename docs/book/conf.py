@@ -24,6 +24,9 @@ myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 # A failed cell's traceback would be shown, not hidden: the book says what the run said.
 nb_output_stderr = "show"
+# No widget JavaScript from a CDN: the runner turns progress bars off, and a static page could
+# not drive a widget anyway (an executed copy with bars shows their text form instead).
+nb_ipywidgets_js = {}
 
 exclude_patterns = ["_build", "_clean/**", "**.ipynb_checkpoints"]
 html_theme = "sphinx_book_theme"
