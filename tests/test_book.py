@@ -143,6 +143,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def _open(chromium, url: str, base: str):
     """Open ``url``; returns (page, problems): console errors, page errors, failed and outside requests."""
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(60_000)  # generous on a busy 2-core machine
     problems: list[str] = []
     page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
@@ -167,9 +168,9 @@ def _typeset(page, problems: list[str]) -> dict:
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
         try:
-            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000)
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=45_000)
         except PlaywrightTimeout:
-            pytest.fail(f"MathJax did not load within 20 s; the page's problems: {problems}")
+            pytest.fail(f"MathJax did not load within 45 s; the page's problems: {problems}")
         page.evaluate("() => MathJax.startup.promise.then(() => true)")
     return page.evaluate("""() => ({
         math: document.querySelectorAll('.math').length,

@@ -214,6 +214,7 @@ def _open_and_run(chromium, lab, key: str):
     base, token, folder = lab
     path = folder / NOTEBOOKS[key].name
     page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(STARTUP_S * 1000)  # JupyterLab's bundle loads slowly on a busy machine
     page.goto(f"{base}lab/workspaces/test-{key}/tree/{path.name}?reset&token={token}", wait_until="load")
     name = page.locator('.jp-NotebookPanel:visible [data-jp-item-name="kernelName"]').first
     # the kernel named in the notebook (python3) starts by itself: wait until it is shown and idle
