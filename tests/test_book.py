@@ -104,6 +104,24 @@ def test_chapter_gets_a_run_box_after_its_title(tmp_path):
     assert len(nbformat.read(str(folder / "02_smote.ipynb"), as_version=4).cells) == 2, "the executed copy is not changed"
 
 
+def test_setup_installs_the_book_and_browser_extras_and_ci_installs_chromium():
+    """make setup (so CI) installs what the book and the browser tests import; .ci/run brings Chromium."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    names = {re.split(r"[<>=\[ ]", r, maxsplit=1)[0].lower() for extra in ("docs", "browser") for r in extras[extra]}
+    conf = (SCRIPT.parent / "conf.py").read_text()
+    needed = {"sphinx", "myst-nb", "sphinx-book-theme", "sphinx-mathjax-offline", "playwright"}
+    assert needed <= names, sorted(needed - names)
+    assert all(ext in conf for ext in ('"myst_nb"', '"sphinx-mathjax-offline"', '"sphinx_book_theme"'))
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    installs = re.findall(r'install\b.*-e\s+"?\.\[([\w,]+)\]', makefile)
+    assert installs and all({"docs", "browser"} <= set(e.split(",")) for e in installs), installs
+    assert re.search(r"apt-get install[^\n]*\bchromium\b", (REPO_ROOT / ".ci" / "run").read_text())
+
+
 # --------------------------------------------------------------------------------------------
 # 2. the built book in Chromium
 
