@@ -111,7 +111,7 @@ class RandomOverSampler(_RowSampler, BaseOverSampler):
             missing = set(self.sampling_strategy_) - set(self.shrinkage)
             if missing:
                 raise ValueError("shrinkage must give a factor for every class that is resampled; "
-                                 f"got none for {sorted(missing)!r}.")
+                                 f"got none for {sorted(getattr(c, 'item', lambda c=c: c)() for c in missing)!r}.")
             bad = {c: s for c, s in self.shrinkage.items() if not (isinstance(s, Real) and s >= 0)}
             if bad:
                 raise ValueError(f"shrinkage factors must be numbers >= 0; got {bad!r} instead.")
