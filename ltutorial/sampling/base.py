@@ -15,7 +15,10 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from imblearn.base import BaseSampler
+from imblearn.utils import check_sampling_strategy as imblearn_check_sampling_strategy
 from imblearn.utils import check_target_type
+from sklearn_compat.utils.validation import validate_data
 from sklearn.utils.multiclass import check_classification_targets
 
 from ltutorial.device import get_device
@@ -80,6 +83,18 @@ def rows_of(data: TensorData, label) -> torch.Tensor:
     return torch.from_numpy(np.flatnonzero(data.y == label)).to(data.X.device)
 
 
+def plain_labels(y) -> bool:
+    """True for 1-D integer labels (numpy or torch): always a binary or multi-class target.
+
+    For them scikit-learn's ``type_of_target`` (run twice by imbalanced-learn, each a full pass with
+    ``unique`` over y) can only say "binary" or "multiclass", so the samplers skip it: on 200,000
+    labels it cost more than SMOTE itself.
+    """
+    if isinstance(y, torch.Tensor):
+        return y.ndim == 1 and not (y.is_floating_point() or y.is_complex() or y.dtype == torch.bool)
+    return isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu"
+
+
 def _labels_numpy(y) -> np.ndarray:
     if isinstance(y, torch.Tensor):
         return y.detach().cpu().numpy()
@@ -94,8 +109,11 @@ def check_tensors(X, y, *, device, name: str) -> TensorData:
     if X.is_complex() or X.dtype == torch.bool:
         raise ValueError(f"X must be real-valued; got dtype {X.dtype} instead.")
     y_np = _labels_numpy(y)
-    check_classification_targets(y_np)  # continuous or NaN labels: imbalanced-learn's "Unknown label type"
-    y_1d, one_hot = check_target_type(y_np, indicate_one_vs_all=True)
+    if plain_labels(y):
+        y_1d, one_hot = y_np, False
+    else:
+        check_classification_targets(y_np)  # continuous or NaN labels: imbalanced-learn's "Unknown label type"
+        y_1d, one_hot = check_target_type(y_np, indicate_one_vs_all=True)
     y_1d = np.asarray(y_1d).reshape(-1) if y_1d.ndim == 2 and y_1d.shape[1] == 1 else np.asarray(y_1d)
     if y_1d.ndim != 1:
         raise ValueError(f"y must be 1-D, a column vector or one-hot; got shape {tuple(y_np.shape)} instead.")
@@ -142,6 +160,13 @@ class TorchSamplerMixin:
 
     def fit_resample(self, X, y, **params):
         """Resample X and y: ``(X_resampled, y_resampled)`` of the kind X and y came in."""
+        if isinstance(X, np.ndarray) and plain_labels(y):
+            # imbalanced-learn's SamplerMixin.fit_resample without its label-type passes (see
+            # plain_labels); numpy in, numpy out, so nothing to convert back
+            self._validate_params()
+            X, y, _ = self._check_X_y(X, y)
+            self.sampling_strategy_ = imblearn_check_sampling_strategy(self.sampling_strategy, y, self._sampling_type)
+            return self._fit_resample(X, y, **params)
         if not (isinstance(X, torch.Tensor) or isinstance(y, torch.Tensor)):
             return super().fit_resample(X, y, **params)
         self._validate_params()
@@ -154,6 +179,13 @@ class TorchSamplerMixin:
             X_out = X_out.cpu().numpy()
             X_out = X_out.tolist() if isinstance(X, list) else X_out
         return X_out, labels_like(y, y_out, np.unique(data.y), data.one_hot)
+
+    def _check_X_y(self, X, y, accept_sparse=None):
+        """imbalanced-learn's check of X and y (``BaseSampler._check_X_y``), minus the label-type pass for plain labels."""
+        if not plain_labels(y):
+            return BaseSampler._check_X_y(self, X, y, accept_sparse=accept_sparse)
+        X, y = validate_data(self, X=X, y=y, reset=True, accept_sparse=["csr", "csc"] if accept_sparse is None else accept_sparse)
+        return X, y, False
 
     def _check_tensor_input(self, X, y) -> TensorData:
         data = check_tensors(X, y, device=self.device, name=type(self).__name__)

@@ -23,12 +23,13 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval
 from sklearn_compat.utils.validation import check_array, validate_data  # imbalanced-learn's shim: any scikit-learn >= 1.3
 
-from ltutorial.sampling.base import DEVICE_CONSTRAINT, TensorData, TorchSamplerMixin, rows_of, torch_generator
+from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TensorData, TorchSamplerMixin, plain_labels, rows_of,
+                                     torch_generator)
 
 
 def _check_any_X(sampler, X, y):
     """imbalanced-learn's check for row-selecting samplers (no dtype or finiteness check), N-D arrays allowed."""
-    y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
+    y, binarize_y = (y, False) if plain_labels(y) else check_target_type(y, indicate_one_vs_all=True)
     if not (hasattr(X, "iloc") and hasattr(X, "columns")):  # a DataFrame is indexed as it is
         X = check_array(X, dtype=None, accept_sparse=["csr", "csc"], ensure_all_finite=False, allow_nd=True)
     validate_data(sampler, X=X, y=y, reset=True, skip_check_array=True)

@@ -162,10 +162,11 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
         _check_finite(X)
         strategy = self.sampling_strategy_
         use_object = not isinstance(self.k_neighbors, Integral)
+        targets = [(label, int(n_new), rows_of(data, label)) for label, n_new in strategy.items() if n_new > 0]
         if use_object:
             self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, additional_neighbor=1)
         else:
-            self._check_class_sizes(data, strategy)
+            self._check_class_sizes(targets)
         gen = torch_generator(self.random_state)  # CPU: identical draws on every device
         n, d = X.shape
         total = int(sum(strategy.values()))
@@ -174,23 +175,23 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
         with cpu_workers(X.device) as pool:
             step = block_rows(n, d, 2**20, pool)
             run_tasks([lambda s=s: X_out[s : min(n, s + step)].copy_(X[s : s + step]) for s in range(0, n, step)], pool)
-            for label, n_new in strategy.items():
-                if n_new == 0:
-                    continue
-                Xc = X[rows_of(data, label)].to(work_dtype(X.dtype))
+            for label, n_new, rows in targets:
+                Xc = X[rows].to(work_dtype(X.dtype))
                 nn = self._object_neighbours(Xc) if use_object else None
                 k = nn.shape[1] if use_object else int(self.k_neighbors)
-                smote_class(Xc, int(n_new), k, gen, X_out[pos : pos + n_new], pool=pool, neighbours=nn)
-                extra.append((label, int(n_new)))
+                smote_class(Xc, n_new, k, gen, X_out[pos : pos + n_new], pool=pool, neighbours=nn)
+                extra.append((label, n_new))
                 pos += n_new
         self.n_synthetic_ = total
         return X_out, _append_labels(data, extra)
 
-    def _check_class_sizes(self, data: TensorData, strategy) -> None:
+    def _check_class_sizes(self, targets) -> None:
+        """Every over-sampled class needs k_neighbors + 1 samples (a point is not its own neighbour)."""
         k = int(self.k_neighbors)
-        labels, counts = np.unique(data.y, return_counts=True)
-        for label, n_c in zip(labels.tolist(), counts.tolist()):
-            if strategy.get(label, 0) > 0 and n_c < k + 1:
+        for label, _, rows in targets:
+            n_c = int(rows.numel())
+            if n_c < k + 1:
+                label = label.item() if hasattr(label, "item") else label
                 raise ValueError(
                     f"class {label!r} has {n_c} sample(s) but SMOTE with k_neighbors={k} needs at least "
                     f"k_neighbors + 1 = {k + 1} samples in every class it over-samples; lower k_neighbors "
