@@ -265,3 +265,18 @@ def test_kneighbors_refuses_a_k_that_is_not_a_positive_int(k):
     X = torch.randn(10, 3)
     with pytest.raises(ValueError, match=rf"^k must be a positive int \(the number of neighbours per row\); got {k!r} instead\.$"):
         kneighbors(X, k)
+
+
+def test_tags_and_sampler_protocol_like_imblearn():
+    from imblearn.base import is_sampler
+    from imblearn.utils._tags import get_tags
+
+    for name, (ours, theirs) in SAMPLERS.items():
+        mine, ref = get_tags(ours()), get_tags(theirs())
+        assert is_sampler(ours()) and mine.estimator_type == ref.estimator_type == "sampler"
+        assert mine.sampler_tags.sample_indices == ref.sampler_tags.sample_indices, name
+        assert (mine.input_tags.allow_nan, mine.input_tags.string) == (ref.input_tags.allow_nan, ref.input_tags.string)
+        assert mine.target_tags.required
+        # sparse: as imblearn for the random samplers; refused (and so declared) by SMOTE
+        assert mine.input_tags.sparse == (name != "smote")
+    assert is_sampler(SMOTEUnderSampler()) and get_tags(SMOTEUnderSampler()).input_tags.sparse is False
