@@ -43,6 +43,12 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
-@imblearn_checks(SAMPLERS, expected_failed_checks=expected_failures)
+def _as_list(mark):
+    """imblearn's decorator parametrizes with a generator, which pytest deprecates: the same cases as a list."""
+    argnames, argvalues = mark.args
+    return pytest.mark.parametrize(argnames, list(argvalues), **mark.kwargs)
+
+
+@_as_list(imblearn_checks(SAMPLERS, expected_failed_checks=expected_failures))
 def test_imblearn_sampler_checks(estimator, check):
     check(estimator)
