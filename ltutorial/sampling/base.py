@@ -129,8 +129,8 @@ def check_tensors(X, y, *, device, name: str) -> TensorData:
     return TensorData(X.to(dev), y_1d, y_device, bool(one_hot))
 
 
-def labels_like(y_in, y_out: torch.Tensor | np.ndarray, classes: np.ndarray, one_hot: bool):
-    """``y_out`` (1-D) as ``y_in`` came: a tensor on y_in's device and dtype, one-hot if y_in was."""
+def labels_like(y_in, y_out: torch.Tensor | np.ndarray, classes: np.ndarray | None, one_hot: bool):
+    """``y_out`` (1-D) as ``y_in`` came: a tensor on y_in's device and dtype, one-hot over ``classes`` if y_in was."""
     if one_hot:
         y_out = np.asarray(_labels_numpy(y_out))
         y_out = (y_out[:, None] == classes[None, :]).astype(_labels_numpy(y_in).dtype)
@@ -178,7 +178,7 @@ class TorchSamplerMixin:
         else:
             X_out = X_out.cpu().numpy()
             X_out = X_out.tolist() if isinstance(X, list) else X_out
-        return X_out, labels_like(y, y_out, np.unique(data.y), data.one_hot)
+        return X_out, labels_like(y, y_out, np.unique(data.y) if data.one_hot else None, data.one_hot)
 
     def _check_X_y(self, X, y, accept_sparse=None):
         """imbalanced-learn's check of X and y (``BaseSampler._check_X_y``), minus the label-type pass for plain labels."""
