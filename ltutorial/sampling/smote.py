@@ -152,14 +152,16 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
     def _fit_resample(self, X, y):
         """imbalanced-learn's hook: numpy X (dense, validated) and 1-D y in, numpy out."""
         data = TensorData(torch.from_numpy(np.ascontiguousarray(X)).to(resolve_device(self.device, X)), y, None, False)
-        X_out, y_out = self._resample_tensors(data)
+        X_out, y_out = self._resample_tensors(data, checked=True)
         return X_out.cpu().numpy(), y_out
 
-    def _resample_tensors(self, data: TensorData):
+    def _resample_tensors(self, data: TensorData, *, checked: bool = False):
+        """X (original rows, then the synthetic ones) and its labels; ``checked``: X is known 2-D and finite."""
         X = data.X
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(X.shape)} instead.")
-        _check_finite(X)
+        if not checked:  # scikit-learn's validate_data checked numpy input already (one pass over X is enough)
+            if X.ndim != 2:
+                raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(X.shape)} instead.")
+            _check_finite(X)
         strategy = self.sampling_strategy_
         use_object = not isinstance(self.k_neighbors, Integral)
         targets = [(label, int(n_new), rows_of(data, label)) for label, n_new in strategy.items() if n_new > 0]
