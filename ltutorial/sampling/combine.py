@@ -17,7 +17,6 @@ from imblearn.base import BaseSampler
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.under_sampling.base import BaseUnderSampler
 from imblearn.utils import check_target_type
-from sklearn.utils._param_validation import HasMethods, Interval
 
 from ltutorial.sampling.base import DEVICE_CONSTRAINT, derived_seeds
 from ltutorial.sampling.random_sampling import RandomUnderSampler
@@ -47,7 +46,7 @@ class SMOTEUnderSampler(BaseSampler):
     _parameter_constraints: dict = {
         "over_sampling_strategy": BaseOverSampler._parameter_constraints["sampling_strategy"],
         "under_sampling_strategy": BaseUnderSampler._parameter_constraints["sampling_strategy"],
-        "k_neighbors": [Interval(Integral, 1, None, closed="left"), HasMethods(["kneighbors"])],
+        "k_neighbors": SMOTE._parameter_constraints["k_neighbors"],
         "random_state": ["random_state"],
         "device": DEVICE_CONSTRAINT,
     }
