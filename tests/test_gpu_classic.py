@@ -97,3 +97,25 @@ def test_smote_cifar_shape_is_fast_on_gpu():
     seconds = time.perf_counter() - t
     assert torch.bincount(yo).tolist() == [5000] * 10
     assert seconds < 1.0, seconds
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_every_sampler_keeps_cuda_tensors_on_cuda(dtype):
+    # issue 13: tensors in, tensors out on the same device and dtype, for each sampler; the same
+    # seed gives the same labels as the CPU run
+    from ltutorial.sampling import SMOTEUnderSampler, make_smote_under
+
+    X, y = _data()
+    Xc, yc = torch.from_numpy(X).to(dtype).cuda(), torch.from_numpy(y).cuda()
+    samplers = [SMOTE(random_state=0), RandomOverSampler(random_state=0, shrinkage=0.5),
+                RandomUnderSampler(random_state=0, replacement=True), make_smote_under("median", random_state=0),
+                SMOTEUnderSampler({1: 800, 2: 800, 3: 800}, {0: 800}, random_state=0)]
+    for sampler in samplers:
+        Xo, yo = sampler.fit_resample(Xc, yc)
+        assert Xo.is_cuda and yo.is_cuda and Xo.dtype == dtype and yo.dtype == torch.int64, sampler
+        _, y_cpu = sampler.fit_resample(Xc.cpu(), yc.cpu())
+        np.testing.assert_array_equal(yo.cpu().numpy(), y_cpu.numpy())
+    # numpy in, computed on the GPU (device="cuda"), numpy out with the dtype kept
+    Xn, _ = SMOTE(random_state=0, device="cuda").fit_resample(X.astype(np.float64), y)
+    assert isinstance(Xn, np.ndarray) and Xn.dtype == np.float64
+    np.testing.assert_array_equal(Xn[: len(X)], X.astype(np.float64))

@@ -24,7 +24,7 @@ from ltutorial.sampling import (  # noqa: E402
     kneighbors,
     make_smote_under,
 )
-from ltutorial.sampling.smote import cpu_workers  # noqa: E402
+from ltutorial.sampling.neighbors import cpu_workers  # noqa: E402
 
 
 def _data(counts, dim=3, seed=0):
@@ -112,33 +112,38 @@ def test_random_under_counts_match_imblearn(counts, strategy, as_torch):
     np.testing.assert_array_equal(Xo, X[idx])
 
 
-@pytest.mark.parametrize("counts,strategy,kind,match", [
-    (BINARY, "majority", "over-sampling", "cannot be used with an over-sampler"),
-    (BINARY, "minority", "under-sampling", "cannot be used with an under-sampler"),
-    (MULTI, 0.5, "over-sampling", "only for a binary target; got 4 classes"),
-    (MULTI, 0.5, "under-sampling", "only for a binary target; got 4 classes"),
-    (BINARY, 0.1, "over-sampling", "removing samples from the minority"),  # 0.1 * 80 <= 20
-    (BINARY, 0.25, "over-sampling", "removing samples from the minority"),  # 0.25 * 80 = 20: nothing to add
-    (BINARY, 0.2, "under-sampling", "adding samples to the majority"),  # 20 / 0.2 = 100 > 80
-    (BINARY, 1.5, "over-sampling", r"in \(0, 1\] when it is a float; got 1.5"),
-    (BINARY, {1: 10}, "over-sampling", r"asks an over-sampler for 10 samples but class 1 already has 20"),
-    (BINARY, {1: 30}, "under-sampling", r"asks an under-sampler for 30 samples but class 1 has only 20"),
-    (BINARY, {7: 30}, "over-sampling", r"not present in y: \[7\]"),
+@pytest.mark.parametrize("counts,strategy,kind", [
+    (BINARY, "majority", "over-sampling"),
+    (BINARY, "minority", "under-sampling"),
+    (MULTI, 0.5, "over-sampling"),  # a float is for binary targets only
+    (MULTI, 0.5, "under-sampling"),
+    (BINARY, 0.1, "over-sampling"),  # 0.1 * 80 <= 20: would remove minority samples
+    (BINARY, 0.25, "over-sampling"),  # 0.25 * 80 = 20: nothing to add
+    (BINARY, 0.2, "under-sampling"),  # 20 / 0.2 = 100 > 80: would add majority samples
+    (BINARY, 1.5, "over-sampling"),
+    (BINARY, {1: 10}, "over-sampling"),
+    (BINARY, {1: 30}, "under-sampling"),
+    (BINARY, {7: 30}, "over-sampling"),
 ])
-def test_strategy_errors_agree_with_imblearn(counts, strategy, kind, match):
-    _, y = _data(counts)
-    with pytest.raises(ValueError, match=match):
-        check_sampling_strategy(strategy, y, kind)
-    imb = ImbSMOTE if kind == "over-sampling" else ImbRUS
-    with pytest.raises(ValueError):
-        imb(sampling_strategy=strategy).fit_resample(*_data(counts))
+def test_strategy_errors_are_imblearns(counts, strategy, kind):
+    # the same bad strategy gives the same error, word for word, from our sampler and imblearn's
+    X, y = _data(counts)
+    ours, theirs = (SMOTE, ImbSMOTE) if kind == "over-sampling" else (RandomUnderSampler, ImbRUS)
+    with pytest.raises(ValueError) as expected:
+        theirs(sampling_strategy=strategy).fit_resample(X, y)
+    with pytest.raises(type(expected.value)) as got:
+        ours(sampling_strategy=strategy).fit_resample(X, y)
+    assert str(got.value) == str(expected.value)
+    with pytest.raises(type(expected.value)) as got_torch:  # the tensor path resolves it the same way
+        ours(sampling_strategy=strategy).fit_resample(torch.as_tensor(X), torch.as_tensor(y))
+    assert str(got_torch.value) == str(expected.value)
 
 
 @pytest.mark.parametrize("strategy,match", [
-    ("bogus", "must be one of"),
-    ({1: -1}, ">= 0"),
-    ({1: 2.5}, "integer"),
-    ([1], "float in"),
+    ("bogus", "sampling_strategy must be one of"),
+    ({1: -1}, "cannot be negative"),
+    ({1: 25.5}, r"whole numbers of samples; got \{1: 25.5\}"),
+    ([1], "cannot be a list"),
     (lambda y: [1, 2], "must return a dict"),
 ])
 def test_strategy_bad_forms(strategy, match):
@@ -147,8 +152,20 @@ def test_strategy_bad_forms(strategy, match):
         check_sampling_strategy(strategy, y, "over-sampling")
 
 
+def test_strategy_callable_gets_keyword_arguments():
+    # imblearn's contract: check_sampling_strategy(strategy, y, kind, **kwargs) calls strategy(y, **kwargs)
+    _, y = _data(MULTI)
+
+    def up_to(y, *, total):
+        return {c: max(int(n), total) for c, n in zip(*np.unique(y, return_counts=True))}
+
+    got = check_sampling_strategy(up_to, torch.as_tensor(y), "over-sampling", total=40)
+    assert dict(got) == {0: 0, 1: 15, 2: 28, 3: 10}  # 40 - (60, 25, 12, 30), none below 0
+    assert list(got) == sorted(got)
+
+
 def test_strategy_needs_two_classes_and_known_type():
-    with pytest.raises(ValueError, match="more than one class"):
+    with pytest.raises(ValueError, match="more than 1 class"):
         check_sampling_strategy("auto", np.zeros(5, dtype=int), "over-sampling")
     with pytest.raises(ValueError, match="sampling_type"):
         check_sampling_strategy("auto", np.array([0, 1]), "clean-sampling")
@@ -234,7 +251,8 @@ def test_worker_pool_gives_the_same_output_and_restores_threads(two_torch_thread
 def test_smote_keeps_originals_first_then_appends_the_minority():
     X, y = _data(BINARY)
     Xo, yo = SMOTE(random_state=0).fit_resample(X, y)
-    np.testing.assert_array_equal(Xo[: len(X)], X.astype(np.float32))
+    assert Xo.dtype == np.float64
+    np.testing.assert_array_equal(Xo[: len(X)], X)  # bit-identical
     np.testing.assert_array_equal(yo[: len(y)], y)
     assert (yo[len(y):] == 1).all()
 
@@ -250,24 +268,32 @@ def test_same_random_state_same_output_and_different_seed_differs():
         np.testing.assert_array_equal(cls(random_state=1).fit_resample(X, y)[0], cls(random_state=1).fit_resample(X, y)[0])
 
 
-def test_types_and_dtypes():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.uint8])
+def test_dtypes_kept_numpy_and_torch(dtype):
+    # imblearn keeps X's dtype (integer X: the synthetic values are truncated); so do we, for
+    # numpy and for tensors, with the original rows bit-identical
     X, y = _data(BINARY)
-    Xint = np.round(X * 10).astype(np.int64)
-    Xo, yo = SMOTE(random_state=0).fit_resample(Xint, y)
-    assert isinstance(Xo, np.ndarray) and Xo.dtype == np.float32 and yo.dtype == y.dtype
-    Xo, yo = SMOTE(random_state=0).fit_resample(torch.as_tensor(Xint), torch.as_tensor(y))
-    assert isinstance(Xo, torch.Tensor) and Xo.dtype == torch.float32 and isinstance(yo, torch.Tensor)
-    assert yo.dtype == torch.int64
-    # numpy and torch inputs give the same numbers
-    np.testing.assert_array_equal(Xo.numpy(), SMOTE(random_state=0).fit_resample(Xint, y)[0])
-    # string labels are kept (as in imblearn)
+    X = (np.abs(X) * 10).astype(dtype)
+    Xi, _ = ImbSMOTE(random_state=0).fit_resample(X, y)
+    Xo, yo = SMOTE(random_state=0).fit_resample(X, y)
+    assert Xo.dtype == Xi.dtype == dtype and yo.dtype == y.dtype
+    np.testing.assert_array_equal(Xo[: len(X)], X)
+    Xt, yt = SMOTE(random_state=0).fit_resample(torch.from_numpy(X), torch.from_numpy(y))
+    assert isinstance(Xt, torch.Tensor) and Xt.dtype == torch.from_numpy(X).dtype and yt.dtype == torch.int64
+    np.testing.assert_array_equal(Xt.numpy(), Xo)  # numpy and torch inputs give the same numbers
+
+
+def test_string_labels_and_image_shaped_X():
+    X, y = _data(BINARY)
     ys = np.where(y == 1, "rare", "common")
     _, yso = SMOTE(random_state=0).fit_resample(X, ys)
     assert Counter(yso.tolist()) == {"rare": 80, "common": 80}
-    # the random samplers keep the dtype and accept image-shaped X
+    # the random samplers keep the dtype and accept image-shaped X (numpy or tensor)
     imgs = np.arange(100 * 2 * 2, dtype=np.uint8).reshape(100, 2, 2)
     Xi, _ = RandomOverSampler(random_state=0).fit_resample(imgs, y)
     assert Xi.dtype == np.uint8 and Xi.shape == (160, 2, 2)
+    Xt, _ = RandomUnderSampler(random_state=0).fit_resample(torch.from_numpy(imgs), torch.from_numpy(y))
+    assert Xt.dtype == torch.uint8 and Xt.shape == (40, 2, 2)
 
 
 def test_smote_errors():
@@ -275,30 +301,32 @@ def test_smote_errors():
     with pytest.raises(ValueError, match=r"class 1 has 4 sample\(s\).*k_neighbors \+ 1 = 6"):
         SMOTE(k_neighbors=5).fit_resample(X, y)
     SMOTE(k_neighbors=3).fit_resample(X, y)  # 4 >= 3 + 1 is enough
-    Xn = X.copy()
-    Xn[3, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN or inf"):
-        SMOTE(k_neighbors=3).fit_resample(Xn, y)
-    Xn[3, 1] = np.inf
-    with pytest.raises(ValueError, match="NaN or inf"):
-        SMOTE(k_neighbors=3).fit_resample(Xn, y)
-    with pytest.raises(ValueError, match="2-D"):
+    for bad in (np.nan, np.inf):
+        Xn = X.copy()
+        Xn[3, 1] = bad
+        with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+            SMOTE(k_neighbors=3).fit_resample(Xn, y)
+        with pytest.raises(ValueError, match=r"contains NaN or infinity; .* got 1 row"):
+            SMOTE(k_neighbors=3).fit_resample(torch.from_numpy(Xn), torch.from_numpy(y))
+    with pytest.raises(ValueError, match="dim 3"):
         SMOTE(k_neighbors=3).fit_resample(X[:, :, None], y)
     with pytest.raises(ValueError, match="2-D"):
+        SMOTE(k_neighbors=3).fit_resample(torch.from_numpy(X[:, :, None]), torch.from_numpy(y))
+    with pytest.raises(ValueError, match="Expected 2D array"):
         SMOTE(k_neighbors=3).fit_resample(X[:, 0], y)
-    with pytest.raises(ValueError, match="same number of samples"):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         SMOTE(k_neighbors=3).fit_resample(X, y[:-1])
-    with pytest.raises(ValueError, match="k_neighbors"):
+    with pytest.raises(ValueError, match="same number of samples"):
+        SMOTE(k_neighbors=3).fit_resample(torch.from_numpy(X), torch.from_numpy(y[:-1]))
+    with pytest.raises(ValueError, match="'k_neighbors' parameter of SMOTE must be an int in the range"):
         SMOTE(k_neighbors=0).fit_resample(X, y)
-    with pytest.raises(ValueError, match="over-sampler"):
+    with pytest.raises(ValueError, match="'sampling_strategy' parameter of SMOTE"):
         SMOTE(sampling_strategy="majority", k_neighbors=3).fit_resample(X, y)
-    with pytest.raises(ValueError, match="already has 30"):
-        SMOTE(sampling_strategy={0: 10}, k_neighbors=3).fit_resample(X, y)
-    with pytest.raises(ValueError, match="random_state"):
+    with pytest.raises(ValueError, match="'random_state' parameter of SMOTE"):
         SMOTE(random_state=-1, k_neighbors=3).fit_resample(X, y)
-    with pytest.raises(ValueError, match="numpy array or a torch tensor"):
-        SMOTE(k_neighbors=3).fit_resample("X", y)
-    with pytest.raises(ValueError, match="under-sampler"):
+    with pytest.raises(ValueError, match="'device' parameter of SMOTE"):
+        SMOTE(device=3).fit_resample(X, y)
+    with pytest.raises(ValueError, match="'sampling_strategy' parameter of RandomUnderSampler"):
         RandomUnderSampler(sampling_strategy="minority").fit_resample(X, y)
 
 
@@ -339,21 +367,40 @@ def test_registry():
         build_sampler("adasyn")
 
 
-@pytest.mark.parametrize("X,y,match", [
-    (np.zeros(6), np.array([0, 0, 0, 1, 1, 1]), "at least 2 dimensions"),
-    (np.zeros((6, 2)), np.zeros((6, 1)), "y must be 1-D"),
-    (np.zeros((6, 2)), "labels", "y must be a numpy array"),
-    (np.array([["a", "b"]] * 6), np.array([0, 0, 0, 1, 1, 1]), "must hold numbers"),
-    (np.zeros((6, 2), dtype=complex), np.array([0, 0, 0, 1, 1, 1]), "real-valued"),
-    (np.zeros((6, 2)), np.zeros(6), "more than one class"),
+@pytest.mark.parametrize("X,y", [
+    (np.zeros(6), np.array([0, 0, 0, 1, 1, 1])),  # 1-D X
+    (np.zeros((6, 2)), "labels"),
+    (np.zeros((6, 2), dtype=complex), np.array([0, 0, 0, 1, 1, 1])),
+    (np.zeros((6, 2)), np.zeros(6)),  # one class
+    (np.zeros((6, 2)), np.linspace(0, 1, 6)),  # continuous labels
+    (np.zeros((6, 2)), np.array([0, 1, np.nan, 0, 1, 1])),  # NaN label
 ])
-def test_random_sampler_input_errors(X, y, match):
-    with pytest.raises(ValueError, match=match):
-        RandomOverSampler().fit_resample(X, y)
+@pytest.mark.parametrize("ours,theirs", [(RandomOverSampler, ImbROS), (RandomUnderSampler, ImbRUS), (SMOTE, ImbSMOTE)])
+def test_input_errors_are_imblearns(X, y, ours, theirs):
+    with pytest.raises(ValueError) as expected:
+        theirs().fit_resample(X, y)
+    with pytest.raises(type(expected.value)) as got:
+        ours().fit_resample(X, y)
+    assert str(got.value) == str(expected.value)
 
 
-def test_random_samplers_reject_nan_in_float_X():
+@pytest.mark.parametrize("y", [np.linspace(0, 1, 6), np.array([0, 1, np.nan, 0, 1, 1])], ids=["continuous", "nan"])
+def test_tensor_labels_refused_as_imblearn_refuses_them(y):
+    with pytest.raises(ValueError) as expected:
+        ImbSMOTE().fit_resample(np.zeros((6, 2)), y)
+    with pytest.raises(ValueError) as got:
+        SMOTE().fit_resample(torch.zeros(6, 2), torch.from_numpy(y))
+    assert str(got.value) == str(expected.value)
+
+
+def test_random_samplers_take_nan_inf_and_object_X_like_imblearn():
     X, y = _data(BINARY)
-    X[0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN or inf"):
-        RandomUnderSampler().fit_resample(X, y)
+    X = X.astype(object)
+    X[0, 0], X[1, 1], X[2, 2] = np.nan, np.inf, "text"
+    for ours, theirs in ((RandomOverSampler, ImbROS), (RandomUnderSampler, ImbRUS)):
+        Xo, yo = ours(random_state=0).fit_resample(X, y)
+        _, yi = theirs(random_state=0).fit_resample(X, y)
+        assert Xo.dtype == object and _counts(yo) == _counts(yi)
+        sampler = ours(random_state=0)
+        Xo, _ = sampler.fit_resample(X, y)
+        np.testing.assert_array_equal(Xo.astype(str), X[sampler.sample_indices_].astype(str))

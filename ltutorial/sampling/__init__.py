@@ -1,14 +1,17 @@
 """Re-sampling for class imbalance, in torch: SMOTE, random over/under-sampling, SMOTE + under-sampling.
 
-imbalanced-learn's API and ``sampling_strategy`` semantics (``fit_resample(X, y) -> (X_res, y_res)``),
-numpy or torch in and the same type out, any device. Notebook 02 teaches it.
+scikit-learn estimators and imbalanced-learn samplers (built on imbalanced-learn's base classes and
+its ``check_sampling_strategy``: clone, get/set_params, ``imblearn.pipeline.Pipeline``,
+``GridSearchCV``), with the sampling itself in torch. numpy, pandas, lists or torch tensors in and
+the same kind out (tensors on their device). Notebook 02 teaches it.
 """
 
 from ltutorial._validation import check_choice
 from ltutorial.sampling.combine import SMOTEUnderSampler, make_smote_under
 from ltutorial.sampling.compare import SamplerComparison, compare_samplers
 from ltutorial.sampling.random_sampling import RandomOverSampler, RandomUnderSampler
-from ltutorial.sampling.smote import SMOTE, kneighbors
+from ltutorial.sampling.neighbors import kneighbors
+from ltutorial.sampling.smote import SMOTE
 from ltutorial.sampling.strategy import STRATEGY_NAMES, check_sampling_strategy
 
 SAMPLERS = {

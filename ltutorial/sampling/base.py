@@ -1,51 +1,31 @@
-"""Shared input/output handling for the samplers: numpy or torch in, the same type out."""
+"""What every ltutorial sampler shares: imbalanced-learn's sampler protocol, plus torch tensors in and out.
+
+The samplers derive from imbalanced-learn's ``BaseOverSampler`` / ``BaseUnderSampler`` (so clone,
+get/set_params, repr, tags, ``fit``, ``get_feature_names_out``, pandas/list handling and
+``imblearn.pipeline.Pipeline`` come from there) and put ``TorchSamplerMixin`` first: it sends torch
+tensors (CPU or CUDA) down a path of its own that returns tensors on the device they came from,
+and everything else to imbalanced-learn's ``fit_resample``, which validates, resolves
+``sampling_strategy`` and calls the sampler's ``_fit_resample`` with numpy arrays.
+"""
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from numbers import Integral
+from typing import NamedTuple
 
 import numpy as np
 import torch
+from imblearn.base import BaseSampler
+from imblearn.utils import check_sampling_strategy as imblearn_check_sampling_strategy
+from imblearn.utils import check_target_type
+from sklearn_compat.utils.validation import validate_data
+from sklearn.utils.multiclass import check_classification_targets
 
-from ltutorial._validation import check_random_state
 from ltutorial.device import get_device
-from ltutorial.sampling.strategy import resolve_sampling_strategy
+from ltutorial.sampling.strategy import check_sampling_strategy
 
-
-class _Prepared:
-    """X on the compute device plus the label bookkeeping every sampler needs."""
-
-    def __init__(self, X, y, codes, classes, counts, X_is_numpy, X_device):
-        self.X = X  # on the compute device
-        self.y = y  # labels as given (numpy array or tensor)
-        self.codes = codes  # int64 class index per sample, on the compute device
-        self.classes = classes  # sorted class labels (python scalars)
-        self.counts = counts  # samples per class, same order as classes
-        self.X_is_numpy = X_is_numpy
-        self.X_device = X_device
-        self.y_is_tensor = isinstance(y, torch.Tensor)
-        self._y_np = None if self.y_is_tensor else y
-
-    @property
-    def y_np(self) -> np.ndarray:
-        """Labels as a numpy array (copied from the device only when asked: callables, dicts of strings)."""
-        if self._y_np is None:
-            self._y_np = self.y.detach().cpu().numpy()
-        return self._y_np
-
-    def stats(self) -> "OrderedDict":
-        return OrderedDict(zip(self.classes, self.counts))
-
-
-def _to_tensor(X, name: str) -> tuple[torch.Tensor, bool, torch.device | None]:
-    if isinstance(X, torch.Tensor):
-        return X.detach(), False, X.device
-    if isinstance(X, (np.ndarray, list, tuple)):
-        arr = np.asarray(X)
-        if arr.dtype == object or arr.dtype.kind in "USV":
-            raise ValueError(f"{name} must hold numbers; got an array of dtype {arr.dtype} instead.")
-        return torch.from_numpy(np.ascontiguousarray(arr)), True, None
-    raise ValueError(f"{name} must be a numpy array or a torch tensor; got {type(X).__name__} instead.")
+# Devices given as a string ("cpu", "cuda", "auto" ...) or a torch.device; None: where X lives.
+DEVICE_CONSTRAINT = [None, str, torch.device]
 
 
 def resolve_device(device, X) -> torch.device:
@@ -55,100 +35,161 @@ def resolve_device(device, X) -> torch.device:
     return get_device(device)
 
 
-def _check_finite(work: torch.Tensor) -> None:
-    # one reduction instead of an N x d boolean mask: NaN and inf propagate into the sum, and only
-    # when the sum is not finite (NaN/inf present, or a float32 overflow) is the exact check run
-    if bool(torch.isfinite(work.sum())):
-        return
-    bad_rows = ~torch.isfinite(work).reshape(work.shape[0], -1).all(dim=1)
-    if bool(bad_rows.any()):
-        raise ValueError(f"X must not contain NaN or infinite values; got {int(bad_rows.sum())} row(s) with NaN or inf instead.")
+def torch_generator(random_state) -> torch.Generator:
+    """A CPU ``torch.Generator`` from ``random_state``: None (fresh seed), an int seed or a numpy ``RandomState``.
 
-
-def prepare(X, y, *, device, require_2d: bool, float32: bool) -> _Prepared:
-    """Validate X and y; move X to the compute device (as float32 when ``float32``); encode labels."""
-    Xt, X_is_numpy, X_device = _to_tensor(X, "X")
-    if require_2d and Xt.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(Xt.shape)} instead.")
-    if Xt.ndim < 2:
-        raise ValueError(f"X must have at least 2 dimensions (n_samples, ...); got shape {tuple(Xt.shape)} instead.")
-    if Xt.is_complex() or Xt.dtype == torch.bool:
-        raise ValueError(f"X must be real-valued; got dtype {Xt.dtype} instead.")
-    if isinstance(y, torch.Tensor):
-        y = y.detach()
-    elif isinstance(y, (np.ndarray, list, tuple)):
-        y = np.asarray(y)
+    A ``RandomState`` gives one seed drawn from it (so it advances, as in scikit-learn). The draws
+    are made on the CPU, so the same seed gives the same rows and gaps on every device.
+    """
+    gen = torch.Generator()
+    if random_state is None:
+        gen.seed()
+    elif isinstance(random_state, np.random.RandomState):
+        gen.manual_seed(int(random_state.randint(np.iinfo(np.int64).max, dtype=np.int64)))
+    elif isinstance(random_state, Integral) and not isinstance(random_state, bool) and random_state >= 0:
+        gen.manual_seed(int(random_state))
     else:
-        raise ValueError(f"y must be a numpy array or a torch tensor; got {type(y).__name__} instead.")
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D; got shape {tuple(y.shape)} instead.")
-    if len(y) != Xt.shape[0]:
-        raise ValueError(f"X and y must have the same number of samples; got {Xt.shape[0]} rows in X and {len(y)} labels in y instead.")
+        raise ValueError("random_state must be None, a non-negative int or a numpy.random.RandomState; "
+                         f"got {random_state!r} instead.")
+    return gen
+
+
+def derived_seeds(random_state, n: int) -> list:
+    """``n`` seeds for the stages of a combined sampler, all fixed by ``random_state`` (None: None each).
+
+    An int s gives s, s + 1, ...; a ``RandomState`` gives ``n`` draws from it.
+    """
+    if random_state is None:
+        return [None] * n
+    if isinstance(random_state, np.random.RandomState):
+        return [int(s) for s in random_state.randint(np.iinfo(np.int32).max, size=n)]
+    return [int(random_state) + i for i in range(n)]
+
+
+class TensorData(NamedTuple):
+    """Validated tensor input: X on the compute device and the labels as 1-D numpy (and on the device)."""
+
+    X: torch.Tensor
+    y: np.ndarray  # 1-D labels (one-hot input: its argmax)
+    y_device: torch.Tensor | None  # the same labels on X's compute device when y came as a tensor
+    one_hot: bool
+
+
+def rows_of(data: TensorData, label) -> torch.Tensor:
+    """Indices (int64, on the compute device) of the rows whose label is ``label``."""
+    if data.y_device is not None:
+        value = label.item() if hasattr(label, "item") else label
+        return (data.y_device == value).nonzero().squeeze(1)
+    return torch.from_numpy(np.flatnonzero(data.y == label)).to(data.X.device)
+
+
+def plain_labels(y) -> bool:
+    """True for 1-D integer labels (numpy or torch): always a binary or multi-class target.
+
+    For them scikit-learn's ``type_of_target`` (run twice by imbalanced-learn, each a full pass with
+    ``unique`` over y) can only say "binary" or "multiclass", so the samplers skip it: on 200,000
+    labels it cost more than SMOTE itself.
+    """
+    if isinstance(y, torch.Tensor):
+        return y.ndim == 1 and not (y.is_floating_point() or y.is_complex() or y.dtype == torch.bool)
+    return isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu"
+
+
+def _labels_numpy(y) -> np.ndarray:
+    if isinstance(y, torch.Tensor):
+        return y.detach().cpu().numpy()
+    return np.asarray(y)
+
+
+def check_tensors(X, y, *, device, name: str) -> TensorData:
+    """Validate tensor input as imbalanced-learn validates arrays (same target checks and errors)."""
+    X = torch.as_tensor(X) if not isinstance(X, torch.Tensor) else X.detach()
+    if X.ndim < 2:
+        raise ValueError(f"X must have at least 2 dimensions (n_samples, n_features, ...); got shape {tuple(X.shape)} instead.")
+    if X.is_complex() or X.dtype == torch.bool:
+        raise ValueError(f"X must be real-valued; got dtype {X.dtype} instead.")
+    y_np = _labels_numpy(y)
+    if plain_labels(y):
+        y_1d, one_hot = y_np, False
+    else:
+        check_classification_targets(y_np)  # continuous or NaN labels: imbalanced-learn's "Unknown label type"
+        y_1d, one_hot = check_target_type(y_np, indicate_one_vs_all=True)
+    y_1d = np.asarray(y_1d).reshape(-1) if y_1d.ndim == 2 and y_1d.shape[1] == 1 else np.asarray(y_1d)
+    if y_1d.ndim != 1:
+        raise ValueError(f"y must be 1-D, a column vector or one-hot; got shape {tuple(y_np.shape)} instead.")
+    if len(y_1d) != X.shape[0]:
+        raise ValueError(f"X and y must have the same number of samples; got {X.shape[0]} rows in X and "
+                         f"{len(y_1d)} labels in y instead.")
+    if X.shape[0] < 1:
+        raise ValueError(f"{name} needs at least 1 sample; got X of shape {tuple(X.shape)} instead.")
     dev = resolve_device(device, X)
-    if float32:
-        # float32 work even for integer input: the distances and interpolations are real-valued.
-        work = Xt.to(device=dev, dtype=torch.float32)
-    else:
-        work = Xt.to(dev)
-    if work.is_floating_point():
-        _check_finite(work)
-    if isinstance(y, torch.Tensor):
-        # labels stay on the device: torch.unique there, no host round trip of n labels
-        classes_t, codes, counts_t = torch.unique(y.to(dev), sorted=True, return_inverse=True, return_counts=True)
-        classes, counts = classes_t.tolist(), counts_t.tolist()
-        codes = codes.to(torch.int64)
-    else:
-        classes_np, inverse, counts_np = np.unique(y, return_inverse=True, return_counts=True)
-        codes = torch.from_numpy(inverse.reshape(-1).astype(np.int64)).to(dev)
-        classes = [c.item() if hasattr(c, "item") else c for c in classes_np]
-        counts = [int(c) for c in counts_np]
-    return _Prepared(work, y, codes, classes, counts, X_is_numpy, X_device)
+    y_device = None
+    if isinstance(y, torch.Tensor) and not one_hot:
+        y_device = y.detach().reshape(-1).to(dev)
+    return TensorData(X.to(dev), y_1d, y_device, bool(one_hot))
 
 
-def output_X(p: _Prepared, X_out: torch.Tensor):
-    if p.X_is_numpy:
-        return X_out.cpu().numpy()
-    return X_out.to(p.X_device)
+def labels_like(y_in, y_out: torch.Tensor | np.ndarray, classes: np.ndarray | None, one_hot: bool):
+    """``y_out`` (1-D) as ``y_in`` came: a tensor on y_in's device and dtype, one-hot over ``classes`` if y_in was."""
+    if one_hot:
+        y_out = np.asarray(_labels_numpy(y_out))
+        y_out = (y_out[:, None] == classes[None, :]).astype(_labels_numpy(y_in).dtype)
+    if isinstance(y_in, torch.Tensor):
+        out = y_out if isinstance(y_out, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(y_out))
+        return out.to(device=y_in.device, dtype=y_in.dtype)
+    out = _labels_numpy(y_out)
+    return out.tolist() if isinstance(y_in, list) else out
 
 
-def output_y_index(p: _Prepared, indices: torch.Tensor):
-    """The labels of the selected rows, as the type (and on the device) y came in."""
-    if p.y_is_tensor:
-        return p.y[indices.to(p.y.device)]
-    return p.y[indices.cpu().numpy()]
+class TorchSamplerMixin:
+    """imbalanced-learn's ``fit`` / ``fit_resample`` for numpy, pandas, lists and scipy.sparse; torch tensors kept.
 
+    Subclasses implement ``_fit_resample(X, y)`` (numpy in and out, called by imbalanced-learn)
+    and ``_resample_tensors(data)`` (a ``TensorData`` in; X and 1-D labels out on the compute
+    device). Tensors in give tensors out, on the device and with the dtype they came in.
+    """
 
-def output_y_append(p: _Prepared, extra: list):
-    """y followed by ``n`` copies of ``label`` for each (label, n) in ``extra``, as y's type and device."""
-    if p.y_is_tensor:
-        parts = [p.y] + [torch.full((n,), label, dtype=p.y.dtype, device=p.y.device) for label, n in extra]
-        return torch.cat(parts)
-    return np.concatenate([p.y] + [np.full(n, label, dtype=p.y.dtype) for label, n in extra])
+    def fit(self, X, y, **params):
+        """Check X and y and set ``sampling_strategy_`` (``fit_resample`` does the work)."""
+        if not (isinstance(X, torch.Tensor) or isinstance(y, torch.Tensor)):
+            return super().fit(X, y, **params)
+        self._validate_params()
+        data = self._check_tensor_input(X, y)
+        self.sampling_strategy_ = check_sampling_strategy(self.sampling_strategy, data.y, self._sampling_type)
+        return self
 
+    def fit_resample(self, X, y, **params):
+        """Resample X and y: ``(X_resampled, y_resampled)`` of the kind X and y came in."""
+        if isinstance(X, np.ndarray) and plain_labels(y):
+            # imbalanced-learn's SamplerMixin.fit_resample without its label-type passes (see
+            # plain_labels); numpy in, numpy out, so nothing to convert back
+            self._validate_params()
+            X, y, _ = self._check_X_y(X, y)
+            self.sampling_strategy_ = imblearn_check_sampling_strategy(self.sampling_strategy, y, self._sampling_type)
+            return self._fit_resample(X, y, **params)
+        if not (isinstance(X, torch.Tensor) or isinstance(y, torch.Tensor)):
+            return super().fit_resample(X, y, **params)
+        self._validate_params()
+        data = self._check_tensor_input(X, y)
+        self.sampling_strategy_ = check_sampling_strategy(self.sampling_strategy, data.y, self._sampling_type)
+        X_out, y_out = self._resample_tensors(data)
+        if isinstance(X, torch.Tensor):
+            X_out = X_out.to(X.device)
+        else:
+            X_out = X_out.cpu().numpy()
+            X_out = X_out.tolist() if isinstance(X, list) else X_out
+        return X_out, labels_like(y, y_out, np.unique(data.y) if data.one_hot else None, data.one_hot)
 
-def class_indices(p: _Prepared, label) -> torch.Tensor:
-    """Row indices (on the compute device) of the samples whose label is ``label``."""
-    return (p.codes == p.classes.index(label)).nonzero().squeeze(1)
+    def _check_X_y(self, X, y, accept_sparse=None):
+        """imbalanced-learn's check of X and y (``BaseSampler._check_X_y``), minus the label-type pass for plain labels."""
+        if not plain_labels(y):
+            return BaseSampler._check_X_y(self, X, y, accept_sparse=accept_sparse)
+        X, y = validate_data(self, X=X, y=y, reset=True, accept_sparse=["csr", "csc"] if accept_sparse is None else accept_sparse)
+        return X, y, False
 
-
-class BaseSampler:
-    """imbalanced-learn style: ``fit_resample(X, y) -> (X_res, y_res)``; parameters in ``__init__``."""
-
-    _sampling_type = "over-sampling"
-
-    def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def _prepare(self, X, y, *, require_2d: bool, float32: bool):
-        """Check ``random_state``, validate X and y (``prepare``) and resolve ``sampling_strategy``."""
-        check_random_state(self.random_state)
-        p = prepare(X, y, device=self.device, require_2d=require_2d, float32=float32)
-        strategy = resolve_sampling_strategy(self.sampling_strategy, p.stats(), self._sampling_type, lambda: p.y_np)
-        return p, strategy
-
-    def fit_resample(self, X, y):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _check_tensor_input(self, X, y) -> TensorData:
+        data = check_tensors(X, y, device=self.device, name=type(self).__name__)
+        self.n_features_in_ = int(data.X.shape[1])
+        if hasattr(self, "feature_names_in_"):  # a refit on tensors has no column names
+            del self.feature_names_in_
+        return data
