@@ -8,7 +8,7 @@ minority diversity and decrease majority diversity"). Notebook 02 uses it.
 
 from __future__ import annotations
 
-from functools import partial
+from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
@@ -134,6 +134,21 @@ def meet_under(n_per_class, y: np.ndarray) -> dict:
     return {_scalar(c): min(int(n), m) for c, n in zip(classes, counts)}
 
 
+@dataclass(frozen=True)
+class MeetAt:
+    """``meet_over`` (``step="over"``) or ``meet_under`` at ``n_per_class`` as a strategy callable ``y -> dict``.
+
+    A value object rather than ``functools.partial``: its repr is stable across processes, so test ids
+    and printed pipelines do not carry memory addresses.
+    """
+
+    step: str
+    n_per_class: object
+
+    def __call__(self, y) -> dict:
+        return (meet_over if self.step == "over" else meet_under)(self.n_per_class, y)
+
+
 def make_smote_under(n_per_class="median", *, k_neighbors: int = 5, random_state=None, device=None) -> SMOTEUnderSampler:
     """A ``SMOTEUnderSampler`` that ends with ``n_per_class`` samples in every class (multi-class friendly).
 
@@ -146,5 +161,5 @@ def make_smote_under(n_per_class="median", *, k_neighbors: int = 5, random_state
             raise ValueError(f"n_per_class must be a positive int or one of {list(MEET_AT)}; got {n_per_class!r} instead.")
     elif isinstance(n_per_class, bool) or not isinstance(n_per_class, Integral) or n_per_class < 1:
         raise ValueError(f"n_per_class must be a positive int or one of {list(MEET_AT)}; got {n_per_class!r} instead.")
-    return SMOTEUnderSampler(partial(meet_over, n_per_class), partial(meet_under, n_per_class),
+    return SMOTEUnderSampler(MeetAt("over", n_per_class), MeetAt("under", n_per_class),
                              k_neighbors=k_neighbors, random_state=random_state, device=device)
