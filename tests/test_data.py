@@ -769,3 +769,25 @@ def test_real_cifar10_lt():
     t0 = time.perf_counter()
     D.load_dataset("cifar10-lt", root=root)
     assert time.perf_counter() - t0 < 2.0  # the second load is served by the cache
+
+
+# --- notebooks 01-05 (issue 11): no machine paths in what a notebook prints ---
+
+
+def test_short_source_keeps_only_the_folder_name():
+    from ltutorial.data import short_source
+
+    assert short_source("ImageFolder JPEG copy at /work/x/cifar10") == "ImageFolder JPEG copy in a folder named 'cifar10'"
+    assert short_source("official CIFAR-10 files at /d/cifar-10-batches-py/") == (
+        "official CIFAR-10 files in a folder named 'cifar-10-batches-py'")
+    assert short_source("scikit-learn digits (bundled)") == "scikit-learn digits (bundled)"
+    with pytest.raises(ValueError, match="source must be a str; got NoneType"):
+        short_source(None)
+
+
+def test_image_dataset_repr_prints_no_path():
+    images = torch.arange(16, dtype=torch.uint8).reshape(4, 1, 2, 2)
+    ds = D.ImageDataset(images, torch.tensor([0, 0, 1, 1]), ["a", "b"], name="t",
+                        source="ImageFolder JPEG copy at /very/secret/place/cifar10")
+    text = repr(ds)
+    assert "/very/secret" not in text and "folder named 'cifar10'" in text

@@ -23,7 +23,7 @@ from ltutorial.data.cifar import (
     locate_cifar,
 )
 from ltutorial.data.digits import load_digits_lt
-from ltutorial.data.images import ImageDataset, channel_mean_std
+from ltutorial.data.images import ImageDataset, channel_mean_std, short_source
 from ltutorial.data.longtail import PROFILES, _check_profile, longtail_counts, longtail_indices
 from ltutorial.data.prepare import EXPERIMENT_SIZES, downsample, prepare_experiment, stratified_subset
 from ltutorial.data.synthetic import (
@@ -55,6 +55,7 @@ __all__ = [
     "pack_cifar",
     "prepare_experiment",
     "resolve_dataset",
+    "short_source",
     "stratified_subset",
 ]
 
