@@ -791,3 +791,12 @@ def test_image_dataset_repr_prints_no_path():
                         source="ImageFolder JPEG copy at /very/secret/place/cifar10")
     text = repr(ds)
     assert "/very/secret" not in text and "folder named 'cifar10'" in text
+
+
+def test_verbose_loads_print_no_machine_path(tiny_folder, tmp_cache, capsys):
+    C.load_cifar_split("cifar10", "train", tiny_folder, verbose=True)   # decodes and caches
+    C.load_cifar_split("cifar10", "train", tiny_folder, verbose=True)   # reads the cache
+    out = capsys.readouterr().out
+    assert "decoded 80 images" in out and "read from the ltutorial cache" in out
+    assert str(tiny_folder) not in out and str(tmp_cache) not in out, out
+    assert f"folder named {tiny_folder.name!r}" in out
