@@ -259,27 +259,96 @@ def check_adrw_weights(weights, class_counts, nu) -> bool:
 # value is compared with an independent computation, not with a stored number.
 
 
-def check_smote_point(point, x, x_nn, u) -> bool:
-    """Notebook 02: one SMOTE point, x + u (x_nn - x) (Chawla et al. 2002), for a given gap u in [0, 1)."""
-    x, x_nn = _to_numpy(x).astype(np.float64), _to_numpy(x_nn).astype(np.float64)
-    return check_array_close(point, x + float(u) * (x_nn - x), "SMOTE point", rtol=1e-5, atol=1e-6,
-                             hint="start at x and walk the fraction u of the way towards the neighbour x_nn")
+def _minority_neighbours(X_min: np.ndarray, k: int) -> np.ndarray:
+    """Indices (n x k) of each row's k nearest other rows (Euclidean), the neighbours SMOTE draws from."""
+    d = ((X_min[:, None, :] - X_min[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    return np.argsort(d, axis=1, kind="stable")[:, :k]
 
 
-def check_smote_new_samples(n_new, class_counts, ratio) -> bool:
-    """Notebook 02: how many points ``SMOTE(sampling_strategy=ratio)`` adds to the minority of a
-    binary problem: int(ratio * n_majority) - n_minority (imbalanced-learn's rule)."""
-    counts = np.asarray(_to_numpy(class_counts), dtype=np.int64)
-    if counts.shape != (2,) or (counts <= 0).any():
-        raise ValueError(f"class_counts must hold 2 positive counts; got {counts.tolist()!r} instead.")
-    expected = int(float(ratio) * counts.max()) - int(counts.min())
-    return check_close(n_new, expected, "number of synthetic samples", atol=0.5, rtol=0,
-                       hint="the float is the wanted minority/majority ratio AFTER resampling; subtract what is there")
+def segment_positions(points, X_min, k_neighbors: int, tol: float = 1e-6) -> np.ndarray:
+    """For each point, where it sits on a SMOTE segment: (i, j, u) with point = x_i + u (x_j - x_i),
+    x_j one of x_i's ``k_neighbors`` nearest minority neighbours and u in [0, 1]; (-1, -1, nan)
+    when no such segment passes within ``tol`` (relative to the segment's length) of the point.
+
+    SMOTE's synthetic sample is x_new = x_i + u (x_nn - x_i), u ~ U[0, 1) (Chawla et al., JAIR 2002).
+    """
+    P = np.asarray(_to_numpy(points), dtype=np.float64)
+    X = np.asarray(_to_numpy(X_min), dtype=np.float64)
+    if X.ndim != 2 or len(X) < 2:
+        raise ValueError(f"X_min must be a 2-D array of at least 2 minority points; got shape {X.shape} instead.")
+    if isinstance(k_neighbors, bool) or not isinstance(k_neighbors, (int, np.integer)) or not 1 <= k_neighbors < len(X):
+        raise ValueError(f"k_neighbors must be an int in [1, {len(X) - 1}]; got {k_neighbors!r} instead.")
+    if P.ndim != 2 or P.shape[1] != X.shape[1]:
+        raise ValueError(f"points must be a 2-D array with {X.shape[1]} columns; got shape {P.shape} instead.")
+    nn = _minority_neighbours(X, int(k_neighbors))
+    i_idx = np.repeat(np.arange(len(X)), nn.shape[1])
+    j_idx = nn.ravel()
+    start, d = X[i_idx], X[j_idx] - X[i_idx]                          # segments x_i -> x_j
+    length2 = (d**2).sum(1)
+    u = ((P[:, None, :] - start[None]) * d[None]).sum(-1) / length2  # projection on each segment
+    u_clip = np.clip(u, 0.0, 1.0)
+    gap = np.linalg.norm(P[:, None, :] - (start[None] + u_clip[..., None] * d[None]), axis=-1)
+    gap = gap / np.sqrt(length2)[None]
+    best = gap.argmin(1)
+    out = np.full((len(P), 3), np.nan)
+    out[:, :2] = -1
+    hit = gap[np.arange(len(P)), best] <= tol
+    out[hit, 0], out[hit, 1], out[hit, 2] = i_idx[best[hit]], j_idx[best[hit]], u_clip[np.arange(len(P)), best][hit]
+    return out
+
+
+def check_smote_samples(new_points, X_min, k_neighbors: int, n_new: int) -> bool:
+    """Notebook 02: SMOTE by hand on a small minority set. Passes when there are ``n_new`` points,
+    each on a segment x_i + u (x_nn - x_i) between a minority point and one of its ``k_neighbors``
+    nearest minority neighbours (Chawla et al. 2002), none a copy of a minority point, and
+    not all from one segment."""
+    _answer_is_missing(new_points, "new_points", None)
+    P = np.asarray(_to_numpy(new_points), dtype=np.float64)
+    X = np.asarray(_to_numpy(X_min), dtype=np.float64)
+    _require(P.ndim == 2 and P.shape[1] == X.shape[1],
+             f"new_points must be an (n_new x {X.shape[1]}) array; got shape {P.shape} instead.",
+             "stack the synthetic points as rows, one column per feature")
+    _require(len(P) == n_new, f"{len(P)} synthetic points, expected {n_new}.", "make exactly n_new points")
+    pos = segment_positions(P, X, k_neighbors)
+    off = np.flatnonzero(pos[:, 0] < 0)
+    _require(off.size == 0, f"{off.size} of {len(P)} points lie on no segment between a minority point and one of "
+             f"its {k_neighbors} nearest minority neighbours (first: row {off[:1].tolist()}).",
+             "neighbours are the k closest OTHER minority points; x_new = x_i + u * (x_nn - x_i) with u in [0, 1)")
+    u = pos[:, 2]
+    copies = np.flatnonzero((u < 1e-6) | (u > 1 - 1e-6))
+    _require(copies.size == 0, f"{copies.size} of {len(P)} points are copies of minority points (u = 0 or 1).",
+             "that is replication; draw a fresh u ~ U[0, 1) for every new point")
+    segments = {tuple(sorted((int(a), int(b)))) for a, b in pos[:, :2]}  # x_i -> x_j is x_j -> x_i
+    _require(len(segments) > 1 or n_new < 3, "every new point lies on the same segment.",
+             "draw the minority point x_i and its neighbour at random for every new point")
+    return _check(True, f"{len(P)} synthetic points, each between a minority point and one of its "
+                  f"{k_neighbors} nearest minority neighbours ({len(segments)} different segments)", None, "")
+
+
+def check_smote_count_rule(n_synthetic) -> bool:
+    """Notebook 02: ``n_synthetic(class_counts, ratio)``, the number of points
+    ``SMOTE(sampling_strategy=ratio)`` adds to the minority of a binary problem: int(ratio *
+    n_majority) - n_minority (imbalanced-learn's rule), tried on several count pairs so that no
+    single coincidence passes."""
+    _answer_is_missing(n_synthetic, "n_synthetic", None)
+    _require(callable(n_synthetic), f"n_synthetic must be a function (class_counts, ratio) -> int; got "
+             f"{type(n_synthetic).__name__} instead.", "def n_synthetic(class_counts, ratio): ...")
+    cases = [([80, 20], 0.5), ([90, 12], 0.4), ([12, 90], 0.4), ([1000, 10], 1.0), ([300, 7], 0.25), ([50, 49], 1.0)]
+    for counts, ratio in cases:
+        expected = int(ratio * max(counts)) - min(counts)
+        got = n_synthetic(list(counts), ratio)
+        _require(got is not None and np.isclose(float(got), expected),
+                 f"n_synthetic({counts}, {ratio}) = {got!r}, expected {expected}.",
+                 "the float is the wanted minority/majority ratio AFTER resampling: the minority grows to "
+                 "int(ratio * n_majority); subtract what is there (the minority may come first)")
+    return _check(True, f"the rule holds on {len(cases)} class-count pairs", None, "")
 
 
 def check_cost_matrix_for_priors(cost_matrix, class_priors, tau: float = 1.0) -> bool:
-    """Notebook 03: a cost matrix (true class in rows) whose threshold-moving equals post-hoc logit
-    adjustment with ``tau``: checked on random logits against softmax(z - tau log pi)."""
+    """Notebook 03: a cost matrix (true class in rows, C[k][k] = 0: a correct prediction costs
+    nothing) whose threshold-moving equals post-hoc logit adjustment with ``tau``: checked on
+    random logits against softmax(z - tau log pi) (Zhou & Liu 2006; Menon et al. 2021)."""
     from ltutorial.posthoc import logit_adjust, softmax, threshold_moving
 
     _answer_is_missing(cost_matrix, "cost_matrix", None)
@@ -289,6 +358,9 @@ def check_cost_matrix_for_priors(cost_matrix, class_priors, tau: float = 1.0) ->
     _require(C.shape == (K, K), f"cost_matrix must be {K} x {K}; got shape {C.shape} instead.",
              "one row and one column per class")
     _require(bool((C >= 0).all()), "cost_matrix has negative entries.", "costs are >= 0")
+    _require(bool(np.allclose(np.diag(C), 0.0)), f"the diagonal is {np.round(np.diag(C), 4).tolist()}, not 0.",
+             "C[k][k] is the cost of predicting the TRUE class k: a correct prediction costs nothing; "
+             "put the costs off the diagonal")
     z = np.random.default_rng(0).normal(size=(256, K)) * 3
     moved = threshold_moving(softmax(z), C)
     target = softmax(logit_adjust(z, pri, tau))
@@ -307,18 +379,69 @@ def check_parent_probabilities(proba, subclass_proba, subclass_parent) -> bool:
                              hint="add up the columns of the sub-classes that belong to the same parent class")
 
 
-def check_balanced_accuracy_threshold(threshold, positive_rate) -> bool:
-    """Notebook 05: the Bayes-optimal threshold on eta(x) for balanced accuracy is the base rate p
-    (Menon et al. 2013), not 1/2."""
-    return check_close(threshold, float(positive_rate), "balanced-accuracy threshold on eta(x)",
-                       hint="at the Bayes rule, eta(x) / p = (1 - eta(x)) / (1 - p): solve for eta(x)")
+def check_phase1_relabelling(subclass_labels, subclass_parent, y, cluster_labels, majority_class: int = 0) -> bool:
+    """Notebook 04: COG's Phase I relabelling (Wu et al., KDD 2007). The points of
+    ``majority_class`` take their k-means cluster (``cluster_labels``, one per majority point, in
+    order) as sub-class, every other class keeps one sub-class of its own, and
+    ``subclass_parent[s]`` is the class of sub-class s. Any numbering of the sub-classes passes."""
+    for name, v in (("subclass_labels", subclass_labels), ("subclass_parent", subclass_parent)):
+        _answer_is_missing(v, name, None)
+    sub = _to_numpy(subclass_labels).astype(np.int64).ravel()
+    parent = _to_numpy(subclass_parent).astype(np.int64).ravel()
+    y = _to_numpy(y).astype(np.int64).ravel()
+    clusters = _to_numpy(cluster_labels).astype(np.int64).ravel()
+    major = y == majority_class
+    if clusters.size != int(major.sum()):
+        raise ValueError(f"cluster_labels must hold one cluster per majority point ({int(major.sum())}); "
+                         f"got {clusters.size} instead.")
+    _require(sub.shape == y.shape, f"subclass_labels must hold one label per point ({y.size}); got {sub.size}.",
+             "relabel every training point, the rare ones too")
+    _require(sub.min() >= 0 and sub.max() < parent.size,
+             f"subclass_labels run from {sub.min()} to {sub.max()}, but subclass_parent has {parent.size} entries.",
+             "number the sub-classes 0 .. n_sub - 1 and give each one a parent")
+    expected = np.zeros_like(y)
+    expected[major] = clusters
+    others = np.unique(y[~major])
+    expected[~major] = clusters.max() + 1 + np.searchsorted(others, y[~major])
+    pairs = set(zip(sub.tolist(), expected.tolist()))
+    _require(len(pairs) == len(set(sub.tolist())) == len(set(expected.tolist())),
+             f"your sub-classes ({len(set(sub.tolist()))}) are not the clusters of the majority plus one per other "
+             f"class ({len(set(expected.tolist()))}).",
+             "majority points: their cluster; the rare class: one new label of its own, not one of the clusters'")
+    _require(bool((parent[sub] == y).all()), f"{int((parent[sub] != y).sum())} points map back to the wrong class.",
+             "subclass_parent[s] must be the class of the points in sub-class s (Phase IV uses it)")
+    return _check(True, f"{len(set(sub.tolist()))} sub-classes, each inside one class", None, "")
 
 
-def check_half_rule_balanced_accuracy(value, problem) -> bool:
-    """Notebook 05: the exact balanced accuracy of the accuracy-Bayes rule eta(x) > 1/2 on a
-    ``GaussianBinaryProblem`` (computed here with the closed form of the problem)."""
-    return check_close(value, problem.balanced_accuracy("accuracy"), "balanced accuracy of eta > 1/2",
-                       rtol=1e-3, hint="use problem.rates('accuracy') (TPR, TNR) and average them")
+def check_plugin_predictions(predictions, estimator, X_test, y_train) -> bool:
+    """Notebook 05: the plug-in rule with empirical threshold (Menon et al., ICML 2013, Algorithm 1):
+    predict 1 when eta_hat(x) = estimator.predict_proba(x)[:, 1] > p_hat = mean(y_train)."""
+    _answer_is_missing(predictions, "predictions", None)
+    pred = _to_numpy(predictions).ravel()
+    eta = np.asarray(estimator.predict_proba(_to_numpy(X_test)))[:, list(estimator.classes_).index(1)]
+    expected = (eta > float(np.mean(_to_numpy(y_train)))).astype(np.int64)
+    _require(pred.shape == expected.shape, f"predictions must hold one 0/1 label per test point ({expected.size}); "
+             f"got shape {pred.shape}.", "one prediction per row of X_test")
+    wrong = int((pred.astype(np.int64) != expected).sum())
+    at_half = wrong > 0 and bool((pred.astype(np.int64) == (eta > 0.5)).all())
+    _require(not at_half, "these are the predictions at the threshold 1/2 (estimator.predict).",
+             "threshold eta_hat at p_hat, the fraction of positives in the TRAINING labels")
+    return _check(wrong == 0, f"{pred.size} plug-in predictions, {int(expected.sum())} positive",
+                  "eta_hat(x) is column 1 of predict_proba (the probability of class 1); compare it with p_hat = "
+                  "y_train.mean()", f"{wrong} of {pred.size} predictions differ from eta_hat(x) > p_hat.")
+
+
+def check_balanced_accuracy_from_rates(value, y_true, y_pred) -> bool:
+    """Notebook 05: balanced accuracy (TPR + TNR) / 2 of binary predictions, computed here from
+    the counts (Brodersen et al. 2010)."""
+    t = _to_numpy(y_true).astype(np.int64).ravel()
+    p = _to_numpy(y_pred).astype(np.int64).ravel()
+    if t.shape != p.shape or not set(np.unique(t)) <= {0, 1} or len(np.unique(t)) < 2:
+        raise ValueError(f"y_true and y_pred must be 0/1 arrays of one length with both classes in y_true; "
+                         f"got shapes {t.shape} and {p.shape} instead.")
+    tpr, tnr = float((p[t == 1] == 1).mean()), float((p[t == 0] == 0).mean())
+    return check_close(value, (tpr + tnr) / 2, "balanced accuracy", rtol=1e-6,
+                       hint="TPR = recall of class 1, TNR = recall of class 0; average the two, not the points")
 
 
 # --- notebooks 10-12 ---

@@ -857,3 +857,34 @@ def test_pack_with_missing_parts_or_bad_bytes_is_corrupt(tiny_folder, tmp_path, 
     torch.save(dict(pack, test=dict(pack["test"], data=data)), tmp_path / "zeroed.ltpack")
     with pytest.raises(ValueError, match=r"zeroed\.ltpack', which is corrupt \(image 3 must be a readable"):
         P.read_pack_split(tmp_path / "zeroed.ltpack", "test")
+
+
+# --- notebooks 01-05 (issue 11): no machine paths in what a notebook prints ---
+
+
+def test_short_source_keeps_only_the_folder_name():
+    from ltutorial.data import short_source
+
+    assert short_source("ImageFolder JPEG copy at /work/x/cifar10") == "ImageFolder JPEG copy in a folder named 'cifar10'"
+    assert short_source("official CIFAR-10 files at /d/cifar-10-batches-py/") == (
+        "official CIFAR-10 files in a folder named 'cifar-10-batches-py'")
+    assert short_source("scikit-learn digits (bundled)") == "scikit-learn digits (bundled)"
+    with pytest.raises(ValueError, match="source must be a str; got NoneType"):
+        short_source(None)
+
+
+def test_image_dataset_repr_prints_no_path():
+    images = torch.arange(16, dtype=torch.uint8).reshape(4, 1, 2, 2)
+    ds = D.ImageDataset(images, torch.tensor([0, 0, 1, 1]), ["a", "b"], name="t",
+                        source="ImageFolder JPEG copy at /very/secret/place/cifar10")
+    text = repr(ds)
+    assert "/very/secret" not in text and "folder named 'cifar10'" in text
+
+
+def test_verbose_loads_print_no_machine_path(tiny_folder, tmp_cache, capsys):
+    C.load_cifar_split("cifar10", "train", tiny_folder, verbose=True)   # decodes and caches
+    C.load_cifar_split("cifar10", "train", tiny_folder, verbose=True)   # reads the cache
+    out = capsys.readouterr().out
+    assert "decoded 80 images" in out and "read from the ltutorial cache" in out
+    assert str(tiny_folder) not in out and str(tmp_cache) not in out, out
+    assert f"folder named {tiny_folder.name!r}" in out

@@ -84,3 +84,130 @@ def test_marker_for_notebook_specific_checks_is_present():
     import inspect
 
     assert "# --- notebook-specific checks below ---" in inspect.getsource(ex)
+
+
+# --- notebooks 02-05 (issue 11): each check accepts the right answer (computed independently: by
+# hand, with scikit-learn or imbalanced-learn) and rejects the known wrong answers ---
+
+
+def _minority_set(seed=0, n=12):
+    return np.random.default_rng(seed).normal(size=(n, 2))
+
+
+def _smote_by_hand(X, k, n_new, seed=0, u=None):
+    """Reference SMOTE: base point at random, one of its k nearest other points, x + u (x_nn - x)."""
+    rng = np.random.default_rng(seed)
+    d = ((X[:, None] - X[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    nn = np.argsort(d, 1)[:, :k]
+    i = rng.integers(len(X), size=n_new)
+    j = nn[i, rng.integers(k, size=n_new)]
+    u = rng.uniform(size=(n_new, 1)) if u is None else u
+    return X[i] + u * (X[j] - X[i])
+
+
+def test_smote_samples_accepts_imbalanced_learn_and_hand_smote(capsys):
+    from imblearn.over_sampling import SMOTE
+
+    X_min = _minority_set()
+    assert ex.check_smote_samples(_smote_by_hand(X_min, 3, 20), X_min, 3, 20)
+    assert "Correct" in capsys.readouterr().out
+    # imbalanced-learn's SMOTE on 40 majority + 12 minority points: its 28 new points pass
+    X = np.vstack([np.random.default_rng(1).normal(5, 1, size=(40, 2)), X_min])
+    y = np.r_[np.zeros(40, int), np.ones(12, int)]
+    X_res, _ = SMOTE(k_neighbors=3, random_state=0).fit_resample(X, y)
+    assert ex.check_smote_samples(X_res[len(X):], X_min, 3, 28)
+
+
+def test_smote_samples_rejects_copies_off_segment_points_and_wrong_counts():
+    X_min = _minority_set()
+    rng = np.random.default_rng(2)
+    with pytest.raises(AssertionError, match="copies of minority points"):
+        ex.check_smote_samples(X_min[rng.integers(12, size=20)], X_min, 3, 20)   # replication
+    with pytest.raises(AssertionError, match="lie on no segment"):
+        ex.check_smote_samples(_smote_by_hand(X_min, 11, 20), X_min, 3, 20)      # k too large: chords
+    with pytest.raises(AssertionError, match="lie on no segment"):
+        ex.check_smote_samples(_smote_by_hand(X_min, 3, 20) + rng.normal(0, 0.05, (20, 2)), X_min, 3, 20)  # noise
+    with pytest.raises(AssertionError, match="19 synthetic points, expected 20"):
+        ex.check_smote_samples(_smote_by_hand(X_min, 3, 19), X_min, 3, 20)
+    one_segment = X_min[0] + np.linspace(0.1, 0.9, 20)[:, None] * (X_min[_smote_nn(X_min)] - X_min[0])
+    with pytest.raises(AssertionError, match="same segment"):
+        ex.check_smote_samples(one_segment, X_min, 3, 20)
+    with pytest.raises(ValueError, match="k_neighbors must be an int in"):
+        ex.check_smote_samples(X_min[:2], X_min, 0, 2)
+
+
+def _smote_nn(X):
+    d = ((X - X[0]) ** 2).sum(1)
+    d[0] = np.inf
+    return int(d.argmin())
+
+
+def test_segment_positions_recovers_u():
+    X_min = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 10.0]])
+    pos = ex.segment_positions([[0.25, 0.0], [5.0, 5.0]], X_min, 1)
+    assert pos[0].tolist()[:2] in ([0, 1], [1, 0]) and min(pos[0, 2], 1 - pos[0, 2]) == pytest.approx(0.25)
+    assert pos[1, 0] == -1 and np.isnan(pos[1, 2])   # (5, 5) lies between 0 and 2, but 2 is not 0's nearest
+
+
+def test_smote_count_rule_rejects_one_per_minority_sample():
+    assert ex.check_smote_count_rule(lambda c, r: int(r * max(c)) - min(c))
+    with pytest.raises(AssertionError, match=r"n_synthetic\(\[90, 12\], 0.4\) = 12, expected 24"):
+        ex.check_smote_count_rule(lambda c, r: min(c))              # one synthetic point per minority sample
+    with pytest.raises(AssertionError, match="expected"):
+        ex.check_smote_count_rule(lambda c, r: int(r * c[0]) - c[1])  # assumes the majority comes first
+    with pytest.raises(AssertionError, match="expected"):
+        ex.check_smote_count_rule(lambda c, r: max(c) - min(c))       # full balance whatever the ratio
+    with pytest.raises(AssertionError, match="must be a function"):
+        ex.check_smote_count_rule(20)
+
+
+def test_cost_matrix_rejects_a_diagonal_matrix():
+    prior = np.array([0.6, 0.3, 0.1])
+    K = 3
+    off = (prior**-0.5)[:, None] / (K - 1) * (1 - np.eye(K))   # row k sums to pi_k^-0.5, C[k][k] = 0
+    assert ex.check_cost_matrix_for_priors(off, prior, tau=0.5)
+    assert ex.check_cost_matrix_for_priors(7 * off, prior, tau=0.5)   # a common factor cancels
+    with pytest.raises(AssertionError, match="diagonal"):
+        ex.check_cost_matrix_for_priors(np.diag(prior**-0.5), prior, tau=0.5)
+    with pytest.raises(AssertionError, match="entries of threshold-moved probabilities differ"):
+        ex.check_cost_matrix_for_priors((prior**-1.0)[:, None] * (1 - np.eye(K)), prior, tau=0.5)  # wrong tau
+
+
+def test_phase1_relabelling_any_numbering_passes():
+    y = np.array([0, 0, 0, 0, 1, 1, 0])
+    clusters = np.array([0, 1, 1, 2, 0])          # the 5 majority points, in order
+    sub = np.array([0, 1, 1, 2, 3, 3, 0])
+    assert ex.check_phase1_relabelling(sub, [0, 0, 0, 1], y, clusters)
+    perm = np.array([2, 0, 3, 1])                # renumbered sub-classes
+    assert ex.check_phase1_relabelling(perm[sub], np.array([0, 0, 0, 1])[np.argsort(perm)], y, clusters)
+    with pytest.raises(AssertionError, match="not the clusters"):
+        ex.check_phase1_relabelling(np.array([0, 1, 1, 2, 0, 0, 0]), [0, 0, 0], y, clusters)   # rare joins cluster 0
+    with pytest.raises(AssertionError, match="map back to the wrong class"):
+        ex.check_phase1_relabelling(sub, [0, 0, 0, 0], y, clusters)
+    with pytest.raises(AssertionError, match="not the clusters"):
+        ex.check_phase1_relabelling(y, [0, 1], y, clusters)    # no relabelling at all
+    with pytest.raises(ValueError, match="one cluster per majority point"):
+        ex.check_phase1_relabelling(sub, [0, 0, 0, 1], y, clusters[:3])
+
+
+def test_plugin_predictions_and_balanced_accuracy_from_rates():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(0)
+    y = (rng.uniform(size=600) < 0.1).astype(int)
+    X = rng.normal(size=(600, 2)) + 1.5 * y[:, None]
+    X_test = rng.normal(size=(400, 2)) + 1.5 * (rng.uniform(size=400) < 0.5)[:, None]
+    est = LogisticRegression().fit(X, y)
+    right = (est.predict_proba(X_test)[:, 1] > y.mean()).astype(int)
+    assert ex.check_plugin_predictions(right, est, X_test, y)
+    with pytest.raises(AssertionError, match="threshold 1/2"):
+        ex.check_plugin_predictions(est.predict(X_test), est, X_test, y)
+    with pytest.raises(AssertionError, match="differ"):
+        ex.check_plugin_predictions((est.predict_proba(X_test)[:, 0] > y.mean()).astype(int), est, X_test, y)
+    y_true = np.array([0, 0, 0, 1, 1, 1, 1, 0])
+    y_pred = np.array([0, 1, 0, 1, 0, 1, 1, 0])
+    assert ex.check_balanced_accuracy_from_rates(balanced_accuracy_score(y_true, y_pred), y_true, y_pred)
+    with pytest.raises(AssertionError, match="expected"):
+        ex.check_balanced_accuracy_from_rates((y_true == y_pred).mean() + 0.01, y_true, y_pred)

@@ -23,7 +23,7 @@ from ltutorial.data.cifar import (
     locate_cifar,
 )
 from ltutorial.data.digits import load_digits_lt
-from ltutorial.data.images import ImageDataset, channel_mean_std
+from ltutorial.data.images import ImageDataset, channel_mean_std, short_source
 from ltutorial.data.large_lt import (
     LARGE_LT,
     LargeLTDataset,
@@ -66,6 +66,7 @@ __all__ = [
     "pack_cifar",
     "prepare_experiment",
     "resolve_dataset",
+    "short_source",
     "stratified_subset",
 ]
 

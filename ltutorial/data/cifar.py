@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ltutorial._validation import check_choice
-from ltutorial.data.images import channel_mean_std
+from ltutorial.data.images import channel_mean_std, short_source
 
 __all__ = [
     "CIFAR_SPECS",
@@ -482,11 +482,12 @@ def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False)
             t0 = time.perf_counter()
             entry = torch.load(dst, weights_only=True)
             if verbose:
-                print(f"{name} {split}: {entry['source']} (cached decode at {dst}, {time.perf_counter() - t0:.2f} s)")
+                print(f"{name} {split}: {short_source(entry['source'])} (decoded copy read from the ltutorial cache, "
+                      f"{time.perf_counter() - t0:.2f} s)")
             return CacheEntry(entry)
         except Exception as exc:  # a corrupt or foreign file: rebuild it rather than fail
             if verbose:
-                print(f"{name} {split}: cache file {dst} unreadable ({type(exc).__name__}); decoding again")
+                print(f"{name} {split}: cache file {dst.name} unreadable ({type(exc).__name__}); decoding again")
     t0 = time.perf_counter()
     entry = _read_source(name, kind, path, split)
     entry["images"] = entry["images"].contiguous()
@@ -502,7 +503,8 @@ def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False)
             stacklevel=2,
         )
     if verbose:
-        print(f"{name} {split}: {entry['source']} (decoded {entry['labels'].numel()} images in {elapsed:.1f} s, cached at {dst})")
+        print(f"{name} {split}: {short_source(entry['source'])} (decoded {entry['labels'].numel()} images in {elapsed:.1f} s, "
+              f"saved to the ltutorial cache: LTUTORIAL_CACHE or ~/.cache/ltutorial)")
     return CacheEntry(entry)
 
 

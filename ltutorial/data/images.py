@@ -16,7 +16,7 @@ import torch
 from ltutorial._validation import as_tensor, check_labels
 from ltutorial.device import get_device
 
-__all__ = ["ImageDataset", "channel_mean_std"]
+__all__ = ["ImageDataset", "channel_mean_std", "short_source"]
 
 
 def channel_mean_std(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -60,6 +60,21 @@ def _check_stats(value, *, name: str, n_channels: int, positive: bool) -> tuple[
         kind = "positive floats" if positive else "floats"
         raise ValueError(f"{name} must be {n_channels} {kind} (finite, one per channel); got {value!r} instead.")
     return values
+
+
+def short_source(source: str) -> str:
+    """``source`` with a trailing folder path (``"... at /a/b/cifar10"``) cut to the folder's name.
+
+    What notebooks print about a data set: the kind of copy and its folder's name, never a path of
+    the machine that ran them (outputs are shared, paths differ per machine).
+    """
+    if not isinstance(source, str):
+        raise ValueError(f"source must be a str; got {type(source).__name__} instead.")
+    head, sep, tail = source.rpartition(" at ")
+    if not sep or not tail.strip():
+        return source
+    name = tail.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    return f"{head} in a folder named {name!r}"
 
 
 @dataclass(repr=False)
@@ -167,5 +182,5 @@ class ImageDataset:
         shape = "x".join(str(s) for s in self.image_shape)
         return (
             f"ImageDataset(name={self.name!r}, n={len(self)}, image={shape}, classes={self.num_classes}, "
-            f"per-class {span}, device={self.device.type}, source={self.source!r})"
+            f"per-class {span}, device={self.device.type}, source={short_source(self.source)!r})"
         )

@@ -19,7 +19,7 @@ class PerClassAccuracyRecorder:
     At the start of epoch e > 0 with e % every == 0 (i.e. after e epochs of training) it stores
     ``evaluate(state.model, test, device=state.device)["per_class_accuracy"]`` in
     ``per_class_accuracy`` and e in ``epochs``. Shows *when* head and tail classes are learnt under
-    ERM (the slide's point: the tail is sacrificed). Notebook 01, section 5.
+    ERM (the slide's point: the tail is sacrificed). Pass it in ``hooks=`` of ``lt.train.fit``.
     """
 
     def __init__(self, test, every: int = 1, *, batch_size: int = 1024):
