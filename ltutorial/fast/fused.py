@@ -2,7 +2,8 @@
 
 On a GPU one small model leaves most of the chip idle even when graphed; N models of the same
 architecture fused into one network fill it: 8 ResNet-32s with grouped convolutions, graphed,
-take 9.4 ms per step instead of 8 x 3.3 ms (H200, ../shared/reference/performance.md).
+train 11.3x faster per model than the reference DataLoader loop (H200,
+``benchmarks/results/nvidia-h200-train_throughput.json``).
 
 How the fusion works ("models as batch"): the fused network runs the first model's own
 ``forward`` code on a batch of B x N rows, row b * N + i being sample b for model i. Every layer
@@ -20,70 +21,28 @@ the models (LDAM's cosine head next to linear heads), run per model on their row
 Each model keeps its loss (``loss_fns[i]`` on its slice of the logits; the summed loss gives each
 model exactly its own gradients, since parameters are disjoint) and its hooks; all see the same
 batches and the same lr schedule. SGD is elementwise, so one optimizer over the fused parameters
-is N independent SGDs. ``fit_many`` is the entry point (docs/ARCHITECTURE.md, "Several models at
-once"); ``ltutorial reproduce`` trains a table's methods with it.
-
-The alternative engine ``fit_many(..., fuse="streams")`` keeps the N models as separate modules
-(each with its own ``TensorLRSGD``, bf16 + channels_last like ``fit``'s fast path) and captures
-all N train steps in ONE CUDA graph, each step on its own CUDA stream forked from the capturing
-stream and joined back, so the graph holds N independent branches the GPU can run concurrently
-with the plain (not grouped) cuDNN kernels. Which of the two is faster depends on the GPU; the
-throughput benchmark times both and ``LTUTORIAL_FIT_MANY_ENGINE`` picks the default on CUDA.
-
-A third engine, ``fit_many(..., fuse="channels")``, replaces the rows trick for CIFAR ResNets by a
-network written for the fused layout (``fused_channels.py``): no reshapes between layers, so it
-can run in channels_last, and one plain stem convolution on the shared batch.
+is N independent SGDs. ``ltutorial.train.fit_many`` is the entry point (docs/ARCHITECTURE.md,
+"Several models at once"); ``ltutorial reproduce`` trains a table's methods with it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import os
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltutorial._validation import check_choice
-from ltutorial.device import get_device
-from ltutorial.train.fast import GraphCaptureError, cudnn_autotune
-from ltutorial.train.loop import History, _check_common, _check_hooks, _resolve_amp, _resolve_fast, fit
+from ltutorial.fast.engine import Members, cudnn_autotune, run_engine
+from ltutorial.train.common import FitConfig, History, resolve_fast
 
-__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fit_many", "FUSED_CONV_CHANNELS_LAST",
-           "FIT_MANY_ENGINE_ENV"]
+__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fusable_groups", "fit_fused"]
 
 
 class NotFusableError(ValueError):
     """The models cannot run as one fused network (different module trees or shapes, or a forward
     that mixes the samples of a batch)."""
-
-#: Run the grouped convolutions in channels_last (NHWC) memory, at the price of one layout copy
-#: before and after each: the fused activations must stay (B N) x C x H x W for the models' own
-#: forward code, which NHWC cannot view as B x (N C) x H x W. Which is faster depends on cuDNN's
-#: grouped kernels; ``benchmarks/train_throughput.py`` times both on CUDA, and
-#: ``benchmarks/gpu_check.sh`` sets ``LTUTORIAL_FUSED_NHWC=1`` for the reproduction when NHWC won.
-_NHWC_ENV = os.environ.get("LTUTORIAL_FUSED_NHWC", "0").strip().lower()
-if _NHWC_ENV not in ("0", "1", "", "false", "true"):
-    raise ValueError(f"LTUTORIAL_FUSED_NHWC must be 0 or 1; got {_NHWC_ENV!r} instead.")
-FUSED_CONV_CHANNELS_LAST = _NHWC_ENV in ("1", "true")
-
-#: ``fit_many(..., fuse=None)`` on CUDA: "fused" (grouped network, the default), "streams" (one
-#: graph, one stream per model) or "channels" (the models-as-channels network where the
-#: architecture has one, else "fused"). Read at each call, so ``benchmarks/gpu_check.sh`` can export the
-#: engine its throughput step found faster before the reproduction runs.
-FIT_MANY_ENGINE_ENV = "LTUTORIAL_FIT_MANY_ENGINE"
-FIT_MANY_ENGINES = ("fused", "streams", "channels")
-
-
-def _default_engine() -> str:
-    value = os.environ.get(FIT_MANY_ENGINE_ENV, "").strip().lower()
-    if value == "":
-        return "fused"
-    if value not in FIT_MANY_ENGINES:
-        raise ValueError(f"{FIT_MANY_ENGINE_ENV} must be one of {list(FIT_MANY_ENGINES)} (or unset); "
-                         f"got {value!r} instead.")
-    return value
 
 
 def _same(modules, attrs, kind):
@@ -113,14 +72,8 @@ class _FusedConv2d(nn.Module):
     def forward(self, x):
         b = x.shape[0] // self.n
         xg = x.reshape(b, self.n * self.in_channels, *x.shape[2:])
-        if FUSED_CONV_CHANNELS_LAST:
-            xg = xg.contiguous(memory_format=torch.channels_last)
-        y = self.forward_channels(xg)
+        y = F.conv2d(xg, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups * self.n)
         return y.contiguous().reshape(b * self.n, self.out_channels, *y.shape[2:])
-
-    def forward_channels(self, x):
-        """The N convolutions on B x (N C_in) x H x W (the models-as-channels layout, any memory format)."""
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups * self.n)
 
     @torch.no_grad()
     def unfuse_into(self, convs):
@@ -153,11 +106,8 @@ class _FusedBatchNorm(nn.Module):
             self.running_mean = self.running_var = self.num_batches_tracked = None
 
     def forward(self, x):
-        b = x.shape[0] // self.n
-        return self.forward_channels(x.reshape(b, self.n * self.num_features, *x.shape[2:])).reshape(x.shape)
-
-    def forward_channels(self, x):
-        """The N BatchNorms on B x (N C) x ... (the models-as-channels layout)."""
+        shape, b = x.shape, x.shape[0] // self.n
+        x = x.reshape(b, self.n * self.num_features, *x.shape[2:])
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
@@ -166,7 +116,7 @@ class _FusedBatchNorm(nn.Module):
         use_batch_stats = self.training or self.running_mean is None
         return F.batch_norm(x, self.running_mean if not self.training or self.track_running_stats else None,
                             self.running_var if not self.training or self.track_running_stats else None,
-                            self.weight, self.bias, use_batch_stats, factor, self.eps)
+                            self.weight, self.bias, use_batch_stats, factor, self.eps).reshape(shape)
 
     @torch.no_grad()
     def unfuse_into(self, bns):
@@ -287,29 +237,14 @@ def _fuser_for(module: nn.Module):
     return _PerModel if _has_state(module) else None
 
 
-#: How the fused network lays the models out: "rows" (the first model's own forward on B x N rows,
-#: any architecture) or "channels" (a network written for B x (N C) activations, for the
-#: architectures in ``fused_channels.CHANNEL_FUSERS``).
-FUSED_LAYOUTS = ("rows", "channels")
-
-
 class FusedModels(nn.Module):
     """N same-architecture models as one network. ``forward(x)`` takes B x C x H x W and returns
     (B N) x K logits, row b * N + i from model i; ``unfuse_into(models)`` copies the trained
-    parameters and BN statistics back into the original models. ``layout``: one of
-    ``FUSED_LAYOUTS`` (see the module docstring and ``fused_channels``)."""
+    parameters and BN statistics back into the original models (see the module docstring)."""
 
-    def __init__(self, models, layout: str = "rows"):
+    def __init__(self, models):
         super().__init__()
-        check_choice(layout, list(FUSED_LAYOUTS), name="layout")
         self.n = len(models)
-        self.layout = layout
-        if layout == "channels":
-            from ltutorial.train.fused_channels import channel_fuser_for
-
-            self.net = channel_fuser_for(models)(models)
-            self._fused_names = [""]
-            return
         self.net = copy.deepcopy(models[0])
         self._fused_names = []
         named = [dict(m.named_modules()) for m in models]
@@ -338,8 +273,6 @@ class FusedModels(nn.Module):
             replaced.add(name)
 
     def forward(self, x):
-        if self.layout == "channels":  # the network takes the shared batch itself
-            return self.net(x)
         b = x.shape[0]
         rows = x.unsqueeze(1).expand(b, self.n, *x.shape[1:]).reshape(b * self.n, *x.shape[1:])
         return self.net(rows)
@@ -366,9 +299,8 @@ def _full_fp32():
 
 
 @torch.no_grad()
-def fuse_models(models, *, check: bool = True, layout: str = "rows") -> FusedModels:
-    """Fuse same-architecture ``models`` into one ``FusedModels`` network (see the module docstring;
-    ``layout="channels"``: the models-as-channels network of ``fused_channels``).
+def fuse_models(models, *, check: bool = True) -> FusedModels:
+    """Fuse same-architecture ``models`` into one ``FusedModels`` network (see the module docstring).
 
     ``check``: run a small random batch through the fused network and each model (eval mode)
     and raise if any model's logits differ, e.g. when a model's forward mixes samples.
@@ -376,7 +308,7 @@ def fuse_models(models, *, check: bool = True, layout: str = "rows") -> FusedMod
     models = list(models)
     if len(models) < 1 or not all(isinstance(m, nn.Module) for m in models):
         raise ValueError(f"models must be a non-empty list of nn.Module; got {models!r:.80} instead.")
-    fused = FusedModels(models, layout=layout)
+    fused = FusedModels(models)
     if check:
         first_conv = next((m for m in models[0].modules() if isinstance(m, nn.Conv2d)), None)
         first_lin = next((m for m in models[0].modules() if isinstance(m, nn.Linear)), None)
@@ -418,174 +350,43 @@ def fuse_models(models, *, check: bool = True, layout: str = "rows") -> FusedMod
     return fused
 
 
-def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit_kwargs) -> list[History]:
-    """Train several models on ``train`` (same batches, same schedule), each with its own loss and
-    hooks; one ``History`` per model, and each model in ``models`` ends up trained.
-
-    ``fuse`` None -> fused on CUDA (one grouped network, the step captured as a CUDA graph; the
-    environment variable ``LTUTORIAL_FIT_MANY_ENGINE=streams|channels`` picks another engine),
-    one after another elsewhere (``fit`` per model; the same seed gives every model the same data
-    order). ``fuse=True`` on the CPU runs the fused network eagerly (tested to match training the
-    models one by one). ``fuse="streams"``: the models stay separate modules, each with its own
-    optimizer, and see the same batches; on CUDA one graph captures all N steps, each on its own
-    stream (parallel branches), elsewhere (or with ``fast=False``) the same steps run one after
-    another; any mix of architectures is fine, and hooks may also change the models.
-    ``fuse="channels"``: CIFAR ResNets fused as one network on B x (N C) activations
-    (``fused_channels``), in channels_last on CUDA when ``amp`` is None (an explicit ``amp``
-    keeps NCHW, as in ``fit``); ``NotFusableError`` for other architectures.
-    Hooks of fused models see each model with its current weights (synced before the hooks run)
-    and may update losses, not the models. ``fit_kwargs``: as ``fit``
-    (no ``optimizer``: each model gets SGD with the given lr/momentum/weight_decay/nesterov).
-    The fused path drops each epoch's last partial batch, as ``fit``'s fast path does. Models whose
-    module trees differ are grouped by architecture, each group fused on its own (a group of one
-    on CUDA takes ``fit``'s graphed fast path); layers that differ only in type (a cosine head
-    next to linear heads) stay in one fused network and run per model.
-    """
-    models = list(models) if not isinstance(models, nn.Module) else [models]
-    if not models or not all(isinstance(m, nn.Module) for m in models):
-        raise ValueError(f"models must be a non-empty list of nn.Module; got {type(models).__name__} instead.")
-    loss_fns = list(loss_fns) if isinstance(loss_fns, (list, tuple)) else None
-    if loss_fns is None or len(loss_fns) != len(models):
-        raise ValueError(f"loss_fns must be a list with one loss per model ({len(models)}); got {loss_fns!r:.80} instead.")
-    if hooks is None:
-        hooks = [()] * len(models)
-    elif not isinstance(hooks, (list, tuple)) or len(hooks) != len(models):
-        raise ValueError(f"hooks must be None or a list with one list of hooks per model ({len(models)}); got {hooks!r:.80} instead.")
-    hooks = [_check_hooks(h, name=f"hooks[{i}]") for i, h in enumerate(hooks)]
-    if "optimizer" in fit_kwargs:
-        raise ValueError("optimizer must not be given to fit_many (each model gets SGD from lr/momentum/weight_decay); "
-                         "got an optimizer instead.")
-    device = get_device(fit_kwargs.pop("device", "auto"))
-    fuse_arg = fuse
-    if fuse is None:
-        fuse = device.type == "cuda"
-        if fuse and _default_engine() != "fused":
-            fuse = _default_engine()
-    elif not isinstance(fuse, bool) and fuse not in ("streams", "channels"):
-        raise ValueError(f"fuse must be None, True, False, 'streams' or 'channels'; got {fuse!r} instead.")
-    if fuse == "streams":
-        kw = dict(loss_fns=loss_fns, hooks=hooks, test=test, device=device)
-        try:
-            return _fit_together(models, train, engine="streams", **kw, **fit_kwargs)
-        except GraphCaptureError as err:
-            if fit_kwargs.get("fast", None) is not None or err.epoch != 0:
-                raise
-            # The capture restored every model, loss and optimizer state: nothing was trained yet.
-            print(f"fit_many: WARNING, the CUDA-graph streams path failed, training the models eagerly one after "
-                  f"another instead (pass fast=False to skip the attempt). {err}")
-            return _fit_together(models, train, engine="streams", **kw, **dict(fit_kwargs, fast=False))
-    if not fuse:
-        return [fit(m, train, loss_fn=fn, hooks=h, test=test, device=device, **fit_kwargs)
-                for m, fn, h in zip(models, loss_fns, hooks)]
-    # One fused network when the models share their module tree (layers of different types, such
-    # as LDAM's cosine head next to linear heads, run per model inside it); otherwise each exact
-    # architecture is fused and trained on its own, in order of first use.
-    auto = fuse_arg is None
-    layout, groups = "rows", None
-    if fuse == "channels":
-        try:
-            FusedModels(models, layout="channels")
-            layout, groups = "channels", {"all": list(range(len(models)))}
-        except NotFusableError as err:
-            if not auto:
-                raise
-            print(f"fit_many: {FIT_MANY_ENGINE_ENV}=channels, but these models have no channels-fused network ({err}); "
-                  "fusing them as rows instead.")
-    if groups is None:
-        try:
-            FusedModels(models)
-            groups = {"all": list(range(len(models)))}
-        except NotFusableError:
-            groups = {}
-            for i, m in enumerate(models):
-                groups.setdefault(_architecture_key(m), []).append(i)
-    histories: list = [None] * len(models)
-    for members in groups.values():
-        if len(members) == 1 and device.type == "cuda" and fit_kwargs.get("fast", None) is not False:
-            i = members[0]
-            histories[i] = fit(models[i], train, loss_fn=loss_fns[i], hooks=hooks[i], test=test, device=device,
-                               **fit_kwargs)
-            continue
-        group_args = ([models[i] for i in members], train)
-        group_kw = dict(loss_fns=[loss_fns[i] for i in members], hooks=[hooks[i] for i in members], test=test,
-                        device=device, layout=layout)
-        try:
-            got = _fit_together(*group_args, engine="fused", **group_kw, **fit_kwargs)
-        except NotFusableError as err:
-            if not auto:
-                raise
-            print(f"fit_many: these models cannot be fused ({err}); training them one after another.")
-            got = [fit(models[i], train, loss_fn=loss_fns[i], hooks=hooks[i], test=test, device=device, **fit_kwargs)
-                   for i in members]
-        except GraphCaptureError as err:
-            if fit_kwargs.get("fast", None) is not None or err.epoch != 0:
-                raise
-            # Nothing was trained yet (the fused copy is discarded): say so loudly, train eagerly.
-            print(f"fit_many: WARNING, the CUDA-graph fast path failed, training the fused models eagerly instead "
-                  f"(pass fast=False to skip the attempt). {err}")
-            got = _fit_together(*group_args, engine="fused", **group_kw, **dict(fit_kwargs, fast=False))
-        for i, h in zip(members, got):
-            histories[i] = h
-    return histories
-
-
 def _architecture_key(model: nn.Module) -> tuple:
     """Module types and parameter/buffer shapes: models with equal keys can be fused."""
     return (tuple((name, type(m).__name__) for name, m in model.named_modules()),
             tuple((name, tuple(t.shape)) for name, t in list(model.named_parameters()) + list(model.named_buffers())))
 
 
-def _check_all(models, loss_fns, train, *args):
-    """Run fit's checks for every (model, loss) pair; return the normalised shared settings."""
-    checked = [_check_common(m, train, fn, *args) for m, fn in zip(models, loss_fns)]
-    return checked[0]
+def fusable_groups(models) -> list[list[int]]:
+    """Indices of the models to fuse together: all of them when they share their module tree (layers of
+    different types, such as LDAM's cosine head next to linear heads, run per model inside it), else
+    one group per exact architecture, in order of first use."""
+    try:
+        FusedModels(models)
+        return [list(range(len(models)))]
+    except NotFusableError:
+        groups: dict = {}
+        for i, m in enumerate(models):
+            groups.setdefault(_architecture_key(m), []).append(i)
+        return list(groups.values())
 
 
-def _fit_together(models, train, *, engine, loss_fns, hooks, test, device, epochs, batch_size=128, lr=0.1,
-                  momentum=0.9, weight_decay=2e-4, nesterov=False, schedule=None, augment=None, seed=0, eval_every=1,
-                  progress=None, amp=None, fast=None, padding=4, fill="zero", drop_last=None,
-                  layout="rows") -> list[History]:
-    """``fit_many``'s two engines on ``run_engine``: ``engine="fused"``, one network (``layout``
-    "rows" or "channels") with one optimizer; ``engine="streams"``, N separate models, each with
-    its own optimizer, captured in one CUDA graph with one stream per model. ``fast`` None -> a
-    CUDA graph on CUDA, the same steps eagerly elsewhere. Like ``fit``'s fast path, each epoch's
-    last partial batch is dropped."""
-    from ltutorial.train.fast import run_engine
+def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None) -> list[History]:
+    """Train same-architecture ``models`` (checked settings ``cfg``) as one fused network on the engine,
+    then copy the trained weights back into them. ``fast`` None -> a CUDA graph on CUDA, the same
+    steps eagerly elsewhere. Like ``fit``'s fast path, each epoch's last partial batch is dropped."""
+    fast = resolve_fast(fast, device)
+    for m in models:
+        m.to(device)
+    net = fuse_models(models)
 
-    epochs, batch_size, augment, seed, eval_every = _check_all(
-        models, loss_fns, train, epochs, test, batch_size, lr, momentum, weight_decay, augment, seed, eval_every,
-        padding, fill)
-    if schedule is not None and not callable(schedule):
-        raise ValueError("schedule must be None or a callable epoch -> lr multiplier; "
-                         f"got {type(schedule).__name__} instead.")
-    fast = _resolve_fast(fast, device)
-    _, channels_last = _resolve_amp(amp, device)
-    if engine == "streams":
-        # Separate modules keep their own layout: bf16 + channels_last on CUDA, as fit's fast path.
-        net, sync, name = list(models), None, f"streams{len(models)}"
-    else:
-        for m in models:
-            m.to(device)
-        net = fuse_models(models, layout=layout)
+    def sync():
+        net.unfuse_into(models)
 
-        def sync():
-            net.unfuse_into(models)
-
-        # Rows: grouped layers view (B N) x C x H x W as B x (N C) x H x W, free in the default
-        # layout but a copy per layer in channels_last, so that network stays NCHW. Channels: no
-        # such views, so channels_last (on CUDA by default, as fit's fast path).
-        channels_last = channels_last and layout == "channels"
-        name = f"fused{len(models)}{'-channels' if layout == 'channels' else ''}"
+    # Grouped layers view (B N) x C x H x W as B x (N C) x H x W: free in the default layout, a copy
+    # per layer in channels_last, so the fused network stays NCHW.
     with cudnn_autotune(device):
-        histories = run_engine(
-            net, len(models), train, loss_fns=loss_fns, hooks_per_model=hooks, hook_models=models,
-            sync_hook_models=sync, epochs=epochs, test=test, batch_size=batch_size, optimizer=None, lr=lr,
-            momentum=momentum, weight_decay=weight_decay, nesterov=nesterov, schedule=schedule, augment=augment,
-            device=device, seed=seed, eval_every=eval_every, progress=progress, amp=amp,
-            channels_last=channels_last, padding=padding, fill=fill, capture=fast,
-            engine_name=f"{name}-{'graph' if fast else 'eager'}")
-    if sync is not None:
-        sync()
-        for h in histories:
-            h.config["fused_conv_channels_last"] = FUSED_CONV_CHANNELS_LAST
+        histories = run_engine(net, train, test, Members(list(loss_fns), list(hooks), list(models), sync), cfg,
+                               device=device, channels_last=False, capture=fast,
+                               engine_name=f"fused{len(models)}-{'graph' if fast else 'eager'}")
+    sync()
     return histories
