@@ -1,28 +1,16 @@
-"""Several models trained at once: fused into one network, each with its own loss and hooks.
+"""Several models trained at once as one fused network, each with its own loss and hooks.
 
-On a GPU one small model leaves most of the chip idle even when graphed; N models of the same
-architecture fused into one network fill it: 8 ResNet-32s with grouped convolutions, graphed,
-train 11.3x faster per model than the reference DataLoader loop (H200,
-``benchmarks/results/nvidia-h200-train_throughput.json``).
-
-How the fusion works ("models as batch"): the fused network runs the first model's own
-``forward`` code on a batch of B x N rows, row b * N + i being sample b for model i. Every layer
-with parameters is swapped for a fused layer that views its input as B x (N C) x ... and applies
-the N models' weights at once: ``Conv2d`` -> one grouped convolution (groups x N), ``BatchNorm``
--> one BatchNorm over N C channels (per-model statistics, exactly as separate models),
-``Linear`` -> one batched matrix product. Everything without parameters (ReLU, pooling, the
-option-A shortcut's subsample-and-pad, flatten) already works sample by sample, so the model's
-code runs unchanged. A model class can support fusion of its own layers by defining
-``fuse_many(modules) -> module`` (a classmethod/staticmethod returning a module with
-``unfuse_into(modules)``). Other layers with parameters, and layers whose type differs between
-the models (LDAM's cosine head next to linear heads), run per model on their rows
-(``_PerModel``). ``fuse_models`` checks the fused output against each model's.
-
-Each model keeps its loss (``loss_fns[i]`` on its slice of the logits; the summed loss gives each
-model exactly its own gradients, since parameters are disjoint) and its hooks; all see the same
-batches and the same lr schedule. SGD is elementwise, so one optimizer over the fused parameters
-is N independent SGDs. ``ltutorial.train.fit_many`` is the entry point (docs/ARCHITECTURE.md,
-"Several models at once"); ``ltutorial reproduce`` trains a table's methods with it.
+One small model leaves most of a GPU idle; 8 ResNet-32s fused and graphed train 11.3x faster per
+model than the reference loop (H200, ``benchmarks/results/nvidia-h200-train_throughput.json``).
+"Models as batch": the fused network runs the first model's own ``forward`` on B x N rows (row
+b * N + i is sample b for model i); each layer with parameters is swapped for a fused one that views
+its input as B x (N C) x ...: ``Conv2d`` -> one grouped convolution, ``BatchNorm`` -> one BatchNorm over
+N C channels (per-model statistics), ``Linear`` -> one batched matmul. Parameter-free layers work
+sample by sample unchanged. A class may define ``fuse_many(modules)``; other layers with parameters,
+or layers whose type differs between the models (LDAM's cosine head next to linear heads), run per
+model on their rows (``_PerModel``). The summed loss gives each model exactly its own gradients
+(disjoint parameters) and SGD is elementwise, so one optimizer is N independent SGDs.
+``ltutorial.train.fit_many`` is the entry point (docs/ARCHITECTURE.md, "Several models at once").
 """
 
 from __future__ import annotations
