@@ -507,3 +507,31 @@ def test_fast_engines_refuse_a_model_with_fewer_outputs_than_classes():
         fit_fast(TinyNet(num_classes=2), train, loss_fn=nn.CrossEntropyLoss(), capture=False, **kw)
     with pytest.raises(ValueError, match=r"^each model must output one logit per class \(4 classes in the data\)"):
         fit_many([TinyNet(3), TinyNet(3)], train, loss_fns=[nn.CrossEntropyLoss()] * 2, fuse=True, **kw)
+
+
+# ------------------------------------------------------------------ issue 12: the engine tier is speed only
+def test_learner_tier_trains_without_importing_the_engine_tier():
+    """fit and fit_many off CUDA (fast=None, fuse=None) never import ltutorial.fast: deleting the engine
+    tier changes no number, and the eager loop is the whole specification."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, torch\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from test_train import quadrant_task, tiny_net\n"
+        "from ltutorial.train import fit, fit_many, evaluate\n"
+        "train = quadrant_task(8, seed=0)\n"
+        "h = fit(tiny_net(0), train, loss_fn=torch.nn.CrossEntropyLoss(), epochs=1, batch_size=16, device='cpu',"
+        " progress=False, test=train)\n"
+        "hs = fit_many([tiny_net(0), tiny_net(1)], train, loss_fns=[torch.nn.CrossEntropyLoss()] * 2, epochs=1,"
+        " batch_size=16, device='cpu', progress=False)\n"
+        "evaluate(tiny_net(0), train)\n"
+        "assert h.engine == 'eager' and [x.engine for x in hs] == ['eager', 'eager']\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ltutorial.fast')))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
