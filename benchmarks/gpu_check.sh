@@ -15,9 +15,8 @@
 #   *_TIMEOUT / *_ARGS override the sizes below; the reproduction rewrites its JSON/markdown every 10 epochs
 #   and when interrupted ("complete": false), so a step cut short by its limit still leaves numbers under
 #   $OUT/reproduce/; PYTHON picks the interpreter (default python3).
-# After the throughput step, LTUTORIAL_FIT_MANY_ENGINE (fused|streams|channels), LTUTORIAL_FUSED_NHWC and the
-# reproduction's --precision are set from the fastest several-models setup the benchmark measured (its
-# JSON's "recommended"), unless they are set already.
+# After the throughput step, the reproduction's --precision is set from the faster several-models setup the
+# benchmark measured (its JSON's "recommended"), unless REPRODUCE_PRECISION is set already.
 # Data: a carried `.gpudata/` folder is used as LTUTORIAL_DATA when present (else the reproduction
 # step needs LTUTORIAL_DATA to find CIFAR-10). The benchmark uses random uint8 data of CIFAR-10-LT's
 # shape unless THROUGHPUT_ARGS says otherwise (speed does not depend on pixel values).
@@ -131,24 +130,20 @@ for step in $STEPS; do
         run_step throughput "$THROUGHPUT_TIMEOUT" \
             "$PY" "$THROUGHPUT_SCRIPT" --out "$tp_json" $THROUGHPUT_ARGS
         if [ -f "$tp_json" ]; then
-            # The reproduction trains its methods together: use the several-models setup that won here
-            # (the JSON's "recommended": engine, grouped-convolution layout, precision), unless set already.
+            # The reproduction trains its methods together: use the precision of the several-models setup
+            # that won here (the JSON's "recommended"), unless set already.
             # A run cut short by its limit wrote "complete": false: its choice covers the setups it
             # timed (the most telling run first), and the log says so.
-            settings=$("$PY" - "$tp_json" <<'EOF' 2>/dev/null || echo "fused 0 auto unreadable"
+            settings=$("$PY" - "$tp_json" <<'EOF' 2>/dev/null || echo "auto unreadable"
 import json, sys
 d = json.load(open(sys.argv[1]))
 rec = d.get("recommended") or {}
-print(rec.get("engine", "fused"), int(bool(rec.get("fused_nhwc"))), rec.get("precision", "auto"),
-      "complete" if d.get("complete") else "partial")
+print(rec.get("precision", "auto"), "complete" if d.get("complete") else "partial")
 EOF
 )
-            read -r rec_engine rec_nhwc rec_precision rec_state <<< "$settings"
-            export LTUTORIAL_FIT_MANY_ENGINE="${LTUTORIAL_FIT_MANY_ENGINE:-$rec_engine}"
-            export LTUTORIAL_FUSED_NHWC="${LTUTORIAL_FUSED_NHWC:-$rec_nhwc}"
+            read -r rec_precision rec_state <<< "$settings"
             REPRODUCE_PRECISION="${REPRODUCE_PRECISION:-$rec_precision}"
-            echo "=== several-models settings for the next steps: LTUTORIAL_FIT_MANY_ENGINE=$LTUTORIAL_FIT_MANY_ENGINE" \
-                "LTUTORIAL_FUSED_NHWC=$LTUTORIAL_FUSED_NHWC reproduce --precision $REPRODUCE_PRECISION" \
+            echo "=== several-models settings for the next steps: reproduce --precision $REPRODUCE_PRECISION" \
                 "(measured best: $settings)" | tee -a "$LOG"
         fi
         ;;

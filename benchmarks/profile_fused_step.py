@@ -126,8 +126,7 @@ def main(argv=None) -> int:
     from ltutorial.device import get_device
     from ltutorial.models import build_model
     from ltutorial.train import fit, fit_many
-    from ltutorial.train.fast import fit_fast
-    from ltutorial.train.fused import FUSED_CONV_CHANNELS_LAST
+    from ltutorial.fast.engine import fit_fast
 
     device = get_device(args.device)
     batch_size = args.batch_size or (32 if args.quick else 128)
@@ -145,7 +144,7 @@ def main(argv=None) -> int:
 
     def fused(fuse):
         def call(hook):
-            from ltutorial.train.fused import FusedModels
+            from ltutorial.fast.fused import FusedModels
 
             models = [build(i) for i in range(args.models)]
             hooks = [[hook]] + [[] for _ in models[1:]]
@@ -170,12 +169,7 @@ def main(argv=None) -> int:
         else:
             fit(build(0), data, drop_last=True, **kw)
 
-    from ltutorial.train.fused_channels import CHANNEL_FUSERS
-
-    setups = [(f"fused ({args.models} models)", fused(True))]
-    if type(build(0)) in CHANNEL_FUSERS:
-        setups.append((f"fused as channels ({args.models} models)", fused("channels")))
-    setups.append(("one model", single))
+    setups = [(f"fused ({args.models} models)", fused(True)), ("one model", single)]
     results = {}
     for name, call in setups:
         summary, wall = profile_training(call, device, steps)
@@ -206,9 +200,6 @@ def main(argv=None) -> int:
         "device": hw, "device_type": device.type, "torch": torch.__version__, "cuda": torch.version.cuda,
         "python": platform.python_version(), "model": args.model, "batch_size": batch_size, "models": args.models,
         "precision": args.precision, "steps_recorded": steps, "quick": args.quick, "time_kind": kind,
-        # the rows-fused network's grouped convolutions in NHWC (LTUTORIAL_FUSED_NHWC, which gpu_check.sh
-        # may have set from the throughput benchmark)
-        "fused_conv_channels_last": FUSED_CONV_CHANNELS_LAST,
         "results": results, "fused_over_n_single": ratios, "group_fused_over_n_single": group_ratios,
         "notes": "eager steps of the engines' own step code (fit_many fuse=True fast=False; fit's fast path "
                  "without a graph on CUDA), one epoch recorded after two; per-step times are that epoch's "

@@ -10,20 +10,13 @@ random uint8 unless real data is found), batch 128, same number of optimizer ste
 - fast-eager (CUDA only): our engine without graph capture (uint8 data on the device, tensor
   crop/flip, bf16, channels_last);
 - fast: ``ltutorial.train.fit`` on its default path (the step captured as one CUDA graph);
-- fused: N ResNet-32s trained at once by ``fit_many`` (grouped network, graphed);
-- streams: the same N models kept separate, all N train steps in one CUDA graph with one CUDA
-  stream per model (``fit_many(..., fuse="streams")``; on the CPU the steps run in turn);
-- fused, NHWC convs and fused, fp32 (CUDA only): the fused setup with its grouped convolutions in
-  channels_last, and without bf16 autocast (fp32 weights, TF32 convolutions): cuDNN's grouped
-  kernels differ by layout and dtype, so which is fastest is measured, not assumed;
-- fused as channels: the N ResNets as one network written for B x (N C) activations
-  (``fit_many(..., fuse="channels")``, ``ltutorial.train.fused_channels``): no reshapes between
-  layers, a plain stem convolution on the shared input, channels_last on CUDA; and the same in
-  NCHW (CUDA only).
+- fused: N ResNet-32s trained at once by ``fit_many`` (grouped network, graphed; the engine tier's
+  ``ltutorial.fast.fused``);
+- fused, fp32 (CUDA only): the fused setup without bf16 autocast (fp32 weights, TF32 convolutions):
+  cuDNN's grouped kernels differ by dtype, so which is faster is measured, not assumed.
 
-The JSON's ``recommended`` names the fastest several-models setup as the settings
-``benchmarks/gpu_check.sh`` exports for the reproduction (``LTUTORIAL_FIT_MANY_ENGINE``,
-``LTUTORIAL_FUSED_NHWC``, ``reproduce --precision``).
+The JSON's ``recommended`` names the faster of the two several-models setups as the precision
+``benchmarks/gpu_check.sh`` passes to the reproduction (``reproduce --precision``).
 
 Train steps only (no evaluation), timed after one warm-up epoch (which includes graph capture).
 Prints seconds per CIFAR-10-LT epoch, images/s and the ratios; writes
@@ -231,7 +224,7 @@ def time_reference(model_name, data, device, batch_size, steps, workers, seed):
 
 def time_fast(model_name, data, device, batch_size, epochs, seed, capture=True):
     """fit on the fast path (graphed on CUDA); median seconds per epoch after the first."""
-    from ltutorial.train.fast import fit_fast
+    from ltutorial.fast.engine import fit_fast
 
     model = build(model_name, seed)
     if device.type == "cuda":
@@ -243,29 +236,17 @@ def time_fast(model_name, data, device, batch_size, epochs, seed, capture=True):
     return statistics.median(h.epoch_seconds[1:]), h.engine
 
 
-def time_fused(model_name, data, device, batch_size, epochs, seed, n_models, amp=None, fuse=True):
+def time_fused(model_name, data, device, batch_size, epochs, seed, n_models, amp=None):
     models = [build(model_name, seed + i) for i in range(n_models)]
     hs = fit_many(models, data, loss_fns=[torch.nn.CrossEntropyLoss() for _ in models], epochs=epochs + 1,
-                  batch_size=batch_size, device=device, seed=seed, progress=False, fuse=fuse, amp=amp)
+                  batch_size=batch_size, device=device, seed=seed, progress=False, fuse=True, amp=amp)
     return statistics.median(hs[0].epoch_seconds[1:]), hs[0].engine
 
 
-def time_streams(model_name, data, device, batch_size, epochs, seed, n_models):
-    models = [build(model_name, seed + i) for i in range(n_models)]
-    hs = fit_many(models, data, loss_fns=[torch.nn.CrossEntropyLoss() for _ in models], epochs=epochs + 1,
-                  batch_size=batch_size, device=device, seed=seed, progress=False, fuse="streams")
-    return statistics.median(hs[0].epoch_seconds[1:]), hs[0].engine
-
-
-#: The several-models setups and the settings that select each in ``fit_many`` / ``reproduce``:
-#: JSON speed-up key -> (engine, grouped convolutions in NHWC, reproduce --precision).
+#: The several-models setups and the ``reproduce --precision`` that selects each: JSON speed-up key -> precision.
 SEVERAL_MODELS_SETUPS = {
-    "fused_speedup_vs_reference": ("fused", False, "auto"),
-    "fused_nhwc_speedup_vs_reference": ("fused", True, "auto"),
-    "fused_fp32_speedup_vs_reference": ("fused", False, "fp32"),
-    "streams_speedup_vs_reference": ("streams", False, "auto"),
-    "channels_speedup_vs_reference": ("channels", False, "auto"),
-    "channels_nchw_speedup_vs_reference": ("channels", False, "bf16"),  # explicit bf16: no channels_last
+    "fused_speedup_vs_reference": "auto",
+    "fused_fp32_speedup_vs_reference": "fp32",
 }
 
 
@@ -283,11 +264,11 @@ def recommend(speedups: dict, device_type: str) -> dict:
     """The fastest measured several-models setup as the settings that select it.
 
     ``speedups``: the JSON's ``*_speedup_vs_reference`` values (None where a setup did not run).
-    Off CUDA, or with nothing measured, the defaults (grouped network, NCHW, bf16 on CUDA): the
-    CPU numbers say nothing about a GPU. A variant must beat the plain fused setup by 5 % to be
-    picked, so timing noise does not flip the settings between runs.
+    Off CUDA, or with nothing measured, the default (bf16 on CUDA): the CPU numbers say nothing
+    about a GPU. fp32 must beat the plain fused setup by 5 % to be picked, so timing noise does not
+    flip the setting between runs.
     """
-    default = {"setup": "fused_speedup_vs_reference", "engine": "fused", "fused_nhwc": False, "precision": "auto",
+    default = {"setup": "fused_speedup_vs_reference", "precision": "auto",
                "speedup_vs_reference": speedups.get("fused_speedup_vs_reference")}
     if device_type != "cuda":
         return default
@@ -302,9 +283,7 @@ def recommend(speedups: dict, device_type: str) -> dict:
             best_key, best = key, value
     if best_key is None:
         return default
-    engine, nhwc, precision = SEVERAL_MODELS_SETUPS[best_key]
-    return {"setup": best_key, "engine": engine, "fused_nhwc": nhwc, "precision": precision,
-            "speedup_vs_reference": best}
+    return {"setup": best_key, "precision": SEVERAL_MODELS_SETUPS[best_key], "speedup_vs_reference": best}
 
 
 def main(argv=None) -> int:
@@ -390,28 +369,13 @@ def main(argv=None) -> int:
             record(name, sec / steps_per_epoch, engine=eng)
         return go
 
-    def run_fused(name, nhwc, amp=None, fuse=True):
+    def run_fused(name, amp=None):
         def go():
-            import ltutorial.train.fused as fused_mod
-
-            previous = fused_mod.FUSED_CONV_CHANNELS_LAST
-            fused_mod.FUSED_CONV_CHANNELS_LAST = nhwc
-            try:
-                sec, eng = time_fused(args.model, data, device, batch_size, epochs, args.seed, args.models, amp=amp,
-                                      fuse=fuse)
-            finally:
-                fused_mod.FUSED_CONV_CHANNELS_LAST = previous
-            suffix = ("-nhwc" if nhwc else "") + ("-fp32" if amp is False else "") + ("-nchw" if amp is True else "")
-            record(name, sec / steps_per_epoch, per_models=args.models, engine=eng + suffix)
+            sec, eng = time_fused(args.model, data, device, batch_size, epochs, args.seed, args.models, amp=amp)
+            record(name, sec / steps_per_epoch, per_models=args.models, engine=eng + ("-fp32" if amp is False else ""))
         return go
 
     fused_key = f"fused ({args.models} models)"
-    channels_key = f"fused as channels ({args.models} models)"
-    streams_key = f"{args.models} models, one graph, parallel streams"
-
-    def run_streams():
-        sec, eng = time_streams(args.model, data, device, batch_size, epochs, args.seed, args.models)
-        record(streams_key, sec / steps_per_epoch, per_models=args.models, engine=eng)
 
     def ratio(key):
         if ref_key in results and key in results:
@@ -424,11 +388,7 @@ def main(argv=None) -> int:
         """The JSON so far: written after every setup, so a run cut short keeps what it measured."""
         speedups = {
             "fused_speedup_vs_reference": ratio(fused_key),
-            "fused_nhwc_speedup_vs_reference": ratio("fused, NHWC convs"),
             "fused_fp32_speedup_vs_reference": ratio("fused, fp32"),
-            "streams_speedup_vs_reference": ratio(streams_key),
-            "channels_speedup_vs_reference": ratio(channels_key),
-            "channels_nchw_speedup_vs_reference": ratio("fused as channels, NCHW"),
         }
         out = {
             "device": hw,
@@ -456,8 +416,8 @@ def main(argv=None) -> int:
             # the issue's targets, for the one model and for the fastest way to train N at once
             "targets_met": targets_met(ratio("fast (1 model)"), speedups, device.type, args.models),
             "notes": "train steps only (no evaluation); seconds per CIFAR-10-LT epoch = seconds per step x "
-                     f"{full_epoch_steps} steps (per model for the fused and streams setups); first epoch (graph "
-                     "capture) not timed; fast/fused/streams timings are whole epochs (per-epoch permutation and "
+                     f"{full_epoch_steps} steps (per model for the fused setups); first epoch (graph "
+                     "capture) not timed; fast/fused timings are whole epochs (per-epoch permutation and "
                      "crop/flip included).",
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
@@ -467,19 +427,9 @@ def main(argv=None) -> int:
 
     # The most telling setups first: a run cut short by its time limit keeps those.
     setups = [(ref_key, run_reference), ("fast (1 model)", run_fast("fast (1 model)", None)),
-              (fused_key, run_fused(fused_key, False))]
-    from ltutorial.train.fused_channels import CHANNEL_FUSERS
-
-    channels_ok = type(build(args.model, args.seed)) in CHANNEL_FUSERS
-    if channels_ok:
-        setups.append((channels_key, run_fused(channels_key, False, fuse="channels")))
-    setups.append((streams_key, run_streams))
+              (fused_key, run_fused(fused_key))]
     if device.type == "cuda":
-        if channels_ok:
-            setups.append(("fused as channels, NCHW", run_fused("fused as channels, NCHW", False, amp=True,
-                                                                 fuse="channels")))
-        setups += [("fused, fp32", run_fused("fused, fp32", False, amp=False)),
-                   ("fused, NHWC convs", run_fused("fused, NHWC convs", True)),
+        setups += [("fused, fp32", run_fused("fused, fp32", amp=False)),
                    ("fast, no graph", run_fast("fast, no graph", False))]
     for name, fn in setups:
         attempt(name, fn)
@@ -488,15 +438,10 @@ def main(argv=None) -> int:
     fmt = lambda v: "n/a" if v is None else f"{v:.1f}x"  # noqa: E731
     print(f"speedup vs reference: {fmt(out['speedup_vs_reference'])} (one model), "
           f"{fmt(out['fused_speedup_vs_reference'])} per model with {args.models} fused, "
-          f"{fmt(out['fused_nhwc_speedup_vs_reference'])} with NHWC grouped convs, "
-          f"{fmt(out['fused_fp32_speedup_vs_reference'])} fused in fp32, "
-          f"{fmt(out['channels_speedup_vs_reference'])} fused as channels "
-          f"({fmt(out['channels_nchw_speedup_vs_reference'])} in NCHW), "
-          f"{fmt(out['streams_speedup_vs_reference'])} per model with {args.models} on parallel streams "
+          f"{fmt(out['fused_fp32_speedup_vs_reference'])} fused in fp32 "
           "(targets on an H100/H200: >= 5x and >= 15x)")
     rec = out["recommended"]
-    print(f"fastest several-models setup: {rec['setup']} (engine {rec['engine']}, NHWC {rec['fused_nhwc']}, "
-          f"precision {rec['precision']})")
+    print(f"fastest several-models setup: {rec['setup']} (precision {rec['precision']})")
     print(f"targets met: {out['targets_met']}")
     print(f"wrote {path}")
     if errors:

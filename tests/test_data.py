@@ -18,7 +18,7 @@ from PIL import Image
 import ltutorial as lt
 import ltutorial.data as D
 from ltutorial.data import cifar as C
-from ltutorial.data import pack as P
+from ltutorial.fast import pack as P
 from ltutorial.data.digits import balanced_split
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -351,7 +351,7 @@ def test_decoders_agree(tmp_path):
     tv = C.decode_encoded(raw["data"], raw["offsets"], decoder="torchvision").int()
     pil = C.decode_encoded(raw["data"], raw["offsets"], decoder="pil").int()
     assert tv.shape == (6, 3, 32, 32)
-    is_png = torch.tensor([not j for j in C._jpeg_mask(raw["data"], raw["offsets"]).tolist()])
+    is_png = torch.tensor([not j for j in C.jpeg_mask(raw["data"], raw["offsets"]).tolist()])
     assert is_png.sum() == 3 and torch.equal(tv[is_png], pil[is_png])
     assert (tv - pil).abs().max() <= 1
     with pytest.raises(ValueError, match="decoder must be 'auto' or one of"):
@@ -479,7 +479,7 @@ def test_atomic_save_leaves_nothing_on_failure(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(KeyboardInterrupt):
-        C._atomic_save({"x": 1}, tmp_path / "out.pt")
+        C.atomic_save({"x": 1}, tmp_path / "out.pt")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -513,6 +513,15 @@ def test_pack_round_trip_full_and_longtail(tiny_folder, tmp_path, tmp_cache):
     tr2, te2 = D.load_dataset("cifar10-lt", root=tmp_path / "lt" / "cifar10.ltpack", imbalance_ratio=4)
     assert torch.equal(tr2.images, ref_tr.images) and torch.equal(te2.images, ref_te.images)
     assert tr2.mean == ref_tr.mean  # the statistics of the full train split travel with the pack
+    # `python -m ltutorial.data.pack` (README's command) still runs the writer, now in ltutorial.fast.pack
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "ltutorial.data.pack", "--out", str(tmp_path / "cli"), "--root",
+                           str(tiny_folder), "--imbalance-ratio", "4"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    tr3, _ = D.load_dataset("cifar10-lt", root=tmp_path / "cli", imbalance_ratio=4)
+    assert torch.equal(tr3.images, ref_tr.images)
     # a larger ratio with the same seed is a subset of what the pack holds
     tr3, _ = D.load_dataset("cifar10-lt", root=tmp_path / "lt", imbalance_ratio=8)
     ref3, _ = D.load_dataset("cifar10-lt", root=tiny_folder, imbalance_ratio=8)
@@ -834,7 +843,7 @@ def test_corrupt_pack_names_the_file(tiny_folder, tmp_path, tmp_cache, kind):
     dst = D.pack_cifar(tiny_folder, tmp_path / "p")
     dst.write_bytes(_broken_bytes(kind, dst.read_bytes()))
     with pytest.raises(ValueError, match=r"path must be an ltutorial pack .*cifar10\.ltpack', which is truncated or corrupt"):
-        P.read_pack_split(dst, "train")
+        C.read_pack_split(dst, "train")
     with pytest.raises(ValueError, match="which is truncated or corrupt"):
         D.load_dataset("cifar10-lt", root=dst, imbalance_ratio=2)
 
@@ -845,18 +854,18 @@ def test_pack_with_missing_parts_or_bad_bytes_is_corrupt(tiny_folder, tmp_path, 
     no_test = {k: v for k, v in pack.items() if k != "test"}
     torch.save(no_test, tmp_path / "no_test.ltpack")
     with pytest.raises(ValueError, match=r"truncated or corrupt \(test lacks \['data', 'offsets', 'labels'\]\)"):
-        P.read_pack_split(tmp_path / "no_test.ltpack", "train")
+        C.read_pack_split(tmp_path / "no_test.ltpack", "train")
     short = dict(pack, test=dict(pack["test"], data=pack["test"]["data"][:-5]))
     torch.save(short, tmp_path / "short.ltpack")
     with pytest.raises(ValueError, match="the test offsets do not match its bytes and labels"):
-        P.read_pack_split(tmp_path / "short.ltpack", "test")
+        C.read_pack_split(tmp_path / "short.ltpack", "test")
     # same number of bytes, one image's bytes overwritten: the decode error names the pack and the image
     data = pack["test"]["data"].clone()
     first = int(pack["test"]["offsets"][3])
     data[first:first + 40] = 0
     torch.save(dict(pack, test=dict(pack["test"], data=data)), tmp_path / "zeroed.ltpack")
     with pytest.raises(ValueError, match=r"zeroed\.ltpack', which is corrupt \(image 3 must be a readable"):
-        P.read_pack_split(tmp_path / "zeroed.ltpack", "test")
+        C.read_pack_split(tmp_path / "zeroed.ltpack", "test")
 
 
 # --- notebooks 01-05 (issue 11): no machine paths in what a notebook prints ---

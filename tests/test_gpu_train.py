@@ -14,7 +14,7 @@ from test_train_fast import TinyResNet, WeightedCE, drw_hook
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 from ltutorial.train import fit, fit_many, warmup_multistep  # noqa: E402
-from ltutorial.train.fast import fit_fast  # noqa: E402
+from ltutorial.fast.engine import fit_fast  # noqa: E402
 
 
 def cifar_like(n, seed, num_classes=4):
@@ -124,22 +124,6 @@ def test_resnet32_fused_with_repo_losses_runs_in_bf16():
     assert all(math.isfinite(v) for h in hs for v in h.train_loss)
 
 
-def test_fused_nhwc_convs_match_nchw_under_the_graph(monkeypatch):
-    """gpu_check.sh switches the reproduction to NHWC grouped convolutions when they are faster:
-    the two layouts must train the same models."""
-    import ltutorial.train.fused as fused_mod
-
-    train = cifar_like(128, 0)
-    runs = []
-    for nhwc in (False, True):
-        monkeypatch.setattr(fused_mod, "FUSED_CONV_CHANNELS_LAST", nhwc)
-        runs.append(fit_many([model(i) for i in range(2)], train, loss_fns=[nn.CrossEntropyLoss(), WeightedCE()],
-                             hooks=[[], [drw_hook]], fuse=True, fast=True, amp=False, **dict(KW, epochs=3)))
-    for a, b in zip(*runs):
-        assert b.engine == "fused2-graph" and b.config["fused_conv_channels_last"] is True
-        losses_close(b, a, rtol=1e-3)
-
-
 def test_graphed_training_does_not_grow_memory():
     """Live CUDA memory at each epoch start is the same once the run is steady (no per-step leak)."""
     train, test = cifar_like(256, 0), cifar_like(128, 1)
@@ -152,65 +136,3 @@ def test_graphed_training_does_not_grow_memory():
     fit_fast(model(0), train, loss_fn=WeightedCE(), test=test, hooks=[record], capture=True, **dict(KW, epochs=6))
     steady = seen[2:]
     assert max(steady) - min(steady) <= 1 << 20, seen
-
-
-def test_streams_graph_matches_streams_eager_and_each_model_alone():
-    """fit_many(fuse="streams"): one graph with one CUDA stream per model must train every model as
-    its own eager run does (parallel branches share only the read-only input batch)."""
-    train, test = cifar_like(256, 0), cifar_like(128, 1)
-    losses = lambda: [nn.CrossEntropyLoss(), WeightedCE(), nn.CrossEntropyLoss(label_smoothing=0.1)]  # noqa: E731
-    hooks = [[], [drw_hook], []]
-    normed = (False, False, True)
-    eager = fit_many([model(i, n) for i, n in enumerate(normed)], train, loss_fns=losses(), hooks=hooks, test=test,
-                     fuse="streams", fast=False, amp=False, **KW)
-    graph = fit_many([model(i, n) for i, n in enumerate(normed)], train, loss_fns=losses(), hooks=hooks, test=test,
-                     fuse="streams", fast=True, amp=False, **KW)
-    assert [h.engine for h in graph] == ["streams3-graph"] * 3
-    assert graph[0].config["graph_captures"] == 1 and graph[0].config["parallel_streams"] == 3
-    for e, g in zip(eager, graph):
-        losses_close(g, e, rtol=1e-3)
-        assert max(abs(a - b) for a, b in zip(g.test_accuracy, e.test_accuracy)) <= 2 / 128
-    alone = fit_fast(model(1), train, loss_fn=WeightedCE(), test=test, hooks=[drw_hook], amp=False, capture=True, **KW)
-    losses_close(graph[1], alone, rtol=1e-3)  # same kernels as one model alone: only rounding order differs
-
-
-def test_streams_engine_by_default_in_bf16_when_the_variable_says_so(monkeypatch):
-    """gpu_check.sh exports LTUTORIAL_FIT_MANY_ENGINE=streams when the benchmark found it faster."""
-    monkeypatch.setenv("LTUTORIAL_FIT_MANY_ENGINE", "streams")
-    train, test = cifar_like(512, 0), cifar_like(256, 1)
-    hs = fit_many([model(i) for i in range(2)], train, loss_fns=[nn.CrossEntropyLoss(), WeightedCE()],
-                  hooks=[[], [drw_hook]], test=test, **dict(KW, epochs=5, lr=0.1))
-    assert [h.engine for h in hs] == ["streams2-graph"] * 2 and hs[0].config["amp"] is True
-    assert all(math.isfinite(v) for h in hs for v in h.train_loss) and hs[0].train_loss[-1] < hs[0].train_loss[0]
-    assert hs[0].final_balanced_accuracy >= 0.9 and hs[1].final_balanced_accuracy >= 0.8
-
-
-def test_channels_fused_resnets_graph_match_rows_fused_and_run_in_bf16():
-    """fit_many(fuse="channels"): the graphed models-as-channels network trains the models as the
-    rows-fused network does (fp32, deterministic), and runs graphed in bf16 + channels_last."""
-    models_mod = pytest.importorskip("ltutorial.models")
-    losses_mod = pytest.importorskip("ltutorial.losses")
-    train = cifar_like(256, 0)
-    counts = [64, 64, 64, 64]
-
-    def resnets():
-        out = []
-        for i, normed in enumerate((False, True, False)):
-            torch.manual_seed(i)
-            out.append(models_mod.resnet8(4, normed=normed))
-        return out
-
-    losses = lambda: [nn.CrossEntropyLoss(), losses_mod.LDAMLoss(counts), WeightedCE()]  # noqa: E731
-    hooks = [[], [], [drw_hook]]
-    runs = {}
-    for fuse in (True, "channels"):
-        runs[fuse] = fit_many(resnets(), train, loss_fns=losses(), hooks=hooks, fuse=fuse, fast=True, amp=False,
-                              **dict(KW, epochs=3))
-    assert [h.engine for h in runs["channels"]] == ["fused3-channels-graph"] * 3
-    for a, b in zip(runs[True], runs["channels"]):
-        losses_close(b, a, rtol=1e-2)  # grouped vs plain stem convolution: other kernels, other rounding
-    bf16 = fit_many(resnets(), train, loss_fns=losses(), hooks=hooks, fuse="channels", test=train,
-                    **dict(KW, epochs=3))
-    assert [h.engine for h in bf16] == ["fused3-channels-graph"] * 3
-    assert all(math.isfinite(v) for h in bf16 for v in h.train_loss)
-    assert bf16[0].final_balanced_accuracy > 0.5  # the separable colour-square task is learnt

@@ -169,14 +169,14 @@ def snapshots(monkeypatch):
 
 
 def _together(monkeypatch, captured, extra_hook=None):
-    """Train the methods with fit_many's streams engine (on the CPU its models advance epoch by epoch
-    together, as the fused and streams engines do on a GPU) and keep the Histories."""
+    """Train the methods with fit_many's fused engine (on the CPU its models advance epoch by epoch
+    together, as they do on a GPU) and keep the Histories."""
     from ltutorial.train import fit_many
 
     def engine(models, train, *, loss_fns, hooks=None, **kw):
         if extra_hook is not None:
             hooks = [list(hooks[0]) + [extra_hook]] + list(hooks[1:])
-        captured[:] = fit_many(models, train, loss_fns=loss_fns, hooks=hooks, fuse="streams", **kw)
+        captured[:] = fit_many(models, train, loss_fns=loss_fns, hooks=hooks, fuse=True, **kw)
         return captured
 
     monkeypatch.setattr(reproduce, "_fit_many", lambda: engine)
@@ -190,7 +190,7 @@ def test_results_are_written_every_checkpoint_and_eval_every(tmp_path, monkeypat
     partial, final = snapshots[:-1], snapshots[-1]
     assert [s["epochs_reached"] for s in partial] == [1, 2, 3] and not any(s["complete"] for s in partial)
     assert final["complete"] is True and final["epochs_reached"] == 4 and final["eval_every"] == 2
-    assert final["engine"] == "streams2-eager"
+    assert final["engine"] == "fused2-eager"
     assert json.loads((tmp_path / "cpu-reproduce-digits-lt.json").read_text()) == final
     erm, la = histories
     # evaluated epochs: 1 and 3 (every 2nd, and the last); a snapshot shows the latest evaluation so far

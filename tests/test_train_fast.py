@@ -1,4 +1,5 @@
-"""The fast engine run eagerly on the CPU, and fused training of several models (issue 6)."""
+"""The engine tier (``ltutorial.fast``) run eagerly on the CPU against the eager loop, and fused training of
+several models (issue 6)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltutorial.train import fit, fit_many, fuse_models
-from ltutorial.train.fast import TensorLRSGD, _loss_state, fit_fast
+from ltutorial.fast.engine import Members, TensorLRSGD, _loss_state, fit_fast
+from ltutorial.train import FitConfig
 
 from test_train import quadrant_task, tiny_net
 
@@ -142,11 +144,8 @@ def assert_fused_matches_each(fused, models, x, tol):
             torch.testing.assert_close(got[:, i], m(x.contiguous()), rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("normed,nhwc", [(False, False), (True, False), (False, True)])
-def test_fused_forward_equals_each_model_in_train_and_eval_mode(normed, nhwc, monkeypatch):
-    import ltutorial.train.fused as fused_mod
-
-    monkeypatch.setattr(fused_mod, "FUSED_CONV_CHANNELS_LAST", nhwc)
+@pytest.mark.parametrize("normed", [False, True])
+def test_fused_forward_equals_each_model_in_train_and_eval_mode(normed):
     models = [TinyResNet(normed=normed) for _ in range(3)]
     for i, m in enumerate(models):
         torch.manual_seed(10 + i)
@@ -262,70 +261,16 @@ def test_fit_many_groups_models_of_different_architectures():
     torch.testing.assert_close(torch.tensor(hs[1].train_loss), torch.tensor(ref.train_loss), rtol=1e-4, atol=1e-5)
 
 
-def _mixed_models():
-    """Three models of two architectures (and a cosine head): fine for the streams engine."""
-    out = []
-    for i, make in enumerate((TinyResNet, lambda: TinyResNet(normed=True), tiny_net)):
-        torch.manual_seed(200 + i)
-        out.append(make())
-    return out
-
-
-def test_fit_many_streams_matches_training_each_model_alone_on_cpu():
-    """fuse="streams" on the CPU runs each model's own step in turn on the shared batch: every model
-    must end exactly as if trained alone by fit (same seed -> same batches), hooks included."""
-    train, test = quadrant_task(20, seed=0, counts=[40, 20, 10, 10]), quadrant_task(8, seed=1)
-    losses = lambda: [nn.CrossEntropyLoss(), WeightedCE(), nn.CrossEntropyLoss(label_smoothing=0.1)]  # noqa: E731
-    hooks = [[], [drw_hook], []]
-    kw = dict(FIT, test=test, augment=True, padding=1, nesterov=True,
-              schedule=lambda e: [0.5, 1.0, 0.1][e])
-    alone_models = _mixed_models()
-    alone = [fit(m, train, loss_fn=fn, hooks=h, drop_last=True, **kw)
-             for m, fn, h in zip(alone_models, losses(), hooks)]
-    seen = []
-
-    def spy(state):
-        seen.append((state.epoch, state.model, state.optimizer))
-
-    together_models = _mixed_models()
-    together = fit_many(together_models, train, loss_fns=losses(), hooks=[[spy], [drw_hook], []], fuse="streams", **kw)
-    assert [h.engine for h in together] == ["streams3-eager"] * 3
-    assert together[0].config["parallel_streams"] == 0  # no streams off CUDA
-    for a, t in zip(alone, together):
-        torch.testing.assert_close(torch.tensor(t.train_loss), torch.tensor(a.train_loss), rtol=1e-4, atol=1e-5)
-        assert t.test_accuracy == a.test_accuracy and t.lr == a.lr
-        assert t.best_epoch == a.best_epoch
-    for a, b in zip(alone_models, together_models):  # the given models themselves are trained
-        for p, q in zip(a.parameters(), b.parameters()):
-            torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5)
-    # the hook saw model 0 itself and one optimizer per model (not a fused copy)
-    assert [e for e, _, _ in seen] == [0, 1, 2] and seen[0][1] is together_models[0]
-    assert isinstance(seen[0][2], TensorLRSGD) and len(seen[0][2].param_groups[0]["params"]) == len(
-        list(together_models[0].parameters()))
-    # the models really differ (otherwise matching them one by one would not test much)
-    assert alone[0].train_loss != alone[1].train_loss != alone[2].train_loss
-    no_drw = fit_many(_mixed_models(), train, loss_fns=losses(), hooks=None, fuse="streams", **kw)
-    assert abs(no_drw[1].train_loss[2] - together[1].train_loss[2]) > 1e-3
-
-
-def test_fit_many_streams_bad_input_and_engine_variable(monkeypatch):
-    import ltutorial.train.fused as fused_mod
-
+def test_fit_many_fuse_flag_and_cpu_default():
     train = quadrant_task(8, seed=0)
-    with pytest.raises(ValueError, match="fuse must be"):
-        fit_many([tiny_net(0)], train, loss_fns=[nn.CrossEntropyLoss()], fuse="stream", **FIT)
+    for bad in ("streams", "channels", 1):
+        with pytest.raises(ValueError, match="fuse must be None, True or False"):
+            fit_many([tiny_net(0)], train, loss_fns=[nn.CrossEntropyLoss()], fuse=bad, **FIT)
     with pytest.raises(ValueError, match="fast=True needs a CUDA"):
-        fit_many([tiny_net(0)], train, loss_fns=[nn.CrossEntropyLoss()], fuse="streams", fast=True, **FIT)
+        fit_many(_models(2), train, loss_fns=[nn.CrossEntropyLoss()] * 2, fuse=True, fast=True, **FIT)
     with pytest.raises(ValueError, match="batch_size"):
-        fit_many([tiny_net(0)], train, loss_fns=[nn.CrossEntropyLoss()], fuse="streams", **dict(FIT, batch_size=64))
-    monkeypatch.delenv(fused_mod.FIT_MANY_ENGINE_ENV, raising=False)
-    assert fused_mod._default_engine() == "fused"
-    monkeypatch.setenv(fused_mod.FIT_MANY_ENGINE_ENV, " Streams ")
-    assert fused_mod._default_engine() == "streams"
-    monkeypatch.setenv(fused_mod.FIT_MANY_ENGINE_ENV, "grouped")
-    with pytest.raises(ValueError, match="LTUTORIAL_FIT_MANY_ENGINE"):
-        fused_mod._default_engine()
-    # the variable only picks the CUDA default: on the CPU fuse=None still trains one after another
+        fit_many(_models(2), train, loss_fns=[nn.CrossEntropyLoss()] * 2, fuse=True, **dict(FIT, batch_size=64))
+    # on the CPU fuse=None trains one after another
     hs = fit_many([tiny_net(0)], train, loss_fns=[nn.CrossEntropyLoss()], **dict(FIT, epochs=1))
     assert hs[0].engine == "eager"
 
@@ -349,7 +294,7 @@ class FakeGraph:
 
 @pytest.fixture
 def fake_cuda_graphs(monkeypatch):
-    import ltutorial.train.fast as fast_mod
+    import ltutorial.fast.engine as fast_mod
 
     FakeGraph.captures = 0
     monkeypatch.setattr(fast_mod, "_warm_up", lambda step, device, n=3: [step() for _ in range(n)])
@@ -359,12 +304,11 @@ def fake_cuda_graphs(monkeypatch):
 
 
 def _engine(fast_mod, model, train, loss, hooks, capture, optimizer=None, test=None):
-    return fast_mod.run_engine(
-        model, 1, train, loss_fns=[loss], hooks_per_model=[tuple(hooks)], hook_models=[model], sync_hook_models=None,
-        epochs=4, test=test, batch_size=16, optimizer=optimizer, lr=0.05, momentum=0.9, weight_decay=5e-4,
-        nesterov=False, schedule=lambda e: [0.5, 1.0, 1.0, 0.1][e], augment=True, device=torch.device("cpu"), seed=0,
-        eval_every=1, progress=False, amp=False, channels_last=False, padding=1, fill="zero", capture=capture,
-        engine_name="graph" if capture else "fast-eager")[0]
+    cfg = FitConfig(epochs=4, batch_size=16, lr=0.05, momentum=0.9, weight_decay=5e-4,
+                    schedule=lambda e: [0.5, 1.0, 1.0, 0.1][e], augment=True, progress=False, amp=False, padding=1)
+    return fast_mod.run_engine(model, train, test, Members([loss], [tuple(hooks)], [model]), cfg,
+                               device=torch.device("cpu"), optimizer=optimizer, capture=capture,
+                               engine_name="graph" if capture else "fast-eager")[0]
 
 
 @pytest.mark.parametrize("user_optimizer", [False, True])
@@ -408,33 +352,6 @@ def test_failed_capture_leaves_the_model_untouched(fake_cuda_graphs, monkeypatch
     assert info.value.epoch == 0
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
-
-
-def test_capture_logic_with_separate_models_matches_eager(fake_cuda_graphs):
-    """The streams engine's capture bookkeeping (warm-up undone for every model and optimizer, one
-    capture for all models, in-place DRW) on the CPU, where the branches run in turn."""
-    train, test = quadrant_task(12, seed=0, counts=[24, 12, 8, 4]), quadrant_task(4, seed=1)
-    runs = []
-    for capture in (False, True):
-        models, losses = _mixed_models(), [nn.CrossEntropyLoss(), WeightedCE(), WeightedCE()]
-        runs.append(fake_cuda_graphs.run_engine(
-            models, 3, train, loss_fns=losses, hooks_per_model=[(), (drw_hook,), ()], hook_models=models,
-            sync_hook_models=None, epochs=4, test=test, batch_size=16, optimizer=None, lr=0.05, momentum=0.9,
-            weight_decay=5e-4, nesterov=False, schedule=lambda e: [0.5, 1.0, 1.0, 0.1][e], augment=True,
-            device=torch.device("cpu"), seed=0, eval_every=1, progress=False, amp=False, channels_last=False,
-            padding=1, fill="zero", capture=capture, engine_name="x"))
-    eager, graph = runs
-    assert graph[0].config["graph_captures"] == 1 == FakeGraph.captures
-    for e, g in zip(eager, graph):
-        torch.testing.assert_close(torch.tensor(g.train_loss), torch.tensor(e.train_loss), rtol=1e-5, atol=1e-6)
-        assert g.test_accuracy == e.test_accuracy
-    with pytest.raises(ValueError, match="optimizer must be None"):
-        fake_cuda_graphs.run_engine(
-            [tiny_net()], 1, train, loss_fns=[WeightedCE()], hooks_per_model=[()], hook_models=[None],
-            sync_hook_models=None, epochs=1, test=None, batch_size=16, optimizer=object(), lr=0.05, momentum=0.9,
-            weight_decay=0.0, nesterov=False, schedule=None, augment=False, device=torch.device("cpu"), seed=0,
-            eval_every=1, progress=False, amp=False, channels_last=False, padding=1, fill="zero", capture=False,
-            engine_name="x")
 
 
 def test_fuse_check_catches_models_that_mix_samples():
@@ -499,15 +416,14 @@ def test_host_sync_guard_catches_item_and_restores_tensor():
     assert x.sum().item() == 2.0 and bool(x.any()) and torch.tensor([1]).tolist() == [1]
 
 
-@pytest.mark.parametrize("layout, channels_last", [("rows", False), ("channels", False), ("channels", True)])
-def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, monkeypatch, layout, channels_last):
+def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, monkeypatch):
     """The reproduction's seven losses and hooks, fused as on a GPU (cosine head per model): the
     captured step never syncs with the host, the hooks' switches (DRW, VS -> TLA + ADRW) need no
     re-capture, and the result equals the same step run eagerly."""
     reproduce = pytest.importorskip("ltutorial.reproduce")
     models_mod = pytest.importorskip("ltutorial.models")
     losses_mod = pytest.importorskip("ltutorial.losses")
-    from ltutorial.train.fused import fuse_models
+    from ltutorial.fast.fused import fuse_models
 
     monkeypatch.setattr(fake_cuda_graphs, "_capture",
                         lambda body, device, reset_grads: FakeGraph(_forbid_host_syncs(body), reset_grads))
@@ -531,14 +447,13 @@ def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, 
     runs = []
     for capture in (False, True):
         models, losses, hooks = build()
-        fused = fuse_models(models, layout=layout)
+        fused = fuse_models(models)
         assert type(fused.net.fc).__name__ == "_PerModel"  # LDAM's cosine head next to linear heads
-        runs.append(fake_cuda_graphs.run_engine(
-            fused, len(models), train, loss_fns=losses, hooks_per_model=hooks, hook_models=models,
-            sync_hook_models=lambda: fused.unfuse_into(models), epochs=3, test=None, batch_size=15, optimizer=None,
-            lr=0.05, momentum=0.9, weight_decay=2e-4, nesterov=False, schedule=lambda e: [0.5, 1.0, 0.1][e],
-            augment=True, device=torch.device("cpu"), seed=0, eval_every=1, progress=False, amp=False,
-            channels_last=channels_last, padding=1, fill="zero", capture=capture, engine_name="x"))
+        cfg = FitConfig(epochs=3, batch_size=15, lr=0.05, momentum=0.9, weight_decay=2e-4,
+                        schedule=lambda e: [0.5, 1.0, 0.1][e], augment=True, progress=False, amp=False, padding=1)
+        members = Members(losses, hooks, models, lambda: fused.unfuse_into(models))
+        runs.append(fake_cuda_graphs.run_engine(fused, train, None, members, cfg, device=torch.device("cpu"),
+                                                capture=capture, engine_name="x"))
         if capture:
             # the hooks really switched the losses' state at epoch 2 (so "captured once" is a real check)
             assert reproduce.METHODS["ldam-drw"].make_hooks is not None
@@ -553,7 +468,7 @@ def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, 
 def test_cudnn_autotune_restores_the_flag_even_after_an_error():
     import torch
 
-    from ltutorial.train.fast import cudnn_autotune
+    from ltutorial.fast.engine import cudnn_autotune
 
     before = torch.backends.cudnn.benchmark
     with cudnn_autotune("cpu"):
@@ -580,8 +495,7 @@ def test_fast_engine_and_fused_stop_at_a_nan_loss_naming_the_model():
     with pytest.raises(FloatingPointError, match=r"got nan at epoch 2 for model 1 of 2 instead"):
         fit_many(_models(2), train, loss_fns=[ScaledCE(), ScaledCE()], hooks=[[], [nan_from(2)]], fuse=True, **kw)
     with pytest.raises(FloatingPointError, match=r"got nan at epoch 0 for model 0 of 2 instead"):
-        fit_many([tiny_net(0), tiny_net(1)], train, loss_fns=[ScaledCE(), ScaledCE()], hooks=[[nan_from(0)], []],
-                 fuse="streams", **kw)
+        fit_many(_models(2), train, loss_fns=[ScaledCE(), ScaledCE()], hooks=[[nan_from(0)], []], fuse=True, **kw)
 
 
 def test_fast_engines_refuse_a_model_with_fewer_outputs_than_classes():
@@ -593,3 +507,31 @@ def test_fast_engines_refuse_a_model_with_fewer_outputs_than_classes():
         fit_fast(TinyNet(num_classes=2), train, loss_fn=nn.CrossEntropyLoss(), capture=False, **kw)
     with pytest.raises(ValueError, match=r"^each model must output one logit per class \(4 classes in the data\)"):
         fit_many([TinyNet(3), TinyNet(3)], train, loss_fns=[nn.CrossEntropyLoss()] * 2, fuse=True, **kw)
+
+
+# ------------------------------------------------------------------ issue 12: the engine tier is speed only
+def test_learner_tier_trains_without_importing_the_engine_tier():
+    """fit and fit_many off CUDA (fast=None, fuse=None) never import ltutorial.fast: deleting the engine
+    tier changes no number, and the eager loop is the whole specification."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, torch\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from test_train import quadrant_task, tiny_net\n"
+        "from ltutorial.train import fit, fit_many, evaluate\n"
+        "train = quadrant_task(8, seed=0)\n"
+        "h = fit(tiny_net(0), train, loss_fn=torch.nn.CrossEntropyLoss(), epochs=1, batch_size=16, device='cpu',"
+        " progress=False, test=train)\n"
+        "hs = fit_many([tiny_net(0), tiny_net(1)], train, loss_fns=[torch.nn.CrossEntropyLoss()] * 2, epochs=1,"
+        " batch_size=16, device='cpu', progress=False)\n"
+        "evaluate(tiny_net(0), train)\n"
+        "assert h.engine == 'eager' and [x.engine for x in hs] == ['eager', 'eager']\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ltutorial.fast')))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -15,7 +15,7 @@ import torch
 from ltutorial._validation import check_choice, check_imbalance_ratio, check_random_state
 from ltutorial.data.cifar import (
     CIFAR_SPECS,
-    _default_root,
+    default_root,
     download_cifar,
     find_cifar_root,
     how_to_get,
@@ -32,7 +32,7 @@ from ltutorial.data.large_lt import (
     load_large_lt,
     load_large_lt_pair,
 )
-from ltutorial.data.longtail import PROFILES, _check_profile, longtail_counts, longtail_indices
+from ltutorial.data.longtail import PROFILES, check_profile, longtail_counts, longtail_indices
 from ltutorial.data.prepare import EXPERIMENT_SIZES, downsample, prepare_experiment, stratified_subset
 from ltutorial.data.synthetic import (
     GaussianBinaryProblem,
@@ -202,7 +202,7 @@ def load_dataset(
     name = _check_dataset_name(name)
     # Checked before any file is read, so a typo fails at once rather than after decoding CIFAR.
     check_imbalance_ratio(imbalance_ratio)
-    _check_profile(profile)
+    check_profile(profile)
     check_random_state(seed, name="seed")
     for flag, value in (("download", download), ("verbose", verbose)):
         if not isinstance(value, bool):
@@ -226,7 +226,7 @@ def resolve_dataset(name: str = "auto", root=None) -> str:
         return name
     if locate_cifar(root, "cifar10") is not None:
         return "cifar10-lt"
-    base, origin = _default_root(root)
+    base, origin = default_root(root)
     print(
         f"CIFAR-10 not found under {str(base)!r} ({origin}); using digits-lt (scikit-learn digits, offline) instead. "
         f"To use CIFAR-10, {how_to_get('cifar10')}."
@@ -235,9 +235,9 @@ def resolve_dataset(name: str = "auto", root=None) -> str:
 
 
 def __getattr__(name: str):
-    # ltutorial.data.pack is imported on first use so `python -m ltutorial.data.pack` runs it fresh.
+    # The pack writer is in the engine tier, imported on first use (`python -m ltutorial.data.pack` runs it fresh).
     if name == "pack_cifar":
-        from ltutorial.data.pack import pack_cifar
+        from ltutorial.fast.pack import pack_cifar
 
         return pack_cifar
     raise AttributeError(f"module 'ltutorial.data' has no attribute {name!r}")

@@ -80,11 +80,11 @@ CIFAR_SPECS = {
 SPLITS = ("train", "test")
 
 
-def _check_name(name) -> str:
+def check_name(name) -> str:
     return check_choice(name, sorted(CIFAR_SPECS), name="name")
 
 
-def _check_split(split) -> str:
+def check_split(split) -> str:
     check_choice(split, list(SPLITS), name="split")
     return split
 
@@ -96,7 +96,7 @@ def _check_split(split) -> str:
 
 def how_to_get(name: str = "cifar10") -> str:
     """One sentence telling a learner how to obtain the data set."""
-    title = CIFAR_SPECS[_check_name(name)]["title"]
+    title = CIFAR_SPECS[check_name(name)]["title"]
     dataset = f"{name}-lt"
     return (
         f"download {title} with lt.data.load_dataset({dataset!r}, root='./data', download=True) (torchvision, "
@@ -105,7 +105,7 @@ def how_to_get(name: str = "cifar10") -> str:
     )
 
 
-def _default_root(root) -> tuple[Path, str]:
+def default_root(root) -> tuple[Path, str]:
     if root is not None:
         if not isinstance(root, (str, os.PathLike)):
             raise ValueError(f"root must be a path (str or os.PathLike) or None; got {type(root).__name__} instead.")
@@ -149,8 +149,8 @@ def locate_cifar(root=None, name: str = "cifar10") -> tuple[str, Path] | None:
     ``cifar-10-batches-py/``, ``cifar10/`` or ``cifar10.ltpack`` (checked in that order: the
     official pixels first, the lossy JPEG copy next, the pack last).
     """
-    name = _check_name(name)
-    base, _ = _default_root(root)
+    name = check_name(name)
+    base, _ = default_root(root)
     spec = CIFAR_SPECS[name]
     if _is_pack(base, name):
         return "pack", base
@@ -176,7 +176,7 @@ def find_cifar_root(root=None, name: str = "cifar10") -> Path:
     """
     found = locate_cifar(root, name)
     if found is None:
-        base, origin = _default_root(root)
+        base, origin = default_root(root)
         spec = CIFAR_SPECS[name]
         raise ValueError(
             f"root must point to a {spec['title']} copy: a folder holding {name}/ (ImageFolder with train/ and test/), "
@@ -204,7 +204,7 @@ def read_cifar_pickles(path, name: str, split: str) -> dict:
     Each batch holds ``data`` (N x 3072 uint8, the red, green then blue planes, row-major) and
     ``labels`` (CIFAR-10) or ``fine_labels`` (CIFAR-100); class names come from the meta file.
     """
-    name, split = _check_name(name), _check_split(split)
+    name, split = check_name(name), check_split(split)
     spec, path = CIFAR_SPECS[name], Path(path)
     meta_file, meta_key = spec["pickle_meta"]
     classes = [str(c) for c in _unpickle(path / meta_file)[meta_key]]
@@ -241,7 +241,7 @@ def read_image_folder_bytes(path, split: str) -> dict:
 
     Order: class folders sorted alphabetically (label = position), files sorted by name.
     """
-    split = _check_split(split)
+    split = check_split(split)
     split_dir = Path(path) / split
     files, labels, classes = _list_image_folder(Path(path), split)
     if not files:
@@ -259,7 +259,7 @@ def read_image_folder_bytes(path, split: str) -> dict:
             "files": [prefix + f for f in files]}
 
 
-def _jpeg_mask(data: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+def jpeg_mask(data: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """Which blobs start with the JPEG SOI marker FF D8 (checked for all blobs at once)."""
     starts, sizes = offsets[:-1], offsets[1:] - offsets[:-1]
     long_enough = sizes > 2
@@ -349,7 +349,7 @@ def decode_encoded(data: torch.Tensor, offsets: torch.Tensor, *, decoder: str = 
         return torch.zeros(0, 3, 32, 32, dtype=torch.uint8)
     bounds = offsets.tolist()
     blobs = [data[bounds[i] : bounds[i + 1]] for i in range(n)]
-    is_jpeg = _jpeg_mask(data, offsets).tolist()
+    is_jpeg = jpeg_mask(data, offsets).tolist()
     try:
         out = DECODERS[decoder](blobs, is_jpeg, chunk)
     except _DECODE_ERRORS as exc:
@@ -417,7 +417,7 @@ def _remove_stale(current: Path, prefix: str) -> None:
                 pass
 
 
-def _atomic_save(obj, dst: Path) -> None:
+def atomic_save(obj, dst: Path) -> None:
     """torch.save to a temporary file in the same folder, then rename over ``dst``.
 
     os.replace is atomic on POSIX and Windows, so a notebook loading concurrently sees either
@@ -448,13 +448,11 @@ def _read_source(name: str, kind: str, path: Path, split: str) -> dict:
         out["source"] = f"official {title} files at {path}"
     elif kind == "imagefolder":
         raw = read_image_folder_bytes(path, split)
-        fmt = "JPEG" if bool(_jpeg_mask(raw["data"], raw["offsets"]).all()) else "image"
+        fmt = "JPEG" if bool(jpeg_mask(raw["data"], raw["offsets"]).all()) else "image"
         images = decode_encoded(raw["data"], raw["offsets"], names=raw["files"])
         out = {"images": images, "labels": raw["labels"], "classes": raw["classes"]}
         out["source"] = f"ImageFolder {fmt} copy at {path}"
     elif kind == "pack":
-        from ltutorial.data.pack import read_pack_split
-
         out = read_pack_split(path, split, name=name)
     else:  # pragma: no cover - kinds come from locate_cifar
         raise ValueError(f"kind must be one of ['imagefolder', 'pack', 'pickle']; got {kind!r} instead.")
@@ -473,7 +471,7 @@ def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False)
     ``mean``/``std`` of these images in [0, 1] units, ``indices`` (positions in the full split;
     a pack may hold only the long-tailed part of train), ``full_labels`` and ``source``.
     """
-    name, split = _check_name(name), _check_split(split)
+    name, split = check_name(name), check_split(split)
     find_cifar_root(root, name)  # raises the explanatory error when nothing is there
     kind, path = locate_cifar(root, name)
     dst = _cache_path(name, kind, path, split)
@@ -493,7 +491,7 @@ def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False)
     entry["images"] = entry["images"].contiguous()
     elapsed = time.perf_counter() - t0
     try:
-        _atomic_save(dict(entry), dst)
+        atomic_save(dict(entry), dst)
         _remove_stale(dst, _cache_prefix(name, kind, path, split))
     except OSError as exc:  # read-only home, full disk: the data are fine, only the next load is slow
         warnings.warn(
@@ -538,7 +536,7 @@ def download_cifar(root, name: str = "cifar10", *, timeout: float = 15.0) -> Pat
     A blocked network raises a RuntimeError within about ``timeout`` seconds (DNS look-up in a
     thread, ``timeout`` on every socket operation) saying how else to get the data.
     """
-    name = _check_name(name)
+    name = check_name(name)
     spec = CIFAR_SPECS[name]
     root = Path(root).expanduser()
     old_timeout = socket.getdefaulttimeout()
@@ -560,3 +558,66 @@ def download_cifar(root, name: str = "cifar10", *, timeout: float = 15.0) -> Pat
     finally:
         socket.setdefaulttimeout(old_timeout)
     return root / spec["pickle_dir"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading an ltutorial pack (written by ``ltutorial.fast.pack.pack_cifar``): layout, see there
+# ----------------------------------------------------------------------------------------------
+PACK_FORMAT = "ltutorial-pack"
+PACK_VERSION = 1
+_PACK_KEYS = {"train": ("data", "offsets", "labels", "indices", "full_labels", "mean", "std"),
+              "test": ("data", "offsets", "labels")}
+
+
+def _load_pack(path: Path) -> dict:
+    """The pack at ``path``, its format, version and layout checked; a truncated, empty or garbage
+    file raises a ValueError naming it (not torch's OSError/EOFError/KeyError)."""
+    corrupt = (f"path must be an ltutorial pack written by pack_cifar; got {str(path)!r}, which is truncated or "
+               "corrupt ({}), instead. Copy it again or make it again with pack_cifar.")
+    try:
+        pack = torch.load(path, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # zip/pickle errors of every kind: EOFError, RuntimeError, UnpicklingError ...
+        raise ValueError(corrupt.format(f"{type(exc).__name__}: {str(exc)[:120]}")) from exc
+    if not isinstance(pack, dict) or pack.get("format") != PACK_FORMAT:
+        raise ValueError(f"path must be an ltutorial pack written by pack_cifar; got {str(path)!r}, which is not one, instead.")
+    if pack.get("version") != PACK_VERSION:
+        raise ValueError(f"path must be a version {PACK_VERSION} pack; got version {pack.get('version')!r} in {str(path)!r} instead.")
+    for split, keys in _PACK_KEYS.items():
+        part = pack.get(split)
+        missing = [k for k in keys if not isinstance(part, dict) or k not in part]
+        if missing or "classes" not in pack or "longtail" not in pack or "origin" not in pack:
+            raise ValueError(corrupt.format(f"{split} lacks {missing}" if missing else "metadata missing"))
+        offsets, data, labels = part["offsets"], part["data"], part["labels"]
+        ok = (all(isinstance(t, torch.Tensor) for t in (offsets, data, labels)) and offsets.ndim == 1
+              and offsets.numel() == labels.numel() + 1 and int(offsets[-1]) == data.numel())
+        if not ok:
+            raise ValueError(corrupt.format(f"the {split} offsets do not match its bytes and labels"))
+    return pack
+
+
+def read_pack_split(path, split: str, name: str | None = None) -> dict:
+    """Decode one split of a pack: images, labels, classes, indices, full_labels (+ mean/std for train).
+
+    With ``name`` given, the pack must hold that data set (a cifar100 pack is not CIFAR-10).
+    """
+    split = check_split(split)
+    path = Path(path)
+    pack = _load_pack(path)
+    if name is not None and pack.get("name") != name:
+        raise ValueError(f"path must be a pack of {name}; got a pack of {pack.get('name')!r} at {str(path)!r} instead.")
+    part = pack[split]
+    try:
+        images = decode_encoded(part["data"], part["offsets"])
+    except ValueError as exc:
+        raise ValueError(f"path must be an intact ltutorial pack; got {str(path)!r}, which is corrupt ({exc}), "
+                         "instead. Make it again with pack_cifar.") from exc
+    out = {"images": images, "labels": part["labels"], "classes": list(pack["classes"])}
+    what = "long-tailed train subset " + str(pack["longtail"]) if (split == "train" and pack["longtail"]) else f"full {split} split"
+    out["source"] = f"ltutorial pack at {path} ({what}; bytes from {pack['origin']})"
+    if split == "train":
+        out["indices"] = part["indices"]
+        out["full_labels"] = part["full_labels"]
+        out["mean"], out["std"] = tuple(part["mean"]), tuple(part["std"])
+    return out

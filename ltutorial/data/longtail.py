@@ -36,7 +36,7 @@ def _step_profile(n_max: int, num_classes: int, imbalance_ratio: float) -> list[
 PROFILES = {"exp": _exp_profile, "step": _step_profile}
 
 
-def _check_profile(profile) -> str:
+def check_profile(profile) -> str:
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}; got {profile!r} instead.")
     return profile
@@ -57,7 +57,7 @@ def longtail_counts(n_max: int, num_classes: int, imbalance_ratio: float, profil
     n_max = check_positive_int(n_max, name="n_max")
     num_classes = check_positive_int(num_classes, name="num_classes")
     ratio = check_imbalance_ratio(imbalance_ratio)
-    profile = _check_profile(profile)
+    profile = check_profile(profile)
     counts = PROFILES[profile](n_max, num_classes, ratio)
     if min(counts) < 1:
         raise ValueError(

@@ -14,7 +14,7 @@ LOSS_TYPES = ("softmax", "sigmoid", "focal")
 NORMALIZATIONS = ("batch", "weights")
 
 
-def _check_beta(beta) -> float:
+def check_beta(beta) -> float:
     return check_probability(beta, name="beta", inclusive_high=False)
 
 
@@ -25,7 +25,7 @@ def effective_number(class_counts, beta: float = 0.9999) -> torch.Tensor:
     Cui et al., "Class-balanced loss based on effective number of samples", CVPR 2019. Notebook 06.
     """
     n = check_class_counts(class_counts)
-    beta = _check_beta(beta)
+    beta = check_beta(beta)
     if beta == 0.0:
         return torch.ones_like(n)
     # -expm1(n log beta) = 1 - beta^n without cancellation for beta close to 1.
@@ -71,7 +71,7 @@ class ClassBalancedLoss(LongTailLoss):
         super().__init__(class_counts)
         check_choice(loss_type, list(LOSS_TYPES), name="loss_type")
         check_choice(normalization, list(NORMALIZATIONS), name="normalization")
-        self.beta = _check_beta(beta)
+        self.beta = check_beta(beta)
         self.gamma = check_hyperparameter(gamma, "gamma")
         self.loss_type = loss_type
         self.normalization = normalization

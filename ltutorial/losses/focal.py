@@ -20,7 +20,8 @@ def softmax_focal_terms(z: torch.Tensor, targets: torch.Tensor, gamma: float) ->
     Lin et al., ICCV 2017; the form of the LDAM-DRW code. Notebooks 06, 07.
 
     p_y comes from the *unweighted* cross-entropy: the LDAM-DRW code computes it from the
-    class-weighted CE, which is wrong whenever a weight differs from 1 (reference sheet, pitfall 7).
+    class-weighted CE, so p_y is exp(-w_y CE_y), wrong whenever a weight w_y differs from 1 (Lin et al.
+    define p_t as the model's probability of the true class, Sec. 3.1).
     """
     logp_y = F.log_softmax(z, dim=1).gather(1, targets[:, None]).squeeze(1)
     ce = -logp_y

@@ -14,7 +14,7 @@ import numbers
 import torch
 
 from ltutorial._validation import check_class_counts, check_positive_int
-from ltutorial.losses.class_balanced import _check_beta, class_balanced_weights
+from ltutorial.losses.class_balanced import check_beta, class_balanced_weights
 from ltutorial.losses.vs import TLAADRWLoss
 
 __all__ = ["DeferredReweighting", "TLAADRWSchedule"]
@@ -53,7 +53,7 @@ class DeferredReweighting:
         counts = check_class_counts(class_counts, num_classes=weight.numel())
         self.loss = loss
         self.start_epoch = _check_epoch(start_epoch, "start_epoch")
-        self.beta = _check_beta(beta)
+        self.beta = check_beta(beta)
         self.deferred_weight = class_balanced_weights(counts, self.beta)
 
     def weights_at(self, epoch: int) -> torch.Tensor:

@@ -57,7 +57,7 @@ class NormedLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}"
 
 
-class _ClassifierMixin:
+class ClassifierMixin:
     """``classifier`` as an alias of ``fc``, and ``forward = fc(forward_features(x))``."""
 
     @property
@@ -111,7 +111,7 @@ class _BasicBlockA(_BasicBlock):
         return F.pad(x, (0, 0, 0, 0, self.pad[0], self.pad[1]))
 
 
-class CifarResNet(_ClassifierMixin, nn.Module):
+class CifarResNet(ClassifierMixin, nn.Module):
     """CIFAR ResNet of depth 6n + 2 with widths 16/32/64 and parameter-free option-A shortcuts.
 
     Stem conv3x3(in_channels -> 16) + BN + ReLU, three stages of n BasicBlocks (strides 1, 2, 2),
@@ -194,7 +194,7 @@ class _BasicBlockB(_BasicBlock):
         return self.shortcut(x)
 
 
-class ResNet18Cifar(_ClassifierMixin, nn.Module):
+class ResNet18Cifar(ClassifierMixin, nn.Module):
     """ResNet-18 with the CIFAR stem: conv3x3 stride 1, no max-pool; 512-d features.
 
     The backbone of SimCLR on CIFAR and of SDCLR / BCL / GH (a 7x7 stride-2 stem with max-pool

@@ -7,12 +7,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltutorial._validation import check_positive_int
-from ltutorial.models.resnet_cifar import _ClassifierMixin, classifier_head
+from ltutorial.models.resnet_cifar import ClassifierMixin, classifier_head
 
 __all__ = ["SmallCNN", "MLP"]
 
 
-class SmallCNN(_ClassifierMixin, nn.Module):
+class SmallCNN(ClassifierMixin, nn.Module):
     """Three conv3x3-BN-ReLU stages of widths w, 2w, 4w with 2x2 max-pools between them.
 
     Adaptive average pooling at the end makes it work on any input of at least 4x4: 8x8 digits
@@ -45,7 +45,7 @@ class SmallCNN(_ClassifierMixin, nn.Module):
         return F.adaptive_avg_pool2d(self.body(x), 1).flatten(1)
 
 
-class MLP(_ClassifierMixin, nn.Module):
+class MLP(ClassifierMixin, nn.Module):
     """Multi-layer perceptron: flatten, then Linear-ReLU per ``hidden`` width, then ``fc``.
 
     Takes 2-D features (such as the synthetic data of notebooks 02-05; no notebook uses it) or

@@ -1,5 +1,6 @@
-"""Training: ``fit`` (one loop for any model, loss and schedule), evaluation, hooks, schedules, augmentation,
-the graphed CUDA fast path (``fast``) and several models at once (``fit_many``).
+"""Training: ``fit`` (one loop for any model, loss and schedule), ``fit_many`` (several models, same
+batches), evaluation, hooks, schedules, augmentation. On CUDA both hand their work to the engine tier
+``ltutorial.fast`` through their ``fast`` flag.
 
 Contracts: docs/ARCHITECTURE.md, "Training loop" and "Several models at once".
 """
@@ -10,7 +11,17 @@ import importlib
 
 from ltutorial.train.augment import crop_flip, normalize, random_crop_flip
 from ltutorial.train.hooks import PerClassAccuracyRecorder
-from ltutorial.train.loop import History, TrainState, evaluate, extract_features, fit, predict, predict_logits
+from ltutorial.train.loop import (
+    FitConfig,
+    History,
+    TrainState,
+    evaluate,
+    extract_features,
+    fit,
+    fit_many,
+    predict,
+    predict_logits,
+)
 from ltutorial.train.schedules import (
     SCHEDULES,
     cosine_with_warmup,
@@ -19,11 +30,12 @@ from ltutorial.train.schedules import (
     warmup_multistep,
 )
 
-_LAZY = {"fit_many": ("ltutorial.train.fused", "fit_many"), "fuse_models": ("ltutorial.train.fused", "fuse_models")}
-_SUBMODULES = ("augment", "schedules", "loop", "hooks", "fast", "fused", "recipes")
+_LAZY = {"fuse_models": ("ltutorial.fast.fused", "fuse_models")}
+_SUBMODULES = ("augment", "schedules", "common", "loop", "hooks", "recipes")
 
 __all__ = [
     "fit", "fit_many", "evaluate", "predict", "predict_logits", "extract_features", "History", "TrainState",
+    "FitConfig",
     "random_crop_flip", "crop_flip", "normalize", "warmup_multistep", "ldam_drw_schedule", "cosine_with_warmup",
     "SCHEDULES", "get_schedule", "fuse_models", "PerClassAccuracyRecorder",
 ]

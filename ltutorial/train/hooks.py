@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ltutorial._validation import check_positive_int
-from ltutorial.train.loop import _check_dataset, evaluate
+from ltutorial.train.common import check_dataset
+from ltutorial.train.loop import evaluate
 
 
 class PerClassAccuracyRecorder:
@@ -23,7 +24,7 @@ class PerClassAccuracyRecorder:
     """
 
     def __init__(self, test, every: int = 1, *, batch_size: int = 1024):
-        self.test = _check_dataset(test, "test")
+        self.test = check_dataset(test, "test")
         self.every = check_positive_int(every, name="every")
         self.batch_size = check_positive_int(batch_size, name="batch_size")
         self.epochs: list[int] = []
