@@ -112,3 +112,26 @@ def test_compare_with_random_flags_gains_beyond_the_margin():
     out = ssl.compare_with_random(probes, base, labels, [30, 20, 10])
     assert out["big"]["learned"] and out["big"]["gain"] == pytest.approx(20.0)
     assert not out["small"]["learned"]
+
+
+# ------------------------------------------------------------------ D_i vs D_b on vectors (notebook 10)
+def test_imbalanced_pretraining_toy_shows_the_tail_loss_beside_a_random_baseline():
+    out = toys.imbalanced_pretraining_toy(steps=300, seed=3, test_per_class=100)
+    counts, labels = out.pop("class_counts"), out.pop("test_labels")
+    # SDCLR's construction at n_max 500, rho 100: floor(500 * 0.01^(c/9))
+    assert counts.tolist() == [int(500 * 0.01 ** (c / 9)) for c in range(10)]
+    assert set(out) == {"SimCLR on D_b", "SimCLR on D_i", "random weights"}
+    assert out["random weights"]["all"] < 0.3  # the nuisance hides the classes from a random network
+    versus = ssl.compare_with_random({k: v for k, v in out.items() if k != "random weights"}, out["random weights"], labels, counts)
+    assert all(v["learned"] for v in versus.values())
+    gap, margin = ssl.group_difference(out["SimCLR on D_b"], out["SimCLR on D_i"], "few", labels, counts)
+    assert gap > margin
+
+
+def test_imbalanced_pretraining_toy_checks_input():
+    with pytest.raises(ValueError, match="num_classes must be <= 10"):
+        toys.imbalanced_pretraining_toy(num_classes=11)
+    with pytest.raises(ValueError, match="imbalance_ratio must be a number >= 1; got 0.5"):
+        toys.imbalanced_pretraining_toy(imbalance_ratio=0.5)
+    with pytest.raises(ValueError, match="steps must be"):
+        toys.imbalanced_pretraining_toy(steps=0)

@@ -5,6 +5,9 @@
   (Liu et al., "Self-supervised learning is more robust to dataset imbalance", ICLR 2022), with a
   linear encoder trained once with cross-entropy and once with NT-Xent on the same toy data.
   Notebook 10.
+- :func:`imbalanced_pretraining_toy`: the slide's "self-supervised learning still suffers from
+  data imbalance" (SDCLR's D_i vs D_b comparison) on synthetic vectors whose class structure an
+  encoder must discover, with a random-weights baseline. Notebook 10.
 - :func:`uniformity_centres` and :func:`disparity_sweep`: the slide "contrastive learning causes
   severer representation learning disparity when enlarging the imbalance ratios" (Zhou et al.,
   "Combating Representation Learning Disparity with Geometric Harmonization", NeurIPS 2023), in the
@@ -23,7 +26,7 @@ import torch.nn.functional as F
 
 from ltutorial._validation import check_choice, check_class_counts, check_positive_int, check_random_state
 
-__all__ = ["label_vs_instance_features", "uniformity_centres", "disparity_sweep"]
+__all__ = ["label_vs_instance_features", "imbalanced_pretraining_toy", "uniformity_centres", "disparity_sweep"]
 
 
 def _toy_views(label: torch.Tensor, attribute: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -152,3 +155,96 @@ def disparity_sweep(ratios, num_classes: int = 10, dim: int = 16, *, n_max: int 
                 block = cos[np.ix_(idx, idx)]
                 out[f"{weighting}_{name}"].append(float(block[~np.eye(idx.size, dtype=bool)].mean()))
     return {"ratios": ratios, **{k: np.array(v) for k, v in out.items()}}
+
+
+# ---------------------------------------------------------------------- D_i vs D_b on vectors (notebook 10)
+_SIGNAL_DIM, _NUISANCE_DIM = 9, 24
+
+
+def _toy_signal(labels: torch.Tensor, means: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return means[labels] + 0.8 * torch.randn(labels.numel(), means.shape[1], generator=g, dtype=means.dtype)
+
+
+def _toy_view(signal: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    # A view keeps the signal (plus a little noise) and redraws the 24 nuisance coordinates.
+    nuisance = 3.0 * torch.randn(signal.shape[0], _NUISANCE_DIM, generator=g, dtype=signal.dtype)
+    return torch.cat([signal + 0.2 * torch.randn(signal.shape, generator=g, dtype=signal.dtype), nuisance], dim=1)
+
+
+def _toy_encoder(feature_dim: int) -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(_SIGNAL_DIM + _NUISANCE_DIM, 128), torch.nn.ReLU(), torch.nn.Linear(128, feature_dim))
+
+
+def _toy_simclr(signal: torch.Tensor, feature_dim: int, steps: int, seed: int, g: torch.Generator) -> torch.nn.Module:
+    from ltutorial.ssl.losses import nt_xent
+
+    torch.manual_seed(seed)
+    encoder = _toy_encoder(feature_dim)
+    head = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(feature_dim, 32))
+    opt = torch.optim.Adam(list(encoder.parameters()) + list(head.parameters()), lr=2e-3, weight_decay=1e-5)
+    for _ in range(steps):
+        idx = torch.randint(0, signal.shape[0], (256,), generator=g)
+        loss = nt_xent(head(encoder(_toy_view(signal[idx], g))), head(encoder(_toy_view(signal[idx], g))), 0.2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return encoder
+
+
+def _toy_probe(encoder, probe: tuple, test: tuple, class_counts, g: torch.Generator) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    from ltutorial import metrics
+
+    with torch.no_grad():
+        f_train, f_test = (encoder(_toy_view(s, g)).numpy() for s in (probe[0], test[0]))
+    mu, sd = f_train.mean(0), f_train.std(0) + 1e-6
+    pred = LogisticRegression(max_iter=2000).fit((f_train - mu) / sd, probe[1].numpy()).predict((f_test - mu) / sd)
+    out = metrics.group_accuracy_by_thirds(test[1].numpy(), pred, class_counts)
+    out["per_class_accuracy"] = metrics.per_class_accuracy(test[1].numpy(), pred, num_classes=len(class_counts))
+    return out
+
+
+def imbalanced_pretraining_toy(steps: int = 600, seed: int = 0, *, num_classes: int = 10, n_max: int = 500,
+                               imbalance_ratio: float = 100, feature_dim: int = 8, test_per_class: int = 200) -> dict:
+    """SimCLR on a long-tailed set D_i and a balanced set D_b of the same size, synthetic vectors.
+
+    Data (synthetic by construction): the K class means are the vertices of a simplex ETF of
+    radius 2.5 in R^9 (every pair of classes equally far apart), within-class noise 0.8, and 24
+    nuisance coordinates of std 3 that every view redraws (views add noise 0.2 to the rest), so a
+    random network's features are dominated by nuisance and an encoder must discover the classes.
+    D_i has n_c = floor(n_max rho^(-c/(K-1))) images, D_b floor(|D_i| / K) per class (SDCLR's
+    construction). Each encoder (MLP 33 -> 128 -> ``feature_dim``, projection head to 32) trains
+    ``steps`` Adam steps of NT-Xent (tau 0.2, batch 256); a logistic-regression probe on 50
+    labelled images per class is tested on ``test_per_class`` per class. Returns
+    {"SimCLR on D_b", "SimCLR on D_i", "random weights"} -> group accuracies (many / medium / few /
+    all by D_i's counts, as :func:`ltutorial.ssl.linear_probe`), plus "class_counts" (D_i's) and
+    "test_labels". Notebook 10.
+    """
+    steps = check_positive_int(steps, name="steps")
+    num_classes = check_positive_int(num_classes, name="num_classes", minimum=3)
+    if num_classes > _SIGNAL_DIM + 1:
+        raise ValueError(f"num_classes must be <= {_SIGNAL_DIM + 1} (an ETF in R^{_SIGNAL_DIM}); got {num_classes} instead.")
+    n_max = check_positive_int(n_max, name="n_max", minimum=num_classes)
+    feature_dim = check_positive_int(feature_dim, name="feature_dim")
+    test_per_class = check_positive_int(test_per_class, name="test_per_class")
+    if isinstance(imbalance_ratio, bool) or not isinstance(imbalance_ratio, (int, float)) or not imbalance_ratio >= 1:
+        raise ValueError(f"imbalance_ratio must be a number >= 1; got {imbalance_ratio!r} instead.")
+    seed = check_random_state(seed, name="seed") or 0
+    from ltutorial.ssl.gh import simplex_etf
+
+    g = torch.Generator().manual_seed(seed)
+    means = 2.5 * simplex_etf(num_classes, _SIGNAL_DIM, seed=0)
+    counts_i = np.floor(n_max * float(imbalance_ratio) ** (-np.arange(num_classes) / (num_classes - 1))).astype(int)
+    counts_b = np.full(num_classes, counts_i.sum() // num_classes)
+    labels_of = lambda counts: torch.repeat_interleave(torch.arange(num_classes), torch.as_tensor(counts))
+    probe_y, test_y = labels_of(np.full(num_classes, 50)), labels_of(np.full(num_classes, test_per_class))
+    probe, test = (_toy_signal(probe_y, means, g), probe_y), (_toy_signal(test_y, means, g), test_y)
+    out = {}
+    for name, counts in (("SimCLR on D_b", counts_b), ("SimCLR on D_i", counts_i)):
+        encoder = _toy_simclr(_toy_signal(labels_of(counts), means, g), feature_dim, steps, seed, g)
+        out[name] = _toy_probe(encoder, probe, test, counts_i, g)
+    torch.manual_seed(seed + 1)  # a fresh, untrained network of the same shape
+    out["random weights"] = _toy_probe(_toy_encoder(feature_dim), probe, test, counts_i, g)
+    out["class_counts"], out["test_labels"] = counts_i, test_y
+    return out
