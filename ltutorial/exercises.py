@@ -446,23 +446,66 @@ def check_balanced_accuracy_from_rates(value, y_true, y_pred) -> bool:
 
 # --- notebooks 10-12 ---
 # Self-supervised long-tailed learning (SDCLR, BCL, GH). Expected answers are recomputed here
-# from the definitions (ltutorial.ssl holds the package versions the notebooks run).
+# from the inputs, with numpy written independently of ltutorial.ssl (the SDCLR loss check also
+# compares with the package's nt_xent, the loss the notebooks train with). Each check names the
+# common mistake it recognises in its hint.
 
 
-def check_sdclr_subset_sizes(counts, balanced_total) -> bool:
-    """Notebook 10: D_i's per-class counts floor(4500 * 0.01^(c/9)) and D_b's size."""
-    _answer_is_missing(counts, "counts", None)
-    expected = [int(4500 * 0.01 ** (c / 9)) for c in range(10)]
-    got = [int(v) for v in _to_numpy(counts).reshape(-1)]
-    _require(got == expected, f"counts = {got}, expected {expected}.", "n_c = int(4500 * 0.01 ** (c / 9)) for c = 0..9")
-    _require(sum(got) == 11_165, f"the counts sum to {sum(got)}, expected 11,165.", None)
-    _answer_is_missing(balanced_total, "balanced_total", None)
-    return _check(
-        int(balanced_total) == 11_160,
-        "D_i has 11,165 images and D_b 11,160 (1,116 per class)",
-        "floor(11165 / 10) = 1116 images per class, times 10 classes",
-        f"balanced_total = {balanced_total}, expected 11,160.",
-    )
+def _nt_xent_variants(z1: np.ndarray, z2: np.ndarray, tau: float) -> dict[str, float]:
+    """NT-Xent of two views (rows: images) and the usual wrong versions, in numpy."""
+    def unit(z):
+        return z / np.linalg.norm(z, axis=1, keepdims=True)
+
+    def loss(a, b, *, self_in_denominator=False, cross_only=False):
+        z = np.concatenate([a, b])
+        n = a.shape[0]
+        s = z @ z.T / tau
+        pos = np.concatenate([np.arange(n, 2 * n), np.arange(n)])
+        positive = s[np.arange(2 * n), pos]
+        if cross_only:  # negatives only from the other view (the other branch)
+            other = np.concatenate([s[:n, n:], s[n:, :n]])
+            return float(np.mean(np.log(np.exp(other).sum(1)) - positive))
+        if not self_in_denominator:
+            np.fill_diagonal(s, -np.inf)
+        return float(np.mean(np.log(np.exp(s).sum(1)) - positive))
+
+    u1, u2 = unit(z1), unit(z2)
+    return {
+        "right": loss(u1, u2),
+        "without L2-normalising the projections": loss(z1, z2),
+        "with the anchor itself in the denominator": loss(u1, u2, self_in_denominator=True),
+        "with negatives only from the other branch (dense-dense and pruned-pruned pairs are negatives too)": loss(u1, u2, cross_only=True),
+        "with temperature 1 instead of tau": loss(u1, u2) if tau == 1 else _nt_xent_variants(z1, z2, 1.0)["right"],
+    }
+
+
+def check_sdclr_loss(value, z_dense, z_pruned, temperature: float) -> bool:
+    """Notebook 10: SDCLR's loss, NT-Xent over the 2N views of the dense and the pruned branch.
+
+    z = normalize([z_dense; z_pruned]), s_ij = z_i . z_j / tau, l_i = -log(exp(s_ip) / sum_{j != i} exp(s_ij)),
+    the mean over all 2N anchors (Chen et al. 2020; Jiang et al. 2021). Compared with
+    ``lt.ssl.nt_xent`` and an independent numpy computation; a known wrong variant gets its own hint.
+    """
+    from ltutorial.ssl.losses import nt_xent
+
+    _answer_is_missing(value, "loss", None)
+    z1 = _to_numpy(z_dense).astype(np.float64)
+    z2 = _to_numpy(z_pruned).astype(np.float64)
+    variants = _nt_xent_variants(z1, z2, float(temperature))
+    expected = variants.pop("right")
+    package = float(nt_xent(torch.as_tensor(z1), torch.as_tensor(z2), float(temperature)))
+    if abs(package - expected) > 1e-5:  # the two references must agree before judging the learner
+        raise RuntimeError(f"lt.ssl.nt_xent ({package}) and the numpy reference ({expected}) disagree.")
+    arr = _to_numpy(value)
+    _require(arr.size == 1 and np.issubdtype(arr.dtype, np.number), f"loss must be a single number; got shape {arr.shape} instead.", None)
+    v = float(arr.reshape(()))
+    for mistake, wrong in variants.items():
+        if abs(wrong - expected) > 1e-4 and abs(v - wrong) < 1e-4:
+            _require(False, f"loss = {v:.4f} is the value {mistake}.", "normalise each row, stack the 2N views, mask the diagonal, "
+                     "cross-entropy with the other view as the target, mean over all 2N anchors")
+    hint = "normalise each row, stack [z_dense; z_pruned], divide the similarities by tau, mask the diagonal, mean over 2N anchors"
+    return _check(abs(v - expected) < 1e-4, f"SDCLR loss = {v:.4f} (lt.ssl.nt_xent gives {package:.4f})", hint,
+                  f"loss = {v:.4f}, expected {expected:.4f}.")
 
 
 def check_global_prune_masks(masks, weights, ratio) -> bool:
@@ -482,47 +525,87 @@ def check_global_prune_masks(masks, weights, ratio) -> bool:
 
 
 def check_memorization_score(scores, ema_losses) -> bool:
-    """Notebook 11: M = z / (2 max|z|) + 1/2 with z the standardised moving-average losses."""
+    """Notebook 11: M = 1/2 ((m - mean m) / max|m - mean m| + 1), the slide's formula.
+
+    Standardising m first (with either standard deviation) gives the same scores: the scale
+    cancels in the ratio, so every such answer passes.
+    """
     _answer_is_missing(scores, "scores", None)
     m = _to_numpy(ema_losses).astype(np.float64)
-    z = (m - m.mean()) / m.std()
-    expected = z / (2 * np.abs(z).max()) + 0.5
+    centred = m - m.mean()
+    expected = 0.5 * (centred / np.abs(centred).max() + 1)
     got = _to_numpy(scores).astype(np.float64)
     ok = got.shape == expected.shape and np.allclose(got, expected, atol=1e-5)
-    return _check(ok, "memorization scores in [0, 1], 1/2 at the mean loss", "standardise (population std), divide by twice the largest |z|, add 1/2",
-                  f"scores differ from the formula (first values {got.reshape(-1)[:3]}, expected {expected[:3]}).")
+    return _check(ok, "memorization scores in [0, 1], 1/2 at the mean loss, the extreme sample at 0 or 1",
+                  "centre the losses on their mean, divide by the largest absolute deviation, then add 1 and halve",
+                  f"scores differ from the formula (first values {np.round(got.reshape(-1)[:3], 4)}, expected {np.round(expected[:3], 4)}).")
 
 
-def check_bcl_magnitude(magnitudes, scores) -> bool:
-    """Notebook 11: BCL's k = 1 RandAugment magnitude m = 10 + 20 M on the 0..30 scale."""
-    _answer_is_missing(magnitudes, "magnitudes", None)
-    expected = 10 + 20 * _to_numpy(scores).astype(np.float64)
-    got = _to_numpy(magnitudes).astype(np.float64)
-    ok = got.shape == expected.shape and np.allclose(got, expected, atol=1e-5)
-    return _check(ok, "magnitude grows linearly from 10 (M = 0) to 30 (M = 1)", "m = 10 + (30 - 10) * M",
-                  f"magnitudes differ from 10 + 20 M (first values {got.reshape(-1)[:3]}).")
+def check_bcl_gating(augmented, x, scores, u, zeta, operation) -> bool:
+    """Notebook 11: BCL's gate a(x_i) = A(x_i; M_i zeta) if u_i < M_i, else x_i (one operation).
+
+    ``operation(x, strength)`` is the notebook's A applied to rows; the expected output is
+    recomputed row by row, and the usual mistakes (the gate reversed, no gate, strength zeta
+    without M) get their own message.
+    """
+    _answer_is_missing(augmented, "augmented", None)
+    xs, m, uu = (_to_numpy(v).astype(np.float64) for v in (x, scores, u))
+    rows = lambda gate, strength: np.stack([_to_numpy(operation(xs[i], strength[i])) if gate[i] else xs[i] for i in range(len(xs))])
+    expected = rows(uu < m, m * zeta)
+    wrong = {"the gate is reversed (apply when u < M, keep x when u >= M)": rows(uu >= m, m * zeta),
+             "every sample is augmented: the operation is applied only when u < M": rows(np.ones(len(xs), bool), m * zeta),
+             "the strength is M * zeta, not zeta": rows(uu < m, np.full(len(xs), float(zeta)))}
+    got = _to_numpy(augmented).astype(np.float64)
+    _require(got.shape == expected.shape, f"augmented must have shape {expected.shape}; got {got.shape} instead.", None)
+    hint = "for each sample: if u[i] < M[i] apply operation(x[i], M[i] * zeta), else keep x[i]"
+    for mistake, w in wrong.items():
+        if not np.allclose(w, expected) and np.allclose(got, w):
+            _require(False, f"{mistake}.", hint)
+    applied = int((uu < m).sum())
+    return _check(np.allclose(got, expected, atol=1e-6), f"{applied} of {len(xs)} samples augmented, each at strength M * zeta",
+                  hint, "augmented differs from the gated operation.")
 
 
-def check_simplex_etf(vectors) -> bool:
-    """Notebook 12: K unit vectors with all pairwise inner products -1/(K-1)."""
+def check_simplex_etf(vectors, dim: int | None = None) -> bool:
+    """Notebook 12: K unit vectors with all pairwise inner products -1/(K-1), in R^dim if given."""
     _answer_is_missing(vectors, "vectors", None)
     v = _to_numpy(vectors).astype(np.float64)
     _require(v.ndim == 2 and v.shape[0] >= 2, f"vectors must be K x d with K >= 2; got shape {v.shape}.", None)
     k = v.shape[0]
+    hint = ("the rows of sqrt(K/(K-1)) (I - 11^T/K) are an ETF in R^K; they lie in a (K-1)-dimensional subspace, so "
+            "express them in an orthonormal basis of it (e.g. from np.linalg.svd or a QR decomposition)")
+    if dim is not None:
+        _require(v.shape[1] == dim, f"vectors must be {k} x {dim} (vertices in R^{dim}); got shape {v.shape} instead.", hint)
     gram = v @ v.T
     expected = (k / (k - 1)) * np.eye(k) - 1.0 / (k - 1)
-    return _check(np.allclose(gram, expected, atol=1e-4), f"{k} unit vectors, every pair at inner product {-1 / (k - 1):.4f}",
-                  "centre the identity (I - 11^T/K), scale by sqrt(K/(K-1)); rows are the vertices",
-                  "the Gram matrix is not (K/(K-1)) I - 1/(K-1).")
+    return _check(np.allclose(gram, expected, atol=1e-4), f"{k} unit vectors in R^{v.shape[1]}, every pair at inner product {-1 / (k - 1):.4f}",
+                  hint, "the Gram matrix is not (K/(K-1)) I - 1/(K-1): rows must have unit norm and equal pairwise inner products.")
 
 
-def check_sinkhorn_allocation(q, prior) -> bool:
-    """Notebook 12: an N x K allocation with rows summing to 1 and columns to N * prior."""
+def check_sinkhorn_allocation(q, scores, prior, epsilon: float) -> bool:
+    """Notebook 12: the converged Sinkhorn-Knopp plan Q = diag(a) exp(scores / eps) diag(b).
+
+    The reference alternates the column scaling (sums N * prior) and the row scaling (sums 1)
+    to convergence in numpy. Matching only the marginals is not enough: np.tile(prior, (N, 1))
+    meets both and ignores the scores, so the plan itself is compared.
+    """
     _answer_is_missing(q, "q", None)
-    q = _to_numpy(q).astype(np.float64)
+    s = _to_numpy(scores).astype(np.float64)
     p = _to_numpy(prior).astype(np.float64)
-    n = q.shape[0]
-    hint = "alternate: divide each column by its sum and multiply by N*prior_k; then divide each row by its sum"
-    _require((q >= 0).all() and np.allclose(q.sum(1), 1, atol=1e-3), "rows of q must be non-negative and sum to 1.", hint)
-    return _check(np.allclose(q.sum(0), n * p, atol=1e-2 * n), "columns carry N * prior: the long-tailed marginal is met",
-                  hint, f"column sums {np.round(q.sum(0), 2)} differ from N * prior {np.round(n * p, 2)}.")
+    n = s.shape[0]
+    ref = np.exp(s / float(epsilon))
+    for _ in range(10_000):
+        ref = ref * (n * p / ref.sum(0))
+        ref = ref / ref.sum(1, keepdims=True)
+        if np.allclose(ref.sum(0), n * p, atol=1e-12):
+            break
+    got = _to_numpy(q).astype(np.float64)
+    hint = "start from exp(scores / epsilon); alternate: scale each column to sum N * prior_k, then each row to sum 1"
+    _require(got.shape == ref.shape, f"q must have shape {ref.shape} (N x K); got {got.shape} instead.", hint)
+    marginals = np.allclose(got.sum(1), 1, atol=1e-3) and np.allclose(got.sum(0), n * p, atol=1e-3 * n)
+    _require(marginals, f"q's row sums {np.round(got.sum(1), 3)} must be 1 and its column sums {np.round(got.sum(0), 3)} "
+             f"must be N * prior = {np.round(n * p, 3)}.", hint)
+    return _check(np.allclose(got, ref, atol=1e-3), "the plan meets both marginals and keeps each sample's preferences",
+                  hint, f"the marginals are right but q is not the Sinkhorn plan of these scores (largest difference "
+                  f"{np.abs(got - ref).max():.3f}); a plan that ignores the scores, such as every row equal to the prior, "
+                  "meets the marginals too.")

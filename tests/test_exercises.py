@@ -211,3 +211,144 @@ def test_plugin_predictions_and_balanced_accuracy_from_rates():
     assert ex.check_balanced_accuracy_from_rates(balanced_accuracy_score(y_true, y_pred), y_true, y_pred)
     with pytest.raises(AssertionError, match="expected"):
         ex.check_balanced_accuracy_from_rates((y_true == y_pred).mean() + 0.01, y_true, y_pred)
+
+
+# --- notebooks 10-12 (issue 11): each check accepts right answers, equivalent forms included,
+# and rejects the known wrong answers (the learner review's and the usual mistakes).
+
+
+def _sdclr_example():
+    g = np.random.default_rng(3)
+    z_dense = 2.0 * g.normal(size=(5, 4))
+    return z_dense, z_dense + g.normal(size=(5, 4))
+
+
+def _nt_xent_by_hand(z1, z2, tau):
+    # written out per anchor with a loop: l_i = -log(exp(s_ip) / sum_{j != i} exp(s_ij))
+    z = np.concatenate([z1, z2])
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    n2, n = len(z), len(z1)
+    total = 0.0
+    for i in range(n2):
+        p = (i + n) % n2
+        denom = sum(np.exp(z[i] @ z[j] / tau) for j in range(n2) if j != i)
+        total += -np.log(np.exp(z[i] @ z[p] / tau) / denom)
+    return total / n2
+
+
+def test_check_sdclr_loss_accepts_the_loss_and_rejects_the_usual_mistakes():
+    from ltutorial import ssl
+
+    zd, zp = _sdclr_example()
+    assert ex.check_sdclr_loss(_nt_xent_by_hand(zd, zp, 0.2), zd, zp, 0.2)
+    # the same loss as a torch scalar, and from the package, in either branch order (it is symmetric)
+    assert ex.check_sdclr_loss(ssl.nt_xent(torch.tensor(zp), torch.tensor(zd), 0.2), zd, zp, 0.2)
+    unit = lambda z: z / np.linalg.norm(z, axis=1, keepdims=True)
+    wrong = {}
+    # unnormalised projections: the same loss without the normalisation
+    z = np.concatenate([zd, zp])
+    s = z @ z.T / 0.2
+    np.fill_diagonal(s, -np.inf)
+    pos = s[np.arange(10), (np.arange(10) + 5) % 10]
+    wrong["without L2-normalising"] = float(np.mean(np.log(np.exp(s).sum(1)) - pos))
+    wrong["temperature 1"] = _nt_xent_by_hand(zd, zp, 1.0)
+    # only the other branch's views as negatives (a CLIP-style loss)
+    u = np.concatenate([unit(zd), unit(zp)])
+    s = u @ u.T / 0.2
+    cross = np.concatenate([s[:5, 5:], s[5:, :5]])
+    wrong["cross-branch negatives only"] = float(np.mean(np.log(np.exp(cross).sum(1)) - s[np.arange(10), (np.arange(10) + 5) % 10]))
+    wrong["mean over the dense anchors only"] = float(ssl.nt_xent_per_anchor(torch.tensor(zd), torch.tensor(zp), 0.2)[:5].mean())
+    for name, value in wrong.items():
+        with pytest.raises(AssertionError):
+            ex.check_sdclr_loss(value, zd, zp, 0.2)
+    with pytest.raises(AssertionError, match="the other branch"):
+        ex.check_sdclr_loss(wrong["cross-branch negatives only"], zd, zp, 0.2)
+    with pytest.raises(AssertionError, match="single number"):
+        ex.check_sdclr_loss([1.0, 2.0], zd, zp, 0.2)
+
+
+def test_check_global_prune_masks_rejects_per_tensor_pruning():
+    weights = {"a": torch.tensor([0.1, -0.2, 0.3, 0.05]), "b": torch.tensor([1.0, -2.0, 0.4, -0.01])}
+    # pooled |w| sorted: 0.01 0.05 0.1 0.2 | 0.3 0.4 1 2 -> keep 0.3 (a) and 1, 2, 0.4 (b)
+    assert ex.check_global_prune_masks({"a": [0, 0, 1, 0], "b": [1, 1, 1, 0]}, weights, ratio=0.5)
+    with pytest.raises(AssertionError):
+        ex.check_global_prune_masks({"a": [0, 1, 1, 0], "b": [1, 1, 0, 0]}, weights, ratio=0.5)
+
+
+def test_check_memorization_score_accepts_both_stds_and_the_plain_centred_form():
+    ema = torch.tensor([3.1, 2.4, 5.0, 2.9, 3.6])
+    # by hand: mean 3.4, deviations -0.3 -1.0 1.6 -0.5 0.2, max |dev| 1.6 -> M = (dev / 1.6 + 1) / 2
+    by_hand = (np.array([-0.3, -1.0, 1.6, -0.5, 0.2]) / 1.6 + 1) / 2
+    assert ex.check_memorization_score(by_hand, ema)
+    for std in (ema.std(unbiased=False), ema.std(unbiased=True)):
+        z = (ema - ema.mean()) / std
+        assert ex.check_memorization_score(z / (2 * z.abs().max()) + 0.5, ema)
+    with pytest.raises(AssertionError):  # min-max scaling is a different map
+        ex.check_memorization_score((ema - ema.min()) / (ema.max() - ema.min()), ema)
+    with pytest.raises(AssertionError):  # forgot the + 1/2
+        ex.check_memorization_score(by_hand - 0.5, ema)
+
+
+def _bcl_example():
+    x = np.linspace(0.0, 0.5, 12).reshape(6, 2)
+    m = np.array([0.0, 0.2, 0.5, 0.7, 0.9, 1.0])
+    u = np.array([0.5, 0.1, 0.6, 0.3, 0.95, 0.4])
+    operation = lambda row, strength: np.clip(row + strength / 30, 0, 1)
+    return x, m, u, operation
+
+
+def test_check_bcl_gating_accepts_the_gate_and_rejects_wrong_gates():
+    x, m, u, op = _bcl_example()
+    # by hand: u < M for samples 1 (0.1 < 0.2), 3 (0.3 < 0.7) and 5 (0.4 < 1.0) only
+    right = x.copy()
+    for i in (1, 3, 5):
+        right[i] = np.clip(x[i] + m[i] * 30 / 30, 0, 1)
+    assert ex.check_bcl_gating(right, x, m, u, 30, op)
+    assert ex.check_bcl_gating(torch.tensor(np.where((u < m)[:, None], op(x, (m * 30)[:, None]), x)), x, m, u, 30, op)
+    reversed_gate = np.where((u >= m)[:, None], op(x, (m * 30)[:, None]), x)
+    always = op(x, (m * 30)[:, None])
+    full_strength = np.where((u < m)[:, None], op(x, 30), x)
+    for wrong, match in ((reversed_gate, "reversed"), (always, "every sample"), (full_strength, "M \\* zeta")):
+        with pytest.raises(AssertionError, match=match):
+            ex.check_bcl_gating(wrong, x, m, u, 30, op)
+    with pytest.raises(AssertionError, match="shape"):
+        ex.check_bcl_gating(right[:3], x, m, u, 30, op)
+
+
+def test_check_simplex_etf_needs_the_asked_dimension():
+    from ltutorial import ssl
+
+    # a regular tetrahedron in R^3, by hand: four vertices of a cube, scaled to unit length
+    tetra = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3)
+    assert ex.check_simplex_etf(tetra, dim=3)
+    assert ex.check_simplex_etf(ssl.simplex_etf(4, 3, seed=5), dim=3)
+    centred = np.sqrt(4 / 3) * (np.eye(4) - 1 / 4)  # an ETF, but in R^4
+    assert ex.check_simplex_etf(centred)
+    with pytest.raises(AssertionError, match="4 x 3"):
+        ex.check_simplex_etf(centred, dim=3)
+    with pytest.raises(AssertionError, match="Gram"):
+        ex.check_simplex_etf(np.eye(4)[:, :3], dim=3)  # not even 4 distinct unit vectors at equal angles
+
+
+def test_check_sinkhorn_allocation_compares_the_plan_not_only_its_marginals():
+    from ltutorial import ssl
+
+    scores = np.array([[0.9, 0.1, 0.0], [0.8, 0.2, 0.1], [0.1, 0.9, 0.3], [0.2, 0.7, 0.1], [0.0, 0.3, 0.9], [0.6, 0.5, 0.4]])
+    prior = np.array([0.5, 0.3, 0.2])
+    q = ssl.sinkhorn(torch.tensor(scores), prior, epsilon=0.5, iterations=300)
+    assert ex.check_sinkhorn_allocation(q, scores, prior, 0.5)
+    # the learner review's wrong answer: every row equal to the prior meets both marginals
+    tiled = np.tile(prior, (6, 1))
+    assert np.allclose(tiled.sum(1), 1) and np.allclose(tiled.sum(0), 6 * prior)
+    with pytest.raises(AssertionError, match="not the Sinkhorn plan"):
+        ex.check_sinkhorn_allocation(tiled, scores, prior, 0.5)
+    # one round only: marginals nearly met, plan not converged
+    one = np.exp(scores / 0.5)
+    one = one * (6 * prior / one.sum(0))
+    one = one / one.sum(1, keepdims=True)
+    with pytest.raises(AssertionError):
+        ex.check_sinkhorn_allocation(one, scores, prior, 0.5)
+    with pytest.raises(AssertionError):  # the wrong epsilon gives another plan
+        ex.check_sinkhorn_allocation(ssl.sinkhorn(torch.tensor(scores), prior, epsilon=0.05), scores, prior, 0.5)
+    with pytest.raises(AssertionError, match="row sums"):
+        ex.check_sinkhorn_allocation(np.exp(scores), scores, prior, 0.5)

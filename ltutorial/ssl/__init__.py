@@ -7,7 +7,9 @@ simplex ETF). Every step runs as batched tensor operations on the device, augmen
 
 Modules: ``augment`` (ContrastiveAugment, TwoViews), ``losses`` (nt_xent), ``simclr`` (SimCLR,
 pretrain, linear_probe), ``sdclr``, ``bcl``, ``gh``, ``subsets`` (ssl_subsets), ``experiment`` (the
-notebooks' shared settings: ssl_settings, make_encoder, ssl_experiment_data).
+notebooks' shared settings: ssl_settings, make_encoder, ssl_experiment_data), ``report`` (the
+random-weights baseline and noise margins the notebooks read their probes with), ``toys`` (small
+computed models of the slides' claims).
 """
 
 from ltutorial.ssl.augment import ContrastiveAugment, TwoViews, resize_dataset, resize_images
@@ -30,6 +32,8 @@ from ltutorial.ssl.simclr import (
 )
 from ltutorial.ssl.subsets import load_ssl_data, ssl_subsets
 from ltutorial.ssl.experiment import SSL_PROFILES, SSLSettings, make_encoder, ssl_experiment_data, ssl_settings
+from ltutorial.ssl.report import accuracy_margin, compare_with_random, group_difference, random_encoder_probe
+from ltutorial.ssl import toys
 
 __all__ = [
     "ContrastiveAugment", "TwoViews", "resize_dataset", "resize_images",
@@ -41,4 +45,5 @@ __all__ = [
     "linear_probe", "pretrain", "pretrain_simclr", "probe_table",
     "ssl_subsets", "load_ssl_data",
     "SSL_PROFILES", "SSLSettings", "ssl_settings", "make_encoder", "ssl_experiment_data",
+    "accuracy_margin", "compare_with_random", "group_difference", "random_encoder_probe", "toys",
 ]
