@@ -36,7 +36,7 @@ from ltutorial._validation import check_choice
 from ltutorial.data.prepare import downsample, stratified_subset
 
 __all__ = ["METHODS", "BENCHMARKS", "Method", "build_method", "run", "main", "device_slug", "stratified_subset",
-           "train_methods", "MethodResult", "downsample"]
+           "train_methods", "training_recipe", "scale_caveat", "MethodResult", "downsample"]
 
 
 @dataclass(frozen=True)
@@ -226,25 +226,62 @@ def _fit_many():
         return sequential
 
 
+def training_recipe(epochs: int = 200, *, model=None, model_kwargs=None, eval_every=None, **overrides):
+    """The LDAM-DRW recipe (``RECIPES["ldam-drw-cifar"]``) scaled to ``epochs``, with recipe fields replaced.
+
+    ``train_methods`` trains with it; its ``reweight_epoch`` is where DRW and TLA/ADRW switch on (the
+    first lr milestone). Accepts the keys of ``lt.supervised_settings`` (``training_recipe(**settings)``):
+    ``model``, ``model_kwargs`` and ``eval_every`` do not change the recipe. Notebooks 07 and 09.
+    """
+    import dataclasses
+
+    from ltutorial.train.recipes import RECIPES
+
+    recipe = RECIPES["ldam-drw-cifar"].with_epochs(epochs)
+    return dataclasses.replace(recipe, **overrides) if overrides else recipe
+
+
+def scale_caveat(profile: str, train, test, epochs: int) -> str:
+    """Why a gap of a few points may not show in this run, from its own sizes: the run length, the test
+    set (1 point of balanced accuracy = len(test)/100 images) and the rarest class's training images.
+
+    Notebooks 06-09 print it next to any slide claim their numbers do not show.
+    """
+    counts = train.class_counts
+    parts = []
+    if profile == "smoke":
+        parts.append(f"a smoke run of {epochs} epochs is far too short to train the models")
+    parts.append(f"{len(test)} test images: 1 point of balanced accuracy is {len(test) / 100:.0f} images")
+    parts.append(f"the rarest class has {int(counts.min())} training images (the head {int(counts.max())})")
+    return "; ".join(parts)
+
+
+def _announce(label: str, i: int, n: int, start: float):
+    """An epoch hook printing one line when model ``i`` of ``n`` starts, so a long CPU cell shows progress."""
+    def announce(state):
+        if state.epoch == 0:
+            print(f"[{i + 1}/{n}] {label}: {state.epochs} epochs ({time.perf_counter() - start:.0f} s so far)", flush=True)
+    return announce
+
+
 def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwargs: dict | None = None,
                   epochs: int = 200, device="auto", seed: int = 0, eval_every: int = 1, progress=None,
-                  benchmark: str = "cifar10-lt", **overrides) -> dict:
+                  benchmark: str = "cifar10-lt", log: bool = False, **overrides) -> dict:
     """Train several methods together with the LDAM-DRW recipe scaled to ``epochs``; the notebooks' workhorse.
 
     ``methods``: a list of ``METHODS`` names, or a dict ``label -> spec`` where spec is a ``METHODS``
     name or a dict with ``loss`` (a module), optional ``hooks`` (list, or a callable
     ``reweight_epoch -> list``), ``model_kwargs`` and ``sigmoid_bias``. Every model starts from the
     same seed. ``overrides`` replace recipe fields (``batch_size``, ``lr``, ``weight_decay`` ...).
+    ``log`` prints one line as each model starts and the total time (progress that papermill keeps).
     Returns ``{label: MethodResult}`` in the given order. Notebooks 06-09.
     """
-    import dataclasses
-
     import ltutorial as lt
-    from ltutorial.train.recipes import RECIPES
 
-    recipe = RECIPES["ldam-drw-cifar"].with_epochs(epochs)
-    if overrides:
-        recipe = dataclasses.replace(recipe, **overrides)
+    if not isinstance(log, bool):
+        raise ValueError(f"log must be True or False; got {log!r} instead.")
+    start = time.perf_counter()
+    recipe = training_recipe(epochs, **overrides)
     if isinstance(methods, (list, tuple)):
         methods = {m: m for m in methods}
     counts = train.class_counts
@@ -272,8 +309,12 @@ def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwarg
         hooks.append(hk)
     kw = recipe.fit_kwargs()
     kw["augment"] = bool(kw["augment"] and train.augment)
+    if log:
+        hooks = [[*hk, _announce(label, i, len(labels), start)] for i, (label, hk) in enumerate(zip(labels, hooks))]
     histories = _fit_many()(models, train, loss_fns=loss_fns, hooks=hooks, test=test, device=device, seed=seed,
                             eval_every=eval_every, progress=progress, **kw)
+    if log:
+        print(f"{len(labels)} models trained in {time.perf_counter() - start:.0f} s", flush=True)
     return {
         label: MethodResult(label, m, lf, h, float(h.final_balanced_accuracy), np.asarray(h.per_class_accuracy))
         for label, m, lf, h in zip(labels, models, loss_fns, histories)
