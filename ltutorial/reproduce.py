@@ -36,7 +36,7 @@ from ltutorial._validation import check_choice
 from ltutorial.data.prepare import downsample, stratified_subset
 
 __all__ = ["METHODS", "BENCHMARKS", "Method", "build_method", "run", "main", "device_slug", "stratified_subset",
-           "train_methods", "training_recipe", "scale_caveat", "MethodResult", "downsample"]
+           "train_methods", "training_recipe", "method_params", "scale_caveat", "MethodResult", "downsample"]
 
 
 @dataclass(frozen=True)
@@ -168,13 +168,28 @@ def _check_methods(names) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def build_method(name: str, counts, *, benchmark: str = "cifar10-lt", reweight_epoch: int = 160):
-    """(loss, hooks) of method ``name`` for training counts ``counts``; hyperparameters from ``METHODS``
-    overridden by the benchmark's ``params``."""
+def method_params(name: str, *, benchmark: str = "cifar10-lt", method_params: dict | None = None) -> dict:
+    """The hyperparameters method ``name`` trains with: ``METHODS[name].params``, overridden by the
+    benchmark's ``params`` and then by ``method_params[name]`` (e.g. ``lt.supervised_settings(...)
+    ["method_params"]``, which sets LDAM's s for the small CPU model). Notebooks 07 and 09 print them."""
+    name = _check_methods([name])[0]
+    if method_params is not None and not isinstance(method_params, dict):
+        raise ValueError(f"method_params must be a dict {{method: {{param: value}}}}; got {method_params!r} instead.")
+    extra = (method_params or {}).get(name, {})
+    unknown = sorted(set(extra) - set(METHODS[name].params))
+    if unknown:
+        raise ValueError(f"method_params[{name!r}] must use the keys {sorted(METHODS[name].params)}; got {unknown} instead.")
+    return {**METHODS[name].params, **BENCHMARKS[benchmark]["params"].get(name, {}), **extra}
+
+
+def build_method(name: str, counts, *, benchmark: str = "cifar10-lt", reweight_epoch: int = 160,
+                 params: dict | None = None):
+    """(loss, hooks) of method ``name`` for training counts ``counts``; hyperparameters from
+    :func:`method_params` (``METHODS``, the benchmark's ``params``, then ``params`` = {method: {...}})."""
     method = METHODS[_check_methods([name])[0]]
     if method.make_loss is None:
         raise ValueError(f"method {name!r} trains no model of its own (post-hoc of {method.posthoc_of!r}).")
-    params = {**method.params, **BENCHMARKS[benchmark]["params"].get(name, {})}
+    params = method_params(name, benchmark=benchmark, method_params=params)
     loss = method.make_loss(counts, params)
     return loss, list(method.make_hooks(loss, counts, params, reweight_epoch))
 
@@ -226,12 +241,13 @@ def _fit_many():
         return sequential
 
 
-def training_recipe(epochs: int = 200, *, model=None, model_kwargs=None, eval_every=None, **overrides):
+def training_recipe(epochs: int = 200, *, model=None, model_kwargs=None, eval_every=None, method_params=None,
+                    **overrides):
     """The LDAM-DRW recipe (``RECIPES["ldam-drw-cifar"]``) scaled to ``epochs``, with recipe fields replaced.
 
     ``train_methods`` trains with it; its ``reweight_epoch`` is where DRW and TLA/ADRW switch on (the
     first lr milestone). Accepts the keys of ``lt.supervised_settings`` (``training_recipe(**settings)``):
-    ``model``, ``model_kwargs`` and ``eval_every`` do not change the recipe. Notebooks 07 and 09.
+    ``model``, ``model_kwargs``, ``eval_every`` and ``method_params`` do not change the recipe. Notebooks 07 and 09.
     """
     import dataclasses
 
@@ -274,6 +290,8 @@ def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwarg
     ``reweight_epoch -> list``), ``model_kwargs`` and ``sigmoid_bias``. Every model starts from the
     same seed. ``overrides`` replace recipe fields (``batch_size``, ``lr``, ``weight_decay`` ...).
     ``log`` prints one line as each model starts and the total time (progress that papermill keeps).
+    ``overrides`` may also hold ``method_params`` ({METHODS name: {param: value}}, see :func:`method_params`),
+    so ``train_methods(..., **lt.supervised_settings(profile, dataset))`` takes every key of that table.
     Returns ``{label: MethodResult}`` in the given order. Notebooks 06-09.
     """
     import ltutorial as lt
@@ -281,6 +299,7 @@ def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwarg
     if not isinstance(log, bool):
         raise ValueError(f"log must be True or False; got {log!r} instead.")
     start = time.perf_counter()
+    extra_params = overrides.pop("method_params", None)
     recipe = training_recipe(epochs, **overrides)
     if isinstance(methods, (list, tuple)):
         methods = {m: m for m in methods}
@@ -290,7 +309,8 @@ def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwarg
     for label, spec in methods.items():
         if isinstance(spec, str):
             method = METHODS[_check_methods([spec])[0]]
-            loss, hk = build_method(spec, counts, benchmark=benchmark, reweight_epoch=recipe.reweight_epoch)
+            loss, hk = build_method(spec, counts, benchmark=benchmark, reweight_epoch=recipe.reweight_epoch,
+                                    params=extra_params)
             mkw, bias = method.model_kwargs, method.sigmoid_bias
         elif isinstance(spec, dict) and "loss" in spec:
             loss = spec["loss"]
