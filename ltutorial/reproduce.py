@@ -268,7 +268,8 @@ def scale_caveat(profile: str, train, test, epochs: int) -> str:
     if profile == "smoke":
         parts.append(f"a smoke run of {epochs} epochs is far too short to train the models")
     parts.append(f"{len(test)} test images: 1 point of balanced accuracy is {len(test) / 100:.0f} images")
-    parts.append(f"the rarest class has {int(counts.min())} training images (the head {int(counts.max())})")
+    rare = int(counts.min())
+    parts.append(f"the rarest class has {rare} training image{'' if rare == 1 else 's'} (the head {int(counts.max())})")
     return "; ".join(parts)
 
 

@@ -361,7 +361,7 @@ def test_scale_caveat_reads_the_run_sizes():
     text = reproduce.scale_caveat("cpu", train, test, 30)
     n_test, rare, head = len(test), int(train.class_counts.min()), int(train.class_counts.max())
     assert f"{n_test} test images: 1 point of balanced accuracy is {n_test / 100:.0f} images" in text
-    assert f"the rarest class has {rare} training images (the head {head})" in text
+    assert f"the rarest class has {rare} training image{'' if rare == 1 else 's'} (the head {head})" in text
     assert "smoke" not in text and "2 epochs" in reproduce.scale_caveat("smoke", train, test, 2)
 
 
