@@ -233,3 +233,12 @@ def test_adrw_weights_check_rejects_positive_exponent_and_cb_weights():
     _rejected(lambda: ex.check_adrw_weights(pi ** 0.25 / (pi ** 0.25).sum() * 3, COUNTS_0609, 0.25))
     _rejected(lambda: ex.check_adrw_weights(L.class_balanced_weights(COUNTS_0609, 0.99), COUNTS_0609, 0.25))
     _rejected(lambda: ex.check_adrw_weights(pi ** -0.25, COUNTS_0609, 0.25))  # not normalised to sum C
+
+
+def test_balanced_bayes_check_on_notebook_08_exercise():
+    # notebook 08, exercise 1: posterior / prior by hand: rows -> [1.17, .67, 1.0], [.83, 1.0, 2.0], [.67, 1.4, 1.8],
+    # [1.33, .5, .5], so the balanced rule is [0, 2, 2, 0] while the ordinary rule is [0, 0, 1, 0]
+    post = np.array([[0.70, 0.20, 0.10], [0.50, 0.30, 0.20], [0.40, 0.42, 0.18], [0.80, 0.15, 0.05]])
+    priors = np.array([0.6, 0.3, 0.1])
+    assert ex.check_balanced_bayes_prediction([0, 2, 2, 0], post, priors)
+    _rejected(lambda: ex.check_balanced_bayes_prediction([0, 0, 1, 0], post, priors))
