@@ -37,7 +37,7 @@ from ltutorial._validation import check_choice, check_positive_int, check_writab
 from ltutorial.data.prepare import downsample, stratified_subset
 
 __all__ = ["METHODS", "BENCHMARKS", "Method", "build_method", "run", "main", "device_slug", "stratified_subset",
-           "train_methods", "MethodResult", "downsample"]
+           "train_methods", "training_recipe", "method_params", "scale_caveat", "MethodResult", "downsample"]
 
 
 @dataclass(frozen=True)
@@ -169,13 +169,28 @@ def _check_methods(names) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def build_method(name: str, counts, *, benchmark: str = "cifar10-lt", reweight_epoch: int = 160):
-    """(loss, hooks) of method ``name`` for training counts ``counts``; hyperparameters from ``METHODS``
-    overridden by the benchmark's ``params``."""
+def method_params(name: str, *, benchmark: str = "cifar10-lt", method_params: dict | None = None) -> dict:
+    """The hyperparameters method ``name`` trains with: ``METHODS[name].params``, overridden by the
+    benchmark's ``params`` and then by ``method_params[name]`` (e.g. ``lt.supervised_settings(...)
+    ["method_params"]``, which sets LDAM's s for the small CPU model). Notebooks 07 and 09 print them."""
+    name = _check_methods([name])[0]
+    if method_params is not None and not isinstance(method_params, dict):
+        raise ValueError(f"method_params must be a dict {{method: {{param: value}}}}; got {method_params!r} instead.")
+    extra = (method_params or {}).get(name, {})
+    unknown = sorted(set(extra) - set(METHODS[name].params))
+    if unknown:
+        raise ValueError(f"method_params[{name!r}] must use the keys {sorted(METHODS[name].params)}; got {unknown} instead.")
+    return {**METHODS[name].params, **BENCHMARKS[benchmark]["params"].get(name, {}), **extra}
+
+
+def build_method(name: str, counts, *, benchmark: str = "cifar10-lt", reweight_epoch: int = 160,
+                 params: dict | None = None):
+    """(loss, hooks) of method ``name`` for training counts ``counts``; hyperparameters from
+    :func:`method_params` (``METHODS``, the benchmark's ``params``, then ``params`` = {method: {...}})."""
     method = METHODS[_check_methods([name])[0]]
     if method.make_loss is None:
         raise ValueError(f"method {name!r} trains no model of its own (post-hoc of {method.posthoc_of!r}).")
-    params = {**method.params, **BENCHMARKS[benchmark]["params"].get(name, {})}
+    params = method_params(name, benchmark=benchmark, method_params=params)
     loss = method.make_loss(counts, params)
     return loss, list(method.make_hooks(loss, counts, params, reweight_epoch))
 
@@ -227,25 +242,67 @@ def _fit_many():
         return sequential
 
 
+def training_recipe(epochs: int = 200, *, model=None, model_kwargs=None, eval_every=None, method_params=None,
+                    **overrides):
+    """The LDAM-DRW recipe (``RECIPES["ldam-drw-cifar"]``) scaled to ``epochs``, with recipe fields replaced.
+
+    ``train_methods`` trains with it; its ``reweight_epoch`` is where DRW and TLA/ADRW switch on (the
+    first lr milestone). Accepts the keys of ``lt.supervised_settings`` (``training_recipe(**settings)``):
+    ``model``, ``model_kwargs``, ``eval_every`` and ``method_params`` do not change the recipe. Notebooks 07 and 09.
+    """
+    import dataclasses
+
+    from ltutorial.train.recipes import RECIPES
+
+    recipe = RECIPES["ldam-drw-cifar"].with_epochs(epochs)
+    return dataclasses.replace(recipe, **overrides) if overrides else recipe
+
+
+def scale_caveat(profile: str, train, test, epochs: int) -> str:
+    """Why a gap of a few points may not show in this run, from its own sizes: the run length, the test
+    set (1 point of balanced accuracy = len(test)/100 images) and the rarest class's training images.
+
+    Notebooks 06-09 print it next to any slide claim their numbers do not show.
+    """
+    counts = train.class_counts
+    parts = []
+    if profile == "smoke":
+        parts.append(f"a smoke run of {epochs} epochs is far too short to train the models")
+    parts.append(f"{len(test)} test images: 1 point of balanced accuracy is {len(test) / 100:.0f} images")
+    rare = int(counts.min())
+    parts.append(f"the rarest class has {rare} training image{'' if rare == 1 else 's'} (the head {int(counts.max())})")
+    return "; ".join(parts)
+
+
+def _announce(label: str, i: int, n: int, start: float):
+    """An epoch hook printing one line when model ``i`` of ``n`` starts, so a long CPU cell shows progress."""
+    def announce(state):
+        if state.epoch == 0:
+            print(f"[{i + 1}/{n}] {label}: {state.epochs} epochs ({time.perf_counter() - start:.0f} s so far)", flush=True)
+    return announce
+
+
 def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwargs: dict | None = None,
                   epochs: int = 200, device="auto", seed: int = 0, eval_every: int = 1, progress=None,
-                  benchmark: str = "cifar10-lt", **overrides) -> dict:
+                  benchmark: str = "cifar10-lt", log: bool = False, **overrides) -> dict:
     """Train several methods together with the LDAM-DRW recipe scaled to ``epochs``; the notebooks' workhorse.
 
     ``methods``: a list of ``METHODS`` names, or a dict ``label -> spec`` where spec is a ``METHODS``
     name or a dict with ``loss`` (a module), optional ``hooks`` (list, or a callable
     ``reweight_epoch -> list``), ``model_kwargs`` and ``sigmoid_bias``. Every model starts from the
     same seed. ``overrides`` replace recipe fields (``batch_size``, ``lr``, ``weight_decay`` ...).
+    ``log`` prints one line as each model starts and the total time (progress that papermill keeps).
+    ``overrides`` may also hold ``method_params`` ({METHODS name: {param: value}}, see :func:`method_params`),
+    so ``train_methods(..., **lt.supervised_settings(profile, dataset))`` takes every key of that table.
     Returns ``{label: MethodResult}`` in the given order. Notebooks 06-09.
     """
-    import dataclasses
-
     import ltutorial as lt
-    from ltutorial.train.recipes import RECIPES
 
-    recipe = RECIPES["ldam-drw-cifar"].with_epochs(epochs)
-    if overrides:
-        recipe = dataclasses.replace(recipe, **overrides)
+    if not isinstance(log, bool):
+        raise ValueError(f"log must be True or False; got {log!r} instead.")
+    start = time.perf_counter()
+    extra_params = overrides.pop("method_params", None)
+    recipe = training_recipe(epochs, **overrides)
     if isinstance(methods, (list, tuple)):
         methods = {m: m for m in methods}
     counts = train.class_counts
@@ -254,7 +311,8 @@ def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwarg
     for label, spec in methods.items():
         if isinstance(spec, str):
             method = METHODS[_check_methods([spec])[0]]
-            loss, hk = build_method(spec, counts, benchmark=benchmark, reweight_epoch=recipe.reweight_epoch)
+            loss, hk = build_method(spec, counts, benchmark=benchmark, reweight_epoch=recipe.reweight_epoch,
+                                    params=extra_params)
             mkw, bias = method.model_kwargs, method.sigmoid_bias
         elif isinstance(spec, dict) and "loss" in spec:
             loss = spec["loss"]
@@ -273,8 +331,12 @@ def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwarg
         hooks.append(hk)
     kw = recipe.fit_kwargs()
     kw["augment"] = bool(kw["augment"] and train.augment)
+    if log:
+        hooks = [[*hk, _announce(label, i, len(labels), start)] for i, (label, hk) in enumerate(zip(labels, hooks))]
     histories = _fit_many()(models, train, loss_fns=loss_fns, hooks=hooks, test=test, device=device, seed=seed,
                             eval_every=eval_every, progress=progress, **kw)
+    if log:
+        print(f"{len(labels)} models trained in {time.perf_counter() - start:.0f} s", flush=True)
     return {
         label: MethodResult(label, m, lf, h, float(h.final_balanced_accuracy), np.asarray(h.per_class_accuracy))
         for label, m, lf, h in zip(labels, models, loss_fns, histories)

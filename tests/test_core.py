@@ -365,7 +365,7 @@ def test_supervised_settings_are_one_table_for_every_notebook(profile, dataset):
     import ltutorial as lt
 
     s = lt.supervised_settings(profile, dataset)
-    assert set(s) == {"model", "model_kwargs", "epochs", "batch_size", "eval_every"}
+    assert {"model", "model_kwargs", "epochs", "batch_size", "eval_every"} <= set(s)  # keys may be added, not removed
     assert s == lt.supervised_settings(profile, dataset)  # a pure function of (profile, dataset)
     assert s["model"] == ("resnet32" if profile == "full" else "small_cnn")
     assert (s["model_kwargs"] == {}) == (s["model"] == "resnet32")

@@ -357,3 +357,54 @@ def test_precision_is_checked_before_training():
         reproduce.run("digits-lt", "erm", precision="half", write=False)
     with pytest.raises(SystemExit):
         reproduce.main(TINY + ["--precision", "half"])
+
+
+# --- notebooks 06-09 (issue 11): the settings table feeds train_methods; progress lines; the scale caveat ---
+
+@pytest.mark.parametrize("dataset", ["cifar10-lt", "digits-lt"])
+def test_train_methods_accepts_every_key_of_supervised_settings(dataset):
+    settings = lt.supervised_settings("smoke", dataset, epochs=1)
+    recipe = reproduce.training_recipe(**settings)
+    assert recipe.epochs == 1
+    for key in set(settings) - {"model", "model_kwargs", "epochs", "eval_every", "method_params"}:
+        assert getattr(recipe, key) == settings[key], key  # every other key is a recipe field it replaces
+    train, test = lt.data.load_dataset("digits-lt", seed=0)
+    res = reproduce.train_methods(["erm", "ldam-drw"], train, test, device="cpu", seed=0, progress=False, **settings)
+    assert 0 <= res["erm"].balanced_accuracy <= 1
+    s = reproduce.method_params("ldam-drw", method_params=settings["method_params"])["s"]
+    assert res["ldam-drw"].loss.s == s  # method_params reach the losses
+
+
+def test_training_recipe_switch_epoch_and_log_lines(capsys):
+    # the LDAM-DRW schedule scaled to 15 epochs: the first milestone is round(160 / 200 * 15) = 12
+    assert reproduce.training_recipe(15).reweight_epoch == 12
+    assert reproduce.training_recipe(15, milestones=(10, 13)).reweight_epoch == 10
+    assert reproduce.training_recipe(15, model="small_cnn", model_kwargs={}, eval_every=15) == reproduce.training_recipe(15)
+    train, test = lt.data.load_dataset("digits-lt", seed=0)
+    reproduce.train_methods(["erm", "la"], train, test, model_kwargs={"width": 4}, epochs=1, device="cpu",
+                            progress=False, log=True)
+    out = capsys.readouterr().out
+    assert "[1/2] erm: 1 epochs" in out and "[2/2] la: 1 epochs" in out and "2 models trained in" in out
+    with pytest.raises(ValueError, match="log must be True or False; got 'yes'"):
+        reproduce.train_methods(["erm"], train, test, epochs=1, device="cpu", log="yes")
+
+
+def test_scale_caveat_reads_the_run_sizes():
+    train, test = lt.data.load_dataset("digits-lt", seed=0)
+    text = reproduce.scale_caveat("cpu", train, test, 30)
+    n_test, rare, head = len(test), int(train.class_counts.min()), int(train.class_counts.max())
+    assert f"{n_test} test images: 1 point of balanced accuracy is {n_test / 100:.0f} images" in text
+    assert f"the rarest class has {rare} training image{'' if rare == 1 else 's'} (the head {head})" in text
+    assert "smoke" not in text and "2 epochs" in reproduce.scale_caveat("smoke", train, test, 2)
+
+
+def test_method_params_merge_methods_benchmark_and_settings():
+    assert reproduce.method_params("ldam-drw") == {"max_m": 0.5, "s": 30.0, "beta": 0.9999}
+    assert reproduce.method_params("ldam-drw", method_params={"ldam-drw": {"s": 16.0}})["s"] == 16.0
+    assert reproduce.method_params("vs-tla-adrw", benchmark="cifar100-lt")["nu"] == 0.25  # the benchmark's tuning
+    with pytest.raises(ValueError, match=r"method_params\['vs'\] must use the keys \['gamma', 'tau'\]; got \['s'\]"):
+        reproduce.method_params("vs", method_params={"vs": {"s": 1.0}})
+    # the loss train_methods builds carries the overridden s
+    counts = lt.data.longtail_counts(100, 3, 10)
+    loss, _ = reproduce.build_method("ldam-drw", counts, params={"ldam-drw": {"s": 16.0}})
+    assert loss.s == 16.0
