@@ -1,0 +1,224 @@
+"""Training on several processes with PyTorch's own engine: ``torch.distributed`` launched by ``torchrun``.
+
+    torchrun --nproc_per_node=4 -m ltutorial reproduce cifar10-lt        # one machine, 4 GPUs
+    torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29500 -m ltutorial ...
+
+``torchrun`` starts one process per device and gives each the environment variables ``RANK`` (0..W-1
+over all machines), ``WORLD_SIZE`` (W) and ``LOCAL_RANK`` (the device index on its machine). ``fit``
+sees them and trains the model wrapped in ``DistributedDataParallel`` (DDP), which averages the
+gradients of the W processes after every backward pass.
+
+Same numbers as one process: every rank draws the same seeded permutation of the training set and
+takes rows [r B/W, (r+1) B/W) of each global batch of B rows, so the W shards together are exactly
+the single-process batch. DDP averages gradients: (1/W) sum_r grad mean_r(loss) = grad of the mean
+over the global batch when the shards are equal (a batch of n < B rows is split into parts of n_r
+rows, each rank's loss scaled by W n_r / n so the average is still the global mean). Evaluation:
+each rank predicts its slice of the test set, ``all_gather`` joins the slices (padded to one length,
+then trimmed) and every rank computes the metrics on the whole set. Only rank 0 prints and writes.
+A rank that dies makes the others fail: ``torchrun`` stops the job, and every collective has a
+timeout (``init_distributed(timeout_s=...)``) instead of waiting forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["TORCHRUN_VARIABLES", "DEFAULT_TIMEOUT_S", "launched_by_torchrun", "is_distributed", "init_distributed",
+           "rank", "world_size", "resolve_device", "close_distributed", "quiet_unless_main", "batch_share", "is_main_process", "device_names", "check_global_batch", "shard_bounds",
+           "gather_rows", "all_reduce_sum", "wrap_model", "ShardedBatchSampler"]
+
+#: The variables torchrun sets in every process it starts.
+TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+#: How long a collective (a gradient all-reduce, a gather) waits for a peer before the job fails.
+DEFAULT_TIMEOUT_S = 300
+
+
+def launched_by_torchrun() -> bool:
+    """True when this process was started by ``torchrun`` (``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` set)."""
+    return all(v in os.environ for v in TORCHRUN_VARIABLES)
+
+
+def is_distributed() -> bool:
+    """True inside an initialised process group of more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's rank (0 without a process group)."""
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    """The number of processes W (1 without a process group)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and in a plain single process): the one that prints, shows progress and writes files."""
+    return rank() == 0
+
+
+def _rank_device(device: torch.device) -> torch.device:
+    # One GPU per process: "cuda" (no index) means this process's GPU, cuda:LOCAL_RANK.
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return device
+
+
+def init_distributed(device="auto", *, backend: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> torch.device:
+    """Join torchrun's process group (once; later calls reuse it) and return this rank's device.
+
+    Backend: NCCL on CUDA, gloo on the CPU (``backend`` overrides). ``timeout_s``: a collective that
+    waits longer for a dead or stuck peer raises instead of hanging.
+    """
+    from ltutorial.device import get_device
+
+    if not launched_by_torchrun():
+        raise RuntimeError(f"init_distributed needs the torchrun variables {TORCHRUN_VARIABLES}; got none instead. "
+                           "Start the script with torchrun --nproc_per_node=N.")
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0:
+        raise ValueError(f"timeout_s must be a number of seconds > 0; got {timeout_s!r} instead.")
+    dev = _rank_device(get_device(device))
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        backend = backend or ("nccl" if dev.type == "cuda" else "gloo")
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s),
+                                device_id=dev if backend == "nccl" else None)
+    return dev
+
+
+def close_distributed() -> None:
+    """Leave the process group (at the end of a command), so NCCL shuts down cleanly."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def quiet_unless_main():
+    """Within the block, ranks other than 0 print nothing to stdout (their errors still reach stderr)."""
+    if int(os.environ.get("RANK", 0)) == 0:
+        yield
+        return
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        yield
+
+
+def device_names(device: torch.device) -> list[str]:
+    """The device of every rank, in rank order (e.g. ["NVIDIA H100 80GB HBM3", ...] or ["cpu", "cpu"])."""
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    if not is_distributed():
+        return [name]
+    names = [None] * world_size()
+    dist.all_gather_object(names, name)
+    return names
+
+
+def check_global_batch(batch_size: int) -> int:
+    """The rows each rank takes from a global batch, B / W; a B that W does not divide is refused."""
+    w = world_size()
+    if batch_size % w:
+        raise ValueError(f"batch_size must be divisible by the number of processes ({w}) so that every rank takes the "
+                         f"same share of each global batch; got {batch_size} instead.")
+    return batch_size // w
+
+
+def shard_bounds(n: int, r: int | None = None, w: int | None = None) -> tuple[int, int]:
+    """[start, stop) of rank r's contiguous part of n rows: parts of sizes differing by at most one,
+    in rank order (the same split as ``torch.tensor_split``)."""
+    r = rank() if r is None else r
+    w = world_size() if w is None else w
+    q, extra = divmod(n, w)
+    start = r * q + min(r, extra)
+    return start, start + q + (1 if r < extra else 0)
+
+
+def resolve_device(device="auto") -> torch.device:
+    """``get_device(device)``, or under torchrun this rank's device after joining the process group."""
+    from ltutorial.device import get_device
+
+    return init_distributed(device) if launched_by_torchrun() else get_device(device)
+
+
+def batch_share(start: int, stop: int) -> tuple[int, int, float]:
+    """This rank's rows [lo, hi) of the global batch [start, stop) and its loss weight W (hi - lo) / (stop - start)
+    (1 for equal shares): DDP's gradient average of the weighted losses is then the gradient of the global
+    batch's mean loss. One process: (start, stop, 1.0)."""
+    w = world_size()
+    if w == 1:
+        return start, stop, 1.0
+    lo, hi = shard_bounds(stop - start)
+    return start + lo, start + hi, w * (hi - lo) / (stop - start)
+
+
+def gather_rows(part: torch.Tensor) -> torch.Tensor:
+    """Concatenate every rank's ``part`` (same trailing shape, lengths may differ by rank) in rank order."""
+    if not is_distributed():
+        return part
+    # all_gather needs one shape: pad every part to the longest, then trim each back.
+    lengths = [torch.zeros(1, dtype=torch.int64, device=part.device) for _ in range(world_size())]
+    dist.all_gather(lengths, torch.tensor([part.shape[0]], dtype=torch.int64, device=part.device))
+    lengths = [int(t) for t in lengths]
+    padded = torch.zeros((max(lengths), *part.shape[1:]), dtype=part.dtype, device=part.device)
+    padded[:part.shape[0]] = part
+    parts = [torch.empty_like(padded) for _ in lengths]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([p[:k] for p, k in zip(parts, lengths)])
+
+
+def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:
+    """The sum of ``value`` over the ranks (``value`` itself in one process)."""
+    if is_distributed():
+        value = value.clone()
+        dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value
+
+
+def wrap_model(model: torch.nn.Module, device: torch.device, sync_batchnorm: bool = False) -> torch.nn.Module:
+    """``model`` wrapped in DistributedDataParallel (its BatchNorm layers made SyncBatchNorm first when
+    ``sync_batchnorm``: statistics over the global batch, as in one process). The model's parameters
+    are the wrapper's, so an optimizer built on ``model.parameters()`` keeps working."""
+    if sync_batchnorm:
+        if device.type != "cuda":
+            raise ValueError(f"sync_batchnorm=True needs CUDA devices (PyTorch's SyncBatchNorm runs on GPUs only); got "
+                             f"device {device} instead. Use a model without BatchNorm on the CPU, or sync_batchnorm=False "
+                             "(each rank then normalises with the statistics of its own B/W rows).")
+        # convert_sync_batchnorm swaps the child modules in place and keeps the Parameter objects.
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+class ShardedBatchSampler(torch.utils.data.Sampler):
+    """Batches of dataset indices for a DataLoader: epoch e's permutation is ``torch.randperm(n)`` from
+    a generator seeded with (seed, e); global batch k is rows [kB, (k+1)B) of it and this rank yields its
+    contiguous B/W part (``drop_last``: no last partial batch). Call ``set_epoch(e)`` before each epoch."""
+
+    def __init__(self, n: int, batch_size: int, *, seed: int = 0, drop_last: bool = False):
+        self.n, self.batch_size, self.seed, self.drop_last, self.epoch = n, batch_size, seed, drop_last, 0
+        check_global_batch(batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _global_batches(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        perm = torch.randperm(self.n, generator=g)
+        stop = (self.n // self.batch_size) * self.batch_size if self.drop_last else self.n
+        return [perm[s:min(s + self.batch_size, stop)] for s in range(0, stop, self.batch_size)]
+
+    def __iter__(self):
+        for batch in self._global_batches():
+            if len(batch) >= world_size():  # every rank must take a step, or the others wait for it
+                a, b = shard_bounds(len(batch))
+                yield batch[a:b].tolist()
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.n, self.batch_size)
+        return full + (1 if rest and not self.drop_last and rest >= world_size() else 0)
