@@ -86,6 +86,38 @@ def test_two_processes_give_the_single_process_losses_and_metrics(tmp_path):
     assert sorted(line for line in proc.stdout.splitlines() if line.startswith("rank")) == ["rank 0 done", "rank 1 done"]
 
 
+def _tiny_imagenet_lt(root: Path, train_counts=(8, 6, 4), test_per_class: int = 3) -> None:
+    """A made-up ImageNet-LT folder: PNGs and the `path label` split lists the reader expects."""
+    from PIL import Image
+
+    folder, g = root / "imagenet-lt", torch.Generator().manual_seed(0)
+    for split, counts in (("train", train_counts), ("val", [1] * 3), ("test", [test_per_class] * 3)):
+        lines = []
+        for c, n in enumerate(counts):
+            (folder / "img" / str(c)).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                rel = f"img/{c}/{split}_{i}.png"
+                Image.fromarray(torch.randint(0, 256, (16, 16, 3), dtype=torch.uint8, generator=g).numpy()).save(folder / rel)
+                lines.append(f"{rel} {c}")
+        (folder / f"ImageNet_LT_{split}.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_reproduce_under_torchrun_writes_once_and_records_the_processes(tmp_path):
+    _tiny_imagenet_lt(tmp_path / "data")
+    out = tmp_path / "out"
+    proc, _ = _torchrun("-m", "ltutorial", "reproduce", "imagenet-lt", "--root", str(tmp_path / "data"), "--epochs", "1",
+                        "--image-size", "16", "--model", "small_cnn", "--batch-size", "6", "--workers", "0",
+                        "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [f.name for f in out.iterdir()] == ["cpu-reproduce-imagenet-lt.json"]
+    assert proc.stdout.count("wrote ") == 1 and proc.stdout.count("reproduce imagenet-lt:") == 1  # rank 0 only
+    result = json.loads((out / "cpu-reproduce-imagenet-lt.json").read_text())
+    assert result["world_size"] == 2 and result["devices"] == ["cpu", "cpu"]
+    # 3 test images per class, gathered from both ranks: balanced accuracy is a multiple of 100/9
+    top1 = result["rows"][0]["top1"]
+    assert top1 * 9 / 100 == pytest.approx(round(top1 * 9 / 100))
+
+
 def test_a_killed_rank_ends_the_job_with_an_error(tmp_path):
     proc, seconds = _torchrun(str(HERE), "die", str(tmp_path))
     assert proc.returncode != 0
