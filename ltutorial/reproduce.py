@@ -466,7 +466,7 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
     import ltutorial as lt
     from ltutorial import metrics
     from ltutorial.posthoc import logit_adjust
-    from ltutorial.train import evaluate
+    from ltutorial.train import distributed as ddp, evaluate
     from ltutorial.train.recipes import RECIPES
 
     spec = BENCHMARKS[benchmark]
@@ -478,9 +478,7 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
 
         recipe = dataclasses.replace(recipe, batch_size=batch_size)
     model_name = model or recipe.model
-    from ltutorial.train import distributed as ddp  # issue 15: under torchrun, this rank's device; rank 0 writes
-
-    dev = ddp.resolve_device(device)
+    dev = ddp.resolve_device(device)  # issue 15: under torchrun, this rank's device; only rank 0 writes
     write = write and ddp.is_main_process()
     lt.seed_everything(seed)
 
@@ -545,7 +543,7 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
         "eval_every": eval_every, "precision": precision, "ltutorial_version": lt.__version__, "torch_version": torch.__version__,
         "metric": "balanced accuracy (%), top-1 on the balanced test set; many/medium/few: >100, 20-100, <20 train images",
     }
-    header.update(world_size=ddp.world_size(), devices=ddp.device_names(dev))  # issue 15: processes and their devices
+    header.update(ddp.describe_processes(dev, recipe.batch_size, notes))  # issue 15: world_size, devices
     t0 = time.perf_counter()
 
     def partial(reason: str) -> dict:

@@ -245,7 +245,7 @@ def run_large(benchmark: str, methods=("erm",), *, epochs: int | None = None, de
               "image_size": image_size, "seed": seed, "n_train": len(train), "n_test": len(test),
               "train_counts": counts.tolist(), "train_losses": losses, "seconds": time.perf_counter() - t0,
               "torch_version": torch.__version__, "ltutorial_version": lt.__version__,
-              "world_size": ddp.world_size(), "devices": ddp.device_names(dev),
+              **ddp.describe_processes(dev, recipe.batch_size, notes),
               "metric": "top-1 (%) on the balanced test split = balanced accuracy; many/medium/few: >100, "
                         "20-100, <20 train images", "rows": rows, "notes": notes}
     print(_table(rows))

@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["TORCHRUN_VARIABLES", "DEFAULT_TIMEOUT_S", "launched_by_torchrun", "is_distributed", "init_distributed",
-           "rank", "world_size", "resolve_device", "close_distributed", "quiet_unless_main", "batch_share", "is_main_process", "device_names", "check_global_batch", "shard_bounds",
+           "rank", "world_size", "resolve_device", "close_distributed", "quiet_unless_main", "batch_share", "is_main_process", "device_names", "describe_processes", "check_global_batch", "shard_bounds",
            "gather_rows", "all_reduce_sum", "wrap_model", "ShardedBatchSampler"]
 
 #: The variables torchrun sets in every process it starts.
@@ -118,6 +118,15 @@ def device_names(device: torch.device) -> list[str]:
     names = [None] * world_size()
     dist.all_gather_object(names, name)
     return names
+
+
+def describe_processes(device: torch.device, batch_size: int, notes: list) -> dict:
+    """``world_size`` and ``devices`` for a results file; with several processes, a line in ``notes`` saying
+    that BatchNorm statistics come from each process's B/W rows."""
+    if world_size() > 1:
+        notes.append(f"{world_size()} processes (torchrun), global batch {batch_size}: BatchNorm statistics from each "
+                     f"process's {batch_size // world_size()} rows, not the global batch's.")
+    return {"world_size": world_size(), "devices": device_names(device)}
 
 
 def check_global_batch(batch_size: int) -> int:
