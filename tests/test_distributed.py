@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve()
 TIMEOUT_S = 60  # a job still running after this counts as a hang
 
 
-def _data():
+def _data(n_train: int = 51):
     """A tiny image set: 51 training rows (the last global batch of 8 has 3 rows: unequal shares) and 21 test
     rows (unequal evaluation slices), 3 classes, 3 x 6 x 6 images."""
     g = torch.Generator().manual_seed(0)
@@ -35,23 +35,25 @@ def _data():
     images = torch.randint(0, 256, (72, 3, 6, 6), dtype=torch.uint8, generator=g)
     images[:, labels.tolist(), 0, 0] = 255  # a learnable cue per class
     mk = lambda sl: lt.data.ImageDataset(images[sl], labels[sl], ["a", "b", "c"], mean=(0.5,) * 3, std=(0.25,) * 3)  # noqa: E731
-    return mk(slice(0, 51)), mk(slice(51, 72))
+    return mk(slice(0, n_train)), mk(slice(51, 72))
 
 
-def _fit(hooks=()):
-    """The run both sides compare: an MLP without BatchNorm, crop+flip on, a schedule, 3 epochs, batch 8."""
-    train, test = _data()
+def _fit(hooks=(), batchnorm: bool = False, device="cpu", **kw):
+    """The run both sides compare: an MLP (without BatchNorm unless asked), crop+flip on, a schedule, 3 epochs,
+    batch 8 (48 training rows with BatchNorm: equal shares, as a BatchNorm layer needs 2 rows per process)."""
+    train, test = _data(48 if batchnorm else 51)
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(108, 16), nn.ReLU(), nn.Linear(16, 3))
+    norm = [nn.BatchNorm1d(16)] if batchnorm else []
+    model = nn.Sequential(nn.Flatten(), nn.Linear(108, 16), *norm, nn.ReLU(), nn.Linear(16, 3))
     return lt.train.fit(model, train, loss_fn=nn.CrossEntropyLoss(), epochs=3, test=test, batch_size=8, lr=0.05,
-                        device="cpu", seed=3, augment=True, padding=1, schedule=lambda e: 1.0 / (1 + e),
-                        hooks=hooks, progress=False)
+                        device=device, seed=3, augment=True, padding=1, schedule=lambda e: 1.0 / (1 + e),
+                        hooks=hooks, progress=False, amp=False, **kw)
 
 
 def _worker(mode: str, out: str) -> None:
-    ddp.init_distributed("cpu", timeout_s=20)
-    if mode == "fit":
-        hist = _fit()
+    ddp.init_distributed("cuda" if mode == "syncbn" else "cpu", timeout_s=20)
+    if mode in ("fit", "syncbn"):
+        hist = _fit() if mode == "fit" else _fit(batchnorm=True, device="cuda", sync_batchnorm=True)
         if ddp.is_main_process():
             Path(out, "history.json").write_text(json.dumps(hist.as_dict()))
         print(f"rank {ddp.rank()} done")  # both ranks print here: the test counts the lines
@@ -113,6 +115,7 @@ def test_reproduce_under_torchrun_writes_once_and_records_the_processes(tmp_path
     assert proc.stdout.count("wrote ") == 1 and proc.stdout.count("reproduce imagenet-lt:") == 1  # rank 0 only
     result = json.loads((out / "cpu-reproduce-imagenet-lt.json").read_text())
     assert result["world_size"] == 2 and result["devices"] == ["cpu", "cpu"]
+    assert any("BatchNorm statistics from each process's 3 rows" in n for n in result["notes"])
     # 3 test images per class, gathered from both ranks: balanced accuracy is a multiple of 100/9
     top1 = result["rows"][0]["top1"]
     assert top1 * 9 / 100 == pytest.approx(round(top1 * 9 / 100))
@@ -122,6 +125,29 @@ def test_a_killed_rank_ends_the_job_with_an_error(tmp_path):
     proc, seconds = _torchrun(str(HERE), "die", str(tmp_path))
     assert proc.returncode != 0
     assert seconds < TIMEOUT_S
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="SyncBatchNorm needs two CUDA devices (NCCL)")
+def test_synchronised_batchnorm_gives_the_single_process_losses_on_two_gpus(tmp_path):
+    proc, _ = _torchrun(str(HERE), "syncbn", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads((tmp_path / "history.json").read_text())
+    ref = _fit(batchnorm=True, device="cuda:0", fast=False)
+    np.testing.assert_allclose(got["train_loss"], ref.train_loss, rtol=1e-4)
+    np.testing.assert_allclose(got["test_accuracy"], ref.test_accuracy, atol=1e-6)
+
+
+def test_under_torchrun_the_engine_tier_and_uneven_batches_are_refused(monkeypatch):
+    # Stand-ins for a 3-process group: the checks run before any collective.
+    monkeypatch.setattr(ddp, "is_distributed", lambda: True)
+    with pytest.raises(ValueError, match="fast must be None or False under torchrun"):
+        _fit(fast=True)
+    with pytest.raises(ValueError, match="fuse must be None or False under torchrun"):
+        lt.train.fit_many([nn.Linear(1, 1)], _data()[0], loss_fns=[nn.CrossEntropyLoss()], epochs=1, fuse=True,
+                          device="cpu")
+    monkeypatch.setattr(ddp, "world_size", lambda: 3)
+    with pytest.raises(ValueError, match=r"batch_size must be divisible by the number of processes \(3\).*got 8"):
+        _fit()
 
 
 def test_shards_cover_each_global_batch_once_in_order():
