@@ -65,6 +65,8 @@ def train_epoch(model, loader, *, loss_fn, optimizer, device, amp: bool) -> floa
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(x)
         loss = loss_fn(logits.float(), y)
+        share = ddp.loss_share(loss_fn, y)  # under torchrun: the global batch's mean loss (None in one process)
+        loss = loss if share is None else loss * share
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -38,14 +38,19 @@ def _data(n_train: int = 51):
     return mk(slice(0, n_train)), mk(slice(51, 72))
 
 
-def _fit(hooks=(), batchnorm: bool = False, device="cpu", **kw):
+def _weighted_loss():
+    """LDAM with class weights (its DRW phase): a mean that divides by the batch's weight sum."""
+    return lt.losses.LDAMLoss([30, 15, 6], weight=[0.2, 1.0, 3.0])
+
+
+def _fit(hooks=(), batchnorm: bool = False, device="cpu", loss_fn=None, **kw):
     """The run both sides compare: an MLP (without BatchNorm unless asked), crop+flip on, a schedule, 3 epochs,
     batch 8 (48 training rows with BatchNorm: equal shares, as a BatchNorm layer needs 2 rows per process)."""
     train, test = _data(48 if batchnorm else 51)
     torch.manual_seed(0)
     norm = [nn.BatchNorm1d(16)] if batchnorm else []
     model = nn.Sequential(nn.Flatten(), nn.Linear(108, 16), *norm, nn.ReLU(), nn.Linear(16, 3))
-    return lt.train.fit(model, train, loss_fn=nn.CrossEntropyLoss(), epochs=3, test=test, batch_size=8, lr=0.05,
+    return lt.train.fit(model, train, loss_fn=loss_fn or nn.CrossEntropyLoss(), epochs=3, test=test, batch_size=8, lr=0.05,
                         device=device, seed=3, augment=True, padding=1, schedule=lambda e: 1.0 / (1 + e),
                         hooks=hooks, progress=False, amp=False, **kw)
 
@@ -54,8 +59,11 @@ def _worker(mode: str, out: str) -> None:
     ddp.init_distributed("cuda" if mode == "syncbn" else "cpu", timeout_s=20)
     if mode in ("fit", "syncbn"):
         hist = _fit() if mode == "fit" else _fit(batchnorm=True, device="cuda", sync_batchnorm=True)
+        weighted = _fit(loss_fn=_weighted_loss()) if mode == "fit" else None
         if ddp.is_main_process():
             Path(out, "history.json").write_text(json.dumps(hist.as_dict()))
+            if weighted is not None:
+                Path(out, "weighted.json").write_text(json.dumps(weighted.as_dict()))
         print(f"rank {ddp.rank()} done")  # both ranks print here: the test counts the lines
     elif mode == "die":
         def die(state):  # rank 1 is killed at the start of epoch 1; rank 0 then waits in an all-reduce
@@ -84,7 +92,10 @@ def test_two_processes_give_the_single_process_losses_and_metrics(tmp_path):
     np.testing.assert_allclose(got["test_accuracy"], ref.test_accuracy, rtol=1e-6)
     np.testing.assert_allclose(got["per_class_accuracy"], ref.per_class_accuracy, rtol=1e-6)
     assert len(set(ref.train_loss)) == 3  # the losses moved: the comparison is not of constants
-    assert [f.name for f in tmp_path.iterdir()] == ["history.json"]
+    weighted, ref = json.loads((tmp_path / "weighted.json").read_text()), _fit(loss_fn=_weighted_loss())
+    np.testing.assert_allclose(weighted["train_loss"], ref.train_loss, rtol=1e-5)
+    np.testing.assert_allclose(weighted["test_accuracy"], ref.test_accuracy, rtol=1e-6)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["history.json", "weighted.json"]
     assert sorted(line for line in proc.stdout.splitlines() if line.startswith("rank")) == ["rank 0 done", "rank 1 done"]
 
 
@@ -158,7 +169,7 @@ def test_shards_cover_each_global_batch_once_in_order():
 
 def test_one_process_helpers_are_the_identity():
     assert not ddp.is_distributed() and ddp.world_size() == 1 and ddp.is_main_process()
-    assert ddp.batch_share(8, 16) == (8, 16, 1.0)
+    assert ddp.batch_rows(8, 16) == (8, 16) and ddp.loss_share(nn.CrossEntropyLoss(), torch.arange(3)) is None
     x = torch.arange(6.0).reshape(3, 2)
     assert torch.equal(ddp.gather_rows(x), x)
     sampler = ddp.ShardedBatchSampler(10, 4, seed=1)

@@ -10,9 +10,10 @@ gradients of the W processes after every backward pass.
 
 Same numbers as one process: every rank draws the same seeded permutation of the training set and
 takes rows [r B/W, (r+1) B/W) of each global batch of B rows, so the W shards together are exactly
-the single-process batch. DDP averages gradients: (1/W) sum_r grad mean_r(loss) = grad of the mean
-over the global batch when the shards are equal (a batch of n < B rows is split into parts of n_r
-rows, each rank's loss scaled by W n_r / n so the average is still the global mean). Evaluation:
+the single-process batch. DDP averages gradients: (1/W) sum_r grad mean_r(loss) is the gradient of the
+mean over the global batch when the shards count equally; each rank's loss is scaled by W q_r / sum q
+(q_r: its rows, or their class weights for a weighted mean like DRW's) so that it stays exact for an
+uneven last batch and for weighted losses (one small all-reduce per step). Evaluation:
 each rank predicts its slice of the test set, ``all_gather`` joins the slices (padded to one length,
 then trimmed) and every rank computes the metrics on the whole set. Only rank 0 prints and writes.
 A rank that dies makes the others fail: ``torchrun`` stops the job, and every collective has a
@@ -29,8 +30,9 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["TORCHRUN_VARIABLES", "DEFAULT_TIMEOUT_S", "launched_by_torchrun", "is_distributed", "init_distributed",
-           "rank", "world_size", "resolve_device", "close_distributed", "quiet_unless_main", "batch_share", "is_main_process", "device_names", "describe_processes", "check_global_batch", "shard_bounds",
-           "gather_rows", "all_reduce_sum", "wrap_model", "ShardedBatchSampler"]
+           "resolve_device", "close_distributed", "quiet_unless_main", "rank", "world_size", "is_main_process",
+           "device_names", "describe_processes", "check_global_batch", "shard_bounds", "batch_rows", "row_weights",
+           "loss_share", "gather_rows", "all_reduce_sum", "wrap_model", "ShardedBatchSampler"]
 
 #: The variables torchrun sets in every process it starts.
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -155,15 +157,38 @@ def resolve_device(device="auto") -> torch.device:
     return init_distributed(device) if launched_by_torchrun() else get_device(device)
 
 
-def batch_share(start: int, stop: int) -> tuple[int, int, float]:
-    """This rank's rows [lo, hi) of the global batch [start, stop) and its loss weight W (hi - lo) / (stop - start)
-    (1 for equal shares): DDP's gradient average of the weighted losses is then the gradient of the global
-    batch's mean loss. One process: (start, stop, 1.0)."""
+def batch_rows(start: int, stop: int) -> tuple[int, int] | None:
+    """This rank's rows [lo, hi) of the global batch [start, stop) (one process: all of them); None on every
+    rank for a batch of fewer rows than processes, which all skip (DDP needs every rank to take each step)."""
     w = world_size()
     if w == 1:
-        return start, stop, 1.0
+        return start, stop
+    if stop - start < w:
+        return None
     lo, hi = shard_bounds(stop - start)
-    return start + lo, start + hi, w * (hi - lo) / (stop - start)
+    return start + lo, start + hi
+
+
+def row_weights(loss_fn, targets: torch.Tensor) -> torch.Tensor | None:
+    """The per-row weights w_{y_i} a loss divides its sum by (sum_i w_i l_i / sum_i w_i: PyTorch's
+    ``cross_entropy(weight=)`` and the package's LDAM, VS, focal, CE with a ``weight`` buffer), or None for
+    a plain mean over the rows (``normalization="batch"`` of the class-balanced loss divides by the count)."""
+    weight = getattr(loss_fn, "weight", None)
+    by_weights = getattr(loss_fn, "normalization", "weights") == "weights"
+    if isinstance(weight, torch.Tensor) and weight.ndim == 1 and by_weights and getattr(loss_fn, "reduction", "mean") == "mean":
+        return weight[targets]
+    return None
+
+
+def loss_share(loss_fn, targets: torch.Tensor) -> torch.Tensor | None:
+    """The factor W q_r / sum_r q_r for this rank's mean loss, q_r its rows' count (or weight sum, see
+    ``row_weights``): DDP averages the gradients over the W ranks, so with the factor the update is the
+    gradient of the global batch's mean loss even when the shares differ. None in one process."""
+    if not is_distributed():
+        return None
+    w = row_weights(loss_fn, targets)
+    q = w.sum().float() if w is not None else torch.tensor(float(targets.shape[0]), device=targets.device)
+    return world_size() * q / all_reduce_sum(q)
 
 
 def gather_rows(part: torch.Tensor) -> torch.Tensor:

@@ -228,9 +228,10 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
         loss_sum = torch.zeros((), device=device)
         steps = 0
         for s in range(0, stop, bs):
-            a, b, share = ddp.batch_share(s, min(s + bs, stop))  # one process: (s, s + bs, 1.0)
-            if a == b:
+            rows = ddp.batch_rows(s, min(s + bs, stop))  # this process's rows; one process: all of them
+            if rows is None:
                 continue  # a last batch of fewer rows than processes: skipped by every rank
+            a, b = rows
             idx = perm[a:b]
             x = images[idx]
             if cfg.augment:
@@ -245,7 +246,9 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
             loss = call_loss(loss_fn, logits.float(), labels[idx], idx)
             if steps == 0 and epoch == 0 and (not isinstance(loss, torch.Tensor) or loss.ndim != 0):
                 raise ValueError(f"loss_fn must return a scalar tensor; got {getattr(loss, 'shape', type(loss))} instead.")
-            loss = loss * share if share != 1.0 else loss
+            share = ddp.loss_share(loss_fn, labels[idx])  # None in one process
+            if share is not None:
+                loss = loss * share
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
