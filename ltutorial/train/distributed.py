@@ -68,7 +68,11 @@ def is_main_process() -> bool:
 def _rank_device(device: torch.device) -> torch.device:
     # One GPU per process: "cuda" (no index) means this process's GPU, cuda:LOCAL_RANK.
     if device.type == "cuda" and device.index is None:
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        if local >= torch.cuda.device_count():
+            raise ValueError(f"--nproc_per_node must be at most the number of GPUs ({torch.cuda.device_count()}): one "
+                             f"process per GPU; got a process with LOCAL_RANK {local} instead.")
+        return torch.device("cuda", local)
     return device
 
 
@@ -104,7 +108,7 @@ def close_distributed() -> None:
 @contextlib.contextmanager
 def quiet_unless_main():
     """Within the block, ranks other than 0 print nothing to stdout (their errors still reach stderr)."""
-    if int(os.environ.get("RANK", 0)) == 0:
+    if not launched_by_torchrun() or int(os.environ["RANK"]) == 0:
         yield
         return
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
