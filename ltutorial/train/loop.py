@@ -182,6 +182,10 @@ def _fit_distributed(model, train, test, loss_fn, hooks, cfg: FitConfig, optimiz
         raise ValueError("fast must be None or False under torchrun (the CUDA-graph engine is single-process); "
                          "got True instead.")
     ddp.check_global_batch(cfg.batch_size)
+    rest = 0 if cfg.drop_last else len(train.labels) % cfg.batch_size
+    if 0 < rest < ddp.world_size() and ddp.is_main_process():
+        print(f"fit: each epoch's last batch has {rest} rows, fewer than the {ddp.world_size()} processes: every "
+              "process skips it (one process would train on it).")
     if fast is None and device.type == "cuda" and ddp.is_main_process():
         print(f"fit: {ddp.world_size()} processes (torchrun): training with the eager loop and "
               "DistributedDataParallel; the CUDA-graph engine is single-process.")
