@@ -56,7 +56,7 @@ def _fit(hooks=(), batchnorm: bool = False, device="cpu", loss_fn=None, **kw):
 
 
 def _worker(mode: str, out: str) -> None:
-    ddp.init_distributed("cuda" if mode == "syncbn" else "cpu", timeout_s=20)
+    ddp.init_distributed("cuda" if mode == "syncbn" else "cpu", timeout_s=60)  # generous on a loaded machine
     if mode in ("fit", "syncbn"):
         hist = _fit() if mode == "fit" else _fit(batchnorm=True, device="cuda", sync_batchnorm=True)
         weighted = _fit(loss_fn=_weighted_loss()) if mode == "fit" else None

@@ -18,6 +18,7 @@ each rank predicts its slice of the test set, ``all_gather`` joins the slices (p
 then trimmed) and every rank computes the metrics on the whole set. Only rank 0 prints and writes.
 A rank that dies makes the others fail: ``torchrun`` stops the job, and every collective has a
 timeout (``init_distributed(timeout_s=...)``) instead of waiting forever.
+DDP: Li et al., "PyTorch Distributed: Experiences on Accelerating Data Parallel Training", VLDB 2020.
 """
 
 from __future__ import annotations
