@@ -7,8 +7,8 @@ The methods are ``reproduce.METHODS`` (losses, DRW / TLA hooks, post-hoc LA); th
 the benchmark's entry of ``LARGE_BENCHMARKS`` (``ltutorial.train.recipes.RECIPES``, each citing its
 paper and config). One device, or several under ``torchrun --nproc_per_node=N -m ltutorial reproduce ...``
 (``ltutorial.train.distributed``: DistributedDataParallel, each rank decoding its B/W rows of every global
-batch of the same seeded permutation, test predictions gathered; only rank 0 prints and writes). The table (top-1 = balanced accuracy on
-the balanced test sets; many / medium / few) is printed and written as
+batch of the same seeded permutation, test predictions gathered; only rank 0 prints and writes). The
+table (top-1 = balanced accuracy on the balanced test sets; many / medium / few) is printed and written as
 ``<out>/<device>-reproduce-<benchmark>.json``. Without the data, one ``error:`` line names the files
 and where they come from (exit 2). Tiny runs: ``--epochs 2 --image-size 32 --model small_cnn``.
 Issue 15.
