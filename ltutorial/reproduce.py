@@ -528,7 +528,7 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
     import ltutorial as lt
     from ltutorial import metrics
     from ltutorial.posthoc import logit_adjust
-    from ltutorial.train import evaluate
+    from ltutorial.train import distributed as ddp, evaluate
     from ltutorial.train.recipes import RECIPES
 
     spec = BENCHMARKS[benchmark]
@@ -540,7 +540,8 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
 
         recipe = dataclasses.replace(recipe, batch_size=batch_size)
     model_name = model or recipe.model
-    dev = lt.get_device(device)
+    dev = ddp.resolve_device(device)  # issue 15: under torchrun, this rank's device; only rank 0 writes
+    write = write and ddp.is_main_process()
     lt.seed_everything(seed)
 
     train, test = lt.data.load_dataset(spec["dataset"], root=root, imbalance_ratio=spec["imbalance_ratio"], seed=0)
@@ -604,6 +605,7 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, *, epochs: int |
         "eval_every": eval_every, "precision": precision, "ltutorial_version": lt.__version__, "torch_version": torch.__version__,
         "metric": "balanced accuracy (%), top-1 on the balanced test set; many/medium/few: >100, 20-100, <20 train images",
     }
+    header.update(ddp.describe_processes(dev, recipe.batch_size, notes))  # issue 15: world_size, devices
     t0 = time.perf_counter()
 
     def partial(reason: str) -> dict:
@@ -698,12 +700,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Command-line entry point: 0 when the table was made, 2 on bad input (one ``error:`` line, no traceback)."""
     args = _parser().parse_args(argv)
+    from ltutorial.train import distributed as ddp  # issue 15: under torchrun only rank 0 prints
+
     try:
-        run(args.benchmark, args.methods, epochs=args.epochs, device=args.device, seed=args.seed, out=args.out,
-            root=args.root, model=args.model, batch_size=args.batch_size, max_train=args.max_train,
-            max_test=args.max_test, write=not args.no_write, eval_every=args.eval_every,
-            checkpoint_every=args.checkpoint_every, precision=args.precision)
+        with ddp.quiet_unless_main():
+            run(args.benchmark, args.methods, epochs=args.epochs, device=args.device, seed=args.seed, out=args.out,
+                root=args.root, model=args.model, batch_size=args.batch_size, max_train=args.max_train,
+                max_test=args.max_test, write=not args.no_write, eval_every=args.eval_every,
+                checkpoint_every=args.checkpoint_every, precision=args.precision)
     except ValueError as exc:  # every check of the options and the data raises ValueError naming the option
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        ddp.close_distributed()
     return 0

@@ -5,9 +5,10 @@ benchmarks, images read from the official split files and decoded in DataLoader 
 
 The methods are ``reproduce.METHODS`` (losses, DRW / TLA hooks, post-hoc LA); the training recipe is
 the benchmark's entry of ``LARGE_BENCHMARKS`` (``ltutorial.train.recipes.RECIPES``, each citing its
-paper and config). Training is single-device (one GPU, or the CPU for the tiny checks): multi-GPU
-training waits for the restructuring of ``ltutorial.train``. The table (top-1 = balanced accuracy on
-the balanced test sets; many / medium / few) is printed and written as
+paper and config). One device, or several under ``torchrun --nproc_per_node=N -m ltutorial reproduce ...``
+(``ltutorial.train.distributed``: DistributedDataParallel, each rank decoding its B/W rows of every global
+batch of the same seeded permutation, test predictions gathered; only rank 0 prints and writes). The
+table (top-1 = balanced accuracy on the balanced test sets; many / medium / few) is printed and written as
 ``<out>/<device>-reproduce-<benchmark>.json``. Without the data, one ``error:`` line names the files
 and where they come from (exit 2). Tiny runs: ``--epochs 2 --image-size 32 --model small_cnn``.
 Issue 15.
@@ -29,6 +30,7 @@ from ltutorial._validation import check_choice, check_positive_int, check_writab
 from ltutorial.data.large_lt import LARGE_LT, load_large_lt_pair, make_loader
 from ltutorial.data.prepare import stratified_subset
 from ltutorial.reproduce import METHODS, device_slug
+from ltutorial.train import distributed as ddp
 
 __all__ = ["LARGE_BENCHMARKS", "run_large", "main", "train_epoch", "predict_loader"]
 
@@ -63,12 +65,14 @@ def train_epoch(model, loader, *, loss_fn, optimizer, device, amp: bool) -> floa
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(x)
         loss = loss_fn(logits.float(), y)
+        share = ddp.loss_share(loss_fn, y)  # under torchrun: the global batch's mean loss (None in one process)
+        loss = loss if share is None else loss * share
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         total += loss.detach()
         batches += 1
-    mean = float(total) / max(1, batches)  # one host sync per epoch
+    mean = float(ddp.all_reduce_sum(total)) / ddp.world_size() / max(1, batches)  # one host sync per epoch
     if not np.isfinite(mean):
         raise ValueError(f"the training loss must stay finite; got {mean} (lower the lr or check the data).")
     return mean
@@ -143,6 +147,7 @@ def _train_one(name, recipe, train_loader, counts, *, benchmark, device, seed, a
     if method.sigmoid_bias:
         init_sigmoid_bias(model, len(counts))
     model = model.to(device).to(memory_format=torch.channels_last)
+    net = ddp.wrap_model(model, device) if ddp.is_distributed() else model  # DDP averages the gradients
     params = {**method.params, **LARGE_BENCHMARKS[benchmark]["params"].get(name, {})}
     loss_fn = method.make_loss(counts, params)
     loss_fn = loss_fn.to(device) if hasattr(loss_fn, "to") else loss_fn
@@ -158,7 +163,8 @@ def _train_one(name, recipe, train_loader, counts, *, benchmark, device, seed, a
                            history=None, train=train_loader.dataset, device=device, lr=lr)
         for hook in hooks:
             hook(state)
-        losses.append(train_epoch(model, train_loader, loss_fn=loss_fn, optimizer=optimizer, device=device, amp=amp))
+        train_loader.batch_sampler.set_epoch(epoch)
+        losses.append(train_epoch(net, train_loader, loss_fn=loss_fn, optimizer=optimizer, device=device, amp=amp))
         print(f"  {name}: epoch {epoch + 1}/{recipe.epochs}, lr {lr:.4g}, loss {losses[-1]:.4f}")
     return model, losses
 
@@ -209,7 +215,7 @@ def run_large(benchmark: str, methods=("erm",), *, epochs: int | None = None, de
         check_writable_dir(out, name="out")
     max_train, max_test = (None, None) if max_images is None else max_images
     train, test, notes = _data(benchmark, root, image_size, max_train, max_test, seed)
-    dev = lt.get_device(device)
+    dev = ddp.resolve_device(device)  # under torchrun: this rank's device, after joining the process group
     lt.seed_everything(seed)
     amp = dev.type == "cuda"  # bf16 autocast on CUDA (weights and optimiser in fp32), fp32 elsewhere
     counts = train.class_counts
@@ -218,10 +224,14 @@ def run_large(benchmark: str, methods=("erm",), *, epochs: int | None = None, de
         notes.append(f"cosine schedule: DRW / TLA-ADRW switch on at epoch {reweight_epoch} ({DEFER_SHARE:.0%} of "
                      "the epochs, LDAM's CIFAR ratio; our choice).")
     pin = dev.type == "cuda"
-    train_loader = make_loader(train, batch_size=recipe.batch_size, shuffle=True, seed=seed, num_workers=workers,
-                               pin_memory=pin, drop_last=len(train) > recipe.batch_size)
-    test_loader = make_loader(test, batch_size=recipe.batch_size, shuffle=False, seed=seed, num_workers=workers,
-                              pin_memory=pin)
+    # Every rank draws the same permutation and decodes its B/W rows of each global batch of B.
+    sampler = ddp.ShardedBatchSampler(len(train), recipe.batch_size, seed=seed, drop_last=len(train) > recipe.batch_size)
+    train_loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
+                                               persistent_workers=workers > 0,
+                                               generator=torch.Generator().manual_seed(seed + ddp.rank()))
+    lo, hi = ddp.shard_bounds(len(test))  # each rank predicts its slice of the test set
+    test_loader = make_loader(test.subset(range(lo, hi)), batch_size=recipe.batch_size, shuffle=False, seed=seed,
+                              num_workers=workers, pin_memory=pin)
     print(f"reproduce {benchmark}: {trained} with {recipe.model}, {recipe.epochs} epochs, batch {recipe.batch_size}, "
           f"{len(train)} train / {len(test)} test images, device {dev}, {workers} decoding workers")
     t0 = time.perf_counter()
@@ -229,7 +239,7 @@ def run_large(benchmark: str, methods=("erm",), *, epochs: int | None = None, de
     for n in trained:
         net, losses[n] = _train_one(n, recipe, train_loader, counts, benchmark=benchmark, device=dev, seed=seed,
                                     amp=amp, reweight_epoch=reweight_epoch)
-        outputs[n] = predict_loader(net, test_loader, device=dev, amp=amp)
+        outputs[n] = [ddp.gather_rows(t.to(dev)).cpu() for t in predict_loader(net, test_loader, device=dev, amp=amp)]
     rows = [_row(n, *outputs[METHODS[n].posthoc_of or n], counts, LARGE_BENCHMARKS[benchmark]) for n in names]
     result = {"benchmark": benchmark, "methods": names, "device": str(dev), "device_slug": device_slug(dev),
               "recipe": LARGE_BENCHMARKS[benchmark]["recipe"], "model": recipe.model, "epochs": recipe.epochs,
@@ -237,12 +247,13 @@ def run_large(benchmark: str, methods=("erm",), *, epochs: int | None = None, de
               "image_size": image_size, "seed": seed, "n_train": len(train), "n_test": len(test),
               "train_counts": counts.tolist(), "train_losses": losses, "seconds": time.perf_counter() - t0,
               "torch_version": torch.__version__, "ltutorial_version": lt.__version__,
+              **ddp.describe_processes(dev, recipe.batch_size, notes),
               "metric": "top-1 (%) on the balanced test split = balanced accuracy; many/medium/few: >100, "
                         "20-100, <20 train images", "rows": rows, "notes": notes}
     print(_table(rows))
     for note in notes:
         print("note:", note)
-    if out is not None:
+    if out is not None and ddp.is_main_process():
         path = Path(out) / f"{result['device_slug']}-reproduce-{benchmark}.json"
         path.write_text(json.dumps(result, indent=2, default=float) + "\n")
         result["files"] = [str(path)]
@@ -271,13 +282,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Command-line entry point: 0 when the table was made, 2 on bad input or missing data (one ``error:`` line)."""
+    """Command-line entry point: 0 when the table was made, 2 on bad input or missing data (one ``error:`` line).
+    Under torchrun only rank 0 prints (every rank's errors reach stderr)."""
     args = _parser().parse_args(argv)
     try:
-        run_large(args.benchmark, args.methods, epochs=args.epochs, device=args.device, seed=args.seed,
-                  root=args.root, model=args.model, batch_size=args.batch_size, image_size=args.image_size,
-                  workers=args.workers, max_images=(args.max_train, args.max_test), out=None if args.no_write else args.out)
+        with ddp.quiet_unless_main():
+            run_large(args.benchmark, args.methods, epochs=args.epochs, device=args.device, seed=args.seed,
+                      root=args.root, model=args.model, batch_size=args.batch_size, image_size=args.image_size,
+                      workers=args.workers, max_images=(args.max_train, args.max_test),
+                      out=None if args.no_write else args.out)
     except ValueError as exc:  # option checks and MissingDataError (a ValueError too) name what is wrong
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        ddp.close_distributed()
     return 0

@@ -312,6 +312,7 @@ class FitConfig:
     drop_last: bool = False
     padding: int = 4
     fill: str = "zero"
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm)
 
 
 def history_config(cfg: FitConfig, lr: float, amp: bool) -> dict:
@@ -352,6 +353,8 @@ def check_fit_args(model, train, loss_fn, test, cfg: FitConfig) -> FitConfig:
                          f"got {type(cfg.schedule).__name__} instead.")
     if not isinstance(cfg.drop_last, bool):
         raise ValueError(f"drop_last must be True or False; got {cfg.drop_last!r} instead.")
+    if not isinstance(cfg.sync_batchnorm, bool):
+        raise ValueError(f"sync_batchnorm must be True or False; got {cfg.sync_batchnorm!r} instead.")
     return cfg
 
 

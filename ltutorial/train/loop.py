@@ -19,6 +19,7 @@ from torch import nn
 from ltutorial._validation import check_positive_int
 from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
+from ltutorial.train import distributed as ddp
 from ltutorial.train.augment import crop_flip, normalize
 from ltutorial.train.common import (
     FitConfig,
@@ -119,7 +120,8 @@ def evaluate(model: nn.Module, data, device=None, batch_size: int = 1024, amp=No
 def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size: int = 128, optimizer=None,
         lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 2e-4, nesterov: bool = False, schedule=None,
         augment=None, device="auto", seed: int = 0, hooks=(), eval_every: int = 1, progress=None, amp=None,
-        fast=None, drop_last: bool = False, padding: int = 4, fill: str = "zero") -> History:
+        fast=None, drop_last: bool = False, padding: int = 4, fill: str = "zero",
+        sync_batchnorm: bool = False) -> History:
     """Train ``model`` on ``train`` with ``loss_fn`` for ``epochs`` epochs; return a ``History``.
 
     Per epoch e: lr = base_lr * schedule(e); hooks(state); then for each batch of a seeded random
@@ -133,16 +135,24 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
     (``fast``, None -> on for CUDA) always drops it (a CUDA graph has one batch shape), so an epoch
     there is floor(N / batch_size) steps. ``padding``/``fill``: the crop (4, "zero" for CIFAR).
     Same ``seed`` and model initialisation -> same History on the CPU. Every notebook that trains.
+
+    Launched by ``torchrun`` (``ltutorial.train.distributed``), the eager loop trains the model wrapped in
+    DistributedDataParallel, each rank on its B/W rows of every global batch of ``batch_size`` B, so the
+    History equals one process's with the same B (the CUDA-graph engine is single-process: ``fast=True``
+    is refused there). ``sync_batchnorm``: BatchNorm statistics over the global batch (CUDA only);
+    without it each rank normalises with its own rows' statistics.
     """
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
         schedule=schedule, augment=augment, seed=seed, eval_every=eval_every, progress=progress, amp=amp,
-        drop_last=drop_last, padding=padding, fill=fill))
-    return fit_checked(model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, get_device(device), fast)
+        drop_last=drop_last, padding=padding, fill=fill, sync_batchnorm=sync_batchnorm))
+    return fit_checked(model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, ddp.resolve_device(device), fast)
 
 
 def fit_checked(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, fast=None) -> History:
     """``fit`` after its checks: the seam to the engine tier (``fast`` None -> the graphed engine on CUDA)."""
+    if ddp.is_distributed() or cfg.sync_batchnorm:
+        return _fit_distributed(model, train, test, loss_fn, hooks, cfg, optimizer, device, fast)
     auto = fast is None
     fast = resolve_fast(fast, device)
     if auto and fast and len(train.labels) < cfg.batch_size:
@@ -160,6 +170,25 @@ def fit_checked(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, d
             # Nothing was trained yet (the state is restored): say so loudly and run the eager loop.
             print(f"fit: WARNING, the CUDA-graph fast path failed, training with the eager loop instead "
                   f"(pass fast=False to skip the attempt). {err}")
+    return _fit_eager(model, train, test, loss_fn, hooks, cfg, optimizer, device)
+
+
+def _fit_distributed(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, fast) -> History:
+    """Under torchrun: checks, then the eager loop with DistributedDataParallel (no CUDA-graph engine)."""
+    if not ddp.is_distributed():
+        raise ValueError("sync_batchnorm=True needs a run of several processes started by torchrun; got a single "
+                         "process instead.")
+    if fast:
+        raise ValueError("fast must be None or False under torchrun (the CUDA-graph engine is single-process); "
+                         "got True instead.")
+    ddp.check_global_batch(cfg.batch_size)
+    rest = 0 if cfg.drop_last else len(train.labels) % cfg.batch_size
+    if 0 < rest < ddp.world_size() and ddp.is_main_process():
+        print(f"fit: each epoch's last batch has {rest} rows, fewer than the {ddp.world_size()} processes: every "
+              "process skips it (one process would train on it).")
+    if fast is None and device.type == "cuda" and ddp.is_main_process():
+        print(f"fit: {ddp.world_size()} processes (torchrun): training with the eager loop and "
+              "DistributedDataParallel; the CUDA-graph engine is single-process.")
     return _fit_eager(model, train, test, loss_fn, hooks, cfg, optimizer, device)
 
 
@@ -183,12 +212,16 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
     base_lrs = optimizer_base_lrs(optimizer)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     history = History(device=str(device), engine="eager", config=history_config(cfg, base_lrs[0], use_amp))
+    history.config["world_size"] = ddp.world_size()
     state = TrainState(epoch=0, epochs=cfg.epochs, model=model, loss_fn=loss_fn, optimizer=optimizer, history=history,
                        train=train, device=device)
     stop = (n // bs) * bs if cfg.drop_last else n
     mean = torch.as_tensor(train.mean, dtype=torch.float32, device=device)  # once, not per batch
     std = torch.as_tensor(train.std, dtype=torch.float32, device=device)
-    bar = progress_bar(range(cfg.epochs), progress=cfg.progress, desc="epochs", leave=False)
+    # Several processes: DDP averages the gradients; each rank takes its share of every global batch.
+    net = ddp.wrap_model(model, device, cfg.sync_batchnorm) if ddp.is_distributed() else model
+    bar = progress_bar(range(cfg.epochs), progress=cfg.progress if ddp.is_main_process() else False,
+                       desc="epochs", leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
         state.epoch, state.lr = epoch, set_lr(optimizer, base_lrs, schedule_multiplier(cfg.schedule, epoch))
@@ -199,36 +232,50 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
         loss_sum = torch.zeros((), device=device)
         steps = 0
         for s in range(0, stop, bs):
-            idx = perm[s:s + bs]
+            rows = ddp.batch_rows(s, min(s + bs, stop))  # this process's rows; one process: all of them
+            if rows is None:
+                continue  # a last batch of fewer rows than processes: skipped by every rank
+            a, b = rows
+            idx = perm[a:b]
             x = images[idx]
             if cfg.augment:
-                x = crop_flip(x, dy[s:s + bs], dx[s:s + bs], flips[s:s + bs], cfg.padding, cfg.fill)
+                x = crop_flip(x, dy[a:b], dx[a:b], flips[a:b], cfg.padding, cfg.fill)
             x = normalize(x, mean, std)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(device, use_amp):
-                logits = model(x)
+                logits = net(x)
             if steps == 0 and epoch == 0:
                 check_output_width(logits, data_classes)
             loss = call_loss(loss_fn, logits.float(), labels[idx], idx)
             if steps == 0 and epoch == 0 and (not isinstance(loss, torch.Tensor) or loss.ndim != 0):
                 raise ValueError(f"loss_fn must return a scalar tensor; got {getattr(loss, 'shape', type(loss))} instead.")
+            share = ddp.loss_share(loss_fn, labels[idx])  # None in one process
+            if share is not None:
+                loss = loss * share
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             loss_sum += loss.detach()
             steps += 1
-        epoch_loss = float(loss_sum) / max(steps, 1)
+        epoch_loss = float(ddp.all_reduce_sum(loss_sum)) / ddp.world_size() / max(steps, 1)
         check_epoch_loss([epoch_loss], epoch, state.lr)
         evaluated = test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1)
-        logits = logits_on_device(model, test_images, test.mean, test.std, device, 1024, use_amp,
-                                  channels_last) if evaluated else None
+        logits = _test_logits(model, test_images, test, device, use_amp, channels_last) if evaluated else None
         history.append_epoch(epoch, state.lr, epoch_loss, time.perf_counter() - t0,
                              None if logits is None else accuracy_summary(test_labels, logits.argmax(1), num_classes))
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", bacc=f"{history.test_balanced_accuracy[-1]:.3f}")
     history.seconds = time.perf_counter() - start_time
     return history
+
+
+def _test_logits(model, images, test, device, use_amp, channels_last):
+    """The test logits; under torchrun each rank predicts its slice and the slices are gathered in order."""
+    if images.shape[0] < ddp.world_size():
+        raise ValueError(f"test must hold at least one image per process ({ddp.world_size()}); got {images.shape[0]} instead.")
+    a, b = ddp.shard_bounds(images.shape[0])
+    return ddp.gather_rows(logits_on_device(model, images[a:b], test.mean, test.std, device, 1024, use_amp, channels_last))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -264,10 +311,12 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     if "optimizer" in fit_kwargs:
         raise ValueError("optimizer must not be given to fit_many (each model gets SGD from lr/momentum/weight_decay); "
                          "got an optimizer instead.")
-    device = get_device(fit_kwargs.pop("device", "auto"))
+    device = ddp.resolve_device(fit_kwargs.pop("device", "auto"))
     if fuse is not None and not isinstance(fuse, bool):
         raise ValueError(f"fuse must be None, True or False; got {fuse!r} instead.")
-    if not (device.type == "cuda" if fuse is None else fuse):
+    if fuse and ddp.is_distributed():
+        raise ValueError("fuse must be None or False under torchrun (the fused engine is single-process); got True instead.")
+    if ddp.is_distributed() or not (device.type == "cuda" if fuse is None else fuse):
         return [fit(m, train, loss_fn=fn, hooks=h, test=test, device=device, **fit_kwargs)
                 for m, fn, h in zip(models, loss_fns, hooks)]
     fast = fit_kwargs.pop("fast", None)
