@@ -244,8 +244,8 @@ def check_vs_logits(adjusted, logits, class_counts, gamma, tau) -> bool:
     # softmax (and so the VS loss) ignores a constant added to a row: tau * log(n_j / n_max) is just as right
     _answer_is_missing(adjusted, "VS-adjusted logits", None)
     value = _to_numpy(adjusted).astype(np.float64)
-    if value.shape == expected.shape and expected.ndim == 2:
-        value = value - (value - expected).mean(axis=1, keepdims=True)
+    if value.shape == expected.shape:
+        value = value - (value - expected).mean(axis=-1, keepdims=True)
     return check_array_close(value, expected, "VS-adjusted logits (up to a constant per row)", rtol=1e-4, atol=1e-5,
                              hint="multiply logit j by (n_j / n_max)^gamma, then add tau * log(n_j / N)")
 
@@ -291,10 +291,14 @@ def segment_positions(points, X_min, k_neighbors: int, tol: float = 1e-6) -> np.
     j_idx = nn.ravel()
     start, d = X[i_idx], X[j_idx] - X[i_idx]                          # segments x_i -> x_j
     length2 = (d**2).sum(1)
-    u = ((P[:, None, :] - start[None]) * d[None]).sum(-1) / length2  # projection on each segment
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = ((P[:, None, :] - start[None]) * d[None]).sum(-1) / length2  # projection on each segment
+    u = np.nan_to_num(u, nan=0.0, posinf=0.0, neginf=0.0)
     u_clip = np.clip(u, 0.0, 1.0)
     gap = np.linalg.norm(P[:, None, :] - (start[None] + u_clip[..., None] * d[None]), axis=-1)
-    gap = gap / np.sqrt(length2)[None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = gap / np.sqrt(length2)[None]
+    gap = np.where(length2[None] > 0, gap, np.inf)  # a repeated minority point spans no segment
     best = gap.argmin(1)
     out = np.full((len(P), 3), np.nan)
     out[:, :2] = -1

@@ -177,13 +177,25 @@ def per_class_accuracy(y_true, y_pred, num_classes: int | None = None) -> np.nda
         return np.where(support > 0, tp / np.maximum(support, 1), np.nan)
 
 
+def _present_classes(y_true, y_pred) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both label arrays renumbered 0..K-1 over the classes that occur in either.
+
+    Metrics averaged over the classes present need nothing else, so a large label id (e.g. 200000)
+    costs no array of that size and needs no ``num_classes``.
+    """
+    yt = _labels(y_true, "y_true")
+    yp = _labels(y_pred, "y_pred").to(yt.device)
+    _, inverse = torch.unique(torch.cat([yt.reshape(-1), yp.reshape(-1)]), return_inverse=True)
+    return inverse[: yt.numel()], inverse[yt.numel():]
+
+
 def balanced_accuracy(y_true, y_pred) -> float:
     """Balanced accuracy = (1/|C|) sum_c recall_c over the classes C present in ``y_true``.
 
     The metric the long-tail papers report on balanced test sets; equals
     ``sklearn.metrics.balanced_accuracy_score`` (Brodersen et al., 2010). Notebooks 01-04 and 08.
     """
-    return float(np.nanmean(per_class_accuracy(y_true, y_pred)))
+    return float(np.nanmean(per_class_accuracy(*_present_classes(y_true, y_pred))))
 
 
 def g_mean(y_true, y_pred, correction: float = 0.0) -> float:
@@ -199,7 +211,7 @@ def g_mean(y_true, y_pred, correction: float = 0.0) -> float:
         0 <= float(correction) <= 1
     ):
         raise ValueError(f"correction must be a number in [0, 1]; got {correction!r} instead.")
-    rec = per_class_accuracy(y_true, y_pred)
+    rec = per_class_accuracy(*_present_classes(y_true, y_pred))
     rec = rec[~np.isnan(rec)]
     rec = np.where(rec == 0, float(correction), rec)
     if np.any(rec == 0):
@@ -213,7 +225,7 @@ def macro_f1(y_true, y_pred) -> float:
     Over the classes that occur in ``y_true`` or ``y_pred`` (a class only predicted has F1 0),
     exactly ``sklearn.metrics.f1_score(y_true, y_pred, average="macro")``. Notebook 02.
     """
-    yt, yp, c = _pair(y_true, y_pred)
+    yt, yp, c = _pair(*_present_classes(y_true, y_pred))
     tp, support, predicted = _class_totals(yt, yp, c)
     tp = tp.astype(np.float64)
     fn = support - tp

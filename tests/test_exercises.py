@@ -130,6 +130,14 @@ def test_smote_samples_rejects_copies_off_segment_points_and_wrong_counts():
         ex.check_smote_samples(_smote_by_hand(X_min, 3, 20) + rng.normal(0, 0.05, (20, 2)), X_min, 3, 20)  # noise
     with pytest.raises(AssertionError, match="19 synthetic points, expected 20"):
         ex.check_smote_samples(_smote_by_hand(X_min, 3, 19), X_min, 3, 20)
+
+
+def test_smote_samples_with_a_repeated_minority_point():
+    X_min = _minority_set()
+    X_min[5] = X_min[4]  # a zero-length segment must not hide the others (it used to reject every point)
+    assert ex.check_smote_samples(_smote_by_hand(X_min, 3, 20), X_min, 3, 20)
+    with pytest.raises(AssertionError, match="lie on no segment"):
+        ex.check_smote_samples(_smote_by_hand(X_min, 3, 20) + 0.05, X_min, 3, 20)
     one_segment = X_min[0] + np.linspace(0.1, 0.9, 20)[:, None] * (X_min[_smote_nn(X_min)] - X_min[0])
     with pytest.raises(AssertionError, match="same segment"):
         ex.check_smote_samples(one_segment, X_min, 3, 20)
@@ -491,6 +499,8 @@ def test_vs_logits_check_accepts_n_max_form_and_rejects_known_mistakes():
     _rejected(lambda: ex.check_vs_logits(z / beta + 1.2 * prior, z, COUNTS_0609, 0.2, 1.2))   # (n_max / n)^gamma
     _rejected(lambda: ex.check_vs_logits(z * beta - 1.2 * prior, z, COUNTS_0609, 0.2, 1.2))   # wrong sign
     _rejected(lambda: ex.check_vs_logits((z + 1.2 * prior) * beta, z, COUNTS_0609, 0.2, 1.2))  # shift before scaling
+    # one row (1-D) in the n_max form: a constant shift, accepted as for 2-D input
+    assert ex.check_vs_logits(z[0] * beta + 1.2 * np.log(COUNTS_0609 / COUNTS_0609.max()), z[0], COUNTS_0609, 0.2, 1.2)
 
 
 def test_adrw_weights_check_rejects_positive_exponent_and_cb_weights():

@@ -220,6 +220,9 @@ def test_loader_with_the_same_seed_gives_the_same_augmented_batches(tiny_imagene
     (x1, y1), (x2, y2), (x3, _) = first_batch(3), first_batch(3), first_batch(4)
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
     assert not torch.equal(x1, x3)
+    # seed=None is random (a bare torch.Generator would start from the same default seed every time)
+    orders = [list(L.make_loader(range(64), batch_size=64, shuffle=True, seed=None).batch_sampler) for _ in range(2)]
+    assert orders[0] != orders[1]
 
 
 # --- models and recipes -----------------------------------------------------------------------------

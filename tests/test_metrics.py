@@ -205,12 +205,15 @@ def test_non_finite_predictions_are_named_not_cast(bad):
 def test_one_stray_huge_label_is_refused_not_allocated():
     # issue 13: C = max label + 1 = 10**9 + 1 made the metrics allocate a C x C (or C-long) array
     y_true, y_pred = [0, 1, 2, 1], [0, 1, 10**9, 1]
-    for func in (M.accuracy, M.balanced_accuracy, M.g_mean, M.macro_f1, M.per_class_accuracy, M.confusion_matrix):
+    # metrics sized by the label ids refuse it; those over the classes present renumber them (as sklearn)
+    for func in (M.accuracy, M.per_class_accuracy, M.confusion_matrix):
         with pytest.raises(ValueError, match=r"^y_pred must hold labels < \d+ when num_classes is not given .*got a "
                                              r"maximum of 1000000000 instead"):
             func(y_true, y_pred)
     with pytest.raises(ValueError, match=r"^y_true must hold labels < 4096 when num_classes is not given"):
         M.confusion_matrix([0, 5000], [0, 1])
+    assert M.balanced_accuracy(y_true, y_pred) == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred))
+    assert M.macro_f1(y_true, y_pred) == pytest.approx(skm.f1_score(y_true, y_pred, average="macro"))
     # below the limits the label is a class like any other (sklearn counts a predicted-only class in macro-F1)
     big = [0, 1, 5000, 1]
     assert M.balanced_accuracy(y_true, big) == pytest.approx(skm.balanced_accuracy_score(y_true, big))
@@ -316,3 +319,14 @@ def test_group_mean_of_correctness_is_group_accuracy_by_thirds(seed):
 def test_group_mean_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_present_class_metrics_take_large_label_ids_like_sklearn():
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    y_true = np.array([0, 1, 200_000, 200_000, 7])
+    y_pred = np.array([0, 200_000, 200_000, 1, 9])
+    assert M.balanced_accuracy(y_true, y_pred) == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+    assert M.macro_f1(y_true, y_pred) == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    with pytest.raises(ValueError, match="same length"):
+        M.macro_f1([0, 1], [0])

@@ -280,3 +280,17 @@ def test_tags_and_sampler_protocol_like_imblearn():
         # sparse: as imblearn for the random samplers; refused (and so declared) by SMOTE
         assert mine.input_tags.sparse == (name != "smote")
     assert is_sampler(SMOTEUnderSampler()) and get_tags(SMOTEUnderSampler()).input_tags.sparse is False
+
+
+def test_smoothed_bootstrap_on_integer_x_is_float64_without_wrapping_like_imblearn():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.integers(0, 4, size=(30, 1)), rng.integers(253, 256, size=(30, 1))], axis=1).astype(np.uint8)
+    y = np.array([0] * 24 + [1] * 6)
+    Xr, yr = RandomOverSampler(shrinkage=3.0, random_state=0).fit_resample(X, y)
+    Xi, _ = ImbROS(shrinkage=3.0, random_state=0).fit_resample(X, y)
+    assert Xr.dtype == Xi.dtype == np.float64
+    np.testing.assert_array_equal(Xr[: len(X)], X.astype(np.float64))  # the originals, unchanged
+    new = Xr[len(X):]
+    # noise of a few units around 0..3 and 253..255: negative or > 255 values, never a wrap to the other end
+    assert new[:, 0].max() < 20 and new[:, 1].min() > 230, new
+    assert np.bincount(yr).tolist() == [24, 24]

@@ -388,6 +388,8 @@ def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int | None = 0
     generator = torch.Generator()
     if seed is not None:
         generator.manual_seed(seed)
+    else:
+        generator.seed()  # a fresh torch.Generator starts from a fixed default seed: None must mean random
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, generator=generator,
         pin_memory=pin_memory, drop_last=drop_last, persistent_workers=num_workers > 0,

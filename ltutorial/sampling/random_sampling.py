@@ -4,7 +4,7 @@ Replication is the baseline SMOTE is compared with in notebook 02 (Chawla et al.
 minority points make the decision region shrink around them instead of spreading); under-sampling
 is the majority-side half of the SMOTE + under-sampling combination. Both only select rows (the
 row indices are drawn in torch), so X may hold anything imbalanced-learn accepts (NaN, inf,
-strings, scipy.sparse) and keeps its dtype; numpy arrays and tensors may have any number of
+strings, scipy.sparse) and keeps its dtype (except the smoothed bootstrap on integer X: float64, as in imbalanced-learn); numpy arrays and tensors may have any number of
 dimensions (e.g. N x C x H x W images).
 """
 
@@ -140,9 +140,11 @@ class RandomOverSampler(_RowSampler, BaseOverSampler):
         if Xt.ndim != 2:
             raise ValueError(f"shrinkage needs 2-D X (n_samples, n_features); got shape {tuple(Xt.shape)} instead.")
         n, d = Xt.shape
+        if not Xt.is_floating_point():  # noise on integer features would wrap or truncate: float64, as imbalanced-learn
+            Xt = Xt.double()
         h = (4 / ((d + 2) * n)) ** (1 / (d + 4))
         idx_t = torch.as_tensor(idx, device=Xt.device)
-        out = Xt[idx_t].clone()
+        out = Xt[idx_t]  # advanced indexing copies
         pos = n
         for label, n_new in self.sampling_strategy_.items():
             if n_new == 0:
