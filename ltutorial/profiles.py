@@ -49,6 +49,9 @@ def supervised_settings(profile: str, dataset: str, *, epochs: int | None = None
     small_data = dataset == "digits-lt"  # 304 training images: smaller batches, more epochs
     epochs = pick(profile, smoke=2, cpu=30 if small_data else 15, full=200, override=epochs)
     model = pick(profile, smoke="small_cnn", cpu="small_cnn", full="resnet32")
+    if width is not None and model != "small_cnn":
+        raise ValueError(f"width applies to the SmallCNN of the smoke/cpu profiles; the {profile} profile trains "
+                         f"{model}, got width={width!r} instead.")
     width = pick(profile, smoke=8, cpu=16, full=None, override=width)
     small_cpu_wd = 5e-3 if small_data else 5e-4
     ldam_small = {} if small_data else {"ldam-drw": {"s": 16.0}}

@@ -372,3 +372,11 @@ def test_supervised_settings_are_one_table_for_every_notebook(profile, dataset):
     assert lt.supervised_settings(profile, dataset, epochs=3)["epochs"] == 3
     with pytest.raises(ValueError, match="PROFILE"):
         lt.supervised_settings("laptop", dataset)
+
+
+def test_supervised_settings_refuses_a_width_the_profile_does_not_use():
+    import ltutorial as lt
+
+    assert lt.supervised_settings("cpu", "cifar10-lt", width=24)["model_kwargs"] == {"width": 24}
+    with pytest.raises(ValueError, match="width applies to the SmallCNN .* full profile trains resnet32"):
+        lt.supervised_settings("full", "cifar10-lt", width=24)
