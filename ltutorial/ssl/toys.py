@@ -144,11 +144,17 @@ def disparity_sweep(ratios, num_classes: int = 10, dim: int = 16, *, n_max: int 
     if ratios.size == 0 or not np.all(np.isfinite(ratios)) or np.any(ratios < 1):
         raise ValueError(f"ratios must be a non-empty list of imbalance ratios >= 1; got {ratios.tolist()} instead.")
     out = {key: [] for key in ("sample_few", "sample_many", "class_few", "class_many")}
+    class_level = None  # equal class weights ignore the counts: one optimisation serves every ratio
     for rho in ratios:
         counts = n_max * rho ** (-np.arange(num_classes) / (num_classes - 1))
         groups = thirds_split(counts)
         for weighting in _WEIGHTING:
-            u = uniformity_centres(counts, dim, weighting=weighting, steps=steps, seed=seed)
+            if weighting == "class":
+                if class_level is None:
+                    class_level = uniformity_centres(counts, dim, weighting="class", steps=steps, seed=seed)
+                u = class_level
+            else:
+                u = uniformity_centres(counts, dim, weighting=weighting, steps=steps, seed=seed)
             cos = u @ u.T
             for name in ("few", "many"):
                 idx = np.asarray(groups[name])

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ltutorial._validation import check_choice, check_positive_int
+from ltutorial._validation import check_choice, check_number, check_positive_int
 from ltutorial.train.augment import FILLS, draw_crop_flip, normalize
 
 # ----------------------------------------------------------------------------------------------
@@ -146,11 +146,8 @@ def count_classes(data) -> int:
 
 
 def check_nonneg_float(value, name: str, positive: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        kind = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be a finite number {kind}; got {value!r} instead.")
-    return float(value)
+    """A finite number >= 0 (``positive``: > 0): ``_validation.check_number`` with fit's argument names."""
+    return check_number(value, name=name, strict=positive)
 
 
 def check_hooks(hooks, name: str = "hooks") -> tuple:
