@@ -71,7 +71,7 @@ def _drw_hooks(loss, counts, params, reweight_epoch):
 
 
 def _tla_hooks(loss, counts, params, reweight_epoch):
-    return [_losses().TLAADRWSchedule(loss, t0=reweight_epoch)]
+    return [_losses().TLAADRW(loss, counts, t0=reweight_epoch, tau_after=params["tau_after"], nu=params["nu"])]
 
 
 METHODS = {
@@ -94,7 +94,7 @@ METHODS = {
                  params={"gamma": 0.2, "tau": 1.2}),
     "vs-tla-adrw": Method(
         "VS -> TLA + ADRW (gamma=0.05, tau=1, nu=0.15)",
-        lambda c, p: _losses().TLAADRWLoss(c, gamma=p["gamma"], tau=p["tau"], nu=p["nu"], tau_after=p["tau_after"]),
+        lambda c, p: _losses().VSLoss(c, gamma=p["gamma"], tau=p["tau"]),
         make_hooks=_tla_hooks, params={"gamma": 0.05, "tau": 1.0, "nu": 0.15, "tau_after": 1.0},
     ),
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -10,6 +12,14 @@ from ltutorial import losses as L
 pytestmark = pytest.mark.gpu
 
 COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+
+
+def _tla_adrw(t0=0):
+    """VS with DDC's gamma 0.05 and its TLA-ADRW hook, switched to phase 1 when ``t0`` is 0."""
+    loss = L.VSLoss(COUNTS, gamma=0.05, tau=1.0)
+    hook = L.TLAADRW(loss, COUNTS, t0=t0)
+    hook(SimpleNamespace(epoch=0))
+    return loss, hook
 
 
 def _losses():
@@ -24,7 +34,7 @@ def _losses():
         "la": L.LogitAdjustedLoss(COUNTS),
         "balanced-softmax": L.BalancedSoftmaxLoss(COUNTS),
         "vs": L.VSLoss(COUNTS),
-        "tla-adrw": L.TLAADRWLoss(COUNTS),
+        "tla-adrw": _tla_adrw()[0],
     }
 
 
@@ -37,9 +47,6 @@ def test_same_value_cpu_and_cuda(name, dtype):
     y = torch.randint(0, 10, (256,), generator=g)
     loss_cpu = _losses()[name]
     loss_gpu = _losses()[name].to("cuda")
-    if name == "tla-adrw":
-        loss_cpu.set_phase(1)
-        loss_gpu.set_phase(1)
     zc = z.clone().requires_grad_(True)
     zg = z.to("cuda").requires_grad_(True)
     vc, vg = loss_cpu(zc, y), loss_gpu(zg, y.to("cuda"))
@@ -52,8 +59,6 @@ def test_same_value_cpu_and_cuda(name, dtype):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_drw_hook_updates_cuda_buffer_in_place():
-    from types import SimpleNamespace
-
     loss = L.LDAMLoss(COUNTS).to("cuda")
     ptr = loss.weight.data_ptr()
     L.DeferredReweighting(loss, start_epoch=0)(SimpleNamespace(epoch=0))
@@ -65,18 +70,15 @@ def test_drw_hook_updates_cuda_buffer_in_place():
 @pytest.mark.parametrize("kind", ["drw", "tla"])
 def test_hooks_take_effect_inside_a_captured_cuda_graph(kind):
     """The epoch hooks write buffers in place, so a graph captured before the switch sees the new values."""
-    from types import SimpleNamespace
-
     dev = torch.device("cuda")
     if kind == "drw":
         loss = L.LDAMLoss(COUNTS).to(dev)
         hook = L.DeferredReweighting(loss, start_epoch=1)
         ref_after = L.LDAMLoss(COUNTS, weight=L.class_balanced_weights(COUNTS)).to(dev)
     else:
-        loss = L.TLAADRWLoss(COUNTS).to(dev)
-        hook = L.TLAADRWSchedule(loss, t0=1)
-        ref_after = L.TLAADRWLoss(COUNTS).to(dev)
-        ref_after.set_phase(1)
+        loss, hook = _tla_adrw(t0=1)
+        loss = loss.to(dev)
+        ref_after = _tla_adrw()[0].to(dev)
     g = torch.Generator().manual_seed(0)
     z = (torch.randn(128, 10, generator=g)).to(dev)
     y = torch.randint(0, 10, (128,), generator=g).to(dev)

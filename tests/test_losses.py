@@ -50,6 +50,13 @@ def np_log_prior(counts):
     return np.log(n / n.sum())
 
 
+def tla_adrw(counts, **kw):
+    """A VS loss (DDC's gamma 0.05, tau 1) that the TLA-ADRW hook has switched to phase 1 (t0 = 0)."""
+    loss = L.VSLoss(counts, gamma=0.05, tau=1.0)
+    L.TLAADRW(loss, counts, t0=0, **kw)(SimpleNamespace(epoch=0))
+    return loss
+
+
 def all_losses(counts):
     return {
         "ce": L.CrossEntropyLoss(counts),
@@ -62,7 +69,7 @@ def all_losses(counts):
         "la": L.LogitAdjustedLoss(counts, tau=1.5),
         "balanced-softmax": L.BalancedSoftmaxLoss(counts),
         "vs": L.VSLoss(counts, gamma=0.3, tau=1.2),
-        "tla-adrw": L.TLAADRWLoss(counts),
+        "tla-adrw": tla_adrw(counts),
     }
 
 
@@ -240,43 +247,41 @@ def test_drw_default_counts_from_loss_and_bad_loss():
         hook(SimpleNamespace(epoch=-1))
 
 
-def test_tla_adrw_schedule_switches_at_t0():
+def test_tla_adrw_hook_switches_vs_at_t0():
     counts = np.array(CIFAR10_LT, float)
-    loss = L.TLAADRWLoss(CIFAR10_LT, gamma=0.05, tau=1.0, nu=0.15, tau_after=0.75)
+    loss = L.VSLoss(CIFAR10_LT, gamma=0.05, tau=1.0)
     bufs = (loss.scale, loss.shift, loss.weight)
-    hook = L.TLAADRWSchedule(loss, t0=4)
+    hook = L.TLAADRW(loss, CIFAR10_LT, t0=4, tau_after=0.75, nu=0.15)
     z = torch.randn(8, 10, generator=torch.Generator().manual_seed(4)) * 3
     y = torch.tensor([0, 1, 2, 3, 9, 9, 8, 5])
     lp = np_log_prior(CIFAR10_LT)
     pi = np.exp(lp)
     adrw = pi**-0.15 / (pi**-0.15).sum() * 10
-    for epoch in range(7):
+    for epoch in [*range(7), 6, 2]:  # idempotent after t0; an epoch before t0 restores VS
         hook(SimpleNamespace(epoch=epoch))
-        assert (loss.scale, loss.shift, loss.weight) == bufs
-        assert int(loss.phase) == (epoch >= 4)
+        assert all(a is b for a, b in zip((loss.scale, loss.shift, loss.weight), bufs))  # in place
         if epoch < 4:  # VS: alpha = 1, beta_y = (n/nmax)^gamma, Delta = tau log pi
             expected = np_ce(z.numpy() * (counts / counts.max()) ** 0.05 + lp, y.numpy()).mean()
         else:  # TLA + ADRW: beta = 1, Delta = tau_after log pi, alpha ~ pi^-nu
             ce = np_ce(z.numpy() + 0.75 * lp, y.numpy())
             expected = np.sum(adrw[y] * ce) / adrw[y].sum()
         assert loss(z, y).item() == pytest.approx(expected, rel=1e-5), epoch
-    with pytest.raises(ValueError, match="TLAADRWLoss"):
-        L.TLAADRWSchedule(L.VSLoss(COUNTS))
+    with pytest.raises(ValueError, match="VSLoss"):
+        L.TLAADRW(L.LDAMLoss(COUNTS), COUNTS)
 
 
-def test_tla_schedule_overrides_nu_and_tau_after_in_place():
-    loss = L.TLAADRWLoss(COUNTS, nu=0.15, tau_after=1.0)
-    bufs = (loss.shift, loss.weight)
-    hook = L.TLAADRWSchedule(loss, t0=0, nu=1.0, tau_after=0.5)
-    hook(SimpleNamespace(epoch=0))
-    assert (loss.shift, loss.weight) == bufs and (loss.nu, loss.tau_after) == (1.0, 0.5)
+def test_tla_adrw_hook_nu_and_tau_after():
+    loss = L.VSLoss(COUNTS, gamma=0.05, tau=1.0)
+    hook = L.TLAADRW(loss, COUNTS, t0=1, nu=1.0, tau_after=0.5)
+    assert (hook.t0, hook.nu, hook.tau_after) == (1, 1.0, 0.5)
+    assert L.TLAADRW(loss, COUNTS).tau_after == 1.0  # None: the loss's tau
     n = np.array(COUNTS, float)
+    hook(SimpleNamespace(epoch=1))
+    np.testing.assert_allclose(loss.scale.numpy(), 1.0)
     np.testing.assert_allclose(loss.weight.numpy(), (1 / n) / (1 / n).sum() * 3, rtol=1e-6)  # nu = 1: 1/n
     np.testing.assert_allclose(loss.shift.numpy(), 0.5 * np_log_prior(COUNTS), rtol=1e-6)
-    # the setters also act in phase 1 directly, and back to VS (weights 1) in phase 0
-    loss.set_nu(0.0)
+    hook(SimpleNamespace(epoch=0))  # back to VS (weights 1) before t0
     np.testing.assert_allclose(loss.weight.numpy(), 1.0)
-    loss.set_phase(0)
     np.testing.assert_allclose(loss.scale.numpy(), (n / n.max()) ** 0.05, rtol=1e-6)
     np.testing.assert_allclose(loss.shift.numpy(), np_log_prior(COUNTS), rtol=1e-6)
 
@@ -336,10 +341,10 @@ def test_single_sample_class_and_bf16(name):
     (["a", "b"], r"class_counts must hold numbers"),
 ])
 @pytest.mark.parametrize("make", [
-    L.ClassBalancedLoss, L.LDAMLoss, L.LogitAdjustedLoss, L.BalancedSoftmaxLoss, L.VSLoss, L.TLAADRWLoss,
+    L.ClassBalancedLoss, L.LDAMLoss, L.LogitAdjustedLoss, L.BalancedSoftmaxLoss, L.VSLoss,
     L.CrossEntropyLoss, lambda c: L.FocalLoss(class_counts=c), L.effective_number, L.class_balanced_weights,
     L.ldam_margins, L.vs_scales, L.adrw_weights,
-    lambda c: L.DeferredReweighting(L.LDAMLoss(COUNTS), c),
+    lambda c: L.DeferredReweighting(L.LDAMLoss(COUNTS), c), lambda c: L.TLAADRW(L.VSLoss(COUNTS), c),
 ])
 def test_bad_counts_raise(make, bad, message):
     with pytest.raises(ValueError, match=message):
@@ -356,6 +361,8 @@ def test_counts_length_mismatch_raises_at_forward(name):
 def test_counts_length_mismatch_raises_in_hooks_and_weights():
     with pytest.raises(ValueError, match=r"class_counts must have one entry per class \(3\); got 4 entries instead"):
         L.DeferredReweighting(L.LDAMLoss(COUNTS), [10, 5, 2, 1])
+    with pytest.raises(ValueError, match=r"class_counts must have one entry per class \(3\); got 4 entries instead"):
+        L.TLAADRW(L.VSLoss(COUNTS), [10, 5, 2, 1])
     with pytest.raises(ValueError, match=r"weight must be a 1-D sequence of 3 finite non-negative class weights; "
                                          r"got \[1.0, 2.0\] instead"):
         L.LDAMLoss(COUNTS, weight=[1.0, 2.0])
@@ -386,11 +393,11 @@ def test_bad_logits_and_targets():
         L.FocalLoss()(_z(), TARGETS.tolist())
 
 
-@pytest.mark.parametrize("name", sorted(L.LOSSES))
+@pytest.mark.parametrize("name", list(all_losses(COUNTS)))
 @pytest.mark.parametrize("bad", [3, -1, 10**9])
 def test_out_of_range_targets_on_the_cpu_name_targets(name, bad):
     # issue 13: torch's own index error ("index 3 is out of bounds ...") named no argument
-    loss = L.build_loss(name, COUNTS)
+    loss = all_losses(COUNTS)[name]
     y = _y().clone()
     y[1] = bad
     low, high = min(bad, int(_y().min())), max(bad, int(_y().max()))
@@ -441,14 +448,11 @@ POS = "must be a finite number > 0; got {} instead"
     (lambda: L.VSLoss(COUNTS, tau=float("inf")), "tau " + NONNEG.format("inf")),
     (lambda: L.vs_scales(COUNTS, gamma=-1), "gamma " + NONNEG.format(-1)),
     (lambda: L.adrw_weights(COUNTS, nu=-0.1), "nu " + NONNEG.format(-0.1)),
-    (lambda: L.TLAADRWLoss(COUNTS, nu=-1), "nu " + NONNEG.format(-1)),
-    (lambda: L.TLAADRWLoss(COUNTS, tau_after=-1), "tau_after " + NONNEG.format(-1)),
-    (lambda: L.TLAADRWLoss(COUNTS).set_nu(None), "nu " + NONNEG.format(None)),
-    (lambda: L.TLAADRWLoss(COUNTS).set_tau_after(-2.0), "tau_after " + NONNEG.format(-2.0)),
-    (lambda: L.TLAADRWLoss(COUNTS).set_phase(2), r"phase must be 0 \(VS\) or 1 \(TLA \+ ADRW\); got 2 instead"),
-    (lambda: L.TLAADRWSchedule(L.TLAADRWLoss(COUNTS), t0=-1), "t0 must be an integer >= 0; got -1 instead"),
-    (lambda: L.TLAADRWSchedule(L.TLAADRWLoss(COUNTS), nu=-1.0), "nu " + NONNEG.format(-1.0)),
-    (lambda: L.TLAADRWSchedule(L.VSLoss(COUNTS)), "loss must be a TLAADRWLoss; got VSLoss instead"),
+    (lambda: L.TLAADRW(L.VSLoss(COUNTS), COUNTS, nu=-1), "nu " + NONNEG.format(-1)),
+    (lambda: L.TLAADRW(L.VSLoss(COUNTS), COUNTS, nu=None), "nu " + NONNEG.format(None)),
+    (lambda: L.TLAADRW(L.VSLoss(COUNTS), COUNTS, tau_after=-2.0), "tau_after " + NONNEG.format(-2.0)),
+    (lambda: L.TLAADRW(L.VSLoss(COUNTS), COUNTS, t0=-1), "t0 must be an integer >= 0; got -1 instead"),
+    (lambda: L.TLAADRW(L.LDAMLoss(COUNTS), COUNTS), "loss must be a VSLoss; got LDAMLoss instead"),
     (lambda: L.DeferredReweighting(L.LDAMLoss(COUNTS), start_epoch=1.5),
      "start_epoch must be an integer >= 0; got 1.5 instead"),
     (lambda: L.DeferredReweighting(L.LDAMLoss(COUNTS), beta=1.0), r"beta must be in \[0, 1\); got 1.0 instead"),
@@ -457,39 +461,31 @@ POS = "must be a finite number > 0; got {} instead"
     (lambda: L.DeferredReweighting(L.CrossEntropyLoss(weight=[1.0, 1.0])),
      "class_counts must be given when the loss holds no class_counts; got None instead"),
     (lambda: L.DeferredReweighting(L.LDAMLoss(COUNTS))(SimpleNamespace(epoch=-1)),
-     "state.epoch must be a non-negative integer; got -1 instead"),
-    (lambda: L.TLAADRWSchedule(L.TLAADRWLoss(COUNTS))(SimpleNamespace()),
-     "state.epoch must be a non-negative integer; got None instead"),
-    (lambda: L.build_loss("ldma", COUNTS), r"loss name must be one of \[.*'ldam'.*\]; got 'ldma' instead"),
-    (lambda: L.build_loss("la"), "class_counts must be given for loss 'la'; got None instead"),
+     "state.epoch must be an integer >= 0; got -1 instead"),
+    (lambda: L.TLAADRW(L.VSLoss(COUNTS), COUNTS)(SimpleNamespace()),
+     "state.epoch must be an integer >= 0; got None instead"),
 ])
 def test_bad_hyperparameters_raise(make, message):
     with pytest.raises(ValueError, match=message):
         make()
 
 
-def test_registry_builds_every_loss():
-    expected = {"ce": L.CrossEntropyLoss, "focal": L.FocalLoss, "cb": L.ClassBalancedLoss, "ldam": L.LDAMLoss,
-                "la": L.LogitAdjustedLoss, "balanced-softmax": L.BalancedSoftmaxLoss, "vs": L.VSLoss,
-                "tla-adrw": L.TLAADRWLoss}
-    assert set(L.LOSSES) == set(expected)
-    for name, cls in expected.items():
-        loss = L.build_loss(name, COUNTS)
-        assert type(loss) is cls
+def test_every_loss_gives_a_finite_scalar_and_keeps_float32_buffers():
+    for name, loss in all_losses(COUNTS).items():
         value = loss(_z(), _y())
-        assert value.ndim == 0 and torch.isfinite(value)
-        for buf in loss.buffers():  # per-class state is in buffers, float32 or long
-            assert buf.dtype in (torch.float32, torch.long)
-    assert L.build_loss("ldam", COUNTS, max_m=0.3).max_m == 0.3
+        assert value.ndim == 0 and torch.isfinite(value), name
+        assert all(buf.dtype == torch.float32 for buf in loss.buffers()), name  # per-class state in buffers
+    assert L.LDAMLoss(COUNTS, max_m=0.3).max_m == 0.3
     assert {"class_counts", "margins", "weight"} <= set(dict(L.LDAMLoss(COUNTS).named_buffers()))
+    assert {"class_counts", "scale", "shift", "weight"} <= set(dict(L.VSLoss(COUNTS).named_buffers()))
 
 
 @pytest.mark.parametrize("name", list(all_losses(COUNTS)))
 def test_forward_uses_only_the_modules_buffers(name):
     """On the meta device any CPU-side tensor in forward would raise: the per-class state follows .to()."""
     loss = all_losses(COUNTS)[name].to("meta")
-    if name == "tla-adrw":
-        L.TLAADRWSchedule(loss, t0=0)(SimpleNamespace(epoch=0))
+    if name == "tla-adrw":  # the hook writes into buffers on any device
+        L.TLAADRW(loss, COUNTS, t0=0)(SimpleNamespace(epoch=0))
     z = torch.empty(4, 3, device="meta", requires_grad=True)
     value = loss(z, torch.zeros(4, dtype=torch.long, device="meta"))
     value.backward()

@@ -43,14 +43,14 @@ def test_methods_registry_and_hyperparameters():
     assert isinstance(hooks[0], lt.losses.DeferredReweighting) and hooks[0].start_epoch == 160
     assert reproduce.METHODS["ldam-drw"].model_kwargs == {"normed": True}
     loss, hooks = reproduce.build_method("vs-tla-adrw", counts, reweight_epoch=8)
-    assert isinstance(hooks[0], lt.losses.TLAADRWSchedule) and hooks[0].t0 == 8
+    assert isinstance(loss, lt.losses.VSLoss) and isinstance(hooks[0], lt.losses.TLAADRW) and hooks[0].t0 == 8
     loss, _ = reproduce.build_method("cb-focal", counts, benchmark="cifar100-lt")
     assert loss.beta == 0.9999 and loss.loss_type == "focal" and loss.gamma == 1.0
     # the benchmark's params override the method's: DDC's CIFAR-100 tuning (sheet section 7)
-    loss, _ = reproduce.build_method("vs-tla-adrw", counts, benchmark="cifar100-lt")
-    assert (loss.gamma, loss.tau, loss.nu, loss.tau_after) == (0.05, 1.0, 0.25, 0.75)
-    loss, _ = reproduce.build_method("vs-tla-adrw", counts)
-    assert (loss.gamma, loss.tau, loss.nu, loss.tau_after) == (0.05, 1.0, 0.15, 1.0)
+    loss, (hook,) = reproduce.build_method("vs-tla-adrw", counts, benchmark="cifar100-lt")
+    assert (loss.gamma, loss.tau, hook.nu, hook.tau_after) == (0.05, 1.0, 0.25, 0.75)
+    loss, (hook,) = reproduce.build_method("vs-tla-adrw", counts)
+    assert (loss.gamma, loss.tau, hook.nu, hook.tau_after) == (0.05, 1.0, 0.15, 1.0)
     with pytest.raises(ValueError, match="method 'la-posthoc' trains no model of its own"):
         reproduce.build_method("la-posthoc", counts)
     with pytest.raises(ValueError, match="methods must be"):

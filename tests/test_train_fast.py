@@ -458,7 +458,7 @@ def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, 
             # the hooks really switched the losses' state at epoch 2 (so "captured once" is a real check)
             assert reproduce.METHODS["ldam-drw"].make_hooks is not None
             assert not torch.equal(losses[names.index("ldam-drw")].weight, torch.ones(4))
-            assert int(losses[names.index("vs-tla-adrw")].phase) == 1
+            assert torch.equal(losses[names.index("vs-tla-adrw")].scale, torch.ones(4))  # TLA: beta = 1
     eager, graph = runs
     assert graph[0].config["graph_captures"] == 1 == FakeGraph.captures
     for e, g in zip(eager, graph):

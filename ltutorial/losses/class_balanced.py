@@ -1,93 +1,118 @@
-"""Class-balanced loss by the effective number of samples (Cui et al., CVPR 2019). Notebook 06."""
+"""Class-balanced loss CB(z, y) = (1 - beta) / (1 - beta^{n_y}) L(z, y) = L(z, y) / E_{n_y}, and the focal
+loss FL = -(1 - p_y)^gamma log p_y. Notebooks 06, 07.
+
+E_n = (1 - beta^n) / (1 - beta) is the effective number of samples (beta = (N - 1) / N, E_n -> n as
+beta -> 1). Cui et al., "Class-balanced loss based on effective number of samples", CVPR 2019; Lin et al.,
+"Focal loss for dense object detection", ICCV 2017.
+"""
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from ltutorial._validation import check_choice, check_class_counts, check_probability
-from ltutorial.losses._common import LongTailLoss, check_hyperparameter
-from ltutorial.losses.focal import sigmoid_focal_terms
+from ltutorial._validation import check_choice, check_class_counts, check_number, check_probability
+from ltutorial.losses._common import LongTailLoss, ce_terms, weighted_mean
 
-__all__ = ["effective_number", "class_balanced_weights", "ClassBalancedLoss", "LOSS_TYPES", "NORMALIZATIONS"]
-
-LOSS_TYPES = ("softmax", "sigmoid", "focal")
-NORMALIZATIONS = ("batch", "weights")
-
-
-def check_beta(beta) -> float:
-    return check_probability(beta, name="beta", inclusive_high=False)
-
-
-def effective_number(class_counts, beta: float = 0.9999) -> torch.Tensor:
-    """Effective number of samples E_n = (1 - beta^n) / (1 - beta) per class (float64).
-
-    beta = (N - 1) / N for a class "volume" N; E_n -> n as beta -> 1, E_n = 1 at beta = 0.
-    Cui et al., "Class-balanced loss based on effective number of samples", CVPR 2019. Notebook 06.
-    """
-    n = check_class_counts(class_counts)
-    beta = check_beta(beta)
-    if beta == 0.0:
-        return torch.ones_like(n)
-    # -expm1(n log beta) = 1 - beta^n without cancellation for beta close to 1.
-    return -torch.expm1(n * torch.log(torch.tensor(beta, dtype=torch.float64))) / (1.0 - beta)
-
-
-def class_balanced_weights(class_counts, beta: float = 0.9999) -> torch.Tensor:
-    """Class weights alpha_y = (1 - beta) / (1 - beta^{n_y}) = 1 / E_{n_y}, normalised to sum to C (float32).
-
-    The sum-to-C normalisation is the official code's (CB and LDAM-DRW): unit weights are the
-    "vanilla" loss, so the loss keeps a similar scale. beta = 0 gives all ones, beta -> 1 inverse
-    frequency. For CIFAR-10-LT (rho = 100) at beta = 0.9999: head 0.0506, tail 3.993.
-    ``class_counts`` must be whole-training-set counts (per-batch counts give NaNs). Notebooks 06, 07.
-    """
-    e = effective_number(class_counts, beta)
-    w = 1.0 / e
-    return (w * (w.numel() / w.sum())).to(torch.float32)
+__all__ = ["ClassBalancedLoss", "FocalLoss", "effective_number", "class_balanced_weights", "init_sigmoid_bias",
+           "softmax_focal_terms", "sigmoid_focal_terms"]
 
 
 class ClassBalancedLoss(LongTailLoss):
-    """Class-balanced loss: alpha_{y_i} * L(z_i, y_i) with alpha = ``class_balanced_weights``.
+    """Class-balanced loss alpha_y L(z, y): L is softmax CE, one-vs-all sigmoid BCE or sigmoid focal (``loss_type``).
 
-    ``loss_type``:
-      - ``"softmax"``: L = -log softmax(z)_y;
-      - ``"sigmoid"``: L = sum_j BCE(z_j, 1[j = y]) (one-vs-all, the weight multiplies all C terms);
-      - ``"focal"``: L = sum_j (1 - p_t)^gamma BCE(z_j, 1[j = y]) (the CB paper's sigmoid focal loss).
-
-    Normalisation (``normalization``):
-      - ``"batch"`` (default): (1/m) sum_i alpha_{y_i} L_i. This is what the CB paper's code computes
-        (TF's SUM_BY_NONZERO_WEIGHTS for softmax; sum divided by the number of positives = m for
-        sigmoid and focal), so the paper's CB numbers come from this form. Because the weights sum to
-        C but the average sample weight on CIFAR-10-LT (rho 100) is only about 0.17, the loss and its
-        gradient are ~6x smaller than CE's, which effectively lowers the learning rate relative to
-        weight decay; that is part of the published method, so we keep it.
-      - ``"weights"``: sum_i alpha_{y_i} L_i / sum_i alpha_{y_i}, PyTorch's ``cross_entropy(weight=)``
-        form, used by the LDAM-DRW "Reweight" baseline (CB RW in the LDAM table).
-    For sigmoid and focal, the paper also initialises the last layer's bias to -log(C - 1) (see
-    ``ltutorial.losses.init_sigmoid_bias``). Cui et al., CVPR 2019. Notebook 06.
+    ``normalization="batch"`` divides sum_i alpha_{y_i} L_i by the batch size, as the paper's code (and so its
+    numbers; the mean weight on CIFAR-10-LT is 0.17, a ~6x smaller loss than CE); ``"weights"`` by
+    sum_i alpha_{y_i}, the "CB RW" baseline of the LDAM-DRW table. Sigmoid and focal use ``init_sigmoid_bias``.
     """
 
     def __init__(self, class_counts, beta: float = 0.9999, loss_type: str = "softmax", gamma: float = 1.0,
                  *, normalization: str = "batch"):
         super().__init__(class_counts)
-        check_choice(loss_type, list(LOSS_TYPES), name="loss_type")
-        check_choice(normalization, list(NORMALIZATIONS), name="normalization")
-        self.beta = check_beta(beta)
-        self.gamma = check_hyperparameter(gamma, "gamma")
-        self.loss_type = loss_type
-        self.normalization = normalization
-        self.register_buffer("weight", class_balanced_weights(self._counts64, self.beta))
+        self.loss_type = check_choice(loss_type, ["softmax", "sigmoid", "focal"], name="loss_type")
+        self.normalization = check_choice(normalization, ["batch", "weights"], name="normalization")
+        self.gamma = check_number(gamma, name="gamma")
+        self.register_buffer("weight", class_balanced_weights(self._counts64, beta))
+        self.beta = float(beta)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)
         if self.loss_type == "softmax":
-            per_sample = self._ce(z, y)
+            per_sample = ce_terms(z, y)
         else:
             per_sample = sigmoid_focal_terms(z, y, self.gamma if self.loss_type == "focal" else 0.0)
         w = self.weight[y]
-        total = (per_sample * w).sum()
-        if self.normalization == "batch":
-            return total / z.shape[0]
-        return total / w.sum()
+        return (per_sample * w).sum() / (z.shape[0] if self.normalization == "batch" else w.sum())
 
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, loss_type={self.loss_type!r}, gamma={self.gamma}, normalization={self.normalization!r}"
+
+class FocalLoss(LongTailLoss):
+    """Focal loss, the batch mean; with ``weight``: sum_i w_{y_i} l_i / sum_i w_{y_i}.
+
+    ``form="softmax"``: p_y = softmax(z)_y (the LDAM-DRW code, the "Focal" rows of the LDAM and CB tables);
+    ``"sigmoid"``: summed over the C one-vs-all outputs (the CB paper). gamma = 0 is cross-entropy.
+    """
+
+    def __init__(self, gamma: float = 1.0, *, form: str = "softmax", weight=None, class_counts=None):
+        super().__init__(class_counts)
+        self.gamma = check_number(gamma, name="gamma")
+        self.form = check_choice(form, ["softmax", "sigmoid"], name="form")
+        self._register_weight(weight, ones=False)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        z, y = self._prepare(logits, targets)
+        terms = softmax_focal_terms if self.form == "softmax" else sigmoid_focal_terms
+        return weighted_mean(terms(z, y, self.gamma), None if self.weight is None else self.weight[y])
+
+
+def softmax_focal_terms(z: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Per-sample (1 - p_y)^gamma (-log p_y), p_y = softmax(z)_y unweighted (Lin et al., Sec. 3.1; the LDAM-DRW
+    code takes p_y from the class-weighted CE, wrong when a weight differs from 1)."""
+    ce = ce_terms(z, targets)
+    if gamma == 0:
+        return ce
+    # 1 - p_y = -expm1(log p_y) keeps precision near p_y = 1; the floor keeps the gradient of x^gamma
+    # (infinite at 0 for gamma < 1) finite when a logit of 1e4 makes p_y exactly 1.
+    return (-torch.expm1(-ce)).clamp_min(1e-30).pow(gamma) * ce
+
+
+def sigmoid_focal_terms(z: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Per-sample sum_j (1 - p_t)^gamma BCE(z_j, t_j), t = one-hot(y); the modulator exp(-gamma t z - gamma
+    softplus(-z)) is (1 - sigmoid(z))^gamma for t = 1, sigmoid(z)^gamma for t = 0 (the CB paper's code)."""
+    t = F.one_hot(targets, z.shape[1]).to(z.dtype)
+    bce = F.binary_cross_entropy_with_logits(z, t, reduction="none")
+    if gamma != 0:
+        bce = torch.exp(-gamma * t * z - gamma * F.softplus(-z)) * bce
+    return bce.sum(dim=1)
+
+
+def effective_number(class_counts, beta: float = 0.9999) -> torch.Tensor:
+    """E_n = (1 - beta^n) / (1 - beta) per class (float64); 1 at beta = 0, n as beta -> 1."""
+    n = check_class_counts(class_counts)
+    beta = check_probability(beta, name="beta", inclusive_high=False)
+    # -expm1(n log beta) = 1 - beta^n without cancellation for beta close to 1 (exactly 1 at beta = 0).
+    return -torch.expm1(n * torch.log(torch.tensor(beta, dtype=torch.float64))) / (1.0 - beta)
+
+
+def class_balanced_weights(class_counts, beta: float = 0.9999) -> torch.Tensor:
+    """alpha_y = 1 / E_{n_y} normalised to sum to C (float32), as the CB and LDAM-DRW code. Notebooks 06, 07.
+
+    Unit weights are the plain loss, so the loss keeps its scale; CIFAR-10-LT (rho 100) at beta = 0.9999:
+    head 0.0506, tail 3.993. ``class_counts`` are whole-training-set counts.
+    """
+    w = 1.0 / effective_number(class_counts, beta)
+    return (w * (w.numel() / w.sum())).to(torch.float32)
+
+
+def init_sigmoid_bias(model: nn.Module, num_classes: int) -> nn.Linear:
+    """Set the last ``nn.Linear``'s bias to -log(C - 1), so sigmoid outputs start near 1/C (the CB paper's
+    sigmoid and focal runs: else the C - 1 negative terms dominate the first steps); returns the layer."""
+    last = next((m for m in reversed(list(model.modules())) if isinstance(m, nn.Linear)), None)
+    if last is None or last.bias is None or last.out_features != num_classes:
+        raise ValueError(f"model must end in an nn.Linear with a bias and {num_classes} outputs; got "
+                         f"{'none' if last is None else repr(last)} instead.")
+    with torch.no_grad():
+        last.bias.fill_(-math.log(max(num_classes - 1, 1)))
+    return last

@@ -1,54 +1,75 @@
-"""LDAM: label-distribution-aware margin loss (Cao et al., NeurIPS 2019). Notebooks 07 and 09."""
+"""LDAM: l = -log[e^{z_y - Delta_y} / (e^{z_y - Delta_y} + sum_{j != y} e^{z_j})], Delta_j = C / n_j^{1/4}.
+
+Deferred re-weighting (DRW) switches the class weights to the class-balanced ones at the first lr drop
+(LDAM-DRW). Cao et al., "Learning imbalanced datasets with label-distribution-aware margin loss",
+NeurIPS 2019. Notebooks 07, 09.
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from ltutorial._validation import check_class_counts
-from ltutorial.losses._common import LongTailLoss, check_hyperparameter, weighted_mean
+from ltutorial._validation import check_class_counts, check_number, check_positive_int
+from ltutorial.losses._common import LongTailLoss, ce_terms, weighted_mean
+from ltutorial.losses.class_balanced import class_balanced_weights
 
-__all__ = ["ldam_margins", "LDAMLoss"]
-
-
-def ldam_margins(class_counts, max_m: float = 0.5) -> torch.Tensor:
-    """Per-class margins Delta_j = K / n_j^{1/4}, with K such that max_j Delta_j = max_m (float32).
-
-    Equivalently Delta_j = max_m (n_min / n_j)^{1/4}: the tail gets max_m, the head of CIFAR-10-LT
-    (rho 100) gets 0.5 / 100^{1/4} = 0.158. The n^{-1/4} law minimises the two-class margin bound
-    1/(gamma_1 sqrt n_1) + 1/(gamma_2 sqrt n_2) under gamma_1 + gamma_2 fixed. Notebook 07.
-    """
-    n = check_class_counts(class_counts)
-    max_m = check_hyperparameter(max_m, "max_m", positive=True)
-    m = n.pow(-0.25)
-    return (m * (max_m / m.max())).to(torch.float32)
+__all__ = ["LDAMLoss", "DeferredReweighting", "ldam_margins"]
 
 
 class LDAMLoss(LongTailLoss):
-    """LDAM loss: CE on s * (z - Delta_y e_y), i.e. the true-class logit lowered by its class margin.
+    """LDAM loss: weighted CE on s (z - Delta_y e_y), the true-class logit lowered by its class margin.
 
-    l = -w_y log[ e^{s(z_y - Delta_y)} / (e^{s(z_y - Delta_y)} + sum_{j != y} e^{s z_j}) ],
-    Delta = ``ldam_margins(class_counts, max_m)`` (buffer ``margins``), s = 30 for the cosine
-    classifier the paper's code uses (``resnet32(normed=True)``; logits in [-1, 1]). ``weight``
-    (buffer, ones by default) gives the weighted mean sum w_y l / sum w_y; ``DeferredReweighting``
-    fills it with class-balanced weights at epoch 160 (LDAM-DRW). Test time: argmax of raw z.
-    Cao et al., "Learning imbalanced datasets with label-distribution-aware margin loss",
-    NeurIPS 2019. Notebooks 07, 09.
+    Delta = ``ldam_margins(class_counts, max_m)`` (buffer ``margins``); s = 30 for the cosine classifier of
+    the paper's code (``resnet32(normed=True)``, logits in [-1, 1]). The ``weight`` buffer (ones unless given)
+    gives sum_i w_{y_i} l_i / sum_i w_{y_i}; ``DeferredReweighting`` fills it. Predict with the raw z.
     """
 
     def __init__(self, class_counts, max_m: float = 0.5, s: float = 30.0, weight=None):
         super().__init__(class_counts)
-        self.max_m = check_hyperparameter(max_m, "max_m", positive=True)
-        self.s = check_hyperparameter(s, "s", positive=True)
+        self.max_m = check_number(max_m, name="max_m", strict=True)
+        self.s = check_number(s, name="s", strict=True)
         self.register_buffer("margins", ldam_margins(self._counts64, self.max_m))
         self._register_weight(weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)
-        # A dense one-hot product instead of boolean indexing: same cost, and no data-dependent shapes.
+        # A dense one-hot product rather than boolean indexing: no data-dependent shapes in a captured step.
         shifted = z - F.one_hot(y, z.shape[1]).to(z.dtype) * self.margins[y][:, None]
-        per_sample = self._ce(self.s * shifted, y)
-        return weighted_mean(per_sample, self.weight[y])
+        return weighted_mean(ce_terms(self.s * shifted, y), self.weight[y])
 
-    def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, max_m={self.max_m}, s={self.s}"
+
+class DeferredReweighting:
+    """DRW epoch hook: ``loss.weight`` = 1 for epoch t < ``start_epoch``, ``class_balanced_weights`` after.
+
+    0-based t (LDAM-DRW: 160 of 200, the first lr drop), written in place (``copy_``) so a captured CUDA graph
+    sees it; ``class_counts=None`` takes the loss's own. Notebook 07.
+    """
+
+    def __init__(self, loss, class_counts=None, start_epoch: int = 160, beta: float = 0.9999):
+        weight = getattr(loss, "weight", None)
+        if not isinstance(weight, torch.Tensor):
+            raise ValueError(f"loss must have a per-class 'weight' buffer (LDAMLoss, VSLoss, ...); got "
+                             f"{type(loss).__name__} instead.")
+        class_counts = getattr(loss, "class_counts", None) if class_counts is None else class_counts
+        if class_counts is None:
+            raise ValueError("class_counts must be given when the loss holds no class_counts; got None instead.")
+        counts = check_class_counts(class_counts, num_classes=weight.numel())
+        self.loss = loss
+        self.start_epoch = check_positive_int(start_epoch, name="start_epoch", minimum=0)
+        self.deferred_weight = class_balanced_weights(counts, beta)
+        self.beta = float(beta)
+
+    def __call__(self, state) -> None:
+        epoch = check_positive_int(getattr(state, "epoch", None), name="state.epoch", minimum=0)
+        w = self.deferred_weight
+        self.loss.weight.copy_(w if epoch >= self.start_epoch else torch.ones_like(w))
+
+
+def ldam_margins(class_counts, max_m: float = 0.5) -> torch.Tensor:
+    """Delta_j = max_m (n_min / n_j)^{1/4} (float32; CIFAR-10-LT rho 100: head 0.158, tail 0.5): the n^{-1/4} law
+    minimises the two-class margin bound 1/(gamma_1 sqrt n_1) + 1/(gamma_2 sqrt n_2) at fixed gamma_1 + gamma_2."""
+    n = check_class_counts(class_counts)
+    max_m = check_number(max_m, name="max_m", strict=True)
+    m = n.pow(-0.25)
+    return (m * (max_m / m.max())).to(torch.float32)
