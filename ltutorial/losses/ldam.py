@@ -1,4 +1,4 @@
-"""LDAM: l = -log[e^{z_y - Delta_y} / (e^{z_y - Delta_y} + sum_{j != y} e^{z_j})], Delta_j = C / n_j^{1/4}.
+"""LDAM: l = -log[e^{z_y - Delta_y} / (e^{z_y - Delta_y} + sum_{j != y} e^{z_j})], Delta_j = K / n_j^{1/4}.
 
 Deferred re-weighting (DRW) switches the class weights to the class-balanced ones at the first lr drop
 (LDAM-DRW). Cao et al., "Learning imbalanced datasets with label-distribution-aware margin loss",
