@@ -341,21 +341,21 @@ def test_jpeg_decode_matches_pil(tmp_path):
     assert np.abs(ours - pil.astype(int)).max() <= 1
 
 
-def test_decoders_agree(tmp_path):
+def test_mixed_png_and_jpeg_decode_like_pil(tmp_path):
     folder = tmp_path / "mixed"
     (folder / "train" / "a").mkdir(parents=True)
     for k in range(3):
         Image.fromarray(_pattern(2, k)).save(folder / "train" / "a" / f"{k}.png")
         Image.fromarray(_pattern(3, k)).save(folder / "train" / "a" / f"{k}.jpg", quality=85)
     raw = C.read_image_folder_bytes(folder, "train")
-    tv = C.decode_encoded(raw["data"], raw["offsets"], decoder="torchvision").int()
-    pil = C.decode_encoded(raw["data"], raw["offsets"], decoder="pil").int()
-    assert tv.shape == (6, 3, 32, 32)
+    ours = C.decode_encoded(raw["data"], raw["offsets"]).int()
+    pil = torch.stack([torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)
+                       for f in raw["files"]]).int()
+    assert ours.shape == (6, 3, 32, 32)
     is_png = torch.tensor([not j for j in C.jpeg_mask(raw["data"], raw["offsets"]).tolist()])
-    assert is_png.sum() == 3 and torch.equal(tv[is_png], pil[is_png])
-    assert (tv - pil).abs().max() <= 1
-    with pytest.raises(ValueError, match="decoder must be 'auto' or one of"):
-        C.decode_encoded(raw["data"], raw["offsets"], decoder="cv2")
+    assert is_png.tolist() == [f.endswith(".png") for f in raw["files"]] and is_png.sum() == 3
+    assert torch.equal(ours[is_png], pil[is_png])  # PNG is lossless
+    assert (ours - pil).abs().max() <= 1
 
 
 def test_pickle_reader_official_layout(tmp_path, tmp_cache):
@@ -734,8 +734,7 @@ def test_gaussian_binary_problem_matches_bayes_formula():
     p1 = 0.1 * multivariate_normal([1.5, -1.0], cov).pdf(X)
     p0 = 0.9 * multivariate_normal([0.0, 0.0], cov).pdf(X)
     np.testing.assert_allclose(problem.eta(X), p1 / (p0 + p1), rtol=1e-10)
-    ba_rule = D.bayes_optimal_rule(problem)
-    np.testing.assert_array_equal(ba_rule(X), (problem.eta(X) > 0.1).astype(int))
+    np.testing.assert_array_equal(problem.predict(X), (problem.eta(X) > 0.1).astype(int))
     np.testing.assert_array_equal(problem.predict(X, "accuracy"), (problem.eta(X) > 0.5).astype(int))
     d = problem.mahalanobis
     assert problem.balanced_accuracy() == pytest.approx(0.5 * (1 + math.erf(d / 2 / math.sqrt(2))))
@@ -772,7 +771,6 @@ def test_imbalanced_gaussians_empirical_rates_match_closed_form():
         (lambda: D.GaussianBinaryProblem([0, 0], [1, 1, 1], np.eye(2), 0.1), r"^mu1 must have the same length as mu0 \(2\)"),
         (lambda: D.GaussianBinaryProblem([0, 0], [1, 1], np.eye(2), 1.0), r"^positive_rate must be in \(0, 1\)"),
         (lambda: D.GaussianBinaryProblem([0, 0], [1, 1], np.eye(2), 0.1).log_odds(np.ones((3, 3))), r"^X must be an N x 2 array"),
-        (lambda: D.bayes_optimal_rule("problem"), r"^problem must be a GaussianBinaryProblem; got str instead"),
         (lambda: D.make_imbalanced_gaussians(1), r"^n_samples must be an integer >= 2; got 1 instead"),
     ],
 )
@@ -826,8 +824,7 @@ def test_corrupt_image_in_image_folder_names_the_file(tmp_path, tmp_cache, kind,
     assert C.load_cifar_split("cifar10", "test", root)["images"].shape == (10, 3, 32, 32)
 
 
-@pytest.mark.parametrize("decoder", ["torchvision", "pil"])
-def test_decode_encoded_names_the_bad_blob_by_position(tmp_path, decoder):
+def test_decode_encoded_names_the_bad_blob_by_position(tmp_path):
     folder = _make_image_folder(tmp_path / "f", ["a"], n_train=3, n_test=0)
     raw = C.read_image_folder_bytes(folder, "train")
     bounds = raw["offsets"].tolist()
@@ -835,7 +832,7 @@ def test_decode_encoded_names_the_bad_blob_by_position(tmp_path, decoder):
     blobs[2] = blobs[2][:10]  # a truncated PNG
     data, offsets = P._concat(blobs)
     with pytest.raises(ValueError, match=r"^image 2 must be a readable JPEG or PNG image; got .*\(10 bytes"):
-        C.decode_encoded(data, offsets, decoder=decoder)
+        C.decode_encoded(data, offsets)
 
 
 @pytest.mark.parametrize("kind", ["empty", "truncated", "garbage"])
