@@ -13,9 +13,9 @@ import os
 import pickle
 import socket
 import tempfile
-import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,42 +38,34 @@ CIFAR_SPECS = {
 
 
 def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False) -> dict:
-    """One split of the copy ``find_cifar_root`` finds, through the on-disk cache.
+    """One split of the copy ``find_cifar_root`` finds, decoded once and then read from the on-disk cache.
 
     A dict of ``images`` (uint8 N x 3 x 32 x 32), ``labels``, ``classes``, ``mean``/``std`` in [0, 1] units,
-    ``indices`` (positions in the full split: a pack may hold only the long-tailed train subset), ``full_labels``
-    and ``source``.
+    ``indices`` in the full split (a pack may hold only the long-tailed subset), ``full_labels`` and ``source``.
     """
     name, split = check_name(name), check_choice(split, ["train", "test"], name="split")
     find_cifar_root(root, name)  # raises the explanatory error when nothing is there
     kind, path = locate_cifar(root, name)
-    dst = _cache_path(name, kind, path, split)
-    t0 = time.perf_counter()
+    dst, t0, entry = _cache_path(name, kind, path, split), time.perf_counter(), None
     if dst.is_file():
         try:
-            entry = torch.load(dst, weights_only=True)
-            if verbose:
-                print(f"{name} {split}: {short_source(entry['source'])} (decoded copy read from the ltutorial cache, "
-                      f"{time.perf_counter() - t0:.2f} s)")
-            return entry
-        except Exception as exc:  # a corrupt or foreign file: rebuild it rather than fail
-            if verbose:
-                print(f"{name} {split}: cache file {dst.name} unreadable ({type(exc).__name__}); decoding again")
-    entry = _read_source(name, kind, path, split)
-    entry["images"] = entry["images"].contiguous()
-    elapsed = time.perf_counter() - t0
-    try:
-        atomic_save(entry, dst)
-        for old in dst.parent.glob(f"{dst.name.rsplit('-', 1)[0]}-*.pt"):  # this copy's older caches: stale
-            if old != dst:
-                old.unlink(missing_ok=True)
-    except OSError as exc:  # read-only home, full disk: the data are fine, only the next load is slow
-        warnings.warn(f"could not write the decoded {name} {split} split to the cache {dst} ({exc}); set "
-                      f"LTUTORIAL_CACHE to a writable folder so the next load does not decode again.",
-                      RuntimeWarning, stacklevel=2)
+            entry, how = torch.load(dst, weights_only=True), "decoded copy read from the ltutorial cache"
+        except Exception:  # a corrupt or foreign file: rebuild it rather than fail
+            pass
+    if entry is None:
+        entry = _read_source(name, kind, path, split)
+        how = f"decoded {entry['labels'].numel()} images, saved to the ltutorial cache"
+        try:
+            atomic_save(entry, dst)
+            for old in dst.parent.glob(f"{dst.name.rsplit('-', 1)[0]}-*.pt"):  # this copy's older caches: stale
+                if old != dst:
+                    old.unlink(missing_ok=True)
+        except OSError as exc:  # read-only home, full disk: the data are fine, only the next load is slow
+            warnings.warn(f"could not write the decoded {name} {split} split to the cache {dst} ({exc}); set "
+                          f"LTUTORIAL_CACHE to a writable folder so the next load does not decode again.",
+                          RuntimeWarning, stacklevel=2)
     if verbose:
-        print(f"{name} {split}: {short_source(entry['source'])} (decoded {entry['labels'].numel()} images in "
-              f"{elapsed:.1f} s, saved to the ltutorial cache: LTUTORIAL_CACHE or ~/.cache/ltutorial)")
+        print(f"{name} {split}: {short_source(entry['source'])} ({how}, {time.perf_counter() - t0:.1f} s)")
     return entry
 
 
@@ -84,8 +76,8 @@ def _read_source(name: str, kind: str, path: Path, split: str) -> dict:
     elif kind == "imagefolder":
         raw = read_image_folder_bytes(path, split)
         fmt = "JPEG" if bool(jpeg_mask(raw["data"], raw["offsets"]).all()) else "image"
-        out = {"images": decode_encoded(raw["data"], raw["offsets"], names=raw["files"]), "labels": raw["labels"],
-               "classes": raw["classes"], "source": f"ImageFolder {fmt} copy at {path}"}
+        out = dict(images=decode_encoded(raw["data"], raw["offsets"], names=raw["files"]), labels=raw["labels"],
+                   classes=raw["classes"], source=f"ImageFolder {fmt} copy at {path}")
     else:
         out = read_pack_split(path, split, name=name)
     out.setdefault("indices", torch.arange(out["labels"].numel(), dtype=torch.int64))
@@ -315,26 +307,12 @@ def atomic_save(obj, dst: Path) -> None:
 
 
 def download_cifar(root, name: str = "cifar10", *, timeout: float = 15.0) -> Path:
-    """Download the official python release with torchvision into ``root``; offline, fail within ~``timeout`` s.
-
-    Socket timeouts do not cover DNS, which can hang: the host is resolved in a daemon thread first.
-    """
+    """Download the official python release with torchvision into ``root``; offline, fail within ~``timeout`` s."""
     spec, root = CIFAR_SPECS[check_name(name)], Path(root).expanduser()
-    old_timeout = socket.getdefaulttimeout()
+    old_timeout, pool = socket.getdefaulttimeout(), ThreadPoolExecutor(1)
     try:
-        result = {}
-
-        def resolve():
-            try:
-                result["addr"] = socket.getaddrinfo("www.cs.toronto.edu", 443)
-            except OSError as exc:
-                result["error"] = exc
-
-        thread = threading.Thread(target=resolve, daemon=True)
-        thread.start()
-        thread.join(timeout)
-        if "addr" not in result:
-            raise result.get("error") or ConnectionError(f"resolving www.cs.toronto.edu took more than {timeout:.0f} s")
+        # socket timeouts do not cover the DNS look-up, which can hang: it is waited for in a thread
+        pool.submit(socket.getaddrinfo, "www.cs.toronto.edu", 443).result(timeout)
         socket.setdefaulttimeout(timeout)
         import torchvision.datasets
 
@@ -349,6 +327,7 @@ def download_cifar(root, name: str = "cifar10", *, timeout: float = 15.0) -> Pat
         ) from exc
     finally:
         socket.setdefaulttimeout(old_timeout)
+        pool.shutdown(wait=False)
     return root / spec["pickle_dir"]
 
 
@@ -376,8 +355,8 @@ def read_pack_split(path, split: str, name: str | None = None) -> dict:
 
 
 def _load_pack(path: Path) -> dict:
-    """The pack at ``path`` with its format, version and layout checked: a truncated, empty or garbage file raises
-    a ValueError naming it (not torch's OSError / EOFError / KeyError)."""
+    """The pack at ``path``, its format, version and layout checked: a truncated or garbage file raises a
+    ValueError naming it, not torch's OSError / EOFError / KeyError."""
     corrupt = (f"path must be an ltutorial pack written by pack_cifar; got {str(path)!r}, which is truncated or "
                "corrupt ({}), instead. Copy it again or make it again with pack_cifar.")
     try:
@@ -386,12 +365,9 @@ def _load_pack(path: Path) -> dict:
         raise
     except Exception as exc:  # zip and pickle errors of every kind
         raise ValueError(corrupt.format(f"{type(exc).__name__}: {str(exc)[:120]}")) from exc
-    if not isinstance(pack, dict) or pack.get("format") != PACK_FORMAT:
-        raise ValueError(f"path must be an ltutorial pack written by pack_cifar; got {str(path)!r}, which is not one, "
-                         "instead.")
-    if pack.get("version") != PACK_VERSION:
-        raise ValueError(f"path must be a version {PACK_VERSION} pack; got version {pack.get('version')!r} in "
-                         f"{str(path)!r} instead.")
+    if not isinstance(pack, dict) or (pack.get("format"), pack.get("version")) != (PACK_FORMAT, PACK_VERSION):
+        raise ValueError(f"path must be a version {PACK_VERSION} ltutorial pack written by pack_cifar; got "
+                         f"{str(path)!r}, which is not one, instead.")
     for split, keys in (("train", ("data", "offsets", "labels", "indices", "full_labels", "mean", "std")),
                         ("test", ("data", "offsets", "labels"))):
         part = pack.get(split)

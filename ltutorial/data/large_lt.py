@@ -1,18 +1,13 @@
 """ImageNet-LT, Places-LT and iNaturalist 2018, read from their official split files (issue 15; no download).
 
-``root`` (argument, ``LTUTORIAL_DATA`` or ./data) holds one folder per benchmark (or is that folder):
-``imagenet-lt/ImageNet_LT_{train,val,test}.txt`` + ILSVRC-2012 train/ and val/, ``places-lt/Places_LT_*.txt`` +
-Places365-Standard data_256/ and val_256/ (lists of Liu et al., "Large-Scale Long-Tailed Recognition in an Open
-World", CVPR 2019: one ``relative/path label`` per line), ``inat2018/{train,val}2018.json`` + train_val2018/
-(COCO-style annotations of the iNaturalist 2018 competition; its val split is the papers' test set).
-Images are decoded one file at a time in the DataLoader workers, then RandomResizedCrop 224 + flip (train) or
-resize 256 + centre crop 224 (test) and ImageNet normalisation. Many / medium / few shots: ``metrics.shot_accuracy``.
+``<root>/imagenet-lt/ImageNet_LT_{train,val,test}.txt``, ``places-lt/Places_LT_*.txt`` (Liu et al., CVPR 2019:
+``relative/path label`` lines) or ``inat2018/{train,val}2018.json`` (COCO-style; val is the papers' test set) beside
+the images, decoded one file at a time in the loader workers (OLTR's many / medium / few: ``metrics.shot_accuracy``).
 """
 
 from __future__ import annotations
 
 import json
-import random
 import warnings
 from pathlib import Path
 
@@ -46,10 +41,7 @@ class MissingDataError(FileNotFoundError, ValueError):
 
 
 class LargeLTDataset(torch.utils.data.Dataset):
-    """Item i = (``transform(decode_rgb(folder / paths[i]))``, label), decoded when indexed (in loader workers).
-
-    ``class_counts`` feeds the long-tail plots, the losses and ``metrics.shot_accuracy``.
-    """
+    """Item i = (``transform(decode_rgb(folder / paths[i]))``, label), decoded when indexed (in loader workers)."""
 
     def __init__(self, folder, paths, labels, *, classes, transform=None, name: str = "custom", split: str = "train"):
         self.folder, self.paths, self.classes = Path(folder), list(paths), list(classes)
@@ -99,10 +91,8 @@ class LargeLTDataset(torch.utils.data.Dataset):
 
 def load_large_lt(name: str, split: str = "train", *, root=None, transform=None,
                   num_classes: int | None = None) -> LargeLTDataset:
-    """The ``split`` ("train", "val", "test"; iNaturalist 2018: train, val) of benchmark ``name``, read lazily.
-
-    ``num_classes`` defaults to the benchmark's (1000 / 365 / 8142); a made-up or partial list may use fewer.
-    """
+    """The ``split`` ("train", "val", "test"; iNaturalist 2018: train, val) of benchmark ``name``, read lazily;
+    ``num_classes`` defaults to the benchmark's (1000 / 365 / 8142), a made-up or partial list may use fewer."""
     spec = LARGE_LT[check_choice(name, sorted(LARGE_LT), name="name")]
     split = check_choice(split, sorted(spec["files"]), name="split")
     if num_classes is not None and check_positive_int(num_classes, name="num_classes") > spec["num_classes"]:
@@ -121,11 +111,8 @@ def load_large_lt(name: str, split: str = "train", *, root=None, transform=None,
 
 
 def load_large_lt_pair(name: str, *, root=None, image_size: int = 224) -> tuple[LargeLTDataset, LargeLTDataset]:
-    """(train, test) with the standard transforms at ``image_size``; test is ``LARGE_LT[name]["test_split"]``.
-
-    The classes are 0..max training label (all of the benchmark's in the official files); a test label beyond
-    them is an error.
-    """
+    """(train, test) with the standard transforms at ``image_size``; test is ``LARGE_LT[name]["test_split"]``, its
+    labels within the training list's classes 0..max label (all of the benchmark's in the official files)."""
     name = check_choice(name, sorted(LARGE_LT), name="name")
     image_size = check_positive_int(image_size, name="image_size")
     train = load_large_lt(name, "train", root=root, transform=train_transform(image_size))
@@ -157,9 +144,7 @@ def find_large_lt_root(name: str, root=None) -> Path:
 
 def read_split_list(path, *, num_classes: int | None = None) -> tuple[list[str], np.ndarray]:
     """(relative paths, int64 labels) of an ImageNet-LT / Places-LT list, one ``relative/path label`` a line."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingDataError(f"path must be a split list file; got {str(path)!r}, which does not exist, instead.")
+    path = _existing(path, "a split list file")
     paths, labels = [], []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         parts = line.strip().rsplit(maxsplit=1)  # the label is the last field; a path may hold spaces
@@ -175,9 +160,7 @@ def read_split_list(path, *, num_classes: int | None = None) -> tuple[list[str],
 def read_inat_json(path, *, num_classes: int | None = None) -> tuple[list[str], np.ndarray, list[str]]:
     """(relative paths, int64 labels, class names) of an iNaturalist COCO-style file: label = the image's one
     annotation's ``category_id``; names from ``categories`` (``str(id)`` where a category has none)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingDataError(f"path must be an annotation JSON file; got {str(path)!r}, which does not exist, instead.")
+    path = _existing(path, "an annotation JSON file")
     try:
         data = json.loads(path.read_text())
         images, annotations = data["images"], data["annotations"]
@@ -199,6 +182,12 @@ def read_inat_json(path, *, num_classes: int | None = None) -> tuple[list[str], 
     return [img["file_name"] for img in images], labels, [names.get(i, str(i)) for i in range(n)]
 
 
+def _existing(path, what: str) -> Path:
+    if not Path(path).is_file():
+        raise MissingDataError(f"path must be {what}; got {str(path)!r}, which does not exist, instead.")
+    return Path(path)
+
+
 def _check_label_range(labels: np.ndarray, num_classes, path: Path) -> np.ndarray:
     if labels.size == 0:
         raise ValueError(f"{path.name} must list at least one image; got an empty file instead.")
@@ -209,8 +198,8 @@ def _check_label_range(labels: np.ndarray, num_classes, path: Path) -> np.ndarra
 
 
 def train_transform(size: int = 224):
-    """RandomResizedCrop(size) (scale (0.08, 1)) + horizontal flip + ImageNet normalisation of a uint8 image:
-    the standard ImageNet augmentation of the ImageNet-LT / iNaturalist papers (Kang et al., ICLR 2020)."""
+    """RandomResizedCrop(size) + flip + ImageNet normalisation: the ImageNet-LT papers' augmentation (Kang et al.,
+    ICLR 2020)."""
     from torchvision.transforms import v2
 
     size = check_positive_int(size, name="size")
@@ -252,17 +241,10 @@ def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int | None = 0
         generator.manual_seed(seed)
     else:
         generator.seed()  # a fresh torch.Generator starts from a fixed default seed: None must mean random
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, generator=generator,
-        pin_memory=pin_memory, drop_last=drop_last, persistent_workers=num_workers > 0,
-        worker_init_fn=_seed_worker if seed is not None else None)
-
-
-def _seed_worker(worker_id: int) -> None:
-    # torch seeds each worker (and the v2 transforms) from the loader's generator; numpy and random are seeded
-    # too, for user transforms that draw from them
-    np.random.seed(torch.initial_seed() % 2**32)
-    random.seed(torch.initial_seed() % 2**32)
+    # each worker's torch, numpy and random seeds (the v2 transforms draw from torch's) come from the generator
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                                       generator=generator, pin_memory=pin_memory, drop_last=drop_last,
+                                       persistent_workers=num_workers > 0)
 
 
 def refuse_large_lt(name, *, argument: str = "name") -> None:
