@@ -157,10 +157,11 @@ def test_indices_larger_ratio_keeps_a_subset():
     assert small < large
 
 
-def test_indices_accept_numpy_and_n_max():
+def test_indices_accept_numpy_and_take_n_max_from_the_smallest_class():
     labels = _shuffled_balanced_labels().numpy()
-    idx = D.longtail_indices(labels, 2, n_max=30)
-    assert np.bincount(labels[idx.numpy()], minlength=10).tolist() == D.longtail_counts(30, 10, 2)
+    labels = labels[labels != 3].tolist() + [3] * 30  # class 3 has 30 samples, the others 50
+    idx = D.longtail_indices(np.array(labels), 2).numpy()
+    assert np.bincount(np.array(labels)[idx], minlength=10).tolist() == D.longtail_counts(30, 10, 2)
 
 
 def test_indices_errors():
@@ -173,8 +174,6 @@ def test_indices_errors():
         D.longtail_indices(labels, 2, num_classes=0)
     with pytest.raises(ValueError, match="labels must contain every class"):
         D.longtail_indices(torch.tensor([0, 0, 2, 2]), 2)
-    with pytest.raises(ValueError, match="n_max=60 asks for 60 samples of class 0"):
-        D.longtail_indices(labels, 2, n_max=60)
     with pytest.raises(ValueError, match="imbalance_ratio must be a finite number >= 1"):
         D.longtail_indices(labels, float("inf"))
     with pytest.raises(ValueError, match="profile must be one of"):
@@ -764,10 +763,10 @@ def test_imbalanced_gaussians_empirical_rates_match_closed_form():
         (lambda: D.make_gaussian_mixture([5, 0], [[0, 0], [1, 1]]), r"^class_counts must be an int >= 1"),
         (lambda: D.make_gaussian_mixture(5, [[0, 0]], cov=float("inf")), r"^cov must be finite"),
         (lambda: D.make_longtail_blobs(1), r"^num_classes must be an integer >= 2; got 1 instead"),
-        (lambda: D.make_longtail_blobs(3, radius=0), r"^radius must be a finite number > 0; got 0 instead"),
         (lambda: D.make_longtail_blobs(3, imbalance_ratio=0.5), r"^imbalance_ratio must be a finite number >= 1"),
         (lambda: D.make_multimodal_rare(n_majority=3, n_clusters=4), r"^n_clusters must be <= n_majority \(3\); got 4"),
-        (lambda: D.make_multimodal_rare(rare_std=-1.0), r"^rare_std must be a finite number > 0"),
+        (lambda: D.make_multimodal_rare(n_rare=0), r"^n_rare must be an integer >= 1; got 0 instead"),
+        (lambda: D.make_imbalanced_gaussians(separation=0), r"^separation must be a finite number > 0; got 0 instead"),
         (lambda: D.GaussianBinaryProblem([0, 0], [1, 1, 1], np.eye(2), 0.1), r"^mu1 must have the same length as mu0 \(2\)"),
         (lambda: D.GaussianBinaryProblem([0, 0], [1, 1], np.eye(2), 1.0), r"^positive_rate must be in \(0, 1\)"),
         (lambda: D.GaussianBinaryProblem([0, 0], [1, 1], np.eye(2), 0.1).log_odds(np.ones((3, 3))), r"^X must be an N x 2 array"),

@@ -1,8 +1,4 @@
-"""``ImageDataset``: the uint8 image tensors, labels and metadata every training function takes.
-
-uint8 N x C x H x W keeps CIFAR-10-LT at 38 MB, so a whole set fits on any device; the training loop
-normalises each batch with ``mean``/``std``. See docs/ARCHITECTURE.md ("Data objects").
-"""
+"""``ImageDataset``: uint8 images (CIFAR-10-LT in 38 MB, on any device), labels and metadata for training."""
 
 from __future__ import annotations
 
@@ -20,11 +16,8 @@ __all__ = ["ImageDataset", "channel_mean_std", "short_source"]
 
 @dataclass(repr=False)
 class ImageDataset:
-    """Images (uint8 N x C x H x W), int64 labels, class names and per-channel ``mean``/``std`` in [0, 1] units.
-
-    ``mean``/``std`` left None are computed from ``images`` (loaders pass the full train split's to both splits);
-    ``augment``: random crop + flip suits the images; ``source``: which copy of the data was read.
-    """
+    """Images (uint8 N x C x H x W), int64 labels, class names, per-channel ``mean``/``std`` in [0, 1] units
+    (None: computed from ``images``), whether crop + flip suit the images, and which copy was read."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -90,18 +83,15 @@ class ImageDataset:
 
     def subset(self, indices) -> "ImageDataset":
         """The images at ``indices`` (ints or a boolean mask); ``mean``/``std`` kept, as the CIFAR-LT papers do."""
-        idx = as_tensor(indices, name="indices")
-        if idx.dtype == torch.bool:
-            if idx.shape != (len(self),):
-                raise ValueError(f"indices as a boolean mask must have shape ({len(self)},); got {tuple(idx.shape)} instead.")
-            idx = torch.nonzero(idx).flatten()
-        elif idx.is_floating_point() or idx.is_complex() or idx.ndim != 1:
+        idx, n = as_tensor(indices, name="indices"), len(self)
+        if idx.dtype == torch.bool and idx.shape != (n,):
+            raise ValueError(f"indices as a boolean mask must have shape ({n},); got {tuple(idx.shape)} instead.")
+        if idx.is_floating_point() or idx.is_complex() or idx.ndim != 1:
             raise ValueError(f"indices must be a 1-D integer sequence or boolean mask; got dtype {idx.dtype}, "
                              f"shape {tuple(idx.shape)} instead.")
-        idx = idx.to(torch.int64)
-        if idx.numel() and (int(idx.min()) < -len(self) or int(idx.max()) >= len(self)):
-            raise ValueError(f"indices must lie in [-{len(self)}, {len(self)}); got values from {int(idx.min())} to "
-                             f"{int(idx.max())} instead.")
+        idx = torch.nonzero(idx).flatten() if idx.dtype == torch.bool else idx.to(torch.int64)
+        if idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
+            raise ValueError(f"indices must lie in [-{n}, {n}); got values from {int(idx.min())} to {int(idx.max())} instead.")
         idx = idx.to(self.images.device)
         return dataclasses.replace(self, images=self.images[idx], labels=self.labels[idx])
 
@@ -114,10 +104,8 @@ class ImageDataset:
 
 
 def channel_mean_std(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and population std of uint8 images in [0, 1] units (CIFAR's 0.4914 / 0.2470).
-
-    mean_c = E[x/255], std_c = sqrt(E[(x/255)^2] - mean_c^2), summed in float64 chunks (no float copy of the set).
-    """
+    """Per-channel mean and population std of uint8 images in [0, 1] units (CIFAR-10's 0.4914 / 0.2470):
+    mean_c = E[x/255], std_c = sqrt(E[(x/255)^2] - mean_c^2), summed in float64 chunks (no float copy of the set)."""
     if images.ndim != 4:
         raise ValueError(f"images must be 4-D (N x C x H x W); got shape {tuple(images.shape)} instead.")
     n = images.shape[0] * images.shape[2] * images.shape[3]

@@ -55,7 +55,6 @@ class LargeLTDataset(torch.utils.data.Dataset):
         if transform is not None and not callable(transform):
             raise ValueError(f"transform must be callable or None; got {type(transform).__name__} instead.")
         self.transform, self.name, self.split = transform, name, split
-        self.source = f"{self.folder} ({split} split)"
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -231,7 +230,7 @@ def decode_rgb(path) -> torch.Tensor:
 
 
 def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int | None = 0, num_workers: int = 0,
-                pin_memory: bool = False, drop_last: bool = False):
+                pin_memory: bool = False):
     """A ``DataLoader`` decoding in ``num_workers`` processes; ``seed`` fixes the order and the augmentation."""
     batch_size = check_positive_int(batch_size, name="batch_size")
     num_workers = check_positive_int(num_workers, name="num_workers", minimum=0)
@@ -243,8 +242,7 @@ def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int | None = 0
         generator.seed()  # a fresh torch.Generator starts from a fixed default seed: None must mean random
     # each worker's torch, numpy and random seeds (the v2 transforms draw from torch's) come from the generator
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                                       generator=generator, pin_memory=pin_memory, drop_last=drop_last,
-                                       persistent_workers=num_workers > 0)
+                                       generator=generator, pin_memory=pin_memory, persistent_workers=num_workers > 0)
 
 
 def refuse_large_lt(name, *, argument: str = "name") -> None:

@@ -54,13 +54,13 @@ def longtail_counts(n_max: int, num_classes: int, imbalance_ratio: float, profil
     return counts
 
 
-def longtail_indices(labels, imbalance_ratio: float, profile: str = "exp", seed: int | None = 0,
-                     n_max: int | None = None, num_classes: int | None = None) -> torch.Tensor:
+def longtail_indices(labels, imbalance_ratio: float, profile: str = "exp", seed: int | None = 0, *,
+                     num_classes: int | None = None) -> torch.Tensor:
     """Sorted int64 indices of the long-tailed subset of a labelled set; same seed, same subset.
 
     Class c keeps the first n_c = ``longtail_counts(n_max, C, rho, profile)[c]`` of its indices shuffled by one
-    ``torch.Generator(seed)`` (LDAM-DRW's construction; a smaller n_c keeps a prefix of a larger one).
-    ``n_max`` defaults to the smallest class count, ``num_classes`` to max(labels) + 1. Notebook 01 onward.
+    ``torch.Generator(seed)`` (LDAM-DRW's construction; a smaller n_c keeps a prefix of a larger one), n_max the
+    smallest class count; ``num_classes`` defaults to max(labels) + 1. Notebook 01 onward.
     """
     if num_classes is not None:
         num_classes = check_positive_int(num_classes, name="num_classes")
@@ -72,13 +72,7 @@ def longtail_indices(labels, imbalance_ratio: float, profile: str = "exp", seed:
     if int(available.min()) == 0:
         missing = torch.nonzero(available == 0).flatten().tolist()
         raise ValueError(f"labels must contain every class 0..{num_classes - 1}; got no samples of classes {missing} instead.")
-    n_max = int(available.min()) if n_max is None else n_max
-    counts = longtail_counts(n_max, num_classes, imbalance_ratio, profile)
-    short = [c for c in range(num_classes) if counts[c] > int(available[c])]
-    if short:
-        c = short[0]
-        raise ValueError(f"n_max={n_max} asks for {counts[c]} samples of class {c} but labels hold only "
-                         f"{int(available[c])}; use n_max <= {int(available.min())} (the smallest class count) instead.")
+    counts = longtail_counts(int(available.min()), num_classes, imbalance_ratio, profile)
     generator = make_generator(seed, name="seed")
     order = torch.sort(y, stable=True).indices  # each class's indices, ascending, in one pass
     starts = (torch.cumsum(available, 0) - available).tolist()

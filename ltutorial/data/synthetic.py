@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -37,19 +38,17 @@ def make_gaussian_mixture(class_counts, centers, cov=1.0, random_state=None) -> 
 
 
 def make_longtail_blobs(num_classes: int = 3, n_max: int = 500, imbalance_ratio: float = 10, profile: str = "exp",
-                        random_state=None, *, radius: float = 2.5, cluster_std: float = 1.0):
-    """C isotropic 2-D blobs N(center_c, cluster_std^2 I), centers on a circle, ``longtail_counts`` points each."""
+                        random_state=None):
+    """C blobs N(center_c, I) with centers on a circle of radius 2.5 and ``longtail_counts`` points each."""
     num_classes = check_positive_int(num_classes, name="num_classes", minimum=2)
     counts = longtail_counts(n_max, num_classes, imbalance_ratio, profile)
-    centers = _circle(num_classes, check_number(radius, name="radius", strict=True))
-    cov = check_number(cluster_std, name="cluster_std", strict=True) ** 2
-    return make_gaussian_mixture(counts, centers, cov=cov, random_state=random_state)
+    return make_gaussian_mixture(counts, _circle(num_classes, 2.5), cov=1.0, random_state=random_state)
 
 
 def make_multimodal_rare(n_majority: int = 600, n_rare: int = 30, n_clusters: int = 4, random_state=None, *,
-                         radius: float = 3.0, majority_std: float = 0.7, rare_std: float = 0.5,
                          return_clusters: bool = False):
-    """A majority (y=0) of ``n_clusters`` blobs on a circle around a rare class (y=1) at the origin (notebook 04).
+    """A majority (y=0) of ``n_clusters`` blobs N(., 0.7^2 I) on a circle of radius 3 around a rare class (y=1),
+    N(0, 0.5^2 I) (notebook 04).
 
     No line separates the rare class, but each majority cluster against it nearly is: the structure COG's
     clustering of the large class exploits (Wu, Xiong & Chen, DMKD 2010). ``return_clusters`` also returns each
@@ -60,10 +59,9 @@ def make_multimodal_rare(n_majority: int = 600, n_rare: int = 30, n_clusters: in
     n_clusters = check_positive_int(n_clusters, name="n_clusters")
     if n_clusters > n_majority:
         raise ValueError(f"n_clusters must be <= n_majority ({n_majority}); got {n_clusters} instead.")
-    stds = [check_number(v, name=k, strict=True) for k, v in (("majority_std", majority_std), ("rare_std", rare_std))]
     per_cluster = [n_majority // n_clusters + (k < n_majority % n_clusters) for k in range(n_clusters)]
-    centers = np.vstack([_circle(n_clusters, check_number(radius, name="radius", strict=True)), np.zeros((1, 2))])
-    X, comp = make_gaussian_mixture(per_cluster + [n_rare], centers, cov=[stds[0] ** 2] * n_clusters + [stds[1] ** 2],
+    centers = np.vstack([_circle(n_clusters, 3.0), np.zeros((1, 2))])
+    X, comp = make_gaussian_mixture(per_cluster + [n_rare], centers, cov=[0.7**2] * n_clusters + [0.5**2],
                                     random_state=random_state)
     y = (comp == n_clusters).astype(np.int64)
     return (X, y, np.where(y == 1, -1, comp).astype(np.int64)) if return_clusters else (X, y)
@@ -86,36 +84,23 @@ class GaussianBinaryProblem:
     def __post_init__(self):
         self.mu0 = np.asarray(self.mu0, dtype=np.float64).reshape(-1)
         self.mu1 = np.asarray(self.mu1, dtype=np.float64).reshape(-1)
+        self.dim = self.mu0.shape[0]
         if self.mu1.shape != self.mu0.shape:
             raise ValueError(f"mu1 must have the same length as mu0 ({self.dim}); got {self.mu1.shape[0]} instead.")
         self.cov = _check_cov(self.cov, 1, self.dim)[0]
-        self.positive_rate = check_probability(self.positive_rate, name="positive_rate", inclusive_low=False,
-                                               inclusive_high=False)
-        self._prec = np.linalg.inv(self.cov)
-
-    @property
-    def dim(self) -> int:
-        return self.mu0.shape[0]
-
-    @property
-    def weights(self) -> np.ndarray:
-        return self._prec @ (self.mu1 - self.mu0)
-
-    @property
-    def prior_log_odds(self) -> float:
-        return math.log(self.positive_rate / (1 - self.positive_rate))
-
-    @property
-    def mahalanobis(self) -> float:
-        d = self.mu1 - self.mu0
-        return float(math.sqrt(d @ self._prec @ d))
+        p = self.positive_rate = check_probability(self.positive_rate, name="positive_rate", inclusive_low=False,
+                                                   inclusive_high=False)
+        prec, d = np.linalg.inv(self.cov), self.mu1 - self.mu0
+        self.weights, self.mahalanobis = prec @ d, float(math.sqrt(d @ prec @ d))
+        self.prior_log_odds = math.log(p / (1 - p))
+        self.bias = -0.5 * (self.mu1 @ prec @ self.mu1 - self.mu0 @ prec @ self.mu0) + self.prior_log_odds
 
     def log_odds(self, X) -> np.ndarray:
+        """w.x + b = log eta(x) / (1 - eta(x))."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.dim:
             raise ValueError(f"X must be an N x {self.dim} array; got shape {X.shape} instead.")
-        b = -0.5 * (self.mu1 @ self._prec @ self.mu1 - self.mu0 @ self._prec @ self.mu0) + self.prior_log_odds
-        return X @ self.weights + b
+        return X @ self.weights + self.bias
 
     def eta(self, X) -> np.ndarray:
         """P(y = 1 | x), the true posterior."""
@@ -130,14 +115,10 @@ class GaussianBinaryProblem:
         """The Bayes-optimal labels for ``metric`` ("balanced_accuracy": eta > p; "accuracy": eta > 1/2)."""
         return (self.log_odds(X) - self._shift(metric) > 0).astype(np.int64)
 
-    def rates(self, metric: str = "balanced_accuracy") -> tuple[float, float]:
-        """Exact (TPR, TNR) of the Bayes rule for ``metric``."""
-        t, d = self._shift(metric) - self.prior_log_odds, self.mahalanobis
-        return _normal_cdf((d * d / 2 - t) / d), _normal_cdf((d * d / 2 + t) / d)
-
     def balanced_accuracy(self, metric: str = "balanced_accuracy") -> float:
         """Exact balanced accuracy (TPR + TNR) / 2 of the Bayes rule for ``metric``."""
-        return 0.5 * sum(self.rates(metric))
+        t, d = self._shift(metric) - self.prior_log_odds, self.mahalanobis
+        return 0.5 * (NormalDist().cdf((d * d / 2 - t) / d) + NormalDist().cdf((d * d / 2 + t) / d))
 
     def sample(self, n_samples: int, random_state=None) -> tuple[np.ndarray, np.ndarray]:
         """``n_samples`` points, round(n p) of them (at least 1, at most n - 1) positive."""
@@ -197,7 +178,3 @@ def _check_cov(cov, num_classes: int, dim: int) -> np.ndarray:
 def _circle(num_points: int, radius: float) -> np.ndarray:
     angles = 2 * np.pi * np.arange(num_points) / num_points
     return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-
-
-def _normal_cdf(z: float) -> float:
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
