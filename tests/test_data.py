@@ -500,7 +500,7 @@ def test_load_dataset_from_image_folder(tiny_folder, tmp_cache, capsys):
 
 def test_pack_round_trip_full_and_longtail(tiny_folder, tmp_path, tmp_cache):
     ref_tr, ref_te = D.load_dataset("cifar10-lt", root=tiny_folder, imbalance_ratio=4)
-    full = D.pack_cifar(tiny_folder, tmp_path / "full")
+    full = P.pack_cifar(tiny_folder, tmp_path / "full")
     assert full == tmp_path / "full" / "cifar10.ltpack"
     tr, te = D.load_dataset("cifar10-lt", root=tmp_path / "full", imbalance_ratio=4)
     assert torch.equal(tr.images, ref_tr.images) and torch.equal(tr.labels, ref_tr.labels)
@@ -528,14 +528,14 @@ def test_pack_round_trip_full_and_longtail(tiny_folder, tmp_path, tmp_cache):
     with pytest.raises(ValueError, match="does not hold"):
         D.load_dataset("cifar10-lt", root=tmp_path / "lt", imbalance_ratio=2)
     with pytest.raises(ValueError, match="root must hold an ImageFolder tree or the official files"):
-        D.pack_cifar(tmp_path / "lt", tmp_path / "again")
+        P.pack_cifar(tmp_path / "lt", tmp_path / "again")
     with pytest.raises(ValueError, match="path must be a pack of cifar100; got a pack of 'cifar10'"):
         D.load_dataset("cifar100-lt", root=tmp_path / "lt" / "cifar10.ltpack")
 
 
 def test_pack_of_official_pixels_is_lossless(tmp_path, tmp_cache):
     _write_fake_cifar10_pickles(tmp_path / "src" / "cifar-10-batches-py")
-    dst = D.pack_cifar(tmp_path / "src", tmp_path / "out" / "mine.ltpack")
+    dst = P.pack_cifar(tmp_path / "src", tmp_path / "out" / "mine.ltpack")
     raw = torch.load(dst, weights_only=True)
     assert raw["encoding"] == "png"
     a_tr, a_te = D.load_dataset("cifar10-lt", root=tmp_path / "src", imbalance_ratio=5)
@@ -559,7 +559,7 @@ def test_pack_real_jpegs_identical_pixels(tmp_path, tmp_cache):
                 shutil.copyfile(src_tree / split / cls / name, tree / split / cls / name)
     ref_tr, ref_te = D.load_dataset("cifar10-lt", root=tree, imbalance_ratio=10)
     assert ref_tr.source.startswith("ImageFolder JPEG copy at")
-    pack = D.pack_cifar(tree, tmp_path / "pack")
+    pack = P.pack_cifar(tree, tmp_path / "pack")
     assert torch.load(pack, weights_only=True)["encoding"] == "jpeg"
     tr, te = D.load_dataset("cifar10-lt", root=tmp_path / "pack", imbalance_ratio=10)
     assert torch.equal(tr.images, ref_tr.images) and torch.equal(te.images, ref_te.images)
@@ -836,7 +836,7 @@ def test_decode_encoded_names_the_bad_blob_by_position(tmp_path):
 
 @pytest.mark.parametrize("kind", ["empty", "truncated", "garbage"])
 def test_corrupt_pack_names_the_file(tiny_folder, tmp_path, tmp_cache, kind):
-    dst = D.pack_cifar(tiny_folder, tmp_path / "p")
+    dst = P.pack_cifar(tiny_folder, tmp_path / "p")
     dst.write_bytes(_broken_bytes(kind, dst.read_bytes()))
     with pytest.raises(ValueError, match=r"path must be an ltutorial pack .*cifar10\.ltpack', which is truncated or corrupt"):
         C.read_pack_split(dst, "train")
@@ -845,7 +845,7 @@ def test_corrupt_pack_names_the_file(tiny_folder, tmp_path, tmp_cache, kind):
 
 
 def test_pack_with_missing_parts_or_bad_bytes_is_corrupt(tiny_folder, tmp_path, tmp_cache):
-    dst = D.pack_cifar(tiny_folder, tmp_path / "p")
+    dst = P.pack_cifar(tiny_folder, tmp_path / "p")
     pack = torch.load(dst, weights_only=True)
     no_test = {k: v for k, v in pack.items() if k != "test"}
     torch.save(no_test, tmp_path / "no_test.ltpack")

@@ -24,7 +24,7 @@ from ltutorial.data.synthetic import (GaussianBinaryProblem, make_gaussian_mixtu
 __all__ = ["DATASETS", "EXPERIMENT_SIZES", "ImageDataset", "LARGE_LT", "LargeLTDataset", "PROFILES",
            "GaussianBinaryProblem", "channel_mean_std", "downsample", "find_cifar_root", "load_dataset", "load_large_lt",
            "longtail_counts", "longtail_indices", "make_gaussian_mixture", "make_imbalanced_gaussians",
-           "make_longtail_blobs", "make_multimodal_rare", "pack_cifar", "prepare_experiment", "resolve_dataset",
+           "make_longtail_blobs", "make_multimodal_rare", "prepare_experiment", "resolve_dataset",
            "short_source", "stratified_subset"]
 
 
@@ -106,11 +106,3 @@ def resolve_dataset(name: str = "auto", root=None) -> str:
           f"instead. To use CIFAR-10, {how_to_get('cifar10')}.")
     return "digits-lt"
 
-
-def __getattr__(name: str):
-    # the pack writer is in the engine tier, imported on first use
-    if name == "pack_cifar":
-        from ltutorial.fast.pack import pack_cifar
-
-        return pack_cifar
-    raise AttributeError(f"module 'ltutorial.data' has no attribute {name!r}")

@@ -12,7 +12,6 @@ import hashlib
 import os
 import pickle
 import socket
-import tempfile
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -38,11 +37,9 @@ CIFAR_SPECS = {
 
 
 def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False) -> dict:
-    """One split of the copy ``find_cifar_root`` finds, decoded once and then read from the on-disk cache.
-
-    A dict of ``images`` (uint8 N x 3 x 32 x 32), ``labels``, ``classes``, ``mean``/``std`` in [0, 1] units,
-    ``indices`` in the full split (a pack may hold only the long-tailed subset), ``full_labels`` and ``source``.
-    """
+    """One split of the copy ``find_cifar_root`` finds, decoded once, then read from the on-disk cache: a dict of
+    ``images`` (uint8 N x 3 x 32 x 32), ``labels``, ``classes``, ``mean``/``std`` in [0, 1] units, ``indices`` in the
+    full split (a pack may hold only the long-tailed subset), ``full_labels`` and ``source``."""
     name, split = check_name(name), check_choice(split, ["train", "test"], name="split")
     find_cifar_root(root, name)  # raises the explanatory error when nothing is there
     kind, path = locate_cifar(root, name)
@@ -114,11 +111,8 @@ def default_root(root) -> tuple[Path, str]:
 
 
 def locate_cifar(root=None, name: str = "cifar10") -> tuple[str, Path] | None:
-    """("pickle" | "imagefolder" | "pack", path) of the copy of ``name`` under ``root``, or None.
-
-    ``root`` (see ``default_root``) may be the copy itself or hold ``cifar-10-batches-py/``, ``cifar10/`` or
-    ``cifar10.ltpack``, looked for in that order: the official pixels, the lossy JPEG copy, the pack.
-    """
+    """("pickle" | "imagefolder" | "pack", path) of the copy of ``name`` under ``root``, or None. ``root``
+    (``default_root``) is the copy or holds ``cifar-10-batches-py/``, ``cifar10/`` or ``cifar10.ltpack`` (that order)."""
     name = check_name(name)
     base, spec = default_root(root)[0], CIFAR_SPECS[name]
     for path in (base, base / spec["pickle_dir"], base / name, base / f"{name}.ltpack"):
@@ -149,10 +143,7 @@ def find_cifar_root(root=None, name: str = "cifar10") -> Path:
 
 def read_cifar_pickles(path, name: str, split: str) -> dict:
     """One split of the official python release: ``images`` uint8 N x 3 x 32 x 32, ``labels``, ``classes``.
-
-    Each batch holds ``data`` (N x 3072: the red, green then blue planes, row-major) and ``labels`` (CIFAR-10)
-    or ``fine_labels`` (CIFAR-100); the class names are in the meta file.
-    """
+    Each batch's ``data`` is N x 3072: the red, green then blue planes, row-major."""
     name, split = check_name(name), check_choice(split, ["train", "test"], name="split")
     spec, path = CIFAR_SPECS[name], Path(path)
     images, labels = [], []
@@ -175,8 +166,8 @@ def _unpickle(path: Path) -> dict:
 
 
 def read_image_folder_bytes(path, split: str) -> dict:
-    """The encoded bytes of an ImageFolder split, concatenated: ``data`` uint8, ``offsets`` int64 (N+1),
-    ``labels``, ``classes``, ``files``; class folders sorted (label = position), files sorted by name."""
+    """An ImageFolder split's encoded bytes, concatenated: ``data`` uint8, ``offsets`` int64 (N+1), ``labels``,
+    ``classes``, ``files`` (see ``_image_folder``)."""
     split_dir = Path(path) / check_choice(split, ["train", "test"], name="split")
     names, labels, classes = _image_folder(split_dir)
     # plain strings, not Path objects: building 60,000 Paths costs ~0.7 s on a slow core
@@ -213,22 +204,17 @@ def jpeg_mask(data: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     return (offsets[1:] - offsets[:-1] > 2) & (data[starts] == 0xFF) & (data[starts + 1] == 0xD8)
 
 
-# What torchvision raises on an empty, truncated or non-image blob (RuntimeError from its C++ code).
-_DECODE_ERRORS = (RuntimeError, OSError, ValueError)
+_DECODE_ERRORS = (RuntimeError, OSError, ValueError)  # torchvision's on a bad blob: RuntimeError from its C++ code
 
 
 def decode_encoded(data: torch.Tensor, offsets: torch.Tensor, *, names=None) -> torch.Tensor:
-    """Decode concatenated JPEG/PNG bytes to uint8 RGB images N x 3 x H x W (all the same size).
+    """Decode concatenated JPEG/PNG bytes to uint8 RGB images N x 3 x H x W; trees and packs both decode here.
 
-    torchvision's batched ``decode_jpeg`` (29 us per CIFAR JPEG on 2 cores, half PIL's time; the same
-    libjpeg-turbo pixels) and ``decode_image`` for PNG. Trees and packs both decode here: the same pixels.
+    torchvision's batched ``decode_jpeg``: 29 us per CIFAR JPEG on 2 cores, half PIL's time, the same pixels.
     A blob that does not decode raises a ValueError naming it (``names[i]``, else its position).
     """
-    n = offsets.numel() - 1
-    if n == 0:
-        return torch.zeros(0, 3, 32, 32, dtype=torch.uint8)
     bounds = offsets.tolist()
-    blobs = [data[bounds[i] : bounds[i + 1]] for i in range(n)]
+    blobs = [data[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)]
     is_jpeg = jpeg_mask(data, offsets).tolist()
     try:
         out = _decode(blobs, is_jpeg)
@@ -265,18 +251,10 @@ def _decode(blobs: list[torch.Tensor], is_jpeg: list[bool], chunk: int = 4096) -
     return out
 
 
-def cache_dir() -> Path:
-    """``LTUTORIAL_CACHE`` if set, else ``~/.cache/ltutorial``."""
-    env = os.environ.get("LTUTORIAL_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ltutorial"
-
-
 def _cache_path(name: str, kind: str, path: Path, split: str) -> Path:
-    """``<name>-<split>-<kind>-<hash of the path>-<hash of a content signature>.pt`` in ``cache_dir()``.
-
-    The signature of a tree is its list of files (one listing, ~50 ms for CIFAR-10), so adding or removing images
-    invalidates the cache; of a file (pickles, a pack), its size and modification time.
-    """
+    """``<name>-<split>-<kind>-<hash of the path>-<hash of a signature>.pt`` in ``LTUTORIAL_CACHE`` (else
+    ~/.cache/ltutorial). A tree's signature is its file list (one listing, ~50 ms for CIFAR-10), so adding or
+    removing images invalidates the cache; a file's (pickles, a pack) is its size and modification time."""
     path = path.resolve()
     parts = [f"v{CACHE_VERSION}", kind, str(path), split, "torchvision"]  # the decoder: JPEG decoders may differ
     if kind == "imagefolder":
@@ -286,23 +264,21 @@ def _cache_path(name: str, kind: str, path: Path, split: str) -> Path:
             parts.append(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}")
     where = hashlib.sha1(str(path).encode()).hexdigest()[:8]
     key = hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
-    return cache_dir() / f"{name}-{split}-{kind}-{where}-{key}.pt"
+    cache = Path(os.environ.get("LTUTORIAL_CACHE") or Path.home() / ".cache" / "ltutorial").expanduser()
+    return cache / f"{name}-{split}-{kind}-{where}-{key}.pt"
 
 
 def atomic_save(obj, dst: Path) -> None:
     """``torch.save`` to a temporary file beside ``dst``, then ``os.replace`` (atomic on POSIX and Windows):
     a concurrent reader sees no file or a complete one."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:
             torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a shared cache folder must stay readable
         os.replace(tmp, dst)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -332,8 +308,8 @@ def download_cifar(root, name: str = "cifar10", *, timeout: float = 15.0) -> Pat
 
 
 def read_pack_split(path, split: str, name: str | None = None) -> dict:
-    """Decode one split of a pack (layout: ``ltutorial.fast.pack``): images, labels, classes, source, and for
-    train indices, full_labels, mean, std. With ``name``, the pack must hold that data set."""
+    """One split of a pack (layout: ``ltutorial.fast.pack``) as ``load_cifar_split`` returns it; with ``name``,
+    the pack must hold that data set."""
     split, path = check_choice(split, ["train", "test"], name="split"), Path(path)
     pack = _load_pack(path)
     if name is not None and pack.get("name") != name:
@@ -355,8 +331,7 @@ def read_pack_split(path, split: str, name: str | None = None) -> dict:
 
 
 def _load_pack(path: Path) -> dict:
-    """The pack at ``path``, its format, version and layout checked: a truncated or garbage file raises a
-    ValueError naming it, not torch's OSError / EOFError / KeyError."""
+    """The pack at ``path``, its format, version and layout checked (a bad file raises a ValueError naming it)."""
     corrupt = (f"path must be an ltutorial pack written by pack_cifar; got {str(path)!r}, which is truncated or "
                "corrupt ({}), instead. Copy it again or make it again with pack_cifar.")
     try:
@@ -370,10 +345,10 @@ def _load_pack(path: Path) -> dict:
                          f"{str(path)!r}, which is not one, instead.")
     for split, keys in (("train", ("data", "offsets", "labels", "indices", "full_labels", "mean", "std")),
                         ("test", ("data", "offsets", "labels"))):
-        part = pack.get(split)
-        missing = [k for k in keys if not isinstance(part, dict) or k not in part]
-        if missing or any(k not in pack for k in ("classes", "longtail", "origin")):
-            raise ValueError(corrupt.format(f"{split} lacks {missing}" if missing else "metadata missing"))
+        part = pack[split] if isinstance(pack.get(split), dict) else {}
+        missing = [k for k in keys if k not in part] + [k for k in ("classes", "longtail", "origin") if k not in pack]
+        if missing:
+            raise ValueError(corrupt.format(f"{split} lacks {missing}"))
         offsets, data, labels = part["offsets"], part["data"], part["labels"]
         if not (all(isinstance(t, torch.Tensor) for t in (offsets, data, labels)) and offsets.ndim == 1
                 and offsets.numel() == labels.numel() + 1 and int(offsets[-1]) == data.numel()):

@@ -1,8 +1,7 @@
-"""Shrinking a long-tailed dataset for a quick experiment: stratified subsets and smaller images.
+"""Shrinking a long-tailed dataset for a quick experiment: stratified subsets and smaller images (notebooks 06-09).
 
-The ``smoke`` and ``cpu`` profiles of notebooks 06-09 keep a class-stratified share of CIFAR-10-LT and
-area-average it to 16x16, so several methods train in minutes on a laptop CPU; ``prepare_experiment`` is that
-data step, ``stratified_subset`` and ``downsample`` its two operations (also used by ``ltutorial reproduce``).
+The ``smoke`` and ``cpu`` profiles keep a class-stratified share of CIFAR-10-LT at 16x16, so several methods
+train in minutes on a laptop CPU.
 """
 
 from __future__ import annotations
@@ -52,10 +51,7 @@ def stratified_subset(labels, max_size: int, *, seed: int = 0) -> torch.Tensor:
 
 
 def downsample(data: ImageDataset, size: int) -> ImageDataset:
-    """A copy of ``data`` with images area-averaged to ``size`` x ``size`` and rounded (32 -> 16: 2x2 block means).
-
-    Images already that size come back unchanged; a larger ``size`` is refused (this only shrinks).
-    """
+    """``data`` with images area-averaged to ``size`` x ``size`` and rounded (32 -> 16: 2x2 block means); only shrinks."""
     if not isinstance(data, ImageDataset):
         raise ValueError(f"data must be an ltutorial.data.ImageDataset; got {type(data).__name__} instead.")
     size = check_positive_int(size, name="size")
@@ -71,11 +67,10 @@ def downsample(data: ImageDataset, size: int) -> ImageDataset:
 def prepare_experiment(name: str, *, profile: str, seed: int = 0, max_train: int | None = None,
                        max_test: int | None = None, image_size: int | None = None, imbalance_ratio: float = 100,
                        root=None, verbose: bool = True) -> tuple[ImageDataset, ImageDataset]:
-    """(train, test) of ``name`` shrunk to the profile's ``EXPERIMENT_SIZES``: the data step of notebooks 06-09.
+    """(train, test) of ``name`` shrunk to the profile's ``EXPERIMENT_SIZES`` (a size given overrides it).
 
-    ``load_dataset(name, seed=0)`` (the long-tailed split is fixed, as in the papers), then a ``stratified_subset``
-    of ``max_train`` / ``max_test`` images drawn with ``seed``, then ``downsample`` to ``image_size``; each size
-    left None takes the profile's value. Images already smaller (8x8 digits-lt) are kept.
+    ``load_dataset(name, seed=0)`` (the long-tailed split is fixed, as in the papers), a ``stratified_subset`` of
+    ``max_train`` / ``max_test`` images drawn with ``seed``, ``downsample`` to ``image_size`` (8x8 digits are kept).
     """
     from ltutorial.data import load_dataset
     from ltutorial.data.large_lt import refuse_large_lt
@@ -83,24 +78,22 @@ def prepare_experiment(name: str, *, profile: str, seed: int = 0, max_train: int
     check_choice(profile, list(PROFILES), name="profile")
     if check_random_state(seed, name="seed") is None:
         raise ValueError("seed must be a non-negative integer (the subsets must be reproducible); got None instead.")
-    sizes = {}
-    for key, value in (("max_train", max_train), ("max_test", max_test), ("image_size", image_size)):
-        value = None if value is None else check_positive_int(value, name=key)
-        sizes[key] = pick(profile, **EXPERIMENT_SIZES[key], override=value)
+    given = {"max_train": max_train, "max_test": max_test, "image_size": image_size}
+    for key, value in given.items():
+        if value is not None:
+            check_positive_int(value, name=key)
+    max_train, max_test, size = (pick(profile, **EXPERIMENT_SIZES[k], override=v) for k, v in given.items())
     if not isinstance(verbose, bool):
         raise ValueError(f"verbose must be True or False; got {verbose!r} instead.")
     refuse_large_lt(name)
     train, test = load_dataset(name, root=root, imbalance_ratio=imbalance_ratio, seed=0)
-    if sizes["max_train"] is not None and sizes["max_train"] < len(train):
-        train = train.subset(stratified_subset(train.labels, sizes["max_train"], seed=seed))
-    if sizes["max_test"] is not None and sizes["max_test"] < len(test):
-        test = test.subset(stratified_subset(test.labels, sizes["max_test"], seed=seed))
+    train, test = (d if n is None or n >= len(d) else d.subset(stratified_subset(d.labels, n, seed=seed))
+                   for d, n in ((train, max_train), (test, max_test)))
     side = train.images.shape[-1]
-    if sizes["image_size"] < side:
-        train, test = downsample(train, sizes["image_size"]), downsample(test, sizes["image_size"])
-    elif sizes["image_size"] > side and verbose:
-        print(f"{name} images are {side}x{side}, smaller than image_size={sizes['image_size']}: kept at {side}x{side}.")
+    if size < side:
+        train, test = downsample(train, size), downsample(test, size)
+    elif size > side and verbose:
+        print(f"{name} images are {side}x{side}, smaller than image_size={size}: kept at {side}x{side}.")
     if verbose:
-        print(train)
-        print(test)
+        print(f"{train}\n{test}")
     return train, test
