@@ -134,10 +134,8 @@ def find_cifar_root(root=None, name: str = "cifar10") -> Path:
     found = locate_cifar(root, name)
     if found is None:
         (base, origin), spec = default_root(root), CIFAR_SPECS[name]
-        raise ValueError(
-            f"root must point to a {spec['title']} copy: a folder holding {name}/ (ImageFolder with train/ and test/), "
-            f"{spec['pickle_dir']}/ or {name}.ltpack, or such a copy itself; got root={str(base)!r} ({origin}) "
-            f"instead, where none exists. To fix: {how_to_get(name)}.")
+        raise ValueError(f"root must point to a {spec['title']} copy or a folder holding one; got root={str(base)!r} "
+                         f"({origin}) instead, where none exists. To fix: {how_to_get(name)}.")
     return found[1]
 
 

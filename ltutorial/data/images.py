@@ -46,8 +46,6 @@ class ImageDataset:
         self.images, self.classes = images, classes
         self.labels = check_labels(labels, num_classes=len(classes)).to(images.device)
         if self.mean is None or self.std is None:
-            if images.shape[0] == 0:
-                raise ValueError("mean and std must be given for an empty dataset; got None instead.")
             mean, std = channel_mean_std(images)
             if self.std is None and min(std) == 0:
                 raise ValueError(f"images must vary within every channel to compute std; got channel {std.index(0.0)} "
@@ -110,7 +108,7 @@ def channel_mean_std(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[flo
         raise ValueError(f"images must be 4-D (N x C x H x W); got shape {tuple(images.shape)} instead.")
     n = images.shape[0] * images.shape[2] * images.shape[3]
     if n == 0:
-        raise ValueError("images must hold at least one pixel to compute a mean; got an empty tensor instead.")
+        raise ValueError("images must hold at least one pixel to compute mean and std; got none instead (pass them).")
     total = torch.zeros(2, images.shape[1], dtype=torch.float64, device=images.device)
     for start in range(0, images.shape[0], chunk):
         x = images[start : start + chunk].to(torch.float64) / 255.0
@@ -129,8 +127,8 @@ def channel_mean_std(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[flo
 def _check_stats(value, *, name: str, n_channels: int, positive: bool) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in value)
-    except TypeError:
-        raise ValueError(f"{name} must be a sequence of {n_channels} floats (one per channel); got {value!r} instead.") from None
+    except (TypeError, ValueError):
+        values = ()
     if len(values) != n_channels or not all(math.isfinite(v) and (v > 0 or not positive) for v in values):
         kind = "positive floats" if positive else "floats"
         raise ValueError(f"{name} must be {n_channels} {kind} (finite, one per channel); got {value!r} instead.")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ltutorial._validation import check_choice, check_positive_int, check_random_state
+from ltutorial._validation import check_choice, check_positive_int, make_generator
 from ltutorial.data.cifar import default_root
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -143,8 +143,7 @@ def find_large_lt_root(name: str, root=None) -> Path:
 
 def read_split_list(path, *, num_classes: int | None = None) -> tuple[list[str], np.ndarray]:
     """(relative paths, int64 labels) of an ImageNet-LT / Places-LT list, one ``relative/path label`` a line."""
-    path = _existing(path, "a split list file")
-    paths, labels = [], []
+    path, paths, labels = Path(path), [], []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         parts = line.strip().rsplit(maxsplit=1)  # the label is the last field; a path may hold spaces
         if not parts:
@@ -159,7 +158,7 @@ def read_split_list(path, *, num_classes: int | None = None) -> tuple[list[str],
 def read_inat_json(path, *, num_classes: int | None = None) -> tuple[list[str], np.ndarray, list[str]]:
     """(relative paths, int64 labels, class names) of an iNaturalist COCO-style file: label = the image's one
     annotation's ``category_id``; names from ``categories`` (``str(id)`` where a category has none)."""
-    path = _existing(path, "an annotation JSON file")
+    path = Path(path)
     try:
         data = json.loads(path.read_text())
         images, annotations = data["images"], data["annotations"]
@@ -179,12 +178,6 @@ def read_inat_json(path, *, num_classes: int | None = None) -> tuple[list[str], 
     names = {int(c["id"]): str(c.get("name", c["id"])) for c in data.get("categories", [])}
     n = num_classes if num_classes is not None else int(labels.max()) + 1
     return [img["file_name"] for img in images], labels, [names.get(i, str(i)) for i in range(n)]
-
-
-def _existing(path, what: str) -> Path:
-    if not Path(path).is_file():
-        raise MissingDataError(f"path must be {what}; got {str(path)!r}, which does not exist, instead.")
-    return Path(path)
 
 
 def _check_label_range(labels: np.ndarray, num_classes, path: Path) -> np.ndarray:
@@ -234,15 +227,10 @@ def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int | None = 0
     """A ``DataLoader`` decoding in ``num_workers`` processes; ``seed`` fixes the order and the augmentation."""
     batch_size = check_positive_int(batch_size, name="batch_size")
     num_workers = check_positive_int(num_workers, name="num_workers", minimum=0)
-    seed = check_random_state(seed, name="seed")
-    generator = torch.Generator()
-    if seed is not None:
-        generator.manual_seed(seed)
-    else:
-        generator.seed()  # a fresh torch.Generator starts from a fixed default seed: None must mean random
     # each worker's torch, numpy and random seeds (the v2 transforms draw from torch's) come from the generator
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                                       generator=generator, pin_memory=pin_memory, persistent_workers=num_workers > 0)
+                                       generator=make_generator(seed, name="seed"), pin_memory=pin_memory,
+                                       persistent_workers=num_workers > 0)
 
 
 def refuse_large_lt(name, *, argument: str = "name") -> None:
