@@ -8,14 +8,13 @@ the images, decoded one file at a time in the loader workers (OLTR's many / medi
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ltutorial._validation import check_choice, check_positive_int, make_generator
-from ltutorial.data.cifar import default_root
+from ltutorial.data.cifar import decode_encoded, default_root
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -209,17 +208,9 @@ def test_transform(size: int = 224):
 
 
 def decode_rgb(path) -> torch.Tensor:
-    """The image file at ``path`` as a uint8 3 x H x W RGB tensor (grey and CMYK converted), by torchvision."""
-    with warnings.catch_warnings():
-        # torchvision 0.29 marks its codecs deprecated in favour of TorchCodec; they still work
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from torchvision.io import ImageReadMode, decode_image, read_file
-
-        try:
-            return decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
-        except (RuntimeError, OSError, ValueError) as err:  # missing, truncated or not an image
-            raise ValueError(f"image {str(path)!r} must be a readable JPEG or PNG file; got "
-                             f"{type(err).__name__}: {err}") from None
+    """The image file at ``path`` as a uint8 3 x H x W RGB tensor (grey and CMYK converted), as CIFAR's decode."""
+    data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
+    return decode_encoded(data, torch.tensor([0, data.numel()]), names=[f"image {str(path)!r}"])[0]
 
 
 def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int | None = 0, num_workers: int = 0,
