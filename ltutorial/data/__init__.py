@@ -11,7 +11,8 @@ import os
 import torch
 
 from ltutorial._validation import check_choice, check_imbalance_ratio, check_random_state
-from ltutorial.data.cifar import default_root, download_cifar, find_cifar_root, how_to_get, load_cifar_split, locate_cifar
+from ltutorial.data.cifar import (default_root, download_cifar, find_cifar_root, how_to_get, load_cifar_split,
+                                  locate_cifar)
 from ltutorial.data.digits import load_digits_lt
 from ltutorial.data.images import ImageDataset, channel_mean_std, short_source
 from ltutorial.data.large_lt import (LARGE_LT, LargeLTDataset, find_large_lt_root, how_to_get_large_lt, load_large_lt,
@@ -22,10 +23,10 @@ from ltutorial.data.synthetic import (GaussianBinaryProblem, make_gaussian_mixtu
                                       make_longtail_blobs, make_multimodal_rare)
 
 __all__ = ["DATASETS", "EXPERIMENT_SIZES", "ImageDataset", "LARGE_LT", "LargeLTDataset", "PROFILES",
-           "GaussianBinaryProblem", "channel_mean_std", "downsample", "find_cifar_root", "load_dataset", "load_large_lt",
-           "longtail_counts", "longtail_indices", "make_gaussian_mixture", "make_imbalanced_gaussians",
-           "make_longtail_blobs", "make_multimodal_rare", "prepare_experiment", "resolve_dataset",
-           "short_source", "stratified_subset"]
+           "GaussianBinaryProblem", "channel_mean_std", "downsample", "find_cifar_root", "load_dataset",
+           "load_large_lt", "longtail_counts", "longtail_indices", "make_gaussian_mixture", "make_imbalanced_gaussians",
+           "make_longtail_blobs", "make_multimodal_rare", "prepare_experiment", "resolve_dataset", "short_source",
+           "stratified_subset"]
 
 
 def load_dataset(name: str, *, root=None, imbalance_ratio: float = 100, profile: str = "exp", seed: int = 0,
@@ -60,7 +61,7 @@ def _cifar_lt(name, *, root, imbalance_ratio, profile, seed, download, verbose):
         download_cifar(root, cifar)
     train, test = (load_cifar_split(cifar, split, root, verbose=verbose) for split in ("train", "test"))
     # The subset is defined on the full train split (n_max = its smallest class); a pack may hold only part of it.
-    wanted = longtail_indices(train["full_labels"], imbalance_ratio, profile, seed=seed, num_classes=len(train["classes"]))
+    wanted = longtail_indices(train["full_labels"], imbalance_ratio, profile, seed, num_classes=len(train["classes"]))
     row_of = torch.full((train["full_labels"].numel(),), -1, dtype=torch.int64)
     row_of[train["indices"]] = torch.arange(train["indices"].numel())
     rows = row_of[wanted]
@@ -74,16 +75,16 @@ def _cifar_lt(name, *, root, imbalance_ratio, profile, seed, download, verbose):
             ImageDataset(test["images"], test["labels"], name=name, source=test["source"], **common))
 
 
-def _digits_lt(name, *, imbalance_ratio, profile, seed, **_):
-    return load_digits_lt(imbalance_ratio, profile, seed)  # root and download do not apply: bundled with sklearn
-
-
 def _large_lt(name, *, root, download, **_):
     # issue 15: the official split files fix the long tail, so imbalance_ratio, profile and seed do not apply
     if download:
         raise ValueError(f"download must be False for {name} (its images cannot be redistributed); got True "
                          f"instead. {how_to_get_large_lt(name)}")
     return load_large_lt_pair(name, root=root)
+
+
+def _digits_lt(name, *, imbalance_ratio, profile, seed, **_):  # root, download: the digits ship with scikit-learn
+    return load_digits_lt(imbalance_ratio, profile, seed)
 
 
 DATASETS = {"cifar10-lt": _cifar_lt, "cifar100-lt": _cifar_lt, "digits-lt": _digits_lt,

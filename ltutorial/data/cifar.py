@@ -69,7 +69,8 @@ def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False)
 def _read_source(name: str, kind: str, path: Path, split: str) -> dict:
     """Read and decode one split of the copy at ``path`` (no cache)."""
     if kind == "pickle":
-        out = dict(read_cifar_pickles(path, name, split), source=f"official {CIFAR_SPECS[name]['title']} files at {path}")
+        out = read_cifar_pickles(path, name, split)
+        out["source"] = f"official {CIFAR_SPECS[name]['title']} files at {path}"
     elif kind == "imagefolder":
         raw = read_image_folder_bytes(path, split)
         fmt = "JPEG" if bool(jpeg_mask(raw["data"], raw["offsets"]).all()) else "image"
@@ -112,7 +113,8 @@ def default_root(root) -> tuple[Path, str]:
 
 def locate_cifar(root=None, name: str = "cifar10") -> tuple[str, Path] | None:
     """("pickle" | "imagefolder" | "pack", path) of the copy of ``name`` under ``root``, or None. ``root``
-    (``default_root``) is the copy or holds ``cifar-10-batches-py/``, ``cifar10/`` or ``cifar10.ltpack`` (that order)."""
+    (``default_root``) is the copy or holds ``cifar-10-batches-py/``, ``cifar10/`` or ``cifar10.ltpack``, in that
+    order: the official pixels, the lossy JPEG copy, the pack."""
     name = check_name(name)
     base, spec = default_root(root)[0], CIFAR_SPECS[name]
     for path in (base, base / spec["pickle_dir"], base / name, base / f"{name}.ltpack"):
@@ -227,7 +229,8 @@ def decode_encoded(data: torch.Tensor, offsets: torch.Tensor, *, names=None) -> 
                 raise ValueError(f"{names[i] if names is not None else f'image {i}'} must be a readable JPEG or PNG "
                                  f"image; got an empty, truncated or corrupt file ({blob.numel()} bytes; the decoder "
                                  f"said: {detail}) instead. Replace or delete it.") from exc
-        raise ValueError("images must be readable JPEG or PNG images; got a batch that failed to decode instead.") from exc
+        raise ValueError("images must be readable JPEG or PNG images; got a batch that failed to decode "
+                         "instead.") from exc
     shapes = {tuple(img.shape) for img in out}
     if len(shapes) > 1:
         raise ValueError(f"images must all have the same size to be stacked; got shapes {sorted(shapes)} instead.")

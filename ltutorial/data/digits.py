@@ -41,7 +41,8 @@ def balanced_split(labels: torch.Tensor, per_class: int, seed: int | None) -> tu
     """(held-out, rest) sorted index tensors: ``per_class`` seeded random samples of every class are held out."""
     counts = torch.bincount(labels)
     if int(counts.min()) <= per_class:
-        raise ValueError(f"test_per_class must be below the smallest class count ({int(counts.min())}); got {per_class} instead.")
+        raise ValueError(f"test_per_class must be below the smallest class count ({int(counts.min())}); got "
+                         f"{per_class} instead.")
     generator = make_generator(seed, name="seed")
     held = []
     for c in range(counts.numel()):

@@ -89,7 +89,8 @@ class ImageDataset:
                              f"shape {tuple(idx.shape)} instead.")
         idx = torch.nonzero(idx).flatten() if idx.dtype == torch.bool else idx.to(torch.int64)
         if idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
-            raise ValueError(f"indices must lie in [-{n}, {n}); got values from {int(idx.min())} to {int(idx.max())} instead.")
+            raise ValueError(f"indices must lie in [-{n}, {n}); got values from {int(idx.min())} to {int(idx.max())} "
+                             "instead.")
         idx = idx.to(self.images.device)
         return dataclasses.replace(self, images=self.images[idx], labels=self.labels[idx])
 
@@ -136,7 +137,7 @@ def _check_stats(value, *, name: str, n_channels: int, positive: bool) -> tuple[
 
 
 def short_source(source: str) -> str:
-    """``source`` with a trailing "... at /a/b/cifar10" cut to the folder's name: printed outputs name no machine path."""
+    """``source`` with a trailing "... at /a/b/cifar10" cut to the folder's name: outputs name no machine path."""
     if not isinstance(source, str):
         raise ValueError(f"source must be a str; got {type(source).__name__} instead.")
     head, sep, tail = source.rpartition(" at ")

@@ -93,9 +93,7 @@ def load_large_lt(name: str, split: str = "train", *, root=None, transform=None,
     ``num_classes`` defaults to the benchmark's (1000 / 365 / 8142), a made-up or partial list may use fewer."""
     spec = LARGE_LT[check_choice(name, sorted(LARGE_LT), name="name")]
     split = check_choice(split, sorted(spec["files"]), name="split")
-    if num_classes is not None and check_positive_int(num_classes, name="num_classes") > spec["num_classes"]:
-        raise ValueError(f"num_classes must be <= {spec['num_classes']} for {name}; got {num_classes} instead.")
-    num_classes = num_classes or spec["num_classes"]
+    num_classes = spec["num_classes"] if num_classes is None else check_positive_int(num_classes, name="num_classes")
     folder = find_large_lt_root(name, root)
     path = folder / spec["files"][split]
     if not path.is_file():
@@ -228,4 +226,5 @@ def refuse_large_lt(name, *, argument: str = "name") -> None:
     """Refuse the large benchmarks where an in-memory ``ImageDataset`` is needed (the notebooks' experiments)."""
     if isinstance(name, str) and name in LARGE_LT:
         raise ValueError(f"{argument} must be an in-memory dataset ('cifar10-lt', 'cifar100-lt', 'digits-lt'); got "
-                         f"{name!r}, which is read from its image files: train on it with `ltutorial reproduce {name}`.")
+                         f"{name!r}, which is read from its image files: train on it with `ltutorial reproduce "
+                         f"{name}`.")

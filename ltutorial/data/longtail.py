@@ -71,7 +71,8 @@ def longtail_indices(labels, imbalance_ratio: float, profile: str = "exp", seed:
     available = torch.bincount(y, minlength=num_classes)
     if int(available.min()) == 0:
         missing = torch.nonzero(available == 0).flatten().tolist()
-        raise ValueError(f"labels must contain every class 0..{num_classes - 1}; got no samples of classes {missing} instead.")
+        raise ValueError(f"labels must contain every class 0..{num_classes - 1}; got no samples of classes {missing} "
+                         "instead.")
     counts = longtail_counts(int(available.min()), num_classes, imbalance_ratio, profile)
     generator = make_generator(seed, name="seed")
     order = torch.sort(y, stable=True).indices  # each class's indices, ascending, in one pass

@@ -51,7 +51,7 @@ def stratified_subset(labels, max_size: int, *, seed: int = 0) -> torch.Tensor:
 
 
 def downsample(data: ImageDataset, size: int) -> ImageDataset:
-    """``data`` with images area-averaged to ``size`` x ``size`` and rounded (32 -> 16: 2x2 block means); only shrinks."""
+    """``data`` with images area-averaged to ``size`` x ``size``, rounded (32 -> 16: 2x2 block means); only shrinks."""
     if not isinstance(data, ImageDataset):
         raise ValueError(f"data must be an ltutorial.data.ImageDataset; got {type(data).__name__} instead.")
     size = check_positive_int(size, name="size")

@@ -33,7 +33,7 @@ def make_gaussian_mixture(class_counts, centers, cov=1.0, random_state=None) -> 
     counts = _check_counts(class_counts, num_classes)
     covs = _check_cov(cov, num_classes, dim)
     rng = np.random.default_rng(check_random_state(random_state))
-    xs = [centers[c] + rng.standard_normal((counts[c], dim)) @ np.linalg.cholesky(covs[c]).T for c in range(num_classes)]
+    xs = [centers[c] + rng.standard_normal((n, dim)) @ np.linalg.cholesky(covs[c]).T for c, n in enumerate(counts)]
     return np.concatenate(xs).astype(np.float32), np.repeat(np.arange(num_classes, dtype=np.int64), counts)
 
 
@@ -142,13 +142,9 @@ def make_imbalanced_gaussians(n_samples: int = 1000, positive_rate: float = 0.05
 
 
 def _check_counts(class_counts, num_classes: int) -> list[int]:
-    counts = [class_counts] * num_classes if isinstance(class_counts, (int, np.integer)) else class_counts
-    try:
-        counts = list(counts)
-    except TypeError:
-        counts = []
-    if len(counts) != num_classes or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1
-                                             for c in counts):
+    counts = np.asarray(class_counts)
+    counts = np.full(num_classes, counts) if counts.ndim == 0 else counts  # one int for every class
+    if counts.shape != (num_classes,) or counts.dtype.kind not in "iu" or (counts < 1).any():
         raise ValueError(f"class_counts must be an int >= 1 or {num_classes} ints >= 1 (one per center); "
                          f"got {class_counts!r} instead.")
     return [int(c) for c in counts]
@@ -171,7 +167,8 @@ def _check_cov(cov, num_classes: int, dim: int) -> np.ndarray:
                          f"such matrices; got shape {arr.shape} instead.")
     for c in range(num_classes):
         if not np.allclose(covs[c], covs[c].T) or np.linalg.eigvalsh(covs[c]).min() <= 0:
-            raise ValueError(f"cov must be symmetric positive definite; got a matrix for class {c} that is not instead.")
+            raise ValueError(f"cov must be symmetric positive definite; got a matrix for class {c} that is not "
+                             "instead.")
     return covs
 
 
