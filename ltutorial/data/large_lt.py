@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ltutorial._validation import check_choice, check_positive_int, make_generator
+from ltutorial._validation import check_choice, check_labels, check_positive_int, make_generator
 from ltutorial.data.cifar import decode_encoded, default_root
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -44,13 +44,10 @@ class LargeLTDataset(torch.utils.data.Dataset):
 
     def __init__(self, folder, paths, labels, *, classes, transform=None, name: str = "custom", split: str = "train"):
         self.folder, self.paths, self.classes = Path(folder), list(paths), list(classes)
-        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
-        if self.labels.ndim != 1 or self.labels.numel() != len(self.paths):
-            raise ValueError(f"labels must be 1-D with one label per path ({len(self.paths)}); got shape "
-                             f"{tuple(self.labels.shape)} instead.")
-        if self.labels.numel() and (int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.classes)):
-            raise ValueError(f"labels must lie in [0, {len(self.classes)}) (one class name each); got values from "
-                             f"{int(self.labels.min())} to {int(self.labels.max())} instead.")
+        self.labels = check_labels(np.asarray(labels, dtype=np.int64), num_classes=len(self.classes))
+        if self.labels.numel() != len(self.paths):
+            raise ValueError(f"labels must hold one label per path ({len(self.paths)}); got {self.labels.numel()} "
+                             "instead.")
         if transform is not None and not callable(transform):
             raise ValueError(f"transform must be callable or None; got {type(transform).__name__} instead.")
         self.transform, self.name, self.split = transform, name, split
