@@ -175,7 +175,10 @@ def read_image_folder_bytes(path, split: str) -> dict:
     if not files:
         raise ValueError(f"path must hold {split}/<class>/<image> files ({', '.join(IMAGE_SUFFIXES)}); got none "
                          f"under {split_dir} instead.")
-    blobs = [Path(f).read_bytes() for f in files]
+    blobs = []
+    for f in files:
+        with open(f, "rb") as fh:
+            blobs.append(fh.read())
     offsets = torch.zeros(len(blobs) + 1, dtype=torch.int64)
     torch.cumsum(torch.tensor([len(b) for b in blobs], dtype=torch.int64), 0, out=offsets[1:])
     return {"data": torch.frombuffer(bytearray(b"".join(blobs)), dtype=torch.uint8), "offsets": offsets,
