@@ -33,10 +33,9 @@ def load_dataset(name: str, *, root=None, imbalance_ratio: float = 100, profile:
                  download: bool = False, verbose: bool = False):
     """(train, test) of ``name``: a long-tailed train split and a balanced test split (notebook 01 onward).
 
-    "cifar10-lt" / "cifar100-lt": LDAM-DRW's ``longtail_indices`` of the full train split (n_max = 5000 / 500) of
-    the copy ``find_cifar_root(root)`` finds, cached after the first decode; ``download=True`` fetches the official
-    files when none is found. "digits-lt": scikit-learn's digits, offline. "imagenet-lt" / "places-lt" /
-    "inat2018": ``LargeLTDataset``s of the official split files. mean/std are the full train split's.
+    CIFAR-10/100-LT: LDAM-DRW's ``longtail_indices`` of the full train split (n_max = 5000 / 500) of the copy
+    ``find_cifar_root(root)`` finds (``download=True``: fetch it if none). "digits-lt": scikit-learn's digits.
+    "imagenet-lt" / "places-lt" / "inat2018": ``LargeLTDataset``s. mean/std are the full train split's.
     """
     name = check_choice(name, sorted(DATASETS), name="name")
     check_imbalance_ratio(imbalance_ratio)  # before any file is read: a typo fails before CIFAR is decoded

@@ -27,11 +27,8 @@ EXPERIMENT_SIZES = {
 
 
 def stratified_subset(labels, max_size: int, *, seed: int = 0) -> torch.Tensor:
-    """Sorted indices of a seeded subset of about ``max_size`` samples that keeps each class's share.
-
-    Class c keeps its first k_c = min(n_c, max(1, floor(n_c * max_size / n))) samples in one seeded
-    ``torch.randperm(n)``; ``max_size >= n`` keeps everything. Notebooks 03, 06-09 and ``ltutorial reproduce``.
-    """
+    """Sorted indices of a seeded subset of about ``max_size`` samples that keeps each class's share: class c keeps
+    its first k_c = min(n_c, max(1, floor(n_c * max_size / n))) samples in one seeded ``torch.randperm(n)``."""
     labels = check_labels(labels).cpu()
     max_size = check_positive_int(max_size, name="max_size")
     if check_random_state(seed, name="seed") is None:

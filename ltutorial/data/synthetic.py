@@ -22,10 +22,8 @@ __all__ = ["make_gaussian_mixture", "make_longtail_blobs", "make_multimodal_rare
 
 
 def make_gaussian_mixture(class_counts, centers, cov=1.0, random_state=None) -> tuple[np.ndarray, np.ndarray]:
-    """``class_counts[c]`` samples of N(centers[c], cov_c) per class (notebook 02, SMOTE).
-
-    ``class_counts``: an int or one per class; ``cov``: a variance, C variances, a d x d matrix or C of them.
-    """
+    """``class_counts[c]`` (or one int for all) samples of N(centers[c], cov_c) per class (notebook 02, SMOTE);
+    ``cov``: a variance, C variances, a d x d matrix or C of them."""
     centers = np.asarray(centers, dtype=np.float64)
     if centers.ndim != 2 or centers.shape[0] < 1 or not np.all(np.isfinite(centers)):
         raise ValueError(f"centers must be a finite C x d array; got shape {centers.shape} instead.")
@@ -47,12 +45,11 @@ def make_longtail_blobs(num_classes: int = 3, n_max: int = 500, imbalance_ratio:
 
 def make_multimodal_rare(n_majority: int = 600, n_rare: int = 30, n_clusters: int = 4, random_state=None, *,
                          return_clusters: bool = False):
-    """A majority (y=0) of ``n_clusters`` blobs N(., 0.7^2 I) on a circle of radius 3 around a rare class (y=1),
-    N(0, 0.5^2 I) (notebook 04).
+    """A majority (y=0) of ``n_clusters`` blobs N(., 0.7^2 I) on a circle of radius 3 around a rare class (y=1)
+    N(0, 0.5^2 I), and with ``return_clusters`` each point's cluster (-1: rare). Notebook 04.
 
-    No line separates the rare class, but each majority cluster against it nearly is: the structure COG's
-    clustering of the large class exploits (Wu, Xiong & Chen, DMKD 2010). ``return_clusters`` also returns each
-    point's cluster (-1 for the rare class).
+    No line separates the rare class, but each majority cluster against it nearly does: the structure COG's
+    clustering of the large class exploits (Wu, Xiong & Chen, DMKD 2010).
     """
     n_majority = check_positive_int(n_majority, name="n_majority")
     n_rare = check_positive_int(n_rare, name="n_rare")
@@ -130,10 +127,8 @@ class GaussianBinaryProblem:
 
 def make_imbalanced_gaussians(n_samples: int = 1000, positive_rate: float = 0.05, separation: float = 2.0,
                               dim: int = 2, random_state=None, *, return_problem: bool = False):
-    """X | y ~ N(+-separation/2 e_1, I), P(y=1) = positive_rate: Bayes balanced accuracy Phi(separation/2) (nb 05).
-
-    ``return_problem`` also returns the ``GaussianBinaryProblem`` (eta(x) and the Bayes rules).
-    """
+    """X | y ~ N(+-separation/2 e_1, I), P(y=1) = positive_rate: Bayes balanced accuracy Phi(separation/2);
+    ``return_problem`` also returns the ``GaussianBinaryProblem`` (notebook 05)."""
     mu = np.zeros(check_positive_int(dim, name="dim"))
     mu[0] = check_number(separation, name="separation", strict=True) / 2
     problem = GaussianBinaryProblem(-mu, mu, np.eye(mu.shape[0]), positive_rate)
