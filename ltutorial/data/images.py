@@ -11,11 +11,29 @@ import torch
 from ltutorial._validation import as_tensor, check_labels
 from ltutorial.device import get_device
 
-__all__ = ["ImageDataset", "channel_mean_std", "short_source"]
+__all__ = ["ClassCounts", "ImageDataset", "channel_mean_std", "short_source"]
+
+
+class ClassCounts:
+    """``num_classes`` and ``class_counts`` of a dataset with ``classes`` and int64 ``labels`` (both dataset kinds)."""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def class_counts(self) -> torch.Tensor:
+        """Images per class, int64 CPU tensor of length ``num_classes`` (zeros for absent classes)."""
+        return torch.bincount(self.labels, minlength=self.num_classes).cpu()  # only the C counts cross to the host
+
+    def counts_span(self) -> str:
+        """The largest and smallest class count as "max..min", for the reprs."""
+        counts = self.class_counts
+        return f"{int(counts.max())}..{int(counts.min())}" if counts.numel() else "-"
 
 
 @dataclass(repr=False)
-class ImageDataset:
+class ImageDataset(ClassCounts):
     """Images (uint8 N x C x H x W), int64 labels, class names, per-channel ``mean``/``std`` in [0, 1] units
     (None: computed from ``images``), whether crop + flip suit the images, and which copy was read."""
 
@@ -55,15 +73,6 @@ class ImageDataset:
         self.std = _check_stats(self.std, name="std", n_channels=images.shape[1], positive=True)
 
     @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def class_counts(self) -> torch.Tensor:
-        """Images per class, int64 CPU tensor of length ``num_classes`` (zeros for absent classes)."""
-        return torch.bincount(self.labels, minlength=self.num_classes).cpu()  # only the C counts cross to the host
-
-    @property
     def device(self) -> torch.device:
         return self.images.device
 
@@ -95,10 +104,8 @@ class ImageDataset:
         return dataclasses.replace(self, images=self.images[idx], labels=self.labels[idx])
 
     def __repr__(self) -> str:
-        counts = self.class_counts
-        span = f"{int(counts.max())}..{int(counts.min())}" if counts.numel() else "-"
         return (f"ImageDataset(name={self.name!r}, n={len(self)}, image={'x'.join(map(str, self.image_shape))}, "
-                f"classes={self.num_classes}, per-class {span}, device={self.device.type}, "
+                f"classes={self.num_classes}, per-class {self.counts_span()}, device={self.device.type}, "
                 f"source={short_source(self.source)!r})")
 
 

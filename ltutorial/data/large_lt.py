@@ -15,6 +15,7 @@ import torch
 
 from ltutorial._validation import check_choice, check_labels, check_positive_int, make_generator
 from ltutorial.data.cifar import decode_encoded, default_root
+from ltutorial.data.images import ClassCounts
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,7 +40,7 @@ class MissingDataError(FileNotFoundError, ValueError):
     """A benchmark's split file is missing (a ValueError too, so ``ltutorial reproduce`` prints one error line)."""
 
 
-class LargeLTDataset(torch.utils.data.Dataset):
+class LargeLTDataset(torch.utils.data.Dataset, ClassCounts):
     """Item i = (``transform(decode_rgb(folder / paths[i]))``, label), decoded when indexed (in loader workers)."""
 
     def __init__(self, folder, paths, labels, *, classes, transform=None, name: str = "custom", split: str = "train"):
@@ -59,15 +60,6 @@ class LargeLTDataset(torch.utils.data.Dataset):
         image = decode_rgb(self.folder / self.paths[index])
         return (image if self.transform is None else self.transform(image)), int(self.labels[index])
 
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def class_counts(self) -> torch.Tensor:
-        """Images per class, int64 tensor of length ``num_classes`` (zeros for absent classes)."""
-        return torch.bincount(self.labels, minlength=self.num_classes)
-
     def subset(self, indices) -> "LargeLTDataset":
         """The images at ``indices`` (1-D ints); same folder, classes and transform."""
         idx = torch.as_tensor(np.asarray(indices)).to(torch.int64).flatten()
@@ -78,10 +70,8 @@ class LargeLTDataset(torch.utils.data.Dataset):
                               classes=self.classes, transform=self.transform, name=self.name, split=self.split)
 
     def __repr__(self) -> str:
-        counts = self.class_counts
-        span = f"{int(counts.max())}..{int(counts.min())}" if counts.numel() else "-"
         return (f"LargeLTDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, classes={self.num_classes}, "
-                f"per-class {span}, folder={str(self.folder)!r})")
+                f"per-class {self.counts_span()}, folder={str(self.folder)!r})")
 
 
 def load_large_lt(name: str, split: str = "train", *, root=None, transform=None,
