@@ -207,7 +207,7 @@ def jpeg_mask(data: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     return (offsets[1:] - offsets[:-1] > 2) & (data[starts] == 0xFF) & (data[starts + 1] == 0xD8)
 
 
-_DECODE_ERRORS = (RuntimeError, OSError, ValueError)  # torchvision's on a bad blob: RuntimeError from its C++ code
+_DECODE_ERRORS = (RuntimeError, OSError, ValueError)  # what a bad blob raises (torchvision's C++: RuntimeError)
 
 
 def decode_encoded(data: torch.Tensor, offsets: torch.Tensor, *, names=None) -> torch.Tensor:
