@@ -65,8 +65,8 @@ def test_subset_is_the_first_k_of_each_class_in_the_seeded_permutation():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: stratified_subset([0, 1, 1], 2), "labels must be a 1-D integer torch.Tensor"),
-        (lambda: stratified_subset(torch.tensor([0.0, 1.0]), 1), "labels must be a 1-D integer torch.Tensor"),
+        (lambda: stratified_subset(torch.tensor([[0, 1]]), 1), r"labels must be 1-D; got shape \(1, 2\)"),
+        (lambda: stratified_subset(torch.tensor([0.5, 1.0]), 1), "labels must hold integer class indices"),
         (lambda: stratified_subset(torch.tensor([0, -1]), 1), "labels must be >= 0"),
         (lambda: stratified_subset(torch.tensor([0, 1]), 0), "max_size must be an integer >= 1"),
         (lambda: stratified_subset(torch.tensor([0, 1]), 1, seed=-1), "seed must be"),
