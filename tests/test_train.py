@@ -14,13 +14,11 @@ from sklearn.metrics import balanced_accuracy_score, recall_score
 from torch import nn
 
 from ltutorial.train import (
-    SCHEDULES,
     cosine_with_warmup,
     crop_flip,
     evaluate,
     extract_features,
     fit,
-    get_schedule,
     ldam_drw_schedule,
     normalize,
     predict,
@@ -180,15 +178,13 @@ def test_ldam_drw_schedule_is_the_recipe():
         ldam_drw_schedule(0)
 
 
-def test_cosine_and_registry():
+def test_cosine_with_warmup_hand_values():
     s = cosine_with_warmup(10, warmup_epochs=2)
     assert s(0) == pytest.approx(0.5) and s(1) == pytest.approx(1.0)
     assert s(2) == pytest.approx(1.0)
     assert s(6) == pytest.approx(0.5 * (1 + math.cos(math.pi * 4 / 8)))
-    assert set(SCHEDULES) >= {"warmup_multistep", "ldam-drw", "cosine", "constant"}
-    assert get_schedule("ldam-drw", epochs=200)(160) == pytest.approx(0.01)
-    with pytest.raises(ValueError, match="schedule must be one of"):
-        get_schedule("step")
+    assert s(9) == pytest.approx(0.5 * (1 + math.cos(math.pi * 7 / 8)))
+    assert cosine_with_warmup(10, min_factor=0.2)(10) == pytest.approx(0.2)
 
 
 # ------------------------------------------------------------------ fit

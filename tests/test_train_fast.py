@@ -10,8 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltutorial.train import fit, fit_many, fuse_models
+from ltutorial.train import fit, fit_many
+from ltutorial.fast.fused import fuse_models
 from ltutorial.fast.engine import Members, TensorLRSGD, _loss_state, fit_fast
+from ltutorial.models.resnet_cifar import NormedLinear  # LDAM's cosine head: fused as a batched product
 from ltutorial.train import FitConfig
 
 from test_train import quadrant_task, tiny_net
@@ -88,17 +90,6 @@ def test_loss_signature_sees_rebinding_but_not_in_place_updates():
 
 
 # ------------------------------------------------------------------ fusion
-class NormedLinear(nn.Module):
-    """Cosine classifier as LDAM's code has it: normalize(x) @ normalize(W, dim=0), W in x out."""
-
-    def __init__(self, in_features, out_features):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-1, 1))
-
-    def forward(self, x):
-        return F.normalize(x, dim=1).mm(F.normalize(self.weight, dim=0))
-
-
 class Block(nn.Module):
     """A ResNet basic block with the option-A shortcut (subsample, zero-pad channels)."""
 

@@ -1,8 +1,5 @@
-"""Reusable epoch-start hooks for ``fit(hooks=[...])``: record how the model evolves during training.
-
-Contract (docs/ARCHITECTURE.md, "Training loop"): a hook is called as ``hook(state)`` at the start
-of each epoch, after the lr is set and before the first step, so at ``state.epoch = e`` the model
-has been trained for e epochs. The end of training is not seen by a hook: evaluate after ``fit``.
+"""Epoch-start hooks for ``fit(hooks=[...])``: ``hook(state)`` runs at the start of each epoch, after the lr
+is set, so at ``state.epoch = e`` the model has trained e epochs (docs/ARCHITECTURE.md, "Training loop").
 """
 
 from __future__ import annotations
@@ -15,13 +12,8 @@ from ltutorial.train.loop import evaluate
 
 
 class PerClassAccuracyRecorder:
-    """Records the per-class test accuracy acc_c = TP_c / n_c every ``every`` epochs of training.
-
-    At the start of epoch e > 0 with e % every == 0 (i.e. after e epochs of training) it stores
-    ``evaluate(state.model, test, device=state.device)["per_class_accuracy"]`` in
-    ``per_class_accuracy`` and e in ``epochs``. Shows *when* head and tail classes are learnt under
-    ERM (the slide's point: the tail is sacrificed). Pass it in ``hooks=`` of ``lt.train.fit``.
-    """
+    """Records acc_c = TP_c / n_c on ``test`` after every ``every`` epochs of training (at the start of epoch
+    e > 0, e % every == 0): shows when head and tail classes are learnt under ERM (notebook 01)."""
 
     def __init__(self, test, every: int = 1, *, batch_size: int = 1024):
         self.test = check_dataset(test, "test")
@@ -37,10 +29,8 @@ class PerClassAccuracyRecorder:
             self.epochs.append(int(state.epoch))
 
     def as_array(self) -> np.ndarray:
-        """The recorded accuracies as an (n_records x n_classes) array (NaN for absent classes)."""
-        if not self.per_class_accuracy:
-            return np.empty((0, 0))
-        return np.stack(self.per_class_accuracy)
+        """The records as an (n_records x n_classes) array (NaN for absent classes)."""
+        return np.stack(self.per_class_accuracy) if self.per_class_accuracy else np.empty((0, 0))
 
     def __repr__(self) -> str:
         return f"PerClassAccuracyRecorder(every={self.every}, recorded epochs={self.epochs})"
