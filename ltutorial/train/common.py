@@ -1,7 +1,5 @@
-"""What the eager loop (``loop.py``) and the engine tier (``ltutorial.fast``) share: the per-epoch
-record (``History``), what a hook sees (``TrainState``), a run's settings (``FitConfig``, checked once
-by ``check_fit_args``), the steps of an epoch and the evaluation loop (``logits_on_device``).
-"""
+"""What the eager loop (``loop.py``) and the engine tier (``ltutorial.fast``) share: records, settings, the
+steps of an epoch and the evaluation loop (``logits_on_device``)."""
 
 from __future__ import annotations
 
@@ -56,8 +54,8 @@ class History:
     def append_epoch(self, epoch: int, lr: float, train_loss: float, seconds: float, summary=None) -> None:
         """Record one epoch; ``summary``: (accuracy, balanced accuracy, per-class accuracy) of an evaluation."""
         accuracy, balanced, per_class = summary or (float("nan"), float("nan"), self.per_class_accuracy)
-        for name, value in zip(("epoch", "lr", "train_loss", "test_accuracy", "test_balanced_accuracy", "epoch_seconds"),
-                               (epoch, lr, train_loss, accuracy, balanced, seconds)):
+        names = ("epoch", "lr", "train_loss", "test_accuracy", "test_balanced_accuracy", "epoch_seconds")
+        for name, value in zip(names, (epoch, lr, train_loss, accuracy, balanced, seconds)):
             getattr(self, name).append(value)
         self.per_class_accuracy = per_class
         if not math.isnan(balanced) and (self.best_balanced_accuracy is None or balanced > self.best_balanced_accuracy):
@@ -66,13 +64,13 @@ class History:
     def as_dict(self) -> dict:
         """A JSON-serialisable dict (NaN -> None, arrays -> lists)."""
         d = {k: (dict(v) if isinstance(v, dict) else _json(v)) for k, v in vars(self).items()}
-        return dict(d, final_accuracy=_json(self.final_accuracy), final_balanced_accuracy=_json(self.final_balanced_accuracy))
+        return dict(d, final_accuracy=_json(self.final_accuracy),
+                    final_balanced_accuracy=_json(self.final_balanced_accuracy))
 
 
 @dataclass
 class TrainState:
-    """What a hook sees at the start of an epoch (after the lr is set, before the first step). Hooks may
-    change loss state in place (docs/ARCHITECTURE.md, "Graph-safe losses") and read the model."""
+    """What ``hook(state)`` sees at an epoch's start, lr set (docs/ARCHITECTURE.md, "Graph-safe losses")."""
 
     epoch: int
     epochs: int
@@ -118,9 +116,8 @@ def check_fit_args(model, train, loss_fn, test, cfg: FitConfig) -> FitConfig:
         check_dataset(test, "test")
     for name in ("epochs", "batch_size", "eval_every"):
         setattr(cfg, name, check_positive_int(getattr(cfg, name), name=name))
-    check_number(cfg.lr, name="lr", strict=True)
-    check_number(cfg.momentum, name="momentum")
-    check_number(cfg.weight_decay, name="weight_decay")
+    for name in ("lr", "momentum", "weight_decay"):
+        check_number(getattr(cfg, name), name=name, strict=name == "lr")
     if cfg.augment is None:
         cfg.augment = bool(getattr(train, "augment", False))
     for name in ("augment", "drop_last", "sync_batchnorm"):
@@ -129,13 +126,13 @@ def check_fit_args(model, train, loss_fn, test, cfg: FitConfig) -> FitConfig:
             raise ValueError(f"{name} must be {choices}; got {getattr(cfg, name)!r} instead.")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, (int, np.integer)) or cfg.seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {cfg.seed!r} instead.")
-    side = min(train.images.shape[2:])
-    if cfg.augment and (isinstance(cfg.padding, bool) or not isinstance(cfg.padding, int) or not 0 <= cfg.padding < side):
-        raise ValueError(f"padding must be an integer in [0, {side}); got {cfg.padding!r} instead.")
+    side, pad = min(train.images.shape[2:]), cfg.padding
+    if cfg.augment and (isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < side):
+        raise ValueError(f"padding must be an integer in [0, {side}); got {pad!r} instead.")
     check_choice(cfg.fill, FILLS, name="fill")
     if cfg.schedule is not None and not callable(cfg.schedule):
-        raise ValueError(f"schedule must be None or a callable epoch -> lr multiplier; got {type(cfg.schedule).__name__} "
-                         "instead.")
+        raise ValueError(f"schedule must be None or a callable epoch -> lr multiplier; got "
+                         f"{type(cfg.schedule).__name__} instead.")
     resolve_amp(cfg.amp, torch.device("cpu"))
     return cfg
 
@@ -146,10 +143,10 @@ def check_dataset(data, name: str):
     if missing:
         raise ValueError(f"{name} must be an ImageDataset (images, labels, mean, std); got {type(data).__name__} "
                          f"without {missing[0]!r} instead.")
-    if not isinstance(data.images, torch.Tensor) or data.images.ndim != 4:
-        raise ValueError(f"{name}.images must be a 4-D tensor (N x C x H x W); got {type(data.images).__name__} instead.")
-    labels = data.labels
-    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.shape[0] != data.images.shape[0]:
+    images, labels = data.images, data.labels
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise ValueError(f"{name}.images must be a 4-D tensor (N x C x H x W); got {type(images).__name__} instead.")
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.shape[0] != images.shape[0]:
         raise ValueError(f"{name}.labels must be a 1-D tensor with one label per image; got "
                          f"{getattr(labels, 'shape', labels)} instead.")
     return data
@@ -170,9 +167,8 @@ def check_hooks(hooks, name: str = "hooks") -> tuple:
 
 
 def count_classes(data) -> int:
-    n = getattr(data, "num_classes", None)
-    if isinstance(n, int):
-        return n
+    if isinstance(getattr(data, "num_classes", None), int):
+        return data.num_classes
     return len(data.classes) if getattr(data, "classes", None) else int(data.labels.max()) + 1
 
 
@@ -199,8 +195,7 @@ def autocast(device: torch.device, amp: bool):
 
 
 def epoch_plan(n: int, generator: torch.Generator, augment: bool, padding: int):
-    """(perm, dy, dx, flips) of one epoch, drawn in this order from one generator, so the eager loop and
-    the engine see identical batches from the same seed."""
+    """(perm, dy, dx, flips) of one epoch in this order from one generator: the loop and the engine agree."""
     perm = torch.randperm(n, generator=generator, device=generator.device)
     return (perm, *draw_crop_flip(n, padding, generator=generator)) if augment else (perm, None, None, None)
 
@@ -208,7 +203,7 @@ def epoch_plan(n: int, generator: torch.Generator, augment: bool, padding: int):
 def set_lr(optimizer, bases, schedule, epoch: int) -> float:
     """lr = base_lr * schedule(epoch) in every group (in place when the lr is a tensor); returns group 0's."""
     m = 1.0 if schedule is None else schedule(epoch)
-    if isinstance(m, bool) or not isinstance(m, (int, float, np.integer, np.floating)) or not math.isfinite(m) or m < 0:
+    if isinstance(m, bool) or not isinstance(m, (int, float, np.number)) or not math.isfinite(m) or m < 0:
         raise ValueError(f"schedule({epoch}) must return a finite lr multiplier >= 0; got {m!r} instead.")
     m = float(m)
     for group, base in zip(optimizer.param_groups, bases):
@@ -225,7 +220,7 @@ def base_lrs(optimizer) -> list:
 
 
 def call_loss(loss_fn, logits, targets, index):
-    return loss_fn(logits, targets, index=index) if getattr(loss_fn, "needs_index", False) else loss_fn(logits, targets)
+    return loss_fn(logits, targets, **({"index": index} if getattr(loss_fn, "needs_index", False) else {}))
 
 
 def check_output_width(logits: torch.Tensor, num_classes: int, name: str = "model") -> None:
@@ -252,8 +247,7 @@ def history_config(cfg: FitConfig, lr: float, amp: bool) -> dict:
 
 
 def accuracy_summary(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int):
-    """(accuracy, balanced accuracy, per-class accuracy): acc_c = #{y_i = c = yhat_i} / #{y_i = c} (NaN for
-    absent classes), balanced accuracy = mean of acc_c over the classes present (sklearn's)."""
+    """(accuracy, balanced accuracy = mean_c acc_c over classes present, acc_c = #{y = c = yhat} / #{y = c})."""
     total = torch.bincount(labels, minlength=num_classes)[:num_classes].double().cpu().numpy()
     hits = torch.bincount(labels[predictions == labels], minlength=num_classes)[:num_classes].double().cpu().numpy()
     per_class = np.where(total > 0, hits / np.maximum(total, 1), np.nan)
@@ -263,17 +257,16 @@ def accuracy_summary(labels: torch.Tensor, predictions: torch.Tensor, num_classe
 
 @torch.no_grad()
 def logits_on_device(model, images, data, device, amp, channels_last, forward=None, batch_size: int = 1024):
-    """The one evaluation loop: ``forward`` (default ``model``) in eval mode over ``images`` normalised with
-    ``data``'s mean/std, in batches; the outputs (float32) on ``device``."""
-    was_training = model.training
+    """The one evaluation loop: float32 outputs of ``forward`` (``model``) in eval mode, batch by batch."""
+    was_training, outs = model.training, []
     model.eval()
     mean, std = (torch.as_tensor(v, dtype=torch.float32, device=device) for v in (data.mean, data.std))
-    outs = []
     try:
         for start in range(0, images.shape[0], batch_size):
             x = normalize(images[start:start + batch_size].to(device, non_blocking=True), mean, std)
             with autocast(device, amp):
-                outs.append((forward or model)(x.contiguous(memory_format=torch.channels_last) if channels_last else x).float())
+                x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+                outs.append((forward or model)(x).float())
     finally:
         model.train(was_training)
     return torch.cat(outs) if outs else torch.empty(0, 0, device=device)

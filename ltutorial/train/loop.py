@@ -99,16 +99,12 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
         augment=None, device="auto", seed: int = 0, hooks=(), eval_every: int = 1, progress=None, amp=None,
         fast=None, drop_last: bool = False, padding: int = 4, fill: str = "zero",
         sync_batchnorm: bool = False) -> History:
-    """Train ``model`` on ``train`` with ``loss_fn`` for ``epochs`` epochs; return a ``History`` (see the
-    module docstring for the epoch). Every notebook that trains.
+    """Train ``model`` on ``train`` with ``loss_fn`` for ``epochs`` epochs (the module docstring); a ``History``.
 
-    Default optimizer: SGD(lr, momentum, weight_decay, nesterov); a given ``optimizer`` keeps its lrs as
-    base lrs. ``augment`` None -> ``train.augment``; ``padding``/``fill``: the crop. ``test`` is evaluated
-    every ``eval_every`` epochs and after the last. ``amp`` None: bf16 + channels_last on CUDA only. The
-    eager loop keeps the last partial batch unless ``drop_last``; the graphed engine (``fast``) always
-    drops it. Same seed and initialisation -> same History on the CPU. Under ``torchrun`` the eager loop
-    trains a DistributedDataParallel model, each rank on its B/W rows of every global batch, so the History
-    equals one process's (``sync_batchnorm``: BatchNorm statistics over the global batch, CUDA only).
+    A given ``optimizer`` keeps its lrs as base lrs; ``augment`` None -> ``train.augment``; ``amp`` None: bf16 +
+    channels_last on CUDA. The eager loop keeps the last partial batch unless ``drop_last``; the graphed engine
+    always drops it. Under ``torchrun``: DistributedDataParallel, each rank on its B/W rows of every batch, the
+    same History as one process (``ltutorial.train.distributed``; ``sync_batchnorm``: global BatchNorm statistics).
     """
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
@@ -141,10 +137,8 @@ def fit_checked(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, d
     return _fit_eager(model, train, test, loss_fn, hooks, cfg, optimizer, device)
 
 
-# ----------------------------------------------------------------------------------------------
-# Evaluation: one loop (common.logits_on_device) behind four entry points
-# ----------------------------------------------------------------------------------------------
 def _outputs(model, data, device, batch_size, amp, features: bool = False):
+    """(device, outputs) of ``model`` or its ``forward_features`` on ``data``: the checks of the four entries."""
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__} instead.")
     if features and not callable(getattr(model, "forward_features", None)):
@@ -152,13 +146,12 @@ def _outputs(model, data, device, batch_size, amp, features: bool = False):
     data, batch_size = check_dataset(data, "data"), check_positive_int(batch_size, name="batch_size")
     dev = next(iter(model.parameters()), torch.empty(0)).device if device is None else get_device(device)
     use_amp, channels_last = resolve_amp(amp, dev)
-    forward = model.to(dev).forward_features if features else None
+    forward = model.to(dev).forward_features if features else model.to(dev)
     return dev, logits_on_device(model, data.images, data, dev, use_amp, channels_last, forward, batch_size)
 
 
 def predict_logits(model: nn.Module, data, device=None, batch_size: int = 1024, amp=None) -> torch.Tensor:
-    """Logits of ``model`` (eval mode) on every image of ``data``, float32 CPU N x C; ``device`` None: the
-    model's. Post-hoc adjustment (notebooks 03, 08)."""
+    """Logits (float32 CPU, N x C) of ``model`` in eval mode on ``data``; post-hoc adjustment (notebooks 03, 08)."""
     return _outputs(model, data, device, batch_size, amp)[1].cpu()
 
 
@@ -173,8 +166,8 @@ def extract_features(model: nn.Module, data, device=None, batch_size: int = 1024
 
 
 def evaluate(model: nn.Module, data, device=None, batch_size: int = 1024, amp=None) -> dict:
-    """``accuracy``, ``balanced_accuracy`` = (1/C) sum_c acc_c over the classes present (sklearn's),
-    ``per_class_accuracy`` (NaN for absent classes), ``predictions`` and ``logits`` (CPU); notebook 01."""
+    """``accuracy``, ``balanced_accuracy`` = mean_c acc_c over the classes present, ``per_class_accuracy`` (NaN:
+    absent), ``predictions``, ``logits`` (notebook 01)."""
     dev, logits = _outputs(model, data, device, batch_size, amp)
     predictions = logits.argmax(dim=1)
     num_classes = max(count_classes(data), logits.shape[1] if logits.ndim == 2 else 0)
@@ -183,16 +176,11 @@ def evaluate(model: nn.Module, data, device=None, batch_size: int = 1024, amp=No
             "predictions": predictions.cpu(), "logits": logits.cpu()}
 
 
-# ----------------------------------------------------------------------------------------------
-# Several models at once
-# ----------------------------------------------------------------------------------------------
 def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit_kwargs) -> list[History]:
     """Train several models on the same batches, each with its own loss and hooks; one History per model.
 
-    ``fuse=False`` (and None off CUDA): ``fit`` per model, same seed, same data order. ``fuse=True`` (None
-    -> on CUDA): the engine tier trains each group of same-architecture models as one fused network
-    (``ltutorial.fast.fused``, tested to match training them one by one); it drops the last partial batch
-    and hooks may update losses, not models. ``fit_kwargs``: as ``fit``, without ``optimizer``.
+    ``fuse`` False (None off CUDA): ``fit`` per model. True (None on CUDA): each group of same-architecture models
+    as one fused network (``ltutorial.fast.fused``), last partial batch dropped, hooks may change losses only.
     """
     models = [models] if isinstance(models, nn.Module) else list(models)
     if not models or not all(isinstance(m, nn.Module) for m in models):
