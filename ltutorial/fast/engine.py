@@ -1,13 +1,10 @@
 """The engine tier's train step: forward, loss, backward and optimizer step replayed as one CUDA graph.
 
-A small network's step (ResNet-32, batch 128) is bound by kernel launches: 6.7x faster than the reference
-DataLoader loop when graphed (H200, ``benchmarks/results/nvidia-h200-train_throughput.json``). Each epoch
-draws the eager loop's permutation and crop/flip (same order, same seed); each step copies its slice into
-static buffers and replays the graph. The lr is a device tensor (``TensorLRSGD``) filled in place; loss
-state lives in buffers that hooks update in place (docs/ARCHITECTURE.md, "Graph-safe losses"); a hook that
-rebinds a tensor or changes a Python number changes the step's signature and the graph is captured again.
-The last partial batch is dropped (a graph has one batch shape). ``capture=False`` runs the same step
-eagerly on any device: that is how the CPU tests hold it to the eager loop.
+Launch-bound small networks (ResNet-32, batch 128) train 6.7x faster than the reference DataLoader loop
+(H200, ``benchmarks/results/nvidia-h200-train_throughput.json``). Same batches as the eager loop (its draws,
+its order); the lr is a device tensor (``TensorLRSGD``) and loss state lives in buffers hooks update in place
+(docs/ARCHITECTURE.md, "Graph-safe losses"); a change of the step's signature (a rebound tensor, a new Python
+number) re-captures. The last partial batch is dropped. ``capture=False``: the same step eagerly, any device.
 """
 
 from __future__ import annotations
@@ -31,21 +28,16 @@ __all__ = ["TensorLRSGD", "GraphCaptureError", "Members", "run_engine", "fit_gra
 
 
 class GraphCaptureError(RuntimeError):
-    """The step could not be captured; model, optimizer and loss state are as before the attempt.
-    ``epoch`` says when (0: the first capture, before any training)."""
+    """The step could not be captured (state restored); ``epoch`` 0: the first capture, before any training."""
 
     epoch: int = 0
 
 
 class TensorLRSGD(torch.optim.Optimizer):
-    """``torch.optim.SGD`` (dampening 0) with the lr a 0-dim tensor on the parameters' device, so a captured
-    step reads the lr the schedule fills in place: g <- grad + wd p; b <- mu b + g; d = g + mu b (Nesterov)
-    or b; p <- p - lr d. The momentum buffers exist (zero) from the start, so the first step is capturable."""
+    """``torch.optim.SGD`` with a tensor lr a graph reads: g <- grad + wd p; b <- mu b + g; p <- p - lr (g + mu b)
+    (Nesterov) or p - lr b. Momentum buffers exist (zero) from the start, so the first step is capturable."""
 
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False):
-        params = list(params)
-        if not params:
-            raise ValueError("params must hold at least one parameter; got an empty list instead.")
         if nesterov and momentum <= 0:
             raise ValueError(f"momentum must be > 0 with nesterov=True; got {momentum!r} instead.")
         super().__init__(params, dict(lr=float(lr), momentum=float(momentum), weight_decay=float(weight_decay),
@@ -58,10 +50,8 @@ class TensorLRSGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        with torch.enable_grad():
+            loss = closure() if closure is not None else None
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
@@ -80,8 +70,7 @@ class TensorLRSGD(torch.optim.Optimizer):
 
 @dataclass
 class Members:
-    """The models one engine run trains: one loss and one tuple of hooks per model, the modules the hooks
-    see (for a fused network, ``sync`` copies its weights into them first)."""
+    """Per model: its loss, its hooks and the module they see (``sync`` first copies a fused net's weights in)."""
 
     loss_fns: list
     hooks: list
@@ -91,8 +80,7 @@ class Members:
 
 def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, optimizer=None, channels_last=False,
                capture=False, engine_name="fast-eager") -> list[History]:
-    """Train ``net``, whose output holds the logits of ``len(members.loss_fns)`` models (row b N + i, or B x K
-    for one model), on ``train``; one History per model (see the module docstring)."""
+    """Train ``net`` (logits of N = ``len(members.loss_fns)`` models, row b N + i) on ``train``; a History each."""
     start, device, n_models = time.perf_counter(), torch.device(device), len(members.loss_fns)
     step = _TrainStep(net, members.loss_fns, train, cfg, optimizer, device, channels_last)
     images, labels = train.images.to(device), train.labels.to(device, torch.int64)
@@ -104,7 +92,7 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
     states = [TrainState(0, cfg.epochs, m, fn, step.opt, h, train, device)
               for m, fn, h in zip(members.models, members.loss_fns, histories)]
     generator, graph, graph_sig, captures = torch.Generator(device=device).manual_seed(cfg.seed), None, None, 0
-    test_images, test_labels = (test.images.to(device), test.labels.to(device, torch.int64)) if test is not None else (0, 0)
+    test_images, test_labels = (test.images.to(device), test.labels.to(device, torch.int64)) if test else (0, 0)
     for epoch in progress_bar(range(cfg.epochs), progress=cfg.progress, desc="epochs", leave=False):
         t0, lr = time.perf_counter(), set_lr(step.opt, bases, cfg.schedule, epoch)
         if any(members.hooks):
@@ -117,9 +105,9 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
         net.train()
         perm, dy, dx, flips = epoch_plan(images.shape[0], generator, cfg.augment, cfg.padding)
         idx = perm[:steps * bs]
-        x = crop_flip(images[idx], dy[:steps * bs], dx[:steps * bs], flips[:steps * bs], cfg.padding, cfg.fill) \
-            if cfg.augment else images[idx]
-        y = labels[idx]
+        x, y = images[idx], labels[idx]
+        if cfg.augment:
+            x = crop_flip(x, dy[:steps * bs], dx[:steps * bs], flips[:steps * bs], cfg.padding, cfg.fill)
         if capture and (graph is None or step.signature() != graph_sig):
             step.load(x[:bs], y[:bs], idx[:bs])  # the capture records the step on real data
             graph, captures = step.capture_graph(epoch, graph_sig if captures == 1 else None), captures + 1
@@ -132,8 +120,8 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
         check_epoch_loss(losses, epoch, lr)
         logits = None
         if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
-            logits = logits_on_device(net, test_images, test, device, step.use_amp, channels_last)
-            logits = logits.reshape(test_images.shape[0], n_models, -1)
+            logits = logits_on_device(net, test_images, test, device, step.use_amp, channels_last).reshape(
+                test_images.shape[0], n_models, -1)
         for i, hist in enumerate(histories):
             summary = None if logits is None else accuracy_summary(test_labels, logits[:, i].argmax(1), classes)
             hist.append_epoch(epoch, lr, losses[i], time.perf_counter() - t0, summary)
@@ -143,8 +131,7 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
 
 
 def fit_graphed(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, capture=True) -> History:
-    """``fit`` after its checks, on the engine: the step as one CUDA graph (``capture``) or the identical
-    step eagerly (any device)."""
+    """``fit`` after its checks on the engine: one CUDA graph (``capture``) or the same step eagerly."""
     with cudnn_autotune(device):
         return run_engine(model, train, test, Members([loss_fn], [hooks], [model]), cfg, device=device,
                           optimizer=optimizer, channels_last=resolve_amp(cfg.amp, device)[1], capture=capture,
@@ -153,8 +140,8 @@ def fit_graphed(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, d
 
 def fit_fast(model: nn.Module, train, *, loss_fn, test=None, hooks=(), optimizer=None, device="auto", capture=None,
              **settings) -> History:
-    """``fit`` on the engine (``settings``: ``fit``'s epochs, batch_size, lr, ...). ``capture`` None -> True on
-    CUDA; False equals ``fit(..., fast=False, drop_last=True)`` up to float rounding."""
+    """``fit`` on the engine (``settings`` as ``fit``'s); ``capture=False`` equals ``fit(..., fast=False,
+    drop_last=True)`` up to float rounding (``capture`` None: on CUDA)."""
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(**settings))
     dev = get_device(device)
     return fit_graphed(model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, dev,
@@ -172,9 +159,6 @@ def cudnn_autotune(device):
         torch.backends.cudnn.benchmark = previous
 
 
-# ----------------------------------------------------------------------------------------------
-# The step, its signature and its capture
-# ----------------------------------------------------------------------------------------------
 class _TrainStep:
     """Static input buffers and forward + loss + backward + optimizer step (``body``) on them."""
 
@@ -192,14 +176,15 @@ class _TrainStep:
         mean, std = (torch.tensor(v, dtype=torch.float32, device=device).view(1, -1, 1, 1) for v in (train.mean, train.std))
         self.scale = 1.0 / ((255.0 if train.images.dtype == torch.uint8 else 1.0) * std)
         self.shift = -mean / std
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
-        self.x = torch.zeros((cfg.batch_size, c, h, w), dtype=train.images.dtype, device=device).contiguous(memory_format=fmt)
+        self.x = torch.zeros((cfg.batch_size, c, h, w), dtype=train.images.dtype, device=device).contiguous(
+            memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         self.y, self.idx = (torch.zeros(cfg.batch_size, dtype=torch.int64, device=device) for _ in range(2))
         self.loss_acc = torch.zeros(len(loss_fns), dtype=torch.float32, device=device)
         self.data_classes = 0
 
     def load(self, x, y, idx):
-        self.x.copy_(x), self.y.copy_(y), self.idx.copy_(idx)
+        for buffer, value in ((self.x, x), (self.y, y), (self.idx, idx)):
+            buffer.copy_(value)
 
     def body(self):
         x = self.x.to(torch.float32) * self.scale + self.shift  # keeps the static batch's memory layout
@@ -220,16 +205,14 @@ class _TrainStep:
         self.body()
 
     def state(self) -> tuple[dict, list]:
-        """(signature, tensors) of what a captured step bakes in: tensors by address/shape/dtype (parameters,
-        buffers, optimizer and loss state), Python numbers and strings by value."""
+        """(signature, tensors) of what a capture bakes in: tensors by address/shape/dtype, Python scalars by value."""
         sig, tensors = _loss_state(self.loss_fns)
         for name, t in list(self.net.named_parameters()) + list(self.net.named_buffers()):
             sig[name] = _tensor_sig(t)
             tensors.append(t)
         for gi, group in enumerate(self.opt.param_groups):
-            for key, value in group.items():
-                if isinstance(value, torch.Tensor) or (key != "params" and isinstance(value, _SCALARS)):
-                    sig[f"group{gi}.{key}"] = _tensor_sig(value) if isinstance(value, torch.Tensor) else value
+            sig.update((f"group{gi}.{k}", _tensor_sig(v) if isinstance(v, torch.Tensor) else v)
+                       for k, v in group.items() if isinstance(v, (torch.Tensor, *_SCALARS)))
         opt_tensors = _optimizer_tensors(self.opt)
         sig.update((f"state{i}", _tensor_sig(t)) for i, t in enumerate(opt_tensors))
         return sig, tensors + opt_tensors
@@ -238,9 +221,8 @@ class _TrainStep:
         return self.state()[0]
 
     def capture_graph(self, epoch: int, announce: dict | None = None):
-        """The step captured (after the warm-up CUDA needs), with every effect of the warm-up undone, also when
-        the capture fails (so the caller can still train eagerly from the same state). ``announce``: the old
-        signature, to say once what changed."""
+        """The step captured, every effect of the warm-up undone (also on failure: eager training can follow);
+        ``announce``: the previous signature, to say what changed."""
         if announce is not None:
             sig = self.signature()
             changed = sorted(k for k in set(sig) | set(announce) if sig.get(k) != announce.get(k))

@@ -1,13 +1,10 @@
-"""Several models trained at once as one fused network, each with its own loss and hooks.
+"""Several models trained at once as one fused network, each with its own loss and hooks (``fit_many``).
 
-One small model leaves most of a GPU idle; 8 ResNet-32s fused and graphed train 11.3x faster per model
-than the reference loop (H200, ``benchmarks/results/nvidia-h200-train_throughput.json``). "Models as
-batch": the fused network runs the first model's ``forward`` on B x N rows (row b N + i is sample b for
-model i), each layer with parameters swapped for one that views its input as B x (N C) x ...: Conv2d ->
-one grouped convolution, BatchNorm -> one BatchNorm over N C channels, Linear -> one batched matmul. Other
-layers with parameters, or whose type differs between the models, run per model on their rows
-(``_PerModel``). The summed loss gives each model exactly its own gradients (disjoint parameters) and SGD
-is elementwise, so one optimizer is N independent SGDs. Entry point: ``ltutorial.train.fit_many``.
+8 ResNet-32s fused and graphed train 11.3x faster per model than the reference loop (H200,
+``benchmarks/results/nvidia-h200-train_throughput.json``). The first model's ``forward`` runs on B N rows (row
+b N + i: sample b, model i); Conv2d -> one grouped convolution, BatchNorm -> one over N C channels, Linear -> one
+batched matmul; other layers with state run per model (``_PerModel``). Disjoint parameters: the summed loss gives
+each model its own gradients, and one elementwise SGD is N independent SGDs.
 """
 
 from __future__ import annotations
@@ -27,8 +24,7 @@ __all__ = ["FusedModels", "NotFusableError", "fuse_models", "fusable_groups", "f
 
 
 class NotFusableError(ValueError):
-    """The models cannot run as one fused network (different module trees or shapes, or a forward that
-    mixes the samples of a batch)."""
+    """The models cannot run as one network (other module trees or shapes, or a forward mixing samples)."""
 
 
 def _cat(modules, name, stack=False):
@@ -43,8 +39,9 @@ def _same(modules, attrs, kind):
             if getattr(m, a) != getattr(modules[0], a):
                 raise NotFusableError(f"models must share their architecture to be fused; got {kind} layers whose {a} "
                                       f"differ ({getattr(modules[0], a)!r} vs {getattr(m, a)!r}) instead.")
-    if any((getattr(m, "bias", None) is None) != (getattr(modules[0], "bias", None) is None) for m in modules):
-        raise NotFusableError(f"models must share their architecture to be fused; got {kind} layers with and without bias.")
+    if len({getattr(m, "bias", None) is None for m in modules}) > 1:
+        raise NotFusableError(f"models must share their architecture to be fused; got {kind} layers with and "
+                              "without bias.")
 
 
 class _FusedConv2d(nn.Module):
@@ -73,43 +70,35 @@ class _FusedConv2d(nn.Module):
 
 
 class _FusedBatchNorm(nn.Module):
-    """N BatchNorm layers as one over N C channels: per-model, per-channel statistics as before."""
+    """N BatchNorm layers (affine, running statistics) as one over N C channels: per-model statistics as before."""
 
     def __init__(self, bns):
         super().__init__()
         _same(bns, ("num_features", "eps", "momentum", "affine", "track_running_stats"), type(bns[0]).__name__)
         self.n, self.c, self.eps, self.momentum = len(bns), bns[0].num_features, bns[0].eps, bns[0].momentum
-        self.track = bns[0].track_running_stats
-        self.weight, self.bias = (_cat(bns, "weight"), _cat(bns, "bias")) if bns[0].affine else (None, None)
-        for name in ("running_mean", "running_var", "num_batches_tracked"):
-            joined = torch.cat([getattr(m, name) for m in bns]) if name != "num_batches_tracked" else bns[0].num_batches_tracked
-            self.register_buffer(name, joined.clone() if self.track else None)
+        self.weight, self.bias = _cat(bns, "weight"), _cat(bns, "bias")
+        for name in ("running_mean", "running_var"):
+            self.register_buffer(name, torch.cat([getattr(m, name) for m in bns]).clone())
+        self.register_buffer("num_batches_tracked", bns[0].num_batches_tracked.clone())
 
     def forward(self, x):
-        shape, b = x.shape, x.shape[0] // self.n
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track:
+        if self.training:
             self.num_batches_tracked.add_(1)
-            if self.momentum is None:  # cumulative average, as nn.BatchNorm does (syncs; not graph-safe)
-                factor = 1.0 / float(self.num_batches_tracked)
-        stats = not self.training or self.track
-        return F.batch_norm(x.reshape(b, self.n * self.c, *x.shape[2:]), self.running_mean if stats else None,
-                            self.running_var if stats else None, self.weight, self.bias,
-                            self.training or self.running_mean is None, factor, self.eps).reshape(shape)
+        y = F.batch_norm(x.reshape(x.shape[0] // self.n, self.n * self.c, *x.shape[2:]), self.running_mean,
+                         self.running_var, self.weight, self.bias, self.training, self.momentum, self.eps)
+        return y.reshape(x.shape)
 
     @torch.no_grad()
     def unfuse_into(self, bns):
         for i, m in enumerate(bns):
             for name in ("weight", "bias", "running_mean", "running_var"):
-                if getattr(self, name) is not None:
-                    getattr(m, name).copy_(getattr(self, name)[i * self.c:(i + 1) * self.c])
-            if self.track:
-                m.num_batches_tracked.copy_(self.num_batches_tracked)
+                getattr(m, name).copy_(getattr(self, name)[i * self.c:(i + 1) * self.c])
+            m.num_batches_tracked.copy_(self.num_batches_tracked)
 
 
 class _FusedLinear(nn.Module):
-    """N Linear layers as one batched matrix product (B N) x in -> (B N) x out; ``normed``: N cosine heads
-    (LDAM's NormedLinear, z = normalize(x) @ normalize(W, dim=0), W in x out), computed in fp32 as the layer."""
+    """N Linear layers as one batched matmul (B N) x in -> (B N) x out; or N cosine heads (LDAM's NormedLinear,
+    z = normalize(x) @ normalize(W, dim=0)) in fp32, as the layer computes them."""
 
     def __init__(self, layers):
         super().__init__()
@@ -138,8 +127,7 @@ class _FusedLinear(nn.Module):
 
 
 class _PerModel(nn.Module):
-    """Fused in name only: each model's own copy of the layer on its rows of the (B N) batch (any per-sample
-    layer; N launches instead of one)."""
+    """Fused in name only: each model's copy of the layer on its rows (any per-sample layer; N launches)."""
 
     def __init__(self, modules):
         super().__init__()
@@ -159,26 +147,26 @@ class _PerModel(nn.Module):
 
 
 def _has_state(module: nn.Module) -> bool:
-    return any(True for _ in module.parameters(recurse=False)) or any(b is not None for b in module.buffers(recurse=False))
+    return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
 
 
 def _fuser_for(peers):
-    """The fused form of the layers ``peers`` (one per model); None for parameter-free ones (they run on the
-    (B N) rows unchanged); ``_PerModel`` for other layers with state or layers whose types differ."""
+    """The fused form of ``peers`` (one layer per model); None: stateless, run on the (B N) rows unchanged."""
     if len({type(m) for m in peers}) > 1:  # each model keeps its own (whole subtree)
         return _PerModel if any(_has_state(m) for p in peers for m in p.modules()) else None
     if isinstance(peers[0], nn.Conv2d):
         return _FusedConv2d if peers[0].padding_mode == "zeros" else _PerModel
     if isinstance(peers[0], (nn.BatchNorm1d, nn.BatchNorm2d)):
-        return _FusedBatchNorm
+        plain = peers[0].affine and peers[0].track_running_stats and peers[0].momentum is not None
+        return _FusedBatchNorm if plain else _PerModel
     if isinstance(peers[0], (nn.Linear, NormedLinear)):
         return _FusedLinear
     return _PerModel if _has_state(peers[0]) else None
 
 
 class FusedModels(nn.Module):
-    """N same-architecture models as one network: ``forward`` maps B x C x H x W to (B N) x K logits, row
-    b N + i from model i; ``unfuse_into(models)`` copies the trained parameters and BN statistics back."""
+    """N same-architecture models as one network: B x C x H x W -> (B N) x K logits, row b N + i from model i;
+    ``unfuse_into(models)`` copies the trained parameters and BN statistics back."""
 
     def __init__(self, models):
         super().__init__()
@@ -188,9 +176,8 @@ class FusedModels(nn.Module):
             raise NotFusableError("models must share their architecture to be fused; got models with different module "
                                   "trees instead.")
         for name in list(named[0]):
-            if any(r == "" or name.startswith(r + ".") for r in self._fused_names):
-                continue  # inside a layer already fused
-            fuser = _fuser_for([d[name] for d in named])
+            fuser = None if any(r == "" or name.startswith(r + ".") for r in self._fused_names) else (
+                _fuser_for([d[name] for d in named]))  # None also inside a layer already fused
             if fuser is None:
                 continue
             fused = fuser([d[name] for d in named])
@@ -215,9 +202,8 @@ class FusedModels(nn.Module):
 
 @torch.no_grad()
 def fuse_models(models, *, check: bool = True) -> FusedModels:
-    """``models`` fused into one ``FusedModels``; ``check``: a small random batch through the fused network and
-    each model (eval mode, TF32 off) must give the same logits, else ``NotFusableError`` (e.g. a forward
-    that mixes the samples of a batch)."""
+    """``models`` as one ``FusedModels``; ``check``: a random batch must give each model's logits (eval mode, TF32
+    off), else ``NotFusableError`` (e.g. a forward that mixes the samples of a batch)."""
     models = list(models)
     if not models or not all(isinstance(m, nn.Module) for m in models):
         raise ValueError(f"models must be a non-empty list of nn.Module; got {models!r:.80} instead.")
@@ -229,8 +215,8 @@ def fuse_models(models, *, check: bool = True) -> FusedModels:
         modes = [m.training for m in models]
         try:
             with _eval_fp32(models + [fused]):
-                x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0)).to(next(models[0].parameters()).device)
-                _check_fused(fused, models, x)
+                x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
+                _check_fused(fused, models, x.to(next(models[0].parameters()).device))
         finally:
             for m, mode in zip(models, modes):
                 m.train(mode)
@@ -262,14 +248,14 @@ def _check_fused(fused, models, x):
         raise NotFusableError(f"models must compute the same output shape to be fused; the fused forward failed with "
                               f"{type(err).__name__}: {err}") from err
     for i, out in enumerate(outs):
-        if not torch.allclose(got[:, i], out.reshape(x.shape[0], -1), rtol=1e-3, atol=1e-4 * (float(out.abs().max()) + 1e-6)):
+        atol = 1e-4 * (float(out.abs().max()) + 1e-6)
+        if not torch.allclose(got[:, i], out.reshape(x.shape[0], -1), rtol=1e-3, atol=atol):
             raise NotFusableError(f"models must compute each sample independently to be fused; model {i}'s fused "
                                   "output differs from its own output. Use fit_many(..., fuse=False).")
 
 
 def fusable_groups(models) -> list[list[int]]:
-    """Indices of the models to fuse together: all when they share their module tree, else one group per
-    exact architecture (module types, parameter and buffer shapes), in order of first use."""
+    """Indices of the models to fuse together: all if one module tree, else one group per exact architecture."""
     try:
         FusedModels(models)
         return [list(range(len(models)))]
@@ -277,21 +263,18 @@ def fusable_groups(models) -> list[list[int]]:
         groups: dict = {}
         for i, m in enumerate(models):
             key = (tuple((name, type(x).__name__) for name, x in m.named_modules()),
-                   tuple((name, tuple(t.shape)) for name, t in list(m.named_parameters()) + list(m.named_buffers())))
+                   tuple((name, t.shape) for name, t in list(m.named_parameters()) + list(m.named_buffers())))
             groups.setdefault(key, []).append(i)
         return list(groups.values())
 
 
 def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None) -> list[History]:
-    """Train same-architecture ``models`` as one fused network on the engine (``fast`` None -> a CUDA graph on
-    CUDA), then copy the trained weights back into them; each epoch's last partial batch is dropped."""
-    fast = resolve_fast(fast, device)
-    net = fuse_models([m.to(device) for m in models])
-    # Grouped layers view (B N) x C x H x W as B x (N C) x H x W: free in NCHW, a copy per layer in
-    # channels_last, so the fused network stays NCHW.
+    """Train ``models`` as one fused network on the engine (``fast`` None: graphed on CUDA), then unfuse them."""
+    fast, net = resolve_fast(fast, device), fuse_models([m.to(device) for m in models])
+    members = Members(list(loss_fns), list(hooks), list(models), lambda: net.unfuse_into(models))
+    # Grouped layers view (B N) x C x H x W as B x (N C) x H x W: free in NCHW, a copy in channels_last.
     with cudnn_autotune(device):
-        histories = run_engine(net, train, test, Members(list(loss_fns), list(hooks), list(models),
-                                                         lambda: net.unfuse_into(models)),
-                               cfg, device=device, capture=fast, engine_name=f"fused{len(models)}-{'graph' if fast else 'eager'}")
+        histories = run_engine(net, train, test, members, cfg, device=device, capture=fast,
+                               engine_name=f"fused{len(models)}-{'graph' if fast else 'eager'}")
     net.unfuse_into(models)
     return histories
