@@ -92,7 +92,8 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
     states = [TrainState(0, cfg.epochs, m, fn, step.opt, h, train, device)
               for m, fn, h in zip(members.models, members.loss_fns, histories)]
     generator, graph, graph_sig, captures = torch.Generator(device=device).manual_seed(cfg.seed), None, None, 0
-    test_images, test_labels = (test.images.to(device), test.labels.to(device, torch.int64)) if test else (0, 0)
+    if test is not None:
+        test_images, test_labels = test.images.to(device), test.labels.to(device, torch.int64)
     for epoch in progress_bar(range(cfg.epochs), progress=cfg.progress, desc="epochs", leave=False):
         t0, lr = time.perf_counter(), set_lr(step.opt, bases, cfg.schedule, epoch)
         if any(members.hooks):
@@ -173,7 +174,8 @@ class _TrainStep:
         self.net, self.loss_fns, self.device, self.use_amp = net, loss_fns, device, resolve_amp(cfg.amp, device)[0]
         self.opt = optimizer or TensorLRSGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                             weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
-        mean, std = (torch.tensor(v, dtype=torch.float32, device=device).view(1, -1, 1, 1) for v in (train.mean, train.std))
+        mean, std = (torch.tensor(v, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+                     for v in (train.mean, train.std))
         self.scale = 1.0 / ((255.0 if train.images.dtype == torch.uint8 else 1.0) * std)
         self.shift = -mean / std
         self.x = torch.zeros((cfg.batch_size, c, h, w), dtype=train.images.dtype, device=device).contiguous(
@@ -329,6 +331,6 @@ def _capture_error(failure: BaseException, epoch: int) -> GraphCaptureError:
     error = GraphCaptureError(
         "the train step could not be captured as a CUDA graph (a loss, hook or model that syncs with the host, e.g. "
         ".item() or data-dependent shapes?). Make it graph-safe (docs/ARCHITECTURE.md, 'Graph-safe losses') or run "
-        f"fit(..., fast=False). Original error: {'; then '.join(reversed(causes))}")
+        f"fit(..., fast=False). Original error: {'; then '.join(reversed(causes))}")  # the first cause first
     error.epoch = epoch
     return error

@@ -42,7 +42,8 @@ def pack_cifar(root=None, dst=".", *, name: str = "cifar10", imbalance_ratio: fl
     dst = Path(dst).expanduser()
     dst = dst if dst.suffix == ".ltpack" else dst / f"{name}.ltpack"
     if kind not in ("imagefolder", "pickle"):
-        raise ValueError(f"root must hold an ImageFolder tree or the official files to pack; got the {kind} {path} instead.")
+        raise ValueError(f"root must hold an ImageFolder tree or the official files to pack; got the {kind} {path} "
+                         "instead.")
     full_train = load_cifar_split(name, "train", root, verbose=verbose)  # full-set statistics; every image decodes
     train, test = (_encoded_split(kind, path, name, split) for split in ("train", "test"))
     full_labels, indices, longtail = train["labels"], torch.arange(train["labels"].numel()), None
@@ -55,9 +56,9 @@ def pack_cifar(root=None, dst=".", *, name: str = "cifar10", imbalance_ratio: fl
     pack = {"format": PACK_FORMAT, "version": PACK_VERSION, "name": name, "classes": list(train["classes"]),
             "origin": full_train["source"], "longtail": longtail,
             "encoding": "jpeg" if bool(mask.all()) else ("png" if not bool(mask.any()) else "mixed"),
-            "train": {"data": train["data"].clone(), "offsets": train["offsets"], "labels": full_labels[indices].clone(),
-                      "indices": indices, "full_labels": full_labels.clone(), "mean": list(full_train["mean"]),
-                      "std": list(full_train["std"])},
+            "train": {"data": train["data"].clone(), "offsets": train["offsets"], "indices": indices,
+                      "labels": full_labels[indices].clone(), "full_labels": full_labels.clone(),
+                      "mean": list(full_train["mean"]), "std": list(full_train["std"])},
             "test": {"data": test["data"].clone(), "offsets": test["offsets"], "labels": test["labels"].clone()}}
     atomic_save(pack, dst)
     if verbose:
@@ -67,8 +68,7 @@ def pack_cifar(root=None, dst=".", *, name: str = "cifar10", imbalance_ratio: fl
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ltutorial.data.pack",
-                                     description="Pack CIFAR (test split + full or long-tailed train split) into one file.")
+    parser = argparse.ArgumentParser(prog="python -m ltutorial.data.pack", description="Pack CIFAR into one file.")
     parser.add_argument("--out", required=True, help="folder to write <name>.ltpack into (or a path ending in .ltpack)")
     parser.add_argument("--root", default=None, help="where the CIFAR copy is (default: LTUTORIAL_DATA, else ./data)")
     parser.add_argument("--name", default="cifar10", choices=sorted(CIFAR_SPECS))

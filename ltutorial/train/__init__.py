@@ -6,9 +6,8 @@ engine tier ``ltutorial.fast`` through their ``fast`` flag (docs/ARCHITECTURE.md
 from __future__ import annotations
 
 from ltutorial.train.augment import crop_flip, normalize, random_crop_flip
-from ltutorial.train.hooks import PerClassAccuracyRecorder
-from ltutorial.train.loop import (FitConfig, History, TrainState, evaluate, extract_features, fit, fit_many, predict,
-                                  predict_logits)
+from ltutorial.train.loop import (FitConfig, History, PerClassAccuracyRecorder, TrainState, evaluate, extract_features,
+                                  fit, fit_many, predict, predict_logits)
 from ltutorial.train.recipes import RECIPES, TrainConfig
 from ltutorial.train.schedules import cosine_with_warmup, ldam_drw_schedule, warmup_multistep
 

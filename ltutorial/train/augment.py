@@ -34,7 +34,8 @@ def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: t
     cols = torch.where(flips.to(device)[:, None].bool(), width - 1 - cols, cols) + (dx.to(device)[:, None] - padding)
     inside = None
     if fill == "reflect":  # -1 -> 1, size -> size - 2 (valid while padding < size)
-        rows, cols = (torch.where(i.abs() >= s, 2 * (s - 1) - i.abs(), i.abs()) for i, s in ((rows, height), (cols, width)))
+        rows, cols = (torch.where(i.abs() >= s, 2 * (s - 1) - i.abs(), i.abs())
+                      for i, s in ((rows, height), (cols, width)))
     else:
         inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]  # N x H x W
         rows, cols = rows.clamp(0, height - 1), cols.clamp(0, width - 1)
@@ -59,7 +60,8 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, generator: torch.Ge
     recipe, Cao et al., NeurIPS 2019), as batch operations; the same ``generator`` seed, the same output."""
     padding = _check_padding(padding, *_check_images(images).shape[2:])
     if generator is not None and generator.device != images.device:
-        raise ValueError(f"generator must be on the images' device ({images.device}); got one on {generator.device} instead.")
+        raise ValueError(f"generator must be on the images' device ({images.device}); got one on {generator.device} "
+                         "instead.")
     dy, dx, flips = draw_crop_flip(images.shape[0], padding, flip=flip, generator=generator, device=images.device)
     return crop_flip(images, dy, dx, flips, padding=padding, fill=fill)
 

@@ -1,15 +1,10 @@
-"""Training on several processes with ``torch.distributed``, launched by ``torchrun``.
+"""Training on W processes started by ``torchrun --nproc_per_node=W -m ltutorial ...`` (``torch.distributed``).
 
-    torchrun --nproc_per_node=4 -m ltutorial reproduce cifar10-lt        # one machine, 4 GPUs
-
-torchrun sets ``RANK``, ``WORLD_SIZE`` (W) and ``LOCAL_RANK`` in each process; ``fit`` then trains the
-model in ``DistributedDataParallel`` (Li et al., "PyTorch Distributed", VLDB 2020), which averages the
-gradients of the W processes. Same numbers as one process: every rank draws the same seeded permutation
-and takes its contiguous B/W rows of each global batch of B rows. With q_r the rows of rank r (or their
-class weights, for a weighted mean such as DRW's), each rank's mean loss is scaled by W q_r / sum_r q_r,
-so the averaged gradient is that of the global batch's mean loss, also for an uneven last batch.
-Evaluation: each rank predicts its slice of the test set and ``all_gather`` joins them. Only rank 0
-prints and writes; every collective has a timeout, so a dead rank ends the job instead of hanging it.
+``fit`` trains the model in DistributedDataParallel (Li et al., "PyTorch Distributed", VLDB 2020), which
+averages the W gradients. Same numbers as one process: each rank takes its contiguous B/W rows of every global
+batch of the same seeded permutation and scales its mean loss by W q_r / sum_r q_r (q_r: its rows, or their
+class weights for a weighted mean), so the average is the global batch's gradient. Each rank evaluates its
+slice of the test set, joined by ``all_gather``; only rank 0 prints and writes; collectives time out.
 """
 
 from __future__ import annotations
@@ -49,13 +44,12 @@ def world_size() -> int:
 
 
 def is_main_process() -> bool:
-    """Rank 0 (or a single process): the one that prints, shows progress and writes files."""
+    """Rank 0 (or a single process): the one that prints and writes files."""
     return rank() == 0
 
 
 def init_distributed(device="auto", *, backend: str | None = None, timeout_s: float = 300) -> torch.device:
-    """Join torchrun's process group (once) and return this rank's device ("cuda" -> cuda:LOCAL_RANK).
-    Backend NCCL on CUDA, gloo on the CPU; a collective waiting longer than ``timeout_s`` raises."""
+    """Join torchrun's process group (NCCL on CUDA, gloo on the CPU, once); this rank's device (cuda:LOCAL_RANK)."""
     if not launched_by_torchrun():
         raise RuntimeError(f"init_distributed needs the torchrun variables {TORCHRUN_VARIABLES}; got none instead. "
                            "Start the script with torchrun --nproc_per_node=N.")
@@ -98,7 +92,7 @@ def quiet_unless_main():
 
 
 def describe_processes(device: torch.device, batch_size: int, notes: list) -> dict:
-    """``world_size`` and every rank's ``devices`` for a results file (a note on per-rank BatchNorm)."""
+    """``world_size`` and every rank's ``devices`` for a results file."""
     device = torch.device(device)
     names = [torch.cuda.get_device_name(device) if device.type == "cuda" else device.type]
     if is_distributed():
@@ -110,7 +104,7 @@ def describe_processes(device: torch.device, batch_size: int, notes: list) -> di
 
 
 def check_global_batch(batch_size: int) -> int:
-    """B / W, the rows each rank takes from a global batch; a B that W does not divide is refused."""
+    """B / W, the rows each rank takes from a global batch of B."""
     if batch_size % world_size():
         raise ValueError(f"batch_size must be divisible by the number of processes ({world_size()}) so that every rank "
                          f"takes the same share of each global batch; got {batch_size} instead.")
@@ -132,7 +126,7 @@ def check_run(batch_size: int, n_kept: int, fast, sync_batchnorm: bool) -> None:
 
 
 def shard_bounds(n: int, r: int | None = None, w: int | None = None) -> tuple[int, int]:
-    """[start, stop) of rank r's contiguous part of n rows (sizes differ by at most one, as ``tensor_split``)."""
+    """[start, stop) of rank r's contiguous part of n rows (as ``torch.tensor_split``)."""
     r, w = rank() if r is None else r, world_size() if w is None else w
     q, extra = divmod(n, w)
     start = r * q + min(r, extra)
@@ -140,8 +134,7 @@ def shard_bounds(n: int, r: int | None = None, w: int | None = None) -> tuple[in
 
 
 def batch_rows(start: int, stop: int) -> tuple[int, int] | None:
-    """This rank's rows of the global batch [start, stop); None on every rank for a batch of fewer rows
-    than processes (all skip it: DDP needs every rank to take each step)."""
+    """This rank's rows of the global batch [start, stop); None (all skip) for fewer rows than processes."""
     if world_size() == 1:
         return start, stop
     if stop - start < world_size():
@@ -151,9 +144,8 @@ def batch_rows(start: int, stop: int) -> tuple[int, int] | None:
 
 
 def loss_share(loss_fn, targets: torch.Tensor, total: int | None = None):
-    """W q_r / sum_r q_r for this rank's mean loss (None in one process). q_r: the rows' class weights when
-    the loss divides by them (``weight`` buffer, mean reduction), else the row count, whose sum is the
-    global batch's ``total`` rows when given (then no all-reduce)."""
+    """W q_r / sum_r q_r for this rank's mean loss (None in one process); q_r: the rows' class weights if the loss
+    divides by them, else the row count, whose sum is ``total`` (the global batch's rows) when given."""
     if not is_distributed():
         return None
     weight = getattr(loss_fn, "weight", None)
@@ -190,20 +182,19 @@ def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:
 
 
 def wrap_model(model: torch.nn.Module, device: torch.device, sync_batchnorm: bool = False) -> torch.nn.Module:
-    """``model`` in DistributedDataParallel (``sync_batchnorm``: BatchNorm -> SyncBatchNorm first, statistics
-    over the global batch); the parameters stay the model's, so its optimizer keeps working."""
+    """``model`` in DistributedDataParallel (``sync_batchnorm``: SyncBatchNorm, global batch statistics)."""
     if sync_batchnorm:
         if device.type != "cuda":
             raise ValueError(f"sync_batchnorm=True needs CUDA devices (PyTorch's SyncBatchNorm runs on GPUs only); got "
                              f"device {device} instead. Use sync_batchnorm=False (each rank then normalises with the "
                              "statistics of its own B/W rows).")
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # swaps children in place, same Parameters
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
 class ShardedBatchSampler(torch.utils.data.Sampler):
-    """DataLoader batches: epoch e's ``randperm(n)`` (generator seeded from seed and e), global batch k its
-    rows [kB, (k+1)B), of which this rank yields its B/W part. Call ``set_epoch(e)`` before each epoch."""
+    """This rank's part of each global batch of epoch e's ``randperm(n)``; call ``set_epoch(e)`` before each."""
 
     def __init__(self, n: int, batch_size: int, *, seed: int = 0, drop_last: bool = False):
         self.n, self.batch_size, self.seed, self.drop_last, self.epoch = n, batch_size, seed, drop_last, 0

@@ -1,16 +1,18 @@
-"""The training loop every notebook uses: ``fit``, ``fit_many``, ``evaluate``, ``predict_logits``.
+"""The training loop every notebook uses: ``fit``, ``fit_many``, ``evaluate``, ``predict_logits``, hooks.
 
 Per epoch e: lr = base_lr * schedule(e); hooks(state); for each batch of a seeded permutation:
 x = normalize(crop_flip(images[idx])), loss = loss_fn(model(x), y), backward, SGD step (the LDAM-DRW
 recipe, Cao et al., NeurIPS 2019). ``_fit_eager`` is the specification; on CUDA ``fit``/``fit_many``
 hand the same work to the engine tier ``ltutorial.fast`` through one seam, ``fast`` (None -> on for
-CUDA), which changes speed only (docs/ARCHITECTURE.md, "Training loop").
+CUDA), which changes speed only. A hook ``hook(state)`` runs at each epoch start, after the lr is set
+(docs/ARCHITECTURE.md, "Training loop").
 """
 
 from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,7 +27,7 @@ from ltutorial.train.common import (FitConfig, History, TrainState, accuracy_sum
                                     resolve_fast, set_lr)
 
 __all__ = ["History", "TrainState", "FitConfig", "fit", "fit_many", "evaluate", "predict", "predict_logits",
-           "extract_features"]
+           "extract_features", "PerClassAccuracyRecorder"]
 
 
 def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device) -> History:
@@ -41,7 +43,8 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
     optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                              weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
     bases, generator = base_lrs(optimizer), torch.Generator(device=device).manual_seed(cfg.seed)
-    history = History(device=str(device), config=dict(history_config(cfg, bases[0], use_amp), world_size=ddp.world_size()))
+    config = dict(history_config(cfg, bases[0], use_amp), world_size=ddp.world_size())
+    history = History(device=str(device), config=config)
     state = TrainState(0, cfg.epochs, model, loss_fn, optimizer, history, train, device)
     mean, std = (torch.as_tensor(v, dtype=torch.float32, device=device) for v in (train.mean, train.std))
     net = ddp.wrap_model(model, device, cfg.sync_batchnorm) if ddp.is_distributed() else model  # averages gradients
@@ -59,7 +62,8 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
             if rows is None:
                 continue  # a last batch of fewer rows than processes: every rank skips it
             (a, b), idx = rows, perm[rows[0]:rows[1]]
-            x = crop_flip(images[idx], dy[a:b], dx[a:b], flips[a:b], cfg.padding, cfg.fill) if cfg.augment else images[idx]
+            x = crop_flip(images[idx], dy[a:b], dx[a:b], flips[a:b], cfg.padding, cfg.fill) if cfg.augment else (
+                images[idx])
             x = normalize(x, mean, std)
             with autocast(device, use_amp):
                 logits = net(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
@@ -67,7 +71,8 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
                 check_output_width(logits, max(classes, count_classes(train)))
             loss = call_loss(loss_fn, logits.float(), labels[idx], idx)
             if steps == 0 and epoch == 0 and (not isinstance(loss, torch.Tensor) or loss.ndim != 0):
-                raise ValueError(f"loss_fn must return a scalar tensor; got {getattr(loss, 'shape', type(loss))} instead.")
+                raise ValueError(f"loss_fn must return a scalar tensor; got {getattr(loss, 'shape', type(loss))} "
+                                 "instead.")
             share = ddp.loss_share(loss_fn, labels[idx], min(s + bs, stop) - s)  # None in one process
             loss = loss if share is None else loss * share
             optimizer.zero_grad(set_to_none=True)
@@ -110,7 +115,8 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
         epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
         schedule=schedule, augment=augment, seed=seed, eval_every=eval_every, progress=progress, amp=amp,
         drop_last=drop_last, padding=padding, fill=fill, sync_batchnorm=sync_batchnorm))
-    return fit_checked(model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, ddp.resolve_device(device), fast)
+    device = ddp.resolve_device(device)
+    return fit_checked(model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, device, fast)
 
 
 def fit_checked(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, fast=None) -> History:
@@ -176,6 +182,31 @@ def evaluate(model: nn.Module, data, device=None, batch_size: int = 1024, amp=No
             "predictions": predictions.cpu(), "logits": logits.cpu()}
 
 
+class PerClassAccuracyRecorder:
+    """A hook recording acc_c = TP_c / n_c on ``test`` every ``every`` epochs (at the start of epoch e > 0): when
+    head and tail classes are learnt under ERM (notebook 01)."""
+
+    def __init__(self, test, every: int = 1, *, batch_size: int = 1024):
+        self.test = check_dataset(test, "test")
+        self.every = check_positive_int(every, name="every")
+        self.batch_size = check_positive_int(batch_size, name="batch_size")
+        self.epochs: list[int] = []
+        self.per_class_accuracy: list[np.ndarray] = []
+
+    def __call__(self, state) -> None:
+        if state.epoch > 0 and state.epoch % self.every == 0:
+            result = evaluate(state.model, self.test, device=state.device, batch_size=self.batch_size)
+            self.per_class_accuracy.append(result["per_class_accuracy"])
+            self.epochs.append(int(state.epoch))
+
+    def as_array(self) -> np.ndarray:
+        """The records as an (n_records x n_classes) array (NaN for absent classes)."""
+        return np.stack(self.per_class_accuracy) if self.per_class_accuracy else np.empty((0, 0))
+
+    def __repr__(self) -> str:
+        return f"PerClassAccuracyRecorder(every={self.every}, recorded epochs={self.epochs})"
+
+
 def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit_kwargs) -> list[History]:
     """Train several models on the same batches, each with its own loss and hooks; one History per model.
 
@@ -187,7 +218,8 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
         raise ValueError(f"models must be a non-empty list of nn.Module; got {type(models).__name__} instead.")
     loss_fns = list(loss_fns) if isinstance(loss_fns, (list, tuple)) else None
     if loss_fns is None or len(loss_fns) != len(models):
-        raise ValueError(f"loss_fns must be a list with one loss per model ({len(models)}); got {loss_fns!r:.80} instead.")
+        raise ValueError(f"loss_fns must be a list with one loss per model ({len(models)}); got {loss_fns!r:.80} "
+                         "instead.")
     if hooks is not None and (not isinstance(hooks, (list, tuple)) or len(hooks) != len(models)):
         raise ValueError(f"hooks must be None or a list with one list of hooks per model ({len(models)}); got "
                          f"{hooks!r:.80} instead.")
@@ -199,7 +231,8 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     if fuse is not None and not isinstance(fuse, bool):
         raise ValueError(f"fuse must be None, True or False; got {fuse!r} instead.")
     if fuse and ddp.is_distributed():
-        raise ValueError("fuse must be None or False under torchrun (the fused engine is single-process); got True instead.")
+        raise ValueError("fuse must be None or False under torchrun (the fused engine is single-process); got True "
+                         "instead.")
     if ddp.is_distributed() or not (device.type == "cuda" if fuse is None else fuse):
         return [fit(m, train, loss_fn=fn, hooks=h, test=test, device=device, **fit_kwargs)
                 for m, fn, h in zip(models, loss_fns, hooks)]
@@ -223,7 +256,8 @@ def _fit_group(models, loss_fns, hooks, train, test, cfg, device, fast, auto) ->
     from ltutorial.fast.fused import NotFusableError, fit_fused
 
     def one_by_one():
-        return [fit_checked(m, train, test, fn, h, cfg, None, device, fast) for m, fn, h in zip(models, loss_fns, hooks)]
+        return [fit_checked(m, train, test, fn, h, cfg, None, device, fast)
+                for m, fn, h in zip(models, loss_fns, hooks)]
 
     if len(models) == 1 and device.type == "cuda" and fast is not False:
         return one_by_one()

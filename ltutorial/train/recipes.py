@@ -42,7 +42,8 @@ class TrainConfig:
                                    ("weight_decay", "a finite number >= 0", lambda v: v >= 0),
                                    ("momentum", "a number in [0, 1)", lambda v: 0 <= v < 1)):
             value = getattr(self, name)
-            if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and ok(value)):
+            real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not (real and math.isfinite(value) and ok(value)):
                 raise ValueError(f"{name} must be {expected}; got {value!r} instead.")
         if any(isinstance(m, numbers.Integral) and m > self.epochs for m in self.milestones):
             raise ValueError(f"milestones must be epochs <= epochs ({self.epochs}); got {self.milestones!r} instead.")
@@ -64,9 +65,11 @@ class TrainConfig:
         (warm-up >= 1 if it was on), as ``ldam_drw_schedule`` scales the 200-epoch recipe."""
         if check_positive_int(epochs, name="epochs") == self.epochs:
             return self
-        f = epochs / self.epochs
-        return dataclasses.replace(self, epochs=epochs, warmup_epochs=max(1, math.floor(self.warmup_epochs * f + 0.5))
-                                   if self.warmup_epochs else 0, milestones=tuple(math.floor(m * f + 0.5) for m in self.milestones))
+        def scale(e):
+            return math.floor(e * epochs / self.epochs + 0.5)
+
+        return dataclasses.replace(self, epochs=epochs, warmup_epochs=max(1, scale(self.warmup_epochs)) if
+                                   self.warmup_epochs else 0, milestones=tuple(scale(m) for m in self.milestones))
 
     def fit_kwargs(self) -> dict:
         """Keyword arguments for ``fit(model, train, loss_fn=..., **config.fit_kwargs())``."""

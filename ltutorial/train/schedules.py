@@ -33,7 +33,8 @@ class WarmupMultiStep:
         return warm * self.gamma ** sum(1 for m in self.milestones if epoch >= m)
 
     def __repr__(self) -> str:
-        return f"warmup_multistep(warmup_epochs={self.warmup_epochs}, milestones={self.milestones}, gamma={self.gamma:g})"
+        return (f"warmup_multistep(warmup_epochs={self.warmup_epochs}, milestones={self.milestones}, "
+                f"gamma={self.gamma:g})")
 
 
 class CosineWithWarmup:
@@ -57,7 +58,8 @@ class CosineWithWarmup:
         return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * t))
 
     def __repr__(self) -> str:
-        return f"cosine_with_warmup(epochs={self.epochs}, warmup_epochs={self.warmup_epochs}, min_factor={self.min_factor:g})"
+        return (f"cosine_with_warmup(epochs={self.epochs}, warmup_epochs={self.warmup_epochs}, "
+                f"min_factor={self.min_factor:g})")
 
 
 def warmup_multistep(warmup_epochs: int = 5, milestones=(160, 180), gamma: float = 0.1) -> WarmupMultiStep:
