@@ -108,7 +108,7 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
         idx = perm[:steps * bs]
         x, y = images[idx], labels[idx]
         if cfg.augment:
-            x = crop_flip(x, dy[:steps * bs], dx[:steps * bs], flips[:steps * bs], cfg.padding, cfg.fill)
+            x = crop_flip(x, dy[:steps * bs], dx[:steps * bs], flips[:steps * bs], cfg.padding)
         if capture and (graph is None or step.signature() != graph_sig):
             step.load(x[:bs], y[:bs], idx[:bs])  # the capture records the step on real data
             graph, captures = step.capture_graph(epoch, graph_sig if captures == 1 else None), captures + 1

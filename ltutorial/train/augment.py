@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import torch
 
-from ltutorial._validation import check_choice
-
-__all__ = ["FILLS", "draw_crop_flip", "crop_flip", "random_crop_flip", "normalize"]
-
-#: "zero" pads with black (torchvision's RandomCrop default, LDAM-DRW); "reflect" mirrors without repeating the edge.
-FILLS = ("zero", "reflect")
+__all__ = ["draw_crop_flip", "crop_flip", "random_crop_flip", "normalize"]
 
 
-def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: torch.Tensor, padding: int = 4,
-              fill: str = "zero") -> torch.Tensor:
-    """Crop each image at (dy, dx) of the image padded by ``padding``, then flip it where ``flips``; same
-    dtype and shape, laid out channels-last (the gather gives N x H x W x C)."""
+def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: torch.Tensor,
+              padding: int = 4) -> torch.Tensor:
+    """Crop each image at (dy, dx) of the image zero-padded by ``padding`` (torchvision's RandomCrop), then flip
+    it where ``flips``; same dtype and shape, laid out channels-last (the gather gives N x H x W x C)."""
     n, _, height, width = _check_images(images).shape
-    padding, fill = _check_padding(padding, height, width), check_choice(fill, list(FILLS), name="fill")
+    padding = _check_padding(padding, height, width)
     for name, t in (("dy", dy), ("dx", dx), ("flips", flips)):
         if not isinstance(t, torch.Tensor) or t.shape != (n,):
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
@@ -32,17 +27,10 @@ def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: t
     rows = torch.arange(height, device=device)[None, :] + (dy.to(device)[:, None] - padding)  # N x H
     cols = torch.arange(width, device=device)[None, :]
     cols = torch.where(flips.to(device)[:, None].bool(), width - 1 - cols, cols) + (dx.to(device)[:, None] - padding)
-    inside = None
-    if fill == "reflect":  # -1 -> 1, size -> size - 2 (valid while padding < size)
-        rows, cols = (torch.where(i.abs() >= s, 2 * (s - 1) - i.abs(), i.abs())
-                      for i, s in ((rows, height), (cols, width)))
-    else:
-        inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]  # N x H x W
-        rows, cols = rows.clamp(0, height - 1), cols.clamp(0, width - 1)
+    inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]  # N x H x W
+    rows, cols = rows.clamp(0, height - 1), cols.clamp(0, width - 1)
     out = images[torch.arange(n, device=device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # N x H x W x C
-    if inside is not None:
-        out = out * inside[..., None].to(out.dtype)
-    return out.permute(0, 3, 1, 2)
+    return (out * inside[..., None].to(out.dtype)).permute(0, 3, 1, 2)
 
 
 def draw_crop_flip(n: int, padding: int, *, flip: bool = True, generator: torch.Generator | None = None, device=None):
@@ -55,7 +43,7 @@ def draw_crop_flip(n: int, padding: int, *, flip: bool = True, generator: torch.
 
 
 def random_crop_flip(images: torch.Tensor, padding: int = 4, generator: torch.Generator | None = None,
-                     flip: bool = True, fill: str = "zero") -> torch.Tensor:
+                     flip: bool = True) -> torch.Tensor:
     """torchvision's ``RandomCrop(H, padding=p)`` + ``RandomHorizontalFlip(0.5)`` image by image (the LDAM-DRW
     recipe, Cao et al., NeurIPS 2019), as batch operations; the same ``generator`` seed, the same output."""
     padding = _check_padding(padding, *_check_images(images).shape[2:])
@@ -63,15 +51,13 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, generator: torch.Ge
         raise ValueError(f"generator must be on the images' device ({images.device}); got one on {generator.device} "
                          "instead.")
     dy, dx, flips = draw_crop_flip(images.shape[0], padding, flip=flip, generator=generator, device=images.device)
-    return crop_flip(images, dy, dx, flips, padding=padding, fill=fill)
+    return crop_flip(images, dy, dx, flips, padding=padding)
 
 
-def normalize(images: torch.Tensor, mean, std, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(x / 255 - mean_c) / std_c as one multiply-add x a_c + b_c (float input: already in [0, 1]); keeps the
-    memory layout (channels-last stays channels-last)."""
+def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """float32 (x / 255 - mean_c) / std_c as one multiply-add x a_c + b_c (float input: already in [0, 1]); keeps
+    the memory layout (channels-last stays channels-last)."""
     images = _check_images(images)
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise ValueError(f"dtype must be a floating-point torch dtype; got {dtype!r} instead.")
     mean_t, std_t = (torch.as_tensor(v, dtype=torch.float32, device=images.device).flatten() for v in (mean, std))
     if mean_t.numel() != images.shape[1] or std_t.numel() != images.shape[1]:
         raise ValueError(f"mean and std must have one value per channel ({images.shape[1]}); got {mean_t.numel()} and "
@@ -79,10 +65,7 @@ def normalize(images: torch.Tensor, mean, std, dtype: torch.dtype = torch.float3
     if images.device.type == "cpu" and not bool((std_t > 0).all()):
         raise ValueError(f"std must be positive; got {std_t.tolist()} instead.")
     scale = (1.0 / ((255.0 if images.dtype == torch.uint8 else 1.0) * std_t)).view(1, -1, 1, 1)
-    shift = (-mean_t / std_t).view(1, -1, 1, 1)
-    compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-    out = images.to(compute) * scale.to(compute) + shift.to(compute)  # images first: their layout is kept
-    return out if out.dtype == dtype else out.to(dtype)
+    return images.to(torch.float32) * scale + (-mean_t / std_t).view(1, -1, 1, 1)  # images first: layout kept
 
 
 def _check_images(images) -> torch.Tensor:

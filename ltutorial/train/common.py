@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ltutorial._validation import check_choice, check_number, check_positive_int
-from ltutorial.train.augment import FILLS, draw_crop_flip, normalize
+from ltutorial._validation import check_number, check_positive_int
+from ltutorial.train.augment import draw_crop_flip, normalize
 
 
 def _json(v):
@@ -101,7 +101,6 @@ class FitConfig:
     amp: bool | None = None
     drop_last: bool = False
     padding: int = 4
-    fill: str = "zero"
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
 
 
@@ -129,7 +128,6 @@ def check_fit_args(model, train, loss_fn, test, cfg: FitConfig) -> FitConfig:
     side, pad = min(train.images.shape[2:]), cfg.padding
     if cfg.augment and (isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < side):
         raise ValueError(f"padding must be an integer in [0, {side}); got {pad!r} instead.")
-    check_choice(cfg.fill, FILLS, name="fill")
     if cfg.schedule is not None and not callable(cfg.schedule):
         raise ValueError(f"schedule must be None or a callable epoch -> lr multiplier; got "
                          f"{type(cfg.schedule).__name__} instead.")
@@ -242,7 +240,7 @@ def check_epoch_loss(losses, epoch: int, lr: float) -> None:
 
 
 def history_config(cfg: FitConfig, lr: float, amp: bool) -> dict:
-    keys = ("epochs", "batch_size", "augment", "seed", "drop_last", "padding", "fill")
+    keys = ("epochs", "batch_size", "augment", "seed", "drop_last", "padding")
     return dict({k: getattr(cfg, k) for k in keys}, lr=lr, schedule=repr(cfg.schedule), amp=amp)
 
 

@@ -48,7 +48,7 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
-def init_distributed(device="auto", *, backend: str | None = None, timeout_s: float = 300) -> torch.device:
+def init_distributed(device="auto", *, timeout_s: float = 300) -> torch.device:
     """Join torchrun's process group (NCCL on CUDA, gloo on the CPU, once); this rank's device (cuda:LOCAL_RANK)."""
     if not launched_by_torchrun():
         raise RuntimeError(f"init_distributed needs the torchrun variables {TORCHRUN_VARIABLES}; got none instead. "
@@ -65,7 +65,7 @@ def init_distributed(device="auto", *, backend: str | None = None, timeout_s: fl
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
-        backend = backend or ("nccl" if dev.type == "cuda" else "gloo")
+        backend = "nccl" if dev.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s),
                                 device_id=dev if backend == "nccl" else None)
     return dev

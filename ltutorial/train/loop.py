@@ -62,9 +62,8 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
             if rows is None:
                 continue  # a last batch of fewer rows than processes: every rank skips it
             (a, b), idx = rows, perm[rows[0]:rows[1]]
-            x = crop_flip(images[idx], dy[a:b], dx[a:b], flips[a:b], cfg.padding, cfg.fill) if cfg.augment else (
-                images[idx])
-            x = normalize(x, mean, std)
+            x = normalize(crop_flip(images[idx], dy[a:b], dx[a:b], flips[a:b], cfg.padding) if cfg.augment else
+                          images[idx], mean, std)
             with autocast(device, use_amp):
                 logits = net(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
             if steps == 0 and epoch == 0:
@@ -102,8 +101,7 @@ def _test_summary(model, test, num_classes, device, use_amp, channels_last):
 def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size: int = 128, optimizer=None,
         lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 2e-4, nesterov: bool = False, schedule=None,
         augment=None, device="auto", seed: int = 0, hooks=(), eval_every: int = 1, progress=None, amp=None,
-        fast=None, drop_last: bool = False, padding: int = 4, fill: str = "zero",
-        sync_batchnorm: bool = False) -> History:
+        fast=None, drop_last: bool = False, padding: int = 4, sync_batchnorm: bool = False) -> History:
     """Train ``model`` on ``train`` with ``loss_fn`` for ``epochs`` epochs (the module docstring); a ``History``.
 
     A given ``optimizer`` keeps its lrs as base lrs; ``augment`` None -> ``train.augment``; ``amp`` None: bf16 +
@@ -114,7 +112,7 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
         schedule=schedule, augment=augment, seed=seed, eval_every=eval_every, progress=progress, amp=amp,
-        drop_last=drop_last, padding=padding, fill=fill, sync_batchnorm=sync_batchnorm))
+        drop_last=drop_last, padding=padding, sync_batchnorm=sync_batchnorm))
     device = ddp.resolve_device(device)
     return fit_checked(model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, device, fast)
 
