@@ -52,10 +52,8 @@ class TensorLRSGD(torch.optim.Optimizer):
     def step(self, closure=None):
         with torch.enable_grad():
             loss = closure() if closure is not None else None
-        for group in self.param_groups:
+        for group in (g for g in self.param_groups if any(p.grad is not None for p in g["params"])):
             params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
             grads = [p.grad for p in params]
             if group["weight_decay"] != 0:
                 grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
@@ -87,6 +85,7 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
     classes = count_classes(test if test is not None else train)
     step.data_classes = max(classes, count_classes(train))  # the model must cover both sets' classes
     bases, bs, steps = base_lrs(step.opt), cfg.batch_size, images.shape[0] // cfg.batch_size
+    n = steps * bs
     config = dict(history_config(cfg, bases[0], step.use_amp), drop_last=True, models_fused=n_models)
     histories = [History(device=str(device), engine=engine_name, config=dict(config)) for _ in range(n_models)]
     states = [TrainState(0, cfg.epochs, m, fn, step.opt, h, train, device)
@@ -105,16 +104,14 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
                     hook(state)
         net.train()
         perm, dy, dx, flips = epoch_plan(images.shape[0], generator, cfg.augment, cfg.padding)
-        idx = perm[:steps * bs]
-        x, y = images[idx], labels[idx]
-        if cfg.augment:
-            x = crop_flip(x, dy[:steps * bs], dx[:steps * bs], flips[:steps * bs], cfg.padding)
+        idx = perm[:n]
+        x, y = crop_flip(images[idx], dy[:n], dx[:n], flips[:n], cfg.padding) if cfg.augment else images[idx], labels[idx]
         if capture and (graph is None or step.signature() != graph_sig):
             step.load(x[:bs], y[:bs], idx[:bs])  # the capture records the step on real data
             graph, captures = step.capture_graph(epoch, graph_sig if captures == 1 else None), captures + 1
             graph_sig = step.signature()
         step.loss_acc.zero_()
-        for s in range(0, steps * bs, bs):
+        for s in range(0, n, bs):
             step.load(x[s:s + bs], y[s:s + bs], idx[s:s + bs])
             graph.replay() if graph is not None else step.eager_step()
         losses = (step.loss_acc / steps).tolist()
