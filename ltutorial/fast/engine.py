@@ -105,7 +105,8 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
         net.train()
         perm, dy, dx, flips = epoch_plan(images.shape[0], generator, cfg.augment, cfg.padding)
         idx = perm[:n]
-        x, y = crop_flip(images[idx], dy[:n], dx[:n], flips[:n], cfg.padding) if cfg.augment else images[idx], labels[idx]
+        x = crop_flip(images[idx], dy[:n], dx[:n], flips[:n], cfg.padding) if cfg.augment else images[idx]
+        y = labels[idx]
         if capture and (graph is None or step.signature() != graph_sig):
             step.load(x[:bs], y[:bs], idx[:bs])  # the capture records the step on real data
             graph, captures = step.capture_graph(epoch, graph_sig if captures == 1 else None), captures + 1

@@ -1,9 +1,7 @@
 """Random crop and horizontal flip as batch tensor operations, and fused normalisation.
 
-The CIFAR recipe of the long-tailed papers (LDAM-DRW, CB, LA, VS: ``RandomCrop(32, padding=4)`` +
-``RandomHorizontalFlip``) on the whole batch at once: out[n, c, i, j] = pad(x)[n, c, i + dy_n, j' + dx_n]
-with j' = W-1-j when flipped, one gather per batch on the images' device. ``fit`` uses it (notebooks
-01, 03, 06-09, when the data set's ``augment`` is True).
+The CIFAR recipe of LDAM-DRW, CB, LA and VS (``RandomCrop(32, padding=4)`` + ``RandomHorizontalFlip``) as one
+gather per batch: out[n, c, i, j] = pad(x)[n, c, i + dy_n, j' + dx_n], j' = W-1-j when flipped (notebooks 01-09).
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Training on W processes started by ``torchrun --nproc_per_node=W -m ltutorial ...`` (``torch.distributed``).
 
-``fit`` trains the model in DistributedDataParallel (Li et al., "PyTorch Distributed", VLDB 2020), which
-averages the W gradients. Same numbers as one process: each rank takes its contiguous B/W rows of every global
-batch of the same seeded permutation and scales its mean loss by W q_r / sum_r q_r (q_r: its rows, or their
-class weights for a weighted mean), so the average is the global batch's gradient. Each rank evaluates its
-slice of the test set, joined by ``all_gather``; only rank 0 prints and writes; collectives time out.
+``fit`` trains in DistributedDataParallel (Li et al., "PyTorch Distributed", VLDB 2020), which averages the W
+gradients: each rank takes its B/W rows of every global batch of the same seeded permutation and scales its mean
+loss by W q_r / sum_r q_r (q_r: its rows, or their class weights), so the average is the global batch's gradient.
 """
 
 from __future__ import annotations
@@ -111,18 +109,21 @@ def check_global_batch(batch_size: int) -> int:
     return batch_size // world_size()
 
 
-def check_run(batch_size: int, n_kept: int, fast, sync_batchnorm: bool) -> None:
-    """``fit``'s checks under torchrun (``n_kept``: training rows when the last batch is kept, else 0)."""
+def check_run(cfg, n_train: int, fast, n_test: int | None) -> None:
+    """``fit``'s checks under torchrun (``cfg``: its checked ``FitConfig``)."""
     if not is_distributed():
         raise ValueError("sync_batchnorm=True needs a run of several processes started by torchrun; got a single "
                          "process instead.")
     if fast:
         raise ValueError("fast must be None or False under torchrun (the CUDA-graph engine is single-process); "
                          "got True instead.")
-    check_global_batch(batch_size)
-    if 0 < n_kept % batch_size < world_size() and is_main_process():
-        print(f"fit: each epoch's last batch has {n_kept % batch_size} rows, fewer than the {world_size()} processes: "
-              "every process skips it (one process would train on it).")
+    check_global_batch(cfg.batch_size)
+    if n_test is not None and n_test < world_size():
+        raise ValueError(f"test must hold at least one image per process ({world_size()}); got {n_test} instead.")
+    rest = 0 if cfg.drop_last else n_train % cfg.batch_size
+    if 0 < rest < world_size() and is_main_process():
+        print(f"fit: each epoch's last batch has {rest} rows, fewer than the {world_size()} processes: every process "
+              "skips it (one process would train on it).")
 
 
 def shard_bounds(n: int, r: int | None = None, w: int | None = None) -> tuple[int, int]:

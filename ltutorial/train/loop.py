@@ -90,10 +90,7 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
 
 def _test_summary(model, test, num_classes, device, use_amp, channels_last):
     """Accuracy summary on ``test``; under torchrun each rank predicts its slice, gathered in rank order."""
-    n = test.images.shape[0]
-    if n < ddp.world_size():
-        raise ValueError(f"test must hold at least one image per process ({ddp.world_size()}); got {n} instead.")
-    a, b = ddp.shard_bounds(n)
+    a, b = ddp.shard_bounds(test.images.shape[0])
     logits = ddp.gather_rows(logits_on_device(model, test.images[a:b], test, device, use_amp, channels_last))
     return accuracy_summary(test.labels.to(device, torch.int64), logits.argmax(1), num_classes)
 
@@ -109,10 +106,8 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
     always drops it. Under ``torchrun``: DistributedDataParallel, each rank on its B/W rows of every batch, the
     same History as one process (``ltutorial.train.distributed``; ``sync_batchnorm``: global BatchNorm statistics).
     """
-    cfg = check_fit_args(model, train, loss_fn, test, FitConfig(
-        epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
-        schedule=schedule, augment=augment, seed=seed, eval_every=eval_every, progress=progress, amp=amp,
-        drop_last=drop_last, padding=padding, sync_batchnorm=sync_batchnorm))
+    settings = {k: v for k, v in locals().items() if k in FitConfig.__dataclass_fields__}  # fit's keywords above
+    cfg = check_fit_args(model, train, loss_fn, test, FitConfig(**settings))
     device = ddp.resolve_device(device)
     return fit_checked(model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, device, fast)
 
@@ -120,7 +115,7 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
 def fit_checked(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, fast=None) -> History:
     """``fit`` after its checks: the seam to the engine tier (``fast`` None -> the graphed engine on CUDA)."""
     if ddp.is_distributed() or cfg.sync_batchnorm:
-        ddp.check_run(cfg.batch_size, len(train.labels) if not cfg.drop_last else 0, fast, cfg.sync_batchnorm)
+        ddp.check_run(cfg, len(train.labels), fast, len(test.labels) if test is not None else None)
         return _fit_eager(model, train, test, loss_fn, hooks, cfg, optimizer, device)
     auto, fast = fast is None, resolve_fast(fast, device)
     if auto and fast and len(train.labels) < cfg.batch_size:
@@ -214,14 +209,12 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     models = [models] if isinstance(models, nn.Module) else list(models)
     if not models or not all(isinstance(m, nn.Module) for m in models):
         raise ValueError(f"models must be a non-empty list of nn.Module; got {type(models).__name__} instead.")
-    loss_fns = list(loss_fns) if isinstance(loss_fns, (list, tuple)) else None
-    if loss_fns is None or len(loss_fns) != len(models):
-        raise ValueError(f"loss_fns must be a list with one loss per model ({len(models)}); got {loss_fns!r:.80} "
-                         "instead.")
-    if hooks is not None and (not isinstance(hooks, (list, tuple)) or len(hooks) != len(models)):
-        raise ValueError(f"hooks must be None or a list with one list of hooks per model ({len(models)}); got "
-                         f"{hooks!r:.80} instead.")
-    hooks = [check_hooks(h, name=f"hooks[{i}]") for i, h in enumerate(hooks or [()] * len(models))]
+    hooks = [()] * len(models) if hooks is None else hooks
+    for name, value in (("loss_fns", loss_fns), ("hooks", hooks)):
+        if not isinstance(value, (list, tuple)) or len(value) != len(models):
+            raise ValueError(f"{name} must be a list with one entry per model ({len(models)}); got {value!r:.80} "
+                             "instead.")
+    hooks = [check_hooks(h, name=f"hooks[{i}]") for i, h in enumerate(hooks)]
     if "optimizer" in fit_kwargs:
         raise ValueError("optimizer must not be given to fit_many (each model gets SGD from lr/momentum/weight_decay); "
                          "got an optimizer instead.")

@@ -78,9 +78,7 @@ class TrainConfig:
 
 
 # Large benchmarks (224 x 224): the joint training of Kang et al., "Decoupling Representation and Classifier for
-# Long-Tailed Recognition", ICLR 2020 (its official configs: SGD 0.9, batch 512, lr 0.2, cosine to 0, 90 epochs;
-# 44.4 % top-1 reported for ResNeXt-50 on ImageNet-LT). Places-LT has no from-scratch recipe in the papers (OLTR
-# and Decoupling fine-tune an ImageNet-pretrained ResNet-152): that entry is OUR choice, not a paper's.
+# Long-Tailed Recognition", ICLR 2020 (44.4 % top-1 for ResNeXt-50 on ImageNet-LT); Places-LT's is OUR choice.
 _LARGE = dict(epochs=90, batch_size=512, lr=0.2, momentum=0.9, warmup_epochs=0, milestones=(), gamma=0.1, augment=True,
               cosine=True)
 RECIPES = {
