@@ -43,7 +43,7 @@ def test_with_epochs_scales_the_shape():
     ({"momentum": True}, r"momentum must be a number in \[0, 1\); got True instead"),
     ({"milestones": (250,)}, r"milestones must be epochs <= epochs \(200\); got \(250,\) instead"),
     ({"milestones": (180, 160)}, r"milestones must be non-negative and non-decreasing"),
-    ({"gamma": 0.0}, r"gamma must be a number in \(0, 1\]; got 0.0 instead"),
+    ({"gamma": 0.0}, r"gamma must be in \(0, 1\]; got 0.0 instead"),
     ({"warmup_epochs": -1}, r"warmup_epochs must be an integer >= 0; got -1 instead"),
 ])
 def test_bad_values(kwargs, message):

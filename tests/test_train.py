@@ -368,7 +368,7 @@ def test_schedule_bad_arguments():
         warmup_multistep(milestones=5)
     with pytest.raises(ValueError, match=r"^warmup_epochs must be smaller than epochs \(10\)"):
         cosine_with_warmup(10, warmup_epochs=10)
-    with pytest.raises(ValueError, match=r"^min_factor must be a number in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"^min_factor must be in \[0, 1\]; got 2 instead"):
         cosine_with_warmup(10, min_factor=2)
     with pytest.raises(ValueError, match=r"^epochs must be an integer >= 1"):
         cosine_with_warmup(0)

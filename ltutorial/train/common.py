@@ -152,12 +152,7 @@ def check_dataset(data, name: str):
 
 def check_hooks(hooks, name: str = "hooks") -> tuple:
     """``hooks`` as a tuple of callables hook(state) (None -> (), one callable -> (it,))."""
-    if hooks is None or callable(hooks):
-        return () if hooks is None else (hooks,)
-    try:
-        hooks = tuple(hooks)
-    except TypeError:
-        hooks = (hooks,)
+    hooks = () if hooks is None else (hooks,) if callable(hooks) or not hasattr(hooks, "__iter__") else tuple(hooks)
     bad = [h for h in hooks if not callable(h)]
     if bad:
         raise ValueError(f"{name} must be a sequence of callables hook(state); got {type(bad[0]).__name__} instead.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from ltutorial._validation import check_positive_int
+from ltutorial._validation import check_positive_int, check_probability
 
 __all__ = ["WarmupMultiStep", "CosineWithWarmup", "warmup_multistep", "ldam_drw_schedule", "cosine_with_warmup"]
 
@@ -23,9 +23,7 @@ class WarmupMultiStep:
             raise ValueError(f"milestones must be a sequence of epochs; got {milestones!r} instead.") from None
         if any(m < 0 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
             raise ValueError(f"milestones must be non-negative and non-decreasing; got {milestones!r} instead.")
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not (0 < gamma <= 1):
-            raise ValueError(f"gamma must be a number in (0, 1]; got {gamma!r} instead.")
-        self.gamma = float(gamma)
+        self.gamma = check_probability(gamma, name="gamma", inclusive_low=False)
 
     def __call__(self, epoch: int) -> float:
         epoch = check_positive_int(epoch, name="epoch", minimum=0)
@@ -46,9 +44,7 @@ class CosineWithWarmup:
         self.warmup_epochs = check_positive_int(warmup_epochs, name="warmup_epochs", minimum=0)
         if self.warmup_epochs >= epochs > 1:
             raise ValueError(f"warmup_epochs must be smaller than epochs ({epochs}); got {warmup_epochs} instead.")
-        if isinstance(min_factor, bool) or not isinstance(min_factor, (int, float)) or not (0 <= min_factor <= 1):
-            raise ValueError(f"min_factor must be a number in [0, 1]; got {min_factor!r} instead.")
-        self.min_factor = float(min_factor)
+        self.min_factor = check_probability(min_factor, name="min_factor")
 
     def __call__(self, epoch: int) -> float:
         epoch = check_positive_int(epoch, name="epoch", minimum=0)
