@@ -24,7 +24,8 @@ from ltutorial.train.common import (FitConfig, History, TrainState, accuracy_sum
                                     check_epoch_loss, check_fit_args, check_hooks, check_output_width, count_classes,
                                     epoch_plan, history_config, logits_on_device, resolve_amp, resolve_fast, set_lr)
 
-__all__ = ["TensorLRSGD", "GraphCaptureError", "Members", "run_engine", "fit_graphed", "fit_fast", "cudnn_autotune"]
+__all__ = ["TensorLRSGD", "GraphCaptureError", "Members", "run_engine", "fit_graphed", "fit_on_engine", "fit_fast",
+           "cudnn_autotune"]
 
 
 class GraphCaptureError(RuntimeError):
@@ -135,6 +136,25 @@ def fit_graphed(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, d
         return run_engine(model, train, test, Members([loss_fn], [hooks], [model]), cfg, device=device,
                           optimizer=optimizer, channels_last=resolve_amp(cfg.amp, device)[1], capture=capture,
                           engine_name="graph" if capture else "fast-eager")[0]
+
+
+def fit_on_engine(eager, model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, auto) -> History:
+    """``fit`` on CUDA: the graphed engine; ``eager(...)`` (same arguments) instead when ``fast`` was left to its
+    default (``auto``) and the engine cannot run: a training set under one batch, or a step that cannot be
+    captured (nothing was trained before the fallback: the capture restores the state)."""
+    args = (model, train, test, loss_fn, hooks, cfg, optimizer, device)
+    if auto and len(train.labels) < cfg.batch_size:
+        print(f"fit: {len(train.labels)} training images < batch_size {cfg.batch_size}: using the eager loop "
+              "(the graphed fast path needs at least one full batch).")
+        return eager(*args)
+    try:
+        return fit_graphed(*args, capture=True)
+    except GraphCaptureError as err:
+        if not auto or err.epoch != 0:
+            raise
+        print(f"fit: WARNING, the CUDA-graph fast path failed, training with the eager loop instead "
+              f"(pass fast=False to skip the attempt). {err}")
+        return eager(*args)
 
 
 def fit_fast(model: nn.Module, train, *, loss_fn, test=None, hooks=(), optimizer=None, device="auto", capture=None,

@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltutorial.fast.engine import Members, cudnn_autotune, run_engine
+from ltutorial.fast.engine import GraphCaptureError, Members, cudnn_autotune, run_engine
 from ltutorial.models.resnet_cifar import NormedLinear
 from ltutorial.train.common import FitConfig, History, resolve_fast
 
-__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fusable_groups", "fit_fused"]
+__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fusable_groups", "fit_fused", "fit_groups"]
 
 
 class NotFusableError(ValueError):
@@ -277,4 +277,32 @@ def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast
         histories = run_engine(net, train, test, members, cfg, device=device, capture=fast,
                                engine_name=f"fused{len(models)}-{'graph' if fast else 'eager'}")
     net.unfuse_into(models)
+    return histories
+
+
+def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fast, auto, one) -> list[History]:
+    """``fit_many``'s fused path: each group of same-architecture models as one network. ``one(model, loss_fn,
+    hooks)`` (``fit`` after its checks) trains a group of one on CUDA, and, when ``fuse`` was left to its default
+    (``auto``), models that cannot be fused; a failed first capture falls back to the fused step run eagerly."""
+    histories: list = [None] * len(models)
+    for group in fusable_groups(models):
+        ms, fns, hks = ([x[i] for i in group] for x in (models, loss_fns, hooks))
+        try:
+            if len(ms) == 1 and device.type == "cuda" and fast is not False:
+                got = [one(ms[0], fns[0], hks[0])]
+            else:
+                got = fit_fused(ms, train, test, fns, hks, cfg, device, fast)
+        except NotFusableError as err:
+            if not auto:
+                raise
+            print(f"fit_many: these models cannot be fused ({err}); training them one after another.")
+            got = [one(m, fn, h) for m, fn, h in zip(ms, fns, hks)]
+        except GraphCaptureError as err:
+            if fast is not None or err.epoch != 0:
+                raise
+            print(f"fit_many: WARNING, the CUDA-graph fast path failed, training the fused models eagerly instead "
+                  f"(pass fast=False to skip the attempt). {err}")
+            got = fit_fused(ms, train, test, fns, hks, cfg, device, False)
+        for i, h in zip(group, got):
+            histories[i] = h
     return histories

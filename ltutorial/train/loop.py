@@ -113,27 +113,15 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
 
 
 def fit_checked(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, fast=None) -> History:
-    """``fit`` after its checks: the seam to the engine tier (``fast`` None -> the graphed engine on CUDA)."""
+    """``fit`` after its checks: the one seam to the engine tier (``fast`` None -> the graphed engine on CUDA)."""
+    args = (model, train, test, loss_fn, hooks, cfg, optimizer, device)
     if ddp.is_distributed() or cfg.sync_batchnorm:
         ddp.check_run(cfg, len(train.labels), fast, len(test.labels) if test is not None else None)
-        return _fit_eager(model, train, test, loss_fn, hooks, cfg, optimizer, device)
-    auto, fast = fast is None, resolve_fast(fast, device)
-    if auto and fast and len(train.labels) < cfg.batch_size:
-        print(f"fit: {len(train.labels)} training images < batch_size {cfg.batch_size}: using the eager loop "
-              "(the graphed fast path needs at least one full batch).")
-        fast = False
-    if fast:
-        from ltutorial.fast.engine import GraphCaptureError, fit_graphed
+    elif resolve_fast(fast, device):
+        from ltutorial.fast.engine import fit_on_engine
 
-        try:
-            return fit_graphed(model, train, test, loss_fn, hooks, cfg, optimizer, device, capture=True)
-        except GraphCaptureError as err:
-            if not auto or err.epoch != 0:
-                raise
-            # Nothing was trained yet (the state is restored): say so loudly and run the eager loop.
-            print(f"fit: WARNING, the CUDA-graph fast path failed, training with the eager loop instead "
-                  f"(pass fast=False to skip the attempt). {err}")
-    return _fit_eager(model, train, test, loss_fn, hooks, cfg, optimizer, device)
+        return fit_on_engine(_fit_eager, *args, auto=fast is None)
+    return _fit_eager(*args)
 
 
 def _outputs(model, data, device, batch_size, amp, features: bool = False):
@@ -229,39 +217,7 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
                 for m, fn, h in zip(models, loss_fns, hooks)]
     fast = fit_kwargs.pop("fast", None)
     cfg = [check_fit_args(m, train, fn, test, FitConfig(**fit_kwargs)) for m, fn in zip(models, loss_fns)][0]
-    from ltutorial.fast.fused import fusable_groups
+    from ltutorial.fast.fused import fit_groups
 
-    histories: list = [None] * len(models)
-    for group in fusable_groups(models):
-        got = _fit_group(*([x[i] for i in group] for x in (models, loss_fns, hooks)), train, test, cfg, device, fast,
-                         auto=fuse is None)
-        for i, h in zip(group, got):
-            histories[i] = h
-    return histories
-
-
-def _fit_group(models, loss_fns, hooks, train, test, cfg, device, fast, auto) -> list[History]:
-    """One group of same-architecture models, fused by the engine tier; loud fallbacks when ``fuse`` and
-    ``fast`` were left to their defaults (nothing was trained before a fallback)."""
-    from ltutorial.fast.engine import GraphCaptureError
-    from ltutorial.fast.fused import NotFusableError, fit_fused
-
-    def one_by_one():
-        return [fit_checked(m, train, test, fn, h, cfg, None, device, fast)
-                for m, fn, h in zip(models, loss_fns, hooks)]
-
-    if len(models) == 1 and device.type == "cuda" and fast is not False:
-        return one_by_one()
-    try:
-        return fit_fused(models, train, test, loss_fns, hooks, cfg, device, fast)
-    except NotFusableError as err:
-        if not auto:
-            raise
-        print(f"fit_many: these models cannot be fused ({err}); training them one after another.")
-        return one_by_one()
-    except GraphCaptureError as err:
-        if fast is not None or err.epoch != 0:
-            raise
-        print(f"fit_many: WARNING, the CUDA-graph fast path failed, training the fused models eagerly instead "
-              f"(pass fast=False to skip the attempt). {err}")
-        return fit_fused(models, train, test, loss_fns, hooks, cfg, device, False)
+    return fit_groups(models, loss_fns, hooks, train, test, cfg, device, fast, fuse is None,
+                      lambda m, fn, h: fit_checked(m, train, test, fn, h, cfg, None, device, fast))
