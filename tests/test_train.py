@@ -301,7 +301,7 @@ def test_fit_bad_input():
         ({"lr": float("nan")}, r"^lr must be a finite number > 0"),
         ({"momentum": -0.1}, r"^momentum must be a finite number >= 0"),
         ({"weight_decay": "2e-4"}, r"^weight_decay must be a finite number >= 0"),
-        ({"seed": -1}, r"^seed must be a non-negative integer; got -1 instead"),
+        ({"seed": -1}, r"^seed must be an integer >= 0; got -1 instead"),
         ({"eval_every": 1.5}, r"^eval_every must be an integer >= 1"),
         ({"augment": "yes"}, r"^augment must be None, True or False; got 'yes' instead"),
         ({"augment": True, "padding": 8}, r"^padding must be an integer in \[0, 8\); got 8 instead"),

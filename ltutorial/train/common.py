@@ -113,8 +113,8 @@ def check_fit_args(model, train, loss_fn, test, cfg: FitConfig) -> FitConfig:
     check_dataset(train, "train")
     if test is not None:
         check_dataset(test, "test")
-    for name in ("epochs", "batch_size", "eval_every"):
-        setattr(cfg, name, check_positive_int(getattr(cfg, name), name=name))
+    for name in ("epochs", "batch_size", "eval_every", "seed"):
+        setattr(cfg, name, check_positive_int(getattr(cfg, name), name=name, minimum=int(name != "seed")))
     for name in ("lr", "momentum", "weight_decay"):
         check_number(getattr(cfg, name), name=name, strict=name == "lr")
     if cfg.augment is None:
@@ -123,8 +123,6 @@ def check_fit_args(model, train, loss_fn, test, cfg: FitConfig) -> FitConfig:
         if not isinstance(getattr(cfg, name), bool):
             choices = "None, True or False" if name == "augment" else "True or False"
             raise ValueError(f"{name} must be {choices}; got {getattr(cfg, name)!r} instead.")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, (int, np.integer)) or cfg.seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {cfg.seed!r} instead.")
     side, pad = min(train.images.shape[2:]), cfg.padding
     if cfg.augment and (isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < side):
         raise ValueError(f"padding must be an integer in [0, {side}); got {pad!r} instead.")
