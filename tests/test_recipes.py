@@ -63,9 +63,10 @@ def test_bad_epochs_and_the_large_recipes():
 def test_schedule_is_the_ldam_drw_schedule():
     from ltutorial.train.schedules import ldam_drw_schedule
 
+    for epochs in range(1, 401):  # with_epochs' general scaling gives exactly ldam_drw_schedule's shape
+        assert repr(RECIPES["ldam-drw-cifar"].with_epochs(epochs).schedule()) == repr(ldam_drw_schedule(epochs))
     for epochs in (200, 10, 37):
         cfg = RECIPES["ldam-drw-cifar"].with_epochs(epochs)
-        assert repr(cfg.schedule()) == repr(ldam_drw_schedule(epochs))
         assert [cfg.schedule()(e) for e in range(epochs)] == [ldam_drw_schedule(epochs)(e) for e in range(epochs)]
     other = TrainConfig(epochs=100, warmup_epochs=0, milestones=(50,), gamma=0.1).schedule()
     assert other(49) == 1.0 and other(50) == pytest.approx(0.1)

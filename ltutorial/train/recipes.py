@@ -65,11 +65,10 @@ class TrainConfig:
         (warm-up >= 1 if it was on), as ``ldam_drw_schedule`` scales the 200-epoch recipe."""
         if check_positive_int(epochs, name="epochs") == self.epochs:
             return self
-        def scale(e):
-            return math.floor(e * epochs / self.epochs + 0.5)
-
-        return dataclasses.replace(self, epochs=epochs, warmup_epochs=max(1, scale(self.warmup_epochs)) if
-                                   self.warmup_epochs else 0, milestones=tuple(scale(m) for m in self.milestones))
+        f = epochs / self.epochs  # e * f + 0.5 rounded down, exactly as ldam_drw_schedule computes it
+        warmup = max(1, math.floor(self.warmup_epochs * f + 0.5)) if self.warmup_epochs else 0
+        return dataclasses.replace(self, epochs=epochs, warmup_epochs=warmup,
+                                   milestones=tuple(math.floor(m * f + 0.5) for m in self.milestones))
 
     def fit_kwargs(self) -> dict:
         """Keyword arguments for ``fit(model, train, loss_fn=..., **config.fit_kwargs())``."""
