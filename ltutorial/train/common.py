@@ -243,7 +243,7 @@ def accuracy_summary(labels: torch.Tensor, predictions: torch.Tensor, num_classe
     hits = torch.bincount(labels[predictions == labels], minlength=num_classes)[:num_classes].double().cpu().numpy()
     per_class = np.where(total > 0, hits / np.maximum(total, 1), np.nan)
     accuracy = float((predictions == labels).double().mean()) if labels.numel() else float("nan")
-    return accuracy, float(np.nanmean(per_class)) if (total > 0).any() else float("nan"), per_class
+    return accuracy, float(per_class[total > 0].mean()) if (total > 0).any() else float("nan"), per_class
 
 
 @torch.no_grad()
