@@ -103,9 +103,9 @@ def _methods(methods) -> tuple[list[str], list[str]]:
 
 
 def _recipe(benchmark, epochs, batch_size, model):
-    from ltutorial.train.recipes import get_recipe
+    from ltutorial.train.recipes import RECIPES
 
-    recipe = get_recipe(LARGE_BENCHMARKS[benchmark]["recipe"])
+    recipe = RECIPES[LARGE_BENCHMARKS[benchmark]["recipe"]]
     if epochs is not None:
         recipe = recipe.with_epochs(check_positive_int(epochs, name="epochs"))
     if batch_size is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ltutorial.train.recipes import RECIPES, TrainConfig, get_recipe
+from ltutorial.train.recipes import RECIPES, TrainConfig
 
 
 def test_ldam_drw_recipe_values_and_lr_table():
@@ -43,7 +43,7 @@ def test_with_epochs_scales_the_shape():
     ({"momentum": True}, r"momentum must be a number in \[0, 1\); got True instead"),
     ({"milestones": (250,)}, r"milestones must be epochs <= epochs \(200\); got \(250,\) instead"),
     ({"milestones": (180, 160)}, r"milestones must be non-negative and non-decreasing"),
-    ({"gamma": 0.0}, r"gamma must be a number in \(0, 1\]; got 0.0 instead"),
+    ({"gamma": 0.0}, r"gamma must be in \(0, 1\]; got 0.0 instead"),
     ({"warmup_epochs": -1}, r"warmup_epochs must be an integer >= 0; got -1 instead"),
 ])
 def test_bad_values(kwargs, message):
@@ -51,10 +51,11 @@ def test_bad_values(kwargs, message):
         TrainConfig(**kwargs)
 
 
-def test_bad_recipe_name_and_epochs():
-    with pytest.raises(ValueError, match=r"recipe must be one of \['decoupling-imagenet-lt', 'decoupling-inat2018', "
-                       r"'ldam-drw-cifar', 'scratch-places-lt'\]; got 'ldam' instead"):
-        get_recipe("ldam")
+def test_bad_epochs_and_the_large_recipes():
+    assert sorted(RECIPES) == ["decoupling-imagenet-lt", "decoupling-inat2018", "ldam-drw-cifar", "scratch-places-lt"]
+    large = RECIPES["decoupling-imagenet-lt"]  # Kang et al. 2020: 90 epochs, batch 512, lr 0.2, cosine to 0
+    assert (large.epochs, large.batch_size, large.lr, large.weight_decay, large.cosine) == (90, 512, 0.2, 5e-4, True)
+    assert large.schedule()(0) == 1.0 and large.schedule()(89) < 1e-3 and large.reweight_epoch == 90
     with pytest.raises(ValueError, match="epochs must be an integer >= 1; got 0 instead"):
         RECIPES["ldam-drw-cifar"].with_epochs(0)
 
@@ -62,9 +63,10 @@ def test_bad_recipe_name_and_epochs():
 def test_schedule_is_the_ldam_drw_schedule():
     from ltutorial.train.schedules import ldam_drw_schedule
 
+    for epochs in range(1, 401):  # with_epochs' general scaling gives exactly ldam_drw_schedule's shape
+        assert repr(RECIPES["ldam-drw-cifar"].with_epochs(epochs).schedule()) == repr(ldam_drw_schedule(epochs))
     for epochs in (200, 10, 37):
         cfg = RECIPES["ldam-drw-cifar"].with_epochs(epochs)
-        assert repr(cfg.schedule()) == repr(ldam_drw_schedule(epochs))
         assert [cfg.schedule()(e) for e in range(epochs)] == [ldam_drw_schedule(epochs)(e) for e in range(epochs)]
     other = TrainConfig(epochs=100, warmup_epochs=0, milestones=(50,), gamma=0.1).schedule()
     assert other(49) == 1.0 and other(50) == pytest.approx(0.1)

@@ -10,8 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltutorial.train import fit, fit_many, fuse_models
+from ltutorial.train import fit, fit_many
+from ltutorial.fast.fused import fuse_models
 from ltutorial.fast.engine import Members, TensorLRSGD, _loss_state, fit_fast
+from ltutorial.models.resnet_cifar import NormedLinear  # LDAM's cosine head: fused as a batched product
 from ltutorial.train import FitConfig
 
 from test_train import quadrant_task, tiny_net
@@ -88,17 +90,6 @@ def test_loss_signature_sees_rebinding_but_not_in_place_updates():
 
 
 # ------------------------------------------------------------------ fusion
-class NormedLinear(nn.Module):
-    """Cosine classifier as LDAM's code has it: normalize(x) @ normalize(W, dim=0), W in x out."""
-
-    def __init__(self, in_features, out_features):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-1, 1))
-
-    def forward(self, x):
-        return F.normalize(x, dim=1).mm(F.normalize(self.weight, dim=0))
-
-
 class Block(nn.Module):
     """A ResNet basic block with the option-A shortcut (subsample, zero-pad channels)."""
 
@@ -535,3 +526,32 @@ def test_learner_tier_trains_without_importing_the_engine_tier():
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_fit_on_engine_falls_back_to_the_eager_loop_only_when_fast_was_left_to_its_default(monkeypatch, capsys):
+    """The CUDA seam of fit, with the graphed engine replaced by a stub: a failed first capture or a training set
+    under one batch run the eager loop when ``fast`` is None (auto), and raise otherwise."""
+    import ltutorial.fast.engine as engine
+
+    failures = []
+
+    def graphed(*args, capture):
+        err = engine.GraphCaptureError("no capture")
+        err.epoch = failures[-1]
+        raise err
+
+    monkeypatch.setattr(engine, "fit_graphed", graphed)
+    train = quadrant_task(4, seed=0)  # 16 images
+    cfg = FitConfig(epochs=1, batch_size=8)
+    eager = lambda *args: "eager"  # noqa: E731
+    args = (tiny_net(), train, None, nn.CrossEntropyLoss(), (), cfg, None, torch.device("cpu"))
+    failures.append(0)
+    assert engine.fit_on_engine(eager, *args, auto=True) == "eager" and "WARNING" in capsys.readouterr().out
+    with pytest.raises(engine.GraphCaptureError):
+        engine.fit_on_engine(eager, *args, auto=False)
+    failures.append(1)  # a capture that fails after training started is never hidden
+    with pytest.raises(engine.GraphCaptureError):
+        engine.fit_on_engine(eager, *args, auto=True)
+    big = FitConfig(epochs=1, batch_size=32)
+    assert engine.fit_on_engine(eager, *args[:5], big, None, args[7], auto=True) == "eager"
+    assert "training images < batch_size 32" in capsys.readouterr().out

@@ -1,11 +1,12 @@
-"""``python -m ltutorial.data.pack``: kept for the commands in README and benchmarks/README; the pack
-writer lives in the engine tier (``ltutorial.fast.pack``), the reader in ``ltutorial.data.cifar``."""
+"""``python -m ltutorial.data.pack`` (README's command): the writer is ``ltutorial.fast.pack``, the reader
+``ltutorial.data.cifar.read_pack_split``."""
 
 from __future__ import annotations
 
 import sys
 
-from ltutorial.fast.pack import PACK_FORMAT, main, pack_cifar, read_pack_split
+from ltutorial.data.cifar import PACK_FORMAT, read_pack_split
+from ltutorial.fast.pack import main, pack_cifar
 
 __all__ = ["PACK_FORMAT", "pack_cifar", "read_pack_split", "main"]
 

@@ -1,9 +1,3 @@
-"""The engine tier: speed only, never a different number.
-
-``engine`` captures ``fit``'s train step as one CUDA graph; ``fused`` trains several
-same-architecture models as one network on that engine (``fit_many``); ``pack`` writes the compact
-data file a GPU machine without internet gets its CIFAR copy from. ``ltutorial.train.fit`` and
-``fit_many`` reach this tier through one seam, their ``fast`` flag (None -> on for CUDA); the eager
-loop in ``ltutorial.train.loop`` is the specification the CPU tests hold the engine to. Deleting
-this subpackage changes no result, only speed (docs/ARCHITECTURE.md, "Engine tier").
-"""
+"""The engine tier, speed only: ``engine`` (the train step as one CUDA graph), ``fused`` (several models as one
+network), ``pack`` (CIFAR in one file for a GPU machine). ``fit``/``fit_many`` reach it through their ``fast``
+flag; deleting it changes no result (docs/ARCHITECTURE.md, "Engine tier")."""

@@ -1,16 +1,10 @@
-"""Several models trained at once as one fused network, each with its own loss and hooks.
+"""Several models trained at once as one fused network, each with its own loss and hooks (``fit_many``).
 
-One small model leaves most of a GPU idle; 8 ResNet-32s fused and graphed train 11.3x faster per
-model than the reference loop (H200, ``benchmarks/results/nvidia-h200-train_throughput.json``).
-"Models as batch": the fused network runs the first model's own ``forward`` on B x N rows (row
-b * N + i is sample b for model i); each layer with parameters is swapped for a fused one that views
-its input as B x (N C) x ...: ``Conv2d`` -> one grouped convolution, ``BatchNorm`` -> one BatchNorm over
-N C channels (per-model statistics), ``Linear`` -> one batched matmul. Parameter-free layers work
-sample by sample unchanged. A class may define ``fuse_many(modules)``; other layers with parameters,
-or layers whose type differs between the models (LDAM's cosine head next to linear heads), run per
-model on their rows (``_PerModel``). The summed loss gives each model exactly its own gradients
-(disjoint parameters) and SGD is elementwise, so one optimizer is N independent SGDs.
-``ltutorial.train.fit_many`` is the entry point (docs/ARCHITECTURE.md, "Several models at once").
+8 ResNet-32s fused and graphed train 11.3x faster per model than the reference loop (H200,
+``benchmarks/results/nvidia-h200-train_throughput.json``). The first model's ``forward`` runs on B N rows (row
+b N + i: sample b, model i); Conv2d -> one grouped convolution, BatchNorm -> one over N C channels, Linear -> one
+batched matmul; other layers with state run per model (``_PerModel``). Disjoint parameters: the summed loss gives
+each model its own gradients, and one elementwise SGD is N independent SGDs.
 """
 
 from __future__ import annotations
@@ -22,24 +16,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltutorial.fast.engine import Members, cudnn_autotune, run_engine
+from ltutorial.fast.engine import GraphCaptureError, Members, cudnn_autotune, run_engine
+from ltutorial.models.resnet_cifar import NormedLinear
 from ltutorial.train.common import FitConfig, History, resolve_fast
 
-__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fusable_groups", "fit_fused"]
+__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fusable_groups", "fit_fused", "fit_groups"]
 
 
 class NotFusableError(ValueError):
-    """The models cannot run as one fused network (different module trees or shapes, or a forward
-    that mixes the samples of a batch)."""
+    """The models cannot run as one network (other module trees or shapes, or a forward mixing samples)."""
+
+
+def _cat(modules, name, stack=False):
+    """The models' ``name`` parameters joined along a new (``stack``) or the first dimension, as one Parameter."""
+    tensors = [getattr(m, name).detach() for m in modules]
+    return nn.Parameter((torch.stack if stack else torch.cat)(tensors).clone())
 
 
 def _same(modules, attrs, kind):
-    first = modules[0]
     for m in modules[1:]:
         for a in attrs:
-            if getattr(m, a) != getattr(first, a):
+            if getattr(m, a) != getattr(modules[0], a):
                 raise NotFusableError(f"models must share their architecture to be fused; got {kind} layers whose {a} "
-                                 f"differ ({getattr(first, a)!r} vs {getattr(m, a)!r}) instead.")
+                                      f"differ ({getattr(modules[0], a)!r} vs {getattr(m, a)!r}) instead.")
+    if len({getattr(m, "bias", None) is None for m in modules}) > 1:
+        raise NotFusableError(f"models must share their architecture to be fused; got {kind} layers with and "
+                              "without bias.")
 
 
 class _FusedConv2d(nn.Module):
@@ -47,154 +49,96 @@ class _FusedConv2d(nn.Module):
 
     def __init__(self, convs):
         super().__init__()
-        _same(convs, ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
-                      "padding_mode"), "Conv2d")
-        c = convs[0]
-        if any((m.bias is None) != (c.bias is None) for m in convs):
-            raise NotFusableError("models must share their architecture to be fused; got Conv2d layers with and without bias.")
-        self.n, self.in_channels, self.out_channels = len(convs), c.in_channels, c.out_channels
-        self.stride, self.padding, self.dilation, self.groups = c.stride, c.padding, c.dilation, c.groups
-        self.weight = nn.Parameter(torch.cat([m.weight.detach() for m in convs]).clone())
-        self.bias = None if c.bias is None else nn.Parameter(torch.cat([m.bias.detach() for m in convs]).clone())
+        keys = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode")
+        _same(convs, keys, "Conv2d")
+        self.n, self.settings = len(convs), {k: getattr(convs[0], k) for k in keys}
+        self.weight = _cat(convs, "weight")
+        self.bias = None if convs[0].bias is None else _cat(convs, "bias")
 
     def forward(self, x):
-        b = x.shape[0] // self.n
-        xg = x.reshape(b, self.n * self.in_channels, *x.shape[2:])
-        y = F.conv2d(xg, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups * self.n)
-        return y.contiguous().reshape(b * self.n, self.out_channels, *y.shape[2:])
+        c, b = self.settings, x.shape[0] // self.n
+        y = F.conv2d(x.reshape(b, self.n * c["in_channels"], *x.shape[2:]), self.weight, self.bias, c["stride"],
+                     c["padding"], c["dilation"], c["groups"] * self.n)
+        return y.contiguous().reshape(b * self.n, c["out_channels"], *y.shape[2:])
 
     @torch.no_grad()
     def unfuse_into(self, convs):
         for i, m in enumerate(convs):
-            rows = slice(i * self.out_channels, (i + 1) * self.out_channels)
-            m.weight.copy_(self.weight[rows])
+            m.weight.copy_(self.weight.chunk(self.n)[i])
             if m.bias is not None:
-                m.bias.copy_(self.bias[rows])
+                m.bias.copy_(self.bias.chunk(self.n)[i])
 
 
 class _FusedBatchNorm(nn.Module):
-    """N BatchNorm layers as one over N C channels: per-model, per-channel statistics as before."""
+    """N BatchNorm layers (affine, running statistics) as one over N C channels: per-model statistics as before."""
 
     def __init__(self, bns):
         super().__init__()
         _same(bns, ("num_features", "eps", "momentum", "affine", "track_running_stats"), type(bns[0]).__name__)
-        b = bns[0]
-        self.n, self.num_features, self.eps, self.momentum = len(bns), b.num_features, b.eps, b.momentum
-        self.affine, self.track_running_stats = b.affine, b.track_running_stats
-        if self.affine:
-            self.weight = nn.Parameter(torch.cat([m.weight.detach() for m in bns]).clone())
-            self.bias = nn.Parameter(torch.cat([m.bias.detach() for m in bns]).clone())
-        else:
-            self.weight = self.bias = None
-        if self.track_running_stats:
-            self.register_buffer("running_mean", torch.cat([m.running_mean for m in bns]).clone())
-            self.register_buffer("running_var", torch.cat([m.running_var for m in bns]).clone())
-            self.register_buffer("num_batches_tracked", bns[0].num_batches_tracked.clone())
-        else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+        self.n, self.c, self.eps, self.momentum = len(bns), bns[0].num_features, bns[0].eps, bns[0].momentum
+        self.weight, self.bias = _cat(bns, "weight"), _cat(bns, "bias")
+        for name in ("running_mean", "running_var"):
+            self.register_buffer(name, torch.cat([getattr(m, name) for m in bns]).clone())
+        self.register_buffer("num_batches_tracked", bns[0].num_batches_tracked.clone())
 
     def forward(self, x):
-        shape, b = x.shape, x.shape[0] // self.n
-        x = x.reshape(b, self.n * self.num_features, *x.shape[2:])
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
+        if self.training:
             self.num_batches_tracked.add_(1)
-            if self.momentum is None:  # cumulative average, as nn.BatchNorm does (syncs; not graph-safe)
-                factor = 1.0 / float(self.num_batches_tracked)
-        use_batch_stats = self.training or self.running_mean is None
-        return F.batch_norm(x, self.running_mean if not self.training or self.track_running_stats else None,
-                            self.running_var if not self.training or self.track_running_stats else None,
-                            self.weight, self.bias, use_batch_stats, factor, self.eps).reshape(shape)
+        y = F.batch_norm(x.reshape(x.shape[0] // self.n, self.n * self.c, *x.shape[2:]), self.running_mean,
+                         self.running_var, self.weight, self.bias, self.training, self.momentum, self.eps)
+        return y.reshape(x.shape)
 
     @torch.no_grad()
     def unfuse_into(self, bns):
         for i, m in enumerate(bns):
-            rows = slice(i * self.num_features, (i + 1) * self.num_features)
-            if self.affine:
-                m.weight.copy_(self.weight[rows])
-                m.bias.copy_(self.bias[rows])
-            if self.track_running_stats:
-                m.running_mean.copy_(self.running_mean[rows])
-                m.running_var.copy_(self.running_var[rows])
-                m.num_batches_tracked.copy_(self.num_batches_tracked)
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                getattr(m, name).copy_(getattr(self, name)[i * self.c:(i + 1) * self.c])
+            m.num_batches_tracked.copy_(self.num_batches_tracked)
 
 
 class _FusedLinear(nn.Module):
-    """N Linear layers as one batched matrix product: (B N) x in -> (B N) x out."""
-
-    def __init__(self, linears):
-        super().__init__()
-        _same(linears, ("in_features", "out_features"), "Linear")
-        if any((m.bias is None) != (linears[0].bias is None) for m in linears):
-            raise NotFusableError("models must share their architecture to be fused; got Linear layers with and without bias.")
-        self.n, self.in_features, self.out_features = len(linears), linears[0].in_features, linears[0].out_features
-        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in linears]).clone())  # N x out x in
-        self.bias = None if linears[0].bias is None else nn.Parameter(
-            torch.stack([m.bias.detach() for m in linears]).clone())
-
-    def forward(self, x):
-        b = x.shape[0] // self.n
-        xs = x.reshape(b, self.n, -1, self.in_features).transpose(0, 1).reshape(self.n, -1, self.in_features)
-        y = torch.bmm(xs, self.weight.transpose(1, 2))  # N x (B T) x out, T = positions per sample
-        if self.bias is not None:
-            y = y + self.bias[:, None, :]
-        y = y.reshape(self.n, b, -1, self.out_features).transpose(0, 1)
-        return y.reshape(b * self.n, *x.shape[1:-1], self.out_features)
-
-    @torch.no_grad()
-    def unfuse_into(self, linears):
-        for i, m in enumerate(linears):
-            m.weight.copy_(self.weight[i])
-            if m.bias is not None:
-                m.bias.copy_(self.bias[i])
-
-
-class _FusedNormedLinear(nn.Module):
-    """N cosine classifiers (LDAM's NormedLinear: weight in_features x out, output
-    normalize(x) @ normalize(W, dim=0)) as one batched product."""
+    """N Linear layers as one batched matmul (B N) x in -> (B N) x out; or N cosine heads (LDAM's NormedLinear,
+    z = normalize(x) @ normalize(W, dim=0)) in fp32, as the layer computes them."""
 
     def __init__(self, layers):
         super().__init__()
-        shapes = {tuple(m.weight.shape) for m in layers}
-        if len(shapes) != 1:
-            raise NotFusableError(f"models must share their architecture to be fused; got NormedLinear weights of shapes {shapes} instead.")
-        self.n = len(layers)
-        self.in_features, self.out_features = layers[0].weight.shape
-        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]).clone())  # N x in x out
+        self.normed = isinstance(layers[0], NormedLinear)
+        _same(layers, ("in_features", "out_features"), type(layers[0]).__name__)
+        self.n, self.in_features = len(layers), layers[0].in_features
+        self.weight = _cat(layers, "weight", stack=True)  # N x out x in (Linear), N x in x out (NormedLinear)
+        self.bias = None if getattr(layers[0], "bias", None) is None else _cat(layers, "bias", stack=True)
 
     def forward(self, x):
-        b = x.shape[0] // self.n
-        # fp32 as the original layer computes it: the cosines are multiplied by s = 30 in LDAM.
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            xs = F.normalize(x.float().reshape(b, self.n, self.in_features), dim=2).transpose(0, 1)  # N x B x in
-            y = torch.bmm(xs, F.normalize(self.weight.float(), dim=1))  # N x B x out
-        return y.transpose(0, 1).reshape(b * self.n, self.out_features)
+        b, n, k = x.shape[0] // self.n, self.n, self.in_features
+        if self.normed:
+            with torch.autocast(device_type=x.device.type, enabled=False):  # LDAM scales the cosines by s = 30
+                xs = F.normalize(x.float().reshape(b, n, k), dim=2).transpose(0, 1)  # N x B x in
+                return torch.bmm(xs, F.normalize(self.weight.float(), dim=1)).transpose(0, 1).reshape(b * n, -1)
+        y = torch.bmm(x.reshape(b, n, -1, k).transpose(0, 1).reshape(n, -1, k), self.weight.transpose(1, 2))
+        y = (y if self.bias is None else y + self.bias[:, None, :]).reshape(n, b, -1, y.shape[-1]).transpose(0, 1)
+        return y.reshape(b * n, *x.shape[1:-1], y.shape[-1])  # T = positions per sample kept
 
     @torch.no_grad()
     def unfuse_into(self, layers):
         for i, m in enumerate(layers):
             m.weight.copy_(self.weight[i])
+            if self.bias is not None:
+                m.bias.copy_(self.bias[i])
 
 
 class _PerModel(nn.Module):
-    """Layers fused in name only: each model's own copy applied to its rows of the (B N) batch.
-
-    Used where the models' layers differ in type (LDAM's cosine head next to linear heads) or
-    have no fused form; correct for any per-sample layer, at N launches instead of one.
-    """
+    """Fused in name only: each model's copy of the layer on its rows (any per-sample layer; N launches)."""
 
     def __init__(self, modules):
         super().__init__()
-        self.n = len(modules)
-        self.layers = nn.ModuleList(copy.deepcopy(m) for m in modules)
+        self.n, self.layers = len(modules), nn.ModuleList(copy.deepcopy(m) for m in modules)
 
     def forward(self, x):
-        b = x.shape[0] // self.n
-        xs = x.reshape(b, self.n, *x.shape[1:])
+        xs = x.reshape(x.shape[0] // self.n, self.n, *x.shape[1:])
         outs = [layer(xs[:, i]) for i, layer in enumerate(self.layers)]
         if len({o.dtype for o in outs}) > 1:  # e.g. a bf16 Linear head next to an fp32 cosine head
             outs = [o.float() for o in outs]
-        return torch.stack(outs, 1).reshape(b * self.n, *outs[0].shape[1:])
+        return torch.stack(outs, 1).reshape(x.shape[0], *outs[0].shape[1:])
 
     @torch.no_grad()
     def unfuse_into(self, modules):
@@ -203,67 +147,49 @@ class _PerModel(nn.Module):
 
 
 def _has_state(module: nn.Module) -> bool:
-    return any(True for _ in module.parameters(recurse=False)) or any(
-        b is not None for b in module.buffers(recurse=False))
+    return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
 
 
-def _fuser_for(module: nn.Module):
-    """The fused-layer constructor for ``module``'s type; ``_PerModel`` for other layers holding
-    parameters or buffers; None for parameter-free modules (run unchanged on the (B N) rows)."""
-    own = getattr(type(module), "fuse_many", None)
-    if callable(own):
-        return own
-    if isinstance(module, nn.Conv2d):
-        return _FusedConv2d if module.padding_mode == "zeros" else _PerModel
-    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        return _FusedBatchNorm
-    if isinstance(module, nn.Linear):
+def _fuser_for(peers):
+    """The fused form of ``peers`` (one layer per model); None: stateless, run on the (B N) rows unchanged."""
+    if len({type(m) for m in peers}) > 1:  # each model keeps its own (whole subtree)
+        return _PerModel if any(_has_state(m) for p in peers for m in p.modules()) else None
+    if isinstance(peers[0], nn.Conv2d):
+        return _FusedConv2d if peers[0].padding_mode == "zeros" else _PerModel
+    if isinstance(peers[0], (nn.BatchNorm1d, nn.BatchNorm2d)):
+        plain = peers[0].affine and peers[0].track_running_stats and peers[0].momentum is not None
+        return _FusedBatchNorm if plain else _PerModel
+    if isinstance(peers[0], (nn.Linear, NormedLinear)):
         return _FusedLinear
-    if type(module).__name__ == "NormedLinear" and getattr(module, "weight", None) is not None \
-            and module.weight.ndim == 2 and len(list(module.parameters(recurse=False))) == 1:
-        return _FusedNormedLinear
-    return _PerModel if _has_state(module) else None
+    return _PerModel if _has_state(peers[0]) else None
 
 
 class FusedModels(nn.Module):
-    """N same-architecture models as one network. ``forward(x)`` takes B x C x H x W and returns
-    (B N) x K logits, row b * N + i from model i; ``unfuse_into(models)`` copies the trained
-    parameters and BN statistics back into the original models (see the module docstring)."""
+    """N same-architecture models as one network: B x C x H x W -> (B N) x K logits, row b N + i from model i;
+    ``unfuse_into(models)`` copies the trained parameters and BN statistics back."""
 
     def __init__(self, models):
         super().__init__()
-        self.n = len(models)
-        self.net = copy.deepcopy(models[0])
-        self._fused_names = []
+        self.n, self.net, self._fused_names = len(models), copy.deepcopy(models[0]), []
         named = [dict(m.named_modules()) for m in models]
         if any(list(d) != list(named[0]) for d in named[1:]):
-            raise NotFusableError("models must share their architecture to be fused; got models with different module trees instead.")
-        replaced = set()
-        for name, module in list(self.net.named_modules()):
-            if any(name == r or name.startswith(r + ".") for r in replaced):
-                continue
-            peers = [d[name] for d in named]
-            if len({type(m) for m in peers}) > 1:
-                # Different layer types under one name: each model keeps its own (whole subtree).
-                fuser = _PerModel if any(_has_state(m) for p in peers for m in p.modules()) else None
-            else:
-                fuser = _fuser_for(module)
+            raise NotFusableError("models must share their architecture to be fused; got models with different module "
+                                  "trees instead.")
+        for name in list(named[0]):
+            fuser = None if any(r == "" or name.startswith(r + ".") for r in self._fused_names) else (
+                _fuser_for([d[name] for d in named]))  # None also inside a layer already fused
             if fuser is None:
                 continue
-            fused = fuser(peers)
+            fused = fuser([d[name] for d in named])
             if name == "":
                 self.net = fused
             else:
-                parent_name, _, child = name.rpartition(".")
-                parent = self.net.get_submodule(parent_name) if parent_name else self.net
-                setattr(parent, child, fused)
+                parent, _, child = name.rpartition(".")
+                setattr(self.net.get_submodule(parent) if parent else self.net, child, fused)
             self._fused_names.append(name)
-            replaced.add(name)
 
     def forward(self, x):
-        b = x.shape[0]
-        rows = x.unsqueeze(1).expand(b, self.n, *x.shape[1:]).reshape(b * self.n, *x.shape[1:])
-        return self.net(rows)
+        return self.net(x.unsqueeze(1).expand(x.shape[0], self.n, *x.shape[1:]).reshape(-1, *x.shape[1:]))
 
     @torch.no_grad()
     def unfuse_into(self, models) -> None:
@@ -271,110 +197,112 @@ class FusedModels(nn.Module):
             raise ValueError(f"models must be the {self.n} fused models; got {len(models)} instead.")
         named = [dict(m.named_modules()) for m in models]
         for name in self._fused_names:
-            fused = self.net if name == "" else self.net.get_submodule(name)
-            fused.unfuse_into([d[name] for d in named])
+            (self.net if name == "" else self.net.get_submodule(name)).unfuse_into([d[name] for d in named])
+
+
+@torch.no_grad()
+def fuse_models(models, *, check: bool = True) -> FusedModels:
+    """``models`` as one ``FusedModels``; ``check``: a random batch must give each model's logits (eval mode, TF32
+    off), else ``NotFusableError`` (e.g. a forward that mixes the samples of a batch)."""
+    models = list(models)
+    if not models or not all(isinstance(m, nn.Module) for m in models):
+        raise ValueError(f"models must be a non-empty list of nn.Module; got {models!r:.80} instead.")
+    fused = FusedModels(models)
+    conv, lin = (next((m for m in models[0].modules() if isinstance(m, t)), None) for t in (nn.Conv2d, nn.Linear))
+    shape = getattr(models[0], "input_shape", None) or (
+        (conv.in_channels, 16, 16) if conv is not None else (lin.in_features,) if lin is not None else None)
+    if check and shape is not None:
+        modes = [m.training for m in models]
+        try:
+            with _eval_fp32(models + [fused]):
+                x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
+                _check_fused(fused, models, x.to(next(models[0].parameters()).device))
+        finally:
+            for m, mode in zip(models, modes):
+                m.train(mode)
+            fused.train(modes[0])
+    return fused
 
 
 @contextlib.contextmanager
-def _full_fp32():
-    """TF32 off for the fusion check: grouped and plain convolutions would otherwise round apart."""
+def _eval_fp32(modules):
+    """Eval mode and TF32 off: grouped and plain convolutions would otherwise round apart."""
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
+        for m in modules:
+            m.eval()
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-@torch.no_grad()
-def fuse_models(models, *, check: bool = True) -> FusedModels:
-    """Fuse same-architecture ``models`` into one ``FusedModels`` network (see the module docstring).
-
-    ``check``: run a small random batch through the fused network and each model (eval mode)
-    and raise if any model's logits differ, e.g. when a model's forward mixes samples.
-    """
-    models = list(models)
-    if len(models) < 1 or not all(isinstance(m, nn.Module) for m in models):
-        raise ValueError(f"models must be a non-empty list of nn.Module; got {models!r:.80} instead.")
-    fused = FusedModels(models)
-    if check:
-        first_conv = next((m for m in models[0].modules() if isinstance(m, nn.Conv2d)), None)
-        first_lin = next((m for m in models[0].modules() if isinstance(m, nn.Linear)), None)
-        probe_shape = getattr(models[0], "input_shape", None)
-        if probe_shape is None and first_conv is not None:
-            probe_shape = (first_conv.in_channels, 16, 16)
-        elif probe_shape is None and first_lin is not None:
-            probe_shape = (first_lin.in_features,)
-        if probe_shape is not None:
-            device = next(models[0].parameters()).device
-            modes = [m.training for m in models]
-            try:
-                for m in models:
-                    m.eval()
-                fused.eval()
-                x = torch.randn(3, *probe_shape, generator=torch.Generator().manual_seed(0)).to(device)
-                with _full_fp32():
-                    try:
-                        outs = [m(x).float() for m in models]
-                    except RuntimeError:
-                        outs = None  # the probe shape does not suit this model; no check then
-                    got = None
-                    if outs is not None:
-                        try:
-                            got = fused(x).float().reshape(3, len(models), -1)
-                        except RuntimeError as err:  # e.g. per-model heads with different output sizes
-                            raise NotFusableError(f"models must compute the same output shape to be fused; the "
-                                                  f"fused forward failed with {type(err).__name__}: {err}") from err
-                if outs is not None:
-                    for i, out in enumerate(outs):
-                        scale = float(out.abs().max()) + 1e-6
-                        if not torch.allclose(got[:, i], out.reshape(3, -1), rtol=1e-3, atol=1e-4 * scale):
-                            raise NotFusableError(f"models must compute each sample independently to be fused; model {i}'s "
-                                             "fused output differs from its own output. Use fit_many(..., fuse=False).")
-            finally:
-                for m, mode in zip(models, modes):
-                    m.train(mode)
-                fused.train(modes[0])
-    return fused
-
-
-def _architecture_key(model: nn.Module) -> tuple:
-    """Module types and parameter/buffer shapes: models with equal keys can be fused."""
-    return (tuple((name, type(m).__name__) for name, m in model.named_modules()),
-            tuple((name, tuple(t.shape)) for name, t in list(model.named_parameters()) + list(model.named_buffers())))
+def _check_fused(fused, models, x):
+    try:
+        outs = [m(x).float() for m in models]
+    except RuntimeError:
+        return  # the probe shape does not suit this model; no check then
+    try:
+        got = fused(x).float().reshape(x.shape[0], len(models), -1)
+    except RuntimeError as err:  # e.g. per-model heads with different output sizes
+        raise NotFusableError(f"models must compute the same output shape to be fused; the fused forward failed with "
+                              f"{type(err).__name__}: {err}") from err
+    for i, out in enumerate(outs):
+        atol = 1e-4 * (float(out.abs().max()) + 1e-6)
+        if not torch.allclose(got[:, i], out.reshape(x.shape[0], -1), rtol=1e-3, atol=atol):
+            raise NotFusableError(f"models must compute each sample independently to be fused; model {i}'s fused "
+                                  "output differs from its own output. Use fit_many(..., fuse=False).")
 
 
 def fusable_groups(models) -> list[list[int]]:
-    """Indices of the models to fuse together: all of them when they share their module tree (layers of
-    different types, such as LDAM's cosine head next to linear heads, run per model inside it), else
-    one group per exact architecture, in order of first use."""
+    """Indices of the models to fuse together: all if one module tree, else one group per exact architecture."""
     try:
         FusedModels(models)
         return [list(range(len(models)))]
     except NotFusableError:
         groups: dict = {}
         for i, m in enumerate(models):
-            groups.setdefault(_architecture_key(m), []).append(i)
+            key = (tuple((name, type(x).__name__) for name, x in m.named_modules()),
+                   tuple((name, t.shape) for name, t in list(m.named_parameters()) + list(m.named_buffers())))
+            groups.setdefault(key, []).append(i)
         return list(groups.values())
 
 
 def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None) -> list[History]:
-    """Train same-architecture ``models`` (checked settings ``cfg``) as one fused network on the engine,
-    then copy the trained weights back into them. ``fast`` None -> a CUDA graph on CUDA, the same
-    steps eagerly elsewhere. Like ``fit``'s fast path, each epoch's last partial batch is dropped."""
-    fast = resolve_fast(fast, device)
-    for m in models:
-        m.to(device)
-    net = fuse_models(models)
-
-    def sync():
-        net.unfuse_into(models)
-
-    # Grouped layers view (B N) x C x H x W as B x (N C) x H x W: free in the default layout, a copy
-    # per layer in channels_last, so the fused network stays NCHW.
+    """Train ``models`` as one fused network on the engine (``fast`` None: graphed on CUDA), then unfuse them."""
+    fast, net = resolve_fast(fast, device), fuse_models([m.to(device) for m in models])
+    members = Members(list(loss_fns), list(hooks), list(models), lambda: net.unfuse_into(models))
+    # Grouped layers view (B N) x C x H x W as B x (N C) x H x W: free in NCHW, a copy in channels_last.
     with cudnn_autotune(device):
-        histories = run_engine(net, train, test, Members(list(loss_fns), list(hooks), list(models), sync), cfg,
-                               device=device, channels_last=False, capture=fast,
+        histories = run_engine(net, train, test, members, cfg, device=device, capture=fast,
                                engine_name=f"fused{len(models)}-{'graph' if fast else 'eager'}")
-    sync()
+    net.unfuse_into(models)
+    return histories
+
+
+def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fast, auto, one) -> list[History]:
+    """``fit_many``'s fused path: each group of same-architecture models as one network. ``one(model, loss_fn,
+    hooks)`` (``fit`` after its checks) trains a group of one on CUDA, and, when ``fuse`` was left to its default
+    (``auto``), models that cannot be fused; a failed first capture falls back to the fused step run eagerly."""
+    histories: list = [None] * len(models)
+    for group in fusable_groups(models):
+        ms, fns, hks = ([x[i] for i in group] for x in (models, loss_fns, hooks))
+        try:
+            if len(ms) == 1 and device.type == "cuda" and fast is not False:
+                got = [one(ms[0], fns[0], hks[0])]
+            else:
+                got = fit_fused(ms, train, test, fns, hks, cfg, device, fast)
+        except NotFusableError as err:
+            if not auto:
+                raise
+            print(f"fit_many: these models cannot be fused ({err}); training them one after another.")
+            got = [one(m, fn, h) for m, fn, h in zip(ms, fns, hks)]
+        except GraphCaptureError as err:
+            if fast is not None or err.epoch != 0:
+                raise
+            print(f"fit_many: WARNING, the CUDA-graph fast path failed, training the fused models eagerly instead "
+                  f"(pass fast=False to skip the attempt). {err}")
+            got = fit_fused(ms, train, test, fns, hks, cfg, device, False)
+        for i, h in zip(group, got):
+            histories[i] = h
     return histories

@@ -1,7 +1,5 @@
-"""What the eager loop (``loop.py``) and the engine tier (``ltutorial.fast``) share: the per-epoch
-records (``History``, ``TrainState``), the settings of a run (``FitConfig``), input checks and the
-small steps of an epoch (lr from the schedule, the epoch's sample order, per-class accuracy).
-"""
+"""What the eager loop (``loop.py``) and the engine tier (``ltutorial.fast``) share: records, settings, the
+steps of an epoch and the evaluation loop (``logits_on_device``)."""
 
 from __future__ import annotations
 
@@ -14,25 +12,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from ltutorial._validation import check_choice, check_number, check_positive_int
-from ltutorial.train.augment import FILLS, draw_crop_flip, normalize
+from ltutorial._validation import check_number, check_positive_int
+from ltutorial.train.augment import draw_crop_flip, normalize
 
-# ----------------------------------------------------------------------------------------------
-# Results and per-epoch state
-# ----------------------------------------------------------------------------------------------
-def json_float(v):
-    if v is None:
-        return None
-    v = float(v)
-    return None if math.isnan(v) or math.isinf(v) else v
+
+def _json(v):
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_json(x) for x in list(v)]
+    if isinstance(v, (float, np.floating)):
+        return None if not math.isfinite(v) else float(v)
+    return v
 
 
 @dataclass
 class History:
-    """Per-epoch record of a run. Lists are aligned with ``epoch`` (0-based); test metrics are NaN
-    for epochs without evaluation (``eval_every`` > 1). ``per_class_accuracy`` is from the last
-    evaluation; ``best_*`` pick the evaluated epoch with the highest balanced accuracy (the
-    "best Prec@1" the LDAM-DRW code logs; compare it with the final epoch, not instead of it)."""
+    """Per-epoch record of a run; test metrics are NaN for epochs without evaluation. ``best_*`` pick the
+    evaluated epoch of highest balanced accuracy (the "best Prec@1" LDAM-DRW logs; compare it with the last)."""
 
     epoch: list = field(default_factory=list)
     lr: list = field(default_factory=list)
@@ -50,62 +45,32 @@ class History:
 
     @property
     def final_accuracy(self) -> float | None:
-        vals = [v for v in self.test_accuracy if not math.isnan(v)]
-        return vals[-1] if vals else None
+        return next((v for v in reversed(self.test_accuracy) if not math.isnan(v)), None)
 
     @property
     def final_balanced_accuracy(self) -> float | None:
-        vals = [v for v in self.test_balanced_accuracy if not math.isnan(v)]
-        return vals[-1] if vals else None
-
-    def record_eval(self, epoch: int, accuracy: float, balanced: float, per_class: np.ndarray) -> None:
-        self.test_accuracy[-1] = accuracy
-        self.test_balanced_accuracy[-1] = balanced
-        self.per_class_accuracy = per_class
-        if not math.isnan(balanced) and (self.best_balanced_accuracy is None or balanced > self.best_balanced_accuracy):
-            self.best_balanced_accuracy = balanced
-            self.best_epoch = epoch
+        return next((v for v in reversed(self.test_balanced_accuracy) if not math.isnan(v)), None)
 
     def append_epoch(self, epoch: int, lr: float, train_loss: float, seconds: float, summary=None) -> None:
         """Record one epoch; ``summary``: (accuracy, balanced accuracy, per-class accuracy) of an evaluation."""
-        self.epoch.append(epoch)
-        self.lr.append(lr)
-        self.train_loss.append(train_loss)
-        self.test_accuracy.append(float("nan"))
-        self.test_balanced_accuracy.append(float("nan"))
-        if summary is not None:
-            self.record_eval(epoch, *summary)
-        self.epoch_seconds.append(seconds)
+        accuracy, balanced, per_class = summary or (float("nan"), float("nan"), self.per_class_accuracy)
+        names = ("epoch", "lr", "train_loss", "test_accuracy", "test_balanced_accuracy", "epoch_seconds")
+        for name, value in zip(names, (epoch, lr, train_loss, accuracy, balanced, seconds)):
+            getattr(self, name).append(value)
+        self.per_class_accuracy = per_class
+        if not math.isnan(balanced) and (self.best_balanced_accuracy is None or balanced > self.best_balanced_accuracy):
+            self.best_balanced_accuracy, self.best_epoch = balanced, epoch
 
     def as_dict(self) -> dict:
         """A JSON-serialisable dict (NaN -> None, arrays -> lists)."""
-        return {
-            "epoch": list(self.epoch),
-            "lr": [json_float(v) for v in self.lr],
-            "train_loss": [json_float(v) for v in self.train_loss],
-            "test_accuracy": [json_float(v) for v in self.test_accuracy],
-            "test_balanced_accuracy": [json_float(v) for v in self.test_balanced_accuracy],
-            "epoch_seconds": [json_float(v) for v in self.epoch_seconds],
-            "per_class_accuracy": None if self.per_class_accuracy is None
-            else [json_float(v) for v in np.asarray(self.per_class_accuracy).tolist()],
-            "best_balanced_accuracy": json_float(self.best_balanced_accuracy),
-            "best_epoch": self.best_epoch,
-            "final_accuracy": json_float(self.final_accuracy),
-            "final_balanced_accuracy": json_float(self.final_balanced_accuracy),
-            "seconds": json_float(self.seconds),
-            "device": self.device,
-            "engine": self.engine,
-            "config": dict(self.config),
-        }
+        d = {k: (dict(v) if isinstance(v, dict) else _json(v)) for k, v in vars(self).items()}
+        return dict(d, final_accuracy=_json(self.final_accuracy),
+                    final_balanced_accuracy=_json(self.final_balanced_accuracy))
 
 
 @dataclass
 class TrainState:
-    """What a hook sees at the start of an epoch (after the lr is set, before the first step).
-
-    Hooks may change loss state (``loss_fn``'s buffers, in place: see ARCHITECTURE.md,
-    "Graph-safe losses") and read the model; ``lr`` is the lr of this epoch.
-    """
+    """What ``hook(state)`` sees at an epoch's start, lr set (docs/ARCHITECTURE.md, "Graph-safe losses")."""
 
     epoch: int
     epochs: int
@@ -118,181 +83,9 @@ class TrainState:
     lr: float = 0.0
 
 
-# ----------------------------------------------------------------------------------------------
-# Input checks and the small steps of an epoch
-# ----------------------------------------------------------------------------------------------
-def check_dataset(data, name: str):
-    for attr in ("images", "labels", "mean", "std"):
-        if not hasattr(data, attr):
-            raise ValueError(
-                f"{name} must be an ImageDataset (images, labels, mean, std); got {type(data).__name__} without {attr!r} instead."
-            )
-    images, labels = data.images, data.labels
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ValueError(f"{name}.images must be a 4-D tensor (N x C x H x W); got {type(images).__name__} instead.")
-    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-        raise ValueError(f"{name}.labels must be a 1-D tensor with one label per image; got {getattr(labels, 'shape', labels)} instead.")
-    return data
-
-
-def count_classes(data) -> int:
-    n = getattr(data, "num_classes", None)
-    if isinstance(n, int):
-        return n
-    classes = getattr(data, "classes", None)
-    if classes:
-        return len(classes)
-    return int(data.labels.max()) + 1
-
-
-def check_nonneg_float(value, name: str, positive: bool = False) -> float:
-    """A finite number >= 0 (``positive``: > 0): ``_validation.check_number`` with fit's argument names."""
-    return check_number(value, name=name, strict=positive)
-
-
-def check_hooks(hooks, name: str = "hooks") -> tuple:
-    if hooks is None:
-        return ()
-    if callable(hooks):
-        return (hooks,)
-    try:
-        hooks = tuple(hooks)
-    except TypeError:
-        raise ValueError(f"{name} must be a sequence of callables hook(state); got {type(hooks).__name__} instead.") from None
-    for h in hooks:
-        if not callable(h):
-            raise ValueError(f"{name} must hold callables hook(state); got {type(h).__name__} instead.")
-    return hooks
-
-
-def check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r} instead.")
-    return int(seed)
-
-
-def device_tensors(data, device: torch.device):
-    """images (uint8) and labels (int64) on ``device``: moved once per fit, not per batch."""
-    images = data.images.to(device, non_blocking=True)
-    labels = data.labels.to(device, torch.int64, non_blocking=True)
-    return images, labels
-
-
-def autocast(device: torch.device, amp: bool):
-    if not amp:
-        return contextlib.nullcontext()
-    # The autocast weight cache must stay off inside a captured CUDA graph; harmless eagerly.
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=False)
-
-
-def resolve_amp(amp, device: torch.device) -> tuple[bool, bool]:
-    """(use bf16 autocast, use channels_last): both on for CUDA when ``amp`` is None."""
-    if amp is None:
-        on = device.type == "cuda"
-        return on, on
-    if not isinstance(amp, bool):
-        raise ValueError(f"amp must be None, True or False; got {amp!r} instead.")
-    return amp, False
-
-
-def resolve_fast(fast, device: torch.device, *, name: str = "fast") -> bool:
-    """Whether to capture the train step as a CUDA graph: ``fast`` None -> on CUDA; True off CUDA is
-    an error."""
-    if fast is not None and not isinstance(fast, bool):
-        raise ValueError(f"{name} must be None, True or False; got {fast!r} instead.")
-    if fast and device.type != "cuda":
-        raise ValueError(f"{name}=True needs a CUDA device (it captures CUDA graphs); got device {device} instead. "
-                         f"Use {name}=None or {name}=False.")
-    return device.type == "cuda" if fast is None else fast
-
-
-def epoch_plan(n: int, generator: torch.Generator, augment: bool, padding: int, flip: bool = True):
-    """The epoch's sample order and per-position crop/flip draws: (perm, dy, dx, flips).
-
-    Drawn in this fixed order from one device generator, so the eager loop and the fast path
-    see identical batches from the same seed.
-    """
-    perm = torch.randperm(n, generator=generator, device=generator.device)
-    if augment:
-        dy, dx, flips = draw_crop_flip(n, padding, flip=flip, generator=generator)
-    else:
-        dy = dx = flips = None
-    return perm, dy, dx, flips
-
-
-def check_output_width(logits: torch.Tensor, num_classes: int, name: str = "model") -> None:
-    """Before the first step: the model must give one logit per class of the data (a shape check,
-    no host sync), else the loss fails later with an index error that names neither."""
-    if logits.ndim != 2 or logits.shape[1] < num_classes:
-        raise ValueError(f"{name} must output one logit per class ({num_classes} classes in the data); got outputs of "
-                         f"shape {tuple(logits.shape)} instead. Build it with num_classes={num_classes}.")
-
-
-def check_epoch_loss(losses, epoch: int, lr: float) -> None:
-    """Stop when an epoch's mean training loss is NaN or infinite: the weights are then NaN and every
-    later epoch would record chance accuracy as a result. ``losses``: one value per model (read once per
-    epoch, where the loop already reads it)."""
-    bad = [(i, v) for i, v in enumerate(losses) if not math.isfinite(v)]
-    if bad:
-        who = "" if len(losses) == 1 else f" for model {bad[0][0]} of {len(losses)}"
-        raise FloatingPointError(
-            f"the training loss must stay finite; got {bad[0][1]} at epoch {epoch}{who} instead: training diverged and "
-            f"the weights are no longer usable. Lower the learning rate (lr={lr:g} at this epoch) or check the loss's "
-            "settings (class weights, margins, scales).")
-
-
-def call_loss(loss_fn, logits, targets, index):
-    if getattr(loss_fn, "needs_index", False):
-        return loss_fn(logits, targets, index=index)
-    return loss_fn(logits, targets)
-
-
-def per_class_accuracy(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> np.ndarray:
-    """acc_c = #{i : y_i = c, yhat_i = c} / #{i : y_i = c} (NaN for classes absent from ``labels``)."""
-    total = torch.bincount(labels, minlength=num_classes)[:num_classes].double()
-    hits = torch.bincount(labels[predictions == labels], minlength=num_classes)[:num_classes].double()
-    acc = (hits / total).cpu().numpy()
-    acc[total.cpu().numpy() == 0] = np.nan
-    return acc
-
-
-def accuracy_summary(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> tuple[float, float, np.ndarray]:
-    """(accuracy, balanced accuracy = mean per-class recall over classes present, per-class accuracy)."""
-    per_class = per_class_accuracy(labels, predictions, num_classes)
-    accuracy = float((predictions == labels).double().mean()) if labels.numel() else float("nan")
-    present = ~np.isnan(per_class)
-    balanced = float(per_class[present].mean()) if present.any() else float("nan")
-    return accuracy, balanced, per_class
-
-
-def set_lr(optimizer, base_lrs, multiplier: float) -> float:
-    for group, base in zip(optimizer.param_groups, base_lrs):
-        value = base * multiplier
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(value)
-        else:
-            group["lr"] = value
-    return float(base_lrs[0] * multiplier)
-
-
-def optimizer_base_lrs(optimizer) -> list:
-    # TensorLRSGD keeps the exact float next to its float32 lr tensor.
-    return [float(g.get("base_lr", g["lr"])) for g in optimizer.param_groups]
-
-
-def schedule_multiplier(schedule, epoch: int) -> float:
-    if schedule is None:
-        return 1.0
-    m = schedule(epoch)
-    if isinstance(m, bool) or not isinstance(m, (int, float, np.integer, np.floating)) or not math.isfinite(m) or m < 0:
-        raise ValueError(f"schedule({epoch}) must return a finite lr multiplier >= 0; got {m!r} instead.")
-    return float(m)
-
-
 @dataclass
 class FitConfig:
-    """The settings of one training run, checked once by ``check_fit_args`` at the public entry
-    (``fit``, ``fit_many``) and passed as one object inside the package."""
+    """The settings of one run: checked once by ``check_fit_args``, then passed as one object."""
 
     epochs: int
     batch_size: int = 128
@@ -301,22 +94,14 @@ class FitConfig:
     weight_decay: float = 2e-4
     nesterov: bool = False
     schedule: Callable | None = None
-    augment: bool = False
+    augment: bool | None = False
     seed: int = 0
     eval_every: int = 1
     progress: Any = None
     amp: bool | None = None
     drop_last: bool = False
     padding: int = 4
-    fill: str = "zero"
-    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm)
-
-
-def history_config(cfg: FitConfig, lr: float, amp: bool) -> dict:
-    """The settings a History records in ``config``."""
-    return {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": lr, "schedule": repr(cfg.schedule),
-            "augment": cfg.augment, "seed": cfg.seed, "amp": amp, "drop_last": cfg.drop_last, "padding": cfg.padding,
-            "fill": cfg.fill}
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
 
 
 def check_fit_args(model, train, loss_fn, test, cfg: FitConfig) -> FitConfig:
@@ -328,60 +113,151 @@ def check_fit_args(model, train, loss_fn, test, cfg: FitConfig) -> FitConfig:
     check_dataset(train, "train")
     if test is not None:
         check_dataset(test, "test")
-    cfg.epochs = check_positive_int(cfg.epochs, name="epochs")
-    cfg.batch_size = check_positive_int(cfg.batch_size, name="batch_size")
-    check_nonneg_float(cfg.lr, "lr", positive=True)
-    check_nonneg_float(cfg.momentum, "momentum")
-    check_nonneg_float(cfg.weight_decay, "weight_decay")
+    for name in ("epochs", "batch_size", "eval_every", "seed"):
+        setattr(cfg, name, check_positive_int(getattr(cfg, name), name=name, minimum=int(name != "seed")))
+    for name in ("lr", "momentum", "weight_decay"):
+        check_number(getattr(cfg, name), name=name, strict=name == "lr")
     if cfg.augment is None:
         cfg.augment = bool(getattr(train, "augment", False))
-    elif not isinstance(cfg.augment, bool):
-        raise ValueError(f"augment must be None, True or False; got {cfg.augment!r} instead.")
-    cfg.seed = check_seed(cfg.seed)
-    cfg.eval_every = check_positive_int(cfg.eval_every, name="eval_every")
-    if cfg.augment:
-        h, w = train.images.shape[2], train.images.shape[3]
-        pad = cfg.padding
-        if isinstance(pad, bool) or not isinstance(pad, int) or not (0 <= pad < min(h, w)):
-            raise ValueError(f"padding must be an integer in [0, {min(h, w)}); got {pad!r} instead.")
-    check_choice(cfg.fill, FILLS, name="fill")
+    for name in ("augment", "drop_last", "sync_batchnorm"):
+        if not isinstance(getattr(cfg, name), bool):
+            choices = "None, True or False" if name == "augment" else "True or False"
+            raise ValueError(f"{name} must be {choices}; got {getattr(cfg, name)!r} instead.")
+    side, pad = min(train.images.shape[2:]), cfg.padding
+    if cfg.augment and (isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < side):
+        raise ValueError(f"padding must be an integer in [0, {side}); got {pad!r} instead.")
     if cfg.schedule is not None and not callable(cfg.schedule):
-        raise ValueError("schedule must be None or a callable epoch -> lr multiplier; "
-                         f"got {type(cfg.schedule).__name__} instead.")
-    if not isinstance(cfg.drop_last, bool):
-        raise ValueError(f"drop_last must be True or False; got {cfg.drop_last!r} instead.")
-    if not isinstance(cfg.sync_batchnorm, bool):
-        raise ValueError(f"sync_batchnorm must be True or False; got {cfg.sync_batchnorm!r} instead.")
+        raise ValueError(f"schedule must be None or a callable epoch -> lr multiplier; got "
+                         f"{type(cfg.schedule).__name__} instead.")
+    resolve_amp(cfg.amp, torch.device("cpu"))
     return cfg
 
 
-def model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return torch.device("cpu")
+def check_dataset(data, name: str):
+    """``data`` if it looks like an ImageDataset: images N x C x H x W, one label per image, mean, std."""
+    missing = [a for a in ("images", "labels", "mean", "std") if not hasattr(data, a)]
+    if missing:
+        raise ValueError(f"{name} must be an ImageDataset (images, labels, mean, std); got {type(data).__name__} "
+                         f"without {missing[0]!r} instead.")
+    images, labels = data.images, data.labels
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise ValueError(f"{name}.images must be a 4-D tensor (N x C x H x W); got {type(images).__name__} instead.")
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{name}.labels must be a 1-D tensor with one label per image; got "
+                         f"{getattr(labels, 'shape', labels)} instead.")
+    return data
+
+
+def check_hooks(hooks, name: str = "hooks") -> tuple:
+    """``hooks`` as a tuple of callables hook(state) (None -> (), one callable -> (it,))."""
+    hooks = () if hooks is None else (hooks,) if callable(hooks) or not hasattr(hooks, "__iter__") else tuple(hooks)
+    bad = [h for h in hooks if not callable(h)]
+    if bad:
+        raise ValueError(f"{name} must be a sequence of callables hook(state); got {type(bad[0]).__name__} instead.")
+    return hooks
+
+
+def count_classes(data) -> int:
+    if isinstance(getattr(data, "num_classes", None), int):
+        return data.num_classes
+    return len(data.classes) if getattr(data, "classes", None) else int(data.labels.max()) + 1
+
+
+def resolve_amp(amp, device: torch.device) -> tuple[bool, bool]:
+    """(bf16 autocast, channels_last): both on for CUDA when ``amp`` is None."""
+    if amp is not None and not isinstance(amp, bool):
+        raise ValueError(f"amp must be None, True or False; got {amp!r} instead.")
+    return (device.type == "cuda",) * 2 if amp is None else (amp, False)
+
+
+def resolve_fast(fast, device: torch.device, *, name: str = "fast") -> bool:
+    """Whether to use the CUDA-graph engine: None -> on CUDA; True off CUDA is an error."""
+    if fast is not None and not isinstance(fast, bool):
+        raise ValueError(f"{name} must be None, True or False; got {fast!r} instead.")
+    if fast and device.type != "cuda":
+        raise ValueError(f"{name}=True needs a CUDA device (it captures CUDA graphs); got device {device} instead. "
+                         f"Use {name}=None or {name}=False.")
+    return device.type == "cuda" if fast is None else fast
+
+
+def autocast(device: torch.device, amp: bool):
+    # The autocast weight cache must stay off inside a captured CUDA graph; harmless eagerly.
+    return torch.autocast(device.type, torch.bfloat16, cache_enabled=False) if amp else contextlib.nullcontext()
+
+
+def epoch_plan(n: int, generator: torch.Generator, augment: bool, padding: int):
+    """(perm, dy, dx, flips) of one epoch in this order from one generator: the loop and the engine agree."""
+    perm = torch.randperm(n, generator=generator, device=generator.device)
+    return (perm, *draw_crop_flip(n, padding, generator=generator)) if augment else (perm, None, None, None)
+
+
+def set_lr(optimizer, bases, schedule, epoch: int) -> float:
+    """lr = base_lr * schedule(epoch) in every group (in place when the lr is a tensor); returns group 0's."""
+    m = 1.0 if schedule is None else schedule(epoch)
+    if isinstance(m, bool) or not isinstance(m, (int, float, np.number)) or not math.isfinite(m) or m < 0:
+        raise ValueError(f"schedule({epoch}) must return a finite lr multiplier >= 0; got {m!r} instead.")
+    m = float(m)
+    for group, base in zip(optimizer.param_groups, bases):
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(base * m)
+        else:
+            group["lr"] = base * m
+    return float(bases[0] * m)
+
+
+def base_lrs(optimizer) -> list:
+    # TensorLRSGD keeps the exact float next to its float32 lr tensor.
+    return [float(g.get("base_lr", g["lr"])) for g in optimizer.param_groups]
+
+
+def call_loss(loss_fn, logits, targets, index):
+    return loss_fn(logits, targets, **({"index": index} if getattr(loss_fn, "needs_index", False) else {}))
+
+
+def check_output_width(logits: torch.Tensor, num_classes: int, name: str = "model") -> None:
+    """At the first step (a shape check, no host sync): one logit per class of the data."""
+    if logits.ndim != 2 or logits.shape[1] < num_classes:
+        raise ValueError(f"{name} must output one logit per class ({num_classes} classes in the data); got outputs of "
+                         f"shape {tuple(logits.shape)} instead. Build it with num_classes={num_classes}.")
+
+
+def check_epoch_loss(losses, epoch: int, lr: float) -> None:
+    """Stop at an epoch whose mean loss (one per model) is not finite: later epochs would be chance."""
+    bad = [(i, v) for i, v in enumerate(losses) if not math.isfinite(v)]
+    if bad:
+        who = "" if len(losses) == 1 else f" for model {bad[0][0]} of {len(losses)}"
+        raise FloatingPointError(
+            f"the training loss must stay finite; got {bad[0][1]} at epoch {epoch}{who} instead: training diverged and "
+            f"the weights are no longer usable. Lower the learning rate (lr={lr:g} at this epoch) or check the loss's "
+            "settings (class weights, margins, scales).")
+
+
+def history_config(cfg: FitConfig, lr: float, amp: bool) -> dict:
+    keys = ("epochs", "batch_size", "augment", "seed", "drop_last", "padding")
+    return dict({k: getattr(cfg, k) for k in keys}, lr=lr, schedule=repr(cfg.schedule), amp=amp)
+
+
+def accuracy_summary(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int):
+    """(accuracy, balanced accuracy = mean_c acc_c over classes present, acc_c = #{y = c = yhat} / #{y = c})."""
+    total = torch.bincount(labels, minlength=num_classes)[:num_classes].double().cpu().numpy()
+    hits = torch.bincount(labels[predictions == labels], minlength=num_classes)[:num_classes].double().cpu().numpy()
+    per_class = np.where(total > 0, hits / np.maximum(total, 1), np.nan)
+    accuracy = float((predictions == labels).double().mean()) if labels.numel() else float("nan")
+    return accuracy, float(per_class[total > 0].mean()) if (total > 0).any() else float("nan"), per_class
 
 
 @torch.no_grad()
-def logits_on_device(model, images, mean, std, device, batch_size, amp, channels_last, forward=None):
-    was_training = model.training
+def logits_on_device(model, images, data, device, amp, channels_last, forward=None, batch_size: int = 1024):
+    """The one evaluation loop: float32 outputs of ``forward`` (``model``) in eval mode, batch by batch."""
+    was_training, outs = model.training, []
     model.eval()
-    forward = forward or model
-    # Statistics as device tensors once, not re-sent from Python floats with every batch.
-    mean = torch.as_tensor(mean, dtype=torch.float32, device=device)
-    std = torch.as_tensor(std, dtype=torch.float32, device=device)
-    outs = []
+    mean, std = (torch.as_tensor(v, dtype=torch.float32, device=device) for v in (data.mean, data.std))
     try:
         for start in range(0, images.shape[0], batch_size):
             x = normalize(images[start:start + batch_size].to(device, non_blocking=True), mean, std)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
             with autocast(device, amp):
-                outs.append(forward(x).float())
+                x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+                outs.append((forward or model)(x).float())
     finally:
         model.train(was_training)
-    if not outs:
-        return torch.empty(0, 0, device=device)
-    return torch.cat(outs)
-
+    return torch.cat(outs) if outs else torch.empty(0, 0, device=device)
