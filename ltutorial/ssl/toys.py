@@ -57,7 +57,7 @@ def label_vs_instance_features(n: int = 1000, steps: int = 300, seed: int = 0) -
     ``attribute_probe``: a logistic-regression probe's test accuracy on the frozen 2-d features
     (trained on one half of fresh views, tested on the other). Notebook 10.
     """
-    from ltutorial.ssl.losses import nt_xent
+    from ltutorial.ssl.simclr import nt_xent
 
     n = check_positive_int(n, name="n", minimum=4)
     steps = check_positive_int(steps, name="steps")
@@ -182,7 +182,7 @@ def _toy_encoder(feature_dim: int) -> torch.nn.Module:
 
 
 def _toy_simclr(signal: torch.Tensor, feature_dim: int, steps: int, seed: int, g: torch.Generator) -> torch.nn.Module:
-    from ltutorial.ssl.losses import nt_xent
+    from ltutorial.ssl.simclr import nt_xent
 
     torch.manual_seed(seed)
     encoder = _toy_encoder(feature_dim)
