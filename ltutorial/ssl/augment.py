@@ -60,7 +60,8 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
 def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     """Downscale uint8 images to size x size with antialiasing, once (the CPU profiles use 16 px)."""
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"images must be a 4-D uint8 tensor; got {getattr(images, 'dtype', type(images).__name__)} instead.")
+        raise ValueError(f"images must be a 4-D uint8 tensor; "
+                         f"got {getattr(images, 'dtype', type(images).__name__)} instead.")
     size = check_positive_int(size, name="size")
     if tuple(images.shape[-2:]) == (size, size):
         return images
@@ -79,7 +80,8 @@ def _check_range(value, *, name: str, low: float, high: float | None = None) -> 
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair (min, max); got {value!r} instead.") from None
     if not (low <= a <= b) or (high is not None and b > high):
-        raise ValueError(f"{name} must satisfy {low} <= min <= max{'' if high is None else f' and <= {high}'}; got {value!r} instead.")
+        raise ValueError(f"{name} must satisfy {low} <= min <= max{'' if high is None else f' and <= {high}'}; "
+                         f"got {value!r} instead.")
     return a, b
 
 
@@ -120,14 +122,17 @@ class ContrastiveAugment:
         try:
             b, c, s, h = (float(v) for v in self.jitter)
         except (TypeError, ValueError):
-            raise ValueError(f"jitter must be 4 numbers (brightness, contrast, saturation, hue); got {self.jitter!r} instead.") from None
+            raise ValueError(f"jitter must be 4 numbers (brightness, contrast, saturation, hue); "
+                             f"got {self.jitter!r} instead.") from None
         if min(b, c, s, h) < 0 or max(b, c, s) >= 1 or h > 0.5:
-            raise ValueError(f"jitter must have brightness/contrast/saturation in [0, 1) and hue in [0, 0.5]; got {self.jitter!r} instead.")
+            raise ValueError(f"jitter must have brightness/contrast/saturation in [0, 1) and hue in [0, 0.5]; "
+                             f"got {self.jitter!r} instead.")
         self.jitter = (b, c, s, h)
         check_choice(self.interpolation, list(_INTERPOLATIONS), name="interpolation")
         check_choice(self.output, ["float", "uint8"], name="output")
         if (self.mean is None) != (self.std is None):
-            raise ValueError(f"mean and std must both be given or both be None; got mean={self.mean!r}, std={self.std!r} instead.")
+            raise ValueError(f"mean and std must both be given or both be None; "
+                             f"got mean={self.mean!r}, std={self.std!r} instead.")
 
     @classmethod
     def for_dataset(cls, data, **kwargs) -> "ContrastiveAugment":
@@ -212,15 +217,17 @@ class ContrastiveAugment:
         mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
         if mean.shape[1] != x.shape[1]:
-            raise ValueError(f"mean must have one value per channel ({x.shape[1]}); got {len(self.mean)} values instead.")
+            raise ValueError(f"mean must have one value per channel ({x.shape[1]}); "
+                             f"got {len(self.mean)} values instead.")
         return (x - mean) / std
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None, *, normalize: bool = True) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, generator=None, *, normalize: bool = True) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(f"images must be a uint8 tensor N x C x H x W; got {getattr(images, 'dtype', type(images).__name__)} "
+            raise ValueError(f"images must be a uint8 tensor N x C x H x W; got {getattr(images, 'dtype', images)} "
                              f"with shape {tuple(getattr(images, 'shape', ()))} instead.")
         if generator is not None and generator.device.type != images.device.type:
-            raise ValueError(f"generator must live on the images' device ({images.device}); got one on {generator.device} instead.")
+            raise ValueError(f"generator must live on the images' device ({images.device}); "
+                             f"got one on {generator.device} instead.")
         g = generator or torch.Generator(device=images.device).manual_seed(int(torch.randint(0, 2**62, (1,))))
         x = self._crop_flip(images.float().div_(255), g)
         if self.jitter_p > 0:
@@ -293,7 +300,8 @@ def _cutout(x, level, sign, pos):
     side = (0.4 * level * min(h, w)).view(-1, 1, 1)
     ys = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1) + 0.5
     xs = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, w) + 0.5
-    box = ((ys - (pos[:, 0] * h).view(-1, 1, 1)).abs() <= side / 2) & ((xs - (pos[:, 1] * w).view(-1, 1, 1)).abs() <= side / 2)
+    cy, cx = (pos[:, 0] * h).view(-1, 1, 1), (pos[:, 1] * w).view(-1, 1, 1)
+    box = ((ys - cy).abs() <= side / 2) & ((xs - cx).abs() <= side / 2)
     return torch.where(box[:, None], torch.full_like(x, _FILL), x)
 
 

@@ -21,9 +21,7 @@ __all__ = ["BCL", "ema_update", "memorization_score", "augmentation_strength", "
 
 class BCL:
     """BCL on ``base`` (SimCLR: BCL-I, k = 1; SDCLR: BCL-D, k = 2): the base's loss, BCL's views.
-
-    ``ema``/``scores`` per training image; ``score_history`` and ``loss_history`` one CPU row per epoch.
-    """
+    ``ema``, ``scores`` per image; ``score_history``, ``loss_history``: one CPU row per epoch."""
 
     def __init__(self, base=None, *, beta: float = 0.97, k: int | None = None, max_magnitude: float = 30.0,
                  probability: float | None = None):
@@ -58,7 +56,8 @@ class BCL:
 
     def setup(self, net, num_samples, epochs, device, augment):
         if getattr(augment, "output", "float") != "float":
-            raise ValueError(f"augment must produce float images (output='float') for BCL; got output={augment.output!r} instead.")
+            raise ValueError(f"augment must produce float images (output='float') for BCL; "
+                             f"got output={augment.output!r} instead.")
         self.base.setup(net, num_samples, epochs, device, augment)
         self.ema, self.scores = torch.zeros(num_samples, device=device), torch.zeros(num_samples, device=device)
         self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
@@ -68,7 +67,7 @@ class BCL:
         self.base.on_epoch(net, epoch)
 
 
-def ema_update(ema: torch.Tensor, losses: torch.Tensor, beta: float, initialized: torch.Tensor | None = None) -> torch.Tensor:
+def ema_update(ema: torch.Tensor, losses: torch.Tensor, beta: float, initialized=None) -> torch.Tensor:
     """m_t = beta m_{t-1} + (1 - beta) l_t; entries not ``initialized`` take l_t (m_1 = l_1)."""
     new = beta * ema + (1 - beta) * losses
     return new if initialized is None else torch.where(initialized, new, losses)
@@ -78,7 +77,8 @@ def memorization_score(ema_losses) -> torch.Tensor:
     """M_i = z_i / (2 max|z|) + 1/2 in [0, 1], increasing in m_i; 1/2 everywhere for constant losses."""
     m = torch.as_tensor(ema_losses).detach().float()
     if m.ndim != 1 or m.numel() == 0:
-        raise ValueError(f"ema_losses must be a non-empty 1-D tensor of per-sample losses; got shape {tuple(m.shape)} instead.")
+        raise ValueError(f"ema_losses must be a non-empty 1-D tensor of per-sample losses; "
+                         f"got shape {tuple(m.shape)} instead.")
     if not bool(torch.isfinite(m).all()):
         raise ValueError("ema_losses must be finite; got NaN or infinite values instead.")
     std = m.std(unbiased=False) if m.numel() > 1 else torch.zeros((), device=m.device)
@@ -89,8 +89,7 @@ def memorization_score(ema_losses) -> torch.Tensor:
 
 
 def augmentation_strength(scores: torch.Tensor, k: int, generator=None, max_magnitude: float = 30.0) -> torch.Tensor:
-    """RandAugment magnitude per sample: 10 + (30 - 10) M (k = 1), 5 + (30 - 5) M u (k >= 2); the
-    floors are the reference code's "for training stability"."""
+    """Magnitude 10 + (30 - 10) M (k = 1) or 5 + (30 - 5) M u (k >= 2): the reference code's floors."""
     if k == 1:
         return 10 + (max_magnitude - 10) * scores
     u = torch.rand(scores.shape, device=scores.device, generator=generator)
@@ -98,8 +97,8 @@ def augmentation_strength(scores: torch.Tensor, k: int, generator=None, max_magn
 
 
 def randaugment(x, scores, p, k: int, max_magnitude: float, generator) -> torch.Tensor:
-    """k rounds; each sample draws one of the 15 ops uniformly, applied with probability p_i at level
-    m_i / 30 with a random sign; samples are grouped by op (one tensor op per group). Unchecked."""
+    """k rounds: each sample draws one of the 15 ops, applied with probability p_i at level m_i / 30 and
+    a random sign; samples are grouped by op (one tensor op per group). Unchecked."""
     n, ops = x.shape[0], tuple(RANDAUGMENT_OPS.values())
     x = x.clone()
     for _ in range(k):
@@ -118,26 +117,18 @@ def randaugment(x, scores, p, k: int, max_magnitude: float, generator) -> torch.
 def boosted_randaugment(x: torch.Tensor, scores, *, k: int = 1, probability=None, generator=None,
                         max_magnitude: float = 30.0) -> torch.Tensor:
     """BCL's per-sample RandAugment of a float batch in [0, 1], checked: :func:`randaugment` with
-    p_i = ``probability`` (one value or one per image) or, by default, the score M_i. Where the
-    PIL reference differs, strength 0 = no change: factors 1 +- 0.9 level, solarize threshold
-    256 -> 146, grey fills, posterize keeps 8 - 4 level bits (stronger with the level, as BCL wants).
-    """
+    p_i = ``probability`` or, by default, the score M_i. Unlike the PIL reference, strength 0 = no
+    change, and posterize keeps 8 - 4 level bits (stronger with the level, as BCL wants)."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 4:
-        raise ValueError(f"x must be a float tensor N x C x H x W in [0, 1]; got {getattr(x, 'dtype', type(x).__name__)} instead.")
+        raise ValueError(f"x must be a float tensor N x C x H x W in [0, 1]; "
+                         f"got {getattr(x, 'dtype', type(x).__name__)} instead.")
     n = x.shape[0]
     scores = torch.as_tensor(scores, dtype=x.dtype, device=x.device).flatten()
     if scores.numel() != n:
         raise ValueError(f"scores must hold one value per image ({n}); got {scores.numel()} instead.")
     if not bool(((scores >= 0) & (scores <= 1)).all()):
-        raise ValueError(f"scores must be memorization scores in [0, 1]; got values from {float(scores.min())} to {float(scores.max())} instead.")
-    k = check_positive_int(k, name="k")
-    if probability is None:
-        p = scores
-    elif isinstance(probability, torch.Tensor):
-        p = probability.to(x.device, x.dtype).flatten()
-        if p.numel() not in (1, n) or not bool(((p >= 0) & (p <= 1)).all()):
-            raise ValueError(f"probability must be one value or one per image ({n}), each in [0, 1]; got {p.numel()} values instead.")
-        p = p.expand(n)
-    else:
-        p = torch.full((n,), check_probability(probability, name="probability"), device=x.device, dtype=x.dtype)
-    return randaugment(x, scores, p, k, check_number(max_magnitude, name="max_magnitude", minimum=10), generator)
+        raise ValueError(f"scores must be memorization scores in [0, 1]; "
+                         f"got values from {float(scores.min())} to {float(scores.max())} instead.")
+    k, max_magnitude = check_positive_int(k, name="k"), check_number(max_magnitude, name="max_magnitude", minimum=10)
+    p = scores if probability is None else torch.full_like(scores, check_probability(probability, name="probability"))
+    return randaugment(x, scores, p, k, max_magnitude, generator)

@@ -133,7 +133,7 @@ def make_encoder(settings: SSLSettings, num_classes: int):
     return build_model(settings.encoder, num_classes=num_classes, in_channels=settings.in_channels, **kw)
 
 
-def ssl_experiment_data(settings: SSLSettings, *, root=None, imbalance_ratio: float = 100, verbose: bool = True) -> dict:
+def ssl_experiment_data(settings: SSLSettings, *, root=None, imbalance_ratio: float = 100, verbose: bool = True):
     """:func:`ltutorial.ssl.subsets.load_ssl_data` at ``settings``' sizes (``verbose``: print D_i and the source)."""
     from ltutorial.ssl.subsets import load_ssl_data
 

@@ -26,10 +26,8 @@ _BOUND = 50.0
 
 
 class GH:
-    """GH on ``base`` (SimCLR, SDCLR or BCL): its loss plus w(epoch) L_GH on the same projections.
-
-    ``prior`` (pi), ``prior_history`` [(epoch, pi)], ``weights`` (w per epoch), ``etf``, ``ema``.
-    """
+    """GH on ``base`` (SimCLR, SDCLR or BCL): its loss + w(epoch) L_GH on the same projections.
+    State: ``etf``, ``ema``, ``prior`` pi, ``prior_history`` [(epoch, pi)], ``weights`` (w per epoch)."""
 
     def __init__(self, base=None, config: GHConfig | None = None):
         self.base = SimCLR() if base is None else base
@@ -41,7 +39,8 @@ class GH:
         with torch.autocast(z1.device.type, enabled=False):
             t1, t2 = geometric_logits(z1, self.etf), geometric_logits(z2, self.etf)
             if self.w > 0:
-                loss = loss + self.w * swapped_prediction(t1, t2, self.prior, cfg.temperature, cfg.epsilon, cfg.iterations)
+                loss = loss + self.w * swapped_prediction(t1, t2, self.prior, cfg.temperature, cfg.epsilon,
+                                                          cfg.iterations)
         self.update(idx, 0.5 * (t1 + t2), self.epoch)  # the official code tracks view 1; the mean is steadier
         return loss, z1, z2
 
@@ -54,7 +53,7 @@ class GH:
         self.weights.append(self.w)
 
     def update(self, index, t, epoch: int) -> None:
-        """e_i = t_i at image i's first update, then e_i <- beta e_i + (1 - beta) t_i (beta 0.9 / 0.999)."""
+        """e_i = t_i at the first update, then e_i <- beta e_i + (1 - beta) t_i (beta 0.9, then 0.999)."""
         beta = self.config.ema_beta_warmup if epoch < self.start_epoch else self.config.ema_beta
         t = t.detach().float()
         self.ema[index] = torch.where(self.seen[index].unsqueeze(1), beta * self.ema[index] + (1 - beta) * t, t)
@@ -92,11 +91,13 @@ class GH:
 
 def swapped_prediction(t1, t2, prior, temperature: float, epsilon: float, iterations: int) -> torch.Tensor:
     """L_GH from the two views' geometric logits (unchecked; see :func:`gh_loss`)."""
-    with torch.no_grad():
+    with torch.no_grad():  # the surrogate labels q carry no gradient
         q1, q2 = _sinkhorn(torch.stack([t1, t2]).detach().double(), prior.double(), epsilon, iterations).float()
-    return -((q1 * F.log_softmax(t2 / temperature, dim=1)).sum(1) + (q2 * F.log_softmax(t1 / temperature, dim=1)).sum(1)).mean()
+    return -((q1 * F.log_softmax(t2 / temperature, dim=1)).sum(1)
+             + (q2 * F.log_softmax(t1 / temperature, dim=1)).sum(1)).mean()
 
 
+@torch.no_grad()
 def _sinkhorn(scores: torch.Tensor, pi: torch.Tensor, epsilon: float, iterations: int) -> torch.Tensor:
     """Batched Sinkhorn-Knopp on B x N x K float64 scores; the last update normalises the rows."""
     p = torch.exp(scores / float(epsilon))
@@ -109,25 +110,23 @@ def _sinkhorn(scores: torch.Tensor, pi: torch.Tensor, epsilon: float, iterations
 
 
 def sinkhorn(scores: torch.Tensor, prior, epsilon: float = 0.05, iterations: int = 300) -> torch.Tensor:
-    """Optimal-transport plan Q = diag(a) exp(scores / eps) diag(b) (N x K), rows summing to 1, columns
-    to N prior_k (Sinkhorn-Knopp, Cuturi 2013; SwAV's equipartition for a uniform prior), float64,
-    no gradient. A vertex with prior 0 gets no mass; max |scores| / epsilon must be <= 50."""
+    """Transport plan Q = diag(a) exp(scores / eps) diag(b) (N x K), rows summing to 1, columns to
+    N prior_k (Sinkhorn-Knopp, Cuturi 2013), in float64 without gradient; |scores| / eps <= 50."""
     if not isinstance(scores, torch.Tensor) or scores.ndim != 2 or min(scores.shape) < 1:
-        raise ValueError(f"scores must be a 2-D tensor N x K; got {getattr(scores, 'shape', type(scores).__name__)} instead.")
+        raise ValueError(f"scores must be a 2-D tensor N x K; got {getattr(scores, 'shape', scores)!r} instead.")
     pi = _check_prior(prior, scores.shape[1], scores.device)
     epsilon = check_number(epsilon, name="epsilon", strict=True)
     iterations = check_positive_int(iterations, name="iterations")
     s = scores.detach().double()
-    if float(s.abs().max()) / epsilon > _BOUND:
-        raise ValueError(f"scores / epsilon must lie within [-{_BOUND:g}, {_BOUND:g}] (float64 range); got a maximum "
-                         f"|scores| / epsilon of {float(s.abs().max()) / epsilon:.3g} instead.")
-    with torch.no_grad():
-        q = _sinkhorn(s.unsqueeze(0), pi, epsilon, iterations)[0]
+    if (top := float(s.abs().max()) / epsilon) > _BOUND:
+        raise ValueError(f"scores / epsilon must lie within [-{_BOUND:g}, {_BOUND:g}]; got max |scores| / epsilon = "
+                         f"{top:.3g} instead.")
+    q = _sinkhorn(s.unsqueeze(0), pi, epsilon, iterations)[0]
     return q.to(scores.dtype if scores.is_floating_point() else torch.float32)
 
 
 def geometric_logits(z: torch.Tensor, etf: torch.Tensor) -> torch.Tensor:
-    """GH's geometric logits t = normalize(z M^T) in float32: each projection's agreement with each vertex."""
+    """GH's geometric logits t = normalize(z M^T) in float32: agreement with each vertex."""
     with torch.autocast(z.device.type, enabled=False):
         return F.normalize(z.float() @ etf.to(z.device).float().T, dim=1)
 
@@ -136,22 +135,20 @@ def gh_loss(z1, z2, etf, prior, *, temperature: float = 0.1, epsilon: float = 0.
     """(L_GH, t1, t2), checked; gamma = ``temperature`` = 0.1, epsilon 0.05, 300 iterations in the paper."""
     for name, z in (("z1", z1), ("z2", z2)):
         if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != etf.shape[1]:
-            raise ValueError(f"{name} must be a 2-D tensor N x {etf.shape[1]} (the ETF's dimension); got {getattr(z, 'shape', type(z).__name__)} instead.")
+            raise ValueError(f"{name} must be a 2-D tensor N x {etf.shape[1]} (the ETF's dimension); got "
+                             f"{getattr(z, 'shape', z)!r} instead.")
     if z1.shape != z2.shape:
-        raise ValueError(f"z1 and z2 must have the same shape (one row per image, one view each); got {tuple(z1.shape)} and {tuple(z2.shape)} instead.")
+        raise ValueError(f"z1 and z2 must have the same shape; got {tuple(z1.shape)} and {tuple(z2.shape)} instead.")
     temperature = check_number(temperature, name="temperature", strict=True)
     epsilon = check_number(epsilon, name="epsilon", minimum=1 / _BOUND)
-    pi = _check_prior(prior, etf.shape[0], z1.device)
-    t1, t2 = geometric_logits(z1, etf), geometric_logits(z2, etf)
-    return swapped_prediction(t1, t2, pi, temperature, epsilon, check_positive_int(iterations, name="iterations")), t1, t2
+    iterations = check_positive_int(iterations, name="iterations")
+    pi, t1, t2 = _check_prior(prior, etf.shape[0], z1.device), geometric_logits(z1, etf), geometric_logits(z2, etf)
+    return swapped_prediction(t1, t2, pi, temperature, epsilon, iterations), t1, t2
 
 
 def simplex_etf(num_vertices: int, dim: int, seed: int = 0) -> torch.Tensor:
-    """K unit vectors in R^d with pairwise inner product -1/(K-1) (a simplex ETF), K <= d + 1.
-
-    M = sqrt(K/(K-1)) B R: B's columns an orthonormal basis of 1_K's complement, R (K-1 x d)
-    seeded random orthonormal rows, so M M^T = K/(K-1) (I - 11^T/K). GH: K = 100, d = 128.
-    """
+    """K unit vectors in R^d at pairwise inner product -1/(K-1) (a simplex ETF, K <= d + 1): M = sqrt(K/(K-1)) B R,
+    B an orthonormal basis of 1_K's complement, R seeded orthonormal rows. GH: K = 100, d = 128."""
     k = check_positive_int(num_vertices, name="num_vertices", minimum=2)
     d = check_positive_int(dim, name="dim")
     seed = check_random_state(seed, name="seed")
@@ -177,11 +174,8 @@ def gh_weight(epoch: int, start_epoch: int, ramp_epochs: int, weight: float = 1.
 
 @dataclass
 class GHConfig:
-    """GH's settings, the paper's CIFAR values: K = ``num_vertices`` 100 (None: min(100, proj_dim + 1)),
-    gamma = ``temperature`` 0.1, ``epsilon`` 0.05 (>= 1/50), ``iterations`` 300, ``start_epoch`` 500 of
-    1000 (None: half the epochs), ``ramp_epochs`` 10, ``weight`` 1, pi re-estimated every
-    ``refresh_every`` 20 epochs, EMA betas 0.9 / 0.999, ``floor``: a pseudo-count per vertex so no
-    pi_k is 0 (the ImageNet code's idea), ``seed`` of the ETF."""
+    """GH's settings at the paper's CIFAR values; None: K = min(100, proj_dim + 1), half the epochs
+    of plain SSL. ``floor``: a pseudo-count per vertex so no pi_k is 0; ``epsilon`` >= 1/50."""
 
     num_vertices: int | None = None
     temperature: float = 0.1
@@ -199,10 +193,8 @@ class GHConfig:
     def __post_init__(self):
         if self.num_vertices is not None:
             check_positive_int(self.num_vertices, name="num_vertices", minimum=2)
-        for name in ("temperature", "floor"):
-            check_number(getattr(self, name), name=name, strict=True)
-        check_number(self.epsilon, name="epsilon", minimum=1 / _BOUND)
-        check_number(self.weight, name="weight")
+        for name, low, strict in (("temperature", 0, 1), ("floor", 0, 1), ("epsilon", 1 / _BOUND, 0), ("weight", 0, 0)):
+            check_number(getattr(self, name), name=name, minimum=low, strict=bool(strict))
         for name, low in (("iterations", 1), ("ramp_epochs", 0), ("refresh_every", 1)):
             check_positive_int(getattr(self, name), name=name, minimum=low)
         if self.start_epoch is not None:
@@ -214,6 +206,6 @@ class GHConfig:
 
 def _check_prior(prior, k: int, device) -> torch.Tensor:
     pi = torch.as_tensor(prior, dtype=torch.float64, device=device).flatten()
-    if pi.numel() != k or not bool(torch.isfinite(pi).all()) or bool((pi < 0).any()) or not abs(float(pi.sum()) - 1) < 1e-4:
+    if pi.numel() != k or not bool(torch.isfinite(pi).all() & (pi >= 0).all()) or not abs(float(pi.sum()) - 1) < 1e-4:
         raise ValueError(f"prior must be {k} non-negative numbers summing to 1; got {pi.tolist()} instead.")
     return pi

@@ -91,13 +91,16 @@ def class_geometry(features: torch.Tensor, labels) -> dict[str, np.ndarray]:
     learning gives head classes large regions and squeezes the tail.
     """
     if not isinstance(features, torch.Tensor) or features.ndim != 2 or features.shape[0] == 0:
-        raise ValueError(f"features must be a 2-D tensor N x d with N >= 1; got {getattr(features, 'shape', type(features).__name__)} instead.")
+        raise ValueError(f"features must be a 2-D tensor N x d with N >= 1; "
+                         f"got {getattr(features, 'shape', type(features).__name__)} instead.")
     y = check_labels(labels, name="labels").to(features.device)
     if y.numel() != features.shape[0]:
-        raise ValueError(f"labels must have one entry per row of features ({features.shape[0]}); got {y.numel()} instead.")
+        raise ValueError(f"labels must have one entry per row of features ({features.shape[0]}); "
+                         f"got {y.numel()} instead.")
     f = F.normalize(features.float(), dim=1)
     c = int(y.max()) + 1
     mu = F.normalize(torch.zeros(c, f.shape[1], device=f.device).index_add_(0, y, f), dim=1)
-    spread = torch.zeros(c, device=f.device).index_add_(0, y, 1 - (f * mu[y]).sum(1)) / torch.bincount(y, minlength=c).clamp_min(1)
+    spread = torch.zeros(c, device=f.device).index_add_(0, y, 1 - (f * mu[y]).sum(1))
+    spread = spread / torch.bincount(y, minlength=c).clamp_min(1)
     cos = (mu @ mu.T).fill_diagonal_(-2.0)
     return {"spread": spread.cpu().numpy(), "nearest_cos": cos.max(1).values.cpu().numpy()}

@@ -1,11 +1,9 @@
 """SDCLR: a magnitude-pruned copy of the network as a self-competitor in contrastive learning.
 
-L = NT-Xent(g(f(v1)), g(f_pruned(v2))): view 1 through the dense network, view 2 through the same
-weights with the smallest p of all conv weights masked (p = 0.9 on CIFAR), its own batch norm,
-masks recomputed from the current weights at every epoch start. Pruning hurts the rare (tail)
-samples most (Hooker et al.'s pruning-identified exemplars), so contrasting the branches makes the
-dense network work harder on them. Jiang, Chen, Mortazavi, Wang, "Self-Damaging Contrastive
-Learning", ICML 2021. Notebook 10.
+L = NT-Xent(g(f(v1)), g(f_pruned(v2))): view 2 goes through the same weights with the smallest p of
+all conv weights masked (p = 0.9 on CIFAR; masks recomputed every epoch) and its own batch norm.
+Pruning hurts rare (tail) samples most, so the dense network must work harder on them. Jiang, Chen,
+Mortazavi, Wang, "Self-Damaging Contrastive Learning", ICML 2021. Notebook 10.
 """
 
 from __future__ import annotations
@@ -25,10 +23,7 @@ __all__ = ["SDCLR", "magnitude_prune_masks", "mask_sparsity", "PrunedBranch", "p
 
 
 class SDCLR(SimCLR):
-    """SDCLR's objective: NT-Xent between the dense branch (view 1) and the pruned branch (view 2).
-
-    ``sparsity`` holds the masks' global sparsity per epoch; ``masks`` the current masks.
-    """
+    """SDCLR's objective: NT-Xent(dense(v1), pruned(v2)); ``masks`` now, ``sparsity`` per epoch."""
 
     def __init__(self, prune_ratio: float = 0.9, temperature: float = 0.2):
         super().__init__(temperature)
@@ -50,17 +45,17 @@ class SDCLR(SimCLR):
 
 
 def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Tensor]:
-    """Global magnitude pruning of all conv weights: {parameter name: 0/1 mask}, ceil(p N) zeros.
+    """Global magnitude pruning of all conv weights: {name: 0/1 mask} zeroing the ceil(p N) smallest |w|.
 
-    |w| of every conv weight is pooled; the ceil(ratio * total) smallest get 0 (ties by position;
-    a product within float rounding of an integer counts as that integer: 0.07 * 100 -> 7), the
-    official mask code's count. The threshold is global, so a layer with larger weights keeps more.
+    The official mask code's count (a product within float rounding of an integer is that integer:
+    0.07 * 100 -> 7); the threshold is global, so a layer with larger weights keeps more.
     """
     ratio = check_probability(ratio, name="ratio", inclusive_high=False)
     weights = {f"{name}.weight" if name else "weight": m.weight for name, m in model.named_modules()
                if isinstance(m, nn.modules.conv._ConvNd)}
     if not weights:
-        raise ValueError(f"model must contain convolution layers to prune; got a {type(model).__name__} without any instead.")
+        raise ValueError(f"model must contain convolution layers to prune; "
+                         f"got a {type(model).__name__} without any instead.")
     with torch.no_grad():
         flat = torch.cat([w.detach().abs().flatten().float() for w in weights.values()])
         product = ratio * flat.numel()
@@ -102,13 +97,11 @@ class PrunedBranch(nn.Module):
 
 
 def pruned_forward(model: nn.Module, x: torch.Tensor, masks: dict[str, torch.Tensor], bn: PrunedBranch | None = None):
-    """``model(x)`` with every masked weight W replaced by W * mask (shared, so the gradient reaches
-    the kept entries only) and, given ``bn``, its own BN tensors. Equals a forward of a copy whose
-    pruned weights are zeroed (tested)."""
+    """``model(x)`` with each masked W replaced by W * mask (the gradient reaches kept entries only) and,
+    given ``bn``, its BN tensors: a forward of a copy with the pruned weights zeroed (tested)."""
     params = dict(model.named_parameters())
-    unknown = [k for k in masks if k not in params]
-    if unknown:
-        raise ValueError(f"masks must be keyed by the model's parameter names; got unknown key {unknown[0]!r} instead.")
+    for name in masks.keys() - params.keys():
+        raise ValueError(f"masks must be keyed by the model's parameter names; got unknown key {name!r} instead.")
     swap = {name: params[name] * mask for name, mask in masks.items()}
     if bn is not None:
         swap.update(bn.tensors())
@@ -117,22 +110,15 @@ def pruned_forward(model: nn.Module, x: torch.Tensor, masks: dict[str, torch.Ten
 
 @torch.no_grad()
 def pruning_sensitivity(model, data, *, ratio: float = 0.9, batch_size: int = 512, augment=None, seed: int = 0) -> dict:
-    """How much pruning changes each image's output, to compare head and tail (notebook 10).
-
-    Eval mode (one set of BN statistics, so only the pruning differs): ``output_change`` =
-    1 - cos(z_dense, z_pruned) on the un-augmented image; ``loss_change`` = per-image NT-Xent of
-    the pruned minus the dense model on the same two views. Returns CPU tensors plus ``labels``.
-    """
+    """Per image, in eval mode: ``output_change`` = 1 - cos(z_dense, z_pruned) (un-augmented) and
+    ``loss_change`` = NT-Xent pruned - dense on the same two views; CPU tensors plus ``labels``."""
     from ltutorial.ssl.augment import ContrastiveAugment
 
     batch_size = check_positive_int(batch_size, name="batch_size")
-    dev, was_training = next(model.parameters()).device, model.training
+    dev, was_training, masks = next(model.parameters()).device, model.training, magnitude_prune_masks(model, ratio)
     model.eval()
-    masks = magnitude_prune_masks(model, ratio)
-    images = data.images.to(dev)
-    aug = augment if augment is not None else ContrastiveAugment.for_dataset(data)
-    g = torch.Generator(device=dev).manual_seed(seed)
-    n = images.shape[0]
+    images, aug = data.images.to(dev), augment if augment is not None else ContrastiveAugment.for_dataset(data)
+    g, n = torch.Generator(device=dev).manual_seed(seed), images.shape[0]
     order = torch.randperm(n, device=dev, generator=g)
     out_change, loss_change = torch.empty(n, device=dev), torch.full((n,), float("nan"), device=dev)
     mean, std = (torch.tensor(v, device=dev).view(1, -1, 1, 1) for v in (data.mean, data.std))

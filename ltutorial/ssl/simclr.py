@@ -45,13 +45,17 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> tor
 
 
 class SimCLR:
-    """Plain SimCLR: both views through the network in one forward (BN over the 2N views), NT-Xent."""
+    """Plain SimCLR: both views through the network in one forward (BN over the 2N views), NT-Xent.
+
+    A method's protocol: ``views`` (the stacked views [v1; v2] of a batch), ``loss`` -> (loss, z1,
+    z2), ``setup`` once before training (reset state, attach modules to ``net``), ``on_epoch`` and
+    ``on_epoch_end``.
+    """
 
     def __init__(self, temperature: float = 0.2):
         self.temperature = check_number(temperature, name="temperature", strict=True)
 
     def loss(self, net, x: torch.Tensor, idx: torch.Tensor):
-        """(loss, z1, z2) for the stacked views x = [v1; v2] of the images ``idx``."""
         z1, z2 = net(x).chunk(2)
         return nt_xent(z1, z2, self.temperature), z1, z2
 
@@ -59,13 +63,13 @@ class SimCLR:
         return augment(torch.cat([batch, batch]), generator)
 
     def setup(self, net, num_samples: int, epochs: int, device, augment) -> None:
-        """Called once before training (a method resets its state and may attach modules to ``net``)."""
+        pass
 
     def on_epoch(self, net, epoch: int) -> None:
-        """Called at each epoch start."""
+        pass
 
     def on_epoch_end(self, net, epoch: int) -> None:
-        """Called at each epoch end."""
+        pass
 
 
 def pretrain(encoder, data, method=None, config: PretrainConfig | None = None, *, augment=None, device="auto",
@@ -83,7 +87,7 @@ def pretrain(encoder, data, method=None, config: PretrainConfig | None = None, *
     images = _check_data(data).to(dev)
     aug = augment if augment is not None else ContrastiveAugment.for_dataset(data)
     torch.manual_seed(seed)  # the encoder's / head's initialisation
-    net = SimCLRNet(_build_encoder(encoder, data), cfg.proj_dim, cfg.hidden_dim, cfg.head_layers)
+    net = SimCLRNet(encoder, cfg.proj_dim, cfg.hidden_dim, cfg.head_layers)
     n = images.shape[0]
     method.setup(net, n, cfg.epochs, dev, aug)
     use_amp, use_cl = (dev.type == "cuda" if v is None else bool(v) for v in (cfg.amp, cfg.channels_last))
@@ -175,14 +179,12 @@ class PretrainConfig:
     channels_last: bool | None = None
 
     def __post_init__(self):
-        self.epochs = check_positive_int(self.epochs, name="epochs")
-        self.batch_size = check_positive_int(self.batch_size, name="batch_size", minimum=2)
-        self.warmup_epochs = check_positive_int(self.warmup_epochs, name="warmup_epochs", minimum=0)
+        for name, low in (("epochs", 1), ("batch_size", 2), ("warmup_epochs", 0)):
+            setattr(self, name, check_positive_int(getattr(self, name), name=name, minimum=low))
         if self.warmup_epochs > self.epochs:
             raise ValueError(f"warmup_epochs must be <= epochs={self.epochs}; got {self.warmup_epochs} instead.")
-        self.lr = check_number(self.lr, name="lr", strict=True)
-        for name in ("min_lr", "momentum", "weight_decay"):
-            setattr(self, name, check_number(getattr(self, name), name=name))
+        for name in ("lr", "min_lr", "momentum", "weight_decay"):
+            setattr(self, name, check_number(getattr(self, name), name=name, strict=name == "lr"))
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr must be <= lr={self.lr}; got {self.min_lr} instead.")
 
@@ -219,9 +221,11 @@ def nt_xent_per_sample(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
 def _check_pair(z1, z2, temperature) -> None:
     for name, z in (("z1", z1), ("z2", z2)):
         if not isinstance(z, torch.Tensor) or z.ndim != 2:
-            raise ValueError(f"{name} must be a 2-D tensor (N x d projections); got {getattr(z, 'shape', type(z).__name__)} instead.")
+            raise ValueError(f"{name} must be a 2-D tensor (N x d projections); "
+                             f"got {getattr(z, 'shape', type(z).__name__)} instead.")
     if z1.shape != z2.shape:
-        raise ValueError(f"z1 and z2 must have the same shape (one row per image, one view each); got {tuple(z1.shape)} and {tuple(z2.shape)} instead.")
+        raise ValueError(f"z1 and z2 must have the same shape (one row per image); "
+                         f"got {tuple(z1.shape)} and {tuple(z2.shape)} instead.")
     if z1.shape[0] < 2:
         raise ValueError(f"z1 must hold at least 2 images so every anchor has a negative; got {z1.shape[0]} instead.")
     check_number(temperature, name="temperature", strict=True)
@@ -229,27 +233,21 @@ def _check_pair(z1, z2, temperature) -> None:
 
 def _check_method(method):
     if not all(callable(getattr(method, a, None)) for a in ("loss", "views", "setup", "on_epoch", "on_epoch_end")):
-        raise ValueError(f"method must be a method object such as SimCLR(), SDCLR(), BCL() or GH(); got {method!r} instead.")
+        raise ValueError(f"method must be a method object such as SimCLR(), SDCLR(), BCL() or GH(); "
+                         f"got {method!r} instead.")
     return method
 
 
 def _check_data(data) -> torch.Tensor:
     images = getattr(data, "images", None)
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"data must be an ImageDataset with uint8 images N x C x H x W; got {type(data).__name__} instead.")
+        raise ValueError(f"data must be an ImageDataset with uint8 images N x C x H x W; "
+                         f"got {type(data).__name__} instead.")
     if images.shape[0] < 2:
         raise ValueError(f"data must hold at least 2 images for contrastive learning; got {images.shape[0]} instead.")
     return images
 
 
-def _build_encoder(encoder, data) -> nn.Module:
-    if isinstance(encoder, nn.Module):
-        return encoder
-    if isinstance(encoder, str):
-        from ltutorial import models
-
-        return models.build_model(encoder, num_classes=data.num_classes, in_channels=int(data.images.shape[1]))
-    raise ValueError(f"encoder must be a model name (see ltutorial.models.MODELS) or an nn.Module; got {type(encoder).__name__} instead.")
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -273,7 +271,8 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, lr: f
     num_classes = int(train.num_classes)
     counts = torch.as_tensor(group_counts)
     if counts.ndim != 1 or counts.numel() != num_classes:
-        raise ValueError(f"group_counts must hold one pre-training count per class ({num_classes}); got {counts.numel()} values instead.")
+        raise ValueError(f"group_counts must hold one pre-training count per class ({num_classes}); "
+                         f"got {counts.numel()} values instead.")
     enc = _as_encoder(encoder)
     dev = next(enc.parameters()).device
     ftr, fte = (extract_features(enc, d, device=dev).to(dev) for d in (train, test))
@@ -309,4 +308,5 @@ def _as_encoder(model) -> nn.Module:
         return model.encoder
     if isinstance(model, nn.Module) and hasattr(model, "forward_features"):
         return model
-    raise ValueError(f"encoder must be an SSLHistory, a SimCLRNet or a module with forward_features; got {type(model).__name__} instead.")
+    raise ValueError(f"encoder must be an SSLHistory, a SimCLRNet or a module with forward_features; "
+                     f"got {type(model).__name__} instead.")

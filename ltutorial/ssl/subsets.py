@@ -14,7 +14,8 @@ import math
 
 import torch
 
-from ltutorial._validation import check_imbalance_ratio, check_labels, check_positive_int, check_probability, make_generator
+from ltutorial._validation import (check_imbalance_ratio, check_labels, check_positive_int, check_probability,
+                                   make_generator)
 from ltutorial.data.longtail import longtail_counts
 
 __all__ = ["ssl_subsets", "load_ssl_data"]
@@ -82,7 +83,8 @@ def load_ssl_data(dataset: str = "cifar10-lt", *, n_max: int | None = None, val_
 
     refuse_large_lt(dataset, argument="dataset")  # issue 15: the large benchmarks are file-backed
     train, test = load_dataset(dataset, root=root, imbalance_ratio=1, seed=seed)
-    sub = ssl_subsets(train.labels, imbalance_ratio=imbalance_ratio, n_max=n_max, val_per_class=val_per_class, seed=seed)
+    sub = ssl_subsets(train.labels, imbalance_ratio=imbalance_ratio, n_max=n_max, val_per_class=val_per_class,
+                      seed=seed)
     if image_size is not None:
         train, test = resize_dataset(train, image_size), resize_dataset(test, image_size)
     if test_per_class is not None:
