@@ -91,7 +91,7 @@ class ContrastiveAugment:
 
     RandomResizedCrop (area ~ U(scale), log aspect ~ U(log ratio), ten tries as torchvision, then
     the whole image) and flip as one ``affine_grid`` + ``grid_sample``; ColorJitter with
-    ``jitter_p`` (factors ~ U(1 - j, 1 + j), hue ~ U(-h, h), in a random order per sample);
+    ``jitter_p`` (factors ~ U(1 - j, 1 + j), hue ~ U(-h, h), in random order per sample);
     grayscale with ``grayscale_p``; clamped to [0, 1] after each step like torchvision. One-channel
     images skip saturation, hue and grayscale. Returns float32 normalised with mean/std (raw
     [0, 1] with ``normalize=False``) or, with ``output="uint8"``, rounded uint8.
@@ -104,7 +104,6 @@ class ContrastiveAugment:
     jitter: tuple = (0.4, 0.4, 0.4, 0.1)
     jitter_p: float = 0.8
     grayscale_p: float = 0.2
-    random_order: bool = True
     interpolation: str = "bicubic"
     mean: tuple | None = None
     std: tuple | None = None
@@ -179,28 +178,19 @@ class ContrastiveAugment:
         fb, fc, fs = (1 + apply * j * (2 * u[:, i] - 1) for i, j in enumerate((b, cj, s)))
         fh = apply * hj * (2 * u[:, 3] - 1)
         ops = 4 if rgb else 2
-        if self.random_order:
-            order = torch.argsort(torch.rand(n, ops, device=dev, generator=g), dim=1)
-        else:
-            order = torch.arange(ops, device=dev).expand(n, ops)
+        order = torch.argsort(torch.rand(n, ops, device=dev, generator=g), dim=1)  # torchvision's random order
         view = (n, 1, 1, 1)
-        for stage in range(ops):
+        for stage in range(ops):  # every op runs at every stage, as the identity where it is not its turn
             k = order[:, stage]
-            # At each stage every op runs with its factor for the samples whose order puts it
-            # here and with the identity factor for the rest.
-            f = torch.where(k == 0, fb, torch.ones_like(fb)).view(view)
-            x = (x * f).clamp_(0, 1)
-            f = torch.where(k == 1, fc, torch.ones_like(fc)).view(view)
+            x = (x * torch.where(k == 0, fb, 1.0).view(view)).clamp_(0, 1)
             m = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
-            x = ((x - m) * f + m).clamp_(0, 1)
+            x = ((x - m) * torch.where(k == 1, fc, 1.0).view(view) + m).clamp_(0, 1)
             if rgb:
-                f = torch.where(k == 2, fs, torch.ones_like(fs)).view(view)
                 gr = _gray(x)
-                x = ((x - gr) * f + gr).clamp_(0, 1)
-                shift = torch.where(k == 3, fh, torch.zeros_like(fh))
+                x = ((x - gr) * torch.where(k == 2, fs, 1.0).view(view) + gr).clamp_(0, 1)
                 if hj > 0:
                     hsv = rgb_to_hsv(x)
-                    hue = (hsv[:, :1] + shift.view(view)) % 1.0
+                    hue = (hsv[:, :1] + torch.where(k == 3, fh, 0.0).view(view)) % 1.0
                     x = hsv_to_rgb(torch.cat([hue, hsv[:, 1:]], dim=1)).clamp_(0, 1)
         return x
 

@@ -1,14 +1,12 @@
-"""The shared run settings of the SSL notebooks 10-12: sizes per profile, the encoder, the data.
+"""The shared settings of the SSL notebooks 10-12 (same encoder, subsets and probe; only the method differs).
 
-The three notebooks pre-train the same kind of encoder on the same D_i / D_b subsets and probe it
-the same way; only the method differs. ``settings = lt.ssl.ssl_settings(PROFILE, dataset=...,
-epochs=EPOCHS, ...)`` resolves a profile row of :data:`SSL_PROFILES` plus the notebook's
-overrides; :func:`make_encoder` and :func:`ssl_experiment_data` build the rest from it.
+``settings = lt.ssl.ssl_settings(PROFILE, ...)`` resolves a row of :data:`SSL_PROFILES` plus the
+notebook's overrides; :func:`make_encoder` and :func:`ssl_experiment_data` build the rest from it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from ltutorial._validation import check_number, check_positive_int
 from ltutorial.profiles import PROFILES
@@ -49,13 +47,8 @@ class SSLSettings:
     test_per_class: int | None
     lr: float = 0.5
 
-    @property
-    def digits(self) -> bool:
-        return self.dataset == "digits-lt"
-
-    @property
-    def in_channels(self) -> int:
-        return 1 if self.digits else 3
+    digits = property(lambda self: self.dataset == "digits-lt")
+    in_channels = property(lambda self: 1 if self.digits else 3)
 
     def train_kwargs(self, device, *, weight_decay: float) -> dict:
         """Keywords for :func:`ltutorial.ssl.pretrain`; ``weight_decay`` is the method's (SDCLR 1e-4, BCL/GH 5e-4)."""
@@ -66,9 +59,6 @@ class SSLSettings:
     def summary(self) -> str:
         return (f"{self.dataset}: {self.encoder}, {self.epochs} epochs, batch {self.batch_size}, "
                 f"n_max {self.n_max}, image size {self.image_size or 'native'}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, lr: float = 0.5, **overrides) -> SSLSettings:
@@ -87,9 +77,9 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, lr: floa
     if dataset != "auto" and (not isinstance(dataset, str) or dataset not in DATASETS):
         raise ValueError(f"dataset must be 'auto' or one of {sorted(DATASETS)}; got {dataset!r} instead.")
     row = SSL_PROFILES[profile]
-    for name in overrides:
-        if name not in row:
-            raise ValueError(f"{name} must be one of the settings {list(row)}; got {name}={overrides[name]!r} instead.")
+    unknown = sorted(overrides.keys() - row.keys())
+    if unknown:
+        raise ValueError(f"overrides must be settings of {list(row)}; got {unknown} instead.")
     dataset, seed = resolve_dataset(dataset), check_positive_int(seed, name="seed", minimum=0)
     v = {k: (row[k] if overrides.get(k) is None else overrides[k]) for k in row}
     if not isinstance(v["encoder"], str) or v["encoder"] not in MODELS:
@@ -120,10 +110,8 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, lr: floa
 
 
 def make_encoder(settings: SSLSettings, num_classes: int):
-    """A fresh backbone of ``settings.encoder`` (SmallCNN at ``settings.width``; 1 channel on digits-lt).
-
-    Weights from torch's global generator: call ``lt.seed_everything`` first for repeatable runs.
-    """
+    """A fresh backbone of ``settings.encoder`` (SmallCNN at ``settings.width``; 1 channel on digits-lt),
+    from torch's global generator: call ``lt.seed_everything`` first for repeatable runs."""
     from ltutorial.models import build_model
 
     if not isinstance(settings, SSLSettings):

@@ -14,12 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ltutorial._validation import check_labels, check_positive_int
+from ltutorial._validation import check_choice, check_labels, check_positive_int, check_probability
 
 __all__ = ["random_encoder_probe", "accuracy_margin", "compare_with_random", "group_difference", "probe_table",
            "class_geometry"]
-
-_GROUPS = ("many", "medium", "few", "all")
 
 
 def random_encoder_probe(settings, data: dict, *, device, epochs: int, seed: int = 0) -> dict:
@@ -28,9 +26,8 @@ def random_encoder_probe(settings, data: dict, *, device, epochs: int, seed: int
     from ltutorial.ssl.experiment import make_encoder
     from ltutorial.ssl.simclr import linear_probe
 
-    missing = [k for k in ("probe_train", "test", "class_counts") if k not in data]
-    if missing:
-        raise ValueError(f"data must be the dict of ssl_experiment_data; got one without {missing} instead.")
+    if not {"probe_train", "test", "class_counts"} <= set(data):
+        raise ValueError(f"data must be the dict of ssl_experiment_data; got one with keys {sorted(data)} instead.")
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         encoder = make_encoder(settings, data["probe_train"].num_classes).to(device)
@@ -40,29 +37,19 @@ def random_encoder_probe(settings, data: dict, *, device, epochs: int, seed: int
 def accuracy_margin(accuracy: float, n: int) -> float:
     """2 sqrt(2 p (1 - p) / n): two standard errors of a difference of two accuracies on ``n`` images each."""
     n = check_positive_int(n, name="n")
-    if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float, np.floating)) or not 0 <= accuracy <= 1:
-        raise ValueError(f"accuracy must be a number in [0, 1]; got {accuracy!r} instead.")
-    p = min(max(float(accuracy), 1.0 / n), 1 - 1.0 / n)  # keep the margin > 0 at 0 % or 100 %
+    p = min(max(check_probability(accuracy, name="accuracy"), 1.0 / n), 1 - 1.0 / n)  # margin > 0 at 0 % or 100 %
     return 2 * math.sqrt(2 * p * (1 - p) / n)
-
-
-def _group_sizes(test_labels, group_counts) -> dict[str, int]:
-    from ltutorial.metrics import thirds_split
-
-    labels = np.asarray(torch.as_tensor(test_labels).cpu()).reshape(-1)
-    per_class = np.bincount(labels, minlength=len(group_counts))
-    sizes = {g: int(per_class[idx].sum()) for g, idx in thirds_split(group_counts).items()}
-    sizes["all"] = int(per_class.sum())
-    return sizes
 
 
 def group_difference(a: dict, b: dict, group: str, test_labels, group_counts) -> tuple[float, float]:
     """(a - b, margin) in points for one group of two probe results, the margin at their mean accuracy."""
-    if group not in _GROUPS:
-        raise ValueError(f"group must be one of {list(_GROUPS)}; got {group!r} instead.")
-    n = _group_sizes(test_labels, group_counts)[group]
-    diff = float(a[group]) - float(b[group])
-    return 100 * diff, 100 * accuracy_margin(0.5 * (float(a[group]) + float(b[group])), n)
+    from ltutorial.metrics import thirds_split
+
+    check_choice(group, ["many", "medium", "few", "all"], name="group")
+    per_class = np.bincount(np.asarray(torch.as_tensor(test_labels).cpu()).reshape(-1), minlength=len(group_counts))
+    n = int(per_class.sum() if group == "all" else per_class[thirds_split(group_counts)[group]].sum())
+    pa, pb = float(a[group]), float(b[group])
+    return 100 * (pa - pb), 100 * accuracy_margin(0.5 * (pa + pb), n)
 
 
 def compare_with_random(probes: dict, baseline: dict, test_labels, group_counts) -> dict[str, dict]:

@@ -100,8 +100,9 @@ def pruned_forward(model: nn.Module, x: torch.Tensor, masks: dict[str, torch.Ten
     """``model(x)`` with each masked W replaced by W * mask (the gradient reaches kept entries only) and,
     given ``bn``, its BN tensors: a forward of a copy with the pruned weights zeroed (tested)."""
     params = dict(model.named_parameters())
-    for name in masks.keys() - params.keys():
-        raise ValueError(f"masks must be keyed by the model's parameter names; got unknown key {name!r} instead.")
+    unknown = sorted(masks.keys() - params.keys())
+    if unknown:
+        raise ValueError(f"masks must be keyed by the model's parameter names; got unknown key {unknown[0]!r} instead.")
     swap = {name: params[name] * mask for name, mask in masks.items()}
     if bn is not None:
         swap.update(bn.tensors())

@@ -46,11 +46,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> tor
 
 class SimCLR:
     """Plain SimCLR: both views through the network in one forward (BN over the 2N views), NT-Xent.
-
-    A method's protocol: ``views`` (the stacked views [v1; v2] of a batch), ``loss`` -> (loss, z1,
-    z2), ``setup`` once before training (reset state, attach modules to ``net``), ``on_epoch`` and
-    ``on_epoch_end``.
-    """
+    A method: ``views`` -> [v1; v2], ``loss`` -> (loss, z1, z2), ``setup`` (reset state, attach
+    modules to ``net``) once before training, ``on_epoch`` and ``on_epoch_end``."""
 
     def __init__(self, temperature: float = 0.2):
         self.temperature = check_number(temperature, name="temperature", strict=True)
@@ -87,7 +84,7 @@ def pretrain(encoder, data, method=None, config: PretrainConfig | None = None, *
     images = _check_data(data).to(dev)
     aug = augment if augment is not None else ContrastiveAugment.for_dataset(data)
     torch.manual_seed(seed)  # the encoder's / head's initialisation
-    net = SimCLRNet(encoder, cfg.proj_dim, cfg.hidden_dim, cfg.head_layers)
+    net = SimCLRNet(encoder, cfg.proj_dim)
     n = images.shape[0]
     method.setup(net, n, cfg.epochs, dev, aug)
     use_amp, use_cl = (dev.type == "cuda" if v is None else bool(v) for v in (cfg.amp, cfg.channels_last))
@@ -128,7 +125,6 @@ def pretrain(encoder, data, method=None, config: PretrainConfig | None = None, *
     return hist
 
 
-# ---------------------------------------------------------------------- model, settings, record
 class ProjectionHead(nn.Module):
     """g(h): (Linear-BN-ReLU) x (num_layers - 1), then Linear without bias + BN (SimCLR's MLP head)."""
 
@@ -173,8 +169,6 @@ class PretrainConfig:
     weight_decay: float = 1e-4
     warmup_epochs: int = 10
     proj_dim: int = 128
-    hidden_dim: int | None = None
-    head_layers: int = 2
     amp: bool | None = None
     channels_last: bool | None = None
 
@@ -191,8 +185,8 @@ class PretrainConfig:
 
 @dataclass
 class SSLHistory:
-    """What :func:`pretrain` returns: per-epoch ``loss`` and ``lr``, the ``method`` object (its own
-    per-epoch state), the trained ``model`` (a :class:`SimCLRNet`), wall time and throughput."""
+    """:func:`pretrain`'s record: per-epoch ``loss`` and ``lr``, the ``method`` (with its own state), the
+    trained ``model`` (a :class:`SimCLRNet`), wall time and throughput."""
 
     method: object
     model: SimCLRNet
@@ -248,19 +242,12 @@ def _check_data(data) -> torch.Tensor:
     return images
 
 
-
-
-# ---------------------------------------------------------------------- evaluation
 def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, lr: float = 1e-2, final_lr: float = 1e-6,
-                 weight_decay: float = 5e-6, batch_size: int = 1000, standardize: bool = True, seed: int = 0) -> dict:
-    """Linear-probe accuracy of frozen features, overall and on the many / medium / few thirds.
-
-    Adam on a linear layer, lr decayed exponentially ``lr`` -> ``final_lr`` (the BCL/GH protocol:
-    1e-2 -> 1e-6, weight decay 5e-6, batch 1000), features standardised with the training
-    mean/std. Thirds by ``group_counts``, the pre-training set's class counts, as SDCLR/BCL/GH do.
-    ``encoder``: an :class:`SSLHistory`, a :class:`SimCLRNet` or an encoder. Returns dict(many,
-    medium, few, all, accuracy, per_class_accuracy) in [0, 1]. Notebooks 10-12.
-    """
+                 weight_decay: float = 5e-6, batch_size: int = 1000, seed: int = 0) -> dict:
+    """Linear-probe accuracy of frozen, standardised features, overall and on the many / medium / few thirds
+    of ``group_counts`` (the pre-training counts, as SDCLR/BCL/GH). The BCL/GH protocol: Adam, lr
+    1e-2 -> 1e-6 exponentially, weight decay 5e-6, batch 1000. ``encoder``: an SSLHistory, a
+    SimCLRNet or an encoder. Returns many, medium, few, all, accuracy, per_class_accuracy."""
     from ltutorial import metrics
     from ltutorial.train import extract_features
 
@@ -276,10 +263,9 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, lr: f
     enc = _as_encoder(encoder)
     dev = next(enc.parameters()).device
     ftr, fte = (extract_features(enc, d, device=dev).to(dev) for d in (train, test))
-    if standardize:
-        mu, sd = ftr.mean(0, keepdim=True), ftr.std(0, keepdim=True).clamp_min(1e-6)
-        ftr, fte = (ftr - mu) / sd, (fte - mu) / sd
-    ytr, g = train.labels.to(dev), torch.Generator(device=dev).manual_seed(seed)
+    mu, sd = ftr.mean(0, keepdim=True), ftr.std(0, keepdim=True).clamp_min(1e-6)  # short runs: any feature scale
+    ftr, fte, ytr = (ftr - mu) / sd, (fte - mu) / sd, train.labels.to(dev)
+    g = torch.Generator(device=dev).manual_seed(seed)
     torch.manual_seed(seed)
     head = nn.Linear(ftr.shape[1], num_classes).to(dev)
     opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)

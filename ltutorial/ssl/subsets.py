@@ -47,9 +47,7 @@ def ssl_subsets(labels, *, imbalance_ratio: float = 100, n_max: int | None = Non
     if not 0 < check_probability(few_shot_fraction, name="few_shot_fraction"):
         raise ValueError(f"few_shot_fraction must be in (0, 1]; got {few_shot_fraction!r} instead.")
     counts = longtail_counts(n_max, num_classes, ratio)
-    total = sum(counts)
-    per_class_b = total // num_classes
-    few = max(1, int(math.floor(few_shot_fraction * n_max + 1e-9)))
+    per_class_b, few = sum(counts) // num_classes, max(1, int(math.floor(few_shot_fraction * n_max + 1e-9)))
     g = make_generator(seed, name="seed")
     class_of_rank = torch.randperm(num_classes, generator=g) if shuffle_classes else torch.arange(num_classes)
     class_counts = torch.zeros(num_classes, dtype=torch.int64)
@@ -66,9 +64,7 @@ def ssl_subsets(labels, *, imbalance_ratio: float = 100, n_max: int | None = Non
         parts["balanced"].append(rest[:per_class_b])
         parts["few_shot"].append(rest[:few])
     out = {k: torch.sort(torch.cat(v)).values for k, v in parts.items()}
-    out["class_counts"] = class_counts
-    out["balanced_per_class"] = per_class_b
-    return out
+    return {**out, "class_counts": class_counts, "balanced_per_class": per_class_b}
 
 
 def load_ssl_data(dataset: str = "cifar10-lt", *, n_max: int | None = None, val_per_class: int | None = None,
@@ -88,15 +84,8 @@ def load_ssl_data(dataset: str = "cifar10-lt", *, n_max: int | None = None, val_
     if image_size is not None:
         train, test = resize_dataset(train, image_size), resize_dataset(test, image_size)
     if test_per_class is not None:
-        per = check_positive_int(test_per_class, name="test_per_class")
-        y = test.labels.cpu()
+        per, y = check_positive_int(test_per_class, name="test_per_class"), test.labels.cpu()
         keep = torch.cat([torch.nonzero(y == c).flatten()[:per] for c in range(test.num_classes)])
         test = test.subset(torch.sort(keep).values)
-    return {
-        "imbalanced": train.subset(sub["imbalanced"]),
-        "balanced": train.subset(sub["balanced"]),
-        "probe_train": train.subset(sub["val"]),
-        "test": test,
-        "class_counts": sub["class_counts"],
-        "subsets": sub,
-    }
+    return {"imbalanced": train.subset(sub["imbalanced"]), "balanced": train.subset(sub["balanced"]),
+            "probe_train": train.subset(sub["val"]), "test": test, "class_counts": sub["class_counts"], "subsets": sub}
