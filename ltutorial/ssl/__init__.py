@@ -5,7 +5,7 @@
 """
 
 from ltutorial.ssl import toys
-from ltutorial.ssl.augment import ContrastiveAugment, resize_dataset, resize_images
+from ltutorial.ssl.augment import ContrastiveAugment, resize_images
 from ltutorial.ssl.bcl import BCL, boosted_randaugment, memorization_score
 from ltutorial.ssl.experiment import SSL_PROFILES, SSLSettings, make_encoder, ssl_experiment_data, ssl_settings
 from ltutorial.ssl.gh import GH, GHConfig, gh_loss, gh_weight, simplex_etf, sinkhorn
@@ -20,7 +20,7 @@ from ltutorial.ssl.subsets import load_ssl_data, ssl_subsets
 __all__ = [
     "pretrain", "PretrainConfig", "SSLHistory", "SimCLR", "SDCLR", "BCL", "GH", "GHConfig", "SimCLRNet",
     "ProjectionHead", "nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "linear_probe", "ContrastiveAugment",
-    "resize_dataset", "resize_images", "boosted_randaugment", "memorization_score", "gh_loss", "gh_weight",
+    "resize_images", "boosted_randaugment", "memorization_score", "gh_loss", "gh_weight",
     "simplex_etf", "sinkhorn", "PrunedBranch", "magnitude_prune_masks", "mask_sparsity", "pruned_forward",
     "pruning_sensitivity", "SSL_PROFILES", "SSLSettings", "make_encoder", "ssl_experiment_data", "ssl_settings",
     "load_ssl_data", "ssl_subsets", "accuracy_margin", "class_geometry", "compare_with_random", "group_difference",

@@ -9,7 +9,6 @@ same views). Notebooks 10-12; ``RANDAUGMENT_OPS`` serve BCL (notebook 11).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ import torch.nn.functional as F
 
 from ltutorial._validation import check_choice, check_positive_int, check_probability
 
-__all__ = ["ContrastiveAugment", "RANDAUGMENT_OPS", "rgb_to_hsv", "hsv_to_rgb", "resize_images", "resize_dataset"]
+__all__ = ["ContrastiveAugment", "RANDAUGMENT_OPS", "rgb_to_hsv", "hsv_to_rgb", "resize_images"]
 
 _INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
@@ -67,11 +66,6 @@ def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
         return images
     out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return out.round().clamp(0, 255).to(torch.uint8)
-
-
-def resize_dataset(data, size: int):
-    """A copy of an ``ImageDataset`` with its images downscaled by :func:`resize_images`."""
-    return dataclasses.replace(data, images=resize_images(data.images, size))
 
 
 def _check_range(value, *, name: str, low: float, high: float | None = None) -> tuple[float, float]:

@@ -17,7 +17,7 @@ from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ltutorial._validation import check_positive_int, check_probability
-from ltutorial.ssl.simclr import SimCLR, nt_xent, nt_xent_per_sample
+from ltutorial.ssl.simclr import SimCLR, nt_xent
 
 __all__ = ["SDCLR", "magnitude_prune_masks", "mask_sparsity", "PrunedBranch", "pruned_forward", "pruning_sensitivity"]
 
@@ -110,27 +110,17 @@ def pruned_forward(model: nn.Module, x: torch.Tensor, masks: dict[str, torch.Ten
 
 
 @torch.no_grad()
-def pruning_sensitivity(model, data, *, ratio: float = 0.9, batch_size: int = 512, augment=None, seed: int = 0) -> dict:
-    """Per image, in eval mode: ``output_change`` = 1 - cos(z_dense, z_pruned) (un-augmented) and
-    ``loss_change`` = NT-Xent pruned - dense on the same two views; CPU tensors plus ``labels``."""
-    from ltutorial.ssl.augment import ContrastiveAugment
-
+def pruning_sensitivity(model, data, *, ratio: float = 0.9, batch_size: int = 512) -> dict:
+    """Per image, in eval mode (one set of BN statistics: only the pruning differs), ``output_change`` =
+    1 - cos(z_dense, z_pruned) on the un-augmented image; CPU tensors with the ``labels`` (notebook 10)."""
     batch_size = check_positive_int(batch_size, name="batch_size")
     dev, was_training, masks = next(model.parameters()).device, model.training, magnitude_prune_masks(model, ratio)
     model.eval()
-    images, aug = data.images.to(dev), augment if augment is not None else ContrastiveAugment.for_dataset(data)
-    g, n = torch.Generator(device=dev).manual_seed(seed), images.shape[0]
-    order = torch.randperm(n, device=dev, generator=g)
-    out_change, loss_change = torch.empty(n, device=dev), torch.full((n,), float("nan"), device=dev)
     mean, std = (torch.tensor(v, device=dev).view(1, -1, 1, 1) for v in (data.mean, data.std))
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        x = (images[idx].float() / 255 - mean) / std
+    change = []
+    for start in range(0, len(data.images), batch_size):
+        x = (data.images[start : start + batch_size].to(dev).float() / 255 - mean) / std
         zd, zp = F.normalize(model(x).float(), dim=1), F.normalize(pruned_forward(model, x, masks).float(), dim=1)
-        out_change[idx] = 1 - (zd * zp).sum(1)
-        if idx.numel() >= 2:
-            v1, v2 = aug(torch.cat([images[idx]] * 2), g).chunk(2)
-            loss_change[idx] = (nt_xent_per_sample(pruned_forward(model, v1, masks), pruned_forward(model, v2, masks))
-                                - nt_xent_per_sample(model(v1), model(v2)))
+        change.append(1 - (zd * zp).sum(1))
     model.train(was_training)
-    return {"output_change": out_change.cpu(), "loss_change": loss_change.cpu(), "labels": data.labels.cpu()}
+    return {"output_change": torch.cat(change).cpu(), "labels": data.labels.cpu()}

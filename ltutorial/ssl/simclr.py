@@ -126,16 +126,12 @@ def pretrain(encoder, data, method=None, config: PretrainConfig | None = None, *
 
 
 class ProjectionHead(nn.Module):
-    """g(h): (Linear-BN-ReLU) x (num_layers - 1), then Linear without bias + BN (SimCLR's MLP head)."""
+    """SimCLR's MLP head g(h): Linear-BN-ReLU, then Linear without bias + BN."""
 
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int = 128, num_layers: int = 2):
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int = 128):
         super().__init__()
-        num_layers = check_positive_int(num_layers, name="num_layers", minimum=2)
-        layers, dim = [], in_dim
-        for _ in range(num_layers - 1):
-            layers += [nn.Linear(dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True)]
-            dim = hidden_dim
-        self.net = nn.Sequential(*layers, nn.Linear(dim, out_dim, bias=False), nn.BatchNorm1d(out_dim))
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
+                                 nn.Linear(hidden_dim, out_dim, bias=False), nn.BatchNorm1d(out_dim))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.net(h)
@@ -144,14 +140,14 @@ class ProjectionHead(nn.Module):
 class SimCLRNet(nn.Module):
     """Encoder f (``forward_features``, int ``feature_dim``) plus projection head g: forward(x) = g(f(x))."""
 
-    def __init__(self, encoder: nn.Module, proj_dim: int = 128, hidden_dim: int | None = None, num_layers: int = 2):
+    def __init__(self, encoder: nn.Module, proj_dim: int = 128):
         super().__init__()
         if not hasattr(encoder, "forward_features") or not isinstance(getattr(encoder, "feature_dim", None), int):
             raise ValueError("encoder must define forward_features(x) and an int feature_dim (e.g. "
                              f"ltutorial.models.resnet18_cifar); got a {type(encoder).__name__} without them instead.")
         self.proj_dim = check_positive_int(proj_dim, name="proj_dim")
         self.encoder = encoder
-        self.projector = ProjectionHead(encoder.feature_dim, hidden_dim or encoder.feature_dim, proj_dim, num_layers)
+        self.projector = ProjectionHead(encoder.feature_dim, encoder.feature_dim, proj_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.projector(self.encoder.forward_features(x))

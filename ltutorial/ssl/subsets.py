@@ -10,6 +10,7 @@ Notebooks 10-12.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -75,14 +76,14 @@ def load_ssl_data(dataset: str = "cifar10-lt", *, n_max: int | None = None, val_
     ``test`` (``test_per_class`` per class), resized to ``image_size``; plus ``class_counts``, ``subsets``."""
     from ltutorial.data import load_dataset
     from ltutorial.data.large_lt import refuse_large_lt
-    from ltutorial.ssl.augment import resize_dataset
+    from ltutorial.ssl.augment import resize_images
 
     refuse_large_lt(dataset, argument="dataset")  # issue 15: the large benchmarks are file-backed
     train, test = load_dataset(dataset, root=root, imbalance_ratio=1, seed=seed)
     sub = ssl_subsets(train.labels, imbalance_ratio=imbalance_ratio, n_max=n_max, val_per_class=val_per_class,
                       seed=seed)
     if image_size is not None:
-        train, test = resize_dataset(train, image_size), resize_dataset(test, image_size)
+        train, test = (dataclasses.replace(d, images=resize_images(d.images, image_size)) for d in (train, test))
     if test_per_class is not None:
         per, y = check_positive_int(test_per_class, name="test_per_class"), test.labels.cpu()
         keep = torch.cat([torch.nonzero(y == c).flatten()[:per] for c in range(test.num_classes)])
