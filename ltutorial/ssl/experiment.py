@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ltutorial._validation import check_number, check_positive_int
+from ltutorial.data import DATASETS, resolve_dataset
+from ltutorial.models import MODELS, build_model
 from ltutorial.profiles import PROFILES
+from ltutorial.ssl.subsets import load_ssl_data
 
 __all__ = ["SSL_PROFILES", "SSLSettings", "ssl_settings", "make_encoder", "ssl_experiment_data"]
 
@@ -69,9 +72,6 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, lr: floa
     digits-lt, whose pool caps ``n_max`` at 100, holds out 24 per class, keeps the native 8x8
     size and the whole test split (a changed request is reported in one printed line).
     """
-    from ltutorial.data import DATASETS, resolve_dataset
-    from ltutorial.models import MODELS
-
     if not isinstance(profile, str) or profile not in SSL_PROFILES:
         raise ValueError(f"profile must be one of {list(PROFILES)}; got {profile!r} instead.")
     if dataset != "auto" and (not isinstance(dataset, str) or dataset not in DATASETS):
@@ -112,8 +112,6 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, lr: floa
 def make_encoder(settings: SSLSettings, num_classes: int):
     """A fresh backbone of ``settings.encoder`` (SmallCNN at ``settings.width``; 1 channel on digits-lt),
     from torch's global generator: call ``lt.seed_everything`` first for repeatable runs."""
-    from ltutorial.models import build_model
-
     if not isinstance(settings, SSLSettings):
         raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
     num_classes = check_positive_int(num_classes, name="num_classes")
@@ -123,8 +121,6 @@ def make_encoder(settings: SSLSettings, num_classes: int):
 
 def ssl_experiment_data(settings: SSLSettings, *, root=None, imbalance_ratio: float = 100, verbose: bool = True):
     """:func:`ltutorial.ssl.subsets.load_ssl_data` at ``settings``' sizes (``verbose``: print D_i and the source)."""
-    from ltutorial.ssl.subsets import load_ssl_data
-
     if not isinstance(settings, SSLSettings):
         raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
     data = load_ssl_data(settings.dataset, n_max=settings.n_max, val_per_class=settings.val_per_class,

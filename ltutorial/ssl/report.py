@@ -15,6 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from ltutorial._validation import check_choice, check_labels, check_positive_int, check_probability
+from ltutorial.metrics import thirds_split
+from ltutorial.ssl.experiment import make_encoder
+from ltutorial.ssl.simclr import linear_probe
 
 __all__ = ["random_encoder_probe", "accuracy_margin", "compare_with_random", "group_difference", "probe_table",
            "class_geometry"]
@@ -23,9 +26,6 @@ __all__ = ["random_encoder_probe", "accuracy_margin", "compare_with_random", "gr
 def random_encoder_probe(settings, data: dict, *, device, epochs: int, seed: int = 0) -> dict:
     """:func:`ltutorial.ssl.linear_probe` of a fresh :func:`make_encoder` (random weights from ``seed``
     inside ``fork_rng``: the global random state is left as it was); ``data`` from ``ssl_experiment_data``."""
-    from ltutorial.ssl.experiment import make_encoder
-    from ltutorial.ssl.simclr import linear_probe
-
     if not {"probe_train", "test", "class_counts"} <= set(data):
         raise ValueError(f"data must be the dict of ssl_experiment_data; got one with keys {sorted(data)} instead.")
     with torch.random.fork_rng():
@@ -43,8 +43,6 @@ def accuracy_margin(accuracy: float, n: int) -> float:
 
 def group_difference(a: dict, b: dict, group: str, test_labels, group_counts) -> tuple[float, float]:
     """(a - b, margin) in points for one group of two probe results, the margin at their mean accuracy."""
-    from ltutorial.metrics import thirds_split
-
     check_choice(group, ["many", "medium", "few", "all"], name="group")
     per_class = np.bincount(np.asarray(torch.as_tensor(test_labels).cpu()).reshape(-1), minlength=len(group_counts))
     n = int(per_class.sum() if group == "all" else per_class[thirds_split(group_counts)[group]].sum())

@@ -18,10 +18,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ltutorial import metrics
 from ltutorial._validation import check_number, check_positive_int, check_random_state
 from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.ssl.augment import ContrastiveAugment
+from ltutorial.train import extract_features
 from ltutorial.train.schedules import cosine_with_warmup
 
 __all__ = ["nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "ProjectionHead", "SimCLRNet", "SimCLR",
@@ -244,9 +246,6 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, lr: f
     of ``group_counts`` (the pre-training counts, as SDCLR/BCL/GH). The BCL/GH protocol: Adam, lr
     1e-2 -> 1e-6 exponentially, weight decay 5e-6, batch 1000. ``encoder``: an SSLHistory, a
     SimCLRNet or an encoder. Returns many, medium, few, all, accuracy, per_class_accuracy."""
-    from ltutorial import metrics
-    from ltutorial.train import extract_features
-
     epochs, batch_size = check_positive_int(epochs, name="epochs"), check_positive_int(batch_size, name="batch_size")
     lr, final_lr = check_number(lr, name="lr", strict=True), check_number(final_lr, name="final_lr", strict=True)
     if final_lr > lr:

@@ -17,7 +17,10 @@ import torch
 
 from ltutorial._validation import (check_imbalance_ratio, check_labels, check_positive_int, check_probability,
                                    make_generator)
+from ltutorial.data import load_dataset
+from ltutorial.data.large_lt import refuse_large_lt
 from ltutorial.data.longtail import longtail_counts
+from ltutorial.ssl.augment import resize_images
 
 __all__ = ["ssl_subsets", "load_ssl_data"]
 
@@ -74,10 +77,6 @@ def load_ssl_data(dataset: str = "cifar10-lt", *, n_max: int | None = None, val_
     """The balanced training split of ``dataset`` cut by :func:`ssl_subsets`: ``ImageDataset``s
     ``imbalanced``, ``balanced``, ``probe_train`` (the held-out ``val``: the probe's labelled set) and
     ``test`` (``test_per_class`` per class), resized to ``image_size``; plus ``class_counts``, ``subsets``."""
-    from ltutorial.data import load_dataset
-    from ltutorial.data.large_lt import refuse_large_lt
-    from ltutorial.ssl.augment import resize_images
-
     refuse_large_lt(dataset, argument="dataset")  # issue 15: the large benchmarks are file-backed
     train, test = load_dataset(dataset, root=root, imbalance_ratio=1, seed=seed)
     sub = ssl_subsets(train.labels, imbalance_ratio=imbalance_ratio, n_max=n_max, val_per_class=val_per_class,

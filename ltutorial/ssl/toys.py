@@ -14,8 +14,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ltutorial import metrics
 from ltutorial._validation import (check_choice, check_class_counts, check_imbalance_ratio, check_number,
                                    check_positive_int, check_random_state)
+from ltutorial.ssl.gh import simplex_etf
+from ltutorial.ssl.simclr import nt_xent
 
 __all__ = ["label_vs_instance_features", "imbalanced_pretraining_toy", "uniformity_centres", "disparity_sweep"]
 
@@ -27,8 +30,6 @@ def label_vs_instance_features(n: int = 1000, steps: int = 300, seed: int = 0) -
     Adam steps (lr 0.05, wd 1e-2), NT-Xent at tau 0.2 on batches of 256. Per encoder: ``share`` =
     |W e_k| / sum_j |W e_j| and ``label_probe`` / ``attribute_probe``, logistic-regression accuracies.
     """
-    from ltutorial.ssl.simclr import nt_xent
-
     n, steps = check_positive_int(n, name="n", minimum=4), check_positive_int(steps, name="steps")
     seed = check_random_state(seed, name="seed") or 0
     g = torch.Generator().manual_seed(seed)
@@ -105,8 +106,6 @@ def disparity_sweep(ratios, num_classes: int = 10, dim: int = 16, *, n_max: int 
     thirds of ``metrics.thirds_split``. Arrays ``sample_few``, ``sample_many``, ``class_few``,
     ``class_many`` over ``ratios``: a rising ``sample_few`` is the tail's collapse.
     """
-    from ltutorial.metrics import thirds_split
-
     num_classes = check_positive_int(num_classes, name="num_classes", minimum=3)
     ratios = np.asarray(ratios, dtype=np.float64).reshape(-1)
     if ratios.size == 0 or not np.all(np.isfinite(ratios)) or np.any(ratios < 1):
@@ -119,7 +118,7 @@ def disparity_sweep(ratios, num_classes: int = 10, dim: int = 16, *, n_max: int 
             class_level = uniformity_centres(counts, dim, weighting="class", steps=steps, seed=seed)
         centres = {"sample": uniformity_centres(counts, dim, steps=steps, seed=seed), "class": class_level}
         for weighting, u in centres.items():
-            for name, idx in thirds_split(counts).items():
+            for name, idx in metrics.thirds_split(counts).items():
                 if name in ("few", "many"):
                     block = (u @ u.T)[np.ix_(idx, idx)]
                     out[f"{weighting}_{name}"].append(float(block[~np.eye(len(idx), dtype=bool)].mean()))
@@ -137,8 +136,6 @@ def imbalanced_pretraining_toy(steps: int = 600, seed: int = 0, *, imbalance_rat
     {"SimCLR on D_b", "SimCLR on D_i", "random weights"} -> thirds accuracies by D_i's counts,
     plus "class_counts" and "test_labels".
     """
-    from ltutorial.ssl.gh import simplex_etf
-
     steps = check_positive_int(steps, name="steps")
     test_per_class = check_positive_int(test_per_class, name="test_per_class")
     rho, seed = check_imbalance_ratio(imbalance_ratio), check_random_state(seed, name="seed") or 0
@@ -174,8 +171,6 @@ def _toy_encoder():
 
 
 def _toy_simclr(signal, steps: int, seed: int, g):
-    from ltutorial.ssl.simclr import nt_xent
-
     torch.manual_seed(seed)
     encoder, head = _toy_encoder(), torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(8, 32))
     opt = torch.optim.Adam(list(encoder.parameters()) + list(head.parameters()), lr=2e-3, weight_decay=1e-5)
@@ -190,8 +185,6 @@ def _toy_simclr(signal, steps: int, seed: int, g):
 
 def _toy_probe(encoder, probe, test, class_counts, g) -> dict:
     from sklearn.linear_model import LogisticRegression
-
-    from ltutorial import metrics
 
     with torch.no_grad():
         f_train, f_test = (encoder(_toy_view(s, g)).numpy() for s in (probe[0], test[0]))
