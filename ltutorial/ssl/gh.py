@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ltutorial._validation import check_number, check_positive_int, check_probability, check_random_state
 from ltutorial.ssl.simclr import SimCLR
 
-__all__ = ["GH", "GHConfig", "simplex_etf", "sinkhorn", "geometric_logits", "gh_loss", "gh_weight"]
+__all__ = ["GH", "GHConfig", "gh_loss", "simplex_etf", "sinkhorn", "geometric_logits", "gh_weight"]
 
 # exp(|t| / epsilon) with |t| <= 1 stays far inside float64 for epsilon >= 1 / 50 (e^50 ~ 5e21),
 # so the plain iteration (half the kernels of a log-domain one) is safe for any number of steps.
@@ -39,7 +39,7 @@ class GH:
         with torch.autocast(z1.device.type, enabled=False):
             t1, t2 = geometric_logits(z1, self.etf), geometric_logits(z2, self.etf)
             if self.w > 0:
-                loss = loss + self.w * swapped_prediction(t1, t2, self.prior, cfg.temperature, cfg.epsilon,
+                loss = loss + self.w * gh_loss(t1, t2, self.prior, cfg.temperature, cfg.epsilon,
                                                           cfg.iterations)
         self.update(idx, 0.5 * (t1 + t2), self.epoch)  # the official code tracks view 1; the mean is steadier
         return loss, z1, z2
@@ -89,8 +89,8 @@ class GH:
         return self.etf.shape[0]
 
 
-def swapped_prediction(t1, t2, prior, temperature: float, epsilon: float, iterations: int) -> torch.Tensor:
-    """L_GH from the two views' geometric logits (unchecked; see :func:`gh_loss`)."""
+def gh_loss(t1, t2, prior, temperature: float, epsilon: float, iterations: int) -> torch.Tensor:
+    """L_GH from the two views' geometric logits t1, t2 (N x K) and the prior pi (K); unchecked."""
     with torch.no_grad():  # the surrogate labels q carry no gradient
         q1, q2 = _sinkhorn(torch.stack([t1, t2]).detach().double(), prior.double(), epsilon, iterations).float()
     return -((q1 * F.log_softmax(t2 / temperature, dim=1)).sum(1)
@@ -129,21 +129,6 @@ def geometric_logits(z: torch.Tensor, etf: torch.Tensor) -> torch.Tensor:
     """GH's geometric logits t = normalize(z M^T) in float32: agreement with each vertex."""
     with torch.autocast(z.device.type, enabled=False):
         return F.normalize(z.float() @ etf.to(z.device).float().T, dim=1)
-
-
-def gh_loss(z1, z2, etf, prior, *, temperature: float = 0.1, epsilon: float = 0.05, iterations: int = 300):
-    """(L_GH, t1, t2), checked; gamma = ``temperature`` = 0.1, epsilon 0.05, 300 iterations in the paper."""
-    for name, z in (("z1", z1), ("z2", z2)):
-        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != etf.shape[1]:
-            raise ValueError(f"{name} must be a 2-D tensor N x {etf.shape[1]} (the ETF's dimension); got "
-                             f"{getattr(z, 'shape', z)!r} instead.")
-    if z1.shape != z2.shape:
-        raise ValueError(f"z1 and z2 must have the same shape; got {tuple(z1.shape)} and {tuple(z2.shape)} instead.")
-    temperature = check_number(temperature, name="temperature", strict=True)
-    epsilon = check_number(epsilon, name="epsilon", minimum=1 / _BOUND)
-    iterations = check_positive_int(iterations, name="iterations")
-    pi, t1, t2 = _check_prior(prior, etf.shape[0], z1.device), geometric_logits(z1, etf), geometric_logits(z2, etf)
-    return swapped_prediction(t1, t2, pi, temperature, epsilon, iterations), t1, t2
 
 
 def simplex_etf(num_vertices: int, dim: int, seed: int = 0) -> torch.Tensor:
@@ -193,8 +178,9 @@ class GHConfig:
     def __post_init__(self):
         if self.num_vertices is not None:
             check_positive_int(self.num_vertices, name="num_vertices", minimum=2)
-        for name, low, strict in (("temperature", 0, 1), ("floor", 0, 1), ("epsilon", 1 / _BOUND, 0), ("weight", 0, 0)):
-            check_number(getattr(self, name), name=name, minimum=low, strict=bool(strict))
+        for name, low, strict in (("temperature", 0, True), ("floor", 0, True), ("epsilon", 1 / _BOUND, False),
+                                  ("weight", 0, False)):
+            check_number(getattr(self, name), name=name, minimum=low, strict=strict)
         for name, low in (("iterations", 1), ("ramp_epochs", 0), ("refresh_every", 1)):
             check_positive_int(getattr(self, name), name=name, minimum=low)
         if self.start_epoch is not None:
