@@ -83,12 +83,10 @@ def _check_range(value, *, name: str, low: float, high: float | None = None) -> 
 class ContrastiveAugment:
     """SimCLR's CIFAR augmentation of a whole uint8 batch in one call, every parameter drawn per sample.
 
-    RandomResizedCrop (area ~ U(scale), log aspect ~ U(log ratio), ten tries as torchvision, then
-    the whole image) and flip as one ``affine_grid`` + ``grid_sample``; ColorJitter with
-    ``jitter_p`` (factors ~ U(1 - j, 1 + j), hue ~ U(-h, h), in random order per sample);
-    grayscale with ``grayscale_p``; clamped to [0, 1] after each step like torchvision. One-channel
-    images skip saturation, hue and grayscale. Returns float32 normalised with mean/std (raw
-    [0, 1] with ``normalize=False``) or, with ``output="uint8"``, rounded uint8.
+    RandomResizedCrop (ten tries as torchvision) and flip as one ``affine_grid`` + ``grid_sample``;
+    ColorJitter (factors ~ U(1 - j, 1 + j), hue ~ U(-h, h), random order) with ``jitter_p``; grayscale
+    with ``grayscale_p``; clamped after each step like torchvision. Returns float32 normalised with
+    mean/std (``normalize=False``: [0, 1]) or, with ``output="uint8"``, rounded uint8.
     """
 
     size: int | None = 32

@@ -1,11 +1,9 @@
 """The pre-training subsets of SDCLR / BCL: a long-tailed D_i and a balanced D_b of about the same size.
 
-From SDCLR's split files (Jiang et al., ICML 2021, Table 1): per class one random permutation;
-the first ``val_per_class`` are held out (500 on CIFAR-10), the rest is the pool (4,500); D_i takes
-the first n_c = floor(n_max rho^(-c/(C-1))) of class c's pool (rho = 100: 4500, 2697, ..., 45 =
-11,165 images), D_b the first floor(|D_i| / C) = 1,116 of every class (11,160), the few-shot set
-S_b the first 1% (45), so S_b lies in both. Class 0 is the head unless ``shuffle_classes``.
-Notebooks 10-12.
+SDCLR's splits (Jiang et al., ICML 2021, Table 1), per class from one random permutation: the first
+``val_per_class`` held out (500); of the rest (the pool), D_i takes the first n_c = floor(n_max
+rho^(-c/(C-1))) (11,165 images on CIFAR-10), D_b the first floor(|D_i| / C) = 1,116, S_b the first 1%
+(so S_b lies in both). Notebooks 10-12.
 """
 
 from __future__ import annotations

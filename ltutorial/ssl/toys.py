@@ -24,11 +24,10 @@ __all__ = ["label_vs_instance_features", "imbalanced_pretraining_toy", "uniformi
 
 
 def label_vs_instance_features(n: int = 1000, steps: int = 300, seed: int = 0) -> dict:
-    """What a linear encoder R^4 -> R^2 keeps when trained on labels (cross-entropy) vs on views (NT-Xent).
+    """What a linear encoder R^4 -> R^2 keeps, trained on labels (cross-entropy) or on views (NT-Xent, tau 0.2).
 
-    x = (+-1.5 label, +-1.5 attribute, 2 nuisance coordinates each view redraws) + noise; ``steps``
-    Adam steps (lr 0.05, wd 1e-2), NT-Xent at tau 0.2 on batches of 256. Per encoder: ``share`` =
-    |W e_k| / sum_j |W e_j| and ``label_probe`` / ``attribute_probe``, logistic-regression accuracies.
+    x = (+-1.5 label, +-1.5 attribute, 2 nuisance coordinates every view redraws) + noise. Per encoder:
+    ``share`` = |W e_k| / sum_j |W e_j| and logistic probes' ``label_probe`` / ``attribute_probe``.
     """
     n, steps = check_positive_int(n, name="n", minimum=4), check_positive_int(steps, name="steps")
     seed = check_random_state(seed, name="seed") or 0
@@ -74,11 +73,8 @@ def _probe(features: np.ndarray, target: np.ndarray) -> float:
 
 def uniformity_centres(class_counts, dim: int, *, weighting: str = "sample", t: float = 2.0, steps: int = 800,
                        seed: int = 0) -> np.ndarray:
-    """Unit class centres minimising log sum_{c != c'} w_c w_c' exp(-t |mu_c - mu_c'|^2) (Wang and Isola 2020).
-
-    ``weighting="sample"``: w_c = n_c / N (contrastive learning); ``"class"``: equal weights (GH),
-    whose minimiser for K <= dim + 1 is the simplex ETF. Adam (lr 0.05) from a seeded Gaussian start.
-    """
+    """Unit class centres minimising log sum_{c != c'} w_c w_c' exp(-t |mu_c - mu_c'|^2) (Wang and Isola 2020),
+    w_c = n_c / N (``"sample"``: contrastive learning) or 1 / K (``"class"``: GH; the simplex ETF)."""
     counts = check_class_counts(class_counts).double()
     check_choice(weighting, ["sample", "class"], name="weighting")
     dim, steps = check_positive_int(dim, name="dim", minimum=2), check_positive_int(steps, name="steps")
@@ -100,12 +96,8 @@ def uniformity_centres(class_counts, dim: int, *, weighting: str = "sample", t: 
 
 def disparity_sweep(ratios, num_classes: int = 10, dim: int = 16, *, n_max: int = 1000, steps: int = 800,
                     seed: int = 0) -> dict:
-    """Mean cosine between the few classes' centres and between the many classes', per imbalance ratio.
-
-    n_c = n_max rho^(-c/(K-1)); centres of :func:`uniformity_centres`, sample- and class-weighted;
-    thirds of ``metrics.thirds_split``. Arrays ``sample_few``, ``sample_many``, ``class_few``,
-    ``class_many`` over ``ratios``: a rising ``sample_few`` is the tail's collapse.
-    """
+    """Mean cosine among the few classes' and among the many classes' centres (:func:`uniformity_centres`,
+    n_c = n_max rho^(-c/(K-1))) per ratio: ``sample_few``, ``sample_many``, ``class_few``, ``class_many``."""
     num_classes = check_positive_int(num_classes, name="num_classes", minimum=3)
     ratios = np.asarray(ratios, dtype=np.float64).reshape(-1)
     if ratios.size == 0 or not np.all(np.isfinite(ratios)) or np.any(ratios < 1):
@@ -127,14 +119,11 @@ def disparity_sweep(ratios, num_classes: int = 10, dim: int = 16, *, n_max: int 
 
 def imbalanced_pretraining_toy(steps: int = 600, seed: int = 0, *, imbalance_ratio: float = 100,
                                test_per_class: int = 200) -> dict:
-    """SimCLR on a long-tailed D_i and a balanced D_b of the same size, 10 classes of synthetic vectors.
+    """SimCLR on a long-tailed D_i (n_c = floor(500 rho^(-c/9))) and a balanced D_b of its size, 10 classes.
 
-    Class means: a simplex ETF of radius 2.5 in R^9, noise 0.8, plus 24 nuisance coordinates (std 3)
-    every view redraws, so random features see nuisance only. D_i: n_c = floor(500 rho^(-c/9)),
-    D_b: floor(|D_i| / 10) per class (SDCLR's construction); MLP 33 -> 128 -> 8, head to 32,
-    ``steps`` Adam steps of NT-Xent (tau 0.2, batch 256); logistic probe on 50 per class. Returns
-    {"SimCLR on D_b", "SimCLR on D_i", "random weights"} -> thirds accuracies by D_i's counts,
-    plus "class_counts" and "test_labels".
+    Class means on a simplex ETF (radius 2.5, R^9), noise 0.8, 24 nuisance coordinates every view
+    redraws; MLP 33 -> 128 -> 8, NT-Xent (tau 0.2, batch 256); logistic probe on 50 per class.
+    Thirds accuracies of "SimCLR on D_b", "SimCLR on D_i", "random weights"; "class_counts", "test_labels".
     """
     steps = check_positive_int(steps, name="steps")
     test_per_class = check_positive_int(test_per_class, name="test_per_class")
