@@ -310,9 +310,9 @@ def test_ssl_subsets_cifar100_sizes_and_seed():
 
 # ------------------------------------------------------------------ training
 def test_pretrain_lr_is_warmup_then_cosine_per_step():
-    # 24 images, batch 8: 3 steps per epoch; 1 warm-up epoch (3 steps) of 5 epochs (15 steps); lr at each epoch's last step
-    h = ssl.pretrain(_TwoConv(), _tiny_dataset(), epochs=5, batch_size=8, warmup_epochs=1, lr=1.0, min_lr=0.0, proj_dim=8,
-                     device="cpu", progress=False)
+    # 24 images, batch 8: 3 steps per epoch; 1 warm-up epoch (3 steps) of 5 (15 steps); lr at each epoch's last step
+    h = ssl.pretrain(_TwoConv(), _tiny_dataset(), epochs=5, batch_size=8, warmup_epochs=1, lr=1.0, min_lr=0.0,
+                     proj_dim=8, device="cpu", progress=False)
     expected = [1.0] + [0.5 * (1 + math.cos(math.pi * (s - 3) / 12)) for s in (5, 8, 11, 14)]
     assert h.lr == pytest.approx(expected)
     early = ssl.pretrain(_TwoConv(), _tiny_dataset(), epochs=2, batch_size=12, warmup_epochs=2, lr=1.0, proj_dim=8,
@@ -345,8 +345,8 @@ def test_pretrain_runs_and_is_reproducible(method):
 def test_pretrain_with_gh_and_linear_probe():
     data = _tiny_dataset()
     gh = ssl.GHConfig(num_vertices=4, start_epoch=1, ramp_epochs=1, refresh_every=1, iterations=20)
-    h = ssl.pretrain(_TwoConv(), data, ssl.GH(config=gh), epochs=2, batch_size=8, warmup_epochs=0, proj_dim=8, device="cpu",
-                     progress=False)
+    h = ssl.pretrain(_TwoConv(), data, ssl.GH(config=gh), epochs=2, batch_size=8, warmup_epochs=0, proj_dim=8,
+                     device="cpu", progress=False)
     assert h.method.weights == [0.0, 1.0]
     prior = h.method.prior
     assert prior.shape == (4,) and float(prior.min()) > 0 and float(prior.sum()) == pytest.approx(1.0)
@@ -488,7 +488,8 @@ def test_sdclr_masks_are_recomputed_from_the_current_weights_each_epoch():
 
     class Snapshot(ssl.SDCLR):
         def on_epoch(self, net, epoch):  # the weights at each epoch start, then the masks computed from them
-            weights.append({k: v.detach().clone() for k, v in net.named_parameters() if k.endswith(("conv_a.weight", "conv_b.weight"))})
+            weights.append({k: v.detach().clone() for k, v in net.named_parameters()
+                            if k.endswith(("conv_a.weight", "conv_b.weight"))})
             super().on_epoch(net, epoch)
             masks.append({k: v.clone() for k, v in self.masks.items()})
 
