@@ -152,7 +152,7 @@ def main(argv=None):
     n_images = max(batch * 4, 2048 if not quick else batch * 2)
     images = torch.randint(0, 256, (n_images, 3, 32, 32), dtype=torch.uint8)
     images_dev = images.to(dev)
-    net = ssl.SimCLR(models.resnet18_cifar(10)).to(dev)
+    net = ssl.SimCLRNet(models.resnet18_cifar(10)).to(dev)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
@@ -222,17 +222,17 @@ def main(argv=None):
     if pre_n > 0:
         data = ImageDataset(torch.randint(0, 256, (pre_n, 3, 32, 32), dtype=torch.uint8), torch.arange(pre_n) % 10,
                             [str(c) for c in range(10)], mean=MEAN, std=STD)
-        configs = {
-            "simclr": dict(method="simclr"),
-            "sdclr": dict(method="sdclr"),
-            "bcl": dict(method="bcl"),
-            "simclr+gh": dict(method="simclr", gh=ssl.GHConfig(start_epoch=0, ramp_epochs=1)),
+        methods = {
+            "simclr": ssl.SimCLR,
+            "sdclr": ssl.SDCLR,
+            "bcl": ssl.BCL,
+            "simclr+gh": lambda: ssl.GH(ssl.SimCLR(), ssl.GHConfig(start_epoch=0, ramp_epochs=1)),
         }
-        for name, kw in configs.items():
-            ssl.pretrain(models.resnet18_cifar(10), data, epochs=1, batch_size=batch, warmup_epochs=0, device=dev,
-                         progress=False, **kw)  # warm-up run (cudnn autotuning)
-            h = ssl.pretrain(models.resnet18_cifar(10), data, epochs=pre_epochs, batch_size=batch, warmup_epochs=0,
-                             device=dev, progress=False, **kw)
+        for name, method in methods.items():
+            ssl.pretrain(models.resnet18_cifar(10), data, method(), epochs=1, batch_size=batch, warmup_epochs=0,
+                         device=dev, progress=False)  # warm-up run (cudnn autotuning)
+            h = ssl.pretrain(models.resnet18_cifar(10), data, method(), epochs=pre_epochs, batch_size=batch,
+                             warmup_epochs=0, device=dev, progress=False)
             pre[name] = {"images_per_second": h.images_per_second, "seconds": h.seconds, "epochs": pre_epochs,
                          "images": pre_n, "seconds_per_epoch": h.seconds / pre_epochs}
             print(f"pretrain {name}: {h.images_per_second:,.0f} img/s ({h.seconds / pre_epochs:.2f} s per {pre_n}-image epoch)")

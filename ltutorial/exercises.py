@@ -495,7 +495,7 @@ def check_sdclr_loss(value, z_dense, z_pruned, temperature: float) -> bool:
     the mean over all 2N anchors (Chen et al. 2020; Jiang et al. 2021). Compared with
     ``lt.ssl.nt_xent`` and an independent numpy computation; a known wrong variant gets its own hint.
     """
-    from ltutorial.ssl.losses import nt_xent
+    from ltutorial.ssl.simclr import nt_xent
 
     _answer_is_missing(value, "loss", None)
     z1 = _to_numpy(z_dense).astype(np.float64)

@@ -19,7 +19,7 @@ def _batch(n=64, seed=0):
 
 def test_simclr_step_runs_on_cuda_bf16_channels_last():
     torch.manual_seed(0)
-    net = ssl.SimCLR(models.resnet18_cifar(10)).cuda().to(memory_format=torch.channels_last)
+    net = ssl.SimCLRNet(models.resnet18_cifar(10)).cuda().to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
     aug = ssl.ContrastiveAugment(mean=(0.49, 0.48, 0.45), std=(0.2, 0.2, 0.2))
     g = torch.Generator(device="cuda").manual_seed(0)
@@ -54,7 +54,9 @@ def test_pretrain_sdclr_bcl_gh_on_cuda():
 
     data = ImageDataset(images, torch.arange(96) % 3, ["a", "b", "c"])
     gh = ssl.GHConfig(num_vertices=10, start_epoch=1, ramp_epochs=1, iterations=50)
-    h = ssl.pretrain(models.SmallCNN(3, width=8), data, method="bcl-d", epochs=2, batch_size=32, warmup_epochs=1,
-                     proj_dim=16, gh=gh, prune_ratio=0.9, device="cuda", progress=False)
+    method = ssl.GH(ssl.BCL(ssl.SDCLR(prune_ratio=0.9)), gh)  # GH on BCL-D
+    h = ssl.pretrain(models.SmallCNN(3, width=8), data, method, epochs=2, batch_size=32, warmup_epochs=1, proj_dim=16,
+                     device="cuda", progress=False)
     assert h.device.startswith("cuda") and all(math.isfinite(v) for v in h.loss)
-    assert h.sparsity[-1] == pytest.approx(0.9, abs=0.01)
+    assert method.base.base.sparsity[-1] == pytest.approx(0.9, abs=0.01) and method.weights == [0.0, 1.0]
+    assert len(method.base.score_history) == 2 and float(method.prior.sum()) == pytest.approx(1.0, abs=1e-5)

@@ -35,7 +35,7 @@ def test_profiles_grow_from_smoke_to_full():
 
 
 def test_full_profile_is_the_papers_recipe():
-    # ssl_lt.md: ResNet-18, batch 512, 128-d projection, the whole 4,500-per-class pool, 500 held out
+    # the papers' CIFAR recipe: ResNet-18, batch 512, 128-d projection, the whole pool, 500 held out per class
     s = ssl_settings("full", dataset="cifar10-lt")
     assert (s.encoder, s.batch_size, s.proj_dim, s.n_max, s.val_per_class) == ("resnet18_cifar", 512, 128, None, 500)
 

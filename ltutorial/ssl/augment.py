@@ -1,15 +1,10 @@
-"""SimCLR's augmentation for CIFAR as batched tensor operations on the device.
+"""SimCLR's CIFAR augmentation and BCL's RandAugment operations as batched tensor ops on the device.
 
-The CIFAR recipe of SDCLR / BCL / GH (docs: reference ssl_lt.md, section 2): RandomResizedCrop to
-32 px with scale (0.1, 1) and bicubic interpolation, horizontal flip, ColorJitter(0.4, 0.4, 0.4,
-0.1) with probability 0.8, RandomGrayscale with probability 0.2, no blur. Torchvision applies
-these to one PIL image at a time in DataLoader workers, which cannot feed a GPU (performance.md:
-about a third of the bare SimCLR step on 16 cores). Here one call transforms a whole uint8 batch:
-every random parameter is drawn per sample from a ``torch.Generator`` on the batch's device, the
-crop and the flip are one ``affine_grid`` + ``grid_sample``, and the colour operations are
-element-wise tensor maths. Same generator seed, same views (on the same device).
-
-Used by :func:`ltutorial.ssl.pretrain` and notebooks 10-12.
+Recipe of SDCLR / BCL / GH: RandomResizedCrop to 32 px, scale (0.1, 1), bicubic; horizontal flip;
+ColorJitter(0.4, 0.4, 0.4, 0.1) with p = 0.8; grayscale with p = 0.2 (Chen et al., ICML 2020).
+Torchvision runs these per PIL image in DataLoader workers, which cannot feed a GPU; here one call
+transforms a uint8 batch with parameters drawn per sample from a ``torch.Generator`` (same seed,
+same views). Notebooks 10-12; ``RANDAUGMENT_OPS`` serve BCL (notebook 11).
 """
 
 from __future__ import annotations
@@ -20,21 +15,25 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ltutorial._validation import check_choice, check_probability
+from ltutorial._validation import check_choice, check_positive_int, check_probability
 
-__all__ = ["ContrastiveAugment", "TwoViews", "rgb_to_hsv", "hsv_to_rgb", "resize_images", "resize_dataset"]
+__all__ = ["ContrastiveAugment", "RANDAUGMENT_OPS", "rgb_to_hsv", "hsv_to_rgb", "resize_images"]
 
-_INTERPOLATIONS = {"bilinear": "bilinear", "bicubic": "bicubic", "nearest": "nearest"}
-_OUTPUTS = ("float", "uint8")
-# ITU-R 601 luma weights, the ones torchvision's rgb_to_grayscale uses.
-_LUMA = (0.2989, 0.587, 0.114)
+_INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+_LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """Luma of RGB images (N x 1 x H x W); one-channel images are returned as they are."""
+    if x.shape[1] != 3:
+        return x
+    return (x * torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
 
 
 def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
     """RGB in [0, 1] (N x 3 x H x W) to HSV in [0, 1], element-wise (hue as a fraction of a turn)."""
     r, g, b = x.unbind(1)
-    maxc, _ = x.max(1)
-    minc, _ = x.min(1)
+    maxc, minc = x.max(1).values, x.min(1).values
     chroma = maxc - minc
     s = chroma / torch.where(maxc > 0, maxc, torch.ones_like(maxc))
     safe = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
@@ -47,22 +46,26 @@ def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
 def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     """HSV in [0, 1] back to RGB in [0, 1]; the inverse of :func:`rgb_to_hsv`."""
     h, s, v = x.unbind(1)
-    h6 = h * 6.0
-    i = torch.floor(h6)
-    f = h6 - i
+    i = torch.floor(h * 6.0)
+    f = h * 6.0 - i
     i = i.long() % 6
-    p = v * (1.0 - s)
-    q = v * (1.0 - s * f)
-    t = v * (1.0 - s * (1.0 - f))
-    # Row k of each table is the channel's value in hue sector k (the standard sector table).
+    p, q, t = v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f))
+    # Row k of each channel's table is its value in hue sector k (the standard sector table).
     candidates = torch.stack([v, q, p, p, t, v, t, v, v, q, p, p, p, p, t, v, v, q], dim=1)
     candidates = candidates.view(x.shape[0], 3, 6, *x.shape[2:])
     return candidates.gather(2, i[:, None, None].expand(-1, 3, 1, -1, -1)).squeeze(2)
 
 
-def _gray(x: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Downscale uint8 images to size x size with antialiasing, once (the CPU profiles use 16 px)."""
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be a 4-D uint8 tensor; "
+                         f"got {getattr(images, 'dtype', type(images).__name__)} instead.")
+    size = check_positive_int(size, name="size")
+    if tuple(images.shape[-2:]) == (size, size):
+        return images
+    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
 
 
 def _check_range(value, *, name: str, low: float, high: float | None = None) -> tuple[float, float]:
@@ -71,44 +74,19 @@ def _check_range(value, *, name: str, low: float, high: float | None = None) -> 
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair (min, max); got {value!r} instead.") from None
     if not (low <= a <= b) or (high is not None and b > high):
-        top = "" if high is None else f" and <= {high}"
-        raise ValueError(f"{name} must satisfy {low} <= min <= max{top}; got {value!r} instead.")
+        raise ValueError(f"{name} must satisfy {low} <= min <= max{'' if high is None else f' and <= {high}'}; "
+                         f"got {value!r} instead.")
     return a, b
-
-
-def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Downscale uint8 images (N x C x H x W) to size x size with antialiasing, once, up front.
-
-    The CPU profiles of notebooks 10-12 pre-train on 16x16 CIFAR to make contrastive learning
-    fit in minutes (a quarter of the pixels, about a quarter of the compute).
-    """
-    if images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"images must be a 4-D uint8 tensor; got dtype {images.dtype}, shape {tuple(images.shape)} instead.")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive integer; got {size!r} instead.")
-    if images.shape[-1] == size and images.shape[-2] == size:
-        return images
-    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8)
 
 
 @dataclass
 class ContrastiveAugment:
-    """The SimCLR CIFAR augmentation applied to a whole uint8 batch in one call.
+    """SimCLR's CIFAR augmentation of a whole uint8 batch in one call, every parameter drawn per sample.
 
-    Per sample i: RandomResizedCrop (area fraction s ~ U(scale), log aspect ratio ~ U(log ratio),
-    ten tries as torchvision does, then the whole image), horizontal flip with ``flip_p``,
-    ColorJitter with probability ``jitter_p`` (brightness, contrast, saturation factors
-    ~ U(1 - j, 1 + j), hue shift ~ U(-h, h); ``random_order`` applies the four in a random order
-    per sample, as torchvision's ColorJitter does per image), and grayscale with ``grayscale_p``.
-    The crop and flip are one affine resampling (``affine_grid`` + ``grid_sample``); colour
-    operations clamp to [0, 1] after each step like torchvision's tensor path. For one-channel
-    images the saturation, hue and grayscale steps are skipped (they need RGB).
-
-    ``__call__(images, generator)`` takes uint8 N x C x H x W on any device and returns
-    ``output="float"``: float32 normalised with ``mean``/``std`` (raw [0, 1] values when
-    ``normalize=False`` is passed to the call, or when mean/std are None), or ``output="uint8"``:
-    rounded uint8 images. ``size`` None keeps the input size.
+    RandomResizedCrop (ten tries as torchvision) and flip as one ``affine_grid`` + ``grid_sample``;
+    ColorJitter (factors ~ U(1 - j, 1 + j), hue ~ U(-h, h), random order) with ``jitter_p``; grayscale
+    with ``grayscale_p``; clamped after each step like torchvision. Returns float32 normalised with
+    mean/std (``normalize=False``: [0, 1]) or, with ``output="uint8"``, rounded uint8.
     """
 
     size: int | None = 32
@@ -118,7 +96,6 @@ class ContrastiveAugment:
     jitter: tuple = (0.4, 0.4, 0.4, 0.1)
     jitter_p: float = 0.8
     grayscale_p: float = 0.2
-    random_order: bool = True
     interpolation: str = "bicubic"
     mean: tuple | None = None
     std: tuple | None = None
@@ -136,14 +113,17 @@ class ContrastiveAugment:
         try:
             b, c, s, h = (float(v) for v in self.jitter)
         except (TypeError, ValueError):
-            raise ValueError(f"jitter must be 4 numbers (brightness, contrast, saturation, hue); got {self.jitter!r} instead.") from None
+            raise ValueError(f"jitter must be 4 numbers (brightness, contrast, saturation, hue); "
+                             f"got {self.jitter!r} instead.") from None
         if min(b, c, s, h) < 0 or max(b, c, s) >= 1 or h > 0.5:
-            raise ValueError(f"jitter must have brightness/contrast/saturation in [0, 1) and hue in [0, 0.5]; got {self.jitter!r} instead.")
+            raise ValueError(f"jitter must have brightness/contrast/saturation in [0, 1) and hue in [0, 0.5]; "
+                             f"got {self.jitter!r} instead.")
         self.jitter = (b, c, s, h)
         check_choice(self.interpolation, list(_INTERPOLATIONS), name="interpolation")
-        check_choice(self.output, list(_OUTPUTS), name="output")
+        check_choice(self.output, ["float", "uint8"], name="output")
         if (self.mean is None) != (self.std is None):
-            raise ValueError(f"mean and std must both be given or both be None; got mean={self.mean!r}, std={self.std!r} instead.")
+            raise ValueError(f"mean and std must both be given or both be None; "
+                             f"got mean={self.mean!r}, std={self.std!r} instead.")
 
     @classmethod
     def for_dataset(cls, data, **kwargs) -> "ContrastiveAugment":
@@ -153,34 +133,24 @@ class ContrastiveAugment:
         kwargs.setdefault("std", tuple(data.std))
         return cls(**kwargs)
 
-    # ------------------------------------------------------------------ pieces
     def _crop_theta(self, n: int, h: int, w: int, device, g: torch.Generator) -> torch.Tensor:
-        """Per-sample affine matrices (n x 2 x 3) of the random resized crop and flip, in
-        ``affine_grid`` units: |theta[0, 0]| and theta[1, 1] are the crop's width and height as
-        fractions of the image, theta[:, 2] its centre in [-1, 1], a negative theta[0, 0] a flip."""
-        dev = device
-        tries = 10
-        area = torch.empty(n, tries, device=dev).uniform_(*self.scale, generator=g)
-        log_r = torch.empty(n, tries, device=dev).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]), generator=g)
-        r = torch.exp(log_r)
+        """Per-sample crop + flip matrices (n x 2 x 3, ``affine_grid`` units): |theta00|, theta11 the
+        crop's width and height as fractions, theta[:, 2] its centre, theta00 < 0 a flip."""
+        area = torch.empty(n, 10, device=device).uniform_(*self.scale, generator=g)  # ten tries
+        r = torch.exp(torch.empty(n, 10, device=device).uniform_(*(math.log(v) for v in self.ratio), generator=g))
         # Width and height as fractions of the image side (a crop of area s*H*W, aspect w/h = r).
-        fw = torch.sqrt(area * r * h / w)
-        fh = torch.sqrt(area / r * w / h)
+        fw, fh = torch.sqrt(area * r * h / w), torch.sqrt(area / r * w / h)
         valid = (fw <= 1) & (fh <= 1) & (fw > 0) & (fh > 0)
-        first = torch.argmax(valid.int(), dim=1, keepdim=True)
-        any_valid = valid.any(dim=1)
-        one = torch.ones(n, device=dev)
+        first, any_valid = torch.argmax(valid.int(), dim=1, keepdim=True), valid.any(dim=1)
+        one = torch.ones(n, device=device)
         fw = torch.where(any_valid, fw.gather(1, first).squeeze(1), one)
         fh = torch.where(any_valid, fh.gather(1, first).squeeze(1), one)
-        u = torch.rand(n, 3, device=dev, generator=g)
-        cx = (fw / 2) + u[:, 0] * (1 - fw)  # crop centre in [0, 1] image units
-        cy = (fh / 2) + u[:, 1] * (1 - fh)
-        flip = torch.where(u[:, 2] < self.flip_p, -one, one)
-        theta = torch.zeros(n, 2, 3, device=dev)
-        theta[:, 0, 0] = fw * flip  # a negative x scale mirrors the crop: flip for free
-        theta[:, 0, 2] = 2 * cx - 1
+        u = torch.rand(n, 3, device=device, generator=g)
+        theta = torch.zeros(n, 2, 3, device=device)
+        theta[:, 0, 0] = fw * torch.where(u[:, 2] < self.flip_p, -one, one)  # a negative x scale flips
+        theta[:, 0, 2] = 2 * (fw / 2 + u[:, 0] * (1 - fw)) - 1  # crop centre, from [0, 1] to [-1, 1]
         theta[:, 1, 1] = fh
-        theta[:, 1, 2] = 2 * cy - 1
+        theta[:, 1, 2] = 2 * (fh / 2 + u[:, 1] * (1 - fh)) - 1
         return theta
 
     def _crop_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -188,54 +158,39 @@ class ContrastiveAugment:
         out = self.size or h
         theta = self._crop_theta(n, h, w, x.device, g)
         grid = F.affine_grid(theta.to(x.dtype), [n, c, out, out], align_corners=False)
-        y = F.grid_sample(x, grid, mode=_INTERPOLATIONS[self.interpolation], padding_mode="border", align_corners=False)
+        y = F.grid_sample(x, grid, mode=self.interpolation, padding_mode="border", align_corners=False)
         return y.clamp_(0, 1)
 
     def _jitter(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        n, c = x.shape[:2]
-        dev = x.device
+        n, rgb, dev = x.shape[0], x.shape[1] == 3, x.device
         b, cj, s, hj = self.jitter
         u = torch.rand(n, 5, device=dev, generator=g)
         apply = (u[:, 4] < self.jitter_p).to(x.dtype)
-        # A sample that skips jitter gets the identity factors (1, 1, 1, 0), so the whole batch
-        # goes through the same kernels and no per-sample branching is needed.
-        fb = 1 + apply * b * (2 * u[:, 0] - 1)
-        fc = 1 + apply * cj * (2 * u[:, 1] - 1)
-        fs = 1 + apply * s * (2 * u[:, 2] - 1)
+        # A sample that skips jitter gets the identity factors (1, 1, 1, 0): no per-sample branching.
+        fb, fc, fs = (1 + apply * j * (2 * u[:, i] - 1) for i, j in enumerate((b, cj, s)))
         fh = apply * hj * (2 * u[:, 3] - 1)
-        rgb = c == 3
         ops = 4 if rgb else 2
-        if self.random_order:
-            order = torch.argsort(torch.rand(n, ops, device=dev, generator=g), dim=1)
-        else:
-            order = torch.arange(ops, device=dev).expand(n, ops)
+        order = torch.argsort(torch.rand(n, ops, device=dev, generator=g), dim=1)  # torchvision's random order
         view = (n, 1, 1, 1)
-        for stage in range(ops):
+        for stage in range(ops):  # every op runs at every stage, as the identity where it is not its turn
             k = order[:, stage]
-            # At each stage every op runs with its factor for the samples whose order puts it
-            # here and with the identity factor for the rest.
-            f = torch.where(k == 0, fb, torch.ones_like(fb)).view(view)
-            x = (x * f).clamp_(0, 1)
-            f = torch.where(k == 1, fc, torch.ones_like(fc)).view(view)
-            m = (_gray(x) if rgb else x).mean(dim=(1, 2, 3), keepdim=True)
-            x = ((x - m) * f + m).clamp_(0, 1)
+            x = (x * torch.where(k == 0, fb, 1.0).view(view)).clamp_(0, 1)
+            m = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
+            x = ((x - m) * torch.where(k == 1, fc, 1.0).view(view) + m).clamp_(0, 1)
             if rgb:
-                f = torch.where(k == 2, fs, torch.ones_like(fs)).view(view)
                 gr = _gray(x)
-                x = ((x - gr) * f + gr).clamp_(0, 1)
-                shift = torch.where(k == 3, fh, torch.zeros_like(fh))
+                x = ((x - gr) * torch.where(k == 2, fs, 1.0).view(view) + gr).clamp_(0, 1)
                 if hj > 0:
                     hsv = rgb_to_hsv(x)
-                    hue = (hsv[:, :1] + shift.view(view)) % 1.0
+                    hue = (hsv[:, :1] + torch.where(k == 3, fh, 0.0).view(view)) % 1.0
                     x = hsv_to_rgb(torch.cat([hue, hsv[:, 1:]], dim=1)).clamp_(0, 1)
         return x
 
     def _grayscale(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         if x.shape[1] != 3:
             return x
-        u = torch.rand(x.shape[0], device=x.device, generator=g)
-        mask = (u < self.grayscale_p).view(-1, 1, 1, 1)
-        return torch.where(mask, _gray(x).expand_as(x), x)
+        mask = torch.rand(x.shape[0], device=x.device, generator=g) < self.grayscale_p
+        return torch.where(mask.view(-1, 1, 1, 1), _gray(x).expand_as(x), x)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """(x - mean) / std per channel, for float images in [0, 1]."""
@@ -244,22 +199,19 @@ class ContrastiveAugment:
         mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
         if mean.shape[1] != x.shape[1]:
-            raise ValueError(f"mean must have one value per channel ({x.shape[1]}); got {len(self.mean)} values instead.")
+            raise ValueError(f"mean must have one value per channel ({x.shape[1]}); "
+                             f"got {len(self.mean)} values instead.")
         return (x - mean) / std
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None, *, normalize: bool = True) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, generator=None, *, normalize: bool = True) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(
-                f"images must be a uint8 tensor N x C x H x W; got {getattr(images, 'dtype', type(images).__name__)} "
-                f"with shape {tuple(getattr(images, 'shape', ()))} instead."
-            )
+            raise ValueError(f"images must be a uint8 tensor N x C x H x W; got {getattr(images, 'dtype', images)} "
+                             f"with shape {tuple(getattr(images, 'shape', ()))} instead.")
         if generator is not None and generator.device.type != images.device.type:
-            raise ValueError(f"generator must live on the images' device ({images.device}); got one on {generator.device} instead.")
-        g = generator if generator is not None else torch.Generator(device=images.device).manual_seed(
-            int(torch.randint(0, 2**62, (1,)).item())
-        )
-        x = images.float().div_(255)
-        x = self._crop_flip(x, g)
+            raise ValueError(f"generator must live on the images' device ({images.device}); "
+                             f"got one on {generator.device} instead.")
+        g = generator or torch.Generator(device=images.device).manual_seed(int(torch.randint(0, 2**62, (1,))))
+        x = self._crop_flip(images.float().div_(255), g)
         if self.jitter_p > 0:
             x = self._jitter(x, g)
         if self.grayscale_p > 0:
@@ -269,25 +221,87 @@ class ContrastiveAugment:
         return self.normalize(x) if normalize else x
 
 
-class TwoViews:
-    """Two independent augmentations of the same batch, as SimCLR needs: ``v1, v2 = TwoViews(aug)(x, g)``.
-
-    Both views are made in ONE call on the doubled batch (half the kernel launches of two calls);
-    view 1 is the first half. Extra keyword arguments go to the augmentation.
-    """
-
-    def __init__(self, augment: ContrastiveAugment):
-        if not callable(augment):
-            raise ValueError(f"augment must be callable (e.g. a ContrastiveAugment); got {type(augment).__name__} instead.")
-        self.augment = augment
-
-    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
-        both = self.augment(torch.cat([images, images], dim=0), generator, **kwargs)
-        return both.chunk(2, dim=0)
+# ---------------------------------------------------------------------- RandAugment (BCL)
+# Each op maps x (n x C x H x W in [0, 1]), level in [0, 1], a sign in {-1, +1} and two uniforms
+# (n x 2, for a position) to the augmented batch, all per sample. Strength 0 = no change.
+_FILL = 0.5
 
 
-def resize_dataset(data, size: int):
-    """A copy of an ``ImageDataset`` with its images downscaled by :func:`resize_images`."""
-    import dataclasses
+def _affine(x, entries: dict):
+    """Resample x through identity matrices with the per-sample ``entries`` {(row, col): value} set."""
+    theta = torch.zeros(x.shape[0], 2, 3, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    for (row, col), value in entries.items():
+        theta[:, row, col] = value
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    # Sampling x - fill with zero padding fills the uncovered area with the grey fill.
+    return F.grid_sample(x - _FILL, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + _FILL
 
-    return dataclasses.replace(data, images=resize_images(data.images, size))
+
+def _rotate(x, level, sign, pos):
+    angle = math.radians(60.0) * level * sign
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    return _affine(x, {(0, 0): cos, (0, 1): -sin, (1, 0): sin, (1, 1): cos})
+
+
+def _auto_contrast(x, level, sign, pos):
+    lo, hi = x.amin(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)
+    return torch.where(hi > lo, (x - lo) / (hi - lo).clamp_min(1e-8), x)
+
+
+def _equalize(x, level, sign, pos):
+    # Per image and channel: map each grey level through the normalised cumulative histogram.
+    n, c, h, w = x.shape
+    q = (x * 255).round().long().clamp(0, 255).view(n * c, h * w)
+    hist = torch.zeros(n * c, 256, device=x.device).scatter_add_(1, q, torch.ones_like(q, dtype=torch.float32))
+    cdf = hist.cumsum(1)
+    cdf_min = torch.where(hist > 0, cdf, torch.full_like(cdf, float("inf"))).amin(1, keepdim=True)
+    lut = ((cdf - cdf_min) / (h * w - cdf_min).clamp_min(1)).clamp(0, 1)
+    return torch.where((h * w - cdf_min).view(n, c, 1, 1) <= 0, x, lut.gather(1, q).view(n, c, h, w))
+
+
+def _posterize(x, level, sign, pos):
+    step = torch.pow(2.0, torch.round(4 * level)).view(-1, 1, 1, 1)  # keep 8 - 4 level bits
+    return torch.floor(x * 255 / step) * step / 255
+
+
+def _blend(x, other, level, sign):
+    # Factors 1 +- 0.9 level in [0.1, 1.9], centred on the identity.
+    return (other + (1 + 0.9 * level * sign).view(-1, 1, 1, 1) * (x - other)).clamp(0, 1)
+
+
+def _sharpness(x, level, sign, pos):
+    c = x.shape[1]
+    kernel = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], device=x.device, dtype=x.dtype) / 13
+    smooth = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel.expand(c, 1, 3, 3), groups=c)
+    return _blend(x, smooth, level, sign)
+
+
+def _cutout(x, level, sign, pos):
+    h, w = x.shape[2:]
+    side = (0.4 * level * min(h, w)).view(-1, 1, 1)
+    ys = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1) + 0.5
+    xs = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, w) + 0.5
+    cy, cx = (pos[:, 0] * h).view(-1, 1, 1), (pos[:, 1] * w).view(-1, 1, 1)
+    box = ((ys - cy).abs() <= side / 2) & ((xs - cx).abs() <= side / 2)
+    return torch.where(box[:, None], torch.full_like(x, _FILL), x)
+
+
+RANDAUGMENT_OPS = {
+    "shear_x": lambda x, lv, s, p: _affine(x, {(0, 1): 0.6 * lv * s}),
+    "shear_y": lambda x, lv, s, p: _affine(x, {(1, 0): 0.6 * lv * s}),
+    "translate_x": lambda x, lv, s, p: _affine(x, {(0, 2): 2 * 0.66 * lv * s}),  # a fraction f of the side is 2f
+    "translate_y": lambda x, lv, s, p: _affine(x, {(1, 2): 2 * 0.66 * lv * s}),
+    "rotate": _rotate,
+    "auto_contrast": _auto_contrast,
+    "invert": lambda x, lv, s, p: 1 - x,
+    "equalize": _equalize,
+    # stronger = lower threshold: level 0 inverts nothing, level 1 pixels above 146/255
+    "solarize": lambda x, lv, s, p: torch.where(x >= ((256 - 110 * lv) / 255).view(-1, 1, 1, 1), 1 - x, x),
+    "posterize": _posterize,
+    "contrast": lambda x, lv, s, p: _blend(x, _gray(x).mean(dim=(1, 2, 3), keepdim=True), lv, s),
+    "color": lambda x, lv, s, p: _blend(x, _gray(x).expand_as(x), lv, s),
+    "brightness": lambda x, lv, s, p: _blend(x, torch.zeros_like(x), lv, s),
+    "sharpness": _sharpness,
+    "cutout": _cutout,
+}
