@@ -13,19 +13,6 @@ import ltutorial as lt
 from ltutorial import reproduce
 
 
-@pytest.fixture
-def fit_many_available(monkeypatch):
-    """Use the real fit_many; until issue 6 lands, run the models one after another with fit."""
-    try:
-        from ltutorial.train import fit_many  # noqa: F401
-    except (ImportError, AttributeError):  # ModuleNotFoundError is an ImportError
-        def sequential(models, train, *, loss_fns, hooks=None, test=None, **kw):
-            hooks = hooks or [[] for _ in models]
-            return [lt.train.fit(m, train, loss_fn=l, hooks=h, test=test, **kw) for m, l, h in zip(models, loss_fns, hooks)]
-
-        monkeypatch.setitem(vars(lt.train), "fit_many", sequential)
-
-
 def test_stratified_subset_keeps_class_shares():
     labels = torch.repeat_interleave(torch.arange(4), torch.tensor([400, 100, 40, 3]))
     idx = reproduce.stratified_subset(labels, 100, seed=0)
@@ -59,7 +46,7 @@ def test_methods_registry_and_hyperparameters():
         reproduce.run("cifar10", "erm", write=False)
 
 
-def test_tiny_end_to_end_cpu(tmp_path, fit_many_available, capsys):
+def test_tiny_end_to_end_cpu(tmp_path, capsys):
     status = reproduce.main([
         "digits-lt", "--methods", "erm,la,la-posthoc,ldam-drw,vs-tla-adrw", "--epochs", "2", "--device", "cpu",
         "--model", "small_cnn", "--batch-size", "64", "--max-train", "300", "--out", str(tmp_path),
@@ -179,7 +166,7 @@ def _together(monkeypatch, captured, extra_hook=None):
         captured[:] = fit_many(models, train, loss_fns=loss_fns, hooks=hooks, fuse=True, **kw)
         return captured
 
-    monkeypatch.setattr(reproduce, "_fit_many", lambda: engine)
+    monkeypatch.setattr(reproduce, "fit_many", engine)
 
 
 def test_results_are_written_every_checkpoint_and_eval_every(tmp_path, monkeypatch, snapshots):
@@ -278,7 +265,7 @@ def test_a_long_cpu_run_says_how_long_it_will_take(monkeypatch, capsys, epochs, 
     def engine(models, train, **kw):
         raise Stop  # the warning comes before any training
 
-    monkeypatch.setattr(reproduce, "_fit_many", lambda: engine)
+    monkeypatch.setattr(reproduce, "fit_many", engine)
     with pytest.raises(Stop):
         reproduce.run("digits-lt", reproduce.DEFAULT_METHODS, epochs=epochs, device="cpu", model="resnet32",
                       write=False)
@@ -301,14 +288,14 @@ def test_precision_reaches_the_engine_and_the_results(tmp_path, monkeypatch, pre
         seen["amp"] = kw["amp"]
         return fit_many(models, train, **kw)
 
-    monkeypatch.setattr(reproduce, "_fit_many", lambda: engine)
-    real_evaluate = lt.train.evaluate
+    monkeypatch.setattr(reproduce, "fit_many", engine)
+    real_evaluate = reproduce.evaluate
 
     def spy_evaluate(*args, **kw):
         seen["eval_amp"] = kw.get("amp")
         return real_evaluate(*args, **kw)
 
-    monkeypatch.setattr(lt.train, "evaluate", spy_evaluate)
+    monkeypatch.setattr(reproduce, "evaluate", spy_evaluate)
     reproduce.main(TINY + ["--methods", "erm", "--epochs", "1", "--precision", precision, "--out", str(tmp_path)])
     assert seen["amp"] is amp and seen["eval_amp"] is amp  # the final table is evaluated as it was trained
     data = json.loads((tmp_path / "cpu-reproduce-digits-lt.json").read_text())

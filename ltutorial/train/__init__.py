@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 
 from ltutorial.train.augment import crop_flip, normalize, random_crop_flip
+from ltutorial.train.compare import train_methods
 from ltutorial.train.hooks import PerClassAccuracyRecorder
 from ltutorial.train.loop import (
     FitConfig,
@@ -37,7 +38,7 @@ __all__ = [
     "fit", "fit_many", "evaluate", "predict", "predict_logits", "extract_features", "History", "TrainState",
     "FitConfig",
     "random_crop_flip", "crop_flip", "normalize", "warmup_multistep", "ldam_drw_schedule", "cosine_with_warmup",
-    "SCHEDULES", "get_schedule", "fuse_models", "PerClassAccuracyRecorder",
+    "SCHEDULES", "get_schedule", "fuse_models", "PerClassAccuracyRecorder", "train_methods",
 ]
 
 
