@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -37,7 +38,7 @@ from ltutorial.train import distributed as ddp
 from ltutorial.train.compare import MethodResult, build_models, training_recipe
 from ltutorial.train.loop import evaluate, fit_many
 
-__all__ = ["METHODS", "BENCHMARKS", "Method", "RunConfig", "build_method", "method_spec", "run", "main",
+__all__ = ["METHODS", "BENCHMARKS", "Method", "RunConfig", "build_method", "method_spec", "run", "main", "subsample",
            "device_slug", "stratified_subset", "train_methods", "training_recipe", "method_params", "scale_caveat",
            "MethodResult", "downsample"]
 
@@ -248,7 +249,7 @@ class RunConfig:
     epochs: int | None = None
     device: str = "auto"
     seed: int = 0
-    out: str = "benchmarks/results"
+    out: str | None = "benchmarks/results"  # None: write nothing
     root: str | None = None
     model: str | None = None
     batch_size: int | None = None
@@ -260,9 +261,9 @@ class RunConfig:
     progress: object = None
     write: bool = True
 
-    def check(self) -> list[str]:
+    def check(self, benchmarks=BENCHMARKS) -> list[str]:
         """The method names (de-duplicated) once every option is checked, before any data is read."""
-        check_choice(self.benchmark, sorted(BENCHMARKS), name="benchmark")
+        check_choice(self.benchmark, sorted(benchmarks), name="benchmark")
         check_choice(self.precision, sorted(PRECISIONS), name="precision")
         names = _check_methods(self.methods)
         if self.model is not None:
@@ -272,26 +273,9 @@ class RunConfig:
         for key in ("epochs", "batch_size", "max_train", "max_test"):  # None: the recipe's value, or all images
             if getattr(self, key) is not None:
                 check_positive_int(getattr(self, key), name=key)
-        if self.write:
+        if self.write and self.out is not None:
             check_writable_dir(self.out, name="out")
         return names
-
-
-@dataclass
-class _Experiment:
-    """A prepared run: data, recipe, the models to train and what the table's header says."""
-
-    config: RunConfig
-    names: list
-    trained: list
-    recipe: object
-    train: object
-    test: object
-    device: torch.device
-    models: list
-    specs: list
-    header: dict
-    notes: list = field(default_factory=list)
 
 
 def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, **options) -> dict:
@@ -302,7 +286,7 @@ def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, **options) -> di
     return train_and_report(prepare(RunConfig(benchmark, methods, **options)))
 
 
-def prepare(config: RunConfig) -> _Experiment:
+def prepare(config: RunConfig) -> SimpleNamespace:
     """Check the options, read the data and build the models (a bad option or missing data: ValueError)."""
     names = config.check()
     recipe = training_recipe(config.epochs or 200, **({"batch_size": config.batch_size} if config.batch_size else {}))
@@ -343,13 +327,24 @@ def prepare(config: RunConfig) -> _Experiment:
                   "train images",
         **ddp.describe_processes(dev, recipe.batch_size, notes),  # under torchrun: world_size, devices
     }
-    return _Experiment(config, names, trained, recipe, train, test, dev, models, specs, header, notes)
+    return SimpleNamespace(config=config, names=names, trained=trained, recipe=recipe, train=train, test=test,
+                           device=dev, models=models, specs=specs, header=header, notes=notes)
 
 
 def _load(config: RunConfig):
-    """(train, test, notes): the benchmark's splits, subsampled with the same class shares when asked."""
+    """(train, test, notes): the benchmark's splits, subsampled when asked."""
     spec = BENCHMARKS[config.benchmark]
     train, test = data.load_dataset(spec["dataset"], root=config.root, imbalance_ratio=spec["imbalance_ratio"], seed=0)
+    train, test, notes = subsample(train, test, config)
+    if "jpeg" in train.source.lower():
+        notes.append("CIFAR read from a JPEG copy (lossy re-encoding of the official images): expect small shifts.")
+    if config.epochs is not None and config.epochs != 200:
+        notes.append(f"{config.epochs} epochs instead of the recipe's 200: numbers are not comparable with the papers'.")
+    return train, test, notes
+
+
+def subsample(train, test, config: RunConfig):
+    """(train, test, notes): the splits cut to ``max_train`` / ``max_test`` images with the same class shares."""
     notes = []
     if config.max_train is not None and config.max_train < len(train):
         train = train.subset(stratified_subset(train.labels, config.max_train, seed=config.seed))
@@ -358,16 +353,13 @@ def _load(config: RunConfig):
     if config.max_test is not None and config.max_test < len(test):
         test = test.subset(stratified_subset(test.labels, config.max_test, seed=config.seed))
         notes.append(f"test set subsampled to {len(test)} images (--max-test {config.max_test}).")
-    if "jpeg" in train.source.lower():
-        notes.append("CIFAR read from a JPEG copy (lossy re-encoding of the official images): expect small shifts.")
-    if config.epochs is not None and config.epochs != 200:
-        notes.append(f"{config.epochs} epochs instead of the recipe's 200: numbers are not comparable with the papers'.")
     return train, test, notes
 
 
-def train_and_report(exp: _Experiment) -> dict:
+def train_and_report(exp) -> dict:
     """Train the prepared models (results files kept current while they train), then print and write the table."""
-    config, write = exp.config, exp.config.write and ddp.is_main_process()
+    config = exp.config
+    write = config.write and config.out is not None and ddp.is_main_process()
     t0 = time.perf_counter()
 
     def checkpoint(reason: str = "checkpoint while training") -> None:
@@ -404,7 +396,7 @@ def train_and_report(exp: _Experiment) -> dict:
     return result
 
 
-def _final_rows(exp: _Experiment, histories, amp) -> list[dict]:
+def _final_rows(exp, histories, amp) -> list[dict]:
     """Each method's row from its trained model's test logits (post-hoc rows adjust their base's logits)."""
     by_name = dict(zip(exp.trained, zip(exp.models, histories)))
     counts, spec, rows = exp.train.class_counts, BENCHMARKS[exp.config.benchmark], []
@@ -423,7 +415,7 @@ def _final_rows(exp: _Experiment, histories, amp) -> list[dict]:
     return rows
 
 
-def _partial(exp: _Experiment, histories, reason: str, seconds: float) -> dict:
+def _partial(exp, histories, reason: str, seconds: float) -> dict:
     """The table from the Histories so far (shot columns from each model's last evaluation)."""
     by_name = dict(zip(exp.trained, histories))
     counts, spec, rows = exp.train.class_counts.numpy(), BENCHMARKS[exp.config.benchmark], []

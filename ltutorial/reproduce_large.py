@@ -20,15 +20,14 @@ import numpy as np
 import torch
 
 from ltutorial import metrics
-from ltutorial._validation import check_choice, check_positive_int, check_writable_dir
+from ltutorial._validation import check_positive_int
 from ltutorial._version import __version__
 from ltutorial.data.large_lt import LARGE_LT, load_large_lt_pair, make_loader
-from ltutorial.data.prepare import stratified_subset
 from ltutorial.device import seed_everything
 from ltutorial.losses import init_sigmoid_bias
-from ltutorial.models import MODELS, build_model
+from ltutorial.models import build_model
 from ltutorial.posthoc import logit_adjust
-from ltutorial.reproduce import METHODS, build_method, command, device_slug, parser
+from ltutorial.reproduce import METHODS, RunConfig, build_method, command, device_slug, parser, subsample
 from ltutorial.train import distributed as ddp
 from ltutorial.train.loop import TrainState
 from ltutorial.train.recipes import RECIPES
@@ -94,23 +93,13 @@ def predict_loader(model, loader, *, device, amp: bool) -> tuple[torch.Tensor, t
 
 
 @dataclasses.dataclass(frozen=True)
-class LargeRunConfig:
-    """``run_large``'s options, the command line's flags (None: the recipe's value, or all images)."""
+class LargeRunConfig(RunConfig):
+    """``run_large``'s options: ``RunConfig``'s and the image size and decoding workers (``out=None``: no file)."""
 
-    benchmark: str
+    benchmark: str = "imagenet-lt"
     methods: tuple | str = ("erm",)
-    epochs: int | None = None
-    device: str = "auto"
-    seed: int = 0
-    out: str | None = "benchmarks/results"  # None: write nothing
-    root: str | None = None
-    model: str | None = None
-    batch_size: int | None = None
     image_size: int = 224
     workers: int = 8
-    max_train: int | None = None
-    max_test: int | None = None
-    write: bool = True
 
 
 def run_large(benchmark: str, methods=("erm",), **options) -> dict:
@@ -124,21 +113,12 @@ def run_large(benchmark: str, methods=("erm",), **options) -> dict:
 
 def _prepare(config: LargeRunConfig) -> dict:
     """Check the options, read the splits, build the loaders: the run's state as a dict."""
-    check_choice(config.benchmark, sorted(LARGE_BENCHMARKS), name="benchmark")
-    methods = config.methods.split(",") if isinstance(config.methods, str) else config.methods
-    names = list(dict.fromkeys(check_choice(m.strip(), sorted(METHODS), name="methods") for m in methods if m.strip()))
-    if not names:
-        raise ValueError(f"methods must name at least one of {sorted(METHODS)}; got none instead.")
+    names = config.check(LARGE_BENCHMARKS)
     recipe = RECIPES[LARGE_BENCHMARKS[config.benchmark]["recipe"]]
-    if config.epochs is not None:
-        recipe = recipe.with_epochs(check_positive_int(config.epochs, name="epochs"))
-    recipe = dataclasses.replace(recipe, batch_size=check_positive_int(config.batch_size or recipe.batch_size,
-                                                                        name="batch_size"),
-                                 model=check_choice(config.model or recipe.model, sorted(MODELS), name="model"))
+    recipe = dataclasses.replace(recipe.with_epochs(config.epochs or recipe.epochs), model=config.model or recipe.model,
+                                 batch_size=config.batch_size or recipe.batch_size)
     check_positive_int(config.image_size, name="image_size")
     check_positive_int(config.workers, name="workers", minimum=0)
-    if config.write and config.out is not None:
-        check_writable_dir(config.out, name="out")
     train, test, notes = _data(config)
     dev = ddp.resolve_device(config.device)  # under torchrun: this rank's device, after joining the process group
     seed_everything(config.seed)
@@ -171,13 +151,8 @@ def _data(config: LargeRunConfig):
                      f"{LARGE_LT[name]['num_classes']}: a made-up or partial split, not the benchmark.")
     if size != 224:
         notes.append(f"images at {size} x {size} (--image-size) instead of 224: not the papers' setting.")
-    if config.max_train is not None and check_positive_int(config.max_train, name="max_train") < len(train):
-        train = train.subset(stratified_subset(train.labels, config.max_train, seed=config.seed))
-        notes.append(f"training set subsampled to {len(train)} images (--max-train), same class shares.")
-    if config.max_test is not None and check_positive_int(config.max_test, name="max_test") < len(test):
-        test = test.subset(stratified_subset(test.labels, config.max_test, seed=config.seed))
-        notes.append(f"test set subsampled to {len(test)} images (--max-test).")
-    return train, test, notes
+    train, test, more = subsample(train, test, config)
+    return train, test, notes + more
 
 
 def _train_one(run: dict, name: str) -> tuple:
