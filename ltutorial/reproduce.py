@@ -35,7 +35,8 @@ from ltutorial.device import seed_everything
 from ltutorial.models import MODELS
 from ltutorial.posthoc import logit_adjust
 from ltutorial.train import distributed as ddp
-from ltutorial.train.compare import MethodResult, build_models, training_recipe
+# train_methods and training_recipe stay importable here for the notebooks (lt.reproduce.*)
+from ltutorial.train.compare import MethodResult, build_models, train_methods, training_recipe
 from ltutorial.train.loop import evaluate, fit_many
 
 __all__ = ["METHODS", "BENCHMARKS", "Method", "RunConfig", "build_method", "method_spec", "run", "main", "subsample",
@@ -163,15 +164,12 @@ GAP_NOTES = {
 #: ``--precision`` -> ``fit_many(amp=...)``: "auto" is bf16 autocast on CUDA and fp32 elsewhere; "fp32" may be
 #: faster for the fused network's grouped convolutions (``benchmarks/train_throughput.py``).
 PRECISIONS = {"auto": None, "bf16": True, "fp32": False}
-
 #: ResNet-32 images/s of ``fit`` on 2 CPU cores (batch 128, crop+flip, measured 2026-11-27): the CPU time warning.
 CPU_RESNET32_IMAGES_PER_SECOND = 650
 
 
 def _check_methods(names) -> list[str]:
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
-    names = list(names)
+    names = [n.strip() for n in names.split(",") if n.strip()] if isinstance(names, str) else list(names)
     bad = [n for n in names if n not in METHODS]
     if not names or bad:
         raise ValueError(f"methods must be a comma-separated list of {sorted(METHODS)}; got {bad or names!r} instead.")
@@ -185,10 +183,9 @@ def method_params(name: str, *, benchmark: str = "cifar10-lt", method_params: di
     if method_params is not None and not isinstance(method_params, dict):
         raise ValueError(f"method_params must be a dict {{method: {{param: value}}}}; got {method_params!r} instead.")
     extra = (method_params or {}).get(name, {})
-    unknown = sorted(set(extra) - set(METHODS[name].params))
-    if unknown:
+    if set(extra) - set(METHODS[name].params):
         raise ValueError(f"method_params[{name!r}] must use the keys {sorted(METHODS[name].params)}; "
-                         f"got {unknown} instead.")
+                         f"got {sorted(set(extra) - set(METHODS[name].params))} instead.")
     return {**METHODS[name].params, **BENCHMARKS[benchmark]["params"].get(name, {}), **extra}
 
 
@@ -210,13 +207,6 @@ def method_spec(name: str, counts, **build) -> dict:
             "sigmoid_bias": METHODS[name].sigmoid_bias}
 
 
-def train_methods(methods, train, test, **settings) -> dict:
-    """``lt.train.train_methods`` under its old name (notebooks 01, 03, 06-09 call it here)."""
-    import ltutorial as lt
-
-    return lt.train.train_methods(methods, train, test, **settings)
-
-
 def device_slug(device: torch.device) -> str:
     """A file-name-safe name of the device: "cpu" or the GPU's name, e.g. "nvidia-h100-80gb-hbm3"."""
     device = torch.device(device)
@@ -224,32 +214,24 @@ def device_slug(device: torch.device) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{device.type} ({platform.processor() or platform.machine()})"
-
-
 def scale_caveat(profile: str, train, test, epochs: int) -> str:
-    """Why a gap of a few points may not show at this run's size (epochs, test images, rarest class); notebooks 06-09."""
-    counts = train.class_counts
-    parts = [f"a smoke run of {epochs} epochs is far too short to train the models"] if profile == "smoke" else []
-    parts.append(f"{len(test)} test images: 1 point of balanced accuracy is {len(test) / 100:.0f} images")
-    rare = int(counts.min())
-    parts.append(f"the rarest class has {rare} training image{'' if rare == 1 else 's'} (the head {int(counts.max())})")
-    return "; ".join(parts)
+    """Why a gap of a few points may not show at this size (epochs, test images, rarest class); notebooks 06-09."""
+    rare, head = int(train.class_counts.min()), int(train.class_counts.max())
+    return "; ".join([f"a smoke run of {epochs} epochs is far too short to train the models"] * (profile == "smoke") + [
+        f"{len(test)} test images: 1 point of balanced accuracy is {len(test) / 100:.0f} images",
+        f"the rarest class has {rare} training image{'' if rare == 1 else 's'} (the head {head})"])
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """``run``'s options, the command line's flags (None: the recipe's value, or all images)."""
+    """``run``'s options, the command line's flags (None: the recipe's value, or all images; out=None: no file)."""
 
     benchmark: str = "cifar10-lt"
     methods: tuple | str = DEFAULT_METHODS
     epochs: int | None = None
     device: str = "auto"
     seed: int = 0
-    out: str | None = "benchmarks/results"  # None: write nothing
+    out: str | None = "benchmarks/results"
     root: str | None = None
     model: str | None = None
     batch_size: int | None = None
@@ -268,10 +250,8 @@ class RunConfig:
         names = _check_methods(self.methods)
         if self.model is not None:
             check_choice(self.model, sorted(MODELS), name="model")
-        check_positive_int(self.eval_every, name="eval_every")
-        check_positive_int(self.checkpoint_every, name="checkpoint_every")
-        for key in ("epochs", "batch_size", "max_train", "max_test"):  # None: the recipe's value, or all images
-            if getattr(self, key) is not None:
+        for key in ("eval_every", "checkpoint_every", "epochs", "batch_size", "max_train", "max_test"):
+            if getattr(self, key) is not None or key.endswith("every"):  # None: the recipe's value, or all images
                 check_positive_int(getattr(self, key), name=key)
         if self.write and self.out is not None:
             check_writable_dir(self.out, name="out")
@@ -280,9 +260,7 @@ class RunConfig:
 
 def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, **options) -> dict:
     """Train ``methods`` on ``benchmark`` with the LDAM-DRW recipe; return (and write) the results table.
-
-    ``options``: the fields of ``RunConfig``. "best" is the best of the epochs evaluated every ``eval_every``.
-    """
+    ``options``: the fields of ``RunConfig``; "best" is the best of the epochs evaluated every ``eval_every``."""
     return train_and_report(prepare(RunConfig(benchmark, methods, **options)))
 
 
@@ -292,55 +270,49 @@ def prepare(config: RunConfig) -> SimpleNamespace:
     recipe = training_recipe(config.epochs or 200, **({"batch_size": config.batch_size} if config.batch_size else {}))
     dev = ddp.resolve_device(config.device)  # under torchrun, this rank's device; only rank 0 writes
     seed_everything(config.seed)
-    train, test, notes = _load(config)
+    spec = BENCHMARKS[config.benchmark]
+    train, test = data.load_dataset(spec["dataset"], root=config.root, imbalance_ratio=spec["imbalance_ratio"], seed=0)
+    train, test, notes = subsample(train, test, config)
     trained = list(dict.fromkeys(METHODS[n].posthoc_of or n for n in names))  # post-hoc rows reuse a model
     specs = [method_spec(n, train.class_counts, benchmark=config.benchmark, reweight_epoch=recipe.reweight_epoch)
              for n in trained]
     model = config.model or recipe.model
     models = build_models(specs, train, model, None, config.seed)
+    device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else \
+        f"{dev.type} ({platform.processor() or platform.machine()})"
     print(f"reproduce {config.benchmark}: {len(trained)} model(s) {trained}, {model}, {recipe.epochs} epochs, "
-          f"device {_device_name(dev)}, data {train.source}")
+          f"device {device}, data {train.source}")
     hours = len(trained) * recipe.epochs * len(train) / CPU_RESNET32_IMAGES_PER_SECOND / 3600
     if dev.type == "cpu" and model == "resnet32" and hours > 1 / 6:
         print(f"reproduce: on the CPU this takes about {hours:.1f} h (ResNet-32 trains at about "
               f"{CPU_RESNET32_IMAGES_PER_SECOND} images/s on 2 CPU cores, measured; more cores are faster); for a "
               "quick check pass --epochs, --max-train/--max-test or --model small_cnn.")
     amp = PRECISIONS[config.precision]
-    if config.precision != "auto":
-        notes.append(f"precision {config.precision} (--precision; the default is bf16 autocast on CUDA).")
-    if amp is not False and (dev.type == "cuda" or amp):
-        notes.append("trained with bf16 autocast (weights and optimizer in fp32); the papers trained in fp32.")
-    if recipe.augment and not train.augment:
-        notes.append(f"{train.name}: crop+flip switched off (the dataset says it does not suit its images).")
-    if config.eval_every > 1:
-        notes.append(f"test set evaluated every {config.eval_every} epochs and after the last: 'best' is the best of "
-                     "the evaluated epochs.")
-    spec = BENCHMARKS[config.benchmark]
+    for cond, note in (
+            ("jpeg" in train.source.lower(), "CIFAR read from a JPEG copy (lossy re-encoding of the official images): "
+                                             "expect small shifts."),
+            (recipe.epochs != 200, f"{recipe.epochs} epochs instead of the recipe's 200: numbers are not comparable "
+                                   "with the papers'."),
+            (config.precision != "auto", f"precision {config.precision} (--precision; the default is bf16 autocast "
+                                         "on CUDA)."),
+            (amp is not False and (dev.type == "cuda" or amp), "trained with bf16 autocast (weights and optimizer in "
+                                                               "fp32); the papers trained in fp32."),
+            (recipe.augment and not train.augment, f"{train.name}: crop+flip switched off (the dataset says it does "
+                                                   "not suit its images)."),
+            (config.eval_every > 1, f"test set evaluated every {config.eval_every} epochs and after the last: 'best' "
+                                    "is the best of the evaluated epochs.")):
+        notes += [note] * bool(cond)
     header = {
-        "benchmark": config.benchmark, "methods": names, "device": _device_name(dev), "device_slug": device_slug(dev),
+        "benchmark": config.benchmark, "methods": names, "device": device, "device_slug": device_slug(dev),
         "dataset": spec["dataset"], "dataset_source": train.source, "imbalance_ratio": spec["imbalance_ratio"],
         "n_train": len(train), "n_test": len(test), "train_counts": train.class_counts.tolist(), "model": model,
         "epochs": recipe.epochs, "batch_size": recipe.batch_size, "milestones": list(recipe.milestones),
         "reweight_epoch": recipe.reweight_epoch, "seed": config.seed, "eval_every": config.eval_every,
         "precision": config.precision, "ltutorial_version": __version__, "torch_version": torch.__version__,
         "metric": "balanced accuracy (%), top-1 on the balanced test set; many/medium/few: >100, 20-100, <20 "
-                  "train images",
-        **ddp.describe_processes(dev, recipe.batch_size, notes),  # under torchrun: world_size, devices
-    }
+                  "train images", **ddp.describe_processes(dev, recipe.batch_size, notes)}  # world_size, devices
     return SimpleNamespace(config=config, names=names, trained=trained, recipe=recipe, train=train, test=test,
                            device=dev, models=models, specs=specs, header=header, notes=notes)
-
-
-def _load(config: RunConfig):
-    """(train, test, notes): the benchmark's splits, subsampled when asked."""
-    spec = BENCHMARKS[config.benchmark]
-    train, test = data.load_dataset(spec["dataset"], root=config.root, imbalance_ratio=spec["imbalance_ratio"], seed=0)
-    train, test, notes = subsample(train, test, config)
-    if "jpeg" in train.source.lower():
-        notes.append("CIFAR read from a JPEG copy (lossy re-encoding of the official images): expect small shifts.")
-    if config.epochs is not None and config.epochs != 200:
-        notes.append(f"{config.epochs} epochs instead of the recipe's 200: numbers are not comparable with the papers'.")
-    return train, test, notes
 
 
 def subsample(train, test, config: RunConfig):
@@ -356,11 +328,10 @@ def subsample(train, test, config: RunConfig):
     return train, test, notes
 
 
-def train_and_report(exp) -> dict:
+def train_and_report(exp: SimpleNamespace) -> dict:
     """Train the prepared models (results files kept current while they train), then print and write the table."""
-    config = exp.config
+    config, t0 = exp.config, time.perf_counter()
     write = config.write and config.out is not None and ddp.is_main_process()
-    t0 = time.perf_counter()
 
     def checkpoint(reason: str = "checkpoint while training") -> None:
         if write:
@@ -370,8 +341,8 @@ def train_and_report(exp) -> dict:
                 print(f"reproduce: could not write the partial results ({err}).")
 
     writer = _ProgressWriter(len(exp.trained), config.checkpoint_every, checkpoint)
-    kw = exp.recipe.fit_kwargs()
-    kw.update(amp=PRECISIONS[config.precision], augment=exp.recipe.augment and exp.train.augment)
+    kw = {**exp.recipe.fit_kwargs(), "amp": PRECISIONS[config.precision]}
+    kw["augment"] = bool(kw["augment"] and exp.train.augment)
     try:
         histories = fit_many(exp.models, exp.train, loss_fns=[s["loss"] for s in exp.specs],
                              hooks=[[*s["hooks"], writer.hook(i)] for i, s in enumerate(exp.specs)], test=exp.test,
@@ -383,23 +354,19 @@ def train_and_report(exp) -> dict:
             if write:
                 print(f"reproduce: interrupted ({type(err).__name__}); partial results written to {config.out}.")
         raise
-    seconds = time.perf_counter() - t0
     result = {**exp.header, "complete": True, "epochs_reached": min(len(h.epoch) for h in histories),
-              "engine": ",".join(sorted({h.engine for h in histories})), "seconds": seconds,
+              "engine": ",".join(sorted({h.engine for h in histories})), "seconds": time.perf_counter() - t0,
               "rows": _final_rows(exp, histories, kw["amp"]), "notes": exp.notes}
-    print(_table(result))
-    for n in exp.notes:
-        print("note:", n)
+    print(_table(result) + "".join(f"\nnote: {n}" for n in exp.notes))
     if write:
         result["files"] = _write_files(result, config.out)
         print("wrote", ", ".join(result["files"]))
     return result
 
 
-def _final_rows(exp, histories, amp) -> list[dict]:
+def _final_rows(exp: SimpleNamespace, histories, amp) -> list[dict]:
     """Each method's row from its trained model's test logits (post-hoc rows adjust their base's logits)."""
-    by_name = dict(zip(exp.trained, zip(exp.models, histories)))
-    counts, spec, rows = exp.train.class_counts, BENCHMARKS[exp.config.benchmark], []
+    by_name, counts, rows = dict(zip(exp.trained, zip(exp.models, histories))), exp.train.class_counts, []
     for n in exp.names:
         method = METHODS[n]
         model, hist = by_name[method.posthoc_of or n]
@@ -407,101 +374,86 @@ def _final_rows(exp, histories, amp) -> list[dict]:
         if method.posthoc_of:
             logits = logit_adjust(logits, counts.double() / counts.sum(), tau=method.posthoc_tau)
         shots = metrics.shot_accuracy(exp.test.labels.cpu(), logits.argmax(1), counts)
-        row = _row(n, spec, hist, shots, last=100 * shots["all"] if method.posthoc_of else None)
-        if not method.posthoc_of and abs(100 * shots["all"] - row["last"]) > 0.5:
+        rows.append(_row(n, exp.config.benchmark, hist, shots, last=100 * shots["all"] if method.posthoc_of else None))
+        if not method.posthoc_of and abs(100 * shots["all"] - rows[-1]["last"]) > 0.5:
             exp.notes.append(f"{n}: the trained model evaluates at {100 * shots['all']:.2f} but the last epoch logged "
-                             f"{row['last']:.2f}; many/medium/few come from the model as returned by fit_many.")
-        rows.append(row)
+                             f"{rows[-1]['last']:.2f}; many/medium/few come from the model as returned by fit_many.")
     return rows
 
 
-def _partial(exp, histories, reason: str, seconds: float) -> dict:
+def _partial(exp: SimpleNamespace, histories, reason: str, seconds: float) -> dict:
     """The table from the Histories so far (shot columns from each model's last evaluation)."""
-    by_name = dict(zip(exp.trained, histories))
-    counts, spec, rows = exp.train.class_counts.numpy(), BENCHMARKS[exp.config.benchmark], []
+    by_name, counts, rows = dict(zip(exp.trained, histories)), exp.train.class_counts.numpy(), []
     for n in exp.names:
         hist = by_name[METHODS[n].posthoc_of or n]
         per_class = None if hist is None or METHODS[n].posthoc_of else hist.per_class_accuracy
-        rows.append(_row(n, spec, hist, None if per_class is None else _shots_from_per_class(per_class, counts)))
+        rows.append(_row(n, exp.config.benchmark, hist, None if per_class is None else _shot_means(per_class, counts)))
     done = min(len(h.epoch) if h is not None else 0 for h in histories)
-    return {**exp.header, "complete": False, "epochs_reached": done,
-            "engine": ",".join(sorted({h.engine for h in histories if h is not None})), "seconds": seconds,
-            "rows": rows, "notes": exp.notes + [f"PARTIAL ({reason}): every trained model has finished {done} of "
-                                                f"{exp.recipe.epochs} epochs; 'last' is each model's latest evaluation."]}
+    note = (f"PARTIAL ({reason}): every trained model has finished {done} of {exp.recipe.epochs} epochs; 'last' is "
+            "each model's latest evaluation.")
+    return {**exp.header, "complete": False, "epochs_reached": done, "seconds": seconds, "rows": rows,
+            "engine": ",".join(sorted({h.engine for h in histories if h is not None})), "notes": exp.notes + [note]}
 
 
-def _shots_from_per_class(per_class, counts) -> dict:
-    """``metrics.shot_accuracy``'s groups (> 100 many, 20-100 medium, < 20 few) over per-class accuracies."""
+def _shot_means(per_class, counts) -> dict:
+    """``metrics.shot_accuracy``'s groups (> 100 many, 20-100 medium, < 20 few; NaN if empty) of per-class accuracy."""
     acc = np.asarray(per_class, dtype=float)
     groups = {"many": counts > 100, "medium": (counts >= 20) & (counts <= 100), "few": counts < 20, "all": counts >= 0}
-
-    def mean(mask):  # NaN for an empty group, as shot_accuracy
-        values = acc[mask & ~np.isnan(acc)]
-        return float(values.mean()) if values.size else float("nan")
-    return {k: mean(mask) for k, mask in groups.items()}
+    values = {k: acc[mask & ~np.isnan(acc)] for k, mask in groups.items()}
+    return {k: float(v.mean()) if v.size else float("nan") for k, v in values.items()}
 
 
 class _ProgressWriter:
-    """Epoch hooks that keep the results files current while the methods train.
-
-    One hook per model records its History; the files are rewritten when the last model running at an epoch
-    sees a multiple of ``every`` (the fused engine: all models at the same epoch), and when a model starts after
-    the previous one finished (``fit_many`` one after another, on the CPU). Graph-safe: no device sync.
-    """
+    """Epoch hooks recording each model's History; they call ``on_checkpoint`` when the last model running at an epoch
+    sees a multiple of ``every`` (fused: all at the same epoch) and when a model starts after the previous one finished
+    (one after another, on the CPU). Graph-safe: no device sync."""
 
     def __init__(self, n_models: int, every: int, on_checkpoint: Callable):
-        self.histories = [None] * n_models
-        self.every = every
-        self.on_checkpoint = on_checkpoint
+        self.histories, self.every, self.on_checkpoint = [None] * n_models, every, on_checkpoint
 
     def hook(self, i: int) -> Callable:
         def record_progress(state):
             self.histories[i] = state.history
             last_running = i == len(self.histories) - 1 or self.histories[i + 1] is None
-            if state.epoch > 0 and state.epoch % self.every == 0 and last_running:
-                self.on_checkpoint()
-            elif state.epoch == 0 and i > 0 and self.histories[i - 1] is not None \
-                    and len(self.histories[i - 1].epoch) == state.epochs:
+            previous = self.histories[i - 1] if i > 0 else None
+            previous_done = previous is not None and len(previous.epoch) == state.epochs
+            if (state.epoch > 0 and state.epoch % self.every == 0 and last_running) or (
+                    state.epoch == 0 and previous_done):
                 self.on_checkpoint()
         return record_progress
 
 
-def _row(name: str, spec: dict, hist, shots: dict | None, last=None) -> dict:
+def _row(name: str, benchmark: str, hist, shots: dict | None, last=None) -> dict:
     """One table row: balanced accuracy (last and best evaluated epoch), shot accuracies, paper."""
-    method = METHODS[name]
+    method, spec, shots = METHODS[name], BENCHMARKS[benchmark], shots or {}
     best = best_epoch = None
     if hist is not None and not method.posthoc_of and hist.final_balanced_accuracy is not None:
         last = 100 * float(hist.final_balanced_accuracy) if last is None else last
         best, best_epoch = 100 * float(hist.best_balanced_accuracy), int(hist.best_epoch)
-    shots = shots or {}
     paper, source = spec["paper"].get(name, (None, ""))
-    pct = {k: None if shots.get(k) is None else 100 * shots[k] for k in ("many", "medium", "few")}
-    return {
-        "method": name, "label": method.label, "params": {**method.params, **spec["params"].get(name, {})},
-        "last": last, "best": best, "best_epoch": best_epoch, **pct,
-        "paper": paper, "paper_source": source, "gap_note": GAP_NOTES.get(name, ""),
-        "diff": None if paper is None or last is None else last - paper,
-        "seconds": float(getattr(hist, "seconds", float("nan"))) if hist is not None else float("nan"),
-        "epochs_done": len(hist.epoch) if hist is not None else 0,
-    }
+    return {"method": name, "label": method.label, "params": {**method.params, **spec["params"].get(name, {})},
+            "last": last, "best": best, "best_epoch": best_epoch,
+            **{k: None if shots.get(k) is None else 100 * shots[k] for k in ("many", "medium", "few")},
+            "paper": paper, "paper_source": source, "gap_note": GAP_NOTES.get(name, ""),
+            "diff": None if paper is None or last is None else last - paper,
+            "seconds": float(getattr(hist, "seconds", float("nan"))), "epochs_done": len(getattr(hist, "epoch", []))}
 
 
-def _fmt(x, digits=2):
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+def _fmt(x) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
 
 def _table(result: dict) -> str:
-    head = f"{'method':<14}{'last':>8}{'best':>8}{'ep':>5}{'many':>8}{'medium':>8}{'few':>8}{'paper':>8}{'diff':>8}"
-    out = [head, "-" * len(head)]
+    keys = ("many", "medium", "few", "paper", "diff")
+    lines = [f"{'method':<14}{'last':>8}{'best':>8}{'ep':>5}" + "".join(f"{k:>8}" for k in keys)]
     for r in result["rows"]:
         ep = "-" if r["best_epoch"] is None else r["best_epoch"]
-        out.append(f"{r['method']:<14}{_fmt(r['last']):>8}{_fmt(r['best']):>8}{ep:>5}"
-                   + "".join(f"{_fmt(r[k]):>8}" for k in ("many", "medium", "few", "paper", "diff")))
-    return "\n".join(out)
+        lines.append(f"{r['method']:<14}{_fmt(r['last']):>8}{_fmt(r['best']):>8}{ep:>5}"
+                     + "".join(f"{_fmt(r[k]):>8}" for k in keys))
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
 
 
-def _markdown(result: dict) -> str:
-    r = result
+def _markdown(r: dict) -> str:
     lines = [
         f"# Reproduction: {r['benchmark']}", "", f"- device: {r['device']}",
         f"- dataset: {r['dataset']} ({r['dataset_source']}); train {r['n_train']} images "
@@ -510,39 +462,33 @@ def _markdown(result: dict) -> str:
         f"re-weighting epoch {r['reweight_epoch']}); batch {r['batch_size']}; seed {r['seed']}",
         f"- wall time: {r['seconds']:.1f} s for all methods together (ltutorial {r['ltutorial_version']}, "
         f"torch {r['torch_version']}{', engine ' + r['engine'] if r.get('engine') else ''}"
-        f"{', precision ' + r['precision'] if r.get('precision') else ''})",
-    ]
+        f"{', precision ' + r['precision'] if r.get('precision') else ''})"]
     if r.get("complete") is False:
         lines.append(f"- **PARTIAL RESULTS**: {r.get('epochs_reached', 0)} of {r['epochs']} epochs done "
                      "(the run was cut short or is still going); 'last' is each model's latest evaluation.")
     if r.get("eval_every", 1) > 1:
         lines.append(f"- test set evaluated every {r['eval_every']} epochs and after the last: 'best' is the best "
                      "evaluated epoch.")
-    lines += ["", "| method | last | best (epoch) | many | medium | few | paper | last - paper |",
-              "|---|---|---|---|---|---|---|---|"]
-    for row in r["rows"]:
-        best = "-" if row["best"] is None else f"{row['best']:.2f} ({row['best_epoch']})"
-        lines.append(f"| {row['method']} | {_fmt(row['last'])} | {best} | "
-                     + "".join(f"{_fmt(row[k])} | " for k in ("many", "medium", "few", "paper", "diff")).rstrip())
+    lines += ["", "| method | last | best (epoch) | many | medium | few | paper | last - paper |", "|" + "---|" * 8]
+    for x in r["rows"]:
+        best = "-" if x["best"] is None else f"{x['best']:.2f} ({x['best_epoch']})"
+        lines.append(" | ".join(["", x["method"], _fmt(x["last"]), best,
+                                 *[_fmt(x[k]) for k in ("many", "medium", "few", "paper", "diff")], ""]).strip())
     lines += ["", "Balanced accuracy in % (= top-1 on the balanced test set)."]
-    if any(row["paper_source"] for row in r["rows"]):
+    if any(x["paper_source"] for x in r["rows"]):
         lines += ["", "Paper numbers and their sources (tags as in the reference sheet):", "",
                   *[f"- {x['method']}: {x['paper_source']}" for x in r["rows"] if x["paper_source"]],
                   "", "Known differences from the papers' setups (read these before a gap):", "",
                   *[f"- {x['method']}: {x['gap_note']}" for x in r["rows"] if x.get("gap_note")]]
-    if r.get("notes"):
-        lines += ["", *[f"Note: {n}" for n in r["notes"]]]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", *[f"Note: {n}" for n in r["notes"]]] * bool(r.get("notes"))) + "\n"
 
 
 def _write_files(result: dict, out) -> list[str]:
-    stem = Path(out) / f"{result['device_slug']}-reproduce-{result['benchmark']}"
+    stem, paths = Path(out) / f"{result['device_slug']}-reproduce-{result['benchmark']}", []
     stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
     for suffix, text in ((".json", json.dumps(result, indent=2, default=float) + "\n"), (".md", _markdown(result))):
-        tmp = stem.with_suffix(suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(stem.with_suffix(suffix))  # write-then-rename: a reader (or a kill) never sees half a file
+        stem.with_suffix(suffix + ".tmp").write_text(text)
+        stem.with_suffix(suffix + ".tmp").replace(stem.with_suffix(suffix))  # a reader never sees half a file
         paths.append(str(stem.with_suffix(suffix)))
     return paths
 
@@ -565,7 +511,8 @@ def parser(benchmarks=BENCHMARKS, methods: str = ",".join(DEFAULT_METHODS)) -> a
     return p
 
 
-def command(argv, options: argparse.ArgumentParser, make_config: Callable, prepare: Callable, report: Callable) -> int:
+def command(argv, options: argparse.ArgumentParser, make_config: Callable, prepare: Callable,
+            report: Callable) -> int:
     """Parse ``argv``, check the options and read the data (a ValueError: one ``error:`` line naming it, exit 2),
     then train and report (an error while training keeps its traceback). Under torchrun only rank 0 prints."""
     args = vars(options.parse_args(argv))

@@ -248,11 +248,11 @@ def test_shot_columns_from_per_class_accuracy_match_metrics():
     pred = y.clone()
     pred[::3] = 0  # some errors in every class
     per_class = lt.metrics.per_class_accuracy(y, pred, num_classes=7)
-    got = reproduce._shots_from_per_class(per_class, counts)
+    got = reproduce._shot_means(per_class, counts)
     want = lt.metrics.shot_accuracy(y, pred, counts)
     for k in ("many", "medium", "few", "all"):
         assert got[k] == pytest.approx(want[k])
-    assert math.isnan(reproduce._shots_from_per_class(per_class[:2], counts[:2])["few"])
+    assert math.isnan(reproduce._shot_means(per_class[:2], counts[:2])["few"])
     with pytest.raises(ValueError, match="eval_every"):
         reproduce.run("digits-lt", "erm", eval_every=0, write=False)
 
