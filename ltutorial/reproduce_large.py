@@ -15,6 +15,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -111,56 +112,52 @@ def run_large(benchmark: str, methods=("erm",), **options) -> dict:
     return _train_and_report(_prepare(LargeRunConfig(benchmark, methods, **options)))
 
 
-def _prepare(config: LargeRunConfig) -> dict:
-    """Check the options, read the splits, build the loaders: the run's state as a dict."""
+def _prepare(config: LargeRunConfig) -> SimpleNamespace:
+    """Check the options, read the splits (each rank's loaders): the prepared run."""
     names = config.check(LARGE_BENCHMARKS)
+    check_positive_int(config.image_size, name="image_size")
+    check_positive_int(config.workers, name="workers", minimum=0)
     recipe = RECIPES[LARGE_BENCHMARKS[config.benchmark]["recipe"]]
     recipe = dataclasses.replace(recipe.with_epochs(config.epochs or recipe.epochs), model=config.model or recipe.model,
                                  batch_size=config.batch_size or recipe.batch_size)
-    check_positive_int(config.image_size, name="image_size")
-    check_positive_int(config.workers, name="workers", minimum=0)
-    train, test, notes = _data(config)
-    dev = ddp.resolve_device(config.device)  # under torchrun: this rank's device, after joining the process group
-    seed_everything(config.seed)
-    pin, workers = dev.type == "cuda", config.workers
-    # Every rank draws the same permutation and decodes its B/W rows of each global batch of B.
-    sampler = ddp.ShardedBatchSampler(len(train), recipe.batch_size, seed=config.seed,
-                                      drop_last=len(train) > recipe.batch_size)
-    train_loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
-                                               persistent_workers=workers > 0,
-                                               generator=torch.Generator().manual_seed(config.seed + ddp.rank()))
-    lo, hi = ddp.shard_bounds(len(test))  # each rank predicts its slice of the test set
-    test_loader = make_loader(test.subset(range(lo, hi)), batch_size=recipe.batch_size, shuffle=False,
-                              seed=config.seed, num_workers=workers, pin_memory=pin)
+    name, size, seed = config.benchmark, config.image_size, config.seed
+    train, test = load_large_lt_pair(name, root=config.root, image_size=size)
+    n_classes, notes = LARGE_LT[name]["num_classes"], []
+    if train.num_classes != n_classes:
+        notes.append(f"{train.num_classes} classes in the training list instead of {name}'s {n_classes}: a made-up "
+                     "or partial split, not the benchmark.")
+    if size != 224:
+        notes.append(f"images at {size} x {size} (--image-size) instead of 224: not the papers' setting.")
+    train, test, more = subsample(train, test, config)
+    notes += more
     reweight_epoch = recipe.reweight_epoch if recipe.milestones else int(DEFER_SHARE * recipe.epochs)
     if not recipe.milestones:
         notes.append(f"cosine schedule: DRW / TLA-ADRW switch on at epoch {reweight_epoch} ({DEFER_SHARE:.0%} of "
                      "the epochs, LDAM's CIFAR ratio; our choice).")
-    return {"config": config, "names": names, "trained": list(dict.fromkeys(METHODS[n].posthoc_of or n for n in names)),
-            "recipe": recipe, "train": train, "test": test, "notes": notes, "device": dev, "reweight_epoch": reweight_epoch,
-            "train_loader": train_loader, "test_loader": test_loader}
+    dev = ddp.resolve_device(config.device)  # under torchrun: this rank's device, after joining the process group
+    seed_everything(seed)
+    pin, workers = dev.type == "cuda", config.workers
+    # Every rank draws the same permutation and decodes its B/W rows of each global batch of B.
+    batch = recipe.batch_size
+    sampler = ddp.ShardedBatchSampler(len(train), batch, seed=seed, drop_last=len(train) > batch)
+    train_loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
+                                               persistent_workers=workers > 0,
+                                               generator=torch.Generator().manual_seed(seed + ddp.rank()))
+    lo, hi = ddp.shard_bounds(len(test))  # each rank predicts its slice of the test set
+    test_loader = make_loader(test.subset(range(lo, hi)), batch_size=recipe.batch_size, shuffle=False, seed=seed,
+                              num_workers=workers, pin_memory=pin)
+    trained = list(dict.fromkeys(METHODS[n].posthoc_of or n for n in names))  # post-hoc rows reuse a model
+    return SimpleNamespace(config=config, names=names, trained=trained, recipe=recipe, train=train, test=test,
+                           notes=notes, device=dev, reweight_epoch=reweight_epoch, train_loader=train_loader,
+                           test_loader=test_loader)
 
 
-def _data(config: LargeRunConfig):
-    """(train, test, notes): the splits, subsampled with the same class shares when asked."""
-    name, size = config.benchmark, config.image_size
-    train, test = load_large_lt_pair(name, root=config.root, image_size=size)
-    notes = []
-    if train.num_classes != LARGE_LT[name]["num_classes"]:
-        notes.append(f"{train.num_classes} classes in the training list instead of {name}'s "
-                     f"{LARGE_LT[name]['num_classes']}: a made-up or partial split, not the benchmark.")
-    if size != 224:
-        notes.append(f"images at {size} x {size} (--image-size) instead of 224: not the papers' setting.")
-    train, test, more = subsample(train, test, config)
-    return train, test, notes + more
-
-
-def _train_one(run: dict, name: str) -> tuple:
+def _train_one(run: SimpleNamespace, name: str) -> tuple:
     """Build and train method ``name``'s model; returns (model, per-epoch mean losses)."""
-    recipe, dev, counts, amp = run["recipe"], run["device"], run["train"].class_counts, run["device"].type == "cuda"
-    loss_fn, hooks = build_method(name, counts, reweight_epoch=run["reweight_epoch"],
-                                  params={name: LARGE_BENCHMARKS[run["config"].benchmark]["params"].get(name, {})})
-    torch.manual_seed(run["config"].seed)  # the same initial weights for every method with the same architecture
+    recipe, dev, counts, amp = run.recipe, run.device, run.train.class_counts, run.device.type == "cuda"
+    loss_fn, hooks = build_method(name, counts, reweight_epoch=run.reweight_epoch,
+                                  params={name: LARGE_BENCHMARKS[run.config.benchmark]["params"].get(name, {})})
+    torch.manual_seed(run.config.seed)  # the same initial weights for every method with the same architecture
     model = build_model(recipe.model, len(counts), **METHODS[name].model_kwargs)
     if METHODS[name].sigmoid_bias:
         init_sigmoid_bias(model, len(counts))
@@ -174,43 +171,43 @@ def _train_one(run: dict, name: str) -> tuple:
         lr = recipe.lr * schedule(epoch)  # bf16 autocast on CUDA (weights and optimiser in fp32), fp32 elsewhere
         for group in optimizer.param_groups:
             group["lr"] = lr
-        state = TrainState(epoch=epoch, epochs=recipe.epochs, model=model, loss_fn=loss_fn, optimizer=optimizer,
-                           history=None, train=run["train"], device=dev, lr=lr)
         for hook in hooks:
-            hook(state)
-        run["train_loader"].batch_sampler.set_epoch(epoch)
-        losses.append(train_epoch(net, run["train_loader"], loss_fn=loss_fn, optimizer=optimizer, device=dev, amp=amp))
+            hook(TrainState(epoch=epoch, epochs=recipe.epochs, model=model, loss_fn=loss_fn, optimizer=optimizer,
+                            history=None, train=run.train, device=dev, lr=lr))
+        run.train_loader.batch_sampler.set_epoch(epoch)
+        losses.append(train_epoch(net, run.train_loader, loss_fn=loss_fn, optimizer=optimizer, device=dev, amp=amp))
         print(f"  {name}: epoch {epoch + 1}/{recipe.epochs}, lr {lr:.4g}, loss {losses[-1]:.4f}")
     return model, losses
 
 
-def _train_and_report(run: dict) -> dict:
-    config, recipe, dev, train, test = run["config"], run["recipe"], run["device"], run["train"], run["test"]
-    print(f"reproduce {config.benchmark}: {run['trained']} with {recipe.model}, {recipe.epochs} epochs, batch "
+def _train_and_report(run: SimpleNamespace) -> dict:
+    """Train each model in turn, predict the test set, print and write the table."""
+    config, recipe, dev, train, test = run.config, run.recipe, run.device, run.train, run.test
+    print(f"reproduce {config.benchmark}: {run.trained} with {recipe.model}, {recipe.epochs} epochs, batch "
           f"{recipe.batch_size}, {len(train)} train / {len(test)} test images, device {dev}, {config.workers} "
           "decoding workers")
     t0, outputs, losses = time.perf_counter(), {}, {}
-    for n in run["trained"]:
+    for n in run.trained:
         net, losses[n] = _train_one(run, n)
         outputs[n] = [ddp.gather_rows(t.to(dev)).cpu()
-                      for t in predict_loader(net, run["test_loader"], device=dev, amp=dev.type == "cuda")]
+                      for t in predict_loader(net, run.test_loader, device=dev, amp=dev.type == "cuda")]
     bench = LARGE_BENCHMARKS[config.benchmark]
-    rows = [_row(n, *outputs[METHODS[n].posthoc_of or n], train.class_counts, bench) for n in run["names"]]
-    result = {"benchmark": config.benchmark, "methods": run["names"], "device": str(dev),
-              "device_slug": device_slug(dev), "recipe": bench["recipe"], "model": recipe.model, "epochs": recipe.epochs,
+    rows = [_row(n, *outputs[METHODS[n].posthoc_of or n], train.class_counts, bench) for n in run.names]
+    result = {"benchmark": config.benchmark, "methods": run.names, "device": str(dev), "device_slug": device_slug(dev),
+              "recipe": bench["recipe"], "model": recipe.model, "epochs": recipe.epochs,
               "batch_size": recipe.batch_size, "lr": recipe.lr, "weight_decay": recipe.weight_decay,
               "image_size": config.image_size, "seed": config.seed, "n_train": len(train), "n_test": len(test),
               "train_counts": train.class_counts.tolist(), "train_losses": losses, "seconds": time.perf_counter() - t0,
               "torch_version": torch.__version__, "ltutorial_version": __version__,
-              **ddp.describe_processes(dev, recipe.batch_size, run["notes"]),
+              **ddp.describe_processes(dev, recipe.batch_size, run.notes),
               "metric": "top-1 (%) on the balanced test split = balanced accuracy; many/medium/few: >100, "
-                        "20-100, <20 train images", "rows": rows, "notes": run["notes"]}
+                        "20-100, <20 train images", "rows": rows, "notes": run.notes}
     fmt = lambda v: "-" if v is None or not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
     keys = ("top1", "many", "medium", "few", "paper", "diff")
     print(f"{'method':<14}" + "".join(f"{k:>8}" for k in keys) + "\n" + "-" * 62)
     for r in rows:
         print(f"{r['method']:<14}" + "".join(f"{fmt(r[k]):>8}" for k in keys))
-    for note in run["notes"]:
+    for note in run.notes:
         print("note:", note)
     if config.write and config.out is not None and ddp.is_main_process():
         path = Path(config.out) / f"{result['device_slug']}-reproduce-{config.benchmark}.json"
@@ -236,6 +233,6 @@ def main(argv=None) -> int:
     """``ltutorial reproduce imagenet-lt|places-lt|inat2018``: 0 when the table was made, 2 on bad input or
     missing data (one ``error:`` line)."""
     options = parser(LARGE_BENCHMARKS, "erm")
-    options.add_argument("--image-size", type=int, default=224, help="crop size (224; smaller only for quick checks)")
+    options.add_argument("--image-size", type=int, default=224, help="crop size (224; smaller for quick checks)")
     options.add_argument("--workers", type=int, default=8, help="DataLoader processes decoding the images")
     return command(argv, options, LargeRunConfig, _prepare, _train_and_report)
