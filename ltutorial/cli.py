@@ -15,7 +15,7 @@ SUBCOMMANDS = {
     "student": "write workshop notebooks: student copies without solutions + instructor copies",
 }
 
-#: The large benchmarks (``ltutorial.reproduce_large``, read from the user's split files), so dispatching needs no import.
+#: The large benchmarks (``ltutorial.reproduce_large``, from the user's split files): dispatching needs no import.
 LARGE_BENCHMARK_NAMES = ("imagenet-lt", "inat2018", "places-lt")
 
 
@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args else 2
     name, rest = args[0], args[1:]
     if name not in SUBCOMMANDS:
-        print(f"error: command must be one of {sorted(SUBCOMMANDS)}; got {name!r} instead.\n\n{usage()}", file=sys.stderr)
+        print(f"error: command must be one of {sorted(SUBCOMMANDS)}; got {name!r} instead.\n\n{usage()}",
+              file=sys.stderr)
         return 2
     if name == "reproduce":
         module = "reproduce_large" if rest and rest[0] in LARGE_BENCHMARK_NAMES else "reproduce"

@@ -66,8 +66,8 @@ def select_notebooks(paths: list[Path], only=None) -> list[Path]:
         key = str(item).removesuffix(".ipynb")
         key = f"{int(key):02d}" if key.isdigit() else key
         if key not in by_key:
-            valid = sorted(p.name[:2] for p in paths)
-            raise ValueError(f"only must name existing notebooks (numbers {valid} or their stems); got {item!r} instead.")
+            raise ValueError(f"only must name existing notebooks (numbers {sorted(p.name[:2] for p in paths)} or their "
+                             f"stems); got {item!r} instead.")
         if by_key[key] not in chosen:
             chosen.append(by_key[key])
     return chosen
@@ -171,9 +171,9 @@ def execute_notebook(path: Path, output: Path, parameters: dict, *, timeout: flo
         result.ok = True
     except Exception as exc:  # a failed notebook is reported, the run goes on with the next one
         evalue = str(getattr(exc, "evalue", exc)).strip().splitlines()
-        cell = getattr(exc, "exec_count", None)
-        where = f" in cell [{cell}]" if getattr(exc, "ename", None) and cell is not None else ""
-        result.error = f"{getattr(exc, 'ename', None) or type(exc).__name__}{where}: {evalue[0] if evalue else ''}"[:300]
+        ename, cell = getattr(exc, "ename", None), getattr(exc, "exec_count", None)
+        where = f" in cell [{cell}]" if ename and cell is not None else ""
+        result.error = f"{ename or type(exc).__name__}{where}: {evalue[0] if evalue else ''}"[:300]
         result.details = "".join(traceback.format_exception_only(type(exc), exc))
     result.seconds = time.perf_counter() - start
     return result
@@ -194,7 +194,8 @@ def run_notebooks(only=None, *, profile: str = "auto", parameters: dict | None =
     config = load_params_config(params_file)
     paths = select_notebooks(find_notebooks(notebooks_dir), only)
     if not paths:
-        raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in {notebooks_dir or NOTEBOOKS_DIR}.")
+        raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in "
+                         f"{notebooks_dir or NOTEBOOKS_DIR}.")
     plans = [(p, notebook_parameters(p, resolved, config, parameters)) for p in paths]
     for path, params in plans:
         check_parameters(path, params)

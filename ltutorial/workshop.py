@@ -1,4 +1,4 @@
-"""Workshop hand-outs, ``ltutorial student --out DIR``: ``DIR/student/`` and ``DIR/instructor/`` copies, outputs cleared.
+"""Workshop hand-outs, ``ltutorial student --out DIR``: ``DIR/student/`` and ``DIR/instructor/``, outputs cleared.
 
 In a student copy each reference solution (between ``# BEGIN SOLUTION`` and ``# END SOLUTION``, found by the markers,
 removed by nbgrader's ``ClearSolutions``) becomes a stub that names the exercise and its answers, sets them to
@@ -17,6 +17,9 @@ import textwrap
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
+
+from ltutorial._validation import check_writable_dir
+from ltutorial.notebooks import find_notebooks, select_notebooks
 
 BEGIN_MARKER = "# BEGIN SOLUTION"
 END_MARKER = "# END SOLUTION"
@@ -129,8 +132,8 @@ def _nbgrader():
     try:
         from nbgrader.preprocessors import ClearOutput, ClearSolutions
     except ImportError as exc:
-        raise ImportError(f"ltutorial student needs nbgrader, which is not installed; install it with {INSTALL_HINT}.") \
-            from exc
+        raise ImportError(f"ltutorial student needs nbgrader, which is not installed; install it with "
+                          f"{INSTALL_HINT}.") from exc
     return ClearSolutions, ClearOutput
 
 
@@ -158,12 +161,9 @@ def instructor_notebook(nb):
     return clear_output().preprocess(copy.deepcopy(nb), {})[0]
 
 
-def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir: str | Path | None = None, stream=None) -> list[Path]:
+def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir=None, stream=None) -> list[Path]:
     """Write the student and instructor copies of the selected notebooks; return the student copies' paths."""
     import nbformat
-
-    from ltutorial._validation import check_writable_dir
-    from ltutorial.notebooks import find_notebooks, select_notebooks
 
     stream = sys.stdout if stream is None else stream
     paths = select_notebooks(find_notebooks(notebooks_dir), only)
@@ -184,30 +184,22 @@ def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir: str | Path 
         written.append(out / "student" / path.name)
         count = len(find_exercises(nb))
         print(f"{path.stem}: {count} exercise{'' if count == 1 else 's'}", file=stream)
-    print(f"student copies in {out / 'student'}, instructor copies (with solutions) in {out / 'instructor'}", file=stream)
+    print(f"student copies in {out / 'student'}, instructor copies (with solutions) in {out / 'instructor'}",
+          file=stream)
     return written
-
-
-def build_parser(prog: str = "ltutorial student") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=(
-        "Write the workshop hand-outs: DIR/student/ (solutions replaced by stubs, outputs cleared) "
-        "and DIR/instructor/ (with solutions). Needs nbgrader: " + INSTALL_HINT))
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for student/ and instructor/")
-    parser.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers or stems (default: all)")
-    parser.add_argument("--notebooks-dir", default=None, help=argparse.SUPPRESS)
-    return parser
 
 
 def main(argv=None, prog: str = "ltutorial student") -> int:
     """Command-line entry point; returns 0 on success, 2 on bad input or when nbgrader is missing."""
-    args = build_parser(prog).parse_args(argv)
+    parser = argparse.ArgumentParser(prog=prog, description="Write the workshop hand-outs: DIR/student/ (solutions "
+                                     "replaced by stubs) and DIR/instructor/ (with solutions). Needs " + INSTALL_HINT)
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for student/ and instructor/")
+    parser.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers or stems (default: all)")
+    parser.add_argument("--notebooks-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
     try:
         write_workshop(args.out, args.only, notebooks_dir=args.notebooks_dir)
     except (ValueError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
