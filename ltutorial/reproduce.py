@@ -240,8 +240,6 @@ class RunConfig:
     eval_every: int = 5  # evaluating 10,000 test images every epoch adds about a quarter to a GPU run (est.)
     checkpoint_every: int = 10
     precision: str = "auto"
-    progress: object = None
-    write: bool = True
 
     def check(self, benchmarks=BENCHMARKS) -> list[str]:
         """The method names (de-duplicated) once every option is checked, before any data is read."""
@@ -253,7 +251,7 @@ class RunConfig:
         for key in ("eval_every", "checkpoint_every", "epochs", "batch_size", "max_train", "max_test"):
             if getattr(self, key) is not None or key.endswith("every"):  # None: the recipe's value, or all images
                 check_positive_int(getattr(self, key), name=key)
-        if self.write and self.out is not None:
+        if self.out is not None:
             check_writable_dir(self.out, name="out")
         return names
 
@@ -331,7 +329,7 @@ def subsample(train, test, config: RunConfig):
 def train_and_report(exp: SimpleNamespace) -> dict:
     """Train the prepared models (results files kept current while they train), then print and write the table."""
     config, t0 = exp.config, time.perf_counter()
-    write = config.write and config.out is not None and ddp.is_main_process()
+    write = config.out is not None and ddp.is_main_process()
 
     def checkpoint(reason: str = "checkpoint while training") -> None:
         if write:
@@ -346,8 +344,7 @@ def train_and_report(exp: SimpleNamespace) -> dict:
     try:
         histories = fit_many(exp.models, exp.train, loss_fns=[s["loss"] for s in exp.specs],
                              hooks=[[*s["hooks"], writer.hook(i)] for i, s in enumerate(exp.specs)], test=exp.test,
-                             device=exp.device, seed=config.seed, progress=config.progress,
-                             eval_every=config.eval_every, **kw)
+                             device=exp.device, seed=config.seed, eval_every=config.eval_every, **kw)
     except BaseException as err:  # a time limit's SIGINT too: keep what was trained, re-raise
         if any(h is not None for h in writer.histories):
             checkpoint(f"interrupted by {type(err).__name__}")
@@ -516,7 +513,7 @@ def command(argv, options: argparse.ArgumentParser, make_config: Callable, prepa
     """Parse ``argv``, check the options and read the data (a ValueError: one ``error:`` line naming it, exit 2),
     then train and report (an error while training keeps its traceback). Under torchrun only rank 0 prints."""
     args = vars(options.parse_args(argv))
-    args["write"] = not args.pop("no_write")
+    args["out"] = None if args.pop("no_write") else args["out"]
     try:
         with ddp.quiet_unless_main():
             try:

@@ -209,7 +209,7 @@ def _train_and_report(run: SimpleNamespace) -> dict:
         print(f"{r['method']:<14}" + "".join(f"{fmt(r[k]):>8}" for k in keys))
     for note in run.notes:
         print("note:", note)
-    if config.write and config.out is not None and ddp.is_main_process():
+    if config.out is not None and ddp.is_main_process():
         path = Path(config.out) / f"{result['device_slug']}-reproduce-{config.benchmark}.json"
         path.write_text(json.dumps(result, indent=2, default=float) + "\n")
         result["files"] = [str(path)]

@@ -41,9 +41,9 @@ def test_methods_registry_and_hyperparameters():
     with pytest.raises(ValueError, match="method 'la-posthoc' trains no model of its own"):
         reproduce.build_method("la-posthoc", counts)
     with pytest.raises(ValueError, match="methods must be"):
-        reproduce.run("digits-lt", "erm,ladm", write=False)
+        reproduce.run("digits-lt", "erm,ladm", out=None)
     with pytest.raises(ValueError, match="benchmark must be one of"):
-        reproduce.run("cifar10", "erm", write=False)
+        reproduce.run("cifar10", "erm", out=None)
 
 
 def test_tiny_end_to_end_cpu(tmp_path, capsys):
@@ -254,7 +254,7 @@ def test_shot_columns_from_per_class_accuracy_match_metrics():
         assert got[k] == pytest.approx(want[k])
     assert math.isnan(reproduce._shot_means(per_class[:2], counts[:2])["few"])
     with pytest.raises(ValueError, match="eval_every"):
-        reproduce.run("digits-lt", "erm", eval_every=0, write=False)
+        reproduce.run("digits-lt", "erm", eval_every=0, out=None)
 
 
 @pytest.mark.parametrize("epochs, warned", [(None, True), (2, False)])
@@ -268,7 +268,7 @@ def test_a_long_cpu_run_says_how_long_it_will_take(monkeypatch, capsys, epochs, 
     monkeypatch.setattr(reproduce, "fit_many", engine)
     with pytest.raises(Stop):
         reproduce.run("digits-lt", reproduce.DEFAULT_METHODS, epochs=epochs, device="cpu", model="resnet32",
-                      write=False)
+                      out=None)
     out = capsys.readouterr().out
     assert ("on the CPU this takes about" in out) is warned
     if warned:
@@ -341,7 +341,7 @@ def test_command_line_out_must_be_a_writable_folder(tmp_path, capsys, monkeypatc
 
 def test_precision_is_checked_before_training():
     with pytest.raises(ValueError, match=r"precision must be one of \['auto', 'bf16', 'fp32'\]; got 'half' instead"):
-        reproduce.run("digits-lt", "erm", precision="half", write=False)
+        reproduce.run("digits-lt", "erm", precision="half", out=None)
     with pytest.raises(SystemExit):
         reproduce.main(TINY + ["--precision", "half"])
 
