@@ -329,6 +329,16 @@ def test_command_line_bad_values_are_one_error_line_and_exit_2(args, message, ca
     assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_an_error_while_training_keeps_its_traceback(monkeypatch):
+    """Only option and data errors become one ``error:`` line; a failure inside training is raised as it is."""
+    def engine(*args, **kwargs):
+        raise ValueError("the training loss must stay finite; got nan")
+
+    monkeypatch.setattr(reproduce, "fit_many", engine)
+    with pytest.raises(ValueError, match="must stay finite"):
+        reproduce.main(TINY + ["--methods", "erm", "--epochs", "1", "--no-write"])
+
+
 def test_command_line_out_must_be_a_writable_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(lt.data, "load_dataset", lambda *a, **k: (_ for _ in ()).throw(AssertionError("too late")))
     a_file = tmp_path / "a_file"

@@ -1,8 +1,7 @@
-"""``train_methods``: several losses trained side by side with one recipe, the notebooks' comparisons (01, 03, 06-09).
+"""``train_methods``: losses compared side by side, same initial weights and batches (notebooks 01, 03, 06-09).
 
-Every model starts from the same weights (``torch.manual_seed(seed)``) and sees the same batches; the recipe is
-LDAM-DRW's (Cao et al. 2019, ``RECIPES["ldam-drw-cifar"]``) scaled to ``epochs``, and re-weighting hooks (DRW,
-TLA-ADRW) switch on at its first lr milestone, ``reweight_epoch``.
+The recipe is LDAM-DRW's (Cao et al. 2019, ``RECIPES["ldam-drw-cifar"]``) scaled to ``epochs``; re-weighting hooks
+(DRW, TLA-ADRW) switch on at its first lr milestone, ``reweight_epoch``.
 """
 
 from __future__ import annotations
@@ -25,13 +24,11 @@ __all__ = ["train_methods", "training_recipe", "build_models", "MethodResult"]
 def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwargs: dict | None = None,
                   epochs: int = 200, device="auto", seed: int = 0, eval_every: int = 1, progress=None,
                   log: bool = False, method_params: dict | None = None, **recipe) -> dict:
-    """Train ``methods`` = {label: spec} together and return {label: ``MethodResult``} in that order.
+    """Train ``methods`` = {label: spec} together; {label: ``MethodResult``} in that order.
 
-    A spec is a name of ``lt.reproduce.METHODS`` (hyperparameters from ``lt.reproduce.method_params`` with
-    ``method_params``) or a dict with ``loss`` and optional ``hooks`` (a list, or ``reweight_epoch -> list``),
-    ``model_kwargs`` and ``sigmoid_bias``; a list of names labels each by its name. ``recipe`` replaces recipe
-    fields (``batch_size``, ``weight_decay`` ...), so ``**lt.supervised_settings(...)`` fits; ``log`` prints a
-    line as each model starts.
+    A spec is a name of ``lt.reproduce.METHODS`` (``method_params`` as ``lt.reproduce.method_params``) or a dict with
+    ``loss`` and optional ``hooks`` (a list, or ``reweight_epoch -> list``), ``model_kwargs``, ``sigmoid_bias``.
+    ``recipe`` replaces recipe fields, so ``**lt.supervised_settings(...)`` fits; ``log`` prints each model's start.
     """
     if not isinstance(log, bool):
         raise ValueError(f"log must be True or False; got {log!r} instead.")
