@@ -19,7 +19,7 @@ import platform
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
@@ -30,7 +30,7 @@ import torch
 from ltutorial import data, metrics
 from ltutorial._validation import check_choice, check_positive_int, check_writable_dir
 from ltutorial._version import __version__
-from ltutorial.data.prepare import downsample, stratified_subset  # notebooks call them as reproduce.*
+from ltutorial.data.prepare import stratified_subset
 from ltutorial.device import seed_everything
 from ltutorial.models import MODELS
 from ltutorial.posthoc import logit_adjust
@@ -39,9 +39,9 @@ from ltutorial.train import distributed as ddp
 from ltutorial.train.compare import MethodResult, build_models, train_methods, training_recipe
 from ltutorial.train.loop import evaluate, fit_many
 
-__all__ = ["METHODS", "BENCHMARKS", "Method", "RunConfig", "build_method", "method_spec", "run", "main", "subsample",
-           "device_slug", "stratified_subset", "train_methods", "training_recipe", "method_params", "scale_caveat",
-           "MethodResult", "downsample"]
+__all__ = ["METHODS", "BENCHMARKS", "Method", "RunOptions", "RunConfig", "option", "build_method", "method_spec",
+           "method_params", "run", "prepare", "train_and_report", "main", "parser", "command", "subsample", "device_slug",
+           "scale_caveat", "train_methods", "training_recipe", "MethodResult"]
 
 @dataclass(frozen=True)
 class Method:
@@ -222,38 +222,55 @@ def scale_caveat(profile: str, train, test, epochs: int) -> str:
         f"the rarest class has {rare} training image{'' if rare == 1 else 's'} (the head {head})"])
 
 
+def option(default, help: str = "", **argparse_options):
+    """A run option that is also a command-line flag: ``--name`` with this help and these argparse options."""
+    return field(default=default, metadata={"help": help, **argparse_options})
+
+
 @dataclass(frozen=True)
-class RunConfig:
-    """``run``'s options, the command line's flags (None: the recipe's value, or all images; out=None: no file)."""
+class RunOptions:
+    """The options of every ``ltutorial reproduce`` (None: the recipe's value, or all images; out=None: no file)."""
 
     benchmark: str = "cifar10-lt"
-    methods: tuple | str = DEFAULT_METHODS
-    epochs: int | None = None
-    device: str = "auto"
-    seed: int = 0
-    out: str | None = "benchmarks/results"
-    root: str | None = None
-    model: str | None = None
-    batch_size: int | None = None
-    max_train: int | None = None
-    max_test: int | None = None
-    eval_every: int = 5  # evaluating 10,000 test images every epoch adds about a quarter to a GPU run (est.)
-    checkpoint_every: int = 10
-    precision: str = "auto"
+    methods: tuple | str = option(DEFAULT_METHODS, f"comma-separated, from {sorted(METHODS)}")
+    epochs: int | None = option(None, "default: the recipe's (its schedule rescaled otherwise)", type=int)
+    device: str = option("auto")
+    seed: int = option(0, type=int)
+    out: str | None = option("benchmarks/results", "folder for the results files")
+    root: str | None = option(None, "data folder (default: LTUTORIAL_DATA, then ./data)")
+    model: str | None = option(None, "model name from ltutorial.models.MODELS (default: the recipe's)")
+    batch_size: int | None = option(None, type=int)
+    max_train: int | None = option(None, "subsample the training set, same class shares (quick checks)", type=int)
+    max_test: int | None = option(None, "subsample the test set (quick checks)", type=int)
 
-    def check(self, benchmarks=BENCHMARKS) -> list[str]:
+    def check(self, benchmarks) -> list[str]:
         """The method names (de-duplicated) once every option is checked, before any data is read."""
         check_choice(self.benchmark, sorted(benchmarks), name="benchmark")
-        check_choice(self.precision, sorted(PRECISIONS), name="precision")
         names = _check_methods(self.methods)
         if self.model is not None:
             check_choice(self.model, sorted(MODELS), name="model")
-        for key in ("eval_every", "checkpoint_every", "epochs", "batch_size", "max_train", "max_test"):
-            if getattr(self, key) is not None or key.endswith("every"):  # None: the recipe's value, or all images
+        for key in ("epochs", "batch_size", "max_train", "max_test"):
+            if getattr(self, key) is not None:
                 check_positive_int(getattr(self, key), name=key)
         if self.out is not None:
             check_writable_dir(self.out, name="out")
         return names
+
+
+@dataclass(frozen=True)
+class RunConfig(RunOptions):
+    """``run``'s options: ``RunOptions`` and how often to evaluate and write, and the precision."""
+
+    # evaluating 10,000 test images every epoch adds about a quarter to a GPU run (est.)
+    eval_every: int = option(5, "evaluate the test set every N epochs and after the last", type=int)
+    checkpoint_every: int = option(10, "rewrite the results files every N epochs while training", type=int)
+    precision: str = option("auto", "auto: bf16 autocast on CUDA, fp32 elsewhere", choices=sorted(PRECISIONS))
+
+    def check(self, benchmarks=BENCHMARKS) -> list[str]:
+        check_choice(self.precision, sorted(PRECISIONS), name="precision")
+        check_positive_int(self.eval_every, name="eval_every")
+        check_positive_int(self.checkpoint_every, name="checkpoint_every")
+        return super().check(benchmarks)
 
 
 def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, **options) -> dict:
@@ -490,20 +507,13 @@ def _write_files(result: dict, out) -> list[str]:
     return paths
 
 
-def parser(benchmarks=BENCHMARKS, methods: str = ",".join(DEFAULT_METHODS)) -> argparse.ArgumentParser:
-    """The command line's options shared by ``ltutorial reproduce`` and its large benchmarks (``reproduce_large``)."""
+def parser(options=RunConfig, benchmarks=BENCHMARKS) -> argparse.ArgumentParser:
+    """The command line of ``options`` (a ``RunOptions`` class): the benchmark, then one flag per field."""
     p = argparse.ArgumentParser(prog="ltutorial reproduce", description=__doc__.split("\n\n")[0])
     p.add_argument("benchmark", choices=sorted(benchmarks), help="which table to reproduce")
-    p.add_argument("--methods", default=methods, help=f"comma-separated, from {sorted(METHODS)}")
-    p.add_argument("--epochs", type=int, help="default: the recipe's (schedule rescaled otherwise)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--root", "--data", dest="root", help="data folder (default: LTUTORIAL_DATA, then ./data)")
-    p.add_argument("--model", help="model name from ltutorial.models.MODELS (default: the recipe's)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--max-train", type=int, help="subsample the training set, same class shares (quick checks)")
-    p.add_argument("--max-test", type=int, help="subsample the test set (quick checks)")
+    for f in fields(options)[1:]:
+        flags = ["--" + f.name.replace("_", "-")] + ["--data"] * (f.name == "root")
+        p.add_argument(*flags, default=",".join(f.default) if isinstance(f.default, tuple) else f.default, **f.metadata)
     p.add_argument("--no-write", action="store_true", help="print only")
     return p
 
@@ -529,9 +539,4 @@ def command(argv, options: argparse.ArgumentParser, make_config: Callable, prepa
 
 def main(argv=None) -> int:
     """``ltutorial reproduce cifar10-lt|cifar100-lt|digits-lt``: 0 when the table was made, 2 on bad input."""
-    options = parser()
-    options.add_argument("--eval-every", type=int, default=5, help="evaluate every N epochs and after the last")
-    options.add_argument("--checkpoint-every", type=int, default=10, help="rewrite the results every N epochs")
-    options.add_argument("--precision", choices=sorted(PRECISIONS), default="auto",
-                         help="auto: bf16 autocast on CUDA, fp32 elsewhere")
-    return command(argv, options, RunConfig, prepare, train_and_report)
+    return command(argv, parser(), RunConfig, prepare, train_and_report)

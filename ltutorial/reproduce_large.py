@@ -28,7 +28,7 @@ from ltutorial.device import seed_everything
 from ltutorial.losses import init_sigmoid_bias
 from ltutorial.models import build_model
 from ltutorial.posthoc import logit_adjust
-from ltutorial.reproduce import METHODS, RunConfig, build_method, command, device_slug, parser, subsample
+from ltutorial.reproduce import METHODS, RunOptions, build_method, command, device_slug, option, parser, subsample
 from ltutorial.train import distributed as ddp
 from ltutorial.train.loop import TrainState
 from ltutorial.train.recipes import RECIPES
@@ -94,13 +94,18 @@ def predict_loader(model, loader, *, device, amp: bool) -> tuple[torch.Tensor, t
 
 
 @dataclasses.dataclass(frozen=True)
-class LargeRunConfig(RunConfig):
-    """``run_large``'s options: ``RunConfig``'s and the image size and decoding workers (``out=None``: no file)."""
+class LargeRunConfig(RunOptions):
+    """``run_large``'s options: ``RunOptions`` and the image size and decoding workers."""
 
     benchmark: str = "imagenet-lt"
-    methods: tuple | str = ("erm",)
-    image_size: int = 224
-    workers: int = 8
+    methods: tuple | str = option(("erm",), f"comma-separated, from {sorted(METHODS)}")
+    image_size: int = option(224, "crop size (224; smaller for quick checks)", type=int)
+    workers: int = option(8, "DataLoader processes decoding the images", type=int)
+
+    def check(self, benchmarks=LARGE_BENCHMARKS) -> list[str]:
+        check_positive_int(self.image_size, name="image_size")
+        check_positive_int(self.workers, name="workers", minimum=0)
+        return super().check(benchmarks)
 
 
 def run_large(benchmark: str, methods=("erm",), **options) -> dict:
@@ -114,9 +119,7 @@ def run_large(benchmark: str, methods=("erm",), **options) -> dict:
 
 def _prepare(config: LargeRunConfig) -> SimpleNamespace:
     """Check the options, read the splits (each rank's loaders): the prepared run."""
-    names = config.check(LARGE_BENCHMARKS)
-    check_positive_int(config.image_size, name="image_size")
-    check_positive_int(config.workers, name="workers", minimum=0)
+    names = config.check()
     recipe = RECIPES[LARGE_BENCHMARKS[config.benchmark]["recipe"]]
     recipe = dataclasses.replace(recipe.with_epochs(config.epochs or recipe.epochs), model=config.model or recipe.model,
                                  batch_size=config.batch_size or recipe.batch_size)
@@ -232,7 +235,4 @@ def _row(name, logits, labels, counts, spec) -> dict:
 def main(argv=None) -> int:
     """``ltutorial reproduce imagenet-lt|places-lt|inat2018``: 0 when the table was made, 2 on bad input or
     missing data (one ``error:`` line)."""
-    options = parser(LARGE_BENCHMARKS, "erm")
-    options.add_argument("--image-size", type=int, default=224, help="crop size (224; smaller for quick checks)")
-    options.add_argument("--workers", type=int, default=8, help="DataLoader processes decoding the images")
-    return command(argv, options, LargeRunConfig, _prepare, _train_and_report)
+    return command(argv, parser(LargeRunConfig, LARGE_BENCHMARKS), LargeRunConfig, _prepare, _train_and_report)

@@ -11,15 +11,16 @@ import torch
 
 import ltutorial as lt
 from ltutorial import reproduce
+from ltutorial.data.prepare import downsample, stratified_subset
 
 
 def test_stratified_subset_keeps_class_shares():
     labels = torch.repeat_interleave(torch.arange(4), torch.tensor([400, 100, 40, 3]))
-    idx = reproduce.stratified_subset(labels, 100, seed=0)
+    idx = stratified_subset(labels, 100, seed=0)
     counts = torch.bincount(labels[idx], minlength=4).tolist()
     assert counts == [73, 18, 7, 1]  # floor(n_c * 100 / 543), at least one
-    assert torch.equal(idx, reproduce.stratified_subset(labels, 100, seed=0))
-    assert not torch.equal(idx, reproduce.stratified_subset(labels, 100, seed=1))
+    assert torch.equal(idx, stratified_subset(labels, 100, seed=0))
+    assert not torch.equal(idx, stratified_subset(labels, 100, seed=1))
     assert len(set(idx.tolist())) == len(idx)
 
 
@@ -91,11 +92,11 @@ def test_train_methods_specs_hooks_and_downsample():
         reproduce.train_methods({"x": 3}, train, test, epochs=1, device="cpu")
 
     cifar_like = lt.data.ImageDataset(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.tensor([0, 1, 0, 1]))
-    small = reproduce.downsample(cifar_like, 16)
+    small = downsample(cifar_like, 16)
     assert small.images.shape == (4, 3, 16, 16) and small.images.dtype == torch.uint8
     expected = cifar_like.images.float().reshape(4, 3, 16, 2, 16, 2).mean(dim=(3, 5)).round()
     assert torch.equal(small.images.float(), expected)
-    assert reproduce.downsample(cifar_like, 32) is cifar_like
+    assert downsample(cifar_like, 32) is cifar_like
 
 
 def test_paper_numbers_are_the_sheets_errors_as_accuracy():
