@@ -1,16 +1,8 @@
-"""Workshop hand-outs: ``ltutorial student --out DIR``.
+"""Workshop hand-outs, ``ltutorial student --out DIR``: ``DIR/student/`` and ``DIR/instructor/``, outputs cleared.
 
-Writes two copies of every notebook, outputs cleared:
-
-- ``DIR/student/``: each exercise's reference solution (the lines between ``# BEGIN SOLUTION`` and
-  ``# END SOLUTION``) is replaced by a stub that names the exercise and the variables its check
-  cell reads, sets them to ``None`` and raises ``NotImplementedError``; run unanswered, the stub
-  fails with that message, and the check cell after it fails with its hint ("... is still None");
-- ``DIR/instructor/``: the notebooks with their solutions.
-
-The solutions are removed by nbgrader's own ``ClearSolutions`` preprocessor (the tool these markers
-come from) and the outputs by its ``ClearOutput``; nbgrader is the optional ``workshop`` extra.
-Exercises are found by their markers, never by a list: a notebook gains or loses exercises freely.
+In a student copy each reference solution (between ``# BEGIN SOLUTION`` and ``# END SOLUTION``, found by the markers,
+removed by nbgrader's ``ClearSolutions``) becomes a stub that names the exercise and its answers, sets them to
+``None`` and raises ``NotImplementedError``; the check cell after it then fails with its hint.
 """
 
 from __future__ import annotations
@@ -25,6 +17,9 @@ import textwrap
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
+
+from ltutorial._validation import check_writable_dir
+from ltutorial.notebooks import find_notebooks, select_notebooks
 
 BEGIN_MARKER = "# BEGIN SOLUTION"
 END_MARKER = "# END SOLUTION"
@@ -97,9 +92,8 @@ def _heading(cells, index: int, ordinal: int) -> tuple[int, str]:
 
 
 def find_exercises(nb) -> list[Exercise]:
-    """Every code cell with a solution region, with its check cell: the next code cell if it calls
-    ``lt.exercises.check_*``. The answers are the names the solution binds and the check (or the rest
-    of the exercise cell) reads; the task is the comment line right above the marker, if any."""
+    """Every solution cell with its check cell (the next code cell, if it calls ``lt.exercises.check_*``); the answers
+    are the names the solution binds and the check reads, the task the comment line above the marker."""
     cells, exercises = nb.cells, []
     for i, cell in enumerate(cells):
         if cell.cell_type != "code" or BEGIN_MARKER not in cell.source:
@@ -138,14 +132,15 @@ def _nbgrader():
     try:
         from nbgrader.preprocessors import ClearOutput, ClearSolutions
     except ImportError as exc:
-        raise ImportError(f"ltutorial student needs nbgrader, which is not installed; install it with {INSTALL_HINT}.") from exc
+        raise ImportError(f"ltutorial student needs nbgrader, which is not installed; install it with "
+                          f"{INSTALL_HINT}.") from exc
     return ClearSolutions, ClearOutput
 
 
 def student_notebook(nb):
     """A student copy of ``nb`` (not modified): solutions replaced by stubs, outputs cleared."""
     clear_solutions, clear_output = _nbgrader()
-    student = clear_output().preprocess(_copy(nb), {})[0]
+    student = clear_output().preprocess(copy.deepcopy(nb), {})[0]
     language = student.metadata.get("kernelspec", {}).get("language", "python")
     for ex in find_exercises(student):
         # one ClearSolutions per exercise: nbgrader's stub is a setting, ours names the exercise's answers.
@@ -153,7 +148,8 @@ def student_notebook(nb):
         clearer = clear_solutions(code_stub={language: exercise_stub(ex)}, enforce_metadata=False,
                                   begin_solution_delimeter=BEGIN_MARKER, end_solution_delimeter=END_MARKER)
         clearer.preprocess_cell(student.cells[ex.cell_index], {"language": language}, ex.cell_index)
-    left = [i for i, c in enumerate(student.cells) if c.cell_type == "code" and (BEGIN_MARKER in c.source or END_MARKER in c.source)]
+    left = [i for i, c in enumerate(student.cells)
+            if c.cell_type == "code" and (BEGIN_MARKER in c.source or END_MARKER in c.source)]
     if left:
         raise ValueError(f"the student copy must hold no solution marker; got one in cells {left} after clearing.")
     return student
@@ -162,20 +158,12 @@ def student_notebook(nb):
 def instructor_notebook(nb):
     """An instructor copy of ``nb`` (not modified): solutions kept, outputs cleared."""
     _, clear_output = _nbgrader()
-    return clear_output().preprocess(_copy(nb), {})[0]
+    return clear_output().preprocess(copy.deepcopy(nb), {})[0]
 
 
-def _copy(nb):
-    return copy.deepcopy(nb)
-
-
-def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir: str | Path | None = None, stream=None) -> list[Path]:
-    """Write ``out_dir/student/`` and ``out_dir/instructor/`` copies of the selected notebooks;
-    return the student copies' paths. Prints one line per notebook with its number of exercises."""
+def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir=None, stream=None) -> list[Path]:
+    """Write the student and instructor copies of the selected notebooks; return the student copies' paths."""
     import nbformat
-
-    from ltutorial._validation import check_writable_dir
-    from ltutorial.notebooks import find_notebooks, select_notebooks
 
     stream = sys.stdout if stream is None else stream
     paths = select_notebooks(find_notebooks(notebooks_dir), only)
@@ -196,30 +184,22 @@ def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir: str | Path 
         written.append(out / "student" / path.name)
         count = len(find_exercises(nb))
         print(f"{path.stem}: {count} exercise{'' if count == 1 else 's'}", file=stream)
-    print(f"student copies in {out / 'student'}, instructor copies (with solutions) in {out / 'instructor'}", file=stream)
+    print(f"student copies in {out / 'student'}, instructor copies (with solutions) in {out / 'instructor'}",
+          file=stream)
     return written
-
-
-def build_parser(prog: str = "ltutorial student") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=(
-        "Write the workshop hand-outs: DIR/student/ (solutions replaced by stubs, outputs cleared) "
-        "and DIR/instructor/ (with solutions). Needs nbgrader: " + INSTALL_HINT))
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for student/ and instructor/ (created if missing)")
-    parser.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers or stems (default: all)")
-    parser.add_argument("--notebooks-dir", default=None, help=argparse.SUPPRESS)
-    return parser
 
 
 def main(argv=None, prog: str = "ltutorial student") -> int:
     """Command-line entry point; returns 0 on success, 2 on bad input or when nbgrader is missing."""
-    args = build_parser(prog).parse_args(argv)
+    parser = argparse.ArgumentParser(prog=prog, description="Write the workshop hand-outs: DIR/student/ (solutions "
+                                     "replaced by stubs) and DIR/instructor/ (with solutions). Needs " + INSTALL_HINT)
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for student/ and instructor/")
+    parser.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers or stems (default: all)")
+    parser.add_argument("--notebooks-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
     try:
         write_workshop(args.out, args.only, notebooks_dir=args.notebooks_dir)
     except (ValueError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -295,7 +295,7 @@ def test_the_notebook_experiments_refuse_the_file_backed_sets(tiny_imagenet_lt):
 def test_reproduce_subsamples_with_the_same_class_shares(tiny_imagenet_lt):
     root, _ = tiny_imagenet_lt
     result = run_large("imagenet-lt", "erm", epochs=1, device="cpu", root=root, out=None, model="small_cnn",
-                       batch_size=8, image_size=16, workers=0, max_images=(14, 9))
+                       batch_size=8, image_size=16, workers=0, max_train=14, max_test=9)
     # 14 of the 21 training images keep the 12:6:3 shares; 9 of the 12 test images keep 3 per class
     assert result["train_counts"] == [8, 4, 2] and result["n_test"] == 9
     assert "files" not in result  # out=None writes nothing

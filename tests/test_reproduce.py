@@ -11,28 +11,16 @@ import torch
 
 import ltutorial as lt
 from ltutorial import reproduce
-
-
-@pytest.fixture
-def fit_many_available(monkeypatch):
-    """Use the real fit_many; until issue 6 lands, run the models one after another with fit."""
-    try:
-        from ltutorial.train import fit_many  # noqa: F401
-    except (ImportError, AttributeError):  # ModuleNotFoundError is an ImportError
-        def sequential(models, train, *, loss_fns, hooks=None, test=None, **kw):
-            hooks = hooks or [[] for _ in models]
-            return [lt.train.fit(m, train, loss_fn=l, hooks=h, test=test, **kw) for m, l, h in zip(models, loss_fns, hooks)]
-
-        monkeypatch.setitem(vars(lt.train), "fit_many", sequential)
+from ltutorial.data.prepare import downsample, stratified_subset
 
 
 def test_stratified_subset_keeps_class_shares():
     labels = torch.repeat_interleave(torch.arange(4), torch.tensor([400, 100, 40, 3]))
-    idx = reproduce.stratified_subset(labels, 100, seed=0)
+    idx = stratified_subset(labels, 100, seed=0)
     counts = torch.bincount(labels[idx], minlength=4).tolist()
     assert counts == [73, 18, 7, 1]  # floor(n_c * 100 / 543), at least one
-    assert torch.equal(idx, reproduce.stratified_subset(labels, 100, seed=0))
-    assert not torch.equal(idx, reproduce.stratified_subset(labels, 100, seed=1))
+    assert torch.equal(idx, stratified_subset(labels, 100, seed=0))
+    assert not torch.equal(idx, stratified_subset(labels, 100, seed=1))
     assert len(set(idx.tolist())) == len(idx)
 
 
@@ -54,12 +42,12 @@ def test_methods_registry_and_hyperparameters():
     with pytest.raises(ValueError, match="method 'la-posthoc' trains no model of its own"):
         reproduce.build_method("la-posthoc", counts)
     with pytest.raises(ValueError, match="methods must be"):
-        reproduce.run("digits-lt", "erm,ladm", write=False)
+        reproduce.run("digits-lt", "erm,ladm", out=None)
     with pytest.raises(ValueError, match="benchmark must be one of"):
-        reproduce.run("cifar10", "erm", write=False)
+        reproduce.run("cifar10", "erm", out=None)
 
 
-def test_tiny_end_to_end_cpu(tmp_path, fit_many_available, capsys):
+def test_tiny_end_to_end_cpu(tmp_path, capsys):
     status = reproduce.main([
         "digits-lt", "--methods", "erm,la,la-posthoc,ldam-drw,vs-tla-adrw", "--epochs", "2", "--device", "cpu",
         "--model", "small_cnn", "--batch-size", "64", "--max-train", "300", "--out", str(tmp_path),
@@ -104,11 +92,11 @@ def test_train_methods_specs_hooks_and_downsample():
         reproduce.train_methods({"x": 3}, train, test, epochs=1, device="cpu")
 
     cifar_like = lt.data.ImageDataset(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.tensor([0, 1, 0, 1]))
-    small = reproduce.downsample(cifar_like, 16)
+    small = downsample(cifar_like, 16)
     assert small.images.shape == (4, 3, 16, 16) and small.images.dtype == torch.uint8
     expected = cifar_like.images.float().reshape(4, 3, 16, 2, 16, 2).mean(dim=(3, 5)).round()
     assert torch.equal(small.images.float(), expected)
-    assert reproduce.downsample(cifar_like, 32) is cifar_like
+    assert downsample(cifar_like, 32) is cifar_like
 
 
 def test_paper_numbers_are_the_sheets_errors_as_accuracy():
@@ -179,7 +167,7 @@ def _together(monkeypatch, captured, extra_hook=None):
         captured[:] = fit_many(models, train, loss_fns=loss_fns, hooks=hooks, fuse=True, **kw)
         return captured
 
-    monkeypatch.setattr(reproduce, "_fit_many", lambda: engine)
+    monkeypatch.setattr(reproduce, "fit_many", engine)
 
 
 def test_results_are_written_every_checkpoint_and_eval_every(tmp_path, monkeypatch, snapshots):
@@ -261,13 +249,13 @@ def test_shot_columns_from_per_class_accuracy_match_metrics():
     pred = y.clone()
     pred[::3] = 0  # some errors in every class
     per_class = lt.metrics.per_class_accuracy(y, pred, num_classes=7)
-    got = reproduce._shots_from_per_class(per_class, counts)
+    got = reproduce._shot_means(per_class, counts)
     want = lt.metrics.shot_accuracy(y, pred, counts)
     for k in ("many", "medium", "few", "all"):
         assert got[k] == pytest.approx(want[k])
-    assert math.isnan(reproduce._shots_from_per_class(per_class[:2], counts[:2])["few"])
+    assert math.isnan(reproduce._shot_means(per_class[:2], counts[:2])["few"])
     with pytest.raises(ValueError, match="eval_every"):
-        reproduce.run("digits-lt", "erm", eval_every=0, write=False)
+        reproduce.run("digits-lt", "erm", eval_every=0, out=None)
 
 
 @pytest.mark.parametrize("epochs, warned", [(None, True), (2, False)])
@@ -278,10 +266,10 @@ def test_a_long_cpu_run_says_how_long_it_will_take(monkeypatch, capsys, epochs, 
     def engine(models, train, **kw):
         raise Stop  # the warning comes before any training
 
-    monkeypatch.setattr(reproduce, "_fit_many", lambda: engine)
+    monkeypatch.setattr(reproduce, "fit_many", engine)
     with pytest.raises(Stop):
         reproduce.run("digits-lt", reproduce.DEFAULT_METHODS, epochs=epochs, device="cpu", model="resnet32",
-                      write=False)
+                      out=None)
     out = capsys.readouterr().out
     assert ("on the CPU this takes about" in out) is warned
     if warned:
@@ -301,14 +289,14 @@ def test_precision_reaches_the_engine_and_the_results(tmp_path, monkeypatch, pre
         seen["amp"] = kw["amp"]
         return fit_many(models, train, **kw)
 
-    monkeypatch.setattr(reproduce, "_fit_many", lambda: engine)
-    real_evaluate = lt.train.evaluate
+    monkeypatch.setattr(reproduce, "fit_many", engine)
+    real_evaluate = reproduce.evaluate
 
     def spy_evaluate(*args, **kw):
         seen["eval_amp"] = kw.get("amp")
         return real_evaluate(*args, **kw)
 
-    monkeypatch.setattr(lt.train, "evaluate", spy_evaluate)
+    monkeypatch.setattr(reproduce, "evaluate", spy_evaluate)
     reproduce.main(TINY + ["--methods", "erm", "--epochs", "1", "--precision", precision, "--out", str(tmp_path)])
     assert seen["amp"] is amp and seen["eval_amp"] is amp  # the final table is evaluated as it was trained
     data = json.loads((tmp_path / "cpu-reproduce-digits-lt.json").read_text())
@@ -342,6 +330,16 @@ def test_command_line_bad_values_are_one_error_line_and_exit_2(args, message, ca
     assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_an_error_while_training_keeps_its_traceback(monkeypatch):
+    """Only option and data errors become one ``error:`` line; a failure inside training is raised as it is."""
+    def engine(*args, **kwargs):
+        raise ValueError("the training loss must stay finite; got nan")
+
+    monkeypatch.setattr(reproduce, "fit_many", engine)
+    with pytest.raises(ValueError, match="must stay finite"):
+        reproduce.main(TINY + ["--methods", "erm", "--epochs", "1", "--no-write"])
+
+
 def test_command_line_out_must_be_a_writable_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(lt.data, "load_dataset", lambda *a, **k: (_ for _ in ()).throw(AssertionError("too late")))
     a_file = tmp_path / "a_file"
@@ -354,7 +352,7 @@ def test_command_line_out_must_be_a_writable_folder(tmp_path, capsys, monkeypatc
 
 def test_precision_is_checked_before_training():
     with pytest.raises(ValueError, match=r"precision must be one of \['auto', 'bf16', 'fp32'\]; got 'half' instead"):
-        reproduce.run("digits-lt", "erm", precision="half", write=False)
+        reproduce.run("digits-lt", "erm", precision="half", out=None)
     with pytest.raises(SystemExit):
         reproduce.main(TINY + ["--precision", "half"])
 
