@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ltutorial._validation import check_choice
+from ltutorial.posthoc import as_float_tensor
 
 PLAIN_CE = "plain CE (alpha=1, Delta=0)"
 
@@ -120,14 +121,4 @@ def fisher_consistency(priors, p_x_given_y, deltas: dict, *, include_plain_ce: b
 
 
 def float64(x, name: str, ndim: int) -> torch.Tensor:
-    """x as a finite float64 CPU tensor of ``ndim`` dimensions."""
-    try:
-        t = x.detach().to("cpu", torch.float64) if isinstance(x, torch.Tensor) else torch.as_tensor(
-            np.asarray(x, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a {ndim}-D array of numbers; got {type(x).__name__} instead.") from None
-    if t.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D; got shape {tuple(t.shape)} instead.")
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} must be finite; got NaN or inf values instead.")
-    return t
+    return as_float_tensor(x, name, ndim).to("cpu", torch.float64)

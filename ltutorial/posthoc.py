@@ -113,7 +113,7 @@ def tau_sweep(logits, labels, class_priors, taus) -> TauSweep:
 
 
 def as_float_tensor(x, name: str, ndim: int | None = None) -> torch.Tensor:
-    """numpy (as float64), lists or tensors as a finite float tensor (integer tensors: float32)."""
+    """numpy (as float64), lists or tensors as a finite float tensor (integer tensors: float32) of ``ndim`` dims."""
     if isinstance(x, torch.Tensor):
         t = x.detach()
     elif isinstance(x, (np.ndarray, list, tuple)):
@@ -124,7 +124,7 @@ def as_float_tensor(x, name: str, ndim: int | None = None) -> torch.Tensor:
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must be finite; got NaN or inf values instead.")
     if ndim is not None and t.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D (n_samples, n_classes); got shape {tuple(t.shape)} instead.")
+        raise ValueError(f"{name} must be {ndim}-D; got shape {tuple(t.shape)} instead.")
     return t
 
 

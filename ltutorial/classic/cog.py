@@ -1,9 +1,7 @@
 """COG, Classification using lOcal clusterinG (Wu, Wu, Chen & Xiong, KDD 2007; Wu, Xiong & Chen, DMKD 2010).
 
-Phase I k-means splits each large class into sub-classes; Phase II (COG-OS) replicates every sub-class up
-to the largest; Phase III a linear model learns the sub-classes; Phase IV maps a predicted sub-class back
-to its class. A majority made of clusters around a rare class is not linearly separable from it, each
-cluster is. Notebook 04.
+Phase I k-means splits each large class into sub-classes; II (COG-OS) replicates every sub-class up to the
+largest; III a linear model learns the sub-classes; IV maps a predicted sub-class to its class. Notebook 04.
 """
 
 from __future__ import annotations
@@ -20,13 +18,10 @@ from ltutorial.sampling.random_sampling import RandomOverSampler
 
 
 class COG:
-    """Local clustering for rare class analysis; ``oversample=True`` gives COG-OS.
+    """Local clustering for rare class analysis (``oversample=True``: COG-OS), with scikit-learn's API.
 
-    ``n_clusters``: per decomposed class, an int, ``{class: k}`` or "auto" (k_j = round(n_j / n_min));
-    ``decompose``: "not minority", "all" or a list of classes; ``base_estimator``: a scikit-learn
-    classifier (default multinomial logistic regression); ``device``: where k-means runs (None: where X
-    lives). Fitted: ``classes_``, ``subclass_parent_``, ``n_subclasses_``, ``subclass_counts_``,
-    ``train_subclasses_``, ``estimator_``. Notebook 04.
+    ``n_clusters``: an int, ``{class: k}`` or "auto" (k_j = round(n_j / n_min)); ``decompose``: "not minority",
+    "all" or a list of classes; ``device``: where k-means runs (None: where X lives).
     """
 
     def __init__(self, n_clusters=3, oversample: bool = False, base_estimator=None, decompose="not minority",
@@ -108,7 +103,7 @@ class COG:
 
 
 def to_numpy(X, name: str = "X") -> np.ndarray:
-    """numpy view of X for scikit-learn estimators (torch tensors are copied to the CPU)."""
+    """X as numpy for scikit-learn (tensors copied to the CPU); shared with ``plugin``."""
     if isinstance(X, torch.Tensor):
         return X.detach().cpu().numpy()
     if isinstance(X, (np.ndarray, list, tuple)):

@@ -1,17 +1,23 @@
-"""Balanced-accuracy-consistent binary classifiers (Menon, Narasimhan, Agarwal & Chawla, ICML 2013).
+"""Balanced-accuracy-consistent binary classifiers and their exact regret (Menon, Narasimhan, Agarwal & Chawla,
+ICML 2013): notebook 05.
 
 The Bayes rule for AM = (TPR + TNR) / 2 is eta(x) > p, with eta(x) = P(y=1|x), p = P(y=1): the base rate,
 not 1/2. Plug-in (the slide's Algorithm 1): eta_hat from a proper loss, thresholded at p_hat; empirically
-balanced ERM: weights 1/(2 p_hat) and 1/(2 (1 - p_hat)), threshold 0. Notebook 05.
+balanced ERM: weights 1/(2 p_hat) and 1/(2 (1 - p_hat)), threshold 0.
 """
 
 from __future__ import annotations
 
+import math
 from numbers import Real
 
 import numpy as np
+from scipy.special import ndtr
 
+from ltutorial._validation import check_positive_int, check_random_state
 from ltutorial.classic.cog import check_X_y, default_linear_model, like_input, to_numpy
+
+REGRET_METHODS = ("plug-in, threshold p_hat", "plug-in, threshold 1/2", "weighted ERM")
 
 
 class PlugInClassifier:
@@ -102,3 +108,40 @@ class WeightedERMClassifier:
         if not hasattr(self, "estimator_"):
             raise ValueError("this WeightedERMClassifier is not fitted yet; call fit(X, y) first.")
         return self.estimator_
+
+
+def linear_rule_balanced_accuracy(problem, w, b) -> float:
+    """Exact BA of "predict 1 iff w.x + b > 0" when X | y ~ N(mu_y, Sigma) (a ``GaussianBinaryProblem``).
+
+    With s = sqrt(w' Sigma w): TPR = Phi((w.mu1 + b) / s), TNR = Phi(-(w.mu0 + b) / s), BA = (TPR + TNR) / 2.
+    """
+    w = np.asarray(w, dtype=np.float64).reshape(-1)
+    if w.shape != (problem.dim,):
+        raise ValueError(f"w must have {problem.dim} entries; got shape {w.shape} instead.")
+    s = math.sqrt(float(w @ problem.cov @ w))
+    if s == 0:  # a constant rule: all positive or all negative, BA = 1/2 either way
+        return 0.5
+    return float(0.5 * (ndtr((w @ problem.mu1 + float(b)) / s) + ndtr(-(w @ problem.mu0 + float(b)) / s)))
+
+
+def balanced_accuracy_regret(problem, sample_sizes, repeats: int = 5, random_state=None) -> dict:
+    """``{method: (len(sample_sizes), repeats) array}`` of BA(Bayes) - BA(rule) for ``REGRET_METHODS``, plus "n".
+
+    Exact, free of test-set noise: each repeat draws n points and fits logistic regression (plug-in at p_hat,
+    b - logit(p_hat), and at 1/2) and class-weighted logistic regression.
+    """
+    repeats, seed = check_positive_int(repeats, name="repeats"), check_random_state(random_state)
+    ns = [check_positive_int(n, name="sample_sizes", minimum=10) for n in sample_sizes]
+    bayes, base = problem.balanced_accuracy("balanced_accuracy"), 0 if seed is None else seed
+    out = {m: np.zeros((len(ns), repeats)) for m in REGRET_METHODS}
+    for i, n in enumerate(ns):
+        for r in range(repeats):
+            X, y = problem.sample(n, random_state=None if seed is None else base * 1_000_003 + n * 1_009 + r)
+            plug, werm = PlugInClassifier().fit(X, y), WeightedERMClassifier().fit(X, y).estimator_
+            w, b = plug.estimator_.coef_.reshape(-1), float(plug.estimator_.intercept_[0])
+            rules = [(w, b - math.log(plug.threshold_ / (1 - plug.threshold_))), (w, b),
+                     (werm.coef_.reshape(-1), float(werm.intercept_[0]))]
+            for m, (w_m, b_m) in zip(REGRET_METHODS, rules):
+                out[m][i, r] = bayes - linear_rule_balanced_accuracy(problem, w_m, b_m)
+    out["n"] = np.asarray(ns)
+    return out

@@ -16,10 +16,8 @@ from sklearn_compat.utils.validation import validate_data
 from ltutorial._validation import check_choice
 from ltutorial.device import get_device
 
-# Devices given as a string ("cpu", "cuda", "auto" ...) or a torch.device; None: where X lives.
-DEVICE_CONSTRAINT = [None, str, torch.device]
-# imbalanced-learn's strategy names ("majority" only for under-samplers, "minority" only for over-samplers)
-STRATEGY_NAMES = ("auto", "minority", "majority", "not minority", "not majority", "all")
+DEVICE_CONSTRAINT = [None, str, torch.device]  # "cpu", "cuda", "auto" ... or a torch.device; None: where X lives
+STRATEGY_NAMES = ("auto", "minority", "majority", "not minority", "not majority", "all")  # imbalanced-learn's
 
 
 def check_sampling_strategy(sampling_strategy, y, sampling_type: str, **kwargs) -> dict:
@@ -47,10 +45,10 @@ def check_sampling_strategy(sampling_strategy, y, sampling_type: str, **kwargs) 
 
 
 class TorchSamplerMixin:
-    """Put first before imbalanced-learn's base sampler: tensors in give tensors out, on their device.
+    """Put before imbalanced-learn's base sampler: tensors in give tensors out, on their device.
 
-    Subclasses implement ``_fit_resample(X, y)`` (numpy, called by imbalanced-learn) and
-    ``_resample_tensors(X, y)`` (X a tensor on the compute device, y 1-D numpy labels; X and y out).
+    Subclasses implement ``_fit_resample(X, y)`` (numpy) and ``_resample_tensors(X, y)`` (X on the compute
+    device, y 1-D numpy labels).
     """
 
     def fit(self, X, y, **params):

@@ -23,10 +23,8 @@ from ltutorial.sampling.smote import SMOTE
 class SMOTEUnderSampler(BaseSampler):
     """``SMOTE(over_sampling_strategy)``, then ``RandomUnderSampler(under_sampling_strategy)`` on its output.
 
-    As an imblearn ``Pipeline([SMOTE, RandomUnderSampler])``. Binary default: the minority up to half the
-    majority, the majority down to it; multi-class: ``make_smote_under``. An int ``random_state`` s seeds
-    SMOTE with s, the under-sampler with s + 1. Fitted: ``smote_``, ``under_``, ``sampling_strategy_`` (the
-    final class counts). Notebook 02.
+    As an imblearn ``Pipeline([SMOTE, RandomUnderSampler])``; binary default: the minority up to half the
+    majority, the majority down to it. ``random_state`` s seeds SMOTE with s, the under-sampler with s + 1.
     """
 
     _sampling_type = "over-sampling"
@@ -106,9 +104,8 @@ MEET_AT = {"median": np.median, "mean": np.mean}  # m from the class counts when
 class MeetAt:
     """Strategy ``y -> {class: count}``: every class up (``step="over"``) or down to m = ``n_per_class``.
 
-    A name: m is the median / mean count before over-sampling, the smallest count after it (the classes
-    below m were raised to m). A value object, unlike a closure: it survives ``clone`` and pickling, and
-    its repr carries no memory address.
+    A name: m is the median / mean count before over-sampling, the smallest count after it. A value object,
+    not a closure: it survives ``clone`` and pickling, and its repr carries no memory address.
     """
 
     step: str
