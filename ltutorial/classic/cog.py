@@ -10,6 +10,8 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
 
 from ltutorial._validation import check_random_state
 from ltutorial.classic.kmeans import kmeans
@@ -30,8 +32,6 @@ class COG:
         self.decompose, self.random_state, self.device = decompose, random_state, device
 
     def fit(self, X, y):
-        from sklearn.base import clone
-
         X_np, y_np = check_X_y(X, y)
         seed = check_random_state(self.random_state)
         if not isinstance(self.oversample, bool):
@@ -130,6 +130,4 @@ def check_X_y(X, y) -> tuple[np.ndarray, np.ndarray]:
 
 def default_linear_model():
     """Multinomial logistic regression, the linear base model of the classic notebooks."""
-    from sklearn.linear_model import LogisticRegression
-
     return LogisticRegression(max_iter=2000)

@@ -13,6 +13,7 @@ from numbers import Real
 
 import numpy as np
 from scipy.special import ndtr
+from sklearn.base import clone
 
 from ltutorial._validation import check_positive_int, check_random_state
 from ltutorial.classic.cog import check_X_y, default_linear_model, like_input, to_numpy
@@ -32,8 +33,6 @@ class PlugInClassifier:
         self.threshold = threshold
 
     def fit(self, X, y):
-        from sklearn.base import clone
-
         X_np, y_np = check_X_y(X, y)
         classes, codes = np.unique(y_np, return_inverse=True)
         if len(classes) != 2:
@@ -85,8 +84,6 @@ class WeightedERMClassifier:
         self.estimator = estimator
 
     def fit(self, X, y):
-        from sklearn.base import clone
-
         X_np, y_np = check_X_y(X, y)
         classes, codes, counts = np.unique(y_np, return_inverse=True, return_counts=True)
         if len(classes) < 2:
