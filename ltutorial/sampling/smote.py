@@ -1,11 +1,10 @@
-"""SMOTE (Chawla, Bowyer, Hall & Kegelmeyer, JAIR 2002, section 4.2) in torch, drawn as imbalanced-learn draws.
+"""SMOTE (Chawla, Bowyer, Hall & Kegelmeyer, JAIR 2002) in torch, drawn as imbalanced-learn draws: notebook 02.
 
 For each over-sampled class: the k nearest same-class neighbours, then n_new points
 
     X_new = X[base] + u * (X[neighbour] - X[base]),    u ~ U[0, 1)
 
 with ``base`` uniform with replacement and ``neighbour`` one of its k. Output: X, then the new rows by class.
-Notebook 02.
 """
 
 from __future__ import annotations
