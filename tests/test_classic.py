@@ -51,11 +51,11 @@ def test_kmeans_seed_and_types():
 def test_kmeans_plus_plus_never_picks_a_covered_point(seed):
     # 3 distinct points, 100 copies each: D(x)^2 sampling gives a chosen point's copies weight 0,
     # so the 3 seeds are the 3 distinct points (a uniform draw would repeat one 7 times in 9)
-    from ltutorial.classic.kmeans import _plus_plus
+    from ltutorial.classic.kmeans import plus_plus
     from ltutorial._validation import make_generator
 
     X = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]]).repeat(100, 1)
-    seeds = _plus_plus(X, 3, make_generator(seed))
+    seeds = plus_plus(X, 3, make_generator(seed))
     assert len({tuple(c.tolist()) for c in seeds}) == 3
     # all points identical: no D^2 mass left, the draw falls back to uniform instead of failing
     same = kmeans(np.ones((10, 2)), 2, random_state=seed)

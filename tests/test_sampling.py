@@ -14,12 +14,10 @@ from imblearn.pipeline import Pipeline  # noqa: E402
 from imblearn.under_sampling import RandomUnderSampler as ImbRUS  # noqa: E402
 
 from ltutorial.sampling import (  # noqa: E402
-    SAMPLERS,
     SMOTE,
     RandomOverSampler,
     RandomUnderSampler,
     SMOTEUnderSampler,
-    build_sampler,
     check_sampling_strategy,
     kneighbors,
     make_smote_under,
@@ -358,13 +356,6 @@ def test_make_smote_under_meets_at_median():
         make_smote_under("mode")
     with pytest.raises(ValueError, match="n_per_class"):
         make_smote_under(0)
-
-
-def test_registry():
-    assert set(SAMPLERS) == {"smote", "random-over", "random-under", "smote-under"}
-    assert isinstance(build_sampler("smote", k_neighbors=2), SMOTE)
-    with pytest.raises(ValueError, match="must be one of"):
-        build_sampler("adasyn")
 
 
 @pytest.mark.parametrize("X,y", [

@@ -1,11 +1,7 @@
-"""COG: Classification using lOcal clusterinG (Wu, Wu, Chen & Xiong, KDD 2007; Wu, Xiong & Chen, DMKD 2010).
+"""COG, Classification using lOcal clusterinG (Wu, Wu, Chen & Xiong, KDD 2007; Wu, Xiong & Chen, DMKD 2010).
 
-Phase I   k-means inside each large class turns it into sub-classes (relabelling);
-Phase II  (COG-OS only) replicate the (sub-)classes so that every one is as large as the largest;
-Phase III train an ordinary (linear) classifier on the sub-class labels;
-Phase IV  predict a sub-class and map it back to its parent class.
-A majority class made of several clusters around a rare class is not linearly separable from it,
-but each cluster is: the sub-classes give a linear model the pieces it can separate. Notebook 04.
+Phase I k-means splits each large class into sub-classes; II (COG-OS) replicates every sub-class up to the
+largest; III a linear model learns the sub-classes; IV maps a predicted sub-class to its class. Notebook 04.
 """
 
 from __future__ import annotations
@@ -14,6 +10,8 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
 
 from ltutorial._validation import check_random_state
 from ltutorial.classic.kmeans import kmeans
@@ -21,8 +19,91 @@ from ltutorial.sampling.base import resolve_device
 from ltutorial.sampling.random_sampling import RandomOverSampler
 
 
+class COG:
+    """Local clustering for rare class analysis (``oversample=True``: COG-OS), with scikit-learn's API.
+
+    ``n_clusters``: an int, ``{class: k}`` or "auto" (k_j = round(n_j / n_min)); ``decompose``: "not minority",
+    "all" or a list of classes; ``device``: where k-means runs (None: where X lives).
+    """
+
+    def __init__(self, n_clusters=3, oversample: bool = False, base_estimator=None, decompose="not minority",
+                 random_state=None, device=None):
+        self.n_clusters, self.oversample, self.base_estimator = n_clusters, oversample, base_estimator
+        self.decompose, self.random_state, self.device = decompose, random_state, device
+
+    def fit(self, X, y):
+        X_np, y_np = check_X_y(X, y)
+        seed = check_random_state(self.random_state)
+        if not isinstance(self.oversample, bool):
+            raise ValueError(f"oversample must be True or False; got {self.oversample!r} instead.")
+        classes, codes, counts = np.unique(y_np, return_inverse=True, return_counts=True)
+        if len(classes) < 2:
+            raise ValueError(f"y must contain at least 2 classes; got {len(classes)} instead.")
+        targets = self._targets(classes.tolist(), counts)
+        X_work = torch.from_numpy(np.ascontiguousarray(X_np, dtype=np.float32))
+        sub, parent = np.empty(len(y_np), dtype=np.int64), []
+        for ci, label in enumerate(classes.tolist()):  # Phase I: k-means inside each decomposed class
+            rows = np.flatnonzero(codes == ci)
+            k = self._clusters_for(label, int(counts[ci]), int(counts.min())) if label in targets else 1
+            local = np.zeros(len(rows), dtype=np.int64) if k == 1 else kmeans(
+                X_work[rows], k, random_state=None if seed is None else seed + ci,
+                device=resolve_device(self.device, X)).labels.cpu().numpy()  # where X lives, unless device says
+            sub[rows] = len(parent) + local
+            parent.extend([ci] * k)
+        self.classes_, self.subclass_parent_, self.train_subclasses_ = classes, np.asarray(parent, dtype=np.int64), sub
+        self.n_subclasses_, self.subclass_counts_ = len(parent), np.bincount(sub, minlength=len(parent))
+        X_fit, y_fit = X_np, sub
+        if self.oversample:  # Phase II: every sub-class replicated up to the largest
+            X_fit, y_fit = RandomOverSampler("not majority", random_state=seed).fit_resample(X_np, sub)
+        est = default_linear_model() if self.base_estimator is None else clone(self.base_estimator)
+        self.estimator_ = est.fit(X_fit, y_fit)  # Phase III
+        return self
+
+    def predict(self, X):
+        """Phase IV: the predicted sub-class mapped back to its class."""
+        sub = np.asarray(self._fitted().predict(to_numpy(X)), dtype=np.int64)
+        return like_input(self.classes_[self.subclass_parent_[sub]], X)
+
+    def predict_proba(self, X):
+        """P(class | x) = the sum of the base model's probabilities of that class's sub-classes."""
+        if not hasattr(self._fitted(), "predict_proba"):
+            raise ValueError("predict_proba needs a base_estimator with predict_proba; "
+                             f"{type(self.estimator_).__name__} has none.")
+        seen = np.asarray(self.estimator_.classes_, dtype=np.int64)  # the columns of predict_proba
+        member = np.zeros((len(seen), len(self.classes_)))
+        member[np.arange(len(seen)), self.subclass_parent_[seen]] = 1.0
+        return like_input(self.estimator_.predict_proba(to_numpy(X)) @ member, X)
+
+    def _fitted(self):
+        if not hasattr(self, "estimator_"):
+            raise ValueError("this COG instance is not fitted yet; call fit(X, y) first.")
+        return self.estimator_
+
+    def _clusters_for(self, label, n_c: int, n_min: int) -> int:
+        if self.n_clusters == "auto":
+            return max(1, int(round(n_c / n_min)))
+        if isinstance(self.n_clusters, str):
+            raise ValueError(f"n_clusters must be an int, a dict or 'auto'; got {self.n_clusters!r} instead.")
+        k = self.n_clusters.get(label, 1) if isinstance(self.n_clusters, dict) else self.n_clusters
+        if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= n_c:
+            raise ValueError(f"n_clusters for class {label!r} must be an int in [1, {n_c}] (<= its {n_c} samples); "
+                             f"got {k!r} instead.")
+        return int(k)
+
+    def _targets(self, classes: list, counts) -> list:
+        if isinstance(self.decompose, str) and self.decompose in ("all", "not minority"):
+            return classes if self.decompose == "all" else [c for c in classes if c != classes[int(np.argmin(counts))]]
+        if not isinstance(self.decompose, (list, tuple, set)):
+            raise ValueError(f"decompose must be one of ['not minority', 'all'] or a list of classes; "
+                             f"got {self.decompose!r} instead.")
+        missing = [c for c in self.decompose if c not in classes]
+        if missing:
+            raise ValueError(f"decompose names classes not present in y: {missing}; the classes are {classes}.")
+        return list(self.decompose)
+
+
 def to_numpy(X, name: str = "X") -> np.ndarray:
-    """numpy view of X for scikit-learn estimators (torch tensors are copied to the CPU)."""
+    """X as numpy for scikit-learn (tensors copied to the CPU); shared with ``plugin``."""
     if isinstance(X, torch.Tensor):
         return X.detach().cpu().numpy()
     if isinstance(X, (np.ndarray, list, tuple)):
@@ -31,148 +112,22 @@ def to_numpy(X, name: str = "X") -> np.ndarray:
 
 
 def like_input(values: np.ndarray, X):
-    """Return ``values`` as a torch tensor on X's device when X is a tensor, else as numpy."""
-    if isinstance(X, torch.Tensor):
-        return torch.as_tensor(values).to(X.device)
-    return values
+    """``values`` as a tensor on X's device when X is a tensor, else numpy."""
+    return torch.as_tensor(values).to(X.device) if isinstance(X, torch.Tensor) else values
 
 
 def check_X_y(X, y) -> tuple[np.ndarray, np.ndarray]:
+    """X (2-D, finite numbers) and y (one label per row) as numpy, for the scikit-learn models of notebooks 04-05."""
     X_np, y_np = to_numpy(X, "X"), to_numpy(y, "y")
     if X_np.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {X_np.shape} instead.")
     if y_np.ndim != 1 or len(y_np) != len(X_np):
         raise ValueError(f"y must be 1-D with one label per row of X ({len(X_np)}); got shape {y_np.shape} instead.")
     if X_np.dtype.kind not in "biuf" or not np.all(np.isfinite(X_np)):
-        raise ValueError("X must be numeric without NaN or infinite values; got non-finite or non-numeric values instead.")
+        raise ValueError("X must be numeric without NaN or infinite values; got such values instead.")
     return X_np, y_np
 
 
 def default_linear_model():
     """Multinomial logistic regression, the linear base model of the classic notebooks."""
-    from sklearn.linear_model import LogisticRegression
-
     return LogisticRegression(max_iter=2000)
-
-
-_DECOMPOSE = ("not minority", "all")
-
-
-class COG:
-    """Local clustering for rare class analysis; ``oversample=True`` gives COG-OS.
-
-    n_clusters: clusters per decomposed class: an int, a dict ``{class: k}`` or "auto"
-        (k_j = round(n_j / n_min), so sub-classes come out about as large as the rarest class).
-    decompose: which classes are clustered: "not minority" (every class but the smallest; the
-        majority in a binary problem), "all", or a list of class labels.
-    base_estimator: a scikit-learn classifier (cloned; default multinomial logistic regression);
-        ``predict_proba`` needs one that has it.
-    oversample: COG-OS: replicate every sub-class (rare classes included) up to the size of the
-        largest sub-class before training (random replication with ``random_state``).
-    device: where k-means runs (None: where X lives).
-
-    Fitted: ``classes_``, ``subclass_parent_`` (sub-class -> index into classes_),
-    ``n_subclasses_``, ``subclass_counts_``, ``train_subclasses_`` (sub-class of each training
-    row), ``estimator_``.
-    Notebook 04.
-    """
-
-    def __init__(self, n_clusters=3, oversample: bool = False, base_estimator=None, decompose="not minority",
-                 random_state=None, device=None):
-        self.n_clusters = n_clusters
-        self.oversample = oversample
-        self.base_estimator = base_estimator
-        self.decompose = decompose
-        self.random_state = random_state
-        self.device = device
-
-    def _clusters_for(self, label, n_c: int, n_min: int) -> int:
-        if isinstance(self.n_clusters, str):
-            if self.n_clusters != "auto":
-                raise ValueError(f"n_clusters must be an int, a dict or 'auto'; got {self.n_clusters!r} instead.")
-            return max(1, int(round(n_c / n_min)))
-        if isinstance(self.n_clusters, dict):
-            k = self.n_clusters.get(label, 1)
-        else:
-            k = self.n_clusters
-        if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-            raise ValueError(f"n_clusters must be a positive int (or a dict of them); got {k!r} for class {label!r} instead.")
-        if k > n_c:
-            raise ValueError(f"n_clusters for class {label!r} must be <= its {n_c} samples; got {k} instead.")
-        return int(k)
-
-    def _targets(self, classes, counts) -> list:
-        if isinstance(self.decompose, str):
-            if self.decompose not in _DECOMPOSE:
-                raise ValueError(f"decompose must be one of {list(_DECOMPOSE)} or a list of classes; got {self.decompose!r} instead.")
-            if self.decompose == "all":
-                return list(classes)
-            minority = classes[int(np.argmin(counts))]
-            return [c for c in classes if c != minority]
-        if not isinstance(self.decompose, (list, tuple, set)):
-            raise ValueError(f"decompose must be one of {list(_DECOMPOSE)} or a list of classes; got {self.decompose!r} instead.")
-        targets = list(self.decompose)
-        missing = [c for c in targets if c not in classes]
-        if missing:
-            raise ValueError(f"decompose names classes not present in y: {missing}; the classes are {list(classes)}.")
-        return targets
-
-    def fit(self, X, y):
-        from sklearn.base import clone
-
-        X_np, y_np = check_X_y(X, y)
-        seed = check_random_state(self.random_state)
-        if not isinstance(self.oversample, bool):
-            raise ValueError(f"oversample must be True or False; got {self.oversample!r} instead.")
-        classes, codes, counts = np.unique(y_np, return_inverse=True, return_counts=True)
-        if len(classes) < 2:
-            raise ValueError(f"y must contain at least 2 classes; got {len(classes)} instead.")
-        cls_list = [c.item() for c in classes]
-        targets = set(self._targets(cls_list, counts))
-        sub = np.empty(len(y_np), dtype=np.int64)
-        parent = []
-        X_work = torch.from_numpy(np.ascontiguousarray(X_np, dtype=np.float32))
-        # k-means runs where X lives (a CUDA tensor: on that GPU) unless ``device`` says otherwise
-        km_device = resolve_device(self.device, X)
-        for ci, label in enumerate(cls_list):
-            rows = np.flatnonzero(codes == ci)
-            k = self._clusters_for(label, int(counts[ci]), int(counts.min())) if label in targets else 1
-            if k == 1:
-                local = np.zeros(len(rows), dtype=np.int64)
-            else:
-                local = kmeans(X_work[rows], k, random_state=None if seed is None else seed + ci,
-                               device=km_device).labels.cpu().numpy()
-            sub[rows] = len(parent) + local
-            parent.extend([ci] * k)
-        self.classes_ = classes
-        self.subclass_parent_ = np.asarray(parent, dtype=np.int64)
-        self.n_subclasses_ = len(parent)
-        self.subclass_counts_ = np.bincount(sub, minlength=self.n_subclasses_)
-        self.train_subclasses_ = sub
-        X_fit, y_fit = X_np, sub
-        if self.oversample:
-            X_fit, y_fit = RandomOverSampler("not majority", random_state=seed).fit_resample(X_np, sub)
-        est = default_linear_model() if self.base_estimator is None else clone(self.base_estimator)
-        self.estimator_ = est.fit(X_fit, y_fit)
-        return self
-
-    def _check_fitted(self):
-        if not hasattr(self, "estimator_"):
-            raise ValueError("this COG instance is not fitted yet; call fit(X, y) first.")
-
-    def predict(self, X):
-        """Predicted sub-class mapped back to its parent class (Phase IV)."""
-        self._check_fitted()
-        sub = np.asarray(self.estimator_.predict(to_numpy(X)), dtype=np.int64)
-        return like_input(self.classes_[self.subclass_parent_[sub]], X)
-
-    def predict_proba(self, X):
-        """P(class | x) = sum of the base model's probabilities of that class's sub-classes."""
-        self._check_fitted()
-        if not hasattr(self.estimator_, "predict_proba"):
-            raise ValueError(f"predict_proba needs a base_estimator with predict_proba; {type(self.estimator_).__name__} has none.")
-        p_sub = self.estimator_.predict_proba(to_numpy(X))
-        seen = np.asarray(self.estimator_.classes_, dtype=np.int64)  # columns of p_sub
-        member = np.zeros((len(seen), len(self.classes_)))
-        member[np.arange(len(seen)), self.subclass_parent_[seen]] = 1.0
-        return like_input(p_sub @ member, X)

@@ -1,51 +1,31 @@
-"""Balanced-accuracy-consistent binary classifiers (Menon, Narasimhan, Agarwal & Chawla, ICML 2013).
+"""Balanced-accuracy-consistent binary classifiers and their exact regret (Menon, Narasimhan, Agarwal & Chawla,
+ICML 2013): notebook 05.
 
-For balanced accuracy AM = (TPR + TNR) / 2 the Bayes rule is ``sign(eta(x) - p)`` with
-eta(x) = P(y=1|x) and p = P(y=1): the threshold is the base rate, not 1/2. Two consistent recipes:
-* plug-in with empirical threshold (the slide's Algorithm 1): fit a class-probability estimator
-  eta_hat with a proper loss, predict positive when eta_hat(x) > p_hat (training positive rate);
-* empirically balanced ERM: weight positives by 1/(2 p_hat) and negatives by 1/(2 (1 - p_hat)),
-  minimise a calibrated surrogate, threshold the score at 0.
-Notebook 05 compares both with the inconsistent eta_hat > 1/2 as n grows.
+The Bayes rule for AM = (TPR + TNR) / 2 is eta(x) > p, with eta(x) = P(y=1|x), p = P(y=1): the base rate,
+not 1/2. Plug-in (the slide's Algorithm 1): eta_hat from a proper loss, thresholded at p_hat; empirically
+balanced ERM: weights 1/(2 p_hat) and 1/(2 (1 - p_hat)), threshold 0.
 """
 
 from __future__ import annotations
 
+import math
 from numbers import Real
 
 import numpy as np
+from scipy.special import ndtr
+from sklearn.base import clone
 
+from ltutorial._validation import check_positive_int, check_random_state
 from ltutorial.classic.cog import check_X_y, default_linear_model, like_input, to_numpy
 
-
-def _binary(y_np: np.ndarray):
-    classes, codes = np.unique(y_np, return_inverse=True)
-    if len(classes) != 2:
-        raise ValueError(f"y must contain exactly 2 classes (binary); got {len(classes)} instead.")
-    return classes, codes.reshape(-1)
-
-
-def _empirical(codes: np.ndarray) -> float:
-    return float(codes.mean())
-
-
-def _half(codes: np.ndarray) -> float:
-    return 0.5
-
-
-THRESHOLDS = {"empirical": _empirical, "half": _half}
+REGRET_METHODS = ("plug-in, threshold p_hat", "plug-in, threshold 1/2", "weighted ERM")
 
 
 class PlugInClassifier:
-    """Predict the positive class (``classes_[1]``) when ``eta_hat(x) > threshold_``.
+    """Predict ``classes_[1]`` when ``eta_hat(x) > threshold_``: p_hat ("empirical"), 0.5 ("half") or a number.
 
-    estimator: a scikit-learn classifier with ``predict_proba`` (cloned; default logistic
-        regression, a proper-loss class-probability estimator).
-    threshold: "empirical" (p_hat, the positive rate of the training labels: Menon et al. 2013,
-        consistent for balanced accuracy), "half" (0.5, consistent for accuracy only) or a number
-        in (0, 1).
-    Fitted: ``classes_``, ``threshold_``, ``estimator_``.
-    Notebook 05.
+    ``estimator``: a scikit-learn classifier with ``predict_proba`` (default logistic regression).
+    Fitted: ``classes_``, ``threshold_``, ``estimator_``. Notebook 05.
     """
 
     def __init__(self, estimator=None, threshold="empirical"):
@@ -53,30 +33,30 @@ class PlugInClassifier:
         self.threshold = threshold
 
     def fit(self, X, y):
-        from sklearn.base import clone
-
         X_np, y_np = check_X_y(X, y)
-        classes, codes = _binary(y_np)
-        if isinstance(self.threshold, str):
-            if self.threshold not in THRESHOLDS:
-                raise ValueError(f"threshold must be one of {list(THRESHOLDS)} or a number in (0, 1); got {self.threshold!r} instead.")
-            thr = THRESHOLDS[self.threshold](codes)
-        elif isinstance(self.threshold, Real) and not isinstance(self.threshold, bool) and 0 < float(self.threshold) < 1:
+        classes, codes = np.unique(y_np, return_inverse=True)
+        if len(classes) != 2:
+            raise ValueError(f"y must contain exactly 2 classes (binary); got {len(classes)} instead.")
+        codes = codes.reshape(-1)
+        if self.threshold == "empirical":
+            thr = float(codes.mean())  # p_hat, the positive rate of the training labels
+        elif self.threshold == "half":
+            thr = 0.5
+        elif isinstance(self.threshold, Real) and not isinstance(self.threshold, bool) and 0 < self.threshold < 1:
             thr = float(self.threshold)
         else:
-            raise ValueError(f"threshold must be one of {list(THRESHOLDS)} or a number in (0, 1); got {self.threshold!r} instead.")
+            raise ValueError("threshold must be one of ['empirical', 'half'] or a number in (0, 1); "
+                             f"got {self.threshold!r} instead.")
         est = default_linear_model() if self.estimator is None else clone(self.estimator)
         if not hasattr(est, "predict_proba"):
-            raise ValueError(f"estimator must have predict_proba (a class-probability estimator); {type(est).__name__} has none.")
-        self.estimator_ = est.fit(X_np, codes)
-        self.classes_ = classes
-        self.threshold_ = thr
+            raise ValueError(f"estimator must have predict_proba (a class-probability estimator); "
+                             f"{type(est).__name__} has none.")
+        self.estimator_, self.classes_, self.threshold_ = est.fit(X_np, codes), classes, thr
         return self
 
-    def _eta(self, X) -> np.ndarray:
-        if not hasattr(self, "estimator_"):
-            raise ValueError("this PlugInClassifier is not fitted yet; call fit(X, y) first.")
-        return self.estimator_.predict_proba(to_numpy(X))[:, 1]
+    def predict(self, X):
+        positive = self._eta(X) > self.threshold_
+        return like_input(self.classes_[positive.astype(np.int64)], X)
 
     def predict_proba(self, X):
         """The estimator's (N, 2) class probabilities [1 - eta_hat, eta_hat]."""
@@ -87,44 +67,78 @@ class PlugInClassifier:
         """eta_hat(x) - threshold_: positive means the positive class."""
         return like_input(self._eta(X) - self.threshold_, X)
 
-    def predict(self, X):
-        positive = self._eta(X) > self.threshold_
-        return like_input(self.classes_[positive.astype(np.int64)], X)
+    def _eta(self, X) -> np.ndarray:
+        if not hasattr(self, "estimator_"):
+            raise ValueError("this PlugInClassifier is not fitted yet; call fit(X, y) first.")
+        return self.estimator_.predict_proba(to_numpy(X))[:, 1]
 
 
 class WeightedERMClassifier:
-    """Empirically balanced ERM: class-weighted fit with weights n / (K n_y), prediction at the usual 0.5.
+    """Empirically balanced ERM: a fit weighted by n / (K n_y) (scikit-learn's "balanced"), predicted at 0.5.
 
-    In the binary case the weights are 1/(2 p_hat) for positives and 1/(2 (1 - p_hat)) for
-    negatives, the same as scikit-learn's ``class_weight="balanced"``. estimator: a
-    scikit-learn classifier whose ``fit`` takes ``sample_weight`` (default logistic regression).
-    Fitted: ``classes_``, ``class_weight_`` (one weight per class), ``estimator_``.
+    Binary: 1/(2 p_hat) for positives, 1/(2 (1 - p_hat)) for negatives. ``estimator``: a classifier whose
+    ``fit`` takes ``sample_weight``. Fitted: ``classes_``, ``class_weight_``, ``estimator_``. Notebook 05.
     """
 
     def __init__(self, estimator=None):
         self.estimator = estimator
 
     def fit(self, X, y):
-        from sklearn.base import clone
-
         X_np, y_np = check_X_y(X, y)
         classes, codes, counts = np.unique(y_np, return_inverse=True, return_counts=True)
         if len(classes) < 2:
             raise ValueError(f"y must contain at least 2 classes; got {len(classes)} instead.")
-        codes = codes.reshape(-1)
-        weights = len(y_np) / (len(classes) * counts)
+        codes, weights = codes.reshape(-1), len(y_np) / (len(classes) * counts)
         est = default_linear_model() if self.estimator is None else clone(self.estimator)
         self.estimator_ = est.fit(X_np, codes, sample_weight=weights[codes])
-        self.classes_ = classes
-        self.class_weight_ = weights
+        self.classes_, self.class_weight_ = classes, weights
         return self
 
     def predict(self, X):
-        if not hasattr(self, "estimator_"):
-            raise ValueError("this WeightedERMClassifier is not fitted yet; call fit(X, y) first.")
-        return like_input(self.classes_[np.asarray(self.estimator_.predict(to_numpy(X)), dtype=np.int64)], X)
+        codes = np.asarray(self._fitted().predict(to_numpy(X)), dtype=np.int64)
+        return like_input(self.classes_[codes], X)
 
     def predict_proba(self, X):
+        return like_input(self._fitted().predict_proba(to_numpy(X)), X)
+
+    def _fitted(self):
         if not hasattr(self, "estimator_"):
             raise ValueError("this WeightedERMClassifier is not fitted yet; call fit(X, y) first.")
-        return like_input(self.estimator_.predict_proba(to_numpy(X)), X)
+        return self.estimator_
+
+
+def linear_rule_balanced_accuracy(problem, w, b) -> float:
+    """Exact BA of "predict 1 iff w.x + b > 0" when X | y ~ N(mu_y, Sigma) (a ``GaussianBinaryProblem``).
+
+    With s = sqrt(w' Sigma w): TPR = Phi((w.mu1 + b) / s), TNR = Phi(-(w.mu0 + b) / s), BA = (TPR + TNR) / 2.
+    """
+    w = np.asarray(w, dtype=np.float64).reshape(-1)
+    if w.shape != (problem.dim,):
+        raise ValueError(f"w must have {problem.dim} entries; got shape {w.shape} instead.")
+    s = math.sqrt(float(w @ problem.cov @ w))
+    if s == 0:  # a constant rule: all positive or all negative, BA = 1/2 either way
+        return 0.5
+    return float(0.5 * (ndtr((w @ problem.mu1 + float(b)) / s) + ndtr(-(w @ problem.mu0 + float(b)) / s)))
+
+
+def balanced_accuracy_regret(problem, sample_sizes, repeats: int = 5, random_state=None) -> dict:
+    """``{method: (len(sample_sizes), repeats) array}`` of BA(Bayes) - BA(rule) for ``REGRET_METHODS``, plus "n".
+
+    Exact, free of test-set noise: each repeat draws n points and fits logistic regression (plug-in at p_hat,
+    b - logit(p_hat), and at 1/2) and class-weighted logistic regression.
+    """
+    repeats, seed = check_positive_int(repeats, name="repeats"), check_random_state(random_state)
+    ns = [check_positive_int(n, name="sample_sizes", minimum=10) for n in sample_sizes]
+    bayes, base = problem.balanced_accuracy("balanced_accuracy"), 0 if seed is None else seed
+    out = {m: np.zeros((len(ns), repeats)) for m in REGRET_METHODS}
+    for i, n in enumerate(ns):
+        for r in range(repeats):
+            X, y = problem.sample(n, random_state=None if seed is None else base * 1_000_003 + n * 1_009 + r)
+            plug, werm = PlugInClassifier().fit(X, y), WeightedERMClassifier().fit(X, y).estimator_
+            w, b = plug.estimator_.coef_.reshape(-1), float(plug.estimator_.intercept_[0])
+            rules = [(w, b - math.log(plug.threshold_ / (1 - plug.threshold_))), (w, b),
+                     (werm.coef_.reshape(-1), float(werm.intercept_[0]))]
+            for m, (w_m, b_m) in zip(REGRET_METHODS, rules):
+                out[m][i, r] = bayes - linear_rule_balanced_accuracy(problem, w_m, b_m)
+    out["n"] = np.asarray(ns)
+    return out

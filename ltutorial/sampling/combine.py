@@ -1,9 +1,7 @@
-"""SMOTE followed by random under-sampling of the majority, the combination Chawla et al. recommend.
+"""SMOTE, then random under-sampling of the majority: the combination Chawla et al. (JAIR 2002) recommend.
 
-The SMOTE paper's abstract: over-sampling the minority with synthetic points AND under-sampling
-the majority reaches better ROC points than under-sampling alone. The slide's reading: interpolation
-is limited by the existing samples, so SMOTE is run together with under-sampling ("increase
-minority diversity and decrease majority diversity"). Notebook 02 uses it.
+It reaches better ROC points than under-sampling alone (the paper's abstract); the slide: "increase minority
+diversity and decrease majority diversity". Notebook 02.
 """
 
 from __future__ import annotations
@@ -12,34 +10,21 @@ from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
-import torch
 from imblearn.base import BaseSampler
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.under_sampling.base import BaseUnderSampler
 from imblearn.utils import check_target_type
 
-from ltutorial.sampling.base import DEVICE_CONSTRAINT, derived_seeds
+from ltutorial.sampling.base import DEVICE_CONSTRAINT, check_sampling_strategy, labels_numpy, scalar
 from ltutorial.sampling.random_sampling import RandomUnderSampler
 from ltutorial.sampling.smote import SMOTE
-from ltutorial.sampling.strategy import check_sampling_strategy
-
-
-def _scalar(label):
-    return label.item() if hasattr(label, "item") else label
 
 
 class SMOTEUnderSampler(BaseSampler):
-    """``SMOTE(over_sampling_strategy)`` then ``RandomUnderSampler(under_sampling_strategy)``.
+    """``SMOTE(over_sampling_strategy)``, then ``RandomUnderSampler(under_sampling_strategy)`` on its output.
 
-    Both strategies have imbalanced-learn's meaning; the under-sampling one is resolved on the
-    labels AFTER SMOTE, exactly like an imblearn ``Pipeline([SMOTE(...), RandomUnderSampler(...)])``.
-    Binary default: raise the minority to half the majority, then cut the majority to the new
-    minority count (0.5, 1.0). For multi-class data see ``make_smote_under``. An imbalanced-learn
-    sampler (clone, ``set_params``, pipelines, grid search); inputs and outputs as ``SMOTE`` (which
-    refuses scipy.sparse X), torch tensors stay on their device. ``random_state`` (None, int or
-    ``numpy.random.RandomState``) fixes both stages (an int s: SMOTE gets s, the under-sampler s + 1).
-    Fitted: ``smote_`` and ``under_`` (the fitted samplers), ``sampling_strategy_`` (final counts).
-    Notebook 02.
+    As an imblearn ``Pipeline([SMOTE, RandomUnderSampler])``; binary default: the minority up to half the
+    majority, the majority down to it. ``random_state`` s seeds SMOTE with s, the under-sampler with s + 1.
     """
 
     _sampling_type = "over-sampling"
@@ -53,30 +38,48 @@ class SMOTEUnderSampler(BaseSampler):
 
     def __init__(self, over_sampling_strategy=0.5, under_sampling_strategy=1.0, k_neighbors=5,
                  random_state=None, device=None):
-        self.over_sampling_strategy = over_sampling_strategy
-        self.under_sampling_strategy = under_sampling_strategy
-        self.k_neighbors = k_neighbors
-        self.random_state = random_state
-        self.device = device
+        self.over_sampling_strategy, self.under_sampling_strategy = over_sampling_strategy, under_sampling_strategy
+        self.k_neighbors, self.random_state, self.device = k_neighbors, random_state, device
+
+    def fit_resample(self, X, y, **params):
+        """SMOTE, then random under-sampling: ``(X_resampled, y_resampled)`` of the kind X and y came in."""
+        over_seed, under_seed = self._seeds()
+        X_mid, y_mid = self._smote(over_seed).fit_resample(X, y)
+        self._copy_feature_attributes()
+        self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=under_seed, device=self.device)
+        X_res, y_res = self.under_.fit_resample(X_mid, y_mid)
+        y_np = labels_numpy(y_res)
+        if y_np.ndim == 2:  # a column vector, or one-hot (whose classes are its columns, as in imblearn)
+            y_np = y_np.argmax(axis=1) if y_np.shape[1] > 1 else y_np.ravel()
+        self.sampling_strategy_ = {scalar(c): int(n) for c, n in zip(*np.unique(y_np, return_counts=True))}
+        return X_res, y_res
 
     def fit(self, X, y, **params):
-        """Check X and y and resolve both strategies (as imbalanced-learn's ``fit``: nothing is resampled).
-
-        Sets ``smote_`` (fitted, not run) and ``sampling_strategy_`` (the final class counts).
-        """
-        self._validate_params()
-        over_seed, _ = derived_seeds(self.random_state, 2)
-        self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors,
-                            random_state=over_seed, device=self.device).fit(X, y)
+        """Check X and y and resolve both strategies, nothing resampled (imbalanced-learn's ``fit``)."""
+        self._smote(self._seeds()[0]).fit(X, y)
         self._copy_feature_attributes()
-        y_np = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+        y_np = labels_numpy(y)
         y_np = check_target_type(y_np, indicate_one_vs_all=True)[0].reshape(len(y_np), -1)[:, 0]
         added = [np.full(int(n), c, dtype=y_np.dtype) for c, n in self.smote_.sampling_strategy_.items()]
         y_mid = np.concatenate([y_np, *added])
         kept = check_sampling_strategy(self.under_sampling_strategy, y_mid, "under-sampling")
         labels, counts = np.unique(y_mid, return_counts=True)
-        self.sampling_strategy_ = {_scalar(c): int(kept.get(c, n)) for c, n in zip(labels, counts)}
+        self.sampling_strategy_ = {scalar(c): int(kept.get(c, n)) for c, n in zip(labels, counts)}
         return self
+
+    def _seeds(self) -> list:
+        """The two stages' seeds: s and s + 1 for an int, two draws from a ``RandomState``."""
+        self._validate_params()
+        if self.random_state is None:
+            return [None, None]
+        if isinstance(self.random_state, np.random.RandomState):
+            return [int(s) for s in self.random_state.randint(np.iinfo(np.int32).max, size=2)]
+        return [int(self.random_state), int(self.random_state) + 1]
+
+    def _smote(self, seed) -> SMOTE:
+        self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors, random_state=seed,
+                            device=self.device)
+        return self.smote_
 
     def _copy_feature_attributes(self) -> None:
         self.n_features_in_ = self.smote_.n_features_in_
@@ -84,23 +87,6 @@ class SMOTEUnderSampler(BaseSampler):
             self.feature_names_in_ = self.smote_.feature_names_in_
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-
-    def fit_resample(self, X, y, **params):
-        """SMOTE, then random under-sampling: ``(X_resampled, y_resampled)`` of the kind X and y came in."""
-        self._validate_params()
-        over_seed, under_seed = derived_seeds(self.random_state, 2)
-        self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors,
-                            random_state=over_seed, device=self.device)
-        X_mid, y_mid = self.smote_.fit_resample(X, y)
-        self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=under_seed, device=self.device)
-        X_res, y_res = self.under_.fit_resample(X_mid, y_mid)
-        self._copy_feature_attributes()
-        y_np = y_res.detach().cpu().numpy() if isinstance(y_res, torch.Tensor) else np.asarray(y_res)
-        if y_np.ndim == 2:  # a column vector, or one-hot (whose classes are its columns, as in imblearn)
-            y_np = y_np.argmax(axis=1) if y_np.shape[1] > 1 else y_np.ravel()
-        labels, counts = np.unique(y_np, return_counts=True)
-        self.sampling_strategy_ = {_scalar(c): int(n) for c, n in zip(labels, counts)}
-        return X_res, y_res
 
     def _fit_resample(self, X, y):  # pragma: no cover - fit_resample does the work
         raise NotImplementedError("SMOTEUnderSampler.fit_resample runs its two stages itself.")
@@ -111,55 +97,36 @@ class SMOTEUnderSampler(BaseSampler):
         return tags
 
 
-# how m is found from the class counts when n_per_class is a name
-MEET_AT = {"median": np.median, "mean": np.mean}
-
-
-def meet_over(n_per_class, y: np.ndarray) -> dict:
-    """Over-sampling strategy: every class up to m (``n_per_class``, or the median / mean class count of y)."""
-    classes, counts = np.unique(y, return_counts=True)
-    m = int(round(float(MEET_AT[n_per_class](counts)))) if isinstance(n_per_class, str) else int(n_per_class)
-    return {_scalar(c): max(int(n), m) for c, n in zip(classes, counts)}
-
-
-def meet_under(n_per_class, y: np.ndarray) -> dict:
-    """Under-sampling strategy after ``meet_over``: every class down to the same m.
-
-    For a name, m is the smallest count after the over-sampling step: the median or mean is at least
-    the smallest original count, so the classes below it were raised to exactly m. Stateless, so the
-    strategy survives ``clone`` and pickling (a grid search copies each parameter on its own).
-    """
-    classes, counts = np.unique(y, return_counts=True)
-    m = int(counts.min()) if isinstance(n_per_class, str) else int(n_per_class)
-    return {_scalar(c): min(int(n), m) for c, n in zip(classes, counts)}
+MEET_AT = {"median": np.median, "mean": np.mean}  # m from the class counts when n_per_class is a name
 
 
 @dataclass(frozen=True)
 class MeetAt:
-    """``meet_over`` (``step="over"``) or ``meet_under`` at ``n_per_class`` as a strategy callable ``y -> dict``.
+    """Strategy ``y -> {class: count}``: every class up (``step="over"``) or down to m = ``n_per_class``.
 
-    A value object rather than ``functools.partial``: its repr is stable across processes, so test ids
-    and printed pipelines do not carry memory addresses.
+    A name: m is the median / mean count before over-sampling, the smallest count after it. A value object,
+    not a closure: it survives ``clone`` and pickling, and its repr carries no memory address.
     """
 
     step: str
     n_per_class: object
 
     def __call__(self, y) -> dict:
-        return (meet_over if self.step == "over" else meet_under)(self.n_per_class, y)
+        classes, counts = np.unique(y, return_counts=True)
+        n = self.n_per_class
+        if self.step == "over":
+            m = int(round(float(MEET_AT[n](counts)))) if isinstance(n, str) else int(n)
+            return {scalar(c): max(int(k), m) for c, k in zip(classes, counts)}
+        m = int(counts.min()) if isinstance(n, str) else int(n)
+        return {scalar(c): min(int(k), m) for c, k in zip(classes, counts)}
 
 
-def make_smote_under(n_per_class="median", *, k_neighbors: int = 5, random_state=None, device=None) -> SMOTEUnderSampler:
-    """A ``SMOTEUnderSampler`` that ends with ``n_per_class`` samples in every class (multi-class friendly).
-
-    Classes smaller than m are SMOTE'd up to m, larger ones randomly under-sampled to m, where m is
-    ``n_per_class`` (an int) or the median / mean class count of the training labels.
-    Notebook 02.
-    """
-    if isinstance(n_per_class, str):
-        if n_per_class not in MEET_AT:
-            raise ValueError(f"n_per_class must be a positive int or one of {list(MEET_AT)}; got {n_per_class!r} instead.")
-    elif isinstance(n_per_class, bool) or not isinstance(n_per_class, Integral) or n_per_class < 1:
+def make_smote_under(n_per_class="median", *, k_neighbors: int = 5, random_state=None, device=None):
+    """A ``SMOTEUnderSampler`` that SMOTEs every class up to m = ``n_per_class`` (an int, "median" or "mean")
+    and under-samples every larger one down to m (notebook 02)."""
+    valid = n_per_class in MEET_AT if isinstance(n_per_class, str) else (
+        isinstance(n_per_class, Integral) and not isinstance(n_per_class, bool) and n_per_class >= 1)
+    if not valid:
         raise ValueError(f"n_per_class must be a positive int or one of {list(MEET_AT)}; got {n_per_class!r} instead.")
-    return SMOTEUnderSampler(MeetAt("over", n_per_class), MeetAt("under", n_per_class),
-                             k_neighbors=k_neighbors, random_state=random_state, device=device)
+    return SMOTEUnderSampler(MeetAt("over", n_per_class), MeetAt("under", n_per_class), k_neighbors=k_neighbors,
+                             random_state=random_state, device=device)

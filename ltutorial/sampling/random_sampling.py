@@ -1,11 +1,8 @@
-"""Random over-sampling (replication or a smoothed bootstrap) and random under-sampling, imbalanced-learn style.
+"""Random over-sampling (replication or a smoothed bootstrap) and random under-sampling, as imbalanced-learn's.
 
-Replication is the baseline SMOTE is compared with in notebook 02 (Chawla et al. 2002: replicated
-minority points make the decision region shrink around them instead of spreading); under-sampling
-is the majority-side half of the SMOTE + under-sampling combination. Both only select rows (the
-row indices are drawn in torch), so X may hold anything imbalanced-learn accepts (NaN, inf,
-strings, scipy.sparse) and keeps its dtype (except the smoothed bootstrap on integer X: float64, as in imbalanced-learn); numpy arrays and tensors may have any number of
-dimensions (e.g. N x C x H x W images).
+Replication is SMOTE's baseline (Chawla et al. 2002: replicated minority points shrink the decision region
+around them). Rows are picked in torch, so X may hold what imbalanced-learn accepts (NaN, strings, sparse,
+images) and keeps its dtype. Notebook 02.
 """
 
 from __future__ import annotations
@@ -21,66 +18,50 @@ from imblearn.utils import check_target_type
 from scipy import sparse
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval
-from sklearn_compat.utils.validation import check_array, validate_data  # imbalanced-learn's shim: any scikit-learn >= 1.3
+from sklearn_compat.utils.validation import check_array, validate_data  # imbalanced-learn's scikit-learn shim
 
-from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TensorData, TorchSamplerMixin, plain_labels, rows_of,
+from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, rows_of, scalar,
                                      torch_generator)
 
 
-def _check_any_X(sampler, X, y):
-    """imbalanced-learn's check for row-selecting samplers (no dtype or finiteness check), N-D arrays allowed."""
-    y, binarize_y = (y, False) if plain_labels(y) else check_target_type(y, indicate_one_vs_all=True)
-    if not (hasattr(X, "iloc") and hasattr(X, "columns")):  # a DataFrame is indexed as it is
-        X = check_array(X, dtype=None, accept_sparse=["csr", "csc"], ensure_all_finite=False, allow_nd=True)
-    validate_data(sampler, X=X, y=y, reset=True, skip_check_array=True)
-    return X, y, binarize_y
+class RowSampler(TorchSamplerMixin):
+    """What the two row-selecting samplers share: ``_indices(y, device, gen)`` picks the rows, this applies them."""
 
-
-class _RowSampler(TorchSamplerMixin):
-    """Shared by the two row-selecting samplers: ``_indices(data, gen)`` picks rows; this applies them."""
-
-    def _check_X_y(self, X, y):
-        return _check_any_X(self, X, y)
-
-    def _fit_resample(self, X, y):
-        """imbalanced-learn's hook: X (numpy, sparse or DataFrame) and 1-D numpy y in; rows selected."""
-        data = TensorData(torch.empty(len(y), 0), np.asarray(y), None, False)  # only the labels are needed
-        gen = torch_generator(self.random_state)
-        idx = self._indices(data, gen).numpy()
-        self.sample_indices_ = idx
-        return self._rows_out(X, idx, data, gen), _safe_indexing(y, idx)
-
-    def _rows_out(self, X, idx, data: TensorData, gen):
+    def _rows_out(self, X, idx, y: np.ndarray, gen):
         """The rows ``idx`` of X (numpy, sparse, DataFrame or tensor)."""
         return X[idx] if isinstance(X, torch.Tensor) else _safe_indexing(X, idx)
 
-    def _resample_tensors(self, data: TensorData):
+    def _fit_resample(self, X, y):
+        """imbalanced-learn's hook: X (numpy, sparse or DataFrame) and 1-D numpy y in; rows selected."""
         gen = torch_generator(self.random_state)
-        idx = self._indices(data, gen)
+        self.sample_indices_ = idx = self._indices(np.asarray(y), torch.device("cpu"), gen).numpy()
+        return self._rows_out(X, idx, np.asarray(y), gen), _safe_indexing(y, idx)
+
+    def _resample_tensors(self, X: torch.Tensor, y: np.ndarray):
+        gen = torch_generator(self.random_state)
+        idx = self._indices(y, X.device, gen)
         self.sample_indices_ = idx.cpu().numpy()
-        y = data.y_device[idx] if data.y_device is not None else data.y[self.sample_indices_]
-        return self._rows_out(data.X, idx, data, gen), y
+        return self._rows_out(X, idx, y, gen), y[self.sample_indices_]
+
+    def _check_X_y(self, X, y):
+        """imbalanced-learn's check for row-selecting samplers (no dtype or finiteness check), N-D arrays allowed."""
+        y, binarize_y = (y, False) if plain_labels(y) else check_target_type(y, indicate_one_vs_all=True)
+        if not (hasattr(X, "iloc") and hasattr(X, "columns")):  # a DataFrame is indexed as it is
+            X = check_array(X, dtype=None, accept_sparse=["csr", "csc"], ensure_all_finite=False, allow_nd=True)
+        validate_data(self, X=X, y=y, reset=True, skip_check_array=True)
+        return X, y, binarize_y
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.string = True
-        tags.sampler_tags.sample_indices = True
+        tags.input_tags.allow_nan = tags.input_tags.string = tags.sampler_tags.sample_indices = True
         return tags
 
 
-class RandomOverSampler(_RowSampler, BaseOverSampler):
-    """Replicate randomly chosen samples (with replacement) of each targeted class; optionally smoothed.
+class RandomOverSampler(RowSampler, BaseOverSampler):
+    """Append ``sampling_strategy_[c]`` rows of each class c, drawn with replacement (``sample_indices_``: sources).
 
-    ``sampling_strategy_[c]`` = number of rows added to class c. Output: the original samples in
-    order, then the new ones class by class; ``sample_indices_`` gives each output row's source row.
-    ``shrinkage`` (None, a float >= 0 or ``{class: float}``): a smoothed bootstrap as in
-    imbalanced-learn: each new row is its source row plus Gaussian noise of standard deviation
-    ``shrinkage * h * std_c`` per feature, with ``h = (4 / ((d + 2) n)) ** (1 / (d + 4))`` (d
-    features, n samples; Silverman's rule of thumb) and std_c the class's feature standard
-    deviation (needs numeric X). scipy.sparse X is supported (rows selected; with shrinkage the
-    new rows are sparse again). ``random_state``: None, int or ``numpy.random.RandomState``.
-    Notebook 02.
+    ``shrinkage`` (a float or ``{class: float}``): imbalanced-learn's smoothed bootstrap, new row + N(0, (shrinkage
+    * h * std_c)^2) per feature, h = (4 / ((d + 2) n))^(1 / (d + 4)) (Silverman); integer X turns float64.
     """
 
     _parameter_constraints: dict = {
@@ -91,85 +72,62 @@ class RandomOverSampler(_RowSampler, BaseOverSampler):
 
     def __init__(self, sampling_strategy="auto", random_state=None, device=None, shrinkage=None):
         super().__init__(sampling_strategy=sampling_strategy)
-        self.random_state = random_state
-        self.device = device
-        self.shrinkage = shrinkage
+        self.random_state, self.device, self.shrinkage = random_state, device, shrinkage
 
-    def _indices(self, data: TensorData, gen) -> torch.Tensor:
-        parts = [torch.arange(len(data.y), device=data.X.device)]
+    def _indices(self, y: np.ndarray, device: torch.device, gen) -> torch.Tensor:
+        parts = [torch.arange(len(y), device=device)]
         for label, n_new in self.sampling_strategy_.items():
-            if n_new == 0:
-                continue
-            idx = rows_of(data, label)
-            draw = torch.randint(0, idx.numel(), (int(n_new),), generator=gen).to(idx.device)
-            parts.append(idx[draw])
+            if n_new > 0:
+                idx = rows_of(y, label, device)
+                parts.append(idx[torch.randint(0, idx.numel(), (int(n_new),), generator=gen).to(idx.device)])
         return torch.cat(parts)
 
+    def _rows_out(self, X, idx, y: np.ndarray, gen):
+        self.shrinkage_ = factors = self._shrinkage_per_class()
+        return super()._rows_out(X, idx, y, gen) if factors is None else self._smoothed(X, idx, factors, y, gen)
+
     def _shrinkage_per_class(self) -> dict | None:
-        if self.shrinkage is None:
-            return None
-        if isinstance(self.shrinkage, Mapping):
-            missing = set(self.sampling_strategy_) - set(self.shrinkage)
-            if missing:
-                raise ValueError("shrinkage must give a factor for every class that is resampled; "
-                                 f"got none for {sorted(getattr(c, 'item', lambda c=c: c)() for c in missing)!r}.")
-            bad = {c: s for c, s in self.shrinkage.items() if not (isinstance(s, Real) and s >= 0)}
-            if bad:
-                raise ValueError(f"shrinkage factors must be numbers >= 0; got {bad!r} instead.")
-            return dict(self.shrinkage)
-        return {c: float(self.shrinkage) for c in self.sampling_strategy_}
+        if not isinstance(self.shrinkage, Mapping):
+            return None if self.shrinkage is None else {c: float(self.shrinkage) for c in self.sampling_strategy_}
+        missing = set(self.sampling_strategy_) - set(self.shrinkage)
+        if missing:
+            raise ValueError("shrinkage must give a factor for every class that is resampled; "
+                             f"got none for {sorted(scalar(c) for c in missing)!r}.")
+        bad = {c: s for c, s in self.shrinkage.items() if not (isinstance(s, Real) and s >= 0)}
+        if bad:
+            raise ValueError(f"shrinkage factors must be numbers >= 0; got {bad!r} instead.")
+        return dict(self.shrinkage)
 
-    def _rows_out(self, X, idx, data: TensorData, gen):
-        factors = self._shrinkage_per_class()
-        self.shrinkage_ = factors
-        if factors is None:
-            return super()._rows_out(X, idx, data, gen)
-        return self._smoothed(X, idx, factors, data, gen)
-
-    def _smoothed(self, X, idx, factors: dict, data: TensorData, gen):
-        """The smoothed bootstrap: the selected rows, plus scaled Gaussian noise on the new ones."""
-        is_tensor = isinstance(X, torch.Tensor)
+    def _smoothed(self, X, idx, factors: dict, y: np.ndarray, gen):
+        """The selected rows, plus N(0, (shrinkage * h * std_c)^2) noise on the new ones."""
+        is_tensor, is_sparse, Xt = isinstance(X, torch.Tensor), False, X
         if not is_tensor:
             try:
                 X = check_array(X, accept_sparse=["csr", "csc"], dtype="numeric")
             except ValueError as err:
                 raise ValueError("shrinkage needs finite numeric X (the smoothed bootstrap adds noise); "
                                  f"got X that is not: {err}") from None
-        is_sparse = sparse.issparse(X)
-        Xt = torch.from_numpy(X.toarray() if is_sparse else np.ascontiguousarray(X)) if not is_tensor else X
+            is_sparse = sparse.issparse(X)
+            Xt = torch.from_numpy(X.toarray() if is_sparse else np.ascontiguousarray(X))
         if Xt.ndim != 2:
             raise ValueError(f"shrinkage needs 2-D X (n_samples, n_features); got shape {tuple(Xt.shape)} instead.")
         n, d = Xt.shape
-        if not Xt.is_floating_point():  # noise on integer features would wrap or truncate: float64, as imbalanced-learn
-            Xt = Xt.double()
+        Xt = Xt if Xt.is_floating_point() else Xt.double()  # noise on integers would wrap: float64, as imblearn
         h = (4 / ((d + 2) * n)) ** (1 / (d + 4))
-        idx_t = torch.as_tensor(idx, device=Xt.device)
-        out = Xt[idx_t]  # advanced indexing copies
-        pos = n
+        out, pos = Xt[torch.as_tensor(idx, device=Xt.device)], n  # advanced indexing copies
         for label, n_new in self.sampling_strategy_.items():
-            if n_new == 0:
-                continue
-            src = Xt[rows_of(data, label).to(Xt.device)].double()
-            scale = factors[label] * h * src.std(dim=0, unbiased=False)
-            noise = torch.randn(int(n_new), d, generator=gen, dtype=torch.float64).to(Xt.device) * scale
-            block = out[pos : pos + n_new]
-            block.copy_(block.double() + noise)
-            pos += n_new
+            if n_new > 0:
+                scale = factors[label] * h * Xt[rows_of(y, label, Xt.device)].double().std(dim=0, unbiased=False)
+                noise = torch.randn(int(n_new), d, generator=gen, dtype=torch.float64).to(Xt.device) * scale
+                out[pos : pos + n_new].copy_(out[pos : pos + n_new].double() + noise)
+                pos += n_new
         if is_tensor:
             return out
-        out = out.numpy()
-        return sparse.csr_matrix(out).asformat(X.format) if is_sparse else out
+        return sparse.csr_matrix(out.numpy()).asformat(X.format) if is_sparse else out.numpy()
 
 
-class RandomUnderSampler(_RowSampler, BaseUnderSampler):
-    """Keep a random subset of each targeted class (``replacement=True``: drawn with replacement).
-
-    ``sampling_strategy_[c]`` = number of samples KEPT in class c (imblearn's convention). Output
-    rows are grouped by class in sorted class order, in their original order inside a class
-    (without replacement); ``sample_indices_`` gives their source rows. scipy.sparse X is
-    supported (rows selected). ``random_state``: None, int or ``numpy.random.RandomState``.
-    Notebook 02.
-    """
+class RandomUnderSampler(RowSampler, BaseUnderSampler):
+    """Keep ``sampling_strategy_[c]`` random rows of each class c, by class, in order (``sample_indices_``: sources)."""
 
     _parameter_constraints: dict = {
         **BaseUnderSampler._parameter_constraints,
@@ -180,14 +138,12 @@ class RandomUnderSampler(_RowSampler, BaseUnderSampler):
 
     def __init__(self, sampling_strategy="auto", random_state=None, device=None, replacement=False):
         super().__init__(sampling_strategy=sampling_strategy)
-        self.random_state = random_state
-        self.device = device
-        self.replacement = replacement
+        self.random_state, self.device, self.replacement = random_state, device, replacement
 
-    def _indices(self, data: TensorData, gen) -> torch.Tensor:
+    def _indices(self, y: np.ndarray, device: torch.device, gen) -> torch.Tensor:
         parts = []
-        for label in np.unique(data.y):
-            idx = rows_of(data, label)
+        for label in np.unique(y):
+            idx = rows_of(y, label, device)
             if label in self.sampling_strategy_:
                 n_keep = int(self.sampling_strategy_[label])
                 if self.replacement:
