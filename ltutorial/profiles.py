@@ -29,7 +29,7 @@ def supervised_settings(profile: str, dataset: str, *, epochs: int | None = None
     """Training settings shared by every notebook that trains a supervised model (01, 03, 06-09).
 
     One table, so the ERM baseline of a data set and profile is the same run, and the same number,
-    wherever a notebook quotes it. Returns keyword arguments for ``lt.reproduce.train_methods``:
+    wherever a notebook quotes it. Returns keyword arguments for ``lt.train.train_methods``:
     ``model``, ``model_kwargs``, ``epochs``, ``batch_size``, ``eval_every``, ``weight_decay`` (a field
     of the LDAM-DRW recipe it replaces) and ``method_params`` (``{METHODS name: {param: value}}`` over
     ``lt.reproduce.METHODS``). ``epochs`` / ``width`` override the profile's value (None keeps it).

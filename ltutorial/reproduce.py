@@ -35,13 +35,12 @@ from ltutorial.device import seed_everything
 from ltutorial.models import MODELS
 from ltutorial.posthoc import logit_adjust
 from ltutorial.train import distributed as ddp
-# train_methods and training_recipe stay importable here for the notebooks (lt.reproduce.*)
-from ltutorial.train.compare import MethodResult, build_models, train_methods, training_recipe
+from ltutorial.train.compare import build_models, training_recipe
 from ltutorial.train.loop import evaluate, fit_many
 
 __all__ = ["METHODS", "BENCHMARKS", "Method", "RunOptions", "RunConfig", "option", "build_method", "method_spec",
            "method_params", "run", "prepare", "train_and_report", "main", "parser", "command", "subsample", "device_slug",
-           "scale_caveat", "train_methods", "training_recipe", "MethodResult"]
+           "scale_caveat"]
 
 @dataclass(frozen=True)
 class Method:

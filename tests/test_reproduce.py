@@ -11,6 +11,7 @@ import torch
 
 import ltutorial as lt
 from ltutorial import reproduce
+from ltutorial.train import compare
 from ltutorial.data.prepare import downsample, stratified_subset
 
 
@@ -79,7 +80,7 @@ def test_train_methods_specs_hooks_and_downsample():
         "LA": "la",
         "ERM-DRW": {"loss": ce_w, "hooks": lambda t0: [lt.losses.DeferredReweighting(ce_w, counts, start_epoch=t0)]},
     }
-    res = reproduce.train_methods(specs, train, test, model="small_cnn", model_kwargs={"width": 4}, epochs=3,
+    res = compare.train_methods(specs, train, test, model="small_cnn", model_kwargs={"width": 4}, epochs=3,
                                   device="cpu", seed=0, eval_every=3, progress=False)
     assert list(res) == ["LA", "ERM-DRW"]
     for r in res.values():
@@ -89,7 +90,7 @@ def test_train_methods_specs_hooks_and_downsample():
     np.testing.assert_allclose(ce_w.weight.numpy(), lt.losses.class_balanced_weights(counts).numpy(), rtol=1e-6)
     assert isinstance(res["LA"].loss, lt.losses.LogitAdjustedLoss)
     with pytest.raises(ValueError, match="methods"):
-        reproduce.train_methods({"x": 3}, train, test, epochs=1, device="cpu")
+        compare.train_methods({"x": 3}, train, test, epochs=1, device="cpu")
 
     cifar_like = lt.data.ImageDataset(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.tensor([0, 1, 0, 1]))
     small = downsample(cifar_like, 16)
@@ -362,12 +363,12 @@ def test_precision_is_checked_before_training():
 @pytest.mark.parametrize("dataset", ["cifar10-lt", "digits-lt"])
 def test_train_methods_accepts_every_key_of_supervised_settings(dataset):
     settings = lt.supervised_settings("smoke", dataset, epochs=1)
-    recipe = reproduce.training_recipe(**settings)
+    recipe = compare.training_recipe(**settings)
     assert recipe.epochs == 1
     for key in set(settings) - {"model", "model_kwargs", "epochs", "eval_every", "method_params"}:
         assert getattr(recipe, key) == settings[key], key  # every other key is a recipe field it replaces
     train, test = lt.data.load_dataset("digits-lt", seed=0)
-    res = reproduce.train_methods(["erm", "ldam-drw"], train, test, device="cpu", seed=0, progress=False, **settings)
+    res = compare.train_methods(["erm", "ldam-drw"], train, test, device="cpu", seed=0, progress=False, **settings)
     assert 0 <= res["erm"].balanced_accuracy <= 1
     s = reproduce.method_params("ldam-drw", method_params=settings["method_params"])["s"]
     assert res["ldam-drw"].loss.s == s  # method_params reach the losses
@@ -375,16 +376,16 @@ def test_train_methods_accepts_every_key_of_supervised_settings(dataset):
 
 def test_training_recipe_switch_epoch_and_log_lines(capsys):
     # the LDAM-DRW schedule scaled to 15 epochs: the first milestone is round(160 / 200 * 15) = 12
-    assert reproduce.training_recipe(15).reweight_epoch == 12
-    assert reproduce.training_recipe(15, milestones=(10, 13)).reweight_epoch == 10
-    assert reproduce.training_recipe(15, model="small_cnn", model_kwargs={}, eval_every=15) == reproduce.training_recipe(15)
+    assert compare.training_recipe(15).reweight_epoch == 12
+    assert compare.training_recipe(15, milestones=(10, 13)).reweight_epoch == 10
+    assert compare.training_recipe(15, model="small_cnn", model_kwargs={}, eval_every=15) == compare.training_recipe(15)
     train, test = lt.data.load_dataset("digits-lt", seed=0)
-    reproduce.train_methods(["erm", "la"], train, test, model_kwargs={"width": 4}, epochs=1, device="cpu",
+    compare.train_methods(["erm", "la"], train, test, model_kwargs={"width": 4}, epochs=1, device="cpu",
                             progress=False, log=True)
     out = capsys.readouterr().out
     assert "[1/2] erm: 1 epochs" in out and "[2/2] la: 1 epochs" in out and "2 models trained in" in out
     with pytest.raises(ValueError, match="log must be True or False; got 'yes'"):
-        reproduce.train_methods(["erm"], train, test, epochs=1, device="cpu", log="yes")
+        compare.train_methods(["erm"], train, test, epochs=1, device="cpu", log="yes")
 
 
 def test_scale_caveat_reads_the_run_sizes():
