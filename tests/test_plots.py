@@ -84,13 +84,6 @@ def test_shot_accuracy_grouped_bars():
     assert _labelled(ax) and len(ax.get_legend().get_texts()) == 3
 
 
-def test_confusion_matrix_image():
-    cm = np.array([[0.8, 0.2], [0.4, 0.6]])
-    ax = plots.plot_confusion_matrix(cm, class_names=["cat", "dog"])
-    np.testing.assert_allclose(ax.images[0].get_array(), cm)
-    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
-
-
 def test_decision_regions_calls_predict_once_on_the_grid():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 2))
@@ -122,7 +115,6 @@ def test_decision_regions_calls_predict_once_on_the_grid():
         (lambda: plots.plot_per_class_accuracy([0.5, 0.1], [0, 2]), "class_counts must all be > 0"),
         (lambda: plots.plot_shot_accuracy({}), "results must be a non-empty dict"),
         (lambda: plots.plot_shot_accuracy({"ERM": {"many": 1}}), "results\\['ERM'\\] must have the keys"),
-        (lambda: plots.plot_confusion_matrix(np.ones((2, 3))), "cm must be square"),
         (lambda: plots.plot_decision_regions(lambda g: g[:, 0], np.ones((4, 3)), [0, 1, 0, 1]), "X must have 2 features"),
         (lambda: plots.plot_decision_regions(lambda g: g[:, 0], np.ones((4, 2)), [0, 1]), "y must have one label"),
         (lambda: plots.plot_decision_regions(lambda g: g[:3, 0], np.ones((4, 2)), [0, 1, 0, 1], resolution=5), "predict_fn must return"),
