@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ltutorial import models as lm
-from ltutorial.models.resnet_cifar import _BasicBlockA
+from ltutorial.models.resnet_cifar import BasicBlock
 
 torch.set_num_threads(1)
 
@@ -63,7 +63,7 @@ def test_resnet32_structure():
 
 
 def test_option_a_shortcut_is_parameter_free_subsample_and_zero_pad():
-    block = _BasicBlockA(16, 32, stride=2)
+    block = BasicBlock(16, 32, stride=2)
     conv_params = sum(p.numel() for n, p in block.named_parameters() if n.startswith(("conv", "bn")))
     assert conv_params == sum(p.numel() for p in block.parameters())
     x = torch.randn(2, 16, 8, 8)
@@ -71,7 +71,7 @@ def test_option_a_shortcut_is_parameter_free_subsample_and_zero_pad():
     assert sc.shape == (2, 32, 4, 4)
     torch.testing.assert_close(sc[:, 8:24], x[:, :, ::2, ::2])
     assert sc[:, :8].abs().sum() == 0 and sc[:, 24:].abs().sum() == 0
-    identity = _BasicBlockA(16, 16, stride=1)
+    identity = BasicBlock(16, 16, stride=1)
     assert identity._shortcut(x) is x
     # no projection modules anywhere in a ResNet-32
     assert not any(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) for m in lm.resnet32().modules())
