@@ -27,28 +27,38 @@ def as_tensor(x, *, name: str, dtype: torch.dtype | None = None, device=None) ->
     return x if device is None else x.to(device)
 
 
-def check_class_counts(class_counts, *, name: str = "class_counts", num_classes: int | None = None) -> torch.Tensor:
-    """Per-class training counts, 1-D, non-empty, finite, all > 0, as a float64 CPU tensor."""
+def check_class_counts(class_counts, *, name: str = "class_counts", num_classes: int | None = None,
+                       allow_zero: bool = False) -> torch.Tensor:
+    """Per-class training counts, 1-D, non-empty, finite, all > 0 (``allow_zero``: >= 0), as a float64 CPU tensor."""
     counts = as_tensor(class_counts, name=name).detach().to("cpu", torch.float64)
     if counts.ndim != 1 or counts.numel() == 0:
         raise ValueError(f"{name} must be a non-empty 1-D sequence of per-class counts; got shape "
                          f"{tuple(counts.shape)} instead.")
-    if not torch.isfinite(counts).all() or (counts <= 0).any():
-        raise ValueError(f"{name} must hold finite counts > 0 for every class; got {counts.tolist()} instead.")
+    if not torch.isfinite(counts).all() or (counts < 0 if allow_zero else counts <= 0).any():
+        raise ValueError(f"{name} must hold finite counts {'>=' if allow_zero else '>'} 0 for every class; "
+                         f"got {counts.tolist()} instead.")
     if num_classes is not None and counts.numel() != num_classes:
         raise ValueError(f"{name} must have one entry per class ({num_classes}); got {counts.numel()} entries instead.")
     return counts
 
 
-def check_labels(labels, *, name: str = "labels", num_classes: int | None = None) -> torch.Tensor:
+def check_labels(labels, *, name: str = "labels", num_classes: int | None = None,
+                 allow_empty: bool = True) -> torch.Tensor:
     """Integer class labels in [0, num_classes) as an int64 tensor on the input's device."""
+    if isinstance(labels, (str, list, tuple, np.ndarray)) and np.asarray(labels).dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold integer class indices; got {np.asarray(labels).dtype} values instead.")
     y = as_tensor(labels, name=name)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got shape {tuple(y.shape)} instead.")
+    if y.ndim != 1 or not (allow_empty or y.numel()):
+        raise ValueError(f"{name} must be 1-D{'' if allow_empty else ' and non-empty'}; got shape {tuple(y.shape)} "
+                         "instead.")
     if y.dtype == torch.bool or y.is_complex():
         raise ValueError(f"{name} must hold integer class indices; got dtype {y.dtype} instead.")
+    if y.is_floating_point() and not bool(torch.isfinite(y).all()):
+        raise ValueError(f"{name} must hold finite integer class indices; got {float(y[~torch.isfinite(y)][0])} "
+                         "instead.")
     if y.is_floating_point() and not torch.equal(y, y.round()):
-        raise ValueError(f"{name} must hold integer class indices; got non-integer values instead.")
+        raise ValueError(f"{name} must hold integer class indices; got non-integer values instead (for scores or "
+                         "logits take .argmax(1) first).")
     y = y.to(torch.int64)
     if y.numel() and int(y.min()) < 0:
         raise ValueError(f"{name} must be >= 0; got a minimum of {int(y.min())} instead.")

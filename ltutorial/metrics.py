@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import torch
 
-from ltutorial._validation import as_tensor, check_choice, check_positive_int
+from ltutorial._validation import as_tensor, check_choice, check_class_counts, check_labels, check_positive_int
 
 __all__ = ["accuracy", "confusion_matrix", "per_class_accuracy", "balanced_accuracy", "g_mean", "macro_f1",
            "shot_accuracy", "group_accuracy_by_thirds", "thirds_split", "class_mean", "group_mean_by_thirds", "GROUPS"]
@@ -115,7 +115,7 @@ def group_accuracy_by_thirds(y_true, y_pred, train_counts) -> dict[str, float]:
 def class_mean(values, labels, num_classes: int | None = None) -> np.ndarray:
     """m_c = (1/n_c) sum_{i: y_i = c} v_i for values of shape N (or T x N, one row per step); NaN for no samples."""
     v = _sample_values(values)
-    y = _labels(labels, "labels").cpu()
+    y = check_labels(labels, allow_empty=False).cpu()
     if y.numel() != v.shape[-1]:
         raise ValueError(f"labels must have one entry per sample ({v.shape[-1]}); got {y.numel()} instead.")
     c = int(y.max()) + 1 if num_classes is None else check_positive_int(num_classes, name="num_classes")
@@ -149,7 +149,7 @@ def group_mean_by_thirds(values, labels, train_counts, *, weight: str = "class")
     per_class = class_mean(values, labels, num_classes=counts.size)  # also validates the labels
     if weight == "class":
         return _group_means(per_class, groups)
-    y = _labels(labels, "labels").cpu().numpy()
+    y = check_labels(labels, allow_empty=False).cpu().numpy()
     return _group_means(_sample_values(values).numpy(), {key: np.isin(y, idx) for key, idx in groups.items()})
 
 
@@ -162,35 +162,10 @@ def _group_means(values: np.ndarray, groups: dict) -> dict:
     return {key: float(v[0]) for key, v in out.items()} if values.ndim == 1 else out
 
 
-def _labels(x, name: str) -> torch.Tensor:
-    try:
-        t = as_tensor(x, name=name)
-    except ValueError as err:
-        if "must hold numbers" not in str(err):
-            raise
-        raise ValueError(f"{name} must hold integer class labels; got {np.asarray(x).dtype} values instead.") from None
-    if t.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D sequence of class labels; got shape {tuple(t.shape)} instead.")
-    if t.numel() == 0:
-        raise ValueError(f"{name} must not be empty; got 0 labels instead.")
-    if t.dtype == torch.bool or t.is_complex():
-        raise ValueError(f"{name} must hold integer class labels; got dtype {t.dtype} instead.")
-    if t.is_floating_point():
-        if not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name} must hold finite integer class labels; got {float(t[~torch.isfinite(t)][0])} "
-                             "instead.")
-        if not bool(torch.equal(t, t.round())):
-            raise ValueError(f"{name} must hold integer class labels (for scores or logits take .argmax(1) first); "
-                             "got non-integer values instead.")
-    if int(t.min()) < 0:
-        raise ValueError(f"{name} must hold labels >= 0; got a minimum of {int(t.min())} instead.")
-    return t.to(torch.int64)
-
-
 def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_CLASSES):
     """(y_true, y_pred on y_true's device, number of classes), validated."""
-    yt = _labels(y_true, "y_true")
-    yp = _labels(y_pred, "y_pred").to(yt.device)
+    yt = check_labels(y_true, name="y_true", allow_empty=False)
+    yp = check_labels(y_pred, name="y_pred", allow_empty=False).to(yt.device)
     if yt.numel() != yp.numel():
         raise ValueError(f"y_true and y_pred must have the same length; got {yt.numel()} and {yp.numel()} instead.")
     if num_classes is None:
@@ -210,8 +185,8 @@ def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_
 
 def _present_classes(y_true, y_pred) -> tuple[torch.Tensor, torch.Tensor]:
     """Both label arrays renumbered 0..K-1 over the classes that occur, so a large label id costs nothing."""
-    yt = _labels(y_true, "y_true")
-    yp = _labels(y_pred, "y_pred").to(yt.device)
+    yt = check_labels(y_true, name="y_true", allow_empty=False)
+    yp = check_labels(y_pred, name="y_pred", allow_empty=False).to(yt.device)
     _, inverse = torch.unique(torch.cat([yt, yp]), return_inverse=True)
     return inverse[: yt.numel()], inverse[yt.numel():]
 
@@ -223,13 +198,7 @@ def _class_totals(yt: torch.Tensor, yp: torch.Tensor, c: int) -> tuple[np.ndarra
 
 
 def _train_counts(train_counts) -> np.ndarray:
-    counts = as_tensor(train_counts, name="train_counts").detach().to("cpu", torch.float64)
-    if counts.ndim != 1 or counts.numel() == 0:
-        raise ValueError("train_counts must be a non-empty 1-D sequence of per-class training counts; "
-                         f"got shape {tuple(counts.shape)} instead.")
-    if not bool(torch.isfinite(counts).all()) or bool((counts < 0).any()):
-        raise ValueError(f"train_counts must hold finite counts >= 0; got {counts.tolist()} instead.")
-    return counts.numpy()
+    return check_class_counts(train_counts, name="train_counts", allow_zero=True).numpy()
 
 
 def _sample_values(values) -> torch.Tensor:

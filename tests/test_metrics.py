@@ -163,14 +163,14 @@ def test_thirds_cifar100_sizes_and_ties():
     "call, match",
     [
         (lambda: M.accuracy([0, 1, 2], [0, 1]), "same length"),
-        (lambda: M.accuracy([], []), "y_true must not be empty"),
-        (lambda: M.accuracy([0, -1], [0, 1]), "y_true must hold labels >= 0"),
-        (lambda: M.accuracy([0, 1], [0, -2]), "y_pred must hold labels >= 0"),
-        (lambda: M.accuracy([[0, 1]], [[0, 1]]), "y_true must be a 1-D"),
-        (lambda: M.accuracy([0.5, 1.0], [0, 1]), "y_true must hold integer class labels"),
+        (lambda: M.accuracy([], []), "y_true must be 1-D and non-empty"),
+        (lambda: M.accuracy([0, -1], [0, 1]), "y_true must be >= 0"),
+        (lambda: M.accuracy([0, 1], [0, -2]), "y_pred must be >= 0"),
+        (lambda: M.accuracy([[0, 1]], [[0, 1]]), "y_true must be 1-D"),
+        (lambda: M.accuracy([0.5, 1.0], [0, 1]), "y_true must hold integer class indices"),
         (lambda: M.accuracy(np.array([True, False]), [0, 1]), "y_true must hold integer"),
-        (lambda: M.accuracy("01", [0, 1]), "y_true must hold integer class labels"),
-        (lambda: M.accuracy([0, 1], ["a", "b"]), "y_pred must hold integer class labels"),
+        (lambda: M.accuracy("01", [0, 1]), "y_true must hold integer class indices"),
+        (lambda: M.accuracy([0, 1], ["a", "b"]), "y_pred must hold integer class indices"),
         (lambda: M.accuracy({0: 1}, [0]), "y_true must be a numpy array"),
         (lambda: M.per_class_accuracy([0, 3], [0, 1], num_classes=3), "y_true must hold labels < num_classes=3"),
         (lambda: M.per_class_accuracy([0, 1], [0, 5], num_classes=3), "y_pred must hold labels < num_classes=3"),
@@ -195,9 +195,9 @@ def test_bad_input_raises_value_error_naming_the_argument(call, match):
 def test_non_finite_predictions_are_named_not_cast(bad):
     # issue 13: inf became the int64 -9223372036854775808 and was reported as a huge negative label
     for func in (M.accuracy, M.balanced_accuracy, M.macro_f1, M.confusion_matrix):
-        with pytest.raises(ValueError, match=r"^y_pred must hold (finite )?integer class labels"):
+        with pytest.raises(ValueError, match=r"^y_pred must hold (finite )?integer class indices"):
             func([0, 1, 1], np.array([0.0, bad, 1.0]))
-    with pytest.raises(ValueError, match=r"^y_true must hold finite integer class labels; got inf instead\.$"):
+    with pytest.raises(ValueError, match=r"^y_true must hold finite integer class indices; got inf instead\.$"):
         M.per_class_accuracy(np.array([0.0, np.inf]), [0, 1])
 
 
