@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
@@ -39,19 +38,12 @@ def get_device(device: str | torch.device | None = "auto", *, verbose: bool = Fa
     return requested
 
 
-def seed_everything(seed: int, *, deterministic: bool = False) -> torch.Generator:
-    """Seed Python, NumPy and torch (all devices); return a CPU ``torch.Generator`` seeded alike.
-
-    ``deterministic=True`` also asks for deterministic kernels (slower, and only where torch has them).
-    """
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a CPU ``torch.Generator`` seeded alike."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r} instead.")
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
     return torch.Generator().manual_seed(seed)

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import torch
 
-from ltutorial._validation import as_tensor, check_choice, check_class_counts, check_labels, check_positive_int
+from ltutorial._validation import as_tensor, check_class_counts, check_labels, check_positive_int
 
 __all__ = ["accuracy", "confusion_matrix", "per_class_accuracy", "balanced_accuracy", "g_mean", "macro_f1",
            "shot_accuracy", "group_accuracy_by_thirds", "thirds_split", "class_mean", "group_mean_by_thirds", "GROUPS"]
@@ -32,18 +32,10 @@ def accuracy(y_true, y_pred) -> float:
     return float((yt == yp).double().mean())
 
 
-def confusion_matrix(y_true, y_pred, num_classes: int | None = None, normalize: str | None = None) -> np.ndarray:
-    """C[i, j] = samples of class i predicted as j, as ``sklearn.metrics.confusion_matrix(labels=range(C))``.
-
-    ``normalize="true"`` divides each row by its support (a row without samples is NaN).
-    """
-    check_choice(normalize, [None, "true"], name="normalize")
+def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:
+    """C[i, j] = samples of class i predicted as j, as ``sklearn.metrics.confusion_matrix(labels=range(C))``."""
     yt, yp, c = _pair(y_true, y_pred, num_classes, max_inferred=MAX_INFERRED_MATRIX_CLASSES)
-    cm = torch.bincount(yt * c + yp, minlength=c * c).reshape(c, c).cpu().numpy().astype(np.int64)
-    if normalize == "true":
-        support = cm.sum(axis=1, keepdims=True)
-        return np.where(support > 0, cm / np.maximum(support, 1), np.nan)
-    return cm
+    return torch.bincount(yt * c + yp, minlength=c * c).reshape(c, c).cpu().numpy().astype(np.int64)
 
 
 def per_class_accuracy(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:
@@ -58,18 +50,13 @@ def balanced_accuracy(y_true, y_pred) -> float:
     return float(np.nanmean(per_class_accuracy(*_present_classes(y_true, y_pred))))
 
 
-def g_mean(y_true, y_pred, correction: float = 0.0) -> float:
-    """(prod_c recall_c)^(1/|C|) over the classes in ``y_true`` (Kubat & Matwin 1997); ``correction`` replaces 0s.
+def g_mean(y_true, y_pred) -> float:
+    """(prod_c recall_c)^(1/|C|) over the classes in ``y_true`` (Kubat & Matwin 1997), 0 if one recall is 0.
 
     As imbalanced-learn's ``geometric_mean_score(average="multiclass")`` when every predicted class is in y_true.
     """
-    if isinstance(correction, bool) or not isinstance(correction, (int, float, np.integer, np.floating)) or not (
-        0 <= float(correction) <= 1
-    ):
-        raise ValueError(f"correction must be a number in [0, 1]; got {correction!r} instead.")
     rec = per_class_accuracy(*_present_classes(y_true, y_pred))
     rec = rec[~np.isnan(rec)]
-    rec = np.where(rec == 0, float(correction), rec)
     return 0.0 if np.any(rec == 0) else float(np.exp(np.mean(np.log(rec))))
 
 
@@ -127,30 +114,20 @@ def class_mean(values, labels, num_classes: int | None = None) -> np.ndarray:
     return torch.where(n > 0, sums / n.clamp(min=1), torch.nan).reshape(*v.shape[:-1], c).numpy()
 
 
-def group_mean_by_thirds(values, labels, train_counts, *, weight: str = "class") -> dict:
-    """Mean of a per-sample value over the :func:`thirds_split` groups, plus ``all``.
+def group_mean_by_thirds(values, labels, train_counts) -> dict:
+    """Mean over the :func:`thirds_split` groups of the class means m_c of a per-sample value, plus ``all``.
 
-    ``weight="class"``: the mean of the class means (1[correct] gives :func:`group_accuracy_by_thirds`);
-    ``"sample"``: the mean over the group's samples. ``labels=None``: ``values`` holds one value per class.
-    Values of shape T x N give arrays of length T. Notebooks 10-12.
+    Every class counts alike (1[correct] gives :func:`group_accuracy_by_thirds`); ``labels=None``: ``values``
+    holds one value per class. Values of shape T x N give arrays of length T. Notebooks 10-12.
     """
-    check_choice(weight, ["class", "sample"], name="weight")
     counts = _train_counts(train_counts)
-    groups = thirds_split(counts)
-    if labels is None:
-        if weight != "class":
-            raise ValueError(f"weight must be 'class' when labels is None (values are per class); got {weight!r} "
-                             "instead.")
-        per_class = _sample_values(values).numpy()
-        if per_class.shape[-1] != counts.size:
-            raise ValueError(f"values must hold one entry per class ({counts.size}, the length of train_counts) when "
-                             f"labels is None; got shape {tuple(per_class.shape)} instead.")
-        return _group_means(per_class, groups)
-    per_class = class_mean(values, labels, num_classes=counts.size)  # also validates the labels
-    if weight == "class":
-        return _group_means(per_class, groups)
-    y = check_labels(labels, allow_empty=False).cpu().numpy()
-    return _group_means(_sample_values(values).numpy(), {key: np.isin(y, idx) for key, idx in groups.items()})
+    if labels is not None:
+        return _group_means(class_mean(values, labels, num_classes=counts.size), thirds_split(counts))
+    per_class = _sample_values(values).numpy()
+    if per_class.shape[-1] != counts.size:
+        raise ValueError(f"values must hold one entry per class ({counts.size}, the length of train_counts) when "
+                         f"labels is None; got shape {tuple(per_class.shape)} instead.")
+    return _group_means(per_class, thirds_split(counts))
 
 
 def _group_means(values: np.ndarray, groups: dict) -> dict:

@@ -39,9 +39,6 @@ class NormedLinear(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             return F.normalize(x.float(), dim=1) @ F.normalize(self.weight.float(), dim=0)
 
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}"
-
 
 class ClassifierMixin:
     """``classifier`` as an alias of ``fc``, and ``forward = fc(forward_features(x))``."""
@@ -170,6 +167,6 @@ def _stage(in_planes: int, planes: int, blocks: int, stride: int, option: str = 
                          *[BasicBlock(planes, planes, 1, option) for _ in range(blocks - 1)])
 
 
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
