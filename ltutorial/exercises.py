@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-from ltutorial._validation import check_number, check_probability
+from ltutorial._validation import check_class_counts, check_number, check_probability
 
 __all__ = ["check_close", "check_array_close"]
 
@@ -81,11 +81,8 @@ def check_array_close(value, expected, name: str, hint: str | None = None, rtol:
     return _check(True, f"{name} matches ({v.size} values)", hint, "")
 
 
-def _counts(class_counts, name: str = "class_counts") -> np.ndarray:
-    counts = _to_numpy(class_counts, np.float64).reshape(-1)
-    if counts.size == 0 or not np.all(np.isfinite(counts)) or np.any(counts <= 0):
-        raise ValueError(f"{name} must be a non-empty 1-D array of counts > 0; got {counts.tolist()!r} instead.")
-    return counts
+def _counts(class_counts) -> np.ndarray:
+    return check_class_counts(_to_numpy(class_counts)).numpy()
 
 
 def _cross_entropy(a: np.ndarray, y: np.ndarray) -> float:
