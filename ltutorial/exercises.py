@@ -116,7 +116,7 @@ def check_imbalance_summary(ratio, head_share, class_counts, head_fraction: floa
     counts = np.sort(_counts(class_counts))[::-1]
     check_probability(head_fraction, name="head_fraction", inclusive_low=False)
     k = max(1, int(round(head_fraction * counts.size)))
-    check_close(ratio, counts[0] / counts[-1], "imbalance ratio", hint="divide the largest class count by the smallest one")
+    check_close(ratio, counts[0] / counts[-1], "imbalance ratio", hint="divide the largest class count by the smallest")
     return check_close(head_share, counts[:k].sum() / counts.sum(), f"share of the top {k} classes",
                        hint=f"sort the counts in decreasing order, add the first {k} and divide by the total")
 
@@ -162,7 +162,7 @@ def check_cb_beta_for_ratio(beta, class_counts, ratio) -> bool:
     b = _scalar(beta, "beta", hint)
     _require(0.0 < b < 1.0, f"beta must lie in (0, 1); got {b!r} instead.", hint)
     got = (1.0 - b ** n.max()) / (1.0 - b ** n.min())
-    return _check(bool(np.isclose(got, float(ratio), rtol=1e-3)), f"beta = {b:.6f} gives a tail/head ratio of {got:.4f}",
+    return _check(bool(np.isclose(got, float(ratio), rtol=1e-3)), f"beta = {b:.6f} gives a ratio of {got:.4f}",
                   hint, f"beta = {b:.6f} gives a tail/head weight ratio of {got:.4f}, not {float(ratio):g}.")
 
 
@@ -207,7 +207,7 @@ def check_logit_adjusted_loss(value, logits, targets, class_counts, tau) -> bool
     n = _counts(class_counts)
     a = _to_numpy(logits, np.float64) + float(tau) * np.log(n / n.sum())
     return check_close(value, _cross_entropy(a, _to_numpy(targets).astype(np.int64)), "logit-adjusted loss",
-                       hint="add tau * log(n_j / N) to every logit, then ordinary cross-entropy, averaged over the batch")
+                       hint="add tau * log(n_j / N) to every logit, then the batch mean of the cross-entropy")
 
 
 def check_balanced_bayes_prediction(prediction, posterior, priors) -> bool:
@@ -306,7 +306,7 @@ def check_smote_count_rule(n_synthetic) -> bool:
 
 
 def check_cost_matrix_for_priors(cost_matrix, class_priors, tau: float = 1.0) -> bool:
-    """Notebook 03: a cost matrix (C[k][k] = 0) whose threshold-moving is softmax(z - tau log pi) (Menon et al. 2021)."""
+    """Notebook 03: a cost matrix (C[k][k] = 0) whose threshold-moving is softmax(z - tau log pi) (Menon et al.)."""
     from ltutorial.posthoc import logit_adjust, softmax, threshold_moving
 
     _answer_is_missing(cost_matrix, "cost_matrix")
@@ -353,7 +353,7 @@ def check_phase1_relabelling(subclass_labels, subclass_parent, y, cluster_labels
     expected[~major] = clusters.max() + 1 + np.searchsorted(np.unique(y[~major]), y[~major])
     n_sub, n_expected = len(set(sub.tolist())), len(set(expected.tolist()))
     _require(len(set(zip(sub.tolist(), expected.tolist()))) == n_sub == n_expected,  # any numbering passes
-             f"your sub-classes ({n_sub}) are not the clusters of the majority plus one per other class ({n_expected}).",
+             f"your {n_sub} sub-classes are not the clusters of the majority plus one per other class ({n_expected}).",
              "majority points: their cluster; the rare class: one new label of its own, not one of the clusters'")
     _require(bool((parent[sub] == y).all()), f"{int((parent[sub] != y).sum())} points map back to the wrong class.",
              "subclass_parent[s] must be the class of the points in sub-class s (Phase IV uses it)")
@@ -438,8 +438,8 @@ def check_global_prune_masks(masks, weights, ratio) -> bool:
     """Notebook 10: 0/1 masks removing the ``ratio`` smallest |w| pooled over all tensors (SDCLR)."""
     _answer_is_missing(masks, "masks")
     hint = "pool |w| of all tensors, find the threshold of the smallest ratio share, keep |w| >= threshold"
-    _require(isinstance(masks, dict) and set(masks) == set(weights), f"masks must be a dict with keys {sorted(weights)}.",
-             hint)
+    _require(isinstance(masks, dict) and set(masks) == set(weights),
+             f"masks must be a dict with keys {sorted(weights)}.", hint)
     pooled = np.concatenate([np.abs(_to_numpy(w)).reshape(-1) for w in weights.values()])
     threshold = np.sort(pooled)[math.ceil(round(ratio * pooled.size, 9))]  # ceil(p N), float noise rounded off
     for k, w in weights.items():

@@ -91,7 +91,7 @@ def plot_shot_accuracy(results: dict, ax=None, groups=GROUPS, title: str | None 
 
 def plot_decision_regions(predict_fn, X, y, ax=None, resolution: int = 200, title: str | None = None,
                           margin: float = 0.5):
-    """Decision regions of a 2-D classifier, ``predict_fn`` called once on the grid, the data on top; notebooks 02-05."""
+    """Decision regions of a 2-D classifier (``predict_fn`` called once on the grid), the data on top."""
     if not callable(predict_fn):
         raise ValueError(f"predict_fn must be a callable (M, 2) array -> M labels; got {type(predict_fn).__name__} "
                          "instead.")

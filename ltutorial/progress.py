@@ -6,7 +6,7 @@ import os
 
 
 def progress_enabled(progress: bool | None = None) -> bool:
-    """An explicit True/False wins; else off when ``LTUTORIAL_PROGRESS`` (set by the notebook runner) or ``CI`` say so."""
+    """An explicit True/False wins; else off when ``LTUTORIAL_PROGRESS`` (the notebook runner's) or ``CI`` say so."""
     if progress is not None:
         return bool(progress)
     off = os.environ.get("LTUTORIAL_PROGRESS", "").lower() in ("0", "false", "no", "off")
