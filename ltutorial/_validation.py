@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 
-def as_tensor(x, *, name: str, dtype: torch.dtype | None = None, device=None) -> torch.Tensor:
-    """Numpy arrays, lists and numbers as a tensor (tensors stay on their device), optionally cast and moved."""
+def as_tensor(x, *, name: str) -> torch.Tensor:
+    """Numpy arrays, lists and numbers as a tensor; tensors are returned as they are."""
     if not isinstance(x, torch.Tensor):
         if not isinstance(x, (np.ndarray, list, tuple)) and not np.isscalar(x):
             raise ValueError(f"{name} must be a numpy array, list or torch tensor; got {type(x).__name__} instead.")
@@ -22,9 +22,7 @@ def as_tensor(x, *, name: str, dtype: torch.dtype | None = None, device=None) ->
         if arr.dtype.kind not in "biuf":
             raise ValueError(f"{name} must hold numbers; got an array of dtype {arr.dtype} instead.")
         x = torch.as_tensor(arr)
-    if dtype is not None:
-        x = x.to(dtype)
-    return x if device is None else x.to(device)
+    return x
 
 
 def check_class_counts(class_counts, *, name: str = "class_counts", num_classes: int | None = None,

@@ -15,33 +15,25 @@ from ltutorial.models.resnet_cifar import (
     count_parameters,
     resnet8,
     resnet18_cifar,
-    resnet20,
     resnet32,
 )
-from ltutorial.models.small import MLP, SmallCNN
+from ltutorial.models.small import SmallCNN
 from ltutorial.models.torchvision_resnet import TorchvisionResNet, resnet50, resnext50_32x4d
 
-__all__ = ["MODELS", "build_model", "CifarResNet", "NormedLinear", "ResNet18Cifar", "SmallCNN", "MLP", "cifar_resnet",
-           "count_parameters", "resnet8", "resnet18_cifar", "resnet20", "resnet32", "TorchvisionResNet", "resnet50",
+__all__ = ["MODELS", "build_model", "CifarResNet", "NormedLinear", "ResNet18Cifar", "SmallCNN", "cifar_resnet",
+           "count_parameters", "resnet8", "resnet18_cifar", "resnet32", "TorchvisionResNet", "resnet50",
            "resnext50_32x4d"]
 
 
-def _mlp(num_classes, *, in_channels=3, in_features=None, image_size=None, **kw):
-    if in_features is None and image_size is None:
-        raise ValueError("in_features must be given for 'mlp' (or image_size, giving in_channels * image_size**2); "
-                         "got neither instead.")
-    return MLP(in_channels * image_size * image_size if in_features is None else in_features, num_classes, **kw)
-
-
 # name -> constructor(num_classes, *, in_channels, **kw); resnet50 / resnext50_32x4d for ImageNet-LT, iNaturalist
-MODELS = {"resnet32": resnet32, "resnet20": resnet20, "resnet8": resnet8, "resnet18_cifar": resnet18_cifar,
-          "small_cnn": SmallCNN, "mlp": _mlp, "resnet50": resnet50, "resnext50_32x4d": resnext50_32x4d}
+MODELS = {"resnet32": resnet32, "resnet8": resnet8, "resnet18_cifar": resnet18_cifar, "small_cnn": SmallCNN,
+          "resnet50": resnet50, "resnext50_32x4d": resnext50_32x4d}
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, **kw):
     """``MODELS[name](num_classes, in_channels=..., **kw)``, e.g. ``build_model("resnet32", 10, normed=True)``.
 
-    "mlp" needs ``in_features=`` or ``image_size=``; other keywords go to the constructor (``width``, ``hidden``).
+    Other keywords go to the constructor (``normed``, ``width``).
     """
     check_choice(name, sorted(MODELS), name="name")
     try:

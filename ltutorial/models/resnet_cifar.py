@@ -13,7 +13,7 @@ from torch import nn
 from ltutorial._validation import check_positive_int
 
 __all__ = ["NormedLinear", "ClassifierMixin", "classifier_head", "BasicBlock", "CifarResNet", "cifar_resnet",
-           "resnet32", "resnet20", "resnet8", "ResNet18Cifar", "resnet18_cifar", "count_parameters"]
+           "resnet32", "resnet8", "ResNet18Cifar", "resnet18_cifar", "count_parameters"]
 
 
 class NormedLinear(nn.Module):
@@ -123,11 +123,6 @@ def cifar_resnet(depth: int, num_classes: int = 10, normed: bool = False, in_cha
 def resnet32(num_classes: int = 10, normed: bool = False, in_channels: int = 3) -> CifarResNet:
     """ResNet-32 of CB, LDAM-DRW, LA and VS: 5 blocks per stage, ~0.46M parameters (the ``full`` profile)."""
     return CifarResNet(32, num_classes, normed, in_channels)
-
-
-def resnet20(num_classes: int = 10, normed: bool = False, in_channels: int = 3) -> CifarResNet:
-    """ResNet-20: 3 blocks per stage, ~0.27M parameters."""
-    return CifarResNet(20, num_classes, normed, in_channels)
 
 
 def resnet8(num_classes: int = 10, normed: bool = False, in_channels: int = 3) -> CifarResNet:

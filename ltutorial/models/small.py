@@ -1,4 +1,4 @@
-"""Small models for CPU runs: a three-stage CNN (8x8 digits or 32x32 CIFAR) and an MLP."""
+"""A small CNN for CPU runs, on 8x8 digits or 32x32 CIFAR."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import nn
 from ltutorial._validation import check_positive_int
 from ltutorial.models.resnet_cifar import ClassifierMixin, classifier_head
 
-__all__ = ["SmallCNN", "MLP"]
+__all__ = ["SmallCNN"]
 
 
 class SmallCNN(ClassifierMixin, nn.Module):
@@ -39,28 +39,3 @@ class SmallCNN(ClassifierMixin, nn.Module):
                              "instead.")
         return F.adaptive_avg_pool2d(self.body(x), 1).flatten(1)
 
-
-class MLP(ClassifierMixin, nn.Module):
-    """Flatten, then Linear-ReLU per ``hidden`` width, then ``fc``; for 2-D features or flattened images."""
-
-    def __init__(self, in_features: int, num_classes: int, hidden=(64, 64), normed: bool = False):
-        super().__init__()
-        self.in_features = check_positive_int(in_features, name="in_features")
-        num_classes = check_positive_int(num_classes, name="num_classes")
-        try:
-            hidden = tuple(check_positive_int(h, name="hidden") for h in hidden)
-        except TypeError:
-            raise ValueError(f"hidden must be a sequence of positive layer widths; got {hidden!r} instead.") from None
-        layers, c = [], self.in_features
-        for h in hidden:
-            layers += [nn.Linear(c, h), nn.ReLU(inplace=True)]
-            c = h
-        self.body = nn.Sequential(*layers)
-        self.feature_dim = c
-        self.fc = classifier_head(c, num_classes, normed)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.flatten(1)
-        if x.shape[1] != self.in_features:
-            raise ValueError(f"x must have {self.in_features} features per sample; got {x.shape[1]} instead.")
-        return self.body(x)
