@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ltutorial._validation import check_number, check_positive_int
 from ltutorial.metrics import GROUPS
 
 __all__ = ["plot_class_counts", "plot_longtail_profiles", "plot_per_class_accuracy", "plot_shot_accuracy",
@@ -17,24 +16,22 @@ __all__ = ["plot_class_counts", "plot_longtail_profiles", "plot_per_class_accura
 FIGSIZE = (6.0, 4.0)
 
 
-def plot_class_counts(counts, ax=None, log: bool = True, labels=None, title: str | None = None):
-    """Bar chart of training images per class, log y by default (a long tail spans decades); notebooks 01-02."""
+def plot_class_counts(counts, ax=None, labels=None, title: str | None = None):
+    """Bar chart of training images per class on a log scale (a long tail spans decades); notebook 01."""
     counts = _numpy(counts, "counts")
-    if np.any(counts < 0) or not np.all(np.isfinite(counts)):
-        raise ValueError(f"counts must be finite and >= 0; got {counts.tolist()} instead.")
+    if not np.all(np.isfinite(counts) & (counts > 0)):
+        raise ValueError(f"counts must be finite and > 0 (a log scale); got {counts.tolist()} instead.")
     if labels is not None and len(labels) != counts.size:
         raise ValueError(f"labels must have one name per class ({counts.size}); got {len(labels)} instead.")
-    if log and np.any(counts == 0):
-        raise ValueError("counts must all be > 0 for a log scale (pass log=False); got a zero count instead.")
     ax = _axes(ax)
     ax.bar(np.arange(counts.size), counts, color="tab:blue")
     if labels is not None:
         ax.set_xticks(np.arange(counts.size), labels, rotation=45, ha="right")
     return _finish(ax, "class" if labels is not None else "class index (sorted as given)",
-                   "training images" + (" (log scale)" if log else ""), title, ylog=log)
+                   "training images (log scale)", title, ylog=True)
 
 
-def plot_longtail_profiles(profiles: dict, ax=None, log: bool = True, title: str | None = None):
+def plot_longtail_profiles(profiles: dict, ax=None, title: str | None = None):
     """One line of class counts per profile, ``{"exp, ratio 100": counts, ...}``; notebook 01."""
     if not isinstance(profiles, dict) or not profiles:
         raise ValueError(f"profiles must be a non-empty dict name -> counts; got {type(profiles).__name__} instead.")
@@ -43,29 +40,27 @@ def plot_longtail_profiles(profiles: dict, ax=None, log: bool = True, title: str
         c = _numpy(counts, f"profiles[{name!r}]")
         ax.plot(np.arange(c.size), c, marker="o", markersize=3, label=str(name))
     ax.legend()
-    return _finish(ax, "class index (head -> tail)", "training images" + (" (log scale)" if log else ""), title,
-                   ylog=log)
+    return _finish(ax, "class index (head -> tail)", "training images (log scale)", title, ylog=True)
 
 
-def plot_per_class_accuracy(per_class_acc, class_counts, ax=None, label: str | None = None, log: bool = True):
+def plot_per_class_accuracy(per_class_acc, class_counts, ax=None, label: str | None = None):
     """Each class's test accuracy against its training size (log x), NaNs left out; once per method on one ``ax``."""
     acc, counts = _numpy(per_class_acc, "per_class_acc"), _numpy(class_counts, "class_counts")
     if acc.size != counts.size:
         raise ValueError(f"per_class_acc and class_counts must have one entry per class; got {acc.size} and "
                          f"{counts.size} instead.")
-    if log and np.any(counts <= 0):
-        raise ValueError("class_counts must all be > 0 for a log x-axis (pass log=False); got a zero count instead.")
+    if np.any(counts <= 0):
+        raise ValueError(f"class_counts must all be > 0 (a log x-axis); got {counts.tolist()} instead.")
     ax = _axes(ax)
     keep = ~np.isnan(acc)
     ax.scatter(counts[keep], acc[keep], label=label, alpha=0.8)
     ax.set_ylim(-0.02, 1.02)
     if label is not None:
         ax.legend()
-    return _finish(ax, "training images of the class" + (" (log scale)" if log else ""), "test accuracy of the class",
-                   None, xlog=log)
+    return _finish(ax, "training images of the class (log scale)", "test accuracy of the class", None, xlog=True)
 
 
-def plot_shot_accuracy(results: dict, ax=None, groups=GROUPS, title: str | None = None):
+def plot_shot_accuracy(results: dict, ax=None, title: str | None = None):
     """Grouped bars, one group per shot split and one bar per method of ``{method: shot_accuracy(...)}``.
 
     A NaN (an empty group) is an empty bar marked "n/a". Notebooks 10-12.
@@ -73,24 +68,23 @@ def plot_shot_accuracy(results: dict, ax=None, groups=GROUPS, title: str | None 
     if not isinstance(results, dict) or not results:
         raise ValueError(f"results must be a non-empty dict method -> {{group: accuracy}}; got {results!r} instead.")
     for method, res in results.items():
-        if not isinstance(res, dict) or any(g not in res for g in groups):
-            raise ValueError(f"results[{method!r}] must have the keys {list(groups)}; got {res!r} instead.")
+        if not isinstance(res, dict) or any(g not in res for g in GROUPS):
+            raise ValueError(f"results[{method!r}] must have the keys {list(GROUPS)}; got {res!r} instead.")
     ax = _axes(ax)
-    width, x = 0.8 / len(results), np.arange(len(groups))
+    width, x = 0.8 / len(results), np.arange(len(GROUPS))
     for i, (method, res) in enumerate(results.items()):
-        heights = np.array([float(res[g]) for g in groups])
+        heights = np.array([float(res[g]) for g in GROUPS])
         pos = x - 0.4 + width * (i + 0.5)
         ax.bar(pos, np.nan_to_num(heights, nan=0.0), width=width, label=str(method))
         for p in pos[np.isnan(heights)]:
             ax.text(p, 0.01, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
-    ax.set_xticks(x, groups)
+    ax.set_xticks(x, GROUPS)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     return _finish(ax, "class group (by training images)", "mean per-class accuracy", title)
 
 
-def plot_decision_regions(predict_fn, X, y, ax=None, resolution: int = 200, title: str | None = None,
-                          margin: float = 0.5):
+def plot_decision_regions(predict_fn, X, y, ax=None, title: str | None = None):
     """Decision regions of a 2-D classifier (``predict_fn`` called once on the grid), the data on top."""
     if not callable(predict_fn):
         raise ValueError(f"predict_fn must be a callable (M, 2) array -> M labels; got {type(predict_fn).__name__} "
@@ -100,10 +94,8 @@ def plot_decision_regions(predict_fn, X, y, ax=None, resolution: int = 200, titl
         raise ValueError(f"X must have 2 features for a 2-D plot; got {X.shape[1]} instead.")
     if y.size != X.shape[0]:
         raise ValueError(f"y must have one label per row of X ({X.shape[0]}); got {y.size} instead.")
-    resolution = check_positive_int(resolution, name="resolution", minimum=2)
-    margin = check_number(margin, name="margin")
-    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
-    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
+    lo, hi = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
     z = _numpy(predict_fn(np.column_stack([gx.ravel(), gy.ravel()])), "predict_fn(grid)").reshape(-1)
     if z.size != gx.size:
         raise ValueError(f"predict_fn must return one label per grid point ({gx.size}); got {z.size} instead.")
