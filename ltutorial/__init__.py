@@ -1,10 +1,6 @@
 """ltutorial: the companion package to *Trustworthy Machine Learning on Imbalanced Data*.
 
-The notebooks in ``notebooks/`` import this package as ``import ltutorial as lt``; every
-method they teach is computed here, tested in ``tests/``.
-
-Sub-packages are imported lazily (``lt.data``, ``lt.losses`` ...) so ``import ltutorial``
-stays fast and a notebook pays only for what it uses.
+The notebooks import it as ``import ltutorial as lt``; sub-packages load lazily (``lt.data``, ``lt.losses`` ...).
 """
 
 from __future__ import annotations
@@ -15,31 +11,16 @@ from ltutorial._version import __version__, require
 from ltutorial.device import get_device, seed_everything
 from ltutorial.profiles import PROFILES, pick, supervised_settings
 
-_SUBMODULES = (
-    "classic",
-    "fisher_consistency",
-    "data",
-    "exercises",
-    "losses",
-    "metrics",
-    "models",
-    "notebooks",
-    "plots",
-    "posthoc",
-    "progress",
-    "reproduce",
-    "sampling",
-    "ssl",
-    "train",
-)
+_SUBMODULES = ("classic", "fisher_consistency", "data", "exercises", "losses", "metrics", "models", "notebooks",
+               "plots", "posthoc", "progress", "reproduce", "sampling", "ssl", "train")
 
-__all__ = ["__version__", "require", "get_device", "seed_everything", "PROFILES", "pick", "supervised_settings", *_SUBMODULES]
+__all__ = ["__version__", "require", "get_device", "seed_everything", "PROFILES", "pick", "supervised_settings",
+           *_SUBMODULES]
 
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
-        module = importlib.import_module(f"ltutorial.{name}")
-        globals()[name] = module
+        globals()[name] = module = importlib.import_module(f"ltutorial.{name}")
         return module
     raise AttributeError(f"module 'ltutorial' has no attribute {name!r}")
 

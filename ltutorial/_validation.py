@@ -1,4 +1,4 @@
-"""Input checks shared across the package: one helper per concept, imbalanced-learn style.
+"""Input checks shared across the package, one per kind (imbalanced-learn style), run once at a public entry.
 
 Each raises ``ValueError`` naming the argument, what was expected and what was received.
 """
@@ -8,56 +8,55 @@ from __future__ import annotations
 import math
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 
-def _type_name(x: Any) -> str:
-    return type(x).__name__
-
-
-def as_tensor(x, *, name: str, dtype: torch.dtype | None = None, device=None) -> torch.Tensor:
-    """Convert numpy arrays, lists or tensors to a tensor; keep tensors on their device."""
-    if isinstance(x, torch.Tensor):
-        t = x
-    elif isinstance(x, (np.ndarray, list, tuple)) or np.isscalar(x):
+def as_tensor(x, *, name: str) -> torch.Tensor:
+    """Numpy arrays, lists and numbers as a tensor; tensors are returned as they are."""
+    if not isinstance(x, torch.Tensor):
+        if not isinstance(x, (np.ndarray, list, tuple)) and not np.isscalar(x):
+            raise ValueError(f"{name} must be a numpy array, list or torch tensor; got {type(x).__name__} instead.")
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
             raise ValueError(f"{name} must hold numbers; got an array of dtype {arr.dtype} instead.")
-        t = torch.as_tensor(arr)
-    else:
-        raise ValueError(f"{name} must be a numpy array, list or torch tensor; got {_type_name(x)} instead.")
-    if dtype is not None:
-        t = t.to(dtype)
-    if device is not None:
-        t = t.to(device)
-    return t
+        x = torch.as_tensor(arr)
+    return x
 
 
-def check_class_counts(class_counts, *, name: str = "class_counts", num_classes: int | None = None) -> torch.Tensor:
-    """Validate per-class training counts: 1-D, non-empty, finite, all > 0. Returns float64 CPU tensor."""
+def check_class_counts(class_counts, *, name: str = "class_counts", num_classes: int | None = None,
+                       allow_zero: bool = False) -> torch.Tensor:
+    """Per-class training counts, 1-D, non-empty, finite, all > 0 (``allow_zero``: >= 0), as a float64 CPU tensor."""
     counts = as_tensor(class_counts, name=name).detach().to("cpu", torch.float64)
     if counts.ndim != 1 or counts.numel() == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of per-class counts; got shape {tuple(counts.shape)} instead.")
-    if not torch.isfinite(counts).all() or (counts <= 0).any():
-        raise ValueError(f"{name} must hold finite counts > 0 for every class; got {counts.tolist()} instead.")
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of per-class counts; got shape "
+                         f"{tuple(counts.shape)} instead.")
+    if not torch.isfinite(counts).all() or (counts < 0 if allow_zero else counts <= 0).any():
+        raise ValueError(f"{name} must hold finite counts {'>=' if allow_zero else '>'} 0 for every class; "
+                         f"got {counts.tolist()} instead.")
     if num_classes is not None and counts.numel() != num_classes:
         raise ValueError(f"{name} must have one entry per class ({num_classes}); got {counts.numel()} entries instead.")
     return counts
 
 
-def check_labels(labels, *, name: str = "labels", num_classes: int | None = None) -> torch.Tensor:
-    """Validate integer class labels in [0, num_classes). Returns an int64 tensor on the input's device."""
+def check_labels(labels, *, name: str = "labels", num_classes: int | None = None,
+                 allow_empty: bool = True) -> torch.Tensor:
+    """Integer class labels in [0, num_classes) as an int64 tensor on the input's device."""
+    if isinstance(labels, (str, list, tuple, np.ndarray)) and np.asarray(labels).dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold integer class indices; got {np.asarray(labels).dtype} values instead.")
     y = as_tensor(labels, name=name)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got shape {tuple(y.shape)} instead.")
-    if y.is_floating_point():
-        if not torch.equal(y, y.round()):
-            raise ValueError(f"{name} must hold integer class indices; got non-integer values instead.")
-    elif y.dtype == torch.bool or y.is_complex():
+    if y.ndim != 1 or not (allow_empty or y.numel()):
+        raise ValueError(f"{name} must be 1-D{'' if allow_empty else ' and non-empty'}; got shape {tuple(y.shape)} "
+                         "instead.")
+    if y.dtype == torch.bool or y.is_complex():
         raise ValueError(f"{name} must hold integer class indices; got dtype {y.dtype} instead.")
+    if y.is_floating_point() and not bool(torch.isfinite(y).all()):
+        raise ValueError(f"{name} must hold finite integer class indices; got {float(y[~torch.isfinite(y)][0])} "
+                         "instead.")
+    if y.is_floating_point() and not torch.equal(y, y.round()):
+        raise ValueError(f"{name} must hold integer class indices; got non-integer values instead (for scores or "
+                         "logits take .argmax(1) first).")
     y = y.to(torch.int64)
     if y.numel() and int(y.min()) < 0:
         raise ValueError(f"{name} must be >= 0; got a minimum of {int(y.min())} instead.")
@@ -66,19 +65,8 @@ def check_labels(labels, *, name: str = "labels", num_classes: int | None = None
     return y
 
 
-def check_imbalance_ratio(imbalance_ratio, *, name: str = "imbalance_ratio") -> float:
-    """Validate an imbalance ratio n_max / n_min: a finite number >= 1."""
-    if isinstance(imbalance_ratio, bool) or not isinstance(imbalance_ratio, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a finite number >= 1; got {imbalance_ratio!r} instead.")
-    value = float(imbalance_ratio)
-    if not math.isfinite(value) or value < 1:
-        raise ValueError(f"{name} must be a finite number >= 1; got {imbalance_ratio!r} instead.")
-    return value
-
-
 def check_choice(value, choices, *, name: str):
-    """``value`` if it is one of ``choices`` (a name from a registry, a mode ...), else a ValueError
-    listing ``choices`` in the given order."""
+    """``value`` if it is one of ``choices``, else a ValueError listing them in order."""
     choices = list(choices)
     try:
         ok = any(value is c or bool(value == c) for c in choices)
@@ -89,58 +77,59 @@ def check_choice(value, choices, *, name: str):
     return value
 
 
+def _is_real(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+
+
 def check_positive_int(value, *, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    """An integer >= ``minimum`` (bools refused) as an int."""
+    if not (_is_real(value) and isinstance(value, (int, np.integer)) and value >= minimum):
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r} instead.")
     return int(value)
 
 
 def check_number(value, *, name: str, minimum: float = 0.0, strict: bool = False) -> float:
-    """A finite real number >= ``minimum`` (``strict``: > ``minimum``) as a float: NaN, inf, bools and
-    non-numbers raise a ValueError naming ``name``. The float-range check for hyperparameters."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    if ok:
-        v = float(value)
-        ok = math.isfinite(v) and (v > minimum if strict else v >= minimum)
-    if not ok:
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {minimum:g}; got {value!r} instead.")
+    """A finite real number >= ``minimum`` (``strict``: >) as a float; NaN, inf, bools and strings refused."""
+    if not (_is_real(value) and math.isfinite(value) and (value > minimum if strict else value >= minimum)):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {minimum:g}; got {value!r} "
+                         "instead.")
     return float(value)
 
 
+def check_imbalance_ratio(imbalance_ratio, *, name: str = "imbalance_ratio") -> float:
+    """An imbalance ratio n_max / n_min: a finite number >= 1."""
+    return check_number(imbalance_ratio, name=name, minimum=1)
+
+
 def check_probability(value, *, name: str, inclusive_low: bool = True, inclusive_high: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    """A number in [0, 1] (either end may be excluded) as a float."""
+    if not _is_real(value):
         raise ValueError(f"{name} must be a number in [0, 1]; got {value!r} instead.")
     v = float(value)
-    lo_ok = v >= 0 if inclusive_low else v > 0
-    hi_ok = v <= 1 if inclusive_high else v < 1
-    if not (math.isfinite(v) and lo_ok and hi_ok):
-        lo = "[" if inclusive_low else "("
-        hi = "]" if inclusive_high else ")"
-        raise ValueError(f"{name} must be in {lo}0, 1{hi}; got {value!r} instead.")
+    if not (math.isfinite(v) and (v >= 0 if inclusive_low else v > 0) and (v <= 1 if inclusive_high else v < 1)):
+        raise ValueError(f"{name} must be in {'[' if inclusive_low else '('}0, 1{']' if inclusive_high else ')'}; "
+                         f"got {value!r} instead.")
     return v
 
 
 def check_random_state(random_state, *, name: str = "random_state") -> int | None:
-    """Accept None or a non-negative int seed (the package seeds torch.Generator objects from it)."""
-    if random_state is None:
-        return None
-    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
+    """None or a non-negative int seed (the package seeds torch.Generator objects from it)."""
+    if random_state is not None and not (isinstance(random_state, (int, np.integer)) and _is_real(random_state)
+                                         and random_state >= 0):
         raise ValueError(f"{name} must be None or a non-negative integer; got {random_state!r} instead.")
-    return int(random_state)
+    return None if random_state is None else int(random_state)
 
 
 def make_generator(random_state, device=None, *, name: str = "random_state") -> torch.Generator:
-    """A ``torch.Generator`` on ``device`` seeded from ``random_state`` (None: a fresh random seed)."""
+    """A ``torch.Generator`` on ``device`` (default CPU) seeded from ``random_state`` (None: a random seed)."""
     seed = check_random_state(random_state, name=name)
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)).item())
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    return torch.Generator(device=dev).manual_seed(seed)
+    return torch.Generator(device=torch.device(device if device is not None else "cpu")).manual_seed(seed)
 
 
 def check_writable_dir(path, *, name: str) -> Path:
-    """``path`` as a folder this user can write into, created if missing: a file in its place, or a folder
-    that cannot be created or written, raises a ValueError naming ``name`` (checked before any work)."""
+    """``path`` as a folder this user can write into, created if missing (checked before any work)."""
     if not isinstance(path, (str, Path)) or not str(path):
         raise ValueError(f"{name} must be a folder path; got {path!r} instead.")
     folder = Path(path).expanduser()
@@ -151,6 +140,6 @@ def check_writable_dir(path, *, name: str) -> Path:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ValueError(f"{name} must be a folder this user can write into; got {str(folder)!r} ({reason}) instead.") from None
+        raise ValueError(f"{name} must be a folder this user can write into; got {str(folder)!r} "
+                         f"({exc.strerror or type(exc).__name__}) instead.") from None
     return folder

@@ -1,4 +1,4 @@
-"""Progress bars that switch themselves off in headless runs (papermill, CI)."""
+"""Progress bars that switch themselves off in headless runs (papermill, CI), where tqdm's widget is only noise."""
 
 from __future__ import annotations
 
@@ -6,18 +6,11 @@ import os
 
 
 def progress_enabled(progress: bool | None = None) -> bool:
-    """Whether to draw bars: an explicit True/False wins; otherwise off under CI or papermill.
-
-    The notebook runner sets ``LTUTORIAL_PROGRESS=0``; ``CI`` is set by CI services. tqdm's
-    widget never advances in papermill logs, so bars there are only noise.
-    """
+    """An explicit True/False wins; else off when ``LTUTORIAL_PROGRESS`` (the notebook runner's) or ``CI`` say so."""
     if progress is not None:
         return bool(progress)
-    if os.environ.get("LTUTORIAL_PROGRESS", "").lower() in ("0", "false", "no", "off"):
-        return False
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        return False
-    return True
+    off = os.environ.get("LTUTORIAL_PROGRESS", "").lower() in ("0", "false", "no", "off")
+    return not (off or os.environ.get("CI", "").lower() in ("1", "true", "yes"))
 
 
 def progress_bar(iterable=None, *, progress: bool | None = None, **kwargs):

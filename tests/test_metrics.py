@@ -42,10 +42,6 @@ def test_against_sklearn_and_imblearn(seed, kind):
     assert M.macro_f1(yt, yp) == pytest.approx(skm.f1_score(y_true, y_pred, average="macro"))
     assert M.g_mean(yt, yp) == pytest.approx(geometric_mean_score(y_true, y_pred, average="multiclass"))
     np.testing.assert_array_equal(M.confusion_matrix(yt, yp), skm.confusion_matrix(y_true, y_pred, labels=labels))
-    np.testing.assert_allclose(
-        M.confusion_matrix(yt, yp, normalize="true"),
-        skm.confusion_matrix(y_true, y_pred, labels=labels, normalize="true"),
-    )
 
 
 def test_class_only_in_predictions_matches_sklearn():
@@ -68,12 +64,9 @@ def test_reference_example_from_fact_sheet():
     assert M.accuracy(y_true, y_pred) == pytest.approx(4 / 6)
 
 
-def test_g_mean_zero_recall_and_correction():
+def test_g_mean_zero_recall():
     y_true, y_pred = [0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 0, 0]
-    assert M.g_mean(y_true, y_pred) == 0.0
-    assert M.g_mean(y_true, y_pred, correction=0.001) == pytest.approx(
-        geometric_mean_score(y_true, y_pred, correction=0.001)
-    )
+    assert M.g_mean(y_true, y_pred) == 0.0 == geometric_mean_score(y_true, y_pred)
 
 
 def test_num_classes_pads_absent_classes_with_nan():
@@ -82,9 +75,6 @@ def test_num_classes_pads_absent_classes_with_nan():
     assert np.isnan(acc[2:]).all()
     cm = M.confusion_matrix([0, 1, 1], [0, 1, 0], num_classes=4)
     assert cm.shape == (4, 4) and cm.sum() == 3 and cm[1, 0] == 1
-    cmn = M.confusion_matrix([0, 1, 1], [0, 1, 0], num_classes=3, normalize="true")
-    np.testing.assert_allclose(cmn[1], [0.5, 0.5, 0.0])
-    assert np.isnan(cmn[2]).all()
 
 
 def test_integer_valued_float_labels_are_accepted():
@@ -163,20 +153,18 @@ def test_thirds_cifar100_sizes_and_ties():
     "call, match",
     [
         (lambda: M.accuracy([0, 1, 2], [0, 1]), "same length"),
-        (lambda: M.accuracy([], []), "y_true must not be empty"),
-        (lambda: M.accuracy([0, -1], [0, 1]), "y_true must hold labels >= 0"),
-        (lambda: M.accuracy([0, 1], [0, -2]), "y_pred must hold labels >= 0"),
-        (lambda: M.accuracy([[0, 1]], [[0, 1]]), "y_true must be a 1-D"),
-        (lambda: M.accuracy([0.5, 1.0], [0, 1]), "y_true must hold integer class labels"),
+        (lambda: M.accuracy([], []), "y_true must be 1-D and non-empty"),
+        (lambda: M.accuracy([0, -1], [0, 1]), "y_true must be >= 0"),
+        (lambda: M.accuracy([0, 1], [0, -2]), "y_pred must be >= 0"),
+        (lambda: M.accuracy([[0, 1]], [[0, 1]]), "y_true must be 1-D"),
+        (lambda: M.accuracy([0.5, 1.0], [0, 1]), "y_true must hold integer class indices"),
         (lambda: M.accuracy(np.array([True, False]), [0, 1]), "y_true must hold integer"),
-        (lambda: M.accuracy("01", [0, 1]), "y_true must hold integer class labels"),
-        (lambda: M.accuracy([0, 1], ["a", "b"]), "y_pred must hold integer class labels"),
+        (lambda: M.accuracy("01", [0, 1]), "y_true must hold integer class indices"),
+        (lambda: M.accuracy([0, 1], ["a", "b"]), "y_pred must hold integer class indices"),
         (lambda: M.accuracy({0: 1}, [0]), "y_true must be a numpy array"),
         (lambda: M.per_class_accuracy([0, 3], [0, 1], num_classes=3), "y_true must hold labels < num_classes=3"),
         (lambda: M.per_class_accuracy([0, 1], [0, 5], num_classes=3), "y_pred must hold labels < num_classes=3"),
         (lambda: M.per_class_accuracy([0, 1], [0, 1], num_classes=0), "num_classes must be an integer >= 1"),
-        (lambda: M.confusion_matrix([0, 1], [0, 1], normalize="all"), "normalize must be one of"),
-        (lambda: M.g_mean([0, 1], [0, 1], correction=2), "correction must be a number in"),
         (lambda: M.shot_accuracy([0, 2], [0, 1], [200, 10]), "y_true must hold labels < num_classes=2"),
         (lambda: M.shot_accuracy([0, 1], [0, 1], [200, -1]), "train_counts must hold finite counts >= 0"),
         (lambda: M.shot_accuracy([0, 1], [0, 1], [200, float("nan")]), "train_counts must hold finite"),
@@ -195,9 +183,9 @@ def test_bad_input_raises_value_error_naming_the_argument(call, match):
 def test_non_finite_predictions_are_named_not_cast(bad):
     # issue 13: inf became the int64 -9223372036854775808 and was reported as a huge negative label
     for func in (M.accuracy, M.balanced_accuracy, M.macro_f1, M.confusion_matrix):
-        with pytest.raises(ValueError, match=r"^y_pred must hold (finite )?integer class labels"):
+        with pytest.raises(ValueError, match=r"^y_pred must hold (finite )?integer class indices"):
             func([0, 1, 1], np.array([0.0, bad, 1.0]))
-    with pytest.raises(ValueError, match=r"^y_true must hold finite integer class labels; got inf instead\.$"):
+    with pytest.raises(ValueError, match=r"^y_true must hold finite integer class indices; got inf instead\.$"):
         M.per_class_accuracy(np.array([0.0, np.inf]), [0, 1])
 
 
@@ -262,15 +250,13 @@ def test_class_mean_hand_computed_and_empty_classes_nan():
     assert rows.shape == (2, 6) and np.allclose(rows[1], 2 * rows[0])
 
 
-def test_group_mean_by_thirds_hand_computed_class_and_sample_weights():
+def test_group_mean_by_thirds_hand_computed():
     by_class = M.group_mean_by_thirds(_GM_VALUES, _GM_LABELS, _GM_COUNTS)
     expected = {"many": (2 + 5) / 2, "medium": (1.5 + 7) / 2, "few": (2 + 3) / 2, "all": 20.5 / 6}
     assert by_class.keys() == expected.keys() and all(by_class[k] == pytest.approx(v) for k, v in expected.items())
     assert all(isinstance(v, float) for v in by_class.values())
-    by_sample = M.group_mean_by_thirds(torch.tensor(_GM_VALUES), torch.tensor(_GM_LABELS), _GM_COUNTS, weight="sample")
-    # many: samples of classes 1, 3 -> (2 + 5) / 2; medium: classes 4, 5 -> (7 + 1 + 2) / 3; few: classes 0, 2 -> 13 / 5
-    expected = {"many": 3.5, "medium": 10 / 3, "few": 13 / 5, "all": 30 / 10}
-    assert all(by_sample[k] == pytest.approx(v) for k, v in expected.items())
+    by_tensor = M.group_mean_by_thirds(torch.tensor(_GM_VALUES), torch.tensor(_GM_LABELS), _GM_COUNTS)
+    assert all(by_tensor[k] == pytest.approx(v) for k, v in expected.items())
     # one value per class already (labels=None) gives the class-weighted result
     per_class = M.group_mean_by_thirds(np.array([2, 2, 3, 5, 7, 1.5]), None, _GM_COUNTS)
     assert all(per_class[k] == pytest.approx(by_class[k]) for k in by_class)
@@ -278,8 +264,8 @@ def test_group_mean_by_thirds_hand_computed_class_and_sample_weights():
 
 def test_group_mean_by_thirds_rows_and_empty_class():
     two = np.stack([_GM_VALUES, np.multiply(_GM_VALUES, 3)])
-    out = M.group_mean_by_thirds(two, _GM_LABELS, _GM_COUNTS, weight="sample")
-    assert out["few"].shape == (2,) and out["few"] == pytest.approx([2.6, 7.8])
+    out = M.group_mean_by_thirds(two, _GM_LABELS, _GM_COUNTS)  # few: classes 0 and 2, class means 2 and 3
+    assert out["few"].shape == (2,) and out["few"] == pytest.approx([2.5, 7.5])
     # a 7th class with training images but none in `labels` is skipped, not counted as 0: with 7 classes
     # the split is 3 / 2 / 2 (many 1, 3, 5; medium 4, 0; few 2, 6), so few is class 2's mean alone
     seven = M.group_mean_by_thirds(_GM_VALUES, _GM_LABELS, _GM_COUNTS + [1])
@@ -300,15 +286,7 @@ def test_group_mean_of_correctness_is_group_accuracy_by_thirds(seed):
 @pytest.mark.parametrize(
     "call, match",
     [
-        (
-            lambda: M.group_mean_by_thirds(_GM_VALUES, _GM_LABELS, _GM_COUNTS, weight="samples"),
-            r"weight must be one of \['class', 'sample'\]",
-        ),
         (lambda: M.group_mean_by_thirds([1.0, 2.0], None, _GM_COUNTS), "values must hold one entry per class"),
-        (
-            lambda: M.group_mean_by_thirds([1.0] * 6, None, _GM_COUNTS, weight="sample"),
-            "weight must be 'class' when labels is None",
-        ),
         (lambda: M.group_mean_by_thirds(_GM_VALUES[:5], _GM_LABELS, _GM_COUNTS), "labels must have one entry"),
         (lambda: M.group_mean_by_thirds(_GM_VALUES, [7] * 10, _GM_COUNTS), "labels must be < num_classes = 6"),
         (lambda: M.group_mean_by_thirds(np.zeros((2, 2, 10)), _GM_LABELS, _GM_COUNTS), "values must be a non-empty"),

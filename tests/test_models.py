@@ -7,14 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from ltutorial import models as lm
-from ltutorial.models.resnet_cifar import _BasicBlockA
+from ltutorial.models.resnet_cifar import BasicBlock
 
 torch.set_num_threads(1)
 
 
 def _build(name, num_classes, in_channels, size):
-    kw = {"image_size": size} if name == "mlp" else {}
-    return lm.build_model(name, num_classes, in_channels=in_channels, **kw)
+    return lm.build_model(name, num_classes, in_channels=in_channels)
 
 
 def expected_cifar_resnet_params(depth, num_classes, in_channels=3, normed=False):
@@ -63,7 +62,7 @@ def test_resnet32_structure():
 
 
 def test_option_a_shortcut_is_parameter_free_subsample_and_zero_pad():
-    block = _BasicBlockA(16, 32, stride=2)
+    block = BasicBlock(16, 32, stride=2)
     conv_params = sum(p.numel() for n, p in block.named_parameters() if n.startswith(("conv", "bn")))
     assert conv_params == sum(p.numel() for p in block.parameters())
     x = torch.randn(2, 16, 8, 8)
@@ -71,7 +70,7 @@ def test_option_a_shortcut_is_parameter_free_subsample_and_zero_pad():
     assert sc.shape == (2, 32, 4, 4)
     torch.testing.assert_close(sc[:, 8:24], x[:, :, ::2, ::2])
     assert sc[:, :8].abs().sum() == 0 and sc[:, 24:].abs().sum() == 0
-    identity = _BasicBlockA(16, 16, stride=1)
+    identity = BasicBlock(16, 16, stride=1)
     assert identity._shortcut(x) is x
     # no projection modules anywhere in a ResNet-32
     assert not any(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) for m in lm.resnet32().modules())
@@ -123,13 +122,11 @@ def test_init_is_deterministic_under_manual_seed(name):
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point() and a[k].numel() > 1)
 
 
-@pytest.mark.parametrize("name", ["resnet8", "small_cnn", "mlp", "resnet18_cifar"])
+@pytest.mark.parametrize("name", ["resnet8", "small_cnn", "resnet18_cifar"])
 @pytest.mark.parametrize("normed", [False, True])
 def test_channels_last_and_bf16_autocast_forward_backward(name, normed):
     torch.manual_seed(0)
-    model = _build(name, 10, 3, 32) if not normed else lm.build_model(
-        name, 10, **({"image_size": 32} if name == "mlp" else {}), normed=True
-    )
+    model = _build(name, 10, 3, 32) if not normed else lm.build_model(name, 10, normed=True)
     model = model.to(memory_format=torch.channels_last)
     x = torch.randn(4, 3, 32, 32).to(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -153,11 +150,8 @@ def test_build_model_errors():
         lm.build_model("resnet33", 10)
     with pytest.raises(ValueError, match=r"name must be one of .*; got \['resnet32'\] instead"):
         lm.build_model(["resnet32"], 10)
-    with pytest.raises(ValueError, match="in_features must be given"):
-        lm.build_model("mlp", 10)
     with pytest.raises(ValueError, match="do not fit"):
         lm.build_model("resnet32", 10, width=3)
-    assert lm.build_model("mlp", 3, in_features=2, hidden=(8,))(torch.randn(5, 2)).shape == (5, 3)
     assert lm.build_model("small_cnn", 3, in_channels=1, width=4).feature_dim == 16
 
 
@@ -169,10 +163,6 @@ def test_build_model_errors():
         (lambda: lm.resnet32(0), "num_classes must be an integer >= 1"),
         (lambda: lm.resnet18_cifar(10, in_channels=0), "in_channels must be an integer >= 1"),
         (lambda: lm.SmallCNN(10, width=0), "width must be an integer >= 1"),
-        (lambda: lm.MLP(0, 10), "in_features must be an integer >= 1"),
-        (lambda: lm.MLP(4, 10, hidden=(8, 0)), "hidden must be an integer >= 1"),
-        (lambda: lm.MLP(4, 10, hidden=8), "hidden must be a sequence"),
-        (lambda: lm.MLP(4, 3)(torch.randn(2, 5)), "x must have 4 features"),
         (lambda: lm.SmallCNN(3)(torch.randn(1, 3, 2, 2)), "x must be at least 4x4"),
         (lambda: lm.NormedLinear(0, 3), "in_features must be an integer >= 1"),
     ],

@@ -1,4 +1,4 @@
-"""Small models for CPU runs: a three-stage CNN (8x8 digits or 32x32 CIFAR) and an MLP."""
+"""A small CNN for CPU runs, on 8x8 digits or 32x32 CIFAR."""
 
 from __future__ import annotations
 
@@ -9,68 +9,33 @@ from torch import nn
 from ltutorial._validation import check_positive_int
 from ltutorial.models.resnet_cifar import ClassifierMixin, classifier_head
 
-__all__ = ["SmallCNN", "MLP"]
+__all__ = ["SmallCNN"]
 
 
 class SmallCNN(ClassifierMixin, nn.Module):
-    """Three conv3x3-BN-ReLU stages of widths w, 2w, 4w with 2x2 max-pools between them.
+    """Three conv3x3-BN-ReLU stages of widths w, 2w, 4w with 2x2 max-pools between them, then average pooling.
 
-    Adaptive average pooling at the end makes it work on any input of at least 4x4: 8x8 digits
-    (8 -> 4 -> 2) and 32x32 CIFAR (32 -> 16 -> 8) alike. With w = 32 it has ~94k parameters and
-    ~10M multiply-adds per CIFAR image (ResNet-32: 69M), so a CIFAR-10-LT epoch runs in seconds
-    on a CPU. Notebooks 01, 03 and 06-12 on the ``smoke`` and ``cpu`` profiles (10-12 as the SSL encoder).
+    Any input of at least 4x4 (8x8 digits, 32x32 CIFAR); w = 32: ~94k parameters, ~10M multiply-adds per CIFAR
+    image (ResNet-32: 69M). The smoke / cpu profiles' network of notebooks 01, 03 and 06-12.
     """
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 32, normed: bool = False):
         super().__init__()
         num_classes = check_positive_int(num_classes, name="num_classes")
-        in_channels = check_positive_int(in_channels, name="in_channels")
-        width = check_positive_int(width, name="width")
-        widths = (width, 2 * width, 4 * width)
-        layers, c = [], in_channels
-        for i, w in enumerate(widths):
+        c, width = check_positive_int(in_channels, name="in_channels"), check_positive_int(width, name="width")
+        layers = []
+        for i, w in enumerate((width, 2 * width, 4 * width)):
             if i > 0:
                 layers.append(nn.MaxPool2d(2))
             layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
             c = w
         self.body = nn.Sequential(*layers)
-        self.feature_dim = widths[-1]
-        self.fc = classifier_head(self.feature_dim, num_classes, normed)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] < 4 or x.shape[-2] < 4:
-            raise ValueError(
-                f"x must be at least 4x4 pixels for SmallCNN's two poolings; got {tuple(x.shape[-2:])} instead."
-            )
-        return F.adaptive_avg_pool2d(self.body(x), 1).flatten(1)
-
-
-class MLP(ClassifierMixin, nn.Module):
-    """Multi-layer perceptron: flatten, then Linear-ReLU per ``hidden`` width, then ``fc``.
-
-    Takes 2-D features (such as the synthetic data of notebooks 02-05; no notebook uses it) or
-    images, which it flattens (``in_features`` = C * H * W, 64 for the 8x8 digits).
-    """
-
-    def __init__(self, in_features: int, num_classes: int, hidden=(64, 64), normed: bool = False):
-        super().__init__()
-        in_features = check_positive_int(in_features, name="in_features")
-        num_classes = check_positive_int(num_classes, name="num_classes")
-        try:
-            hidden = tuple(check_positive_int(h, name="hidden") for h in hidden)
-        except TypeError:
-            raise ValueError(f"hidden must be a sequence of positive layer widths; got {hidden!r} instead.") from None
-        self.in_features = in_features
-        layers, c = [], in_features
-        for h in hidden:
-            layers += [nn.Linear(c, h), nn.ReLU(inplace=True)]
-            c = h
-        self.body = nn.Sequential(*layers)
         self.feature_dim = c
         self.fc = classifier_head(c, num_classes, normed)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.flatten(1)
-        if x.shape[1] != self.in_features:
-            raise ValueError(f"x must have {self.in_features} features per sample; got {x.shape[1]} instead.")
-        return self.body(x)
+        if x.shape[-1] < 4 or x.shape[-2] < 4:
+            raise ValueError(f"x must be at least 4x4 pixels for SmallCNN's two poolings; got {tuple(x.shape[-2:])} "
+                             "instead.")
+        return F.adaptive_avg_pool2d(self.body(x), 1).flatten(1)
+
