@@ -1,7 +1,7 @@
 """Where a fused train step spends its time: kernel time by operation, N fused models against one.
 
 The throughput benchmark says how fast the fused step is (H200: 15.3 ms for 8 ResNet-32s, against
-the 9.4 ms measured in ../shared/reference/performance.md), not why. This script trains the same
+the 9.4 ms target in benchmarks/README.md), not why. This script trains the same
 models eagerly (``fit_many(..., fuse=True, fast=False)`` and ``fit(..., fast path, no graph)``: the
 very step the CUDA graph captures) under ``torch.profiler`` and reports, per optimizer step:
 
