@@ -307,7 +307,7 @@ def test_fit_bad_input():
         ({"augment": True, "padding": 8}, r"^padding must be an integer in \[0, 8\); got 8 instead"),
         ({"amp": "bf16"}, r"^amp must be None, True or False; got 'bf16' instead"),
         ({"schedule": 0.1}, r"^schedule must be None or a callable"),
-        ({"schedule": lambda e: -1.0}, r"^schedule\(0\) must return a finite lr multiplier >= 0; got -1.0 instead"),
+        ({"schedule": lambda e: -1.0}, r"^schedule\(0\) must be a finite number >= 0; got -1.0 instead"),
         ({"drop_last": "no"}, r"^drop_last must be True or False"),
         ({"drop_last": True, "batch_size": 17}, r"^batch_size must be <= the training set size \(16\)"),
         ({"device": "gpu"}, r"^device must be one of"),

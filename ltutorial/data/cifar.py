@@ -179,10 +179,17 @@ def read_image_folder_bytes(path, split: str) -> dict:
     for f in files:
         with open(f, "rb") as fh:
             blobs.append(fh.read())
+    return dict(zip(("data", "offsets"), concat_blobs(blobs)), labels=torch.tensor(labels, dtype=torch.int64),
+                classes=classes, files=files)
+
+
+def concat_blobs(blobs: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """(data, offsets) of byte strings or uint8 tensors laid end to end: blob i is data[offsets[i]:offsets[i + 1]]."""
     offsets = torch.zeros(len(blobs) + 1, dtype=torch.int64)
     torch.cumsum(torch.tensor([len(b) for b in blobs], dtype=torch.int64), 0, out=offsets[1:])
-    return {"data": torch.frombuffer(bytearray(b"".join(blobs)), dtype=torch.uint8), "offsets": offsets,
-            "labels": torch.tensor(labels, dtype=torch.int64), "classes": classes, "files": files}
+    if blobs and isinstance(blobs[0], torch.Tensor):
+        return torch.cat(blobs), offsets
+    return torch.frombuffer(bytearray(b"".join(blobs)), dtype=torch.uint8), offsets
 
 
 def _image_folder(split_dir: Path) -> tuple[list[str], list[int], list[str]]:
