@@ -31,12 +31,8 @@ __all__ = ["DATASETS", "EXPERIMENT_SIZES", "ImageDataset", "LARGE_LT", "LargeLTD
 
 def load_dataset(name: str, *, root=None, imbalance_ratio: float = 100, profile: str = "exp", seed: int = 0,
                  download: bool = False, verbose: bool = False):
-    """(train, test) of ``name``: a long-tailed train split and a balanced test split (notebook 01 onward).
-
-    CIFAR-10/100-LT: LDAM-DRW's ``longtail_indices`` of the full train split (n_max = 5000 / 500) of the copy
-    ``find_cifar_root(root)`` finds (``download=True``: fetch it if none). "digits-lt": scikit-learn's digits.
-    "imagenet-lt" / "places-lt" / "inat2018": ``LargeLTDataset``s. mean/std are the full train split's.
-    """
+    """(long-tailed train, balanced test) of ``name`` (notebook 01 on). CIFAR-LT: ``longtail_indices`` of the full
+    train split of ``find_cifar_root(root)``'s copy (``download``: fetch one), mean/std of the full split."""
     name = check_choice(name, sorted(DATASETS), name="name")
     check_imbalance_ratio(imbalance_ratio)  # before any file is read: a typo fails before CIFAR is decoded
     check_profile(profile)
