@@ -192,8 +192,6 @@ def decode_rgb(path) -> torch.Tensor:
 def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int | None = 0, num_workers: int = 0,
                 pin_memory: bool = False):
     """A ``DataLoader`` decoding in ``num_workers`` processes; ``seed`` fixes the order and the augmentation."""
-    batch_size = check_positive_int(batch_size, name="batch_size")
-    num_workers = check_positive_int(num_workers, name="num_workers", minimum=0)
     # each worker's torch, numpy and random seeds (the v2 transforms draw from torch's) come from the generator
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                                        generator=make_generator(seed, name="seed"), pin_memory=pin_memory,
