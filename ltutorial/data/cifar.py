@@ -36,8 +36,8 @@ CIFAR_SPECS = {
 
 
 def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False) -> dict:
-    """One split of the copy ``find_cifar_root`` finds, cached: ``images`` (uint8 N x 3 x 32 x 32), ``labels``,
-    ``classes``, ``mean``/``std``, ``indices`` in the full split (a pack may hold a subset), ``full_labels``, ``source``."""
+    """One split of ``find_cifar_root``'s copy, cached: ``images`` (uint8 N x 3 x 32 x 32), ``labels``, ``classes``,
+    ``mean``/``std``, ``indices`` in the full split (a pack may hold a subset), ``full_labels``, ``source``."""
     name, split = check_name(name), check_choice(split, ["train", "test"], name="split")
     find_cifar_root(root, name)  # raises the explanatory error when nothing is there
     kind, path = locate_cifar(root, name)
@@ -138,7 +138,7 @@ def find_cifar_root(root=None, name: str = "cifar10") -> Path:
 
 
 def read_cifar_pickles(path, name: str, split: str) -> dict:
-    """One split of the official release (rows of 3072: red, green, blue planes): ``images``, ``labels``, ``classes``."""
+    """One split of the official release (rows of 3072: the R, G, B planes): ``images``, ``labels``, ``classes``."""
     spec, path, images, labels = CIFAR_SPECS[name], Path(path), [], []
     for batch in spec[f"pickle_{split}"]:
         d = _unpickle(path / batch)
@@ -156,7 +156,7 @@ def _unpickle(path: Path) -> dict:
 
 
 def read_image_folder_bytes(path, split: str) -> dict:
-    """An ImageFolder split's encoded bytes (``data``, ``offsets``: ``concat_blobs``), ``labels``, ``classes``, ``files``."""
+    """An ImageFolder split's encoded bytes (``data``, ``offsets``), ``labels``, ``classes`` and ``files``."""
     names, labels, classes = _image_folder(split_dir := Path(path) / split)
     # plain strings, not Path objects: building 60,000 Paths costs ~0.7 s on a slow core
     files = [f"{split_dir}{os.sep}{n}" for n in names]

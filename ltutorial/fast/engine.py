@@ -29,7 +29,9 @@ __all__ = ["TensorLRSGD", "GraphCaptureError", "Members", "run_engine", "fit_gra
 class GraphCaptureError(RuntimeError):
     """The step could not be captured (state restored); ``epoch`` 0: the first capture, before any training."""
 
-    epoch: int = 0
+    def __init__(self, message: str, epoch: int = 0):
+        super().__init__(message)
+        self.epoch = epoch
 
 
 class TensorLRSGD(torch.optim.Optimizer):
@@ -223,9 +225,7 @@ class _TrainStep:
     def state(self) -> tuple[dict, list]:
         """(signature, tensors) of what a capture bakes in: tensors by address/shape/dtype, Python scalars by value."""
         sig, tensors = _loss_state(self.loss_fns)
-        for name, t in list(self.net.named_parameters()) + list(self.net.named_buffers()):
-            sig[name] = _tensor_sig(t)
-            tensors.append(t)
+        _object_state(self.net, "net", sig, tensors)
         for gi, group in enumerate(self.opt.param_groups):
             sig.update((f"group{gi}.{k}", _tensor_sig(v) if isinstance(v, torch.Tensor) else v)
                        for k, v in group.items() if isinstance(v, (torch.Tensor, *_SCALARS)))
@@ -334,9 +334,7 @@ def _capture_error(failure: BaseException, epoch: int) -> GraphCaptureError:
     while err is not None and len(causes) < 3:
         causes.append(f"{type(err).__name__}: {err}")
         err = err.__context__
-    error = GraphCaptureError(
+    return GraphCaptureError(
         "the train step could not be captured as a CUDA graph (a loss, hook or model that syncs with the host, e.g. "
         ".item() or data-dependent shapes?). Make it graph-safe (docs/ARCHITECTURE.md, 'Graph-safe losses') or run "
-        f"fit(..., fast=False). Original error: {'; then '.join(reversed(causes))}")  # the first cause first
-    error.epoch = epoch
-    return error
+        f"fit(..., fast=False). Original error: {'; then '.join(reversed(causes))}", epoch)  # the first cause first

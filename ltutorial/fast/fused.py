@@ -207,29 +207,24 @@ def fuse_models(models, *, check: bool = True) -> FusedModels:
     shape = getattr(models[0], "input_shape", None) or (
         (conv.in_channels, 16, 16) if conv is not None else (lin.in_features,) if lin is not None else None)
     if check and shape is not None:
-        modes = [m.training for m in models]
-        try:
-            with _eval_fp32(models + [fused]):
-                x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
-                _check_fused(fused, models, x.to(next(models[0].parameters()).device))
-        finally:
-            for m, mode in zip(models, modes):
-                m.train(mode)
-            fused.train(modes[0])
+        with _eval_fp32(models + [fused]):
+            x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
+            _check_fused(fused, models, x.to(next(models[0].parameters()).device))
     return fused
 
 
 @contextlib.contextmanager
 def _eval_fp32(modules):
-    """Eval mode and TF32 off: grouped and plain convolutions would otherwise round apart."""
+    """Eval mode and TF32 off (grouped and plain convolutions would otherwise round apart), both restored after."""
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    modes = [m.training for m in modules]
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
-        for m in modules:
-            m.eval()
-        yield
+        yield [m.eval() for m in modules]
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+        for m, mode in zip(modules, modes):
+            m.train(mode)
 
 
 def _check_fused(fused, models, x):

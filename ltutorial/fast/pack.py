@@ -45,7 +45,8 @@ def pack_cifar(root=None, dst=".", *, name: str = "cifar10", imbalance_ratio: fl
     if imbalance_ratio is not None:
         indices = longtail_indices(full_labels, imbalance_ratio, profile, seed, num_classes=len(train["classes"]))
         bounds = train["offsets"].tolist()
-        train["data"], train["offsets"] = concat_blobs([train["data"][bounds[i]:bounds[i + 1]] for i in indices.tolist()])
+        train["data"], train["offsets"] = concat_blobs([train["data"][bounds[i]:bounds[i + 1]]
+                                                        for i in indices.tolist()])
         longtail = {"imbalance_ratio": float(imbalance_ratio), "profile": profile, "seed": int(seed)}
     mask = jpeg_mask(train["data"], train["offsets"])
     pack = {"format": PACK_FORMAT, "version": PACK_VERSION, "name": name, "classes": list(train["classes"]),
