@@ -61,10 +61,9 @@ def _cifar_lt(name, *, root, imbalance_ratio, profile, seed, download, verbose):
     row_of[train["indices"]] = torch.arange(train["indices"].numel())
     rows = row_of[wanted]
     if bool((rows < 0).any()):
-        raise ValueError(
-            f"imbalance_ratio={imbalance_ratio!r}, profile={profile!r}, seed={seed!r} select training images that "
-            f"{train['source']} does not hold (it holds only a long-tailed subset); request that subset (or a larger "
-            f"imbalance_ratio with the same profile and seed), or pack the full train split (omit --imbalance-ratio).")
+        raise ValueError(f"imbalance_ratio={imbalance_ratio!r}, profile={profile!r}, seed={seed!r} select training "
+                         f"images that {train['source']} does not hold (a long-tailed subset); request that subset (or "
+                         "a larger imbalance_ratio, same profile and seed) or pack the full train split.")
     common = dict(classes=list(train["classes"]), mean=tuple(train["mean"]), std=tuple(train["std"]), augment=True)
     return (ImageDataset(train["images"][rows], train["labels"][rows], name=name, source=train["source"], **common),
             ImageDataset(test["images"], test["labels"], name=name, source=test["source"], **common))

@@ -57,8 +57,7 @@ def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False)
                     old.unlink(missing_ok=True)
         except OSError as exc:  # read-only home, full disk: the data are fine, only the next load is slow
             warnings.warn(f"could not write the decoded {name} {split} split to the cache {dst} ({exc}); set "
-                          f"LTUTORIAL_CACHE to a writable folder so the next load does not decode again.",
-                          RuntimeWarning, stacklevel=2)
+                          "LTUTORIAL_CACHE to a writable folder to skip decoding next time.", RuntimeWarning, 2)
     if verbose:
         print(f"{name} {split}: {short_source(entry['source'])} ({how}, {time.perf_counter() - t0:.1f} s)")
     return entry
@@ -290,11 +289,9 @@ def download_cifar(root, name: str = "cifar10", *, timeout: float = 15.0) -> Pat
         for train in (True, False):
             getattr(torchvision.datasets, spec["torchvision"])(root=str(root), train=train, download=True)
     except Exception as exc:
-        raise RuntimeError(
-            f"downloading {spec['title']} into {str(root)!r} failed ({type(exc).__name__}: {exc}). Without network "
-            f"access, copy {spec['pickle_dir']}/ or an ImageFolder tree {name}/ (train/, test/) to a folder and set "
-            f"LTUTORIAL_DATA to it (or pass root=...), or carry a pack made with `python -m ltutorial.data.pack`."
-        ) from exc
+        raise RuntimeError(f"downloading {spec['title']} into {str(root)!r} failed ({type(exc).__name__}: {exc}). "
+                           f"Offline, copy {spec['pickle_dir']}/, a tree {name}/ (train/, test/) or a pack (`python -m "
+                           "ltutorial.data.pack`) to a folder and set LTUTORIAL_DATA to it (or pass root=).") from exc
     finally:
         socket.setdefaulttimeout(old_timeout)
         pool.shutdown(wait=False)

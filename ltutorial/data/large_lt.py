@@ -202,5 +202,4 @@ def refuse_large_lt(name, *, argument: str = "name") -> None:
     """Refuse the large benchmarks where an in-memory ``ImageDataset`` is needed (the notebooks' experiments)."""
     if isinstance(name, str) and name in LARGE_LT:
         raise ValueError(f"{argument} must be an in-memory dataset ('cifar10-lt', 'cifar100-lt', 'digits-lt'); got "
-                         f"{name!r}, which is read from its image files: train on it with `ltutorial reproduce "
-                         f"{name}`.")
+                         f"{name!r}, read from its image files: train on it with `ltutorial reproduce {name}`.")

@@ -40,10 +40,8 @@ def longtail_counts(n_max: int, num_classes: int, imbalance_ratio: float, profil
     ratio = check_imbalance_ratio(imbalance_ratio)
     counts = PROFILES[check_profile(profile)](n_max, num_classes, ratio)
     if min(counts) < 1:
-        raise ValueError(
-            f"n_max must be large enough for every class to keep at least one sample (n_max >= imbalance_ratio); "
-            f"got n_max={n_max} with imbalance_ratio={imbalance_ratio!r}, which gives counts {counts} instead."
-        )
+        raise ValueError(f"n_max must be large enough for every class to keep a sample (n_max >= imbalance_ratio); "
+                         f"got n_max={n_max} with imbalance_ratio={imbalance_ratio!r} (counts {counts}) instead.")
     return counts
 
 

@@ -102,15 +102,10 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
     settings = {k: v for k, v in locals().items() if k in FitConfig.__dataclass_fields__}  # fit's keywords above
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(**settings))
     device = ddp.resolve_device(device)
-    return fit_checked(model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, device, fast)
-
-
-def fit_checked(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, fast=None) -> History:
-    """``fit`` after its checks: the one seam to the engine tier (``fast`` None -> the graphed engine on CUDA)."""
-    args = (model, train, test, loss_fn, hooks, cfg, optimizer, device)
+    args = (model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, device)
     if ddp.is_distributed() or cfg.sync_batchnorm:
         ddp.check_run(cfg, len(train.labels), fast, len(test.labels) if test is not None else None)
-    elif resolve_fast(fast, device):
+    elif resolve_fast(fast, device):  # the one seam to the engine tier
         from ltutorial.fast.engine import fit_on_engine
 
         return fit_on_engine(_fit_eager, *args, auto=fast is None)
@@ -207,4 +202,5 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     from ltutorial.fast.fused import fit_groups
 
     return fit_groups(models, loss_fns, hooks, train, test, cfg, device, fast, fuse is None,
-                      lambda m, fn, h: fit_checked(m, train, test, fn, h, cfg, None, device, fast))
+                      lambda m, fn, h: fit(m, train, loss_fn=fn, hooks=h, test=test, device=device, fast=fast,
+                                           **fit_kwargs))
