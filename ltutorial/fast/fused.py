@@ -32,6 +32,14 @@ def _cat(modules, name, stack=False):
     return nn.Parameter((torch.stack if stack else torch.cat)(tensors).clone())
 
 
+@torch.no_grad()
+def _unfuse(fused, modules, names):
+    """Copy chunk i (of ``fused.n``, along the first dimension) of each fused tensor ``names`` into model i's."""
+    for i, m in enumerate(modules):
+        for name in (n for n in names if getattr(m, n, None) is not None):
+            getattr(m, name).copy_(getattr(fused, name).chunk(fused.n)[i].reshape(getattr(m, name).shape))
+
+
 def _same(modules, attrs, kind):
     key = lambda m: tuple(getattr(m, a) for a in attrs) + (getattr(m, "bias", None) is None,)  # noqa: E731
     bad = next((m for m in modules[1:] if key(m) != key(modules[0])), None)
@@ -57,12 +65,8 @@ class _FusedConv2d(nn.Module):
                      c["padding"], c["dilation"], c["groups"] * self.n)
         return y.contiguous().reshape(b * self.n, c["out_channels"], *y.shape[2:])
 
-    @torch.no_grad()
     def unfuse_into(self, convs):
-        for i, m in enumerate(convs):
-            m.weight.copy_(self.weight.chunk(self.n)[i])
-            if m.bias is not None:
-                m.bias.copy_(self.bias.chunk(self.n)[i])
+        _unfuse(self, convs, ("weight", "bias"))
 
 
 class _FusedBatchNorm(nn.Module):
@@ -84,11 +88,9 @@ class _FusedBatchNorm(nn.Module):
                          self.running_var, self.weight, self.bias, self.training, self.momentum, self.eps)
         return y.reshape(x.shape)
 
-    @torch.no_grad()
     def unfuse_into(self, bns):
-        for i, m in enumerate(bns):
-            for name in ("weight", "bias", "running_mean", "running_var"):
-                getattr(m, name).copy_(getattr(self, name)[i * self.c:(i + 1) * self.c])
+        _unfuse(self, bns, ("weight", "bias", "running_mean", "running_var"))
+        for m in bns:
             m.num_batches_tracked.copy_(self.num_batches_tracked)
 
 
@@ -113,12 +115,8 @@ class _FusedLinear(nn.Module):
             y = torch.bmm(xs, self.weight.transpose(1, 2)) + (0 if self.bias is None else self.bias[:, None, :])
         return y.transpose(0, 1).reshape(x.shape[0], -1)
 
-    @torch.no_grad()
     def unfuse_into(self, layers):
-        for i, m in enumerate(layers):
-            m.weight.copy_(self.weight[i])
-            if self.bias is not None:
-                m.bias.copy_(self.bias[i])
+        _unfuse(self, layers, ("weight", "bias"))
 
 
 class _PerModel(nn.Module):
