@@ -43,8 +43,7 @@ def load_dataset(name: str, *, root=None, imbalance_ratio: float = 100, profile:
     train, test = DATASETS[name](name, root=root, imbalance_ratio=imbalance_ratio, profile=profile, seed=seed,
                                  download=download, verbose=verbose)
     if verbose:
-        counts = train.class_counts
-        per_class = counts.tolist() if counts.numel() <= 100 else f"{int(counts.max())}..{int(counts.min())}"
+        per_class = train.class_counts.tolist() if train.num_classes <= 100 else train.counts_span()
         print(f"{name}: {len(train)} train images (per class {per_class}), {len(test)} test images")
     return train, test
 
