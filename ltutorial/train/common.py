@@ -15,14 +15,6 @@ from ltutorial._validation import check_number, check_positive_int
 from ltutorial.train.augment import draw_crop_flip, normalize
 
 
-def _json(v):
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return [_json(x) for x in list(v)]
-    if isinstance(v, (float, np.floating)):
-        return None if not math.isfinite(v) else float(v)
-    return v
-
-
 @dataclass
 class History:
     """Per-epoch record of a run; test metrics are NaN for epochs without evaluation. ``best_*`` pick the
@@ -59,12 +51,6 @@ class History:
         self.per_class_accuracy = per_class
         if not math.isnan(balanced) and (self.best_balanced_accuracy is None or balanced > self.best_balanced_accuracy):
             self.best_balanced_accuracy, self.best_epoch = balanced, epoch
-
-    def as_dict(self) -> dict:
-        """A JSON-serialisable dict (NaN -> None, arrays -> lists)."""
-        d = {k: (dict(v) if isinstance(v, dict) else _json(v)) for k, v in vars(self).items()}
-        return dict(d, final_accuracy=_json(self.final_accuracy),
-                    final_balanced_accuracy=_json(self.final_balanced_accuracy))
 
 
 @dataclass
