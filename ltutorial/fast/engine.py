@@ -92,8 +92,6 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
     states = [TrainState(0, cfg.epochs, m, fn, step.opt, h, train, device)
               for m, fn, h in zip(members.models, members.loss_fns, histories)]
     generator, graph, graph_sig, captures = torch.Generator(device=device).manual_seed(cfg.seed), None, None, 0
-    if test is not None:
-        test_images, test_labels = test.images.to(device), test.labels.to(device, torch.int64)
     for epoch in progress_bar(range(cfg.epochs), progress=cfg.progress, desc="epochs", leave=False):
         t0, lr = time.perf_counter(), set_lr(step.opt, bases, cfg.schedule, epoch)
         if any(members.hooks):
@@ -120,10 +118,11 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
         check_epoch_loss(losses, epoch, lr)
         logits = None
         if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
-            logits = logits_on_device(net, test_images, test, device, step.use_amp, channels_last).reshape(
-                test_images.shape[0], n_models, -1)
+            logits = logits_on_device(net, test.images, test, device, step.use_amp, channels_last).reshape(
+                len(test.labels), n_models, -1)
         for i, hist in enumerate(histories):
-            summary = None if logits is None else accuracy_summary(test_labels, logits[:, i].argmax(1), classes)
+            summary = None if logits is None else accuracy_summary(test.labels.to(device, torch.int64),
+                                                                   logits[:, i].argmax(1), classes)
             hist.append_epoch(epoch, lr, losses[i], time.perf_counter() - t0, summary)
     for hist in histories:
         hist.seconds, hist.config["graph_captures"] = time.perf_counter() - start, captures

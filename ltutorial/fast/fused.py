@@ -269,9 +269,8 @@ def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast
 
 
 def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fast, auto, one) -> list[History]:
-    """``fit_many``'s fused path: each group of same-architecture models as one network. ``one(model, loss_fn,
-    hooks)`` (``fit`` after its checks) trains a group of one on CUDA, and, when ``fuse`` was left to its default
-    (``auto``), models that cannot be fused; a failed first capture falls back to the fused step run eagerly."""
+    """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn, hooks)``
+    trains a group of one on CUDA and, with ``auto``, unfusable models; a failed first capture runs it eagerly."""
     histories: list = [None] * len(models)
     for group in fusable_groups(models):
         ms, fns, hks = ([x[i] for i in group] for x in (models, loss_fns, hooks))

@@ -168,10 +168,6 @@ class PerClassAccuracyRecorder:
             self.per_class_accuracy.append(result["per_class_accuracy"])
             self.epochs.append(int(state.epoch))
 
-    def as_array(self) -> np.ndarray:
-        """The records as an (n_records x n_classes) array (NaN for absent classes)."""
-        return np.stack(self.per_class_accuracy) if self.per_class_accuracy else np.empty((0, 0))
-
 
 def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit_kwargs) -> list[History]:
     """Several models on the same batches, each with its own loss and hooks; one History each. ``fuse`` False (None
