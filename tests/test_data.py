@@ -829,7 +829,7 @@ def test_decode_encoded_names_the_bad_blob_by_position(tmp_path):
     bounds = raw["offsets"].tolist()
     blobs = [raw["data"][bounds[i]:bounds[i + 1]] for i in range(3)]
     blobs[2] = blobs[2][:10]  # a truncated PNG
-    data, offsets = P._concat(blobs)
+    data, offsets = C.concat_blobs(blobs)
     with pytest.raises(ValueError, match=r"^image 2 must be a readable JPEG or PNG image; got .*\(10 bytes"):
         C.decode_encoded(data, offsets)
 

@@ -34,7 +34,7 @@ def test_recorder_matches_evaluate_on_snapshots_at_the_same_epochs():
             pred = snapshots[epoch].eval()(x).argmax(1)
         hand = [(pred[test.labels == c] == c).float().mean().item() for c in range(4)]
         np.testing.assert_allclose(acc, hand, atol=1e-6)
-    assert recorder.as_array().shape == (2, 4)
+    assert np.stack(recorder.per_class_accuracy).shape == (2, 4)
 
 
 def test_recorder_does_not_change_training():

@@ -31,12 +31,8 @@ __all__ = ["DATASETS", "EXPERIMENT_SIZES", "ImageDataset", "LARGE_LT", "LargeLTD
 
 def load_dataset(name: str, *, root=None, imbalance_ratio: float = 100, profile: str = "exp", seed: int = 0,
                  download: bool = False, verbose: bool = False):
-    """(train, test) of ``name``: a long-tailed train split and a balanced test split (notebook 01 onward).
-
-    CIFAR-10/100-LT: LDAM-DRW's ``longtail_indices`` of the full train split (n_max = 5000 / 500) of the copy
-    ``find_cifar_root(root)`` finds (``download=True``: fetch it if none). "digits-lt": scikit-learn's digits.
-    "imagenet-lt" / "places-lt" / "inat2018": ``LargeLTDataset``s. mean/std are the full train split's.
-    """
+    """(long-tailed train, balanced test) of ``name`` (notebook 01 on). CIFAR-LT: ``longtail_indices`` of the full
+    train split of ``find_cifar_root(root)``'s copy (``download``: fetch one), mean/std of the full split."""
     name = check_choice(name, sorted(DATASETS), name="name")
     check_imbalance_ratio(imbalance_ratio)  # before any file is read: a typo fails before CIFAR is decoded
     check_profile(profile)
@@ -47,8 +43,7 @@ def load_dataset(name: str, *, root=None, imbalance_ratio: float = 100, profile:
     train, test = DATASETS[name](name, root=root, imbalance_ratio=imbalance_ratio, profile=profile, seed=seed,
                                  download=download, verbose=verbose)
     if verbose:
-        counts = train.class_counts
-        per_class = counts.tolist() if counts.numel() <= 100 else f"{int(counts.max())}..{int(counts.min())}"
+        per_class = train.class_counts.tolist() if train.num_classes <= 100 else train.counts_span()
         print(f"{name}: {len(train)} train images (per class {per_class}), {len(test)} test images")
     return train, test
 
@@ -65,10 +60,9 @@ def _cifar_lt(name, *, root, imbalance_ratio, profile, seed, download, verbose):
     row_of[train["indices"]] = torch.arange(train["indices"].numel())
     rows = row_of[wanted]
     if bool((rows < 0).any()):
-        raise ValueError(
-            f"imbalance_ratio={imbalance_ratio!r}, profile={profile!r}, seed={seed!r} select training images that "
-            f"{train['source']} does not hold (it holds only a long-tailed subset); request that subset (or a larger "
-            f"imbalance_ratio with the same profile and seed), or pack the full train split (omit --imbalance-ratio).")
+        raise ValueError(f"imbalance_ratio={imbalance_ratio!r}, profile={profile!r}, seed={seed!r} select training "
+                         f"images that {train['source']} does not hold (a long-tailed subset); request that subset (or "
+                         "a larger imbalance_ratio, same profile and seed) or pack the full train split.")
     common = dict(classes=list(train["classes"]), mean=tuple(train["mean"]), std=tuple(train["std"]), augment=True)
     return (ImageDataset(train["images"][rows], train["labels"][rows], name=name, source=train["source"], **common),
             ImageDataset(test["images"], test["labels"], name=name, source=test["source"], **common))

@@ -1,9 +1,8 @@
 """CIFAR-10/100 readers (official pickles, ImageFolder trees, ltutorial packs) with an on-disk cache.
 
-A copy is the official python release (``cifar-10-batches-py/``; Krizhevsky, 2009), an ImageFolder tree
-``<root>/{train,test}/<class>/<image>`` (classes sorted, which is also CIFAR's label order) or a ``<name>.ltpack``
-written by ``ltutorial.fast.pack``. Each split is decoded once and cached as uint8 tensors under
-``LTUTORIAL_CACHE`` (default ~/.cache/ltutorial): a second load of CIFAR-10 takes well under 2 s.
+A copy is ``cifar-10-batches-py/`` (Krizhevsky, 2009), a tree ``<root>/{train,test}/<class>/<image>`` (classes
+sorted: CIFAR's label order) or a ``<name>.ltpack`` (``ltutorial.fast.pack``). Each split is decoded once and
+cached as uint8 tensors under ``LTUTORIAL_CACHE`` (default ~/.cache/ltutorial): a second load takes under 2 s.
 """
 
 from __future__ import annotations
@@ -37,9 +36,8 @@ CIFAR_SPECS = {
 
 
 def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False) -> dict:
-    """One split of the copy ``find_cifar_root`` finds, decoded once, then read from the on-disk cache: a dict of
-    ``images`` (uint8 N x 3 x 32 x 32), ``labels``, ``classes``, ``mean``/``std`` in [0, 1] units, ``indices`` in the
-    full split (a pack may hold only the long-tailed subset), ``full_labels`` and ``source``."""
+    """One split of ``find_cifar_root``'s copy, cached: ``images`` (uint8 N x 3 x 32 x 32), ``labels``, ``classes``,
+    ``mean``/``std``, ``indices`` in the full split (a pack may hold a subset), ``full_labels``, ``source``."""
     name, split = check_name(name), check_choice(split, ["train", "test"], name="split")
     find_cifar_root(root, name)  # raises the explanatory error when nothing is there
     kind, path = locate_cifar(root, name)
@@ -59,8 +57,7 @@ def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False)
                     old.unlink(missing_ok=True)
         except OSError as exc:  # read-only home, full disk: the data are fine, only the next load is slow
             warnings.warn(f"could not write the decoded {name} {split} split to the cache {dst} ({exc}); set "
-                          f"LTUTORIAL_CACHE to a writable folder so the next load does not decode again.",
-                          RuntimeWarning, stacklevel=2)
+                          "LTUTORIAL_CACHE to a writable folder to skip decoding next time.", RuntimeWarning, 2)
     if verbose:
         print(f"{name} {split}: {short_source(entry['source'])} ({how}, {time.perf_counter() - t0:.1f} s)")
     return entry
@@ -112,11 +109,9 @@ def default_root(root) -> tuple[Path, str]:
 
 
 def locate_cifar(root=None, name: str = "cifar10") -> tuple[str, Path] | None:
-    """("pickle" | "imagefolder" | "pack", path) of the copy of ``name`` under ``root``, or None. ``root``
-    (``default_root``) is the copy or holds ``cifar-10-batches-py/``, ``cifar10/`` or ``cifar10.ltpack``, in that
-    order: the official pixels, the lossy JPEG copy, the pack."""
-    name = check_name(name)
-    base, spec = default_root(root)[0], CIFAR_SPECS[name]
+    """("pickle" | "imagefolder" | "pack", path) of ``name``'s copy: ``root`` itself, else its ``cifar-10-batches-py/``,
+    ``cifar10/`` or ``cifar10.ltpack``, in that order (official pixels first); None if there is none."""
+    base, spec = default_root(root)[0], CIFAR_SPECS[check_name(name)]
     for path in (base, base / spec["pickle_dir"], base / name, base / f"{name}.ltpack"):
         if path.is_file() and path.suffix == ".ltpack":
             return "pack", path
@@ -142,17 +137,11 @@ def find_cifar_root(root=None, name: str = "cifar10") -> Path:
 
 
 def read_cifar_pickles(path, name: str, split: str) -> dict:
-    """One split of the official python release: ``images`` uint8 N x 3 x 32 x 32, ``labels``, ``classes``.
-    Each batch's ``data`` is N x 3072: the red, green then blue planes, row-major."""
-    name, split = check_name(name), check_choice(split, ["train", "test"], name="split")
-    spec, path = CIFAR_SPECS[name], Path(path)
-    images, labels = [], []
+    """One split of the official release (rows of 3072: the R, G, B planes): ``images``, ``labels``, ``classes``."""
+    spec, path, images, labels = CIFAR_SPECS[name], Path(path), [], []
     for batch in spec[f"pickle_{split}"]:
         d = _unpickle(path / batch)
-        data = np.asarray(d["data"], dtype=np.uint8)
-        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-            raise ValueError(f"{path / batch} must hold data of shape N x 3072; got {data.shape} instead.")
-        images.append(data.reshape(-1, 3, 32, 32))
+        images.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         labels.append(np.asarray(d[spec["label_key"]], dtype=np.int64))
     meta_file, meta_key = spec["pickle_meta"]
     return {"images": torch.from_numpy(np.concatenate(images)), "labels": torch.from_numpy(np.concatenate(labels)),
@@ -166,10 +155,8 @@ def _unpickle(path: Path) -> dict:
 
 
 def read_image_folder_bytes(path, split: str) -> dict:
-    """An ImageFolder split's encoded bytes, concatenated: ``data`` uint8, ``offsets`` int64 (N+1), ``labels``,
-    ``classes``, ``files`` (see ``_image_folder``)."""
-    split_dir = Path(path) / check_choice(split, ["train", "test"], name="split")
-    names, labels, classes = _image_folder(split_dir)
+    """An ImageFolder split's encoded bytes (``data``, ``offsets``), ``labels``, ``classes`` and ``files``."""
+    names, labels, classes = _image_folder(split_dir := Path(path) / split)
     # plain strings, not Path objects: building 60,000 Paths costs ~0.7 s on a slow core
     files = [f"{split_dir}{os.sep}{n}" for n in names]
     if not files:
@@ -179,10 +166,17 @@ def read_image_folder_bytes(path, split: str) -> dict:
     for f in files:
         with open(f, "rb") as fh:
             blobs.append(fh.read())
+    return dict(zip(("data", "offsets"), concat_blobs(blobs)), labels=torch.tensor(labels, dtype=torch.int64),
+                classes=classes, files=files)
+
+
+def concat_blobs(blobs: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """(data, offsets) of byte strings or uint8 tensors laid end to end: blob i is data[offsets[i]:offsets[i + 1]]."""
     offsets = torch.zeros(len(blobs) + 1, dtype=torch.int64)
     torch.cumsum(torch.tensor([len(b) for b in blobs], dtype=torch.int64), 0, out=offsets[1:])
-    return {"data": torch.frombuffer(bytearray(b"".join(blobs)), dtype=torch.uint8), "offsets": offsets,
-            "labels": torch.tensor(labels, dtype=torch.int64), "classes": classes, "files": files}
+    if blobs and isinstance(blobs[0], torch.Tensor):
+        return torch.cat(blobs), offsets
+    return torch.frombuffer(bytearray(b"".join(blobs)), dtype=torch.uint8), offsets
 
 
 def _image_folder(split_dir: Path) -> tuple[list[str], list[int], list[str]]:
@@ -211,11 +205,8 @@ _DECODE_ERRORS = (RuntimeError, OSError, ValueError)  # what a bad blob raises (
 
 
 def decode_encoded(data: torch.Tensor, offsets: torch.Tensor, *, names=None) -> torch.Tensor:
-    """Decode concatenated JPEG/PNG bytes to uint8 RGB images N x 3 x H x W; trees and packs both decode here.
-
-    torchvision's batched ``decode_jpeg``: 29 us per CIFAR JPEG on 2 cores, half PIL's time, the same pixels.
-    A blob that does not decode raises a ValueError naming it (``names[i]``, else its position).
-    """
+    """Concatenated JPEG/PNG bytes as uint8 RGB N x 3 x H x W (torchvision's batched ``decode_jpeg``: half PIL's
+    time, the same pixels); a blob that does not decode raises a ValueError naming it (``names[i]``, else i)."""
     bounds = offsets.tolist()
     blobs = [data[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)]
     is_jpeg = jpeg_mask(data, offsets).tolist()
@@ -256,9 +247,8 @@ def _decode(blobs: list[torch.Tensor], is_jpeg: list[bool], chunk: int = 4096) -
 
 
 def _cache_path(name: str, kind: str, path: Path, split: str) -> Path:
-    """``<name>-<split>-<kind>-<hash of the path>-<hash of a signature>.pt`` in ``LTUTORIAL_CACHE`` (else
-    ~/.cache/ltutorial). A tree's signature is its file list (one listing, ~50 ms for CIFAR-10), so adding or
-    removing images invalidates the cache; a file's (pickles, a pack) is its size and modification time."""
+    """``<name>-<split>-<kind>-<path hash>-<signature hash>.pt``; the signature: a tree's file list (~50 ms for
+    CIFAR-10), a file's size and modification time, so a changed copy misses the cache."""
     path = path.resolve()
     parts = [f"v{CACHE_VERSION}", kind, str(path), split, "torchvision"]  # the decoder: JPEG decoders may differ
     if kind == "imagefolder":
@@ -273,8 +263,7 @@ def _cache_path(name: str, kind: str, path: Path, split: str) -> Path:
 
 
 def atomic_save(obj, dst: Path) -> None:
-    """``torch.save`` to a temporary file beside ``dst``, then ``os.replace`` (atomic on POSIX and Windows):
-    a concurrent reader sees no file or a complete one."""
+    """``torch.save`` beside ``dst``, then ``os.replace`` (atomic): a concurrent reader sees no file or a whole one."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
@@ -300,11 +289,9 @@ def download_cifar(root, name: str = "cifar10", *, timeout: float = 15.0) -> Pat
         for train in (True, False):
             getattr(torchvision.datasets, spec["torchvision"])(root=str(root), train=train, download=True)
     except Exception as exc:
-        raise RuntimeError(
-            f"downloading {spec['title']} into {str(root)!r} failed ({type(exc).__name__}: {exc}). Without network "
-            f"access, copy {spec['pickle_dir']}/ or an ImageFolder tree {name}/ (train/, test/) to a folder and set "
-            f"LTUTORIAL_DATA to it (or pass root=...), or carry a pack made with `python -m ltutorial.data.pack`."
-        ) from exc
+        raise RuntimeError(f"downloading {spec['title']} into {str(root)!r} failed ({type(exc).__name__}: {exc}). "
+                           f"Offline, copy {spec['pickle_dir']}/, a tree {name}/ (train/, test/) or a pack (`python -m "
+                           "ltutorial.data.pack`) to a folder and set LTUTORIAL_DATA to it (or pass root=).") from exc
     finally:
         socket.setdefaulttimeout(old_timeout)
         pool.shutdown(wait=False)
@@ -312,10 +299,8 @@ def download_cifar(root, name: str = "cifar10", *, timeout: float = 15.0) -> Pat
 
 
 def read_pack_split(path, split: str, name: str | None = None) -> dict:
-    """One split of a pack (layout: ``ltutorial.fast.pack``) as ``load_cifar_split`` returns it; with ``name``,
-    the pack must hold that data set."""
-    split, path = check_choice(split, ["train", "test"], name="split"), Path(path)
-    pack = _load_pack(path)
+    """One split of a pack (``ltutorial.fast.pack``) as ``load_cifar_split`` returns it (of data set ``name``)."""
+    pack = _load_pack(path := Path(path))
     if name is not None and pack.get("name") != name:
         raise ValueError(f"path must be a pack of {name}; got a pack of {pack.get('name')!r} at {str(path)!r} instead.")
     part = pack[split]

@@ -1,9 +1,5 @@
-"""``digits-lt``: a long-tailed image set from scikit-learn's bundled 8x8 digits, fully offline.
-
-50 images per class form a balanced test set; the long-tailed train set is ``longtail_indices`` of the other
-1,297 with n_max = 124 (rho = 100, exp: 124, 74, 44, 26, 16, 9, 5, 3, 2, 1). Pixels 0..16 are scaled by 255/16;
-``augment`` is False (random crops destroy an 8x8 digit). The fallback of every CIFAR notebook.
-"""
+"""``digits-lt``, the offline fallback of every CIFAR notebook: scikit-learn's 8x8 digits (x 255/16), 50 test
+images per class, train = ``longtail_indices`` of the other 1,297 (rho = 100: 124, 74, ..., 1); no crop + flip."""
 
 from __future__ import annotations
 
@@ -20,10 +16,7 @@ DIGITS_TEST_PER_CLASS = 50
 
 
 def load_digits_lt(imbalance_ratio: float = 100, profile: str = "exp", seed: int | None = 0):
-    """(train, test) ``ImageDataset``s: long-tailed train, 50 test images per class, both drawn with ``seed``.
-
-    mean/std come from all non-test images (the balanced pool), as CIFAR's from its full train split.
-    """
+    """(train, test) ``ImageDataset``s drawn with ``seed``; mean/std of the balanced non-test pool, as CIFAR's."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

@@ -1,9 +1,6 @@
-"""ImageNet-LT, Places-LT and iNaturalist 2018, read from their official split files (issue 15; no download).
-
-``<root>/imagenet-lt/ImageNet_LT_{train,val,test}.txt``, ``places-lt/Places_LT_*.txt`` (Liu et al., CVPR 2019:
-``relative/path label`` lines) or ``inat2018/{train,val}2018.json`` (COCO-style; val is the papers' test set) beside
-the images, decoded one file at a time in the loader workers (OLTR's many / medium / few: ``metrics.shot_accuracy``).
-"""
+"""ImageNet-LT, Places-LT, iNaturalist 2018 from their official split files beside the images (no download):
+``ImageNet_LT_*.txt`` / ``Places_LT_*.txt`` (Liu et al., CVPR 2019: ``path label`` lines), ``{train,val}2018.json``
+(COCO-style; val is the papers' test set); images decode in the loader workers."""
 
 from __future__ import annotations
 
@@ -76,8 +73,7 @@ class LargeLTDataset(torch.utils.data.Dataset, ClassCounts):
 
 def load_large_lt(name: str, split: str = "train", *, root=None, transform=None,
                   num_classes: int | None = None) -> LargeLTDataset:
-    """The ``split`` ("train", "val", "test"; iNaturalist 2018: train, val) of benchmark ``name``, read lazily;
-    ``num_classes`` defaults to the benchmark's (1000 / 365 / 8142), a made-up or partial list may use fewer."""
+    """The ``split`` of benchmark ``name``, read lazily; ``num_classes`` None: the benchmark's (1000 / 365 / 8142)."""
     spec = LARGE_LT[check_choice(name, sorted(LARGE_LT), name="name")]
     split = check_choice(split, sorted(spec["files"]), name="split")
     num_classes = spec["num_classes"] if num_classes is None else check_positive_int(num_classes, name="num_classes")
@@ -94,10 +90,7 @@ def load_large_lt(name: str, split: str = "train", *, root=None, transform=None,
 
 
 def load_large_lt_pair(name: str, *, root=None, image_size: int = 224) -> tuple[LargeLTDataset, LargeLTDataset]:
-    """(train, test) with the standard transforms at ``image_size``; test is ``LARGE_LT[name]["test_split"]``, its
-    labels within the training list's classes 0..max label (all of the benchmark's in the official files)."""
-    name = check_choice(name, sorted(LARGE_LT), name="name")
-    image_size = check_positive_int(image_size, name="image_size")
+    """(train, test ``LARGE_LT[name]["test_split"]``) with the standard transforms, classes 0..max train label."""
     train = load_large_lt(name, "train", root=root, transform=train_transform(image_size))
     num_classes = int(train.labels.max()) + 1
     train.classes = train.classes[:num_classes]
@@ -140,8 +133,7 @@ def read_split_list(path, *, num_classes: int | None = None) -> tuple[list[str],
 
 
 def read_inat_json(path, *, num_classes: int | None = None) -> tuple[list[str], np.ndarray, list[str]]:
-    """(relative paths, int64 labels, class names) of an iNaturalist COCO-style file: label = the image's one
-    annotation's ``category_id``; names from ``categories`` (``str(id)`` where a category has none)."""
+    """(relative paths, int64 labels, class names) of an iNaturalist file: label = the one annotation's category."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -174,8 +166,7 @@ def _check_label_range(labels: np.ndarray, num_classes, path: Path) -> np.ndarra
 
 
 def train_transform(size: int = 224):
-    """RandomResizedCrop(size) + flip + ImageNet normalisation: the ImageNet-LT papers' augmentation (Kang et al.,
-    ICLR 2020)."""
+    """RandomResizedCrop(size) + flip + ImageNet normalisation (Kang et al., ICLR 2020)."""
     from torchvision.transforms import v2
 
     size = check_positive_int(size, name="size")
@@ -201,8 +192,6 @@ def decode_rgb(path) -> torch.Tensor:
 def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int | None = 0, num_workers: int = 0,
                 pin_memory: bool = False):
     """A ``DataLoader`` decoding in ``num_workers`` processes; ``seed`` fixes the order and the augmentation."""
-    batch_size = check_positive_int(batch_size, name="batch_size")
-    num_workers = check_positive_int(num_workers, name="num_workers", minimum=0)
     # each worker's torch, numpy and random seeds (the v2 transforms draw from torch's) come from the generator
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                                        generator=make_generator(seed, name="seed"), pin_memory=pin_memory,
@@ -213,5 +202,4 @@ def refuse_large_lt(name, *, argument: str = "name") -> None:
     """Refuse the large benchmarks where an in-memory ``ImageDataset`` is needed (the notebooks' experiments)."""
     if isinstance(name, str) and name in LARGE_LT:
         raise ValueError(f"{argument} must be an in-memory dataset ('cifar10-lt', 'cifar100-lt', 'digits-lt'); got "
-                         f"{name!r}, which is read from its image files: train on it with `ltutorial reproduce "
-                         f"{name}`.")
+                         f"{name!r}, read from its image files: train on it with `ltutorial reproduce {name}`.")

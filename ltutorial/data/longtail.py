@@ -1,9 +1,5 @@
-"""Long-tailed class counts and the seeded long-tailed subset of a balanced training set.
-
-LDAM-DRW's ``IMBALANCECIFAR10/100`` construction (Cao et al., NeurIPS 2019), reused by CB loss, LA and VS:
-n_i = int(n_max * rho^(-i/(C-1))) ("exp") or a two-level "step", then each class keeps the first n_i of a
-seeded shuffle of its indices. Notebook 01 onward.
-"""
+"""Long-tailed class counts and the seeded long-tailed subset of a balanced set (notebook 01 on): LDAM-DRW's
+``IMBALANCECIFAR10/100`` (Cao et al., NeurIPS 2019), n_i = int(n_max * rho^(-i/(C-1))) ("exp") or two-level "step"."""
 
 from __future__ import annotations
 
@@ -37,31 +33,22 @@ def check_profile(profile) -> str:
 
 
 def longtail_counts(n_max: int, num_classes: int, imbalance_ratio: float, profile: str = "exp") -> list[int]:
-    """Per-class counts of a long-tailed set, class 0 the head.
-
-    "exp": n_i = int(n_max * rho^(-i/(C-1))); "step": ceil(C/2) classes of n_max, floor(C/2) of int(n_max/rho);
-    rho = n_max / n_min (LDAM-DRW: CIFAR-10, n_max = 5000, rho = 100 gives 12,406 images). Notebooks 01, 06-09.
-    """
+    """Per-class counts, class 0 the head: "exp" n_i = int(n_max * rho^(-i/(C-1))), "step" ceil(C/2) classes of
+    n_max and floor(C/2) of int(n_max/rho) (CIFAR-10: n_max = 5000, rho = 100 gives 12,406 images)."""
     n_max = check_positive_int(n_max, name="n_max")
     num_classes = check_positive_int(num_classes, name="num_classes")
     ratio = check_imbalance_ratio(imbalance_ratio)
     counts = PROFILES[check_profile(profile)](n_max, num_classes, ratio)
     if min(counts) < 1:
-        raise ValueError(
-            f"n_max must be large enough for every class to keep at least one sample (n_max >= imbalance_ratio); "
-            f"got n_max={n_max} with imbalance_ratio={imbalance_ratio!r}, which gives counts {counts} instead."
-        )
+        raise ValueError(f"n_max must be large enough for every class to keep a sample (n_max >= imbalance_ratio); "
+                         f"got n_max={n_max} with imbalance_ratio={imbalance_ratio!r} (counts {counts}) instead.")
     return counts
 
 
 def longtail_indices(labels, imbalance_ratio: float, profile: str = "exp", seed: int | None = 0, *,
                      num_classes: int | None = None) -> torch.Tensor:
-    """Sorted int64 indices of the long-tailed subset of a labelled set; same seed, same subset.
-
-    Class c keeps the first n_c = ``longtail_counts(n_max, C, rho, profile)[c]`` of its indices shuffled by one
-    ``torch.Generator(seed)`` (LDAM-DRW's construction; a smaller n_c keeps a prefix of a larger one), n_max the
-    smallest class count; ``num_classes`` defaults to max(labels) + 1. Notebook 01 onward.
-    """
+    """Sorted indices of the long-tailed subset: class c keeps the first n_c = ``longtail_counts(n_max, C, rho,
+    profile)[c]`` of its indices shuffled by ``torch.Generator(seed)`` (a smaller n_c: a prefix), n_max = min class."""
     if num_classes is not None:
         num_classes = check_positive_int(num_classes, name="num_classes")
     y = check_labels(labels, num_classes=num_classes).to("cpu")

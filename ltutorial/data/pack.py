@@ -1,14 +1,8 @@
-"""``python -m ltutorial.data.pack`` (README's command): the writer is ``ltutorial.fast.pack``, the reader
-``ltutorial.data.cifar.read_pack_split``."""
-
-from __future__ import annotations
+"""``python -m ltutorial.data.pack`` (README's command) runs the pack writer ``ltutorial.fast.pack``."""
 
 import sys
 
-from ltutorial.data.cifar import PACK_FORMAT, read_pack_split
-from ltutorial.fast.pack import main, pack_cifar
-
-__all__ = ["PACK_FORMAT", "pack_cifar", "read_pack_split", "main"]
+from ltutorial.fast.pack import main
 
 if __name__ == "__main__":
     sys.exit(main())

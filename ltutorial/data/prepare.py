@@ -1,8 +1,4 @@
-"""Shrinking a long-tailed dataset for a quick experiment: stratified subsets and smaller images (notebooks 06-09).
-
-The ``smoke`` and ``cpu`` profiles keep a class-stratified share of CIFAR-10-LT at 16x16, so several methods
-train in minutes on a laptop CPU.
-"""
+"""Shrinking a long-tailed dataset for a quick experiment (notebooks 06-09): stratified subsets, smaller images."""
 
 from __future__ import annotations
 
@@ -64,11 +60,8 @@ def downsample(data: ImageDataset, size: int) -> ImageDataset:
 def prepare_experiment(name: str, *, profile: str, seed: int = 0, max_train: int | None = None,
                        max_test: int | None = None, image_size: int | None = None, imbalance_ratio: float = 100,
                        root=None, verbose: bool = True) -> tuple[ImageDataset, ImageDataset]:
-    """(train, test) of ``name`` shrunk to the profile's ``EXPERIMENT_SIZES`` (a size given overrides it).
-
-    ``load_dataset(name, seed=0)`` (the long-tailed split is fixed, as in the papers), a ``stratified_subset`` of
-    ``max_train`` / ``max_test`` images drawn with ``seed``, ``downsample`` to ``image_size`` (8x8 digits are kept).
-    """
+    """(train, test) of ``load_dataset(name, seed=0)`` (the papers' fixed split) shrunk to the profile's
+    ``EXPERIMENT_SIZES`` (a size given overrides it): ``stratified_subset`` with ``seed``, then ``downsample``."""
     from ltutorial.data import load_dataset
     from ltutorial.data.large_lt import refuse_large_lt
 

@@ -1,10 +1,6 @@
-"""Synthetic imbalanced data with known structure for the classic notebooks (02, 04, 05).
-
-Each class c is drawn from N(mu_c, Sigma_c): x = mu_c + L_c z, L_c L_c^T = Sigma_c, z ~ N(0, I). For the binary
-``GaussianBinaryProblem`` with shared Sigma, eta(x) = P(y=1|x) and the Bayes rules for accuracy (eta > 1/2) and
-balanced accuracy (eta > p; Menon et al., ICML 2013) are known in closed form. X float32 N x d, y int64, rows
-grouped by class; ``random_state`` None or an int (the same int, the same data).
-"""
+"""Synthetic imbalanced data with known structure (notebooks 02, 04, 05): class c ~ N(mu_c, Sigma_c), x = mu_c +
+L_c z with L_c L_c^T = Sigma_c; X float32 N x d, y int64, rows grouped by class, the same ``random_state`` the
+same data. ``GaussianBinaryProblem``: the Bayes rules in closed form (Menon et al., ICML 2013)."""
 
 from __future__ import annotations
 
@@ -46,11 +42,8 @@ def make_longtail_blobs(num_classes: int = 3, n_max: int = 500, imbalance_ratio:
 def make_multimodal_rare(n_majority: int = 600, n_rare: int = 30, n_clusters: int = 4, random_state=None, *,
                          return_clusters: bool = False):
     """A majority (y=0) of ``n_clusters`` blobs N(., 0.7^2 I) on a circle of radius 3 around a rare class (y=1)
-    N(0, 0.5^2 I), and with ``return_clusters`` each point's cluster (-1: rare). Notebook 04.
-
-    No line separates the rare class, but each majority cluster against it nearly does: the structure COG's
-    clustering of the large class exploits (Wu, Xiong & Chen, DMKD 2010).
-    """
+    N(0, 0.5^2 I) (notebook 04): no line separates it, each cluster against it nearly does, the structure COG
+    exploits (Wu, Xiong & Chen, DMKD 2010); ``return_clusters``: each point's cluster too (-1: rare)."""
     n_majority = check_positive_int(n_majority, name="n_majority")
     n_rare = check_positive_int(n_rare, name="n_rare")
     n_clusters = check_positive_int(n_clusters, name="n_clusters")

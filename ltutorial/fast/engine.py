@@ -1,10 +1,8 @@
 """The engine tier's train step: forward, loss, backward and optimizer step replayed as one CUDA graph.
 
-Launch-bound small networks (ResNet-32, batch 128) train 6.7x faster than the reference DataLoader loop
-(H200, ``benchmarks/results/nvidia-h200-train_throughput.json``). Same batches as the eager loop (its draws,
-its order); the lr is a device tensor (``TensorLRSGD``) and loss state lives in buffers hooks update in place
-(docs/ARCHITECTURE.md, "Graph-safe losses"); a change of the step's signature (a rebound tensor, a new Python
-number) re-captures. The last partial batch is dropped. ``capture=False``: the same step eagerly, any device.
+ResNet-32 at batch 128 trains 6.7x faster than the reference DataLoader loop (H200, ``benchmarks/results/``),
+on the eager loop's batches in its order. The lr is a device tensor (``TensorLRSGD``), loss state lives in buffers
+hooks update in place; a changed step signature re-captures (docs/ARCHITECTURE.md, "Graph-safe losses").
 """
 
 from __future__ import annotations
@@ -31,7 +29,9 @@ __all__ = ["TensorLRSGD", "GraphCaptureError", "Members", "run_engine", "fit_gra
 class GraphCaptureError(RuntimeError):
     """The step could not be captured (state restored); ``epoch`` 0: the first capture, before any training."""
 
-    epoch: int = 0
+    def __init__(self, message: str, epoch: int = 0):
+        super().__init__(message)
+        self.epoch = epoch
 
 
 class TensorLRSGD(torch.optim.Optimizer):
@@ -92,8 +92,6 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
     states = [TrainState(0, cfg.epochs, m, fn, step.opt, h, train, device)
               for m, fn, h in zip(members.models, members.loss_fns, histories)]
     generator, graph, graph_sig, captures = torch.Generator(device=device).manual_seed(cfg.seed), None, None, 0
-    if test is not None:
-        test_images, test_labels = test.images.to(device), test.labels.to(device, torch.int64)
     for epoch in progress_bar(range(cfg.epochs), progress=cfg.progress, desc="epochs", leave=False):
         t0, lr = time.perf_counter(), set_lr(step.opt, bases, cfg.schedule, epoch)
         if any(members.hooks):
@@ -120,10 +118,11 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
         check_epoch_loss(losses, epoch, lr)
         logits = None
         if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
-            logits = logits_on_device(net, test_images, test, device, step.use_amp, channels_last).reshape(
-                test_images.shape[0], n_models, -1)
+            logits = logits_on_device(net, test.images, test, device, step.use_amp, channels_last).reshape(
+                len(test.labels), n_models, -1)
         for i, hist in enumerate(histories):
-            summary = None if logits is None else accuracy_summary(test_labels, logits[:, i].argmax(1), classes)
+            summary = None if logits is None else accuracy_summary(test.labels.to(device, torch.int64),
+                                                                   logits[:, i].argmax(1), classes)
             hist.append_epoch(epoch, lr, losses[i], time.perf_counter() - t0, summary)
     for hist in histories:
         hist.seconds, hist.config["graph_captures"] = time.perf_counter() - start, captures
@@ -139,9 +138,8 @@ def fit_graphed(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, d
 
 
 def fit_on_engine(eager, model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, auto) -> History:
-    """``fit`` on CUDA: the graphed engine; ``eager(...)`` (same arguments) instead when ``fast`` was left to its
-    default (``auto``) and the engine cannot run: a training set under one batch, or a step that cannot be
-    captured (nothing was trained before the fallback: the capture restores the state)."""
+    """``fit`` on CUDA: the graphed engine, or with ``auto`` (``fast`` None) ``eager(...)`` for a set under one
+    batch or a failed first capture (which restored the state: nothing was trained)."""
     args = (model, train, test, loss_fn, hooks, cfg, optimizer, device)
     if auto and len(train.labels) < cfg.batch_size:
         print(f"fit: {len(train.labels)} training images < batch_size {cfg.batch_size}: using the eager loop "
@@ -159,8 +157,7 @@ def fit_on_engine(eager, model, train, test, loss_fn, hooks, cfg: FitConfig, opt
 
 def fit_fast(model: nn.Module, train, *, loss_fn, test=None, hooks=(), optimizer=None, device="auto", capture=None,
              **settings) -> History:
-    """``fit`` on the engine (``settings`` as ``fit``'s); ``capture=False`` equals ``fit(..., fast=False,
-    drop_last=True)`` up to float rounding (``capture`` None: on CUDA)."""
+    """``fit`` on the engine; ``capture=False`` equals ``fit(..., fast=False, drop_last=True)`` up to rounding."""
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(**settings))
     dev = get_device(device)
     return fit_graphed(model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, dev,
@@ -217,7 +214,7 @@ class _TrainStep:
         self.opt.step()
         self.loss_acc.add_(losses.detach())
 
-    def reset_grads(self):
+    def reset_grads(self):  # set_to_none: backward then allocates the gradients in the graph's pool
         self.opt.zero_grad(set_to_none=True)
 
     def eager_step(self):
@@ -227,9 +224,7 @@ class _TrainStep:
     def state(self) -> tuple[dict, list]:
         """(signature, tensors) of what a capture bakes in: tensors by address/shape/dtype, Python scalars by value."""
         sig, tensors = _loss_state(self.loss_fns)
-        for name, t in list(self.net.named_parameters()) + list(self.net.named_buffers()):
-            sig[name] = _tensor_sig(t)
-            tensors.append(t)
+        _object_state(self.net, "net", sig, tensors)
         for gi, group in enumerate(self.opt.param_groups):
             sig.update((f"group{gi}.{k}", _tensor_sig(v) if isinstance(v, torch.Tensor) else v)
                        for k, v in group.items() if isinstance(v, (torch.Tensor, *_SCALARS)))
@@ -246,15 +241,14 @@ class _TrainStep:
         if announce is not None:
             sig = self.signature()
             changed = sorted(k for k in set(sig) | set(announce) if sig.get(k) != announce.get(k))
-            print(f"fast path: re-capturing the CUDA graph at epoch {epoch} because {changed[:4]} changed "
-                  "(rebinding tensors or changing Python numbers in hooks costs a capture; update buffers in place "
-                  "with .copy_(), see docs/ARCHITECTURE.md 'Graph-safe losses').")
+            print(f"fast path: re-capturing the CUDA graph at epoch {epoch} because {changed[:4]} changed (update "
+                  "buffers in place with .copy_(), docs/ARCHITECTURE.md 'Graph-safe losses').")
         saved_tensors = self.state()[1]
         saved, known = [t.detach().clone() for t in saved_tensors], {id(t) for t in saved_tensors}
         graph, failure = None, None
         try:
             _warm_up(self.eager_step, self.device)
-            self.reset_grads()  # backward then allocates the gradients in the graph's pool; a replay overwrites them
+            self.reset_grads()
             graph = _capture(self.body, self.device, self.reset_grads)
         except RuntimeError as err:
             failure = err
@@ -283,33 +277,26 @@ def _optimizer_tensors(opt) -> list:
     return [v for state in opt.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
 
 
-def _object_state(obj, prefix: str, out: dict, tensors: list, depth: int = 0) -> None:
-    """Collect (name -> signature) of ``obj``'s tensors and Python numbers and strings, three levels deep."""
-    if depth > 3:
-        return
-    items = list(vars(obj).items()) if hasattr(obj, "__dict__") else []
-    if isinstance(obj, nn.Module):
-        for name, t in list(obj.named_parameters(recurse=False)) + list(obj.named_buffers(recurse=False)):
-            if t is not None:
-                out[prefix + name] = _tensor_sig(t)
-                tensors.append(t)
-        for name, child in obj.named_children():
-            _object_state(child, f"{prefix}{name}.", out, tensors, depth + 1)
-        items = [(k, v) for k, v in items if not k.startswith("_") and k != "training"]
-    for key, value in items:
-        if isinstance(value, torch.Tensor):
-            out[prefix + key] = _tensor_sig(value)
-            tensors.append(value)
-        elif isinstance(value, _SCALARS):
-            out[prefix + key] = value
-        elif isinstance(value, (tuple, list)) and all(isinstance(v, _SCALARS) for v in value):
-            out[prefix + key] = tuple(value)
+def _object_state(obj, prefix: str, out: dict, tensors: list) -> None:
+    """Collect (name -> signature) of the tensors, Python scalars and tuples of ``obj`` and its submodules."""
+    for name, part in obj.named_modules(prefix=prefix) if isinstance(obj, nn.Module) else [(prefix, obj)]:
+        items = list(vars(part).items()) if hasattr(part, "__dict__") else []
+        if isinstance(part, nn.Module):
+            items = [(k, v) for k, v in items if not k.startswith("_") and k != "training"]
+            items += list(part.named_parameters(recurse=False)) + list(part.named_buffers(recurse=False))
+        for key, value in items:
+            if isinstance(value, torch.Tensor):
+                out[f"{name}.{key}"] = _tensor_sig(value)
+                tensors.append(value)
+            elif isinstance(value, _SCALARS) or (isinstance(value, (tuple, list))
+                                                 and all(isinstance(v, _SCALARS) for v in value)):
+                out[f"{name}.{key}"] = tuple(value) if isinstance(value, list) else value
 
 
 def _loss_state(loss_fns) -> tuple[dict, list]:
     sig, tensors = {}, []
     for i, fn in enumerate(loss_fns):
-        _object_state(fn, f"loss{i}.", sig, tensors)
+        _object_state(fn, f"loss{i}", sig, tensors)
     return sig, tensors
 
 
@@ -336,7 +323,7 @@ def _capture(body, device, reset_grads):
     return graph
 
 
-def _synchronize(device) -> None:
+def _synchronize(device) -> None:  # a seam of its own: the CPU tests stub the CUDA calls
     torch.cuda.synchronize(device)
 
 
@@ -346,9 +333,7 @@ def _capture_error(failure: BaseException, epoch: int) -> GraphCaptureError:
     while err is not None and len(causes) < 3:
         causes.append(f"{type(err).__name__}: {err}")
         err = err.__context__
-    error = GraphCaptureError(
+    return GraphCaptureError(
         "the train step could not be captured as a CUDA graph (a loss, hook or model that syncs with the host, e.g. "
         ".item() or data-dependent shapes?). Make it graph-safe (docs/ARCHITECTURE.md, 'Graph-safe losses') or run "
-        f"fit(..., fast=False). Original error: {'; then '.join(reversed(causes))}")  # the first cause first
-    error.epoch = epoch
-    return error
+        f"fit(..., fast=False). Original error: {'; then '.join(reversed(causes))}", epoch)  # the first cause first

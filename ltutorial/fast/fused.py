@@ -1,10 +1,9 @@
 """Several models trained at once as one fused network, each with its own loss and hooks (``fit_many``).
 
-8 ResNet-32s fused and graphed train 11.3x faster per model than the reference loop (H200,
-``benchmarks/results/nvidia-h200-train_throughput.json``). The first model's ``forward`` runs on B N rows (row
-b N + i: sample b, model i); Conv2d -> one grouped convolution, BatchNorm -> one over N C channels, Linear -> one
-batched matmul; other layers with state run per model (``_PerModel``). Disjoint parameters: the summed loss gives
-each model its own gradients, and one elementwise SGD is N independent SGDs.
+8 fused, graphed ResNet-32s train 11.3x faster per model than the reference loop (H200). The first model's forward
+runs on B N rows (row b N + i: sample b, model i): Conv2d -> one grouped convolution, BatchNorm -> one over N C
+channels, Linear -> one batched matmul, other stateful layers per model. The summed loss gives each model its own
+gradients, and one elementwise SGD is N independent SGDs.
 """
 
 from __future__ import annotations
@@ -33,15 +32,20 @@ def _cat(modules, name, stack=False):
     return nn.Parameter((torch.stack if stack else torch.cat)(tensors).clone())
 
 
+@torch.no_grad()
+def _unfuse(fused, modules, names):
+    """Copy chunk i (of ``fused.n``, along the first dimension) of each fused tensor ``names`` into model i's."""
+    for i, m in enumerate(modules):
+        for name in (n for n in names if getattr(m, n, None) is not None):
+            getattr(m, name).copy_(getattr(fused, name).chunk(fused.n)[i].reshape(getattr(m, name).shape))
+
+
 def _same(modules, attrs, kind):
-    for m in modules[1:]:
-        for a in attrs:
-            if getattr(m, a) != getattr(modules[0], a):
-                raise NotFusableError(f"models must share their architecture to be fused; got {kind} layers whose {a} "
-                                      f"differ ({getattr(modules[0], a)!r} vs {getattr(m, a)!r}) instead.")
-    if len({getattr(m, "bias", None) is None for m in modules}) > 1:
-        raise NotFusableError(f"models must share their architecture to be fused; got {kind} layers with and "
-                              "without bias.")
+    key = lambda m: tuple(getattr(m, a) for a in attrs) + (getattr(m, "bias", None) is None,)  # noqa: E731
+    bad = next((m for m in modules[1:] if key(m) != key(modules[0])), None)
+    if bad is not None:
+        raise NotFusableError(f"models must share their architecture to be fused; got {kind} layers whose "
+                              f"{(*attrs, 'bias is None')} differ ({key(modules[0])} vs {key(bad)}) instead.")
 
 
 class _FusedConv2d(nn.Module):
@@ -61,12 +65,8 @@ class _FusedConv2d(nn.Module):
                      c["padding"], c["dilation"], c["groups"] * self.n)
         return y.contiguous().reshape(b * self.n, c["out_channels"], *y.shape[2:])
 
-    @torch.no_grad()
     def unfuse_into(self, convs):
-        for i, m in enumerate(convs):
-            m.weight.copy_(self.weight.chunk(self.n)[i])
-            if m.bias is not None:
-                m.bias.copy_(self.bias.chunk(self.n)[i])
+        _unfuse(self, convs, ("weight", "bias"))
 
 
 class _FusedBatchNorm(nn.Module):
@@ -88,11 +88,9 @@ class _FusedBatchNorm(nn.Module):
                          self.running_var, self.weight, self.bias, self.training, self.momentum, self.eps)
         return y.reshape(x.shape)
 
-    @torch.no_grad()
     def unfuse_into(self, bns):
-        for i, m in enumerate(bns):
-            for name in ("weight", "bias", "running_mean", "running_var"):
-                getattr(m, name).copy_(getattr(self, name)[i * self.c:(i + 1) * self.c])
+        _unfuse(self, bns, ("weight", "bias", "running_mean", "running_var"))
+        for m in bns:
             m.num_batches_tracked.copy_(self.num_batches_tracked)
 
 
@@ -109,21 +107,16 @@ class _FusedLinear(nn.Module):
         self.bias = None if getattr(layers[0], "bias", None) is None else _cat(layers, "bias", stack=True)
 
     def forward(self, x):
-        b, n, k = x.shape[0] // self.n, self.n, self.in_features
+        xs = x.reshape(x.shape[0] // self.n, self.n, self.in_features).transpose(0, 1)  # N x B x in
         if self.normed:
             with torch.autocast(device_type=x.device.type, enabled=False):  # LDAM scales the cosines by s = 30
-                xs = F.normalize(x.float().reshape(b, n, k), dim=2).transpose(0, 1)  # N x B x in
-                return torch.bmm(xs, F.normalize(self.weight.float(), dim=1)).transpose(0, 1).reshape(b * n, -1)
-        y = torch.bmm(x.reshape(b, n, -1, k).transpose(0, 1).reshape(n, -1, k), self.weight.transpose(1, 2))
-        y = (y if self.bias is None else y + self.bias[:, None, :]).reshape(n, b, -1, y.shape[-1]).transpose(0, 1)
-        return y.reshape(b * n, *x.shape[1:-1], y.shape[-1])  # T = positions per sample kept
+                y = torch.bmm(F.normalize(xs.float(), dim=2), F.normalize(self.weight.float(), dim=1))
+        else:
+            y = torch.bmm(xs, self.weight.transpose(1, 2)) + (0 if self.bias is None else self.bias[:, None, :])
+        return y.transpose(0, 1).reshape(x.shape[0], -1)
 
-    @torch.no_grad()
     def unfuse_into(self, layers):
-        for i, m in enumerate(layers):
-            m.weight.copy_(self.weight[i])
-            if self.bias is not None:
-                m.bias.copy_(self.bias[i])
+        _unfuse(self, layers, ("weight", "bias"))
 
 
 class _PerModel(nn.Module):
@@ -212,29 +205,24 @@ def fuse_models(models, *, check: bool = True) -> FusedModels:
     shape = getattr(models[0], "input_shape", None) or (
         (conv.in_channels, 16, 16) if conv is not None else (lin.in_features,) if lin is not None else None)
     if check and shape is not None:
-        modes = [m.training for m in models]
-        try:
-            with _eval_fp32(models + [fused]):
-                x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
-                _check_fused(fused, models, x.to(next(models[0].parameters()).device))
-        finally:
-            for m, mode in zip(models, modes):
-                m.train(mode)
-            fused.train(modes[0])
+        with _eval_fp32(models + [fused]):
+            x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
+            _check_fused(fused, models, x.to(next(models[0].parameters()).device))
     return fused
 
 
 @contextlib.contextmanager
 def _eval_fp32(modules):
-    """Eval mode and TF32 off: grouped and plain convolutions would otherwise round apart."""
+    """Eval mode and TF32 off (grouped and plain convolutions would otherwise round apart), both restored after."""
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    modes = [m.training for m in modules]
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
-        for m in modules:
-            m.eval()
-        yield
+        yield [m.eval() for m in modules]
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+        for m, mode in zip(modules, modes):
+            m.train(mode)
 
 
 def _check_fused(fused, models, x):
@@ -281,9 +269,8 @@ def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast
 
 
 def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fast, auto, one) -> list[History]:
-    """``fit_many``'s fused path: each group of same-architecture models as one network. ``one(model, loss_fn,
-    hooks)`` (``fit`` after its checks) trains a group of one on CUDA, and, when ``fuse`` was left to its default
-    (``auto``), models that cannot be fused; a failed first capture falls back to the fused step run eagerly."""
+    """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn, hooks)``
+    trains a group of one on CUDA and, with ``auto``, unfusable models; a failed first capture runs it eagerly."""
     histories: list = [None] * len(models)
     for group in fusable_groups(models):
         ms, fns, hks = ([x[i] for i in group] for x in (models, loss_fns, hooks))

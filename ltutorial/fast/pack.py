@@ -1,17 +1,13 @@
 """A CIFAR "pack": one file of the encoded image bytes, to carry the data to a machine without internet.
 
-Decoded CIFAR-10 is 184 MB; its JPEG bytes (~900 per image) pack the whole set into ~55 MB, and the
-long-tailed train split (rho = 100) plus the test split into ~20 MB. The original bytes are kept (JPEG
-from an ImageFolder tree, lossless PNG from the official pixel files), so decoding gives the source's
-pixels. Layout (``torch.save`` of plain tensors, lists and numbers; ``weights_only=True`` loads it)::
+The source's own bytes (JPEG from a tree, lossless PNG from the official pixels): CIFAR-10 in ~55 MB instead of
+184 MB decoded, its long-tailed split (rho = 100) + test in ~20 MB. ``torch.save`` of plain tensors (``weights_only``)::
 
-    {"format": "ltutorial-pack", "version": 1, "name", "classes", "origin", "encoding": "jpeg" | "png" | "mixed",
-     "longtail": None | {"imbalance_ratio", "profile", "seed"},
-     "train": {"data": uint8[B], "offsets": int64[N+1], "labels", "indices" (in the full split), "full_labels",
-               "mean", "std" (of the FULL train split)}, "test": {"data", "offsets", "labels"}}
+    {"format": "ltutorial-pack", "version": 1, "name", "classes", "origin", "encoding", "longtail": None |
+     {"imbalance_ratio", "profile", "seed"}, "train": {"data": uint8[B], "offsets": int64[N+1], "labels", "indices"
+     (in the full split), "full_labels", "mean", "std" (full split)}, "test": {"data", "offsets", "labels"}}
 
-``python -m ltutorial.data.pack --out DIR [--root ROOT] [--imbalance-ratio 100]`` writes one; the reader
-is ``ltutorial.data.cifar.read_pack_split`` (``load_dataset`` reads a root holding ``cifar10.ltpack``).
+``python -m ltutorial.data.pack --out DIR`` writes one; ``ltutorial.data.cifar.read_pack_split`` reads it.
 """
 
 from __future__ import annotations
@@ -23,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from ltutorial.data.cifar import (CIFAR_SPECS, PACK_FORMAT, PACK_VERSION, atomic_save, check_name, find_cifar_root,
-                                  jpeg_mask, load_cifar_split, locate_cifar, read_cifar_pickles,
+from ltutorial.data.cifar import (CIFAR_SPECS, PACK_FORMAT, PACK_VERSION, atomic_save, check_name, concat_blobs,
+                                  find_cifar_root, jpeg_mask, load_cifar_split, locate_cifar, read_cifar_pickles,
                                   read_image_folder_bytes)
 from ltutorial.data.longtail import longtail_indices
 
@@ -33,9 +29,8 @@ __all__ = ["pack_cifar", "main"]
 
 def pack_cifar(root=None, dst=".", *, name: str = "cifar10", imbalance_ratio: float | None = None, profile: str = "exp",
                seed: int = 0, verbose: bool = False) -> Path:
-    """Write ``<dst>/<name>.ltpack`` (or ``dst`` ending in .ltpack) with the test split and the full train split,
-    or only ``longtail_indices(labels, imbalance_ratio, profile, seed)`` of it; return its path. Such a pack
-    serves any ``load_dataset`` request whose subset it holds (same seed and profile, same or larger ratio)."""
+    """Write ``<dst>/<name>.ltpack`` (or ``dst`` ending in .ltpack): test and train split, or only train's
+    ``longtail_indices(labels, imbalance_ratio, profile, seed)`` (it serves the same or a larger ratio)."""
     name = check_name(name)
     find_cifar_root(root, name)
     kind, path = locate_cifar(root, name)
@@ -50,7 +45,8 @@ def pack_cifar(root=None, dst=".", *, name: str = "cifar10", imbalance_ratio: fl
     if imbalance_ratio is not None:
         indices = longtail_indices(full_labels, imbalance_ratio, profile, seed, num_classes=len(train["classes"]))
         bounds = train["offsets"].tolist()
-        train["data"], train["offsets"] = _concat([train["data"][bounds[i]:bounds[i + 1]] for i in indices.tolist()])
+        train["data"], train["offsets"] = concat_blobs([train["data"][bounds[i]:bounds[i + 1]]
+                                                        for i in indices.tolist()])
         longtail = {"imbalance_ratio": float(imbalance_ratio), "profile": profile, "seed": int(seed)}
     mask = jpeg_mask(train["data"], train["offsets"])
     pack = {"format": PACK_FORMAT, "version": PACK_VERSION, "name": name, "classes": list(train["classes"]),
@@ -83,13 +79,6 @@ def main(argv=None) -> int:
     return 0
 
 
-def _concat(blobs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(bytes, offsets) of the blobs laid end to end: blob i is data[offsets[i]:offsets[i + 1]]."""
-    offsets = torch.zeros(len(blobs) + 1, dtype=torch.int64)
-    torch.cumsum(torch.tensor([b.numel() for b in blobs], dtype=torch.int64), 0, out=offsets[1:])
-    return (torch.cat(blobs) if blobs else torch.zeros(0, dtype=torch.uint8)), offsets
-
-
 def _encoded_split(kind: str, path: Path, name: str, split: str) -> dict:
     """One split's encoded bytes: the files' own for a tree, lossless PNG for the official pixels."""
     if kind == "imagefolder":
@@ -100,8 +89,8 @@ def _encoded_split(kind: str, path: Path, name: str, split: str) -> dict:
     for image in raw["images"]:
         buf = io.BytesIO()
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(buf, format="PNG")
-        blobs.append(torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8))
-    return dict(zip(("data", "offsets"), _concat(blobs)), labels=raw["labels"], classes=raw["classes"])
+        blobs.append(buf.getvalue())
+    return dict(zip(("data", "offsets"), concat_blobs(blobs)), labels=raw["labels"], classes=raw["classes"])
 
 
 if __name__ == "__main__":

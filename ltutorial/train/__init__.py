@@ -1,7 +1,5 @@
-"""Training: ``fit`` (one loop for any model, loss and schedule), ``fit_many`` (several models, same
-batches), evaluation, hooks, schedules, recipes, augmentation. On CUDA both hand their work to the
-engine tier ``ltutorial.fast`` through their ``fast`` flag (docs/ARCHITECTURE.md, "Training loop").
-"""
+"""Training: ``fit`` (one loop for any model, loss and schedule), ``fit_many``, evaluation, schedules, recipes,
+augmentation; on CUDA ``fit``'s ``fast`` flag hands the work to ``ltutorial.fast`` (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

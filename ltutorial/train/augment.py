@@ -1,8 +1,5 @@
-"""Random crop and horizontal flip as batch tensor operations, and fused normalisation.
-
-The CIFAR recipe of LDAM-DRW, CB, LA and VS (``RandomCrop(32, padding=4)`` + ``RandomHorizontalFlip``) as one
-gather per batch: out[n, c, i, j] = pad(x)[n, c, i + dy_n, j' + dx_n], j' = W-1-j when flipped (notebooks 01-09).
-"""
+"""The CIFAR recipe's ``RandomCrop(32, padding=4)`` + ``RandomHorizontalFlip`` as one gather per batch (notebooks
+01-09): out[n, c, i, j] = pad(x)[n, c, i + dy_n, j' + dx_n], j' = W-1-j when flipped; fused normalisation."""
 
 from __future__ import annotations
 
@@ -45,9 +42,6 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, generator: torch.Ge
     """torchvision's ``RandomCrop(H, padding=p)`` + ``RandomHorizontalFlip(0.5)`` image by image (the LDAM-DRW
     recipe, Cao et al., NeurIPS 2019), as batch operations; the same ``generator`` seed, the same output."""
     padding = _check_padding(padding, *_check_images(images).shape[2:])
-    if generator is not None and generator.device != images.device:
-        raise ValueError(f"generator must be on the images' device ({images.device}); got one on {generator.device} "
-                         "instead.")
     dy, dx, flips = draw_crop_flip(images.shape[0], padding, flip=flip, generator=generator, device=images.device)
     return crop_flip(images, dy, dx, flips, padding=padding)
 

@@ -1,5 +1,4 @@
-"""What the eager loop (``loop.py``) and the engine tier (``ltutorial.fast``) share: records, settings, the
-steps of an epoch and the evaluation loop (``logits_on_device``)."""
+"""What the eager loop and the engine tier share: records, settings, epoch steps, the evaluation loop."""
 
 from __future__ import annotations
 
@@ -14,14 +13,6 @@ from torch import nn
 
 from ltutorial._validation import check_number, check_positive_int
 from ltutorial.train.augment import draw_crop_flip, normalize
-
-
-def _json(v):
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return [_json(x) for x in list(v)]
-    if isinstance(v, (float, np.floating)):
-        return None if not math.isfinite(v) else float(v)
-    return v
 
 
 @dataclass
@@ -60,12 +51,6 @@ class History:
         self.per_class_accuracy = per_class
         if not math.isnan(balanced) and (self.best_balanced_accuracy is None or balanced > self.best_balanced_accuracy):
             self.best_balanced_accuracy, self.best_epoch = balanced, epoch
-
-    def as_dict(self) -> dict:
-        """A JSON-serialisable dict (NaN -> None, arrays -> lists)."""
-        d = {k: (dict(v) if isinstance(v, dict) else _json(v)) for k, v in vars(self).items()}
-        return dict(d, final_accuracy=_json(self.final_accuracy),
-                    final_balanced_accuracy=_json(self.final_balanced_accuracy))
 
 
 @dataclass
@@ -123,6 +108,9 @@ def check_fit_args(model, train, loss_fn, test, cfg: FitConfig) -> FitConfig:
         if not isinstance(getattr(cfg, name), bool):
             choices = "None, True or False" if name == "augment" else "True or False"
             raise ValueError(f"{name} must be {choices}; got {getattr(cfg, name)!r} instead.")
+    if cfg.drop_last and len(train.labels) < cfg.batch_size:
+        raise ValueError(f"batch_size must be <= the training set size ({len(train.labels)}) with drop_last=True; "
+                         f"got {cfg.batch_size} instead.")
     side, pad = min(train.images.shape[2:]), cfg.padding
     if cfg.augment and (isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < side):
         raise ValueError(f"padding must be an integer in [0, {side}); got {pad!r} instead.")
@@ -134,17 +122,12 @@ def check_fit_args(model, train, loss_fn, test, cfg: FitConfig) -> FitConfig:
 
 
 def check_dataset(data, name: str):
-    """``data`` if it looks like an ImageDataset: images N x C x H x W, one label per image, mean, std."""
+    """``data`` if it looks like an ImageDataset: images N x C x H x W, labels, mean, std."""
     missing = [a for a in ("images", "labels", "mean", "std") if not hasattr(data, a)]
-    if missing:
+    if missing or not isinstance(data.images, torch.Tensor) or data.images.ndim != 4:
+        what = f"without {missing[0]!r}" if missing else "whose images are not N x C x H x W"
         raise ValueError(f"{name} must be an ImageDataset (images, labels, mean, std); got {type(data).__name__} "
-                         f"without {missing[0]!r} instead.")
-    images, labels = data.images, data.labels
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ValueError(f"{name}.images must be a 4-D tensor (N x C x H x W); got {type(images).__name__} instead.")
-    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-        raise ValueError(f"{name}.labels must be a 1-D tensor with one label per image; got "
-                         f"{getattr(labels, 'shape', labels)} instead.")
+                         f"{what} instead.")
     return data
 
 
@@ -193,10 +176,7 @@ def epoch_plan(n: int, generator: torch.Generator, augment: bool, padding: int):
 
 def set_lr(optimizer, bases, schedule, epoch: int) -> float:
     """lr = base_lr * schedule(epoch) in every group (in place when the lr is a tensor); returns group 0's."""
-    m = 1.0 if schedule is None else schedule(epoch)
-    if isinstance(m, bool) or not isinstance(m, (int, float, np.number)) or not math.isfinite(m) or m < 0:
-        raise ValueError(f"schedule({epoch}) must return a finite lr multiplier >= 0; got {m!r} instead.")
-    m = float(m)
+    m = 1.0 if schedule is None else check_number(schedule(epoch), name=f"schedule({epoch})")
     for group, base in zip(optimizer.param_groups, bases):
         if isinstance(group["lr"], torch.Tensor):
             group["lr"].fill_(base * m)
@@ -226,10 +206,9 @@ def check_epoch_loss(losses, epoch: int, lr: float) -> None:
     bad = [(i, v) for i, v in enumerate(losses) if not math.isfinite(v)]
     if bad:
         who = "" if len(losses) == 1 else f" for model {bad[0][0]} of {len(losses)}"
-        raise FloatingPointError(
-            f"the training loss must stay finite; got {bad[0][1]} at epoch {epoch}{who} instead: training diverged and "
-            f"the weights are no longer usable. Lower the learning rate (lr={lr:g} at this epoch) or check the loss's "
-            "settings (class weights, margins, scales).")
+        raise FloatingPointError(f"the training loss must stay finite; got {bad[0][1]} at epoch {epoch}{who} instead: "
+                                 f"training diverged (lr={lr:g} at this epoch): lower the learning rate or check "
+                                 "the loss's settings (class weights, margins, scales).")
 
 
 def history_config(cfg: FitConfig, lr: float, amp: bool) -> dict:

@@ -14,6 +14,7 @@ import os
 import torch
 import torch.distributed as dist
 
+from ltutorial._validation import check_number
 from ltutorial.device import get_device
 
 __all__ = ["TORCHRUN_VARIABLES", "launched_by_torchrun", "is_distributed", "init_distributed", "resolve_device",
@@ -28,8 +29,7 @@ def launched_by_torchrun() -> bool:
     return all(v in os.environ for v in TORCHRUN_VARIABLES)
 
 
-def is_distributed() -> bool:
-    """True inside an initialised process group of more than one process."""
+def is_distributed() -> bool:  # inside an initialised process group of more than one process
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
@@ -41,8 +41,7 @@ def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-def is_main_process() -> bool:
-    """Rank 0 (or a single process): the one that prints and writes files."""
+def is_main_process() -> bool:  # the one that prints and writes files
     return rank() == 0
 
 
@@ -51,8 +50,7 @@ def init_distributed(device="auto", *, timeout_s: float = 300) -> torch.device:
     if not launched_by_torchrun():
         raise RuntimeError(f"init_distributed needs the torchrun variables {TORCHRUN_VARIABLES}; got none instead. "
                            "Start the script with torchrun --nproc_per_node=N.")
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0:
-        raise ValueError(f"timeout_s must be a number of seconds > 0; got {timeout_s!r} instead.")
+    check_number(timeout_s, name="timeout_s", strict=True)
     dev = get_device(device)
     if dev.type == "cuda" and dev.index is None:  # one GPU per process
         local = int(os.environ.get("LOCAL_RANK", 0))
@@ -136,8 +134,6 @@ def shard_bounds(n: int, r: int | None = None, w: int | None = None) -> tuple[in
 
 def batch_rows(start: int, stop: int) -> tuple[int, int] | None:
     """This rank's rows of the global batch [start, stop); None (all skip) for fewer rows than processes."""
-    if world_size() == 1:
-        return start, stop
     if stop - start < world_size():
         return None
     lo, hi = shard_bounds(stop - start)

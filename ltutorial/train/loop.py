@@ -1,11 +1,8 @@
-"""The training loop every notebook uses: ``fit``, ``fit_many``, ``evaluate``, ``predict_logits``, hooks.
+"""The training loop every notebook uses: ``fit``, ``fit_many``, ``evaluate``, ``predict_logits`` (notebook 01 on).
 
-Per epoch e: lr = base_lr * schedule(e); hooks(state); for each batch of a seeded permutation:
-x = normalize(crop_flip(images[idx])), loss = loss_fn(model(x), y), backward, SGD step (the LDAM-DRW
-recipe, Cao et al., NeurIPS 2019). ``_fit_eager`` is the specification; on CUDA ``fit``/``fit_many``
-hand the same work to the engine tier ``ltutorial.fast`` through one seam, ``fast`` (None -> on for
-CUDA), which changes speed only. A hook ``hook(state)`` runs at each epoch start, after the lr is set
-(docs/ARCHITECTURE.md, "Training loop").
+Per epoch e: lr = base_lr * schedule(e); hooks(state); per batch of a seeded permutation x = normalize(crop_flip(
+images[idx])), loss = loss_fn(model(x), y), backward, SGD step (LDAM-DRW's recipe, Cao et al., NeurIPS 2019). On
+CUDA ``fast`` hands the same work to ``ltutorial.fast``: speed only (docs/ARCHITECTURE.md, "Training loop").
 """
 
 from __future__ import annotations
@@ -38,8 +35,6 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
         loss_fn.to(device)
     images, labels = train.images.to(device), train.labels.to(device, torch.int64)
     n, bs, classes = images.shape[0], cfg.batch_size, count_classes(test if test is not None else train)
-    if cfg.drop_last and n < bs:
-        raise ValueError(f"batch_size must be <= the training set size ({n}) with drop_last=True; got {bs} instead.")
     optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                              weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
     bases, generator = base_lrs(optimizer), torch.Generator(device=device).manual_seed(cfg.seed)
@@ -99,25 +94,18 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
         lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 2e-4, nesterov: bool = False, schedule=None,
         augment=None, device="auto", seed: int = 0, hooks=(), eval_every: int = 1, progress=None, amp=None,
         fast=None, drop_last: bool = False, padding: int = 4, sync_batchnorm: bool = False) -> History:
-    """Train ``model`` on ``train`` with ``loss_fn`` for ``epochs`` epochs (the module docstring); a ``History``.
+    """Train ``model`` on ``train`` with ``loss_fn`` (the module docstring); one ``History``.
 
     A given ``optimizer`` keeps its lrs as base lrs; ``augment`` None -> ``train.augment``; ``amp`` None: bf16 +
-    channels_last on CUDA. The eager loop keeps the last partial batch unless ``drop_last``; the graphed engine
-    always drops it. Under ``torchrun``: DistributedDataParallel, each rank on its B/W rows of every batch, the
-    same History as one process (``ltutorial.train.distributed``; ``sync_batchnorm``: global BatchNorm statistics).
-    """
+    channels_last on CUDA; the graphed engine drops the last partial batch. Under ``torchrun``: DDP, each rank on
+    its B/W rows of every batch, the same History as one process (``ltutorial.train.distributed``)."""
     settings = {k: v for k, v in locals().items() if k in FitConfig.__dataclass_fields__}  # fit's keywords above
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(**settings))
     device = ddp.resolve_device(device)
-    return fit_checked(model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, device, fast)
-
-
-def fit_checked(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, fast=None) -> History:
-    """``fit`` after its checks: the one seam to the engine tier (``fast`` None -> the graphed engine on CUDA)."""
-    args = (model, train, test, loss_fn, hooks, cfg, optimizer, device)
+    args = (model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, device)
     if ddp.is_distributed() or cfg.sync_batchnorm:
         ddp.check_run(cfg, len(train.labels), fast, len(test.labels) if test is not None else None)
-    elif resolve_fast(fast, device):
+    elif resolve_fast(fast, device):  # the one seam to the engine tier
         from ltutorial.fast.engine import fit_on_engine
 
         return fit_on_engine(_fit_eager, *args, auto=fast is None)
@@ -180,20 +168,10 @@ class PerClassAccuracyRecorder:
             self.per_class_accuracy.append(result["per_class_accuracy"])
             self.epochs.append(int(state.epoch))
 
-    def as_array(self) -> np.ndarray:
-        """The records as an (n_records x n_classes) array (NaN for absent classes)."""
-        return np.stack(self.per_class_accuracy) if self.per_class_accuracy else np.empty((0, 0))
-
-    def __repr__(self) -> str:
-        return f"PerClassAccuracyRecorder(every={self.every}, recorded epochs={self.epochs})"
-
 
 def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit_kwargs) -> list[History]:
-    """Train several models on the same batches, each with its own loss and hooks; one History per model.
-
-    ``fuse`` False (None off CUDA): ``fit`` per model. True (None on CUDA): each group of same-architecture models
-    as one fused network (``ltutorial.fast.fused``), last partial batch dropped, hooks may change losses only.
-    """
+    """Several models on the same batches, each with its own loss and hooks; one History each. ``fuse`` False (None
+    off CUDA): ``fit`` per model; True (None on CUDA): same-architecture models as one network (``ltutorial.fast``)."""
     models = [models] if isinstance(models, nn.Module) else list(models)
     if not models or not all(isinstance(m, nn.Module) for m in models):
         raise ValueError(f"models must be a non-empty list of nn.Module; got {type(models).__name__} instead.")
@@ -220,4 +198,5 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     from ltutorial.fast.fused import fit_groups
 
     return fit_groups(models, loss_fns, hooks, train, test, cfg, device, fast, fuse is None,
-                      lambda m, fn, h: fit_checked(m, train, test, fn, h, cfg, None, device, fast))
+                      lambda m, fn, h: fit(m, train, loss_fn=fn, hooks=h, test=test, device=device, fast=fast,
+                                           **fit_kwargs))

@@ -1,7 +1,5 @@
-"""Training recipes: ``RECIPES["ldam-drw-cifar"]`` is the CIFAR-LT recipe of LDAM-DRW (Cao et al., NeurIPS
-2019), reused by the CB, VS and TLA/ADRW comparisons; ``fit(..., **recipe.fit_kwargs())`` trains with one and
-``recipe.with_epochs(n)`` rescales warm-up and milestones. Notebooks 07-09 and ``ltutorial reproduce``.
-"""
+"""Training recipes: ``RECIPES["ldam-drw-cifar"]``, the CIFAR-LT recipe of LDAM-DRW (Cao et al., NeurIPS 2019)
+that CB, VS and TLA/ADRW reuse (notebooks 07-09, ``ltutorial reproduce``)."""
 
 from __future__ import annotations
 
@@ -10,7 +8,7 @@ import math
 import numbers
 from dataclasses import dataclass, field
 
-from ltutorial._validation import check_positive_int
+from ltutorial._validation import check_number, check_positive_int, check_probability
 from ltutorial.train.schedules import cosine_with_warmup, warmup_multistep
 
 __all__ = ["TrainConfig", "RECIPES"]
@@ -38,13 +36,9 @@ class TrainConfig:
     def __post_init__(self):
         check_positive_int(self.epochs, name="epochs")
         check_positive_int(self.batch_size, name="batch_size")
-        for name, expected, ok in (("lr", "a finite number > 0", lambda v: v > 0),
-                                   ("weight_decay", "a finite number >= 0", lambda v: v >= 0),
-                                   ("momentum", "a number in [0, 1)", lambda v: 0 <= v < 1)):
-            value = getattr(self, name)
-            real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            if not (real and math.isfinite(value) and ok(value)):
-                raise ValueError(f"{name} must be {expected}; got {value!r} instead.")
+        check_number(self.lr, name="lr", strict=True)
+        check_number(self.weight_decay, name="weight_decay")
+        check_probability(self.momentum, name="momentum", inclusive_high=False)
         if any(isinstance(m, numbers.Integral) and m > self.epochs for m in self.milestones):
             raise ValueError(f"milestones must be epochs <= epochs ({self.epochs}); got {self.milestones!r} instead.")
         self.schedule()  # checks warmup_epochs, milestones and gamma

@@ -1,6 +1,4 @@
-"""Learning-rate schedules: callables epoch (0-based) -> multiplier of the base lr, with a readable ``repr``
-(a History records which one ran). ``fit`` sets lr = base_lr * schedule(epoch) at each epoch start.
-"""
+"""Learning-rate schedules: epoch (0-based) -> multiplier of the base lr; the ``repr`` goes into the History."""
 
 from __future__ import annotations
 
@@ -58,22 +56,13 @@ class CosineWithWarmup:
                 f"min_factor={self.min_factor:g})")
 
 
-def warmup_multistep(warmup_epochs: int = 5, milestones=(160, 180), gamma: float = 0.1) -> WarmupMultiStep:
-    """Linear warm-up over ``warmup_epochs``, then lr x gamma at each milestone (see ``WarmupMultiStep``)."""
-    return WarmupMultiStep(warmup_epochs, milestones, gamma)
+# The factories are the classes: a schedule is built by calling its name, and its repr is that call.
+warmup_multistep, cosine_with_warmup = WarmupMultiStep, CosineWithWarmup
 
 
 def ldam_drw_schedule(epochs: int = 200) -> WarmupMultiStep:
-    """The LDAM-DRW schedule (Cao et al., NeurIPS 2019) scaled to ``epochs``: at 200, 5 warm-up epochs and
-    x0.01 at epochs 160 and 180 (0-based); otherwise all three scaled by epochs/200 (half up, warm-up >= 1),
-    so a short run keeps 80 % at full lr, 10 % at 1e-2, 10 % at 1e-4. DRW starts at ``milestones[0]``.
-    Notebooks 07-09 and ``ltutorial reproduce``."""
+    """LDAM-DRW's schedule (Cao et al., NeurIPS 2019; notebooks 07-09) scaled to ``epochs``: at 200, 5 warm-up
+    epochs and x0.01 at 160 and 180 (0-based); else all three x epochs/200, half up, warm-up >= 1."""
     scale = check_positive_int(epochs, name="epochs", minimum=1) / 200
     return WarmupMultiStep(max(1, math.floor(5 * scale + 0.5)), (math.floor(160 * scale + 0.5),
                                                                  math.floor(180 * scale + 0.5)), 0.01)
-
-
-def cosine_with_warmup(epochs: int, warmup_epochs: int = 0, min_factor: float = 0.0) -> CosineWithWarmup:
-    """Linear warm-up then half-cosine decay to ``min_factor`` over the remaining epochs (SGDR)."""
-    return CosineWithWarmup(epochs, warmup_epochs, min_factor)
-
