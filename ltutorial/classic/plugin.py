@@ -24,13 +24,11 @@ REGRET_METHODS = ("plug-in, threshold p_hat", "plug-in, threshold 1/2", "weighte
 class PlugInClassifier:
     """Predict ``classes_[1]`` when ``eta_hat(x) > threshold_``: p_hat ("empirical"), 0.5 ("half") or a number.
 
-    ``estimator``: a scikit-learn classifier with ``predict_proba`` (default logistic regression).
-    Fitted: ``classes_``, ``threshold_``, ``estimator_``. Notebook 05.
+    ``estimator``: a classifier with ``predict_proba`` (default logistic regression). Notebook 05.
     """
 
     def __init__(self, estimator=None, threshold="empirical"):
-        self.estimator = estimator
-        self.threshold = threshold
+        self.estimator, self.threshold = estimator, threshold
 
     def fit(self, X, y):
         X_np, y_np = check_X_y(X, y)
@@ -55,29 +53,17 @@ class PlugInClassifier:
         return self
 
     def predict(self, X):
-        positive = self._eta(X) > self.threshold_
-        return like_input(self.classes_[positive.astype(np.int64)], X)
-
-    def predict_proba(self, X):
-        """The estimator's (N, 2) class probabilities [1 - eta_hat, eta_hat]."""
-        eta = self._eta(X)
-        return like_input(np.stack([1 - eta, eta], axis=1), X)
-
-    def decision_function(self, X):
-        """eta_hat(x) - threshold_: positive means the positive class."""
-        return like_input(self._eta(X) - self.threshold_, X)
-
-    def _eta(self, X) -> np.ndarray:
         if not hasattr(self, "estimator_"):
             raise ValueError("this PlugInClassifier is not fitted yet; call fit(X, y) first.")
-        return self.estimator_.predict_proba(to_numpy(X))[:, 1]
+        positive = self.estimator_.predict_proba(to_numpy(X))[:, 1] > self.threshold_
+        return like_input(self.classes_[positive.astype(np.int64)], X)
 
 
 class WeightedERMClassifier:
     """Empirically balanced ERM: a fit weighted by n / (K n_y) (scikit-learn's "balanced"), predicted at 0.5.
 
     Binary: 1/(2 p_hat) for positives, 1/(2 (1 - p_hat)) for negatives. ``estimator``: a classifier whose
-    ``fit`` takes ``sample_weight``. Fitted: ``classes_``, ``class_weight_``, ``estimator_``. Notebook 05.
+    ``fit`` takes ``sample_weight``. Notebook 05.
     """
 
     def __init__(self, estimator=None):
@@ -95,16 +81,9 @@ class WeightedERMClassifier:
         return self
 
     def predict(self, X):
-        codes = np.asarray(self._fitted().predict(to_numpy(X)), dtype=np.int64)
-        return like_input(self.classes_[codes], X)
-
-    def predict_proba(self, X):
-        return like_input(self._fitted().predict_proba(to_numpy(X)), X)
-
-    def _fitted(self):
         if not hasattr(self, "estimator_"):
             raise ValueError("this WeightedERMClassifier is not fitted yet; call fit(X, y) first.")
-        return self.estimator_
+        return like_input(self.classes_[np.asarray(self.estimator_.predict(to_numpy(X)), dtype=np.int64)], X)
 
 
 def linear_rule_balanced_accuracy(problem, w, b) -> float:
