@@ -6,7 +6,8 @@ import torch
 
 from ltutorial.classic import COG, kmeans
 from ltutorial.data.synthetic import make_multimodal_rare
-from ltutorial.sampling import SMOTE, RandomOverSampler, RandomUnderSampler, kneighbors
+from ltutorial.sampling import SMOTE, RandomOverSampler, RandomUnderSampler
+from ltutorial.sampling.neighbors import kneighbors
 
 pytestmark = [
     pytest.mark.gpu,
@@ -107,7 +108,7 @@ def test_every_sampler_keeps_cuda_tensors_on_cuda(dtype):
 
     X, y = _data()
     Xc, yc = torch.from_numpy(X).to(dtype).cuda(), torch.from_numpy(y).cuda()
-    samplers = [SMOTE(random_state=0), RandomOverSampler(random_state=0, shrinkage=0.5),
+    samplers = [SMOTE(random_state=0), RandomOverSampler(random_state=0),
                 RandomUnderSampler(random_state=0, replacement=True), make_smote_under("median", random_state=0),
                 SMOTEUnderSampler({1: 800, 2: 800, 3: 800}, {0: 800}, random_state=0)]
     for sampler in samplers:

@@ -18,11 +18,9 @@ from ltutorial.sampling import (  # noqa: E402
     RandomOverSampler,
     RandomUnderSampler,
     SMOTEUnderSampler,
-    check_sampling_strategy,
-    kneighbors,
     make_smote_under,
 )
-from ltutorial.sampling.neighbors import cpu_workers  # noqa: E402
+from ltutorial.sampling.neighbors import cpu_workers, kneighbors  # noqa: E402
 
 
 def _data(counts, dim=3, seed=0):
@@ -135,38 +133,6 @@ def test_strategy_errors_are_imblearns(counts, strategy, kind):
     with pytest.raises(type(expected.value)) as got_torch:  # the tensor path resolves it the same way
         ours(sampling_strategy=strategy).fit_resample(torch.as_tensor(X), torch.as_tensor(y))
     assert str(got_torch.value) == str(expected.value)
-
-
-@pytest.mark.parametrize("strategy,match", [
-    ("bogus", "sampling_strategy must be one of"),
-    ({1: -1}, "cannot be negative"),
-    ({1: 25.5}, r"whole numbers of samples; got \{1: 25.5\}"),
-    ([1], "cannot be a list"),
-    (lambda y: [1, 2], "must return a dict"),
-])
-def test_strategy_bad_forms(strategy, match):
-    _, y = _data(BINARY)
-    with pytest.raises(ValueError, match=match):
-        check_sampling_strategy(strategy, y, "over-sampling")
-
-
-def test_strategy_callable_gets_keyword_arguments():
-    # imblearn's contract: check_sampling_strategy(strategy, y, kind, **kwargs) calls strategy(y, **kwargs)
-    _, y = _data(MULTI)
-
-    def up_to(y, *, total):
-        return {c: max(int(n), total) for c, n in zip(*np.unique(y, return_counts=True))}
-
-    got = check_sampling_strategy(up_to, torch.as_tensor(y), "over-sampling", total=40)
-    assert dict(got) == {0: 0, 1: 15, 2: 28, 3: 10}  # 40 - (60, 25, 12, 30), none below 0
-    assert list(got) == sorted(got)
-
-
-def test_strategy_needs_two_classes_and_known_type():
-    with pytest.raises(ValueError, match="more than 1 class"):
-        check_sampling_strategy("auto", np.zeros(5, dtype=int), "over-sampling")
-    with pytest.raises(ValueError, match="sampling_type"):
-        check_sampling_strategy("auto", np.array([0, 1]), "clean-sampling")
 
 
 def _segment_residual(points, starts, ends):

@@ -17,7 +17,6 @@ from ltutorial.sampling import (  # noqa: E402
 SAMPLERS = [
     SMOTE(random_state=0),
     RandomOverSampler(random_state=0),
-    RandomOverSampler(random_state=0, shrinkage=0.5),
     RandomUnderSampler(random_state=0),
     RandomUnderSampler(random_state=0, replacement=True),
     # the checks use 3-class data: the binary default (0.5, 1.0) of SMOTEUnderSampler refuses it
@@ -32,9 +31,6 @@ def expected_failures(estimator) -> dict:
     """Checks a sampler fails on purpose, with the reason (run as xfail: they must still fail)."""
     if isinstance(estimator, (SMOTE, SMOTEUnderSampler)):
         return {"check_samplers_pandas_sparse": SPARSE_REFUSED}
-    if isinstance(estimator, RandomOverSampler) and estimator.shrinkage is not None:
-        # as in imbalanced-learn: the smoothed bootstrap adds noise, so X must be finite numbers
-        return {"check_samplers_string": "shrinkage needs numeric X", "check_samplers_nan": "shrinkage needs finite X"}
     return {}
 
 

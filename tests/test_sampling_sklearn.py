@@ -9,7 +9,6 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.neighbors import NearestNeighbors
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("imblearn")
@@ -23,7 +22,6 @@ from ltutorial.sampling import (  # noqa: E402
     RandomOverSampler,
     RandomUnderSampler,
     SMOTEUnderSampler,
-    kneighbors,
     make_smote_under,
 )
 
@@ -57,7 +55,7 @@ class CountingClassifier(ClassifierMixin, BaseEstimator):
 
 
 @pytest.mark.parametrize("sampler", [SMOTE(k_neighbors=4, random_state=3, device="cpu"),
-                                     RandomOverSampler(shrinkage=0.2, random_state=1),
+                                     RandomOverSampler(sampling_strategy=0.5, random_state=1),
                                      RandomUnderSampler(replacement=True, random_state=2),
                                      SMOTEUnderSampler(0.6, 1.0, k_neighbors=2, random_state=4)])
 def test_clone_get_set_params_repr(sampler):
@@ -99,7 +97,7 @@ def test_grid_search_over_a_pipeline_with_each_sampler():
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
     grids = {
         "smote": (SMOTE(random_state=0), {"s__k_neighbors": [2, 4], "s__sampling_strategy": [0.5, 1.0]}),
-        "over": (RandomOverSampler(random_state=0), {"s__shrinkage": [None, 0.5]}),
+        "over": (RandomOverSampler(random_state=0), {"s__sampling_strategy": [0.5, 1.0]}),
         "under": (RandomUnderSampler(random_state=0), {"s__replacement": [False, True]}),
         "combo": (SMOTEUnderSampler(random_state=0), {"s__over_sampling_strategy": [0.5, 0.8]}),
     }
@@ -133,34 +131,6 @@ def test_random_state_kinds():
         assert not np.array_equal(c, d)
 
 
-def test_smoothed_bootstrap_matches_the_formula():
-    # imblearn's smoothed bootstrap: new = source row + N(0, (shrinkage * h * std_c)^2) per feature,
-    # h = (4 / ((d + 2) n)) ** (1 / (d + 4)); checked on many draws, and against imblearn's own noise
-    rng = np.random.default_rng(0)
-    X = np.r_[rng.normal(size=(300, 2)) * [1.0, 4.0], rng.normal(size=(100, 2)) * [2.0, 0.5] + 5]
-    y = np.repeat([0, 1], [300, 100])
-    strategy, shrink = {1: 20100}, 0.7
-    ros = RandomOverSampler(strategy, shrinkage=shrink, random_state=0)
-    Xo, yo = ros.fit_resample(X, y)
-    noise = Xo[len(X):] - X[ros.sample_indices_[len(X):]]
-    h = (4 / ((2 + 2) * len(X))) ** (1 / (2 + 4))
-    expected = shrink * h * X[y == 1].std(axis=0)
-    np.testing.assert_allclose(noise.std(axis=0), expected, rtol=0.03)
-    np.testing.assert_allclose(noise.mean(axis=0), 0, atol=0.05 * expected.max())
-    np.testing.assert_array_equal(Xo[: len(X)], X)
-    imb = ImbROS(sampling_strategy=strategy, shrinkage=shrink, random_state=0)
-    Xi, _ = imb.fit_resample(X, y)
-    np.testing.assert_allclose(noise.std(axis=0), (Xi[len(X):] - X[imb.sample_indices_[len(X):]]).std(axis=0), rtol=0.05)
-    assert ros.shrinkage_ == {1: shrink}
-    # shrinkage 0 is the plain bootstrap; a dict must cover every resampled class
-    plain = RandomOverSampler(random_state=0).fit_resample(X, y)[0]
-    np.testing.assert_array_equal(RandomOverSampler(random_state=0, shrinkage=0.0).fit_resample(X, y)[0], plain)
-    with pytest.raises(ValueError, match=r"shrinkage must give a factor for every class .* got none for \[1\]"):
-        RandomOverSampler(shrinkage={0: 1.0}).fit_resample(X, y)
-    with pytest.raises(ValueError, match="'shrinkage' parameter of RandomOverSampler"):
-        RandomOverSampler(shrinkage=-1.0).fit_resample(X, y)
-
-
 def test_under_sampling_with_replacement():
     X, y = _data((1000, 500))
     rus = RandomUnderSampler(replacement=True, random_state=0)
@@ -171,28 +141,6 @@ def test_under_sampling_with_replacement():
     rus = RandomUnderSampler(random_state=0)
     rus.fit_resample(X, y)
     assert len(np.unique(rus.sample_indices_)) == len(rus.sample_indices_)
-
-
-def test_k_neighbors_as_a_nearest_neighbours_object():
-    X, y = _data((80, 30), dim=4)
-    by_int = SMOTE(k_neighbors=3, random_state=0).fit_resample(X, y)[0]
-    unfitted = SMOTE(k_neighbors=NearestNeighbors(n_neighbors=4), random_state=0).fit_resample(X, y)[0]
-    fitted_elsewhere = NearestNeighbors(n_neighbors=4).fit(np.zeros((5, 4)))
-    fitted = SMOTE(k_neighbors=fitted_elsewhere, random_state=0).fit_resample(X, y)[0]
-    np.testing.assert_allclose(unfitted, by_int, rtol=1e-12, atol=1e-12)  # both exact Euclidean
-    np.testing.assert_array_equal(fitted, unfitted)
-    # another metric: every synthetic point lies on a segment to one of its Manhattan neighbours
-    sm = SMOTE(k_neighbors=NearestNeighbors(n_neighbors=3, metric="manhattan"), random_state=0)
-    Xo, _ = sm.fit_resample(X, y)
-    Xc = X[y == 1]
-    nn = NearestNeighbors(n_neighbors=3, metric="manhattan").fit(Xc).kneighbors(Xc, return_distance=False)[:, 1:]
-    starts, ends = np.repeat(Xc, 2, axis=0), Xc[nn.reshape(-1)]
-    new = Xo[len(X):]
-    d = ends - starts
-    u = np.clip(((new[:, None] - starts[None]) * d[None]).sum(-1) / (d * d).sum(-1)[None], 0, 1)
-    residual = np.linalg.norm(new[:, None] - starts[None] - u[..., None] * d[None], axis=-1).min(1)
-    assert residual.max() < 1e-9
-    assert sm.nn_k_ is not sm.k_neighbors  # cloned, as in imbalanced-learn
 
 
 def test_pandas_in_pandas_out():
@@ -238,8 +186,6 @@ def test_sparse_supported_by_random_samplers_refused_by_smote():
         Xo, yo = cls(random_state=0).fit_resample(Xs, y)
         assert sparse.issparse(Xo) and Xo.format == "csr"
         np.testing.assert_array_equal(Xo.toarray(), cls(random_state=0).fit_resample(X, y)[0])
-    Xo, _ = RandomOverSampler(random_state=0, shrinkage=0.5).fit_resample(Xs, y)
-    assert sparse.issparse(Xo) and Xo.shape == (120, 3)
     for sampler in (SMOTE(), SMOTEUnderSampler()):
         with pytest.raises(ValueError, match=r"^SMOTE does not support sparse X \(scipy.sparse\).*X.toarray\(\)\.$") as err:
             sampler.fit_resample(Xs, y)
@@ -260,13 +206,6 @@ def test_tensors_in_tensors_out(name):
     assert clone(sampler).fit(torch.from_numpy(X), torch.from_numpy(y)).sampling_strategy_ == sampler.sampling_strategy_
 
 
-@pytest.mark.parametrize("k", [0, -1, 2.5, True])
-def test_kneighbors_refuses_a_k_that_is_not_a_positive_int(k):
-    X = torch.randn(10, 3)
-    with pytest.raises(ValueError, match=rf"^k must be a positive int \(the number of neighbours per row\); got {k!r} instead\.$"):
-        kneighbors(X, k)
-
-
 def test_tags_and_sampler_protocol_like_imblearn():
     from imblearn.base import is_sampler
     from imblearn.utils._tags import get_tags
@@ -280,17 +219,3 @@ def test_tags_and_sampler_protocol_like_imblearn():
         # sparse: as imblearn for the random samplers; refused (and so declared) by SMOTE
         assert mine.input_tags.sparse == (name != "smote")
     assert is_sampler(SMOTEUnderSampler()) and get_tags(SMOTEUnderSampler()).input_tags.sparse is False
-
-
-def test_smoothed_bootstrap_on_integer_x_is_float64_without_wrapping_like_imblearn():
-    rng = np.random.default_rng(0)
-    X = np.concatenate([rng.integers(0, 4, size=(30, 1)), rng.integers(253, 256, size=(30, 1))], axis=1).astype(np.uint8)
-    y = np.array([0] * 24 + [1] * 6)
-    Xr, yr = RandomOverSampler(shrinkage=3.0, random_state=0).fit_resample(X, y)
-    Xi, _ = ImbROS(shrinkage=3.0, random_state=0).fit_resample(X, y)
-    assert Xr.dtype == Xi.dtype == np.float64
-    np.testing.assert_array_equal(Xr[: len(X)], X.astype(np.float64))  # the originals, unchanged
-    new = Xr[len(X):]
-    # noise of a few units around 0..3 and 253..255: negative or > 255 values, never a wrap to the other end
-    assert new[:, 0].max() < 20 and new[:, 1].min() > 230, new
-    assert np.bincount(yr).tolist() == [24, 24]

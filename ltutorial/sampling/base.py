@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from numbers import Integral
 
 import numpy as np
 import torch
 from imblearn.base import BaseSampler
-from imblearn.utils import check_sampling_strategy as imblearn_check_sampling_strategy
-from imblearn.utils import check_target_type
+from imblearn.utils import check_sampling_strategy, check_target_type
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn_compat.utils.validation import validate_data
 
-from ltutorial._validation import check_choice
 from ltutorial.device import get_device
 
 DEVICE_CONSTRAINT = [None, str, torch.device]  # "cpu", "cuda", "auto" ... or a torch.device; None: where X lives
-STRATEGY_NAMES = ("auto", "minority", "majority", "not minority", "not majority", "all")  # imbalanced-learn's
-
-
-def check_sampling_strategy(sampling_strategy, y, sampling_type: str, **kwargs) -> dict:
-    """imbalanced-learn's: ``{class: n}`` sorted by class, n samples to generate (over-) or keep (under-sampling).
-
-    y may be a tensor; ``kwargs`` go to a callable strategy; clearer errors for names, callables, fractions.
-    """
-    check_choice(sampling_type, ["over-sampling", "under-sampling"], name="sampling_type")
-    y_np = labels_numpy(y)
-    if y_np.ndim != 1:
-        raise ValueError(f"y must be 1-D; got shape {y_np.shape} instead.")
-    if isinstance(sampling_strategy, str):
-        check_choice(sampling_strategy, STRATEGY_NAMES, name="sampling_strategy")
-    elif callable(sampling_strategy):
-        sampling_strategy = sampling_strategy(y_np, **kwargs)
-        if not isinstance(sampling_strategy, Mapping):
-            raise ValueError("a callable sampling_strategy must return a dict {class: count}; "
-                             f"got {type(sampling_strategy).__name__} instead.")
-    if isinstance(sampling_strategy, Mapping):
-        bad = {c: n for c, n in sampling_strategy.items() if isinstance(n, bool) or not isinstance(n, Integral)}
-        if bad:
-            raise ValueError(f"sampling_strategy must give whole numbers of samples; got {bad!r} instead.")
-        sampling_strategy = dict(sampling_strategy)
-    return imblearn_check_sampling_strategy(sampling_strategy, y_np, sampling_type, **kwargs)
 
 
 class TorchSamplerMixin:
@@ -64,7 +36,7 @@ class TorchSamplerMixin:
             # imbalanced-learn's SamplerMixin.fit_resample without its label-type passes (see plain_labels)
             self._validate_params()
             X, y, _ = self._check_X_y(X, y)
-            self.sampling_strategy_ = imblearn_check_sampling_strategy(self.sampling_strategy, y, self._sampling_type)
+            self.sampling_strategy_ = check_sampling_strategy(self.sampling_strategy, y, self._sampling_type)
             return self._fit_resample(X, y, **params)
         if not (isinstance(X, torch.Tensor) or isinstance(y, torch.Tensor)):
             return super().fit_resample(X, y, **params)

@@ -13,9 +13,9 @@ import numpy as np
 from imblearn.base import BaseSampler
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.under_sampling.base import BaseUnderSampler
-from imblearn.utils import check_target_type
+from imblearn.utils import check_sampling_strategy, check_target_type
 
-from ltutorial.sampling.base import DEVICE_CONSTRAINT, check_sampling_strategy, labels_numpy, scalar
+from ltutorial.sampling.base import DEVICE_CONSTRAINT, labels_numpy, scalar
 from ltutorial.sampling.random_sampling import RandomUnderSampler
 from ltutorial.sampling.smote import SMOTE
 
@@ -43,11 +43,8 @@ class SMOTEUnderSampler(BaseSampler):
 
     def fit_resample(self, X, y, **params):
         """SMOTE, then random under-sampling: ``(X_resampled, y_resampled)`` of the kind X and y came in."""
-        over_seed, under_seed = self._seeds()
-        X_mid, y_mid = self._smote(over_seed).fit_resample(X, y)
+        X_res, y_res = self._stages().under_.fit_resample(*self.smote_.fit_resample(X, y))
         self._copy_feature_attributes()
-        self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=under_seed, device=self.device)
-        X_res, y_res = self.under_.fit_resample(X_mid, y_mid)
         y_np = labels_numpy(y_res)
         if y_np.ndim == 2:  # a column vector, or one-hot (whose classes are its columns, as in imblearn)
             y_np = y_np.argmax(axis=1) if y_np.shape[1] > 1 else y_np.ravel()
@@ -56,7 +53,7 @@ class SMOTEUnderSampler(BaseSampler):
 
     def fit(self, X, y, **params):
         """Check X and y and resolve both strategies, nothing resampled (imbalanced-learn's ``fit``)."""
-        self._smote(self._seeds()[0]).fit(X, y)
+        self._stages().smote_.fit(X, y)
         self._copy_feature_attributes()
         y_np = labels_numpy(y)
         y_np = check_target_type(y_np, indicate_one_vs_all=True)[0].reshape(len(y_np), -1)[:, 0]
@@ -67,29 +64,27 @@ class SMOTEUnderSampler(BaseSampler):
         self.sampling_strategy_ = {scalar(c): int(kept.get(c, n)) for c, n in zip(labels, counts)}
         return self
 
-    def _seeds(self) -> list:
-        """The two stages' seeds: s and s + 1 for an int, two draws from a ``RandomState``."""
+    def _stages(self):
+        """``smote_`` seeded with s and ``under_`` with s + 1 for an int s, two draws from a ``RandomState``."""
         self._validate_params()
-        if self.random_state is None:
-            return [None, None]
+        seeds = [self.random_state] * 2
         if isinstance(self.random_state, np.random.RandomState):
-            return [int(s) for s in self.random_state.randint(np.iinfo(np.int32).max, size=2)]
-        return [int(self.random_state), int(self.random_state) + 1]
-
-    def _smote(self, seed) -> SMOTE:
-        self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors, random_state=seed,
+            seeds = [int(s) for s in self.random_state.randint(np.iinfo(np.int32).max, size=2)]
+        elif self.random_state is not None:
+            seeds = [int(self.random_state), int(self.random_state) + 1]
+        self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors, random_state=seeds[0],
                             device=self.device)
-        return self.smote_
+        self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=seeds[1], device=self.device)
+        return self
 
     def _copy_feature_attributes(self) -> None:
-        self.n_features_in_ = self.smote_.n_features_in_
-        if hasattr(self.smote_, "feature_names_in_"):
-            self.feature_names_in_ = self.smote_.feature_names_in_
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        for attr in ("n_features_in_", "feature_names_in_"):  # the input's, as SMOTE saw it
+            self.__dict__.pop(attr, None)
+            if hasattr(self.smote_, attr):
+                setattr(self, attr, getattr(self.smote_, attr))
 
-    def _fit_resample(self, X, y):  # pragma: no cover - fit_resample does the work
-        raise NotImplementedError("SMOTEUnderSampler.fit_resample runs its two stages itself.")
+    def _fit_resample(self, X, y):  # pragma: no cover - fit_resample runs the two stages itself
+        raise NotImplementedError
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -104,8 +99,8 @@ MEET_AT = {"median": np.median, "mean": np.mean}  # m from the class counts when
 class MeetAt:
     """Strategy ``y -> {class: count}``: every class up (``step="over"``) or down to m = ``n_per_class``.
 
-    A name: m is the median / mean count before over-sampling, the smallest count after it. A value object,
-    not a closure: it survives ``clone`` and pickling, and its repr carries no memory address.
+    A name: m is the median / mean count before over-sampling, the smallest count after it. Not a closure: it
+    survives ``clone`` and pickling.
     """
 
     step: str

@@ -25,20 +25,15 @@ class SamplerComparison:
 def compare_samplers(samplers: dict, data, *, estimator_factory, seeds, metrics=tuple(METRICS)) -> SamplerComparison:
     """Score ``estimator_factory(seed).fit(*sampler.fit_resample(X_train, y_train)).predict(X_test)`` per seed.
 
-    ``data``: ``(X_train, y_train, X_test, y_test)``, or ``data(seed)`` giving one per seed; ``samplers``:
-    name -> ``factory(seed)`` returning a sampler, or None for no re-sampling. Metrics from ``METRICS``
-    (G-mean: Kubat & Matwin 1997). Notebook 02 compares SMOTE (Chawla et al. 2002) with it.
+    ``data(seed)``: ``(X_train, y_train, X_test, y_test)``; ``samplers``: name -> ``factory(seed)`` returning a
+    sampler, or None for no re-sampling. Metrics from ``METRICS`` (G-mean: Kubat & Matwin 1997). Notebook 02.
     """
-    if not isinstance(samplers, dict) or not samplers:
-        raise ValueError("samplers must be a non-empty dict name -> None or factory(seed) -> sampler; "
-                         f"got {samplers!r} instead.")
-    for name, factory in samplers.items():
-        if factory is not None and not callable(factory):
-            raise ValueError(f"samplers[{name!r}] must be None or a callable factory(seed) -> sampler; "
-                             f"got {type(factory).__name__} instead.")
-    if not callable(estimator_factory):
-        raise ValueError(f"estimator_factory must be a callable factory(seed) -> estimator with fit/predict; "
-                         f"got {type(estimator_factory).__name__} instead.")
+    if not (isinstance(samplers, dict) and samplers and all(f is None or callable(f) for f in samplers.values())):
+        raise ValueError(f"samplers must be a non-empty dict name -> None or factory(seed) -> sampler; got {samplers!r}"
+                         " instead.")
+    for name, value in (("data", data), ("estimator_factory", estimator_factory)):
+        if not callable(value):
+            raise ValueError(f"{name} must be a callable of the seed; got {type(value).__name__} instead.")
     seeds_in = seeds
     seeds = () if isinstance(seeds, (int, np.integer, str, bytes)) or not hasattr(seeds, "__iter__") else tuple(seeds)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in seeds):
@@ -46,30 +41,13 @@ def compare_samplers(samplers: dict, data, *, estimator_factory, seeds, metrics=
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     if not metrics or any(m not in METRICS for m in metrics):
         raise ValueError(f"metrics must be names from {list(METRICS)}; got {list(metrics)} instead.")
-    fixed = None if callable(data) else check_split(data, "data")
     scores = {name: [] for name in samplers}
     for seed in seeds:
-        X_tr, y_tr, X_te, y_te = fixed or check_split(data(seed), f"data({seed})")
+        X_tr, y_tr, X_te, y_te = data(seed)
         for name, factory in samplers.items():
-            sampler = None if factory is None else factory(seed)
-            if sampler is not None and not hasattr(sampler, "fit_resample"):
-                raise ValueError(f"samplers[{name!r}]({seed}) must return None or an object with fit_resample; "
-                                 f"got {type(sampler).__name__} instead.")
-            X_fit, y_fit = (X_tr, y_tr) if sampler is None else sampler.fit_resample(X_tr, y_tr)
+            X_fit, y_fit = (X_tr, y_tr) if factory is None else factory(seed).fit_resample(X_tr, y_tr)
             pred = estimator_factory(seed).fit(X_fit, y_fit).predict(X_te)
             scores[name].append([METRICS[m](y_te, pred) for m in metrics])
     scores = {name: np.asarray(rows, dtype=np.float64) for name, rows in scores.items()}
     return SamplerComparison(metrics, seeds, scores, {n: np.mean(s, axis=0) for n, s in scores.items()},
                              {n: np.std(s, axis=0) for n, s in scores.items()})
-
-
-def check_split(split, where: str):
-    """``split`` as (X_train, y_train, X_test, y_test) with X and y of equal length."""
-    if not (isinstance(split, (tuple, list)) and len(split) == 4):
-        raise ValueError(f"{where} must be a tuple (X_train, y_train, X_test, y_test); got {type(split).__name__} "
-                         "instead.")
-    X_tr, y_tr, X_te, y_te = split
-    if len(X_tr) != len(y_tr) or len(X_te) != len(y_te):
-        raise ValueError(f"{where} must pair X and y of equal length; got {len(X_tr)}/{len(y_tr)} train and "
-                         f"{len(X_te)}/{len(y_te)} test instead.")
-    return split

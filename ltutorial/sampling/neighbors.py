@@ -1,7 +1,6 @@
 """Exact k-nearest-neighbour search in torch, in blocks on CPU workers or a GPU: SMOTE's engine room (notebook 02).
 
-``kneighbors(X, k)`` is the search; ``cpu_workers``, ``run_blocks`` and ``empty_rows`` are the speed tricks
-SMOTE shares with it (timed by ``benchmarks/smote.py``).
+``cpu_workers``, ``run_blocks`` and ``empty_rows`` are the speed tricks SMOTE shares (``benchmarks/smote.py``).
 """
 
 from __future__ import annotations
@@ -9,7 +8,6 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from numbers import Integral
 
 import numpy as np
 import torch
@@ -28,11 +26,7 @@ def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, blo
     Ranked by |x_j|^2 - 2 x_i . x_j on centred rows (smaller cancellation error), ``block_elements``
     distances at a time; ``pool``: see ``cpu_workers``.
     """
-    n = X.shape[0]
-    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-        raise ValueError(f"k must be a positive int (the number of neighbours per row); got {k!r} instead.")
-    if k >= n:
-        raise ValueError(f"k must be smaller than the number of rows ({n}); got k={k} instead.")
+    n = X.shape[0]  # k < n: SMOTE checks its class sizes
     Xc = X - X.mean(dim=0, keepdim=True)
     sq, XcT = (Xc * Xc).sum(dim=1).unsqueeze(0), Xc.T
     query = torch.arange(n, device=X.device) if rows is None else rows.to(device=X.device, dtype=torch.long)

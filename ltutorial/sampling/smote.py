@@ -14,34 +14,22 @@ from numbers import Integral
 import numpy as np
 import torch
 from imblearn.over_sampling.base import BaseOverSampler
-from imblearn.utils import check_neighbors_object
 from scipy import sparse
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import Interval
 
 from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TorchSamplerMixin, resolve_device, rows_of, scalar,
                                      torch_generator)
 from ltutorial.sampling.neighbors import cpu_workers, empty_rows, kneighbors, run_blocks
 
 
-def smote_class(Xc: torch.Tensor, n_new: int, k: int, gen: torch.Generator, out: torch.Tensor, *, pool=None,
-                neighbours: torch.Tensor | None = None) -> None:
-    """Write ``n_new`` synthetic points of the class with rows ``Xc`` into ``out``.
-
-    ``neighbours``: (n_c, k) from a user's nearest-neighbours object; None: ``kneighbors`` of the bases drawn.
-    """
+def smote_class(Xc: torch.Tensor, n_new: int, k: int, gen: torch.Generator, out: torch.Tensor, *, pool=None) -> None:
+    """Write ``n_new`` synthetic points of the class with rows ``Xc`` into ``out``."""
     n_c, dev = Xc.shape[0], Xc.device
     pick = torch.randint(0, n_c * k, (n_new,), generator=gen).to(dev)  # a base and one of its k neighbours
     u = torch.rand(n_new, 1, generator=gen, dtype=Xc.dtype).to(dev)
     base, slot = pick // k, pick % k
-    if neighbours is None:  # search only from the rows drawn as bases, then map each base to its row there
-        used = torch.zeros(n_c, dtype=torch.bool, device=dev)
-        used[base] = True
-        rows = used.nonzero().squeeze(1)
-        where = torch.empty(n_c, dtype=torch.long, device=dev)
-        where[rows] = torch.arange(rows.shape[0], device=dev)
-        neighbour = kneighbors(Xc, k, rows=rows, pool=pool)[where[base], slot]
-    else:
-        neighbour = neighbours.to(dev)[base, slot]
+    rows, where = torch.unique(base, return_inverse=True)  # search only from the rows drawn as bases
+    neighbour = kneighbors(Xc, k, rows=rows, pool=pool)[where, slot]
     same = out.dtype == Xc.dtype
 
     def equation(s: slice) -> None:  # X[base] + u * (X[neighbour] - X[base]) (lerp), one cache-sized block
@@ -56,14 +44,13 @@ def smote_class(Xc: torch.Tensor, n_new: int, k: int, gen: torch.Generator, out:
 class SMOTE(TorchSamplerMixin, BaseOverSampler):
     """Synthetic Minority Over-sampling TEchnique, an imbalanced-learn sampler computed in torch (notebook 02).
 
-    ``k_neighbors``: an int (exact Euclidean search on ``device``; None: where X lives) or a nearest-neighbours
-    object (cloned and fitted per class). Draws on the CPU: one seed, the same points on CPU and GPU. Fitted:
-    ``sampling_strategy_`` (new samples per class), ``n_synthetic_``. scipy.sparse X is refused.
+    Exact Euclidean neighbours on ``device`` (None: where X lives); draws on the CPU: one seed, the same points
+    on CPU and GPU. Fitted: ``sampling_strategy_`` (new samples per class), ``n_synthetic_``. No scipy.sparse X.
     """
 
     _parameter_constraints: dict = {
         **BaseOverSampler._parameter_constraints,
-        "k_neighbors": [Interval(Integral, 1, None, closed="left"), HasMethods(["kneighbors"])],
+        "k_neighbors": [Interval(Integral, 1, None, closed="left")],
         "device": DEVICE_CONSTRAINT,
     }
 
@@ -76,11 +63,7 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
         if not checked:  # numpy input passed scikit-learn's checks already
             check_2d_finite(X)
         targets = [(c, int(n), rows_of(y, c, X.device)) for c, n in self.sampling_strategy_.items() if n > 0]
-        use_object = not isinstance(self.k_neighbors, Integral)
-        if use_object:
-            self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, additional_neighbor=1)
-        else:
-            check_class_sizes(targets, int(self.k_neighbors))
+        check_class_sizes(targets, int(self.k_neighbors))
         gen = torch_generator(self.random_state)
         (n, d), self.n_synthetic_ = X.shape, sum(n_new for _, n_new, _ in targets)
         X_out, pos = empty_rows(n + self.n_synthetic_, d, X.dtype, X.device), n
@@ -89,9 +72,7 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
             for _, n_new, rows in targets:
                 # interpolated in float32 where it holds X's values exactly, else in float64
                 Xc = X[rows].to(torch.float32 if X.dtype in FLOAT32_EXACT else torch.float64)
-                nn = self._object_neighbours(Xc) if use_object else None
-                k = int(self.k_neighbors) if nn is None else nn.shape[1]
-                smote_class(Xc, n_new, k, gen, X_out[pos : pos + n_new], pool=pool, neighbours=nn)
+                smote_class(Xc, n_new, int(self.k_neighbors), gen, X_out[pos : pos + n_new], pool=pool)
                 pos += n_new
         return X_out, np.concatenate([y] + [np.full(n_new, c, dtype=y.dtype) for c, n_new, _ in targets])
 
@@ -106,12 +87,6 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
             raise ValueError(f"{type(self).__name__} does not support sparse X (scipy.sparse): its torch kernel works "
                              f"on dense rows; got a {type(X).__name__} instead. Pass X.toarray().")
         return super()._check_X_y(X, y, accept_sparse=False)
-
-    def _object_neighbours(self, Xc: torch.Tensor) -> torch.Tensor:
-        """(n_c, k) neighbours from the user's nearest-neighbours object, its first (the point itself) dropped."""
-        X_np = Xc.cpu().numpy()
-        self.nn_k_.fit(X_np)
-        return torch.from_numpy(np.ascontiguousarray(self.nn_k_.kneighbors(X_np, return_distance=False)[:, 1:]))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
