@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ltutorial import metrics
+from ltutorial._validation import check_labels
 
 def threshold_moving(probs, cost_matrix):
     """Zhou & Liu (TKDE 2006): ``p*_k = p_k * sum_k' C[k][k'] / eta``, eta renormalising each row to 1.
@@ -88,12 +89,9 @@ def tau_sweep(logits, labels, class_priors, taus) -> TauSweep:
     is optimistic; tune it on held-out data.
     """
     z = as_float_tensor(logits, "logits", ndim=2)
-    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
-    if y.ndim != 1 or y.shape[0] != z.shape[0]:
-        raise ValueError(f"labels must be 1-D with one label per row of logits ({z.shape[0]}); got shape {y.shape}.")
-    if y.size and (y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= z.shape[1]):
-        raise ValueError(f"labels must be integers in [0, {z.shape[1]}); got dtype {y.dtype} and values "
-                         f"{y.min()}..{y.max()} instead.")
+    y = check_labels(labels, name="labels", num_classes=z.shape[1]).cpu().numpy()
+    if y.shape[0] != z.shape[0]:
+        raise ValueError(f"labels must be 1-D with one label per row of logits ({z.shape[0]}); got {y.shape[0]}.")
     try:
         t = np.asarray(taus, dtype=np.float64) if not isinstance(taus, (str, bytes)) else None
     except (TypeError, ValueError):

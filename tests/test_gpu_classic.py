@@ -109,7 +109,7 @@ def test_every_sampler_keeps_cuda_tensors_on_cuda(dtype):
     X, y = _data()
     Xc, yc = torch.from_numpy(X).to(dtype).cuda(), torch.from_numpy(y).cuda()
     samplers = [SMOTE(random_state=0), RandomOverSampler(random_state=0),
-                RandomUnderSampler(random_state=0, replacement=True), make_smote_under("median", random_state=0),
+                RandomUnderSampler(random_state=0), make_smote_under("median", random_state=0),
                 SMOTEUnderSampler({1: 800, 2: 800, 3: 800}, {0: 800}, random_state=0)]
     for sampler in samplers:
         Xo, yo = sampler.fit_resample(Xc, yc)

@@ -174,8 +174,8 @@ def test_tau_sweep_torch_input_and_first_maximum():
     [
         ({"logits": np.zeros(5)}, "^logits must be 2-D"),
         ({"labels": np.zeros(3, dtype=int)}, "^labels must be 1-D"),
-        ({"labels": np.full(300, 7)}, "^labels must be integers in"),
-        ({"labels": np.full(300, 0.5)}, "^labels must be integers in"),
+        ({"labels": np.full(300, 7)}, "^labels must be < num_classes=5"),
+        ({"labels": np.full(300, 0.5)}, "^labels must hold integer class indices"),
         ({"taus": []}, "^taus must be a non-empty"),
         ({"taus": [0.0, np.nan]}, "^taus must be a non-empty"),
         ({"taus": "1"}, "^taus must be"),

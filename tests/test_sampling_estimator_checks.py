@@ -18,7 +18,6 @@ SAMPLERS = [
     SMOTE(random_state=0),
     RandomOverSampler(random_state=0),
     RandomUnderSampler(random_state=0),
-    RandomUnderSampler(random_state=0, replacement=True),
     # the checks use 3-class data: the binary default (0.5, 1.0) of SMOTEUnderSampler refuses it
     make_smote_under("median", random_state=0),
 ]

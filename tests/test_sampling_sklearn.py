@@ -56,7 +56,7 @@ class CountingClassifier(ClassifierMixin, BaseEstimator):
 
 @pytest.mark.parametrize("sampler", [SMOTE(k_neighbors=4, random_state=3, device="cpu"),
                                      RandomOverSampler(sampling_strategy=0.5, random_state=1),
-                                     RandomUnderSampler(replacement=True, random_state=2),
+                                     RandomUnderSampler(sampling_strategy=0.5, random_state=2),
                                      SMOTEUnderSampler(0.6, 1.0, k_neighbors=2, random_state=4)])
 def test_clone_get_set_params_repr(sampler):
     params = sampler.get_params(deep=True)
@@ -98,7 +98,7 @@ def test_grid_search_over_a_pipeline_with_each_sampler():
     grids = {
         "smote": (SMOTE(random_state=0), {"s__k_neighbors": [2, 4], "s__sampling_strategy": [0.5, 1.0]}),
         "over": (RandomOverSampler(random_state=0), {"s__sampling_strategy": [0.5, 1.0]}),
-        "under": (RandomUnderSampler(random_state=0), {"s__replacement": [False, True]}),
+        "under": (RandomUnderSampler(random_state=0), {"s__sampling_strategy": [0.5, 1.0]}),
         "combo": (SMOTEUnderSampler(random_state=0), {"s__over_sampling_strategy": [0.5, 0.8]}),
     }
     for name, (sampler, grid) in grids.items():
@@ -129,18 +129,6 @@ def test_random_state_kinds():
         assert not np.array_equal(first, second)  # one RandomState advances, as in scikit-learn
         c, d = make(None).fit_resample(X, y)[0], make(None).fit_resample(X, y)[0]
         assert not np.array_equal(c, d)
-
-
-def test_under_sampling_with_replacement():
-    X, y = _data((1000, 500))
-    rus = RandomUnderSampler(replacement=True, random_state=0)
-    _, yo = rus.fit_resample(X, y)
-    assert Counter(yo.tolist()) == Counter(ImbRUS(replacement=True).fit_resample(X, y)[1].tolist())
-    majority = rus.sample_indices_[yo == 0]
-    assert len(np.unique(majority)) < len(majority)  # 500 draws from 1000 with replacement repeat
-    rus = RandomUnderSampler(random_state=0)
-    rus.fit_resample(X, y)
-    assert len(np.unique(rus.sample_indices_)) == len(rus.sample_indices_)
 
 
 def test_pandas_in_pandas_out():

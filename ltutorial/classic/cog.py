@@ -16,6 +16,8 @@ from ltutorial.classic.kmeans import kmeans
 from ltutorial.sampling.base import resolve_device
 from ltutorial.sampling.random_sampling import RandomOverSampler
 
+LINEAR_MODEL = LogisticRegression(max_iter=2000)  # the linear base model of the classic notebooks (cloned per fit)
+
 
 class COG:
     """Local clustering for rare class analysis (``oversample=True``: COG-OS), with scikit-learn's API.
@@ -52,7 +54,7 @@ class COG:
         X_fit, y_fit = X_np, sub
         if self.oversample:  # Phase II: every sub-class replicated up to the largest
             X_fit, y_fit = RandomOverSampler("not majority", random_state=seed).fit_resample(X_np, sub)
-        est = default_linear_model() if self.base_estimator is None else clone(self.base_estimator)
+        est = clone(LINEAR_MODEL if self.base_estimator is None else self.base_estimator)
         self.estimator_ = est.fit(X_fit, y_fit)  # Phase III
         return self
 
@@ -101,8 +103,3 @@ def check_X_y(X, y) -> tuple[np.ndarray, np.ndarray]:
     if X_np.dtype.kind not in "biuf" or not np.all(np.isfinite(X_np)):
         raise ValueError("X must be numeric without NaN or infinite values; got such values instead.")
     return X_np, y_np
-
-
-def default_linear_model():
-    """Multinomial logistic regression, the linear base model of the classic notebooks."""
-    return LogisticRegression(max_iter=2000)

@@ -16,7 +16,7 @@ from scipy.special import ndtr
 from sklearn.base import clone
 
 from ltutorial._validation import check_positive_int, check_random_state
-from ltutorial.classic.cog import check_X_y, default_linear_model, like_input, to_numpy
+from ltutorial.classic.cog import LINEAR_MODEL, check_X_y, like_input, to_numpy
 
 REGRET_METHODS = ("plug-in, threshold p_hat", "plug-in, threshold 1/2", "weighted ERM")
 
@@ -45,7 +45,7 @@ class PlugInClassifier:
         else:
             raise ValueError("threshold must be one of ['empirical', 'half'] or a number in (0, 1); "
                              f"got {self.threshold!r} instead.")
-        est = default_linear_model() if self.estimator is None else clone(self.estimator)
+        est = clone(LINEAR_MODEL if self.estimator is None else self.estimator)
         if not hasattr(est, "predict_proba"):
             raise ValueError(f"estimator must have predict_proba (a class-probability estimator); "
                              f"{type(est).__name__} has none.")
@@ -75,7 +75,7 @@ class WeightedERMClassifier:
         if len(classes) < 2:
             raise ValueError(f"y must contain at least 2 classes; got {len(classes)} instead.")
         codes, weights = codes.reshape(-1), len(y_np) / (len(classes) * counts)
-        est = default_linear_model() if self.estimator is None else clone(self.estimator)
+        est = clone(LINEAR_MODEL if self.estimator is None else self.estimator)
         self.estimator_ = est.fit(X_np, codes, sample_weight=weights[codes])
         self.classes_, self.class_weight_ = classes, weights
         return self

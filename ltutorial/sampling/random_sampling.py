@@ -67,27 +67,19 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
 class RandomUnderSampler(RowSampler, BaseUnderSampler):
     """Keep ``sampling_strategy_[c]`` random rows of each class c, by class, in order (``sample_indices_``: sources)."""
 
-    _parameter_constraints: dict = {
-        **BaseUnderSampler._parameter_constraints,
-        "replacement": ["boolean"],
-        "random_state": ["random_state"],
-        "device": DEVICE_CONSTRAINT,
-    }
+    _parameter_constraints: dict = {**BaseUnderSampler._parameter_constraints, "random_state": ["random_state"],
+                                    "device": DEVICE_CONSTRAINT}
 
-    def __init__(self, sampling_strategy="auto", random_state=None, device=None, replacement=False):
+    def __init__(self, sampling_strategy="auto", random_state=None, device=None):
         super().__init__(sampling_strategy=sampling_strategy)
-        self.random_state, self.device, self.replacement = random_state, device, replacement
+        self.random_state, self.device = random_state, device
 
     def _indices(self, y: np.ndarray, device: torch.device, gen) -> torch.Tensor:
         parts = []
         for label in np.unique(y):
             idx = rows_of(y, label, device)
             if label in self.sampling_strategy_:
-                n_keep = int(self.sampling_strategy_[label])
-                if self.replacement:
-                    keep = torch.randint(0, idx.numel(), (n_keep,), generator=gen).to(idx.device)
-                else:
-                    keep = torch.randperm(idx.numel(), generator=gen)[:n_keep].to(idx.device)
-                idx = idx[keep.sort().values]  # keep the original order inside the class
+                keep = torch.randperm(idx.numel(), generator=gen)[: int(self.sampling_strategy_[label])]
+                idx = idx[keep.to(idx.device).sort().values]  # keep the original order inside the class
             parts.append(idx)
         return torch.cat(parts)
