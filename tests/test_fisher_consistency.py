@@ -74,7 +74,7 @@ def test_balanced_error_hand_value():
         (([0.5, 0.5], np.full((2, 3), 0.5), {}), {}, "^p_x_given_y must hold non-negative rows"),
         (([0.5, 0.5], np.full((2, 3), 1 / 3), [1, 1]), {}, "^deltas must be a dict"),
         (([0.5, 0.5], np.full((2, 3), 1 / 3), {"d": [1.0, -1.0]}), {}, r"^deltas\['d'\] must hold 2 positive"),
-        (([0.5, 0.5], np.full((2, 3), 1 / 3), {PLAIN_CE: [1.0, 1.0]}), {}, "^deltas must be a dict .* without the name"),
+        (([0.5, 0.5], np.full((2, 3), 1 / 3), {PLAIN_CE: [1.0, 1.0]}), {}, "without the name"),
     ],
 )
 def test_fisher_consistency_rejects_bad_input(args, kwargs, match):

@@ -36,20 +36,16 @@ class PlugInClassifier:
         if len(classes) != 2:
             raise ValueError(f"y must contain exactly 2 classes (binary); got {len(classes)} instead.")
         codes = codes.reshape(-1)
-        if self.threshold == "empirical":
-            thr = float(codes.mean())  # p_hat, the positive rate of the training labels
-        elif self.threshold == "half":
-            thr = 0.5
-        elif isinstance(self.threshold, Real) and not isinstance(self.threshold, bool) and 0 < self.threshold < 1:
-            thr = float(self.threshold)
-        else:
-            raise ValueError("threshold must be one of ['empirical', 'half'] or a number in (0, 1); "
-                             f"got {self.threshold!r} instead.")
+        named = {"empirical": float(codes.mean()), "half": 0.5}  # p_hat: the positive rate of the training labels
+        thr = named.get(self.threshold) if isinstance(self.threshold, str) else self.threshold
+        if isinstance(thr, bool) or not isinstance(thr, Real) or not 0 < thr < 1:
+            raise ValueError(f"threshold must be one of {list(named)} or a number in (0, 1); got {self.threshold!r} "
+                             "instead.")
         est = clone(LINEAR_MODEL if self.estimator is None else self.estimator)
         if not hasattr(est, "predict_proba"):
             raise ValueError(f"estimator must have predict_proba (a class-probability estimator); "
                              f"{type(est).__name__} has none.")
-        self.estimator_, self.classes_, self.threshold_ = est.fit(X_np, codes), classes, thr
+        self.estimator_, self.classes_, self.threshold_ = est.fit(X_np, codes), classes, float(thr)
         return self
 
     def predict(self, X):

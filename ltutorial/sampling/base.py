@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 import torch
 from imblearn.base import BaseSampler
@@ -100,11 +98,8 @@ def torch_generator(random_state) -> torch.Generator:
         gen.seed()
     elif isinstance(random_state, np.random.RandomState):
         gen.manual_seed(int(random_state.randint(np.iinfo(np.int64).max, dtype=np.int64)))
-    elif isinstance(random_state, Integral) and not isinstance(random_state, bool) and random_state >= 0:
+    else:  # an int >= 0: the samplers' parameter constraints checked it
         gen.manual_seed(int(random_state))
-    else:
-        raise ValueError("random_state must be None, a non-negative int or a numpy.random.RandomState; "
-                         f"got {random_state!r} instead.")
     return gen
 
 

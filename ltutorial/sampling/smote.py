@@ -60,10 +60,19 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
 
     def _resample_tensors(self, X: torch.Tensor, y: np.ndarray, *, checked: bool = False):
         """X (original rows, then the synthetic ones) and its labels; ``checked``: X is known 2-D and finite."""
-        if not checked:  # numpy input passed scikit-learn's checks already
-            check_2d_finite(X)
+        if not checked and X.ndim != 2:  # numpy input passed scikit-learn's checks already
+            raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(X.shape)} instead.")
+        # one sum, not an N x d mask, unless the sum is not finite
+        if not checked and X.is_floating_point() and not torch.isfinite(X.sum()) and not torch.isfinite(X).all():
+            raise ValueError(f"Input X contains NaN or infinity; SMOTE needs finite features: got "
+                             f"{int((~torch.isfinite(X).all(dim=1)).sum())} row(s) with NaN or inf instead.")
+        k = int(self.k_neighbors)
         targets = [(c, int(n), rows_of(y, c, X.device)) for c, n in self.sampling_strategy_.items() if n > 0]
-        check_class_sizes(targets, int(self.k_neighbors))
+        for label, _, rows in targets:  # a point is not its own neighbour
+            if rows.numel() < k + 1:
+                raise ValueError(f"class {scalar(label)!r} has {rows.numel()} sample(s) but SMOTE with "
+                                 f"k_neighbors={k} needs at least k_neighbors + 1 = {k + 1} samples in every class it "
+                                 "over-samples; lower k_neighbors or leave that class out of sampling_strategy.")
         gen = torch_generator(self.random_state)
         (n, d), self.n_synthetic_ = X.shape, sum(n_new for _, n_new, _ in targets)
         X_out, pos = empty_rows(n + self.n_synthetic_, d, X.dtype, X.device), n
@@ -72,7 +81,7 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
             for _, n_new, rows in targets:
                 # interpolated in float32 where it holds X's values exactly, else in float64
                 Xc = X[rows].to(torch.float32 if X.dtype in FLOAT32_EXACT else torch.float64)
-                smote_class(Xc, n_new, int(self.k_neighbors), gen, X_out[pos : pos + n_new], pool=pool)
+                smote_class(Xc, n_new, k, gen, X_out[pos : pos + n_new], pool=pool)
                 pos += n_new
         return X_out, np.concatenate([y] + [np.full(n_new, c, dtype=y.dtype) for c, n_new, _ in targets])
 
@@ -95,21 +104,3 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
 
 
 FLOAT32_EXACT = {torch.float32, torch.float16, torch.bfloat16, torch.uint8, torch.int8, torch.int16}
-
-
-def check_class_sizes(targets, k: int) -> None:
-    """Every over-sampled class needs k_neighbors + 1 samples (a point is not its own neighbour)."""
-    for label, _, rows in targets:
-        if rows.numel() < k + 1:
-            raise ValueError(f"class {scalar(label)!r} has {rows.numel()} sample(s) but SMOTE with k_neighbors={k} "
-                             f"needs at least k_neighbors + 1 = {k + 1} samples in every class it over-samples; "
-                             "lower k_neighbors or leave that class out of sampling_strategy.")
-
-
-def check_2d_finite(X: torch.Tensor) -> None:
-    """Tensor X must be 2-D and finite (one sum, not an N x d mask, unless the sum is not finite)."""
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(X.shape)} instead.")
-    if X.is_floating_point() and not bool(torch.isfinite(X.sum())) and not bool(torch.isfinite(X).all()):
-        raise ValueError(f"Input X contains NaN or infinity; SMOTE needs finite features: got "
-                         f"{int((~torch.isfinite(X).all(dim=1)).sum())} row(s) with NaN or inf instead.")
