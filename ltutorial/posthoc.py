@@ -85,8 +85,7 @@ class TauSweep:
 def tau_sweep(logits, labels, class_priors, taus) -> TauSweep:
     """Balanced and per-class accuracy of ``argmax_k z_k - tau log(pi_k)`` (``logit_adjust``) for each tau.
 
-    tau = 0: the model as trained. Choosing tau on the test set, as notebooks 03 and 08 do to illustrate,
-    is optimistic; tune it on held-out data.
+    tau = 0: the model as trained. Tune tau on held-out data: on the test set (notebook 08) it is optimistic.
     """
     z = as_float_tensor(logits, "logits", ndim=2)
     y = check_labels(labels, name="labels", num_classes=z.shape[1]).cpu().numpy()

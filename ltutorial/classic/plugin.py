@@ -1,5 +1,4 @@
-"""Balanced-accuracy-consistent binary classifiers and their exact regret (Menon, Narasimhan, Agarwal & Chawla,
-ICML 2013): notebook 05.
+"""Balanced-accuracy-consistent binary classifiers and their exact regret (Menon et al., ICML 2013): notebook 05.
 
 The Bayes rule for AM = (TPR + TNR) / 2 is eta(x) > p, with eta(x) = P(y=1|x), p = P(y=1): the base rate,
 not 1/2. Plug-in (the slide's Algorithm 1): eta_hat from a proper loss, thresholded at p_hat; empirically

@@ -1,7 +1,4 @@
-"""Re-sampling for class imbalance in torch, as imbalanced-learn samplers: SMOTE, random over/under-sampling.
-
-numpy, pandas, lists or torch tensors in, the same kind out (tensors on their device). Notebook 02.
-"""
+"""Re-sampling in torch as imbalanced-learn samplers (notebook 02): numpy, pandas, lists or tensors in, same out."""
 
 from ltutorial.sampling.combine import SMOTEUnderSampler, make_smote_under
 from ltutorial.sampling.compare import SamplerComparison, compare_samplers

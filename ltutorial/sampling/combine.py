@@ -1,8 +1,5 @@
-"""SMOTE, then random under-sampling of the majority: the combination Chawla et al. (JAIR 2002) recommend.
-
-It reaches better ROC points than under-sampling alone (the paper's abstract); the slide: "increase minority
-diversity and decrease majority diversity". Notebook 02.
-"""
+"""SMOTE, then random under-sampling of the majority: better ROC points than under-sampling alone (Chawla et al.,
+JAIR 2002); the slide: "increase minority diversity and decrease majority diversity". Notebook 02."""
 
 from __future__ import annotations
 
@@ -97,11 +94,8 @@ MEET_AT = {"median": np.median, "mean": np.mean}  # m from the class counts when
 
 @dataclass(frozen=True)
 class MeetAt:
-    """Strategy ``y -> {class: count}``: every class up (``step="over"``) or down to m = ``n_per_class``.
-
-    A name: m is the median / mean count before over-sampling, the smallest count after it. Not a closure: it
-    survives ``clone`` and pickling.
-    """
+    """Strategy ``y -> {class: count}``: every class up (``step="over"``) or down to m = ``n_per_class`` (a name:
+    the median / mean count before over-sampling, the smallest after it). Not a closure: it survives ``clone``, pickle."""
 
     step: str
     n_per_class: object

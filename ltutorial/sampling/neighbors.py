@@ -1,7 +1,4 @@
-"""Exact k-nearest-neighbour search in torch, in blocks on CPU workers or a GPU: SMOTE's engine room (notebook 02).
-
-``cpu_workers``, ``run_blocks`` and ``empty_rows`` are the speed tricks SMOTE shares (``benchmarks/smote.py``).
-"""
+"""Exact k-nearest-neighbour search in torch for SMOTE, and the speed tricks they share (``benchmarks/smote.py``)."""
 
 from __future__ import annotations
 
@@ -21,11 +18,8 @@ TASKS_PER_WORKER = 4
 
 def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, block_elements: int | None = None,
                pool=None) -> torch.Tensor:
-    """Indices of the k nearest other rows of X, nearest first: (n, k), or (len(rows), k) for ``rows`` only.
-
-    Ranked by |x_j|^2 - 2 x_i . x_j on centred rows (smaller cancellation error), ``block_elements``
-    distances at a time; ``pool``: see ``cpu_workers``.
-    """
+    """Indices (n or len(rows), k) of the k nearest other rows, ranked by |x_j|^2 - 2 x_i . x_j on centred rows
+    (smaller cancellation error), ``block_elements`` distances at a time."""
     n = X.shape[0]  # k < n: SMOTE checks its class sizes
     Xc = X - X.mean(dim=0, keepdim=True)
     sq, XcT = (Xc * Xc).sum(dim=1).unsqueeze(0), Xc.T
@@ -47,9 +41,8 @@ def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, blo
 def cpu_workers(device: torch.device):
     """``(executor, n)``: ``torch.get_num_threads()`` single-threaded CPU workers (None off the CPU or for 1 thread).
 
-    torch's intra-op threads split each operation evenly and wait for each other after it, so on a loaded
-    machine one descheduled thread stalls every step; blocks taken by single-threaded workers (as in
-    scikit-learn's neighbour search) keep every core busy. torch's thread count is restored on exit.
+    torch's intra-op threads wait for each other after each operation, so on a loaded machine one descheduled
+    thread stalls every step; single-threaded workers taking blocks (as scikit-learn does) keep every core busy.
     """
     n = torch.get_num_threads()
     if device.type != "cpu" or n <= 1:

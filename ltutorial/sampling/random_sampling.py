@@ -1,8 +1,6 @@
-"""Random over-sampling (replication) and random under-sampling, as imbalanced-learn's.
+"""Random over-sampling (replication, SMOTE's baseline in Chawla et al. 2002) and under-sampling: notebook 02.
 
-Replication is SMOTE's baseline (Chawla et al. 2002: replicated minority points shrink the decision region
-around them). Rows are picked in torch, so X may hold what imbalanced-learn accepts (NaN, strings, sparse,
-images) and keeps its dtype. Notebook 02.
+Rows are picked in torch, so X may hold what imbalanced-learn accepts (NaN, strings, sparse, images).
 """
 
 from __future__ import annotations
