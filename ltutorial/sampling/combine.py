@@ -95,7 +95,7 @@ MEET_AT = {"median": np.median, "mean": np.mean}  # m from the class counts when
 @dataclass(frozen=True)
 class MeetAt:
     """Strategy ``y -> {class: count}``: every class up (``step="over"``) or down to m = ``n_per_class`` (a name:
-    the median / mean count before over-sampling, the smallest after it). Not a closure: it survives ``clone``, pickle."""
+    the median / mean count before over-sampling, the smallest after it). Not a closure, so clone and pickle work."""
 
     step: str
     n_per_class: object
