@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ltutorial._validation import check_choice
 from ltutorial.posthoc import as_float_tensor
 
 PLAIN_CE = "plain CE (alpha=1, Delta=0)"
@@ -32,19 +31,11 @@ def pairwise_risk(f: torch.Tensor, joint: torch.Tensor, alpha: torch.Tensor, log
 def minimise_pairwise_risk(joint, alpha, log_delta, *, max_iter: int = 3000) -> torch.Tensor:
     """The n_x x K table f* minimising ``pairwise_risk`` (L-BFGS in float64 from f = 0).
 
-    Convex, but f is determined only up to a constant per x (and infinite where a class has no mass);
-    its argmax per x is what a consistency check reads.
+    Convex, but f is determined only up to a constant per x; its argmax per x is what a consistency check reads.
     """
     pxy, a, d = float64(joint, "joint", 2), float64(alpha, "alpha", 1), float64(log_delta, "log_delta", 1)
-    K = pxy.shape[0]
-    if a.numel() != K or d.numel() != K:
-        raise ValueError(f"alpha and log_delta must have one entry per class ({K}); got {a.numel()} and {d.numel()}.")
-    if bool((a <= 0).any()):
-        raise ValueError(f"alpha must be > 0 for every class; got {a.tolist()} instead.")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r} instead.")
-    f = torch.zeros(pxy.shape[1], K, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([f], max_iter=int(max_iter), tolerance_grad=1e-12, tolerance_change=1e-14,
+    f = torch.zeros(pxy.shape[1], pxy.shape[0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([f], max_iter=max_iter, tolerance_grad=1e-12, tolerance_change=1e-14,
                             line_search_fn="strong_wolfe")
 
     def closure():
@@ -60,16 +51,12 @@ def minimise_pairwise_risk(joint, alpha, log_delta, *, max_iter: int = 3000) -> 
 def balanced_error(p_x_given_y, h) -> float:
     """BER = 1 - (1/K) sum_y P(h(x) = y | y) of a classifier h, one label per x (Brodersen et al. 2010)."""
     cond, h = float64(p_x_given_y, "p_x_given_y", 2).numpy(), np.asarray(h)
-    K, n_x = cond.shape
-    if h.shape != (n_x,) or h.dtype.kind not in "iu" or (h.size and (h.min() < 0 or h.max() >= K)):
-        raise ValueError(f"h must hold one class index in [0, {K}) per x ({n_x}); got {h!r} instead.")
-    return float(1 - np.mean([cond[y, h == y].sum() for y in range(K)]))
+    return float(1 - np.mean([cond[y, h == y].sum() for y in range(cond.shape[0])]))
 
 
 @dataclass
 class FisherCheck:
-    """``fisher_consistency``'s result: per loss name its minimiser f*, argmax per x and balanced error; the
-    balanced Bayes rule argmax_y P(y|x)/P(y) and its (minimal) balanced error."""
+    """Per loss name: the minimiser f*, its argmax per x and balanced error; the balanced Bayes rule and its error."""
 
     minimisers: dict
     predictions: dict
@@ -77,19 +64,13 @@ class FisherCheck:
     balanced_bayes: np.ndarray
     bayes_balanced_error: float
 
-    def consistent(self, name: str) -> bool:
-        """Whether the minimiser of loss ``name`` predicts like the balanced Bayes rule for every x."""
-        check_choice(name, list(self.predictions), name="name")
-        return bool(np.array_equal(self.predictions[name], self.balanced_bayes))
 
-
-def fisher_consistency(priors, p_x_given_y, deltas: dict, *, include_plain_ce: bool = True,
-                       max_iter: int = 3000) -> FisherCheck:
-    """Minimise Theorem 1's pairwise risk for each ``deltas[name]`` and compare with the balanced Bayes rule.
+def fisher_consistency(priors, p_x_given_y, deltas: dict) -> FisherCheck:
+    """Minimise Theorem 1's pairwise risk for each ``deltas[name]`` and plain CE; compare with the balanced Bayes rule.
 
     delta (K, > 0) gives alpha_y = delta_y / P(y), Delta_yy' = log(delta_y' / delta_y): consistent for every
-    delta (delta = P(y): logit adjustment; 1: inverse-prior weighting). ``include_plain_ce`` adds the
-    counter-example alpha = 1, Delta = 0 as ``PLAIN_CE``. Notebook 08, section 4.
+    delta (delta = P(y): logit adjustment; 1: inverse-prior weighting); ``PLAIN_CE`` (alpha = 1, Delta = 0)
+    is the counter-example. Notebook 08, section 4.
     """
     pri, cond = float64(priors, "priors", 1), float64(p_x_given_y, "p_x_given_y", 2)
     if pri.numel() < 2 or bool((pri <= 0).any()) or abs(float(pri.sum()) - 1) > 1e-6:
@@ -99,22 +80,19 @@ def fisher_consistency(priors, p_x_given_y, deltas: dict, *, include_plain_ce: b
     if bool((cond < 0).any()) or not torch.allclose(cond.sum(1), torch.ones_like(pri), atol=1e-6):
         raise ValueError("p_x_given_y must hold non-negative rows summing to 1 (a distribution over x per class); "
                          f"got row sums {cond.sum(1).tolist()} instead.")
-    if not isinstance(deltas, dict):
-        raise ValueError(f"deltas must be a dict name -> delta (length {pri.numel()}, > 0); got {type(deltas).__name__}"
-                         " instead.")
+    if not isinstance(deltas, dict) or PLAIN_CE in deltas:
+        raise ValueError(f"deltas must be a dict name -> delta (length {pri.numel()}, > 0) without the name "
+                         f"{PLAIN_CE!r}; got {deltas!r} instead.")
     losses = {}
     for name, delta in deltas.items():
         d = float64(delta, f"deltas[{name!r}]", 1)
         if d.numel() != pri.numel() or bool((d <= 0).any()):
             raise ValueError(f"deltas[{name!r}] must hold {pri.numel()} positive numbers; got {d.tolist()} instead.")
         losses[name] = (d / pri, torch.log(d))
-    if include_plain_ce:
-        if PLAIN_CE in losses:
-            raise ValueError(f"deltas must not use the name {PLAIN_CE!r} when include_plain_ce=True; got it as a key.")
-        losses[PLAIN_CE] = (torch.ones_like(pri), torch.zeros_like(pri))
+    losses[PLAIN_CE] = (torch.ones_like(pri), torch.zeros_like(pri))
     joint = pri[:, None] * cond  # P(y, x)
-    balanced_bayes = (torch.log((joint / joint.sum(0)).T) - torch.log(pri / pri.sum())).argmax(1).numpy()
-    minimisers = {name: minimise_pairwise_risk(joint, a, d, max_iter=max_iter) for name, (a, d) in losses.items()}
+    balanced_bayes = (torch.log((joint / joint.sum(0)).T) - torch.log(pri)).argmax(1).numpy()
+    minimisers = {name: minimise_pairwise_risk(joint, a, d) for name, (a, d) in losses.items()}
     predictions = {name: f.argmax(1).numpy() for name, f in minimisers.items()}
     return FisherCheck(minimisers, predictions, {name: balanced_error(cond, p) for name, p in predictions.items()},
                        balanced_bayes, balanced_error(cond, balanced_bayes))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ltutorial import metrics
+from ltutorial._validation import check_labels
 
 def threshold_moving(probs, cost_matrix):
     """Zhou & Liu (TKDE 2006): ``p*_k = p_k * sum_k' C[k][k'] / eta``, eta renormalising each row to 1.
@@ -51,8 +53,7 @@ def cost_matrix_for_logit_adjustment(class_priors, tau: float = 1.0):
     pri = as_float_tensor(class_priors, "class_priors")
     if pri.ndim != 1 or pri.numel() < 2:
         raise ValueError(f"class_priors must be 1-D with at least 2 classes; got shape {tuple(pri.shape)} instead.")
-    K, tau = pri.numel(), check_tau(tau)
-    pri = check_priors(pri, K, pri)
+    K, tau, pri = pri.numel(), check_tau(tau), check_priors(pri, pri.numel(), pri)
     off_diagonal = 1 - torch.eye(K, dtype=pri.dtype, device=pri.device)
     C = (torch.exp(-tau * torch.log(pri)) / (K - 1)).unsqueeze(1) * off_diagonal
     return like(C, class_priors, keep_dtype=False)
@@ -65,20 +66,16 @@ def softmax(logits):
 
 @dataclass
 class TauSweep:
-    """``tau_sweep``'s result: ``balanced_accuracy[i]``, ``per_class_accuracy[i]`` (NaN: absent) for ``taus[i]``."""
+    """``balanced_accuracy[i]`` and ``per_class_accuracy[i]`` (NaN: absent) for ``taus[i]``; the first best tau."""
 
     taus: np.ndarray
     balanced_accuracy: np.ndarray
     per_class_accuracy: np.ndarray
-    best_index: int  # the first tau with the largest balanced accuracy
+    best_index: int
 
     @property
     def best_tau(self) -> float:
         return float(self.taus[self.best_index])
-
-    @property
-    def best_balanced_accuracy(self) -> float:
-        return float(self.balanced_accuracy[self.best_index])
 
     def as_dict(self) -> dict:
         """``{tau: balanced accuracy}`` (taus as Python floats)."""
@@ -88,20 +85,14 @@ class TauSweep:
 def tau_sweep(logits, labels, class_priors, taus) -> TauSweep:
     """Balanced and per-class accuracy of ``argmax_k z_k - tau log(pi_k)`` (``logit_adjust``) for each tau.
 
-    tau = 0: the model as trained. Choosing tau on the test set, as notebooks 03 and 08 do to illustrate,
-    is optimistic; tune it on held-out data.
+    tau = 0: the model as trained. Tune tau on held-out data: on the test set (notebook 08) it is optimistic.
     """
-    from ltutorial import metrics  # lazy: posthoc stays importable on its own
-
     z = as_float_tensor(logits, "logits", ndim=2)
-    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
-    if y.ndim != 1 or y.shape[0] != z.shape[0]:
-        raise ValueError(f"labels must be 1-D with one label per row of logits ({z.shape[0]}); got shape {y.shape}.")
-    if y.size and (y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= z.shape[1]):
-        raise ValueError(f"labels must be integers in [0, {z.shape[1]}); got dtype {y.dtype} and values "
-                         f"{y.min()}..{y.max()} instead.")
+    y = check_labels(labels, name="labels", num_classes=z.shape[1]).cpu().numpy()
+    if y.shape[0] != z.shape[0]:
+        raise ValueError(f"labels must be 1-D with one label per row of logits ({z.shape[0]}); got {y.shape[0]}.")
     try:
-        t = None if isinstance(taus, (str, bytes)) else np.asarray(taus, dtype=np.float64)
+        t = np.asarray(taus, dtype=np.float64) if not isinstance(taus, (str, bytes)) else None
     except (TypeError, ValueError):
         t = None
     if t is None or t.ndim != 1 or t.size == 0 or not np.isfinite(t).all():

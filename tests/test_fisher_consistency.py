@@ -50,12 +50,13 @@ def test_fisher_consistency_recovers_the_balanced_bayes_rule():
     best = min(balanced_error(cond, h) for h in all_h)
     assert abs(check.bayes_balanced_error - best) < 1e-12
     for name in ("pi", "one", "other"):
-        assert check.consistent(name), (name, check.predictions[name], check.balanced_bayes)
+        np.testing.assert_array_equal(check.predictions[name], check.balanced_bayes, err_msg=name)
         assert abs(check.balanced_errors[name] - best) < 1e-12
     # plain CE's minimiser is the ordinary Bayes rule argmax_y P(y, x), not the balanced one
     joint = priors[:, None] * cond
     np.testing.assert_array_equal(check.predictions[PLAIN_CE], joint.argmax(0))
-    assert not check.consistent(PLAIN_CE) and check.balanced_errors[PLAIN_CE] > best + 1e-9
+    assert not np.array_equal(check.predictions[PLAIN_CE], check.balanced_bayes)
+    assert check.balanced_errors[PLAIN_CE] > best + 1e-9 and list(check.predictions)[-1] == PLAIN_CE
     assert check.minimisers["pi"].shape == (6, 3)
 
 
@@ -73,19 +74,9 @@ def test_balanced_error_hand_value():
         (([0.5, 0.5], np.full((2, 3), 0.5), {}), {}, "^p_x_given_y must hold non-negative rows"),
         (([0.5, 0.5], np.full((2, 3), 1 / 3), [1, 1]), {}, "^deltas must be a dict"),
         (([0.5, 0.5], np.full((2, 3), 1 / 3), {"d": [1.0, -1.0]}), {}, r"^deltas\['d'\] must hold 2 positive"),
-        (([0.5, 0.5], np.full((2, 3), 1 / 3), {PLAIN_CE: [1.0, 1.0]}), {}, "^deltas must not use the name"),
-        (([0.5, 0.5], np.full((2, 3), 1 / 3), {}), {"max_iter": 0}, "^max_iter must be a positive integer"),
+        (([0.5, 0.5], np.full((2, 3), 1 / 3), {PLAIN_CE: [1.0, 1.0]}), {}, "without the name"),
     ],
 )
 def test_fisher_consistency_rejects_bad_input(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         fisher_consistency(*args, **kwargs)
-
-
-def test_minimiser_and_balanced_error_reject_bad_input():
-    with pytest.raises(ValueError, match="^alpha and log_delta must have one entry per class"):
-        minimise_pairwise_risk(np.full((2, 1), 0.5), [1.0], [0.0, 0.0])
-    with pytest.raises(ValueError, match="^alpha must be > 0"):
-        minimise_pairwise_risk(np.full((2, 1), 0.5), [1.0, 0.0], [0.0, 0.0])
-    with pytest.raises(ValueError, match="^h must hold one class index"):
-        balanced_error(np.full((2, 3), 1 / 3), np.array([0, 1]))

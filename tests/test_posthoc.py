@@ -149,7 +149,7 @@ def test_tau_sweep_matches_a_direct_sklearn_loop():
     np.testing.assert_allclose(out.per_class_accuracy, recalls, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(out.taus, taus)
     assert out.best_index == int(np.argmax(expected)) and out.best_tau == taus[int(np.argmax(expected))]
-    assert out.best_balanced_accuracy == max(expected)
+    assert out.balanced_accuracy[out.best_index] == max(expected)
     # the head-biased logits gain from adjustment, so the sweep's best tau is not 0
     assert out.best_tau > 0 and max(expected) > expected[0]
     as_dict = out.as_dict()
@@ -174,8 +174,8 @@ def test_tau_sweep_torch_input_and_first_maximum():
     [
         ({"logits": np.zeros(5)}, "^logits must be 2-D"),
         ({"labels": np.zeros(3, dtype=int)}, "^labels must be 1-D"),
-        ({"labels": np.full(300, 7)}, "^labels must be integers in"),
-        ({"labels": np.full(300, 0.5)}, "^labels must be integers in"),
+        ({"labels": np.full(300, 7)}, "^labels must be < num_classes=5"),
+        ({"labels": np.full(300, 0.5)}, "^labels must hold integer class indices"),
         ({"taus": []}, "^taus must be a non-empty"),
         ({"taus": [0.0, np.nan]}, "^taus must be a non-empty"),
         ({"taus": "1"}, "^taus must be"),

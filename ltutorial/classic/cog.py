@@ -6,56 +6,55 @@ largest; III a linear model learns the sub-classes; IV maps a predicted sub-clas
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 import torch
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
-from ltutorial._validation import check_random_state
+from ltutorial._validation import check_positive_int, check_random_state
 from ltutorial.classic.kmeans import kmeans
 from ltutorial.sampling.base import resolve_device
 from ltutorial.sampling.random_sampling import RandomOverSampler
+
+LINEAR_MODEL = LogisticRegression(max_iter=2000)  # the linear base model of the classic notebooks (cloned per fit)
 
 
 class COG:
     """Local clustering for rare class analysis (``oversample=True``: COG-OS), with scikit-learn's API.
 
-    ``n_clusters``: an int, ``{class: k}`` or "auto" (k_j = round(n_j / n_min)); ``decompose``: "not minority",
-    "all" or a list of classes; ``device``: where k-means runs (None: where X lives).
+    ``n_clusters`` sub-classes for every class but the smallest; ``device``: where k-means runs (None: where X lives).
     """
 
-    def __init__(self, n_clusters=3, oversample: bool = False, base_estimator=None, decompose="not minority",
-                 random_state=None, device=None):
+    def __init__(self, n_clusters=3, oversample: bool = False, base_estimator=None, random_state=None, device=None):
         self.n_clusters, self.oversample, self.base_estimator = n_clusters, oversample, base_estimator
-        self.decompose, self.random_state, self.device = decompose, random_state, device
+        self.random_state, self.device = random_state, device
 
     def fit(self, X, y):
         X_np, y_np = check_X_y(X, y)
-        seed = check_random_state(self.random_state)
+        seed, k = check_random_state(self.random_state), check_positive_int(self.n_clusters, name="n_clusters")
         if not isinstance(self.oversample, bool):
             raise ValueError(f"oversample must be True or False; got {self.oversample!r} instead.")
         classes, codes, counts = np.unique(y_np, return_inverse=True, return_counts=True)
         if len(classes) < 2:
             raise ValueError(f"y must contain at least 2 classes; got {len(classes)} instead.")
-        targets = self._targets(classes.tolist(), counts)
         X_work = torch.from_numpy(np.ascontiguousarray(X_np, dtype=np.float32))
         sub, parent = np.empty(len(y_np), dtype=np.int64), []
-        for ci, label in enumerate(classes.tolist()):  # Phase I: k-means inside each decomposed class
-            rows = np.flatnonzero(codes == ci)
-            k = self._clusters_for(label, int(counts[ci]), int(counts.min())) if label in targets else 1
-            local = np.zeros(len(rows), dtype=np.int64) if k == 1 else kmeans(
-                X_work[rows], k, random_state=None if seed is None else seed + ci,
+        for ci in range(len(classes)):  # Phase I: k-means inside every class but the smallest
+            rows, k_c = np.flatnonzero(codes == ci), 1 if ci == int(np.argmin(counts)) else k
+            if k_c > len(rows):
+                raise ValueError(f"n_clusters must be <= its {len(rows)} samples for class {classes[ci]!r}; got {k} "
+                                 "instead.")
+            local = np.zeros(len(rows), dtype=np.int64) if k_c == 1 else kmeans(
+                X_work[rows], k_c, random_state=None if seed is None else seed + ci,
                 device=resolve_device(self.device, X)).labels.cpu().numpy()  # where X lives, unless device says
             sub[rows] = len(parent) + local
-            parent.extend([ci] * k)
+            parent.extend([ci] * k_c)
         self.classes_, self.subclass_parent_, self.train_subclasses_ = classes, np.asarray(parent, dtype=np.int64), sub
         self.n_subclasses_, self.subclass_counts_ = len(parent), np.bincount(sub, minlength=len(parent))
         X_fit, y_fit = X_np, sub
         if self.oversample:  # Phase II: every sub-class replicated up to the largest
             X_fit, y_fit = RandomOverSampler("not majority", random_state=seed).fit_resample(X_np, sub)
-        est = default_linear_model() if self.base_estimator is None else clone(self.base_estimator)
+        est = clone(LINEAR_MODEL if self.base_estimator is None else self.base_estimator)
         self.estimator_ = est.fit(X_fit, y_fit)  # Phase III
         return self
 
@@ -78,28 +77,6 @@ class COG:
         if not hasattr(self, "estimator_"):
             raise ValueError("this COG instance is not fitted yet; call fit(X, y) first.")
         return self.estimator_
-
-    def _clusters_for(self, label, n_c: int, n_min: int) -> int:
-        if self.n_clusters == "auto":
-            return max(1, int(round(n_c / n_min)))
-        if isinstance(self.n_clusters, str):
-            raise ValueError(f"n_clusters must be an int, a dict or 'auto'; got {self.n_clusters!r} instead.")
-        k = self.n_clusters.get(label, 1) if isinstance(self.n_clusters, dict) else self.n_clusters
-        if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= n_c:
-            raise ValueError(f"n_clusters for class {label!r} must be an int in [1, {n_c}] (<= its {n_c} samples); "
-                             f"got {k!r} instead.")
-        return int(k)
-
-    def _targets(self, classes: list, counts) -> list:
-        if isinstance(self.decompose, str) and self.decompose in ("all", "not minority"):
-            return classes if self.decompose == "all" else [c for c in classes if c != classes[int(np.argmin(counts))]]
-        if not isinstance(self.decompose, (list, tuple, set)):
-            raise ValueError(f"decompose must be one of ['not minority', 'all'] or a list of classes; "
-                             f"got {self.decompose!r} instead.")
-        missing = [c for c in self.decompose if c not in classes]
-        if missing:
-            raise ValueError(f"decompose names classes not present in y: {missing}; the classes are {classes}.")
-        return list(self.decompose)
 
 
 def to_numpy(X, name: str = "X") -> np.ndarray:
@@ -126,8 +103,3 @@ def check_X_y(X, y) -> tuple[np.ndarray, np.ndarray]:
     if X_np.dtype.kind not in "biuf" or not np.all(np.isfinite(X_np)):
         raise ValueError("X must be numeric without NaN or infinite values; got such values instead.")
     return X_np, y_np
-
-
-def default_linear_model():
-    """Multinomial logistic regression, the linear base model of the classic notebooks."""
-    return LogisticRegression(max_iter=2000)

@@ -22,14 +22,12 @@ class KMeansResult:
     n_iter: int
 
 
-def kmeans(X, n_clusters: int, *, n_iter: int = 100, n_init: int = 3, tol: float = 1e-6, random_state=None,
-           device=None) -> KMeansResult:
+def kmeans(X, n_clusters: int, *, n_init: int = 3, random_state=None, device=None) -> KMeansResult:
     """The best of ``n_init`` k-means++ starts of Lloyd's iterations, in float32 on ``device`` (None: where X lives).
 
     numpy or torch in, the same type out; CPU draws seeded with ``random_state`` (same seed, same clusters).
     """
-    k, n_iter, n_init = (check_positive_int(v, name=m) for v, m in ((n_clusters, "n_clusters"), (n_iter, "n_iter"),
-                                                                    (n_init, "n_init")))
+    k, n_init = check_positive_int(n_clusters, name="n_clusters"), check_positive_int(n_init, name="n_init")
     check_random_state(random_state)
     is_numpy = not isinstance(X, torch.Tensor)
     if is_numpy and np.asarray(X).dtype.kind not in "biuf":
@@ -44,7 +42,7 @@ def kmeans(X, n_clusters: int, *, n_iter: int = 100, n_init: int = 3, tol: float
         raise ValueError("X must not contain NaN or infinite values; got some instead.")
     gen, best = make_generator(random_state), None
     for _ in range(n_init):
-        res = lloyd(Xw, plus_plus(Xw, k, gen), n_iter, tol)
+        res = lloyd(Xw, plus_plus(Xw, k, gen))
         # a later start must be better by more than float noise: the same solution in another label order
         # would otherwise make CPU and GPU pick differently permuted labels
         if best is None or res[2] < best[2] * (1 - 1e-5):
@@ -55,7 +53,7 @@ def kmeans(X, n_clusters: int, *, n_iter: int = 100, n_init: int = 3, tol: float
     return KMeansResult(centers.to(X.device), labels.to(X.device), inertia, it)
 
 
-def lloyd(X: torch.Tensor, centers: torch.Tensor, n_iter: int, tol: float):
+def lloyd(X: torch.Tensor, centers: torch.Tensor, n_iter: int = 100, tol: float = 1e-6):
     """Lloyd's iterations: assign each point to its nearest centre, move each centre to its points' mean."""
     k, it = centers.shape[0], 0
     scale = float(X.var(dim=0).mean()) if X.shape[0] > 1 else 1.0

@@ -1,5 +1,4 @@
-"""Balanced-accuracy-consistent binary classifiers and their exact regret (Menon, Narasimhan, Agarwal & Chawla,
-ICML 2013): notebook 05.
+"""Balanced-accuracy-consistent binary classifiers and their exact regret (Menon et al., ICML 2013): notebook 05.
 
 The Bayes rule for AM = (TPR + TNR) / 2 is eta(x) > p, with eta(x) = P(y=1|x), p = P(y=1): the base rate,
 not 1/2. Plug-in (the slide's Algorithm 1): eta_hat from a proper loss, thresholded at p_hat; empirically
@@ -16,7 +15,7 @@ from scipy.special import ndtr
 from sklearn.base import clone
 
 from ltutorial._validation import check_positive_int, check_random_state
-from ltutorial.classic.cog import check_X_y, default_linear_model, like_input, to_numpy
+from ltutorial.classic.cog import LINEAR_MODEL, check_X_y, like_input, to_numpy
 
 REGRET_METHODS = ("plug-in, threshold p_hat", "plug-in, threshold 1/2", "weighted ERM")
 
@@ -24,13 +23,11 @@ REGRET_METHODS = ("plug-in, threshold p_hat", "plug-in, threshold 1/2", "weighte
 class PlugInClassifier:
     """Predict ``classes_[1]`` when ``eta_hat(x) > threshold_``: p_hat ("empirical"), 0.5 ("half") or a number.
 
-    ``estimator``: a scikit-learn classifier with ``predict_proba`` (default logistic regression).
-    Fitted: ``classes_``, ``threshold_``, ``estimator_``. Notebook 05.
+    ``estimator``: a classifier with ``predict_proba`` (default logistic regression). Notebook 05.
     """
 
     def __init__(self, estimator=None, threshold="empirical"):
-        self.estimator = estimator
-        self.threshold = threshold
+        self.estimator, self.threshold = estimator, threshold
 
     def fit(self, X, y):
         X_np, y_np = check_X_y(X, y)
@@ -38,46 +35,30 @@ class PlugInClassifier:
         if len(classes) != 2:
             raise ValueError(f"y must contain exactly 2 classes (binary); got {len(classes)} instead.")
         codes = codes.reshape(-1)
-        if self.threshold == "empirical":
-            thr = float(codes.mean())  # p_hat, the positive rate of the training labels
-        elif self.threshold == "half":
-            thr = 0.5
-        elif isinstance(self.threshold, Real) and not isinstance(self.threshold, bool) and 0 < self.threshold < 1:
-            thr = float(self.threshold)
-        else:
-            raise ValueError("threshold must be one of ['empirical', 'half'] or a number in (0, 1); "
-                             f"got {self.threshold!r} instead.")
-        est = default_linear_model() if self.estimator is None else clone(self.estimator)
+        named = {"empirical": float(codes.mean()), "half": 0.5}  # p_hat: the positive rate of the training labels
+        thr = named.get(self.threshold) if isinstance(self.threshold, str) else self.threshold
+        if isinstance(thr, bool) or not isinstance(thr, Real) or not 0 < thr < 1:
+            raise ValueError(f"threshold must be one of {list(named)} or a number in (0, 1); got {self.threshold!r} "
+                             "instead.")
+        est = clone(LINEAR_MODEL if self.estimator is None else self.estimator)
         if not hasattr(est, "predict_proba"):
             raise ValueError(f"estimator must have predict_proba (a class-probability estimator); "
                              f"{type(est).__name__} has none.")
-        self.estimator_, self.classes_, self.threshold_ = est.fit(X_np, codes), classes, thr
+        self.estimator_, self.classes_, self.threshold_ = est.fit(X_np, codes), classes, float(thr)
         return self
 
     def predict(self, X):
-        positive = self._eta(X) > self.threshold_
-        return like_input(self.classes_[positive.astype(np.int64)], X)
-
-    def predict_proba(self, X):
-        """The estimator's (N, 2) class probabilities [1 - eta_hat, eta_hat]."""
-        eta = self._eta(X)
-        return like_input(np.stack([1 - eta, eta], axis=1), X)
-
-    def decision_function(self, X):
-        """eta_hat(x) - threshold_: positive means the positive class."""
-        return like_input(self._eta(X) - self.threshold_, X)
-
-    def _eta(self, X) -> np.ndarray:
         if not hasattr(self, "estimator_"):
             raise ValueError("this PlugInClassifier is not fitted yet; call fit(X, y) first.")
-        return self.estimator_.predict_proba(to_numpy(X))[:, 1]
+        positive = self.estimator_.predict_proba(to_numpy(X))[:, 1] > self.threshold_
+        return like_input(self.classes_[positive.astype(np.int64)], X)
 
 
 class WeightedERMClassifier:
     """Empirically balanced ERM: a fit weighted by n / (K n_y) (scikit-learn's "balanced"), predicted at 0.5.
 
     Binary: 1/(2 p_hat) for positives, 1/(2 (1 - p_hat)) for negatives. ``estimator``: a classifier whose
-    ``fit`` takes ``sample_weight``. Fitted: ``classes_``, ``class_weight_``, ``estimator_``. Notebook 05.
+    ``fit`` takes ``sample_weight``. Notebook 05.
     """
 
     def __init__(self, estimator=None):
@@ -89,22 +70,15 @@ class WeightedERMClassifier:
         if len(classes) < 2:
             raise ValueError(f"y must contain at least 2 classes; got {len(classes)} instead.")
         codes, weights = codes.reshape(-1), len(y_np) / (len(classes) * counts)
-        est = default_linear_model() if self.estimator is None else clone(self.estimator)
+        est = clone(LINEAR_MODEL if self.estimator is None else self.estimator)
         self.estimator_ = est.fit(X_np, codes, sample_weight=weights[codes])
         self.classes_, self.class_weight_ = classes, weights
         return self
 
     def predict(self, X):
-        codes = np.asarray(self._fitted().predict(to_numpy(X)), dtype=np.int64)
-        return like_input(self.classes_[codes], X)
-
-    def predict_proba(self, X):
-        return like_input(self._fitted().predict_proba(to_numpy(X)), X)
-
-    def _fitted(self):
         if not hasattr(self, "estimator_"):
             raise ValueError("this WeightedERMClassifier is not fitted yet; call fit(X, y) first.")
-        return self.estimator_
+        return like_input(self.classes_[np.asarray(self.estimator_.predict(to_numpy(X)), dtype=np.int64)], X)
 
 
 def linear_rule_balanced_accuracy(problem, w, b) -> float:
