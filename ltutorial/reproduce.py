@@ -37,7 +37,7 @@ from ltutorial.train.loop import evaluate, fit_many
 
 __all__ = ["METHODS", "BENCHMARKS", "DEFAULT_METHODS", "Method", "RunOptions", "RunConfig", "option", "build_method",
            "method_spec", "method_params", "method_shots", "prepare", "train_and_report", "main", "command",
-           "subsample", "device_slug", "scale_caveat"]
+           "subsample", "device_slug", "scale_caveat", "table_row", "report"]
 
 
 @dataclass(frozen=True)
@@ -298,7 +298,8 @@ def prepare(config: RunConfig) -> SimpleNamespace:
         "benchmark": config.benchmark, "methods": names, "device": device, "device_slug": device_slug(dev),
         "dataset": spec["dataset"], "dataset_source": train.source, "imbalance_ratio": spec["imbalance_ratio"],
         "n_train": len(train), "n_test": len(test), "train_counts": train.class_counts.tolist(), "model": model,
-        "epochs": recipe.epochs, "batch_size": recipe.batch_size, "milestones": list(recipe.milestones),
+        "recipe": "ldam-drw-cifar", "epochs": recipe.epochs, "batch_size": recipe.batch_size,
+        "milestones": list(recipe.milestones),
         "reweight_epoch": recipe.reweight_epoch, "seed": config.seed, "eval_every": config.eval_every,
         "precision": config.precision, "ltutorial_version": __version__, "torch_version": torch.__version__,
         "metric": "balanced accuracy (%), top-1 on the balanced test set; many/medium/few: >100, 20-100, <20 "
@@ -349,9 +350,14 @@ def train_and_report(exp: SimpleNamespace) -> dict:
     result = {**exp.header, "complete": True, "epochs_reached": min(len(h.epoch) for h in histories),
               "engine": ",".join(sorted({h.engine for h in histories})), "seconds": time.perf_counter() - t0,
               "rows": _rows(exp, histories, kw["amp"], final=True), "notes": exp.notes}
+    return report(result, config.out)
+
+
+def report(result: dict, out) -> dict:
+    """Print the table as markdown; under torchrun rank 0 writes ``<out>/<device>-reproduce-<benchmark>.{json,md}``."""
     print(_markdown(result))
-    if write:
-        result["files"] = _write_files(result, config.out)
+    if out is not None and ddp.is_main_process():
+        result["files"] = _write_files(result, out)
         print("wrote", ", ".join(result["files"]))
     return result
 
@@ -382,7 +388,8 @@ def _rows(exp: SimpleNamespace, histories, amp=None, final: bool = False) -> lis
         else:
             per_class = None if hist is None or posthoc else hist.per_class_accuracy
             shots = None if per_class is None else _shot_means(per_class, counts.numpy())
-        rows.append(_row(n, exp.config.benchmark, hist, shots, last=100 * shots["all"] if final and posthoc else None))
+        rows.append(table_row(n, BENCHMARKS[exp.config.benchmark], hist, shots,
+                              last=100 * shots["all"] if final and posthoc else None))
         if final and not posthoc and abs(100 * shots["all"] - rows[-1]["last"]) > 0.5:
             exp.notes.append(f"{n}: the trained model evaluates at {100 * shots['all']:.2f} but the last epoch logged "
                              f"{rows[-1]['last']:.2f}; many/medium/few come from the model as returned by fit_many.")
@@ -406,9 +413,9 @@ def _shot_means(per_class, counts) -> dict:
     return {k: float(v.mean()) if v.size else float("nan") for k, v in values.items()}
 
 
-def _row(name: str, benchmark: str, hist, shots: dict | None, last=None) -> dict:
-    """One table row: balanced accuracy (last and best evaluated epoch), shot accuracies, paper."""
-    method, spec, shots = METHODS[name], BENCHMARKS[benchmark], shots or {}
+def table_row(name: str, spec: dict, hist, shots: dict | None, last=None) -> dict:
+    """One table row: balanced accuracy (last and best evaluated epoch of ``hist``), shot accuracies, paper."""
+    method, shots = METHODS[name], shots or {}
     best = best_epoch = None
     if hist is not None and not method.posthoc_of and hist.final_balanced_accuracy is not None:
         last = 100 * float(hist.final_balanced_accuracy) if last is None else last
@@ -417,7 +424,7 @@ def _row(name: str, benchmark: str, hist, shots: dict | None, last=None) -> dict
     return {"method": name, "label": method.label, "params": {**method.params, **spec["params"].get(name, {})},
             "last": last, "best": best, "best_epoch": best_epoch,
             **{k: None if shots.get(k) is None else 100 * shots[k] for k in ("many", "medium", "few")},
-            "paper": paper, "paper_source": source, "gap_note": GAP_NOTES.get(name, ""),
+            "paper": paper, "paper_source": source, "gap_note": spec.get("gap_notes", GAP_NOTES).get(name, ""),
             "diff": None if paper is None or last is None else last - paper,
             "seconds": float(getattr(hist, "seconds", float("nan"))), "epochs_done": len(getattr(hist, "epoch", []))}
 
@@ -431,7 +438,7 @@ def _markdown(r: dict) -> str:
         f"# Reproduction: {r['benchmark']}", "", f"- device: {r['device']}",
         f"- dataset: {r['dataset']} ({r['dataset_source']}); train {r['n_train']} images "
         f"(per class {r['train_counts']}), test {r['n_test']} images",
-        f"- model: {r['model']}; epochs: {r['epochs']} (recipe ldam-drw-cifar, lr milestones {r['milestones']}, "
+        f"- model: {r['model']}; epochs: {r['epochs']} (recipe {r['recipe']}, lr milestones {r['milestones']}, "
         f"re-weighting epoch {r['reweight_epoch']}); batch {r['batch_size']}; seed {r['seed']}",
         f"- wall time: {r['seconds']:.1f} s for all methods together (ltutorial {r['ltutorial_version']}, "
         f"torch {r['torch_version']}{', engine ' + r['engine'] if r.get('engine') else ''}"
@@ -448,11 +455,10 @@ def _markdown(r: dict) -> str:
         lines.append(" | ".join(["", x["method"], _fmt(x["last"]), best,
                                  *[_fmt(x[k]) for k in ("many", "medium", "few", "paper", "diff")], ""]).strip())
     lines += ["", "Balanced accuracy in % (= top-1 on the balanced test set)."]
-    if any(x["paper_source"] for x in r["rows"]):
-        lines += ["", "Paper numbers and their sources:", "",
-                  *[f"- {x['method']}: {x['paper_source']}" for x in r["rows"] if x["paper_source"]],
-                  "", "Known differences from the papers' setups (read these before a gap):", "",
-                  *[f"- {x['method']}: {x['gap_note']}" for x in r["rows"] if x.get("gap_note")]]
+    for title, key in (("Paper numbers and their sources:", "paper_source"),
+                       ("Known differences from the papers' setups (read these before a gap):", "gap_note")):
+        items = [f"- {x['method']}: {x[key]}" for x in r["rows"] if x[key]]
+        lines += ["", title, "", *items] * bool(items)
     return "\n".join(lines + ["", *[f"Note: {n}" for n in r["notes"]]] * bool(r.get("notes"))) + "\n"
 
 

@@ -7,9 +7,7 @@ decoded in DataLoader workers; under ``torchrun`` each rank decodes its B/W rows
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -21,7 +19,8 @@ from ltutorial.data.large_lt import LARGE_LT, load_large_lt_pair, make_loader
 from ltutorial.device import seed_everything
 from ltutorial.losses import init_sigmoid_bias
 from ltutorial.models import build_model
-from ltutorial.reproduce import METHODS, RunOptions, build_method, command, device_slug, method_shots, option, subsample
+from ltutorial.reproduce import (METHODS, RunOptions, build_method, command, device_slug, method_shots, option, report,
+                                 subsample, table_row)
 from ltutorial.train import distributed as ddp
 from ltutorial.train.loop import TrainState
 from ltutorial.train.recipes import RECIPES
@@ -31,16 +30,16 @@ __all__ = ["LARGE_BENCHMARKS", "LargeRunConfig", "prepare", "train_and_report", 
 #: benchmark -> the recipe it trains with, per-method parameter overrides and the papers' numbers (top-1 %).
 LARGE_BENCHMARKS = {
     "imagenet-lt": {
-        "recipe": "decoupling-imagenet-lt", "params": {},
+        "recipe": "decoupling-imagenet-lt", "params": {}, "gap_notes": {},
         "paper": {"erm": (44.4, "Kang et al. 2020 (Decoupling) README, ResNeXt-50 joint training, instance-balanced "
                                 "sampling, 90 epochs (many 65.9 / medium 37.5 / few 7.7)")},
     },
-    "places-lt": {"recipe": "scratch-places-lt", "params": {}, "paper": {}},
+    "places-lt": {"recipe": "scratch-places-lt", "params": {}, "paper": {}, "gap_notes": {}},
     "inat2018": {
         "recipe": "decoupling-inat2018",
         # LDAM's author (issue #2 of the LDAM-DRW repository): max_m 0.5 is too large for iNaturalist, 0.3 is enough.
         "params": {"ldam-drw": {"max_m": 0.3}},
-        "paper": {},
+        "paper": {}, "gap_notes": {},
     },
 }
 
@@ -177,9 +176,14 @@ def train_and_report(run: SimpleNamespace) -> dict:
         outputs[n] = [ddp.gather_rows(t.to(dev)).cpu()
                       for t in _predict(net, run.test_loader, device=dev, amp=dev.type == "cuda")]
     bench = LARGE_BENCHMARKS[config.benchmark]
-    rows = [_row(n, *outputs[METHODS[n].posthoc_of or n], train.class_counts, bench) for n in run.names]
+    rows = []
+    for n in run.names:  # 'last': the model after its last epoch; no 'best' (no test evaluation while training)
+        shots = method_shots(n, *outputs[METHODS[n].posthoc_of or n], train.class_counts)
+        rows.append({**table_row(n, bench, None, shots, last=100 * shots["all"]), "epochs_done": recipe.epochs})
     result = {"benchmark": config.benchmark, "methods": run.names, "device": str(dev), "device_slug": device_slug(dev),
-              "recipe": bench["recipe"], "model": recipe.model, "epochs": recipe.epochs,
+              "dataset": config.benchmark, "dataset_source": str(train.folder), "recipe": bench["recipe"],
+              "milestones": list(recipe.milestones), "reweight_epoch": run.reweight_epoch,
+              "model": recipe.model, "epochs": recipe.epochs,
               "batch_size": recipe.batch_size, "lr": recipe.lr, "weight_decay": recipe.weight_decay,
               "image_size": config.image_size, "seed": config.seed, "n_train": len(train), "n_test": len(test),
               "train_counts": train.class_counts.tolist(), "train_losses": losses, "seconds": time.perf_counter() - t0,
@@ -187,28 +191,7 @@ def train_and_report(run: SimpleNamespace) -> dict:
               **ddp.describe_processes(dev, recipe.batch_size, run.notes),
               "metric": "top-1 (%) on the balanced test split = balanced accuracy; many/medium/few: >100, "
                         "20-100, <20 train images", "rows": rows, "notes": run.notes}
-    fmt = lambda v: "-" if v is None or not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
-    keys = ("top1", "many", "medium", "few", "paper", "diff")
-    print(f"{'method':<14}" + "".join(f"{k:>8}" for k in keys) + "\n" + "-" * 62)
-    for r in rows:
-        print(f"{r['method']:<14}" + "".join(f"{fmt(r[k]):>8}" for k in keys))
-    for note in run.notes:
-        print("note:", note)
-    if config.out is not None and ddp.is_main_process():
-        path = Path(config.out) / f"{result['device_slug']}-reproduce-{config.benchmark}.json"
-        path.write_text(json.dumps(result, indent=2, default=float) + "\n")
-        result["files"] = [str(path)]
-        print("wrote", path)
-    return result
-
-
-def _row(name, logits, labels, counts, spec) -> dict:
-    """One table row: top-1 (= balanced accuracy on the balanced test split), shot accuracies, paper."""
-    shots = {k: 100 * v for k, v in method_shots(name, logits, labels, counts).items()}
-    paper, source = spec["paper"].get(name, (None, ""))
-    return {"method": name, "label": METHODS[name].label, "top1": shots["all"], "many": shots["many"],
-            "medium": shots["medium"], "few": shots["few"], "paper": paper, "paper_source": source,
-            "diff": None if paper is None else shots["all"] - paper}
+    return report(result, config.out)
 
 
 def main(argv=None) -> int:

@@ -264,11 +264,11 @@ def test_reproduce_two_epochs_on_a_tiny_imagenet_lt_folder(tiny_imagenet_lt, tmp
     assert set(result["train_losses"]) == {"erm", "ldam-drw"}  # the post-hoc row reuses erm's model
     for row in result["rows"]:
         # 4 test images per class: every per-class accuracy is a multiple of 1/4, so is their mean times 3
-        assert 0 <= row["top1"] <= 100 and (row["top1"] * 3 / 25) == pytest.approx(round(row["top1"] * 3 / 25))
+        assert 0 <= row["last"] <= 100 and (row["last"] * 3 / 25) == pytest.approx(round(row["last"] * 3 / 25))
         # counts 12/6/3 are all < 20: every class is few-shot, so few = all and many/medium are empty (NaN)
-        assert row["few"] == pytest.approx(row["top1"]) and math.isnan(row["many"]) and math.isnan(row["medium"])
+        assert row["few"] == pytest.approx(row["last"]) and math.isnan(row["many"]) and math.isnan(row["medium"])
     saved = json.loads((out / "cpu-reproduce-imagenet-lt.json").read_text())
-    assert saved["rows"][0]["top1"] == pytest.approx(result["rows"][0]["top1"])
+    assert saved["rows"][0]["last"] == pytest.approx(result["rows"][0]["last"])
     assert any("3 classes in the training list" in n for n in saved["notes"])
 
 

@@ -126,7 +126,7 @@ def test_markdown_table_lists_paper_sources_and_gap_notes():
            "gap_note": reproduce.GAP_NOTES["ldam-drw"], "diff": 76.5 - 77.03, "seconds": 1.0}
     result = {"benchmark": "cifar10-lt", "device": "NVIDIA H200", "dataset": "cifar10-lt",
               "dataset_source": "ImageFolder JPEG copy", "n_train": 12406, "train_counts": [5000, 50],
-              "n_test": 10000, "model": "resnet32", "epochs": 200, "milestones": [160, 180], "reweight_epoch": 160,
+              "n_test": 10000, "model": "resnet32", "recipe": "ldam-drw-cifar", "epochs": 200, "milestones": [160, 180], "reweight_epoch": 160,
               "batch_size": 128, "seed": 0, "seconds": 240.0, "ltutorial_version": "0.1", "torch_version": "2",
               "rows": [row], "notes": ["a note"]}
     md = reproduce._markdown(result)
