@@ -195,7 +195,7 @@ def method_shots(name: str, logits, labels, counts) -> dict:
 def device_slug(device: torch.device) -> str:
     """A file-name-safe name of the device: "cpu" or the GPU's name, e.g. "nvidia-h100-80gb-hbm3"."""
     device = torch.device(device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else {"mps": "apple-mps"}.get(device.type, "cpu")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
@@ -328,24 +328,29 @@ def train_and_report(exp: SimpleNamespace) -> dict:
     progress = [None] * len(exp.trained)  # each model's History so far, for the partial tables
 
     def checkpoint(reason: str = "checkpoint while training") -> None:
-        if write:
-            try:
-                _write_files(_partial(exp, progress, reason, time.perf_counter() - t0), config.out)
-            except OSError as err:  # a full disk must not stop the training
-                print(f"reproduce: could not write the partial results ({err}).")
+        """Write the table of the Histories so far ('last': each model's latest evaluation)."""
+        done = min(len(h.epoch) if h is not None else 0 for h in progress)
+        note = (f"PARTIAL ({reason}): every trained model has finished {done} of {exp.recipe.epochs} epochs; 'last' "
+                "is each model's latest evaluation.")
+        partial = {**exp.header, "complete": False, "epochs_reached": done, "seconds": time.perf_counter() - t0,
+                   "engine": ",".join(sorted({h.engine for h in progress if h is not None})),
+                   "rows": _rows(exp, progress), "notes": exp.notes + [note]}
+        try:
+            _write_files(partial, config.out)
+        except OSError as err:  # a full disk must not stop the training
+            print(f"reproduce: could not write the partial results ({err}).")
 
     kw = {**exp.recipe.fit_kwargs(), "amp": PRECISIONS[config.precision]}
     kw["augment"] = bool(kw["augment"] and exp.train.augment)
-    hooks = [[*s["hooks"], _progress_hook(progress, i, config.checkpoint_every, checkpoint)]
+    hooks = [[*s["hooks"], *[_progress_hook(progress, i, config.checkpoint_every, checkpoint)] * write]
              for i, s in enumerate(exp.specs)]
     try:
         histories = fit_many(exp.models, exp.train, loss_fns=[s["loss"] for s in exp.specs], hooks=hooks,
                              test=exp.test, device=exp.device, seed=config.seed, eval_every=config.eval_every, **kw)
     except BaseException as err:  # a time limit's SIGINT too: keep what was trained, re-raise
-        if any(h is not None for h in progress):
+        if write and any(h is not None for h in progress):
             checkpoint(f"interrupted by {type(err).__name__}")
-            if write:
-                print(f"reproduce: interrupted ({type(err).__name__}); partial results written to {config.out}.")
+            print(f"reproduce: interrupted ({type(err).__name__}); partial results written to {config.out}.")
         raise
     result = {**exp.header, "complete": True, "epochs_reached": min(len(h.epoch) for h in histories),
               "engine": ",".join(sorted({h.engine for h in histories})), "seconds": time.perf_counter() - t0,
@@ -394,15 +399,6 @@ def _rows(exp: SimpleNamespace, histories, amp=None, final: bool = False) -> lis
             exp.notes.append(f"{n}: the trained model evaluates at {100 * shots['all']:.2f} but the last epoch logged "
                              f"{rows[-1]['last']:.2f}; many/medium/few come from the model as returned by fit_many.")
     return rows
-
-
-def _partial(exp: SimpleNamespace, histories, reason: str, seconds: float) -> dict:
-    """The table from the Histories so far (shot columns from each model's last evaluation)."""
-    done = min(len(h.epoch) if h is not None else 0 for h in histories)
-    note = (f"PARTIAL ({reason}): every trained model has finished {done} of {exp.recipe.epochs} epochs; 'last' is "
-            "each model's latest evaluation.")
-    return {**exp.header, "complete": False, "epochs_reached": done, "seconds": seconds, "rows": _rows(exp, histories),
-            "engine": ",".join(sorted({h.engine for h in histories if h is not None})), "notes": exp.notes + [note]}
 
 
 def _shot_means(per_class, counts) -> dict:
@@ -479,8 +475,7 @@ def command(argv, config_class, benchmarks: dict, prepare: Callable, report: Cal
     p = argparse.ArgumentParser(prog="ltutorial reproduce", description=__doc__.split("\n\n")[0])
     p.add_argument("benchmark", choices=sorted(benchmarks), help="which table to reproduce")
     for f in fields(config_class)[1:]:
-        flags = ["--" + f.name.replace("_", "-")] + ["--data"] * (f.name == "root")
-        p.add_argument(*flags, default=",".join(f.default) if isinstance(f.default, tuple) else f.default, **f.metadata)
+        p.add_argument("--" + f.name.replace("_", "-"), default=",".join(f.default) if isinstance(f.default, tuple) else f.default, **f.metadata)
     p.add_argument("--no-write", action="store_true", help="print only")
     args = vars(p.parse_args(argv))
     args["out"] = None if args.pop("no_write") else args["out"]
