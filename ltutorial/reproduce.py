@@ -475,7 +475,8 @@ def command(argv, config_class, benchmarks: dict, prepare: Callable, report: Cal
     p = argparse.ArgumentParser(prog="ltutorial reproduce", description=__doc__.split("\n\n")[0])
     p.add_argument("benchmark", choices=sorted(benchmarks), help="which table to reproduce")
     for f in fields(config_class)[1:]:
-        p.add_argument("--" + f.name.replace("_", "-"), default=",".join(f.default) if isinstance(f.default, tuple) else f.default, **f.metadata)
+        flags = ["--" + f.name.replace("_", "-")] + ["--data"] * (f.name == "root")  # README: --root (alias --data)
+        p.add_argument(*flags, default=",".join(f.default) if isinstance(f.default, tuple) else f.default, **f.metadata)
     p.add_argument("--no-write", action="store_true", help="print only")
     args = vars(p.parse_args(argv))
     args["out"] = None if args.pop("no_write") else args["out"]
