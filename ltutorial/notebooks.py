@@ -59,16 +59,12 @@ def select_notebooks(paths: list[Path], only=None) -> list[Path]:
     if not only:
         return list(paths)
     by_key = {**{p.stem: p for p in paths}, **{p.name[:2]: p for p in paths}}
-    chosen = []
-    for item in only:
-        key = str(item).removesuffix(".ipynb")
-        key = f"{int(key):02d}" if key.isdigit() else key
-        if key not in by_key:
-            raise ValueError(f"only must name existing notebooks (numbers {sorted(p.name[:2] for p in paths)} or their "
-                             f"stems); got {item!r} instead.")
-        if by_key[key] not in chosen:
-            chosen.append(by_key[key])
-    return chosen
+    keys = [f"{int(k):02d}" if k.isdigit() else k for k in (str(item).removesuffix(".ipynb") for item in only)]
+    bad = [item for item, key in zip(only, keys) if key not in by_key]
+    if bad:
+        raise ValueError(f"only must name existing notebooks (numbers {sorted(p.name[:2] for p in paths)} or their "
+                         f"stems); got {bad[0]!r} instead.")
+    return list(dict.fromkeys(by_key[key] for key in keys))
 
 
 def resolve_profile(profile: str) -> str:

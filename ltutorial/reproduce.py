@@ -44,7 +44,7 @@ __all__ = ["METHODS", "BENCHMARKS", "DEFAULT_METHODS", "Method", "RunOptions", "
 class Method:
     """One row of the table: its loss ``make_loss(counts, params)``, epoch hooks
     ``make_hooks(loss, counts, params, reweight_epoch)``, ``build_model`` options, last bias at -log(C-1)
-    (``sigmoid_bias``), or the method whose model it re-uses with post-hoc logit adjustment (``posthoc_of``)."""
+    (``sigmoid_bias``), or the method whose model it re-uses with post-hoc logit adjustment (``posthoc_of``, tau)."""
 
     label: str
     make_loss: Callable | None = None
@@ -52,7 +52,6 @@ class Method:
     model_kwargs: dict = field(default_factory=dict)
     sigmoid_bias: bool = False
     posthoc_of: str | None = None
-    posthoc_tau: float = 1.0
     params: dict = field(default_factory=dict)
 
 
@@ -70,7 +69,7 @@ METHODS = {
         model_kwargs={"normed": True}, params={"max_m": 0.5, "s": 30.0, "beta": 0.9999}),
     "la": Method("Logit-adjusted loss (tau=1)", lambda c, p: losses.LogitAdjustedLoss(c, tau=p["tau"]),
                  params={"tau": 1.0}),
-    "la-posthoc": Method("ERM + post-hoc logit adjustment (tau=1)", posthoc_of="erm", posthoc_tau=1.0),
+    "la-posthoc": Method("ERM + post-hoc logit adjustment (tau=1)", posthoc_of="erm", params={"tau": 1.0}),
     "vs": Method("VS loss (gamma=0.2, tau=1.2)", lambda c, p: losses.VSLoss(c, gamma=p["gamma"], tau=p["tau"]),
                  params={"gamma": 0.2, "tau": 1.2}),
     "vs-tla-adrw": Method(
@@ -188,7 +187,7 @@ def method_spec(name: str, counts, **build) -> dict:
 def method_shots(name: str, logits, labels, counts) -> dict:
     """``metrics.shot_accuracy`` of method ``name``'s predictions (a post-hoc method adjusts its base's logits)."""
     if METHODS[name].posthoc_of:
-        logits = logit_adjust(logits, counts.double() / counts.sum(), tau=METHODS[name].posthoc_tau)
+        logits = logit_adjust(logits, counts.double() / counts.sum(), tau=METHODS[name].params["tau"])
     return metrics.shot_accuracy(labels, logits.argmax(1), counts)
 
 
