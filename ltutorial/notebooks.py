@@ -37,8 +37,6 @@ class NotebookResult:
     """Outcome of one notebook run."""
 
     name: str
-    profile: str
-    parameters: dict
     output: Path
     seconds: float = 0.0
     ok: bool = False
@@ -155,7 +153,7 @@ def execute_notebook(path: Path, output: Path, parameters: dict, *, timeout: flo
     """Execute one notebook with papermill in ``cwd`` (default its folder: a copy kept elsewhere runs in place)."""
     import papermill
 
-    result = NotebookResult(path.stem, str(parameters.get("PROFILE")), dict(parameters), output)
+    result = NotebookResult(path.stem, output)
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:  # ipykernel's start-up chatter is silenced (log level ERROR): one line per notebook; errors still show

@@ -261,7 +261,7 @@ def test_full_profile_without_cuda_says_it_will_take_hours(tiny, tmp_path, monke
     folder, params = tiny
     monkeypatch.setattr(runner, "_cuda_available", lambda: cuda)
     monkeypatch.setattr(runner, "execute_notebook", lambda path, output, parameters, timeout: runner.NotebookResult(
-        name=path.stem, profile=parameters["PROFILE"], parameters=parameters, output=output, ok=True))
+        path.stem, output, ok=True))
     stream = io.StringIO()
     runner.run_notebooks(["03"], profile=profile, out_dir=tmp_path / "out", notebooks_dir=folder, params_file=params,
                          stream=stream)
