@@ -106,7 +106,7 @@ BENCHMARKS = {
             "focal": (38.41, "Cao et al. 2019 Table 2: 61.59% error [unconfirmed cell]"),
             "cb-focal": (36.02, "Cao et al. 2019 Table 2: 63.98% error [unconfirmed cell]; Cui et al. 2019 Table 2 "
                                 "report 60.40% error for their best CB loss with beta and gamma tuned per column "
-                                "[unconfirmed; the tuned values are not on the reference sheet]"),
+                                "[unconfirmed; the tuned values are not confirmed either]"),
             "ldam-drw": (42.04, "Cao et al. 2019: 57.96% error (confirmed)"),
             "la": (43.89, "Menon et al. 2021 Table 2: 56.11% error [unconfirmed]; their own recipe"),
             "la-posthoc": (41.76, "Menon et al. 2021 Table 2: 58.24% error [unconfirmed]; their own recipe"),
@@ -114,7 +114,7 @@ BENCHMARKS = {
             "vs-tla-adrw": (43.20, "Wang et al. 2023, DDC README, standard 200-epoch setting (43.20 +- 0.05)"),
         },
         # DDC's C100 LT-100 tuning for TLA/ADRW (bash_script.sh). CB focal keeps beta 0.9999, the value the
-        # LDAM-DRW code uses and the sheet documents; the CB paper's per-column tuned beta is unconfirmed.
+        # LDAM-DRW code uses; the CB paper's per-column tuned beta is unconfirmed.
         "params": {"vs-tla-adrw": {"nu": 0.25, "tau_after": 0.75}},
     },
     "digits-lt": {"dataset": "digits-lt", "imbalance_ratio": 100, "paper": {}, "params": {}, "gap_notes": {}},
@@ -142,7 +142,6 @@ GAP_NOTES = {
 PRECISIONS = {"auto": None, "bf16": True, "fp32": False}
 #: ResNet-32 images/s of ``fit`` on 2 CPU cores (batch 128, crop+flip, measured 2026-11-27): the CPU time warning.
 CPU_RESNET32_IMAGES_PER_SECOND = 650
-
 
 
 def _check_methods(names) -> list[str]:
@@ -297,9 +296,8 @@ def prepare(config: RunConfig) -> SimpleNamespace:
         "benchmark": config.benchmark, "methods": names, "device": device, "device_slug": device_slug(dev),
         "dataset": spec["dataset"], "dataset_source": train.source, "imbalance_ratio": spec["imbalance_ratio"],
         "n_train": len(train), "n_test": len(test), "train_counts": train.class_counts.tolist(), "model": model,
-        "recipe": "ldam-drw-cifar", "epochs": recipe.epochs, "batch_size": recipe.batch_size,
-        "milestones": list(recipe.milestones),
-        "reweight_epoch": recipe.reweight_epoch, "seed": config.seed, "eval_every": config.eval_every,
+        "recipe": "ldam-drw-cifar", "epochs": recipe.epochs, "batch_size": recipe.batch_size, "seed": config.seed,
+        "milestones": list(recipe.milestones), "reweight_epoch": recipe.reweight_epoch, "eval_every": config.eval_every,
         "precision": config.precision, "ltutorial_version": __version__, "torch_version": torch.__version__,
         "metric": "balanced accuracy (%), top-1 on the balanced test set; many/medium/few: >100, 20-100, <20 "
                   "train images", **ddp.describe_processes(dev, recipe.batch_size, notes)}  # world_size, devices
