@@ -14,27 +14,22 @@ SUBCOMMANDS = {
                  "(also imagenet-lt, places-lt, inat2018 from your own copy)",
     "student": "write workshop notebooks: student copies without solutions + instructor copies",
 }
-
 #: The large benchmarks (``ltutorial.reproduce_large``, from the user's split files): dispatching needs no import.
 LARGE_BENCHMARK_NAMES = ("imagenet-lt", "inat2018", "places-lt")
-
-
-def usage() -> str:
-    lines = [f"usage: ltutorial <command> [options]   (ltutorial {__version__})", "", "commands:"]
-    lines += [f"  {name:<10} {help_text}" for name, help_text in SUBCOMMANDS.items()]
-    return "\n".join(lines + ["", "`ltutorial <command> --help` shows a command's options."])
 
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a sub-command; returns its exit status (2 for an unknown command)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    usage = "\n".join([f"usage: ltutorial <command> [options]   (ltutorial {__version__})", "", "commands:",
+                       *[f"  {name:<10} {text}" for name, text in SUBCOMMANDS.items()], "",
+                       "`ltutorial <command> --help` shows a command's options."])
     if not args or args[0] in ("-h", "--help", "--version"):
-        print(__version__ if args and args[0] == "--version" else usage())
+        print(__version__ if args and args[0] == "--version" else usage)
         return 0 if args else 2
     name, rest = args[0], args[1:]
     if name not in SUBCOMMANDS:
-        print(f"error: command must be one of {sorted(SUBCOMMANDS)}; got {name!r} instead.\n\n{usage()}",
-              file=sys.stderr)
+        print(f"error: command must be one of {sorted(SUBCOMMANDS)}; got {name!r} instead.\n\n{usage}", file=sys.stderr)
         return 2
     if name == "reproduce":
         module = "reproduce_large" if rest and rest[0] in LARGE_BENCHMARK_NAMES else "reproduce"

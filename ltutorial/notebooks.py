@@ -1,9 +1,7 @@
 """Run the tutorial notebooks headless with papermill: ``python -m ltutorial.notebooks`` / ``ltutorial notebooks``.
 
-A notebook runs under a profile (``smoke`` for CI, ``cpu`` for a laptop, ``full`` for a GPU). Its parameters,
-later ones winning: ``ci/notebook_params.yml``'s ``defaults`` for the profile, its entry for the notebook, the
-command line's ``-p NAME VALUE``; ``PROFILE`` is always set. A name the notebook's ``parameters`` cell does not
-define is refused before anything runs (papermill only warns, and a typo would silently change nothing).
+Parameters, later ones winning: ``ci/notebook_params.yml``'s profile defaults, its notebook entry, ``-p NAME VALUE``.
+A name the ``parameters`` cell does not define is refused before anything runs (papermill only warns).
 
     python -m ltutorial.notebooks --only 01 03 --profile smoke -p EPOCHS 5 --out build/mine
 """
@@ -12,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import re
 import sys
@@ -20,8 +17,9 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
-from ltutorial._validation import check_choice, check_writable_dir
+from ltutorial._validation import check_choice, check_number, check_writable_dir
 from ltutorial.profiles import PROFILES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +37,6 @@ class NotebookResult:
     """Outcome of one notebook run."""
 
     name: str
-    profile: str
-    parameters: dict
     output: Path
     seconds: float = 0.0
     ok: bool = False
@@ -61,16 +57,12 @@ def select_notebooks(paths: list[Path], only=None) -> list[Path]:
     if not only:
         return list(paths)
     by_key = {**{p.stem: p for p in paths}, **{p.name[:2]: p for p in paths}}
-    chosen = []
-    for item in only:
-        key = str(item).removesuffix(".ipynb")
-        key = f"{int(key):02d}" if key.isdigit() else key
-        if key not in by_key:
-            raise ValueError(f"only must name existing notebooks (numbers {sorted(p.name[:2] for p in paths)} or their "
-                             f"stems); got {item!r} instead.")
-        if by_key[key] not in chosen:
-            chosen.append(by_key[key])
-    return chosen
+    keys = [f"{int(k):02d}" if k.isdigit() else k for k in (str(item).removesuffix(".ipynb") for item in only)]
+    bad = [item for item, key in zip(only, keys) if key not in by_key]
+    if bad:
+        raise ValueError(f"only must name existing notebooks (numbers {sorted(p.name[:2] for p in paths)} or their "
+                         f"stems); got {bad[0]!r} instead.")
+    return list(dict.fromkeys(by_key[key] for key in keys))
 
 
 def resolve_profile(profile: str) -> str:
@@ -161,7 +153,7 @@ def execute_notebook(path: Path, output: Path, parameters: dict, *, timeout: flo
     """Execute one notebook with papermill in ``cwd`` (default its folder: a copy kept elsewhere runs in place)."""
     import papermill
 
-    result = NotebookResult(path.stem, str(parameters.get("PROFILE")), dict(parameters), output)
+    result = NotebookResult(path.stem, output)
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:  # ipykernel's start-up chatter is silenced (log level ERROR): one line per notebook; errors still show
@@ -181,16 +173,12 @@ def execute_notebook(path: Path, output: Path, parameters: dict, *, timeout: flo
 
 def run_notebooks(only=None, *, profile: str = "auto", parameters: dict | None = None, out_dir=None,
                   timeout: float | None = None, notebooks_dir=None, params_file=None, stream=None) -> list:
-    """Execute the selected notebooks one after another, one printed line each; a list of ``NotebookResult``.
-
-    Every parameter set is checked before the first notebook starts; a failed notebook does not stop the
-    others. Kernels see ``LTUTORIAL_PROGRESS=0`` (progress widgets only add noise to a saved notebook).
-    """
-    stream = sys.stdout if stream is None else stream
-    resolved = resolve_profile(profile)
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                or not math.isfinite(timeout) or timeout <= 0):
-        raise ValueError(f"timeout must be a positive number of seconds or None; got {timeout!r} instead.")
+    """Execute the selected notebooks one after another (every parameter set checked first), one printed line each;
+    a list of ``NotebookResult``. A failed notebook does not stop the others; kernels run with LTUTORIAL_PROGRESS=0
+    (progress widgets only add noise to a saved notebook)."""
+    stream, resolved = sys.stdout if stream is None else stream, resolve_profile(profile)
+    if timeout is not None:
+        check_number(timeout, name="timeout", strict=True)
     config = load_params_config(params_file)
     paths = select_notebooks(find_notebooks(notebooks_dir), only)
     if not paths:
@@ -207,25 +195,20 @@ def run_notebooks(only=None, *, profile: str = "auto", parameters: dict | None =
             "many hours on a CPU; `make dry-full` runs the same code path at tiny sizes.")
     width = max(len(p.stem) for p in paths)
     say(f"{'notebook':<{width}}  {'seconds':>8}  result")
-    results, saved = [], os.environ.get("LTUTORIAL_PROGRESS")
-    os.environ["LTUTORIAL_PROGRESS"] = "0"  # the kernels inherit our environment
-    try:
+    results = []
+    with mock.patch.dict(os.environ, LTUTORIAL_PROGRESS="0"):  # the kernels inherit our environment
         for path, params in plans:
             limit = timeout if timeout is not None else notebook_timeout(path, resolved, config)
             results.append(execute_notebook(path, out / path.name, params, timeout=limit))
             say(f"{results[-1].name:<{width}}  {results[-1].seconds:8.1f}  "
                 + ("pass" if results[-1].ok else f"FAIL  {results[-1].error}"))
-    finally:
-        if saved is None:
-            del os.environ["LTUTORIAL_PROGRESS"]
-        else:
-            os.environ["LTUTORIAL_PROGRESS"] = saved
     n_fail = sum(not r.ok for r in results)
     say(f"notebooks: {len(results) - n_fail} passed, {n_fail} failed in {sum(r.seconds for r in results):.1f} s")
     return results
 
 
-def build_parser(prog: str = "python -m ltutorial.notebooks") -> argparse.ArgumentParser:
+def main(argv=None, prog: str = "python -m ltutorial.notebooks") -> int:
+    """Command-line entry point; 0 when every notebook passed, 1 on a failure, 2 on bad input."""
     p = argparse.ArgumentParser(prog=prog, description="Execute the tutorial notebooks headless with papermill.")
     p.add_argument("--profile", default="auto", choices=RUN_PROFILES,
                    help="smoke (CI), cpu (laptop), full (GPU recipes), auto: full with CUDA else cpu (default)")
@@ -237,12 +220,7 @@ def build_parser(prog: str = "python -m ltutorial.notebooks") -> argparse.Argume
     p.add_argument("--notebooks-dir", help=argparse.SUPPRESS)
     p.add_argument("--params-file", help="parameters file (default: ci/notebook_params.yml)")
     p.add_argument("--list", action="store_true", help="list the notebooks and their parameters, then exit")
-    return p
-
-
-def main(argv=None, prog: str = "python -m ltutorial.notebooks") -> int:
-    """Command-line entry point; 0 when every notebook passed, 1 on a failure, 2 on bad input."""
-    args = build_parser(prog).parse_args(argv)
+    args = p.parse_args(argv)
     try:
         if args.list:
             for path in select_notebooks(find_notebooks(args.notebooks_dir), args.only):

@@ -3,11 +3,8 @@
 
     ltutorial reproduce cifar10-lt --methods erm,focal,cb-focal,ldam-drw,la,vs,vs-tla-adrw
 
-``METHODS`` holds each method (loss, epoch hooks, model options, post-hoc logit adjustment), ``BENCHMARKS``
-the papers' numbers. The methods train together through ``fit_many``; the table (balanced accuracy last and
-best, many/medium/few-shot, paper) goes to ``<out>/<device>-reproduce-<benchmark>.json`` and ``.md``, also
-every ``--checkpoint-every`` epochs and on an interruption with ``"complete": false``.
-Tiny CPU runs: ``--epochs 1 --max-train 512 --max-test 500 --model small_cnn``.
+The methods train together through ``fit_many``; the table goes to ``<out>/<device>-reproduce-<benchmark>.json``
+and ``.md``, also every ``--checkpoint-every`` epochs and on an interruption with ``"complete": false``.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ltutorial import data, metrics
+from ltutorial import data, losses, metrics
 from ltutorial._validation import check_choice, check_positive_int, check_writable_dir
 from ltutorial._version import __version__
 from ltutorial.data.prepare import stratified_subset
@@ -38,19 +35,16 @@ from ltutorial.train import distributed as ddp
 from ltutorial.train.compare import build_models, training_recipe
 from ltutorial.train.loop import evaluate, fit_many
 
-__all__ = ["METHODS", "BENCHMARKS", "Method", "RunOptions", "RunConfig", "option", "build_method", "method_spec",
-           "method_params", "run", "prepare", "train_and_report", "main", "parser", "command", "subsample", "device_slug",
-           "scale_caveat"]
+__all__ = ["METHODS", "BENCHMARKS", "DEFAULT_METHODS", "Method", "RunOptions", "RunConfig", "option", "build_method",
+           "method_spec", "method_params", "method_shots", "prepare", "train_and_report", "main", "command",
+           "subsample", "device_slug", "scale_caveat", "table_row", "report"]
+
 
 @dataclass(frozen=True)
 class Method:
-    """One row of the table: how to build its model, loss and hooks.
-
-    ``make_loss(counts, params)`` -> loss module; ``make_hooks(loss, counts, params, reweight_epoch)``
-    -> list of epoch hooks; ``model_kwargs`` go to ``build_model`` (``normed`` for LDAM);
-    ``sigmoid_bias`` sets the last bias to -log(C-1) (CB sigmoid/focal); ``posthoc_of`` names the
-    method whose trained model is re-used with post-hoc logit adjustment (tau ``posthoc_tau``).
-    """
+    """One row of the table: its loss ``make_loss(counts, params)``, epoch hooks
+    ``make_hooks(loss, counts, params, reweight_epoch)``, ``build_model`` options, last bias at -log(C-1)
+    (``sigmoid_bias``), or the method whose model it re-uses with post-hoc logit adjustment (``posthoc_of``, tau)."""
 
     label: str
     make_loss: Callable | None = None
@@ -58,53 +52,36 @@ class Method:
     model_kwargs: dict = field(default_factory=dict)
     sigmoid_bias: bool = False
     posthoc_of: str | None = None
-    posthoc_tau: float = 1.0
     params: dict = field(default_factory=dict)
 
 
-def _losses():
-    from ltutorial import losses
-
-    return losses
-
-
-def _drw_hooks(loss, counts, params, reweight_epoch):
-    return [_losses().DeferredReweighting(loss, counts, start_epoch=reweight_epoch, beta=params.get("beta", 0.9999))]
-
-
-def _tla_hooks(loss, counts, params, reweight_epoch):
-    return [_losses().TLAADRW(loss, counts, t0=reweight_epoch, tau_after=params["tau_after"], nu=params["nu"])]
-
-
 METHODS = {
-    "erm": Method("ERM (cross-entropy)", lambda c, p: _losses().CrossEntropyLoss(c)),
-    "focal": Method("Focal (softmax, gamma=1)", lambda c, p: _losses().FocalLoss(p["gamma"]), params={"gamma": 1.0}),
+    "erm": Method("ERM (cross-entropy)", lambda c, p: losses.CrossEntropyLoss(c)),
+    "focal": Method("Focal (softmax, gamma=1)", lambda c, p: losses.FocalLoss(p["gamma"]), params={"gamma": 1.0}),
     "cb-focal": Method(
         "CB focal (sigmoid, beta=0.9999, gamma=1)",
-        lambda c, p: _losses().ClassBalancedLoss(c, beta=p["beta"], loss_type="focal", gamma=p["gamma"]),
-        sigmoid_bias=True, params={"beta": 0.9999, "gamma": 1.0},
-    ),
+        lambda c, p: losses.ClassBalancedLoss(c, beta=p["beta"], loss_type="focal", gamma=p["gamma"]),
+        sigmoid_bias=True, params={"beta": 0.9999, "gamma": 1.0}),
     "ldam-drw": Method(
         "LDAM-DRW (max_m=0.5, s=30, CB beta=0.9999 at the 1st lr drop)",
-        lambda c, p: _losses().LDAMLoss(c, max_m=p["max_m"], s=p["s"]),
-        make_hooks=_drw_hooks, model_kwargs={"normed": True}, params={"max_m": 0.5, "s": 30.0, "beta": 0.9999},
-    ),
-    "la": Method("Logit-adjusted loss (tau=1)", lambda c, p: _losses().LogitAdjustedLoss(c, tau=p["tau"]),
+        lambda c, p: losses.LDAMLoss(c, max_m=p["max_m"], s=p["s"]),
+        make_hooks=lambda loss, c, p, t0: [losses.DeferredReweighting(loss, c, start_epoch=t0, beta=p["beta"])],
+        model_kwargs={"normed": True}, params={"max_m": 0.5, "s": 30.0, "beta": 0.9999}),
+    "la": Method("Logit-adjusted loss (tau=1)", lambda c, p: losses.LogitAdjustedLoss(c, tau=p["tau"]),
                  params={"tau": 1.0}),
-    "la-posthoc": Method("ERM + post-hoc logit adjustment (tau=1)", posthoc_of="erm", posthoc_tau=1.0),
-    "vs": Method("VS loss (gamma=0.2, tau=1.2)", lambda c, p: _losses().VSLoss(c, gamma=p["gamma"], tau=p["tau"]),
+    "la-posthoc": Method("ERM + post-hoc logit adjustment (tau=1)", posthoc_of="erm", params={"tau": 1.0}),
+    "vs": Method("VS loss (gamma=0.2, tau=1.2)", lambda c, p: losses.VSLoss(c, gamma=p["gamma"], tau=p["tau"]),
                  params={"gamma": 0.2, "tau": 1.2}),
     "vs-tla-adrw": Method(
         "VS -> TLA + ADRW (gamma=0.05, tau=1, nu=0.15)",
-        lambda c, p: _losses().VSLoss(c, gamma=p["gamma"], tau=p["tau"]),
-        make_hooks=_tla_hooks, params={"gamma": 0.05, "tau": 1.0, "nu": 0.15, "tau_after": 1.0},
-    ),
+        lambda c, p: losses.VSLoss(c, gamma=p["gamma"], tau=p["tau"]),
+        make_hooks=lambda loss, c, p, t0: [losses.TLAADRW(loss, c, t0=t0, tau_after=p["tau_after"], nu=p["nu"])],
+        params={"gamma": 0.05, "tau": 1.0, "nu": 0.15, "tau_after": 1.0}),
 }
-
 DEFAULT_METHODS = ("erm", "focal", "cb-focal", "ldam-drw", "la", "vs", "vs-tla-adrw")
 
-# Balanced test accuracy (%) reported for ResNet-32 with the 200-epoch LDAM-DRW recipe where one exists,
-# with the source; tags as in the reference sheet (deep_lt.md).
+# Balanced test accuracy (%) reported for ResNet-32 with the 200-epoch LDAM-DRW recipe where one exists, with the
+# source; [unconfirmed] / [secondary]: a cell not read in the paper itself.
 BENCHMARKS = {
     "cifar10-lt": {
         "dataset": "cifar10-lt", "imbalance_ratio": 100,
@@ -129,7 +106,7 @@ BENCHMARKS = {
             "focal": (38.41, "Cao et al. 2019 Table 2: 61.59% error [unconfirmed cell]"),
             "cb-focal": (36.02, "Cao et al. 2019 Table 2: 63.98% error [unconfirmed cell]; Cui et al. 2019 Table 2 "
                                 "report 60.40% error for their best CB loss with beta and gamma tuned per column "
-                                "[unconfirmed; the tuned values are not on the reference sheet]"),
+                                "[unconfirmed; the tuned values are not confirmed either]"),
             "ldam-drw": (42.04, "Cao et al. 2019: 57.96% error (confirmed)"),
             "la": (43.89, "Menon et al. 2021 Table 2: 56.11% error [unconfirmed]; their own recipe"),
             "la-posthoc": (41.76, "Menon et al. 2021 Table 2: 58.24% error [unconfirmed]; their own recipe"),
@@ -137,10 +114,10 @@ BENCHMARKS = {
             "vs-tla-adrw": (43.20, "Wang et al. 2023, DDC README, standard 200-epoch setting (43.20 +- 0.05)"),
         },
         # DDC's C100 LT-100 tuning for TLA/ADRW (bash_script.sh). CB focal keeps beta 0.9999, the value the
-        # LDAM-DRW code uses and the sheet documents; the CB paper's per-column tuned beta is unconfirmed.
+        # LDAM-DRW code uses; the CB paper's per-column tuned beta is unconfirmed.
         "params": {"vs-tla-adrw": {"nu": 0.25, "tau_after": 0.75}},
     },
-    "digits-lt": {"dataset": "digits-lt", "imbalance_ratio": 100, "paper": {}, "params": {}},
+    "digits-lt": {"dataset": "digits-lt", "imbalance_ratio": 100, "paper": {}, "params": {}, "gap_notes": {}},
 }
 
 # Known differences between our run and the setup behind each paper number: the first place to look
@@ -206,10 +183,17 @@ def method_spec(name: str, counts, **build) -> dict:
             "sigmoid_bias": METHODS[name].sigmoid_bias}
 
 
+def method_shots(name: str, logits, labels, counts) -> dict:
+    """``metrics.shot_accuracy`` of method ``name``'s predictions (a post-hoc method adjusts its base's logits)."""
+    if METHODS[name].posthoc_of:
+        logits = logit_adjust(logits, counts.double() / counts.sum(), tau=METHODS[name].params["tau"])
+    return metrics.shot_accuracy(labels, logits.argmax(1), counts)
+
+
 def device_slug(device: torch.device) -> str:
     """A file-name-safe name of the device: "cpu" or the GPU's name, e.g. "nvidia-h100-80gb-hbm3"."""
     device = torch.device(device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else {"mps": "apple-mps"}.get(device.type, "cpu")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
@@ -245,7 +229,6 @@ class RunOptions:
     def check(self, benchmarks) -> list[str]:
         """The method names (de-duplicated) once every option is checked, before any data is read."""
         check_choice(self.benchmark, sorted(benchmarks), name="benchmark")
-        names = _check_methods(self.methods)
         if self.model is not None:
             check_choice(self.model, sorted(MODELS), name="model")
         for key in ("epochs", "batch_size", "max_train", "max_test"):
@@ -253,12 +236,12 @@ class RunOptions:
                 check_positive_int(getattr(self, key), name=key)
         if self.out is not None:
             check_writable_dir(self.out, name="out")
-        return names
+        return _check_methods(self.methods)
 
 
 @dataclass(frozen=True)
 class RunConfig(RunOptions):
-    """``run``'s options: ``RunOptions`` and how often to evaluate and write, and the precision."""
+    """``prepare``'s options: ``RunOptions`` and how often to evaluate and write, and the precision."""
 
     # evaluating 10,000 test images every epoch adds about a quarter to a GPU run (est.)
     eval_every: int = option(5, "evaluate the test set every N epochs and after the last", type=int)
@@ -270,12 +253,6 @@ class RunConfig(RunOptions):
         check_positive_int(self.eval_every, name="eval_every")
         check_positive_int(self.checkpoint_every, name="checkpoint_every")
         return super().check(benchmarks)
-
-
-def run(benchmark: str = "cifar10-lt", methods=DEFAULT_METHODS, **options) -> dict:
-    """Train ``methods`` on ``benchmark`` with the LDAM-DRW recipe; return (and write) the results table.
-    ``options``: the fields of ``RunConfig``; "best" is the best of the epochs evaluated every ``eval_every``."""
-    return train_and_report(prepare(RunConfig(benchmark, methods, **options)))
 
 
 def prepare(config: RunConfig) -> SimpleNamespace:
@@ -302,26 +279,25 @@ def prepare(config: RunConfig) -> SimpleNamespace:
               f"{CPU_RESNET32_IMAGES_PER_SECOND} images/s on 2 CPU cores, measured; more cores are faster); for a "
               "quick check pass --epochs, --max-train/--max-test or --model small_cnn.")
     amp = PRECISIONS[config.precision]
-    for cond, note in (
-            ("jpeg" in train.source.lower(), "CIFAR read from a JPEG copy (lossy re-encoding of the official images): "
-                                             "expect small shifts."),
-            (recipe.epochs != 200, f"{recipe.epochs} epochs instead of the recipe's 200: numbers are not comparable "
-                                   "with the papers'."),
-            (config.precision != "auto", f"precision {config.precision} (--precision; the default is bf16 autocast "
-                                         "on CUDA)."),
-            (amp is not False and (dev.type == "cuda" or amp), "trained with bf16 autocast (weights and optimizer in "
-                                                               "fp32); the papers trained in fp32."),
-            (recipe.augment and not train.augment, f"{train.name}: crop+flip switched off (the dataset says it does "
-                                                   "not suit its images)."),
-            (config.eval_every > 1, f"test set evaluated every {config.eval_every} epochs and after the last: 'best' "
-                                    "is the best of the evaluated epochs.")):
-        notes += [note] * bool(cond)
+    notes += [note for cond, note in (
+        ("jpeg" in train.source.lower(), "CIFAR read from a JPEG copy (lossy re-encoding of the official images): "
+                                         "expect small shifts."),
+        (recipe.epochs != 200, f"{recipe.epochs} epochs instead of the recipe's 200: numbers are not comparable with "
+                               "the papers'."),
+        (config.precision != "auto", f"precision {config.precision} (--precision; the default is bf16 autocast on "
+                                     "CUDA)."),
+        (amp is not False and (dev.type == "cuda" or amp), "trained with bf16 autocast (weights and optimizer in "
+                                                           "fp32); the papers trained in fp32."),
+        (recipe.augment and not train.augment, f"{train.name}: crop+flip switched off (the dataset says it does not "
+                                               "suit its images)."),
+        (config.eval_every > 1, f"test set evaluated every {config.eval_every} epochs and after the last: 'best' is "
+                                "the best of the evaluated epochs.")) if cond]
     header = {
         "benchmark": config.benchmark, "methods": names, "device": device, "device_slug": device_slug(dev),
         "dataset": spec["dataset"], "dataset_source": train.source, "imbalance_ratio": spec["imbalance_ratio"],
         "n_train": len(train), "n_test": len(test), "train_counts": train.class_counts.tolist(), "model": model,
-        "epochs": recipe.epochs, "batch_size": recipe.batch_size, "milestones": list(recipe.milestones),
-        "reweight_epoch": recipe.reweight_epoch, "seed": config.seed, "eval_every": config.eval_every,
+        "recipe": "ldam-drw-cifar", "epochs": recipe.epochs, "batch_size": recipe.batch_size, "seed": config.seed,
+        "milestones": list(recipe.milestones), "reweight_epoch": recipe.reweight_epoch, "eval_every": config.eval_every,
         "precision": config.precision, "ltutorial_version": __version__, "torch_version": torch.__version__,
         "metric": "balanced accuracy (%), top-1 on the balanced test set; many/medium/few: >100, 20-100, <20 "
                   "train images", **ddp.describe_processes(dev, recipe.batch_size, notes)}  # world_size, devices
@@ -329,7 +305,7 @@ def prepare(config: RunConfig) -> SimpleNamespace:
                            device=dev, models=models, specs=specs, header=header, notes=notes)
 
 
-def subsample(train, test, config: RunConfig):
+def subsample(train, test, config: RunOptions):
     """(train, test, notes): the splits cut to ``max_train`` / ``max_test`` images with the same class shares."""
     notes = []
     if config.max_train is not None and config.max_train < len(train):
@@ -346,66 +322,80 @@ def train_and_report(exp: SimpleNamespace) -> dict:
     """Train the prepared models (results files kept current while they train), then print and write the table."""
     config, t0 = exp.config, time.perf_counter()
     write = config.out is not None and ddp.is_main_process()
+    progress = [None] * len(exp.trained)  # each model's History so far, for the partial tables
 
     def checkpoint(reason: str = "checkpoint while training") -> None:
-        if write:
-            try:
-                _write_files(_partial(exp, writer.histories, reason, time.perf_counter() - t0), config.out)
-            except OSError as err:  # a full disk must not stop the training
-                print(f"reproduce: could not write the partial results ({err}).")
+        """Write the table of the Histories so far ('last': each model's latest evaluation)."""
+        done = min(len(h.epoch) if h is not None else 0 for h in progress)
+        note = (f"PARTIAL ({reason}): every trained model has finished {done} of {exp.recipe.epochs} epochs; 'last' "
+                "is each model's latest evaluation.")
+        partial = {**exp.header, "complete": False, "epochs_reached": done, "seconds": time.perf_counter() - t0,
+                   "engine": ",".join(sorted({h.engine for h in progress if h is not None})),
+                   "rows": _rows(exp, progress), "notes": exp.notes + [note]}
+        try:
+            _write_files(partial, config.out)
+        except OSError as err:  # a full disk must not stop the training
+            print(f"reproduce: could not write the partial results ({err}).")
 
-    writer = _ProgressWriter(len(exp.trained), config.checkpoint_every, checkpoint)
     kw = {**exp.recipe.fit_kwargs(), "amp": PRECISIONS[config.precision]}
     kw["augment"] = bool(kw["augment"] and exp.train.augment)
+    hooks = [[*s["hooks"], *[_progress_hook(progress, i, config.checkpoint_every, checkpoint)] * write]
+             for i, s in enumerate(exp.specs)]
     try:
-        histories = fit_many(exp.models, exp.train, loss_fns=[s["loss"] for s in exp.specs],
-                             hooks=[[*s["hooks"], writer.hook(i)] for i, s in enumerate(exp.specs)], test=exp.test,
-                             device=exp.device, seed=config.seed, eval_every=config.eval_every, **kw)
+        histories = fit_many(exp.models, exp.train, loss_fns=[s["loss"] for s in exp.specs], hooks=hooks,
+                             test=exp.test, device=exp.device, seed=config.seed, eval_every=config.eval_every, **kw)
     except BaseException as err:  # a time limit's SIGINT too: keep what was trained, re-raise
-        if any(h is not None for h in writer.histories):
+        if write and any(h is not None for h in progress):
             checkpoint(f"interrupted by {type(err).__name__}")
-            if write:
-                print(f"reproduce: interrupted ({type(err).__name__}); partial results written to {config.out}.")
+            print(f"reproduce: interrupted ({type(err).__name__}); partial results written to {config.out}.")
         raise
     result = {**exp.header, "complete": True, "epochs_reached": min(len(h.epoch) for h in histories),
               "engine": ",".join(sorted({h.engine for h in histories})), "seconds": time.perf_counter() - t0,
-              "rows": _final_rows(exp, histories, kw["amp"]), "notes": exp.notes}
-    print(_table(result) + "".join(f"\nnote: {n}" for n in exp.notes))
-    if write:
-        result["files"] = _write_files(result, config.out)
+              "rows": _rows(exp, histories, kw["amp"], final=True), "notes": exp.notes}
+    return report(result, config.out)
+
+
+def report(result: dict, out) -> dict:
+    """Print the table as markdown; under torchrun rank 0 writes ``<out>/<device>-reproduce-<benchmark>.{json,md}``."""
+    print(_markdown(result))
+    if out is not None and ddp.is_main_process():
+        result["files"] = _write_files(result, out)
         print("wrote", ", ".join(result["files"]))
     return result
 
 
-def _final_rows(exp: SimpleNamespace, histories, amp) -> list[dict]:
-    """Each method's row from its trained model's test logits (post-hoc rows adjust their base's logits)."""
+def _progress_hook(histories: list, i: int, every: int, checkpoint: Callable) -> Callable:
+    """Epoch hook of model ``i``: record its History; ``checkpoint()`` when the last model running at an epoch sees a
+    multiple of ``every`` (fused: all at the same epoch) or a model starts after the previous one finished (one after
+    another, on the CPU). Graph-safe: no device sync."""
+    def record_progress(state):
+        histories[i] = state.history
+        last_running = i == len(histories) - 1 or histories[i + 1] is None
+        previous_done = i > 0 and histories[i - 1] is not None and len(histories[i - 1].epoch) == state.epochs
+        if (state.epoch > 0 and state.epoch % every == 0 and last_running) or (state.epoch == 0 and previous_done):
+            checkpoint()
+    return record_progress
+
+
+def _rows(exp: SimpleNamespace, histories, amp=None, final: bool = False) -> list[dict]:
+    """Each method's row: final, from its trained model's test logits; partial, from its History's last evaluation
+    (post-hoc rows need the model's logits: final table only)."""
     by_name, counts, rows = dict(zip(exp.trained, zip(exp.models, histories))), exp.train.class_counts, []
     for n in exp.names:
-        method = METHODS[n]
-        model, hist = by_name[method.posthoc_of or n]
-        logits = torch.as_tensor(evaluate(model, exp.test, device=exp.device, amp=amp)["logits"]).float().cpu()
-        if method.posthoc_of:
-            logits = logit_adjust(logits, counts.double() / counts.sum(), tau=method.posthoc_tau)
-        shots = metrics.shot_accuracy(exp.test.labels.cpu(), logits.argmax(1), counts)
-        rows.append(_row(n, exp.config.benchmark, hist, shots, last=100 * shots["all"] if method.posthoc_of else None))
-        if not method.posthoc_of and abs(100 * shots["all"] - rows[-1]["last"]) > 0.5:
+        posthoc = METHODS[n].posthoc_of
+        model, hist = by_name[posthoc or n]
+        if final:
+            logits = torch.as_tensor(evaluate(model, exp.test, device=exp.device, amp=amp)["logits"]).float().cpu()
+            shots = method_shots(n, logits, exp.test.labels.cpu(), counts)
+        else:
+            per_class = None if hist is None or posthoc else hist.per_class_accuracy
+            shots = None if per_class is None else _shot_means(per_class, counts.numpy())
+        rows.append(table_row(n, BENCHMARKS[exp.config.benchmark], hist, shots,
+                              last=100 * shots["all"] if final and posthoc else None))
+        if final and not posthoc and abs(100 * shots["all"] - rows[-1]["last"]) > 0.5:
             exp.notes.append(f"{n}: the trained model evaluates at {100 * shots['all']:.2f} but the last epoch logged "
                              f"{rows[-1]['last']:.2f}; many/medium/few come from the model as returned by fit_many.")
     return rows
-
-
-def _partial(exp: SimpleNamespace, histories, reason: str, seconds: float) -> dict:
-    """The table from the Histories so far (shot columns from each model's last evaluation)."""
-    by_name, counts, rows = dict(zip(exp.trained, histories)), exp.train.class_counts.numpy(), []
-    for n in exp.names:
-        hist = by_name[METHODS[n].posthoc_of or n]
-        per_class = None if hist is None or METHODS[n].posthoc_of else hist.per_class_accuracy
-        rows.append(_row(n, exp.config.benchmark, hist, None if per_class is None else _shot_means(per_class, counts)))
-    done = min(len(h.epoch) if h is not None else 0 for h in histories)
-    note = (f"PARTIAL ({reason}): every trained model has finished {done} of {exp.recipe.epochs} epochs; 'last' is "
-            "each model's latest evaluation.")
-    return {**exp.header, "complete": False, "epochs_reached": done, "seconds": seconds, "rows": rows,
-            "engine": ",".join(sorted({h.engine for h in histories if h is not None})), "notes": exp.notes + [note]}
 
 
 def _shot_means(per_class, counts) -> dict:
@@ -416,29 +406,9 @@ def _shot_means(per_class, counts) -> dict:
     return {k: float(v.mean()) if v.size else float("nan") for k, v in values.items()}
 
 
-class _ProgressWriter:
-    """Epoch hooks recording each model's History; they call ``on_checkpoint`` when the last model running at an epoch
-    sees a multiple of ``every`` (fused: all at the same epoch) and when a model starts after the previous one finished
-    (one after another, on the CPU). Graph-safe: no device sync."""
-
-    def __init__(self, n_models: int, every: int, on_checkpoint: Callable):
-        self.histories, self.every, self.on_checkpoint = [None] * n_models, every, on_checkpoint
-
-    def hook(self, i: int) -> Callable:
-        def record_progress(state):
-            self.histories[i] = state.history
-            last_running = i == len(self.histories) - 1 or self.histories[i + 1] is None
-            previous = self.histories[i - 1] if i > 0 else None
-            previous_done = previous is not None and len(previous.epoch) == state.epochs
-            if (state.epoch > 0 and state.epoch % self.every == 0 and last_running) or (
-                    state.epoch == 0 and previous_done):
-                self.on_checkpoint()
-        return record_progress
-
-
-def _row(name: str, benchmark: str, hist, shots: dict | None, last=None) -> dict:
-    """One table row: balanced accuracy (last and best evaluated epoch), shot accuracies, paper."""
-    method, spec, shots = METHODS[name], BENCHMARKS[benchmark], shots or {}
+def table_row(name: str, spec: dict, hist, shots: dict | None, last=None) -> dict:
+    """One table row: balanced accuracy (last and best evaluated epoch of ``hist``), shot accuracies, paper."""
+    method, shots = METHODS[name], shots or {}
     best = best_epoch = None
     if hist is not None and not method.posthoc_of and hist.final_balanced_accuracy is not None:
         last = 100 * float(hist.final_balanced_accuracy) if last is None else last
@@ -447,7 +417,7 @@ def _row(name: str, benchmark: str, hist, shots: dict | None, last=None) -> dict
     return {"method": name, "label": method.label, "params": {**method.params, **spec["params"].get(name, {})},
             "last": last, "best": best, "best_epoch": best_epoch,
             **{k: None if shots.get(k) is None else 100 * shots[k] for k in ("many", "medium", "few")},
-            "paper": paper, "paper_source": source, "gap_note": GAP_NOTES.get(name, ""),
+            "paper": paper, "paper_source": source, "gap_note": spec.get("gap_notes", GAP_NOTES).get(name, ""),
             "diff": None if paper is None or last is None else last - paper,
             "seconds": float(getattr(hist, "seconds", float("nan"))), "epochs_done": len(getattr(hist, "epoch", []))}
 
@@ -456,22 +426,12 @@ def _fmt(x) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
 
-def _table(result: dict) -> str:
-    keys = ("many", "medium", "few", "paper", "diff")
-    lines = [f"{'method':<14}{'last':>8}{'best':>8}{'ep':>5}" + "".join(f"{k:>8}" for k in keys)]
-    for r in result["rows"]:
-        ep = "-" if r["best_epoch"] is None else r["best_epoch"]
-        lines.append(f"{r['method']:<14}{_fmt(r['last']):>8}{_fmt(r['best']):>8}{ep:>5}"
-                     + "".join(f"{_fmt(r[k]):>8}" for k in keys))
-    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
-
-
 def _markdown(r: dict) -> str:
     lines = [
         f"# Reproduction: {r['benchmark']}", "", f"- device: {r['device']}",
         f"- dataset: {r['dataset']} ({r['dataset_source']}); train {r['n_train']} images "
         f"(per class {r['train_counts']}), test {r['n_test']} images",
-        f"- model: {r['model']}; epochs: {r['epochs']} (recipe ldam-drw-cifar, lr milestones {r['milestones']}, "
+        f"- model: {r['model']}; epochs: {r['epochs']} (recipe {r['recipe']}, lr milestones {r['milestones']}, "
         f"re-weighting epoch {r['reweight_epoch']}); batch {r['batch_size']}; seed {r['seed']}",
         f"- wall time: {r['seconds']:.1f} s for all methods together (ltutorial {r['ltutorial_version']}, "
         f"torch {r['torch_version']}{', engine ' + r['engine'] if r.get('engine') else ''}"
@@ -488,11 +448,10 @@ def _markdown(r: dict) -> str:
         lines.append(" | ".join(["", x["method"], _fmt(x["last"]), best,
                                  *[_fmt(x[k]) for k in ("many", "medium", "few", "paper", "diff")], ""]).strip())
     lines += ["", "Balanced accuracy in % (= top-1 on the balanced test set)."]
-    if any(x["paper_source"] for x in r["rows"]):
-        lines += ["", "Paper numbers and their sources (tags as in the reference sheet):", "",
-                  *[f"- {x['method']}: {x['paper_source']}" for x in r["rows"] if x["paper_source"]],
-                  "", "Known differences from the papers' setups (read these before a gap):", "",
-                  *[f"- {x['method']}: {x['gap_note']}" for x in r["rows"] if x.get("gap_note")]]
+    for title, key in (("Paper numbers and their sources:", "paper_source"),
+                       ("Known differences from the papers' setups (read these before a gap):", "gap_note")):
+        items = [f"- {x['method']}: {x[key]}" for x in r["rows"] if x[key]]
+        lines += ["", title, "", *items] * bool(items)
     return "\n".join(lines + ["", *[f"Note: {n}" for n in r["notes"]]] * bool(r.get("notes"))) + "\n"
 
 
@@ -506,27 +465,22 @@ def _write_files(result: dict, out) -> list[str]:
     return paths
 
 
-def parser(options=RunConfig, benchmarks=BENCHMARKS) -> argparse.ArgumentParser:
-    """The command line of ``options`` (a ``RunOptions`` class): the benchmark, then one flag per field."""
+def command(argv, config_class, benchmarks: dict, prepare: Callable, report: Callable) -> int:
+    """Parse ``argv`` (the benchmark, then one flag per ``config_class`` field), check the options and read the data
+    (a ValueError: one ``error:`` line naming it, exit 2), then train and report (an error while training keeps its
+    traceback). Under torchrun only rank 0 prints."""
     p = argparse.ArgumentParser(prog="ltutorial reproduce", description=__doc__.split("\n\n")[0])
     p.add_argument("benchmark", choices=sorted(benchmarks), help="which table to reproduce")
-    for f in fields(options)[1:]:
-        flags = ["--" + f.name.replace("_", "-")] + ["--data"] * (f.name == "root")
+    for f in fields(config_class)[1:]:
+        flags = ["--" + f.name.replace("_", "-")] + ["--data"] * (f.name == "root")  # README: --root (alias --data)
         p.add_argument(*flags, default=",".join(f.default) if isinstance(f.default, tuple) else f.default, **f.metadata)
     p.add_argument("--no-write", action="store_true", help="print only")
-    return p
-
-
-def command(argv, options: argparse.ArgumentParser, make_config: Callable, prepare: Callable,
-            report: Callable) -> int:
-    """Parse ``argv``, check the options and read the data (a ValueError: one ``error:`` line naming it, exit 2),
-    then train and report (an error while training keeps its traceback). Under torchrun only rank 0 prints."""
-    args = vars(options.parse_args(argv))
+    args = vars(p.parse_args(argv))
     args["out"] = None if args.pop("no_write") else args["out"]
     try:
         with ddp.quiet_unless_main():
             try:
-                experiment = prepare(make_config(**args))
+                experiment = prepare(config_class(**args))
             except ValueError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
@@ -538,4 +492,4 @@ def command(argv, options: argparse.ArgumentParser, make_config: Callable, prepa
 
 def main(argv=None) -> int:
     """``ltutorial reproduce cifar10-lt|cifar100-lt|digits-lt``: 0 when the table was made, 2 on bad input."""
-    return command(argv, parser(), RunConfig, prepare, train_and_report)
+    return command(argv, RunConfig, BENCHMARKS, prepare, train_and_report)

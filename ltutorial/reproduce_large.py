@@ -1,53 +1,45 @@
-"""``ltutorial reproduce imagenet-lt|places-lt|inat2018``: the supervised long-tailed methods on the large
-benchmarks, images read from the official split files and decoded in DataLoader workers (issue 15).
+"""``ltutorial reproduce imagenet-lt|places-lt|inat2018``: ``reproduce.METHODS`` on the large benchmarks, images
+decoded in DataLoader workers; under ``torchrun`` each rank decodes its B/W rows of every global batch.
 
     ltutorial reproduce imagenet-lt --root /data --methods erm,la,ldam-drw --workers 16
-
-The methods are ``reproduce.METHODS``, the recipe the benchmark's ``LARGE_BENCHMARKS`` entry (``RECIPES``). Under
-``torchrun --nproc_per_node=N -m ltutorial reproduce ...`` each rank decodes its B/W rows of every global batch
-(``ltutorial.train.distributed``); only rank 0 prints and writes ``<out>/<device>-reproduce-<benchmark>.json``.
-Tiny runs: ``--epochs 2 --image-size 32 --model small_cnn``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from ltutorial import metrics
 from ltutorial._validation import check_positive_int
 from ltutorial._version import __version__
 from ltutorial.data.large_lt import LARGE_LT, load_large_lt_pair, make_loader
 from ltutorial.device import seed_everything
 from ltutorial.losses import init_sigmoid_bias
 from ltutorial.models import build_model
-from ltutorial.posthoc import logit_adjust
-from ltutorial.reproduce import METHODS, RunOptions, build_method, command, device_slug, option, parser, subsample
+from ltutorial.reproduce import (METHODS, RunOptions, build_method, command, device_slug, method_shots, option, report,
+                                 subsample, table_row)
 from ltutorial.train import distributed as ddp
 from ltutorial.train.loop import TrainState
 from ltutorial.train.recipes import RECIPES
 
-__all__ = ["LARGE_BENCHMARKS", "LargeRunConfig", "run_large", "main", "train_epoch", "predict_loader"]
+__all__ = ["LARGE_BENCHMARKS", "LargeRunConfig", "prepare", "train_and_report", "main"]
 
 #: benchmark -> the recipe it trains with, per-method parameter overrides and the papers' numbers (top-1 %).
 LARGE_BENCHMARKS = {
     "imagenet-lt": {
-        "recipe": "decoupling-imagenet-lt", "params": {},
+        "recipe": "decoupling-imagenet-lt", "params": {}, "gap_notes": {},
         "paper": {"erm": (44.4, "Kang et al. 2020 (Decoupling) README, ResNeXt-50 joint training, instance-balanced "
                                 "sampling, 90 epochs (many 65.9 / medium 37.5 / few 7.7)")},
     },
-    "places-lt": {"recipe": "scratch-places-lt", "params": {}, "paper": {}},
+    "places-lt": {"recipe": "scratch-places-lt", "params": {}, "paper": {}, "gap_notes": {}},
     "inat2018": {
         "recipe": "decoupling-inat2018",
         # LDAM's author (issue #2 of the LDAM-DRW repository): max_m 0.5 is too large for iNaturalist, 0.3 is enough.
         "params": {"ldam-drw": {"max_m": 0.3}},
-        "paper": {},
+        "paper": {}, "gap_notes": {},
     },
 }
 
@@ -56,8 +48,7 @@ LARGE_BENCHMARKS = {
 DEFER_SHARE = 0.8
 
 
-
-def train_epoch(model, loader, *, loss_fn, optimizer, device, amp: bool) -> float:
+def _train_epoch(model, loader, *, loss_fn, optimizer, device, amp: bool) -> float:
     """One pass of SGD steps over ``loader``; returns the mean training loss (one host sync)."""
     model.train()
     total, batches = torch.zeros((), device=device), 0
@@ -81,7 +72,7 @@ def train_epoch(model, loader, *, loss_fn, optimizer, device, amp: bool) -> floa
 
 
 @torch.no_grad()
-def predict_loader(model, loader, *, device, amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _predict(model, loader, *, device, amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(logits float32 CPU, labels) of every batch of ``loader``, in order."""
     model.eval()
     logits, labels = [], []
@@ -95,7 +86,7 @@ def predict_loader(model, loader, *, device, amp: bool) -> tuple[torch.Tensor, t
 
 @dataclasses.dataclass(frozen=True)
 class LargeRunConfig(RunOptions):
-    """``run_large``'s options: ``RunOptions`` and the image size and decoding workers."""
+    """``prepare``'s options: ``RunOptions`` and the image size and decoding workers."""
 
     benchmark: str = "imagenet-lt"
     methods: tuple | str = option(("erm",), f"comma-separated, from {sorted(METHODS)}")
@@ -108,17 +99,8 @@ class LargeRunConfig(RunOptions):
         return super().check(benchmarks)
 
 
-def run_large(benchmark: str, methods=("erm",), **options) -> dict:
-    """Train ``methods`` on ``benchmark`` (``LARGE_BENCHMARKS``) with its recipe; return the result table.
-
-    ``options``: the fields of ``LargeRunConfig``. They are checked and the split files read (a missing one:
-    ``MissingDataError``, a ValueError) before any model is built.
-    """
-    return _train_and_report(_prepare(LargeRunConfig(benchmark, methods, **options)))
-
-
-def _prepare(config: LargeRunConfig) -> SimpleNamespace:
-    """Check the options, read the splits (each rank's loaders): the prepared run."""
+def prepare(config: LargeRunConfig) -> SimpleNamespace:
+    """Check the options, read the splits (a missing file: ``MissingDataError``, a ValueError), build the loaders."""
     names = config.check()
     recipe = RECIPES[LARGE_BENCHMARKS[config.benchmark]["recipe"]]
     recipe = dataclasses.replace(recipe.with_epochs(config.epochs or recipe.epochs), model=config.model or recipe.model,
@@ -139,9 +121,8 @@ def _prepare(config: LargeRunConfig) -> SimpleNamespace:
                      "the epochs, LDAM's CIFAR ratio; our choice).")
     dev = ddp.resolve_device(config.device)  # under torchrun: this rank's device, after joining the process group
     seed_everything(seed)
-    pin, workers = dev.type == "cuda", config.workers
+    pin, workers, batch = dev.type == "cuda", config.workers, recipe.batch_size
     # Every rank draws the same permutation and decodes its B/W rows of each global batch of B.
-    batch = recipe.batch_size
     sampler = ddp.ShardedBatchSampler(len(train), batch, seed=seed, drop_last=len(train) > batch)
     train_loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
                                                persistent_workers=workers > 0,
@@ -178,12 +159,12 @@ def _train_one(run: SimpleNamespace, name: str) -> tuple:
             hook(TrainState(epoch=epoch, epochs=recipe.epochs, model=model, loss_fn=loss_fn, optimizer=optimizer,
                             history=None, train=run.train, device=dev, lr=lr))
         run.train_loader.batch_sampler.set_epoch(epoch)
-        losses.append(train_epoch(net, run.train_loader, loss_fn=loss_fn, optimizer=optimizer, device=dev, amp=amp))
+        losses.append(_train_epoch(net, run.train_loader, loss_fn=loss_fn, optimizer=optimizer, device=dev, amp=amp))
         print(f"  {name}: epoch {epoch + 1}/{recipe.epochs}, lr {lr:.4g}, loss {losses[-1]:.4f}")
     return model, losses
 
 
-def _train_and_report(run: SimpleNamespace) -> dict:
+def train_and_report(run: SimpleNamespace) -> dict:
     """Train each model in turn, predict the test set, print and write the table."""
     config, recipe, dev, train, test = run.config, run.recipe, run.device, run.train, run.test
     print(f"reproduce {config.benchmark}: {run.trained} with {recipe.model}, {recipe.epochs} epochs, batch "
@@ -193,11 +174,16 @@ def _train_and_report(run: SimpleNamespace) -> dict:
     for n in run.trained:
         net, losses[n] = _train_one(run, n)
         outputs[n] = [ddp.gather_rows(t.to(dev)).cpu()
-                      for t in predict_loader(net, run.test_loader, device=dev, amp=dev.type == "cuda")]
+                      for t in _predict(net, run.test_loader, device=dev, amp=dev.type == "cuda")]
     bench = LARGE_BENCHMARKS[config.benchmark]
-    rows = [_row(n, *outputs[METHODS[n].posthoc_of or n], train.class_counts, bench) for n in run.names]
+    rows = []
+    for n in run.names:  # 'last': the model after its last epoch; no 'best' (no test evaluation while training)
+        shots = method_shots(n, *outputs[METHODS[n].posthoc_of or n], train.class_counts)
+        rows.append({**table_row(n, bench, None, shots, last=100 * shots["all"]), "epochs_done": recipe.epochs})
     result = {"benchmark": config.benchmark, "methods": run.names, "device": str(dev), "device_slug": device_slug(dev),
-              "recipe": bench["recipe"], "model": recipe.model, "epochs": recipe.epochs,
+              "dataset": config.benchmark, "dataset_source": str(train.folder), "recipe": bench["recipe"],
+              "milestones": list(recipe.milestones), "reweight_epoch": run.reweight_epoch,
+              "model": recipe.model, "epochs": recipe.epochs,
               "batch_size": recipe.batch_size, "lr": recipe.lr, "weight_decay": recipe.weight_decay,
               "image_size": config.image_size, "seed": config.seed, "n_train": len(train), "n_test": len(test),
               "train_counts": train.class_counts.tolist(), "train_losses": losses, "seconds": time.perf_counter() - t0,
@@ -205,34 +191,9 @@ def _train_and_report(run: SimpleNamespace) -> dict:
               **ddp.describe_processes(dev, recipe.batch_size, run.notes),
               "metric": "top-1 (%) on the balanced test split = balanced accuracy; many/medium/few: >100, "
                         "20-100, <20 train images", "rows": rows, "notes": run.notes}
-    fmt = lambda v: "-" if v is None or not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
-    keys = ("top1", "many", "medium", "few", "paper", "diff")
-    print(f"{'method':<14}" + "".join(f"{k:>8}" for k in keys) + "\n" + "-" * 62)
-    for r in rows:
-        print(f"{r['method']:<14}" + "".join(f"{fmt(r[k]):>8}" for k in keys))
-    for note in run.notes:
-        print("note:", note)
-    if config.out is not None and ddp.is_main_process():
-        path = Path(config.out) / f"{result['device_slug']}-reproduce-{config.benchmark}.json"
-        path.write_text(json.dumps(result, indent=2, default=float) + "\n")
-        result["files"] = [str(path)]
-        print("wrote", path)
-    return result
-
-
-def _row(name, logits, labels, counts, spec) -> dict:
-    """One table row: top-1 (= balanced accuracy on the balanced test split), shot accuracies, paper."""
-    method = METHODS[name]
-    if method.posthoc_of:
-        logits = logit_adjust(logits, counts.double() / counts.sum(), tau=method.posthoc_tau)
-    shots = {k: 100 * v for k, v in metrics.shot_accuracy(labels, logits.argmax(1), counts).items()}
-    paper, source = spec["paper"].get(name, (None, ""))
-    return {"method": name, "label": method.label, "top1": shots["all"], "many": shots["many"],
-            "medium": shots["medium"], "few": shots["few"], "paper": paper, "paper_source": source,
-            "diff": None if paper is None else shots["all"] - paper}
+    return report(result, config.out)
 
 
 def main(argv=None) -> int:
-    """``ltutorial reproduce imagenet-lt|places-lt|inat2018``: 0 when the table was made, 2 on bad input or
-    missing data (one ``error:`` line)."""
-    return command(argv, parser(LargeRunConfig, LARGE_BENCHMARKS), LargeRunConfig, _prepare, _train_and_report)
+    """``ltutorial reproduce imagenet-lt|places-lt|inat2018``: 0 when the table was made, 2 on bad input or data."""
+    return command(argv, LargeRunConfig, LARGE_BENCHMARKS, prepare, train_and_report)

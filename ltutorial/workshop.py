@@ -27,7 +27,6 @@ INSTALL_HINT = "pip install 'ltutorial[workshop]'  (or: pip install nbgrader)"
 # "**Exercise 2 (balanced accuracy by hand).**" or "**2.**" in the markdown above an exercise.
 EXERCISE_HEADING = re.compile(r"\*\*(?:Exercise\s+)?(\d+)\s*(?:\(([^)]*)\))?\s*[.:]?\*\*")
 CHECK_CALL = re.compile(r"\bexercises\.check_\w+\s*\(")
-ASSIGNMENT = re.compile(r"^\s*([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*(?:[-+*/@%|&^]|//|\*\*)?=(?!=)", re.M)
 
 
 @dataclass(frozen=True)
@@ -58,15 +57,13 @@ def solution_region(source: str) -> tuple[list[str], list[str], list[str]]:
 
 def assigned_names(lines: list[str]) -> list[str]:
     """Names the code binds (assignments, loop targets, def/class), in order of first binding."""
-    code = textwrap.dedent("\n".join(lines))
     try:
-        tree = ast.parse(code)
-    except SyntaxError:  # a region inside a block, or IPython syntax: fall back to `name = ...` lines
-        found = [n.strip() for m in ASSIGNMENT.finditer(code) for n in m.group(1).split(",")]
-    else:
-        nodes = sorted(ast.walk(tree), key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
-        found = [n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
-        found += [n.name for n in nodes if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+        tree = ast.parse(textwrap.dedent("\n".join(lines)))
+    except SyntaxError:  # IPython syntax, or a region that does not parse on its own: the stub names no answer
+        return []
+    nodes = sorted(ast.walk(tree), key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
+    found = [n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+    found += [n.name for n in nodes if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     return [n for n in dict.fromkeys(found) if n != "_"]
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 import ltutorial as lt
 from ltutorial import cli
 from ltutorial.data import large_lt as L
-from ltutorial.reproduce_large import run_large
+from ltutorial.reproduce_large import LargeRunConfig, prepare, train_and_report
 
 
 def _image(seed: int, size: int = 32) -> torch.Tensor:
@@ -256,18 +256,19 @@ def test_reproduce_without_data_prints_one_error_line(tmp_path, capsys):
 def test_reproduce_two_epochs_on_a_tiny_imagenet_lt_folder(tiny_imagenet_lt, tmp_path):
     root, _ = tiny_imagenet_lt
     out = tmp_path / "out"
-    result = run_large("imagenet-lt", "erm,ldam-drw,la-posthoc", epochs=2, device="cpu", root=root, out=out,
-                       model="small_cnn", batch_size=8, image_size=32, workers=0)
+    result = train_and_report(prepare(LargeRunConfig("imagenet-lt", "erm,ldam-drw,la-posthoc", epochs=2, device="cpu",
+                                                     root=root, out=out, model="small_cnn", batch_size=8,
+                                                     image_size=32, workers=0)))
     assert [r["method"] for r in result["rows"]] == ["erm", "ldam-drw", "la-posthoc"]
     assert result["train_counts"] == [12, 6, 3] and result["n_test"] == 12
     assert set(result["train_losses"]) == {"erm", "ldam-drw"}  # the post-hoc row reuses erm's model
     for row in result["rows"]:
         # 4 test images per class: every per-class accuracy is a multiple of 1/4, so is their mean times 3
-        assert 0 <= row["top1"] <= 100 and (row["top1"] * 3 / 25) == pytest.approx(round(row["top1"] * 3 / 25))
+        assert 0 <= row["last"] <= 100 and (row["last"] * 3 / 25) == pytest.approx(round(row["last"] * 3 / 25))
         # counts 12/6/3 are all < 20: every class is few-shot, so few = all and many/medium are empty (NaN)
-        assert row["few"] == pytest.approx(row["top1"]) and math.isnan(row["many"]) and math.isnan(row["medium"])
+        assert row["few"] == pytest.approx(row["last"]) and math.isnan(row["many"]) and math.isnan(row["medium"])
     saved = json.loads((out / "cpu-reproduce-imagenet-lt.json").read_text())
-    assert saved["rows"][0]["top1"] == pytest.approx(result["rows"][0]["top1"])
+    assert saved["rows"][0]["last"] == pytest.approx(result["rows"][0]["last"])
     assert any("3 classes in the training list" in n for n in saved["notes"])
 
 
@@ -294,8 +295,9 @@ def test_the_notebook_experiments_refuse_the_file_backed_sets(tiny_imagenet_lt):
 
 def test_reproduce_subsamples_with_the_same_class_shares(tiny_imagenet_lt):
     root, _ = tiny_imagenet_lt
-    result = run_large("imagenet-lt", "erm", epochs=1, device="cpu", root=root, out=None, model="small_cnn",
-                       batch_size=8, image_size=16, workers=0, max_train=14, max_test=9)
+    result = train_and_report(prepare(LargeRunConfig("imagenet-lt", "erm", epochs=1, device="cpu", root=root, out=None,
+                                                     model="small_cnn", batch_size=8, image_size=16, workers=0,
+                                                     max_train=14, max_test=9)))
     # 14 of the 21 training images keep the 12:6:3 shares; 9 of the 12 test images keep 3 per class
     assert result["train_counts"] == [8, 4, 2] and result["n_test"] == 9
     assert "files" not in result  # out=None writes nothing

@@ -195,7 +195,7 @@ def test_bad_inputs_raise_value_errors(tiny, tmp_path):
         runner.select_notebooks(paths, ["07"])
     with pytest.raises(ValueError, match=r"profile must be one of .*'gpu'"):
         runner.resolve_profile("gpu")
-    with pytest.raises(ValueError, match="timeout must be a positive number"):
+    with pytest.raises(ValueError, match="timeout must be a finite number > 0"):
         runner.run_notebooks(profile="smoke", timeout=0, notebooks_dir=folder, params_file=params)
     with pytest.raises(ValueError, match="notebooks_dir must be an existing folder"):
         runner.find_notebooks(tmp_path / "missing")
@@ -261,7 +261,7 @@ def test_full_profile_without_cuda_says_it_will_take_hours(tiny, tmp_path, monke
     folder, params = tiny
     monkeypatch.setattr(runner, "_cuda_available", lambda: cuda)
     monkeypatch.setattr(runner, "execute_notebook", lambda path, output, parameters, timeout: runner.NotebookResult(
-        name=path.stem, profile=parameters["PROFILE"], parameters=parameters, output=output, ok=True))
+        path.stem, output, ok=True))
     stream = io.StringIO()
     runner.run_notebooks(["03"], profile=profile, out_dir=tmp_path / "out", notebooks_dir=folder, params_file=params,
                          stream=stream)
@@ -288,9 +288,9 @@ def test_command_line_bad_out_or_timeout_is_one_error_line(tiny, tmp_path, capsy
     for extra, message in (
         (["--out", str(a_file)], f"error: out_dir must be a folder to write into; got {str(a_file)!r}, which is a file"),
         (["--out", str(a_file / "sub")], "error: out_dir must be a folder this user can write into; got"),
-        (["--out", str(tmp_path / "o"), "--timeout", "nan"], "error: timeout must be a positive number of seconds or "
-                                                             "None; got nan instead."),
-        (["--out", str(tmp_path / "o"), "--timeout", "inf"], "error: timeout must be a positive number"),
+        (["--out", str(tmp_path / "o"), "--timeout", "nan"], "error: timeout must be a finite number > 0; got nan "
+                                                             "instead."),
+        (["--out", str(tmp_path / "o"), "--timeout", "inf"], "error: timeout must be a finite number > 0; got inf"),
     ):
         assert cli.main(["notebooks", *common, *extra]) == 2
         err = capsys.readouterr().err

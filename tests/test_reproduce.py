@@ -43,9 +43,9 @@ def test_methods_registry_and_hyperparameters():
     with pytest.raises(ValueError, match="method 'la-posthoc' trains no model of its own"):
         reproduce.build_method("la-posthoc", counts)
     with pytest.raises(ValueError, match="methods must be"):
-        reproduce.run("digits-lt", "erm,ladm", out=None)
+        reproduce.RunConfig("digits-lt", "erm,ladm", out=None).check()
     with pytest.raises(ValueError, match="benchmark must be one of"):
-        reproduce.run("cifar10", "erm", out=None)
+        reproduce.RunConfig("cifar10", "erm", out=None).check()
 
 
 def test_tiny_end_to_end_cpu(tmp_path, capsys):
@@ -126,7 +126,7 @@ def test_markdown_table_lists_paper_sources_and_gap_notes():
            "gap_note": reproduce.GAP_NOTES["ldam-drw"], "diff": 76.5 - 77.03, "seconds": 1.0}
     result = {"benchmark": "cifar10-lt", "device": "NVIDIA H200", "dataset": "cifar10-lt",
               "dataset_source": "ImageFolder JPEG copy", "n_train": 12406, "train_counts": [5000, 50],
-              "n_test": 10000, "model": "resnet32", "epochs": 200, "milestones": [160, 180], "reweight_epoch": 160,
+              "n_test": 10000, "model": "resnet32", "recipe": "ldam-drw-cifar", "epochs": 200, "milestones": [160, 180], "reweight_epoch": 160,
               "batch_size": 128, "seed": 0, "seconds": 240.0, "ltutorial_version": "0.1", "torch_version": "2",
               "rows": [row], "notes": ["a note"]}
     md = reproduce._markdown(result)
@@ -256,21 +256,14 @@ def test_shot_columns_from_per_class_accuracy_match_metrics():
         assert got[k] == pytest.approx(want[k])
     assert math.isnan(reproduce._shot_means(per_class[:2], counts[:2])["few"])
     with pytest.raises(ValueError, match="eval_every"):
-        reproduce.run("digits-lt", "erm", eval_every=0, out=None)
+        reproduce.RunConfig("digits-lt", "erm", eval_every=0, out=None).check()
 
 
 @pytest.mark.parametrize("epochs, warned", [(None, True), (2, False)])
-def test_a_long_cpu_run_says_how_long_it_will_take(monkeypatch, capsys, epochs, warned):
-    class Stop(Exception):
-        pass
-
-    def engine(models, train, **kw):
-        raise Stop  # the warning comes before any training
-
-    monkeypatch.setattr(reproduce, "fit_many", engine)
-    with pytest.raises(Stop):
-        reproduce.run("digits-lt", reproduce.DEFAULT_METHODS, epochs=epochs, device="cpu", model="resnet32",
-                      out=None)
+def test_a_long_cpu_run_says_how_long_it_will_take(capsys, epochs, warned):
+    # the warning comes before any training
+    reproduce.prepare(reproduce.RunConfig("digits-lt", reproduce.DEFAULT_METHODS, epochs=epochs, device="cpu",
+                                          model="resnet32", out=None))
     out = capsys.readouterr().out
     assert ("on the CPU this takes about" in out) is warned
     if warned:
@@ -353,7 +346,7 @@ def test_command_line_out_must_be_a_writable_folder(tmp_path, capsys, monkeypatc
 
 def test_precision_is_checked_before_training():
     with pytest.raises(ValueError, match=r"precision must be one of \['auto', 'bf16', 'fp32'\]; got 'half' instead"):
-        reproduce.run("digits-lt", "erm", precision="half", out=None)
+        reproduce.RunConfig("digits-lt", "erm", precision="half", out=None).check()
     with pytest.raises(SystemExit):
         reproduce.main(TINY + ["--precision", "half"])
 

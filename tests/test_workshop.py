@@ -69,8 +69,7 @@ def test_find_exercises_reads_the_markdown_markers_and_check_cell():
     # `ordered` is bound by the solution but read by neither the check nor the cell's last lines
     assert first.answers == ("my_ratio", "my_share") and first.task == "compute both from counts"
     assert first.label == "Exercise 2 (ratios by hand)"
-    # a region inside a loop does not parse on its own: its `total += c` is found by the fallback;
-    # the next code cell calls no check, so there is none
+    # a region inside a loop, dedented: its `total += c` binds total; the next code cell calls no check
     assert (second.number, second.title, second.check_index, second.answers) == (3, "", None, ("total",))
 
 

@@ -32,16 +32,13 @@ def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwarg
     """
     if not isinstance(log, bool):
         raise ValueError(f"log must be True or False; got {log!r} instead.")
-    start = time.perf_counter()
-    config = training_recipe(epochs, **recipe)
-    if isinstance(methods, (list, tuple)):
-        methods = {m: m for m in methods}
+    start, config = time.perf_counter(), training_recipe(epochs, **recipe)
+    methods = {m: m for m in methods} if isinstance(methods, (list, tuple)) else methods
     specs = {label: _spec(label, spec, train.class_counts, config.reweight_epoch, method_params)
              for label, spec in methods.items()}
     models = build_models(specs.values(), train, model, model_kwargs, seed)
-    hooks = [list(spec.get("hooks", [])) for spec in specs.values()]
-    if log:
-        hooks = [[*hk, _announce(label, i, len(specs), start)] for i, (label, hk) in enumerate(zip(specs, hooks))]
+    hooks = [[*spec.get("hooks", []), *[_announce(label, i, len(specs), start)] * log]
+             for i, (label, spec) in enumerate(specs.items())]
     kw = config.fit_kwargs()
     kw["augment"] = bool(kw["augment"] and train.augment)
     loss_fns = [spec["loss"] for spec in specs.values()]
