@@ -21,6 +21,10 @@ def _images(n=6, c=3, size=8, seed=0):
     return torch.randint(0, 256, (n, c, size, size), generator=g, dtype=torch.uint8)
 
 
+def _u8(x):
+    return (x * 255).round().to(torch.uint8)
+
+
 def _tiny_dataset(n=24, size=8, num_classes=3, seed=0):
     labels = torch.arange(n) % num_classes
     return ImageDataset(_images(n, 3, size, seed), labels, [str(c) for c in range(num_classes)])
@@ -91,8 +95,8 @@ def test_augment_keeps_shape_dtype_device_and_is_seeded():
     assert a.shape == x.shape and a.dtype == torch.float32 and a.device == x.device
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
-    u = ssl.ContrastiveAugment(size=8, output="uint8")(x, torch.Generator().manual_seed(3))
-    assert u.shape == (6, 3, 8, 8) and u.dtype == torch.uint8
+    u = ssl.ContrastiveAugment(size=8, mean=(0.5,) * 3, std=(0.2,) * 3)(x, torch.Generator().manual_seed(3), normalize=False)
+    assert u.shape == (6, 3, 8, 8) and u.dtype == torch.float32 and 0 <= float(u.min()) <= float(u.max()) <= 1
     v1, v2 = aug(torch.cat([x, x]), torch.Generator().manual_seed(3)).chunk(2)
     assert v1.shape == x.shape and not torch.equal(v1, v2)
     with pytest.raises(ValueError, match="uint8"):
@@ -106,9 +110,9 @@ def test_full_crop_with_flip_equals_mirror_and_grayscale_matches_torchvision():
 
     x = _images(4, 3, 8)
     flip_only = ssl.ContrastiveAugment(
-        size=None, scale=(1, 1), ratio=(1, 1), flip_p=1.0, jitter_p=0.0, grayscale_p=0.0, interpolation="bilinear", output="uint8"
+        size=None, scale=(1, 1), ratio=(1, 1), flip_p=1.0, jitter_p=0.0, grayscale_p=0.0, interpolation="bilinear"
     )
-    assert torch.equal(flip_only(x, torch.Generator().manual_seed(0)), torch.flip(x, dims=[3]))
+    assert torch.equal(_u8(flip_only(x, torch.Generator().manual_seed(0))), torch.flip(x, dims=[3]))
     gray = ssl.ContrastiveAugment(
         size=None, scale=(1, 1), ratio=(1, 1), flip_p=0.0, jitter_p=0.0, grayscale_p=1.0, interpolation="bilinear"
     )
@@ -434,7 +438,7 @@ def test_flip_grayscale_and_jitter_are_drawn_per_sample_with_the_recipe_probabil
     x = _images(1, 3, 4, seed=7).expand(n, -1, -1, -1).contiguous()
     ident = dict(size=None, scale=(1, 1), ratio=(1, 1), interpolation="bilinear")
     g = torch.Generator().manual_seed(0)
-    out = ssl.ContrastiveAugment(**ident, jitter_p=0.0, grayscale_p=0.0, output="uint8")(x, g)
+    out = _u8(ssl.ContrastiveAugment(**ident, jitter_p=0.0, grayscale_p=0.0)(x, g))
     flipped = (out == torch.flip(x, dims=[3])).flatten(1).all(1)
     same = (out == x).flatten(1).all(1)
     assert bool((flipped ^ same).all()) and abs(float(flipped.float().mean()) - 0.5) < 0.04
@@ -460,7 +464,6 @@ def test_flip_grayscale_and_jitter_are_drawn_per_sample_with_the_recipe_probabil
         (dict(jitter=(1.2, 0, 0, 0)), "jitter must have brightness"),
         (dict(jitter=(0.4, 0.4)), "jitter must be 4 numbers"),
         (dict(interpolation="lanczos"), "interpolation must be one of"),
-        (dict(output="int"), "output must be one of"),
         (dict(mean=(0.5, 0.5, 0.5)), "mean and std must both be given"),
     ],
 )
@@ -471,7 +474,7 @@ def test_contrastive_augment_rejects_bad_settings(kwargs, match):
 
 def test_augment_helpers_reject_bad_input_and_resize_keeps_constants():
     aug = ssl.ContrastiveAugment(size=None, mean=(0.5,), std=(0.2,))
-    with pytest.raises(ValueError, match="mean must have one value per channel"):
+    with pytest.raises(ValueError, match="mean and std must have one value per channel"):
         aug(_images(2, 3, 8), torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="images must be a 4-D uint8"):
         ssl.resize_images(torch.zeros(2, 3, 8, 8), 4)
@@ -547,8 +550,7 @@ def test_bcl_strength_formulas_state_and_errors():
         ssl.memorization_score(torch.ones(2, 2))
     with pytest.raises(ValueError, match="ema_losses must be finite"):
         ssl.memorization_score(torch.tensor([1.0, float("nan")]))
-    for kwargs, match in [(dict(beta=-1), "beta"), (dict(beta=1.5), "beta"), (dict(k=0), "k must be an integer"),
-                          (dict(max_magnitude=5), "max_magnitude"), (dict(probability=2.0), "probability")]:
+    for kwargs, match in [(dict(beta=-1), "beta"), (dict(beta=1.5), "beta"), (dict(k=0), "k must be an integer")]:
         with pytest.raises(ValueError, match=match):
             ssl.BCL(**kwargs)
 
@@ -563,11 +565,6 @@ def test_boosted_randaugment_rejects_bad_input():
         ssl.boosted_randaugment(x, torch.full((4,), 1.5))
     with pytest.raises(ValueError, match="k must be an integer"):
         ssl.boosted_randaugment(x, torch.zeros(4), k=0)
-    with pytest.raises(ValueError, match="probability"):
-        ssl.boosted_randaugment(x, torch.zeros(4), probability=1.5)
-    # probability 1 with score 0 still applies one op per image at the k = 1 floor (level 10 / 30).
-    out = ssl.boosted_randaugment(x, torch.zeros(4), probability=1.0, generator=torch.Generator().manual_seed(0))
-    assert int((out - x).abs().flatten(1).amax(1).gt(1e-4).sum()) >= 3
 
 
 def _sinkhorn_numpy(t, prior, eps, iters):
@@ -688,7 +685,6 @@ def test_ssl_subsets_shuffled_classes_and_errors():
         (dict(warmup_epochs=3), "warmup_epochs must be <= epochs"),
         (dict(min_lr=1.0), "min_lr must be <= lr"),
         (dict(method=ssl.GHConfig()), "method must be a method object"),
-        (dict(method=ssl.BCL(), augment=ssl.ContrastiveAugment(size=8, output="uint8")), "augment must produce float"),
         (dict(seed=-1), "seed"),
     ],
 )

@@ -1,10 +1,7 @@
 """SimCLR's CIFAR augmentation and BCL's RandAugment operations as batched tensor ops on the device.
 
-Recipe of SDCLR / BCL / GH: RandomResizedCrop to 32 px, scale (0.1, 1), bicubic; horizontal flip;
-ColorJitter(0.4, 0.4, 0.4, 0.1) with p = 0.8; grayscale with p = 0.2 (Chen et al., ICML 2020).
-Torchvision runs these per PIL image in DataLoader workers, which cannot feed a GPU; here one call
-transforms a uint8 batch with parameters drawn per sample from a ``torch.Generator`` (same seed,
-same views). Notebooks 10-12; ``RANDAUGMENT_OPS`` serve BCL (notebook 11).
+RandomResizedCrop(32, scale (0.1, 1), bicubic), flip, ColorJitter(0.4, 0.4, 0.4, 0.1) w.p. 0.8, grayscale
+w.p. 0.2 (Chen et al., ICML 2020), drawn per sample from a ``torch.Generator``. Notebooks 10-12.
 """
 
 from __future__ import annotations
@@ -16,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ltutorial._validation import check_choice, check_positive_int, check_probability
+from ltutorial.train.augment import normalize
 
 __all__ = ["ContrastiveAugment", "RANDAUGMENT_OPS", "rgb_to_hsv", "hsv_to_rgb", "resize_images"]
 
@@ -24,7 +22,6 @@ _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
-    """Luma of RGB images (N x 1 x H x W); one-channel images are returned as they are."""
     if x.shape[1] != 3:
         return x
     return (x * torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
@@ -58,9 +55,7 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
 
 def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     """Downscale uint8 images to size x size with antialiasing, once (the CPU profiles use 16 px)."""
-    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"images must be a 4-D uint8 tensor; "
-                         f"got {getattr(images, 'dtype', type(images).__name__)} instead.")
+    _check_uint8(images)
     size = check_positive_int(size, name="size")
     if tuple(images.shape[-2:]) == (size, size):
         return images
@@ -81,13 +76,10 @@ def _check_range(value, *, name: str, low: float, high: float | None = None) -> 
 
 @dataclass
 class ContrastiveAugment:
-    """SimCLR's CIFAR augmentation of a whole uint8 batch in one call, every parameter drawn per sample.
+    """SimCLR's augmentation of a uint8 batch: float32 normalised with mean/std (``normalize=False``: [0, 1]).
 
-    RandomResizedCrop (ten tries as torchvision) and flip as one ``affine_grid`` + ``grid_sample``;
-    ColorJitter (factors ~ U(1 - j, 1 + j), hue ~ U(-h, h), random order) with ``jitter_p``; grayscale
-    with ``grayscale_p``; clamped after each step like torchvision. Returns float32 normalised with
-    mean/std (``normalize=False``: [0, 1]) or, with ``output="uint8"``, rounded uint8.
-    """
+    Crop (torchvision's ten tries) and flip in one ``grid_sample``; jitter factors ~ U(1 - j, 1 + j), hue
+    ~ U(-h, h), in random order; clamped after each step like torchvision."""
 
     size: int | None = 32
     scale: tuple = (0.1, 1.0)
@@ -99,7 +91,6 @@ class ContrastiveAugment:
     interpolation: str = "bicubic"
     mean: tuple | None = None
     std: tuple | None = None
-    output: str = "float"
 
     def __post_init__(self):
         if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1):
@@ -120,7 +111,6 @@ class ContrastiveAugment:
                              f"got {self.jitter!r} instead.")
         self.jitter = (b, c, s, h)
         check_choice(self.interpolation, list(_INTERPOLATIONS), name="interpolation")
-        check_choice(self.output, ["float", "uint8"], name="output")
         if (self.mean is None) != (self.std is None):
             raise ValueError(f"mean and std must both be given or both be None; "
                              f"got mean={self.mean!r}, std={self.std!r} instead.")
@@ -134,8 +124,7 @@ class ContrastiveAugment:
         return cls(**kwargs)
 
     def _crop_theta(self, n: int, h: int, w: int, device, g: torch.Generator) -> torch.Tensor:
-        """Per-sample crop + flip matrices (n x 2 x 3, ``affine_grid`` units): |theta00|, theta11 the
-        crop's width and height as fractions, theta[:, 2] its centre, theta00 < 0 a flip."""
+        """n x 2 x 3 ``affine_grid`` matrices: |theta00|, theta11 the crop's size, theta[:, 2] its centre."""
         area = torch.empty(n, 10, device=device).uniform_(*self.scale, generator=g)  # ten tries
         r = torch.exp(torch.empty(n, 10, device=device).uniform_(*(math.log(v) for v in self.ratio), generator=g))
         # Width and height as fractions of the image side (a crop of area s*H*W, aspect w/h = r).
@@ -193,32 +182,23 @@ class ContrastiveAugment:
         return torch.where(mask.view(-1, 1, 1, 1), _gray(x).expand_as(x), x)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """(x - mean) / std per channel, for float images in [0, 1]."""
-        if self.mean is None:
-            return x
-        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        if mean.shape[1] != x.shape[1]:
-            raise ValueError(f"mean must have one value per channel ({x.shape[1]}); "
-                             f"got {len(self.mean)} values instead.")
-        return (x - mean) / std
+        return x if self.mean is None else normalize(x, self.mean, self.std)
 
     def __call__(self, images: torch.Tensor, generator=None, *, normalize: bool = True) -> torch.Tensor:
-        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(f"images must be a uint8 tensor N x C x H x W; got {getattr(images, 'dtype', images)} "
-                             f"with shape {tuple(getattr(images, 'shape', ()))} instead.")
-        if generator is not None and generator.device.type != images.device.type:
-            raise ValueError(f"generator must live on the images' device ({images.device}); "
-                             f"got one on {generator.device} instead.")
         g = generator or torch.Generator(device=images.device).manual_seed(int(torch.randint(0, 2**62, (1,))))
-        x = self._crop_flip(images.float().div_(255), g)
+        x = self._crop_flip(_check_uint8(images).float().div_(255), g)
         if self.jitter_p > 0:
             x = self._jitter(x, g)
         if self.grayscale_p > 0:
             x = self._grayscale(x, g)
-        if self.output == "uint8":
-            return (x * 255).round_().to(torch.uint8)
         return self.normalize(x) if normalize else x
+
+
+def _check_uint8(images) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be a 4-D uint8 tensor N x C x H x W; "
+                         f"got {getattr(images, 'dtype', type(images).__name__)} instead.")
+    return images
 
 
 # ---------------------------------------------------------------------- RandAugment (BCL)
