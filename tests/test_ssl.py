@@ -647,11 +647,7 @@ def test_gh_config_rejects_bad_settings(kwargs, match):
         ssl.GHConfig(**kwargs)
 
 
-def test_gh_weight_and_sinkhorn_reject_bad_input():
-    with pytest.raises(ValueError, match="ramp_epochs"):
-        ssl.gh_weight(3, 1, -2)
-    with pytest.raises(ValueError, match="epoch must be an integer"):
-        ssl.gh_weight(-1, 0, 2)
+def test_sinkhorn_rejects_bad_input():
     with pytest.raises(ValueError, match="scores must be a 2-D tensor"):
         ssl.sinkhorn(torch.zeros(4), torch.full((4,), 0.25))
     with pytest.raises(ValueError, match="epsilon"):
@@ -660,12 +656,11 @@ def test_gh_weight_and_sinkhorn_reject_bad_input():
         ssl.sinkhorn(torch.zeros(4, 2), [0.5, 0.5], iterations=0)
 
 
-def test_ssl_subsets_shuffled_classes_and_errors():
+def test_ssl_subsets_counts_and_errors():
     labels = torch.arange(5_000) % 10
-    s = ssl.ssl_subsets(labels, shuffle_classes=True, seed=3)
+    s = ssl.ssl_subsets(labels, seed=3)
     expected = [int(450 * 0.01 ** (c / 9)) for c in range(10)]  # pool 450 per class after 50 held out
-    assert sorted(s["class_counts"].tolist(), reverse=True) == expected
-    assert s["class_counts"].tolist() != expected  # some class other than 0 got the head count
+    assert s["class_counts"].tolist() == expected
     assert torch.equal(torch.bincount(labels[s["imbalanced"]], minlength=10), s["class_counts"])
     with pytest.raises(ValueError, match="labels must be non-empty"):
         ssl.ssl_subsets(torch.zeros(0, dtype=torch.long))
@@ -673,8 +668,6 @@ def test_ssl_subsets_shuffled_classes_and_errors():
         ssl.ssl_subsets(torch.tensor([0, 0, 2, 2]))
     with pytest.raises(ValueError, match="val_per_class must leave images"):
         ssl.ssl_subsets(labels, val_per_class=500)
-    with pytest.raises(ValueError, match="few_shot_fraction"):
-        ssl.ssl_subsets(labels, few_shot_fraction=0)
 
 
 @pytest.mark.parametrize(

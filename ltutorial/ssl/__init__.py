@@ -13,13 +13,13 @@ from ltutorial.ssl.report import (accuracy_margin, class_geometry, compare_with_
                                   random_encoder_probe)
 from ltutorial.ssl.sdclr import (SDCLR, PrunedBranch, magnitude_prune_masks, mask_sparsity, pruned_forward,
                                  pruning_sensitivity)
-from ltutorial.ssl.simclr import (PretrainConfig, ProjectionHead, SimCLR, SimCLRNet, SSLHistory, linear_probe, nt_xent,
+from ltutorial.ssl.simclr import (PretrainConfig, SimCLR, SimCLRNet, SSLHistory, linear_probe, nt_xent,
                                   nt_xent_per_anchor, nt_xent_per_sample, pretrain)
 from ltutorial.ssl.subsets import load_ssl_data, ssl_subsets
 
 __all__ = [
     "pretrain", "PretrainConfig", "SSLHistory", "SimCLR", "SDCLR", "BCL", "GH", "GHConfig", "SimCLRNet",
-    "ProjectionHead", "nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "linear_probe", "ContrastiveAugment",
+    "nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "linear_probe", "ContrastiveAugment",
     "resize_images", "boosted_randaugment", "memorization_score", "gh_loss", "gh_weight",
     "simplex_etf", "sinkhorn", "PrunedBranch", "magnitude_prune_masks", "mask_sparsity", "pruned_forward",
     "pruning_sensitivity", "SSL_PROFILES", "SSLSettings", "make_encoder", "ssl_experiment_data", "ssl_settings",

@@ -39,8 +39,7 @@ class GH:
         with torch.autocast(z1.device.type, enabled=False):
             t1, t2 = geometric_logits(z1, self.etf), geometric_logits(z2, self.etf)
             if self.w > 0:
-                loss = loss + self.w * gh_loss(t1, t2, self.prior, cfg.temperature, cfg.epsilon,
-                                                          cfg.iterations)
+                loss = loss + self.w * gh_loss(t1, t2, self.prior, cfg.temperature, cfg.epsilon, cfg.iterations)
         self.update(idx, 0.5 * (t1 + t2), self.epoch)  # the official code tracks view 1; the mean is steadier
         return loss, z1, z2
 
@@ -146,12 +145,8 @@ def simplex_etf(num_vertices: int, dim: int, seed: int = 0) -> torch.Tensor:
 
 
 def gh_weight(epoch: int, start_epoch: int, ramp_epochs: int, weight: float = 1.0) -> float:
-    """w = 0 before ``start_epoch``, then weight * min(1, (epoch - start + 1) / ramp); GH's CIFAR run:
-    500 plain epochs of 1000, a 10-epoch ramp to 1."""
-    epoch = check_positive_int(epoch, name="epoch", minimum=0)
-    start_epoch = check_positive_int(start_epoch, name="start_epoch", minimum=0)
-    ramp_epochs = check_positive_int(ramp_epochs, name="ramp_epochs", minimum=0)
-    weight = check_number(weight, name="weight")
+    """w = 0 before ``start_epoch``, then weight * min(1, (epoch - start + 1) / ramp); unchecked (GHConfig is).
+    GH's CIFAR run: 500 plain epochs of 1000, a 10-epoch ramp to 1."""
     if epoch < start_epoch:
         return 0.0
     return weight if ramp_epochs == 0 else weight * min(1.0, (epoch - start_epoch + 1) / ramp_epochs)

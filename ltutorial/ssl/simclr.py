@@ -2,10 +2,8 @@
 
 l_i = -log( exp(s_ip / tau) / sum_{j != i} exp(s_ij / tau) ), s_ij = cos(z_i, z_j) over the 2N views,
 p(i) the other view of image i (Chen et al., "A Simple Framework for Contrastive Learning of
-Visual Representations", ICML 2020). CIFAR recipe of the long-tailed SSL papers: ResNet-18,
-head Linear-BN-ReLU-Linear-BN to 128-d, tau = 0.2, batch 512, SGD lr 0.5 with warm-up and a
-per-step cosine to 1e-6. A method (SimCLR, SDCLR, BCL, GH) is an object with ``views``, ``loss``
-and ``on_epoch``; :func:`pretrain` is the one loop that calls it. Notebooks 10-12.
+Visual Representations", ICML 2020). A method (SimCLR, SDCLR, BCL, GH) is an object with ``views``,
+``loss``, ``setup``, ``on_epoch``, ``on_epoch_end``; :func:`pretrain` is the one loop. Notebooks 10-12.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from ltutorial.ssl.augment import ContrastiveAugment
 from ltutorial.train import extract_features
 from ltutorial.train.schedules import cosine_with_warmup
 
-__all__ = ["nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "ProjectionHead", "SimCLRNet", "SimCLR",
+__all__ = ["nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "SimCLRNet", "SimCLR",
            "PretrainConfig", "SSLHistory", "pretrain", "linear_probe"]
 
 
@@ -47,9 +45,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> tor
 
 
 class SimCLR:
-    """Plain SimCLR: both views through the network in one forward (BN over the 2N views), NT-Xent.
-    A method: ``views`` -> [v1; v2], ``loss`` -> (loss, z1, z2), ``setup`` (reset state, attach
-    modules to ``net``) once before training, ``on_epoch`` and ``on_epoch_end``."""
+    """Plain SimCLR: both views in one forward (BN over the 2N views); ``loss`` -> (NT-Xent, z1, z2)."""
 
     def __init__(self, temperature: float = 0.2):
         self.temperature = check_number(temperature, name="temperature", strict=True)
@@ -75,10 +71,8 @@ def pretrain(encoder, data, method=None, config: PretrainConfig | None = None, *
              seed: int = 0, progress: bool | None = None, **settings) -> SSLHistory:
     """Contrastive pre-training of ``encoder`` on ``data`` (labels unused) with ``method`` (default SimCLR()).
 
-    ``settings`` are :class:`PretrainConfig` fields (``epochs`` is required). Per step: the method
-    makes the two views of a batch (``augment``, default the CIFAR recipe at the data's size), its
-    ``loss`` is minimised by SGD at lr(step) = warm-up + cosine (``train.schedules.cosine_with_warmup``).
-    bf16 autocast and channels_last on CUDA. The last partial batch is kept (BCL needs every image).
+    ``settings``: :class:`PretrainConfig` fields. SGD at lr(step) = warm-up + per-step cosine; bf16 and
+    channels_last on CUDA; the last partial batch is kept (BCL needs every image).
     """
     method = SimCLR() if method is None else _check_method(method)
     cfg = dataclasses.replace(config, **settings) if config is not None else PretrainConfig(**settings)
@@ -127,20 +121,8 @@ def pretrain(encoder, data, method=None, config: PretrainConfig | None = None, *
     return hist
 
 
-class ProjectionHead(nn.Module):
-    """SimCLR's MLP head g(h): Linear-BN-ReLU, then Linear without bias + BN."""
-
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int = 128):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
-                                 nn.Linear(hidden_dim, out_dim, bias=False), nn.BatchNorm1d(out_dim))
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.net(h)
-
-
 class SimCLRNet(nn.Module):
-    """Encoder f (``forward_features``, int ``feature_dim``) plus projection head g: forward(x) = g(f(x))."""
+    """Encoder f (``forward_features``, int ``feature_dim``) plus the head g = Linear-BN-ReLU-Linear-BN: g(f(x))."""
 
     def __init__(self, encoder: nn.Module, proj_dim: int = 128):
         super().__init__()
@@ -148,8 +130,9 @@ class SimCLRNet(nn.Module):
             raise ValueError("encoder must define forward_features(x) and an int feature_dim (e.g. "
                              f"ltutorial.models.resnet18_cifar); got a {type(encoder).__name__} without them instead.")
         self.proj_dim = check_positive_int(proj_dim, name="proj_dim")
-        self.encoder = encoder
-        self.projector = ProjectionHead(encoder.feature_dim, encoder.feature_dim, proj_dim)
+        self.encoder, d = encoder, encoder.feature_dim
+        self.projector = nn.Sequential(nn.Linear(d, d), nn.BatchNorm1d(d), nn.ReLU(inplace=True),
+                                       nn.Linear(d, proj_dim, bias=False), nn.BatchNorm1d(proj_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.projector(self.encoder.forward_features(x))
@@ -183,8 +166,7 @@ class PretrainConfig:
 
 @dataclass
 class SSLHistory:
-    """:func:`pretrain`'s record: per-epoch ``loss`` and ``lr``, the ``method`` (with its own state), the
-    trained ``model`` (a :class:`SimCLRNet`), wall time and throughput."""
+    """:func:`pretrain`'s record: per-epoch ``loss`` and ``lr``, the ``method`` (with its state), the ``model``."""
 
     method: object
     model: SimCLRNet
@@ -242,10 +224,8 @@ def _check_data(data) -> torch.Tensor:
 
 def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, lr: float = 1e-2, final_lr: float = 1e-6,
                  weight_decay: float = 5e-6, batch_size: int = 1000, seed: int = 0) -> dict:
-    """Linear-probe accuracy of frozen, standardised features, overall and on the many / medium / few thirds
-    of ``group_counts`` (the pre-training counts, as SDCLR/BCL/GH). The BCL/GH protocol: Adam, lr
-    1e-2 -> 1e-6 exponentially, weight decay 5e-6, batch 1000. ``encoder``: an SSLHistory, a
-    SimCLRNet or an encoder. Returns many, medium, few, all, accuracy, per_class_accuracy."""
+    """Linear-probe accuracy of frozen, standardised features, overall and on the thirds of ``group_counts``
+    (the pre-training counts). BCL/GH's protocol: Adam, lr 1e-2 -> 1e-6 exponentially, batch 1000."""
     epochs, batch_size = check_positive_int(epochs, name="epochs"), check_positive_int(batch_size, name="batch_size")
     lr, final_lr = check_number(lr, name="lr", strict=True), check_number(final_lr, name="final_lr", strict=True)
     if final_lr > lr:

@@ -9,12 +9,10 @@ rho^(-c/(C-1))) (11,165 images on CIFAR-10), D_b the first floor(|D_i| / C) = 1,
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 
-from ltutorial._validation import (check_imbalance_ratio, check_labels, check_positive_int, check_probability,
-                                   make_generator)
+from ltutorial._validation import check_imbalance_ratio, check_labels, check_positive_int, make_generator
 from ltutorial.data import load_dataset
 from ltutorial.data.large_lt import refuse_large_lt
 from ltutorial.data.longtail import longtail_counts
@@ -24,7 +22,7 @@ __all__ = ["ssl_subsets", "load_ssl_data"]
 
 
 def ssl_subsets(labels, *, imbalance_ratio: float = 100, n_max: int | None = None, val_per_class: int | None = None,
-                few_shot_fraction: float = 0.01, shuffle_classes: bool = False, seed: int = 0) -> dict:
+                seed: int = 0) -> dict:
     """Sorted int64 index tensors ``imbalanced`` (D_i), ``balanced`` (D_b), ``few_shot`` (S_b), ``val``,
     plus D_i's ``class_counts`` and ``balanced_per_class``, from balanced training ``labels``.
     ``val_per_class`` defaults to 10% of the smallest class, ``n_max`` to the pool per class."""
@@ -46,14 +44,10 @@ def ssl_subsets(labels, *, imbalance_ratio: float = 100, n_max: int | None = Non
     n_max = pool if n_max is None else check_positive_int(n_max, name="n_max")
     if n_max > pool:
         raise ValueError(f"n_max must be <= {pool} (the smallest class minus val_per_class); got {n_max} instead.")
-    if not 0 < check_probability(few_shot_fraction, name="few_shot_fraction"):
-        raise ValueError(f"few_shot_fraction must be in (0, 1]; got {few_shot_fraction!r} instead.")
     counts = longtail_counts(n_max, num_classes, ratio)
-    per_class_b, few = sum(counts) // num_classes, max(1, int(math.floor(few_shot_fraction * n_max + 1e-9)))
+    per_class_b, few = sum(counts) // num_classes, max(1, n_max // 100)
     g = make_generator(seed, name="seed")
-    class_of_rank = torch.randperm(num_classes, generator=g) if shuffle_classes else torch.arange(num_classes)
-    class_counts = torch.zeros(num_classes, dtype=torch.int64)
-    class_counts[class_of_rank] = torch.tensor(counts, dtype=torch.int64)
+    class_counts = torch.tensor(counts, dtype=torch.int64)
     order = torch.sort(y, stable=True).indices
     starts = torch.cumsum(available, 0) - available
     parts = {"imbalanced": [], "balanced": [], "few_shot": [], "val": []}
