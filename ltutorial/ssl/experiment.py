@@ -1,8 +1,4 @@
-"""The shared settings of the SSL notebooks 10-12 (same encoder, subsets and probe; only the method differs).
-
-``settings = lt.ssl.ssl_settings(PROFILE, ...)`` resolves a row of :data:`SSL_PROFILES` plus the
-notebook's overrides; :func:`make_encoder` and :func:`ssl_experiment_data` build the rest from it.
-"""
+"""The shared settings of the SSL notebooks 10-12 (same encoder, subsets and probe; only the method differs)."""
 
 from __future__ import annotations
 
@@ -48,14 +44,13 @@ class SSLSettings:
     probe_epochs: int
     val_per_class: int | None
     test_per_class: int | None
-    lr: float = 0.5
 
     digits = property(lambda self: self.dataset == "digits-lt")
     in_channels = property(lambda self: 1 if self.digits else 3)
 
     def train_kwargs(self, device, *, weight_decay: float) -> dict:
         """Keywords for :func:`ltutorial.ssl.pretrain`; ``weight_decay`` is the method's (SDCLR 1e-4, BCL/GH 5e-4)."""
-        return dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, warmup_epochs=self.warmup_epochs,
+        return dict(epochs=self.epochs, batch_size=self.batch_size, warmup_epochs=self.warmup_epochs,
                     proj_dim=self.proj_dim, device=device, seed=self.seed,
                     weight_decay=check_number(weight_decay, name="weight_decay"))
 
@@ -64,13 +59,11 @@ class SSLSettings:
                 f"n_max {self.n_max}, image size {self.image_size or 'native'}")
 
 
-def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, lr: float = 0.5, **overrides) -> SSLSettings:
+def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overrides) -> SSLSettings:
     """The :data:`SSL_PROFILES` row of ``profile`` with ``overrides`` (its keys; ``None`` keeps the row's value).
 
-    An ``epochs`` override without ``warmup_epochs`` keeps the profile's warm-up share, rounded
-    (full: 10 of 300 epochs -> 3 of 100). ``dataset`` "auto": CIFAR-10-LT if found, else
-    digits-lt, whose pool caps ``n_max`` at 100, holds out 24 per class, keeps the native 8x8
-    size and the whole test split (a changed request is reported in one printed line).
+    An ``epochs`` override keeps the profile's warm-up share, rounded. digits-lt (``dataset`` "auto"
+    without CIFAR-10) caps ``n_max`` at its pool of 100 and keeps the native 8x8 size and the test split.
     """
     if not isinstance(profile, str) or profile not in SSL_PROFILES:
         raise ValueError(f"profile must be one of {list(PROFILES)}; got {profile!r} instead.")
@@ -94,7 +87,6 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, lr: floa
     v["val_per_class"] = check_positive_int(v["val_per_class"], name="val_per_class", minimum=0)
     for name in ("width", "n_max", "image_size", "test_per_class"):  # None: not used / native / all
         v[name] = None if v[name] is None else check_positive_int(v[name], name=name)
-    lr = check_number(lr, name="lr", strict=True)
     if dataset == "digits-lt":
         n_max, image_size = overrides.get("n_max"), overrides.get("image_size")
         if n_max is not None and n_max > _DIGITS_POOL:
@@ -106,12 +98,11 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, lr: floa
             v["val_per_class"] = _DIGITS_VAL_PER_CLASS
         if overrides.get("test_per_class") is None:
             v["test_per_class"] = None
-    return SSLSettings(profile=profile, dataset=dataset, seed=seed, lr=lr, **v)
+    return SSLSettings(profile=profile, dataset=dataset, seed=seed, **v)
 
 
 def make_encoder(settings: SSLSettings, num_classes: int):
-    """A fresh backbone of ``settings.encoder`` (SmallCNN at ``settings.width``; 1 channel on digits-lt),
-    from torch's global generator: call ``lt.seed_everything`` first for repeatable runs."""
+    """A fresh backbone of ``settings.encoder`` from torch's global generator (seed it for repeatable runs)."""
     if not isinstance(settings, SSLSettings):
         raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
     num_classes = check_positive_int(num_classes, name="num_classes")
@@ -119,16 +110,9 @@ def make_encoder(settings: SSLSettings, num_classes: int):
     return build_model(settings.encoder, num_classes=num_classes, in_channels=settings.in_channels, **kw)
 
 
-def ssl_experiment_data(settings: SSLSettings, *, root=None, imbalance_ratio: float = 100, verbose: bool = True):
-    """:func:`ltutorial.ssl.subsets.load_ssl_data` at ``settings``' sizes (``verbose``: print D_i and the source)."""
+def ssl_experiment_data(settings: SSLSettings) -> dict:
+    """:func:`ltutorial.ssl.subsets.load_ssl_data` at ``settings``' sizes."""
     if not isinstance(settings, SSLSettings):
         raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
-    data = load_ssl_data(settings.dataset, n_max=settings.n_max, val_per_class=settings.val_per_class,
-                         image_size=settings.image_size, test_per_class=settings.test_per_class,
-                         imbalance_ratio=imbalance_ratio, seed=settings.seed, root=root)
-    if verbose:
-        d_i = data["imbalanced"]
-        print(f"{settings.dataset}: D_i {len(d_i)} images {d_i.class_counts.tolist()}; "
-              f"{settings.encoder}, {settings.epochs} epochs")
-        print("source:", d_i.source)
-    return data
+    return load_ssl_data(settings.dataset, n_max=settings.n_max, val_per_class=settings.val_per_class,
+                         image_size=settings.image_size, test_per_class=settings.test_per_class, seed=settings.seed)
