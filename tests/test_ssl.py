@@ -662,9 +662,9 @@ def test_ssl_subsets_counts_and_errors():
     expected = [int(450 * 0.01 ** (c / 9)) for c in range(10)]  # pool 450 per class after 50 held out
     assert s["class_counts"].tolist() == expected
     assert torch.equal(torch.bincount(labels[s["imbalanced"]], minlength=10), s["class_counts"])
-    with pytest.raises(ValueError, match="labels must be non-empty"):
+    with pytest.raises(ValueError, match="labels must be non-empty and contain every class"):
         ssl.ssl_subsets(torch.zeros(0, dtype=torch.long))
-    with pytest.raises(ValueError, match="labels must contain every class"):
+    with pytest.raises(ValueError, match="labels must be non-empty and contain every class"):
         ssl.ssl_subsets(torch.tensor([0, 0, 2, 2]))
     with pytest.raises(ValueError, match="val_per_class must leave images"):
         ssl.ssl_subsets(labels, val_per_class=500)

@@ -1,4 +1,4 @@
-"""ltutorial.ssl.toys and ltutorial.ssl.report: the computed models of notebooks 10 and 12, and the
+"""ltutorial.ssl.toys and the probe-reading helpers of ltutorial.ssl.experiment: the computed models of notebooks 10 and 12, and the
 random-baseline / noise-margin helpers the SSL notebooks read their probes with."""
 
 import math
