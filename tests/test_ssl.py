@@ -639,7 +639,6 @@ def test_gh_state_prior_floor_ema_and_refresh_schedule():
         (dict(num_vertices=1), "num_vertices"),
         (dict(ramp_epochs=-1), "ramp_epochs"),
         (dict(start_epoch=-2), "start_epoch"),
-        (dict(weight=-1), "weight"),
     ],
 )
 def test_gh_config_rejects_bad_settings(kwargs, match):
@@ -729,9 +728,5 @@ def test_linear_probe_groups_follow_pretraining_counts_and_errors():
     assert res["accuracy"] == pytest.approx(float(np.mean(per)))  # balanced test set: 8 images per class
     with pytest.raises(ValueError, match="group_counts must hold one pre-training count per class"):
         ssl.linear_probe(enc, data, data, group_counts=[3, 2])
-    with pytest.raises(ValueError, match="lr must be a finite number"):
-        ssl.linear_probe(enc, data, data, group_counts=[3, 2, 1], lr=0)
-    with pytest.raises(ValueError, match="final_lr must be <= lr"):
-        ssl.linear_probe(enc, data, data, group_counts=[3, 2, 1], lr=1e-3, final_lr=1e-2)
     with pytest.raises(ValueError, match="encoder must be an SSLHistory"):
         ssl.linear_probe(nn.Linear(2, 2), data, data, group_counts=[3, 2, 1])

@@ -64,14 +64,14 @@ class GH:
         return counts / counts.sum()
 
     def weight(self, epoch: int) -> float:
-        return gh_weight(epoch, self.start_epoch, self.config.ramp_epochs, self.config.weight)
+        return gh_weight(epoch, self.start_epoch, self.config.ramp_epochs)
 
     def setup(self, net, num_samples, epochs, device, augment):
         self.base.setup(net, num_samples, epochs, device, augment)
         cfg = self.config
         k = cfg.num_vertices if cfg.num_vertices is not None else min(100, net.proj_dim + 1)
         self.start_epoch = cfg.start_epoch if cfg.start_epoch is not None else epochs // 2
-        self.etf = simplex_etf(k, net.proj_dim, seed=cfg.seed).to(device)
+        self.etf = simplex_etf(k, net.proj_dim).to(device)
         self.ema = torch.zeros(num_samples, k, device=device)
         self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
         self.prior = torch.full((k,), 1.0 / k, device=device)  # uniform before the first estimate
@@ -113,7 +113,9 @@ def sinkhorn(scores: torch.Tensor, prior, epsilon: float = 0.05, iterations: int
     N prior_k (Sinkhorn-Knopp, Cuturi 2013), in float64 without gradient; |scores| / eps <= 50."""
     if not isinstance(scores, torch.Tensor) or scores.ndim != 2 or min(scores.shape) < 1:
         raise ValueError(f"scores must be a 2-D tensor N x K; got {getattr(scores, 'shape', scores)!r} instead.")
-    pi = _check_prior(prior, scores.shape[1], scores.device)
+    pi = torch.as_tensor(prior, dtype=torch.float64, device=scores.device).flatten()
+    if pi.numel() != scores.shape[1] or not bool(torch.isfinite(pi).all() & (pi >= 0).all()) or abs(pi.sum() - 1) > 1e-4:
+        raise ValueError(f"prior must be {scores.shape[1]} non-negative numbers summing to 1; got {pi.tolist()} instead.")
     epsilon = check_number(epsilon, name="epsilon", strict=True)
     iterations = check_positive_int(iterations, name="iterations")
     s = scores.detach().double()
@@ -144,18 +146,18 @@ def simplex_etf(num_vertices: int, dim: int, seed: int = 0) -> torch.Tensor:
     return (math.sqrt(k / (k - 1)) * basis @ rot).float()
 
 
-def gh_weight(epoch: int, start_epoch: int, ramp_epochs: int, weight: float = 1.0) -> float:
-    """w = 0 before ``start_epoch``, then weight * min(1, (epoch - start + 1) / ramp); unchecked (GHConfig is).
-    GH's CIFAR run: 500 plain epochs of 1000, a 10-epoch ramp to 1."""
+def gh_weight(epoch: int, start_epoch: int, ramp_epochs: int) -> float:
+    """w = 0 before ``start_epoch``, then min(1, (epoch - start + 1) / ramp); GH's CIFAR run: 500 plain epochs
+    of 1000, a 10-epoch ramp to 1. Unchecked (GHConfig is)."""
     if epoch < start_epoch:
         return 0.0
-    return weight if ramp_epochs == 0 else weight * min(1.0, (epoch - start_epoch + 1) / ramp_epochs)
+    return 1.0 if ramp_epochs == 0 else min(1.0, (epoch - start_epoch + 1) / ramp_epochs)
 
 
 @dataclass
 class GHConfig:
-    """GH's settings at the paper's CIFAR values; None: K = min(100, proj_dim + 1), half the epochs
-    of plain SSL. ``floor``: a pseudo-count per vertex so no pi_k is 0; ``epsilon`` >= 1/50."""
+    """GH's settings at the paper's CIFAR values; None: K = min(100, proj_dim + 1), half the epochs of plain SSL.
+    ``floor``: a pseudo-count per vertex so no pi_k is 0; ``epsilon`` >= 1/50."""
 
     num_vertices: int | None = None
     temperature: float = 0.1
@@ -163,18 +165,15 @@ class GHConfig:
     iterations: int = 300
     start_epoch: int | None = None
     ramp_epochs: int = 10
-    weight: float = 1.0
     refresh_every: int = 20
     ema_beta_warmup: float = 0.9
     ema_beta: float = 0.999
     floor: float = 1.0
-    seed: int = 0
 
     def __post_init__(self):
         if self.num_vertices is not None:
             check_positive_int(self.num_vertices, name="num_vertices", minimum=2)
-        for name, low, strict in (("temperature", 0, True), ("floor", 0, True), ("epsilon", 1 / _BOUND, False),
-                                  ("weight", 0, False)):
+        for name, low, strict in (("temperature", 0, True), ("floor", 0, True), ("epsilon", 1 / _BOUND, False)):
             check_number(getattr(self, name), name=name, minimum=low, strict=strict)
         for name, low in (("iterations", 1), ("ramp_epochs", 0), ("refresh_every", 1)):
             check_positive_int(getattr(self, name), name=name, minimum=low)
@@ -182,11 +181,3 @@ class GHConfig:
             check_positive_int(self.start_epoch, name="start_epoch", minimum=0)
         for name in ("ema_beta_warmup", "ema_beta"):
             check_probability(getattr(self, name), name=name)
-        check_random_state(self.seed, name="seed")
-
-
-def _check_prior(prior, k: int, device) -> torch.Tensor:
-    pi = torch.as_tensor(prior, dtype=torch.float64, device=device).flatten()
-    if pi.numel() != k or not bool(torch.isfinite(pi).all() & (pi >= 0).all()) or not abs(float(pi.sum()) - 1) < 1e-4:
-        raise ValueError(f"prior must be {k} non-negative numbers summing to 1; got {pi.tolist()} instead.")
-    return pi

@@ -18,6 +18,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ltutorial._validation import check_positive_int, check_probability
 from ltutorial.ssl.simclr import SimCLR, nt_xent
+from ltutorial.train.common import logits_on_device
 
 __all__ = ["SDCLR", "magnitude_prune_masks", "mask_sparsity", "PrunedBranch", "pruned_forward", "pruning_sensitivity"]
 
@@ -45,11 +46,8 @@ class SDCLR(SimCLR):
 
 
 def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Tensor]:
-    """Global magnitude pruning of all conv weights: {name: 0/1 mask} zeroing the ceil(p N) smallest |w|.
-
-    The official mask code's count (a product within float rounding of an integer is that integer:
-    0.07 * 100 -> 7); the threshold is global, so a layer with larger weights keeps more.
-    """
+    """Global magnitude pruning of all conv weights: {name: 0/1 mask} zeroing the ceil(p N) smallest |w|
+    (the official count: p N within float rounding of an integer is that integer, 0.07 * 100 -> 7)."""
     ratio = check_probability(ratio, name="ratio", inclusive_high=False)
     weights = {f"{name}.weight" if name else "weight": m.weight for name, m in model.named_modules()
                if isinstance(m, nn.modules.conv._ConvNd)}
@@ -114,13 +112,7 @@ def pruning_sensitivity(model, data, *, ratio: float = 0.9, batch_size: int = 51
     """Per image, in eval mode (one set of BN statistics: only the pruning differs), ``output_change`` =
     1 - cos(z_dense, z_pruned) on the un-augmented image; CPU tensors with the ``labels`` (notebook 10)."""
     batch_size = check_positive_int(batch_size, name="batch_size")
-    dev, was_training, masks = next(model.parameters()).device, model.training, magnitude_prune_masks(model, ratio)
-    model.eval()
-    mean, std = (torch.tensor(v, device=dev).view(1, -1, 1, 1) for v in (data.mean, data.std))
-    change = []
-    for start in range(0, len(data.images), batch_size):
-        x = (data.images[start : start + batch_size].to(dev).float() / 255 - mean) / std
-        zd, zp = F.normalize(model(x).float(), dim=1), F.normalize(pruned_forward(model, x, masks).float(), dim=1)
-        change.append(1 - (zd * zp).sum(1))
-    model.train(was_training)
-    return {"output_change": torch.cat(change).cpu(), "labels": data.labels.cpu()}
+    dev, masks = next(model.parameters()).device, magnitude_prune_masks(model, ratio)
+    zd, zp = (F.normalize(logits_on_device(model, data.images, data, dev, False, False, forward, batch_size), dim=1)
+              for forward in (None, lambda x: pruned_forward(model, x, masks)))
+    return {"output_change": (1 - (zd * zp).sum(1)).cpu(), "labels": data.labels.cpu()}

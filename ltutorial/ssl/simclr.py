@@ -22,6 +22,7 @@ from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.ssl.augment import ContrastiveAugment
 from ltutorial.train import extract_features
+from ltutorial.train.common import resolve_amp
 from ltutorial.train.schedules import cosine_with_warmup
 
 __all__ = ["nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "SimCLRNet", "SimCLR",
@@ -83,7 +84,7 @@ def pretrain(encoder, data, method=None, config: PretrainConfig | None = None, *
     net = SimCLRNet(encoder, cfg.proj_dim)
     n = images.shape[0]
     method.setup(net, n, cfg.epochs, dev, aug)
-    use_amp, use_cl = (dev.type == "cuda" if v is None else bool(v) for v in (cfg.amp, cfg.channels_last))
+    use_amp, use_cl = resolve_amp(cfg.amp, dev)
     net = net.to(dev, memory_format=torch.channels_last if use_cl else torch.preserve_format)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     bs = min(cfg.batch_size, n)
@@ -151,7 +152,6 @@ class PretrainConfig:
     warmup_epochs: int = 10
     proj_dim: int = 128
     amp: bool | None = None
-    channels_last: bool | None = None
 
     def __post_init__(self):
         for name, low in (("epochs", 1), ("batch_size", 2), ("warmup_epochs", 0)):
@@ -222,14 +222,11 @@ def _check_data(data) -> torch.Tensor:
     return images
 
 
-def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, lr: float = 1e-2, final_lr: float = 1e-6,
-                 weight_decay: float = 5e-6, batch_size: int = 1000, seed: int = 0) -> dict:
+def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed: int = 0) -> dict:
     """Linear-probe accuracy of frozen, standardised features, overall and on the thirds of ``group_counts``
-    (the pre-training counts). BCL/GH's protocol: Adam, lr 1e-2 -> 1e-6 exponentially, batch 1000."""
-    epochs, batch_size = check_positive_int(epochs, name="epochs"), check_positive_int(batch_size, name="batch_size")
-    lr, final_lr = check_number(lr, name="lr", strict=True), check_number(final_lr, name="final_lr", strict=True)
-    if final_lr > lr:
-        raise ValueError(f"final_lr must be <= lr={lr} (the schedule decays); got {final_lr!r} instead.")
+    (the pre-training counts). BCL/GH's protocol: Adam, lr 1e-2 -> 1e-6 exponentially, weight decay 5e-6,
+    batch 1000."""
+    epochs, lr, batch_size = check_positive_int(epochs, name="epochs"), 1e-2, 1000
     num_classes = int(train.num_classes)
     counts = torch.as_tensor(group_counts)
     if counts.ndim != 1 or counts.numel() != num_classes:
@@ -243,8 +240,8 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, lr: f
     g = torch.Generator(device=dev).manual_seed(seed)
     torch.manual_seed(seed)
     head = nn.Linear(ftr.shape[1], num_classes).to(dev)
-    opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=(final_lr / lr) ** (1.0 / epochs))
+    opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=5e-6)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=(1e-6 / lr) ** (1.0 / epochs))
     with torch.enable_grad():
         for _ in range(epochs):
             perm = torch.randperm(ftr.shape[0], device=dev, generator=g)
