@@ -81,6 +81,8 @@ def test_nt_xent_random_vectors_near_log_2n_minus_1_and_validation():
     assert abs(float(ssl.nt_xent(z1, z2, 1.0)) - math.log(511)) < 0.05
     with pytest.raises(ValueError, match="same shape"):
         ssl.nt_xent(z1, z2[:10])
+    with pytest.raises(ValueError, match="same shape"):
+        ssl.nt_xent(z1, z2.numpy())
     with pytest.raises(ValueError, match="temperature"):
         ssl.nt_xent(z1, z2, 0)
 
@@ -403,11 +405,11 @@ def test_sinkhorn_matches_the_numpy_iteration_and_refuses_overflowing_scores():
 # ------------------------------------------------------------------ review additions: recipe, per-sample draws, errors
 def test_nt_xent_rejects_bad_input():
     z = torch.randn(4, 3)
-    with pytest.raises(ValueError, match="z1 must be a 2-D tensor"):
-        ssl.nt_xent(torch.randn(4), z)
-    with pytest.raises(ValueError, match="z2 must be a 2-D tensor"):
+    with pytest.raises(ValueError, match="z1 and z2 must be 2-D tensors"):
+        ssl.nt_xent(torch.randn(4), torch.randn(4))
+    with pytest.raises(ValueError, match="z1 and z2 must be 2-D tensors"):
         ssl.nt_xent(z, [[1.0]])
-    with pytest.raises(ValueError, match="z1 must hold at least 2 images"):
+    with pytest.raises(ValueError, match="N >= 2"):
         ssl.nt_xent(z[:1], z[:1])
     with pytest.raises(ValueError, match="temperature"):
         ssl.nt_xent(z, z, True)

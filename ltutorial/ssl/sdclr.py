@@ -17,7 +17,7 @@ from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ltutorial._validation import check_positive_int, check_probability
-from ltutorial.ssl.simclr import SimCLR, nt_xent
+from ltutorial.ssl.simclr import SimCLR, nt_xent_per_anchor
 from ltutorial.train.common import logits_on_device
 
 __all__ = ["SDCLR", "magnitude_prune_masks", "mask_sparsity", "PrunedBranch", "pruned_forward", "pruning_sensitivity"]
@@ -34,7 +34,7 @@ class SDCLR(SimCLR):
         v1, v2 = x.chunk(2)
         z_dense = net(v1)
         z_pruned = pruned_forward(net, v2, self.masks, net.pruned_branch)
-        return nt_xent(z_dense, z_pruned, self.temperature), z_dense, z_pruned
+        return nt_xent_per_anchor(z_dense, z_pruned, self.temperature).mean(), z_dense, z_pruned
 
     def setup(self, net, num_samples, epochs, device, augment):
         net.pruned_branch = PrunedBranch(net)  # a sub-module: trained by the optimizer, moved by .to()

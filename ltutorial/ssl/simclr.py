@@ -30,8 +30,7 @@ __all__ = ["nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "SimCLRNet", "
 
 
 def nt_xent_per_anchor(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """The 2N per-anchor NT-Xent losses l_i (views of z1 first), in float32 even under autocast."""
-    _check_pair(z1, z2, temperature)
+    """The 2N per-anchor NT-Xent losses l_i (views of z1 first), in float32 even under autocast; unchecked."""
     n = z1.shape[0]
     with torch.autocast(z1.device.type, enabled=False):  # bf16 logits lose the softmax's small differences
         z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
@@ -41,8 +40,11 @@ def nt_xent_per_anchor(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """SimCLR's loss: the mean of :func:`nt_xent_per_anchor`; about log(2N - 1) for random vectors."""
-    return nt_xent_per_anchor(z1, z2, temperature).mean()
+    """SimCLR's loss, checked: the mean of :func:`nt_xent_per_anchor`; about log(2N - 1) for random vectors."""
+    shapes = [tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__ for z in (z1, z2)]
+    if shapes[0] != shapes[1] or len(shapes[0]) != 2 or shapes[0][0] < 2:
+        raise ValueError(f"z1 and z2 must be 2-D tensors of the same shape N x d, N >= 2; got {shapes} instead.")
+    return nt_xent_per_anchor(z1, z2, check_number(temperature, name="temperature", strict=True)).mean()
 
 
 class SimCLR:
@@ -53,7 +55,7 @@ class SimCLR:
 
     def loss(self, net, x: torch.Tensor, idx: torch.Tensor):
         z1, z2 = net(x).chunk(2)
-        return nt_xent(z1, z2, self.temperature), z1, z2
+        return nt_xent_per_anchor(z1, z2, self.temperature).mean(), z1, z2
 
     def views(self, augment, batch: torch.Tensor, idx: torch.Tensor, generator) -> torch.Tensor:
         return augment(torch.cat([batch, batch]), generator)
@@ -190,19 +192,6 @@ def nt_xent_per_sample(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
     """Per-image NT-Xent (l_i + l_{i+N}) / 2, the quantity BCL's moving average tracks (notebook 11)."""
     anchors = nt_xent_per_anchor(z1, z2, temperature)
     return 0.5 * (anchors[: z1.shape[0]] + anchors[z1.shape[0]:])
-
-
-def _check_pair(z1, z2, temperature) -> None:
-    for name, z in (("z1", z1), ("z2", z2)):
-        if not isinstance(z, torch.Tensor) or z.ndim != 2:
-            raise ValueError(f"{name} must be a 2-D tensor (N x d projections); "
-                             f"got {getattr(z, 'shape', type(z).__name__)} instead.")
-    if z1.shape != z2.shape:
-        raise ValueError(f"z1 and z2 must have the same shape (one row per image); "
-                         f"got {tuple(z1.shape)} and {tuple(z2.shape)} instead.")
-    if z1.shape[0] < 2:
-        raise ValueError(f"z1 must hold at least 2 images so every anchor has a negative; got {z1.shape[0]} instead.")
-    check_number(temperature, name="temperature", strict=True)
 
 
 def _check_method(method):
