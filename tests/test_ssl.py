@@ -97,7 +97,8 @@ def test_augment_keeps_shape_dtype_device_and_is_seeded():
     assert a.shape == x.shape and a.dtype == torch.float32 and a.device == x.device
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
-    u = ssl.ContrastiveAugment(size=8, mean=(0.5,) * 3, std=(0.2,) * 3)(x, torch.Generator().manual_seed(3), normalize=False)
+    u = ssl.ContrastiveAugment(size=8, mean=(0.5,) * 3, std=(0.2,) * 3)(x, torch.Generator().manual_seed(3),
+                                                                        normalize=False)
     assert u.shape == (6, 3, 8, 8) and u.dtype == torch.float32 and 0 <= float(u.min()) <= float(u.max()) <= 1
     v1, v2 = aug(torch.cat([x, x]), torch.Generator().manual_seed(3)).chunk(2)
     assert v1.shape == x.shape and not torch.equal(v1, v2)
@@ -455,15 +456,15 @@ def test_flip_grayscale_and_jitter_are_drawn_per_sample_with_the_recipe_probabil
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(size=0), "size must be None or a positive integer"),
-        (dict(scale=(0.0, 0.0)), "scale must have max > 0"),
-        (dict(scale=(0.1, 1.5)), "scale must satisfy"),
-        (dict(ratio=(2.0, 1.0)), "ratio must satisfy"),
-        (dict(ratio=3), "ratio must be a pair"),
+        (dict(size=0), "size must be an integer >= 1"),
+        (dict(scale=(0.0, 0.0)), "scale must be 2 numbers with 0 <= min <= max <= 1, max > 0"),
+        (dict(scale=(0.1, 1.5)), "scale must be 2 numbers"),
+        (dict(ratio=(2.0, 1.0)), "ratio must be 2 numbers with 0 < min <= max"),
+        (dict(ratio=3), "ratio must be 2 numbers"),
         (dict(flip_p=1.5), "flip_p"),
         (dict(jitter_p=-0.1), "jitter_p"),
         (dict(grayscale_p=2), "grayscale_p"),
-        (dict(jitter=(1.2, 0, 0, 0)), "jitter must have brightness"),
+        (dict(jitter=(1.2, 0, 0, 0)), "jitter must be 4 numbers with brightness"),
         (dict(jitter=(0.4, 0.4)), "jitter must be 4 numbers"),
         (dict(interpolation="lanczos"), "interpolation must be one of"),
         (dict(mean=(0.5, 0.5, 0.5)), "mean and std must both be given"),

@@ -1,5 +1,5 @@
-"""ltutorial.ssl.toys and the probe-reading helpers of ltutorial.ssl.experiment: the computed models of notebooks 10 and 12, and the
-random-baseline / noise-margin helpers the SSL notebooks read their probes with."""
+"""ltutorial.ssl.toys and ltutorial.ssl.experiment's probe helpers: the computed models of notebooks 10 and 12,
+and the random-baseline / noise-margin helpers the SSL notebooks read their probes with."""
 
 import math
 

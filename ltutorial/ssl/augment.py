@@ -63,15 +63,15 @@ def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
-def _check_range(value, *, name: str, low: float, high: float | None = None) -> tuple[float, float]:
+def _floats(value, n: int, name: str, condition: str, ok) -> tuple:
+    """``value`` as n floats meeting ``ok``; else an error naming ``condition``."""
     try:
-        a, b = (float(v) for v in value)
+        out = tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (min, max); got {value!r} instead.") from None
-    if not (low <= a <= b) or (high is not None and b > high):
-        raise ValueError(f"{name} must satisfy {low} <= min <= max{'' if high is None else f' and <= {high}'}; "
-                         f"got {value!r} instead.")
-    return a, b
+        out = ()
+    if len(out) != n or not ok(*out):
+        raise ValueError(f"{name} must be {n} numbers with {condition}; got {value!r} instead.")
+    return out
 
 
 @dataclass
@@ -93,23 +93,15 @@ class ContrastiveAugment:
     std: tuple | None = None
 
     def __post_init__(self):
-        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1):
-            raise ValueError(f"size must be None or a positive integer; got {self.size!r} instead.")
-        self.scale = _check_range(self.scale, name="scale", low=0.0, high=1.0)
-        if self.scale[1] <= 0:
-            raise ValueError(f"scale must have max > 0; got {self.scale!r} instead.")
-        self.ratio = _check_range(self.ratio, name="ratio", low=1e-6)
+        if self.size is not None:
+            check_positive_int(self.size, name="size")
+        self.scale = _floats(self.scale, 2, "scale", "0 <= min <= max <= 1, max > 0",
+                             lambda a, b: 0 <= a <= b <= 1 and b > 0)
+        self.ratio = _floats(self.ratio, 2, "ratio", "0 < min <= max", lambda a, b: 0 < a <= b)
         for name in ("flip_p", "jitter_p", "grayscale_p"):
             setattr(self, name, check_probability(getattr(self, name), name=name))
-        try:
-            b, c, s, h = (float(v) for v in self.jitter)
-        except (TypeError, ValueError):
-            raise ValueError(f"jitter must be 4 numbers (brightness, contrast, saturation, hue); "
-                             f"got {self.jitter!r} instead.") from None
-        if min(b, c, s, h) < 0 or max(b, c, s) >= 1 or h > 0.5:
-            raise ValueError(f"jitter must have brightness/contrast/saturation in [0, 1) and hue in [0, 0.5]; "
-                             f"got {self.jitter!r} instead.")
-        self.jitter = (b, c, s, h)
+        self.jitter = _floats(self.jitter, 4, "jitter", "brightness/contrast/saturation in [0, 1), hue in [0, 0.5]",
+                              lambda b, c, s, h: min(b, c, s, h) >= 0 and max(b, c, s) < 1 and h <= 0.5)
         check_choice(self.interpolation, list(_INTERPOLATIONS), name="interpolation")
         if (self.mean is None) != (self.std is None):
             raise ValueError(f"mean and std must both be given or both be None; "

@@ -113,9 +113,9 @@ def sinkhorn(scores: torch.Tensor, prior, epsilon: float = 0.05, iterations: int
     N prior_k (Sinkhorn-Knopp, Cuturi 2013), in float64 without gradient; |scores| / eps <= 50."""
     if not isinstance(scores, torch.Tensor) or scores.ndim != 2 or min(scores.shape) < 1:
         raise ValueError(f"scores must be a 2-D tensor N x K; got {getattr(scores, 'shape', scores)!r} instead.")
-    pi = torch.as_tensor(prior, dtype=torch.float64, device=scores.device).flatten()
-    if pi.numel() != scores.shape[1] or not bool(torch.isfinite(pi).all() & (pi >= 0).all()) or abs(pi.sum() - 1) > 1e-4:
-        raise ValueError(f"prior must be {scores.shape[1]} non-negative numbers summing to 1; got {pi.tolist()} instead.")
+    pi, k = torch.as_tensor(prior, dtype=torch.float64, device=scores.device).flatten(), scores.shape[1]
+    if pi.numel() != k or not bool(torch.isfinite(pi).all() & (pi >= 0).all()) or abs(float(pi.sum()) - 1) > 1e-4:
+        raise ValueError(f"prior must be {k} non-negative numbers summing to 1; got {pi.tolist()} instead.")
     epsilon = check_number(epsilon, name="epsilon", strict=True)
     iterations = check_positive_int(iterations, name="iterations")
     s = scores.detach().double()
