@@ -1,8 +1,5 @@
-"""Self-supervised learning on long-tailed data (notebooks 10-12): SimCLR, SDCLR, BCL and GH.
-
-``pretrain(encoder, data, method)`` is one loop; a method is an object: ``SimCLR()``,
-``SDCLR(prune_ratio)``, ``BCL(base)``, ``GH(base, GHConfig(...))``. ``linear_probe`` evaluates.
-"""
+"""Self-supervised learning on long-tailed data (notebooks 10-12): one loop ``pretrain(encoder, data, method)``
+for the methods ``SimCLR()``, ``SDCLR(prune_ratio)``, ``BCL(base)``, ``GH(base, GHConfig(...))``; ``linear_probe``."""
 
 from ltutorial.ssl import toys
 from ltutorial.ssl.augment import ContrastiveAugment, resize_images

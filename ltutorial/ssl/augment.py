@@ -12,12 +12,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ltutorial._validation import check_choice, check_positive_int, check_probability
+from ltutorial._validation import check_positive_int, check_probability
 from ltutorial.train.augment import normalize
 
 __all__ = ["ContrastiveAugment", "RANDAUGMENT_OPS", "rgb_to_hsv", "hsv_to_rgb", "resize_images"]
 
-_INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
 
 
@@ -88,7 +87,6 @@ class ContrastiveAugment:
     jitter: tuple = (0.4, 0.4, 0.4, 0.1)
     jitter_p: float = 0.8
     grayscale_p: float = 0.2
-    interpolation: str = "bicubic"
     mean: tuple | None = None
     std: tuple | None = None
 
@@ -102,18 +100,14 @@ class ContrastiveAugment:
             setattr(self, name, check_probability(getattr(self, name), name=name))
         self.jitter = _floats(self.jitter, 4, "jitter", "brightness/contrast/saturation in [0, 1), hue in [0, 0.5]",
                               lambda b, c, s, h: min(b, c, s, h) >= 0 and max(b, c, s) < 1 and h <= 0.5)
-        check_choice(self.interpolation, list(_INTERPOLATIONS), name="interpolation")
         if (self.mean is None) != (self.std is None):
             raise ValueError(f"mean and std must both be given or both be None; "
                              f"got mean={self.mean!r}, std={self.std!r} instead.")
 
     @classmethod
-    def for_dataset(cls, data, **kwargs) -> "ContrastiveAugment":
+    def for_dataset(cls, data) -> "ContrastiveAugment":
         """The recipe with ``data``'s mean/std and image size (an ``ImageDataset``)."""
-        kwargs.setdefault("size", int(data.images.shape[-1]))
-        kwargs.setdefault("mean", tuple(data.mean))
-        kwargs.setdefault("std", tuple(data.std))
-        return cls(**kwargs)
+        return cls(size=int(data.images.shape[-1]), mean=tuple(data.mean), std=tuple(data.std))
 
     def _crop_theta(self, n: int, h: int, w: int, device, g: torch.Generator) -> torch.Tensor:
         """n x 2 x 3 ``affine_grid`` matrices: |theta00|, theta11 the crop's size, theta[:, 2] its centre."""
@@ -139,7 +133,7 @@ class ContrastiveAugment:
         out = self.size or h
         theta = self._crop_theta(n, h, w, x.device, g)
         grid = F.affine_grid(theta.to(x.dtype), [n, c, out, out], align_corners=False)
-        y = F.grid_sample(x, grid, mode=self.interpolation, padding_mode="border", align_corners=False)
+        y = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=False)
         return y.clamp_(0, 1)
 
     def _jitter(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:

@@ -8,6 +8,7 @@ Mortazavi, Wang, "Self-Damaging Contrastive Learning", ICML 2021. Notebook 10.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -78,20 +79,12 @@ class PrunedBranch(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.names: list[str] = []
-        for mod_name, mod in model.named_modules():
-            if isinstance(mod, _BatchNorm) and not mod_name.startswith("pruned_branch"):
-                for name, t in [*mod.named_parameters(recurse=False), *mod.named_buffers(recurse=False)]:
-                    full, copy = f"{mod_name}.{name}", t.detach().clone()
-                    key = full.replace(".", "__")
-                    if isinstance(t, nn.Parameter):
-                        self.register_parameter(key, nn.Parameter(copy))
-                    else:
-                        self.register_buffer(key, copy)
-                    self.names.append(full)
+        self.bn = nn.ModuleDict({name.replace(".", "__"): copy.deepcopy(m) for name, m in model.named_modules()
+                                 if isinstance(m, _BatchNorm) and not name.startswith("pruned_branch")})
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {n: getattr(self, n.replace(".", "__")) for n in self.names}
+        return {f"{key.replace('__', '.')}.{n}": t for key, m in self.bn.items()
+                for n, t in [*m.named_parameters(), *m.named_buffers()]}
 
 
 def pruned_forward(model: nn.Module, x: torch.Tensor, masks: dict[str, torch.Tensor], bn: PrunedBranch | None = None):

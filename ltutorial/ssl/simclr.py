@@ -8,7 +8,6 @@ Visual Representations", ICML 2020). A method (SimCLR, SDCLR, BCL, GH) is an obj
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -48,7 +47,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> tor
 
 
 class SimCLR:
-    """Plain SimCLR: both views in one forward (BN over the 2N views); ``loss`` -> (NT-Xent, z1, z2)."""
+    """Plain SimCLR: both views in one forward (BN over the 2N views); ``loss`` -> (NT-Xent, z1, z2).
+    A method's hooks: ``setup`` once before training, ``on_epoch`` / ``on_epoch_end`` each epoch."""
 
     def __init__(self, temperature: float = 0.2):
         self.temperature = check_number(temperature, name="temperature", strict=True)
@@ -61,27 +61,25 @@ class SimCLR:
         return augment(torch.cat([batch, batch]), generator)
 
     def setup(self, net, num_samples: int, epochs: int, device, augment) -> None:
-        pass
+        """Reset the method's state, attach its modules to ``net``."""
 
     def on_epoch(self, net, epoch: int) -> None:
-        pass
+        """Before epoch ``epoch``."""
 
     def on_epoch_end(self, net, epoch: int) -> None:
-        pass
+        """After epoch ``epoch``."""
 
 
-def pretrain(encoder, data, method=None, config: PretrainConfig | None = None, *, augment=None, device="auto",
-             seed: int = 0, progress: bool | None = None, **settings) -> SSLHistory:
+def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progress: bool | None = None,
+             **settings) -> SSLHistory:
     """Contrastive pre-training of ``encoder`` on ``data`` (labels unused) with ``method`` (default SimCLR()).
 
     ``settings``: :class:`PretrainConfig` fields. SGD at lr(step) = warm-up + per-step cosine; bf16 and
     channels_last on CUDA; the last partial batch is kept (BCL needs every image).
     """
     method = SimCLR() if method is None else _check_method(method)
-    cfg = dataclasses.replace(config, **settings) if config is not None else PretrainConfig(**settings)
-    seed, dev = check_random_state(seed, name="seed") or 0, get_device(device)
-    images = _check_data(data).to(dev)
-    aug = augment if augment is not None else ContrastiveAugment.for_dataset(data)
+    cfg, seed, dev = PretrainConfig(**settings), check_random_state(seed, name="seed") or 0, get_device(device)
+    images, aug = _check_data(data).to(dev), ContrastiveAugment.for_dataset(data)
     torch.manual_seed(seed)  # the encoder's / head's initialisation
     net = SimCLRNet(encoder, cfg.proj_dim)
     n = images.shape[0]
