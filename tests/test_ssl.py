@@ -286,7 +286,9 @@ def test_sinkhorn_marginals_and_zero_prior():
 
 
 def test_gh_weight_schedule():
-    assert [ssl.gh_weight(e, 4, 2) for e in range(7)] == [0, 0, 0, 0, 0.5, 1.0, 1.0]
+    gh = ssl.GH(config=ssl.GHConfig(num_vertices=3, start_epoch=4, ramp_epochs=2))
+    gh.setup(ssl.SimCLRNet(_TwoConv(), proj_dim=4), 5, 10, "cpu", None)
+    assert [gh.weight(e) for e in range(7)] == [0, 0, 0, 0, 0.5, 1.0, 1.0]
 
 
 # ------------------------------------------------------------------ subsets

@@ -7,7 +7,7 @@ from ltutorial.ssl.bcl import BCL, boosted_randaugment, memorization_score
 from ltutorial.ssl.experiment import (SSL_PROFILES, SSLSettings, accuracy_margin, class_geometry, compare_with_random,
                                      group_difference, load_ssl_data, make_encoder, probe_table, random_encoder_probe,
                                      ssl_experiment_data, ssl_settings, ssl_subsets)
-from ltutorial.ssl.gh import GH, GHConfig, gh_loss, gh_weight, simplex_etf, sinkhorn
+from ltutorial.ssl.gh import GH, GHConfig, gh_loss, simplex_etf, sinkhorn
 from ltutorial.ssl.sdclr import (SDCLR, PrunedBranch, magnitude_prune_masks, mask_sparsity, pruned_forward,
                                  pruning_sensitivity)
 from ltutorial.ssl.simclr import (PretrainConfig, SimCLR, SimCLRNet, SSLHistory, linear_probe, nt_xent,
@@ -16,7 +16,7 @@ from ltutorial.ssl.simclr import (PretrainConfig, SimCLR, SimCLRNet, SSLHistory,
 __all__ = [
     "pretrain", "PretrainConfig", "SSLHistory", "SimCLR", "SDCLR", "BCL", "GH", "GHConfig", "SimCLRNet",
     "nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "linear_probe", "ContrastiveAugment",
-    "resize_images", "boosted_randaugment", "memorization_score", "gh_loss", "gh_weight",
+    "resize_images", "boosted_randaugment", "memorization_score", "gh_loss",
     "simplex_etf", "sinkhorn", "PrunedBranch", "magnitude_prune_masks", "mask_sparsity", "pruned_forward",
     "pruning_sensitivity", "SSL_PROFILES", "SSLSettings", "make_encoder", "ssl_experiment_data", "ssl_settings",
     "load_ssl_data", "ssl_subsets", "accuracy_margin", "class_geometry", "compare_with_random", "group_difference",

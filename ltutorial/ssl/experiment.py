@@ -84,18 +84,13 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overri
     An ``epochs`` override keeps the profile's warm-up share, rounded. digits-lt (``dataset`` "auto"
     without CIFAR-10) caps ``n_max`` at its pool of 100 and keeps the native 8x8 size and the test split.
     """
-    if not isinstance(profile, str) or profile not in SSL_PROFILES:
-        raise ValueError(f"profile must be one of {list(PROFILES)}; got {profile!r} instead.")
-    if dataset != "auto" and (not isinstance(dataset, str) or dataset not in DATASETS):
-        raise ValueError(f"dataset must be 'auto' or one of {sorted(DATASETS)}; got {dataset!r} instead.")
-    row = SSL_PROFILES[profile]
-    unknown = sorted(overrides.keys() - row.keys())
-    if unknown:
+    row = SSL_PROFILES[check_choice(profile, PROFILES, name="profile")]
+    if unknown := sorted(overrides.keys() - row.keys()):
         raise ValueError(f"overrides must be settings of {list(row)}; got {unknown} instead.")
-    dataset, seed = resolve_dataset(dataset), check_positive_int(seed, name="seed", minimum=0)
-    v = {k: (row[k] if overrides.get(k) is None else overrides[k]) for k in row}
-    if not isinstance(v["encoder"], str) or v["encoder"] not in MODELS:
-        raise ValueError(f"encoder must be one of {sorted(MODELS)}; got {v['encoder']!r} instead.")
+    dataset = resolve_dataset(check_choice(dataset, ["auto", *sorted(DATASETS)], name="dataset"))
+    seed = check_positive_int(seed, name="seed", minimum=0)
+    v = {k: row[k] if overrides.get(k) is None else overrides[k] for k in row}
+    check_choice(v["encoder"], sorted(MODELS), name="encoder")
     for name in ("epochs", "batch_size", "proj_dim", "probe_epochs"):
         v[name] = check_positive_int(v[name], name=name)
     if overrides.get("epochs") is not None and overrides.get("warmup_epochs") is None:
@@ -113,10 +108,8 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overri
         if image_size is not None:
             print(f"digits-lt: image_size={image_size} ignored; the 8x8 digits are used at their native size.")
         v["n_max"], v["image_size"] = min(v["n_max"] or _DIGITS_POOL, _DIGITS_POOL), None
-        if overrides.get("val_per_class") is None:
-            v["val_per_class"] = _DIGITS_VAL_PER_CLASS
-        if overrides.get("test_per_class") is None:
-            v["test_per_class"] = None
+        v.update({k: d for k, d in (("val_per_class", _DIGITS_VAL_PER_CLASS), ("test_per_class", None))
+                  if overrides.get(k) is None})
     return SSLSettings(profile=profile, dataset=dataset, seed=seed, **v)
 
 

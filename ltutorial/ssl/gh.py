@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ltutorial._validation import check_number, check_positive_int, check_probability, check_random_state
 from ltutorial.ssl.simclr import SimCLR
 
-__all__ = ["GH", "GHConfig", "gh_loss", "simplex_etf", "sinkhorn", "geometric_logits", "gh_weight"]
+__all__ = ["GH", "GHConfig", "gh_loss", "simplex_etf", "sinkhorn", "geometric_logits"]
 
 # exp(|t| / epsilon) with |t| <= 1 stays far inside float64 for epsilon >= 1 / 50 (e^50 ~ 5e21),
 # so the plain iteration (half the kernels of a log-domain one) is safe for any number of steps.
@@ -64,7 +64,10 @@ class GH:
         return counts / counts.sum()
 
     def weight(self, epoch: int) -> float:
-        return gh_weight(epoch, self.start_epoch, self.config.ramp_epochs)
+        """w = 0 before the start, then min(1, (epoch - start + 1) / ramp); GH's CIFAR run: 500 plain epochs of
+        1000, a 10-epoch ramp."""
+        ramp = self.config.ramp_epochs
+        return 0.0 if epoch < self.start_epoch else min(1.0, (epoch - self.start_epoch + 1) / ramp) if ramp else 1.0
 
     def setup(self, net, num_samples, epochs, device, augment):
         self.base.setup(net, num_samples, epochs, device, augment)
@@ -144,14 +147,6 @@ def simplex_etf(num_vertices: int, dim: int, seed: int = 0) -> torch.Tensor:
     basis = torch.linalg.svd(torch.eye(k, dtype=torch.float64) - 1.0 / k).U[:, : k - 1]  # spans 1_K's complement
     rot = torch.linalg.qr(torch.randn(d, k - 1, generator=g, dtype=torch.float64)).Q.T
     return (math.sqrt(k / (k - 1)) * basis @ rot).float()
-
-
-def gh_weight(epoch: int, start_epoch: int, ramp_epochs: int) -> float:
-    """w = 0 before ``start_epoch``, then min(1, (epoch - start + 1) / ramp); GH's CIFAR run: 500 plain epochs
-    of 1000, a 10-epoch ramp to 1. Unchecked (GHConfig is)."""
-    if epoch < start_epoch:
-        return 0.0
-    return 1.0 if ramp_epochs == 0 else min(1.0, (epoch - start_epoch + 1) / ramp_epochs)
 
 
 @dataclass
