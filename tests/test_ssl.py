@@ -563,9 +563,9 @@ def test_boosted_randaugment_rejects_bad_input():
     x = torch.rand(4, 3, 8, 8)
     with pytest.raises(ValueError, match="x must be a float tensor"):
         ssl.boosted_randaugment(x.to(torch.uint8), torch.zeros(4))
-    with pytest.raises(ValueError, match="scores must hold one value per image"):
+    with pytest.raises(ValueError, match="scores must be 4 memorization scores in"):
         ssl.boosted_randaugment(x, torch.zeros(3))
-    with pytest.raises(ValueError, match="scores must be memorization scores in"):
+    with pytest.raises(ValueError, match="scores must be 4 memorization scores in"):
         ssl.boosted_randaugment(x, torch.full((4,), 1.5))
     with pytest.raises(ValueError, match="k must be an integer"):
         ssl.boosted_randaugment(x, torch.zeros(4), k=0)

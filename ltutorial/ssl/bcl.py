@@ -111,11 +111,8 @@ def boosted_randaugment(x: torch.Tensor, scores, *, k: int = 1, generator=None) 
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 4:
         raise ValueError(f"x must be a float tensor N x C x H x W in [0, 1]; "
                          f"got {getattr(x, 'dtype', type(x).__name__)} instead.")
-    n = x.shape[0]
     scores = torch.as_tensor(scores, dtype=x.dtype, device=x.device).flatten()
-    if scores.numel() != n:
-        raise ValueError(f"scores must hold one value per image ({n}); got {scores.numel()} instead.")
-    if not bool(((scores >= 0) & (scores <= 1)).all()):
-        raise ValueError(f"scores must be memorization scores in [0, 1]; "
-                         f"got values from {float(scores.min())} to {float(scores.max())} instead.")
+    if scores.numel() != x.shape[0] or not bool(((scores >= 0) & (scores <= 1)).all()):
+        raise ValueError(f"scores must be {x.shape[0]} memorization scores in [0, 1], one per image; "
+                         f"got {scores.tolist()} instead.")
     return randaugment(x, scores, check_positive_int(k, name="k"), generator)
