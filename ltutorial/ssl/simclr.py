@@ -21,7 +21,7 @@ from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.ssl.augment import ContrastiveAugment
 from ltutorial.train import extract_features
-from ltutorial.train.common import resolve_amp
+from ltutorial.train.common import check_dataset, resolve_amp
 from ltutorial.train.schedules import cosine_with_warmup
 
 __all__ = ["nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "SimCLRNet", "SimCLR",
@@ -77,9 +77,13 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
     ``settings``: :class:`PretrainConfig` fields. SGD at lr(step) = warm-up + per-step cosine; bf16 and
     channels_last on CUDA; the last partial batch is kept (BCL needs every image).
     """
-    method = SimCLR() if method is None else _check_method(method)
+    method = SimCLR() if method is None else method
+    if not all(callable(getattr(method, a, None)) for a in ("loss", "views", "setup", "on_epoch", "on_epoch_end")):
+        raise ValueError(f"method must be a method object (SimCLR(), SDCLR(), BCL(), GH()); got {method!r} instead.")
     cfg, seed, dev = PretrainConfig(**settings), check_random_state(seed, name="seed") or 0, get_device(device)
-    images, aug = _check_data(data).to(dev), ContrastiveAugment.for_dataset(data)
+    images, aug = check_dataset(data, "data").images.to(dev), ContrastiveAugment.for_dataset(data)
+    if images.shape[0] < 2:
+        raise ValueError(f"data must hold at least 2 images for contrastive learning; got {images.shape[0]} instead.")
     torch.manual_seed(seed)  # the encoder's / head's initialisation
     net = SimCLRNet(encoder, cfg.proj_dim)
     n = images.shape[0]
@@ -190,23 +194,6 @@ def nt_xent_per_sample(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
     """Per-image NT-Xent (l_i + l_{i+N}) / 2, the quantity BCL's moving average tracks (notebook 11)."""
     anchors = nt_xent_per_anchor(z1, z2, temperature)
     return 0.5 * (anchors[: z1.shape[0]] + anchors[z1.shape[0]:])
-
-
-def _check_method(method):
-    if not all(callable(getattr(method, a, None)) for a in ("loss", "views", "setup", "on_epoch", "on_epoch_end")):
-        raise ValueError(f"method must be a method object such as SimCLR(), SDCLR(), BCL() or GH(); "
-                         f"got {method!r} instead.")
-    return method
-
-
-def _check_data(data) -> torch.Tensor:
-    images = getattr(data, "images", None)
-    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"data must be an ImageDataset with uint8 images N x C x H x W; "
-                         f"got {type(data).__name__} instead.")
-    if images.shape[0] < 2:
-        raise ValueError(f"data must hold at least 2 images for contrastive learning; got {images.shape[0]} instead.")
-    return images
 
 
 def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed: int = 0) -> dict:
