@@ -730,7 +730,7 @@ def test_linear_probe_groups_follow_pretraining_counts_and_errors():
     per = res["per_class_accuracy"]
     assert (res["many"], res["medium"], res["few"]) == (pytest.approx(per[1]), pytest.approx(per[2]), pytest.approx(per[0]))
     assert res["accuracy"] == pytest.approx(float(np.mean(per)))  # balanced test set: 8 images per class
-    with pytest.raises(ValueError, match="group_counts must hold one pre-training count per class"):
+    with pytest.raises(ValueError, match="group_counts must have one entry per class"):
         ssl.linear_probe(enc, data, data, group_counts=[3, 2])
     with pytest.raises(ValueError, match="encoder must be an SSLHistory"):
         ssl.linear_probe(nn.Linear(2, 2), data, data, group_counts=[3, 2, 1])

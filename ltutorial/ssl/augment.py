@@ -117,12 +117,10 @@ class ContrastiveAugment:
         fw, fh = torch.sqrt(area * r * h / w), torch.sqrt(area / r * w / h)
         valid = (fw <= 1) & (fh <= 1) & (fw > 0) & (fh > 0)
         first, any_valid = torch.argmax(valid.int(), dim=1, keepdim=True), valid.any(dim=1)
-        one = torch.ones(n, device=device)
-        fw = torch.where(any_valid, fw.gather(1, first).squeeze(1), one)
-        fh = torch.where(any_valid, fh.gather(1, first).squeeze(1), one)
+        fw, fh = (torch.where(any_valid, f.gather(1, first).squeeze(1), 1.0) for f in (fw, fh))
         u = torch.rand(n, 3, device=device, generator=g)
         theta = torch.zeros(n, 2, 3, device=device)
-        theta[:, 0, 0] = fw * torch.where(u[:, 2] < self.flip_p, -one, one)  # a negative x scale flips
+        theta[:, 0, 0] = fw * torch.where(u[:, 2] < self.flip_p, -1.0, 1.0)  # a negative x scale flips
         theta[:, 0, 2] = 2 * (fw / 2 + u[:, 0] * (1 - fw)) - 1  # crop centre, from [0, 1] to [-1, 1]
         theta[:, 1, 1] = fh
         theta[:, 1, 2] = 2 * (fh / 2 + u[:, 1] * (1 - fh)) - 1

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ltutorial import metrics
-from ltutorial._validation import check_number, check_positive_int, check_random_state
+from ltutorial._validation import check_class_counts, check_number, check_positive_int, check_random_state
 from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.ssl.augment import ContrastiveAugment
@@ -202,11 +202,11 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed:
     batch 1000."""
     epochs, lr, batch_size = check_positive_int(epochs, name="epochs"), 1e-2, 1000
     num_classes = int(train.num_classes)
-    counts = torch.as_tensor(group_counts)
-    if counts.ndim != 1 or counts.numel() != num_classes:
-        raise ValueError(f"group_counts must hold one pre-training count per class ({num_classes}); "
-                         f"got {counts.numel()} values instead.")
-    enc = _as_encoder(encoder)
+    check_class_counts(group_counts, name="group_counts", num_classes=num_classes)
+    enc = encoder.encoder if isinstance(encoder, (SSLHistory, SimCLRNet)) else encoder
+    if not isinstance(enc, nn.Module) or not hasattr(enc, "forward_features"):
+        raise ValueError(f"encoder must be an SSLHistory, a SimCLRNet or a module with forward_features; "
+                         f"got {type(encoder).__name__} instead.")
     dev = next(enc.parameters()).device
     ftr, fte = (extract_features(enc, d, device=dev).to(dev) for d in (train, test))
     mu, sd = ftr.mean(0, keepdim=True), ftr.std(0, keepdim=True).clamp_min(1e-6)  # short runs: any feature scale
@@ -233,12 +233,3 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed:
     out["accuracy"] = float((pred == y).double().mean())
     out["per_class_accuracy"] = metrics.per_class_accuracy(y, pred, num_classes=num_classes)
     return out
-
-
-def _as_encoder(model) -> nn.Module:
-    if isinstance(model, (SSLHistory, SimCLRNet)):
-        return model.encoder
-    if isinstance(model, nn.Module) and hasattr(model, "forward_features"):
-        return model
-    raise ValueError(f"encoder must be an SSLHistory, a SimCLRNet or a module with forward_features; "
-                     f"got {type(model).__name__} instead.")

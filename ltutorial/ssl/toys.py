@@ -133,7 +133,17 @@ def imbalanced_pretraining_toy(steps: int = 600, seed: int = 0, *, test_per_clas
     probe, test = (signal(probe_y), probe_y), (signal(test_y), test_y)
     out = {}
     for name, counts in (("SimCLR on D_b", np.full(10, counts_i.sum() // 10)), ("SimCLR on D_i", counts_i)):
-        out[name] = _toy_probe(_toy_simclr(signal(labels_of(counts)), steps, seed, g), probe, test, counts_i, g)
+        x = signal(labels_of(counts))
+        torch.manual_seed(seed)
+        encoder, head = _toy_encoder(), torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(8, 32))
+        opt = torch.optim.Adam(list(encoder.parameters()) + list(head.parameters()), lr=2e-3, weight_decay=1e-5)
+        for _ in range(steps):
+            idx = torch.randint(0, x.shape[0], (256,), generator=g)
+            loss = nt_xent(head(encoder(_toy_view(x[idx], g))), head(encoder(_toy_view(x[idx], g))), 0.2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        out[name] = _toy_probe(encoder, probe, test, counts_i, g)
     torch.manual_seed(seed + 1)  # a fresh, untrained network of the same shape
     out["random weights"] = _toy_probe(_toy_encoder(), probe, test, counts_i, g)
     out["class_counts"], out["test_labels"] = counts_i, test_y
@@ -148,19 +158,6 @@ def _toy_view(signal, g):
 
 def _toy_encoder():
     return torch.nn.Sequential(torch.nn.Linear(33, 128), torch.nn.ReLU(), torch.nn.Linear(128, 8))
-
-
-def _toy_simclr(signal, steps: int, seed: int, g):
-    torch.manual_seed(seed)
-    encoder, head = _toy_encoder(), torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(8, 32))
-    opt = torch.optim.Adam(list(encoder.parameters()) + list(head.parameters()), lr=2e-3, weight_decay=1e-5)
-    for _ in range(steps):
-        idx = torch.randint(0, signal.shape[0], (256,), generator=g)
-        loss = nt_xent(head(encoder(_toy_view(signal[idx], g))), head(encoder(_toy_view(signal[idx], g))), 0.2)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return encoder
 
 
 def _toy_probe(encoder, probe, test, class_counts, g) -> dict:
