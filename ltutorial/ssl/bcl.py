@@ -26,6 +26,7 @@ class BCL:
         self.base = SimCLR() if base is None else base
         self.beta = check_probability(beta, name="beta")
         self.k = check_positive_int(k if k is not None else (2 if isinstance(self.base, SDCLR) else 1), name="k")
+        self.on_epoch = self.base.on_epoch  # the base's, unchanged
 
     def views(self, augment, batch, idx, generator):
         x = augment(torch.cat([batch, batch]), generator, normalize=False)
@@ -54,9 +55,6 @@ class BCL:
         self.ema, self.scores = torch.zeros(num_samples, device=device), torch.zeros(num_samples, device=device)
         self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
         self.score_history, self.loss_history = [], []
-
-    def on_epoch(self, net, epoch):
-        self.base.on_epoch(net, epoch)
 
 
 def ema_update(ema: torch.Tensor, losses: torch.Tensor, beta: float, initialized=None) -> torch.Tensor:

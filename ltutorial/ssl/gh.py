@@ -32,6 +32,7 @@ class GH:
     def __init__(self, base=None, config: GHConfig | None = None):
         self.base = SimCLR() if base is None else base
         self.config = GHConfig() if config is None else config
+        self.views, self.on_epoch_end = self.base.views, self.base.on_epoch_end  # the base's, unchanged
 
     def loss(self, net, x, idx):
         loss, z1, z2 = self.base.loss(net, x, idx)
@@ -79,12 +80,6 @@ class GH:
         self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
         self.prior = torch.full((k,), 1.0 / k, device=device)  # uniform before the first estimate
         self.prior_history, self.weights, self.epoch, self.w = [], [], 0, 0.0
-
-    def on_epoch_end(self, net, epoch):
-        self.base.on_epoch_end(net, epoch)
-
-    def views(self, augment, batch, idx, generator):
-        return self.base.views(augment, batch, idx, generator)
 
     @property
     def num_vertices(self) -> int:
@@ -140,10 +135,9 @@ def simplex_etf(num_vertices: int, dim: int, seed: int = 0) -> torch.Tensor:
     B an orthonormal basis of 1_K's complement, R seeded orthonormal rows. GH: K = 100, d = 128."""
     k = check_positive_int(num_vertices, name="num_vertices", minimum=2)
     d = check_positive_int(dim, name="dim")
-    seed = check_random_state(seed, name="seed")
     if k > d + 1:
         raise ValueError(f"num_vertices must be <= dim + 1 = {d + 1} for a simplex ETF in R^{d}; got {k} instead.")
-    g = torch.Generator().manual_seed(0 if seed is None else seed)
+    g = torch.Generator().manual_seed(check_random_state(seed, name="seed") or 0)
     basis = torch.linalg.svd(torch.eye(k, dtype=torch.float64) - 1.0 / k).U[:, : k - 1]  # spans 1_K's complement
     rot = torch.linalg.qr(torch.randn(d, k - 1, generator=g, dtype=torch.float64)).Q.T
     return (math.sqrt(k / (k - 1)) * basis @ rot).float()
