@@ -208,11 +208,8 @@ def group_difference(a: dict, b: dict, group: str, test_labels, group_counts) ->
 
 def compare_with_random(probes: dict, baseline: dict, test_labels, group_counts) -> dict[str, dict]:
     """Per encoder: ``gain`` over the random-weights probe (All, points), ``margin``, ``learned`` = gain > margin."""
-    out = {}
-    for name, r in probes.items():
-        gain, margin = group_difference(r, baseline, "all", test_labels, group_counts)
-        out[name] = {"gain": gain, "margin": margin, "learned": gain > margin}
-    return out
+    diffs = {name: group_difference(r, baseline, "all", test_labels, group_counts) for name, r in probes.items()}
+    return {name: {"gain": gain, "margin": margin, "learned": gain > margin} for name, (gain, margin) in diffs.items()}
 
 
 def probe_table(results: dict):

@@ -25,8 +25,7 @@ def label_vs_instance_features(n: int = 1000, steps: int = 300, seed: int = 0) -
     x = (+-1.5 label, +-1.5 attribute, 2 nuisance coordinates every view redraws) + noise; ``share`` =
     |W e_k| / sum_j |W e_j|, and logistic probes' ``label_probe`` / ``attribute_probe``."""
     n, steps = check_positive_int(n, name="n", minimum=4), check_positive_int(steps, name="steps")
-    seed = check_random_state(seed, name="seed") or 0
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed := check_random_state(seed, name="seed") or 0)
     label, attribute = torch.randint(0, 2, (n,), generator=g), torch.randint(0, 2, (n,), generator=g)
     x = _views(label, attribute, g)
     out = {}
@@ -45,8 +44,7 @@ def label_vs_instance_features(n: int = 1000, steps: int = 300, seed: int = 0) -
             loss.backward()
             opt.step()
         norms = encoder.weight.detach().norm(dim=0)
-        with torch.no_grad():
-            feats = encoder(_views(label, attribute, g)).numpy()
+        feats = encoder(_views(label, attribute, g)).detach().numpy()
         out[kind] = {"share": (norms / norms.sum()).numpy(), "label_probe": _probe(feats, label.numpy()),
                      "attribute_probe": _probe(feats, attribute.numpy())}
     return out
@@ -76,8 +74,8 @@ def uniformity_centres(class_counts, dim: int, *, weighting: str = "sample", ste
     k = counts.numel()
     w = counts / counts.sum() if weighting == "sample" else torch.full((k,), 1.0 / k, dtype=torch.float64)
     pair = (w[:, None] * w[None, :]).masked_fill(torch.eye(k, dtype=torch.bool), 0.0)
-    seed = check_random_state(seed, name="seed") or 0
-    mu = torch.randn(k, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).requires_grad_(True)
+    g = torch.Generator().manual_seed(check_random_state(seed, name="seed") or 0)
+    mu = torch.randn(k, dim, generator=g, dtype=torch.float64).requires_grad_(True)
     opt = torch.optim.Adam([mu], lr=0.05)
     for _ in range(steps):
         u = F.normalize(mu, dim=1)
@@ -96,11 +94,10 @@ def disparity_sweep(ratios, num_classes: int = 10, dim: int = 16, *, steps: int 
     if ratios.size == 0 or not np.all(np.isfinite(ratios)) or np.any(ratios < 1):
         raise ValueError(f"ratios must be a non-empty list of imbalance ratios >= 1; got {ratios.tolist()} instead.")
     out = {key: [] for key in ("sample_few", "sample_many", "class_few", "class_many")}
-    class_level = None  # equal class weights ignore the counts: one optimisation serves every ratio
+    # equal class weights ignore the counts: one optimisation serves every ratio
+    class_level = uniformity_centres(np.ones(num_classes), dim, weighting="class", steps=steps, seed=seed)
     for rho in ratios:
         counts = 1000 * rho ** (-np.arange(num_classes) / (num_classes - 1))
-        if class_level is None:
-            class_level = uniformity_centres(counts, dim, weighting="class", steps=steps, seed=seed)
         centres = {"sample": uniformity_centres(counts, dim, steps=steps, seed=seed), "class": class_level}
         for weighting, u in centres.items():
             for name, idx in metrics.thirds_split(counts).items():
@@ -163,8 +160,7 @@ def _toy_encoder():
 def _toy_probe(encoder, probe, test, class_counts, g) -> dict:
     from sklearn.linear_model import LogisticRegression
 
-    with torch.no_grad():
-        f_train, f_test = (encoder(_toy_view(s, g)).numpy() for s in (probe[0], test[0]))
+    f_train, f_test = (encoder(_toy_view(s, g)).detach().numpy() for s in (probe[0], test[0]))
     mu, sd = f_train.mean(0), f_train.std(0) + 1e-6
     pred = LogisticRegression(max_iter=2000).fit((f_train - mu) / sd, probe[1].numpy()).predict((f_test - mu) / sd)
     out = metrics.group_accuracy_by_thirds(test[1].numpy(), pred, class_counts)
