@@ -75,10 +75,8 @@ def _floats(value, n: int, name: str, condition: str, ok) -> tuple:
 
 @dataclass
 class ContrastiveAugment:
-    """SimCLR's augmentation of a uint8 batch: float32 normalised with mean/std (``normalize=False``: [0, 1]).
-
-    Crop (torchvision's ten tries) and flip in one ``grid_sample``; jitter factors ~ U(1 - j, 1 + j), hue
-    ~ U(-h, h), in random order; clamped after each step like torchvision."""
+    """SimCLR's augmentation of a uint8 batch to float32, normalised (``normalize=False``: [0, 1]); jitter factors
+    ~ U(1 - j, 1 + j), hue ~ U(-h, h), in random order, clamped after each step like torchvision."""
 
     size: int | None = 32
     scale: tuple = (0.1, 1.0)

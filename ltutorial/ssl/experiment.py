@@ -79,11 +79,8 @@ class SSLSettings:
 
 
 def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overrides) -> SSLSettings:
-    """The :data:`SSL_PROFILES` row of ``profile`` with ``overrides`` (its keys; ``None`` keeps the row's value).
-
-    An ``epochs`` override keeps the profile's warm-up share, rounded. digits-lt (``dataset`` "auto"
-    without CIFAR-10) caps ``n_max`` at its pool of 100 and keeps the native 8x8 size and the test split.
-    """
+    """The :data:`SSL_PROFILES` row of ``profile`` with ``overrides`` (``None`` keeps the row's value); an ``epochs``
+    override keeps the warm-up share; digits-lt caps ``n_max`` at its pool of 100, keeps 8x8 and the test split."""
     row = SSL_PROFILES[check_choice(profile, PROFILES, name="profile")]
     if unknown := sorted(overrides.keys() - row.keys()):
         raise ValueError(f"overrides must be settings of {list(row)}; got {unknown} instead.")

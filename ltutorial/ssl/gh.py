@@ -65,8 +65,7 @@ class GH:
         return counts / counts.sum()
 
     def weight(self, epoch: int) -> float:
-        """w = 0 before the start, then min(1, (epoch - start + 1) / ramp); GH's CIFAR run: 500 plain epochs of
-        1000, a 10-epoch ramp."""
+        """w = 0 before the start, then min(1, (epoch - start + 1) / ramp) (GH: 500 plain epochs of 1000, ramp 10)."""
         ramp = self.config.ramp_epochs
         return 0.0 if epoch < self.start_epoch else min(1.0, (epoch - self.start_epoch + 1) / ramp) if ramp else 1.0
 

@@ -1,9 +1,8 @@
 """SDCLR: a magnitude-pruned copy of the network as a self-competitor in contrastive learning.
 
 L = NT-Xent(g(f(v1)), g(f_pruned(v2))): view 2 goes through the same weights with the smallest p of
-all conv weights masked (p = 0.9 on CIFAR; masks recomputed every epoch) and its own batch norm.
-Pruning hurts rare (tail) samples most, so the dense network must work harder on them. Jiang, Chen,
-Mortazavi, Wang, "Self-Damaging Contrastive Learning", ICML 2021. Notebook 10.
+all conv weights masked (p = 0.9 on CIFAR; masks recomputed every epoch) and its own batch norm. Jiang,
+Chen, Mortazavi, Wang, "Self-Damaging Contrastive Learning", ICML 2021. Notebook 10.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """SimCLR: NT-Xent between two augmented views, one pre-training loop for every method, a linear probe.
 
 l_i = -log( exp(s_ip / tau) / sum_{j != i} exp(s_ij / tau) ), s_ij = cos(z_i, z_j) over the 2N views,
-p(i) the other view of image i (Chen et al., "A Simple Framework for Contrastive Learning of
-Visual Representations", ICML 2020). A method (SimCLR, SDCLR, BCL, GH) is an object with ``views``,
-``loss``, ``setup``, ``on_epoch``, ``on_epoch_end``; :func:`pretrain` is the one loop. Notebooks 10-12.
+p(i) the other view of image i (Chen et al., "A Simple Framework for Contrastive Learning of Visual
+Representations", ICML 2020). :func:`pretrain` runs any method object (SimCLR, SDCLR, BCL, GH). Notebooks 10-12.
 """
 
 from __future__ import annotations
@@ -72,11 +71,8 @@ class SimCLR:
 
 def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progress: bool | None = None,
              **settings) -> SSLHistory:
-    """Contrastive pre-training of ``encoder`` on ``data`` (labels unused) with ``method`` (default SimCLR()).
-
-    ``settings``: :class:`PretrainConfig` fields. SGD at lr(step) = warm-up + per-step cosine; bf16 and
-    channels_last on CUDA; the last partial batch is kept (BCL needs every image).
-    """
+    """Contrastive pre-training of ``encoder`` on ``data`` with ``method``; ``settings``: :class:`PretrainConfig`
+    fields. SGD at lr(step) = warm-up + per-step cosine; the last partial batch is kept (BCL needs every image)."""
     method = SimCLR() if method is None else method
     if not all(callable(getattr(method, a, None)) for a in ("loss", "views", "setup", "on_epoch", "on_epoch_end")):
         raise ValueError(f"method must be a method object (SimCLR(), SDCLR(), BCL(), GH()); got {method!r} instead.")
@@ -197,9 +193,8 @@ def nt_xent_per_sample(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
 
 
 def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed: int = 0) -> dict:
-    """Linear-probe accuracy of frozen, standardised features, overall and on the thirds of ``group_counts``
-    (the pre-training counts). BCL/GH's protocol: Adam, lr 1e-2 -> 1e-6 exponentially, weight decay 5e-6,
-    batch 1000."""
+    """Linear-probe accuracy of frozen, standardised features on the thirds of ``group_counts`` (pre-training
+    counts); BCL/GH's protocol: Adam, lr 1e-2 -> 1e-6 exponentially, weight decay 5e-6, batch 1000."""
     epochs, lr, batch_size = check_positive_int(epochs, name="epochs"), 1e-2, 1000
     num_classes = int(train.num_classes)
     check_class_counts(group_counts, name="group_counts", num_classes=num_classes)

@@ -20,10 +20,8 @@ __all__ = ["label_vs_instance_features", "imbalanced_pretraining_toy", "uniformi
 
 
 def label_vs_instance_features(n: int = 1000, steps: int = 300, seed: int = 0) -> dict:
-    """What a linear encoder R^4 -> R^2 keeps, trained on labels (cross-entropy) or on views (NT-Xent, tau 0.2).
-
-    x = (+-1.5 label, +-1.5 attribute, 2 nuisance coordinates every view redraws) + noise; ``share`` =
-    |W e_k| / sum_j |W e_j|, and logistic probes' ``label_probe`` / ``attribute_probe``."""
+    """``share`` = |W e_k| / sum_j |W e_j| of a linear encoder R^4 -> R^2 trained on labels or on views (NT-Xent),
+    x = (+-1.5 label, +-1.5 attribute, 2 redrawn nuisances) + noise, and its ``label_probe`` / ``attribute_probe``."""
     n, steps = check_positive_int(n, name="n", minimum=4), check_positive_int(steps, name="steps")
     g = torch.Generator().manual_seed(seed := check_random_state(seed, name="seed") or 0)
     label, attribute = torch.randint(0, 2, (n,), generator=g), torch.randint(0, 2, (n,), generator=g)
@@ -108,12 +106,8 @@ def disparity_sweep(ratios, num_classes: int = 10, dim: int = 16, *, steps: int 
 
 
 def imbalanced_pretraining_toy(steps: int = 600, seed: int = 0, *, test_per_class: int = 200) -> dict:
-    """SimCLR on a long-tailed D_i (n_c = floor(500 * 100^(-c/9))) and a balanced D_b of its size, 10 classes.
-
-    Class means on a simplex ETF (radius 2.5, R^9), noise 0.8, 24 nuisance coordinates every view
-    redraws; MLP 33 -> 128 -> 8, NT-Xent (tau 0.2, batch 256); logistic probe on 50 per class.
-    Thirds accuracies of "SimCLR on D_b", "SimCLR on D_i", "random weights"; "class_counts", "test_labels".
-    """
+    """Thirds accuracies of SimCLR on a long-tailed D_i (n_c = floor(500 * 100^(-c/9))) and on a balanced D_b of its
+    size, and of random weights: class means on a simplex ETF in R^9 plus 24 redrawn nuisances, MLP 33 -> 128 -> 8."""
     steps = check_positive_int(steps, name="steps")
     test_per_class = check_positive_int(test_per_class, name="test_per_class")
     g = torch.Generator().manual_seed(seed := check_random_state(seed, name="seed") or 0)
