@@ -201,8 +201,7 @@ def _affine(x, entries: dict):
 
 
 def _rotate(x, level, sign, pos):
-    angle = math.radians(60.0) * level * sign
-    cos, sin = torch.cos(angle), torch.sin(angle)
+    cos, sin = torch.cos(math.radians(60.0) * level * sign), torch.sin(math.radians(60.0) * level * sign)
     return _affine(x, {(0, 0): cos, (0, 1): -sin, (1, 0): sin, (1, 1): cos})
 
 

@@ -43,11 +43,10 @@ class BCL:
 
     def on_epoch_end(self, net, epoch):
         self.base.on_epoch_end(net, epoch)
-        scores = torch.zeros_like(self.ema)  # unseen images keep 0, as before BCL's first update
+        self.scores = torch.zeros_like(self.ema)  # unseen images keep 0, as before BCL's first update
         if bool(self.seen.any()):
-            scores[self.seen] = memorization_score(self.ema[self.seen])
-        self.scores = scores
-        self.score_history.append(scores.cpu())
+            self.scores[self.seen] = memorization_score(self.ema[self.seen])
+        self.score_history.append(self.scores.cpu())
         self.loss_history.append(self.ema.cpu())
 
     def setup(self, net, num_samples, epochs, device, augment):

@@ -95,9 +95,8 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overri
     v["warmup_epochs"] = check_positive_int(v["warmup_epochs"], name="warmup_epochs", minimum=0)
     if v["warmup_epochs"] > v["epochs"]:
         raise ValueError(f"warmup_epochs must be <= epochs ({v['epochs']}); got {v['warmup_epochs']} instead.")
-    v["val_per_class"] = check_positive_int(v["val_per_class"], name="val_per_class", minimum=0)
-    for name in ("width", "n_max", "image_size", "test_per_class"):  # None: not used / native / all
-        v[name] = None if v[name] is None else check_positive_int(v[name], name=name)
+    for name, low in (("width", 1), ("n_max", 1), ("image_size", 1), ("test_per_class", 1), ("val_per_class", 0)):
+        v[name] = None if v[name] is None else check_positive_int(v[name], name=name, minimum=low)  # None: default
     if dataset == "digits-lt":
         n_max, image_size = overrides.get("n_max"), overrides.get("image_size")
         if n_max is not None and n_max > _DIGITS_POOL:

@@ -2,9 +2,8 @@
 
 t^v = normalize(z^v M^T) (M: K ETF vertices), q^v = Sinkhorn(t^v) with column sums N pi,
 L_GH = -(1/N) sum_i sum_k [q1_ik log softmax(t2_i / gamma)_k + q2_ik log softmax(t1_i / gamma)_k],
-L = L_base + w(epoch) L_GH, w = 0 during a plain-SSL warm-up, then a linear ramp to 1; pi is
-re-estimated from a moving average of t. Zhou, Yao, Hong, Zhang, Han, Wang, "Combating
-Representation Learning Disparity with Geometric Harmonization", NeurIPS 2023. Notebook 12.
+L = L_base + w(epoch) L_GH (w: 0, then a linear ramp to 1), pi from a moving average of t. Zhou, Yao, Hong,
+Zhang, Han, Wang, "Combating Representation Learning Disparity with Geometric Harmonization", NeurIPS 2023. Notebook 12.
 """
 
 from __future__ import annotations

@@ -90,13 +90,10 @@ def pruned_forward(model: nn.Module, x: torch.Tensor, masks: dict[str, torch.Ten
     """``model(x)`` with each masked W replaced by W * mask (the gradient reaches kept entries only) and,
     given ``bn``, its BN tensors: a forward of a copy with the pruned weights zeroed (tested)."""
     params = dict(model.named_parameters())
-    unknown = sorted(masks.keys() - params.keys())
-    if unknown:
+    if unknown := sorted(masks.keys() - params.keys()):
         raise ValueError(f"masks must be keyed by the model's parameter names; got unknown key {unknown[0]!r} instead.")
     swap = {name: params[name] * mask for name, mask in masks.items()}
-    if bn is not None:
-        swap.update(bn.tensors())
-    return functional_call(model, swap, (x,))
+    return functional_call(model, {**swap, **(bn.tensors() if bn is not None else {})}, (x,))
 
 
 @torch.no_grad()

@@ -221,10 +221,7 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed:
                 loss.backward()
                 opt.step()
             sched.step()
-    with torch.no_grad():
-        pred, y = head(fte).argmax(1).cpu(), test.labels.cpu()
-    out = metrics.group_accuracy_by_thirds(y, pred, group_counts)
-    out = {k: out[k] for k in ("many", "medium", "few", "all")}
-    out["accuracy"] = float((pred == y).double().mean())
-    out["per_class_accuracy"] = metrics.per_class_accuracy(y, pred, num_classes=num_classes)
-    return out
+    pred, y = head(fte).detach().argmax(1).cpu(), test.labels.cpu()
+    thirds = metrics.group_accuracy_by_thirds(y, pred, group_counts)
+    return {**{k: thirds[k] for k in ("many", "medium", "few", "all")}, "accuracy": float((pred == y).double().mean()),
+            "per_class_accuracy": metrics.per_class_accuracy(y, pred, num_classes=num_classes)}
