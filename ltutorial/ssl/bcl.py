@@ -70,8 +70,7 @@ def memorization_score(ema_losses) -> torch.Tensor:
                          f"got shape {tuple(m.shape)} instead.")
     if not bool(torch.isfinite(m).all()):
         raise ValueError("ema_losses must be finite; got NaN or infinite values instead.")
-    std = m.std(unbiased=False) if m.numel() > 1 else torch.zeros((), device=m.device)
-    if float(std) == 0.0:
+    if float(std := m.std(unbiased=False)) == 0.0:  # also a single sample
         return torch.full_like(m, 0.5)
     z = (m - m.mean()) / std
     return z / (2 * z.abs().max()) + 0.5

@@ -19,8 +19,7 @@ from ltutorial.ssl.simclr import SimCLR
 
 __all__ = ["GH", "GHConfig", "gh_loss", "simplex_etf", "sinkhorn", "geometric_logits"]
 
-# exp(|t| / epsilon) with |t| <= 1 stays far inside float64 for epsilon >= 1 / 50 (e^50 ~ 5e21),
-# so the plain iteration (half the kernels of a log-domain one) is safe for any number of steps.
+# exp(|t| / eps), |t| <= 1, stays inside float64 for eps >= 1/50 (e^50 ~ 5e21): no log-domain iteration needed.
 _BOUND = 50.0
 
 
@@ -131,8 +130,7 @@ def geometric_logits(z: torch.Tensor, etf: torch.Tensor) -> torch.Tensor:
 def simplex_etf(num_vertices: int, dim: int, seed: int = 0) -> torch.Tensor:
     """K unit vectors in R^d at pairwise inner product -1/(K-1) (a simplex ETF, K <= d + 1): M = sqrt(K/(K-1)) B R,
     B an orthonormal basis of 1_K's complement, R seeded orthonormal rows. GH: K = 100, d = 128."""
-    k = check_positive_int(num_vertices, name="num_vertices", minimum=2)
-    d = check_positive_int(dim, name="dim")
+    k, d = check_positive_int(num_vertices, name="num_vertices", minimum=2), check_positive_int(dim, name="dim")
     if k > d + 1:
         raise ValueError(f"num_vertices must be <= dim + 1 = {d + 1} for a simplex ETF in R^{d}; got {k} instead.")
     g = torch.Generator().manual_seed(check_random_state(seed, name="seed") or 0)

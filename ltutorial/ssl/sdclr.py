@@ -67,8 +67,7 @@ def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Ten
 def mask_sparsity(masks: dict[str, torch.Tensor]) -> dict[str, float]:
     """Fraction of zeros per mask, plus ``"global"`` over all of them (SDCLR's p)."""
     out = {name: float(1 - m.float().mean()) for name, m in masks.items()}
-    total = sum(m.numel() for m in masks.values())
-    out["global"] = sum(float((m == 0).sum()) for m in masks.values()) / max(total, 1)
+    out["global"] = sum(float((m == 0).sum()) for m in masks.values()) / max(sum(m.numel() for m in masks.values()), 1)
     return out
 
 

@@ -46,8 +46,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> tor
 
 
 class SimCLR:
-    """Plain SimCLR: both views in one forward (BN over the 2N views); ``loss`` -> (NT-Xent, z1, z2).
-    A method's hooks: ``setup`` once before training, ``on_epoch`` / ``on_epoch_end`` each epoch."""
+    """Plain SimCLR: both views in one forward (BN over the 2N views); ``loss`` -> (NT-Xent, z1, z2)."""
 
     def __init__(self, temperature: float = 0.2):
         self.temperature = check_number(temperature, name="temperature", strict=True)
@@ -81,8 +80,7 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
     if images.shape[0] < 2:
         raise ValueError(f"data must hold at least 2 images for contrastive learning; got {images.shape[0]} instead.")
     torch.manual_seed(seed)  # the encoder's / head's initialisation
-    net = SimCLRNet(encoder, cfg.proj_dim)
-    n = images.shape[0]
+    net, n = SimCLRNet(encoder, cfg.proj_dim), images.shape[0]
     method.setup(net, n, cfg.epochs, dev, aug)
     use_amp, use_cl = resolve_amp(cfg.amp, dev)
     net = net.to(dev, memory_format=torch.channels_last if use_cl else torch.preserve_format)
@@ -91,8 +89,7 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
     starts = [s for s in range(0, n, bs) if n - s >= 2]
     warmup = cfg.warmup_epochs * len(starts)  # per-step schedule; +1 keeps warmup == epochs legal
     schedule = cosine_with_warmup(max(cfg.epochs * len(starts), warmup + 1), warmup, cfg.min_lr / cfg.lr)
-    g = torch.Generator(device=dev).manual_seed(seed)
-    hist = SSLHistory(method=method, model=net, device=str(dev))
+    g, hist = torch.Generator(device=dev).manual_seed(seed), SSLHistory(method=method, model=net, device=str(dev))
     seen, step, t0 = sum(min(bs, n - s) for s in starts), 0, time.perf_counter()
     net.train()
     for epoch in progress_bar(range(cfg.epochs), progress=progress, desc=type(method).__name__):
@@ -103,8 +100,7 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
                 group["lr"] = cfg.lr * schedule(step)
             idx = perm[s : s + bs]
             x = method.views(aug, images[idx], idx, g)
-            if use_cl:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last) if use_cl else x
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = method.loss(net, x, idx)[0]
             opt.zero_grad(set_to_none=True)
@@ -188,8 +184,7 @@ class SSLHistory:
 
 def nt_xent_per_sample(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
     """Per-image NT-Xent (l_i + l_{i+N}) / 2, the quantity BCL's moving average tracks (notebook 11)."""
-    anchors = nt_xent_per_anchor(z1, z2, temperature)
-    return 0.5 * (anchors[: z1.shape[0]] + anchors[z1.shape[0]:])
+    return nt_xent_per_anchor(z1, z2, temperature).view(2, -1).mean(0)
 
 
 def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed: int = 0) -> dict:
