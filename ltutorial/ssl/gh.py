@@ -141,19 +141,18 @@ def simplex_etf(num_vertices: int, dim: int, seed: int = 0) -> torch.Tensor:
 
 @dataclass
 class GHConfig:
-    """GH's settings at the paper's CIFAR values; None: K = min(100, proj_dim + 1), half the epochs of plain SSL.
-    ``floor``: a pseudo-count per vertex so no pi_k is 0; ``epsilon`` >= 1/50."""
+    """GH's settings at the paper's CIFAR values; None: K = min(100, proj_dim + 1), half the epochs of plain SSL."""
 
     num_vertices: int | None = None
     temperature: float = 0.1
-    epsilon: float = 0.05
+    epsilon: float = 0.05  # >= 1/50 (see _BOUND)
     iterations: int = 300
     start_epoch: int | None = None
     ramp_epochs: int = 10
     refresh_every: int = 20
     ema_beta_warmup: float = 0.9
     ema_beta: float = 0.999
-    floor: float = 1.0
+    floor: float = 1.0  # a pseudo-count per vertex: no pi_k is 0
 
     def __post_init__(self):
         if self.num_vertices is not None:
