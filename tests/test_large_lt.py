@@ -287,7 +287,7 @@ def test_the_notebook_experiments_refuse_the_file_backed_sets(tiny_imagenet_lt):
     root, _ = tiny_imagenet_lt
     with pytest.raises(ValueError, match="name must be an in-memory dataset .*`ltutorial reproduce imagenet-lt`"):
         lt.data.prepare_experiment("imagenet-lt", profile="smoke", root=root)
-    from ltutorial.ssl.subsets import load_ssl_data
+    from ltutorial.ssl import load_ssl_data
 
     with pytest.raises(ValueError, match="dataset must be an in-memory dataset .*got 'places-lt'"):
         load_ssl_data("places-lt", root=root)

@@ -21,6 +21,10 @@ def _images(n=6, c=3, size=8, seed=0):
     return torch.randint(0, 256, (n, c, size, size), generator=g, dtype=torch.uint8)
 
 
+def _u8(x):
+    return (x * 255).round().to(torch.uint8)
+
+
 def _tiny_dataset(n=24, size=8, num_classes=3, seed=0):
     labels = torch.arange(n) % num_classes
     return ImageDataset(_images(n, 3, size, seed), labels, [str(c) for c in range(num_classes)])
@@ -77,6 +81,8 @@ def test_nt_xent_random_vectors_near_log_2n_minus_1_and_validation():
     assert abs(float(ssl.nt_xent(z1, z2, 1.0)) - math.log(511)) < 0.05
     with pytest.raises(ValueError, match="same shape"):
         ssl.nt_xent(z1, z2[:10])
+    with pytest.raises(ValueError, match="same shape"):
+        ssl.nt_xent(z1, z2.numpy())
     with pytest.raises(ValueError, match="temperature"):
         ssl.nt_xent(z1, z2, 0)
 
@@ -91,8 +97,9 @@ def test_augment_keeps_shape_dtype_device_and_is_seeded():
     assert a.shape == x.shape and a.dtype == torch.float32 and a.device == x.device
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
-    u = ssl.ContrastiveAugment(size=8, output="uint8")(x, torch.Generator().manual_seed(3))
-    assert u.shape == (6, 3, 8, 8) and u.dtype == torch.uint8
+    u = ssl.ContrastiveAugment(size=8, mean=(0.5,) * 3, std=(0.2,) * 3)(x, torch.Generator().manual_seed(3),
+                                                                        normalize=False)
+    assert u.shape == (6, 3, 8, 8) and u.dtype == torch.float32 and 0 <= float(u.min()) <= float(u.max()) <= 1
     v1, v2 = aug(torch.cat([x, x]), torch.Generator().manual_seed(3)).chunk(2)
     assert v1.shape == x.shape and not torch.equal(v1, v2)
     with pytest.raises(ValueError, match="uint8"):
@@ -106,11 +113,11 @@ def test_full_crop_with_flip_equals_mirror_and_grayscale_matches_torchvision():
 
     x = _images(4, 3, 8)
     flip_only = ssl.ContrastiveAugment(
-        size=None, scale=(1, 1), ratio=(1, 1), flip_p=1.0, jitter_p=0.0, grayscale_p=0.0, interpolation="bilinear", output="uint8"
+        size=None, scale=(1, 1), ratio=(1, 1), flip_p=1.0, jitter_p=0.0, grayscale_p=0.0
     )
-    assert torch.equal(flip_only(x, torch.Generator().manual_seed(0)), torch.flip(x, dims=[3]))
+    assert torch.equal(_u8(flip_only(x, torch.Generator().manual_seed(0))), torch.flip(x, dims=[3]))
     gray = ssl.ContrastiveAugment(
-        size=None, scale=(1, 1), ratio=(1, 1), flip_p=0.0, jitter_p=0.0, grayscale_p=1.0, interpolation="bilinear"
+        size=None, scale=(1, 1), ratio=(1, 1), flip_p=0.0, jitter_p=0.0, grayscale_p=1.0
     )
     expected = TF.rgb_to_grayscale(x.float() / 255, num_output_channels=3)
     assert torch.allclose(gray(x, torch.Generator().manual_seed(0)), expected, atol=1e-5)
@@ -279,7 +286,9 @@ def test_sinkhorn_marginals_and_zero_prior():
 
 
 def test_gh_weight_schedule():
-    assert [ssl.gh_weight(e, 4, 2) for e in range(7)] == [0, 0, 0, 0, 0.5, 1.0, 1.0]
+    gh = ssl.GH(config=ssl.GHConfig(num_vertices=3, start_epoch=4, ramp_epochs=2))
+    gh.setup(ssl.SimCLRNet(_TwoConv(), proj_dim=4), 5, 10, "cpu", None)
+    assert [gh.weight(e) for e in range(7)] == [0, 0, 0, 0, 0.5, 1.0, 1.0]
 
 
 # ------------------------------------------------------------------ subsets
@@ -399,11 +408,11 @@ def test_sinkhorn_matches_the_numpy_iteration_and_refuses_overflowing_scores():
 # ------------------------------------------------------------------ review additions: recipe, per-sample draws, errors
 def test_nt_xent_rejects_bad_input():
     z = torch.randn(4, 3)
-    with pytest.raises(ValueError, match="z1 must be a 2-D tensor"):
-        ssl.nt_xent(torch.randn(4), z)
-    with pytest.raises(ValueError, match="z2 must be a 2-D tensor"):
+    with pytest.raises(ValueError, match="z1 and z2 must be 2-D tensors"):
+        ssl.nt_xent(torch.randn(4), torch.randn(4))
+    with pytest.raises(ValueError, match="z1 and z2 must be 2-D tensors"):
         ssl.nt_xent(z, [[1.0]])
-    with pytest.raises(ValueError, match="z1 must hold at least 2 images"):
+    with pytest.raises(ValueError, match="N >= 2"):
         ssl.nt_xent(z[:1], z[:1])
     with pytest.raises(ValueError, match="temperature"):
         ssl.nt_xent(z, z, True)
@@ -432,9 +441,9 @@ def test_crop_parameters_follow_the_recipe_and_torchvision_sampler():
 def test_flip_grayscale_and_jitter_are_drawn_per_sample_with_the_recipe_probabilities():
     n = 2000
     x = _images(1, 3, 4, seed=7).expand(n, -1, -1, -1).contiguous()
-    ident = dict(size=None, scale=(1, 1), ratio=(1, 1), interpolation="bilinear")
+    ident = dict(size=None, scale=(1, 1), ratio=(1, 1))
     g = torch.Generator().manual_seed(0)
-    out = ssl.ContrastiveAugment(**ident, jitter_p=0.0, grayscale_p=0.0, output="uint8")(x, g)
+    out = _u8(ssl.ContrastiveAugment(**ident, jitter_p=0.0, grayscale_p=0.0)(x, g))
     flipped = (out == torch.flip(x, dims=[3])).flatten(1).all(1)
     same = (out == x).flatten(1).all(1)
     assert bool((flipped ^ same).all()) and abs(float(flipped.float().mean()) - 0.5) < 0.04
@@ -449,18 +458,16 @@ def test_flip_grayscale_and_jitter_are_drawn_per_sample_with_the_recipe_probabil
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(size=0), "size must be None or a positive integer"),
-        (dict(scale=(0.0, 0.0)), "scale must have max > 0"),
-        (dict(scale=(0.1, 1.5)), "scale must satisfy"),
-        (dict(ratio=(2.0, 1.0)), "ratio must satisfy"),
-        (dict(ratio=3), "ratio must be a pair"),
+        (dict(size=0), "size must be an integer >= 1"),
+        (dict(scale=(0.0, 0.0)), "scale must be 2 numbers with 0 <= min <= max <= 1, max > 0"),
+        (dict(scale=(0.1, 1.5)), "scale must be 2 numbers"),
+        (dict(ratio=(2.0, 1.0)), "ratio must be 2 numbers with 0 < min <= max"),
+        (dict(ratio=3), "ratio must be 2 numbers"),
         (dict(flip_p=1.5), "flip_p"),
         (dict(jitter_p=-0.1), "jitter_p"),
         (dict(grayscale_p=2), "grayscale_p"),
-        (dict(jitter=(1.2, 0, 0, 0)), "jitter must have brightness"),
+        (dict(jitter=(1.2, 0, 0, 0)), "jitter must be 4 numbers with brightness"),
         (dict(jitter=(0.4, 0.4)), "jitter must be 4 numbers"),
-        (dict(interpolation="lanczos"), "interpolation must be one of"),
-        (dict(output="int"), "output must be one of"),
         (dict(mean=(0.5, 0.5, 0.5)), "mean and std must both be given"),
     ],
 )
@@ -471,7 +478,7 @@ def test_contrastive_augment_rejects_bad_settings(kwargs, match):
 
 def test_augment_helpers_reject_bad_input_and_resize_keeps_constants():
     aug = ssl.ContrastiveAugment(size=None, mean=(0.5,), std=(0.2,))
-    with pytest.raises(ValueError, match="mean must have one value per channel"):
+    with pytest.raises(ValueError, match="mean and std must have one value per channel"):
         aug(_images(2, 3, 8), torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="images must be a 4-D uint8"):
         ssl.resize_images(torch.zeros(2, 3, 8, 8), 4)
@@ -547,8 +554,7 @@ def test_bcl_strength_formulas_state_and_errors():
         ssl.memorization_score(torch.ones(2, 2))
     with pytest.raises(ValueError, match="ema_losses must be finite"):
         ssl.memorization_score(torch.tensor([1.0, float("nan")]))
-    for kwargs, match in [(dict(beta=-1), "beta"), (dict(beta=1.5), "beta"), (dict(k=0), "k must be an integer"),
-                          (dict(max_magnitude=5), "max_magnitude"), (dict(probability=2.0), "probability")]:
+    for kwargs, match in [(dict(beta=-1), "beta"), (dict(beta=1.5), "beta"), (dict(k=0), "k must be an integer")]:
         with pytest.raises(ValueError, match=match):
             ssl.BCL(**kwargs)
 
@@ -557,17 +563,12 @@ def test_boosted_randaugment_rejects_bad_input():
     x = torch.rand(4, 3, 8, 8)
     with pytest.raises(ValueError, match="x must be a float tensor"):
         ssl.boosted_randaugment(x.to(torch.uint8), torch.zeros(4))
-    with pytest.raises(ValueError, match="scores must hold one value per image"):
+    with pytest.raises(ValueError, match="scores must be 4 memorization scores in"):
         ssl.boosted_randaugment(x, torch.zeros(3))
-    with pytest.raises(ValueError, match="scores must be memorization scores in"):
+    with pytest.raises(ValueError, match="scores must be 4 memorization scores in"):
         ssl.boosted_randaugment(x, torch.full((4,), 1.5))
     with pytest.raises(ValueError, match="k must be an integer"):
         ssl.boosted_randaugment(x, torch.zeros(4), k=0)
-    with pytest.raises(ValueError, match="probability"):
-        ssl.boosted_randaugment(x, torch.zeros(4), probability=1.5)
-    # probability 1 with score 0 still applies one op per image at the k = 1 floor (level 10 / 30).
-    out = ssl.boosted_randaugment(x, torch.zeros(4), probability=1.0, generator=torch.Generator().manual_seed(0))
-    assert int((out - x).abs().flatten(1).amax(1).gt(1e-4).sum()) >= 3
 
 
 def _sinkhorn_numpy(t, prior, eps, iters):
@@ -642,7 +643,6 @@ def test_gh_state_prior_floor_ema_and_refresh_schedule():
         (dict(num_vertices=1), "num_vertices"),
         (dict(ramp_epochs=-1), "ramp_epochs"),
         (dict(start_epoch=-2), "start_epoch"),
-        (dict(weight=-1), "weight"),
     ],
 )
 def test_gh_config_rejects_bad_settings(kwargs, match):
@@ -650,11 +650,7 @@ def test_gh_config_rejects_bad_settings(kwargs, match):
         ssl.GHConfig(**kwargs)
 
 
-def test_gh_weight_and_sinkhorn_reject_bad_input():
-    with pytest.raises(ValueError, match="ramp_epochs"):
-        ssl.gh_weight(3, 1, -2)
-    with pytest.raises(ValueError, match="epoch must be an integer"):
-        ssl.gh_weight(-1, 0, 2)
+def test_sinkhorn_rejects_bad_input():
     with pytest.raises(ValueError, match="scores must be a 2-D tensor"):
         ssl.sinkhorn(torch.zeros(4), torch.full((4,), 0.25))
     with pytest.raises(ValueError, match="epsilon"):
@@ -663,21 +659,18 @@ def test_gh_weight_and_sinkhorn_reject_bad_input():
         ssl.sinkhorn(torch.zeros(4, 2), [0.5, 0.5], iterations=0)
 
 
-def test_ssl_subsets_shuffled_classes_and_errors():
+def test_ssl_subsets_counts_and_errors():
     labels = torch.arange(5_000) % 10
-    s = ssl.ssl_subsets(labels, shuffle_classes=True, seed=3)
+    s = ssl.ssl_subsets(labels, seed=3)
     expected = [int(450 * 0.01 ** (c / 9)) for c in range(10)]  # pool 450 per class after 50 held out
-    assert sorted(s["class_counts"].tolist(), reverse=True) == expected
-    assert s["class_counts"].tolist() != expected  # some class other than 0 got the head count
+    assert s["class_counts"].tolist() == expected
     assert torch.equal(torch.bincount(labels[s["imbalanced"]], minlength=10), s["class_counts"])
-    with pytest.raises(ValueError, match="labels must be non-empty"):
+    with pytest.raises(ValueError, match="labels must be non-empty and contain every class"):
         ssl.ssl_subsets(torch.zeros(0, dtype=torch.long))
-    with pytest.raises(ValueError, match="labels must contain every class"):
+    with pytest.raises(ValueError, match="labels must be non-empty and contain every class"):
         ssl.ssl_subsets(torch.tensor([0, 0, 2, 2]))
     with pytest.raises(ValueError, match="val_per_class must leave images"):
         ssl.ssl_subsets(labels, val_per_class=500)
-    with pytest.raises(ValueError, match="few_shot_fraction"):
-        ssl.ssl_subsets(labels, few_shot_fraction=0)
 
 
 @pytest.mark.parametrize(
@@ -688,7 +681,6 @@ def test_ssl_subsets_shuffled_classes_and_errors():
         (dict(warmup_epochs=3), "warmup_epochs must be <= epochs"),
         (dict(min_lr=1.0), "min_lr must be <= lr"),
         (dict(method=ssl.GHConfig()), "method must be a method object"),
-        (dict(method=ssl.BCL(), augment=ssl.ContrastiveAugment(size=8, output="uint8")), "augment must produce float"),
         (dict(seed=-1), "seed"),
     ],
 )
@@ -738,11 +730,7 @@ def test_linear_probe_groups_follow_pretraining_counts_and_errors():
     per = res["per_class_accuracy"]
     assert (res["many"], res["medium"], res["few"]) == (pytest.approx(per[1]), pytest.approx(per[2]), pytest.approx(per[0]))
     assert res["accuracy"] == pytest.approx(float(np.mean(per)))  # balanced test set: 8 images per class
-    with pytest.raises(ValueError, match="group_counts must hold one pre-training count per class"):
+    with pytest.raises(ValueError, match="group_counts must have one entry per class"):
         ssl.linear_probe(enc, data, data, group_counts=[3, 2])
-    with pytest.raises(ValueError, match="lr must be a finite number"):
-        ssl.linear_probe(enc, data, data, group_counts=[3, 2, 1], lr=0)
-    with pytest.raises(ValueError, match="final_lr must be <= lr"):
-        ssl.linear_probe(enc, data, data, group_counts=[3, 2, 1], lr=1e-3, final_lr=1e-2)
     with pytest.raises(ValueError, match="encoder must be an SSLHistory"):
         ssl.linear_probe(nn.Linear(2, 2), data, data, group_counts=[3, 2, 1])

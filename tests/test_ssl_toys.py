@@ -1,5 +1,5 @@
-"""ltutorial.ssl.toys and ltutorial.ssl.report: the computed models of notebooks 10 and 12, and the
-random-baseline / noise-margin helpers the SSL notebooks read their probes with."""
+"""ltutorial.ssl.toys and ltutorial.ssl.experiment's probe helpers: the computed models of notebooks 10 and 12,
+and the random-baseline / noise-margin helpers the SSL notebooks read their probes with."""
 
 import math
 
@@ -49,7 +49,6 @@ def test_disparity_sweep_is_the_etf_at_ratio_one_and_grows_with_the_ratio():
         (lambda: toys.uniformity_centres([1, 2], dim=3, weighting="pair"), "weighting must be one of"),
         (lambda: toys.uniformity_centres([1, 0], dim=3), "class_counts"),
         (lambda: toys.uniformity_centres([1, 2], dim=1), "dim must be"),
-        (lambda: toys.uniformity_centres([1, 2], dim=3, t=0), "t must be a finite number > 0; got 0"),
         (lambda: toys.disparity_sweep([0.5]), "ratios must be a non-empty list of imbalance ratios >= 1"),
         (lambda: toys.disparity_sweep([10], num_classes=2), "num_classes must be"),
     ],
@@ -129,7 +128,5 @@ def test_imbalanced_pretraining_toy_shows_the_tail_loss_beside_a_random_baseline
 
 
 def test_imbalanced_pretraining_toy_checks_input():
-    with pytest.raises(ValueError, match="imbalance_ratio must be a finite number >= 1; got 0.5"):
-        toys.imbalanced_pretraining_toy(imbalance_ratio=0.5)
     with pytest.raises(ValueError, match="steps must be"):
         toys.imbalanced_pretraining_toy(steps=0)

@@ -1,10 +1,7 @@
 """SimCLR's CIFAR augmentation and BCL's RandAugment operations as batched tensor ops on the device.
 
-Recipe of SDCLR / BCL / GH: RandomResizedCrop to 32 px, scale (0.1, 1), bicubic; horizontal flip;
-ColorJitter(0.4, 0.4, 0.4, 0.1) with p = 0.8; grayscale with p = 0.2 (Chen et al., ICML 2020).
-Torchvision runs these per PIL image in DataLoader workers, which cannot feed a GPU; here one call
-transforms a uint8 batch with parameters drawn per sample from a ``torch.Generator`` (same seed,
-same views). Notebooks 10-12; ``RANDAUGMENT_OPS`` serve BCL (notebook 11).
+RandomResizedCrop(32, scale (0.1, 1), bicubic), flip, ColorJitter(0.4, 0.4, 0.4, 0.1) w.p. 0.8, grayscale
+w.p. 0.2 (Chen et al., ICML 2020), drawn per sample from a ``torch.Generator``. Notebooks 10-12.
 """
 
 from __future__ import annotations
@@ -15,16 +12,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ltutorial._validation import check_choice, check_positive_int, check_probability
+from ltutorial._validation import check_positive_int, check_probability
+from ltutorial.train.augment import normalize
 
 __all__ = ["ContrastiveAugment", "RANDAUGMENT_OPS", "rgb_to_hsv", "hsv_to_rgb", "resize_images"]
 
-_INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
-    """Luma of RGB images (N x 1 x H x W); one-channel images are returned as they are."""
     if x.shape[1] != 3:
         return x
     return (x * torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
@@ -58,9 +54,7 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
 
 def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     """Downscale uint8 images to size x size with antialiasing, once (the CPU profiles use 16 px)."""
-    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"images must be a 4-D uint8 tensor; "
-                         f"got {getattr(images, 'dtype', type(images).__name__)} instead.")
+    _check_uint8(images)
     size = check_positive_int(size, name="size")
     if tuple(images.shape[-2:]) == (size, size):
         return images
@@ -68,26 +62,21 @@ def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
-def _check_range(value, *, name: str, low: float, high: float | None = None) -> tuple[float, float]:
+def _floats(value, n: int, name: str, condition: str, ok) -> tuple:
+    """``value`` as n floats meeting ``ok``; else an error naming ``condition``."""
     try:
-        a, b = (float(v) for v in value)
+        out = tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (min, max); got {value!r} instead.") from None
-    if not (low <= a <= b) or (high is not None and b > high):
-        raise ValueError(f"{name} must satisfy {low} <= min <= max{'' if high is None else f' and <= {high}'}; "
-                         f"got {value!r} instead.")
-    return a, b
+        out = ()
+    if len(out) != n or not ok(*out):
+        raise ValueError(f"{name} must be {n} numbers with {condition}; got {value!r} instead.")
+    return out
 
 
 @dataclass
 class ContrastiveAugment:
-    """SimCLR's CIFAR augmentation of a whole uint8 batch in one call, every parameter drawn per sample.
-
-    RandomResizedCrop (ten tries as torchvision) and flip as one ``affine_grid`` + ``grid_sample``;
-    ColorJitter (factors ~ U(1 - j, 1 + j), hue ~ U(-h, h), random order) with ``jitter_p``; grayscale
-    with ``grayscale_p``; clamped after each step like torchvision. Returns float32 normalised with
-    mean/std (``normalize=False``: [0, 1]) or, with ``output="uint8"``, rounded uint8.
-    """
+    """SimCLR's augmentation of a uint8 batch to float32, normalised (``normalize=False``: [0, 1]); jitter factors
+    ~ U(1 - j, 1 + j), hue ~ U(-h, h), in random order, clamped after each step like torchvision."""
 
     size: int | None = 32
     scale: tuple = (0.1, 1.0)
@@ -96,58 +85,40 @@ class ContrastiveAugment:
     jitter: tuple = (0.4, 0.4, 0.4, 0.1)
     jitter_p: float = 0.8
     grayscale_p: float = 0.2
-    interpolation: str = "bicubic"
     mean: tuple | None = None
     std: tuple | None = None
-    output: str = "float"
 
     def __post_init__(self):
-        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1):
-            raise ValueError(f"size must be None or a positive integer; got {self.size!r} instead.")
-        self.scale = _check_range(self.scale, name="scale", low=0.0, high=1.0)
-        if self.scale[1] <= 0:
-            raise ValueError(f"scale must have max > 0; got {self.scale!r} instead.")
-        self.ratio = _check_range(self.ratio, name="ratio", low=1e-6)
+        if self.size is not None:
+            check_positive_int(self.size, name="size")
+        self.scale = _floats(self.scale, 2, "scale", "0 <= min <= max <= 1, max > 0",
+                             lambda a, b: 0 <= a <= b <= 1 and b > 0)
+        self.ratio = _floats(self.ratio, 2, "ratio", "0 < min <= max", lambda a, b: 0 < a <= b)
         for name in ("flip_p", "jitter_p", "grayscale_p"):
             setattr(self, name, check_probability(getattr(self, name), name=name))
-        try:
-            b, c, s, h = (float(v) for v in self.jitter)
-        except (TypeError, ValueError):
-            raise ValueError(f"jitter must be 4 numbers (brightness, contrast, saturation, hue); "
-                             f"got {self.jitter!r} instead.") from None
-        if min(b, c, s, h) < 0 or max(b, c, s) >= 1 or h > 0.5:
-            raise ValueError(f"jitter must have brightness/contrast/saturation in [0, 1) and hue in [0, 0.5]; "
-                             f"got {self.jitter!r} instead.")
-        self.jitter = (b, c, s, h)
-        check_choice(self.interpolation, list(_INTERPOLATIONS), name="interpolation")
-        check_choice(self.output, ["float", "uint8"], name="output")
+        self.jitter = _floats(self.jitter, 4, "jitter", "brightness/contrast/saturation in [0, 1), hue in [0, 0.5]",
+                              lambda b, c, s, h: min(b, c, s, h) >= 0 and max(b, c, s) < 1 and h <= 0.5)
         if (self.mean is None) != (self.std is None):
             raise ValueError(f"mean and std must both be given or both be None; "
                              f"got mean={self.mean!r}, std={self.std!r} instead.")
 
     @classmethod
-    def for_dataset(cls, data, **kwargs) -> "ContrastiveAugment":
+    def for_dataset(cls, data) -> "ContrastiveAugment":
         """The recipe with ``data``'s mean/std and image size (an ``ImageDataset``)."""
-        kwargs.setdefault("size", int(data.images.shape[-1]))
-        kwargs.setdefault("mean", tuple(data.mean))
-        kwargs.setdefault("std", tuple(data.std))
-        return cls(**kwargs)
+        return cls(size=int(data.images.shape[-1]), mean=tuple(data.mean), std=tuple(data.std))
 
     def _crop_theta(self, n: int, h: int, w: int, device, g: torch.Generator) -> torch.Tensor:
-        """Per-sample crop + flip matrices (n x 2 x 3, ``affine_grid`` units): |theta00|, theta11 the
-        crop's width and height as fractions, theta[:, 2] its centre, theta00 < 0 a flip."""
+        """n x 2 x 3 ``affine_grid`` matrices: |theta00|, theta11 the crop's size, theta[:, 2] its centre."""
         area = torch.empty(n, 10, device=device).uniform_(*self.scale, generator=g)  # ten tries
         r = torch.exp(torch.empty(n, 10, device=device).uniform_(*(math.log(v) for v in self.ratio), generator=g))
         # Width and height as fractions of the image side (a crop of area s*H*W, aspect w/h = r).
         fw, fh = torch.sqrt(area * r * h / w), torch.sqrt(area / r * w / h)
         valid = (fw <= 1) & (fh <= 1) & (fw > 0) & (fh > 0)
         first, any_valid = torch.argmax(valid.int(), dim=1, keepdim=True), valid.any(dim=1)
-        one = torch.ones(n, device=device)
-        fw = torch.where(any_valid, fw.gather(1, first).squeeze(1), one)
-        fh = torch.where(any_valid, fh.gather(1, first).squeeze(1), one)
+        fw, fh = (torch.where(any_valid, f.gather(1, first).squeeze(1), 1.0) for f in (fw, fh))
         u = torch.rand(n, 3, device=device, generator=g)
         theta = torch.zeros(n, 2, 3, device=device)
-        theta[:, 0, 0] = fw * torch.where(u[:, 2] < self.flip_p, -one, one)  # a negative x scale flips
+        theta[:, 0, 0] = fw * torch.where(u[:, 2] < self.flip_p, -1.0, 1.0)  # a negative x scale flips
         theta[:, 0, 2] = 2 * (fw / 2 + u[:, 0] * (1 - fw)) - 1  # crop centre, from [0, 1] to [-1, 1]
         theta[:, 1, 1] = fh
         theta[:, 1, 2] = 2 * (fh / 2 + u[:, 1] * (1 - fh)) - 1
@@ -158,7 +129,7 @@ class ContrastiveAugment:
         out = self.size or h
         theta = self._crop_theta(n, h, w, x.device, g)
         grid = F.affine_grid(theta.to(x.dtype), [n, c, out, out], align_corners=False)
-        y = F.grid_sample(x, grid, mode=self.interpolation, padding_mode="border", align_corners=False)
+        y = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=False)
         return y.clamp_(0, 1)
 
     def _jitter(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -193,32 +164,23 @@ class ContrastiveAugment:
         return torch.where(mask.view(-1, 1, 1, 1), _gray(x).expand_as(x), x)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """(x - mean) / std per channel, for float images in [0, 1]."""
-        if self.mean is None:
-            return x
-        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        if mean.shape[1] != x.shape[1]:
-            raise ValueError(f"mean must have one value per channel ({x.shape[1]}); "
-                             f"got {len(self.mean)} values instead.")
-        return (x - mean) / std
+        return x if self.mean is None else normalize(x, self.mean, self.std)
 
     def __call__(self, images: torch.Tensor, generator=None, *, normalize: bool = True) -> torch.Tensor:
-        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(f"images must be a uint8 tensor N x C x H x W; got {getattr(images, 'dtype', images)} "
-                             f"with shape {tuple(getattr(images, 'shape', ()))} instead.")
-        if generator is not None and generator.device.type != images.device.type:
-            raise ValueError(f"generator must live on the images' device ({images.device}); "
-                             f"got one on {generator.device} instead.")
         g = generator or torch.Generator(device=images.device).manual_seed(int(torch.randint(0, 2**62, (1,))))
-        x = self._crop_flip(images.float().div_(255), g)
+        x = self._crop_flip(_check_uint8(images).float().div_(255), g)
         if self.jitter_p > 0:
             x = self._jitter(x, g)
         if self.grayscale_p > 0:
             x = self._grayscale(x, g)
-        if self.output == "uint8":
-            return (x * 255).round_().to(torch.uint8)
         return self.normalize(x) if normalize else x
+
+
+def _check_uint8(images) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be a 4-D uint8 tensor N x C x H x W; "
+                         f"got {getattr(images, 'dtype', type(images).__name__)} instead.")
+    return images
 
 
 # ---------------------------------------------------------------------- RandAugment (BCL)
@@ -239,8 +201,7 @@ def _affine(x, entries: dict):
 
 
 def _rotate(x, level, sign, pos):
-    angle = math.radians(60.0) * level * sign
-    cos, sin = torch.cos(angle), torch.sin(angle)
+    cos, sin = torch.cos(math.radians(60.0) * level * sign), torch.sin(math.radians(60.0) * level * sign)
     return _affine(x, {(0, 0): cos, (0, 1): -sin, (1, 0): sin, (1, 1): cos})
 
 

@@ -2,16 +2,15 @@
 
 m_i <- beta m_i + (1 - beta) l_i (beta = 0.97), z_i = (m_i - mean m) / std m,
 M_i = z_i / (2 max_j |z_j|) + 1/2; each view gets k RandAugment operations, each applied with
-probability M_i at magnitude 10 + 20 M_i (k = 1) or 5 + 25 M_i u, u ~ U(0, 1) (k >= 2). Samples the
-network fails to memorize (tail-like) get stronger augmentation. Zhou, Yao, Wang, Han, Zhang,
-"Contrastive Learning with Boosted Memorization", ICML 2022. Notebook 11.
+probability M_i at magnitude 10 + 20 M_i (k = 1) or 5 + 25 M_i u, u ~ U(0, 1) (k >= 2). Zhou, Yao,
+Wang, Han, Zhang, "Contrastive Learning with Boosted Memorization", ICML 2022. Notebook 11.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ltutorial._validation import check_number, check_positive_int, check_probability
+from ltutorial._validation import check_positive_int, check_probability
 from ltutorial.ssl.augment import RANDAUGMENT_OPS
 from ltutorial.ssl.sdclr import SDCLR
 from ltutorial.ssl.simclr import SimCLR, nt_xent_per_sample
@@ -23,19 +22,16 @@ class BCL:
     """BCL on ``base`` (SimCLR: BCL-I, k = 1; SDCLR: BCL-D, k = 2): the base's loss, BCL's views.
     ``ema``, ``scores`` per image; ``score_history``, ``loss_history``: one CPU row per epoch."""
 
-    def __init__(self, base=None, *, beta: float = 0.97, k: int | None = None, max_magnitude: float = 30.0,
-                 probability: float | None = None):
+    def __init__(self, base=None, *, beta: float = 0.97, k: int | None = None):
         self.base = SimCLR() if base is None else base
         self.beta = check_probability(beta, name="beta")
         self.k = check_positive_int(k if k is not None else (2 if isinstance(self.base, SDCLR) else 1), name="k")
-        self.max_magnitude = check_number(max_magnitude, name="max_magnitude", minimum=10)
-        self.probability = None if probability is None else check_probability(probability, name="probability")
+        self.on_epoch = self.base.on_epoch  # the base's, unchanged
 
     def views(self, augment, batch, idx, generator):
         x = augment(torch.cat([batch, batch]), generator, normalize=False)
-        scores = self.scores[torch.cat([idx, idx])]  # both views: the same score, independent draws
-        p = scores if self.probability is None else torch.full_like(scores, self.probability)
-        return augment.normalize(randaugment(x, scores, p, self.k, self.max_magnitude, generator))
+        # both views: the same score, independent draws
+        return augment.normalize(randaugment(x, self.scores[torch.cat([idx, idx])], self.k, generator))
 
     def loss(self, net, x, idx):
         loss, z1, z2 = self.base.loss(net, x, idx)
@@ -47,24 +43,17 @@ class BCL:
 
     def on_epoch_end(self, net, epoch):
         self.base.on_epoch_end(net, epoch)
-        scores = torch.zeros_like(self.ema)  # unseen images keep 0, as before BCL's first update
+        self.scores = torch.zeros_like(self.ema)  # unseen images keep 0, as before BCL's first update
         if bool(self.seen.any()):
-            scores[self.seen] = memorization_score(self.ema[self.seen])
-        self.scores = scores
-        self.score_history.append(scores.cpu())
+            self.scores[self.seen] = memorization_score(self.ema[self.seen])
+        self.score_history.append(self.scores.cpu())
         self.loss_history.append(self.ema.cpu())
 
     def setup(self, net, num_samples, epochs, device, augment):
-        if getattr(augment, "output", "float") != "float":
-            raise ValueError(f"augment must produce float images (output='float') for BCL; "
-                             f"got output={augment.output!r} instead.")
         self.base.setup(net, num_samples, epochs, device, augment)
         self.ema, self.scores = torch.zeros(num_samples, device=device), torch.zeros(num_samples, device=device)
         self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
         self.score_history, self.loss_history = [], []
-
-    def on_epoch(self, net, epoch):
-        self.base.on_epoch(net, epoch)
 
 
 def ema_update(ema: torch.Tensor, losses: torch.Tensor, beta: float, initialized=None) -> torch.Tensor:
@@ -81,31 +70,29 @@ def memorization_score(ema_losses) -> torch.Tensor:
                          f"got shape {tuple(m.shape)} instead.")
     if not bool(torch.isfinite(m).all()):
         raise ValueError("ema_losses must be finite; got NaN or infinite values instead.")
-    std = m.std(unbiased=False) if m.numel() > 1 else torch.zeros((), device=m.device)
-    if float(std) == 0.0:
+    if float(std := m.std(unbiased=False)) == 0.0:  # also a single sample
         return torch.full_like(m, 0.5)
     z = (m - m.mean()) / std
     return z / (2 * z.abs().max()) + 0.5
 
 
-def augmentation_strength(scores: torch.Tensor, k: int, generator=None, max_magnitude: float = 30.0) -> torch.Tensor:
+def augmentation_strength(scores: torch.Tensor, k: int, generator=None) -> torch.Tensor:
     """Magnitude 10 + (30 - 10) M (k = 1) or 5 + (30 - 5) M u (k >= 2): the reference code's floors."""
     if k == 1:
-        return 10 + (max_magnitude - 10) * scores
-    u = torch.rand(scores.shape, device=scores.device, generator=generator)
-    return 5 + (max_magnitude - 5) * scores * u
+        return 10 + 20 * scores
+    return 5 + 25 * scores * torch.rand(scores.shape, device=scores.device, generator=generator)
 
 
-def randaugment(x, scores, p, k: int, max_magnitude: float, generator) -> torch.Tensor:
-    """k rounds: each sample draws one of the 15 ops, applied with probability p_i at level m_i / 30 and
+def randaugment(x, scores, k: int, generator) -> torch.Tensor:
+    """k rounds: each sample draws one of the 15 ops, applied with probability M_i at level m_i / 30 and
     a random sign; samples are grouped by op (one tensor op per group). Unchecked."""
     n, ops = x.shape[0], tuple(RANDAUGMENT_OPS.values())
     x = x.clone()
     for _ in range(k):
         op = torch.randint(0, len(ops), (n,), device=x.device, generator=generator)
         u = torch.rand(n, 4, device=x.device, generator=generator)
-        apply = u[:, 0] < p
-        level = (augmentation_strength(scores, k, generator, max_magnitude) / max_magnitude).clamp(0, 1)
+        apply = u[:, 0] < scores
+        level = (augmentation_strength(scores, k, generator) / 30).clamp(0, 1)
         sign = torch.where(u[:, 1] < 0.5, -1.0, 1.0).to(x.dtype)
         for j, fn in enumerate(ops):
             idx = torch.nonzero(apply & (op == j)).flatten()
@@ -114,21 +101,14 @@ def randaugment(x, scores, p, k: int, max_magnitude: float, generator) -> torch.
     return x
 
 
-def boosted_randaugment(x: torch.Tensor, scores, *, k: int = 1, probability=None, generator=None,
-                        max_magnitude: float = 30.0) -> torch.Tensor:
-    """BCL's per-sample RandAugment of a float batch in [0, 1], checked: :func:`randaugment` with
-    p_i = ``probability`` or, by default, the score M_i. Unlike the PIL reference, strength 0 = no
+def boosted_randaugment(x: torch.Tensor, scores, *, k: int = 1, generator=None) -> torch.Tensor:
+    """:func:`randaugment` of a float batch in [0, 1], checked. Unlike the PIL reference, strength 0 = no
     change, and posterize keeps 8 - 4 level bits (stronger with the level, as BCL wants)."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 4:
         raise ValueError(f"x must be a float tensor N x C x H x W in [0, 1]; "
                          f"got {getattr(x, 'dtype', type(x).__name__)} instead.")
-    n = x.shape[0]
     scores = torch.as_tensor(scores, dtype=x.dtype, device=x.device).flatten()
-    if scores.numel() != n:
-        raise ValueError(f"scores must hold one value per image ({n}); got {scores.numel()} instead.")
-    if not bool(((scores >= 0) & (scores <= 1)).all()):
-        raise ValueError(f"scores must be memorization scores in [0, 1]; "
-                         f"got values from {float(scores.min())} to {float(scores.max())} instead.")
-    k, max_magnitude = check_positive_int(k, name="k"), check_number(max_magnitude, name="max_magnitude", minimum=10)
-    p = scores if probability is None else torch.full_like(scores, check_probability(probability, name="probability"))
-    return randaugment(x, scores, p, k, max_magnitude, generator)
+    if scores.numel() != x.shape[0] or not bool(((scores >= 0) & (scores <= 1)).all()):
+        raise ValueError(f"scores must be {x.shape[0]} memorization scores in [0, 1], one per image; "
+                         f"got {scores.tolist()} instead.")
+    return randaugment(x, scores, check_positive_int(k, name="k"), generator)

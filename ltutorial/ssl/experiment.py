@@ -1,20 +1,35 @@
-"""The shared settings of the SSL notebooks 10-12 (same encoder, subsets and probe; only the method differs).
+"""The shared experiment of the SSL notebooks 10-12: settings, SDCLR's subsets, and reading the probes.
 
-``settings = lt.ssl.ssl_settings(PROFILE, ...)`` resolves a row of :data:`SSL_PROFILES` plus the
-notebook's overrides; :func:`make_encoder` and :func:`ssl_experiment_data` build the rest from it.
+SDCLR's splits (Jiang et al., ICML 2021, Table 1), per class from one random permutation: the first
+``val_per_class`` held out; of the rest, D_i takes the first n_c = floor(n_max rho^(-c/(C-1))) (11,165
+images on CIFAR-10), D_b the first floor(|D_i| / C), S_b the first 1%. A difference between two probes
+counts beyond 2 sqrt(2 p (1 - p) / n) (:func:`accuracy_margin`), beside a random-weights probe.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
-from ltutorial._validation import check_number, check_positive_int
-from ltutorial.data import DATASETS, resolve_dataset
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ltutorial._validation import (check_choice, check_imbalance_ratio, check_labels, check_number, check_positive_int,
+                                   check_probability, make_generator)
+from ltutorial.data import DATASETS, load_dataset, resolve_dataset
+from ltutorial.data.large_lt import refuse_large_lt
+from ltutorial.data.longtail import longtail_counts
+from ltutorial.metrics import thirds_split
 from ltutorial.models import MODELS, build_model
 from ltutorial.profiles import PROFILES
-from ltutorial.ssl.subsets import load_ssl_data
+from ltutorial.ssl.augment import resize_images
+from ltutorial.ssl.simclr import linear_probe
 
-__all__ = ["SSL_PROFILES", "SSLSettings", "ssl_settings", "make_encoder", "ssl_experiment_data"]
+__all__ = ["SSL_PROFILES", "SSLSettings", "ssl_settings", "make_encoder", "ssl_experiment_data", "ssl_subsets",
+           "load_ssl_data", "random_encoder_probe", "accuracy_margin", "compare_with_random", "group_difference",
+           "probe_table", "class_geometry"]
 
 # cpu: a SmallCNN on CIFAR shrunk to 16x16, 600 images in D_i's largest class (a laptop's minutes);
 # full: the papers' setting (ResNet-18, the whole 4,500-per-class pool, 500 held out, full test set).
@@ -48,14 +63,13 @@ class SSLSettings:
     probe_epochs: int
     val_per_class: int | None
     test_per_class: int | None
-    lr: float = 0.5
 
     digits = property(lambda self: self.dataset == "digits-lt")
     in_channels = property(lambda self: 1 if self.digits else 3)
 
     def train_kwargs(self, device, *, weight_decay: float) -> dict:
         """Keywords for :func:`ltutorial.ssl.pretrain`; ``weight_decay`` is the method's (SDCLR 1e-4, BCL/GH 5e-4)."""
-        return dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, warmup_epochs=self.warmup_epochs,
+        return dict(epochs=self.epochs, batch_size=self.batch_size, warmup_epochs=self.warmup_epochs,
                     proj_dim=self.proj_dim, device=device, seed=self.seed,
                     weight_decay=check_number(weight_decay, name="weight_decay"))
 
@@ -64,26 +78,16 @@ class SSLSettings:
                 f"n_max {self.n_max}, image size {self.image_size or 'native'}")
 
 
-def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, lr: float = 0.5, **overrides) -> SSLSettings:
-    """The :data:`SSL_PROFILES` row of ``profile`` with ``overrides`` (its keys; ``None`` keeps the row's value).
-
-    An ``epochs`` override without ``warmup_epochs`` keeps the profile's warm-up share, rounded
-    (full: 10 of 300 epochs -> 3 of 100). ``dataset`` "auto": CIFAR-10-LT if found, else
-    digits-lt, whose pool caps ``n_max`` at 100, holds out 24 per class, keeps the native 8x8
-    size and the whole test split (a changed request is reported in one printed line).
-    """
-    if not isinstance(profile, str) or profile not in SSL_PROFILES:
-        raise ValueError(f"profile must be one of {list(PROFILES)}; got {profile!r} instead.")
-    if dataset != "auto" and (not isinstance(dataset, str) or dataset not in DATASETS):
-        raise ValueError(f"dataset must be 'auto' or one of {sorted(DATASETS)}; got {dataset!r} instead.")
-    row = SSL_PROFILES[profile]
-    unknown = sorted(overrides.keys() - row.keys())
-    if unknown:
+def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overrides) -> SSLSettings:
+    """The :data:`SSL_PROFILES` row of ``profile`` with ``overrides`` (``None`` keeps the row's value); an ``epochs``
+    override keeps the warm-up share; digits-lt caps ``n_max`` at its pool of 100, keeps 8x8 and the test split."""
+    row = SSL_PROFILES[check_choice(profile, PROFILES, name="profile")]
+    if unknown := sorted(overrides.keys() - row.keys()):
         raise ValueError(f"overrides must be settings of {list(row)}; got {unknown} instead.")
-    dataset, seed = resolve_dataset(dataset), check_positive_int(seed, name="seed", minimum=0)
-    v = {k: (row[k] if overrides.get(k) is None else overrides[k]) for k in row}
-    if not isinstance(v["encoder"], str) or v["encoder"] not in MODELS:
-        raise ValueError(f"encoder must be one of {sorted(MODELS)}; got {v['encoder']!r} instead.")
+    dataset = resolve_dataset(check_choice(dataset, ["auto", *sorted(DATASETS)], name="dataset"))
+    seed = check_positive_int(seed, name="seed", minimum=0)
+    v = {k: row[k] if overrides.get(k) is None else overrides[k] for k in row}
+    check_choice(v["encoder"], sorted(MODELS), name="encoder")
     for name in ("epochs", "batch_size", "proj_dim", "probe_epochs"):
         v[name] = check_positive_int(v[name], name=name)
     if overrides.get("epochs") is not None and overrides.get("warmup_epochs") is None:
@@ -91,10 +95,8 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, lr: floa
     v["warmup_epochs"] = check_positive_int(v["warmup_epochs"], name="warmup_epochs", minimum=0)
     if v["warmup_epochs"] > v["epochs"]:
         raise ValueError(f"warmup_epochs must be <= epochs ({v['epochs']}); got {v['warmup_epochs']} instead.")
-    v["val_per_class"] = check_positive_int(v["val_per_class"], name="val_per_class", minimum=0)
-    for name in ("width", "n_max", "image_size", "test_per_class"):  # None: not used / native / all
-        v[name] = None if v[name] is None else check_positive_int(v[name], name=name)
-    lr = check_number(lr, name="lr", strict=True)
+    for name, low in (("width", 1), ("n_max", 1), ("image_size", 1), ("test_per_class", 1), ("val_per_class", 0)):
+        v[name] = None if v[name] is None else check_positive_int(v[name], name=name, minimum=low)  # None: default
     if dataset == "digits-lt":
         n_max, image_size = overrides.get("n_max"), overrides.get("image_size")
         if n_max is not None and n_max > _DIGITS_POOL:
@@ -102,16 +104,13 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, lr: floa
         if image_size is not None:
             print(f"digits-lt: image_size={image_size} ignored; the 8x8 digits are used at their native size.")
         v["n_max"], v["image_size"] = min(v["n_max"] or _DIGITS_POOL, _DIGITS_POOL), None
-        if overrides.get("val_per_class") is None:
-            v["val_per_class"] = _DIGITS_VAL_PER_CLASS
-        if overrides.get("test_per_class") is None:
-            v["test_per_class"] = None
-    return SSLSettings(profile=profile, dataset=dataset, seed=seed, lr=lr, **v)
+        v.update({k: d for k, d in (("val_per_class", _DIGITS_VAL_PER_CLASS), ("test_per_class", None))
+                  if overrides.get(k) is None})
+    return SSLSettings(profile=profile, dataset=dataset, seed=seed, **v)
 
 
 def make_encoder(settings: SSLSettings, num_classes: int):
-    """A fresh backbone of ``settings.encoder`` (SmallCNN at ``settings.width``; 1 channel on digits-lt),
-    from torch's global generator: call ``lt.seed_everything`` first for repeatable runs."""
+    """A fresh backbone of ``settings.encoder`` from torch's global generator (seed it for repeatable runs)."""
     if not isinstance(settings, SSLSettings):
         raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
     num_classes = check_positive_int(num_classes, name="num_classes")
@@ -119,16 +118,119 @@ def make_encoder(settings: SSLSettings, num_classes: int):
     return build_model(settings.encoder, num_classes=num_classes, in_channels=settings.in_channels, **kw)
 
 
-def ssl_experiment_data(settings: SSLSettings, *, root=None, imbalance_ratio: float = 100, verbose: bool = True):
-    """:func:`ltutorial.ssl.subsets.load_ssl_data` at ``settings``' sizes (``verbose``: print D_i and the source)."""
+def ssl_experiment_data(settings: SSLSettings) -> dict:
+    """:func:`load_ssl_data` at ``settings``' sizes."""
     if not isinstance(settings, SSLSettings):
         raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
-    data = load_ssl_data(settings.dataset, n_max=settings.n_max, val_per_class=settings.val_per_class,
-                         image_size=settings.image_size, test_per_class=settings.test_per_class,
-                         imbalance_ratio=imbalance_ratio, seed=settings.seed, root=root)
-    if verbose:
-        d_i = data["imbalanced"]
-        print(f"{settings.dataset}: D_i {len(d_i)} images {d_i.class_counts.tolist()}; "
-              f"{settings.encoder}, {settings.epochs} epochs")
-        print("source:", d_i.source)
-    return data
+    return load_ssl_data(settings.dataset, n_max=settings.n_max, val_per_class=settings.val_per_class,
+                         image_size=settings.image_size, test_per_class=settings.test_per_class, seed=settings.seed)
+
+
+def ssl_subsets(labels, *, imbalance_ratio: float = 100, n_max: int | None = None, val_per_class: int | None = None,
+                seed: int = 0) -> dict:
+    """Sorted index tensors ``imbalanced`` (D_i), ``balanced`` (D_b), ``few_shot`` (S_b), ``val`` and D_i's
+    ``class_counts`` from balanced ``labels``; ``val_per_class`` defaults to 10% of the smallest class."""
+    y, ratio = check_labels(labels).cpu(), check_imbalance_ratio(imbalance_ratio)
+    available = torch.bincount(y, minlength=int(y.max()) + 1 if y.numel() else 1)
+    num_classes, smallest = available.numel(), int(available.min())
+    if smallest == 0:
+        raise ValueError(f"labels must be non-empty and contain every class 0..{num_classes - 1}; "
+                         f"got {y.numel()} labels with an empty class instead.")
+    val_per_class = check_positive_int(smallest // 10 if val_per_class is None else val_per_class,
+                                       name="val_per_class", minimum=0)
+    pool = smallest - val_per_class
+    if pool < 1:
+        raise ValueError(f"val_per_class must leave images in the pool (< {smallest}); got {val_per_class} instead.")
+    n_max = pool if n_max is None else check_positive_int(n_max, name="n_max")
+    if n_max > pool:
+        raise ValueError(f"n_max must be <= {pool} (the smallest class minus val_per_class); got {n_max} instead.")
+    counts = longtail_counts(n_max, num_classes, ratio)
+    per_class_b, few = sum(counts) // num_classes, max(1, n_max // 100)
+    g, class_counts = make_generator(seed, name="seed"), torch.tensor(counts, dtype=torch.int64)
+    order = torch.sort(y, stable=True).indices
+    starts = torch.cumsum(available, 0) - available
+    parts = {"imbalanced": [], "balanced": [], "few_shot": [], "val": []}
+    for c in range(num_classes):
+        idx_c = order[int(starts[c]) : int(starts[c]) + int(available[c])]
+        perm = idx_c[torch.randperm(idx_c.numel(), generator=g)]
+        parts["val"].append(perm[:val_per_class])
+        rest = perm[val_per_class:]
+        parts["imbalanced"].append(rest[: int(class_counts[c])])
+        parts["balanced"].append(rest[:per_class_b])
+        parts["few_shot"].append(rest[:few])
+    return {**{k: torch.sort(torch.cat(v)).values for k, v in parts.items()}, "class_counts": class_counts}
+
+
+def load_ssl_data(dataset: str = "cifar10-lt", *, n_max: int | None = None, val_per_class: int | None = None,
+                  image_size: int | None = None, test_per_class: int | None = None, seed: int = 0, root=None) -> dict:
+    """``dataset``'s balanced training split cut by :func:`ssl_subsets` into ``imbalanced``, ``balanced`` and
+    ``probe_train`` (the held-out ``val``), and ``test`` (``test_per_class`` per class), at ``image_size``."""
+    refuse_large_lt(dataset, argument="dataset")  # issue 15: the large benchmarks are file-backed
+    train, test = load_dataset(dataset, root=root, imbalance_ratio=1, seed=seed)
+    sub = ssl_subsets(train.labels, n_max=n_max, val_per_class=val_per_class, seed=seed)
+    if image_size is not None:
+        train, test = (dataclasses.replace(d, images=resize_images(d.images, image_size)) for d in (train, test))
+    if test_per_class is not None:
+        per, y = check_positive_int(test_per_class, name="test_per_class"), test.labels.cpu()
+        keep = torch.cat([torch.nonzero(y == c).flatten()[:per] for c in range(test.num_classes)])
+        test = test.subset(torch.sort(keep).values)
+    return {"imbalanced": train.subset(sub["imbalanced"]), "balanced": train.subset(sub["balanced"]),
+            "probe_train": train.subset(sub["val"]), "test": test, "class_counts": sub["class_counts"], "subsets": sub}
+
+
+def random_encoder_probe(settings, data: dict, *, device, epochs: int, seed: int = 0) -> dict:
+    """:func:`linear_probe` of a fresh :func:`make_encoder` seeded inside ``fork_rng`` (global state kept)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        encoder = make_encoder(settings, data["probe_train"].num_classes).to(device)
+    return linear_probe(encoder, data["probe_train"], data["test"], group_counts=data["class_counts"], epochs=epochs)
+
+
+def accuracy_margin(accuracy: float, n: int) -> float:
+    """2 sqrt(2 p (1 - p) / n): two standard errors of a difference of two accuracies on ``n`` images each."""
+    n = check_positive_int(n, name="n")
+    p = min(max(check_probability(accuracy, name="accuracy"), 1.0 / n), 1 - 1.0 / n)  # margin > 0 at 0 % or 100 %
+    return 2 * math.sqrt(2 * p * (1 - p) / n)
+
+
+def group_difference(a: dict, b: dict, group: str, test_labels, group_counts) -> tuple[float, float]:
+    """(a - b, margin) in points for one group of two probe results, the margin at their mean accuracy."""
+    check_choice(group, ["many", "medium", "few", "all"], name="group")
+    per_class = np.bincount(np.asarray(torch.as_tensor(test_labels).cpu()).reshape(-1), minlength=len(group_counts))
+    n = int(per_class.sum() if group == "all" else per_class[thirds_split(group_counts)[group]].sum())
+    pa, pb = float(a[group]), float(b[group])
+    return 100 * (pa - pb), 100 * accuracy_margin(0.5 * (pa + pb), n)
+
+
+def compare_with_random(probes: dict, baseline: dict, test_labels, group_counts) -> dict[str, dict]:
+    """Per encoder: ``gain`` over the random-weights probe (All, points), ``margin``, ``learned`` = gain > margin."""
+    diffs = {name: group_difference(r, baseline, "all", test_labels, group_counts) for name, r in probes.items()}
+    return {name: {"gain": gain, "margin": margin, "learned": gain > margin} for name, (gain, margin) in diffs.items()}
+
+
+def probe_table(results: dict):
+    """A Many / Medium / Few / All table in percent (pandas) from {row name: probe result}."""
+    import pandas as pd
+
+    rows = {name: {k.capitalize(): 100 * r[k] for k in ("many", "medium", "few", "all")} for name, r in results.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").round(2)
+
+
+@torch.no_grad()
+def class_geometry(features: torch.Tensor, labels) -> dict[str, np.ndarray]:
+    """GH's representation disparity (notebook 12): ``spread_c`` = mean over class c of 1 - cos(f_i, mu_c),
+    mu_c its mean direction, and ``nearest_cos_c`` = max over c' != c of cos(mu_c, mu_c')."""
+    if not isinstance(features, torch.Tensor) or features.ndim != 2 or features.shape[0] == 0:
+        raise ValueError(f"features must be a 2-D tensor N x d with N >= 1; "
+                         f"got {getattr(features, 'shape', type(features).__name__)} instead.")
+    y = check_labels(labels, name="labels").to(features.device)
+    if y.numel() != features.shape[0]:
+        raise ValueError(f"labels must have one entry per row of features ({features.shape[0]}); "
+                         f"got {y.numel()} instead.")
+    f = F.normalize(features.float(), dim=1)
+    c = int(y.max()) + 1
+    mu = F.normalize(torch.zeros(c, f.shape[1], device=f.device).index_add_(0, y, f), dim=1)
+    spread = torch.zeros(c, device=f.device).index_add_(0, y, 1 - (f * mu[y]).sum(1))
+    spread = spread / torch.bincount(y, minlength=c).clamp_min(1)
+    cos = (mu @ mu.T).fill_diagonal_(-2.0)
+    return {"spread": spread.cpu().numpy(), "nearest_cos": cos.max(1).values.cpu().numpy()}

@@ -2,9 +2,8 @@
 
 t^v = normalize(z^v M^T) (M: K ETF vertices), q^v = Sinkhorn(t^v) with column sums N pi,
 L_GH = -(1/N) sum_i sum_k [q1_ik log softmax(t2_i / gamma)_k + q2_ik log softmax(t1_i / gamma)_k],
-L = L_base + w(epoch) L_GH, w = 0 during a plain-SSL warm-up, then a linear ramp to 1; pi is
-re-estimated from a moving average of t. Zhou, Yao, Hong, Zhang, Han, Wang, "Combating
-Representation Learning Disparity with Geometric Harmonization", NeurIPS 2023. Notebook 12.
+L = L_base + w(epoch) L_GH (w: 0, then a linear ramp to 1), pi from a moving average of t. Zhou, Yao, Hong,
+Zhang, Han, Wang, "Combating Representation Learning Disparity with Geometric Harmonization", NeurIPS 2023. Notebook 12.
 """
 
 from __future__ import annotations
@@ -18,10 +17,9 @@ import torch.nn.functional as F
 from ltutorial._validation import check_number, check_positive_int, check_probability, check_random_state
 from ltutorial.ssl.simclr import SimCLR
 
-__all__ = ["GH", "GHConfig", "gh_loss", "simplex_etf", "sinkhorn", "geometric_logits", "gh_weight"]
+__all__ = ["GH", "GHConfig", "gh_loss", "simplex_etf", "sinkhorn", "geometric_logits"]
 
-# exp(|t| / epsilon) with |t| <= 1 stays far inside float64 for epsilon >= 1 / 50 (e^50 ~ 5e21),
-# so the plain iteration (half the kernels of a log-domain one) is safe for any number of steps.
+# exp(|t| / eps), |t| <= 1, stays inside float64 for eps >= 1/50 (e^50 ~ 5e21): no log-domain iteration needed.
 _BOUND = 50.0
 
 
@@ -32,6 +30,7 @@ class GH:
     def __init__(self, base=None, config: GHConfig | None = None):
         self.base = SimCLR() if base is None else base
         self.config = GHConfig() if config is None else config
+        self.views, self.on_epoch_end = self.base.views, self.base.on_epoch_end  # the base's, unchanged
 
     def loss(self, net, x, idx):
         loss, z1, z2 = self.base.loss(net, x, idx)
@@ -39,8 +38,7 @@ class GH:
         with torch.autocast(z1.device.type, enabled=False):
             t1, t2 = geometric_logits(z1, self.etf), geometric_logits(z2, self.etf)
             if self.w > 0:
-                loss = loss + self.w * gh_loss(t1, t2, self.prior, cfg.temperature, cfg.epsilon,
-                                                          cfg.iterations)
+                loss = loss + self.w * gh_loss(t1, t2, self.prior, cfg.temperature, cfg.epsilon, cfg.iterations)
         self.update(idx, 0.5 * (t1 + t2), self.epoch)  # the official code tracks view 1; the mean is steadier
         return loss, z1, z2
 
@@ -65,24 +63,20 @@ class GH:
         return counts / counts.sum()
 
     def weight(self, epoch: int) -> float:
-        return gh_weight(epoch, self.start_epoch, self.config.ramp_epochs, self.config.weight)
+        """w = 0 before the start, then min(1, (epoch - start + 1) / ramp) (GH: 500 plain epochs of 1000, ramp 10)."""
+        ramp = self.config.ramp_epochs
+        return 0.0 if epoch < self.start_epoch else min(1.0, (epoch - self.start_epoch + 1) / ramp) if ramp else 1.0
 
     def setup(self, net, num_samples, epochs, device, augment):
         self.base.setup(net, num_samples, epochs, device, augment)
         cfg = self.config
         k = cfg.num_vertices if cfg.num_vertices is not None else min(100, net.proj_dim + 1)
         self.start_epoch = cfg.start_epoch if cfg.start_epoch is not None else epochs // 2
-        self.etf = simplex_etf(k, net.proj_dim, seed=cfg.seed).to(device)
+        self.etf = simplex_etf(k, net.proj_dim).to(device)
         self.ema = torch.zeros(num_samples, k, device=device)
         self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
         self.prior = torch.full((k,), 1.0 / k, device=device)  # uniform before the first estimate
         self.prior_history, self.weights, self.epoch, self.w = [], [], 0, 0.0
-
-    def on_epoch_end(self, net, epoch):
-        self.base.on_epoch_end(net, epoch)
-
-    def views(self, augment, batch, idx, generator):
-        return self.base.views(augment, batch, idx, generator)
 
     @property
     def num_vertices(self) -> int:
@@ -114,7 +108,9 @@ def sinkhorn(scores: torch.Tensor, prior, epsilon: float = 0.05, iterations: int
     N prior_k (Sinkhorn-Knopp, Cuturi 2013), in float64 without gradient; |scores| / eps <= 50."""
     if not isinstance(scores, torch.Tensor) or scores.ndim != 2 or min(scores.shape) < 1:
         raise ValueError(f"scores must be a 2-D tensor N x K; got {getattr(scores, 'shape', scores)!r} instead.")
-    pi = _check_prior(prior, scores.shape[1], scores.device)
+    pi, k = torch.as_tensor(prior, dtype=torch.float64, device=scores.device).flatten(), scores.shape[1]
+    if pi.numel() != k or not bool(torch.isfinite(pi).all() & (pi >= 0).all()) or abs(float(pi.sum()) - 1) > 1e-4:
+        raise ValueError(f"prior must be {k} non-negative numbers summing to 1; got {pi.tolist()} instead.")
     epsilon = check_number(epsilon, name="epsilon", strict=True)
     iterations = check_positive_int(iterations, name="iterations")
     s = scores.detach().double()
@@ -134,52 +130,34 @@ def geometric_logits(z: torch.Tensor, etf: torch.Tensor) -> torch.Tensor:
 def simplex_etf(num_vertices: int, dim: int, seed: int = 0) -> torch.Tensor:
     """K unit vectors in R^d at pairwise inner product -1/(K-1) (a simplex ETF, K <= d + 1): M = sqrt(K/(K-1)) B R,
     B an orthonormal basis of 1_K's complement, R seeded orthonormal rows. GH: K = 100, d = 128."""
-    k = check_positive_int(num_vertices, name="num_vertices", minimum=2)
-    d = check_positive_int(dim, name="dim")
-    seed = check_random_state(seed, name="seed")
+    k, d = check_positive_int(num_vertices, name="num_vertices", minimum=2), check_positive_int(dim, name="dim")
     if k > d + 1:
         raise ValueError(f"num_vertices must be <= dim + 1 = {d + 1} for a simplex ETF in R^{d}; got {k} instead.")
-    g = torch.Generator().manual_seed(0 if seed is None else seed)
+    g = torch.Generator().manual_seed(check_random_state(seed, name="seed") or 0)
     basis = torch.linalg.svd(torch.eye(k, dtype=torch.float64) - 1.0 / k).U[:, : k - 1]  # spans 1_K's complement
     rot = torch.linalg.qr(torch.randn(d, k - 1, generator=g, dtype=torch.float64)).Q.T
     return (math.sqrt(k / (k - 1)) * basis @ rot).float()
 
 
-def gh_weight(epoch: int, start_epoch: int, ramp_epochs: int, weight: float = 1.0) -> float:
-    """w = 0 before ``start_epoch``, then weight * min(1, (epoch - start + 1) / ramp); GH's CIFAR run:
-    500 plain epochs of 1000, a 10-epoch ramp to 1."""
-    epoch = check_positive_int(epoch, name="epoch", minimum=0)
-    start_epoch = check_positive_int(start_epoch, name="start_epoch", minimum=0)
-    ramp_epochs = check_positive_int(ramp_epochs, name="ramp_epochs", minimum=0)
-    weight = check_number(weight, name="weight")
-    if epoch < start_epoch:
-        return 0.0
-    return weight if ramp_epochs == 0 else weight * min(1.0, (epoch - start_epoch + 1) / ramp_epochs)
-
-
 @dataclass
 class GHConfig:
-    """GH's settings at the paper's CIFAR values; None: K = min(100, proj_dim + 1), half the epochs
-    of plain SSL. ``floor``: a pseudo-count per vertex so no pi_k is 0; ``epsilon`` >= 1/50."""
+    """GH's settings at the paper's CIFAR values; None: K = min(100, proj_dim + 1), half the epochs of plain SSL."""
 
     num_vertices: int | None = None
     temperature: float = 0.1
-    epsilon: float = 0.05
+    epsilon: float = 0.05  # >= 1/50 (see _BOUND)
     iterations: int = 300
     start_epoch: int | None = None
     ramp_epochs: int = 10
-    weight: float = 1.0
     refresh_every: int = 20
     ema_beta_warmup: float = 0.9
     ema_beta: float = 0.999
-    floor: float = 1.0
-    seed: int = 0
+    floor: float = 1.0  # a pseudo-count per vertex: no pi_k is 0
 
     def __post_init__(self):
         if self.num_vertices is not None:
             check_positive_int(self.num_vertices, name="num_vertices", minimum=2)
-        for name, low, strict in (("temperature", 0, True), ("floor", 0, True), ("epsilon", 1 / _BOUND, False),
-                                  ("weight", 0, False)):
+        for name, low, strict in (("temperature", 0, True), ("floor", 0, True), ("epsilon", 1 / _BOUND, False)):
             check_number(getattr(self, name), name=name, minimum=low, strict=strict)
         for name, low in (("iterations", 1), ("ramp_epochs", 0), ("refresh_every", 1)):
             check_positive_int(getattr(self, name), name=name, minimum=low)
@@ -187,11 +165,3 @@ class GHConfig:
             check_positive_int(self.start_epoch, name="start_epoch", minimum=0)
         for name in ("ema_beta_warmup", "ema_beta"):
             check_probability(getattr(self, name), name=name)
-        check_random_state(self.seed, name="seed")
-
-
-def _check_prior(prior, k: int, device) -> torch.Tensor:
-    pi = torch.as_tensor(prior, dtype=torch.float64, device=device).flatten()
-    if pi.numel() != k or not bool(torch.isfinite(pi).all() & (pi >= 0).all()) or not abs(float(pi.sum()) - 1) < 1e-4:
-        raise ValueError(f"prior must be {k} non-negative numbers summing to 1; got {pi.tolist()} instead.")
-    return pi

@@ -1,13 +1,13 @@
 """SDCLR: a magnitude-pruned copy of the network as a self-competitor in contrastive learning.
 
 L = NT-Xent(g(f(v1)), g(f_pruned(v2))): view 2 goes through the same weights with the smallest p of
-all conv weights masked (p = 0.9 on CIFAR; masks recomputed every epoch) and its own batch norm.
-Pruning hurts rare (tail) samples most, so the dense network must work harder on them. Jiang, Chen,
-Mortazavi, Wang, "Self-Damaging Contrastive Learning", ICML 2021. Notebook 10.
+all conv weights masked (p = 0.9 on CIFAR; masks recomputed every epoch) and its own batch norm. Jiang,
+Chen, Mortazavi, Wang, "Self-Damaging Contrastive Learning", ICML 2021. Notebook 10.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -17,7 +17,8 @@ from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ltutorial._validation import check_positive_int, check_probability
-from ltutorial.ssl.simclr import SimCLR, nt_xent
+from ltutorial.ssl.simclr import SimCLR, nt_xent_per_anchor
+from ltutorial.train.common import logits_on_device
 
 __all__ = ["SDCLR", "magnitude_prune_masks", "mask_sparsity", "PrunedBranch", "pruned_forward", "pruning_sensitivity"]
 
@@ -33,7 +34,7 @@ class SDCLR(SimCLR):
         v1, v2 = x.chunk(2)
         z_dense = net(v1)
         z_pruned = pruned_forward(net, v2, self.masks, net.pruned_branch)
-        return nt_xent(z_dense, z_pruned, self.temperature), z_dense, z_pruned
+        return nt_xent_per_anchor(z_dense, z_pruned, self.temperature).mean(), z_dense, z_pruned
 
     def setup(self, net, num_samples, epochs, device, augment):
         net.pruned_branch = PrunedBranch(net)  # a sub-module: trained by the optimizer, moved by .to()
@@ -45,11 +46,8 @@ class SDCLR(SimCLR):
 
 
 def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Tensor]:
-    """Global magnitude pruning of all conv weights: {name: 0/1 mask} zeroing the ceil(p N) smallest |w|.
-
-    The official mask code's count (a product within float rounding of an integer is that integer:
-    0.07 * 100 -> 7); the threshold is global, so a layer with larger weights keeps more.
-    """
+    """Global magnitude pruning of all conv weights: {name: 0/1 mask} zeroing the ceil(p N) smallest |w|
+    (the official count: p N within float rounding of an integer is that integer, 0.07 * 100 -> 7)."""
     ratio = check_probability(ratio, name="ratio", inclusive_high=False)
     weights = {f"{name}.weight" if name else "weight": m.weight for name, m in model.named_modules()
                if isinstance(m, nn.modules.conv._ConvNd)}
@@ -69,8 +67,7 @@ def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Ten
 def mask_sparsity(masks: dict[str, torch.Tensor]) -> dict[str, float]:
     """Fraction of zeros per mask, plus ``"global"`` over all of them (SDCLR's p)."""
     out = {name: float(1 - m.float().mean()) for name, m in masks.items()}
-    total = sum(m.numel() for m in masks.values())
-    out["global"] = sum(float((m == 0).sum()) for m in masks.values()) / max(total, 1)
+    out["global"] = sum(float((m == 0).sum()) for m in masks.values()) / max(sum(m.numel() for m in masks.values()), 1)
     return out
 
 
@@ -80,33 +77,22 @@ class PrunedBranch(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.names: list[str] = []
-        for mod_name, mod in model.named_modules():
-            if isinstance(mod, _BatchNorm) and not mod_name.startswith("pruned_branch"):
-                for name, t in [*mod.named_parameters(recurse=False), *mod.named_buffers(recurse=False)]:
-                    full, copy = f"{mod_name}.{name}", t.detach().clone()
-                    key = full.replace(".", "__")
-                    if isinstance(t, nn.Parameter):
-                        self.register_parameter(key, nn.Parameter(copy))
-                    else:
-                        self.register_buffer(key, copy)
-                    self.names.append(full)
+        self.bn = nn.ModuleDict({name.replace(".", "__"): copy.deepcopy(m) for name, m in model.named_modules()
+                                 if isinstance(m, _BatchNorm) and not name.startswith("pruned_branch")})
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {n: getattr(self, n.replace(".", "__")) for n in self.names}
+        return {f"{key.replace('__', '.')}.{n}": t for key, m in self.bn.items()
+                for n, t in [*m.named_parameters(), *m.named_buffers()]}
 
 
 def pruned_forward(model: nn.Module, x: torch.Tensor, masks: dict[str, torch.Tensor], bn: PrunedBranch | None = None):
     """``model(x)`` with each masked W replaced by W * mask (the gradient reaches kept entries only) and,
     given ``bn``, its BN tensors: a forward of a copy with the pruned weights zeroed (tested)."""
     params = dict(model.named_parameters())
-    unknown = sorted(masks.keys() - params.keys())
-    if unknown:
+    if unknown := sorted(masks.keys() - params.keys()):
         raise ValueError(f"masks must be keyed by the model's parameter names; got unknown key {unknown[0]!r} instead.")
     swap = {name: params[name] * mask for name, mask in masks.items()}
-    if bn is not None:
-        swap.update(bn.tensors())
-    return functional_call(model, swap, (x,))
+    return functional_call(model, {**swap, **(bn.tensors() if bn is not None else {})}, (x,))
 
 
 @torch.no_grad()
@@ -114,13 +100,7 @@ def pruning_sensitivity(model, data, *, ratio: float = 0.9, batch_size: int = 51
     """Per image, in eval mode (one set of BN statistics: only the pruning differs), ``output_change`` =
     1 - cos(z_dense, z_pruned) on the un-augmented image; CPU tensors with the ``labels`` (notebook 10)."""
     batch_size = check_positive_int(batch_size, name="batch_size")
-    dev, was_training, masks = next(model.parameters()).device, model.training, magnitude_prune_masks(model, ratio)
-    model.eval()
-    mean, std = (torch.tensor(v, device=dev).view(1, -1, 1, 1) for v in (data.mean, data.std))
-    change = []
-    for start in range(0, len(data.images), batch_size):
-        x = (data.images[start : start + batch_size].to(dev).float() / 255 - mean) / std
-        zd, zp = F.normalize(model(x).float(), dim=1), F.normalize(pruned_forward(model, x, masks).float(), dim=1)
-        change.append(1 - (zd * zp).sum(1))
-    model.train(was_training)
-    return {"output_change": torch.cat(change).cpu(), "labels": data.labels.cpu()}
+    dev, masks = next(model.parameters()).device, magnitude_prune_masks(model, ratio)
+    zd, zp = (F.normalize(logits_on_device(model, data.images, data, dev, False, False, forward, batch_size), dim=1)
+              for forward in (None, lambda x: pruned_forward(model, x, masks)))
+    return {"output_change": (1 - (zd * zp).sum(1)).cpu(), "labels": data.labels.cpu()}

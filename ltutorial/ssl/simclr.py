@@ -1,16 +1,12 @@
 """SimCLR: NT-Xent between two augmented views, one pre-training loop for every method, a linear probe.
 
 l_i = -log( exp(s_ip / tau) / sum_{j != i} exp(s_ij / tau) ), s_ij = cos(z_i, z_j) over the 2N views,
-p(i) the other view of image i (Chen et al., "A Simple Framework for Contrastive Learning of
-Visual Representations", ICML 2020). CIFAR recipe of the long-tailed SSL papers: ResNet-18,
-head Linear-BN-ReLU-Linear-BN to 128-d, tau = 0.2, batch 512, SGD lr 0.5 with warm-up and a
-per-step cosine to 1e-6. A method (SimCLR, SDCLR, BCL, GH) is an object with ``views``, ``loss``
-and ``on_epoch``; :func:`pretrain` is the one loop that calls it. Notebooks 10-12.
+p(i) the other view of image i (Chen et al., "A Simple Framework for Contrastive Learning of Visual
+Representations", ICML 2020). :func:`pretrain` runs any method object (SimCLR, SDCLR, BCL, GH). Notebooks 10-12.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -19,20 +15,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ltutorial import metrics
-from ltutorial._validation import check_number, check_positive_int, check_random_state
+from ltutorial._validation import check_class_counts, check_number, check_positive_int, check_random_state
 from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.ssl.augment import ContrastiveAugment
 from ltutorial.train import extract_features
+from ltutorial.train.common import check_dataset, resolve_amp
 from ltutorial.train.schedules import cosine_with_warmup
 
-__all__ = ["nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "ProjectionHead", "SimCLRNet", "SimCLR",
+__all__ = ["nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "SimCLRNet", "SimCLR",
            "PretrainConfig", "SSLHistory", "pretrain", "linear_probe"]
 
 
 def nt_xent_per_anchor(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """The 2N per-anchor NT-Xent losses l_i (views of z1 first), in float32 even under autocast."""
-    _check_pair(z1, z2, temperature)
+    """The 2N per-anchor NT-Xent losses l_i (views of z1 first), in float32 even under autocast; unchecked."""
     n = z1.shape[0]
     with torch.autocast(z1.device.type, enabled=False):  # bf16 logits lose the softmax's small differences
         z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
@@ -42,62 +38,58 @@ def nt_xent_per_anchor(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """SimCLR's loss: the mean of :func:`nt_xent_per_anchor`; about log(2N - 1) for random vectors."""
-    return nt_xent_per_anchor(z1, z2, temperature).mean()
+    """SimCLR's loss, checked: the mean of :func:`nt_xent_per_anchor`; about log(2N - 1) for random vectors."""
+    shapes = [tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__ for z in (z1, z2)]
+    if shapes[0] != shapes[1] or len(shapes[0]) != 2 or shapes[0][0] < 2:
+        raise ValueError(f"z1 and z2 must be 2-D tensors of the same shape N x d, N >= 2; got {shapes} instead.")
+    return nt_xent_per_anchor(z1, z2, check_number(temperature, name="temperature", strict=True)).mean()
 
 
 class SimCLR:
-    """Plain SimCLR: both views through the network in one forward (BN over the 2N views), NT-Xent.
-    A method: ``views`` -> [v1; v2], ``loss`` -> (loss, z1, z2), ``setup`` (reset state, attach
-    modules to ``net``) once before training, ``on_epoch`` and ``on_epoch_end``."""
+    """Plain SimCLR: both views in one forward (BN over the 2N views); ``loss`` -> (NT-Xent, z1, z2)."""
 
     def __init__(self, temperature: float = 0.2):
         self.temperature = check_number(temperature, name="temperature", strict=True)
 
     def loss(self, net, x: torch.Tensor, idx: torch.Tensor):
         z1, z2 = net(x).chunk(2)
-        return nt_xent(z1, z2, self.temperature), z1, z2
+        return nt_xent_per_anchor(z1, z2, self.temperature).mean(), z1, z2
 
     def views(self, augment, batch: torch.Tensor, idx: torch.Tensor, generator) -> torch.Tensor:
         return augment(torch.cat([batch, batch]), generator)
 
     def setup(self, net, num_samples: int, epochs: int, device, augment) -> None:
-        pass
+        """Reset the method's state, attach its modules to ``net``."""
 
     def on_epoch(self, net, epoch: int) -> None:
-        pass
+        """Before epoch ``epoch``."""
 
     def on_epoch_end(self, net, epoch: int) -> None:
-        pass
+        """After epoch ``epoch``."""
 
 
-def pretrain(encoder, data, method=None, config: PretrainConfig | None = None, *, augment=None, device="auto",
-             seed: int = 0, progress: bool | None = None, **settings) -> SSLHistory:
-    """Contrastive pre-training of ``encoder`` on ``data`` (labels unused) with ``method`` (default SimCLR()).
-
-    ``settings`` are :class:`PretrainConfig` fields (``epochs`` is required). Per step: the method
-    makes the two views of a batch (``augment``, default the CIFAR recipe at the data's size), its
-    ``loss`` is minimised by SGD at lr(step) = warm-up + cosine (``train.schedules.cosine_with_warmup``).
-    bf16 autocast and channels_last on CUDA. The last partial batch is kept (BCL needs every image).
-    """
-    method = SimCLR() if method is None else _check_method(method)
-    cfg = dataclasses.replace(config, **settings) if config is not None else PretrainConfig(**settings)
-    seed, dev = check_random_state(seed, name="seed") or 0, get_device(device)
-    images = _check_data(data).to(dev)
-    aug = augment if augment is not None else ContrastiveAugment.for_dataset(data)
+def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progress: bool | None = None,
+             **settings) -> SSLHistory:
+    """Contrastive pre-training of ``encoder`` on ``data`` with ``method``; ``settings``: :class:`PretrainConfig`
+    fields. SGD at lr(step) = warm-up + per-step cosine; the last partial batch is kept (BCL needs every image)."""
+    method = SimCLR() if method is None else method
+    if not all(callable(getattr(method, a, None)) for a in ("loss", "views", "setup", "on_epoch", "on_epoch_end")):
+        raise ValueError(f"method must be a method object (SimCLR(), SDCLR(), BCL(), GH()); got {method!r} instead.")
+    cfg, seed, dev = PretrainConfig(**settings), check_random_state(seed, name="seed") or 0, get_device(device)
+    images, aug = check_dataset(data, "data").images.to(dev), ContrastiveAugment.for_dataset(data)
+    if images.shape[0] < 2:
+        raise ValueError(f"data must hold at least 2 images for contrastive learning; got {images.shape[0]} instead.")
     torch.manual_seed(seed)  # the encoder's / head's initialisation
-    net = SimCLRNet(encoder, cfg.proj_dim)
-    n = images.shape[0]
+    net, n = SimCLRNet(encoder, cfg.proj_dim), images.shape[0]
     method.setup(net, n, cfg.epochs, dev, aug)
-    use_amp, use_cl = (dev.type == "cuda" if v is None else bool(v) for v in (cfg.amp, cfg.channels_last))
+    use_amp, use_cl = resolve_amp(cfg.amp, dev)
     net = net.to(dev, memory_format=torch.channels_last if use_cl else torch.preserve_format)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     bs = min(cfg.batch_size, n)
     starts = [s for s in range(0, n, bs) if n - s >= 2]
     warmup = cfg.warmup_epochs * len(starts)  # per-step schedule; +1 keeps warmup == epochs legal
     schedule = cosine_with_warmup(max(cfg.epochs * len(starts), warmup + 1), warmup, cfg.min_lr / cfg.lr)
-    g = torch.Generator(device=dev).manual_seed(seed)
-    hist = SSLHistory(method=method, model=net, device=str(dev))
+    g, hist = torch.Generator(device=dev).manual_seed(seed), SSLHistory(method=method, model=net, device=str(dev))
     seen, step, t0 = sum(min(bs, n - s) for s in starts), 0, time.perf_counter()
     net.train()
     for epoch in progress_bar(range(cfg.epochs), progress=progress, desc=type(method).__name__):
@@ -108,8 +100,7 @@ def pretrain(encoder, data, method=None, config: PretrainConfig | None = None, *
                 group["lr"] = cfg.lr * schedule(step)
             idx = perm[s : s + bs]
             x = method.views(aug, images[idx], idx, g)
-            if use_cl:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last) if use_cl else x
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = method.loss(net, x, idx)[0]
             opt.zero_grad(set_to_none=True)
@@ -127,20 +118,8 @@ def pretrain(encoder, data, method=None, config: PretrainConfig | None = None, *
     return hist
 
 
-class ProjectionHead(nn.Module):
-    """SimCLR's MLP head g(h): Linear-BN-ReLU, then Linear without bias + BN."""
-
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int = 128):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
-                                 nn.Linear(hidden_dim, out_dim, bias=False), nn.BatchNorm1d(out_dim))
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.net(h)
-
-
 class SimCLRNet(nn.Module):
-    """Encoder f (``forward_features``, int ``feature_dim``) plus projection head g: forward(x) = g(f(x))."""
+    """Encoder f (``forward_features``, int ``feature_dim``) plus the head g = Linear-BN-ReLU-Linear-BN: g(f(x))."""
 
     def __init__(self, encoder: nn.Module, proj_dim: int = 128):
         super().__init__()
@@ -148,8 +127,9 @@ class SimCLRNet(nn.Module):
             raise ValueError("encoder must define forward_features(x) and an int feature_dim (e.g. "
                              f"ltutorial.models.resnet18_cifar); got a {type(encoder).__name__} without them instead.")
         self.proj_dim = check_positive_int(proj_dim, name="proj_dim")
-        self.encoder = encoder
-        self.projector = ProjectionHead(encoder.feature_dim, encoder.feature_dim, proj_dim)
+        self.encoder, d = encoder, encoder.feature_dim
+        self.projector = nn.Sequential(nn.Linear(d, d), nn.BatchNorm1d(d), nn.ReLU(inplace=True),
+                                       nn.Linear(d, proj_dim, bias=False), nn.BatchNorm1d(proj_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.projector(self.encoder.forward_features(x))
@@ -168,7 +148,6 @@ class PretrainConfig:
     warmup_epochs: int = 10
     proj_dim: int = 128
     amp: bool | None = None
-    channels_last: bool | None = None
 
     def __post_init__(self):
         for name, low in (("epochs", 1), ("batch_size", 2), ("warmup_epochs", 0)):
@@ -183,8 +162,7 @@ class PretrainConfig:
 
 @dataclass
 class SSLHistory:
-    """:func:`pretrain`'s record: per-epoch ``loss`` and ``lr``, the ``method`` (with its own state), the
-    trained ``model`` (a :class:`SimCLRNet`), wall time and throughput."""
+    """:func:`pretrain`'s record: per-epoch ``loss`` and ``lr``, the ``method`` (with its state), the ``model``."""
 
     method: object
     model: SimCLRNet
@@ -206,56 +184,19 @@ class SSLHistory:
 
 def nt_xent_per_sample(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
     """Per-image NT-Xent (l_i + l_{i+N}) / 2, the quantity BCL's moving average tracks (notebook 11)."""
-    anchors = nt_xent_per_anchor(z1, z2, temperature)
-    return 0.5 * (anchors[: z1.shape[0]] + anchors[z1.shape[0]:])
+    return nt_xent_per_anchor(z1, z2, temperature).view(2, -1).mean(0)
 
 
-def _check_pair(z1, z2, temperature) -> None:
-    for name, z in (("z1", z1), ("z2", z2)):
-        if not isinstance(z, torch.Tensor) or z.ndim != 2:
-            raise ValueError(f"{name} must be a 2-D tensor (N x d projections); "
-                             f"got {getattr(z, 'shape', type(z).__name__)} instead.")
-    if z1.shape != z2.shape:
-        raise ValueError(f"z1 and z2 must have the same shape (one row per image); "
-                         f"got {tuple(z1.shape)} and {tuple(z2.shape)} instead.")
-    if z1.shape[0] < 2:
-        raise ValueError(f"z1 must hold at least 2 images so every anchor has a negative; got {z1.shape[0]} instead.")
-    check_number(temperature, name="temperature", strict=True)
-
-
-def _check_method(method):
-    if not all(callable(getattr(method, a, None)) for a in ("loss", "views", "setup", "on_epoch", "on_epoch_end")):
-        raise ValueError(f"method must be a method object such as SimCLR(), SDCLR(), BCL() or GH(); "
-                         f"got {method!r} instead.")
-    return method
-
-
-def _check_data(data) -> torch.Tensor:
-    images = getattr(data, "images", None)
-    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"data must be an ImageDataset with uint8 images N x C x H x W; "
-                         f"got {type(data).__name__} instead.")
-    if images.shape[0] < 2:
-        raise ValueError(f"data must hold at least 2 images for contrastive learning; got {images.shape[0]} instead.")
-    return images
-
-
-def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, lr: float = 1e-2, final_lr: float = 1e-6,
-                 weight_decay: float = 5e-6, batch_size: int = 1000, seed: int = 0) -> dict:
-    """Linear-probe accuracy of frozen, standardised features, overall and on the many / medium / few thirds
-    of ``group_counts`` (the pre-training counts, as SDCLR/BCL/GH). The BCL/GH protocol: Adam, lr
-    1e-2 -> 1e-6 exponentially, weight decay 5e-6, batch 1000. ``encoder``: an SSLHistory, a
-    SimCLRNet or an encoder. Returns many, medium, few, all, accuracy, per_class_accuracy."""
-    epochs, batch_size = check_positive_int(epochs, name="epochs"), check_positive_int(batch_size, name="batch_size")
-    lr, final_lr = check_number(lr, name="lr", strict=True), check_number(final_lr, name="final_lr", strict=True)
-    if final_lr > lr:
-        raise ValueError(f"final_lr must be <= lr={lr} (the schedule decays); got {final_lr!r} instead.")
+def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed: int = 0) -> dict:
+    """Linear-probe accuracy of frozen, standardised features on the thirds of ``group_counts`` (pre-training
+    counts); BCL/GH's protocol: Adam, lr 1e-2 -> 1e-6 exponentially, weight decay 5e-6, batch 1000."""
+    epochs, lr, batch_size = check_positive_int(epochs, name="epochs"), 1e-2, 1000
     num_classes = int(train.num_classes)
-    counts = torch.as_tensor(group_counts)
-    if counts.ndim != 1 or counts.numel() != num_classes:
-        raise ValueError(f"group_counts must hold one pre-training count per class ({num_classes}); "
-                         f"got {counts.numel()} values instead.")
-    enc = _as_encoder(encoder)
+    check_class_counts(group_counts, name="group_counts", num_classes=num_classes)
+    enc = encoder.encoder if isinstance(encoder, (SSLHistory, SimCLRNet)) else encoder
+    if not isinstance(enc, nn.Module) or not hasattr(enc, "forward_features"):
+        raise ValueError(f"encoder must be an SSLHistory, a SimCLRNet or a module with forward_features; "
+                         f"got {type(encoder).__name__} instead.")
     dev = next(enc.parameters()).device
     ftr, fte = (extract_features(enc, d, device=dev).to(dev) for d in (train, test))
     mu, sd = ftr.mean(0, keepdim=True), ftr.std(0, keepdim=True).clamp_min(1e-6)  # short runs: any feature scale
@@ -263,8 +204,8 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, lr: f
     g = torch.Generator(device=dev).manual_seed(seed)
     torch.manual_seed(seed)
     head = nn.Linear(ftr.shape[1], num_classes).to(dev)
-    opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=(final_lr / lr) ** (1.0 / epochs))
+    opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=5e-6)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=(1e-6 / lr) ** (1.0 / epochs))
     with torch.enable_grad():
         for _ in range(epochs):
             perm = torch.randperm(ftr.shape[0], device=dev, generator=g)
@@ -275,19 +216,7 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, lr: f
                 loss.backward()
                 opt.step()
             sched.step()
-    with torch.no_grad():
-        pred, y = head(fte).argmax(1).cpu(), test.labels.cpu()
-    out = metrics.group_accuracy_by_thirds(y, pred, group_counts)
-    out = {k: out[k] for k in ("many", "medium", "few", "all")}
-    out["accuracy"] = float((pred == y).double().mean())
-    out["per_class_accuracy"] = metrics.per_class_accuracy(y, pred, num_classes=num_classes)
-    return out
-
-
-def _as_encoder(model) -> nn.Module:
-    if isinstance(model, (SSLHistory, SimCLRNet)):
-        return model.encoder
-    if isinstance(model, nn.Module) and hasattr(model, "forward_features"):
-        return model
-    raise ValueError(f"encoder must be an SSLHistory, a SimCLRNet or a module with forward_features; "
-                     f"got {type(model).__name__} instead.")
+    pred, y = head(fte).detach().argmax(1).cpu(), test.labels.cpu()
+    thirds = metrics.group_accuracy_by_thirds(y, pred, group_counts)
+    return {**{k: thirds[k] for k in ("many", "medium", "few", "all")}, "accuracy": float((pred == y).double().mean()),
+            "per_class_accuracy": metrics.per_class_accuracy(y, pred, num_classes=num_classes)}
