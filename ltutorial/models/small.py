@@ -21,7 +21,6 @@ class SmallCNN(ClassifierMixin, nn.Module):
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 32, normed: bool = False):
         super().__init__()
-        num_classes = check_positive_int(num_classes, name="num_classes")
         c, width = check_positive_int(in_channels, name="in_channels"), check_positive_int(width, name="width")
         layers = []
         for i, w in enumerate((width, 2 * width, 4 * width)):
@@ -31,11 +30,8 @@ class SmallCNN(ClassifierMixin, nn.Module):
             c = w
         self.body = nn.Sequential(*layers)
         self.feature_dim = c
-        self.fc = classifier_head(c, num_classes, normed)
+        self.fc = classifier_head(c, check_positive_int(num_classes, name="num_classes"), normed)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] < 4 or x.shape[-2] < 4:
-            raise ValueError(f"x must be at least 4x4 pixels for SmallCNN's two poolings; got {tuple(x.shape[-2:])} "
-                             "instead.")
         return F.adaptive_avg_pool2d(self.body(x), 1).flatten(1)
 

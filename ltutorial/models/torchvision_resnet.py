@@ -16,23 +16,19 @@ __all__ = ["TorchvisionResNet", "resnet50", "resnext50_32x4d"]
 
 
 class TorchvisionResNet(ClassifierMixin, nn.Module):
-    """A torchvision ImageNet ResNet ``arch`` as backbone (its fc removed) and our ``fc``; a new stem for other
-    ``in_channels``."""
-
-    ARCHS = ("resnet50", "resnext50_32x4d")
+    """A torchvision ImageNet ResNet ``arch`` as backbone (its fc removed), our ``fc``, a new stem for other channels."""
 
     def __init__(self, arch: str, num_classes: int, in_channels: int = 3, normed: bool = False):
         super().__init__()
         import torchvision
 
-        self.arch = check_choice(arch, self.ARCHS, name="arch")
+        self.arch = check_choice(arch, ("resnet50", "resnext50_32x4d"), name="arch")
         num_classes = check_positive_int(num_classes, name="num_classes")
-        net = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
+        self.backbone = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
         if check_positive_int(in_channels, name="in_channels") != 3:
-            net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.feature_dim = net.fc.in_features
-        net.fc = nn.Identity()
-        self.backbone = net
+            self.backbone.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.feature_dim = self.backbone.fc.in_features
+        self.backbone.fc = nn.Identity()
         self.fc = classifier_head(self.feature_dim, num_classes, normed)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
