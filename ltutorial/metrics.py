@@ -51,10 +51,7 @@ def balanced_accuracy(y_true, y_pred) -> float:
 
 
 def g_mean(y_true, y_pred) -> float:
-    """(prod_c recall_c)^(1/|C|) over the classes in ``y_true`` (Kubat & Matwin 1997), 0 if one recall is 0.
-
-    As imbalanced-learn's ``geometric_mean_score(average="multiclass")`` when every predicted class is in y_true.
-    """
+    """(prod_c recall_c)^(1/|C|) over the classes in ``y_true`` (Kubat & Matwin 1997), as imbalanced-learn's."""
     rec = per_class_accuracy(*_present_classes(y_true, y_pred))
     rec = rec[~np.isnan(rec)]
     return 0.0 if np.any(rec == 0) else float(np.exp(np.mean(np.log(rec))))
@@ -67,18 +64,14 @@ def macro_f1(y_true, y_pred) -> float:
     return float(np.mean(2 * tp / (support + predicted)))  # 2 TP + FP + FN = support + predicted
 
 
-def shot_accuracy(y_true, y_pred, train_counts, many_threshold: int = 100, few_threshold: int = 20) -> dict:
+def shot_accuracy(y_true, y_pred, train_counts) -> dict:
     """Mean per-class accuracy of the classes with > 100 (many), 20..100 (medium), < 20 (few) training images.
 
     OLTR's thresholds (Liu et al. 2019); ``all`` is the balanced accuracy; an empty group is NaN.
     """
     counts = _train_counts(train_counts)
-    many = check_positive_int(many_threshold, name="many_threshold", minimum=0)
-    few = check_positive_int(few_threshold, name="few_threshold", minimum=0)
-    if few > many:
-        raise ValueError(f"few_threshold must be <= many_threshold={many}; got few_threshold={few} instead.")
     acc = per_class_accuracy(y_true, y_pred, num_classes=counts.size)
-    return _group_means(acc, {"many": counts > many, "medium": (counts >= few) & (counts <= many), "few": counts < few})
+    return _group_means(acc, {"many": counts > 100, "medium": (counts >= 20) & (counts <= 100), "few": counts < 20})
 
 
 def thirds_split(train_counts) -> dict[str, np.ndarray]:
@@ -87,8 +80,7 @@ def thirds_split(train_counts) -> dict[str, np.ndarray]:
     Sorted by training count, ties in class order: CIFAR-10 gives 4/3/3, CIFAR-100 34/33/33.
     """
     counts = _train_counts(train_counts)
-    order = np.argsort(-counts, kind="stable")
-    k = counts.size // 3
+    order, k = np.argsort(-counts, kind="stable"), counts.size // 3
     n_many = counts.size - 2 * k
     return {"many": order[:n_many], "medium": order[n_many:n_many + k], "few": order[n_many + k:]}
 
@@ -117,8 +109,7 @@ def class_mean(values, labels, num_classes: int | None = None) -> np.ndarray:
 def group_mean_by_thirds(values, labels, train_counts) -> dict:
     """Mean over the :func:`thirds_split` groups of the class means m_c of a per-sample value, plus ``all``.
 
-    Every class counts alike (1[correct] gives :func:`group_accuracy_by_thirds`); ``labels=None``: ``values``
-    holds one value per class. Values of shape T x N give arrays of length T. Notebooks 10-12.
+    ``labels=None``: ``values`` holds one value per class; T x N values give arrays of length T. Notebooks 10-12.
     """
     counts = _train_counts(train_counts)
     if labels is not None:
@@ -169,8 +160,7 @@ def _present_classes(y_true, y_pred) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _class_totals(yt: torch.Tensor, yp: torch.Tensor, c: int) -> tuple[np.ndarray, ...]:
-    """(true positives, support in y_true, count in y_pred) per class, float64: the confusion matrix's
-    diagonal and margins in O(N + C)."""
+    """(true positives, support in y_true, count in y_pred) per class, float64: the confusion margins in O(N + C)."""
     return tuple(torch.bincount(t, minlength=c).cpu().numpy().astype(np.float64) for t in (yt[yt == yp], yt, yp))
 
 
