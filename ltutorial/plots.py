@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ltutorial._validation import check_class_counts
 from ltutorial.metrics import GROUPS
 
 __all__ = ["plot_class_counts", "plot_longtail_profiles", "plot_per_class_accuracy", "plot_shot_accuracy",
@@ -18,9 +19,7 @@ FIGSIZE = (6.0, 4.0)
 
 def plot_class_counts(counts, ax=None, labels=None, title: str | None = None):
     """Bar chart of training images per class on a log scale (a long tail spans decades); notebook 01."""
-    counts = _numpy(counts, "counts")
-    if not np.all(np.isfinite(counts) & (counts > 0)):
-        raise ValueError(f"counts must be finite and > 0 (a log scale); got {counts.tolist()} instead.")
+    counts = check_class_counts(counts, name="counts").numpy()  # > 0: a log scale
     if labels is not None and len(labels) != counts.size:
         raise ValueError(f"labels must have one name per class ({counts.size}); got {len(labels)} instead.")
     ax = _axes(ax)
@@ -45,12 +44,8 @@ def plot_longtail_profiles(profiles: dict, ax=None, title: str | None = None):
 
 def plot_per_class_accuracy(per_class_acc, class_counts, ax=None, label: str | None = None):
     """Each class's test accuracy against its training size (log x), NaNs left out; once per method on one ``ax``."""
-    acc, counts = _numpy(per_class_acc, "per_class_acc"), _numpy(class_counts, "class_counts")
-    if acc.size != counts.size:
-        raise ValueError(f"per_class_acc and class_counts must have one entry per class; got {acc.size} and "
-                         f"{counts.size} instead.")
-    if np.any(counts <= 0):
-        raise ValueError(f"class_counts must all be > 0 (a log x-axis); got {counts.tolist()} instead.")
+    acc = _numpy(per_class_acc, "per_class_acc")
+    counts = check_class_counts(class_counts, num_classes=acc.size).numpy()  # > 0: a log x-axis
     ax = _axes(ax)
     keep = ~np.isnan(acc)
     ax.scatter(counts[keep], acc[keep], label=label, alpha=0.8)

@@ -101,7 +101,7 @@ def test_seed_everything_large_seed_wraps_numpy():
 
 @pytest.mark.parametrize("seed", [-1, 1.5, True, "0", None])
 def test_seed_everything_bad_seed(seed):
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
         lt.seed_everything(seed)
 
 
