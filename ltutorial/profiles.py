@@ -7,14 +7,9 @@ from ltutorial._validation import check_choice
 PROFILES = ("smoke", "cpu", "full")
 
 
-def check_profile(profile: str) -> str:
-    """``profile`` if it is one of ``PROFILES``, else a ValueError listing them."""
-    return check_choice(profile, PROFILES, name="PROFILE")
-
-
 def pick(profile: str, *, smoke, cpu, full, override=None):
     """The profile's value, or ``override`` when it is not None (a notebook knob such as ``EPOCHS = None``)."""
-    check_profile(profile)
+    check_choice(profile, PROFILES, name="PROFILE")
     return override if override is not None else {"smoke": smoke, "cpu": cpu, "full": full}[profile]
 
 
