@@ -136,18 +136,16 @@ def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_
     yp = check_labels(y_pred, name="y_pred", allow_empty=False).to(yt.device)
     if yt.numel() != yp.numel():
         raise ValueError(f"y_true and y_pred must have the same length; got {yt.numel()} and {yp.numel()} instead.")
+    name, top = max((("y_true", int(yt.max())), ("y_pred", int(yp.max()))), key=lambda pair: pair[1])
     if num_classes is None:
-        top = max(int(yt.max()), int(yp.max()))
         if top >= max_inferred:
-            raise ValueError(f"{'y_true' if int(yt.max()) == top else 'y_pred'} must hold labels < {max_inferred} when "
-                             "num_classes is not given (arrays are sized by the largest label); got a maximum of "
-                             f"{top} instead. A stray label? Else pass num_classes.")
+            raise ValueError(f"{name} must hold labels < {max_inferred} when num_classes is not given (arrays are sized "
+                             f"by the largest label); got a maximum of {top} instead. A stray label? Else pass "
+                             "num_classes.")
         return yt, yp, top + 1
     num_classes = check_positive_int(num_classes, name="num_classes")
-    for t, name in ((yt, "y_true"), (yp, "y_pred")):
-        if int(t.max()) >= num_classes:
-            raise ValueError(f"{name} must hold labels < num_classes={num_classes}; got a maximum of {int(t.max())} "
-                             "instead.")
+    if top >= num_classes:
+        raise ValueError(f"{name} must hold labels < num_classes={num_classes}; got a maximum of {top} instead.")
     return yt, yp, num_classes
 
 
