@@ -1,9 +1,7 @@
 """Metrics for imbalanced and long-tailed classification, from one ``torch.bincount`` (no loop over samples).
 
-Inputs are numpy arrays, lists or tensors on any device; ``y_pred`` holds labels (take ``logits.argmax(1)``).
-Per-class accuracy is the recall TP_c / n_c; balanced accuracy its mean over the classes in ``y_true``
-(notebook 01). Many / medium / few shots split by training count (Liu et al., OLTR 2019; notebooks 06-09);
-thirds of the classes sorted by training count are the SSL papers' split (SDCLR, BCL, GH; notebooks 10-12).
+Inputs are arrays, lists or tensors on any device; ``y_pred`` holds labels (take ``logits.argmax(1)``). Notebook 01;
+shots by training count (OLTR, notebooks 06-09); thirds of the classes (the SSL papers' split, notebooks 10-12).
 """
 
 from __future__ import annotations
@@ -139,8 +137,8 @@ def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_
     name, top = max((("y_true", int(yt.max())), ("y_pred", int(yp.max()))), key=lambda pair: pair[1])
     if num_classes is None:
         if top >= max_inferred:
-            raise ValueError(f"{name} must hold labels < {max_inferred} when num_classes is not given (arrays are sized "
-                             f"by the largest label); got a maximum of {top} instead. A stray label? Else pass "
+            raise ValueError(f"{name} must hold labels < {max_inferred} when num_classes is not given (arrays are "
+                             f"sized by the largest label); got a maximum of {top} instead. A stray label? Else pass "
                              "num_classes.")
         return yt, yp, top + 1
     num_classes = check_positive_int(num_classes, name="num_classes")

@@ -50,7 +50,8 @@ class DeferredReweighting:
                              f"{type(loss).__name__} instead.")
         self.loss = loss
         self.start_epoch = check_positive_int(start_epoch, name="start_epoch", minimum=0)
-        self.deferred_weight = class_balanced_weights(check_class_counts(class_counts, num_classes=weight.numel()), beta)
+        counts = check_class_counts(class_counts, num_classes=weight.numel())
+        self.deferred_weight = class_balanced_weights(counts, beta)
 
     def __call__(self, state) -> None:
         epoch = check_positive_int(getattr(state, "epoch", None), name="state.epoch", minimum=0)

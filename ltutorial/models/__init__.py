@@ -1,7 +1,7 @@
 """Models: CIFAR ResNets of the long-tail papers, a small CPU CNN, torchvision's ImageNet ResNets, and ``MODELS``.
 
 Every model has ``forward_features(x)`` -> (N, feature_dim), ``feature_dim`` and its last layer ``fc`` (alias
-``classifier``); ``normed=True`` makes ``fc`` LDAM's cosine :class:`NormedLinear`.
+``classifier``), so probes can swap the head; ``normed=True`` makes ``fc`` LDAM's cosine :class:`NormedLinear`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ __all__ = ["MODELS", "build_model", "CifarResNet", "NormedLinear", "ResNet18Cifa
 class SmallCNN(ClassifierMixin, nn.Module):
     """Three conv3x3-BN-ReLU stages of widths w, 2w, 4w with 2x2 max-pools between them, then average pooling.
 
-    Any input of at least 4x4 (8x8 digits, 32x32 CIFAR); w = 32: ~94k parameters, ~10M multiply-adds per CIFAR
-    image (ResNet-32: 69M). The smoke / cpu profiles' network of notebooks 01, 03 and 06-12.
+    Inputs of at least 4x4; w = 32: ~94k parameters, ~10M multiply-adds per CIFAR image (ResNet-32: 69M).
     """
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 32, normed: bool = False):

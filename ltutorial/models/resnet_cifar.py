@@ -1,8 +1,4 @@
-"""CIFAR ResNets of the long-tail papers: ResNet-32 (option-A shortcuts) and ResNet-18 (CIFAR stem).
-
-Every model has ``forward_features(x)`` (the pooled features), ``feature_dim`` and a last layer ``fc``
-(alias ``classifier``), so probes and the SSL notebooks can swap the head; all work with channels_last and autocast.
-"""
+"""CIFAR ResNets of the long-tail papers, ResNet-32 (option-A shortcuts) and ResNet-18 (CIFAR stem), and LDAM's head."""
 
 from __future__ import annotations
 
@@ -19,7 +15,7 @@ __all__ = ["NormedLinear", "ClassifierMixin", "classifier_head", "BasicBlock", "
 class NormedLinear(nn.Module):
     """Cosine classifier z_j = <x / ||x||, w_j / ||w_j||> in [-1, 1], LDAM's last layer (Cao et al. 2019; notebook 07).
 
-    Weight (in_features x out_features), uniform(-1, 1) with unit columns, no bias; the loss scales by s.
+    No bias; the loss scales by s. Weight (in_features x out_features), uniform(-1, 1) with unit columns.
     """
 
     def __init__(self, in_features: int, out_features: int):
