@@ -92,12 +92,11 @@ def group_accuracy_by_thirds(y_true, y_pred, train_counts) -> dict[str, float]:
 def class_mean(values, labels, num_classes: int | None = None) -> np.ndarray:
     """m_c = (1/n_c) sum_{i: y_i = c} v_i for values of shape N (or T x N, one row per step); NaN for no samples."""
     v = _sample_values(values)
-    y = check_labels(labels, allow_empty=False).cpu()
+    c = None if num_classes is None else check_positive_int(num_classes, name="num_classes")
+    y = check_labels(labels, num_classes=c, allow_empty=False).cpu()
     if y.numel() != v.shape[-1]:
         raise ValueError(f"labels must have one entry per sample ({v.shape[-1]}); got {y.numel()} instead.")
-    c = int(y.max()) + 1 if num_classes is None else check_positive_int(num_classes, name="num_classes")
-    if int(y.max()) >= c:
-        raise ValueError(f"labels must be < num_classes = {c}; got a label {int(y.max())} instead.")
+    c = int(y.max()) + 1 if c is None else c
     v2 = v.reshape(-1, v.shape[-1])
     sums = torch.zeros(v2.shape[0], c, dtype=torch.float64).index_add_(1, y, v2)
     n = torch.bincount(y, minlength=c).to(torch.float64)

@@ -287,7 +287,7 @@ def test_group_mean_of_correctness_is_group_accuracy_by_thirds(seed):
     [
         (lambda: M.group_mean_by_thirds([1.0, 2.0], None, _GM_COUNTS), "values must hold one entry per class"),
         (lambda: M.group_mean_by_thirds(_GM_VALUES[:5], _GM_LABELS, _GM_COUNTS), "labels must have one entry"),
-        (lambda: M.group_mean_by_thirds(_GM_VALUES, [7] * 10, _GM_COUNTS), "labels must be < num_classes = 6"),
+        (lambda: M.group_mean_by_thirds(_GM_VALUES, [7] * 10, _GM_COUNTS), "labels must be < num_classes=6; got a maximum of 7"),
         (lambda: M.group_mean_by_thirds(np.zeros((2, 2, 10)), _GM_LABELS, _GM_COUNTS), "values must be a non-empty"),
         (lambda: M.class_mean(["a"] * 10, _GM_LABELS), "values must hold numbers"),
         (lambda: M.class_mean(_GM_VALUES, _GM_LABELS, num_classes=0), "num_classes must be an integer >= 1"),
