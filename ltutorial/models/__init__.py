@@ -6,6 +6,8 @@ Every model has ``forward_features(x)`` -> (N, feature_dim), ``feature_dim`` and
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,7 +17,7 @@ from ltutorial.models.resnet_cifar import (CifarResNet, ClassifierMixin, NormedL
                                            resnet8, resnet18_cifar, resnet32)
 
 __all__ = ["MODELS", "build_model", "CifarResNet", "NormedLinear", "ResNet18Cifar", "SmallCNN", "resnet8",
-           "resnet18_cifar", "resnet32", "TorchvisionResNet", "resnet50", "resnext50_32x4d"]
+           "resnet18_cifar", "resnet32", "TorchvisionResNet"]
 
 
 class SmallCNN(ClassifierMixin, nn.Module):
@@ -44,7 +46,8 @@ class SmallCNN(ClassifierMixin, nn.Module):
 class TorchvisionResNet(ClassifierMixin, nn.Module):
     """torchvision's ImageNet ResNet ``arch``, random init, as backbone (its fc removed) with our ``fc``.
 
-    The ImageNet-LT / iNaturalist 2018 backbones (He et al. 2016; Xie et al. 2017; Kang et al., ICLR 2020).
+    ResNeXt-50 32x4d (25.0M parameters) for ImageNet-LT, ResNet-50 (25.6M) for iNaturalist 2018 (He et al. 2016;
+    Xie et al. 2017; Kang et al., ICLR 2020).
     """
 
     def __init__(self, arch: str, num_classes: int, in_channels: int = 3, normed: bool = False):
@@ -64,19 +67,9 @@ class TorchvisionResNet(ClassifierMixin, nn.Module):
         return self.backbone(x)
 
 
-def resnet50(num_classes: int = 1000, normed: bool = False, in_channels: int = 3) -> TorchvisionResNet:
-    """torchvision's ResNet-50 (25.6M parameters at 1000 classes); iNaturalist 2018's backbone."""
-    return TorchvisionResNet("resnet50", num_classes, in_channels, normed)
-
-
-def resnext50_32x4d(num_classes: int = 1000, normed: bool = False, in_channels: int = 3) -> TorchvisionResNet:
-    """torchvision's ResNeXt-50 32x4d (25.0M parameters at 1000 classes); ImageNet-LT's backbone."""
-    return TorchvisionResNet("resnext50_32x4d", num_classes, in_channels, normed)
-
-
 # name -> constructor(num_classes, *, in_channels, **kw)
 MODELS = {"resnet32": resnet32, "resnet8": resnet8, "resnet18_cifar": resnet18_cifar, "small_cnn": SmallCNN,
-          "resnet50": resnet50, "resnext50_32x4d": resnext50_32x4d}
+          **{arch: partial(TorchvisionResNet, arch) for arch in ("resnet50", "resnext50_32x4d")}}
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, **kw):
