@@ -430,7 +430,8 @@ def check_global_prune_masks(masks, weights, ratio) -> bool:
 def check_memorization_score(scores, ema_losses) -> bool:
     """Notebook 11: M = 1/2 ((m - mean m) / max|m - mean m| + 1); standardising m first gives the same scores."""
     got = _answer(scores, "scores", dtype=np.float64)
-    centred = _to_numpy(ema_losses, np.float64) - _to_numpy(ema_losses, np.float64).mean()
+    m = _to_numpy(ema_losses, np.float64)
+    centred = m - m.mean()
     expected = 0.5 * (centred / np.abs(centred).max() + 1)
     return _check(got.shape == expected.shape and np.allclose(got, expected, atol=1e-5),
                   f"scores differ from the formula (first values {np.round(got.reshape(-1)[:3], 4)}, "
