@@ -10,21 +10,18 @@ import torch
 from ltutorial._validation import check_choice, check_positive_int
 
 
-def _mps_available() -> bool:
-    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-
-
 def get_device(device: str | torch.device | None = "auto", *, verbose: bool = False) -> torch.device:
     """``"auto"`` (or None): CUDA, then Apple MPS, then the CPU; an explicit device this machine lacks raises."""
     auto = device is None or (isinstance(device, str) and device == "auto")
     if auto:
-        device = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
+        device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
     elif isinstance(device, str):
         check_choice(device.split(":")[0], ["auto", "cpu", "cuda", "mps"], name="device")
     elif not isinstance(device, torch.device):
         raise ValueError(f"device must be a string or torch.device; got {type(device).__name__} instead.")
     requested = torch.device(device)
-    if not {"cuda": torch.cuda.is_available, "mps": _mps_available}.get(requested.type, lambda: True)():
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if requested.type in available and not available[requested.type]():
         raise ValueError(f"device={requested.type!r} was requested but {requested.type.upper()} is not available on "
                          "this machine; use 'auto' or 'cpu'.")
     if requested.type == "cuda" and requested.index is not None and requested.index >= torch.cuda.device_count():
