@@ -7,42 +7,34 @@ import random
 import numpy as np
 import torch
 
-from ltutorial._validation import check_choice
-
-
-def _mps_available() -> bool:
-    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+from ltutorial._validation import check_choice, check_positive_int
 
 
 def get_device(device: str | torch.device | None = "auto", *, verbose: bool = False) -> torch.device:
     """``"auto"`` (or None): CUDA, then Apple MPS, then the CPU; an explicit device this machine lacks raises."""
-    if device is None or (isinstance(device, str) and device == "auto"):
-        chosen = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
-        if verbose:
-            print(f"device: {chosen} (auto)")
-        return torch.device(chosen)
-    if isinstance(device, str):
+    auto = device is None or (isinstance(device, str) and device == "auto")
+    if auto:
+        device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    elif isinstance(device, str):
         check_choice(device.split(":")[0], ["auto", "cpu", "cuda", "mps"], name="device")
     elif not isinstance(device, torch.device):
         raise ValueError(f"device must be a string or torch.device; got {type(device).__name__} instead.")
     requested = torch.device(device)
-    if requested.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was requested but CUDA is not available on this machine; use 'auto' or 'cpu'.")
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if requested.type in available and not available[requested.type]():
+        raise ValueError(f"device={requested.type!r} was requested but {requested.type.upper()} is not available on "
+                         "this machine; use 'auto' or 'cpu'.")
     if requested.type == "cuda" and requested.index is not None and requested.index >= torch.cuda.device_count():
         raise ValueError(f"device must name an existing GPU (this machine has {torch.cuda.device_count()}); got "
                          f"{str(requested)!r} instead.")
-    if requested.type == "mps" and not _mps_available():
-        raise ValueError("device='mps' was requested but MPS is not available on this machine; use 'auto' or 'cpu'.")
     if verbose:
-        print(f"device: {requested}")
+        print(f"device: {requested}" + (" (auto)" if auto else ""))
     return requested
 
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); return a CPU ``torch.Generator`` seeded alike."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r} instead.")
-    seed = int(seed)
+    seed = check_positive_int(seed, name="seed", minimum=0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -1,8 +1,7 @@
 """Checks for the notebooks' exercises: a pass prints "Correct: ...", a miss raises AssertionError with a hint.
 
-The exercise cell holds the learner's code (the solution between ``# BEGIN SOLUTION`` and ``# END SOLUTION``);
-the next cell calls a check, e.g. ``lt.exercises.check_close(my_balanced_accuracy, 0.7222, "balanced accuracy")``.
-Notebook-specific checks recompute the answer from their inputs, with numpy where the package holds the method.
+The next cell after an exercise calls a check, e.g. ``lt.exercises.check_close(my_balanced_accuracy, 0.7222, "..")``;
+notebook-specific checks recompute the answer from their inputs, with numpy where the package holds the method.
 """
 
 from __future__ import annotations
@@ -17,16 +16,12 @@ from ltutorial._validation import check_class_counts, check_number, check_probab
 __all__ = ["check_close", "check_array_close"]
 
 
-def _require(condition: bool, failure: str, hint: str | None = None) -> None:
-    """Raise AssertionError("Not yet: failure\nHint: hint") unless ``condition`` holds."""
+def _check(condition: bool, failure: str, hint: str | None = None, success: str | None = None) -> bool:
+    """Raise AssertionError("Not yet: failure\nHint: hint") unless ``condition``; print ``Correct: success``."""
     if not condition:
         raise AssertionError(f"Not yet: {failure}" + (f"\nHint: {hint}" if hint else ""))
-
-
-def _check(condition: bool, success: str, hint: str | None, failure: str) -> bool:
-    """The verdict of a check: print ``Correct: success`` and return True, or raise with the hint."""
-    _require(condition, failure, hint)
-    print(f"Correct: {success}")
+    if success is not None:
+        print(f"Correct: {success}")
     return True
 
 
@@ -37,48 +32,43 @@ def _to_numpy(value, dtype=None) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
-def _answer_is_missing(value, name: str, hint: str | None = None) -> None:
-    if value is None or value is Ellipsis:
-        _require(False, f"{name} is still {value!r}; fill in the exercise cell and run it.", hint)
+def _answer(value, name: str, hint: str | None = None, dtype=None) -> np.ndarray:
+    """The learner's answer as an array; a stub's None (or ...) fails with "fill in the exercise cell"."""
+    _check(value is not None and value is not Ellipsis,
+           f"{name} is still {value!r}; fill in the exercise cell and run it.", hint)
+    return _to_numpy(value, dtype)
 
 
 def _scalar(value, name: str, hint: str | None = None) -> float:
     """The learner's answer as one float: a stub's None, an array or a string fails with the hint."""
-    _answer_is_missing(value, name, hint)
-    arr = _to_numpy(value)
-    ok = arr.size == 1 and np.issubdtype(arr.dtype, np.number)
-    _require(ok, f"{name} must be a single number; got {type(value).__name__} of shape {arr.shape} instead.", hint)
+    arr = _answer(value, name, hint)
+    _check(arr.size == 1 and np.issubdtype(arr.dtype, np.number),
+           f"{name} must be a single number; got {type(value).__name__} of shape {arr.shape} instead.", hint)
     return float(arr.reshape(()))
-
-
-def _check_tolerances(rtol, atol) -> None:
-    for name, tol in (("rtol", rtol), ("atol", atol)):
-        check_number(tol, name=name)
 
 
 def check_close(value, expected, name: str, hint: str | None = None, rtol: float = 1e-4, atol: float = 1e-8) -> bool:
     """Pass when the scalar ``value`` is within ``atol + rtol * |expected|`` of ``expected``."""
-    _check_tolerances(rtol, atol)
+    check_number(rtol, name="rtol"), check_number(atol, name="atol")
     v, e = _scalar(value, name, hint), float(expected)
-    return _check(bool(np.isclose(v, e, rtol=rtol, atol=atol)), f"{name} = {v:.6g}", hint,
-                  f"{name} = {v:.6g}, expected {e:.6g}.")
+    return _check(bool(np.isclose(v, e, rtol=rtol, atol=atol)), f"{name} = {v:.6g}, expected {e:.6g}.", hint,
+                  f"{name} = {v:.6g}")
 
 
 def check_array_close(value, expected, name: str, hint: str | None = None, rtol: float = 1e-4,
                       atol: float = 1e-8) -> bool:
     """Pass when ``value`` has ``expected``'s shape and every entry is close (NaN matches NaN)."""
-    _check_tolerances(rtol, atol)
-    _answer_is_missing(value, name, hint)
-    v, e = _to_numpy(value), _to_numpy(expected)
-    _require(v.shape == e.shape, f"{name} must have shape {e.shape}; got {v.shape} instead.", hint)
-    numeric = np.issubdtype(v.dtype, np.number) or v.dtype == bool
-    _require(numeric, f"{name} must be numeric; got dtype {v.dtype} instead.", hint)
+    check_number(rtol, name="rtol"), check_number(atol, name="atol")
+    v, e = _answer(value, name, hint), _to_numpy(expected)
+    _check(v.shape == e.shape, f"{name} must have shape {e.shape}; got {v.shape} instead.", hint)
+    _check(np.issubdtype(v.dtype, np.number) or v.dtype == bool, f"{name} must be numeric; got dtype {v.dtype} "
+           "instead.", hint)
     close = np.isclose(v.astype(np.float64), e.astype(np.float64), rtol=rtol, atol=atol, equal_nan=True)
     if not close.all():
         first = tuple(int(i) for i in np.argwhere(~close)[0])
-        _require(False, f"{int((~close).sum())} of {v.size} entries of {name} differ; first at index {first}: "
-                 f"{v[first]!r}, expected {e[first]!r}.", hint)
-    return _check(True, f"{name} matches ({v.size} values)", hint, "")
+        _check(False, f"{int((~close).sum())} of {v.size} entries of {name} differ; first at index {first}: "
+               f"{v[first]!r}, expected {e[first]!r}.", hint)
+    return _check(True, "", success=f"{name} matches ({v.size} values)")
 
 
 def _counts(class_counts) -> np.ndarray:
@@ -100,13 +90,6 @@ def _cb_weights(n: np.ndarray, beta) -> np.ndarray:
     return _sum_to_c((1.0 - beta) / (1.0 - np.power(float(beta), n)))
 
 
-def _known_mistake(got, expected, wrong: dict, close, hint: str, say=lambda mistake: f"{mistake}.") -> None:
-    """Fail with the mistake's own message when ``got`` matches a wrong variant that differs from ``expected``."""
-    for mistake, w in wrong.items():
-        if not close(w, expected) and close(got, w):
-            _require(False, say(mistake), hint)
-
-
 # --- notebook-specific checks below ---
 
 
@@ -124,8 +107,7 @@ def check_imbalance_summary(ratio, head_share, class_counts, head_fraction: floa
 def check_risk_decomposition(prior_risk, balanced_risk, per_class_risk, class_counts) -> bool:
     """Notebook 01: R = sum_k (n_k / n) R_k against the balanced risk (1/K) sum_k R_k."""
     counts = _counts(class_counts)
-    _answer_is_missing(per_class_risk, "per_class_risk", "1 - the per-class accuracy, one entry per class")
-    risks = _to_numpy(per_class_risk, np.float64)
+    risks = _answer(per_class_risk, "per_class_risk", "1 - the per-class accuracy, one entry per class", np.float64)
     if risks.shape != counts.shape or not np.all(np.isfinite(risks)):
         raise ValueError(f"per_class_risk must hold one finite risk per class ({counts.size}); "
                          f"got {risks.tolist()!r} instead.")
@@ -141,10 +123,9 @@ def check_balanced_accuracy_from_confusion(value, confusion) -> bool:
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.size == 0 or np.any(cm < 0) or not np.all(np.isfinite(cm)):
         raise ValueError(f"confusion must be a square matrix of counts >= 0; got shape {cm.shape} instead.")
     support = cm.sum(axis=1)
-    present = support > 0
-    if not present.any():
+    if not support.any():
         raise ValueError("confusion must hold at least one sample; got an all-zero matrix instead.")
-    return check_close(value, float((np.diag(cm)[present] / support[present]).mean()), "balanced accuracy",
+    return check_close(value, float((np.diag(cm)[support > 0] / support[support > 0]).mean()), "balanced accuracy",
                        hint="per row: the diagonal entry divided by the row sum (the recall); then average the rows")
 
 
@@ -160,10 +141,10 @@ def check_cb_beta_for_ratio(beta, class_counts, ratio) -> bool:
     n = _counts(class_counts)
     hint = "bisection on beta in (0, 1): if the ratio is below the target, beta must grow"
     b = _scalar(beta, "beta", hint)
-    _require(0.0 < b < 1.0, f"beta must lie in (0, 1); got {b!r} instead.", hint)
+    _check(0.0 < b < 1.0, f"beta must lie in (0, 1); got {b!r} instead.", hint)
     got = (1.0 - b ** n.max()) / (1.0 - b ** n.min())
-    return _check(bool(np.isclose(got, float(ratio), rtol=1e-3)), f"beta = {b:.6f} gives a ratio of {got:.4f}",
-                  hint, f"beta = {b:.6f} gives a tail/head weight ratio of {got:.4f}, not {float(ratio):g}.")
+    return _check(bool(np.isclose(got, float(ratio), rtol=1e-3)), f"beta = {b:.6f} gives a tail/head weight ratio "
+                  f"of {got:.4f}, not {float(ratio):g}.", hint, f"beta = {b:.6f} gives a ratio of {got:.4f}")
 
 
 def _ldam(n: np.ndarray, max_m) -> np.ndarray:
@@ -189,17 +170,17 @@ def check_ldam_loss(value, logits, target, class_counts, max_m, s) -> bool:
 def check_drw_weights(drw_weights, class_counts, beta, t0, epochs) -> bool:
     """Notebook 07: DRW's weights at the 0-based epoch: ones before t0, then the class-balanced weights."""
     hint = "ones before epoch t0; from epoch t0 on (0-based, so t0 itself is re-weighted) the CB weights summing to C"
-    _answer_is_missing(drw_weights, "drw_weights", hint)
-    _require(callable(drw_weights), f"drw_weights must be a function of the epoch; got {type(drw_weights).__name__}.",
-             hint)
+    _answer(drw_weights, "drw_weights", hint)
+    _check(callable(drw_weights), f"drw_weights must be a function of the epoch; got {type(drw_weights).__name__}.",
+           hint)
     n = _counts(class_counts)
     for epoch in range(int(epochs)):
         expected = np.ones_like(n) if epoch < t0 else _cb_weights(n, beta)
         got = _to_numpy(drw_weights(epoch), np.float64)
-        _require(got.shape == expected.shape and np.allclose(got, expected, rtol=1e-4, atol=1e-8),
-                 f"at epoch {epoch} (switch at t0 = {t0}) the weights are {np.round(got, 4).tolist()}, "
-                 f"expected {np.round(expected, 4).tolist()}.", hint)
-    return _check(True, f"weights 1 before epoch {t0}, class-balanced from epoch {t0} on", hint, "")
+        _check(got.shape == expected.shape and np.allclose(got, expected, rtol=1e-4, atol=1e-8),
+               f"at epoch {epoch} (switch at t0 = {t0}) the weights are {np.round(got, 4).tolist()}, "
+               f"expected {np.round(expected, 4).tolist()}.", hint)
+    return _check(True, "", success=f"weights 1 before epoch {t0}, class-balanced from epoch {t0} on")
 
 
 def check_logit_adjusted_loss(value, logits, targets, class_counts, tau) -> bool:
@@ -213,17 +194,16 @@ def check_logit_adjusted_loss(value, logits, targets, class_counts, tau) -> bool
 def check_balanced_bayes_prediction(prediction, posterior, priors) -> bool:
     """Notebook 08: the Bayes-optimal prediction for the balanced error, argmax_y P(y|x) / P(y)."""
     hint = "divide each row of P(y|x) by the prior P(y), then argmax"
-    _answer_is_missing(prediction, "balanced Bayes prediction", hint)  # before the int cast, which fails on None
     expected = np.argmax(_to_numpy(posterior, np.float64) / _to_numpy(priors, np.float64).reshape(-1), axis=1)
-    return check_array_close(_to_numpy(prediction).astype(np.int64), expected, "balanced Bayes prediction", hint=hint)
+    return check_array_close(_answer(prediction, "balanced Bayes prediction", hint).astype(np.int64), expected,
+                             "balanced Bayes prediction", hint=hint)
 
 
 def check_vs_logits(adjusted, logits, class_counts, gamma, tau) -> bool:
     """Notebook 09: the VS loss's logits z_j (n_j / n_max)^gamma + tau log pi_j, up to a constant per row."""
     n = _counts(class_counts)
     expected = _to_numpy(logits, np.float64) * (n / n.max()) ** float(gamma) + float(tau) * np.log(n / n.sum())
-    _answer_is_missing(adjusted, "VS-adjusted logits")
-    value = _to_numpy(adjusted, np.float64)
+    value = _answer(adjusted, "VS-adjusted logits", dtype=np.float64)
     if value.shape == expected.shape:  # softmax ignores a constant per row: tau log(n_j / n_max) is as right
         value = value - (value - expected).mean(axis=-1, keepdims=True)
     return check_array_close(value, expected, "VS-adjusted logits (up to a constant per row)", rtol=1e-4, atol=1e-5,
@@ -241,8 +221,7 @@ def check_adrw_weights(weights, class_counts, nu) -> bool:
 def segment_positions(points, X_min, k_neighbors: int, tol: float = 1e-6) -> np.ndarray:
     """Each point's SMOTE segment (i, j, u): point = x_i + u (x_j - x_i), x_j among x_i's k nearest; else (-1, -1, nan).
 
-    SMOTE draws x_new = x_i + u (x_nn - x_i), u ~ U[0, 1) (Chawla et al., JAIR 2002); ``tol`` is relative
-    to the segment's length.
+    SMOTE draws x_new = x_i + u (x_nn - x_i), u ~ U[0, 1) (Chawla et al., JAIR 2002); ``tol`` is relative to the length.
     """
     P, X = _to_numpy(points, np.float64), _to_numpy(X_min, np.float64)
     if X.ndim != 2 or len(X) < 2:
@@ -261,63 +240,59 @@ def segment_positions(points, X_min, k_neighbors: int, tol: float = 1e-6) -> np.
         u = np.clip(np.nan_to_num(((P[:, None] - start[None]) * d[None]).sum(-1) / length2, posinf=0, neginf=0), 0, 1)
         gap = np.linalg.norm(P[:, None] - (start[None] + u[..., None] * d[None]), axis=-1) / np.sqrt(length2)[None]
     gap = np.where(length2[None] > 0, gap, np.inf)  # a repeated minority point spans no segment
-    best = gap.argmin(1)
-    rows = np.arange(len(P))
+    best, rows = gap.argmin(1), np.arange(len(P))
     hit = gap[rows, best] <= tol
     return np.where(hit[:, None], np.stack([i_idx[best], j_idx[best], u[rows, best]], 1), [-1, -1, np.nan])
 
 
 def check_smote_samples(new_points, X_min, k_neighbors: int, n_new: int) -> bool:
     """Notebook 02: ``n_new`` points on segments x_i + u (x_nn - x_i), none a copy, not all on one segment."""
-    _answer_is_missing(new_points, "new_points")
-    P, X = _to_numpy(new_points, np.float64), _to_numpy(X_min, np.float64)
-    _require(P.ndim == 2 and P.shape[1] == X.shape[1],
-             f"new_points must be an (n_new x {X.shape[1]}) array; got shape {P.shape} instead.",
-             "stack the synthetic points as rows, one column per feature")
-    _require(len(P) == n_new, f"{len(P)} synthetic points, expected {n_new}.", "make exactly n_new points")
+    P, X = _answer(new_points, "new_points", dtype=np.float64), _to_numpy(X_min, np.float64)
+    _check(P.ndim == 2 and P.shape[1] == X.shape[1], f"new_points must be an (n_new x {X.shape[1]}) array; got "
+           f"shape {P.shape} instead.", "stack the synthetic points as rows, one column per feature")
+    _check(len(P) == n_new, f"{len(P)} synthetic points, expected {n_new}.", "make exactly n_new points")
     pos = segment_positions(P, X, k_neighbors)
     off = np.flatnonzero(pos[:, 0] < 0)
-    _require(off.size == 0, f"{off.size} of {len(P)} points lie on no segment between a minority point and one of "
-             f"its {k_neighbors} nearest minority neighbours (first: row {off[:1].tolist()}).",
-             "neighbours are the k closest OTHER minority points; x_new = x_i + u * (x_nn - x_i) with u in [0, 1)")
+    _check(off.size == 0, f"{off.size} of {len(P)} points lie on no segment between a minority point and one of "
+           f"its {k_neighbors} nearest minority neighbours (first: row {off[:1].tolist()}).",
+           "neighbours are the k closest OTHER minority points; x_new = x_i + u * (x_nn - x_i) with u in [0, 1)")
     copies = np.flatnonzero((pos[:, 2] < 1e-6) | (pos[:, 2] > 1 - 1e-6))
-    _require(copies.size == 0, f"{copies.size} of {len(P)} points are copies of minority points (u = 0 or 1).",
-             "that is replication; draw a fresh u ~ U[0, 1) for every new point")
+    _check(copies.size == 0, f"{copies.size} of {len(P)} points are copies of minority points (u = 0 or 1).",
+           "that is replication; draw a fresh u ~ U[0, 1) for every new point")
     segments = {tuple(sorted((int(a), int(b)))) for a, b in pos[:, :2]}  # x_i -> x_j is x_j -> x_i
-    _require(len(segments) > 1 or n_new < 3, "every new point lies on the same segment.",
-             "draw the minority point x_i and its neighbour at random for every new point")
-    return _check(True, f"{len(P)} synthetic points, each between a minority point and one of its "
-                  f"{k_neighbors} nearest minority neighbours ({len(segments)} different segments)", None, "")
+    return _check(len(segments) > 1 or n_new < 3, "every new point lies on the same segment.",
+                  "draw the minority point x_i and its neighbour at random for every new point",
+                  f"{len(P)} synthetic points, each between a minority point and one of its {k_neighbors} nearest "
+                  f"minority neighbours ({len(segments)} different segments)")
 
 
 def check_smote_count_rule(n_synthetic) -> bool:
     """Notebook 02: ``n_synthetic(class_counts, ratio)`` = int(ratio * n_majority) - n_minority (imbalanced-learn)."""
-    _answer_is_missing(n_synthetic, "n_synthetic")
-    _require(callable(n_synthetic), f"n_synthetic must be a function (class_counts, ratio) -> int; got "
-             f"{type(n_synthetic).__name__} instead.", "def n_synthetic(class_counts, ratio): ...")
+    _answer(n_synthetic, "n_synthetic")
+    _check(callable(n_synthetic), f"n_synthetic must be a function (class_counts, ratio) -> int; got "
+           f"{type(n_synthetic).__name__} instead.", "def n_synthetic(class_counts, ratio): ...")
     cases = [([80, 20], 0.5), ([90, 12], 0.4), ([12, 90], 0.4), ([1000, 10], 1.0), ([300, 7], 0.25), ([50, 49], 1.0)]
     for counts, ratio in cases:  # several pairs, so that no single coincidence passes
         expected, got = int(ratio * max(counts)) - min(counts), n_synthetic(list(counts), ratio)
-        _require(got is not None and np.isclose(float(got), expected),
-                 f"n_synthetic({counts}, {ratio}) = {got!r}, expected {expected}.",
-                 "the float is the wanted minority/majority ratio AFTER resampling: the minority grows to "
-                 "int(ratio * n_majority); subtract what is there (the minority may come first)")
-    return _check(True, f"the rule holds on {len(cases)} class-count pairs", None, "")
+        _check(got is not None and np.isclose(float(got), expected),
+               f"n_synthetic({counts}, {ratio}) = {got!r}, expected {expected}.",
+               "the float is the wanted minority/majority ratio AFTER resampling: the minority grows to "
+               "int(ratio * n_majority); subtract what is there (the minority may come first)")
+    return _check(True, "", success=f"the rule holds on {len(cases)} class-count pairs")
 
 
 def check_cost_matrix_for_priors(cost_matrix, class_priors, tau: float = 1.0) -> bool:
     """Notebook 03: a cost matrix (C[k][k] = 0) whose threshold-moving is softmax(z - tau log pi) (Menon et al.)."""
     from ltutorial.posthoc import logit_adjust, softmax, threshold_moving
 
-    _answer_is_missing(cost_matrix, "cost_matrix")
-    C, pri = _to_numpy(cost_matrix, np.float64), _to_numpy(class_priors, np.float64)
+    C, pri = _answer(cost_matrix, "cost_matrix", dtype=np.float64), _to_numpy(class_priors, np.float64)
     K = pri.size
-    _require(C.shape == (K, K), f"cost_matrix must be {K} x {K}; got shape {C.shape} instead.",
-             "one row and one column per class")
-    _require(bool((C >= 0).all()), "cost_matrix has negative entries.", "costs are >= 0")
-    _require(bool(np.allclose(np.diag(C), 0.0)), f"the diagonal is {np.round(np.diag(C), 4).tolist()}, not 0.",
-             "C[k][k] is the cost of predicting the TRUE class k: a correct prediction costs nothing; "
-             "put the costs off the diagonal")
+    _check(C.shape == (K, K), f"cost_matrix must be {K} x {K}; got shape {C.shape} instead.",
+           "one row and one column per class")
+    _check(bool((C >= 0).all()), "cost_matrix has negative entries.", "costs are >= 0")
+    _check(bool(np.allclose(np.diag(C), 0.0)), f"the diagonal is {np.round(np.diag(C), 4).tolist()}, not 0.",
+           "C[k][k] is the cost of predicting the TRUE class k: a correct prediction costs nothing; "
+           "put the costs off the diagonal")
     z = np.random.default_rng(0).normal(size=(256, K)) * 3
     return check_array_close(threshold_moving(softmax(z), C), softmax(logit_adjust(z, pri, tau)),
                              "threshold-moved probabilities", rtol=1e-6, atol=1e-9,
@@ -335,45 +310,43 @@ def check_parent_probabilities(proba, subclass_proba, subclass_parent) -> bool:
 
 def check_phase1_relabelling(subclass_labels, subclass_parent, y, cluster_labels, majority_class: int = 0) -> bool:
     """Notebook 04: COG's Phase I (Wu et al., KDD 2007): majority points take their cluster, other classes one label."""
-    for name, answer in (("subclass_labels", subclass_labels), ("subclass_parent", subclass_parent)):
-        _answer_is_missing(answer, name)
-    sub, parent, y, clusters = (_to_numpy(v).astype(np.int64).ravel()
-                                for v in (subclass_labels, subclass_parent, y, cluster_labels))
+    sub, parent = (_answer(v, name).astype(np.int64).ravel() for v, name in
+                   ((subclass_labels, "subclass_labels"), (subclass_parent, "subclass_parent")))
+    y, clusters = (_to_numpy(v).astype(np.int64).ravel() for v in (y, cluster_labels))
     major = y == majority_class
     if clusters.size != int(major.sum()):
         raise ValueError(f"cluster_labels must hold one cluster per majority point ({int(major.sum())}); "
                          f"got {clusters.size} instead.")
-    _require(sub.shape == y.shape, f"subclass_labels must hold one label per point ({y.size}); got {sub.size}.",
-             "relabel every training point, the rare ones too")
-    _require(sub.min() >= 0 and sub.max() < parent.size,
-             f"subclass_labels run from {sub.min()} to {sub.max()}, but subclass_parent has {parent.size} entries.",
-             "number the sub-classes 0 .. n_sub - 1 and give each one a parent")
+    _check(sub.shape == y.shape, f"subclass_labels must hold one label per point ({y.size}); got {sub.size}.",
+           "relabel every training point, the rare ones too")
+    _check(sub.min() >= 0 and sub.max() < parent.size,
+           f"subclass_labels run from {sub.min()} to {sub.max()}, but subclass_parent has {parent.size} entries.",
+           "number the sub-classes 0 .. n_sub - 1 and give each one a parent")
     expected = np.zeros_like(y)
     expected[major] = clusters
     expected[~major] = clusters.max() + 1 + np.searchsorted(np.unique(y[~major]), y[~major])
     n_sub, n_expected = len(set(sub.tolist())), len(set(expected.tolist()))
-    _require(len(set(zip(sub.tolist(), expected.tolist()))) == n_sub == n_expected,  # any numbering passes
-             f"your {n_sub} sub-classes are not the clusters of the majority plus one per other class ({n_expected}).",
-             "majority points: their cluster; the rare class: one new label of its own, not one of the clusters'")
-    _require(bool((parent[sub] == y).all()), f"{int((parent[sub] != y).sum())} points map back to the wrong class.",
-             "subclass_parent[s] must be the class of the points in sub-class s (Phase IV uses it)")
-    return _check(True, f"{n_sub} sub-classes, each inside one class", None, "")
+    _check(len(set(zip(sub.tolist(), expected.tolist()))) == n_sub == n_expected,  # any numbering passes
+           f"your {n_sub} sub-classes are not the clusters of the majority plus one per other class ({n_expected}).",
+           "majority points: their cluster; the rare class: one new label of its own, not one of the clusters'")
+    return _check(bool((parent[sub] == y).all()), f"{int((parent[sub] != y).sum())} points map back to the wrong "
+                  "class.", "subclass_parent[s] must be the class of the points in sub-class s (Phase IV uses it)",
+                  f"{n_sub} sub-classes, each inside one class")
 
 
 def check_plugin_predictions(predictions, estimator, X_test, y_train) -> bool:
     """Notebook 05: the plug-in rule 1[eta_hat(x) > p_hat], p_hat = mean(y_train) (Menon et al., ICML 2013)."""
-    _answer_is_missing(predictions, "predictions")
-    pred = _to_numpy(predictions).ravel().astype(np.int64)
+    pred = _answer(predictions, "predictions").ravel().astype(np.int64)
     eta = np.asarray(estimator.predict_proba(_to_numpy(X_test)))[:, list(estimator.classes_).index(1)]
     expected = (eta > float(np.mean(_to_numpy(y_train)))).astype(np.int64)
-    _require(pred.shape == expected.shape, f"predictions must hold one 0/1 label per test point ({expected.size}); "
-             f"got shape {pred.shape}.", "one prediction per row of X_test")
+    _check(pred.shape == expected.shape, f"predictions must hold one 0/1 label per test point ({expected.size}); "
+           f"got shape {pred.shape}.", "one prediction per row of X_test")
     wrong = int((pred != expected).sum())
-    _require(wrong == 0 or not (pred == (eta > 0.5)).all(), "these are the predictions at the threshold 1/2 "
-             "(estimator.predict).", "threshold eta_hat at p_hat, the fraction of positives in the TRAINING labels")
-    return _check(wrong == 0, f"{pred.size} plug-in predictions, {int(expected.sum())} positive",
+    _check(wrong == 0 or not (pred == (eta > 0.5)).all(), "these are the predictions at the threshold 1/2 "
+           "(estimator.predict).", "threshold eta_hat at p_hat, the fraction of positives in the TRAINING labels")
+    return _check(wrong == 0, f"{wrong} of {pred.size} predictions differ from eta_hat(x) > p_hat.",
                   "eta_hat(x) is column 1 of predict_proba (the probability of class 1); compare it with p_hat = "
-                  "y_train.mean()", f"{wrong} of {pred.size} predictions differ from eta_hat(x) > p_hat.")
+                  "y_train.mean()", f"{pred.size} plug-in predictions, {int(expected.sum())} positive")
 
 
 def check_balanced_accuracy_from_rates(value, y_true, y_pred) -> bool:
@@ -411,104 +384,99 @@ def _nt_xent_variants(z1: np.ndarray, z2: np.ndarray, tau: float) -> dict[str, f
     }
 
 
+def _known_mistake(got, expected, wrong: dict, close, hint: str, say=lambda mistake: f"{mistake}.") -> None:
+    """Fail with the mistake's own message when ``got`` matches a wrong variant that differs from ``expected``."""
+    for mistake, w in wrong.items():
+        _check(close(w, expected) or not close(got, w), say(mistake), hint)
+
+
 def check_sdclr_loss(value, z_dense, z_pruned, temperature: float) -> bool:
-    """Notebook 10: SDCLR's NT-Xent over the 2N views (Jiang et al. 2021), compared with ``lt.ssl.nt_xent`` too.
+    """Notebook 10: SDCLR's NT-Xent over the 2N views (Jiang et al. 2021), the pass also quoting ``lt.ssl.nt_xent``.
 
     z = normalize([z_dense; z_pruned]), s_ij = z_i . z_j / tau, l_i = -log(exp(s_ip) / sum_{j != i} exp(s_ij)).
     """
     from ltutorial.ssl.simclr import nt_xent
 
-    _answer_is_missing(value, "loss", None)
+    v = _scalar(value, "loss")
     z1, z2 = _to_numpy(z_dense, np.float64), _to_numpy(z_pruned, np.float64)
     variants = _nt_xent_variants(z1, z2, float(temperature))
     expected = variants.pop("right")
     package = float(nt_xent(torch.as_tensor(z1), torch.as_tensor(z2), float(temperature)))
-    if abs(package - expected) > 1e-5:  # the two references must agree before judging the learner
-        raise RuntimeError(f"lt.ssl.nt_xent ({package}) and the numpy reference ({expected}) disagree.")
-    v = _scalar(value, "loss")
     hint = "normalise each row, stack [z_dense; z_pruned], divide the similarities by tau, mask the diagonal, " \
            "cross-entropy with the other view as the target, mean over all 2N anchors"
     _known_mistake(v, expected, variants, lambda a, b: abs(a - b) < 1e-4, hint,
                    say=lambda mistake: f"loss = {v:.4f} is the value {mistake}.")
-    return _check(abs(v - expected) < 1e-4, f"SDCLR loss = {v:.4f} (lt.ssl.nt_xent gives {package:.4f})", hint,
-                  f"loss = {v:.4f}, expected {expected:.4f}.")
+    return _check(abs(v - expected) < 1e-4, f"loss = {v:.4f}, expected {expected:.4f}.", hint,
+                  f"SDCLR loss = {v:.4f} (lt.ssl.nt_xent gives {package:.4f})")
 
 
 def check_global_prune_masks(masks, weights, ratio) -> bool:
     """Notebook 10: 0/1 masks removing the ``ratio`` smallest |w| pooled over all tensors (SDCLR)."""
-    _answer_is_missing(masks, "masks")
+    _answer(masks, "masks")
     hint = "pool |w| of all tensors, find the threshold of the smallest ratio share, keep |w| >= threshold"
-    _require(isinstance(masks, dict) and set(masks) == set(weights),
-             f"masks must be a dict with keys {sorted(weights)}.", hint)
+    _check(isinstance(masks, dict) and set(masks) == set(weights), f"masks must be a dict with keys {sorted(weights)}.",
+           hint)
     pooled = np.concatenate([np.abs(_to_numpy(w)).reshape(-1) for w in weights.values()])
     threshold = np.sort(pooled)[math.ceil(round(ratio * pooled.size, 9))]  # ceil(p N), float noise rounded off
     for k, w in weights.items():
         expected = (np.abs(_to_numpy(w)) >= threshold).astype(np.float64)
         got = _to_numpy(masks[k], np.float64)
-        _require(got.shape == expected.shape and np.array_equal(got, expected),
-                 f"mask {k!r} = {got.tolist()}, expected {expected.tolist()}.", hint)
+        _check(got.shape == expected.shape and np.array_equal(got, expected),
+               f"mask {k!r} = {got.tolist()}, expected {expected.tolist()}.", hint)
     kept = {k: float(_to_numpy(m).mean()) for k, m in masks.items()}
-    return _check(True, f"global pruning keeps {kept}: the tensor with larger weights keeps more", hint, "")
+    return _check(True, "", success=f"global pruning keeps {kept}: the tensor with larger weights keeps more")
 
 
 def check_memorization_score(scores, ema_losses) -> bool:
     """Notebook 11: M = 1/2 ((m - mean m) / max|m - mean m| + 1); standardising m first gives the same scores."""
-    _answer_is_missing(scores, "scores")
+    got = _answer(scores, "scores", dtype=np.float64)
     m = _to_numpy(ema_losses, np.float64)
     centred = m - m.mean()
     expected = 0.5 * (centred / np.abs(centred).max() + 1)
-    got = _to_numpy(scores, np.float64)
     return _check(got.shape == expected.shape and np.allclose(got, expected, atol=1e-5),
-                  "memorization scores in [0, 1], 1/2 at the mean loss, the extreme sample at 0 or 1",
-                  "centre the losses on their mean, divide by the largest absolute deviation, then add 1 and halve",
                   f"scores differ from the formula (first values {np.round(got.reshape(-1)[:3], 4)}, "
-                  f"expected {np.round(expected[:3], 4)}).")
+                  f"expected {np.round(expected[:3], 4)}).",
+                  "centre the losses on their mean, divide by the largest absolute deviation, then add 1 and halve",
+                  "memorization scores in [0, 1], 1/2 at the mean loss, the extreme sample at 0 or 1")
 
 
 def check_bcl_gating(augmented, x, scores, u, zeta, operation) -> bool:
     """Notebook 11: BCL's gate a(x_i) = A(x_i; M_i zeta) if u_i < M_i, else x_i, with ``operation`` as A."""
-    _answer_is_missing(augmented, "augmented")
+    got = _answer(augmented, "augmented", dtype=np.float64)
     xs, m, uu = (_to_numpy(v, np.float64) for v in (x, scores, u))
 
     def rows(gate, strength):
         return np.stack([_to_numpy(operation(xs[i], strength[i])) if gate[i] else xs[i] for i in range(len(xs))])
 
     expected = rows(uu < m, m * zeta)
-    got = _to_numpy(augmented, np.float64)
-    _require(got.shape == expected.shape, f"augmented must have shape {expected.shape}; got {got.shape} instead.")
+    _check(got.shape == expected.shape, f"augmented must have shape {expected.shape}; got {got.shape} instead.")
     hint = "for each sample: if u[i] < M[i] apply operation(x[i], M[i] * zeta), else keep x[i]"
     _known_mistake(got, expected, {
         "the gate is reversed (apply when u < M, keep x when u >= M)": rows(uu >= m, m * zeta),
         "every sample is augmented: the operation is applied only when u < M": rows(np.ones(len(xs), bool), m * zeta),
         "the strength is M * zeta, not zeta": rows(uu < m, np.full(len(xs), float(zeta)))}, np.allclose, hint)
-    return _check(np.allclose(got, expected, atol=1e-6),
-                  f"{int((uu < m).sum())} of {len(xs)} samples augmented, each at strength M * zeta",
-                  hint, "augmented differs from the gated operation.")
+    return _check(np.allclose(got, expected, atol=1e-6), "augmented differs from the gated operation.", hint,
+                  f"{int((uu < m).sum())} of {len(xs)} samples augmented, each at strength M * zeta")
 
 
 def check_simplex_etf(vectors, dim: int | None = None) -> bool:
     """Notebook 12: K unit vectors with all pairwise inner products -1/(K-1), in R^dim if given."""
-    _answer_is_missing(vectors, "vectors")
-    v = _to_numpy(vectors, np.float64)
-    _require(v.ndim == 2 and v.shape[0] >= 2, f"vectors must be K x d with K >= 2; got shape {v.shape}.")
+    v = _answer(vectors, "vectors", dtype=np.float64)
+    _check(v.ndim == 2 and v.shape[0] >= 2, f"vectors must be K x d with K >= 2; got shape {v.shape}.")
     k = v.shape[0]
     hint = ("the rows of sqrt(K/(K-1)) (I - 11^T/K) are an ETF in R^K; they lie in a (K-1)-dimensional subspace, so "
             "express them in an orthonormal basis of it (e.g. from np.linalg.svd or a QR decomposition)")
-    _require(dim is None or v.shape[1] == dim,
-             f"vectors must be {k} x {dim} (vertices in R^{dim}); got shape {v.shape} instead.", hint)
-    expected = (k / (k - 1)) * np.eye(k) - 1.0 / (k - 1)
-    return _check(np.allclose(v @ v.T, expected, atol=1e-4),
-                  f"{k} unit vectors in R^{v.shape[1]}, every pair at inner product {-1 / (k - 1):.4f}", hint,
+    _check(dim is None or v.shape[1] == dim,
+           f"vectors must be {k} x {dim} (vertices in R^{dim}); got shape {v.shape} instead.", hint)
+    return _check(np.allclose(v @ v.T, (k / (k - 1)) * np.eye(k) - 1.0 / (k - 1), atol=1e-4),
                   "the Gram matrix is not (K/(K-1)) I - 1/(K-1): rows must have unit norm and equal pairwise "
-                  "inner products.")
+                  "inner products.", hint,
+                  f"{k} unit vectors in R^{v.shape[1]}, every pair at inner product {-1 / (k - 1):.4f}")
 
 
 def check_sinkhorn_allocation(q, scores, prior, epsilon: float) -> bool:
-    """Notebook 12: the converged Sinkhorn-Knopp plan Q = diag(a) exp(scores / eps) diag(b), not only its marginals.
-
-    np.tile(prior, (N, 1)) meets both marginals (row sums 1, column sums N * prior) and ignores the scores.
-    """
-    _answer_is_missing(q, "q")
+    """Notebook 12: the converged Sinkhorn-Knopp plan Q = diag(a) exp(scores / eps) diag(b), not only its marginals."""
+    got = _answer(q, "q", dtype=np.float64)
     s, p = _to_numpy(scores, np.float64), _to_numpy(prior, np.float64)
     n = s.shape[0]
     ref = np.exp(s / float(epsilon))
@@ -517,13 +485,13 @@ def check_sinkhorn_allocation(q, scores, prior, epsilon: float) -> bool:
         ref = ref / ref.sum(1, keepdims=True)
         if np.allclose(ref.sum(0), n * p, atol=1e-12):
             break
-    got = _to_numpy(q, np.float64)
     hint = "start from exp(scores / epsilon); alternate: scale each column to sum N * prior_k, then each row to sum 1"
-    _require(got.shape == ref.shape, f"q must have shape {ref.shape} (N x K); got {got.shape} instead.", hint)
-    _require(np.allclose(got.sum(1), 1, atol=1e-3) and np.allclose(got.sum(0), n * p, atol=1e-3 * n),
-             f"q's row sums {np.round(got.sum(1), 3)} must be 1 and its column sums {np.round(got.sum(0), 3)} "
-             f"must be N * prior = {np.round(n * p, 3)}.", hint)
-    return _check(np.allclose(got, ref, atol=1e-3), "the plan meets both marginals and keeps each sample's preferences",
-                  hint, f"the marginals are right but q is not the Sinkhorn plan of these scores (largest difference "
-                  f"{np.abs(got - ref).max():.3f}); a plan that ignores the scores, such as every row equal to the "
-                  "prior, meets the marginals too.")
+    _check(got.shape == ref.shape, f"q must have shape {ref.shape} (N x K); got {got.shape} instead.", hint)
+    _check(np.allclose(got.sum(1), 1, atol=1e-3) and np.allclose(got.sum(0), n * p, atol=1e-3 * n),
+           f"q's row sums {np.round(got.sum(1), 3)} must be 1 and its column sums {np.round(got.sum(0), 3)} "
+           f"must be N * prior = {np.round(n * p, 3)}.", hint)
+    # np.tile(prior, (N, 1)) meets both marginals and ignores the scores: compare the plan itself
+    return _check(np.allclose(got, ref, atol=1e-3), f"the marginals are right but q is not the Sinkhorn plan of these "
+                  f"scores (largest difference {np.abs(got - ref).max():.3f}); a plan that ignores the scores, such "
+                  "as every row equal to the prior, meets the marginals too.", hint,
+                  "the plan meets both marginals and keeps each sample's preferences")

@@ -1,9 +1,7 @@
 """Metrics for imbalanced and long-tailed classification, from one ``torch.bincount`` (no loop over samples).
 
-Inputs are numpy arrays, lists or tensors on any device; ``y_pred`` holds labels (take ``logits.argmax(1)``).
-Per-class accuracy is the recall TP_c / n_c; balanced accuracy its mean over the classes in ``y_true``
-(notebook 01). Many / medium / few shots split by training count (Liu et al., OLTR 2019; notebooks 06-09);
-thirds of the classes sorted by training count are the SSL papers' split (SDCLR, BCL, GH; notebooks 10-12).
+Inputs are arrays, lists or tensors on any device; ``y_pred`` holds labels (take ``logits.argmax(1)``). Notebook 01;
+shots by training count (OLTR, notebooks 06-09); thirds of the classes (the SSL papers' split, notebooks 10-12).
 """
 
 from __future__ import annotations
@@ -51,10 +49,7 @@ def balanced_accuracy(y_true, y_pred) -> float:
 
 
 def g_mean(y_true, y_pred) -> float:
-    """(prod_c recall_c)^(1/|C|) over the classes in ``y_true`` (Kubat & Matwin 1997), 0 if one recall is 0.
-
-    As imbalanced-learn's ``geometric_mean_score(average="multiclass")`` when every predicted class is in y_true.
-    """
+    """(prod_c recall_c)^(1/|C|) over the classes in ``y_true`` (Kubat & Matwin 1997), as imbalanced-learn's."""
     rec = per_class_accuracy(*_present_classes(y_true, y_pred))
     rec = rec[~np.isnan(rec)]
     return 0.0 if np.any(rec == 0) else float(np.exp(np.mean(np.log(rec))))
@@ -67,18 +62,14 @@ def macro_f1(y_true, y_pred) -> float:
     return float(np.mean(2 * tp / (support + predicted)))  # 2 TP + FP + FN = support + predicted
 
 
-def shot_accuracy(y_true, y_pred, train_counts, many_threshold: int = 100, few_threshold: int = 20) -> dict:
+def shot_accuracy(y_true, y_pred, train_counts) -> dict:
     """Mean per-class accuracy of the classes with > 100 (many), 20..100 (medium), < 20 (few) training images.
 
     OLTR's thresholds (Liu et al. 2019); ``all`` is the balanced accuracy; an empty group is NaN.
     """
     counts = _train_counts(train_counts)
-    many = check_positive_int(many_threshold, name="many_threshold", minimum=0)
-    few = check_positive_int(few_threshold, name="few_threshold", minimum=0)
-    if few > many:
-        raise ValueError(f"few_threshold must be <= many_threshold={many}; got few_threshold={few} instead.")
     acc = per_class_accuracy(y_true, y_pred, num_classes=counts.size)
-    return _group_means(acc, {"many": counts > many, "medium": (counts >= few) & (counts <= many), "few": counts < few})
+    return _group_means(acc, {"many": counts > 100, "medium": (counts >= 20) & (counts <= 100), "few": counts < 20})
 
 
 def thirds_split(train_counts) -> dict[str, np.ndarray]:
@@ -87,8 +78,7 @@ def thirds_split(train_counts) -> dict[str, np.ndarray]:
     Sorted by training count, ties in class order: CIFAR-10 gives 4/3/3, CIFAR-100 34/33/33.
     """
     counts = _train_counts(train_counts)
-    order = np.argsort(-counts, kind="stable")
-    k = counts.size // 3
+    order, k = np.argsort(-counts, kind="stable"), counts.size // 3
     n_many = counts.size - 2 * k
     return {"many": order[:n_many], "medium": order[n_many:n_many + k], "few": order[n_many + k:]}
 
@@ -102,12 +92,11 @@ def group_accuracy_by_thirds(y_true, y_pred, train_counts) -> dict[str, float]:
 def class_mean(values, labels, num_classes: int | None = None) -> np.ndarray:
     """m_c = (1/n_c) sum_{i: y_i = c} v_i for values of shape N (or T x N, one row per step); NaN for no samples."""
     v = _sample_values(values)
-    y = check_labels(labels, allow_empty=False).cpu()
+    c = None if num_classes is None else check_positive_int(num_classes, name="num_classes")
+    y = check_labels(labels, num_classes=c, allow_empty=False).cpu()
     if y.numel() != v.shape[-1]:
         raise ValueError(f"labels must have one entry per sample ({v.shape[-1]}); got {y.numel()} instead.")
-    c = int(y.max()) + 1 if num_classes is None else check_positive_int(num_classes, name="num_classes")
-    if int(y.max()) >= c:
-        raise ValueError(f"labels must be < num_classes = {c}; got a label {int(y.max())} instead.")
+    c = int(y.max()) + 1 if c is None else c
     v2 = v.reshape(-1, v.shape[-1])
     sums = torch.zeros(v2.shape[0], c, dtype=torch.float64).index_add_(1, y, v2)
     n = torch.bincount(y, minlength=c).to(torch.float64)
@@ -117,8 +106,7 @@ def class_mean(values, labels, num_classes: int | None = None) -> np.ndarray:
 def group_mean_by_thirds(values, labels, train_counts) -> dict:
     """Mean over the :func:`thirds_split` groups of the class means m_c of a per-sample value, plus ``all``.
 
-    Every class counts alike (1[correct] gives :func:`group_accuracy_by_thirds`); ``labels=None``: ``values``
-    holds one value per class. Values of shape T x N give arrays of length T. Notebooks 10-12.
+    ``labels=None``: ``values`` holds one value per class; T x N values give arrays of length T. Notebooks 10-12.
     """
     counts = _train_counts(train_counts)
     if labels is not None:
@@ -145,18 +133,16 @@ def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_
     yp = check_labels(y_pred, name="y_pred", allow_empty=False).to(yt.device)
     if yt.numel() != yp.numel():
         raise ValueError(f"y_true and y_pred must have the same length; got {yt.numel()} and {yp.numel()} instead.")
+    name, top = max((("y_true", int(yt.max())), ("y_pred", int(yp.max()))), key=lambda pair: pair[1])
     if num_classes is None:
-        top = max(int(yt.max()), int(yp.max()))
         if top >= max_inferred:
-            raise ValueError(f"{'y_true' if int(yt.max()) == top else 'y_pred'} must hold labels < {max_inferred} when "
-                             "num_classes is not given (arrays are sized by the largest label); got a maximum of "
-                             f"{top} instead. A stray label? Else pass num_classes.")
+            raise ValueError(f"{name} must hold labels < {max_inferred} when num_classes is not given (arrays are "
+                             f"sized by the largest label); got a maximum of {top} instead. A stray label? Else pass "
+                             "num_classes.")
         return yt, yp, top + 1
     num_classes = check_positive_int(num_classes, name="num_classes")
-    for t, name in ((yt, "y_true"), (yp, "y_pred")):
-        if int(t.max()) >= num_classes:
-            raise ValueError(f"{name} must hold labels < num_classes={num_classes}; got a maximum of {int(t.max())} "
-                             "instead.")
+    if top >= num_classes:
+        raise ValueError(f"{name} must hold labels < num_classes={num_classes}; got a maximum of {top} instead.")
     return yt, yp, num_classes
 
 
@@ -169,8 +155,7 @@ def _present_classes(y_true, y_pred) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _class_totals(yt: torch.Tensor, yp: torch.Tensor, c: int) -> tuple[np.ndarray, ...]:
-    """(true positives, support in y_true, count in y_pred) per class, float64: the confusion matrix's
-    diagonal and margins in O(N + C)."""
+    """(true positives, support in y_true, count in y_pred) per class, float64: the confusion margins in O(N + C)."""
     return tuple(torch.bincount(t, minlength=c).cpu().numpy().astype(np.float64) for t in (yt[yt == yp], yt, yp))
 
 

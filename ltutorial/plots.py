@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ltutorial._validation import check_class_counts
 from ltutorial.metrics import GROUPS
 
 __all__ = ["plot_class_counts", "plot_longtail_profiles", "plot_per_class_accuracy", "plot_shot_accuracy",
@@ -18,17 +19,15 @@ FIGSIZE = (6.0, 4.0)
 
 def plot_class_counts(counts, ax=None, labels=None, title: str | None = None):
     """Bar chart of training images per class on a log scale (a long tail spans decades); notebook 01."""
-    counts = _numpy(counts, "counts")
-    if not np.all(np.isfinite(counts) & (counts > 0)):
-        raise ValueError(f"counts must be finite and > 0 (a log scale); got {counts.tolist()} instead.")
+    counts = check_class_counts(counts, name="counts").numpy()  # > 0: a log scale
     if labels is not None and len(labels) != counts.size:
         raise ValueError(f"labels must have one name per class ({counts.size}); got {len(labels)} instead.")
     ax = _axes(ax)
     ax.bar(np.arange(counts.size), counts, color="tab:blue")
     if labels is not None:
         ax.set_xticks(np.arange(counts.size), labels, rotation=45, ha="right")
-    return _finish(ax, "class" if labels is not None else "class index (sorted as given)",
-                   "training images (log scale)", title, ylog=True)
+    return _finish(ax, title, xlabel="class" if labels is not None else "class index (sorted as given)",
+                   ylabel="training images (log scale)", yscale="log")
 
 
 def plot_longtail_profiles(profiles: dict, ax=None, title: str | None = None):
@@ -40,24 +39,20 @@ def plot_longtail_profiles(profiles: dict, ax=None, title: str | None = None):
         c = _numpy(counts, f"profiles[{name!r}]")
         ax.plot(np.arange(c.size), c, marker="o", markersize=3, label=str(name))
     ax.legend()
-    return _finish(ax, "class index (head -> tail)", "training images (log scale)", title, ylog=True)
+    return _finish(ax, title, xlabel="class index (head -> tail)", ylabel="training images (log scale)", yscale="log")
 
 
 def plot_per_class_accuracy(per_class_acc, class_counts, ax=None, label: str | None = None):
     """Each class's test accuracy against its training size (log x), NaNs left out; once per method on one ``ax``."""
-    acc, counts = _numpy(per_class_acc, "per_class_acc"), _numpy(class_counts, "class_counts")
-    if acc.size != counts.size:
-        raise ValueError(f"per_class_acc and class_counts must have one entry per class; got {acc.size} and "
-                         f"{counts.size} instead.")
-    if np.any(counts <= 0):
-        raise ValueError(f"class_counts must all be > 0 (a log x-axis); got {counts.tolist()} instead.")
+    acc = _numpy(per_class_acc, "per_class_acc")
+    counts = check_class_counts(class_counts, num_classes=acc.size).numpy()  # > 0: a log x-axis
     ax = _axes(ax)
     keep = ~np.isnan(acc)
     ax.scatter(counts[keep], acc[keep], label=label, alpha=0.8)
-    ax.set_ylim(-0.02, 1.02)
     if label is not None:
         ax.legend()
-    return _finish(ax, "training images of the class (log scale)", "test accuracy of the class", None, xlog=True)
+    return _finish(ax, None, xlabel="training images of the class (log scale)", ylabel="test accuracy of the class",
+                   xscale="log", ylim=(-0.02, 1.02))
 
 
 def plot_shot_accuracy(results: dict, ax=None, title: str | None = None):
@@ -79,9 +74,8 @@ def plot_shot_accuracy(results: dict, ax=None, title: str | None = None):
         for p in pos[np.isnan(heights)]:
             ax.text(p, 0.01, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
     ax.set_xticks(x, GROUPS)
-    ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
-    return _finish(ax, "class group (by training images)", "mean per-class accuracy", title)
+    return _finish(ax, title, xlabel="class group (by training images)", ylabel="mean per-class accuracy", ylim=(0, 1))
 
 
 def plot_decision_regions(predict_fn, X, y, ax=None, title: str | None = None):
@@ -110,10 +104,8 @@ def plot_decision_regions(predict_fn, X, y, ax=None, title: str | None = None):
         pts = X[y == c]
         ax.scatter(pts[:, 0], pts[:, 1], s=12, color=cmap(int(c)), edgecolor="k", linewidth=0.3,
                    label=f"class {c} ({len(pts)})")
-    ax.set_xlim(lo[0], hi[0])
-    ax.set_ylim(lo[1], hi[1])
     ax.legend(fontsize=8, loc="best")
-    return _finish(ax, "feature 1", "feature 2", title)
+    return _finish(ax, title, xlabel="feature 1", ylabel="feature 2", xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
 
 
 def _axes(ax, figsize=FIGSIZE):
@@ -124,15 +116,9 @@ def _axes(ax, figsize=FIGSIZE):
     return plt.subplots(figsize=figsize)[1]
 
 
-def _finish(ax, xlabel: str, ylabel: str, title: str | None, *, xlog: bool = False, ylog: bool = False):
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if xlog:
-        ax.set_xscale("log")
-    if ylog:
-        ax.set_yscale("log")
-    if title:
-        ax.set_title(title)
+def _finish(ax, title: str | None, **props):
+    """``ax.set(**props)``, the title only if given (a caller's own title on ``ax`` stays)."""
+    ax.set(**props, **({"title": title} if title else {}))
     return ax
 
 

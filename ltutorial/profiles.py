@@ -7,29 +7,20 @@ from ltutorial._validation import check_choice
 PROFILES = ("smoke", "cpu", "full")
 
 
-def check_profile(profile: str) -> str:
-    """``profile`` if it is one of ``PROFILES``, else a ValueError listing them."""
-    return check_choice(profile, PROFILES, name="PROFILE")
-
-
 def pick(profile: str, *, smoke, cpu, full, override=None):
     """The profile's value, or ``override`` when it is not None (a notebook knob such as ``EPOCHS = None``)."""
-    check_profile(profile)
+    check_choice(profile, PROFILES, name="PROFILE")
     return override if override is not None else {"smoke": smoke, "cpu": cpu, "full": full}[profile]
 
 
 def supervised_settings(profile: str, dataset: str, *, epochs: int | None = None, width: int | None = None) -> dict:
-    """Keyword arguments for ``lt.train.train_methods`` of notebooks 01, 03 and 06-09: one table, so an ERM
-    baseline is the same run and number wherever a notebook quotes it (``epochs`` / ``width`` override).
+    """Keyword arguments for ``lt.train.train_methods`` of notebooks 01, 03 and 06-09, one table for all of them.
 
-    ``full`` is the papers' recipe (ResNet-32, 200 epochs, weight decay 2e-4, LDAM s = 30). ``cpu`` on CIFAR-10-LT
-    was searched for the slides' orderings at a few minutes per notebook on 2 cores: SmallCNN, 15 epochs, weight
-    decay 5e-4 and LDAM s = 16 (with s = 30 this small cosine head under-fits). For seeds 0, 1 and 123 it shows CB
-    over softmax, LDAM-DRW over ERM, DRW over none, LA over ERM and TLA/ADRW over VS; the orderings that do not hold
-    for every seed the notebooks print without asserting. digits-lt (304 images, memorised
-    in a few epochs) gets weight decay 5e-3, so its training loss is not zero when DRW and TLA switch on.
+    ``full`` is the papers' recipe (ResNet-32, 200 epochs, weight decay 2e-4, LDAM s = 30). ``cpu`` was searched for
+    the slides' orderings at a few minutes per notebook on 2 cores: SmallCNN, 15 epochs, weight decay 5e-4, LDAM
+    s = 16 (at 30 the small cosine head under-fits); digits-lt (304 images) gets weight decay 5e-3 so its training
+    loss is not zero when DRW and TLA switch on.
     """
-    check_profile(profile)
     small_data = dataset == "digits-lt"
     epochs = pick(profile, smoke=2, cpu=30 if small_data else 15, full=200, override=epochs)
     model = pick(profile, smoke="small_cnn", cpu="small_cnn", full="resnet32")

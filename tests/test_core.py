@@ -101,7 +101,7 @@ def test_seed_everything_large_seed_wraps_numpy():
 
 @pytest.mark.parametrize("seed", [-1, 1.5, True, "0", None])
 def test_seed_everything_bad_seed(seed):
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
         lt.seed_everything(seed)
 
 
@@ -113,7 +113,6 @@ def test_pick_and_override():
     assert lt.pick("cpu", **vals, override=17) == 17
     assert lt.pick("full", **vals, override=0) == 0  # a falsy override is still the user's choice
     assert lt.pick("smoke", **vals, override=None) == 1
-    assert profiles.check_profile("cpu") == "cpu"
 
 
 @pytest.mark.parametrize("profile", ["fast", "CPU", None, ""])

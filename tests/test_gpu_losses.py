@@ -32,7 +32,6 @@ def _losses():
         "cb-focal": L.ClassBalancedLoss(COUNTS, loss_type="focal"),
         "ldam": L.LDAMLoss(COUNTS),
         "la": L.LogitAdjustedLoss(COUNTS),
-        "balanced-softmax": L.BalancedSoftmaxLoss(COUNTS),
         "vs": L.VSLoss(COUNTS),
         "tla-adrw": _tla_adrw()[0],
     }
@@ -61,7 +60,7 @@ def test_same_value_cpu_and_cuda(name, dtype):
 def test_drw_hook_updates_cuda_buffer_in_place():
     loss = L.LDAMLoss(COUNTS).to("cuda")
     ptr = loss.weight.data_ptr()
-    L.DeferredReweighting(loss, start_epoch=0)(SimpleNamespace(epoch=0))
+    L.DeferredReweighting(loss, COUNTS, start_epoch=0)(SimpleNamespace(epoch=0))
     assert loss.weight.data_ptr() == ptr
     torch.testing.assert_close(loss.weight.cpu(), L.class_balanced_weights(COUNTS))
 
@@ -73,7 +72,7 @@ def test_hooks_take_effect_inside_a_captured_cuda_graph(kind):
     dev = torch.device("cuda")
     if kind == "drw":
         loss = L.LDAMLoss(COUNTS).to(dev)
-        hook = L.DeferredReweighting(loss, start_epoch=1)
+        hook = L.DeferredReweighting(loss, COUNTS, start_epoch=1)
         ref_after = L.LDAMLoss(COUNTS, weight=L.class_balanced_weights(COUNTS)).to(dev)
     else:
         loss, hook = _tla_adrw(t0=1)

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 import ltutorial as lt
-from ltutorial.models.resnet_cifar import ResNet18Cifar
-from ltutorial.models.small import SmallCNN
+from ltutorial.models import ResNet18Cifar, SmallCNN
 from ltutorial.ssl import SSLSettings, make_encoder, ssl_experiment_data, ssl_settings
 
 

@@ -426,7 +426,7 @@ def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, 
         models, losses, hooks = [], [], []
         for n in names:
             torch.manual_seed(0)
-            m = models_mod.cifar_resnet(8, 4, **reproduce.METHODS[n].model_kwargs)
+            m = models_mod.CifarResNet(8, 4, **reproduce.METHODS[n].model_kwargs)
             if reproduce.METHODS[n].sigmoid_bias:
                 losses_mod.init_sigmoid_bias(m, 4)
             loss, hk = reproduce.build_method(n, counts, reweight_epoch=2)

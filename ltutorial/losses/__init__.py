@@ -1,17 +1,15 @@
 """Long-tailed losses, ``loss(logits, targets)`` -> batch mean: CE, focal, class-balanced, LDAM, logit adjustment,
-Balanced Softmax, VS; epoch hooks ``hook(state)`` that switch their buffers in place: ``DeferredReweighting``
-(DRW) and ``TLAADRW`` (Algorithm 1's VS -> TLA + ADRW). Notebooks 06-09.
+VS; epoch hooks ``hook(state)`` switch their buffers in place: ``DeferredReweighting`` (DRW) and ``TLAADRW``
+(Algorithm 1's VS -> TLA + ADRW). Notebooks 06-09.
 """
 
 from ltutorial.losses._common import CrossEntropyLoss
 from ltutorial.losses.class_balanced import (ClassBalancedLoss, FocalLoss, class_balanced_weights,
                                              effective_number, init_sigmoid_bias)
 from ltutorial.losses.ldam import DeferredReweighting, LDAMLoss, ldam_margins
-from ltutorial.losses.logit_adjusted import BalancedSoftmaxLoss, LogitAdjustedLoss
+from ltutorial.losses.logit_adjusted import LogitAdjustedLoss
 from ltutorial.losses.vs import TLAADRW, VSLoss, adrw_weights, vs_scales
 
-__all__ = [
-    "CrossEntropyLoss", "FocalLoss", "ClassBalancedLoss", "LDAMLoss", "LogitAdjustedLoss", "BalancedSoftmaxLoss",
-    "VSLoss", "DeferredReweighting", "TLAADRW", "effective_number", "class_balanced_weights", "ldam_margins",
-    "vs_scales", "adrw_weights", "init_sigmoid_bias",
-]
+__all__ = ["CrossEntropyLoss", "FocalLoss", "ClassBalancedLoss", "LDAMLoss", "LogitAdjustedLoss", "VSLoss",
+           "DeferredReweighting", "TLAADRW", "effective_number", "class_balanced_weights", "ldam_margins", "vs_scales",
+           "adrw_weights", "init_sigmoid_bias"]

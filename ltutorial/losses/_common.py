@@ -75,11 +75,8 @@ class LongTailLoss(nn.Module):
             raise ValueError(f"targets must hold integer class indices; got dtype {targets.dtype} instead.")
         return logits.float(), targets.long()
 
-    def _register_weight(self, weight, *, ones: bool = True) -> None:
-        """The ``weight`` buffer hooks fill in place: ones when None (``ones=False``: no weights at all)."""
-        if weight is None and not ones:
-            self.weight = None
-            return
+    def _register_weight(self, weight) -> None:
+        """The ``weight`` buffer that hooks fill in place, ones when None."""
         w = torch.as_tensor(torch.ones(self.num_classes) if weight is None else weight, dtype=torch.float32)
         w = w.detach().cpu().clone()
         self.num_classes = w.numel() if self.num_classes is None else self.num_classes
@@ -97,9 +94,10 @@ class CrossEntropyLoss(LongTailLoss):
 
     def __init__(self, class_counts=None, weight=None):
         super().__init__(class_counts)
-        self._register_weight(weight, ones=False)
+        self.register_buffer("weight", None)  # None: the plain mean
+        if weight is not None:
+            self._register_weight(weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)
         return weighted_mean(ce_terms(z, y), None if self.weight is None else self.weight[y])
-

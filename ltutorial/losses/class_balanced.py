@@ -15,61 +15,50 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltutorial._validation import check_choice, check_class_counts, check_number, check_probability
-from ltutorial.losses._common import LongTailLoss, ce_terms, weighted_mean
+from ltutorial.losses._common import LongTailLoss, ce_terms
 
 __all__ = ["ClassBalancedLoss", "FocalLoss", "effective_number", "class_balanced_weights", "init_sigmoid_bias",
            "softmax_focal_terms", "sigmoid_focal_terms"]
 
 
 class ClassBalancedLoss(LongTailLoss):
-    """Class-balanced loss alpha_y L(z, y): L is softmax CE, one-vs-all sigmoid BCE or sigmoid focal (``loss_type``).
+    """CB loss (1/B) sum_i alpha_{y_i} L_i, L softmax CE, one-vs-all sigmoid BCE or sigmoid focal (``loss_type``).
 
-    ``normalization="batch"`` divides sum_i alpha_{y_i} L_i by the batch size, as the paper's code (and so its
-    numbers; the mean weight on CIFAR-10-LT is 0.17, a ~6x smaller loss than CE); ``"weights"`` by
-    sum_i alpha_{y_i}, the "CB RW" baseline of the LDAM-DRW table. Sigmoid and focal use ``init_sigmoid_bias``.
+    Divided by the batch size B, as the paper's code (and so its numbers); sigmoid and focal use ``init_sigmoid_bias``.
     """
 
-    def __init__(self, class_counts, beta: float = 0.9999, loss_type: str = "softmax", gamma: float = 1.0,
-                 *, normalization: str = "batch"):
+    normalization = "batch"  # read by train.distributed.loss_share: the batch size, not sum_i alpha_{y_i}
+
+    def __init__(self, class_counts, beta: float = 0.9999, loss_type: str = "softmax", gamma: float = 1.0):
         super().__init__(class_counts)
         self.loss_type = check_choice(loss_type, ["softmax", "sigmoid", "focal"], name="loss_type")
-        self.normalization = check_choice(normalization, ["batch", "weights"], name="normalization")
         self.gamma = check_number(gamma, name="gamma")
         self.register_buffer("weight", class_balanced_weights(self._counts64, beta))
         self.beta = float(beta)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)
-        if self.loss_type == "softmax":
-            per_sample = ce_terms(z, y)
-        else:
-            per_sample = sigmoid_focal_terms(z, y, self.gamma if self.loss_type == "focal" else 0.0)
-        w = self.weight[y]
-        return (per_sample * w).sum() / (z.shape[0] if self.normalization == "batch" else w.sum())
+        gamma = self.gamma if self.loss_type == "focal" else 0.0
+        per_sample = ce_terms(z, y) if self.loss_type == "softmax" else sigmoid_focal_terms(z, y, gamma)
+        return (per_sample * self.weight[y]).sum() / z.shape[0]
 
 
 class FocalLoss(LongTailLoss):
-    """Focal loss, the batch mean; with ``weight``: sum_i w_{y_i} l_i / sum_i w_{y_i}.
+    """Focal loss, the batch mean; ``form="softmax"``: p_y = softmax(z)_y (the LDAM-DRW code), ``"sigmoid"``:
+    summed over the C one-vs-all outputs (the CB paper). gamma = 0 is cross-entropy."""
 
-    ``form="softmax"``: p_y = softmax(z)_y (the LDAM-DRW code, the "Focal" rows of the LDAM and CB tables);
-    ``"sigmoid"``: summed over the C one-vs-all outputs (the CB paper). gamma = 0 is cross-entropy.
-    """
-
-    def __init__(self, gamma: float = 1.0, *, form: str = "softmax", weight=None, class_counts=None):
-        super().__init__(class_counts)
+    def __init__(self, gamma: float = 1.0, *, form: str = "softmax"):
+        super().__init__()
         self.gamma = check_number(gamma, name="gamma")
         self.form = check_choice(form, ["softmax", "sigmoid"], name="form")
-        self._register_weight(weight, ones=False)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)
-        terms = softmax_focal_terms if self.form == "softmax" else sigmoid_focal_terms
-        return weighted_mean(terms(z, y, self.gamma), None if self.weight is None else self.weight[y])
+        return (softmax_focal_terms if self.form == "softmax" else sigmoid_focal_terms)(z, y, self.gamma).mean()
 
 
 def softmax_focal_terms(z: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Per-sample (1 - p_y)^gamma (-log p_y), p_y = softmax(z)_y unweighted (Lin et al., Sec. 3.1; the LDAM-DRW
-    code takes p_y from the class-weighted CE, wrong when a weight differs from 1)."""
+    """Per-sample (1 - p_y)^gamma (-log p_y), p_y = softmax(z)_y (Lin et al., Sec. 3.1)."""
     ce = ce_terms(z, targets)
     if gamma == 0:
         return ce
@@ -99,8 +88,7 @@ def effective_number(class_counts, beta: float = 0.9999) -> torch.Tensor:
 def class_balanced_weights(class_counts, beta: float = 0.9999) -> torch.Tensor:
     """alpha_y = 1 / E_{n_y} normalised to sum to C (float32), as the CB and LDAM-DRW code. Notebooks 06, 07.
 
-    Unit weights are the plain loss, so the loss keeps its scale; CIFAR-10-LT (rho 100) at beta = 0.9999:
-    head 0.0506, tail 3.993. ``class_counts`` are whole-training-set counts.
+    Summing to C keeps the loss on the plain loss's scale; CIFAR-10-LT (rho 100), beta 0.9999: head 0.0506, tail 3.993.
     """
     w = 1.0 / effective_number(class_counts, beta)
     return (w * (w.numel() / w.sum())).to(torch.float32)

@@ -18,11 +18,9 @@ __all__ = ["LDAMLoss", "DeferredReweighting", "ldam_margins"]
 
 
 class LDAMLoss(LongTailLoss):
-    """LDAM loss: weighted CE on s (z - Delta_y e_y), the true-class logit lowered by its class margin.
+    """LDAM loss: CE on s (z - Delta_y e_y), weighted by the ``weight`` buffer (ones; ``DeferredReweighting`` fills it).
 
-    Delta = ``ldam_margins(class_counts, max_m)`` (buffer ``margins``); s = 30 for the cosine classifier of
-    the paper's code (``resnet32(normed=True)``, logits in [-1, 1]). The ``weight`` buffer (ones unless given)
-    gives sum_i w_{y_i} l_i / sum_i w_{y_i}; ``DeferredReweighting`` fills it. Predict with the raw z.
+    Delta = ``ldam_margins(class_counts, max_m)``; s = 30 for the paper's cosine classifier (``resnet32(normed=True)``).
     """
 
     def __init__(self, class_counts, max_m: float = 0.5, s: float = 30.0, weight=None):
@@ -40,25 +38,20 @@ class LDAMLoss(LongTailLoss):
 
 
 class DeferredReweighting:
-    """DRW epoch hook: ``loss.weight`` = 1 for epoch t < ``start_epoch``, ``class_balanced_weights`` after.
+    """DRW epoch hook: ``loss.weight`` = 1 for the 0-based epoch t < ``start_epoch``, ``class_balanced_weights`` after.
 
-    0-based t (LDAM-DRW: 160 of 200, the first lr drop), written in place (``copy_``) so a captured CUDA graph
-    sees it; ``class_counts=None`` takes the loss's own. Notebook 07.
+    LDAM-DRW switches at 160 of 200, the first lr drop; written in place so a captured CUDA graph sees it. Notebook 07.
     """
 
-    def __init__(self, loss, class_counts=None, start_epoch: int = 160, beta: float = 0.9999):
+    def __init__(self, loss, class_counts, start_epoch: int = 160, beta: float = 0.9999):
         weight = getattr(loss, "weight", None)
         if not isinstance(weight, torch.Tensor):
             raise ValueError(f"loss must have a per-class 'weight' buffer (LDAMLoss, VSLoss, ...); got "
                              f"{type(loss).__name__} instead.")
-        class_counts = getattr(loss, "class_counts", None) if class_counts is None else class_counts
-        if class_counts is None:
-            raise ValueError("class_counts must be given when the loss holds no class_counts; got None instead.")
-        counts = check_class_counts(class_counts, num_classes=weight.numel())
         self.loss = loss
         self.start_epoch = check_positive_int(start_epoch, name="start_epoch", minimum=0)
+        counts = check_class_counts(class_counts, num_classes=weight.numel())
         self.deferred_weight = class_balanced_weights(counts, beta)
-        self.beta = float(beta)
 
     def __call__(self, state) -> None:
         epoch = check_positive_int(getattr(state, "epoch", None), name="state.epoch", minimum=0)
@@ -69,7 +62,5 @@ class DeferredReweighting:
 def ldam_margins(class_counts, max_m: float = 0.5) -> torch.Tensor:
     """Delta_j = max_m (n_min / n_j)^{1/4} (float32; CIFAR-10-LT rho 100: head 0.158, tail 0.5): the n^{-1/4} law
     minimises the two-class margin bound 1/(gamma_1 sqrt n_1) + 1/(gamma_2 sqrt n_2) at fixed gamma_1 + gamma_2."""
-    n = check_class_counts(class_counts)
-    max_m = check_number(max_m, name="max_m", strict=True)
-    m = n.pow(-0.25)
-    return (m * (max_m / m.max())).to(torch.float32)
+    m = check_class_counts(class_counts).pow(-0.25)
+    return (m * (check_number(max_m, name="max_m", strict=True) / m.max())).to(torch.float32)

@@ -2,7 +2,7 @@
 
 = log[1 + sum_{j != y} (pi_j / pi_y)^tau e^{z_j - z_y}], pi_j = n_j / N; Fisher consistent for the balanced
 error at tau = 1 (Theorem 1 with delta = pi). Menon et al., "Long-tail learning via logit adjustment",
-ICLR 2021. Balanced Softmax (Ren et al., NeurIPS 2020) is the case tau = 1. Post-hoc: ``posthoc.logit_adjust``.
+ICLR 2021. Balanced Softmax (Ren et al., NeurIPS 2020) is tau = 1. Post-hoc: ``posthoc.logit_adjust``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 from ltutorial._validation import check_number
 from ltutorial.losses._common import LongTailLoss, ce_terms, log_priors
 
-__all__ = ["LogitAdjustedLoss", "BalancedSoftmaxLoss"]
+__all__ = ["LogitAdjustedLoss"]
 
 
 class LogitAdjustedLoss(LongTailLoss):
@@ -26,10 +26,3 @@ class LogitAdjustedLoss(LongTailLoss):
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)
         return ce_terms(z + self.shift, y).mean()
-
-
-class BalancedSoftmaxLoss(LogitAdjustedLoss):
-    """Balanced Softmax CE(z + log n, y): the LA loss at tau = 1 (log n and log pi differ by log N, which cancels)."""
-
-    def __init__(self, class_counts):
-        super().__init__(class_counts, tau=1.0)

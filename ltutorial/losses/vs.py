@@ -20,8 +20,7 @@ __all__ = ["VSLoss", "TLAADRW", "vs_scales", "adrw_weights"]
 class VSLoss(LongTailLoss):
     """VS loss: CE on z'_j = beta_j z_j + Delta_j, buffers ``scale`` (beta), ``shift`` (Delta), ``weight`` (alpha).
 
-    The mean is sum_i alpha_{y_i} l_i / sum_i alpha_{y_i} (the official code's ``weight=``); gamma = 0.2 is its
-    README's CIFAR setting (argparse default 0.3). Predict with the raw z.
+    Mean sum_i alpha_{y_i} l_i / sum_i alpha_{y_i} (the official code's ``weight=``); gamma 0.2: its README's CIFAR.
     """
 
     def __init__(self, class_counts, gamma: float = 0.2, tau: float = 1.0, weight=None):
@@ -40,9 +39,8 @@ class VSLoss(LongTailLoss):
 class TLAADRW:
     """Algorithm 1 as an epoch hook on a ``VSLoss``: VS (alpha = 1) for epoch t < t0, then TLA + ADRW (line 7).
 
-    From t0 (0-based; DDC: 160 of 200, with the lr drop Algorithm 1 requires): beta = 1, Delta = tau_after log pi
-    (None: the loss's tau), alpha = ``adrw_weights(class_counts, nu)`` (nu 0.15: DDC's CIFAR-10-LT tuning), written
-    in place. The mean is DDC's sum alpha_y l / sum alpha_y (Algorithm 1 writes (1/m) sum alpha_y l).
+    From t0 (0-based; DDC: 160 of 200, at the lr drop): beta = 1, Delta = tau_after log pi (None: the loss's tau),
+    alpha = ``adrw_weights(class_counts, nu)`` (nu 0.15: DDC's CIFAR-10-LT tuning), written in place.
     """
 
     def __init__(self, loss, class_counts, t0: int = 160, tau_after: float | None = None, nu: float = 0.15):
@@ -73,6 +71,5 @@ def vs_scales(class_counts, gamma: float = 0.2) -> torch.Tensor:
 
 def adrw_weights(class_counts, nu: float = 1.0) -> torch.Tensor:
     """ADRW alpha_y proportional to pi_y^{-nu} summing to C (float32; DDC's ``--tro``, tuned 0.05-0.25)."""
-    n = check_class_counts(class_counts)
-    w = torch.exp(-check_number(nu, name="nu") * log_priors(n))
+    w = torch.exp(-check_number(nu, name="nu") * log_priors(check_class_counts(class_counts)))
     return (w * (w.numel() / w.sum())).to(torch.float32)

@@ -1,8 +1,4 @@
-"""CIFAR ResNets of the long-tail papers: ResNet-32 (option-A shortcuts) and ResNet-18 (CIFAR stem).
-
-Every model has ``forward_features(x)`` (the pooled features), ``feature_dim`` and a last layer ``fc``
-(alias ``classifier``), so probes and the SSL notebooks can swap the head; all work with channels_last and autocast.
-"""
+"""CIFAR ResNets of the long-tail papers, ResNet-32 (option-A shortcuts) and ResNet-18 (CIFAR stem), and LDAM's head."""
 
 from __future__ import annotations
 
@@ -12,14 +8,14 @@ from torch import nn
 
 from ltutorial._validation import check_positive_int
 
-__all__ = ["NormedLinear", "ClassifierMixin", "classifier_head", "BasicBlock", "CifarResNet", "cifar_resnet",
-           "resnet32", "resnet8", "ResNet18Cifar", "resnet18_cifar", "count_parameters"]
+__all__ = ["NormedLinear", "ClassifierMixin", "classifier_head", "BasicBlock", "CifarResNet", "resnet32", "resnet8",
+           "ResNet18Cifar", "resnet18_cifar"]
 
 
 class NormedLinear(nn.Module):
     """Cosine classifier z_j = <x / ||x||, w_j / ||w_j||> in [-1, 1], LDAM's last layer (Cao et al. 2019; notebook 07).
 
-    Weight (in_features x out_features), uniform(-1, 1) with unit columns, no bias; the loss scales by s.
+    No bias; the loss scales by s. Weight (in_features x out_features), uniform(-1, 1) with unit columns.
     """
 
     def __init__(self, in_features: int, out_features: int):
@@ -78,8 +74,7 @@ class BasicBlock(nn.Module):
                                           nn.BatchNorm2d(planes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        return F.relu(out + self._shortcut(x))
+        return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self._shortcut(x))
 
     def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
         if not self.project:
@@ -115,11 +110,6 @@ class CifarResNet(ClassifierMixin, nn.Module):
         return self.layer3(self.layer2(self.layer1(out))).mean(dim=(2, 3))
 
 
-def cifar_resnet(depth: int, num_classes: int = 10, normed: bool = False, in_channels: int = 3) -> CifarResNet:
-    """A CIFAR ResNet-``depth`` (6n + 2); 8 and 20 are quick CPU stand-ins for ResNet-32."""
-    return CifarResNet(depth, num_classes, normed, in_channels)
-
-
 def resnet32(num_classes: int = 10, normed: bool = False, in_channels: int = 3) -> CifarResNet:
     """ResNet-32 of CB, LDAM-DRW, LA and VS: 5 blocks per stage, ~0.46M parameters (the ``full`` profile)."""
     return CifarResNet(32, num_classes, normed, in_channels)
@@ -135,13 +125,12 @@ class ResNet18Cifar(ClassifierMixin, nn.Module):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, normed: bool = False):
         super().__init__()
-        num_classes = check_positive_int(num_classes, name="num_classes")
         self.conv1 = nn.Conv2d(check_positive_int(in_channels, name="in_channels"), 64, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.layer1, self.layer2 = _stage(64, 64, 2, 1, "B"), _stage(64, 128, 2, 2, "B")
         self.layer3, self.layer4 = _stage(128, 256, 2, 2, "B"), _stage(256, 512, 2, 2, "B")
         self.feature_dim = 512
-        self.fc = classifier_head(512, num_classes, normed)
+        self.fc = classifier_head(512, check_positive_int(num_classes, name="num_classes"), normed)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -151,17 +140,10 @@ class ResNet18Cifar(ClassifierMixin, nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(out)))).mean(dim=(2, 3))
 
 
-def resnet18_cifar(num_classes: int = 10, in_channels: int = 3, normed: bool = False) -> ResNet18Cifar:
-    """ResNet-18 with a 3x3 stride-1 stem and no max-pool (CIFAR / SSL backbone, 512-d features)."""
-    return ResNet18Cifar(num_classes, in_channels, normed)
+resnet18_cifar = ResNet18Cifar  # the constructor under the name the notebooks and MODELS use
 
 
 def _stage(in_planes: int, planes: int, blocks: int, stride: int, option: str = "A") -> nn.Sequential:
     """``blocks`` BasicBlocks, the first one changing the width and the stride."""
     return nn.Sequential(BasicBlock(in_planes, planes, stride, option),
                          *[BasicBlock(planes, planes, 1, option) for _ in range(blocks - 1)])
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
