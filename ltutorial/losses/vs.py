@@ -20,7 +20,8 @@ __all__ = ["VSLoss", "TLAADRW", "vs_scales", "adrw_weights"]
 class VSLoss(LongTailLoss):
     """VS loss: CE on z'_j = beta_j z_j + Delta_j, buffers ``scale`` (beta), ``shift`` (Delta), ``weight`` (alpha).
 
-    Mean sum_i alpha_{y_i} l_i / sum_i alpha_{y_i} (the official code's ``weight=``); gamma 0.2: its README's CIFAR.
+    Mean sum_i alpha_{y_i} l_i / sum_i alpha_{y_i} (the official code's ``weight=``). Defaults gamma 0.2, tau 1.0:
+    the official argparse defaults are gamma 0.3, tau 1.0, but its README's CIFAR-10-LT run uses gamma 0.2.
     """
 
     def __init__(self, class_counts, gamma: float = 0.2, tau: float = 1.0, weight=None):

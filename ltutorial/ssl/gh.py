@@ -51,7 +51,10 @@ class GH:
         self.weights.append(self.w)
 
     def update(self, index, t, epoch: int) -> None:
-        """e_i = t_i at the first update, then e_i <- beta e_i + (1 - beta) t_i (beta 0.9, then 0.999)."""
+        """e_i = t_i at the first update, then e_i <- beta e_i + (1 - beta) t_i (beta 0.9, then 0.999).
+
+        Starting from t_i as it is follows the official code; starting from 0 would leave 0.1 t_i after the first
+        epoch, which a short warm-up never outgrows."""
         beta = self.config.ema_beta_warmup if epoch < self.start_epoch else self.config.ema_beta
         t = t.detach().float()
         self.ema[index] = torch.where(self.seen[index].unsqueeze(1), beta * self.ema[index] + (1 - beta) * t, t)

@@ -137,7 +137,12 @@ class SimCLRNet(nn.Module):
 
 @dataclass
 class PretrainConfig:
-    """:func:`pretrain`'s hyperparameters; weight decay 1e-4 (SimCLR, SDCLR; BCL-I and GH use 5e-4)."""
+    """:func:`pretrain`'s hyperparameters, one setting for every method.
+
+    Weight decay 1e-4 (SimCLR, SDCLR); the official BCL-I and GH CIFAR runs use 5e-4 (pass it to follow them).
+    The lr is one warm-up + per-step cosine for every method; GH's official run sets it per epoch in two stages
+    (cosine to 0.3 over the plain epochs, then a restarted cosine once L_GH is on), so GH here differs from its
+    base method only by its loss."""
 
     epochs: int
     batch_size: int = 512
