@@ -130,13 +130,13 @@ def test_reproduce_under_torchrun_writes_once_and_records_the_processes(tmp_path
                         "--image-size", "16", "--model", "small_cnn", "--batch-size", "6", "--workers", "0",
                         "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert [f.name for f in out.iterdir()] == ["cpu-reproduce-imagenet-lt.json"]
+    assert sorted(f.name for f in out.iterdir()) == ["cpu-reproduce-imagenet-lt.json", "cpu-reproduce-imagenet-lt.md"]
     assert proc.stdout.count("wrote ") == 1 and proc.stdout.count("reproduce imagenet-lt:") == 1  # rank 0 only
     result = json.loads((out / "cpu-reproduce-imagenet-lt.json").read_text())
     assert result["world_size"] == 2 and result["devices"] == ["cpu", "cpu"]
     assert any("BatchNorm statistics from each process's 3 rows" in n for n in result["notes"])
     # 3 test images per class, gathered from both ranks: balanced accuracy is a multiple of 100/9
-    top1 = result["rows"][0]["top1"]
+    top1 = result["rows"][0]["last"]
     assert top1 * 9 / 100 == pytest.approx(round(top1 * 9 / 100))
 
 
