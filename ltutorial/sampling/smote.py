@@ -1,34 +1,30 @@
 """SMOTE (Chawla, Bowyer, Hall & Kegelmeyer, JAIR 2002) in torch, drawn as imbalanced-learn draws: notebook 02.
 
-For each over-sampled class: the k nearest same-class neighbours, then n_new points
-
     X_new = X[base] + u * (X[neighbour] - X[base]),    u ~ U[0, 1)
 
-with ``base`` uniform with replacement and ``neighbour`` one of its k. Output: X, then the new rows by class.
+per over-sampled class, ``base`` uniform with replacement, ``neighbour`` one of its k nearest same-class rows.
+Output: X, then the new rows by class.
 """
-
-from __future__ import annotations
 
 from numbers import Integral
 
 import numpy as np
 import torch
+from imblearn.base import BaseSampler
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.utils import check_neighbors_object
 from scipy import sparse
 from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn_compat.utils.validation import validate_data
 
-from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TorchSamplerMixin, resolve_device, rows_of, scalar,
-                                     torch_generator)
+from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, resolve_device, rows_of,
+                                     scalar, torch_generator)
 from ltutorial.sampling.neighbors import cpu_workers, empty_rows, kneighbors, run_blocks
 
 
 def smote_class(Xc: torch.Tensor, n_new: int, k: int, gen: torch.Generator, out: torch.Tensor, *, pool=None,
                 neighbours: torch.Tensor | None = None) -> None:
-    """Write ``n_new`` synthetic points of the class with rows ``Xc`` into ``out``.
-
-    ``neighbours``: (n_c, k) from a user's nearest-neighbours object; None: ``kneighbors`` of the bases drawn.
-    """
+    """Write ``n_new`` points of the class ``Xc`` into ``out``; ``neighbours`` (n_c, k): given, or searched."""
     n_c, dev = Xc.shape[0], Xc.device
     pick = torch.randint(0, n_c * k, (n_new,), generator=gen).to(dev)  # a base and one of its k neighbours
     u = torch.rand(n_new, 1, generator=gen, dtype=Xc.dtype).to(dev)
@@ -57,8 +53,7 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
     """Synthetic Minority Over-sampling TEchnique, an imbalanced-learn sampler computed in torch (notebook 02).
 
     ``k_neighbors``: an int (exact Euclidean search on ``device``; None: where X lives) or a nearest-neighbours
-    object (cloned and fitted per class). Draws on the CPU: one seed, the same points on CPU and GPU. Fitted:
-    ``sampling_strategy_`` (new samples per class), ``n_synthetic_``. scipy.sparse X is refused.
+    object (cloned, fitted per class). Draws on the CPU: the same points on CPU and GPU. scipy.sparse X is refused.
     """
 
     _parameter_constraints: dict = {
@@ -79,8 +74,12 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
         use_object = not isinstance(self.k_neighbors, Integral)
         if use_object:
             self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, additional_neighbor=1)
-        else:
-            check_class_sizes(targets, int(self.k_neighbors))
+        small = [] if use_object else [(c, r.numel()) for c, _, r in targets if r.numel() <= self.k_neighbors]
+        if small:  # a point is not its own neighbour
+            k, (label, n_c) = self.k_neighbors, small[0]
+            raise ValueError(f"class {scalar(label)!r} has {n_c} sample(s) but SMOTE with k_neighbors={k} needs at "
+                             f"least k_neighbors + 1 = {k + 1} samples in every class it over-samples; lower "
+                             "k_neighbors or leave that class out of sampling_strategy.")
         gen = torch_generator(self.random_state)
         (n, d), self.n_synthetic_ = X.shape, sum(n_new for _, n_new, _ in targets)
         X_out, pos = empty_rows(n + self.n_synthetic_, d, X.dtype, X.device), n
@@ -96,16 +95,18 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
         return X_out, np.concatenate([y] + [np.full(n_new, c, dtype=y.dtype) for c, n_new, _ in targets])
 
     def _fit_resample(self, X, y):
-        """imbalanced-learn's hook: numpy X (dense, validated) and 1-D y in, numpy out."""
         X_t = torch.from_numpy(np.ascontiguousarray(X)).to(resolve_device(self.device, X))
         X_out, y_out = self._resample_tensors(X_t, y, checked=True)
         return X_out.cpu().numpy(), y_out
 
     def _check_X_y(self, X, y, accept_sparse=None):
-        if sparse.issparse(X):  # one line, not imbalanced-learn's: the torch kernel works on dense rows
+        """imbalanced-learn's, refusing sparse X in one line, without the label-type pass for plain labels."""
+        if sparse.issparse(X):
             raise ValueError(f"{type(self).__name__} does not support sparse X (scipy.sparse): its torch kernel works "
                              f"on dense rows; got a {type(X).__name__} instead. Pass X.toarray().")
-        return super()._check_X_y(X, y, accept_sparse=False)
+        if not plain_labels(y):
+            return BaseSampler._check_X_y(self, X, y, accept_sparse=False)
+        return (*validate_data(self, X=X, y=y, reset=True, accept_sparse=False), False)
 
     def _object_neighbours(self, Xc: torch.Tensor) -> torch.Tensor:
         """(n_c, k) neighbours from the user's nearest-neighbours object, its first (the point itself) dropped."""
@@ -120,15 +121,6 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
 
 
 FLOAT32_EXACT = {torch.float32, torch.float16, torch.bfloat16, torch.uint8, torch.int8, torch.int16}
-
-
-def check_class_sizes(targets, k: int) -> None:
-    """Every over-sampled class needs k_neighbors + 1 samples (a point is not its own neighbour)."""
-    for label, _, rows in targets:
-        if rows.numel() < k + 1:
-            raise ValueError(f"class {scalar(label)!r} has {rows.numel()} sample(s) but SMOTE with k_neighbors={k} "
-                             f"needs at least k_neighbors + 1 = {k + 1} samples in every class it over-samples; "
-                             "lower k_neighbors or leave that class out of sampling_strategy.")
 
 
 def check_2d_finite(X: torch.Tensor) -> None:
