@@ -1,10 +1,8 @@
 """SMOTE, then random under-sampling of the majority: the combination Chawla et al. (JAIR 2002) recommend.
 
-It reaches better ROC points than under-sampling alone (the paper's abstract); the slide: "increase minority
-diversity and decrease majority diversity". Notebook 02.
+Better ROC points than under-sampling alone (the paper's abstract); the slide: "increase minority diversity and
+decrease majority diversity". Notebook 02.
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass
 from numbers import Integral
@@ -43,9 +41,7 @@ class SMOTEUnderSampler(BaseSampler):
 
     def fit_resample(self, X, y, **params):
         """SMOTE, then random under-sampling: ``(X_resampled, y_resampled)`` of the kind X and y came in."""
-        over_seed, under_seed = self._seeds()
-        X_mid, y_mid = self._smote(over_seed).fit_resample(X, y)
-        self._copy_feature_attributes()
+        (X_mid, y_mid), under_seed = self._smote_stage(X, y, resample=True)
         self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=under_seed, device=self.device)
         X_res, y_res = self.under_.fit_resample(X_mid, y_mid)
         y_np = labels_numpy(y_res)
@@ -56,10 +52,8 @@ class SMOTEUnderSampler(BaseSampler):
 
     def fit(self, X, y, **params):
         """Check X and y and resolve both strategies, nothing resampled (imbalanced-learn's ``fit``)."""
-        self._smote(self._seeds()[0]).fit(X, y)
-        self._copy_feature_attributes()
-        y_np = labels_numpy(y)
-        y_np = check_target_type(y_np, indicate_one_vs_all=True)[0].reshape(len(y_np), -1)[:, 0]
+        self._smote_stage(X, y, resample=False)
+        y_np = check_target_type(labels_numpy(y))
         added = [np.full(int(n), c, dtype=y_np.dtype) for c, n in self.smote_.sampling_strategy_.items()]
         y_mid = np.concatenate([y_np, *added])
         kept = check_sampling_strategy(self.under_sampling_strategy, y_mid, "under-sampling")
@@ -67,26 +61,23 @@ class SMOTEUnderSampler(BaseSampler):
         self.sampling_strategy_ = {scalar(c): int(kept.get(c, n)) for c, n in zip(labels, counts)}
         return self
 
-    def _seeds(self) -> list:
-        """The two stages' seeds: s and s + 1 for an int, two draws from a ``RandomState``."""
+    def _smote_stage(self, X, y, resample: bool):
+        """SMOTE fitted (and run if ``resample``) with seed s; its output, and s + 1 for the under-sampler."""
         self._validate_params()
-        if self.random_state is None:
-            return [None, None]
-        if isinstance(self.random_state, np.random.RandomState):
-            return [int(s) for s in self.random_state.randint(np.iinfo(np.int32).max, size=2)]
-        return [int(self.random_state), int(self.random_state) + 1]
-
-    def _smote(self, seed) -> SMOTE:
-        self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors, random_state=seed,
+        seeds, rs = [None, None], self.random_state
+        if isinstance(rs, np.random.RandomState):
+            seeds = [int(s) for s in rs.randint(np.iinfo(np.int32).max, size=2)]
+        elif rs is not None:
+            seeds = [int(rs), int(rs) + 1]
+        self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors, random_state=seeds[0],
                             device=self.device)
-        return self.smote_
-
-    def _copy_feature_attributes(self) -> None:
+        out = self.smote_.fit_resample(X, y) if resample else self.smote_.fit(X, y)
         self.n_features_in_ = self.smote_.n_features_in_
         if hasattr(self.smote_, "feature_names_in_"):
             self.feature_names_in_ = self.smote_.feature_names_in_
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+        return out, seeds[1]
 
     def _fit_resample(self, X, y):  # pragma: no cover - fit_resample does the work
         raise NotImplementedError("SMOTEUnderSampler.fit_resample runs its two stages itself.")
@@ -104,8 +95,8 @@ MEET_AT = {"median": np.median, "mean": np.mean}  # m from the class counts when
 class MeetAt:
     """Strategy ``y -> {class: count}``: every class up (``step="over"``) or down to m = ``n_per_class``.
 
-    A name: m is the median / mean count before over-sampling, the smallest count after it. A value object,
-    not a closure: it survives ``clone`` and pickling, and its repr carries no memory address.
+    A name: m is the median / mean count before over-sampling, the smallest after it. A value object, not a closure,
+    so it survives ``clone`` and pickling.
     """
 
     step: str
