@@ -1,7 +1,6 @@
-"""SMOTE, then random under-sampling of the majority: the combination Chawla et al. (JAIR 2002) recommend.
+"""SMOTE, then random under-sampling of the majority, as Chawla et al. (JAIR 2002) recommend (notebook 02).
 
-Better ROC points than under-sampling alone (the paper's abstract); the slide: "increase minority diversity and
-decrease majority diversity". Notebook 02.
+The slide: "increase minority diversity and decrease majority diversity" (better ROC points, the paper's abstract).
 """
 
 from dataclasses import dataclass
@@ -44,9 +43,7 @@ class SMOTEUnderSampler(BaseSampler):
         (X_mid, y_mid), under_seed = self._smote_stage(X, y, resample=True)
         self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=under_seed, device=self.device)
         X_res, y_res = self.under_.fit_resample(X_mid, y_mid)
-        y_np = labels_numpy(y_res)
-        if y_np.ndim == 2:  # a column vector, or one-hot (whose classes are its columns, as in imblearn)
-            y_np = y_np.argmax(axis=1) if y_np.shape[1] > 1 else y_np.ravel()
+        y_np = check_target_type(labels_numpy(y_res))  # a column vector or one-hot (classes: its columns) made 1-D
         self.sampling_strategy_ = {scalar(c): int(n) for c, n in zip(*np.unique(y_np, return_counts=True))}
         return X_res, y_res
 
@@ -104,20 +101,17 @@ class MeetAt:
 
     def __call__(self, y) -> dict:
         classes, counts = np.unique(y, return_counts=True)
-        n = self.n_per_class
-        if self.step == "over":
-            m = int(round(float(MEET_AT[n](counts)))) if isinstance(n, str) else int(n)
-            return {scalar(c): max(int(k), m) for c, k in zip(classes, counts)}
-        m = int(counts.min()) if isinstance(n, str) else int(n)
-        return {scalar(c): min(int(k), m) for c, k in zip(classes, counts)}
+        m, over = self.n_per_class, self.step == "over"
+        if isinstance(m, str):
+            m = round(float(MEET_AT[m](counts))) if over else counts.min()
+        return {scalar(c): int(max(k, m) if over else min(k, m)) for c, k in zip(classes, counts)}
 
 
 def make_smote_under(n_per_class="median", *, k_neighbors: int = 5, random_state=None, device=None):
     """A ``SMOTEUnderSampler`` that SMOTEs every class up to m = ``n_per_class`` (an int, "median" or "mean")
     and under-samples every larger one down to m (notebook 02)."""
-    valid = n_per_class in MEET_AT if isinstance(n_per_class, str) else (
-        isinstance(n_per_class, Integral) and not isinstance(n_per_class, bool) and n_per_class >= 1)
-    if not valid:
+    if not (n_per_class in MEET_AT if isinstance(n_per_class, str) else
+            isinstance(n_per_class, Integral) and not isinstance(n_per_class, bool) and n_per_class >= 1):
         raise ValueError(f"n_per_class must be a positive int or one of {list(MEET_AT)}; got {n_per_class!r} instead.")
     return SMOTEUnderSampler(MeetAt("over", n_per_class), MeetAt("under", n_per_class), k_neighbors=k_neighbors,
                              random_state=random_state, device=device)

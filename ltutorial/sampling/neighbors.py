@@ -1,10 +1,7 @@
-"""Exact k-nearest-neighbour search in torch, in blocks on CPU workers or a GPU: SMOTE's engine room (notebook 02).
+"""Exact k-nearest-neighbour search in torch, in blocks on CPU workers or a GPU: SMOTE's engine (notebook 02).
 
-``kneighbors(X, k)`` is the search; ``cpu_workers``, ``run_blocks`` and ``empty_rows`` are the speed tricks
-SMOTE shares with it (timed by ``benchmarks/smote.py``).
+``cpu_workers``, ``run_blocks`` and ``empty_rows`` are the speed tricks SMOTE shares (``benchmarks/smote.py``).
 """
-
-from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -17,16 +14,14 @@ import torch
 # Distances per block: on the CPU a block that stays in cache (4 MiB) made matmul + topk about 2x faster than
 # one big block (measured, 4000 x 32); on a GPU fewer, larger blocks mean fewer kernel launches.
 BLOCK_ELEMENTS = {"cpu": 2**20, "cuda": 2**27}
-# at least this many tasks per CPU worker, so a worker whose core another process took does fewer of them
-TASKS_PER_WORKER = 4
+TASKS_PER_WORKER = 4  # so a worker whose core another process took does fewer of them
 
 
 def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, block_elements: int | None = None,
                pool=None) -> torch.Tensor:
     """Indices of the k nearest other rows of X, nearest first: (n, k), or (len(rows), k) for ``rows`` only.
 
-    Ranked by |x_j|^2 - 2 x_i . x_j on centred rows (smaller cancellation error), ``block_elements``
-    distances at a time; ``pool``: see ``cpu_workers``.
+    Ranked by |x_j|^2 - 2 x_i . x_j on centred rows (smaller cancellation error); ``pool``: see ``cpu_workers``.
     """
     n = X.shape[0]
     if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
@@ -53,9 +48,8 @@ def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, blo
 def cpu_workers(device: torch.device):
     """``(executor, n)``: ``torch.get_num_threads()`` single-threaded CPU workers (None off the CPU or for 1 thread).
 
-    torch's intra-op threads split each operation evenly and wait for each other after it, so on a loaded
-    machine one descheduled thread stalls every step; blocks taken by single-threaded workers (as in
-    scikit-learn's neighbour search) keep every core busy. torch's thread count is restored on exit.
+    torch's intra-op threads wait for each other after every operation, so on a loaded machine one descheduled
+    thread stalls each step; single-threaded workers taking blocks (as scikit-learn does) keep every core busy.
     """
     n = torch.get_num_threads()
     if device.type != "cpu" or n <= 1:
@@ -74,12 +68,8 @@ def run_blocks(fn, n_rows: int, per_row: int, block_elements: int, pool) -> None
     step = max(1, block_elements // max(per_row, 1))
     if pool is not None:  # enough tasks to balance the workers
         step = min(step, math.ceil(n_rows / (TASKS_PER_WORKER * pool[1])))
-    blocks = [slice(s, s + step) for s in range(0, n_rows, max(1, min(step, n_rows)))]
-    if pool is None:
-        for s in blocks:
-            fn(s)
-    else:
-        list(pool[0].map(fn, blocks))  # list() waits for all and re-raises the first error
+    blocks = [slice(s, s + step) for s in range(0, n_rows, max(1, step))]
+    list(map(fn, blocks) if pool is None else pool[0].map(fn, blocks))  # runs all; re-raises the first error
 
 
 def empty_rows(n_rows: int, d: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

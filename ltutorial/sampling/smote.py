@@ -30,11 +30,8 @@ def smote_class(Xc: torch.Tensor, n_new: int, k: int, gen: torch.Generator, out:
     u = torch.rand(n_new, 1, generator=gen, dtype=Xc.dtype).to(dev)
     base, slot = pick // k, pick % k
     if neighbours is None:  # search only from the rows drawn as bases, then map each base to its row there
-        used = torch.zeros(n_c, dtype=torch.bool, device=dev)
-        used[base] = True
-        rows = used.nonzero().squeeze(1)
-        where = torch.empty(n_c, dtype=torch.long, device=dev)
-        where[rows] = torch.arange(rows.shape[0], device=dev)
+        used = torch.zeros(n_c, dtype=torch.long, device=dev).index_fill_(0, base, 1)
+        rows, where = used.nonzero().squeeze(1), used.cumsum(0) - 1  # where[r]: r's place in rows
         neighbour = kneighbors(Xc, k, rows=rows, pool=pool)[where[base], slot]
     else:
         neighbour = neighbours.to(dev)[base, slot]
@@ -88,7 +85,10 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
             for _, n_new, rows in targets:
                 # interpolated in float32 where it holds X's values exactly, else in float64
                 Xc = X[rows].to(torch.float32 if X.dtype in FLOAT32_EXACT else torch.float64)
-                nn = self._object_neighbours(Xc) if use_object else None
+                nn = None
+                if use_object:  # the user's object, fitted per class; its first neighbour (the point itself) dropped
+                    X_np = Xc.cpu().numpy()
+                    nn = torch.from_numpy(self.nn_k_.fit(X_np).kneighbors(X_np, return_distance=False)[:, 1:].copy())
                 k = int(self.k_neighbors) if nn is None else nn.shape[1]
                 smote_class(Xc, n_new, k, gen, X_out[pos : pos + n_new], pool=pool, neighbours=nn)
                 pos += n_new
@@ -107,12 +107,6 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
         if not plain_labels(y):
             return BaseSampler._check_X_y(self, X, y, accept_sparse=False)
         return (*validate_data(self, X=X, y=y, reset=True, accept_sparse=False), False)
-
-    def _object_neighbours(self, Xc: torch.Tensor) -> torch.Tensor:
-        """(n_c, k) neighbours from the user's nearest-neighbours object, its first (the point itself) dropped."""
-        X_np = Xc.cpu().numpy()
-        self.nn_k_.fit(X_np)
-        return torch.from_numpy(np.ascontiguousarray(self.nn_k_.kneighbors(X_np, return_distance=False)[:, 1:]))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
