@@ -38,10 +38,7 @@ def check_sampling_strategy(sampling_strategy, y, sampling_type: str, **kwargs) 
 
 
 class TorchSamplerMixin:
-    """Put before imbalanced-learn's base sampler: tensors in give tensors out, on their device.
-
-    Subclasses implement ``_fit_resample`` (numpy) and ``_resample_tensors(X, y)`` (X on the compute device).
-    """
+    """Put before imbalanced-learn's base sampler: tensors in, tensors out on their device (``_resample_tensors``)."""
 
     def fit(self, X, y, **params):
         """Check X and y and set ``sampling_strategy_`` (``fit_resample`` does the work)."""
@@ -102,11 +99,7 @@ def torch_generator(random_state) -> torch.Generator:
     """A CPU generator (the same draws on every device) from random_state as ``_validate_params`` checked it."""
     if isinstance(random_state, np.random.RandomState):  # which advances, as in imbalanced-learn
         random_state = random_state.randint(np.iinfo(np.int64).max, dtype=np.int64)
-    gen = torch.Generator()
-    if random_state is None:
-        gen.seed()
-        return gen
-    return gen.manual_seed(int(random_state))
+    return torch.Generator().manual_seed(torch.Generator().seed() if random_state is None else int(random_state))
 
 
 def rows_of(y: np.ndarray, label, device: torch.device) -> torch.Tensor:

@@ -18,11 +18,10 @@ from ltutorial.sampling.smote import SMOTE
 
 
 class SMOTEUnderSampler(BaseSampler):
-    """``SMOTE(over_sampling_strategy)``, then ``RandomUnderSampler(under_sampling_strategy)`` on its output.
+    """``SMOTE(over_sampling_strategy)``, then ``RandomUnderSampler(under_sampling_strategy)``, as an imblearn Pipeline.
 
-    As an imblearn ``Pipeline([SMOTE, RandomUnderSampler])``; binary default: the minority up to half the
-    majority, the majority down to it. ``random_state`` s seeds SMOTE with s, the under-sampler with s + 1.
-    """
+    Binary default: the minority up to half the majority, the majority down to it. ``random_state`` s seeds SMOTE
+    with s, the under-sampler with s + 1."""
 
     _sampling_type = "over-sampling"
     _parameter_constraints: dict = {
@@ -69,11 +68,8 @@ class SMOTEUnderSampler(BaseSampler):
         self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors, random_state=seeds[0],
                             device=self.device)
         out = self.smote_.fit_resample(X, y) if resample else self.smote_.fit(X, y)
-        self.n_features_in_ = self.smote_.n_features_in_
-        if hasattr(self.smote_, "feature_names_in_"):
-            self.feature_names_in_ = self.smote_.feature_names_in_
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        self.__dict__.pop("feature_names_in_", None)  # a refit without column names has none
+        self.__dict__.update({a: v for a, v in vars(self.smote_).items() if a.endswith("_in_")})  # n_features_in_ ...
         return out, seeds[1]
 
     def _fit_resample(self, X, y):  # pragma: no cover - fit_resample does the work
@@ -93,8 +89,7 @@ class MeetAt:
     """Strategy ``y -> {class: count}``: every class up (``step="over"``) or down to m = ``n_per_class``.
 
     A name: m is the median / mean count before over-sampling, the smallest after it. A value object, not a closure,
-    so it survives ``clone`` and pickling.
-    """
+    so it survives ``clone`` and pickling."""
 
     step: str
     n_per_class: object

@@ -19,10 +19,9 @@ TASKS_PER_WORKER = 4  # so a worker whose core another process took does fewer o
 
 def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, block_elements: int | None = None,
                pool=None) -> torch.Tensor:
-    """Indices of the k nearest other rows of X, nearest first: (n, k), or (len(rows), k) for ``rows`` only.
+    """Indices of the k nearest other rows of X (or of ``rows`` only), nearest first, exact (``pool``: cpu_workers).
 
-    Ranked by |x_j|^2 - 2 x_i . x_j on centred rows (smaller cancellation error); ``pool``: see ``cpu_workers``.
-    """
+    Ranked by |x_j|^2 - 2 x_i . x_j on centred rows (smaller cancellation error)."""
     n = X.shape[0]
     if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
         raise ValueError(f"k must be a positive int (the number of neighbours per row); got {k!r} instead.")
@@ -37,8 +36,7 @@ def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, blo
         q = query[s]
         d = torch.addmm(sq, Xc[s] if rows is None else Xc.index_select(0, q), XcT, beta=1.0, alpha=-2.0)
         d[torch.arange(q.shape[0], device=X.device), q] = float("inf")  # not its own neighbour, even if duplicated
-        values = torch.empty(0, dtype=X.dtype, device=X.device)
-        torch.topk(d, k, dim=1, largest=False, sorted=True, out=(values, out[s]))
+        out[s] = torch.topk(d, k, dim=1, largest=False, sorted=True).indices
 
     run_blocks(block, query.shape[0], n, block_elements or BLOCK_ELEMENTS.get(X.device.type, 2**22), pool)
     return out
@@ -49,8 +47,7 @@ def cpu_workers(device: torch.device):
     """``(executor, n)``: ``torch.get_num_threads()`` single-threaded CPU workers (None off the CPU or for 1 thread).
 
     torch's intra-op threads wait for each other after every operation, so on a loaded machine one descheduled
-    thread stalls each step; single-threaded workers taking blocks (as scikit-learn does) keep every core busy.
-    """
+    thread stalls each step; single-threaded workers taking blocks (as scikit-learn does) keep every core busy."""
     n = torch.get_num_threads()
     if device.type != "cpu" or n <= 1:
         yield None

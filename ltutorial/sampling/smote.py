@@ -47,11 +47,10 @@ def smote_class(Xc: torch.Tensor, n_new: int, k: int, gen: torch.Generator, out:
 
 
 class SMOTE(TorchSamplerMixin, BaseOverSampler):
-    """Synthetic Minority Over-sampling TEchnique, an imbalanced-learn sampler computed in torch (notebook 02).
+    """Synthetic Minority Over-sampling TEchnique as an imbalanced-learn sampler in torch; sparse X is refused.
 
-    ``k_neighbors``: an int (exact Euclidean search on ``device``; None: where X lives) or a nearest-neighbours
-    object (cloned, fitted per class). Draws on the CPU: the same points on CPU and GPU. scipy.sparse X is refused.
-    """
+    ``k_neighbors``: an int (exact search on ``device``; None: where X lives) or a nearest-neighbours object. Draws
+    on the CPU: one seed gives the same points on CPU and GPU."""
 
     _parameter_constraints: dict = {
         **BaseOverSampler._parameter_constraints,
@@ -65,8 +64,12 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
 
     def _resample_tensors(self, X: torch.Tensor, y: np.ndarray, *, checked: bool = False):
         """X (original rows, then the synthetic ones) and its labels; ``checked``: X is known 2-D and finite."""
-        if not checked:  # numpy input passed scikit-learn's checks already
-            check_2d_finite(X)
+        if not checked and X.ndim != 2:  # numpy input passed scikit-learn's checks already
+            raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(X.shape)} instead.")
+        # one sum, not an N x d mask, unless the sum overflows or is not finite
+        if not checked and X.is_floating_point() and not (torch.isfinite(X.sum()) or torch.isfinite(X).all()):
+            raise ValueError(f"Input X contains NaN or infinity; SMOTE needs finite features: got "
+                             f"{int((~torch.isfinite(X).all(dim=1)).sum())} row(s) with NaN or inf instead.")
         targets = [(c, int(n), rows_of(y, c, X.device)) for c, n in self.sampling_strategy_.items() if n > 0]
         use_object = not isinstance(self.k_neighbors, Integral)
         if use_object:
@@ -80,15 +83,15 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
         gen = torch_generator(self.random_state)
         (n, d), self.n_synthetic_ = X.shape, sum(n_new for _, n_new, _ in targets)
         X_out, pos = empty_rows(n + self.n_synthetic_, d, X.dtype, X.device), n
+        work = torch.float32 if X.dtype in (torch.float32, torch.float16, torch.bfloat16, torch.uint8, torch.int8,
+                                            torch.int16) else torch.float64  # holds X's values exactly
         with cpu_workers(X.device) as pool:
             run_blocks(lambda s: X_out[:n][s].copy_(X[s]), n, d, 2**20, pool)
             for _, n_new, rows in targets:
-                # interpolated in float32 where it holds X's values exactly, else in float64
-                Xc = X[rows].to(torch.float32 if X.dtype in FLOAT32_EXACT else torch.float64)
-                nn = None
+                Xc, nn = X[rows].to(work), None
                 if use_object:  # the user's object, fitted per class; its first neighbour (the point itself) dropped
-                    X_np = Xc.cpu().numpy()
-                    nn = torch.from_numpy(self.nn_k_.fit(X_np).kneighbors(X_np, return_distance=False)[:, 1:].copy())
+                    self.nn_k_.fit(X_np := Xc.cpu().numpy())
+                    nn = torch.from_numpy(self.nn_k_.kneighbors(X_np, return_distance=False)[:, 1:].copy())
                 k = int(self.k_neighbors) if nn is None else nn.shape[1]
                 smote_class(Xc, n_new, k, gen, X_out[pos : pos + n_new], pool=pool, neighbours=nn)
                 pos += n_new
@@ -113,14 +116,3 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
         tags.input_tags.sparse = False
         return tags
 
-
-FLOAT32_EXACT = {torch.float32, torch.float16, torch.bfloat16, torch.uint8, torch.int8, torch.int16}
-
-
-def check_2d_finite(X: torch.Tensor) -> None:
-    """Tensor X must be 2-D and finite (one sum, not an N x d mask, unless the sum is not finite)."""
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(X.shape)} instead.")
-    if X.is_floating_point() and not bool(torch.isfinite(X.sum())) and not bool(torch.isfinite(X).all()):
-        raise ValueError(f"Input X contains NaN or infinity; SMOTE needs finite features: got "
-                         f"{int((~torch.isfinite(X).all(dim=1)).sum())} row(s) with NaN or inf instead.")
