@@ -20,12 +20,11 @@ class SamplerComparison:
     std: dict
 
 
-def compare_samplers(samplers: dict, data, *, estimator_factory, seeds, metrics=tuple(METRICS)) -> SamplerComparison:
+def compare_samplers(samplers: dict, data, *, estimator_factory, seeds) -> SamplerComparison:
     """Score ``estimator_factory(seed).fit(*sampler.fit_resample(X_train, y_train)).predict(X_test)`` per seed.
 
     ``data``: ``(X_train, y_train, X_test, y_test)`` or ``data(seed)`` giving one; ``samplers``: name -> None (no
-    re-sampling) or ``factory(seed)``. G-mean: Kubat & Matwin 1997; notebook 02 compares SMOTE (Chawla et al. 2002).
-    """
+    re-sampling) or ``factory(seed)``. G-mean: Kubat & Matwin 1997; notebook 02 compares SMOTE (Chawla et al. 2002)."""
     if not isinstance(samplers, dict) or not samplers:
         raise ValueError("samplers must be a non-empty dict name -> None or factory(seed) -> sampler; "
                          f"got {samplers!r} instead.")
@@ -39,9 +38,6 @@ def compare_samplers(samplers: dict, data, *, estimator_factory, seeds, metrics=
     seed_list = tuple(seeds) if hasattr(seeds, "__iter__") and not isinstance(seeds, (str, bytes)) else ()
     if not seed_list or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in seed_list):
         raise ValueError(f"seeds must be a non-empty sequence of integers; got {seeds!r} instead.")
-    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
-    if not metrics or any(m not in METRICS for m in metrics):
-        raise ValueError(f"metrics must be names from {list(METRICS)}; got {list(metrics)} instead.")
     fixed = None if callable(data) else check_split(data, "data")
     scores = {name: [] for name in samplers}
     for seed in seed_list:
@@ -53,9 +49,9 @@ def compare_samplers(samplers: dict, data, *, estimator_factory, seeds, metrics=
                                  f"got {type(sampler).__name__} instead.")
             X_fit, y_fit = (X_tr, y_tr) if sampler is None else sampler.fit_resample(X_tr, y_tr)
             pred = estimator_factory(seed).fit(X_fit, y_fit).predict(X_te)
-            scores[name].append([METRICS[m](y_te, pred) for m in metrics])
+            scores[name].append([metric(y_te, pred) for metric in METRICS.values()])
     scores = {name: np.asarray(rows, dtype=np.float64) for name, rows in scores.items()}
-    return SamplerComparison(metrics, seed_list, scores, {n: np.mean(s, axis=0) for n, s in scores.items()},
+    return SamplerComparison(tuple(METRICS), seed_list, scores, {n: np.mean(s, axis=0) for n, s in scores.items()},
                              {n: np.std(s, axis=0) for n, s in scores.items()})
 
 

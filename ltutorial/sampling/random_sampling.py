@@ -1,8 +1,7 @@
 """Random over-sampling (replication or a smoothed bootstrap) and random under-sampling, as imbalanced-learn's.
 
 Replication is SMOTE's baseline (Chawla et al. 2002, notebook 02). Rows are picked in torch, so X may hold what
-imbalanced-learn accepts (NaN, strings, sparse, images) and keeps its dtype.
-"""
+imbalanced-learn accepts (NaN, strings, sparse, images) and keeps its dtype."""
 
 from collections.abc import Mapping
 from numbers import Real
@@ -78,15 +77,14 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
         self.shrinkage_ = factors = self._shrinkage_per_class()
         if factors is None:
             return super()._rows_out(X, idx, y, gen)
-        is_tensor, is_sparse, Xt = isinstance(X, torch.Tensor), False, X
-        if not is_tensor:
+        Xt = X
+        if not isinstance(X, torch.Tensor):
             try:
                 X = check_array(X, accept_sparse=["csr", "csc"], dtype="numeric")
             except ValueError as err:
                 raise ValueError("shrinkage needs finite numeric X (the smoothed bootstrap adds noise); "
                                  f"got X that is not: {err}") from None
-            is_sparse = sparse.issparse(X)
-            Xt = torch.from_numpy(X.toarray() if is_sparse else np.ascontiguousarray(X))
+            Xt = torch.from_numpy(np.ascontiguousarray(X.toarray() if sparse.issparse(X) else X))
         if Xt.ndim != 2:
             raise ValueError(f"shrinkage needs 2-D X (n_samples, n_features); got shape {tuple(Xt.shape)} instead.")
         n, d = Xt.shape
@@ -99,9 +97,9 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
                 noise = torch.randn(int(n_new), d, generator=gen, dtype=torch.float64).to(Xt.device) * scale
                 out[pos : pos + n_new].copy_(out[pos : pos + n_new].double() + noise)
                 pos += n_new
-        if is_tensor:
+        if isinstance(X, torch.Tensor):
             return out
-        return sparse.csr_matrix(out.numpy()).asformat(X.format) if is_sparse else out.numpy()
+        return sparse.csr_matrix(out.numpy()).asformat(X.format) if sparse.issparse(X) else out.numpy()
 
     def _shrinkage_per_class(self) -> dict | None:
         if not isinstance(self.shrinkage, Mapping):
