@@ -30,8 +30,7 @@ def check_sampling_strategy(sampling_strategy, y, sampling_type: str, **kwargs) 
             raise ValueError("a callable sampling_strategy must return a dict {class: count}; "
                              f"got {type(sampling_strategy).__name__} instead.")
     if isinstance(sampling_strategy, Mapping):
-        bad = {c: n for c, n in sampling_strategy.items() if isinstance(n, bool) or not isinstance(n, Integral)}
-        if bad:
+        if bad := {c: n for c, n in sampling_strategy.items() if isinstance(n, bool) or not isinstance(n, Integral)}:
             raise ValueError(f"sampling_strategy must give whole numbers of samples; got {bad!r} instead.")
         sampling_strategy = dict(sampling_strategy)
     return imblearn_check_sampling_strategy(sampling_strategy, y_np, sampling_type, **kwargs)
@@ -49,8 +48,7 @@ class TorchSamplerMixin:
 
     def fit_resample(self, X, y, **params):
         """Resample X and y: ``(X_resampled, y_resampled)`` of the kind X and y came in."""
-        if isinstance(X, np.ndarray) and plain_labels(y):
-            # imbalanced-learn's SamplerMixin.fit_resample without its label-type passes (see plain_labels)
+        if isinstance(X, np.ndarray) and plain_labels(y):  # imbalanced-learn's, minus its label-type passes
             self._validate_params()
             X, y, _ = self._check_X_y(X, y)
             self.sampling_strategy_ = imblearn_check_sampling_strategy(self.sampling_strategy, y, self._sampling_type)
@@ -90,9 +88,7 @@ class TorchSamplerMixin:
 
 def resolve_device(device, X) -> torch.device:
     """``None``: compute where X lives (numpy: CPU); otherwise ``get_device(device)``."""
-    if device is None:
-        return X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
-    return get_device(device)
+    return X.device if device is None and isinstance(X, torch.Tensor) else get_device("cpu" if device is None else device)
 
 
 def torch_generator(random_state) -> torch.Generator:

@@ -57,11 +57,8 @@ def compare_samplers(samplers: dict, data, *, estimator_factory, seeds) -> Sampl
 
 def check_split(split, where: str):
     """``split`` as (X_train, y_train, X_test, y_test) with X and y of equal length."""
-    if not (isinstance(split, (tuple, list)) and len(split) == 4):
-        raise ValueError(f"{where} must be a tuple (X_train, y_train, X_test, y_test); got {type(split).__name__} "
-                         "instead.")
-    X_tr, y_tr, X_te, y_te = split
-    if len(X_tr) != len(y_tr) or len(X_te) != len(y_te):
-        raise ValueError(f"{where} must pair X and y of equal length; got {len(X_tr)}/{len(y_tr)} train and "
-                         f"{len(X_te)}/{len(y_te)} test instead.")
+    ok = isinstance(split, (tuple, list)) and len(split) == 4
+    if not ok or len(split[0]) != len(split[1]) or len(split[2]) != len(split[3]):
+        raise ValueError(f"{where} must be a tuple (X_train, y_train, X_test, y_test), X and y of equal length; "
+                         f"got {[len(a) for a in split] if ok else type(split).__name__} instead.")
     return split

@@ -6,10 +6,10 @@
 import math
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from numbers import Integral
-
 import numpy as np
 import torch
+
+from ltutorial._validation import check_positive_int
 
 # Distances per block: on the CPU a block that stays in cache (4 MiB) made matmul + topk about 2x faster than
 # one big block (measured, 4000 x 32); on a GPU fewer, larger blocks mean fewer kernel launches.
@@ -17,14 +17,12 @@ BLOCK_ELEMENTS = {"cpu": 2**20, "cuda": 2**27}
 TASKS_PER_WORKER = 4  # so a worker whose core another process took does fewer of them
 
 
-def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, block_elements: int | None = None,
-               pool=None) -> torch.Tensor:
+def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, pool=None) -> torch.Tensor:
     """Indices of the k nearest other rows of X (or of ``rows`` only), nearest first, exact (``pool``: cpu_workers).
 
     Ranked by |x_j|^2 - 2 x_i . x_j on centred rows (smaller cancellation error)."""
     n = X.shape[0]
-    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-        raise ValueError(f"k must be a positive int (the number of neighbours per row); got {k!r} instead.")
+    check_positive_int(k, name="k")
     if k >= n:
         raise ValueError(f"k must be smaller than the number of rows ({n}); got k={k} instead.")
     Xc = X - X.mean(dim=0, keepdim=True)
@@ -38,7 +36,7 @@ def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, blo
         d[torch.arange(q.shape[0], device=X.device), q] = float("inf")  # not its own neighbour, even if duplicated
         out[s] = torch.topk(d, k, dim=1, largest=False, sorted=True).indices
 
-    run_blocks(block, query.shape[0], n, block_elements or BLOCK_ELEMENTS.get(X.device.type, 2**22), pool)
+    run_blocks(block, query.shape[0], n, BLOCK_ELEMENTS.get(X.device.type, 2**22), pool)
     return out
 
 

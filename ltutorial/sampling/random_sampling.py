@@ -104,12 +104,10 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
     def _shrinkage_per_class(self) -> dict | None:
         if not isinstance(self.shrinkage, Mapping):
             return None if self.shrinkage is None else {c: float(self.shrinkage) for c in self.sampling_strategy_}
-        missing = set(self.sampling_strategy_) - set(self.shrinkage)
-        if missing:
+        if missing := set(self.sampling_strategy_) - set(self.shrinkage):
             raise ValueError("shrinkage must give a factor for every class that is resampled; "
                              f"got none for {sorted(scalar(c) for c in missing)!r}.")
-        bad = {c: s for c, s in self.shrinkage.items() if not (isinstance(s, Real) and s >= 0)}
-        if bad:
+        if bad := {c: s for c, s in self.shrinkage.items() if not (isinstance(s, Real) and s >= 0)}:
             raise ValueError(f"shrinkage factors must be numbers >= 0; got {bad!r} instead.")
         return dict(self.shrinkage)
 
