@@ -88,7 +88,7 @@ class TorchSamplerMixin:
 
 def resolve_device(device, X) -> torch.device:
     """``None``: compute where X lives (numpy: CPU); otherwise ``get_device(device)``."""
-    return X.device if device is None and isinstance(X, torch.Tensor) else get_device("cpu" if device is None else device)
+    return X.device if device is None and torch.is_tensor(X) else get_device("cpu" if device is None else device)
 
 
 def torch_generator(random_state) -> torch.Generator:

@@ -60,11 +60,9 @@ class SMOTEUnderSampler(BaseSampler):
     def _smote_stage(self, X, y, resample: bool):
         """SMOTE fitted (and run if ``resample``) with seed s; its output, and s + 1 for the under-sampler."""
         self._validate_params()
-        seeds, rs = [None, None], self.random_state
-        if isinstance(rs, np.random.RandomState):
-            seeds = [int(s) for s in rs.randint(np.iinfo(np.int32).max, size=2)]
-        elif rs is not None:
-            seeds = [int(rs), int(rs) + 1]
+        rs = self.random_state
+        seeds = ([int(s) for s in rs.randint(np.iinfo(np.int32).max, size=2)] if isinstance(rs, np.random.RandomState)
+                 else [None, None] if rs is None else [int(rs), int(rs) + 1])
         self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors, random_state=seeds[0],
                             device=self.device)
         out = self.smote_.fit_resample(X, y) if resample else self.smote_.fit(X, y)
@@ -72,8 +70,7 @@ class SMOTEUnderSampler(BaseSampler):
         self.__dict__.update({a: v for a, v in vars(self.smote_).items() if a.endswith("_in_")})  # n_features_in_ ...
         return out, seeds[1]
 
-    def _fit_resample(self, X, y):  # pragma: no cover - fit_resample does the work
-        raise NotImplementedError("SMOTEUnderSampler.fit_resample runs its two stages itself.")
+    _fit_resample = None  # imbalanced-learn's abstract hook: fit_resample above runs the two stages itself
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

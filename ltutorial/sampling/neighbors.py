@@ -1,11 +1,9 @@
-"""Exact k-nearest-neighbour search in torch, in blocks on CPU workers or a GPU: SMOTE's engine (notebook 02).
-
-``cpu_workers``, ``run_blocks`` and ``empty_rows`` are the speed tricks SMOTE shares (``benchmarks/smote.py``).
-"""
+"""Exact k-nearest-neighbour search in torch, in blocks on CPU workers or a GPU, and SMOTE's speed tricks."""
 
 import math
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+
 import numpy as np
 import torch
 
