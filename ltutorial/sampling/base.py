@@ -80,8 +80,7 @@ class TorchSamplerMixin:
             raise ValueError(f"X and y must have the same number of samples, at least 1; got {X.shape[0]} rows in X "
                              f"and {len(y_1d)} labels in y instead.")
         self.n_features_in_ = int(X.shape[1])
-        if hasattr(self, "feature_names_in_"):  # a refit on tensors has no column names
-            del self.feature_names_in_
+        self.__dict__.pop("feature_names_in_", None)  # a refit on tensors has no column names
         self.sampling_strategy_ = check_sampling_strategy(self.sampling_strategy, y_1d, self._sampling_type)
         return X.to(resolve_device(self.device, X)), y_1d, bool(one_hot)
 

@@ -1,7 +1,6 @@
 """SMOTE, then random under-sampling of the majority, as Chawla et al. (JAIR 2002) recommend (notebook 02).
 
-The slide: "increase minority diversity and decrease majority diversity" (better ROC points, the paper's abstract).
-"""
+The slide: "increase minority diversity and decrease majority diversity" (better ROC points, the paper's abstract)."""
 
 from dataclasses import dataclass
 from numbers import Integral

@@ -11,13 +11,12 @@ METRICS = {"balanced accuracy": _metrics.balanced_accuracy, "G-mean": _metrics.g
 
 @dataclass
 class SamplerComparison:
-    """``scores[name]``: (n_seeds x n_metrics), row i for ``seeds[i]``; ``mean`` / ``std`` (ddof 0) over the seeds."""
+    """``scores[name]``: (n_seeds x n_metrics), row i for ``seeds[i]``, columns ``metrics``; ``mean`` over the seeds."""
 
     metrics: tuple
     seeds: tuple
     scores: dict
     mean: dict
-    std: dict
 
 
 def compare_samplers(samplers: dict, data, *, estimator_factory, seeds) -> SamplerComparison:
@@ -51,8 +50,7 @@ def compare_samplers(samplers: dict, data, *, estimator_factory, seeds) -> Sampl
             pred = estimator_factory(seed).fit(X_fit, y_fit).predict(X_te)
             scores[name].append([metric(y_te, pred) for metric in METRICS.values()])
     scores = {name: np.asarray(rows, dtype=np.float64) for name, rows in scores.items()}
-    return SamplerComparison(tuple(METRICS), seed_list, scores, {n: np.mean(s, axis=0) for n, s in scores.items()},
-                             {n: np.std(s, axis=0) for n, s in scores.items()})
+    return SamplerComparison(tuple(METRICS), seed_list, scores, {n: s.mean(axis=0) for n, s in scores.items()})
 
 
 def check_split(split, where: str):

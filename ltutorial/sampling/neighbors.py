@@ -1,4 +1,4 @@
-"""Exact k-nearest-neighbour search in torch, in blocks on CPU workers or a GPU, and SMOTE's speed tricks."""
+"""Exact k-nearest-neighbour search in torch (blocks on CPU workers or a GPU) and SMOTE's speed tricks: notebook 02."""
 
 import math
 from concurrent.futures import ThreadPoolExecutor

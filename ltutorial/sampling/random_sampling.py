@@ -51,8 +51,7 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
     """Append ``sampling_strategy_[c]`` rows of each class c, drawn with replacement (``sample_indices_``: sources).
 
     ``shrinkage`` (a float or ``{class: float}``): imbalanced-learn's smoothed bootstrap, new row + N(0, (shrinkage
-    * h * std_c)^2) per feature, h = (4 / ((d + 2) n))^(1 / (d + 4)) (Silverman); integer X turns float64.
-    """
+    * h * std_c)^2) per feature, h = (4 / ((d + 2) n))^(1 / (d + 4)) (Silverman); integer X turns float64."""
 
     _parameter_constraints: dict = {
         **BaseOverSampler._parameter_constraints,

@@ -2,9 +2,8 @@
 
     X_new = X[base] + u * (X[neighbour] - X[base]),    u ~ U[0, 1)
 
-per over-sampled class, ``base`` uniform with replacement, ``neighbour`` one of its k nearest same-class rows.
-Output: X, then the new rows by class.
-"""
+per over-sampled class: ``base`` uniform with replacement, ``neighbour`` one of its k nearest same-class rows.
+X comes out first, then the new rows by class."""
 
 from numbers import Integral
 
