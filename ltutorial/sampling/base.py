@@ -111,8 +111,3 @@ def plain_labels(y) -> bool:
 
 def labels_numpy(y) -> np.ndarray:
     return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-
-
-def scalar(label):
-    """A numpy or torch scalar label as a Python value."""
-    return label.item() if hasattr(label, "item") else label

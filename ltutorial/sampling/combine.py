@@ -11,7 +11,7 @@ from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.under_sampling.base import BaseUnderSampler
 from imblearn.utils import check_target_type
 
-from ltutorial.sampling.base import DEVICE_CONSTRAINT, check_sampling_strategy, labels_numpy, scalar
+from ltutorial.sampling.base import DEVICE_CONSTRAINT, check_sampling_strategy, labels_numpy
 from ltutorial.sampling.random_sampling import RandomUnderSampler
 from ltutorial.sampling.smote import SMOTE
 
@@ -42,7 +42,8 @@ class SMOTEUnderSampler(BaseSampler):
         self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=under_seed, device=self.device)
         X_res, y_res = self.under_.fit_resample(X_mid, y_mid)
         y_np = check_target_type(labels_numpy(y_res))  # a column vector or one-hot (classes: its columns) made 1-D
-        self.sampling_strategy_ = {scalar(c): int(n) for c, n in zip(*np.unique(y_np, return_counts=True))}
+        labels, counts = np.unique(y_np, return_counts=True)
+        self.sampling_strategy_ = dict(zip(labels.tolist(), counts.tolist()))
         return X_res, y_res
 
     def fit(self, X, y, **params):
@@ -53,7 +54,7 @@ class SMOTEUnderSampler(BaseSampler):
         y_mid = np.concatenate([y_np, *added])
         kept = check_sampling_strategy(self.under_sampling_strategy, y_mid, "under-sampling")
         labels, counts = np.unique(y_mid, return_counts=True)
-        self.sampling_strategy_ = {scalar(c): int(kept.get(c, n)) for c, n in zip(labels, counts)}
+        self.sampling_strategy_ = {c: int(kept.get(c, n)) for c, n in zip(labels.tolist(), counts)}
         return self
 
     def _smote_stage(self, X, y, resample: bool):
@@ -95,7 +96,7 @@ class MeetAt:
         m, over = self.n_per_class, self.step == "over"
         if isinstance(m, str):
             m = round(float(MEET_AT[m](counts))) if over else counts.min()
-        return {scalar(c): int(max(k, m) if over else min(k, m)) for c, k in zip(classes, counts)}
+        return {c: int(max(k, m) if over else min(k, m)) for c, k in zip(classes.tolist(), counts)}
 
 
 def make_smote_under(n_per_class="median", *, k_neighbors: int = 5, random_state=None, device=None):

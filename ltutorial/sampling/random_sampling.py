@@ -16,7 +16,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval
 from sklearn_compat.utils.validation import check_array, validate_data  # imbalanced-learn's scikit-learn shim
 
-from ltutorial.sampling.base import DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, rows_of, scalar, torch_generator
+from ltutorial.sampling.base import DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, rows_of, torch_generator
 
 
 class RowSampler(TorchSamplerMixin):
@@ -105,7 +105,7 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
             return None if self.shrinkage is None else {c: float(self.shrinkage) for c in self.sampling_strategy_}
         if missing := set(self.sampling_strategy_) - set(self.shrinkage):
             raise ValueError("shrinkage must give a factor for every class that is resampled; "
-                             f"got none for {sorted(scalar(c) for c in missing)!r}.")
+                             f"got none for {np.asarray(sorted(missing)).tolist()!r}.")
         if bad := {c: s for c, s in self.shrinkage.items() if not (isinstance(s, Real) and s >= 0)}:
             raise ValueError(f"shrinkage factors must be numbers >= 0; got {bad!r} instead.")
         return dict(self.shrinkage)

@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn_compat.utils.validation import validate_data
 
 from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, resolve_device, rows_of,
-                                     scalar, torch_generator)
+                                     torch_generator)
 from ltutorial.sampling.neighbors import cpu_workers, empty_rows, kneighbors, run_blocks
 
 
@@ -76,9 +76,9 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
         small = [] if use_object else [(c, r.numel()) for c, _, r in targets if r.numel() <= self.k_neighbors]
         if small:  # a point is not its own neighbour
             k, (label, n_c) = self.k_neighbors, small[0]
-            raise ValueError(f"class {scalar(label)!r} has {n_c} sample(s) but SMOTE with k_neighbors={k} needs at "
-                             f"least k_neighbors + 1 = {k + 1} samples in every class it over-samples; lower "
-                             "k_neighbors or leave that class out of sampling_strategy.")
+            raise ValueError(f"class {np.asarray(label).tolist()!r} has {n_c} sample(s) but SMOTE with k_neighbors={k} "
+                             f"needs at least k_neighbors + 1 = {k + 1} samples in every class it over-samples; "
+                             "lower k_neighbors or leave that class out of sampling_strategy.")
         gen = torch_generator(self.random_state)
         (n, d), self.n_synthetic_ = X.shape, sum(n_new for _, n_new, _ in targets)
         X_out, pos = empty_rows(n + self.n_synthetic_, d, X.dtype, X.device), n
