@@ -41,8 +41,7 @@ class SMOTEUnderSampler(BaseSampler):
         (X_mid, y_mid), under_seed = self._smote_stage(X, y, resample=True)
         self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=under_seed, device=self.device)
         X_res, y_res = self.under_.fit_resample(X_mid, y_mid)
-        y_np = check_target_type(labels_numpy(y_res))  # a column vector or one-hot (classes: its columns) made 1-D
-        labels, counts = np.unique(y_np, return_counts=True)
+        labels, counts = np.unique(check_target_type(labels_numpy(y_res)), return_counts=True)  # one-hot: columns
         self.sampling_strategy_ = dict(zip(labels.tolist(), counts.tolist()))
         return X_res, y_res
 

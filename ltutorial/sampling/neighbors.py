@@ -12,7 +12,6 @@ from ltutorial._validation import check_positive_int
 # Distances per block: on the CPU a block that stays in cache (4 MiB) made matmul + topk about 2x faster than
 # one big block (measured, 4000 x 32); on a GPU fewer, larger blocks mean fewer kernel launches.
 BLOCK_ELEMENTS = {"cpu": 2**20, "cuda": 2**27}
-TASKS_PER_WORKER = 4  # so a worker whose core another process took does fewer of them
 
 
 def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, pool=None) -> torch.Tensor:
@@ -59,8 +58,8 @@ def cpu_workers(device: torch.device):
 def run_blocks(fn, n_rows: int, per_row: int, block_elements: int, pool) -> None:
     """``fn(slice)`` over blocks of at most ``block_elements // per_row`` rows, on the pool's workers or in order."""
     step = max(1, block_elements // max(per_row, 1))
-    if pool is not None:  # enough tasks to balance the workers
-        step = min(step, math.ceil(n_rows / (TASKS_PER_WORKER * pool[1])))
+    if pool is not None:  # 4 tasks per worker at least, so one whose core another process took does fewer
+        step = min(step, math.ceil(n_rows / (4 * pool[1])))
     blocks = [slice(s, s + step) for s in range(0, n_rows, max(1, step))]
     list(map(fn, blocks) if pool is None else pool[0].map(fn, blocks))  # runs all; re-raises the first error
 
