@@ -74,6 +74,7 @@ def test_compare_samplers_fixed_split():
         ({"samplers": {"bad": lambda s: 3}}, r"^samplers\['bad'\]\(0\) must return None or an object with fit_resample"),
         ({"data": (1, 2, 3)}, "^data must be a tuple"),
         ({"data": lambda s: None}, r"^data\(0\) must be a tuple"),
+        ({"data": (np.zeros((3, 2)), np.zeros(2), np.zeros((1, 2)), np.zeros(1))}, r"equal length; got \[3, 2, 1, 1\]"),
         ({"estimator_factory": None}, "^estimator_factory must be a callable"),
         ({"seeds": 3}, "^seeds must be a non-empty sequence of integers"),
         ({"seeds": []}, "^seeds must be a non-empty sequence of integers"),
