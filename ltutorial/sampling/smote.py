@@ -73,11 +73,11 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
         use_object = not isinstance(self.k_neighbors, Integral)
         if use_object:
             self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, additional_neighbor=1)
-        if small := [] if use_object else [(c, r.numel()) for c, _, r in targets if r.numel() <= self.k_neighbors]:
+        elif small := [(c, r.numel()) for c, _, r in targets if r.numel() <= self.k_neighbors]:  # k + 1: not itself
             k, (label, n_c) = self.k_neighbors, small[0]
             raise ValueError(f"class {np.asarray(label).tolist()!r} has {n_c} sample(s) but SMOTE with k_neighbors={k} "
                              f"needs at least k_neighbors + 1 = {k + 1} samples in every class it over-samples; "
-                             "lower k_neighbors or leave that class out of sampling_strategy.")  # not its own neighbour
+                             "lower k_neighbors or leave that class out of sampling_strategy.")
         gen = torch_generator(self.random_state)
         (n, d), self.n_synthetic_ = X.shape, sum(n_new for _, n_new, _ in targets)
         X_out, pos = empty_rows(n + self.n_synthetic_, d, X.dtype, X.device), n
