@@ -22,6 +22,7 @@ from ltutorial.sampling import (  # noqa: E402
     kneighbors,
     make_smote_under,
 )
+from ltutorial.sampling import neighbors  # noqa: E402
 from ltutorial.sampling.neighbors import cpu_workers  # noqa: E402
 
 
@@ -196,23 +197,25 @@ def test_synthetic_points_lie_on_segments_to_k_nearest_neighbours(k):
         assert np.mean(bad > 1e-3) > 0.5
 
 
-def test_kneighbors_matches_sklearn_and_blocking():
+def test_kneighbors_matches_sklearn_and_blocking(monkeypatch):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 7)).astype(np.float32) * 100 + 1000  # offset: centring must cope
     ref = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X, return_distance=False)[:, 1:]
     ours = kneighbors(torch.from_numpy(X), 5).numpy()
     np.testing.assert_array_equal(ours, ref)
-    blocked = kneighbors(torch.from_numpy(X), 5, block_elements=300).numpy()  # 1 row per block
+    monkeypatch.setitem(neighbors.BLOCK_ELEMENTS, "cpu", 300)  # 1 row per block
+    blocked = kneighbors(torch.from_numpy(X), 5).numpy()
     np.testing.assert_array_equal(blocked, ref)
 
 
-def test_kneighbors_of_selected_rows_match_sklearn():
+def test_kneighbors_of_selected_rows_match_sklearn(monkeypatch):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(150, 5)).astype(np.float32)
     ref = NearestNeighbors(n_neighbors=4).fit(X).kneighbors(X, return_distance=False)[:, 1:]
     rows = torch.tensor([149, 0, 7, 7, 80])  # any order, repeats allowed
     np.testing.assert_array_equal(kneighbors(torch.from_numpy(X), 3, rows=rows).numpy(), ref[rows.numpy()])
-    np.testing.assert_array_equal(kneighbors(torch.from_numpy(X), 3, rows=rows, block_elements=150).numpy(), ref[rows.numpy()])
+    monkeypatch.setitem(neighbors.BLOCK_ELEMENTS, "cpu", 150)
+    np.testing.assert_array_equal(kneighbors(torch.from_numpy(X), 3, rows=rows).numpy(), ref[rows.numpy()])
 
 
 @pytest.fixture

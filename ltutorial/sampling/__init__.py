@@ -1,7 +1,4 @@
-"""Re-sampling for class imbalance in torch, as imbalanced-learn samplers: SMOTE, random over/under-sampling.
-
-numpy, pandas, lists or torch tensors in, the same kind out (tensors on their device). Notebook 02.
-"""
+"""SMOTE and random over/under-sampling in torch as imbalanced-learn samplers, any input kind kept (notebook 02)."""
 
 from ltutorial.sampling.base import check_sampling_strategy
 from ltutorial.sampling.combine import SMOTEUnderSampler, make_smote_under

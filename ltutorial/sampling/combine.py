@@ -1,10 +1,6 @@
-"""SMOTE, then random under-sampling of the majority: the combination Chawla et al. (JAIR 2002) recommend.
+"""SMOTE, then random under-sampling of the majority, as Chawla et al. (JAIR 2002) recommend (notebook 02).
 
-It reaches better ROC points than under-sampling alone (the paper's abstract); the slide: "increase minority
-diversity and decrease majority diversity". Notebook 02.
-"""
-
-from __future__ import annotations
+The slide: "increase minority diversity and decrease majority diversity" (better ROC points, the paper's abstract)."""
 
 from dataclasses import dataclass
 from numbers import Integral
@@ -15,17 +11,16 @@ from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.under_sampling.base import BaseUnderSampler
 from imblearn.utils import check_target_type
 
-from ltutorial.sampling.base import DEVICE_CONSTRAINT, check_sampling_strategy, labels_numpy, scalar
+from ltutorial.sampling.base import DEVICE_CONSTRAINT, check_sampling_strategy, labels_numpy
 from ltutorial.sampling.random_sampling import RandomUnderSampler
 from ltutorial.sampling.smote import SMOTE
 
 
 class SMOTEUnderSampler(BaseSampler):
-    """``SMOTE(over_sampling_strategy)``, then ``RandomUnderSampler(under_sampling_strategy)`` on its output.
+    """``SMOTE(over_sampling_strategy)``, then ``RandomUnderSampler(under_sampling_strategy)``, as an imblearn Pipeline.
 
-    As an imblearn ``Pipeline([SMOTE, RandomUnderSampler])``; binary default: the minority up to half the
-    majority, the majority down to it. ``random_state`` s seeds SMOTE with s, the under-sampler with s + 1.
-    """
+    Binary default: the minority up to half the majority, the majority down to it. ``random_state`` s seeds SMOTE
+    with s, the under-sampler with s + 1."""
 
     _sampling_type = "over-sampling"
     _parameter_constraints: dict = {
@@ -43,53 +38,38 @@ class SMOTEUnderSampler(BaseSampler):
 
     def fit_resample(self, X, y, **params):
         """SMOTE, then random under-sampling: ``(X_resampled, y_resampled)`` of the kind X and y came in."""
-        over_seed, under_seed = self._seeds()
-        X_mid, y_mid = self._smote(over_seed).fit_resample(X, y)
-        self._copy_feature_attributes()
+        (X_mid, y_mid), under_seed = self._smote_stage(X, y, resample=True)
         self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=under_seed, device=self.device)
         X_res, y_res = self.under_.fit_resample(X_mid, y_mid)
-        y_np = labels_numpy(y_res)
-        if y_np.ndim == 2:  # a column vector, or one-hot (whose classes are its columns, as in imblearn)
-            y_np = y_np.argmax(axis=1) if y_np.shape[1] > 1 else y_np.ravel()
-        self.sampling_strategy_ = {scalar(c): int(n) for c, n in zip(*np.unique(y_np, return_counts=True))}
+        labels, counts = np.unique(check_target_type(labels_numpy(y_res)), return_counts=True)  # one-hot: columns
+        self.sampling_strategy_ = dict(zip(labels.tolist(), counts.tolist()))
         return X_res, y_res
 
     def fit(self, X, y, **params):
         """Check X and y and resolve both strategies, nothing resampled (imbalanced-learn's ``fit``)."""
-        self._smote(self._seeds()[0]).fit(X, y)
-        self._copy_feature_attributes()
-        y_np = labels_numpy(y)
-        y_np = check_target_type(y_np, indicate_one_vs_all=True)[0].reshape(len(y_np), -1)[:, 0]
+        self._smote_stage(X, y, resample=False)
+        y_np = check_target_type(labels_numpy(y))
         added = [np.full(int(n), c, dtype=y_np.dtype) for c, n in self.smote_.sampling_strategy_.items()]
         y_mid = np.concatenate([y_np, *added])
         kept = check_sampling_strategy(self.under_sampling_strategy, y_mid, "under-sampling")
         labels, counts = np.unique(y_mid, return_counts=True)
-        self.sampling_strategy_ = {scalar(c): int(kept.get(c, n)) for c, n in zip(labels, counts)}
+        self.sampling_strategy_ = {c: int(kept.get(c, n)) for c, n in zip(labels.tolist(), counts)}
         return self
 
-    def _seeds(self) -> list:
-        """The two stages' seeds: s and s + 1 for an int, two draws from a ``RandomState``."""
+    def _smote_stage(self, X, y, resample: bool):
+        """SMOTE fitted (and run if ``resample``) with seed s; its output, and s + 1 for the under-sampler."""
         self._validate_params()
-        if self.random_state is None:
-            return [None, None]
-        if isinstance(self.random_state, np.random.RandomState):
-            return [int(s) for s in self.random_state.randint(np.iinfo(np.int32).max, size=2)]
-        return [int(self.random_state), int(self.random_state) + 1]
-
-    def _smote(self, seed) -> SMOTE:
-        self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors, random_state=seed,
+        rs = self.random_state
+        seeds = ([int(s) for s in rs.randint(np.iinfo(np.int32).max, size=2)] if isinstance(rs, np.random.RandomState)
+                 else [None, None] if rs is None else [int(rs), int(rs) + 1])
+        self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors, random_state=seeds[0],
                             device=self.device)
-        return self.smote_
+        out = self.smote_.fit_resample(X, y) if resample else self.smote_.fit(X, y)
+        self.__dict__.pop("feature_names_in_", None)  # a refit without column names has none
+        self.__dict__.update({a: v for a, v in vars(self.smote_).items() if a.endswith("_in_")})  # n_features_in_ ...
+        return out, seeds[1]
 
-    def _copy_feature_attributes(self) -> None:
-        self.n_features_in_ = self.smote_.n_features_in_
-        if hasattr(self.smote_, "feature_names_in_"):
-            self.feature_names_in_ = self.smote_.feature_names_in_
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-
-    def _fit_resample(self, X, y):  # pragma: no cover - fit_resample does the work
-        raise NotImplementedError("SMOTEUnderSampler.fit_resample runs its two stages itself.")
+    _fit_resample = None  # imbalanced-learn's abstract hook: fit_resample above runs the two stages itself
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -104,29 +84,25 @@ MEET_AT = {"median": np.median, "mean": np.mean}  # m from the class counts when
 class MeetAt:
     """Strategy ``y -> {class: count}``: every class up (``step="over"``) or down to m = ``n_per_class``.
 
-    A name: m is the median / mean count before over-sampling, the smallest count after it. A value object,
-    not a closure: it survives ``clone`` and pickling, and its repr carries no memory address.
-    """
+    A name: m is the median / mean count before over-sampling, the smallest after it. A value object, not a closure,
+    so it survives ``clone`` and pickling."""
 
     step: str
     n_per_class: object
 
     def __call__(self, y) -> dict:
         classes, counts = np.unique(y, return_counts=True)
-        n = self.n_per_class
-        if self.step == "over":
-            m = int(round(float(MEET_AT[n](counts)))) if isinstance(n, str) else int(n)
-            return {scalar(c): max(int(k), m) for c, k in zip(classes, counts)}
-        m = int(counts.min()) if isinstance(n, str) else int(n)
-        return {scalar(c): min(int(k), m) for c, k in zip(classes, counts)}
+        m, over = self.n_per_class, self.step == "over"
+        if isinstance(m, str):
+            m = round(float(MEET_AT[m](counts))) if over else counts.min()
+        return {c: int(max(k, m) if over else min(k, m)) for c, k in zip(classes.tolist(), counts)}
 
 
 def make_smote_under(n_per_class="median", *, k_neighbors: int = 5, random_state=None, device=None):
     """A ``SMOTEUnderSampler`` that SMOTEs every class up to m = ``n_per_class`` (an int, "median" or "mean")
     and under-samples every larger one down to m (notebook 02)."""
-    valid = n_per_class in MEET_AT if isinstance(n_per_class, str) else (
-        isinstance(n_per_class, Integral) and not isinstance(n_per_class, bool) and n_per_class >= 1)
-    if not valid:
+    if not (n_per_class in MEET_AT if isinstance(n_per_class, str) else
+            isinstance(n_per_class, Integral) and not isinstance(n_per_class, bool) and n_per_class >= 1):
         raise ValueError(f"n_per_class must be a positive int or one of {list(MEET_AT)}; got {n_per_class!r} instead.")
     return SMOTEUnderSampler(MeetAt("over", n_per_class), MeetAt("under", n_per_class), k_neighbors=k_neighbors,
                              random_state=random_state, device=device)

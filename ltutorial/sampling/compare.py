@@ -1,7 +1,5 @@
 """Re-samplers compared on one classifier over several seeds: balanced accuracy, G-mean, macro-F1 (notebook 02)."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,22 +11,19 @@ METRICS = {"balanced accuracy": _metrics.balanced_accuracy, "G-mean": _metrics.g
 
 @dataclass
 class SamplerComparison:
-    """``scores[name]``: (n_seeds x n_metrics), row i for ``seeds[i]``; ``mean`` / ``std`` (ddof 0) over the seeds."""
+    """``scores[name]``: (n_seeds x n_metrics), row i for ``seeds[i]``, columns ``metrics``; ``mean`` over the seeds."""
 
     metrics: tuple
     seeds: tuple
     scores: dict
     mean: dict
-    std: dict
 
 
-def compare_samplers(samplers: dict, data, *, estimator_factory, seeds, metrics=tuple(METRICS)) -> SamplerComparison:
+def compare_samplers(samplers: dict, data, *, estimator_factory, seeds) -> SamplerComparison:
     """Score ``estimator_factory(seed).fit(*sampler.fit_resample(X_train, y_train)).predict(X_test)`` per seed.
 
-    ``data``: ``(X_train, y_train, X_test, y_test)``, or ``data(seed)`` giving one per seed; ``samplers``:
-    name -> ``factory(seed)`` returning a sampler, or None for no re-sampling. Metrics from ``METRICS``
-    (G-mean: Kubat & Matwin 1997). Notebook 02 compares SMOTE (Chawla et al. 2002) with it.
-    """
+    ``data``: ``(X_train, y_train, X_test, y_test)`` or ``data(seed)`` giving one; ``samplers``: name -> None (no
+    re-sampling) or ``factory(seed)``. G-mean: Kubat & Matwin 1997; notebook 02 compares SMOTE (Chawla et al. 2002)."""
     if not isinstance(samplers, dict) or not samplers:
         raise ValueError("samplers must be a non-empty dict name -> None or factory(seed) -> sampler; "
                          f"got {samplers!r} instead.")
@@ -39,16 +34,12 @@ def compare_samplers(samplers: dict, data, *, estimator_factory, seeds, metrics=
     if not callable(estimator_factory):
         raise ValueError(f"estimator_factory must be a callable factory(seed) -> estimator with fit/predict; "
                          f"got {type(estimator_factory).__name__} instead.")
-    seeds_in = seeds
-    seeds = () if isinstance(seeds, (int, np.integer, str, bytes)) or not hasattr(seeds, "__iter__") else tuple(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in seeds):
-        raise ValueError(f"seeds must be a non-empty sequence of integers; got {seeds_in!r} instead.")
-    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
-    if not metrics or any(m not in METRICS for m in metrics):
-        raise ValueError(f"metrics must be names from {list(METRICS)}; got {list(metrics)} instead.")
+    seed_list = tuple(seeds) if hasattr(seeds, "__iter__") and not isinstance(seeds, (str, bytes)) else ()
+    if not seed_list or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in seed_list):
+        raise ValueError(f"seeds must be a non-empty sequence of integers; got {seeds!r} instead.")
     fixed = None if callable(data) else check_split(data, "data")
     scores = {name: [] for name in samplers}
-    for seed in seeds:
+    for seed in seed_list:
         X_tr, y_tr, X_te, y_te = fixed or check_split(data(seed), f"data({seed})")
         for name, factory in samplers.items():
             sampler = None if factory is None else factory(seed)
@@ -57,19 +48,15 @@ def compare_samplers(samplers: dict, data, *, estimator_factory, seeds, metrics=
                                  f"got {type(sampler).__name__} instead.")
             X_fit, y_fit = (X_tr, y_tr) if sampler is None else sampler.fit_resample(X_tr, y_tr)
             pred = estimator_factory(seed).fit(X_fit, y_fit).predict(X_te)
-            scores[name].append([METRICS[m](y_te, pred) for m in metrics])
+            scores[name].append([metric(y_te, pred) for metric in METRICS.values()])
     scores = {name: np.asarray(rows, dtype=np.float64) for name, rows in scores.items()}
-    return SamplerComparison(metrics, seeds, scores, {n: np.mean(s, axis=0) for n, s in scores.items()},
-                             {n: np.std(s, axis=0) for n, s in scores.items()})
+    return SamplerComparison(tuple(METRICS), seed_list, scores, {n: s.mean(axis=0) for n, s in scores.items()})
 
 
 def check_split(split, where: str):
     """``split`` as (X_train, y_train, X_test, y_test) with X and y of equal length."""
-    if not (isinstance(split, (tuple, list)) and len(split) == 4):
-        raise ValueError(f"{where} must be a tuple (X_train, y_train, X_test, y_test); got {type(split).__name__} "
-                         "instead.")
-    X_tr, y_tr, X_te, y_te = split
-    if len(X_tr) != len(y_tr) or len(X_te) != len(y_te):
-        raise ValueError(f"{where} must pair X and y of equal length; got {len(X_tr)}/{len(y_tr)} train and "
-                         f"{len(X_te)}/{len(y_te)} test instead.")
+    ok = isinstance(split, (tuple, list)) and len(split) == 4
+    if not ok or len(split[0]) != len(split[1]) or len(split[2]) != len(split[3]):
+        raise ValueError(f"{where} must be a tuple (X_train, y_train, X_test, y_test), X and y of equal length; "
+                         f"got {[len(a) for a in split] if ok else type(split).__name__} instead.")
     return split

@@ -1,36 +1,25 @@
-"""Exact k-nearest-neighbour search in torch, in blocks on CPU workers or a GPU: SMOTE's engine room (notebook 02).
-
-``kneighbors(X, k)`` is the search; ``cpu_workers``, ``run_blocks`` and ``empty_rows`` are the speed tricks
-SMOTE shares with it (timed by ``benchmarks/smote.py``).
-"""
-
-from __future__ import annotations
+"""Exact k-nearest-neighbour search in torch (blocks on CPU workers or a GPU) and SMOTE's speed tricks: notebook 02."""
 
 import math
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from numbers import Integral
 
 import numpy as np
 import torch
 
+from ltutorial._validation import check_positive_int
+
 # Distances per block: on the CPU a block that stays in cache (4 MiB) made matmul + topk about 2x faster than
 # one big block (measured, 4000 x 32); on a GPU fewer, larger blocks mean fewer kernel launches.
 BLOCK_ELEMENTS = {"cpu": 2**20, "cuda": 2**27}
-# at least this many tasks per CPU worker, so a worker whose core another process took does fewer of them
-TASKS_PER_WORKER = 4
 
 
-def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, block_elements: int | None = None,
-               pool=None) -> torch.Tensor:
-    """Indices of the k nearest other rows of X, nearest first: (n, k), or (len(rows), k) for ``rows`` only.
+def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, pool=None) -> torch.Tensor:
+    """Indices of the k nearest other rows of X (or of ``rows`` only), nearest first, exact (``pool``: cpu_workers).
 
-    Ranked by |x_j|^2 - 2 x_i . x_j on centred rows (smaller cancellation error), ``block_elements``
-    distances at a time; ``pool``: see ``cpu_workers``.
-    """
+    Ranked by |x_j|^2 - 2 x_i . x_j on centred rows (smaller cancellation error)."""
     n = X.shape[0]
-    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-        raise ValueError(f"k must be a positive int (the number of neighbours per row); got {k!r} instead.")
+    check_positive_int(k, name="k")
     if k >= n:
         raise ValueError(f"k must be smaller than the number of rows ({n}); got k={k} instead.")
     Xc = X - X.mean(dim=0, keepdim=True)
@@ -42,10 +31,9 @@ def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, blo
         q = query[s]
         d = torch.addmm(sq, Xc[s] if rows is None else Xc.index_select(0, q), XcT, beta=1.0, alpha=-2.0)
         d[torch.arange(q.shape[0], device=X.device), q] = float("inf")  # not its own neighbour, even if duplicated
-        values = torch.empty(0, dtype=X.dtype, device=X.device)
-        torch.topk(d, k, dim=1, largest=False, sorted=True, out=(values, out[s]))
+        out[s] = torch.topk(d, k, dim=1, largest=False, sorted=True).indices
 
-    run_blocks(block, query.shape[0], n, block_elements or BLOCK_ELEMENTS.get(X.device.type, 2**22), pool)
+    run_blocks(block, query.shape[0], n, BLOCK_ELEMENTS.get(X.device.type, 2**22), pool)
     return out
 
 
@@ -53,10 +41,8 @@ def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, blo
 def cpu_workers(device: torch.device):
     """``(executor, n)``: ``torch.get_num_threads()`` single-threaded CPU workers (None off the CPU or for 1 thread).
 
-    torch's intra-op threads split each operation evenly and wait for each other after it, so on a loaded
-    machine one descheduled thread stalls every step; blocks taken by single-threaded workers (as in
-    scikit-learn's neighbour search) keep every core busy. torch's thread count is restored on exit.
-    """
+    torch's intra-op threads wait for each other after every operation, so on a loaded machine one descheduled
+    thread stalls each step; single-threaded workers taking blocks (as scikit-learn does) keep every core busy."""
     n = torch.get_num_threads()
     if device.type != "cpu" or n <= 1:
         yield None
@@ -72,14 +58,10 @@ def cpu_workers(device: torch.device):
 def run_blocks(fn, n_rows: int, per_row: int, block_elements: int, pool) -> None:
     """``fn(slice)`` over blocks of at most ``block_elements // per_row`` rows, on the pool's workers or in order."""
     step = max(1, block_elements // max(per_row, 1))
-    if pool is not None:  # enough tasks to balance the workers
-        step = min(step, math.ceil(n_rows / (TASKS_PER_WORKER * pool[1])))
-    blocks = [slice(s, s + step) for s in range(0, n_rows, max(1, min(step, n_rows)))]
-    if pool is None:
-        for s in blocks:
-            fn(s)
-    else:
-        list(pool[0].map(fn, blocks))  # list() waits for all and re-raises the first error
+    if pool is not None:  # 4 tasks per worker at least, so one whose core another process took does fewer
+        step = min(step, math.ceil(n_rows / (4 * pool[1])))
+    blocks = [slice(s, s + step) for s in range(0, n_rows, max(1, step))]
+    list(map(fn, blocks) if pool is None else pool[0].map(fn, blocks))  # runs all; re-raises the first error
 
 
 def empty_rows(n_rows: int, d: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

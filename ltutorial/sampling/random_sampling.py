@@ -1,11 +1,7 @@
 """Random over-sampling (replication or a smoothed bootstrap) and random under-sampling, as imbalanced-learn's.
 
-Replication is SMOTE's baseline (Chawla et al. 2002: replicated minority points shrink the decision region
-around them). Rows are picked in torch, so X may hold what imbalanced-learn accepts (NaN, strings, sparse,
-images) and keeps its dtype. Notebook 02.
-"""
-
-from __future__ import annotations
+Replication is SMOTE's baseline (Chawla et al. 2002, notebook 02). Rows are picked in torch, so X may hold what
+imbalanced-learn accepts (NaN, strings, sparse, images) and keeps its dtype."""
 
 from collections.abc import Mapping
 from numbers import Real
@@ -20,28 +16,22 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval
 from sklearn_compat.utils.validation import check_array, validate_data  # imbalanced-learn's scikit-learn shim
 
-from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, rows_of, scalar,
-                                     torch_generator)
+from ltutorial.sampling.base import DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, rows_of, torch_generator
 
 
 class RowSampler(TorchSamplerMixin):
-    """What the two row-selecting samplers share: ``_indices(y, device, gen)`` picks the rows, this applies them."""
-
-    def _rows_out(self, X, idx, y: np.ndarray, gen):
-        """The rows ``idx`` of X (numpy, sparse, DataFrame or tensor)."""
-        return X[idx] if isinstance(X, torch.Tensor) else _safe_indexing(X, idx)
+    """What the two row-selecting samplers share: ``_indices(y, gen)`` picks the rows, this applies them."""
 
     def _fit_resample(self, X, y):
-        """imbalanced-learn's hook: X (numpy, sparse or DataFrame) and 1-D numpy y in; rows selected."""
+        """imbalanced-learn's hook, and the tensor path (X on the compute device): the rows ``_indices`` picks."""
         gen = torch_generator(self.random_state)
-        self.sample_indices_ = idx = self._indices(np.asarray(y), torch.device("cpu"), gen).numpy()
-        return self._rows_out(X, idx, np.asarray(y), gen), _safe_indexing(y, idx)
+        self.sample_indices_ = idx = self._indices(y, gen).numpy()
+        return self._rows_out(X, idx, y, gen), y[idx]
 
-    def _resample_tensors(self, X: torch.Tensor, y: np.ndarray):
-        gen = torch_generator(self.random_state)
-        idx = self._indices(y, X.device, gen)
-        self.sample_indices_ = idx.cpu().numpy()
-        return self._rows_out(X, idx, y, gen), y[self.sample_indices_]
+    _resample_tensors = _fit_resample
+
+    def _rows_out(self, X, idx: np.ndarray, y: np.ndarray, gen):
+        return X[torch.from_numpy(idx).to(X.device)] if isinstance(X, torch.Tensor) else _safe_indexing(X, idx)
 
     def _check_X_y(self, X, y):
         """imbalanced-learn's check for row-selecting samplers (no dtype or finiteness check), N-D arrays allowed."""
@@ -61,8 +51,7 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
     """Append ``sampling_strategy_[c]`` rows of each class c, drawn with replacement (``sample_indices_``: sources).
 
     ``shrinkage`` (a float or ``{class: float}``): imbalanced-learn's smoothed bootstrap, new row + N(0, (shrinkage
-    * h * std_c)^2) per feature, h = (4 / ((d + 2) n))^(1 / (d + 4)) (Silverman); integer X turns float64.
-    """
+    * h * std_c)^2) per feature, h = (4 / ((d + 2) n))^(1 / (d + 4)) (Silverman); integer X turns float64."""
 
     _parameter_constraints: dict = {
         **BaseOverSampler._parameter_constraints,
@@ -74,56 +63,52 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
         super().__init__(sampling_strategy=sampling_strategy)
         self.random_state, self.device, self.shrinkage = random_state, device, shrinkage
 
-    def _indices(self, y: np.ndarray, device: torch.device, gen) -> torch.Tensor:
-        parts = [torch.arange(len(y), device=device)]
+    def _indices(self, y: np.ndarray, gen) -> torch.Tensor:
+        parts = [torch.arange(len(y))]
         for label, n_new in self.sampling_strategy_.items():
             if n_new > 0:
-                idx = rows_of(y, label, device)
-                parts.append(idx[torch.randint(0, idx.numel(), (int(n_new),), generator=gen).to(idx.device)])
+                idx = rows_of(y, label, torch.device("cpu"))
+                parts.append(idx[torch.randint(0, idx.numel(), (int(n_new),), generator=gen)])
         return torch.cat(parts)
 
-    def _rows_out(self, X, idx, y: np.ndarray, gen):
+    def _rows_out(self, X, idx: np.ndarray, y: np.ndarray, gen):
+        """The selected rows; with ``shrinkage``, N(0, (shrinkage * h * std_c)^2) noise on the new ones."""
         self.shrinkage_ = factors = self._shrinkage_per_class()
-        return super()._rows_out(X, idx, y, gen) if factors is None else self._smoothed(X, idx, factors, y, gen)
-
-    def _shrinkage_per_class(self) -> dict | None:
-        if not isinstance(self.shrinkage, Mapping):
-            return None if self.shrinkage is None else {c: float(self.shrinkage) for c in self.sampling_strategy_}
-        missing = set(self.sampling_strategy_) - set(self.shrinkage)
-        if missing:
-            raise ValueError("shrinkage must give a factor for every class that is resampled; "
-                             f"got none for {sorted(scalar(c) for c in missing)!r}.")
-        bad = {c: s for c, s in self.shrinkage.items() if not (isinstance(s, Real) and s >= 0)}
-        if bad:
-            raise ValueError(f"shrinkage factors must be numbers >= 0; got {bad!r} instead.")
-        return dict(self.shrinkage)
-
-    def _smoothed(self, X, idx, factors: dict, y: np.ndarray, gen):
-        """The selected rows, plus N(0, (shrinkage * h * std_c)^2) noise on the new ones."""
-        is_tensor, is_sparse, Xt = isinstance(X, torch.Tensor), False, X
-        if not is_tensor:
+        if factors is None:
+            return super()._rows_out(X, idx, y, gen)
+        Xt = X
+        if not isinstance(X, torch.Tensor):
             try:
                 X = check_array(X, accept_sparse=["csr", "csc"], dtype="numeric")
             except ValueError as err:
                 raise ValueError("shrinkage needs finite numeric X (the smoothed bootstrap adds noise); "
                                  f"got X that is not: {err}") from None
-            is_sparse = sparse.issparse(X)
-            Xt = torch.from_numpy(X.toarray() if is_sparse else np.ascontiguousarray(X))
+            Xt = torch.from_numpy(np.ascontiguousarray(X.toarray() if sparse.issparse(X) else X))
         if Xt.ndim != 2:
             raise ValueError(f"shrinkage needs 2-D X (n_samples, n_features); got shape {tuple(Xt.shape)} instead.")
         n, d = Xt.shape
         Xt = Xt if Xt.is_floating_point() else Xt.double()  # noise on integers would wrap: float64, as imblearn
         h = (4 / ((d + 2) * n)) ** (1 / (d + 4))
-        out, pos = Xt[torch.as_tensor(idx, device=Xt.device)], n  # advanced indexing copies
+        out, pos = Xt[torch.from_numpy(idx).to(Xt.device)], n  # advanced indexing copies
         for label, n_new in self.sampling_strategy_.items():
             if n_new > 0:
                 scale = factors[label] * h * Xt[rows_of(y, label, Xt.device)].double().std(dim=0, unbiased=False)
                 noise = torch.randn(int(n_new), d, generator=gen, dtype=torch.float64).to(Xt.device) * scale
                 out[pos : pos + n_new].copy_(out[pos : pos + n_new].double() + noise)
                 pos += n_new
-        if is_tensor:
+        if isinstance(X, torch.Tensor):
             return out
-        return sparse.csr_matrix(out.numpy()).asformat(X.format) if is_sparse else out.numpy()
+        return sparse.csr_matrix(out.numpy()).asformat(X.format) if sparse.issparse(X) else out.numpy()
+
+    def _shrinkage_per_class(self) -> dict | None:
+        if not isinstance(self.shrinkage, Mapping):
+            return None if self.shrinkage is None else {c: float(self.shrinkage) for c in self.sampling_strategy_}
+        if missing := set(self.sampling_strategy_) - set(self.shrinkage):
+            raise ValueError("shrinkage must give a factor for every class that is resampled; "
+                             f"got none for {np.asarray(sorted(missing)).tolist()!r}.")
+        if bad := {c: s for c, s in self.shrinkage.items() if not (isinstance(s, Real) and s >= 0)}:
+            raise ValueError(f"shrinkage factors must be numbers >= 0; got {bad!r} instead.")
+        return dict(self.shrinkage)
 
 
 class RandomUnderSampler(RowSampler, BaseUnderSampler):
@@ -140,16 +125,14 @@ class RandomUnderSampler(RowSampler, BaseUnderSampler):
         super().__init__(sampling_strategy=sampling_strategy)
         self.random_state, self.device, self.replacement = random_state, device, replacement
 
-    def _indices(self, y: np.ndarray, device: torch.device, gen) -> torch.Tensor:
+    def _indices(self, y: np.ndarray, gen) -> torch.Tensor:
         parts = []
         for label in np.unique(y):
-            idx = rows_of(y, label, device)
+            idx = rows_of(y, label, torch.device("cpu"))
             if label in self.sampling_strategy_:
                 n_keep = int(self.sampling_strategy_[label])
-                if self.replacement:
-                    keep = torch.randint(0, idx.numel(), (n_keep,), generator=gen).to(idx.device)
-                else:
-                    keep = torch.randperm(idx.numel(), generator=gen)[:n_keep].to(idx.device)
+                keep = (torch.randint(0, idx.numel(), (n_keep,), generator=gen) if self.replacement
+                        else torch.randperm(idx.numel(), generator=gen)[:n_keep])
                 idx = idx[keep.sort().values]  # keep the original order inside the class
             parts.append(idx)
         return torch.cat(parts)

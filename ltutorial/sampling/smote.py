@@ -1,44 +1,36 @@
 """SMOTE (Chawla, Bowyer, Hall & Kegelmeyer, JAIR 2002) in torch, drawn as imbalanced-learn draws: notebook 02.
 
-For each over-sampled class: the k nearest same-class neighbours, then n_new points
-
     X_new = X[base] + u * (X[neighbour] - X[base]),    u ~ U[0, 1)
 
-with ``base`` uniform with replacement and ``neighbour`` one of its k. Output: X, then the new rows by class.
-"""
-
-from __future__ import annotations
+per over-sampled class: ``base`` uniform with replacement, ``neighbour`` one of its k nearest same-class rows.
+X comes out first, then the new rows by class."""
 
 from numbers import Integral
 
 import numpy as np
 import torch
+from imblearn.base import BaseSampler
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.utils import check_neighbors_object
 from scipy import sparse
 from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn_compat.utils.validation import validate_data
 
-from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TorchSamplerMixin, resolve_device, rows_of, scalar,
+from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, resolve_device, rows_of,
                                      torch_generator)
 from ltutorial.sampling.neighbors import cpu_workers, empty_rows, kneighbors, run_blocks
 
 
 def smote_class(Xc: torch.Tensor, n_new: int, k: int, gen: torch.Generator, out: torch.Tensor, *, pool=None,
                 neighbours: torch.Tensor | None = None) -> None:
-    """Write ``n_new`` synthetic points of the class with rows ``Xc`` into ``out``.
-
-    ``neighbours``: (n_c, k) from a user's nearest-neighbours object; None: ``kneighbors`` of the bases drawn.
-    """
+    """Write ``n_new`` points of the class ``Xc`` into ``out``; ``neighbours`` (n_c, k): given, or searched."""
     n_c, dev = Xc.shape[0], Xc.device
     pick = torch.randint(0, n_c * k, (n_new,), generator=gen).to(dev)  # a base and one of its k neighbours
     u = torch.rand(n_new, 1, generator=gen, dtype=Xc.dtype).to(dev)
     base, slot = pick // k, pick % k
     if neighbours is None:  # search only from the rows drawn as bases, then map each base to its row there
-        used = torch.zeros(n_c, dtype=torch.bool, device=dev)
-        used[base] = True
-        rows = used.nonzero().squeeze(1)
-        where = torch.empty(n_c, dtype=torch.long, device=dev)
-        where[rows] = torch.arange(rows.shape[0], device=dev)
+        used = torch.zeros(n_c, dtype=torch.long, device=dev).index_fill_(0, base, 1)
+        rows, where = used.nonzero().squeeze(1), used.cumsum(0) - 1  # where[r]: r's place in rows
         neighbour = kneighbors(Xc, k, rows=rows, pool=pool)[where[base], slot]
     else:
         neighbour = neighbours.to(dev)[base, slot]
@@ -54,12 +46,10 @@ def smote_class(Xc: torch.Tensor, n_new: int, k: int, gen: torch.Generator, out:
 
 
 class SMOTE(TorchSamplerMixin, BaseOverSampler):
-    """Synthetic Minority Over-sampling TEchnique, an imbalanced-learn sampler computed in torch (notebook 02).
+    """Synthetic Minority Over-sampling TEchnique as an imbalanced-learn sampler in torch; sparse X is refused.
 
-    ``k_neighbors``: an int (exact Euclidean search on ``device``; None: where X lives) or a nearest-neighbours
-    object (cloned and fitted per class). Draws on the CPU: one seed, the same points on CPU and GPU. Fitted:
-    ``sampling_strategy_`` (new samples per class), ``n_synthetic_``. scipy.sparse X is refused.
-    """
+    ``k_neighbors``: an int (exact search on ``device``; None: where X lives) or a nearest-neighbours object. Draws
+    on the CPU: one seed gives the same points on CPU and GPU."""
 
     _parameter_constraints: dict = {
         **BaseOverSampler._parameter_constraints,
@@ -73,68 +63,54 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
 
     def _resample_tensors(self, X: torch.Tensor, y: np.ndarray, *, checked: bool = False):
         """X (original rows, then the synthetic ones) and its labels; ``checked``: X is known 2-D and finite."""
-        if not checked:  # numpy input passed scikit-learn's checks already
-            check_2d_finite(X)
+        if not checked and X.ndim != 2:  # numpy input passed scikit-learn's checks already
+            raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(X.shape)} instead.")
+        # one sum, not an N x d mask, unless the sum overflows or is not finite
+        if not checked and X.is_floating_point() and not (torch.isfinite(X.sum()) or torch.isfinite(X).all()):
+            raise ValueError(f"Input X contains NaN or infinity; SMOTE needs finite features: got "
+                             f"{int((~torch.isfinite(X).all(dim=1)).sum())} row(s) with NaN or inf instead.")
         targets = [(c, int(n), rows_of(y, c, X.device)) for c, n in self.sampling_strategy_.items() if n > 0]
         use_object = not isinstance(self.k_neighbors, Integral)
         if use_object:
             self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, additional_neighbor=1)
-        else:
-            check_class_sizes(targets, int(self.k_neighbors))
+        elif small := [(c, r.numel()) for c, _, r in targets if r.numel() <= self.k_neighbors]:  # k + 1: not itself
+            k, (label, n_c) = self.k_neighbors, small[0]
+            raise ValueError(f"class {np.asarray(label).tolist()!r} has {n_c} sample(s) but SMOTE with k_neighbors={k} "
+                             f"needs at least k_neighbors + 1 = {k + 1} samples in every class it over-samples; "
+                             "lower k_neighbors or leave that class out of sampling_strategy.")
         gen = torch_generator(self.random_state)
         (n, d), self.n_synthetic_ = X.shape, sum(n_new for _, n_new, _ in targets)
         X_out, pos = empty_rows(n + self.n_synthetic_, d, X.dtype, X.device), n
+        work = torch.float32 if X.dtype in (torch.float32, torch.float16, torch.bfloat16, torch.uint8, torch.int8,
+                                            torch.int16) else torch.float64  # holds X's values exactly
         with cpu_workers(X.device) as pool:
             run_blocks(lambda s: X_out[:n][s].copy_(X[s]), n, d, 2**20, pool)
             for _, n_new, rows in targets:
-                # interpolated in float32 where it holds X's values exactly, else in float64
-                Xc = X[rows].to(torch.float32 if X.dtype in FLOAT32_EXACT else torch.float64)
-                nn = self._object_neighbours(Xc) if use_object else None
+                Xc, nn = X[rows].to(work), None
+                if use_object:  # the user's object, fitted per class; its first neighbour (the point itself) dropped
+                    self.nn_k_.fit(X_np := Xc.cpu().numpy())
+                    nn = torch.from_numpy(self.nn_k_.kneighbors(X_np, return_distance=False)[:, 1:].copy())
                 k = int(self.k_neighbors) if nn is None else nn.shape[1]
                 smote_class(Xc, n_new, k, gen, X_out[pos : pos + n_new], pool=pool, neighbours=nn)
                 pos += n_new
         return X_out, np.concatenate([y] + [np.full(n_new, c, dtype=y.dtype) for c, n_new, _ in targets])
 
     def _fit_resample(self, X, y):
-        """imbalanced-learn's hook: numpy X (dense, validated) and 1-D y in, numpy out."""
         X_t = torch.from_numpy(np.ascontiguousarray(X)).to(resolve_device(self.device, X))
         X_out, y_out = self._resample_tensors(X_t, y, checked=True)
         return X_out.cpu().numpy(), y_out
 
     def _check_X_y(self, X, y, accept_sparse=None):
-        if sparse.issparse(X):  # one line, not imbalanced-learn's: the torch kernel works on dense rows
+        """imbalanced-learn's, refusing sparse X in one line, without the label-type pass for plain labels."""
+        if sparse.issparse(X):
             raise ValueError(f"{type(self).__name__} does not support sparse X (scipy.sparse): its torch kernel works "
                              f"on dense rows; got a {type(X).__name__} instead. Pass X.toarray().")
-        return super()._check_X_y(X, y, accept_sparse=False)
-
-    def _object_neighbours(self, Xc: torch.Tensor) -> torch.Tensor:
-        """(n_c, k) neighbours from the user's nearest-neighbours object, its first (the point itself) dropped."""
-        X_np = Xc.cpu().numpy()
-        self.nn_k_.fit(X_np)
-        return torch.from_numpy(np.ascontiguousarray(self.nn_k_.kneighbors(X_np, return_distance=False)[:, 1:]))
+        if not plain_labels(y):
+            return BaseSampler._check_X_y(self, X, y, accept_sparse=False)
+        return (*validate_data(self, X=X, y=y, reset=True, accept_sparse=False), False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         return tags
 
-
-FLOAT32_EXACT = {torch.float32, torch.float16, torch.bfloat16, torch.uint8, torch.int8, torch.int16}
-
-
-def check_class_sizes(targets, k: int) -> None:
-    """Every over-sampled class needs k_neighbors + 1 samples (a point is not its own neighbour)."""
-    for label, _, rows in targets:
-        if rows.numel() < k + 1:
-            raise ValueError(f"class {scalar(label)!r} has {rows.numel()} sample(s) but SMOTE with k_neighbors={k} "
-                             f"needs at least k_neighbors + 1 = {k + 1} samples in every class it over-samples; "
-                             "lower k_neighbors or leave that class out of sampling_strategy.")
-
-
-def check_2d_finite(X: torch.Tensor) -> None:
-    """Tensor X must be 2-D and finite (one sum, not an N x d mask, unless the sum is not finite)."""
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(X.shape)} instead.")
-    if X.is_floating_point() and not bool(torch.isfinite(X.sum())) and not bool(torch.isfinite(X).all()):
-        raise ValueError(f"Input X contains NaN or infinity; SMOTE needs finite features: got "
-                         f"{int((~torch.isfinite(X).all(dim=1)).sum())} row(s) with NaN or inf instead.")
