@@ -1,7 +1,4 @@
-"""Input checks shared across the package, one per kind (imbalanced-learn style), run once at a public entry.
-
-Each raises ``ValueError`` naming the argument, what was expected and what was received.
-"""
+"""Input checks run once at a public entry; each ValueError names the argument, what was expected and received."""
 
 from __future__ import annotations
 

@@ -15,10 +15,7 @@ def _parse(version: str) -> tuple[int, ...]:
 
 
 def require(min_version: str) -> str:
-    """Return the version if it is at least ``min_version``; every notebook calls it first.
-
-    A notebook newer than the installed package then fails with an instruction, not an AttributeError.
-    """
+    """The version if it is at least ``min_version``: a notebook newer than the package fails with an instruction."""
     if not isinstance(min_version, str) or not _parse(min_version):
         raise ValueError(f"min_version must be a version string such as '0.1'; got {min_version!r} instead.")
     if _parse(__version__) < _parse(min_version):

@@ -20,8 +20,7 @@ PLAIN_CE = "plain CE (alpha=1, Delta=0)"
 def pairwise_risk(f: torch.Tensor, joint: torch.Tensor, alpha: torch.Tensor, log_delta: torch.Tensor) -> torch.Tensor:
     """R(f) = sum_{x,y} P(x, y) alpha_y log(1 + sum_{y' != y} exp(Delta_yy' + f_y'(x) - f_y(x))), the slide's loss.
 
-    Delta_yy' = log_delta[y'] - log_delta[y]; ``joint``: K x n_x P(y, x). Theorem 1 takes alpha_y =
-    delta_y / P(y); alpha = 1, Delta = 0 is softmax cross-entropy. Differentiable in the n_x x K ``f``.
+    Delta_yy' = log_delta[y'] - log_delta[y]; ``joint``: K x n_x P(y, x); alpha = 1, Delta = 0 is cross-entropy.
     """
     diff = f[:, None, :] - f[:, :, None] + log_delta[None, None, :] - log_delta[None, :, None]  # [x, y, y']
     diff = diff.masked_fill(torch.eye(f.shape[1], dtype=torch.bool)[None], float("-inf"))
@@ -29,10 +28,7 @@ def pairwise_risk(f: torch.Tensor, joint: torch.Tensor, alpha: torch.Tensor, log
 
 
 def minimise_pairwise_risk(joint, alpha, log_delta, *, max_iter: int = 3000) -> torch.Tensor:
-    """The n_x x K table f* minimising ``pairwise_risk`` (L-BFGS in float64 from f = 0).
-
-    Convex, but f is determined only up to a constant per x; its argmax per x is what a consistency check reads.
-    """
+    """The n_x x K table f* minimising ``pairwise_risk`` (L-BFGS, float64), unique up to a constant per x."""
     pxy, a, d = float64(joint, "joint", 2), float64(alpha, "alpha", 1), float64(log_delta, "log_delta", 1)
     f = torch.zeros(pxy.shape[1], pxy.shape[0], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([f], max_iter=max_iter, tolerance_grad=1e-12, tolerance_change=1e-14,
@@ -68,9 +64,8 @@ class FisherCheck:
 def fisher_consistency(priors, p_x_given_y, deltas: dict) -> FisherCheck:
     """Minimise Theorem 1's pairwise risk for each ``deltas[name]`` and plain CE; compare with the balanced Bayes rule.
 
-    delta (K, > 0) gives alpha_y = delta_y / P(y), Delta_yy' = log(delta_y' / delta_y): consistent for every
-    delta (delta = P(y): logit adjustment; 1: inverse-prior weighting); ``PLAIN_CE`` (alpha = 1, Delta = 0)
-    is the counter-example. Notebook 08, section 4.
+    alpha_y = delta_y / P(y), Delta_yy' = log(delta_y' / delta_y) is consistent for every delta > 0 (P(y): logit
+    adjustment; 1: inverse-prior weighting); ``PLAIN_CE`` is the counter-example. Notebook 08, section 4.
     """
     pri, cond = float64(priors, "priors", 1), float64(p_x_given_y, "p_x_given_y", 2)
     if pri.numel() < 2 or bool((pri <= 0).any()) or abs(float(pri.sum()) - 1) > 1e-6:

@@ -15,10 +15,9 @@ from ltutorial import metrics
 from ltutorial._validation import check_labels
 
 def threshold_moving(probs, cost_matrix):
-    """Zhou & Liu (TKDE 2006): ``p*_k = p_k * sum_k' C[k][k'] / eta``, eta renormalising each row to 1.
+    """Zhou & Liu (TKDE 2006): p*_k = p_k sum_k' C[k][k'] / eta (eta: row sum 1); C is K x K or its K row sums.
 
-    ``cost_matrix``: K x K, or the K per-class costs (its row sums). The argmax is the moved decision, the
-    exact Bayes decision when each row's off-diagonal costs are equal. numpy or torch in, same type out.
+    The argmax is the exact Bayes decision when each row's off-diagonal costs are equal. numpy or torch in and out.
     """
     p = as_float_tensor(probs, "probs", ndim=2)
     if bool((p < 0).any()):
@@ -36,20 +35,14 @@ def threshold_moving(probs, cost_matrix):
 
 
 def logit_adjust(logits, class_priors, tau: float = 1.0):
-    """Post-hoc logit adjustment (Menon et al., ICLR 2021): ``z_k - tau * log(pi_k)``; tau = 1 is balanced Bayes.
-
-    ``class_priors``: training frequencies pi_k (counts are normalised). numpy or torch in, same type out.
-    """
+    """Post-hoc logit adjustment z_k - tau log pi_k (Menon et al., ICLR 2021); pi from priors or counts."""
     z = as_float_tensor(logits, "logits", ndim=2)
     return like(z - check_tau(tau) * torch.log(check_priors(class_priors, z.shape[1], z)), logits)
 
 
 def cost_matrix_for_logit_adjustment(class_priors, tau: float = 1.0):
-    """The cost matrix that makes ``threshold_moving`` equal ``logit_adjust``: row k sums to pi_k^(-tau).
-
-    Zero diagonal, equal off-diagonal entries: ``softmax(z)_k * pi_k^(-tau)`` renormalised is
-    ``softmax(z_k - tau log pi_k)``. numpy or torch in, same type out. Notebooks 03 and 08.
-    """
+    """The cost matrix (zero diagonal, equal off-diagonal entries, row k summing to pi_k^-tau) that makes
+    ``threshold_moving`` equal ``logit_adjust``: softmax(z)_k pi_k^-tau renormalised is softmax(z_k - tau log pi_k)."""
     pri = as_float_tensor(class_priors, "class_priors")
     if pri.ndim != 1 or pri.numel() < 2:
         raise ValueError(f"class_priors must be 1-D with at least 2 classes; got shape {tuple(pri.shape)} instead.")
@@ -60,7 +53,7 @@ def cost_matrix_for_logit_adjustment(class_priors, tau: float = 1.0):
 
 
 def softmax(logits):
-    """Row-wise softmax, numpy or torch in, same type out (notebook 03)."""
+    """Row-wise softmax (notebook 03)."""
     return like(torch.softmax(as_float_tensor(logits, "logits"), dim=-1), logits)
 
 
@@ -83,10 +76,7 @@ class TauSweep:
 
 
 def tau_sweep(logits, labels, class_priors, taus) -> TauSweep:
-    """Balanced and per-class accuracy of ``argmax_k z_k - tau log(pi_k)`` (``logit_adjust``) for each tau.
-
-    tau = 0: the model as trained. Tune tau on held-out data: on the test set (notebook 08) it is optimistic.
-    """
+    """Balanced and per-class accuracy of argmax_k z_k - tau log pi_k for each tau (0: as trained; notebook 08)."""
     z = as_float_tensor(logits, "logits", ndim=2)
     y = check_labels(labels, name="labels", num_classes=z.shape[1]).cpu().numpy()
     if y.shape[0] != z.shape[0]:

@@ -20,10 +20,7 @@ LINEAR_MODEL = LogisticRegression(max_iter=2000)  # the linear base model of the
 
 
 class COG:
-    """Local clustering for rare class analysis (``oversample=True``: COG-OS), with scikit-learn's API.
-
-    ``n_clusters`` sub-classes for every class but the smallest; ``device``: where k-means runs (None: where X lives).
-    """
+    """COG (``oversample=True``: COG-OS) with ``n_clusters`` sub-classes for every class but the smallest."""
 
     def __init__(self, n_clusters=3, oversample: bool = False, base_estimator=None, random_state=None, device=None):
         self.n_clusters, self.oversample, self.base_estimator = n_clusters, oversample, base_estimator

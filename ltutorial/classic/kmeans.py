@@ -23,10 +23,7 @@ class KMeansResult:
 
 
 def kmeans(X, n_clusters: int, *, n_init: int = 3, random_state=None, device=None) -> KMeansResult:
-    """The best of ``n_init`` k-means++ starts of Lloyd's iterations, in float32 on ``device`` (None: where X lives).
-
-    numpy or torch in, the same type out; CPU draws seeded with ``random_state`` (same seed, same clusters).
-    """
+    """The best of ``n_init`` k-means++ starts of Lloyd's iterations, in float32 on ``device`` (None: where X lives)."""
     k, n_init = check_positive_int(n_clusters, name="n_clusters"), check_positive_int(n_init, name="n_init")
     check_random_state(random_state)
     is_numpy = not isinstance(X, torch.Tensor)

@@ -21,10 +21,7 @@ REGRET_METHODS = ("plug-in, threshold p_hat", "plug-in, threshold 1/2", "weighte
 
 
 class PlugInClassifier:
-    """Predict ``classes_[1]`` when ``eta_hat(x) > threshold_``: p_hat ("empirical"), 0.5 ("half") or a number.
-
-    ``estimator``: a classifier with ``predict_proba`` (default logistic regression). Notebook 05.
-    """
+    """Predict ``classes_[1]`` when ``eta_hat(x) > threshold_``: p_hat ("empirical"), 0.5 ("half") or a number."""
 
     def __init__(self, estimator=None, threshold="empirical"):
         self.estimator, self.threshold = estimator, threshold
@@ -55,11 +52,7 @@ class PlugInClassifier:
 
 
 class WeightedERMClassifier:
-    """Empirically balanced ERM: a fit weighted by n / (K n_y) (scikit-learn's "balanced"), predicted at 0.5.
-
-    Binary: 1/(2 p_hat) for positives, 1/(2 (1 - p_hat)) for negatives. ``estimator``: a classifier whose
-    ``fit`` takes ``sample_weight``. Notebook 05.
-    """
+    """Empirically balanced ERM: a fit weighted by n / (K n_y) (binary: 1/(2 p_hat), 1/(2 (1 - p_hat))), cut at 0.5."""
 
     def __init__(self, estimator=None):
         self.estimator = estimator
@@ -82,10 +75,8 @@ class WeightedERMClassifier:
 
 
 def linear_rule_balanced_accuracy(problem, w, b) -> float:
-    """Exact BA of "predict 1 iff w.x + b > 0" when X | y ~ N(mu_y, Sigma) (a ``GaussianBinaryProblem``).
-
-    With s = sqrt(w' Sigma w): TPR = Phi((w.mu1 + b) / s), TNR = Phi(-(w.mu0 + b) / s), BA = (TPR + TNR) / 2.
-    """
+    """Exact BA of "1 iff w.x + b > 0" when X | y ~ N(mu_y, Sigma): (Phi((w.mu1 + b) / s) + Phi(-(w.mu0 + b) / s)) / 2,
+    s = sqrt(w' Sigma w)."""
     w = np.asarray(w, dtype=np.float64).reshape(-1)
     if w.shape != (problem.dim,):
         raise ValueError(f"w must have {problem.dim} entries; got shape {w.shape} instead.")
@@ -96,11 +87,8 @@ def linear_rule_balanced_accuracy(problem, w, b) -> float:
 
 
 def balanced_accuracy_regret(problem, sample_sizes, repeats: int = 5, random_state=None) -> dict:
-    """``{method: (len(sample_sizes), repeats) array}`` of BA(Bayes) - BA(rule) for ``REGRET_METHODS``, plus "n".
-
-    Exact, free of test-set noise: each repeat draws n points and fits logistic regression (plug-in at p_hat,
-    b - logit(p_hat), and at 1/2) and class-weighted logistic regression.
-    """
+    """``{method: (len(sample_sizes), repeats) array}`` of the exact regret BA(Bayes) - BA(rule) for
+    ``REGRET_METHODS``, plus "n"; each repeat fits the three rules on n fresh points."""
     repeats, seed = check_positive_int(repeats, name="repeats"), check_random_state(random_state)
     ns = [check_positive_int(n, name="sample_sizes", minimum=10) for n in sample_sizes]
     bayes, base = problem.balanced_accuracy("balanced_accuracy"), 0 if seed is None else seed

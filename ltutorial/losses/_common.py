@@ -1,7 +1,7 @@
 """The base of the long-tailed losses and plain cross-entropy (ERM): l = -log softmax(z)_y. Notebooks 06-09.
 
-Losses compute in float32 (bfloat16 logits would lose the small log-prior shifts and margins) and keep
-per-class state in buffers that epoch hooks change in place: ``.to(device)`` moves it, a CUDA graph sees it.
+Losses compute in float32 (bfloat16 would lose the small log-prior shifts) with per-class state in buffers that
+epoch hooks change in place (a CUDA graph sees it).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def log_priors(counts: torch.Tensor) -> torch.Tensor:
 
 
 class LongTailLoss(nn.Module):
-    """Base class: the validated ``class_counts`` (float32 buffer), input shape checks, float32 compute."""
+    """Base class: the validated ``class_counts`` buffer, input shape checks, float32 compute."""
 
     def __init__(self, class_counts=None):
         super().__init__()

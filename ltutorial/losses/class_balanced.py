@@ -1,9 +1,8 @@
 """Class-balanced loss CB(z, y) = (1 - beta) / (1 - beta^{n_y}) L(z, y) = L(z, y) / E_{n_y}, and the focal
-loss FL = -(1 - p_y)^gamma log p_y. Notebooks 06, 07.
+loss FL = -(1 - p_y)^gamma log p_y, with E_n = (1 - beta^n) / (1 - beta) the effective number. Notebooks 06, 07.
 
-E_n = (1 - beta^n) / (1 - beta) is the effective number of samples (beta = (N - 1) / N, E_n -> n as
-beta -> 1). Cui et al., "Class-balanced loss based on effective number of samples", CVPR 2019; Lin et al.,
-"Focal loss for dense object detection", ICCV 2017.
+Cui et al., "Class-balanced loss based on effective number of samples", CVPR 2019; Lin et al., "Focal loss for
+dense object detection", ICCV 2017.
 """
 
 from __future__ import annotations
@@ -22,10 +21,7 @@ __all__ = ["ClassBalancedLoss", "FocalLoss", "effective_number", "class_balanced
 
 
 class ClassBalancedLoss(LongTailLoss):
-    """CB loss (1/B) sum_i alpha_{y_i} L_i, L softmax CE, one-vs-all sigmoid BCE or sigmoid focal (``loss_type``).
-
-    Divided by the batch size B, as the paper's code (and so its numbers); sigmoid and focal use ``init_sigmoid_bias``.
-    """
+    """CB loss (1/B) sum_i alpha_{y_i} L_i (over B, as the paper's code), L softmax CE, sigmoid BCE or focal."""
 
     normalization = "batch"  # read by train.distributed.loss_share: the batch size, not sum_i alpha_{y_i}
 
@@ -86,10 +82,7 @@ def effective_number(class_counts, beta: float = 0.9999) -> torch.Tensor:
 
 
 def class_balanced_weights(class_counts, beta: float = 0.9999) -> torch.Tensor:
-    """alpha_y = 1 / E_{n_y} normalised to sum to C (float32), as the CB and LDAM-DRW code. Notebooks 06, 07.
-
-    Summing to C keeps the loss on the plain loss's scale; CIFAR-10-LT (rho 100), beta 0.9999: head 0.0506, tail 3.993.
-    """
+    """alpha_y = 1 / E_{n_y} summing to C (float32), as the CB and LDAM-DRW code; CIFAR-10-LT: head 0.051, tail 3.99."""
     w = 1.0 / effective_number(class_counts, beta)
     return (w * (w.numel() / w.sum())).to(torch.float32)
 

@@ -18,10 +18,7 @@ __all__ = ["LDAMLoss", "DeferredReweighting", "ldam_margins"]
 
 
 class LDAMLoss(LongTailLoss):
-    """LDAM loss: CE on s (z - Delta_y e_y), weighted by the ``weight`` buffer (ones; ``DeferredReweighting`` fills it).
-
-    Delta = ``ldam_margins(class_counts, max_m)``; s = 30 for the paper's cosine classifier (``resnet32(normed=True)``).
-    """
+    """LDAM loss: CE on s (z - Delta_y e_y) weighted by ``weight`` (DRW fills it); s = 30 with a cosine classifier."""
 
     def __init__(self, class_counts, max_m: float = 0.5, s: float = 30.0, weight=None):
         super().__init__(class_counts)
@@ -38,10 +35,7 @@ class LDAMLoss(LongTailLoss):
 
 
 class DeferredReweighting:
-    """DRW epoch hook: ``loss.weight`` = 1 for the 0-based epoch t < ``start_epoch``, ``class_balanced_weights`` after.
-
-    LDAM-DRW switches at 160 of 200, the first lr drop; written in place so a captured CUDA graph sees it. Notebook 07.
-    """
+    """DRW epoch hook: ``loss.weight`` = 1 for epoch t < ``start_epoch`` (160 of 200), class-balanced after."""
 
     def __init__(self, loss, class_counts, start_epoch: int = 160, beta: float = 0.9999):
         weight = getattr(loss, "weight", None)

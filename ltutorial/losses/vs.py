@@ -18,10 +18,10 @@ __all__ = ["VSLoss", "TLAADRW", "vs_scales", "adrw_weights"]
 
 
 class VSLoss(LongTailLoss):
-    """VS loss: CE on z'_j = beta_j z_j + Delta_j, buffers ``scale`` (beta), ``shift`` (Delta), ``weight`` (alpha).
+    """VS loss: CE on z'_j = beta_j z_j + Delta_j weighted by alpha, buffers ``scale``, ``shift``, ``weight``.
 
-    Mean sum_i alpha_{y_i} l_i / sum_i alpha_{y_i} (the official code's ``weight=``). Defaults gamma 0.2, tau 1.0:
-    the official argparse defaults are gamma 0.3, tau 1.0, but its README's CIFAR-10-LT run uses gamma 0.2.
+    Defaults gamma 0.2, tau 1.0: the official argparse defaults are gamma 0.3, tau 1.0, but its README's CIFAR-10-LT
+    run uses gamma 0.2.
     """
 
     def __init__(self, class_counts, gamma: float = 0.2, tau: float = 1.0, weight=None):
@@ -38,11 +38,8 @@ class VSLoss(LongTailLoss):
 
 
 class TLAADRW:
-    """Algorithm 1 as an epoch hook on a ``VSLoss``: VS (alpha = 1) for epoch t < t0, then TLA + ADRW (line 7).
-
-    From t0 (0-based; DDC: 160 of 200, at the lr drop): beta = 1, Delta = tau_after log pi (None: the loss's tau),
-    alpha = ``adrw_weights(class_counts, nu)`` (nu 0.15: DDC's CIFAR-10-LT tuning), written in place.
-    """
+    """Algorithm 1 as an epoch hook on a ``VSLoss``: VS (alpha = 1) for epoch t < t0 (160 of 200), then TLA + ADRW:
+    beta = 1, Delta = tau_after log pi (None: the loss's tau), alpha = ``adrw_weights(class_counts, nu)``."""
 
     def __init__(self, loss, class_counts, t0: int = 160, tau_after: float | None = None, nu: float = 0.15):
         if not isinstance(loss, VSLoss):

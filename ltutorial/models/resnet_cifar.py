@@ -13,10 +13,7 @@ __all__ = ["NormedLinear", "ClassifierMixin", "classifier_head", "BasicBlock", "
 
 
 class NormedLinear(nn.Module):
-    """Cosine classifier z_j = <x / ||x||, w_j / ||w_j||> in [-1, 1], LDAM's last layer (Cao et al. 2019; notebook 07).
-
-    No bias; the loss scales by s. Weight (in_features x out_features), uniform(-1, 1) with unit columns.
-    """
+    """Cosine classifier z_j = <x / ||x||, w_j / ||w_j||> in [-1, 1], no bias, LDAM's last layer (notebook 07)."""
 
     def __init__(self, in_features: int, out_features: int):
         super().__init__()
@@ -53,11 +50,8 @@ def classifier_head(feature_dim: int, num_classes: int, normed: bool) -> nn.Modu
 
 
 class BasicBlock(nn.Module):
-    """ReLU(BN(conv3x3(ReLU(BN(conv3x3(x))))) + shortcut(x)) (He et al., CVPR 2016).
-
-    Where the shape changes, option "A" subsamples and zero-pads the channels (no parameters, §4.2),
-    option "B" projects with a 1x1 conv + BN.
-    """
+    """ReLU(BN(conv3x3(ReLU(BN(conv3x3(x))))) + shortcut(x)) (He et al., CVPR 2016); where the shape changes,
+    option "A" subsamples and zero-pads the channels (§4.2), option "B" projects with a 1x1 conv + BN."""
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1, option: str = "A"):
         super().__init__()
@@ -85,10 +79,8 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(ClassifierMixin, nn.Module):
-    """CIFAR ResNet of depth 6n + 2: conv3x3 stem, three stages of n option-A blocks (16/32/64), average pool, fc.
-
-    Kaiming-normal init of conv and linear weights, as in the LDAM-DRW code (Cao et al. 2019).
-    """
+    """CIFAR ResNet of depth 6n + 2: conv3x3 stem, three stages of n option-A blocks (16/32/64), average pool, fc,
+    Kaiming-normal init as in the LDAM-DRW code."""
 
     def __init__(self, depth: int = 32, num_classes: int = 10, normed: bool = False, in_channels: int = 3):
         super().__init__()
