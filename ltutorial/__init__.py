@@ -1,7 +1,4 @@
-"""ltutorial: the companion package to *Trustworthy Machine Learning on Imbalanced Data*.
-
-The notebooks import it as ``import ltutorial as lt``; sub-packages load lazily (``lt.data``, ``lt.losses`` ...).
-"""
+"""ltutorial, the companion package to *Trustworthy Machine Learning on Imbalanced Data*; sub-packages load lazily."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """Fisher consistency for the balanced error, checked numerically on a small discrete problem (notebook 08).
 
-Priors P(y) (K) and class-conditionals P(x|y) (K x n_x) make a scorer an n_x x K table f, so a loss's
-population risk is minimised directly and its argmax compared with the balanced Bayes rule
-argmax_y P(y|x) / P(y) (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021, Theorem 1).
+A scorer on n_x points is an n_x x K table f: a loss's population risk is minimised directly and its argmax compared
+with the balanced Bayes rule argmax_y P(y|x) / P(y) (Menon et al., ICLR 2021, Theorem 1).
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""k-means in torch on any device: Lloyd's iterations minimising sum_i ||x_i - c_l(i)||^2, k-means++ seeding.
-
-COG (notebook 04) splits a large class into sub-classes with it.
-"""
+"""k-means in torch (COG, notebook 04): Lloyd's iterations minimising sum_i ||x_i - c_l(i)||^2, k-means++ seeding."""
 
 from __future__ import annotations
 
@@ -19,7 +16,6 @@ class KMeansResult:
     centers: object  # k x d, the type of the input X
     labels: object  # n, int64, the type of the input X
     inertia: float  # sum of squared distances to the assigned centres
-    n_iter: int
 
 
 def kmeans(X, n_clusters: int, *, n_init: int = 3, random_state=None, device=None) -> KMeansResult:
@@ -44,17 +40,17 @@ def kmeans(X, n_clusters: int, *, n_init: int = 3, random_state=None, device=Non
         # would otherwise make CPU and GPU pick differently permuted labels
         if best is None or res[2] < best[2] * (1 - 1e-5):
             best = res
-    centers, labels, inertia, it = best
+    centers, labels, inertia = best
     if is_numpy:
-        return KMeansResult(centers.cpu().numpy(), labels.cpu().numpy(), inertia, it)
-    return KMeansResult(centers.to(X.device), labels.to(X.device), inertia, it)
+        return KMeansResult(centers.cpu().numpy(), labels.cpu().numpy(), inertia)
+    return KMeansResult(centers.to(X.device), labels.to(X.device), inertia)
 
 
 def lloyd(X: torch.Tensor, centers: torch.Tensor, n_iter: int = 100, tol: float = 1e-6):
     """Lloyd's iterations: assign each point to its nearest centre, move each centre to its points' mean."""
-    k, it = centers.shape[0], 0
+    k = centers.shape[0]
     scale = float(X.var(dim=0).mean()) if X.shape[0] > 1 else 1.0
-    for it in range(1, n_iter + 1):
+    for _ in range(n_iter):
         d = sq_dists(X, centers)
         labels = d.argmin(dim=1)
         counts = torch.bincount(labels, minlength=k)
@@ -67,7 +63,7 @@ def lloyd(X: torch.Tensor, centers: torch.Tensor, n_iter: int = 100, tol: float 
             break
     d = sq_dists(X, centers)
     labels = d.argmin(dim=1)
-    return centers, labels, float(d.gather(1, labels.unsqueeze(1)).sum()), it
+    return centers, labels, float(d.gather(1, labels.unsqueeze(1)).sum())
 
 
 def plus_plus(X: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:

@@ -1,8 +1,7 @@
 """Balanced-accuracy-consistent binary classifiers and their exact regret (Menon et al., ICML 2013): notebook 05.
 
-The Bayes rule for AM = (TPR + TNR) / 2 is eta(x) > p, with eta(x) = P(y=1|x), p = P(y=1): the base rate,
-not 1/2. Plug-in (the slide's Algorithm 1): eta_hat from a proper loss, thresholded at p_hat; empirically
-balanced ERM: weights 1/(2 p_hat) and 1/(2 (1 - p_hat)), threshold 0.
+The Bayes rule for AM = (TPR + TNR) / 2 is eta(x) > p = P(y=1), not 1/2: the plug-in (the slide's Algorithm 1)
+thresholds eta_hat at p_hat; empirically balanced ERM weights 1/(2 p_hat) and 1/(2 (1 - p_hat)).
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""Long-tailed losses, ``loss(logits, targets)`` -> batch mean: CE, focal, class-balanced, LDAM, logit adjustment,
-VS; epoch hooks ``hook(state)`` switch their buffers in place: ``DeferredReweighting`` (DRW) and ``TLAADRW``
-(Algorithm 1's VS -> TLA + ADRW). Notebooks 06-09.
-"""
+"""Long-tailed losses ``loss(logits, targets)`` and epoch hooks ``hook(state)`` (DRW, TLA + ADRW). Notebooks 06-09."""
 
 from ltutorial.losses._common import CrossEntropyLoss
 from ltutorial.losses.class_balanced import (ClassBalancedLoss, FocalLoss, class_balanced_weights,

@@ -40,8 +40,7 @@ class ClassBalancedLoss(LongTailLoss):
 
 
 class FocalLoss(LongTailLoss):
-    """Focal loss, the batch mean; ``form="softmax"``: p_y = softmax(z)_y (the LDAM-DRW code), ``"sigmoid"``:
-    summed over the C one-vs-all outputs (the CB paper). gamma = 0 is cross-entropy."""
+    """Focal loss, the batch mean, on p_y = softmax(z)_y (LDAM-DRW code) or over C one-vs-all sigmoids (CB paper)."""
 
     def __init__(self, gamma: float = 1.0, *, form: str = "softmax"):
         super().__init__()
@@ -88,8 +87,7 @@ def class_balanced_weights(class_counts, beta: float = 0.9999) -> torch.Tensor:
 
 
 def init_sigmoid_bias(model: nn.Module, num_classes: int) -> nn.Linear:
-    """Set the last ``nn.Linear``'s bias to -log(C - 1), so sigmoid outputs start near 1/C (the CB paper's
-    sigmoid and focal runs: else the C - 1 negative terms dominate the first steps); returns the layer."""
+    """The last ``nn.Linear`` with its bias set to -log(C - 1), so sigmoid outputs start near 1/C (the CB paper)."""
     last = next((m for m in reversed(list(model.modules())) if isinstance(m, nn.Linear)), None)
     if last is None or last.bias is None or last.out_features != num_classes:
         raise ValueError(f"model must end in an nn.Linear with a bias and {num_classes} outputs; got "

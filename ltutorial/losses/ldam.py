@@ -1,8 +1,6 @@
 """LDAM: l = -log[e^{z_y - Delta_y} / (e^{z_y - Delta_y} + sum_{j != y} e^{z_j})], Delta_j = K / n_j^{1/4}.
 
-Deferred re-weighting (DRW) switches the class weights to the class-balanced ones at the first lr drop
-(LDAM-DRW). Cao et al., "Learning imbalanced datasets with label-distribution-aware margin loss",
-NeurIPS 2019. Notebooks 07, 09.
+DRW switches to class-balanced weights at the first lr drop (LDAM-DRW). Cao et al., NeurIPS 2019. Notebooks 07, 09.
 """
 
 from __future__ import annotations

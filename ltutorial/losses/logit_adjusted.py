@@ -1,8 +1,7 @@
 """Logit-adjusted loss: l = -log[e^{z_y + tau log pi_y} / sum_j e^{z_j + tau log pi_j}]. Notebooks 08, 09.
 
-= log[1 + sum_{j != y} (pi_j / pi_y)^tau e^{z_j - z_y}], pi_j = n_j / N; Fisher consistent for the balanced
-error at tau = 1 (Theorem 1 with delta = pi). Menon et al., "Long-tail learning via logit adjustment",
-ICLR 2021. Balanced Softmax (Ren et al., NeurIPS 2020) is tau = 1. Post-hoc: ``posthoc.logit_adjust``.
+Fisher consistent for the balanced error at tau = 1 (Menon et al., ICLR 2021, Theorem 1; Balanced Softmax, Ren et
+al., NeurIPS 2020). Post-hoc: ``posthoc.logit_adjust``.
 """
 
 from __future__ import annotations

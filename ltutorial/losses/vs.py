@@ -1,10 +1,8 @@
 """VS loss: L_VS = -alpha_y log[e^{beta_y z_y + Delta_y} / sum_j e^{beta_j z_j + Delta_j}]. Notebook 09.
 
-beta_j = (n_j / n_max)^gamma (multiplicative, CDT at tau = 0), Delta_j = tau log pi_j (additive, LA at
-gamma = 0). Kini et al., "Label-imbalanced and group-sensitive classification under overparameterization",
-NeurIPS 2021. ``TLAADRW`` is Algorithm 1 of Wang et al., "A unified generalization analysis of re-weighting
-and logit-adjustment for imbalanced learning", NeurIPS 2023: VS until T0, then beta = 1 (truncated LA) and
-alpha_y proportional to pi_y^{-nu} (adaptive re-weighting, ADRW).
+beta_j = (n_j / n_max)^gamma (CDT at tau = 0), Delta_j = tau log pi_j (LA at gamma = 0); Kini et al., NeurIPS 2021.
+``TLAADRW``: Algorithm 1 of Wang et al., NeurIPS 2023, VS until T0, then beta = 1 (truncated LA) and alpha_y
+proportional to pi_y^{-nu} (adaptive re-weighting, ADRW).
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Models: CIFAR ResNets of the long-tail papers, a small CPU CNN, torchvision's ImageNet ResNets, and ``MODELS``.
 
-Every model has ``forward_features(x)`` -> (N, feature_dim), ``feature_dim`` and its last layer ``fc`` (alias
-``classifier``), so probes can swap the head; ``normed=True`` makes ``fc`` LDAM's cosine :class:`NormedLinear`.
+Each has ``forward_features(x)`` -> (N, ``feature_dim``) and a last layer ``fc`` (``normed=True``: LDAM's cosine head).
 """
 
 from __future__ import annotations

@@ -19,13 +19,8 @@ class NormedLinear(nn.Module):
         super().__init__()
         self.in_features = check_positive_int(in_features, name="in_features")
         self.out_features = check_positive_int(out_features, name="out_features")
-        self.weight = nn.Parameter(torch.empty(in_features, out_features))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        with torch.no_grad():
-            self.weight.uniform_(-1, 1)
-            self.weight.div_(self.weight.norm(dim=0, keepdim=True).clamp_min(1e-12))
+        w = torch.empty(in_features, out_features).uniform_(-1, 1)  # unit columns, as the LDAM-DRW code
+        self.weight = nn.Parameter(w / w.norm(dim=0, keepdim=True).clamp_min(1e-12))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # fp32 even under autocast: LDAM multiplies by s = 30, and a bf16 cosine would put ~0.1 noise on each logit
@@ -34,11 +29,7 @@ class NormedLinear(nn.Module):
 
 
 class ClassifierMixin:
-    """``classifier`` as an alias of ``fc``, and ``forward = fc(forward_features(x))``."""
-
-    @property
-    def classifier(self) -> nn.Module:
-        return self.fc
+    """``forward = fc(forward_features(x))``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.forward_features(x))
@@ -79,8 +70,7 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(ClassifierMixin, nn.Module):
-    """CIFAR ResNet of depth 6n + 2: conv3x3 stem, three stages of n option-A blocks (16/32/64), average pool, fc,
-    Kaiming-normal init as in the LDAM-DRW code."""
+    """CIFAR ResNet of depth 6n + 2: three stages of n option-A blocks (16/32/64), Kaiming init as the LDAM-DRW code."""
 
     def __init__(self, depth: int = 32, num_classes: int = 10, normed: bool = False, in_channels: int = 3):
         super().__init__()
