@@ -17,10 +17,8 @@ PLAIN_CE = "plain CE (alpha=1, Delta=0)"
 
 
 def pairwise_risk(f: torch.Tensor, joint: torch.Tensor, alpha: torch.Tensor, log_delta: torch.Tensor) -> torch.Tensor:
-    """R(f) = sum_{x,y} P(x, y) alpha_y log(1 + sum_{y' != y} exp(Delta_yy' + f_y'(x) - f_y(x))), the slide's loss.
-
-    Delta_yy' = log_delta[y'] - log_delta[y]; ``joint``: K x n_x P(y, x); alpha = 1, Delta = 0 is cross-entropy.
-    """
+    """The slide's R(f) = sum_{x,y} P(x, y) alpha_y log(1 + sum_{y' != y} exp(Delta_yy' + f_y'(x) - f_y(x))),
+    Delta_yy' = log_delta[y'] - log_delta[y], ``joint`` = P(y, x) (K x n_x); alpha = 1, Delta = 0 is CE."""
     diff = f[:, None, :] - f[:, :, None] + log_delta[None, None, :] - log_delta[None, :, None]  # [x, y, y']
     diff = diff.masked_fill(torch.eye(f.shape[1], dtype=torch.bool)[None], float("-inf"))
     return (joint.T * (alpha[None, :] * torch.log1p(torch.exp(diff).sum(-1)))).sum()
@@ -61,11 +59,8 @@ class FisherCheck:
 
 
 def fisher_consistency(priors, p_x_given_y, deltas: dict) -> FisherCheck:
-    """Minimise Theorem 1's pairwise risk for each ``deltas[name]`` and plain CE; compare with the balanced Bayes rule.
-
-    alpha_y = delta_y / P(y), Delta_yy' = log(delta_y' / delta_y) is consistent for every delta > 0 (P(y): logit
-    adjustment; 1: inverse-prior weighting); ``PLAIN_CE`` is the counter-example. Notebook 08, section 4.
-    """
+    """Minimise Theorem 1's risk per delta in ``deltas`` (alpha_y = delta_y / P(y), Delta_yy' = log(delta_y' / delta_y):
+    consistent for every delta > 0) and for ``PLAIN_CE``, the counter-example; compare with the balanced Bayes rule."""
     pri, cond = float64(priors, "priors", 1), float64(p_x_given_y, "p_x_given_y", 2)
     if pri.numel() < 2 or bool((pri <= 0).any()) or abs(float(pri.sum()) - 1) > 1e-6:
         raise ValueError(f"priors must hold >= 2 positive probabilities summing to 1; got {pri.tolist()} instead.")

@@ -1,7 +1,6 @@
 """Post-hoc corrections of a trained classifier's outputs: threshold-moving (notebook 03), logit adjustment (03, 08).
 
-Cost matrix (the slide's and Zhou & Liu's): ``C[k][k']`` is the cost of predicting k' for an example of TRUE
-class k; rows are the true class (as in scikit-learn's ``confusion_matrix``), the diagonal usually 0.
+``C[k][k']`` is the cost of predicting k' for TRUE class k (rows: the true class, as in ``confusion_matrix``).
 """
 
 from __future__ import annotations
@@ -15,10 +14,8 @@ from ltutorial import metrics
 from ltutorial._validation import check_labels
 
 def threshold_moving(probs, cost_matrix):
-    """Zhou & Liu (TKDE 2006): p*_k = p_k sum_k' C[k][k'] / eta (eta: row sum 1); C is K x K or its K row sums.
-
-    The argmax is the exact Bayes decision when each row's off-diagonal costs are equal. numpy or torch in and out.
-    """
+    """Zhou & Liu (TKDE 2006): p*_k = p_k sum_k' C[k][k'] / eta (eta: row sum 1), C K x K or its K row sums; the
+    argmax is the exact Bayes decision when each row's off-diagonal costs are equal."""
     p = as_float_tensor(probs, "probs", ndim=2)
     if bool((p < 0).any()):
         raise ValueError("probs must be non-negative probabilities; got negative values instead.")

@@ -16,8 +16,7 @@ def pick(profile: str, *, smoke, cpu, full, override=None):
 def supervised_settings(profile: str, dataset: str, *, epochs: int | None = None, width: int | None = None) -> dict:
     """Keyword arguments for ``lt.train.train_methods`` of notebooks 01, 03 and 06-09, one table for all of them.
 
-    ``full`` is the papers' recipe; ``cpu`` shows the slides' orderings in minutes (LDAM s = 16: at 30 the small
-    cosine head under-fits); digits-lt gets weight decay 5e-3 so its loss is not zero when DRW and TLA switch on.
+    ``cpu`` LDAM s = 16: at 30 the small cosine head under-fits; digits-lt weight decay 5e-3: the loss is not 0 at DRW.
     """
     small_data = dataset == "digits-lt"
     epochs = pick(profile, smoke=2, cpu=30 if small_data else 15, full=200, override=epochs)

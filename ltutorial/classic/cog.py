@@ -1,7 +1,6 @@
 """COG, Classification using lOcal clusterinG (Wu, Wu, Chen & Xiong, KDD 2007; Wu, Xiong & Chen, DMKD 2010).
 
-Phase I k-means splits each large class into sub-classes; II (COG-OS) replicates every sub-class up to the
-largest; III a linear model learns the sub-classes; IV maps a predicted sub-class to its class. Notebook 04.
+I k-means splits each large class, II (COG-OS) oversamples, III a linear model learns them, IV maps back (notebook 04).
 """
 
 from __future__ import annotations

@@ -36,8 +36,7 @@ def kmeans(X, n_clusters: int, *, n_init: int = 3, random_state=None, device=Non
     gen, best = make_generator(random_state), None
     for _ in range(n_init):
         res = lloyd(Xw, plus_plus(Xw, k, gen))
-        # a later start must be better by more than float noise: the same solution in another label order
-        # would otherwise make CPU and GPU pick differently permuted labels
+        # better by more than float noise: else CPU and GPU could pick the same solution with permuted labels
         if best is None or res[2] < best[2] * (1 - 1e-5):
             best = res
     centers, labels, inertia = best

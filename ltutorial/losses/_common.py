@@ -1,7 +1,6 @@
 """The base of the long-tailed losses and plain cross-entropy (ERM): l = -log softmax(z)_y. Notebooks 06-09.
 
-Losses compute in float32 (bfloat16 would lose the small log-prior shifts) with per-class state in buffers that
-epoch hooks change in place (a CUDA graph sees it).
+In float32 (bfloat16 would lose the small log-prior shifts), per-class state in buffers that hooks change in place.
 """
 
 from __future__ import annotations
@@ -45,8 +44,7 @@ class LongTailLoss(nn.Module):
         try:
             return super().__call__(*args, **kwargs)
         except (IndexError, RuntimeError):
-            # torch's index error names no argument: name "targets" (CPU only, a GPU raises a device-side
-            # assert), and only after a failure, so a valid step reads nothing back to the host.
+            # torch's error names no argument; only after a failure (CPU only), so a valid step never syncs
             named = dict(zip(("logits", "targets"), args), **kwargs)
             z, y = named.get("logits"), named.get("targets")
             if isinstance(y, torch.Tensor) and y.device.type == "cpu" and y.numel() and not y.is_floating_point():

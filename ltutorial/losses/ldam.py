@@ -47,8 +47,7 @@ class DeferredReweighting:
 
     def __call__(self, state) -> None:
         epoch = check_positive_int(getattr(state, "epoch", None), name="state.epoch", minimum=0)
-        w = self.deferred_weight
-        self.loss.weight.copy_(w if epoch >= self.start_epoch else torch.ones_like(w))
+        self.loss.weight.copy_(self.deferred_weight if epoch >= self.start_epoch else torch.ones_like(self.loss.weight))
 
 
 def ldam_margins(class_counts, max_m: float = 0.5) -> torch.Tensor:

@@ -18,8 +18,7 @@ __all__ = ["VSLoss", "TLAADRW", "vs_scales", "adrw_weights"]
 class VSLoss(LongTailLoss):
     """VS loss: CE on z'_j = beta_j z_j + Delta_j weighted by alpha, buffers ``scale``, ``shift``, ``weight``.
 
-    Defaults gamma 0.2, tau 1.0: the official argparse defaults are gamma 0.3, tau 1.0, but its README's CIFAR-10-LT
-    run uses gamma 0.2.
+    Defaults gamma 0.2, tau 1.0 as the official README's CIFAR-10-LT run (its argparse: gamma 0.3, tau 1.0).
     """
 
     def __init__(self, class_counts, gamma: float = 0.2, tau: float = 1.0, weight=None):

@@ -20,8 +20,7 @@ __all__ = ["MODELS", "build_model", "CifarResNet", "NormedLinear", "ResNet18Cifa
 
 
 class SmallCNN(ClassifierMixin, nn.Module):
-    """Three conv3x3-BN-ReLU stages of widths w, 2w, 4w, 2x2 max-pools between them, average pooling (w = 32: 94k
-    parameters, 10M multiply-adds per CIFAR image against ResNet-32's 69M)."""
+    """Three conv3x3-BN-ReLU stages of widths w, 2w, 4w, 2x2 max-pools between them, average pooling (w = 32: 94k)."""
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 32, normed: bool = False):
         super().__init__()
@@ -41,8 +40,7 @@ class SmallCNN(ClassifierMixin, nn.Module):
 
 
 class TorchvisionResNet(ClassifierMixin, nn.Module):
-    """torchvision's ResNet ``arch`` (random init) with our ``fc``: ResNeXt-50 32x4d for ImageNet-LT, ResNet-50 for
-    iNaturalist 2018 (Kang et al., ICLR 2020)."""
+    """torchvision's ``arch`` (random init) with our ``fc``: ResNeXt-50 for ImageNet-LT, ResNet-50 for iNaturalist."""
 
     def __init__(self, arch: str, num_classes: int, in_channels: int = 3, normed: bool = False):
         super().__init__()
