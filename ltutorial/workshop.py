@@ -164,8 +164,6 @@ def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir=None, stream
 
     stream = sys.stdout if stream is None else stream
     paths = select_notebooks(find_notebooks(notebooks_dir), only)
-    if not paths:
-        raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in {notebooks_dir}.")
     _nbgrader()  # fail before writing anything when nbgrader is missing
     out = check_writable_dir(out_dir, name="out")
     written = []
