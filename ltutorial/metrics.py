@@ -18,8 +18,8 @@ __all__ = ["accuracy", "confusion_matrix", "per_class_accuracy", "balanced_accur
 
 GROUPS = ("many", "medium", "few", "all")
 
-# Without num_classes, arrays are sized by the largest label: one stray huge label would allocate a vector
-# (or, for the confusion matrix, a square) of that size. Beyond these, pass num_classes.
+# Without num_classes, arrays are sized by the largest label: a stray huge label would allocate a vector (for the
+# confusion matrix a square) of that size. Beyond these, pass num_classes.
 MAX_INFERRED_CLASSES = 100_000
 MAX_INFERRED_MATRIX_CLASSES = 4_096
 
@@ -63,20 +63,16 @@ def macro_f1(y_true, y_pred) -> float:
 
 
 def shot_accuracy(y_true, y_pred, train_counts) -> dict:
-    """Mean per-class accuracy of the classes with > 100 (many), 20..100 (medium), < 20 (few) training images.
-
-    OLTR's thresholds (Liu et al. 2019); ``all`` is the balanced accuracy; an empty group is NaN.
-    """
+    """Mean per-class accuracy of the classes with > 100 (many), 20..100 (medium), < 20 (few) training images, and
+    ``all`` (the balanced accuracy); an empty group is NaN. OLTR's thresholds (Liu et al. 2019)."""
     counts = _train_counts(train_counts)
     acc = per_class_accuracy(y_true, y_pred, num_classes=counts.size)
     return _group_means(acc, {"many": counts > 100, "medium": (counts >= 20) & (counts <= 100), "few": counts < 20})
 
 
 def thirds_split(train_counts) -> dict[str, np.ndarray]:
-    """Class indices of the many / medium / few thirds: the floor(C/3) rarest are few, the next floor(C/3) medium.
-
-    Sorted by training count, ties in class order: CIFAR-10 gives 4/3/3, CIFAR-100 34/33/33.
-    """
+    """Class indices of the many / medium / few thirds: the floor(C/3) rarest are few, the next floor(C/3) medium,
+    ties in class order (CIFAR-10: 4/3/3, CIFAR-100: 34/33/33)."""
     counts = _train_counts(train_counts)
     order, k = np.argsort(-counts, kind="stable"), counts.size // 3
     n_many = counts.size - 2 * k
@@ -109,9 +105,7 @@ def group_mean_by_thirds(values, labels, train_counts) -> dict:
     ``labels=None``: ``values`` holds one value per class; T x N values give arrays of length T. Notebooks 10-12.
     """
     counts = _train_counts(train_counts)
-    if labels is not None:
-        return _group_means(class_mean(values, labels, num_classes=counts.size), thirds_split(counts))
-    per_class = _sample_values(values).numpy()
+    per_class = _sample_values(values).numpy() if labels is None else class_mean(values, labels, counts.size)
     if per_class.shape[-1] != counts.size:
         raise ValueError(f"values must hold one entry per class ({counts.size}, the length of train_counts) when "
                          f"labels is None; got shape {tuple(per_class.shape)} instead.")

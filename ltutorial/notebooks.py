@@ -1,9 +1,7 @@
-"""Run the tutorial notebooks headless with papermill: ``python -m ltutorial.notebooks`` / ``ltutorial notebooks``.
+"""Run the tutorial notebooks headless with papermill, e.g. ``ltutorial notebooks --only 01 03 --profile smoke``.
 
-Parameters, later ones winning: ``ci/notebook_params.yml``'s profile defaults, its notebook entry, ``-p NAME VALUE``.
-A name the ``parameters`` cell does not define is refused before anything runs (papermill only warns).
-
-    python -m ltutorial.notebooks --only 01 03 --profile smoke -p EPOCHS 5 --out build/mine
+Parameters, later ones winning: ``ci/notebook_params.yml``'s profile defaults, its notebook entry, ``-p NAME VALUE``;
+a name the ``parameters`` cell does not define is refused before anything runs (papermill only warns).
 """
 
 from __future__ import annotations
@@ -45,11 +43,14 @@ class NotebookResult:
 
 
 def find_notebooks(notebooks_dir: str | Path | None = None) -> list[Path]:
-    """All ``NN_slug.ipynb`` notebooks in ``notebooks_dir``, sorted by number."""
+    """All ``NN_slug.ipynb`` notebooks in ``notebooks_dir``, sorted by number; a folder without any is refused."""
     folder = Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR
     if not folder.is_dir():
         raise ValueError(f"notebooks_dir must be an existing folder; got {str(folder)!r} instead.")
-    return sorted(p for p in folder.iterdir() if NOTEBOOK_PATTERN.match(p.name))
+    paths = sorted(p for p in folder.iterdir() if NOTEBOOK_PATTERN.match(p.name))
+    if not paths:
+        raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in {str(folder)!r}.")
+    return paths
 
 
 def select_notebooks(paths: list[Path], only=None) -> list[Path]:
@@ -72,7 +73,7 @@ def resolve_profile(profile: str) -> str:
 
 
 def _cuda_available() -> bool:
-    import torch
+    import torch  # here, not at the top: `ltutorial notebooks --help` stays instant
 
     return torch.cuda.is_available()
 
@@ -173,17 +174,14 @@ def execute_notebook(path: Path, output: Path, parameters: dict, *, timeout: flo
 
 def run_notebooks(only=None, *, profile: str = "auto", parameters: dict | None = None, out_dir=None,
                   timeout: float | None = None, notebooks_dir=None, params_file=None, stream=None) -> list:
-    """Execute the selected notebooks one after another (every parameter set checked first), one printed line each;
-    a list of ``NotebookResult``. A failed notebook does not stop the others; kernels run with LTUTORIAL_PROGRESS=0
-    (progress widgets only add noise to a saved notebook)."""
+    """Execute the selected notebooks, every parameter set checked first; a ``NotebookResult`` and a line each.
+
+    A failed one does not stop the others; LTUTORIAL_PROGRESS=0, as progress widgets only clutter saved copies."""
     stream, resolved = sys.stdout if stream is None else stream, resolve_profile(profile)
     if timeout is not None:
         check_number(timeout, name="timeout", strict=True)
     config = load_params_config(params_file)
     paths = select_notebooks(find_notebooks(notebooks_dir), only)
-    if not paths:
-        raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in "
-                         f"{notebooks_dir or NOTEBOOKS_DIR}.")
     plans = [(p, notebook_parameters(p, resolved, config, parameters)) for p in paths]
     for path, params in plans:
         check_parameters(path, params)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ltutorial._validation import check_class_counts
+from ltutorial._validation import as_tensor, check_class_counts
 from ltutorial.metrics import GROUPS
 
 __all__ = ["plot_class_counts", "plot_longtail_profiles", "plot_per_class_accuracy", "plot_shot_accuracy",
@@ -56,10 +56,7 @@ def plot_per_class_accuracy(per_class_acc, class_counts, ax=None, label: str | N
 
 
 def plot_shot_accuracy(results: dict, ax=None, title: str | None = None):
-    """Grouped bars, one group per shot split and one bar per method of ``{method: shot_accuracy(...)}``.
-
-    A NaN (an empty group) is an empty bar marked "n/a". Notebooks 10-12.
-    """
+    """Grouped bars, a group per shot split, a bar per method of ``{method: shot_accuracy(...)}``, NaN as "n/a"."""
     if not isinstance(results, dict) or not results:
         raise ValueError(f"results must be a non-empty dict method -> {{group: accuracy}}; got {results!r} instead.")
     for method, res in results.items():
@@ -123,12 +120,7 @@ def _finish(ax, title: str | None, **props):
 
 
 def _numpy(x, name: str, ndim: int = 1) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a numeric array or tensor; got {type(x).__name__} instead.") from None
+    arr = as_tensor(x, name=name).detach().to("cpu", torch.float64).numpy()
     if arr.ndim != ndim or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty {ndim}-D array; got shape {arr.shape} instead.")
     return arr

@@ -1,8 +1,7 @@
 """Workshop hand-outs, ``ltutorial student --out DIR``: ``DIR/student/`` and ``DIR/instructor/``, outputs cleared.
 
-In a student copy each reference solution (between ``# BEGIN SOLUTION`` and ``# END SOLUTION``, found by the markers,
-removed by nbgrader's ``ClearSolutions``) becomes a stub that names the exercise and its answers, sets them to
-``None`` and raises ``NotImplementedError``; the check cell after it then fails with its hint.
+Each solution between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (nbgrader's ``ClearSolutions``) becomes a stub that
+names the exercise's answers, sets them to ``None`` and raises; the check cell after it then fails with its hint.
 """
 
 from __future__ import annotations
@@ -89,8 +88,7 @@ def _heading(cells, index: int, ordinal: int) -> tuple[int, str]:
 
 
 def find_exercises(nb) -> list[Exercise]:
-    """Every solution cell with its check cell (the next code cell, if it calls ``lt.exercises.check_*``); the answers
-    are the names the solution binds and the check reads, the task the comment line above the marker."""
+    """Every solution cell, its check (the next code cell, if it calls ``lt.exercises.check_*``) and its answers."""
     cells, exercises = nb.cells, []
     for i, cell in enumerate(cells):
         if cell.cell_type != "code" or BEGIN_MARKER not in cell.source:
@@ -164,8 +162,6 @@ def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir=None, stream
 
     stream = sys.stdout if stream is None else stream
     paths = select_notebooks(find_notebooks(notebooks_dir), only)
-    if not paths:
-        raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in {notebooks_dir}.")
     _nbgrader()  # fail before writing anything when nbgrader is missing
     out = check_writable_dir(out_dir, name="out")
     written = []
