@@ -17,15 +17,15 @@ from ltutorial.data.digits import load_digits_lt
 from ltutorial.data.images import ImageDataset, channel_mean_std, short_source
 from ltutorial.data.large_lt import (LARGE_LT, LargeLTDataset, find_large_lt_root, how_to_get_large_lt, load_large_lt,
                                       load_large_lt_pair)
-from ltutorial.data.longtail import PROFILES, check_profile, longtail_counts, longtail_indices
+from ltutorial.data.longtail import check_profile, longtail_counts, longtail_indices
 from ltutorial.data.prepare import EXPERIMENT_SIZES, downsample, prepare_experiment, stratified_subset
 from ltutorial.data.synthetic import (GaussianBinaryProblem, make_gaussian_mixture, make_imbalanced_gaussians,
-                                      make_longtail_blobs, make_multimodal_rare)
+                                      make_multimodal_rare)
 
-__all__ = ["DATASETS", "EXPERIMENT_SIZES", "ImageDataset", "LARGE_LT", "LargeLTDataset", "PROFILES",
+__all__ = ["DATASETS", "EXPERIMENT_SIZES", "ImageDataset", "LARGE_LT", "LargeLTDataset",
            "GaussianBinaryProblem", "channel_mean_std", "downsample", "find_cifar_root", "load_dataset",
            "load_large_lt", "longtail_counts", "longtail_indices", "make_gaussian_mixture", "make_imbalanced_gaussians",
-           "make_longtail_blobs", "make_multimodal_rare", "prepare_experiment", "resolve_dataset", "short_source",
+           "make_multimodal_rare", "prepare_experiment", "resolve_dataset", "short_source",
            "stratified_subset"]
 
 

@@ -106,10 +106,10 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
         idx = perm[:n]
         x = crop_flip(images[idx], dy[:n], dx[:n], flips[:n], cfg.padding) if cfg.augment else images[idx]
         y = labels[idx]
-        if capture and (graph is None or step.signature() != graph_sig):
+        if capture and (graph is None or step.state()[0] != graph_sig):
             step.load(x[:bs], y[:bs], idx[:bs])  # the capture records the step on real data
             graph, captures = step.capture_graph(epoch, graph_sig if captures == 1 else None), captures + 1
-            graph_sig = step.signature()
+            graph_sig = step.state()[0]
         step.loss_acc.zero_()
         for s in range(0, n, bs):
             step.load(x[s:s + bs], y[s:s + bs], idx[s:s + bs])
@@ -232,14 +232,11 @@ class _TrainStep:
         sig.update((f"state{i}", _tensor_sig(t)) for i, t in enumerate(opt_tensors))
         return sig, tensors + opt_tensors
 
-    def signature(self) -> dict:
-        return self.state()[0]
-
     def capture_graph(self, epoch: int, announce: dict | None = None):
         """The step captured, every effect of the warm-up undone (also on failure: eager training can follow);
         ``announce``: the previous signature, to say what changed."""
         if announce is not None:
-            sig = self.signature()
+            sig = self.state()[0]
             changed = sorted(k for k in set(sig) | set(announce) if sig.get(k) != announce.get(k))
             print(f"fast path: re-capturing the CUDA graph at epoch {epoch} because {changed[:4]} changed (update "
                   "buffers in place with .copy_(), docs/ARCHITECTURE.md 'Graph-safe losses').")

@@ -19,7 +19,7 @@ from ltutorial.fast.engine import GraphCaptureError, Members, cudnn_autotune, ru
 from ltutorial.models.resnet_cifar import NormedLinear
 from ltutorial.train.common import FitConfig, History, resolve_fast
 
-__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fusable_groups", "fit_fused", "fit_groups"]
+__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fit_fused", "fit_groups"]
 
 
 class NotFusableError(ValueError):
@@ -242,20 +242,6 @@ def _check_fused(fused, models, x):
                                   "output differs from its own output. Use fit_many(..., fuse=False).")
 
 
-def fusable_groups(models) -> list[list[int]]:
-    """Indices of the models to fuse together: all if one module tree, else one group per exact architecture."""
-    try:
-        FusedModels(models)
-        return [list(range(len(models)))]
-    except NotFusableError:
-        groups: dict = {}
-        for i, m in enumerate(models):
-            key = (tuple((name, type(x).__name__) for name, x in m.named_modules()),
-                   tuple((name, t.shape) for name, t in list(m.named_parameters()) + list(m.named_buffers())))
-            groups.setdefault(key, []).append(i)
-        return list(groups.values())
-
-
 def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None) -> list[History]:
     """Train ``models`` as one fused network on the engine (``fast`` None: graphed on CUDA), then unfuse them."""
     fast, net = resolve_fast(fast, device), fuse_models([m.to(device) for m in models])
@@ -272,7 +258,17 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
     """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn, hooks)``
     trains a group of one on CUDA and, with ``auto``, unfusable models; a failed first capture runs it eagerly."""
     histories: list = [None] * len(models)
-    for group in fusable_groups(models):
+    try:  # all in one group if one module tree, else one group per exact architecture
+        FusedModels(models)
+        groups = [list(range(len(models)))]
+    except NotFusableError:
+        keyed: dict = {}
+        for i, m in enumerate(models):
+            key = (tuple((name, type(x).__name__) for name, x in m.named_modules()),
+                   tuple((name, t.shape) for name, t in list(m.named_parameters()) + list(m.named_buffers())))
+            keyed.setdefault(key, []).append(i)
+        groups = list(keyed.values())
+    for group in groups:
         ms, fns, hks = ([x[i] for i in group] for x in (models, loss_fns, hooks))
         try:
             if len(ms) == 1 and device.type == "cuda" and fast is not False:
