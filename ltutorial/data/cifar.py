@@ -162,10 +162,7 @@ def read_image_folder_bytes(path, split: str) -> dict:
     if not files:
         raise ValueError(f"path must hold {split}/<class>/<image> files ({', '.join(IMAGE_SUFFIXES)}); got none "
                          f"under {split_dir} instead.")
-    blobs = []
-    for f in files:
-        with open(f, "rb") as fh:
-            blobs.append(fh.read())
+    blobs = [torch.from_numpy(np.fromfile(f, dtype=np.uint8)) for f in files]
     return dict(zip(("data", "offsets"), concat_blobs(blobs)), labels=torch.tensor(labels, dtype=torch.int64),
                 classes=classes, files=files)
 

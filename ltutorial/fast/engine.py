@@ -50,9 +50,7 @@ class TensorLRSGD(torch.optim.Optimizer):
                 self.state[p]["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
     @torch.no_grad()
-    def step(self, closure=None):
-        with torch.enable_grad():
-            loss = closure() if closure is not None else None
+    def step(self, closure=None):  # no closure: SGD needs none
         for group in (g for g in self.param_groups if any(p.grad is not None for p in g["params"])):
             params = [p for p in group["params"] if p.grad is not None]
             grads = [p.grad for p in params]
@@ -64,7 +62,6 @@ class TensorLRSGD(torch.optim.Optimizer):
                 torch._foreach_add_(bufs, grads)
                 grads = torch._foreach_add(grads, bufs, alpha=group["momentum"]) if group["nesterov"] else bufs
             torch._foreach_sub_(params, torch._foreach_mul(grads, group["lr"]))
-        return loss
 
 
 @dataclass

@@ -72,8 +72,6 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="exp")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if Path(args.out).suffix != ".ltpack":
-        Path(args.out).mkdir(parents=True, exist_ok=True)
     pack_cifar(args.root, args.out, name=args.name, imbalance_ratio=args.imbalance_ratio, profile=args.profile,
                seed=args.seed, verbose=True)
     return 0
