@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from ltutorial._validation import check_choice, check_imbalance_ratio, check_random_state
@@ -51,7 +49,7 @@ def load_dataset(name: str, *, root=None, imbalance_ratio: float = 100, profile:
 def _cifar_lt(name, *, root, imbalance_ratio, profile, seed, download, verbose):
     cifar = name.removesuffix("-lt")
     if download and locate_cifar(root, cifar) is None:
-        root = root if root is not None else os.environ.get("LTUTORIAL_DATA") or "data"
+        root = default_root(root)[0]  # the folder locate_cifar searches first
         download_cifar(root, cifar)
     train, test = (load_cifar_split(cifar, split, root, verbose=verbose) for split in ("train", "test"))
     # The subset is defined on the full train split (n_max = its smallest class); a pack may hold only part of it.

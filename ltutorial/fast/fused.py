@@ -194,17 +194,16 @@ class FusedModels(nn.Module):
 
 
 @torch.no_grad()
-def fuse_models(models, *, check: bool = True) -> FusedModels:
-    """``models`` as one ``FusedModels``; ``check``: a random batch must give each model's logits (eval mode, TF32
+def fuse_models(models) -> FusedModels:
+    """``models`` as one ``FusedModels``, checked: a random batch must give each model's logits (eval mode, TF32
     off), else ``NotFusableError`` (e.g. a forward that mixes the samples of a batch)."""
     models = list(models)
     if not models or not all(isinstance(m, nn.Module) for m in models):
         raise ValueError(f"models must be a non-empty list of nn.Module; got {models!r:.80} instead.")
     fused = FusedModels(models)
     conv, lin = (next((m for m in models[0].modules() if isinstance(m, t)), None) for t in (nn.Conv2d, nn.Linear))
-    shape = getattr(models[0], "input_shape", None) or (
-        (conv.in_channels, 16, 16) if conv is not None else (lin.in_features,) if lin is not None else None)
-    if check and shape is not None:
+    shape = (conv.in_channels, 16, 16) if conv is not None else (lin.in_features,) if lin is not None else None
+    if shape is not None:
         with _eval_fp32(models + [fused]):
             x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
             _check_fused(fused, models, x.to(next(models[0].parameters()).device))
