@@ -1,8 +1,5 @@
-"""Data for the tutorial: long-tailed CIFAR-10/100, digits-lt, the large benchmarks and 2-D synthetic data.
-
-``load_dataset(name)`` returns (train, test): a long-tailed train split and a balanced test split;
-``resolve_dataset("auto")`` picks CIFAR-10-LT when a copy is found, else digits-lt. See docs/ARCHITECTURE.md.
-"""
+"""Data for the tutorial: long-tailed CIFAR-10/100, digits-lt, the large benchmarks and 2-D synthetic data;
+``load_dataset(name)``: (long-tailed train, balanced test) (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""CIFAR-10/100 readers (official pickles, ImageFolder trees, ltutorial packs) with an on-disk cache.
-
-A copy is ``cifar-10-batches-py/`` (Krizhevsky, 2009), a tree ``<root>/{train,test}/<class>/<image>`` (classes
-sorted: CIFAR's label order) or a ``<name>.ltpack`` (``ltutorial.fast.pack``). Each split is decoded once and
-cached as uint8 tensors under ``LTUTORIAL_CACHE`` (default ~/.cache/ltutorial): a second load takes under 2 s.
-"""
+"""CIFAR-10/100 readers of ``cifar-10-batches-py/`` (Krizhevsky, 2009), a tree ``<root>/{train,test}/<class>/<image>``
+(classes sorted: CIFAR's label order) or a ``<name>.ltpack`` (``ltutorial.fast.pack``); each split is decoded once and
+cached as uint8 tensors under ``LTUTORIAL_CACHE`` (default ~/.cache/ltutorial): a second load takes under 2 s."""
 
 from __future__ import annotations
 
