@@ -759,6 +759,7 @@ def test_imbalanced_gaussians_empirical_rates_match_closed_form():
         (lambda: D.make_gaussian_mixture([5, 0], [[0, 0], [1, 1]]), r"^class_counts must be an int >= 1"),
         (lambda: D.make_gaussian_mixture(5, [[0, 0]], cov=float("inf")), r"^cov must be finite"),
         (lambda: D.longtail_counts(100, 3, imbalance_ratio=0.5), r"^imbalance_ratio must be a finite number >= 1"),
+        (lambda: D.longtail_indices([], 10), r"^labels must be 1-D and non-empty; got shape \(0,\) instead"),
         (lambda: D.make_multimodal_rare(n_majority=3, n_clusters=4), r"^n_clusters must be <= n_majority \(3\); got 4"),
         (lambda: D.make_multimodal_rare(n_rare=0), r"^n_rare must be an integer >= 1; got 0 instead"),
         (lambda: D.make_imbalanced_gaussians(separation=0), r"^separation must be a finite number > 0; got 0 instead"),

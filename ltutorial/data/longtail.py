@@ -36,9 +36,7 @@ def longtail_indices(labels, imbalance_ratio: float, profile: str = "exp", seed:
     profile)[c]`` of its indices shuffled by ``torch.Generator(seed)`` (a smaller n_c: a prefix), n_max = min class."""
     if num_classes is not None:
         num_classes = check_positive_int(num_classes, name="num_classes")
-    y = check_labels(labels, num_classes=num_classes).to("cpu")
-    if y.numel() == 0:
-        raise ValueError("labels must be non-empty; got 0 labels instead.")
+    y = check_labels(labels, num_classes=num_classes, allow_empty=False).to("cpu")
     num_classes = num_classes or int(y.max()) + 1
     available = torch.bincount(y, minlength=num_classes)
     if int(available.min()) == 0:
