@@ -1,12 +1,7 @@
-"""Data for the tutorial: long-tailed CIFAR-10/100, digits-lt, the large benchmarks and 2-D synthetic data.
-
-``load_dataset(name)`` returns (train, test): a long-tailed train split and a balanced test split;
-``resolve_dataset("auto")`` picks CIFAR-10-LT when a copy is found, else digits-lt. See docs/ARCHITECTURE.md.
-"""
+"""Data for the tutorial: long-tailed CIFAR-10/100, digits-lt, the large benchmarks and 2-D synthetic data;
+``load_dataset(name)``: (long-tailed train, balanced test) (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
-
-import os
 
 import torch
 
@@ -17,15 +12,15 @@ from ltutorial.data.digits import load_digits_lt
 from ltutorial.data.images import ImageDataset, channel_mean_std, short_source
 from ltutorial.data.large_lt import (LARGE_LT, LargeLTDataset, find_large_lt_root, how_to_get_large_lt, load_large_lt,
                                       load_large_lt_pair)
-from ltutorial.data.longtail import PROFILES, check_profile, longtail_counts, longtail_indices
+from ltutorial.data.longtail import check_profile, longtail_counts, longtail_indices
 from ltutorial.data.prepare import EXPERIMENT_SIZES, downsample, prepare_experiment, stratified_subset
 from ltutorial.data.synthetic import (GaussianBinaryProblem, make_gaussian_mixture, make_imbalanced_gaussians,
-                                      make_longtail_blobs, make_multimodal_rare)
+                                      make_multimodal_rare)
 
-__all__ = ["DATASETS", "EXPERIMENT_SIZES", "ImageDataset", "LARGE_LT", "LargeLTDataset", "PROFILES",
+__all__ = ["DATASETS", "EXPERIMENT_SIZES", "ImageDataset", "LARGE_LT", "LargeLTDataset",
            "GaussianBinaryProblem", "channel_mean_std", "downsample", "find_cifar_root", "load_dataset",
            "load_large_lt", "longtail_counts", "longtail_indices", "make_gaussian_mixture", "make_imbalanced_gaussians",
-           "make_longtail_blobs", "make_multimodal_rare", "prepare_experiment", "resolve_dataset", "short_source",
+           "make_multimodal_rare", "prepare_experiment", "resolve_dataset", "short_source",
            "stratified_subset"]
 
 
@@ -51,7 +46,7 @@ def load_dataset(name: str, *, root=None, imbalance_ratio: float = 100, profile:
 def _cifar_lt(name, *, root, imbalance_ratio, profile, seed, download, verbose):
     cifar = name.removesuffix("-lt")
     if download and locate_cifar(root, cifar) is None:
-        root = root if root is not None else os.environ.get("LTUTORIAL_DATA") or "data"
+        root = default_root(root)[0]  # the folder locate_cifar searches first
         download_cifar(root, cifar)
     train, test = (load_cifar_split(cifar, split, root, verbose=verbose) for split in ("train", "test"))
     # The subset is defined on the full train split (n_max = its smallest class); a pack may hold only part of it.

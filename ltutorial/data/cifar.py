@@ -1,9 +1,6 @@
-"""CIFAR-10/100 readers (official pickles, ImageFolder trees, ltutorial packs) with an on-disk cache.
-
-A copy is ``cifar-10-batches-py/`` (Krizhevsky, 2009), a tree ``<root>/{train,test}/<class>/<image>`` (classes
-sorted: CIFAR's label order) or a ``<name>.ltpack`` (``ltutorial.fast.pack``). Each split is decoded once and
-cached as uint8 tensors under ``LTUTORIAL_CACHE`` (default ~/.cache/ltutorial): a second load takes under 2 s.
-"""
+"""CIFAR-10/100 readers of ``cifar-10-batches-py/`` (Krizhevsky, 2009), a tree ``<root>/{train,test}/<class>/<image>``
+(classes sorted: CIFAR's label order) or a ``<name>.ltpack`` (``ltutorial.fast.pack``); each split is decoded once and
+cached as uint8 tensors under ``LTUTORIAL_CACHE`` (default ~/.cache/ltutorial): a second load takes under 2 s."""
 
 from __future__ import annotations
 
@@ -162,10 +159,7 @@ def read_image_folder_bytes(path, split: str) -> dict:
     if not files:
         raise ValueError(f"path must hold {split}/<class>/<image> files ({', '.join(IMAGE_SUFFIXES)}); got none "
                          f"under {split_dir} instead.")
-    blobs = []
-    for f in files:
-        with open(f, "rb") as fh:
-            blobs.append(fh.read())
+    blobs = [torch.from_numpy(np.fromfile(f, dtype=np.uint8)) for f in files]
     return dict(zip(("data", "offsets"), concat_blobs(blobs)), labels=torch.tensor(labels, dtype=torch.int64),
                 classes=classes, files=files)
 

@@ -7,29 +7,11 @@ import torch
 
 from ltutorial._validation import check_choice, check_imbalance_ratio, check_labels, check_positive_int, make_generator
 
-__all__ = ["PROFILES", "longtail_counts", "longtail_indices"]
-
-
-def _exp_profile(n_max: int, num_classes: int, imbalance_ratio: float) -> list[int]:
-    # LDAM writes the factor as 1/rho and truncates with int(): the same arithmetic keeps the counts
-    # bit-identical to the papers' (12,406 for CIFAR-10 at rho = 100).
-    if num_classes == 1:
-        return [n_max]
-    imb_factor = 1.0 / imbalance_ratio
-    return [int(n_max * imb_factor ** (i / (num_classes - 1.0))) for i in range(num_classes)]
-
-
-def _step_profile(n_max: int, num_classes: int, imbalance_ratio: float) -> list[int]:
-    # LDAM's loop drops a class when C is odd; here the head takes it, so n_max / n_min = rho always.
-    n_tail = num_classes // 2
-    return [n_max] * (num_classes - n_tail) + [int(n_max * (1.0 / imbalance_ratio))] * n_tail
-
-
-PROFILES = {"exp": _exp_profile, "step": _step_profile}
+__all__ = ["longtail_counts", "longtail_indices"]
 
 
 def check_profile(profile) -> str:
-    return check_choice(profile, sorted(PROFILES), name="profile")
+    return check_choice(profile, ["exp", "step"], name="profile")
 
 
 def longtail_counts(n_max: int, num_classes: int, imbalance_ratio: float, profile: str = "exp") -> list[int]:
@@ -38,7 +20,10 @@ def longtail_counts(n_max: int, num_classes: int, imbalance_ratio: float, profil
     n_max = check_positive_int(n_max, name="n_max")
     num_classes = check_positive_int(num_classes, name="num_classes")
     ratio = check_imbalance_ratio(imbalance_ratio)
-    counts = PROFILES[check_profile(profile)](n_max, num_classes, ratio)
+    if check_profile(profile) == "step":  # LDAM drops a class when C is odd; here the head takes it: n_max/n_min = rho
+        counts = [n_max] * (num_classes - num_classes // 2) + [int(n_max * (1.0 / ratio))] * (num_classes // 2)
+    else:  # LDAM's 1/rho and int() keep the counts bit-identical to the papers' (12,406 for CIFAR-10 at rho = 100)
+        counts = [int(n_max * (1.0 / ratio) ** (i / max(num_classes - 1.0, 1.0))) for i in range(num_classes)]
     if min(counts) < 1:
         raise ValueError(f"n_max must be large enough for every class to keep a sample (n_max >= imbalance_ratio); "
                          f"got n_max={n_max} with imbalance_ratio={imbalance_ratio!r} (counts {counts}) instead.")
@@ -51,9 +36,7 @@ def longtail_indices(labels, imbalance_ratio: float, profile: str = "exp", seed:
     profile)[c]`` of its indices shuffled by ``torch.Generator(seed)`` (a smaller n_c: a prefix), n_max = min class."""
     if num_classes is not None:
         num_classes = check_positive_int(num_classes, name="num_classes")
-    y = check_labels(labels, num_classes=num_classes).to("cpu")
-    if y.numel() == 0:
-        raise ValueError("labels must be non-empty; got 0 labels instead.")
+    y = check_labels(labels, num_classes=num_classes, allow_empty=False).to("cpu")
     num_classes = num_classes or int(y.max()) + 1
     available = torch.bincount(y, minlength=num_classes)
     if int(available.min()) == 0:

@@ -11,10 +11,8 @@ from statistics import NormalDist
 import numpy as np
 
 from ltutorial._validation import check_choice, check_number, check_positive_int, check_probability, check_random_state
-from ltutorial.data.longtail import longtail_counts
 
-__all__ = ["make_gaussian_mixture", "make_longtail_blobs", "make_multimodal_rare", "GaussianBinaryProblem",
-           "make_imbalanced_gaussians"]
+__all__ = ["make_gaussian_mixture", "make_multimodal_rare", "GaussianBinaryProblem", "make_imbalanced_gaussians"]
 
 
 def make_gaussian_mixture(class_counts, centers, cov=1.0, random_state=None) -> tuple[np.ndarray, np.ndarray]:
@@ -31,14 +29,6 @@ def make_gaussian_mixture(class_counts, centers, cov=1.0, random_state=None) -> 
     return np.concatenate(xs).astype(np.float32), np.repeat(np.arange(num_classes, dtype=np.int64), counts)
 
 
-def make_longtail_blobs(num_classes: int = 3, n_max: int = 500, imbalance_ratio: float = 10, profile: str = "exp",
-                        random_state=None):
-    """C blobs N(center_c, I) with centers on a circle of radius 2.5 and ``longtail_counts`` points each."""
-    num_classes = check_positive_int(num_classes, name="num_classes", minimum=2)
-    counts = longtail_counts(n_max, num_classes, imbalance_ratio, profile)
-    return make_gaussian_mixture(counts, _circle(num_classes, 2.5), cov=1.0, random_state=random_state)
-
-
 def make_multimodal_rare(n_majority: int = 600, n_rare: int = 30, n_clusters: int = 4, random_state=None, *,
                          return_clusters: bool = False):
     """A majority (y=0) of ``n_clusters`` blobs N(., 0.7^2 I) on a circle of radius 3 around a rare class (y=1)
@@ -50,7 +40,8 @@ def make_multimodal_rare(n_majority: int = 600, n_rare: int = 30, n_clusters: in
     if n_clusters > n_majority:
         raise ValueError(f"n_clusters must be <= n_majority ({n_majority}); got {n_clusters} instead.")
     per_cluster = [n_majority // n_clusters + (k < n_majority % n_clusters) for k in range(n_clusters)]
-    centers = np.vstack([_circle(n_clusters, 3.0), np.zeros((1, 2))])
+    angles = 2 * np.pi * np.arange(n_clusters) / n_clusters
+    centers = np.vstack([3.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1), np.zeros((1, 2))])
     X, comp = make_gaussian_mixture(per_cluster + [n_rare], centers, cov=[0.7**2] * n_clusters + [0.5**2],
                                     random_state=random_state)
     y = (comp == n_clusters).astype(np.int64)
@@ -158,8 +149,3 @@ def _check_cov(cov, num_classes: int, dim: int) -> np.ndarray:
             raise ValueError(f"cov must be symmetric positive definite; got a matrix for class {c} that is not "
                              "instead.")
     return covs
-
-
-def _circle(num_points: int, radius: float) -> np.ndarray:
-    angles = 2 * np.pi * np.arange(num_points) / num_points
-    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)

@@ -1,9 +1,7 @@
-"""The engine tier's train step: forward, loss, backward and optimizer step replayed as one CUDA graph.
-
-ResNet-32 at batch 128 trains 6.7x faster than the reference DataLoader loop (H200, ``benchmarks/results/``),
-on the eager loop's batches in its order. The lr is a device tensor (``TensorLRSGD``), loss state lives in buffers
-hooks update in place; a changed step signature re-captures (docs/ARCHITECTURE.md, "Graph-safe losses").
-"""
+"""The engine tier's train step (forward, loss, backward, optimizer step) replayed as one CUDA graph: ResNet-32 at
+batch 128 trains 6.7x faster than the reference DataLoader loop (H200, ``benchmarks/results/``) on the eager loop's
+batches in its order. The lr is a device tensor (``TensorLRSGD``), loss state lives in buffers hooks update in
+place; a changed step signature re-captures (docs/ARCHITECTURE.md, "Graph-safe losses")."""
 
 from __future__ import annotations
 
@@ -50,9 +48,7 @@ class TensorLRSGD(torch.optim.Optimizer):
                 self.state[p]["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
     @torch.no_grad()
-    def step(self, closure=None):
-        with torch.enable_grad():
-            loss = closure() if closure is not None else None
+    def step(self, closure=None):  # no closure: SGD needs none
         for group in (g for g in self.param_groups if any(p.grad is not None for p in g["params"])):
             params = [p for p in group["params"] if p.grad is not None]
             grads = [p.grad for p in params]
@@ -64,7 +60,6 @@ class TensorLRSGD(torch.optim.Optimizer):
                 torch._foreach_add_(bufs, grads)
                 grads = torch._foreach_add(grads, bufs, alpha=group["momentum"]) if group["nesterov"] else bufs
             torch._foreach_sub_(params, torch._foreach_mul(grads, group["lr"]))
-        return loss
 
 
 @dataclass
@@ -106,10 +101,10 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
         idx = perm[:n]
         x = crop_flip(images[idx], dy[:n], dx[:n], flips[:n], cfg.padding) if cfg.augment else images[idx]
         y = labels[idx]
-        if capture and (graph is None or step.signature() != graph_sig):
+        if capture and (graph is None or step.state()[0] != graph_sig):
             step.load(x[:bs], y[:bs], idx[:bs])  # the capture records the step on real data
             graph, captures = step.capture_graph(epoch, graph_sig if captures == 1 else None), captures + 1
-            graph_sig = step.signature()
+            graph_sig = step.state()[0]
         step.loss_acc.zero_()
         for s in range(0, n, bs):
             step.load(x[s:s + bs], y[s:s + bs], idx[s:s + bs])
@@ -232,14 +227,11 @@ class _TrainStep:
         sig.update((f"state{i}", _tensor_sig(t)) for i, t in enumerate(opt_tensors))
         return sig, tensors + opt_tensors
 
-    def signature(self) -> dict:
-        return self.state()[0]
-
     def capture_graph(self, epoch: int, announce: dict | None = None):
         """The step captured, every effect of the warm-up undone (also on failure: eager training can follow);
         ``announce``: the previous signature, to say what changed."""
         if announce is not None:
-            sig = self.signature()
+            sig = self.state()[0]
             changed = sorted(k for k in set(sig) | set(announce) if sig.get(k) != announce.get(k))
             print(f"fast path: re-capturing the CUDA graph at epoch {epoch} because {changed[:4]} changed (update "
                   "buffers in place with .copy_(), docs/ARCHITECTURE.md 'Graph-safe losses').")

@@ -1,10 +1,8 @@
-"""Several models trained at once as one fused network, each with its own loss and hooks (``fit_many``).
-
-8 fused, graphed ResNet-32s train 11.3x faster per model than the reference loop (H200). The first model's forward
-runs on B N rows (row b N + i: sample b, model i): Conv2d -> one grouped convolution, BatchNorm -> one over N C
-channels, Linear -> one batched matmul, other stateful layers per model. The summed loss gives each model its own
-gradients, and one elementwise SGD is N independent SGDs.
-"""
+"""Several models trained as one fused network, each with its own loss and hooks (``fit_many``): 8 fused, graphed
+ResNet-32s train 11.3x faster per model than the reference loop (H200). The first model's forward runs on B N rows
+(row b N + i: sample b, model i): Conv2d -> one grouped convolution, BatchNorm -> one over N C channels, Linear ->
+one batched matmul, other stateful layers per model; the summed loss gives each model its own gradients, and one
+elementwise SGD is N independent SGDs."""
 
 from __future__ import annotations
 
@@ -19,7 +17,7 @@ from ltutorial.fast.engine import GraphCaptureError, Members, cudnn_autotune, ru
 from ltutorial.models.resnet_cifar import NormedLinear
 from ltutorial.train.common import FitConfig, History, resolve_fast
 
-__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fusable_groups", "fit_fused", "fit_groups"]
+__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fit_fused", "fit_groups"]
 
 
 class NotFusableError(ValueError):
@@ -194,17 +192,16 @@ class FusedModels(nn.Module):
 
 
 @torch.no_grad()
-def fuse_models(models, *, check: bool = True) -> FusedModels:
-    """``models`` as one ``FusedModels``; ``check``: a random batch must give each model's logits (eval mode, TF32
+def fuse_models(models) -> FusedModels:
+    """``models`` as one ``FusedModels``, checked: a random batch must give each model's logits (eval mode, TF32
     off), else ``NotFusableError`` (e.g. a forward that mixes the samples of a batch)."""
     models = list(models)
     if not models or not all(isinstance(m, nn.Module) for m in models):
         raise ValueError(f"models must be a non-empty list of nn.Module; got {models!r:.80} instead.")
     fused = FusedModels(models)
     conv, lin = (next((m for m in models[0].modules() if isinstance(m, t)), None) for t in (nn.Conv2d, nn.Linear))
-    shape = getattr(models[0], "input_shape", None) or (
-        (conv.in_channels, 16, 16) if conv is not None else (lin.in_features,) if lin is not None else None)
-    if check and shape is not None:
+    shape = (conv.in_channels, 16, 16) if conv is not None else (lin.in_features,) if lin is not None else None
+    if shape is not None:
         with _eval_fp32(models + [fused]):
             x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
             _check_fused(fused, models, x.to(next(models[0].parameters()).device))
@@ -242,20 +239,6 @@ def _check_fused(fused, models, x):
                                   "output differs from its own output. Use fit_many(..., fuse=False).")
 
 
-def fusable_groups(models) -> list[list[int]]:
-    """Indices of the models to fuse together: all if one module tree, else one group per exact architecture."""
-    try:
-        FusedModels(models)
-        return [list(range(len(models)))]
-    except NotFusableError:
-        groups: dict = {}
-        for i, m in enumerate(models):
-            key = (tuple((name, type(x).__name__) for name, x in m.named_modules()),
-                   tuple((name, t.shape) for name, t in list(m.named_parameters()) + list(m.named_buffers())))
-            groups.setdefault(key, []).append(i)
-        return list(groups.values())
-
-
 def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None) -> list[History]:
     """Train ``models`` as one fused network on the engine (``fast`` None: graphed on CUDA), then unfuse them."""
     fast, net = resolve_fast(fast, device), fuse_models([m.to(device) for m in models])
@@ -272,7 +255,17 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
     """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn, hooks)``
     trains a group of one on CUDA and, with ``auto``, unfusable models; a failed first capture runs it eagerly."""
     histories: list = [None] * len(models)
-    for group in fusable_groups(models):
+    try:  # all in one group if one module tree, else one group per exact architecture
+        FusedModels(models)
+        groups = [list(range(len(models)))]
+    except NotFusableError:
+        keyed: dict = {}
+        for i, m in enumerate(models):
+            key = (tuple((name, type(x).__name__) for name, x in m.named_modules()),
+                   tuple((name, t.shape) for name, t in list(m.named_parameters()) + list(m.named_buffers())))
+            keyed.setdefault(key, []).append(i)
+        groups = list(keyed.values())
+    for group in groups:
         ms, fns, hks = ([x[i] for i in group] for x in (models, loss_fns, hooks))
         try:
             if len(ms) == 1 and device.type == "cuda" and fast is not False:
