@@ -47,19 +47,6 @@ LARGE_BENCHMARKS = {
 DEFER_SHARE = 0.8
 
 
-@torch.no_grad()
-def _predict(model, loader, *, device, amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits float32 CPU, labels) of every batch of ``loader``, in order."""
-    model.eval()
-    logits, labels = [], []
-    for x, y in loader:
-        x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits.append(model(x).float().cpu())
-        labels.append(y)
-    return torch.cat(logits), torch.cat(labels)
-
-
 @dataclasses.dataclass(frozen=True)
 class LargeRunConfig(RunOptions):
     """``prepare``'s options: ``RunOptions`` and the image size and decoding workers."""
@@ -161,9 +148,12 @@ def train_and_report(run: SimpleNamespace) -> dict:
           "decoding workers")
     t0, outputs, losses = time.perf_counter(), {}, {}
     for n in run.trained:
-        net, losses[n] = _train_one(run, n)
-        outputs[n] = [ddp.gather_rows(t.to(dev)).cpu()
-                      for t in _predict(net, run.test_loader, device=dev, amp=dev.type == "cuda")]
+        model, losses[n] = _train_one(run, n)
+        model.eval()
+        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            batches = [(model(x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)).float(),
+                        y.to(dev)) for x, y in run.test_loader]
+        outputs[n] = [ddp.gather_rows(torch.cat(parts)).cpu() for parts in zip(*batches)]  # (logits, labels)
     bench = LARGE_BENCHMARKS[config.benchmark]
     rows = []
     for n in run.names:  # 'last': the model after its last epoch; no 'best' (no test evaluation while training)
