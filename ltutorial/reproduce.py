@@ -307,15 +307,13 @@ def prepare(config: RunConfig) -> SimpleNamespace:
 
 def subsample(train, test, config: RunOptions):
     """(train, test, notes): the splits cut to ``max_train`` / ``max_test`` images with the same class shares."""
-    notes = []
-    if config.max_train is not None and config.max_train < len(train):
-        train = train.subset(stratified_subset(train.labels, config.max_train, seed=config.seed))
-        notes.append(f"training set subsampled to {len(train)} images (--max-train {config.max_train}), same class "
-                     "shares.")
-    if config.max_test is not None and config.max_test < len(test):
-        test = test.subset(stratified_subset(test.labels, config.max_test, seed=config.seed))
-        notes.append(f"test set subsampled to {len(test)} images (--max-test {config.max_test}).")
-    return train, test, notes
+    splits, notes = {"train": train, "test": test}, []
+    for name, split in splits.items():
+        cap = getattr(config, f"max_{name}")
+        if cap is not None and cap < len(split):
+            splits[name] = split.subset(stratified_subset(split.labels, cap, seed=config.seed))
+            notes.append(f"{name} set subsampled to {len(splits[name])} images (--max-{name}), same class shares.")
+    return splits["train"], splits["test"], notes
 
 
 def train_and_report(exp: SimpleNamespace) -> dict:

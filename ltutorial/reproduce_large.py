@@ -10,7 +10,6 @@ import dataclasses
 import time
 from types import SimpleNamespace
 
-import numpy as np
 import torch
 
 from ltutorial._validation import check_positive_int
@@ -22,7 +21,7 @@ from ltutorial.models import build_model
 from ltutorial.reproduce import (METHODS, RunOptions, build_method, command, device_slug, method_shots, option, report,
                                  subsample, table_row)
 from ltutorial.train import distributed as ddp
-from ltutorial.train.loop import TrainState
+from ltutorial.train.common import TrainState, base_lrs, check_epoch_loss, set_lr
 from ltutorial.train.recipes import RECIPES
 
 __all__ = ["LARGE_BENCHMARKS", "LargeRunConfig", "prepare", "train_and_report", "main"]
@@ -46,42 +45,6 @@ LARGE_BENCHMARKS = {
 #: With a cosine schedule there is no lr milestone to defer re-weighting to: DRW / TLA-ADRW switch on
 #: after this share of the epochs, LDAM's CIFAR ratio (epoch 160 of 200). Our choice, not a paper's.
 DEFER_SHARE = 0.8
-
-
-def _train_epoch(model, loader, *, loss_fn, optimizer, device, amp: bool) -> float:
-    """One pass of SGD steps over ``loader``; returns the mean training loss (one host sync)."""
-    model.train()
-    total, batches = torch.zeros((), device=device), 0
-    for x, y in loader:
-        x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        y = y.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(x)
-        loss = loss_fn(logits.float(), y)
-        share = ddp.loss_share(loss_fn, y)  # under torchrun: the global batch's mean loss (None in one process)
-        loss = loss if share is None else loss * share
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach()
-        batches += 1
-    mean = float(ddp.all_reduce_sum(total)) / ddp.world_size() / max(1, batches)
-    if not np.isfinite(mean):
-        raise ValueError(f"the training loss must stay finite; got {mean} (lower the lr or check the data).")
-    return mean
-
-
-@torch.no_grad()
-def _predict(model, loader, *, device, amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits float32 CPU, labels) of every batch of ``loader``, in order."""
-    model.eval()
-    logits, labels = [], []
-    for x, y in loader:
-        x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits.append(model(x).float().cpu())
-        labels.append(y)
-    return torch.cat(logits), torch.cat(labels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +100,7 @@ def prepare(config: LargeRunConfig) -> SimpleNamespace:
 
 
 def _train_one(run: SimpleNamespace, name: str) -> tuple:
-    """Build and train method ``name``'s model; returns (model, per-epoch mean losses)."""
+    """Build and train method ``name``'s model (SGD steps over the train loader); (model, per-epoch mean losses)."""
     recipe, dev, counts, amp = run.recipe, run.device, run.train.class_counts, run.device.type == "cuda"
     loss_fn, hooks = build_method(name, counts, reweight_epoch=run.reweight_epoch,
                                   params={name: LARGE_BENCHMARKS[run.config.benchmark]["params"].get(name, {})})
@@ -150,17 +113,30 @@ def _train_one(run: SimpleNamespace, name: str) -> tuple:
     loss_fn = loss_fn.to(dev) if hasattr(loss_fn, "to") else loss_fn
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
-    schedule, losses = recipe.schedule(), []
+    state = TrainState(0, recipe.epochs, model, loss_fn, optimizer, None, run.train, dev)
+    bases, schedule, losses = base_lrs(optimizer), recipe.schedule(), []
     for epoch in range(recipe.epochs):
-        lr = recipe.lr * schedule(epoch)  # bf16 autocast on CUDA (weights and optimiser in fp32), fp32 elsewhere
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        state.epoch, state.lr = epoch, set_lr(optimizer, bases, schedule, epoch)
         for hook in hooks:
-            hook(TrainState(epoch=epoch, epochs=recipe.epochs, model=model, loss_fn=loss_fn, optimizer=optimizer,
-                            history=None, train=run.train, device=dev, lr=lr))
+            hook(state)
         run.train_loader.batch_sampler.set_epoch(epoch)
-        losses.append(_train_epoch(net, run.train_loader, loss_fn=loss_fn, optimizer=optimizer, device=dev, amp=amp))
-        print(f"  {name}: epoch {epoch + 1}/{recipe.epochs}, lr {lr:.4g}, loss {losses[-1]:.4f}")
+        net.train()
+        total, batches = torch.zeros((), device=dev), 0
+        for x, y in run.train_loader:  # bf16 autocast on CUDA (weights and optimiser in fp32), fp32 elsewhere
+            x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            y = y.to(dev, non_blocking=True)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                logits = net(x)
+            loss = loss_fn(logits.float(), y)
+            share = ddp.loss_share(loss_fn, y)  # under torchrun: the global batch's mean loss (None in one process)
+            loss = loss if share is None else loss * share
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, batches = total + loss.detach(), batches + 1
+        losses.append(float(ddp.all_reduce_sum(total)) / ddp.world_size() / max(1, batches))
+        check_epoch_loss(losses[-1:], epoch, state.lr)
+        print(f"  {name}: epoch {epoch + 1}/{recipe.epochs}, lr {state.lr:.4g}, loss {losses[-1]:.4f}")
     return model, losses
 
 
@@ -172,9 +148,12 @@ def train_and_report(run: SimpleNamespace) -> dict:
           "decoding workers")
     t0, outputs, losses = time.perf_counter(), {}, {}
     for n in run.trained:
-        net, losses[n] = _train_one(run, n)
-        outputs[n] = [ddp.gather_rows(t.to(dev)).cpu()
-                      for t in _predict(net, run.test_loader, device=dev, amp=dev.type == "cuda")]
+        model, losses[n] = _train_one(run, n)
+        model.eval()
+        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            batches = [(model(x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)).float(),
+                        y.to(dev)) for x, y in run.test_loader]
+        outputs[n] = [ddp.gather_rows(torch.cat(parts)).cpu() for parts in zip(*batches)]  # (logits, labels)
     bench = LARGE_BENCHMARKS[config.benchmark]
     rows = []
     for n in run.names:  # 'last': the model after its last epoch; no 'best' (no test evaluation while training)

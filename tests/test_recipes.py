@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from ltutorial.train.recipes import RECIPES, TrainConfig
@@ -60,13 +62,12 @@ def test_bad_epochs_and_the_large_recipes():
         RECIPES["ldam-drw-cifar"].with_epochs(0)
 
 
-def test_schedule_is_the_ldam_drw_schedule():
-    from ltutorial.train.schedules import ldam_drw_schedule
-
-    for epochs in range(1, 401):  # with_epochs' general scaling gives exactly ldam_drw_schedule's shape
-        assert repr(RECIPES["ldam-drw-cifar"].with_epochs(epochs).schedule()) == repr(ldam_drw_schedule(epochs))
-    for epochs in (200, 10, 37):
+def test_scaled_schedule_is_the_ldam_drw_shape():
+    for epochs in range(1, 401):  # 5 warm-up epochs and milestones 160, 180 of 200, each scaled and rounded half up
         cfg = RECIPES["ldam-drw-cifar"].with_epochs(epochs)
-        assert [cfg.schedule()(e) for e in range(epochs)] == [ldam_drw_schedule(epochs)(e) for e in range(epochs)]
+        half_up = [math.floor(k * (epochs / 200) + 0.5) for k in (5, 160, 180)]
+        assert (cfg.warmup_epochs, cfg.milestones) == (max(1, half_up[0]), tuple(half_up[1:]))
+        assert repr(cfg.schedule()) == f"warmup_multistep(warmup_epochs={max(1, half_up[0])}, " \
+                                       f"milestones={tuple(half_up[1:])}, gamma=0.01)"
     other = TrainConfig(epochs=100, warmup_epochs=0, milestones=(50,), gamma=0.1).schedule()
     assert other(49) == 1.0 and other(50) == pytest.approx(0.1)

@@ -18,14 +18,13 @@ from ltutorial.train import (
     evaluate,
     extract_features,
     fit,
-    ldam_drw_schedule,
     normalize,
     predict,
     predict_logits,
-    random_crop_flip,
     warmup_multistep,
 )
 from ltutorial.train.augment import draw_crop_flip
+from ltutorial.train.recipes import RECIPES
 
 
 # ------------------------------------------------------------------ stand-ins
@@ -104,7 +103,7 @@ def test_random_crop_covers_every_offset_and_flip():
     p, h, w = 2, 6, 6
     coords = (torch.arange(h * w) + 1).view(1, 1, h, w).to(torch.uint8)  # every pixel unique, 0 = padding
     images = coords.repeat(600, 1, 1, 1)
-    out = random_crop_flip(images, padding=p, generator=torch.Generator().manual_seed(0))
+    out = crop_flip(images, *draw_crop_flip(600, p, generator=torch.Generator().manual_seed(0)), padding=p)
     candidates = {}
     for oy in range(2 * p + 1):
         for ox in range(2 * p + 1):
@@ -120,18 +119,16 @@ def test_random_crop_covers_every_offset_and_flip():
     assert out.shape == images.shape and out.dtype == torch.uint8
 
 
-def test_random_crop_flip_seeded_and_validated():
+def test_crop_flip_seeded_and_validated():
     images = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8)
-    a = random_crop_flip(images, generator=torch.Generator().manual_seed(5))
-    b = random_crop_flip(images, generator=torch.Generator().manual_seed(5))
-    c = random_crop_flip(images, generator=torch.Generator().manual_seed(6))
+    a, b, c = (crop_flip(images, *draw_crop_flip(16, 4, generator=torch.Generator().manual_seed(s))) for s in (5, 5, 6))
     assert torch.equal(a, b) and not torch.equal(a, c)
-    no_flip = random_crop_flip(images, padding=0, flip=False)
-    assert torch.equal(no_flip, images)
+    zeros = torch.zeros(16, dtype=torch.int64)
+    assert torch.equal(crop_flip(images, zeros, zeros, zeros, padding=0), images)
     with pytest.raises(ValueError, match="padding"):
-        random_crop_flip(images, padding=8)
+        crop_flip(images, zeros, zeros, zeros, padding=8)
     with pytest.raises(ValueError, match="images"):
-        random_crop_flip(images[0])
+        crop_flip(images[0], zeros, zeros, zeros)
 
 
 def test_normalize_formula_and_layout():
@@ -162,16 +159,16 @@ def test_warmup_multistep_hand_values():
         warmup_multistep(milestones=(180, 160))
 
 
-def test_ldam_drw_schedule_is_the_recipe():
-    s = ldam_drw_schedule(200)
+def test_ldam_drw_recipe_schedule():
+    s = RECIPES["ldam-drw-cifar"].schedule()
     # LDAM-DRW cifar_train.py, 1-indexed e: 1..5 -> e/5, 6..160 -> 1, 161..180 -> 0.01, 181..200 -> 1e-4.
     expected = [e / 5 if e <= 5 else 1.0 if e <= 160 else 0.01 if e <= 180 else 1e-4 for e in range(1, 201)]
     assert [s(e) for e in range(200)] == pytest.approx(expected)
-    short = ldam_drw_schedule(20)  # same shape scaled by 20/200
+    short = RECIPES["ldam-drw-cifar"].with_epochs(20).schedule()  # same shape scaled by 20/200
     assert short.milestones == (16, 18) and short.warmup_epochs == 1
     assert short(15) == 1.0 and short(16) == pytest.approx(0.01) and short(18) == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="epochs"):
-        ldam_drw_schedule(0)
+        RECIPES["ldam-drw-cifar"].with_epochs(0)
 
 
 def test_cosine_with_warmup_hand_values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["draw_crop_flip", "crop_flip", "random_crop_flip", "normalize"]
+__all__ = ["draw_crop_flip", "crop_flip", "normalize"]
 
 
 def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: torch.Tensor,
@@ -28,22 +28,11 @@ def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: t
     return (out * inside[..., None].to(out.dtype)).permute(0, 3, 1, 2)
 
 
-def draw_crop_flip(n: int, padding: int, *, flip: bool = True, generator: torch.Generator | None = None, device=None):
+def draw_crop_flip(n: int, padding: int, *, generator: torch.Generator):
     """(dy, dx, flips): dy, dx ~ U{0..2p}, flips ~ U{0, 1}, int64 of length n, drawn in this order from
     ``generator`` (on its device), so the loop and the engine draw the same from one seed."""
-    device = generator.device if generator is not None else device
-    dy, dx = (torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=device) for _ in range(2))
-    flips = torch.randint(0, 2, (n,), generator=generator, device=device) if flip else torch.zeros_like(dy)
-    return dy, dx, flips
-
-
-def random_crop_flip(images: torch.Tensor, padding: int = 4, generator: torch.Generator | None = None,
-                     flip: bool = True) -> torch.Tensor:
-    """torchvision's ``RandomCrop(H, padding=p)`` + ``RandomHorizontalFlip(0.5)`` image by image (the LDAM-DRW
-    recipe, Cao et al., NeurIPS 2019), as batch operations; the same ``generator`` seed, the same output."""
-    padding = _check_padding(padding, *_check_images(images).shape[2:])
-    dy, dx, flips = draw_crop_flip(images.shape[0], padding, flip=flip, generator=generator, device=images.device)
-    return crop_flip(images, dy, dx, flips, padding=padding)
+    return tuple(torch.randint(0, k, (n,), generator=generator, device=generator.device)
+                 for k in (2 * padding + 1, 2 * padding + 1, 2))
 
 
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -24,7 +23,7 @@ from ltutorial.train.common import (FitConfig, History, TrainState, accuracy_sum
                                     resolve_fast, set_lr)
 
 __all__ = ["History", "TrainState", "FitConfig", "fit", "fit_many", "evaluate", "predict", "predict_logits",
-           "extract_features", "PerClassAccuracyRecorder"]
+           "extract_features"]
 
 
 def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device) -> History:
@@ -149,24 +148,6 @@ def evaluate(model: nn.Module, data, device=None, batch_size: int = 1024, amp=No
     accuracy, balanced, per_class = accuracy_summary(data.labels.to(dev, torch.int64), predictions, num_classes)
     return {"accuracy": accuracy, "balanced_accuracy": balanced, "per_class_accuracy": per_class,
             "predictions": predictions.cpu(), "logits": logits.cpu()}
-
-
-class PerClassAccuracyRecorder:
-    """A hook recording acc_c = TP_c / n_c on ``test`` every ``every`` epochs (at the start of epoch e > 0): when
-    head and tail classes are learnt under ERM (notebook 01)."""
-
-    def __init__(self, test, every: int = 1, *, batch_size: int = 1024):
-        self.test = check_dataset(test, "test")
-        self.every = check_positive_int(every, name="every")
-        self.batch_size = check_positive_int(batch_size, name="batch_size")
-        self.epochs: list[int] = []
-        self.per_class_accuracy: list[np.ndarray] = []
-
-    def __call__(self, state) -> None:
-        if state.epoch > 0 and state.epoch % self.every == 0:
-            result = evaluate(state.model, self.test, device=state.device, batch_size=self.batch_size)
-            self.per_class_accuracy.append(result["per_class_accuracy"])
-            self.epochs.append(int(state.epoch))
 
 
 def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit_kwargs) -> list[History]:

@@ -49,17 +49,17 @@ class TrainConfig:
         return self.milestones[0] if self.milestones else self.epochs
 
     def schedule(self):
-        """The lr multiplier ``epoch -> factor`` (equal to ``ldam_drw_schedule(epochs)`` for the LDAM-DRW shape)."""
+        """The lr multiplier ``epoch -> factor``."""
         if self.cosine:
             return cosine_with_warmup(self.epochs, self.warmup_epochs)
         return warmup_multistep(self.warmup_epochs, self.milestones, self.gamma)
 
     def with_epochs(self, epochs: int) -> "TrainConfig":
         """The recipe over ``epochs``: warm-up and milestones scaled by epochs / self.epochs, rounded half up
-        (warm-up >= 1 if it was on), as ``ldam_drw_schedule`` scales the 200-epoch recipe."""
+        (warm-up >= 1 if it was on)."""
         if check_positive_int(epochs, name="epochs") == self.epochs:
             return self
-        f = epochs / self.epochs  # e * f + 0.5 rounded down, exactly as ldam_drw_schedule computes it
+        f = epochs / self.epochs
         warmup = max(1, math.floor(self.warmup_epochs * f + 0.5)) if self.warmup_epochs else 0
         return dataclasses.replace(self, epochs=epochs, warmup_epochs=warmup,
                                    milestones=tuple(math.floor(m * f + 0.5) for m in self.milestones))

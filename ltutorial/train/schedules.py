@@ -6,7 +6,7 @@ import math
 
 from ltutorial._validation import check_positive_int, check_probability
 
-__all__ = ["WarmupMultiStep", "CosineWithWarmup", "warmup_multistep", "ldam_drw_schedule", "cosine_with_warmup"]
+__all__ = ["WarmupMultiStep", "CosineWithWarmup", "warmup_multistep", "cosine_with_warmup"]
 
 
 class WarmupMultiStep:
@@ -59,10 +59,3 @@ class CosineWithWarmup:
 # The factories are the classes: a schedule is built by calling its name, and its repr is that call.
 warmup_multistep, cosine_with_warmup = WarmupMultiStep, CosineWithWarmup
 
-
-def ldam_drw_schedule(epochs: int = 200) -> WarmupMultiStep:
-    """LDAM-DRW's schedule (Cao et al., NeurIPS 2019; notebooks 07-09) scaled to ``epochs``: at 200, 5 warm-up
-    epochs and x0.01 at 160 and 180 (0-based); else all three x epochs/200, half up, warm-up >= 1."""
-    scale = check_positive_int(epochs, name="epochs", minimum=1) / 200
-    return WarmupMultiStep(max(1, math.floor(5 * scale + 0.5)), (math.floor(160 * scale + 0.5),
-                                                                 math.floor(180 * scale + 0.5)), 0.01)
