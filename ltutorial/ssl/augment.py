@@ -15,8 +15,6 @@ import torch.nn.functional as F
 from ltutorial._validation import check_positive_int, check_probability
 from ltutorial.train.augment import normalize
 
-__all__ = ["ContrastiveAugment", "RANDAUGMENT_OPS", "rgb_to_hsv", "hsv_to_rgb", "resize_images"]
-
 _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
 
 
@@ -102,11 +100,6 @@ class ContrastiveAugment:
             raise ValueError(f"mean and std must both be given or both be None; "
                              f"got mean={self.mean!r}, std={self.std!r} instead.")
 
-    @classmethod
-    def for_dataset(cls, data) -> "ContrastiveAugment":
-        """The recipe with ``data``'s mean/std and image size (an ``ImageDataset``)."""
-        return cls(size=int(data.images.shape[-1]), mean=tuple(data.mean), std=tuple(data.std))
-
     def _crop_theta(self, n: int, h: int, w: int, device, g: torch.Generator) -> torch.Tensor:
         """n x 2 x 3 ``affine_grid`` matrices: |theta00|, theta11 the crop's size, theta[:, 2] its centre."""
         area = torch.empty(n, 10, device=device).uniform_(*self.scale, generator=g)  # ten tries
@@ -126,9 +119,8 @@ class ContrastiveAugment:
 
     def _crop_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         n, c, h, w = x.shape
-        out = self.size or h
         theta = self._crop_theta(n, h, w, x.device, g)
-        grid = F.affine_grid(theta.to(x.dtype), [n, c, out, out], align_corners=False)
+        grid = F.affine_grid(theta.to(x.dtype), [n, c, self.size or h, self.size or h], align_corners=False)
         y = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=False)
         return y.clamp_(0, 1)
 

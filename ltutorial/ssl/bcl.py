@@ -15,8 +15,6 @@ from ltutorial.ssl.augment import RANDAUGMENT_OPS
 from ltutorial.ssl.sdclr import SDCLR
 from ltutorial.ssl.simclr import SimCLR, nt_xent_per_sample
 
-__all__ = ["BCL", "ema_update", "memorization_score", "augmentation_strength", "boosted_randaugment"]
-
 
 class BCL:
     """BCL on ``base`` (SimCLR: BCL-I, k = 1; SDCLR: BCL-D, k = 2): the base's loss, BCL's views.
