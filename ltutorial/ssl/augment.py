@@ -15,8 +15,6 @@ import torch.nn.functional as F
 from ltutorial._validation import check_positive_int, check_probability
 from ltutorial.train.augment import normalize
 
-__all__ = ["ContrastiveAugment", "RANDAUGMENT_OPS", "rgb_to_hsv", "hsv_to_rgb", "resize_images"]
-
 _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
 
 
@@ -102,11 +100,6 @@ class ContrastiveAugment:
             raise ValueError(f"mean and std must both be given or both be None; "
                              f"got mean={self.mean!r}, std={self.std!r} instead.")
 
-    @classmethod
-    def for_dataset(cls, data) -> "ContrastiveAugment":
-        """The recipe with ``data``'s mean/std and image size (an ``ImageDataset``)."""
-        return cls(size=int(data.images.shape[-1]), mean=tuple(data.mean), std=tuple(data.std))
-
     def _crop_theta(self, n: int, h: int, w: int, device, g: torch.Generator) -> torch.Tensor:
         """n x 2 x 3 ``affine_grid`` matrices: |theta00|, theta11 the crop's size, theta[:, 2] its centre."""
         area = torch.empty(n, 10, device=device).uniform_(*self.scale, generator=g)  # ten tries
@@ -126,9 +119,8 @@ class ContrastiveAugment:
 
     def _crop_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         n, c, h, w = x.shape
-        out = self.size or h
         theta = self._crop_theta(n, h, w, x.device, g)
-        grid = F.affine_grid(theta.to(x.dtype), [n, c, out, out], align_corners=False)
+        grid = F.affine_grid(theta.to(x.dtype), [n, c, self.size or h, self.size or h], align_corners=False)
         y = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=False)
         return y.clamp_(0, 1)
 
@@ -142,18 +134,15 @@ class ContrastiveAugment:
         fh = apply * hj * (2 * u[:, 3] - 1)
         ops = 4 if rgb else 2
         order = torch.argsort(torch.rand(n, ops, device=dev, generator=g), dim=1)  # torchvision's random order
-        view = (n, 1, 1, 1)
         for stage in range(ops):  # every op runs at every stage, as the identity where it is not its turn
             k = order[:, stage]
-            x = (x * torch.where(k == 0, fb, 1.0).view(view)).clamp_(0, 1)
-            m = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
-            x = ((x - m) * torch.where(k == 1, fc, 1.0).view(view) + m).clamp_(0, 1)
+            x = _blend(x, torch.zeros_like(x), torch.where(k == 0, fb, 1.0))
+            x = _blend(x, _gray(x).mean(dim=(1, 2, 3), keepdim=True), torch.where(k == 1, fc, 1.0))
             if rgb:
-                gr = _gray(x)
-                x = ((x - gr) * torch.where(k == 2, fs, 1.0).view(view) + gr).clamp_(0, 1)
+                x = _blend(x, _gray(x), torch.where(k == 2, fs, 1.0))
                 if hj > 0:
                     hsv = rgb_to_hsv(x)
-                    hue = (hsv[:, :1] + torch.where(k == 3, fh, 0.0).view(view)) % 1.0
+                    hue = (hsv[:, :1] + torch.where(k == 3, fh, 0.0).view(n, 1, 1, 1)) % 1.0
                     x = hsv_to_rgb(torch.cat([hue, hsv[:, 1:]], dim=1)).clamp_(0, 1)
         return x
 
@@ -228,16 +217,16 @@ def _posterize(x, level, sign, pos):
     return torch.floor(x * 255 / step) * step / 255
 
 
-def _blend(x, other, level, sign):
-    # Factors 1 +- 0.9 level in [0.1, 1.9], centred on the identity.
-    return (other + (1 + 0.9 * level * sign).view(-1, 1, 1, 1) * (x - other)).clamp(0, 1)
+def _blend(x, other, factor):
+    """other + factor (x - other) per sample, clamped to [0, 1]: brightness, contrast, saturation, sharpness."""
+    return (other + factor.view(-1, 1, 1, 1) * (x - other)).clamp(0, 1)
 
 
 def _sharpness(x, level, sign, pos):
     c = x.shape[1]
     kernel = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], device=x.device, dtype=x.dtype) / 13
     smooth = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel.expand(c, 1, 3, 3), groups=c)
-    return _blend(x, smooth, level, sign)
+    return _blend(x, smooth, 1 + 0.9 * level * sign)
 
 
 def _cutout(x, level, sign, pos):
@@ -262,9 +251,10 @@ RANDAUGMENT_OPS = {
     # stronger = lower threshold: level 0 inverts nothing, level 1 pixels above 146/255
     "solarize": lambda x, lv, s, p: torch.where(x >= ((256 - 110 * lv) / 255).view(-1, 1, 1, 1), 1 - x, x),
     "posterize": _posterize,
-    "contrast": lambda x, lv, s, p: _blend(x, _gray(x).mean(dim=(1, 2, 3), keepdim=True), lv, s),
-    "color": lambda x, lv, s, p: _blend(x, _gray(x).expand_as(x), lv, s),
-    "brightness": lambda x, lv, s, p: _blend(x, torch.zeros_like(x), lv, s),
+    # blend factors 1 +- 0.9 level in [0.1, 1.9], centred on the identity
+    "contrast": lambda x, lv, s, p: _blend(x, _gray(x).mean(dim=(1, 2, 3), keepdim=True), 1 + 0.9 * lv * s),
+    "color": lambda x, lv, s, p: _blend(x, _gray(x).expand_as(x), 1 + 0.9 * lv * s),
+    "brightness": lambda x, lv, s, p: _blend(x, torch.zeros_like(x), 1 + 0.9 * lv * s),
     "sharpness": _sharpness,
     "cutout": _cutout,
 }

@@ -15,8 +15,6 @@ from ltutorial.ssl.augment import RANDAUGMENT_OPS
 from ltutorial.ssl.sdclr import SDCLR
 from ltutorial.ssl.simclr import SimCLR, nt_xent_per_sample
 
-__all__ = ["BCL", "ema_update", "memorization_score", "augmentation_strength", "boosted_randaugment"]
-
 
 class BCL:
     """BCL on ``base`` (SimCLR: BCL-I, k = 1; SDCLR: BCL-D, k = 2): the base's loss, BCL's views.
@@ -56,10 +54,9 @@ class BCL:
         self.score_history, self.loss_history = [], []
 
 
-def ema_update(ema: torch.Tensor, losses: torch.Tensor, beta: float, initialized=None) -> torch.Tensor:
+def ema_update(ema: torch.Tensor, losses: torch.Tensor, beta: float, initialized: torch.Tensor) -> torch.Tensor:
     """m_t = beta m_{t-1} + (1 - beta) l_t; entries not ``initialized`` take l_t (m_1 = l_1)."""
-    new = beta * ema + (1 - beta) * losses
-    return new if initialized is None else torch.where(initialized, new, losses)
+    return torch.where(initialized, beta * ema + (1 - beta) * losses, losses)
 
 
 def memorization_score(ema_losses) -> torch.Tensor:

@@ -27,10 +27,6 @@ from ltutorial.profiles import PROFILES
 from ltutorial.ssl.augment import resize_images
 from ltutorial.ssl.simclr import linear_probe
 
-__all__ = ["SSL_PROFILES", "SSLSettings", "ssl_settings", "make_encoder", "ssl_experiment_data", "ssl_subsets",
-           "load_ssl_data", "random_encoder_probe", "accuracy_margin", "compare_with_random", "group_difference",
-           "probe_table", "class_geometry"]
-
 # cpu: a SmallCNN on CIFAR shrunk to 16x16, 600 images in D_i's largest class (a laptop's minutes);
 # full: the papers' setting (ResNet-18, the whole 4,500-per-class pool, 500 held out, full test set).
 SSL_PROFILES: dict[str, dict] = {
@@ -88,15 +84,14 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overri
     seed = check_positive_int(seed, name="seed", minimum=0)
     v = {k: row[k] if overrides.get(k) is None else overrides[k] for k in row}
     check_choice(v["encoder"], sorted(MODELS), name="encoder")
-    for name in ("epochs", "batch_size", "proj_dim", "probe_epochs"):
-        v[name] = check_positive_int(v[name], name=name)
+    for name in ("epochs", "batch_size", "proj_dim", "probe_epochs", "warmup_epochs", "width", "n_max", "image_size",
+                 "test_per_class", "val_per_class"):  # None (width ... val_per_class): the default
+        low = 0 if name in ("warmup_epochs", "val_per_class") else 1
+        v[name] = None if v[name] is None else check_positive_int(v[name], name=name, minimum=low)
     if overrides.get("epochs") is not None and overrides.get("warmup_epochs") is None:
         v["warmup_epochs"] = min(v["epochs"], round(row["warmup_epochs"] * v["epochs"] / row["epochs"]))
-    v["warmup_epochs"] = check_positive_int(v["warmup_epochs"], name="warmup_epochs", minimum=0)
     if v["warmup_epochs"] > v["epochs"]:
         raise ValueError(f"warmup_epochs must be <= epochs ({v['epochs']}); got {v['warmup_epochs']} instead.")
-    for name, low in (("width", 1), ("n_max", 1), ("image_size", 1), ("test_per_class", 1), ("val_per_class", 0)):
-        v[name] = None if v[name] is None else check_positive_int(v[name], name=name, minimum=low)  # None: default
     if dataset == "digits-lt":
         n_max, image_size = overrides.get("n_max"), overrides.get("image_size")
         if n_max is not None and n_max > _DIGITS_POOL:
@@ -147,11 +142,9 @@ def ssl_subsets(labels, *, imbalance_ratio: float = 100, n_max: int | None = Non
     counts = longtail_counts(n_max, num_classes, ratio)
     per_class_b, few = sum(counts) // num_classes, max(1, n_max // 100)
     g, class_counts = make_generator(seed, name="seed"), torch.tensor(counts, dtype=torch.int64)
-    order = torch.sort(y, stable=True).indices
-    starts = torch.cumsum(available, 0) - available
     parts = {"imbalanced": [], "balanced": [], "few_shot": [], "val": []}
     for c in range(num_classes):
-        idx_c = order[int(starts[c]) : int(starts[c]) + int(available[c])]
+        idx_c = torch.nonzero(y == c).flatten()
         perm = idx_c[torch.randperm(idx_c.numel(), generator=g)]
         parts["val"].append(perm[:val_per_class])
         rest = perm[val_per_class:]

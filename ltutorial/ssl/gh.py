@@ -17,8 +17,6 @@ import torch.nn.functional as F
 from ltutorial._validation import check_number, check_positive_int, check_probability, check_random_state
 from ltutorial.ssl.simclr import SimCLR
 
-__all__ = ["GH", "GHConfig", "gh_loss", "simplex_etf", "sinkhorn", "geometric_logits"]
-
 # exp(|t| / eps), |t| <= 1, stays inside float64 for eps >= 1/50 (e^50 ~ 5e21): no log-domain iteration needed.
 _BOUND = 50.0
 
@@ -34,11 +32,9 @@ class GH:
 
     def loss(self, net, x, idx):
         loss, z1, z2 = self.base.loss(net, x, idx)
-        cfg = self.config
-        with torch.autocast(z1.device.type, enabled=False):
-            t1, t2 = geometric_logits(z1, self.etf), geometric_logits(z2, self.etf)
-            if self.w > 0:
-                loss = loss + self.w * gh_loss(t1, t2, self.prior, cfg.temperature, cfg.epsilon, cfg.iterations)
+        cfg, t1, t2 = self.config, geometric_logits(z1, self.etf), geometric_logits(z2, self.etf)
+        if self.w > 0:  # t1, t2 are float32 and gh_loss's softmax runs in float32 under autocast too
+            loss = loss + self.w * gh_loss(t1, t2, self.prior, cfg.temperature, cfg.epsilon, cfg.iterations)
         self.update(idx, 0.5 * (t1 + t2), self.epoch)  # the official code tracks view 1; the mean is steadier
         return loss, z1, z2
 
@@ -51,10 +47,8 @@ class GH:
         self.weights.append(self.w)
 
     def update(self, index, t, epoch: int) -> None:
-        """e_i = t_i at the first update, then e_i <- beta e_i + (1 - beta) t_i (beta 0.9, then 0.999).
-
-        Starting from t_i as it is follows the official code; starting from 0 would leave 0.1 t_i after the first
-        epoch, which a short warm-up never outgrows."""
+        """e_i = t_i at the first update, then e_i <- beta e_i + (1 - beta) t_i (beta 0.9, then 0.999); starting
+        from t_i follows the official code (from 0, a short warm-up never outgrows the 0.1 t_i of epoch 1)."""
         beta = self.config.ema_beta_warmup if epoch < self.start_epoch else self.config.ema_beta
         t = t.detach().float()
         self.ema[index] = torch.where(self.seen[index].unsqueeze(1), beta * self.ema[index] + (1 - beta) * t, t)
@@ -79,11 +73,7 @@ class GH:
         self.ema = torch.zeros(num_samples, k, device=device)
         self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
         self.prior = torch.full((k,), 1.0 / k, device=device)  # uniform before the first estimate
-        self.prior_history, self.weights, self.epoch, self.w = [], [], 0, 0.0
-
-    @property
-    def num_vertices(self) -> int:
-        return self.etf.shape[0]
+        self.prior_history, self.weights, self.epoch, self.w, self.num_vertices = [], [], 0, 0.0, k
 
 
 def gh_loss(t1, t2, prior, temperature: float, epsilon: float, iterations: int) -> torch.Tensor:

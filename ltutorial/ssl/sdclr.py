@@ -20,8 +20,6 @@ from ltutorial._validation import check_positive_int, check_probability
 from ltutorial.ssl.simclr import SimCLR, nt_xent_per_anchor
 from ltutorial.train.common import logits_on_device
 
-__all__ = ["SDCLR", "magnitude_prune_masks", "mask_sparsity", "PrunedBranch", "pruned_forward", "pruning_sensitivity"]
-
 
 class SDCLR(SimCLR):
     """SDCLR's objective: NT-Xent(dense(v1), pruned(v2)); ``masks`` now, ``sparsity`` per epoch."""
@@ -32,8 +30,7 @@ class SDCLR(SimCLR):
 
     def loss(self, net, x, idx):
         v1, v2 = x.chunk(2)
-        z_dense = net(v1)
-        z_pruned = pruned_forward(net, v2, self.masks, net.pruned_branch)
+        z_dense, z_pruned = net(v1), pruned_forward(net, v2, self.masks, net.pruned_branch)
         return nt_xent_per_anchor(z_dense, z_pruned, self.temperature).mean(), z_dense, z_pruned
 
     def setup(self, net, num_samples, epochs, device, augment):

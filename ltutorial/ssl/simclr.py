@@ -23,9 +23,6 @@ from ltutorial.train import extract_features
 from ltutorial.train.common import check_dataset, resolve_amp
 from ltutorial.train.schedules import cosine_with_warmup
 
-__all__ = ["nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "SimCLRNet", "SimCLR",
-           "PretrainConfig", "SSLHistory", "pretrain", "linear_probe"]
-
 
 def nt_xent_per_anchor(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
     """The 2N per-anchor NT-Xent losses l_i (views of z1 first), in float32 even under autocast; unchecked."""
@@ -76,7 +73,8 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
     if not all(callable(getattr(method, a, None)) for a in ("loss", "views", "setup", "on_epoch", "on_epoch_end")):
         raise ValueError(f"method must be a method object (SimCLR(), SDCLR(), BCL(), GH()); got {method!r} instead.")
     cfg, seed, dev = PretrainConfig(**settings), check_random_state(seed, name="seed") or 0, get_device(device)
-    images, aug = check_dataset(data, "data").images.to(dev), ContrastiveAugment.for_dataset(data)
+    images = check_dataset(data, "data").images.to(dev)
+    aug = ContrastiveAugment(size=int(images.shape[-1]), mean=tuple(data.mean), std=tuple(data.std))
     if images.shape[0] < 2:
         raise ValueError(f"data must hold at least 2 images for contrastive learning; got {images.shape[0]} instead.")
     torch.manual_seed(seed)  # the encoder's / head's initialisation
@@ -137,12 +135,10 @@ class SimCLRNet(nn.Module):
 
 @dataclass
 class PretrainConfig:
-    """:func:`pretrain`'s hyperparameters, one setting for every method.
-
-    Weight decay 1e-4 (SimCLR, SDCLR); the official BCL-I and GH CIFAR runs use 5e-4 (pass it to follow them).
-    The lr is one warm-up + per-step cosine for every method; GH's official run sets it per epoch in two stages
-    (cosine to 0.3 over the plain epochs, then a restarted cosine once L_GH is on), so GH here differs from its
-    base method only by its loss."""
+    """:func:`pretrain`'s hyperparameters, one setting for every method. Weight decay 1e-4 (SimCLR, SDCLR); the
+    official BCL-I and GH CIFAR runs use 5e-4 (pass it to follow them). One warm-up + per-step cosine lr for every
+    method; GH's official run sets it per epoch in two stages (cosine to 0.3 over the plain epochs, then a restarted
+    cosine once L_GH is on), so GH here differs from its base method only by its loss."""
 
     epochs: int
     batch_size: int = 512

@@ -16,8 +16,6 @@ from ltutorial._validation import check_choice, check_class_counts, check_positi
 from ltutorial.ssl.gh import simplex_etf
 from ltutorial.ssl.simclr import nt_xent
 
-__all__ = ["label_vs_instance_features", "imbalanced_pretraining_toy", "uniformity_centres", "disparity_sweep"]
-
 
 def label_vs_instance_features(n: int = 1000, steps: int = 300, seed: int = 0) -> dict:
     """``share`` = |W e_k| / sum_j |W e_j| of a linear encoder R^4 -> R^2 trained on labels or on views (NT-Xent),
