@@ -31,7 +31,8 @@ def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, poo
         q = query[s]
         d = torch.addmm(sq, Xc[s] if rows is None else Xc.index_select(0, q), XcT, beta=1.0, alpha=-2.0)
         d[torch.arange(q.shape[0], device=X.device), q] = float("inf")  # not its own neighbour, even if duplicated
-        out[s] = torch.topk(d, k, dim=1, largest=False, sorted=True).indices
+        values = torch.empty(0, dtype=d.dtype, device=d.device)  # topk writes the indices straight into out
+        torch.topk(d, k, dim=1, largest=False, sorted=True, out=(values, out[s]))
 
     run_blocks(block, query.shape[0], n, BLOCK_ELEMENTS.get(X.device.type, 2**22), pool)
     return out
