@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from ltutorial._validation import check_positive_int, check_probability
-from ltutorial.train.augment import normalize
 
 _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
 
@@ -153,7 +152,14 @@ class ContrastiveAugment:
         return torch.where(mask.view(-1, 1, 1, 1), _gray(x).expand_as(x), x)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.mean is None else normalize(x, self.mean, self.std)
+        """(x - mean) / std per channel, for float images in [0, 1] (this form: the pre-training numbers as published
+        in the notebooks; train's multiply-add differs in the last float bit)."""
+        if self.mean is None:
+            return x
+        mean, std = (torch.tensor(v, device=x.device, dtype=x.dtype).view(1, -1, 1, 1) for v in (self.mean, self.std))
+        if mean.shape[1] != x.shape[1]:
+            raise ValueError(f"mean and std must have one value per channel ({x.shape[1]}); got {mean.shape[1]} instead.")
+        return (x - mean) / std
 
     def __call__(self, images: torch.Tensor, generator=None, *, normalize: bool = True) -> torch.Tensor:
         g = generator or torch.Generator(device=images.device).manual_seed(int(torch.randint(0, 2**62, (1,))))
