@@ -13,7 +13,7 @@ import torch
 from ltutorial._validation import check_positive_int, check_probability
 from ltutorial.ssl.augment import RANDAUGMENT_OPS
 from ltutorial.ssl.sdclr import SDCLR
-from ltutorial.ssl.simclr import SimCLR, nt_xent_per_sample
+from ltutorial.ssl.simclr import SimCLR
 
 
 class BCL:
@@ -32,12 +32,12 @@ class BCL:
         return augment.normalize(randaugment(x, self.scores[torch.cat([idx, idx])], self.k, generator))
 
     def loss(self, net, x, idx):
-        loss, z1, z2 = self.base.loss(net, x, idx)
-        with torch.no_grad():
-            losses = nt_xent_per_sample(z1.detach(), z2.detach(), self.base.temperature)
+        loss, z1, z2, anchors = self.base.loss(net, x, idx)
+        with torch.no_grad():  # the base's per-anchor losses: (l_i + l_{i+N}) / 2 per image, not computed twice
+            losses = anchors.detach().view(2, -1).mean(0)
             self.ema[idx] = ema_update(self.ema[idx], losses, self.beta, self.seen[idx])
             self.seen[idx] = True
-        return loss, z1, z2
+        return loss, z1, z2, anchors
 
     def on_epoch_end(self, net, epoch):
         self.base.on_epoch_end(net, epoch)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ltutorial._validation import check_number, check_positive_int, check_probability, check_random_state
+from ltutorial.ssl.bcl import ema_update
 from ltutorial.ssl.simclr import SimCLR
 
 # exp(|t| / eps), |t| <= 1, stays inside float64 for eps >= 1/50 (e^50 ~ 5e21): no log-domain iteration needed.
@@ -31,12 +32,12 @@ class GH:
         self.views, self.on_epoch_end = self.base.views, self.base.on_epoch_end  # the base's, unchanged
 
     def loss(self, net, x, idx):
-        loss, z1, z2 = self.base.loss(net, x, idx)
+        loss, z1, z2, anchors = self.base.loss(net, x, idx)
         cfg, t1, t2 = self.config, geometric_logits(z1, self.etf), geometric_logits(z2, self.etf)
         if self.w > 0:  # t1, t2 are float32 and gh_loss's softmax runs in float32 under autocast too
             loss = loss + self.w * gh_loss(t1, t2, self.prior, cfg.temperature, cfg.epsilon, cfg.iterations)
         self.update(idx, 0.5 * (t1 + t2), self.epoch)  # the official code tracks view 1; the mean is steadier
-        return loss, z1, z2
+        return loss, z1, z2, anchors
 
     def on_epoch(self, net, epoch):
         self.base.on_epoch(net, epoch)
@@ -51,7 +52,7 @@ class GH:
         from t_i follows the official code (from 0, a short warm-up never outgrows the 0.1 t_i of epoch 1)."""
         beta = self.config.ema_beta_warmup if epoch < self.start_epoch else self.config.ema_beta
         t = t.detach().float()
-        self.ema[index] = torch.where(self.seen[index].unsqueeze(1), beta * self.ema[index] + (1 - beta) * t, t)
+        self.ema[index] = ema_update(self.ema[index], t, beta, self.seen[index].unsqueeze(1))
         self.seen[index] = True
 
     def estimate_prior(self) -> torch.Tensor:

@@ -31,7 +31,8 @@ class SDCLR(SimCLR):
     def loss(self, net, x, idx):
         v1, v2 = x.chunk(2)
         z_dense, z_pruned = net(v1), pruned_forward(net, v2, self.masks, net.pruned_branch)
-        return nt_xent_per_anchor(z_dense, z_pruned, self.temperature).mean(), z_dense, z_pruned
+        anchors = nt_xent_per_anchor(z_dense, z_pruned, self.temperature)
+        return anchors.mean(), z_dense, z_pruned, anchors
 
     def setup(self, net, num_samples, epochs, device, augment):
         net.pruned_branch = PrunedBranch(net)  # a sub-module: trained by the optimizer, moved by .to()

@@ -43,14 +43,15 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> tor
 
 
 class SimCLR:
-    """Plain SimCLR: both views in one forward (BN over the 2N views); ``loss`` -> (NT-Xent, z1, z2)."""
+    """Plain SimCLR: both views in one forward (BN over the 2N views); ``loss`` -> (NT-Xent, z1, z2, the 2N l_i)."""
 
     def __init__(self, temperature: float = 0.2):
         self.temperature = check_number(temperature, name="temperature", strict=True)
 
     def loss(self, net, x: torch.Tensor, idx: torch.Tensor):
         z1, z2 = net(x).chunk(2)
-        return nt_xent_per_anchor(z1, z2, self.temperature).mean(), z1, z2
+        anchors = nt_xent_per_anchor(z1, z2, self.temperature)
+        return anchors.mean(), z1, z2, anchors
 
     def views(self, augment, batch: torch.Tensor, idx: torch.Tensor, generator) -> torch.Tensor:
         return augment(torch.cat([batch, batch]), generator)

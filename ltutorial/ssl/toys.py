@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from ltutorial import metrics
 from ltutorial._validation import check_choice, check_class_counts, check_positive_int, check_random_state
+from ltutorial.data.longtail import longtail_counts
 from ltutorial.ssl.gh import simplex_etf
 from ltutorial.ssl.simclr import nt_xent
 
@@ -110,7 +111,7 @@ def imbalanced_pretraining_toy(steps: int = 600, seed: int = 0, *, test_per_clas
     test_per_class = check_positive_int(test_per_class, name="test_per_class")
     g = torch.Generator().manual_seed(seed := check_random_state(seed, name="seed") or 0)
     means = 2.5 * simplex_etf(10, 9, seed=0)
-    counts_i = np.floor(500 * 100.0 ** (-np.arange(10) / 9)).astype(int)
+    counts_i = np.asarray(longtail_counts(500, 10, 100))
 
     def labels_of(counts):
         return torch.repeat_interleave(torch.arange(10), torch.as_tensor(counts))
