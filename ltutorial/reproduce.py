@@ -379,12 +379,14 @@ def _rows(exp: SimpleNamespace, histories, amp=None, final: bool = False) -> lis
     """Each method's row: final, from its trained model's test logits; partial, from its History's last evaluation
     (post-hoc rows need the model's logits: final table only)."""
     by_name, counts, rows = dict(zip(exp.trained, zip(exp.models, histories))), exp.train.class_counts, []
+    logits = {}  # one test-set pass per trained model: a post-hoc row reuses its base model's logits
     for n in exp.names:
         posthoc = METHODS[n].posthoc_of
         model, hist = by_name[posthoc or n]
         if final:
-            logits = torch.as_tensor(evaluate(model, exp.test, device=exp.device, amp=amp)["logits"]).float().cpu()
-            shots = method_shots(n, logits, exp.test.labels.cpu(), counts)
+            if (posthoc or n) not in logits:
+                logits[posthoc or n] = evaluate(model, exp.test, device=exp.device, amp=amp)["logits"].float()
+            shots = method_shots(n, logits[posthoc or n], exp.test.labels.cpu(), counts)
         else:
             per_class = None if hist is None or posthoc else hist.per_class_accuracy
             shots = None if per_class is None else _shot_means(per_class, counts.numpy())

@@ -36,8 +36,8 @@ def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False)
     """One split of ``find_cifar_root``'s copy, cached: ``images`` (uint8 N x 3 x 32 x 32), ``labels``, ``classes``,
     ``mean``/``std``, ``indices`` in the full split (a pack may hold a subset), ``full_labels``, ``source``."""
     name, split = check_name(name), check_choice(split, ["train", "test"], name="split")
-    find_cifar_root(root, name)  # raises the explanatory error when nothing is there
-    kind, path = locate_cifar(root, name)
+    found = locate_cifar(root, name)
+    kind, path = found if found is not None else (None, find_cifar_root(root, name))  # the latter raises
     dst, t0, entry = _cache_path(name, kind, path, split), time.perf_counter(), None
     if dst.is_file():
         try:
