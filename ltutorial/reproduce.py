@@ -152,9 +152,10 @@ def _check_methods(names) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def method_params(name: str, *, benchmark: str = "cifar10-lt", method_params: dict | None = None) -> dict:
-    """Method ``name``'s hyperparameters: ``METHODS``, then the benchmark's ``params``, then ``method_params[name]``
-    (e.g. ``lt.supervised_settings(...)["method_params"]``). Notebooks 07 and 09 print them."""
+def method_params(name: str, *, benchmark: str | dict = "cifar10-lt", method_params: dict | None = None) -> dict:
+    """Method ``name``'s hyperparameters: ``METHODS``, then the benchmark's ``params`` (``benchmark``: a name of
+    ``BENCHMARKS`` or such an entry), then ``method_params[name]`` (e.g. ``lt.supervised_settings(...)["method_params"]``).
+    Notebooks 07 and 09 print them."""
     name = _check_methods([name])[0]
     if method_params is not None and not isinstance(method_params, dict):
         raise ValueError(f"method_params must be a dict {{method: {{param: value}}}}; got {method_params!r} instead.")
@@ -162,16 +163,17 @@ def method_params(name: str, *, benchmark: str = "cifar10-lt", method_params: di
     if set(extra) - set(METHODS[name].params):
         raise ValueError(f"method_params[{name!r}] must use the keys {sorted(METHODS[name].params)}; "
                          f"got {sorted(set(extra) - set(METHODS[name].params))} instead.")
-    return {**METHODS[name].params, **BENCHMARKS[benchmark]["params"].get(name, {}), **extra}
+    spec = BENCHMARKS[benchmark] if isinstance(benchmark, str) else benchmark
+    return {**METHODS[name].params, **spec["params"].get(name, {}), **extra}
 
 
-def build_method(name: str, counts, *, benchmark: str = "cifar10-lt", reweight_epoch: int = 160,
+def build_method(name: str, counts, *, benchmark: str | dict = "cifar10-lt", reweight_epoch: int = 160,
                  params: dict | None = None):
     """(loss, hooks) of method ``name`` for training counts ``counts``, hyperparameters from ``method_params``."""
-    method = METHODS[_check_methods([name])[0]]
+    params = method_params(name, benchmark=benchmark, method_params=params)
+    method = METHODS[name]
     if method.make_loss is None:
         raise ValueError(f"method {name!r} trains no model of its own (post-hoc of {method.posthoc_of!r}).")
-    params = method_params(name, benchmark=benchmark, method_params=params)
     loss = method.make_loss(counts, params)
     return loss, list(method.make_hooks(loss, counts, params, reweight_epoch))
 
@@ -183,10 +185,11 @@ def method_spec(name: str, counts, **build) -> dict:
             "sigmoid_bias": METHODS[name].sigmoid_bias}
 
 
-def method_shots(name: str, logits, labels, counts) -> dict:
+def method_shots(name: str, logits, labels, counts, *, benchmark: str | dict = "cifar10-lt") -> dict:
     """``metrics.shot_accuracy`` of method ``name``'s predictions (a post-hoc method adjusts its base's logits)."""
     if METHODS[name].posthoc_of:
-        logits = logit_adjust(logits, counts.double() / counts.sum(), tau=METHODS[name].params["tau"])
+        tau = method_params(name, benchmark=benchmark)["tau"]
+        logits = logit_adjust(logits, counts.double() / counts.sum(), tau=tau)
     return metrics.shot_accuracy(labels, logits.argmax(1), counts)
 
 
@@ -321,22 +324,25 @@ def train_and_report(exp: SimpleNamespace) -> dict:
     config, t0 = exp.config, time.perf_counter()
     write = config.out is not None and ddp.is_main_process()
     progress = [None] * len(exp.trained)  # each model's History so far, for the partial tables
+    kw = {**exp.recipe.fit_kwargs(), "amp": PRECISIONS[config.precision]}
+    kw["augment"] = bool(kw["augment"] and exp.train.augment)
+
+    def results(histories, reason: str | None = None) -> dict:
+        """The table of these Histories: final, or with a ``reason`` partial ('last': each model's latest evaluation)."""
+        done = min(len(getattr(h, "epoch", ())) for h in histories)
+        partial = [f"PARTIAL ({reason}): every trained model has finished {done} of {exp.recipe.epochs} epochs; "
+                   "'last' is each model's latest evaluation."] * (reason is not None)
+        return {**exp.header, "complete": reason is None, "epochs_reached": done,
+                "engine": ",".join(sorted({h.engine for h in histories if h is not None})),
+                "seconds": time.perf_counter() - t0, "rows": _rows(exp, histories, kw["amp"], final=reason is None),
+                "notes": exp.notes + partial}  # after the rows: a final row may add a note
 
     def checkpoint(reason: str = "checkpoint while training") -> None:
-        """Write the table of the Histories so far ('last': each model's latest evaluation)."""
-        done = min(len(h.epoch) if h is not None else 0 for h in progress)
-        note = (f"PARTIAL ({reason}): every trained model has finished {done} of {exp.recipe.epochs} epochs; 'last' "
-                "is each model's latest evaluation.")
-        partial = {**exp.header, "complete": False, "epochs_reached": done, "seconds": time.perf_counter() - t0,
-                   "engine": ",".join(sorted({h.engine for h in progress if h is not None})),
-                   "rows": _rows(exp, progress), "notes": exp.notes + [note]}
         try:
-            _write_files(partial, config.out)
+            _write_files(results(progress, reason), config.out)
         except OSError as err:  # a full disk must not stop the training
             print(f"reproduce: could not write the partial results ({err}).")
 
-    kw = {**exp.recipe.fit_kwargs(), "amp": PRECISIONS[config.precision]}
-    kw["augment"] = bool(kw["augment"] and exp.train.augment)
     hooks = [[*s["hooks"], *[_progress_hook(progress, i, config.checkpoint_every, checkpoint)] * write]
              for i, s in enumerate(exp.specs)]
     try:
@@ -347,10 +353,7 @@ def train_and_report(exp: SimpleNamespace) -> dict:
             checkpoint(f"interrupted by {type(err).__name__}")
             print(f"reproduce: interrupted ({type(err).__name__}); partial results written to {config.out}.")
         raise
-    result = {**exp.header, "complete": True, "epochs_reached": min(len(h.epoch) for h in histories),
-              "engine": ",".join(sorted({h.engine for h in histories})), "seconds": time.perf_counter() - t0,
-              "rows": _rows(exp, histories, kw["amp"], final=True), "notes": exp.notes}
-    return report(result, config.out)
+    return report(results(histories), config.out)
 
 
 def report(result: dict, out) -> dict:
@@ -376,23 +379,22 @@ def _progress_hook(histories: list, i: int, every: int, checkpoint: Callable) ->
 
 
 def _rows(exp: SimpleNamespace, histories, amp=None, final: bool = False) -> list[dict]:
-    """Each method's row: final, from its trained model's test logits; partial, from its History's last evaluation
-    (post-hoc rows need the model's logits: final table only)."""
-    by_name, counts, rows = dict(zip(exp.trained, zip(exp.models, histories))), exp.train.class_counts, []
-    logits = {}  # one test-set pass per trained model: a post-hoc row reuses its base model's logits
+    """Each method's row: final, from its trained model's test logits (one pass per model: a post-hoc row reuses its
+    base's); partial, from its History's last evaluation (post-hoc rows need the model's logits: final table only)."""
+    spec, counts, rows, logits = BENCHMARKS[exp.config.benchmark], exp.train.class_counts, [], {}
+    by_name = dict(zip(exp.trained, zip(exp.models, histories)))
     for n in exp.names:
-        posthoc = METHODS[n].posthoc_of
-        model, hist = by_name[posthoc or n]
+        base = METHODS[n].posthoc_of or n
+        model, hist = by_name[base]
         if final:
-            if (posthoc or n) not in logits:
-                logits[posthoc or n] = evaluate(model, exp.test, device=exp.device, amp=amp)["logits"].float()
-            shots = method_shots(n, logits[posthoc or n], exp.test.labels.cpu(), counts)
+            if base not in logits:
+                logits[base] = evaluate(model, exp.test, device=exp.device, amp=amp)["logits"].float()
+            shots = method_shots(n, logits[base], exp.test.labels.cpu(), counts, benchmark=spec)
         else:
-            per_class = None if hist is None or posthoc else hist.per_class_accuracy
+            per_class = None if hist is None or base != n else hist.per_class_accuracy
             shots = None if per_class is None else _shot_means(per_class, counts.numpy())
-        rows.append(table_row(n, BENCHMARKS[exp.config.benchmark], hist, shots,
-                              last=100 * shots["all"] if final and posthoc else None))
-        if final and not posthoc and abs(100 * shots["all"] - rows[-1]["last"]) > 0.5:
+        rows.append(table_row(n, spec, hist, shots, last=100 * shots["all"] if final and base != n else None))
+        if final and base == n and abs(100 * shots["all"] - rows[-1]["last"]) > 0.5:
             exp.notes.append(f"{n}: the trained model evaluates at {100 * shots['all']:.2f} but the last epoch logged "
                              f"{rows[-1]['last']:.2f}; many/medium/few come from the model as returned by fit_many.")
     return rows
@@ -414,7 +416,7 @@ def table_row(name: str, spec: dict, hist, shots: dict | None, last=None) -> dic
         last = 100 * float(hist.final_balanced_accuracy) if last is None else last
         best, best_epoch = 100 * float(hist.best_balanced_accuracy), int(hist.best_epoch)
     paper, source = spec["paper"].get(name, (None, ""))
-    return {"method": name, "label": method.label, "params": {**method.params, **spec["params"].get(name, {})},
+    return {"method": name, "label": method.label, "params": method_params(name, benchmark=spec),
             "last": last, "best": best, "best_epoch": best_epoch,
             **{k: None if shots.get(k) is None else 100 * shots[k] for k in ("many", "medium", "few")},
             "paper": paper, "paper_source": source, "gap_note": spec.get("gap_notes", GAP_NOTES).get(name, ""),
@@ -439,9 +441,6 @@ def _markdown(r: dict) -> str:
     if r.get("complete") is False:
         lines.append(f"- **PARTIAL RESULTS**: {r.get('epochs_reached', 0)} of {r['epochs']} epochs done "
                      "(the run was cut short or is still going); 'last' is each model's latest evaluation.")
-    if r.get("eval_every", 1) > 1:
-        lines.append(f"- test set evaluated every {r['eval_every']} epochs and after the last: 'best' is the best "
-                     "evaluated epoch.")
     lines += ["", "| method | last | best (epoch) | many | medium | few | paper | last - paper |", "|" + "---|" * 8]
     for x in r["rows"]:
         best = "-" if x["best"] is None else f"{x['best']:.2f} ({x['best_epoch']})"
