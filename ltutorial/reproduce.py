@@ -144,19 +144,10 @@ PRECISIONS = {"auto": None, "bf16": True, "fp32": False}
 CPU_RESNET32_IMAGES_PER_SECOND = 650
 
 
-def _check_methods(names) -> list[str]:
-    names = [n.strip() for n in names.split(",") if n.strip()] if isinstance(names, str) else list(names)
-    bad = [n for n in names if n not in METHODS]
-    if not names or bad:
-        raise ValueError(f"methods must be a comma-separated list of {sorted(METHODS)}; got {bad or names!r} instead.")
-    return list(dict.fromkeys(names))
-
-
 def method_params(name: str, *, benchmark: str | dict = "cifar10-lt", method_params: dict | None = None) -> dict:
-    """Method ``name``'s hyperparameters: ``METHODS``, then the benchmark's ``params`` (``benchmark``: a name of
-    ``BENCHMARKS`` or such an entry), then ``method_params[name]`` (e.g. ``lt.supervised_settings(...)["method_params"]``).
-    Notebooks 07 and 09 print them."""
-    name = _check_methods([name])[0]
+    """Method ``name``'s hyperparameters: ``METHODS``, then the ``params`` of ``benchmark`` (a ``BENCHMARKS`` name or
+    entry), then ``method_params[name]`` (e.g. ``lt.supervised_settings(...)["method_params"]``). Notebooks 07, 09."""
+    check_choice(name, sorted(METHODS), name="name")
     if method_params is not None and not isinstance(method_params, dict):
         raise ValueError(f"method_params must be a dict {{method: {{param: value}}}}; got {method_params!r} instead.")
     extra = (method_params or {}).get(name, {})
@@ -239,7 +230,13 @@ class RunOptions:
                 check_positive_int(getattr(self, key), name=key)
         if self.out is not None:
             check_writable_dir(self.out, name="out")
-        return _check_methods(self.methods)
+        names = [n.strip() for n in self.methods.split(",") if n.strip()] if isinstance(self.methods, str) \
+            else list(self.methods)
+        bad = [n for n in names if n not in METHODS]
+        if not names or bad:
+            raise ValueError(f"methods must be a comma-separated list of {sorted(METHODS)}; got {bad or names!r} "
+                             "instead.")
+        return list(dict.fromkeys(names))
 
 
 @dataclass(frozen=True)
@@ -328,13 +325,13 @@ def train_and_report(exp: SimpleNamespace) -> dict:
     kw["augment"] = bool(kw["augment"] and exp.train.augment)
 
     def results(histories, reason: str | None = None) -> dict:
-        """The table of these Histories: final, or with a ``reason`` partial ('last': each model's latest evaluation)."""
+        """The table of these Histories: final, or partial for a ``reason`` ('last': each model's latest evaluation)."""
         done = min(len(getattr(h, "epoch", ())) for h in histories)
         partial = [f"PARTIAL ({reason}): every trained model has finished {done} of {exp.recipe.epochs} epochs; "
                    "'last' is each model's latest evaluation."] * (reason is not None)
         return {**exp.header, "complete": reason is None, "epochs_reached": done,
                 "engine": ",".join(sorted({h.engine for h in histories if h is not None})),
-                "seconds": time.perf_counter() - t0, "rows": _rows(exp, histories, kw["amp"], final=reason is None),
+                "seconds": time.perf_counter() - t0, "rows": _rows(exp, histories, kw["amp"], reason is None),
                 "notes": exp.notes + partial}  # after the rows: a final row may add a note
 
     def checkpoint(reason: str = "checkpoint while training") -> None:
@@ -378,7 +375,7 @@ def _progress_hook(histories: list, i: int, every: int, checkpoint: Callable) ->
     return record_progress
 
 
-def _rows(exp: SimpleNamespace, histories, amp=None, final: bool = False) -> list[dict]:
+def _rows(exp: SimpleNamespace, histories, amp, final: bool) -> list[dict]:
     """Each method's row: final, from its trained model's test logits (one pass per model: a post-hoc row reuses its
     base's); partial, from its History's last evaluation (post-hoc rows need the model's logits: final table only)."""
     spec, counts, rows, logits = BENCHMARKS[exp.config.benchmark], exp.train.class_counts, [], {}
