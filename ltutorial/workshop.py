@@ -134,8 +134,8 @@ def _nbgrader():
 
 def student_notebook(nb):
     """A student copy of ``nb`` (not modified): solutions replaced by stubs, outputs cleared."""
-    clear_solutions, clear_output = _nbgrader()
-    student = clear_output().preprocess(copy.deepcopy(nb), {})[0]
+    clear_solutions = _nbgrader()[0]
+    student = instructor_notebook(nb)  # a copy, outputs cleared
     language = student.metadata.get("kernelspec", {}).get("language", "python")
     for ex in find_exercises(student):
         # one ClearSolutions per exercise: nbgrader's stub is a setting, ours names the exercise's answers.
