@@ -147,7 +147,7 @@ CPU_RESNET32_IMAGES_PER_SECOND = 650
 def method_params(name: str, *, benchmark: str | dict = "cifar10-lt", method_params: dict | None = None) -> dict:
     """Method ``name``'s hyperparameters: ``METHODS``, then the ``params`` of ``benchmark`` (a ``BENCHMARKS`` name or
     entry), then ``method_params[name]`` (e.g. ``lt.supervised_settings(...)["method_params"]``). Notebooks 07, 09."""
-    check_choice(name, sorted(METHODS), name="name")
+    check_choice(name, sorted(METHODS), name="method")
     if method_params is not None and not isinstance(method_params, dict):
         raise ValueError(f"method_params must be a dict {{method: {{param: value}}}}; got {method_params!r} instead.")
     extra = (method_params or {}).get(name, {})
