@@ -148,7 +148,8 @@ def _train_one(run: SimpleNamespace, name: str) -> tuple:
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 logits = net(x)
             loss = loss_fn(logits.float(), y)
-            share = ddp.loss_share(loss_fn, y)  # under torchrun: the global batch's mean loss (None in one process)
+            # under torchrun: the global batch's mean loss, every rank holding B/W rows (None in one process)
+            share = ddp.loss_share(loss_fn, y, y.shape[0] * ddp.world_size())
             loss = loss if share is None else loss * share
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -184,7 +185,6 @@ def train_and_report(run: SimpleNamespace) -> dict:
         if recipes[rname].pretrained:
             rows[-1]["gap_note"] = f"needs {recipes[rname].pretrained}; trained from random weights here. " \
                                    f"{rows[-1]['gap_note']}"
-
     result = {"benchmark": config.benchmark, "methods": run.names, "device": str(dev), "device_slug": device_slug(dev),
               "dataset": config.benchmark, "dataset_source": str(train.folder), "recipe": ", ".join(recipes),
               "recipes": {k: dataclasses.asdict(r) for k, r in recipes.items()},

@@ -177,7 +177,7 @@ def test_shards_cover_each_global_batch_once_in_order():
 
 def test_one_process_helpers_are_the_identity():
     assert not ddp.is_distributed() and ddp.world_size() == 1 and ddp.is_main_process()
-    assert ddp.batch_rows(8, 16) == (8, 16) and ddp.loss_share(nn.CrossEntropyLoss(), torch.arange(3)) is None
+    assert ddp.batch_rows(8, 16) == (8, 16) and ddp.loss_share(nn.CrossEntropyLoss(), torch.arange(3), 3) is None
     x = torch.arange(6.0).reshape(3, 2)
     assert torch.equal(ddp.gather_rows(x), x)
 

@@ -140,20 +140,17 @@ def batch_rows(start: int, stop: int) -> tuple[int, int] | None:
     return start + lo, start + hi
 
 
-def loss_share(loss_fn, targets: torch.Tensor, total: int | None = None):
+def loss_share(loss_fn, targets: torch.Tensor, total: int):
     """W q_r / sum_r q_r for this rank's mean loss (None in one process); q_r: the rows' class weights if the loss
-    divides by them, else the row count, whose sum is ``total`` (the global batch's rows) when given."""
+    divides by them, else the row count, whose sum is ``total`` (the global batch's rows)."""
     if not is_distributed():
         return None
     weight = getattr(loss_fn, "weight", None)
     if (isinstance(weight, torch.Tensor) and weight.ndim == 1 and getattr(loss_fn, "reduction", "mean") == "mean"
             and getattr(loss_fn, "normalization", "weights") == "weights"):
         q = weight[targets].sum().float()
-    elif total is not None:
-        return world_size() * targets.shape[0] / total
-    else:
-        q = torch.tensor(float(targets.shape[0]), device=targets.device)
-    return world_size() * q / all_reduce_sum(q)
+        return world_size() * q / all_reduce_sum(q)
+    return world_size() * targets.shape[0] / total
 
 
 def gather_rows(part: torch.Tensor) -> torch.Tensor:
