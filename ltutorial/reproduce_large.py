@@ -15,7 +15,6 @@ import torch
 from ltutorial._validation import check_choice, check_positive_int
 from ltutorial._version import __version__
 from ltutorial.data.large_lt import LARGE_LT, load_large_lt_pair, make_loader
-from ltutorial.device import seed_everything
 from ltutorial.models import MODELS
 from ltutorial.reproduce import (METHODS, RunOptions, command, device_slug, method_shots, method_spec, option, report,
                                  subsample, table_row)
@@ -48,9 +47,7 @@ LARGE_BENCHMARKS = {
                   "la": (66.36, "Menon et al. 2021 Table 2: 33.64% error, ResNet-50 [unconfirmed cell]"),
                   "la-posthoc": (66.02, "Menon et al. 2021 Table 2: 33.98% error, ResNet-50 [unconfirmed cell]")},
         "gap_notes": {"ldam-drw": "the LDAM paper's iNaturalist recipe (epochs, lr, DRW epoch) is not confirmed in a "
-                                  "source read here: trained with Decoupling's, DRW at 80% of the epochs.",
-                      "cb-focal": "the CB code's TensorFlow ResNet-50 has no weight decay on BatchNorm and the last "
-                                  "bias; it warms up per step."},
+                                  "source read here: trained with Decoupling's, DRW at 80% of the epochs."},
     },
 }
 
@@ -102,7 +99,6 @@ def prepare(config: LargeRunConfig) -> SimpleNamespace:
     if size != 224:
         notes.append(f"images at {size} x {size} (--image-size) instead of 224: not the papers' setting.")
     train, test, more = subsample(train, test, config)
-    seed_everything(config.seed)
     lo, hi = ddp.shard_bounds(len(test))  # each rank predicts its slice of the test set
     test_loader = make_loader(test.subset(range(lo, hi)), batch_size=max(r.batch_size for r in recipes.values()),
                               shuffle=False, seed=config.seed, num_workers=config.workers,

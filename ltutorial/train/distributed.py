@@ -89,7 +89,6 @@ def quiet_unless_main():
 
 def describe_processes(device: torch.device, batch_size: int, notes: list) -> dict:
     """``world_size`` and every rank's ``devices`` for a results file."""
-    device = torch.device(device)
     names = [torch.cuda.get_device_name(device) if device.type == "cuda" else device.type]
     if is_distributed():
         notes.append(f"{world_size()} processes (torchrun), global batch {batch_size}: BatchNorm statistics from each "
