@@ -60,6 +60,7 @@ def test_bad_epochs_and_the_large_recipes():
     assert (large.epochs, large.batch_size, large.lr, large.weight_decay, large.cosine) == (90, 512, 0.2, 5e-4, True)
     # no lr milestone to defer re-weighting to: DRW switches on at 80% of the epochs
     assert large.schedule()(0) == 1.0 and large.schedule()(89) < 1e-3 and large.reweight_epoch == 72
+    assert TrainConfig(epochs=10, warmup_epochs=0, milestones=()).reweight_epoch == 10  # no milestone, no cosine: never
     cb = RECIPES["cb-inat2018"]  # linear warm-up over 5 epochs, then x0.1 at 30, 60, 80: DRW would start at 30
     assert [cb.schedule()(e) for e in (0, 4, 29, 30, 60, 80)] == pytest.approx([0.2, 1, 1, 0.1, 0.01, 0.001])
     assert cb.reweight_epoch == 30 and cb.nesterov and not cb.pretrained and RECIPES["oltr-places-lt"].pretrained

@@ -47,9 +47,11 @@ class TrainConfig:
 
     @property
     def reweight_epoch(self) -> int:
-        """The 0-based epoch where DRW / TLA-ADRW switch on: the first lr milestone (160 of 200); without one
-        (cosine), 80% of the epochs, LDAM's CIFAR ratio (our choice, not a paper's)."""
-        return self.milestones[0] if self.milestones else int(0.8 * self.epochs)
+        """The 0-based epoch where DRW / TLA-ADRW switch on: the first lr milestone (160 of 200); in a cosine run,
+        80% of the epochs, LDAM's CIFAR ratio (our choice, not a paper's); else never (``epochs``)."""
+        if self.milestones:
+            return self.milestones[0]
+        return int(0.8 * self.epochs) if self.cosine else self.epochs
 
     def schedule(self):
         """The lr multiplier ``epoch -> factor``."""
