@@ -177,15 +177,23 @@ def test_shards_cover_each_global_batch_once_in_order():
 
 def test_one_process_helpers_are_the_identity():
     assert not ddp.is_distributed() and ddp.world_size() == 1 and ddp.is_main_process()
-    assert ddp.batch_rows(8, 16) == (8, 16) and ddp.loss_share(nn.CrossEntropyLoss(), torch.arange(3)) is None
+    assert ddp.batch_rows(8, 16) == (8, 16) and ddp.loss_share(nn.CrossEntropyLoss(), torch.arange(3), 3) is None
     x = torch.arange(6.0).reshape(3, 2)
     assert torch.equal(ddp.gather_rows(x), x)
-    sampler = ddp.ShardedBatchSampler(10, 4, seed=1)
-    batches = list(sampler)
-    assert [len(b) for b in batches] == [4, 4, 2] and sorted(sum(batches, [])) == list(range(10))
-    sampler.set_epoch(1)
-    assert list(sampler) != batches  # a new permutation each epoch
-    assert len(sampler) == 3
+
+
+def test_the_ranks_batches_make_up_the_single_process_batches():
+    # reproduce_large's training loader: a DistributedSampler (drop_last) and batches of B/W rows. 22 images, B = 6:
+    # the k-th batches of W = 3 ranks together hold the rows of one process's k-th batch, the last partial one dropped.
+    def batches(w, r, epoch):
+        sampler = torch.utils.data.DistributedSampler(range(22), w, r, seed=1, drop_last=True)
+        sampler.set_epoch(epoch)
+        return [b.tolist() for b in torch.utils.data.DataLoader(range(22), 6 // w, sampler=sampler, drop_last=True)]
+
+    one = batches(1, 0, epoch=2)
+    assert [len(b) for b in one] == [6, 6, 6] and len(set(sum(one, []))) == 18 and one != batches(1, 0, epoch=3)
+    ranks = [batches(3, r, epoch=2) for r in range(3)]
+    assert [sorted(sum((ranks[r][k] for r in range(3)), [])) for k in range(3)] == [sorted(b) for b in one]
 
 
 def test_sync_batchnorm_outside_torchrun_is_refused():

@@ -160,7 +160,9 @@ def test_load_dataset_registers_the_three_benchmarks(tiny_imagenet_lt):
         lt.data.load_dataset("imagenet-lt", root=root, download=True)
 
 
-def test_inat_folder_reads_json_and_tests_on_val(tmp_path):
+@pytest.fixture
+def tiny_inat(tmp_path):
+    """A made-up iNaturalist 2018 folder: 5 + 2 training and 3 + 3 validation PNGs, COCO-style JSON."""
     folder = tmp_path / "inat2018"
     (folder / "train_val2018" / "Aves").mkdir(parents=True)
     names, seed = {"train": [], "val": []}, 0
@@ -174,6 +176,11 @@ def test_inat_folder_reads_json_and_tests_on_val(tmp_path):
                 anns.append({"id": seed, "image_id": seed, "category_id": c})
                 seed += 1
         _inat_json(folder / f"{split}2018.json", imgs, anns, [{"id": 0, "name": "a"}, {"id": 1, "name": "b"}])
+    return tmp_path
+
+
+def test_inat_folder_reads_json_and_tests_on_val(tiny_inat):
+    tmp_path = tiny_inat
     train, test = L.load_large_lt_pair("inat2018", root=tmp_path, image_size=16)
     assert train.class_counts.tolist() == [5, 2] and test.class_counts.tolist() == [3, 3]
     assert test.split == "val" and train.classes == ["a", "b"]
@@ -235,7 +242,7 @@ def test_torchvision_models_by_name(name):
 def test_cosine_recipes_follow_the_cosine_formula():
     from ltutorial.train.recipes import RECIPES
 
-    for name in ("decoupling-imagenet-lt", "decoupling-inat2018", "scratch-places-lt"):
+    for name in ("decoupling-imagenet-lt", "decoupling-inat2018"):
         recipe = RECIPES[name]
         sched = recipe.schedule()
         for e in (0, 30, 89):
@@ -301,3 +308,52 @@ def test_reproduce_subsamples_with_the_same_class_shares(tiny_imagenet_lt):
     # 14 of the 21 training images keep the 12:6:3 shares; 9 of the 12 test images keep 3 per class
     assert result["train_counts"] == [8, 4, 2] and result["n_test"] == 9
     assert "files" not in result  # out=None writes nothing
+
+
+# --- each method's recipe ------------------------------------------------------------------------------
+
+
+def test_each_method_trains_with_its_papers_recipe_else_the_benchmarks(tiny_inat, tmp_path):
+    out = tmp_path / "out"
+    run = prepare(LargeRunConfig("inat2018", "erm,cb-focal,la-posthoc", epochs=2, device="cpu", root=tiny_inat,
+                                 out=out, model="small_cnn", batch_size=4, image_size=16, workers=0))
+    # CB has its paper's iNaturalist recipe; ERM (and the post-hoc row, on ERM's model) fall back to Decoupling's
+    assert run.recipe_of == {"erm": "decoupling-inat2018", "cb-focal": "cb-inat2018",
+                             "la-posthoc": "decoupling-inat2018"}
+    cb = run.recipes["cb-inat2018"]  # the recipe scaled to 2 epochs, with the options' model and batch
+    assert (cb.epochs, cb.milestones, cb.warmup_epochs, cb.nesterov, cb.model, cb.batch_size) == \
+        (2, (1, 1, 2), 1, True, "small_cnn", 4)
+    result = train_and_report(run)
+    assert [(r["method"], r["recipe"]) for r in result["rows"]] == list(run.recipe_of.items())
+    assert result["recipe"] == "decoupling-inat2018, cb-inat2018" and set(result["recipes"]) == set(run.recipes)
+    assert result["rows"][1]["params"] == {"beta": 0.999, "gamma": 0.5}  # the CB code's iNaturalist values
+    assert result["lr"] == [0.2, 1.6] and result["epochs"] == 2  # a list where the recipes differ
+    md = (out / "cpu-reproduce-inat2018.md").read_text()
+    assert "Note: recipe cb-inat2018 for cb-focal: Cui et al. 2019 (CB)" in md
+    assert "Note: recipe decoupling-inat2018 for erm, la-posthoc: Kang et al. 2020" in md
+
+
+def test_one_recipe_for_every_method_and_bad_names(tiny_imagenet_lt, capsys):
+    root, _ = tiny_imagenet_lt
+    run = prepare(LargeRunConfig("imagenet-lt", "erm,la", epochs=1, device="cpu", root=root, out=None,
+                                 model="small_cnn", batch_size=8, image_size=16, workers=0, recipe="cb-inat2018"))
+    assert run.recipe_of == {"erm": "cb-inat2018", "la": "cb-inat2018"} and list(run.recipes) == ["cb-inat2018"]
+    with pytest.raises(ValueError, match=r"recipe must be one of \['cb-inat2018', .*got 'nope'"):
+        prepare(LargeRunConfig("imagenet-lt", root=root, recipe="nope"))
+    status = cli.main(["reproduce", "imagenet-lt", "--root", str(root), "--recipe", "nope", "--no-write"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "recipe must be one of" in err[0]
+
+
+def test_a_recipe_that_needs_pretrained_weights_says_so(tiny_imagenet_lt, tmp_path):
+    # Places-LT's recipe fine-tunes an ImageNet-pretrained ResNet-152 (OLTR): no such model or weights here
+    root = tmp_path / "places"
+    _write_list_benchmark(root / "places-lt", "Places_LT", train_counts=[6, 3], test_per_class=2, size=16)
+    with pytest.raises(ValueError, match=r"recipe 'oltr-places-lt' trains a resnet152 from ImageNet-pretrained "
+                                         r".*pass --model"):
+        prepare(LargeRunConfig("places-lt", root=root))
+    result = train_and_report(prepare(LargeRunConfig("places-lt", "erm", epochs=1, device="cpu", root=root, out=None,
+                                                     model="small_cnn", batch_size=3, image_size=16, workers=0)))
+    assert result["rows"][0]["recipe"] == "oltr-places-lt"
+    assert result["rows"][0]["gap_note"].startswith("needs ImageNet-pretrained ResNet-152 weights")
+    assert any("NOT the paper's setting" in n for n in result["notes"])

@@ -54,10 +54,16 @@ def test_bad_values(kwargs, message):
 
 
 def test_bad_epochs_and_the_large_recipes():
-    assert sorted(RECIPES) == ["decoupling-imagenet-lt", "decoupling-inat2018", "ldam-drw-cifar", "scratch-places-lt"]
+    assert sorted(RECIPES) == ["cb-inat2018", "decoupling-imagenet-lt", "decoupling-inat2018", "ldam-drw-cifar",
+                               "oltr-places-lt"]
     large = RECIPES["decoupling-imagenet-lt"]  # Kang et al. 2020: 90 epochs, batch 512, lr 0.2, cosine to 0
     assert (large.epochs, large.batch_size, large.lr, large.weight_decay, large.cosine) == (90, 512, 0.2, 5e-4, True)
-    assert large.schedule()(0) == 1.0 and large.schedule()(89) < 1e-3 and large.reweight_epoch == 90
+    # no lr milestone to defer re-weighting to: DRW switches on at 80% of the epochs
+    assert large.schedule()(0) == 1.0 and large.schedule()(89) < 1e-3 and large.reweight_epoch == 72
+    assert TrainConfig(epochs=10, warmup_epochs=0, milestones=()).reweight_epoch == 10  # no milestone, no cosine: never
+    cb = RECIPES["cb-inat2018"]  # linear warm-up over 5 epochs, then x0.1 at 30, 60, 80: DRW would start at 30
+    assert [cb.schedule()(e) for e in (0, 4, 29, 30, 60, 80)] == pytest.approx([0.2, 1, 1, 0.1, 0.01, 0.001])
+    assert cb.reweight_epoch == 30 and cb.nesterov and not cb.pretrained and RECIPES["oltr-places-lt"].pretrained
     with pytest.raises(ValueError, match="epochs must be an integer >= 1; got 0 instead"):
         RECIPES["ldam-drw-cifar"].with_epochs(0)
 

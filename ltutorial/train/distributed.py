@@ -20,7 +20,7 @@ from ltutorial.device import get_device
 __all__ = ["TORCHRUN_VARIABLES", "launched_by_torchrun", "is_distributed", "init_distributed", "resolve_device",
            "close_distributed", "quiet_unless_main", "rank", "world_size", "is_main_process", "describe_processes",
            "check_global_batch", "check_run", "shard_bounds", "batch_rows", "loss_share", "gather_rows",
-           "all_reduce_sum", "wrap_model", "ShardedBatchSampler"]
+           "all_reduce_sum", "wrap_model"]
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -89,7 +89,6 @@ def quiet_unless_main():
 
 def describe_processes(device: torch.device, batch_size: int, notes: list) -> dict:
     """``world_size`` and every rank's ``devices`` for a results file."""
-    device = torch.device(device)
     names = [torch.cuda.get_device_name(device) if device.type == "cuda" else device.type]
     if is_distributed():
         notes.append(f"{world_size()} processes (torchrun), global batch {batch_size}: BatchNorm statistics from each "
@@ -140,20 +139,17 @@ def batch_rows(start: int, stop: int) -> tuple[int, int] | None:
     return start + lo, start + hi
 
 
-def loss_share(loss_fn, targets: torch.Tensor, total: int | None = None):
+def loss_share(loss_fn, targets: torch.Tensor, total: int):
     """W q_r / sum_r q_r for this rank's mean loss (None in one process); q_r: the rows' class weights if the loss
-    divides by them, else the row count, whose sum is ``total`` (the global batch's rows) when given."""
+    divides by them, else the row count, whose sum is ``total`` (the global batch's rows)."""
     if not is_distributed():
         return None
     weight = getattr(loss_fn, "weight", None)
     if (isinstance(weight, torch.Tensor) and weight.ndim == 1 and getattr(loss_fn, "reduction", "mean") == "mean"
             and getattr(loss_fn, "normalization", "weights") == "weights"):
         q = weight[targets].sum().float()
-    elif total is not None:
-        return world_size() * targets.shape[0] / total
-    else:
-        q = torch.tensor(float(targets.shape[0]), device=targets.device)
-    return world_size() * q / all_reduce_sum(q)
+        return world_size() * q / all_reduce_sum(q)
+    return world_size() * targets.shape[0] / total
 
 
 def gather_rows(part: torch.Tensor) -> torch.Tensor:
@@ -161,9 +157,8 @@ def gather_rows(part: torch.Tensor) -> torch.Tensor:
     if not is_distributed():
         return part
     # all_gather needs one shape: pad every part to the longest, then trim each back.
-    lengths = [torch.zeros(1, dtype=torch.int64, device=part.device) for _ in range(world_size())]
-    dist.all_gather(lengths, torch.tensor([part.shape[0]], dtype=torch.int64, device=part.device))
-    lengths = [int(t) for t in lengths]
+    lengths = [0] * world_size()
+    dist.all_gather_object(lengths, part.shape[0])
     padded = torch.zeros((max(lengths), *part.shape[1:]), dtype=part.dtype, device=part.device)
     padded[:part.shape[0]] = part
     parts = [torch.empty_like(padded) for _ in lengths]
@@ -189,25 +184,3 @@ def wrap_model(model: torch.nn.Module, device: torch.device, sync_batchnorm: boo
     ids = [device.index] if device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
-
-class ShardedBatchSampler(torch.utils.data.Sampler):
-    """This rank's part of each global batch of epoch e's ``randperm(n)``; call ``set_epoch(e)`` before each."""
-
-    def __init__(self, n: int, batch_size: int, *, seed: int = 0, drop_last: bool = False):
-        self.n, self.batch_size, self.seed, self.drop_last, self.epoch = n, batch_size, seed, drop_last, 0
-        check_global_batch(batch_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch))
-        stop = (self.n // self.batch_size) * self.batch_size if self.drop_last else self.n
-        for s in range(0, stop, self.batch_size):
-            rows = batch_rows(s, min(s + self.batch_size, stop))
-            if rows is not None:  # every rank must take a step, or the others wait for it
-                yield perm[rows[0]:rows[1]].tolist()
-
-    def __len__(self) -> int:
-        full, rest = divmod(self.n, self.batch_size)
-        return full + (1 if rest and not self.drop_last and rest >= world_size() else 0)

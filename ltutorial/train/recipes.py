@@ -1,5 +1,6 @@
 """Training recipes: ``RECIPES["ldam-drw-cifar"]``, the CIFAR-LT recipe of LDAM-DRW (Cao et al., NeurIPS 2019)
-that CB, VS and TLA/ADRW reuse (notebooks 07-09, ``ltutorial reproduce``)."""
+that CB, VS and TLA/ADRW reuse (notebooks 07-09, ``ltutorial reproduce``), and the papers' recipes for the large
+benchmarks (``ltutorial reproduce imagenet-lt|places-lt|inat2018``), each with its source in ``notes``."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class TrainConfig:
     augment: bool = True
     nesterov: bool = False
     cosine: bool = False
+    pretrained: str = ""  # the weights the recipe starts from ("": random ones)
     notes: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -45,8 +47,11 @@ class TrainConfig:
 
     @property
     def reweight_epoch(self) -> int:
-        """The 0-based epoch where DRW / TLA-ADRW switch on: the first lr milestone (160 of 200)."""
-        return self.milestones[0] if self.milestones else self.epochs
+        """The 0-based epoch where DRW / TLA-ADRW switch on: the first lr milestone (160 of 200); in a cosine run,
+        80% of the epochs, LDAM's CIFAR ratio (our choice, not a paper's); else never (``epochs``)."""
+        if self.milestones:
+            return self.milestones[0]
+        return int(0.8 * self.epochs) if self.cosine else self.epochs
 
     def schedule(self):
         """The lr multiplier ``epoch -> factor``."""
@@ -70,24 +75,31 @@ class TrainConfig:
         return dict({k: getattr(self, k) for k in keys}, schedule=self.schedule())
 
 
-# Large benchmarks (224 x 224): the joint training of Kang et al., "Decoupling Representation and Classifier for
-# Long-Tailed Recognition", ICLR 2020 (44.4 % top-1 for ResNeXt-50 on ImageNet-LT); Places-LT's is OUR choice.
-_LARGE = dict(epochs=90, batch_size=512, lr=0.2, momentum=0.9, warmup_epochs=0, milestones=(), gamma=0.1, augment=True,
-              cosine=True)
+# The large benchmarks (224 x 224 crops, torchvision ResNets): the values of each named source.
+_DECOUPLING = dict(epochs=90, batch_size=512, lr=0.2, warmup_epochs=0, milestones=(), cosine=True)
 RECIPES = {
     "ldam-drw-cifar": TrainConfig(
         notes="Cao et al. 2019 cifar_train.py: ResNet-32, SGD 0.9, lr 0.1, batch 128, wd 2e-4, 200 epochs, "
               "linear warm-up 5 epochs, lr x0.01 at epochs 160 and 180 (0-based), pad-4 crop + flip."),
     "decoupling-imagenet-lt": TrainConfig(
-        model="resnext50_32x4d", weight_decay=5e-4, **_LARGE,
+        model="resnext50_32x4d", weight_decay=5e-4, **_DECOUPLING,
         notes="Kang et al. 2020 (Decoupling), config/ImageNet_LT/feat_uniform.yaml: ResNeXt-50 32x4d from scratch, "
               "SGD 0.9, batch 512, lr 0.2, cosine to 0, wd 5e-4, 90 epochs, RandomResizedCrop 224 + flip."),
     "decoupling-inat2018": TrainConfig(
-        model="resnet50", weight_decay=1e-4, **_LARGE,
+        model="resnet50", weight_decay=1e-4, **_DECOUPLING,
         notes="Kang et al. 2020 (Decoupling), config/iNaturalist18/feat_unifrom.yaml: ResNet-50 from scratch, "
               "SGD 0.9, batch 512, lr 0.2, cosine to 0, wd 1e-4, 90 epochs (the README also gives 200-epoch models)."),
-    "scratch-places-lt": TrainConfig(
-        model="resnet50", weight_decay=5e-4, **_LARGE,
-        notes="not a paper recipe: Decoupling's ImageNet-LT schedule on ResNet-50 from scratch; the papers fine-tune "
-              "an ImageNet-pretrained ResNet-152 on Places-LT (OLTR config/Places_LT/stage_1.py)."),
+    "cb-inat2018": TrainConfig(
+        model="resnet50", epochs=90, batch_size=1024, lr=1.6, weight_decay=1e-4, milestones=(30, 60, 80), gamma=0.1,
+        nesterov=True,
+        notes="Cui et al. 2019 (CB), richardaecn/class-balanced-loss tpu/run_inat2018.sh + tpu/models/official/resnet/"
+              "resnet_main.py: ResNet-50 from scratch, batch 1024, lr 0.4 per 256 images (1.6), Nesterov 0.9, wd 1e-4 "
+              "(not on BatchNorm and the last bias there), 38,454 steps = 90 epochs, linear warm-up to epoch 5 (per "
+              "step there, per epoch here), lr x0.1 at epochs 30, 60 and 80; CB focal beta 0.999, gamma 0.5."),
+    "oltr-places-lt": TrainConfig(
+        model="resnet152", epochs=30, batch_size=128, lr=0.1, weight_decay=5e-4, warmup_epochs=0, milestones=(10, 20),
+        gamma=0.1, pretrained="ImageNet-pretrained ResNet-152 weights (OLTR: Caffe's, logs/caffe_resnet152.pth)",
+        notes="Liu et al. 2019 (OLTR), config/Places_LT/stage_1.py (its plain model): ImageNet-pretrained ResNet-152 "
+              "fine-tuned, SGD 0.9, batch 128, 30 epochs, lr x0.1 every 10 epochs, wd 5e-4, lr 0.1 for the classifier "
+              "and 0.001 for the backbone (one lr here, 0.1)."),
 }
