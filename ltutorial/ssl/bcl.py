@@ -45,7 +45,7 @@ class BCL:
         if bool(self.seen.any()):
             self.scores[self.seen] = memorization_score(self.ema[self.seen])
         self.score_history.append(self.scores.cpu())
-        self.loss_history.append(self.ema.cpu())
+        self.loss_history.append(self.ema.to("cpu", copy=True))  # a copy on the CPU too: ema changes in place
 
     def setup(self, net, num_samples, epochs, device, augment):
         self.base.setup(net, num_samples, epochs, device, augment)
