@@ -287,7 +287,7 @@ def test_sinkhorn_marginals_and_zero_prior():
 
 def test_gh_weight_schedule():
     gh = ssl.GH(config=ssl.GHConfig(num_vertices=3, start_epoch=4, ramp_epochs=2))
-    gh.setup(ssl.SimCLRNet(_TwoConv(), proj_dim=4), 5, 10, "cpu", None)
+    gh.setup(ssl.SimCLRNet(_TwoConv(), proj_dim=4), 5, 10, "cpu")
     assert [gh.weight(e) for e in range(7)] == [0, 0, 0, 0, 0.5, 1.0, 1.0]
 
 
@@ -550,7 +550,7 @@ def test_bcl_strength_formulas_state_and_errors():
     u = torch.rand(3, generator=torch.Generator().manual_seed(2))
     assert torch.allclose(augmentation_strength(m, 2, torch.Generator().manual_seed(2)), 5 + 25 * m * u)
     state = ssl.BCL()
-    state.setup(None, 3, 1, "cpu", ssl.ContrastiveAugment())
+    state.setup(None, 3, 1, "cpu")
     state.ema[[0, 2]], state.seen[[0, 2]] = torch.tensor([1.0, 3.0]), True
     state.on_epoch_end(None, 0)  # sample 1 unseen: score 0, as before BCL's first update
     assert state.scores.tolist() == [0.0, 0.0, 1.0] and len(state.score_history) == 1
@@ -624,7 +624,7 @@ def test_gh_loss_is_the_base_loss_plus_the_weighted_gh_term(base):
     prior = np.array([0.4, 0.3, 0.2, 0.1])
     method = ssl.GH({"simclr": ssl.SimCLR(), "sdclr": ssl.SDCLR(prune_ratio=0.5)}[base],
                     ssl.GHConfig(num_vertices=4, start_epoch=1, ramp_epochs=2, epsilon=0.5, iterations=2000))
-    method.setup(net, 6, 3, "cpu", None)
+    method.setup(net, 6, 3, "cpu")
     for epoch, w in enumerate((0.0, 0.5, 1.0)):
         method.on_epoch(net, epoch)
         method.prior = torch.tensor(prior)
@@ -643,7 +643,7 @@ def test_gh_loss_is_the_base_loss_plus_the_weighted_gh_term(base):
 def test_gh_state_prior_floor_ema_and_refresh_schedule():
     cfg = ssl.GHConfig(num_vertices=3, start_epoch=2, refresh_every=3, floor=1.0, ema_beta_warmup=0.9, ema_beta=0.999)
     state = ssl.GH(config=cfg)
-    state.setup(ssl.SimCLRNet(_TwoConv(), proj_dim=4), 5, 10, "cpu", None)
+    state.setup(ssl.SimCLRNet(_TwoConv(), proj_dim=4), 5, 10, "cpu")
     assert torch.allclose(state.prior, torch.full((3,), 1 / 3))
     t = torch.tensor([[1.0, 0, 0], [1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0]])
     idx = torch.arange(5)

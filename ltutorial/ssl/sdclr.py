@@ -34,7 +34,7 @@ class SDCLR(SimCLR):
         anchors = nt_xent_per_anchor(z_dense, z_pruned, self.temperature)
         return anchors.mean(), z_dense, z_pruned, anchors
 
-    def setup(self, net, num_samples, epochs, device, augment):
+    def setup(self, net, num_samples, epochs, device):
         net.pruned_branch = PrunedBranch(net)  # a sub-module: trained by the optimizer, moved by .to()
         self.masks, self.sparsity = {}, []
 

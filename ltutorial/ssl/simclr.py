@@ -56,7 +56,7 @@ class SimCLR:
     def views(self, augment, batch: torch.Tensor, idx: torch.Tensor, generator) -> torch.Tensor:
         return augment(torch.cat([batch, batch]), generator)
 
-    def setup(self, net, num_samples: int, epochs: int, device, augment) -> None:
+    def setup(self, net, num_samples: int, epochs: int, device) -> None:
         """Reset the method's state, attach its modules to ``net``."""
 
     def on_epoch(self, net, epoch: int) -> None:
@@ -80,7 +80,7 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
         raise ValueError(f"data must hold at least 2 images for contrastive learning; got {images.shape[0]} instead.")
     torch.manual_seed(seed)  # the encoder's / head's initialisation
     net, n = SimCLRNet(encoder, cfg.proj_dim), images.shape[0]
-    method.setup(net, n, cfg.epochs, dev, aug)
+    method.setup(net, n, cfg.epochs, dev)
     use_amp, use_cl = resolve_amp(cfg.amp, dev)
     net = net.to(dev, memory_format=torch.channels_last if use_cl else torch.preserve_format)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
