@@ -61,7 +61,7 @@ def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Ten
 
 
 def prune_count(ratio: float, n: int) -> int:
-    """ceil(p n), where p n within float rounding of an integer is that integer (the official count: 0.07 * 100 -> 7)."""
+    """ceil(p n); p n within float rounding of an integer is that integer (the official count: 0.07 * 100 -> 7)."""
     product = ratio * n
     return round(product) if abs(product - round(product)) <= 1e-9 * max(1.0, product) else math.ceil(product)
 

@@ -218,5 +218,5 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed:
             sched.step()
     pred, y = head(fte).detach().argmax(1).cpu(), test.labels.cpu()
     per_class = metrics.per_class_accuracy(y, pred, num_classes=num_classes)
-    return {**metrics.group_mean_by_thirds(per_class, None, group_counts), "accuracy": float((pred == y).double().mean()),
-            "per_class_accuracy": per_class}
+    return {**metrics.group_mean_by_thirds(per_class, None, group_counts),
+            "accuracy": float((pred == y).double().mean()), "per_class_accuracy": per_class}
