@@ -287,7 +287,7 @@ def test_sinkhorn_marginals_and_zero_prior():
 
 def test_gh_weight_schedule():
     gh = ssl.GH(config=ssl.GHConfig(num_vertices=3, start_epoch=4, ramp_epochs=2))
-    gh.setup(ssl.SimCLRNet(_TwoConv(), proj_dim=4), 5, 10, "cpu", None)
+    gh.setup(ssl.SimCLRNet(_TwoConv(), proj_dim=4), 5, 10, "cpu")
     assert [gh.weight(e) for e in range(7)] == [0, 0, 0, 0, 0.5, 1.0, 1.0]
 
 
@@ -349,6 +349,10 @@ def test_pretrain_runs_and_is_reproducible(method):
         scores = h1.method.score_history[-1]
         assert scores.shape == (24,) and float(scores.min()) >= 0 and float(scores.max()) <= 1
         assert float((2 * scores - 1).abs().max()) == pytest.approx(1.0)
+        # one row per epoch (not the live moving average): m_2 = beta m_1 + (1 - beta) l_2, l_2 averaging to loss[1]
+        m1, m2 = h1.method.loss_history
+        assert float(((m2 - 0.97 * m1) / 0.03).mean()) == pytest.approx(h1.loss[1], rel=1e-4)
+        assert float(m1.mean()) == pytest.approx(h1.loss[0], rel=1e-5)  # m_1 = l_1
 
 
 def test_pretrain_with_gh_and_linear_probe():
@@ -501,9 +505,10 @@ def test_sdclr_masks_are_recomputed_from_the_current_weights_each_epoch():
             masks.append({k: v.clone() for k, v in self.masks.items()})
 
     torch.manual_seed(0)
-    ssl.pretrain(_TwoConv(), data, Snapshot(prune_ratio=0.5), epochs=3, batch_size=8, warmup_epochs=0, proj_dim=8,
-                 device="cpu", progress=False)
+    h = ssl.pretrain(_TwoConv(), data, Snapshot(prune_ratio=0.5), epochs=3, batch_size=8, warmup_epochs=0, proj_dim=8,
+                     device="cpu", progress=False)
     assert len(weights) == len(masks) == 3
+    assert h.method.sparsity == [ssl.mask_sparsity(m)["global"] for m in masks]  # ceil(p N) / N, counted without sync
     for w, m in zip(weights, masks):
         flat = np.concatenate([w[k].abs().flatten().numpy() for k in sorted(w)])
         threshold = np.sort(flat)[round(0.5 * flat.size) - 1]  # the largest pruned magnitude
@@ -545,7 +550,7 @@ def test_bcl_strength_formulas_state_and_errors():
     u = torch.rand(3, generator=torch.Generator().manual_seed(2))
     assert torch.allclose(augmentation_strength(m, 2, torch.Generator().manual_seed(2)), 5 + 25 * m * u)
     state = ssl.BCL()
-    state.setup(None, 3, 1, "cpu", ssl.ContrastiveAugment())
+    state.setup(None, 3, 1, "cpu")
     state.ema[[0, 2]], state.seen[[0, 2]] = torch.tensor([1.0, 3.0]), True
     state.on_epoch_end(None, 0)  # sample 1 unseen: score 0, as before BCL's first update
     assert state.scores.tolist() == [0.0, 0.0, 1.0] and len(state.score_history) == 1
@@ -582,6 +587,21 @@ def _sinkhorn_numpy(t, prior, eps, iters):
     return a[:, None] * p * b[None, :]
 
 
+def _geometric_logits_numpy(z, etf):
+    t = z.detach().double().numpy() @ etf.double().numpy().T
+    return t / np.linalg.norm(t, axis=1, keepdims=True)
+
+
+def _gh_term_numpy(n1, n2, prior, temperature, eps, iters):
+    """L_GH in float64 from the two views' geometric logits: Sinkhorn labels, then the swapped cross-entropies."""
+    def log_softmax(v):
+        v = v - v.max(1, keepdims=True)
+        return v - np.log(np.exp(v).sum(1, keepdims=True))
+
+    q1, q2 = _sinkhorn_numpy(n1, prior, eps, iters), _sinkhorn_numpy(n2, prior, eps, iters)
+    return -np.mean((q1 * log_softmax(n2 / temperature)).sum(1) + (q2 * log_softmax(n1 / temperature)).sum(1))
+
+
 def test_gh_loss_matches_the_swapped_prediction_formula():
     g = torch.Generator().manual_seed(3)
     z1, z2 = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
@@ -589,27 +609,41 @@ def test_gh_loss_matches_the_swapped_prediction_formula():
     prior = np.array([0.4, 0.3, 0.2, 0.1])
     t1, t2 = ssl.gh.geometric_logits(z1, etf), ssl.gh.geometric_logits(z2, etf)
     loss = ssl.gh_loss(t1, t2, torch.tensor(prior), temperature=0.1, epsilon=0.5, iterations=2000)
-
-    def logits(z):
-        t = z.double().numpy() @ etf.double().numpy().T
-        return t / np.linalg.norm(t, axis=1, keepdims=True)
-
-    def log_softmax(v):
-        v = v - v.max(1, keepdims=True)
-        return v - np.log(np.exp(v).sum(1, keepdims=True))
-
-    n1, n2 = logits(z1), logits(z2)
-    q1, q2 = _sinkhorn_numpy(n1, prior, 0.5, 2000), _sinkhorn_numpy(n2, prior, 0.5, 2000)
-    expected = -np.mean((q1 * log_softmax(n2 / 0.1)).sum(1) + (q2 * log_softmax(n1 / 0.1)).sum(1))
-    assert float(loss) == pytest.approx(expected, rel=1e-4)
+    n1, n2 = _geometric_logits_numpy(z1, etf), _geometric_logits_numpy(z2, etf)
+    assert float(loss) == pytest.approx(_gh_term_numpy(n1, n2, prior, 0.1, 0.5, 2000), rel=1e-4)
     assert np.allclose(t1.numpy(), n1, atol=1e-5) and np.allclose(t2.numpy(), n2, atol=1e-5)
-    assert np.allclose(q1.sum(0), 6 * prior, atol=1e-6)  # the reference itself meets the marginals
+    assert np.allclose(_sinkhorn_numpy(n1, prior, 0.5, 2000).sum(0), 6 * prior, atol=1e-6)  # the reference's marginals
+
+
+@pytest.mark.parametrize("base", ["simclr", "sdclr"])
+def test_gh_loss_is_the_base_loss_plus_the_weighted_gh_term(base):
+    # L = L_base + w(epoch) L_GH on one batch: w = 0 before start_epoch, then 0.5 and 1 (ramp of 2 epochs);
+    # L_GH by hand in float64 from the base's own projections z1, z2, the ETF and a set prior.
+    torch.manual_seed(0)
+    net, x, idx = ssl.SimCLRNet(_TwoConv(), proj_dim=5), torch.randn(12, 3, 6, 6), torch.arange(6)
+    prior = np.array([0.4, 0.3, 0.2, 0.1])
+    method = ssl.GH({"simclr": ssl.SimCLR(), "sdclr": ssl.SDCLR(prune_ratio=0.5)}[base],
+                    ssl.GHConfig(num_vertices=4, start_epoch=1, ramp_epochs=2, epsilon=0.5, iterations=2000))
+    method.setup(net, 6, 3, "cpu")
+    for epoch, w in enumerate((0.0, 0.5, 1.0)):
+        method.on_epoch(net, epoch)
+        method.prior = torch.tensor(prior)
+        loss, z1, z2, _ = method.loss(net, x, idx)
+        base_loss, b1, b2, _ = method.base.loss(net, x, idx)
+        assert torch.equal(z1, b1) and torch.equal(z2, b2)
+        n1, n2 = _geometric_logits_numpy(z1, method.etf), _geometric_logits_numpy(z2, method.etf)
+        term = _gh_term_numpy(n1, n2, prior, 0.1, 0.5, 2000)
+        assert method.w == w and term > 0.1
+        if w == 0:
+            assert torch.equal(loss, base_loss)
+        else:
+            assert float((loss - base_loss).detach()) == pytest.approx(w * term, rel=1e-4)
 
 
 def test_gh_state_prior_floor_ema_and_refresh_schedule():
     cfg = ssl.GHConfig(num_vertices=3, start_epoch=2, refresh_every=3, floor=1.0, ema_beta_warmup=0.9, ema_beta=0.999)
     state = ssl.GH(config=cfg)
-    state.setup(ssl.SimCLRNet(_TwoConv(), proj_dim=4), 5, 10, "cpu", None)
+    state.setup(ssl.SimCLRNet(_TwoConv(), proj_dim=4), 5, 10, "cpu")
     assert torch.allclose(state.prior, torch.full((3,), 1 / 3))
     t = torch.tensor([[1.0, 0, 0], [1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0]])
     idx = torch.arange(5)

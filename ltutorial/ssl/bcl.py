@@ -42,13 +42,12 @@ class BCL:
     def on_epoch_end(self, net, epoch):
         self.base.on_epoch_end(net, epoch)
         self.scores = torch.zeros_like(self.ema)  # unseen images keep 0, as before BCL's first update
-        if bool(self.seen.any()):
-            self.scores[self.seen] = memorization_score(self.ema[self.seen])
+        self.scores[self.seen] = memorization_score(self.ema[self.seen])  # an epoch sees at least one batch
         self.score_history.append(self.scores.cpu())
-        self.loss_history.append(self.ema.cpu())
+        self.loss_history.append(self.ema.to("cpu", copy=True))  # a copy on the CPU too: ema changes in place
 
-    def setup(self, net, num_samples, epochs, device, augment):
-        self.base.setup(net, num_samples, epochs, device, augment)
+    def setup(self, net, num_samples, epochs, device):
+        self.base.setup(net, num_samples, epochs, device)
         self.ema, self.scores = torch.zeros(num_samples, device=device), torch.zeros(num_samples, device=device)
         self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
         self.score_history, self.loss_history = [], []

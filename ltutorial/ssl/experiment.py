@@ -84,8 +84,7 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overri
     seed = check_positive_int(seed, name="seed", minimum=0)
     v = {k: row[k] if overrides.get(k) is None else overrides[k] for k in row}
     check_choice(v["encoder"], sorted(MODELS), name="encoder")
-    for name in ("epochs", "batch_size", "proj_dim", "probe_epochs", "warmup_epochs", "width", "n_max", "image_size",
-                 "test_per_class", "val_per_class"):  # None (width ... val_per_class): the default
+    for name in (k for k in row if k != "encoder"):  # None (width ... test_per_class): the default
         low = 0 if name in ("warmup_epochs", "val_per_class") else 1
         v[name] = None if v[name] is None else check_positive_int(v[name], name=name, minimum=low)
     if overrides.get("epochs") is not None and overrides.get("warmup_epochs") is None:
@@ -108,7 +107,6 @@ def make_encoder(settings: SSLSettings, num_classes: int):
     """A fresh backbone of ``settings.encoder`` from torch's global generator (seed it for repeatable runs)."""
     if not isinstance(settings, SSLSettings):
         raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
-    num_classes = check_positive_int(num_classes, name="num_classes")
     kw = {"width": settings.width} if settings.encoder == "small_cnn" and settings.width is not None else {}
     return build_model(settings.encoder, num_classes=num_classes, in_channels=settings.in_channels, **kw)
 

@@ -65,8 +65,8 @@ class GH:
         ramp = self.config.ramp_epochs
         return 0.0 if epoch < self.start_epoch else min(1.0, (epoch - self.start_epoch + 1) / ramp) if ramp else 1.0
 
-    def setup(self, net, num_samples, epochs, device, augment):
-        self.base.setup(net, num_samples, epochs, device, augment)
+    def setup(self, net, num_samples, epochs, device):
+        self.base.setup(net, num_samples, epochs, device)
         cfg = self.config
         k = cfg.num_vertices if cfg.num_vertices is not None else min(100, net.proj_dim + 1)
         self.start_epoch = cfg.start_epoch if cfg.start_epoch is not None else epochs // 2

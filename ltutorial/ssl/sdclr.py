@@ -34,18 +34,18 @@ class SDCLR(SimCLR):
         anchors = nt_xent_per_anchor(z_dense, z_pruned, self.temperature)
         return anchors.mean(), z_dense, z_pruned, anchors
 
-    def setup(self, net, num_samples, epochs, device, augment):
+    def setup(self, net, num_samples, epochs, device):
         net.pruned_branch = PrunedBranch(net)  # a sub-module: trained by the optimizer, moved by .to()
         self.masks, self.sparsity = {}, []
 
     def on_epoch(self, net, epoch):
         self.masks = magnitude_prune_masks(net, self.prune_ratio)
-        self.sparsity.append(mask_sparsity(self.masks)["global"])
+        total = sum(m.numel() for m in self.masks.values())  # ceil(p N) / N, the masks' global share of zeros
+        self.sparsity.append(prune_count(self.prune_ratio, total) / total)
 
 
 def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Tensor]:
-    """Global magnitude pruning of all conv weights: {name: 0/1 mask} zeroing the ceil(p N) smallest |w|
-    (the official count: p N within float rounding of an integer is that integer, 0.07 * 100 -> 7)."""
+    """Global magnitude pruning of all conv weights: {name: 0/1 mask} zeroing the :func:`prune_count` smallest |w|."""
     ratio = check_probability(ratio, name="ratio", inclusive_high=False)
     weights = {f"{name}.weight" if name else "weight": m.weight for name, m in model.named_modules()
                if isinstance(m, nn.modules.conv._ConvNd)}
@@ -54,12 +54,16 @@ def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Ten
                          f"got a {type(model).__name__} without any instead.")
     with torch.no_grad():
         flat = torch.cat([w.detach().abs().flatten().float() for w in weights.values()])
-        product = ratio * flat.numel()
-        n_prune = round(product) if abs(product - round(product)) <= 1e-9 * max(1.0, product) else math.ceil(product)
         keep = torch.ones_like(flat)
-        keep[torch.argsort(flat)[:n_prune]] = 0
+        keep[torch.argsort(flat)[:prune_count(ratio, flat.numel())]] = 0
         parts = keep.split([w.numel() for w in weights.values()])
         return {name: part.view_as(w).to(w.dtype) for (name, w), part in zip(weights.items(), parts)}
+
+
+def prune_count(ratio: float, n: int) -> int:
+    """ceil(p n); p n within float rounding of an integer is that integer (the official count: 0.07 * 100 -> 7)."""
+    product = ratio * n
+    return round(product) if abs(product - round(product)) <= 1e-9 * max(1.0, product) else math.ceil(product)
 
 
 def mask_sparsity(masks: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -56,7 +56,7 @@ class SimCLR:
     def views(self, augment, batch: torch.Tensor, idx: torch.Tensor, generator) -> torch.Tensor:
         return augment(torch.cat([batch, batch]), generator)
 
-    def setup(self, net, num_samples: int, epochs: int, device, augment) -> None:
+    def setup(self, net, num_samples: int, epochs: int, device) -> None:
         """Reset the method's state, attach its modules to ``net``."""
 
     def on_epoch(self, net, epoch: int) -> None:
@@ -80,7 +80,7 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
         raise ValueError(f"data must hold at least 2 images for contrastive learning; got {images.shape[0]} instead.")
     torch.manual_seed(seed)  # the encoder's / head's initialisation
     net, n = SimCLRNet(encoder, cfg.proj_dim), images.shape[0]
-    method.setup(net, n, cfg.epochs, dev, aug)
+    method.setup(net, n, cfg.epochs, dev)
     use_amp, use_cl = resolve_amp(cfg.amp, dev)
     net = net.to(dev, memory_format=torch.channels_last if use_cl else torch.preserve_format)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -108,10 +108,8 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
             total += loss.detach() * idx.numel()
             step += 1
         method.on_epoch_end(net, epoch)
-        hist.loss.append(float(total) / seen)
+        hist.loss.append(float(total) / seen)  # float(): a host sync, so the time below is the device's too
         hist.lr.append(opt.param_groups[0]["lr"])
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
     hist.seconds = time.perf_counter() - t0
     hist.images_per_second = cfg.epochs * seen / max(hist.seconds, 1e-9)
     return hist
@@ -219,6 +217,6 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed:
                 opt.step()
             sched.step()
     pred, y = head(fte).detach().argmax(1).cpu(), test.labels.cpu()
-    thirds = metrics.group_accuracy_by_thirds(y, pred, group_counts)
-    return {**{k: thirds[k] for k in ("many", "medium", "few", "all")}, "accuracy": float((pred == y).double().mean()),
-            "per_class_accuracy": metrics.per_class_accuracy(y, pred, num_classes=num_classes)}
+    per_class = metrics.per_class_accuracy(y, pred, num_classes=num_classes)
+    return {**metrics.group_mean_by_thirds(per_class, None, group_counts),
+            "accuracy": float((pred == y).double().mean()), "per_class_accuracy": per_class}
