@@ -39,11 +39,10 @@ def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False)
     found = locate_cifar(root, name)
     kind, path = found if found is not None else (None, find_cifar_root(root, name))  # the latter raises
     dst, t0, entry = _cache_path(name, kind, path, split), time.perf_counter(), None
-    if dst.is_file():
-        try:
-            entry, how = torch.load(dst, weights_only=True), "decoded copy read from the ltutorial cache"
-        except Exception:  # a corrupt or foreign file: rebuild it rather than fail
-            pass
+    try:
+        entry, how = torch.load(dst, weights_only=True), "decoded copy read from the ltutorial cache"
+    except Exception:  # none yet, or a corrupt or foreign file: (re)build it rather than fail
+        pass
     if entry is None:
         entry = _read_source(name, kind, path, split)
         how = f"decoded {entry['labels'].numel()} images, saved to the ltutorial cache"
