@@ -195,8 +195,8 @@ def jpeg_mask(data: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
 
 
 def decode_encoded(data: torch.Tensor, offsets: torch.Tensor, *, names=None) -> torch.Tensor:
-    """Concatenated JPEG/PNG bytes as uint8 RGB N x 3 x H x W (torchvision's libjpeg/libpng: PIL's pixels in half its
-    time); a blob that does not decode raises a ValueError naming it (``names[i]``, else i)."""
+    """Concatenated JPEG/PNG bytes as uint8 RGB N x 3 x H x W (torchvision's decoders: about half PIL's time); a
+    blob that does not decode raises a ValueError naming it (``names[i]``, else i)."""
     bounds, images = offsets.tolist(), []
     with warnings.catch_warnings():
         # torchvision 0.29 marks its codecs deprecated in favour of TorchCodec; they still work
