@@ -17,6 +17,7 @@ from ltutorial.data.prepare import EXPERIMENT_SIZES, downsample, prepare_experim
 from ltutorial.data.synthetic import (GaussianBinaryProblem, make_gaussian_mixture, make_imbalanced_gaussians,
                                       make_multimodal_rare)
 
+DATASETS = ("cifar10-lt", "cifar100-lt", "digits-lt", *LARGE_LT)
 __all__ = ["DATASETS", "EXPERIMENT_SIZES", "ImageDataset", "LARGE_LT", "LargeLTDataset",
            "GaussianBinaryProblem", "channel_mean_std", "downsample", "find_cifar_root", "load_dataset",
            "load_large_lt", "longtail_counts", "longtail_indices", "make_gaussian_mixture", "make_imbalanced_gaussians",
@@ -35,15 +36,22 @@ def load_dataset(name: str, *, root=None, imbalance_ratio: float = 100, profile:
     for flag, value in (("download", download), ("verbose", verbose)):
         if not isinstance(value, bool):
             raise ValueError(f"{flag} must be True or False; got {value!r} instead.")
-    train, test = DATASETS[name](name, root=root, imbalance_ratio=imbalance_ratio, profile=profile, seed=seed,
-                                 download=download, verbose=verbose)
+    if name in LARGE_LT:  # issue 15: the official split files fix the long tail; ratio, profile and seed do not apply
+        if download:
+            raise ValueError(f"download must be False for {name} (its images cannot be redistributed); got True "
+                             f"instead. {how_to_get_large_lt(name)}")
+        train, test = load_large_lt_pair(name, root=root)
+    elif name == "digits-lt":  # root, download: the digits ship with scikit-learn
+        train, test = load_digits_lt(imbalance_ratio, profile, seed)
+    else:
+        train, test = _cifar_lt(name, root, imbalance_ratio, profile, seed, download, verbose)
     if verbose:
         per_class = train.class_counts.tolist() if train.num_classes <= 100 else train.counts_span()
         print(f"{name}: {len(train)} train images (per class {per_class}), {len(test)} test images")
     return train, test
 
 
-def _cifar_lt(name, *, root, imbalance_ratio, profile, seed, download, verbose):
+def _cifar_lt(name, root, imbalance_ratio, profile, seed, download, verbose):
     cifar = name.removesuffix("-lt")
     if download and locate_cifar(root, cifar) is None:
         root = default_root(root)[0]  # the folder locate_cifar searches first
@@ -61,22 +69,6 @@ def _cifar_lt(name, *, root, imbalance_ratio, profile, seed, download, verbose):
     common = dict(classes=list(train["classes"]), mean=tuple(train["mean"]), std=tuple(train["std"]), augment=True)
     return (ImageDataset(train["images"][rows], train["labels"][rows], name=name, source=train["source"], **common),
             ImageDataset(test["images"], test["labels"], name=name, source=test["source"], **common))
-
-
-def _large_lt(name, *, root, download, **_):
-    # issue 15: the official split files fix the long tail, so imbalance_ratio, profile and seed do not apply
-    if download:
-        raise ValueError(f"download must be False for {name} (its images cannot be redistributed); got True "
-                         f"instead. {how_to_get_large_lt(name)}")
-    return load_large_lt_pair(name, root=root)
-
-
-def _digits_lt(name, *, imbalance_ratio, profile, seed, **_):  # root, download: the digits ship with scikit-learn
-    return load_digits_lt(imbalance_ratio, profile, seed)
-
-
-DATASETS = {"cifar10-lt": _cifar_lt, "cifar100-lt": _cifar_lt, "digits-lt": _digits_lt,
-            "imagenet-lt": _large_lt, "places-lt": _large_lt, "inat2018": _large_lt}
 
 
 def resolve_dataset(name: str = "auto", root=None) -> str:

@@ -39,11 +39,10 @@ def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False)
     found = locate_cifar(root, name)
     kind, path = found if found is not None else (None, find_cifar_root(root, name))  # the latter raises
     dst, t0, entry = _cache_path(name, kind, path, split), time.perf_counter(), None
-    if dst.is_file():
-        try:
-            entry, how = torch.load(dst, weights_only=True), "decoded copy read from the ltutorial cache"
-        except Exception:  # a corrupt or foreign file: rebuild it rather than fail
-            pass
+    try:
+        entry, how = torch.load(dst, weights_only=True), "decoded copy read from the ltutorial cache"
+    except Exception:  # none yet, or a corrupt or foreign file: (re)build it rather than fail
+        pass
     if entry is None:
         entry = _read_source(name, kind, path, split)
         how = f"decoded {entry['labels'].numel()} images, saved to the ltutorial cache"
@@ -195,49 +194,28 @@ def jpeg_mask(data: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     return (offsets[1:] - offsets[:-1] > 2) & (data[starts] == 0xFF) & (data[starts + 1] == 0xD8)
 
 
-_DECODE_ERRORS = (RuntimeError, OSError, ValueError)  # what a bad blob raises (torchvision's C++: RuntimeError)
-
-
 def decode_encoded(data: torch.Tensor, offsets: torch.Tensor, *, names=None) -> torch.Tensor:
-    """Concatenated JPEG/PNG bytes as uint8 RGB N x 3 x H x W (torchvision's batched ``decode_jpeg``: half PIL's
-    time, the same pixels); a blob that does not decode raises a ValueError naming it (``names[i]``, else i)."""
-    bounds = offsets.tolist()
-    blobs = [data[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)]
-    is_jpeg = jpeg_mask(data, offsets).tolist()
-    try:
-        out = _decode(blobs, is_jpeg)
-    except _DECODE_ERRORS as exc:
-        for i, blob in enumerate(blobs):  # one at a time, so only a failed decode pays for the search
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    _decode([blob], [is_jpeg[i]])
-            except _DECODE_ERRORS as err:
-                detail = str(err).strip().splitlines()[-1][-160:] if str(err).strip() else type(err).__name__
-                raise ValueError(f"{names[i] if names is not None else f'image {i}'} must be a readable JPEG or PNG "
-                                 f"image; got an empty, truncated or corrupt file ({blob.numel()} bytes; the decoder "
-                                 f"said: {detail}) instead. Replace or delete it.") from exc
-        raise ValueError("images must be readable JPEG or PNG images; got a batch that failed to decode "
-                         "instead.") from exc
-    shapes = {tuple(img.shape) for img in out}
-    if len(shapes) > 1:
-        raise ValueError(f"images must all have the same size to be stacked; got shapes {sorted(shapes)} instead.")
-    return torch.stack(out)
-
-
-def _decode(blobs: list[torch.Tensor], is_jpeg: list[bool], chunk: int = 4096) -> list[torch.Tensor]:
+    """Concatenated JPEG/PNG bytes as uint8 RGB N x 3 x H x W (torchvision's decoders: about half PIL's time); a
+    blob that does not decode raises a ValueError naming it (``names[i]``, else i)."""
+    bounds, images = offsets.tolist(), []
     with warnings.catch_warnings():
         # torchvision 0.29 marks its codecs deprecated in favour of TorchCodec; they still work
         warnings.simplefilter("ignore", DeprecationWarning)
-        from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+        from torchvision.io import ImageReadMode, decode_image
 
-        out = [None if j else decode_image(b, mode=ImageReadMode.RGB) for b, j in zip(blobs, is_jpeg)]
-        jpeg_pos = [i for i, j in enumerate(is_jpeg) if j]
-        for start in range(0, len(jpeg_pos), chunk):
-            pos = jpeg_pos[start : start + chunk]
-            for i, img in zip(pos, decode_jpeg([blobs[i] for i in pos], mode=ImageReadMode.RGB)):
-                out[i] = img
-    return out
+        for i in range(len(bounds) - 1):
+            blob = data[bounds[i] : bounds[i + 1]]
+            try:
+                images.append(decode_image(blob, mode=ImageReadMode.RGB))
+            except (RuntimeError, OSError, ValueError) as exc:  # torchvision's C++ raises RuntimeError
+                detail = str(exc).strip().splitlines()[-1][-160:] if str(exc).strip() else type(exc).__name__
+                raise ValueError(f"{names[i] if names is not None else f'image {i}'} must be a readable JPEG or PNG "
+                                 f"image; got an empty, truncated or corrupt file ({blob.numel()} bytes; the decoder "
+                                 f"said: {detail}) instead. Replace or delete it.") from exc
+    shapes = {tuple(img.shape) for img in images}
+    if len(shapes) > 1:
+        raise ValueError(f"images must all have the same size to be stacked; got shapes {sorted(shapes)} instead.")
+    return torch.stack(images)
 
 
 def _cache_path(name: str, kind: str, path: Path, split: str) -> Path:

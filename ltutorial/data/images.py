@@ -124,11 +124,8 @@ def channel_mean_std(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[flo
         total[1] += (x * x).sum(dim=(0, 2, 3))
     mean = total[0] / n
     var = (total[1] / n - mean * mean).clamp_min(0)
-    # A constant channel leaves a rounding residue (~1e-17), not 0: tiny variances are checked exactly
-    # (a real one is >= ~1.5e-5 / n).
-    for c in torch.nonzero(var < 1e-10).flatten().tolist():
-        if bool((images[:, c] == images[:, c].flatten()[0]).all()):
-            var[c] = 0.0
+    # a constant channel leaves a rounding residue (~1e-17), not 0: its variance is set to exactly 0
+    var[images.amin(dim=(0, 2, 3)) == images.amax(dim=(0, 2, 3))] = 0.0
     return tuple(float(v) for v in mean.cpu()), tuple(float(v) for v in var.sqrt().cpu())
 
 

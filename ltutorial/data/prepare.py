@@ -69,10 +69,9 @@ def prepare_experiment(name: str, *, profile: str, seed: int = 0, max_train: int
     if check_random_state(seed, name="seed") is None:
         raise ValueError("seed must be a non-negative integer (the subsets must be reproducible); got None instead.")
     given = {"max_train": max_train, "max_test": max_test, "image_size": image_size}
-    for key, value in given.items():
-        if value is not None:
-            check_positive_int(value, name=key)
-    max_train, max_test, size = (pick(profile, **EXPERIMENT_SIZES[k], override=v) for k, v in given.items())
+    max_train, max_test, size = (pick(profile, **EXPERIMENT_SIZES[k],
+                                      override=None if v is None else check_positive_int(v, name=k))
+                                 for k, v in given.items())
     if not isinstance(verbose, bool):
         raise ValueError(f"verbose must be True or False; got {verbose!r} instead.")
     refuse_large_lt(name)

@@ -22,7 +22,11 @@ def make_gaussian_mixture(class_counts, centers, cov=1.0, random_state=None) -> 
     if centers.ndim != 2 or centers.shape[0] < 1 or not np.all(np.isfinite(centers)):
         raise ValueError(f"centers must be a finite C x d array; got shape {centers.shape} instead.")
     num_classes, dim = centers.shape
-    counts = _check_counts(class_counts, num_classes)
+    counts = np.asarray(class_counts)
+    counts = np.full(num_classes, counts) if counts.ndim == 0 else counts  # one int for every class
+    if counts.shape != (num_classes,) or counts.dtype.kind not in "iu" or (counts < 1).any():
+        raise ValueError(f"class_counts must be an int >= 1 or {num_classes} ints >= 1 (one per center); "
+                         f"got {class_counts!r} instead.")
     covs = _check_cov(cov, num_classes, dim)
     rng = np.random.default_rng(check_random_state(random_state))
     xs = [centers[c] + rng.standard_normal((n, dim)) @ np.linalg.cholesky(covs[c]).T for c, n in enumerate(counts)]
@@ -118,15 +122,6 @@ def make_imbalanced_gaussians(n_samples: int = 1000, positive_rate: float = 0.05
     problem = GaussianBinaryProblem(-mu, mu, np.eye(mu.shape[0]), positive_rate)
     X, y = problem.sample(n_samples, random_state)
     return (X, y, problem) if return_problem else (X, y)
-
-
-def _check_counts(class_counts, num_classes: int) -> list[int]:
-    counts = np.asarray(class_counts)
-    counts = np.full(num_classes, counts) if counts.ndim == 0 else counts  # one int for every class
-    if counts.shape != (num_classes,) or counts.dtype.kind not in "iu" or (counts < 1).any():
-        raise ValueError(f"class_counts must be an int >= 1 or {num_classes} ints >= 1 (one per center); "
-                         f"got {class_counts!r} instead.")
-    return [int(c) for c in counts]
 
 
 def _check_cov(cov, num_classes: int, dim: int) -> np.ndarray:
