@@ -15,7 +15,7 @@ from torch import nn
 
 from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
-from ltutorial.train.augment import crop_flip
+from ltutorial.train.augment import crop_flip, normalize_affine
 from ltutorial.train.common import (FitConfig, History, TrainState, accuracy_summary, autocast, base_lrs, call_loss,
                                     check_epoch_loss, check_fit_args, check_hooks, check_output_width, count_classes,
                                     epoch_plan, history_config, logits_on_device, resolve_amp, resolve_fast, set_lr)
@@ -184,12 +184,9 @@ class _TrainStep:
         self.net, self.loss_fns, self.device, self.use_amp = net, loss_fns, device, resolve_amp(cfg.amp, device)[0]
         self.opt = optimizer or TensorLRSGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                             weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
-        mean, std = (torch.tensor(v, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-                     for v in (train.mean, train.std))
-        self.scale = 1.0 / ((255.0 if train.images.dtype == torch.uint8 else 1.0) * std)
-        self.shift = -mean / std
         self.x = torch.zeros((cfg.batch_size, c, h, w), dtype=train.images.dtype, device=device).contiguous(
             memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        self.scale, self.shift = normalize_affine(self.x, train.mean, train.std)
         self.y, self.idx = (torch.zeros(cfg.batch_size, dtype=torch.int64, device=device) for _ in range(2))
         self.loss_acc = torch.zeros(len(loss_fns), dtype=torch.float32, device=device)
         self.data_classes = 0

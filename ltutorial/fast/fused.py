@@ -239,9 +239,10 @@ def _check_fused(fused, models, x):
                                   "output differs from its own output. Use fit_many(..., fuse=False).")
 
 
-def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None) -> list[History]:
-    """Train ``models`` as one fused network on the engine (``fast`` None: graphed on CUDA), then unfuse them."""
-    fast, net = resolve_fast(fast, device), fuse_models([m.to(device) for m in models])
+def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None, net=None) -> list[History]:
+    """Train ``models`` as one fused network ``net`` (None: ``fuse_models``) on the engine (``fast`` None: graphed on
+    CUDA), then unfuse them."""
+    fast, net = resolve_fast(fast, device), fuse_models([m.to(device) for m in models]) if net is None else net
     members = Members(list(loss_fns), list(hooks), list(models), lambda: net.unfuse_into(models))
     # Grouped layers view (B N) x C x H x W as B x (N C) x H x W: free in NCHW, a copy in channels_last.
     with cudnn_autotune(device):
@@ -252,31 +253,30 @@ def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast
 
 
 def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fast, auto, one) -> list[History]:
-    """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn, hooks)``
+    """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn=, hooks=)``
     trains a group of one on CUDA and, with ``auto``, unfusable models; a failed first capture runs it eagerly."""
     histories: list = [None] * len(models)
     try:  # all in one group if one module tree, else one group per exact architecture
-        FusedModels(models)
-        groups = [list(range(len(models)))]
+        groups = {tuple(range(len(models))): fuse_models([m.to(device) for m in models])}
     except NotFusableError:
         keyed: dict = {}
         for i, m in enumerate(models):
             key = (tuple((name, type(x).__name__) for name, x in m.named_modules()),
                    tuple((name, t.shape) for name, t in list(m.named_parameters()) + list(m.named_buffers())))
             keyed.setdefault(key, []).append(i)
-        groups = list(keyed.values())
-    for group in groups:
+        groups = dict.fromkeys(tuple(g) for g in keyed.values())
+    for group, net in groups.items():
         ms, fns, hks = ([x[i] for i in group] for x in (models, loss_fns, hooks))
         try:
             if len(ms) == 1 and device.type == "cuda" and fast is not False:
-                got = [one(ms[0], fns[0], hks[0])]
+                got = [one(ms[0], loss_fn=fns[0], hooks=hks[0])]
             else:
-                got = fit_fused(ms, train, test, fns, hks, cfg, device, fast)
+                got = fit_fused(ms, train, test, fns, hks, cfg, device, fast, net)
         except NotFusableError as err:
             if not auto:
                 raise
             print(f"fit_many: these models cannot be fused ({err}); training them one after another.")
-            got = [one(m, fn, h) for m, fn, h in zip(ms, fns, hks)]
+            got = [one(m, loss_fn=fn, hooks=h) for m, fn, h in zip(ms, fns, hks)]
         except GraphCaptureError as err:
             if fast is not None or err.epoch != 0:
                 raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["draw_crop_flip", "crop_flip", "normalize"]
+__all__ = ["draw_crop_flip", "crop_flip", "normalize", "normalize_affine"]
 
 
 def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: torch.Tensor,
@@ -38,6 +38,12 @@ def draw_crop_flip(n: int, padding: int, *, generator: torch.Generator):
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
     """float32 (x / 255 - mean_c) / std_c as one multiply-add x a_c + b_c (float input: already in [0, 1]); keeps
     the memory layout (channels-last stays channels-last)."""
+    scale, shift = normalize_affine(images, mean, std)
+    return images.to(torch.float32) * scale + shift  # images first: layout kept
+
+
+def normalize_affine(images: torch.Tensor, mean, std) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a, b) of ``normalize`` for ``images``' dtype, 1 x C x 1 x 1 on their device: the engine's static step."""
     images = _check_images(images)
     mean_t, std_t = (torch.as_tensor(v, dtype=torch.float32, device=images.device).flatten() for v in (mean, std))
     if mean_t.numel() != images.shape[1] or std_t.numel() != images.shape[1]:
@@ -45,8 +51,8 @@ def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
                          f"{std_t.numel()} values instead.")
     if images.device.type == "cpu" and not bool((std_t > 0).all()):
         raise ValueError(f"std must be positive; got {std_t.tolist()} instead.")
-    scale = (1.0 / ((255.0 if images.dtype == torch.uint8 else 1.0) * std_t)).view(1, -1, 1, 1)
-    return images.to(torch.float32) * scale + (-mean_t / std_t).view(1, -1, 1, 1)  # images first: layout kept
+    scale = 1.0 / ((255.0 if images.dtype == torch.uint8 else 1.0) * std_t)
+    return scale.view(1, -1, 1, 1), (-mean_t / std_t).view(1, -1, 1, 1)
 
 
 def _check_images(images) -> torch.Tensor:

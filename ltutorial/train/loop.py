@@ -8,6 +8,7 @@ CUDA ``fast`` hands the same work to ``ltutorial.fast``: speed only (docs/ARCHIT
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import torch
 from torch import nn
@@ -162,6 +163,9 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
             raise ValueError(f"{name} must be a list with one entry per model ({len(models)}); got {value!r:.80} "
                              "instead.")
     hooks = [check_hooks(h, name=f"hooks[{i}]") for i, h in enumerate(hooks)]
+    bad = next((fn for fn in loss_fns if not callable(fn)), None)
+    if bad is not None:
+        raise ValueError(f"loss_fns must hold callables loss_fn(logits, targets); got {type(bad).__name__} instead.")
     if "optimizer" in fit_kwargs:
         raise ValueError("optimizer must not be given to fit_many (each model gets SGD from lr/momentum/weight_decay); "
                          "got an optimizer instead.")
@@ -171,13 +175,11 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     if fuse and ddp.is_distributed():
         raise ValueError("fuse must be None or False under torchrun (the fused engine is single-process); got True "
                          "instead.")
+    one = partial(fit, train=train, test=test, device=device, **fit_kwargs)  # one model: one(m, loss_fn=, hooks=)
     if ddp.is_distributed() or not (device.type == "cuda" if fuse is None else fuse):
-        return [fit(m, train, loss_fn=fn, hooks=h, test=test, device=device, **fit_kwargs)
-                for m, fn, h in zip(models, loss_fns, hooks)]
-    fast = fit_kwargs.pop("fast", None)
-    cfg = [check_fit_args(m, train, fn, test, FitConfig(**fit_kwargs)) for m, fn in zip(models, loss_fns)][0]
+        return [one(m, loss_fn=fn, hooks=h) for m, fn, h in zip(models, loss_fns, hooks)]
+    settings = {k: v for k, v in fit_kwargs.items() if k != "fast"}
+    cfg = check_fit_args(models[0], train, loss_fns[0], test, FitConfig(**settings))  # the models share it
     from ltutorial.fast.fused import fit_groups
 
-    return fit_groups(models, loss_fns, hooks, train, test, cfg, device, fast, fuse is None,
-                      lambda m, fn, h: fit(m, train, loss_fn=fn, hooks=h, test=test, device=device, fast=fast,
-                                           **fit_kwargs))
+    return fit_groups(models, loss_fns, hooks, train, test, cfg, device, fit_kwargs.get("fast"), fuse is None, one)
