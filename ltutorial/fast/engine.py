@@ -249,10 +249,17 @@ class _TrainStep:
                 for t in (t for t in _optimizer_tensors(self.opt) if id(t) not in known):
                     t.zero_()  # optimizer state the warm-up created starts from zero, its state before any step
                 self.loss_acc.zero_()
-        if failure is not None:
-            self.reset_grads()
-            raise _capture_error(failure, epoch) from failure
-        return graph
+        if failure is None:
+            return graph
+        self.reset_grads()
+        causes, err = [], failure  # a failure inside the capture surfaces again when it ends: the first cause first
+        while err is not None and len(causes) < 3:
+            causes.append(f"{type(err).__name__}: {err}")
+            err = err.__context__
+        raise GraphCaptureError(
+            "the train step could not be captured as a CUDA graph (a loss, hook or model that syncs with the host, "
+            "e.g. .item() or data-dependent shapes?). Make it graph-safe (docs/ARCHITECTURE.md, 'Graph-safe losses') "
+            f"or run fit(..., fast=False). Original error: {'; then '.join(reversed(causes))}", epoch) from failure
 
 
 _SCALARS = (int, float, bool, str, type(None))
@@ -314,15 +321,3 @@ def _capture(body, device, reset_grads):
 
 def _synchronize(device) -> None:  # a seam of its own: the CPU tests stub the CUDA calls
     torch.cuda.synchronize(device)
-
-
-def _capture_error(failure: BaseException, epoch: int) -> GraphCaptureError:
-    # A failure inside the captured region surfaces again when the capture ends: report the first one.
-    causes, err = [], failure
-    while err is not None and len(causes) < 3:
-        causes.append(f"{type(err).__name__}: {err}")
-        err = err.__context__
-    return GraphCaptureError(
-        "the train step could not be captured as a CUDA graph (a loss, hook or model that syncs with the host, e.g. "
-        ".item() or data-dependent shapes?). Make it graph-safe (docs/ARCHITECTURE.md, 'Graph-safe losses') or run "
-        f"fit(..., fast=False). Original error: {'; then '.join(reversed(causes))}", epoch)  # the first cause first

@@ -30,14 +30,6 @@ def _cat(modules, name, stack=False):
     return nn.Parameter((torch.stack if stack else torch.cat)(tensors).clone())
 
 
-@torch.no_grad()
-def _unfuse(fused, modules, names):
-    """Copy chunk i (of ``fused.n``, along the first dimension) of each fused tensor ``names`` into model i's."""
-    for i, m in enumerate(modules):
-        for name in (n for n in names if getattr(m, n, None) is not None):
-            getattr(m, name).copy_(getattr(fused, name).chunk(fused.n)[i].reshape(getattr(m, name).shape))
-
-
 def _same(modules, attrs, kind):
     key = lambda m: tuple(getattr(m, a) for a in attrs) + (getattr(m, "bias", None) is None,)  # noqa: E731
     bad = next((m for m in modules[1:] if key(m) != key(modules[0])), None)
@@ -46,7 +38,20 @@ def _same(modules, attrs, kind):
                               f"{(*attrs, 'bias is None')} differ ({key(modules[0])} vs {key(bad)}) instead.")
 
 
-class _FusedConv2d(nn.Module):
+class _Fused(nn.Module):
+    """A fused layer of ``n`` models: chunk i (along the first dimension) of each of its tensors ``unfused`` is model
+    i's."""
+
+    unfused = ("weight", "bias")
+
+    @torch.no_grad()
+    def unfuse_into(self, modules):
+        for i, m in enumerate(modules):
+            for name in (k for k in self.unfused if getattr(m, k, None) is not None):
+                getattr(m, name).copy_(getattr(self, name).chunk(self.n)[i].reshape(getattr(m, name).shape))
+
+
+class _FusedConv2d(_Fused):
     """N Conv2d layers as one grouped convolution over B x (N C_in) x H x W."""
 
     def __init__(self, convs):
@@ -63,21 +68,19 @@ class _FusedConv2d(nn.Module):
                      c["padding"], c["dilation"], c["groups"] * self.n)
         return y.contiguous().reshape(b * self.n, c["out_channels"], *y.shape[2:])
 
-    def unfuse_into(self, convs):
-        _unfuse(self, convs, ("weight", "bias"))
 
-
-class _FusedBatchNorm(nn.Module):
+class _FusedBatchNorm(_Fused):
     """N BatchNorm layers (affine, running statistics) as one over N C channels: per-model statistics as before."""
+
+    unfused = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
     def __init__(self, bns):
         super().__init__()
         _same(bns, ("num_features", "eps", "momentum", "affine", "track_running_stats"), type(bns[0]).__name__)
         self.n, self.c, self.eps, self.momentum = len(bns), bns[0].num_features, bns[0].eps, bns[0].momentum
         self.weight, self.bias = _cat(bns, "weight"), _cat(bns, "bias")
-        for name in ("running_mean", "running_var"):
-            self.register_buffer(name, torch.cat([getattr(m, name) for m in bns]).clone())
-        self.register_buffer("num_batches_tracked", bns[0].num_batches_tracked.clone())
+        for name in ("running_mean", "running_var", "num_batches_tracked"):  # the count: one per model
+            self.register_buffer(name, torch.cat([getattr(m, name).view(-1) for m in bns]).clone())
 
     def forward(self, x):
         if self.training:
@@ -86,13 +89,8 @@ class _FusedBatchNorm(nn.Module):
                          self.running_var, self.weight, self.bias, self.training, self.momentum, self.eps)
         return y.reshape(x.shape)
 
-    def unfuse_into(self, bns):
-        _unfuse(self, bns, ("weight", "bias", "running_mean", "running_var"))
-        for m in bns:
-            m.num_batches_tracked.copy_(self.num_batches_tracked)
 
-
-class _FusedLinear(nn.Module):
+class _FusedLinear(_Fused):
     """N Linear layers as one batched matmul (B N) x in -> (B N) x out; or N cosine heads (LDAM's NormedLinear,
     z = normalize(x) @ normalize(W, dim=0)) in fp32, as the layer computes them."""
 
@@ -112,9 +110,6 @@ class _FusedLinear(nn.Module):
         else:
             y = torch.bmm(xs, self.weight.transpose(1, 2)) + (0 if self.bias is None else self.bias[:, None, :])
         return y.transpose(0, 1).reshape(x.shape[0], -1)
-
-    def unfuse_into(self, layers):
-        _unfuse(self, layers, ("weight", "bias"))
 
 
 class _PerModel(nn.Module):
@@ -201,10 +196,24 @@ def fuse_models(models) -> FusedModels:
     fused = FusedModels(models)
     conv, lin = (next((m for m in models[0].modules() if isinstance(m, t)), None) for t in (nn.Conv2d, nn.Linear))
     shape = (conv.in_channels, 16, 16) if conv is not None else (lin.in_features,) if lin is not None else None
-    if shape is not None:
-        with _eval_fp32(models + [fused]):
-            x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
-            _check_fused(fused, models, x.to(next(models[0].parameters()).device))
+    if shape is None:
+        return fused
+    x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0)).to(next(models[0].parameters()).device)
+    with _eval_fp32(models + [fused]):
+        try:
+            outs = [m(x).float() for m in models]
+        except RuntimeError:
+            return fused  # the probe shape does not suit this model; no check then
+        try:
+            got = fused(x).float().reshape(x.shape[0], len(models), -1)
+        except RuntimeError as err:  # e.g. per-model heads with different output sizes
+            raise NotFusableError(f"models must compute the same output shape to be fused; the fused forward failed "
+                                  f"with {type(err).__name__}: {err}") from err
+    for i, out in enumerate(outs):
+        atol = 1e-4 * (float(out.abs().max()) + 1e-6)
+        if not torch.allclose(got[:, i], out.reshape(x.shape[0], -1), rtol=1e-3, atol=atol):
+            raise NotFusableError(f"models must compute each sample independently to be fused; model {i}'s fused "
+                                  "output differs from its own output. Use fit_many(..., fuse=False).")
     return fused
 
 
@@ -220,23 +229,6 @@ def _eval_fp32(modules):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
         for m, mode in zip(modules, modes):
             m.train(mode)
-
-
-def _check_fused(fused, models, x):
-    try:
-        outs = [m(x).float() for m in models]
-    except RuntimeError:
-        return  # the probe shape does not suit this model; no check then
-    try:
-        got = fused(x).float().reshape(x.shape[0], len(models), -1)
-    except RuntimeError as err:  # e.g. per-model heads with different output sizes
-        raise NotFusableError(f"models must compute the same output shape to be fused; the fused forward failed with "
-                              f"{type(err).__name__}: {err}") from err
-    for i, out in enumerate(outs):
-        atol = 1e-4 * (float(out.abs().max()) + 1e-6)
-        if not torch.allclose(got[:, i], out.reshape(x.shape[0], -1), rtol=1e-3, atol=atol):
-            raise NotFusableError(f"models must compute each sample independently to be fused; model {i}'s fused "
-                                  "output differs from its own output. Use fit_many(..., fuse=False).")
 
 
 def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None, net=None) -> list[History]:

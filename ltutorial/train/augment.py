@@ -13,7 +13,10 @@ def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: t
     """Crop each image at (dy, dx) of the image zero-padded by ``padding`` (torchvision's RandomCrop), then flip
     it where ``flips``; same dtype and shape, laid out channels-last (the gather gives N x H x W x C)."""
     n, _, height, width = _check_images(images).shape
-    padding = _check_padding(padding, height, width)
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be an integer >= 0; got {padding!r} instead.")
+    if padding >= min(height, width):
+        raise ValueError(f"padding must be smaller than the image side ({min(height, width)}); got {padding} instead.")
     for name, t in (("dy", dy), ("dx", dx), ("flips", flips)):
         if not isinstance(t, torch.Tensor) or t.shape != (n,):
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
@@ -62,11 +65,3 @@ def _check_images(images) -> torch.Tensor:
     if not (images.dtype == torch.uint8 or images.is_floating_point()):
         raise ValueError(f"images must be uint8 or floating point; got dtype {images.dtype} instead.")
     return images
-
-
-def _check_padding(padding, height: int, width: int) -> int:
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be an integer >= 0; got {padding!r} instead.")
-    if padding >= min(height, width):
-        raise ValueError(f"padding must be smaller than the image side ({min(height, width)}); got {padding} instead.")
-    return padding

@@ -75,19 +75,15 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
             loss_sum, steps = loss_sum + loss.detach(), steps + 1
         epoch_loss = float(ddp.all_reduce_sum(loss_sum)) / ddp.world_size() / max(steps, 1)
         check_epoch_loss([epoch_loss], epoch, state.lr)
-        evaluated = test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1)
-        summary = _test_summary(model, test, classes, device, use_amp, channels_last) if evaluated else None
+        summary = None
+        if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
+            a, b = ddp.shard_bounds(test.images.shape[0])  # under torchrun each rank predicts its slice
+            logits = ddp.gather_rows(logits_on_device(model, test.images[a:b], test, device, use_amp, channels_last))
+            summary = accuracy_summary(test.labels.to(device, torch.int64), logits.argmax(1), classes)
         history.append_epoch(epoch, state.lr, epoch_loss, time.perf_counter() - t0, summary)
         bar.set_postfix(loss=f"{epoch_loss:.3f}", bacc=f"{history.test_balanced_accuracy[-1]:.3f}")
     history.seconds = time.perf_counter() - start
     return history
-
-
-def _test_summary(model, test, num_classes, device, use_amp, channels_last):
-    """Accuracy summary on ``test``; under torchrun each rank predicts its slice, gathered in rank order."""
-    a, b = ddp.shard_bounds(test.images.shape[0])
-    logits = ddp.gather_rows(logits_on_device(model, test.images[a:b], test, device, use_amp, channels_last))
-    return accuracy_summary(test.labels.to(device, torch.int64), logits.argmax(1), num_classes)
 
 
 def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size: int = 128, optimizer=None,
