@@ -39,12 +39,10 @@ def _same(modules, attrs, kind):
 
 
 class _Fused(nn.Module):
-    """A fused layer of ``n`` models: chunk i (along the first dimension) of each of its tensors ``unfused`` is model
-    i's."""
+    """A fused layer of ``n`` models: chunk i (first dimension) of each of its tensors ``unfused`` is model i's."""
 
     unfused = ("weight", "bias")
 
-    @torch.no_grad()
     def unfuse_into(self, modules):
         for i, m in enumerate(modules):
             for name in (k for k in self.unfused if getattr(m, k, None) is not None):
@@ -126,7 +124,6 @@ class _PerModel(nn.Module):
             outs = [o.float() for o in outs]
         return torch.stack(outs, 1).reshape(x.shape[0], *outs[0].shape[1:])
 
-    @torch.no_grad()
     def unfuse_into(self, modules):
         for layer, m in zip(self.layers, modules):
             m.load_state_dict(layer.state_dict())
@@ -178,7 +175,7 @@ class FusedModels(nn.Module):
         return self.net(x.unsqueeze(1).expand(x.shape[0], self.n, *x.shape[1:]).reshape(-1, *x.shape[1:]))
 
     @torch.no_grad()
-    def unfuse_into(self, models) -> None:
+    def unfuse_into(self, models) -> None:  # the layers' own unfuse_into copy under this no_grad
         if len(models) != self.n:
             raise ValueError(f"models must be the {self.n} fused models; got {len(models)} instead.")
         named = [dict(m.named_modules()) for m in models]
@@ -232,8 +229,7 @@ def _eval_fp32(modules):
 
 
 def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None, net=None) -> list[History]:
-    """Train ``models`` as one fused network ``net`` (None: ``fuse_models``) on the engine (``fast`` None: graphed on
-    CUDA), then unfuse them."""
+    """Train ``models`` as one fused network (``net``, else ``fuse_models``) on the engine, then unfuse them."""
     fast, net = resolve_fast(fast, device), fuse_models([m.to(device) for m in models]) if net is None else net
     members = Members(list(loss_fns), list(hooks), list(models), lambda: net.unfuse_into(models))
     # Grouped layers view (B N) x C x H x W as B x (N C) x H x W: free in NCHW, a copy in channels_last.
