@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 __all__ = ["draw_crop_flip", "crop_flip", "normalize", "normalize_affine"]
 
@@ -21,14 +22,13 @@ def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: t
         if not isinstance(t, torch.Tensor) or t.shape != (n,):
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
             raise ValueError(f"{name} must be a tensor of shape ({n},); got {shape} instead.")
-    device = images.device
-    rows = torch.arange(height, device=device)[None, :] + (dy.to(device)[:, None] - padding)  # N x H
+    device, padded = images.device, F.pad(images, (padding,) * 4)
+    dy, dx = (t.to(device)[:, None].clamp(0, 2 * padding) for t in (dy, dx))  # offsets into the padded image
+    rows = torch.arange(height, device=device)[None, :] + dy  # N x H
     cols = torch.arange(width, device=device)[None, :]
-    cols = torch.where(flips.to(device)[:, None].bool(), width - 1 - cols, cols) + (dx.to(device)[:, None] - padding)
-    inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]  # N x H x W
-    rows, cols = rows.clamp(0, height - 1), cols.clamp(0, width - 1)
-    out = images[torch.arange(n, device=device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # N x H x W x C
-    return (out * inside[..., None].to(out.dtype)).permute(0, 3, 1, 2)
+    cols = torch.where(flips.to(device)[:, None].bool(), width - 1 - cols, cols) + dx  # N x W
+    out = padded[torch.arange(n, device=device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # N x H x W x C
+    return out.permute(0, 3, 1, 2)
 
 
 def draw_crop_flip(n: int, padding: int, *, generator: torch.Generator):
