@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 __all__ = ["draw_crop_flip", "crop_flip", "normalize", "normalize_affine"]
 
@@ -22,7 +21,7 @@ def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: t
         if not isinstance(t, torch.Tensor) or t.shape != (n,):
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
             raise ValueError(f"{name} must be a tensor of shape ({n},); got {shape} instead.")
-    device, padded = images.device, F.pad(images, (padding,) * 4)
+    device, padded = images.device, torch.nn.functional.pad(images, (padding,) * 4)
     dy, dx = (t.to(device)[:, None].clamp(0, 2 * padding) for t in (dy, dx))  # offsets into the padded image
     rows = torch.arange(height, device=device)[None, :] + dy  # N x H
     cols = torch.arange(width, device=device)[None, :]
