@@ -159,9 +159,8 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
             raise ValueError(f"{name} must be a list with one entry per model ({len(models)}); got {value!r:.80} "
                              "instead.")
     hooks = [check_hooks(h, name=f"hooks[{i}]") for i, h in enumerate(hooks)]
-    bad = next((fn for fn in loss_fns if not callable(fn)), None)
-    if bad is not None:
-        raise ValueError(f"loss_fns must hold callables loss_fn(logits, targets); got {type(bad).__name__} instead.")
+    if not all(callable(fn) for fn in loss_fns):
+        raise ValueError(f"loss_fns must hold callables loss_fn(logits, targets); got {loss_fns!r:.80} instead.")
     if "optimizer" in fit_kwargs:
         raise ValueError("optimizer must not be given to fit_many (each model gets SGD from lr/momentum/weight_decay); "
                          "got an optimizer instead.")
