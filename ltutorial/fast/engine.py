@@ -215,7 +215,9 @@ class _TrainStep:
 
     def state(self) -> tuple[dict, list]:
         """(signature, tensors) of what a capture bakes in: tensors by address/shape/dtype, Python scalars by value."""
-        sig, tensors = _loss_state(self.loss_fns)
+        sig, tensors = {}, []
+        for i, fn in enumerate(self.loss_fns):
+            _object_state(fn, f"loss{i}", sig, tensors)
         _object_state(self.net, "net", sig, tensors)
         for gi, group in enumerate(self.opt.param_groups):
             sig.update((f"group{gi}.{k}", _tensor_sig(v) if isinstance(v, torch.Tensor) else v)
@@ -287,13 +289,6 @@ def _object_state(obj, prefix: str, out: dict, tensors: list) -> None:
             elif isinstance(value, _SCALARS) or (isinstance(value, (tuple, list))
                                                  and all(isinstance(v, _SCALARS) for v in value)):
                 out[f"{name}.{key}"] = tuple(value) if isinstance(value, list) else value
-
-
-def _loss_state(loss_fns) -> tuple[dict, list]:
-    sig, tensors = {}, []
-    for i, fn in enumerate(loss_fns):
-        _object_state(fn, f"loss{i}", sig, tensors)
-    return sig, tensors
 
 
 def _warm_up(step, device, n: int = 3) -> None:
