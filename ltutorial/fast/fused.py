@@ -168,7 +168,7 @@ class FusedModels(nn.Module):
                 self.net = fused
             else:
                 parent, _, child = name.rpartition(".")
-                setattr(self.net.get_submodule(parent) if parent else self.net, child, fused)
+                setattr(self.net.get_submodule(parent), child, fused)  # get_submodule(""): the net itself
             self._fused_names.append(name)
 
     def forward(self, x):
@@ -180,7 +180,7 @@ class FusedModels(nn.Module):
             raise ValueError(f"models must be the {self.n} fused models; got {len(models)} instead.")
         named = [dict(m.named_modules()) for m in models]
         for name in self._fused_names:
-            (self.net if name == "" else self.net.get_submodule(name)).unfuse_into([d[name] for d in named])
+            self.net.get_submodule(name).unfuse_into([d[name] for d in named])
 
 
 @torch.no_grad()
