@@ -30,18 +30,23 @@ def _cat(modules, name, stack=False):
     return nn.Parameter((torch.stack if stack else torch.cat)(tensors).clone())
 
 
-def _same(modules, attrs, kind):
-    key = lambda m: tuple(getattr(m, a) for a in attrs) + (getattr(m, "bias", None) is None,)  # noqa: E731
-    bad = next((m for m in modules[1:] if key(m) != key(modules[0])), None)
-    if bad is not None:
-        raise NotFusableError(f"models must share their architecture to be fused; got {kind} layers whose "
-                              f"{(*attrs, 'bias is None')} differ ({key(modules[0])} vs {key(bad)}) instead.")
-
-
 class _Fused(nn.Module):
-    """A fused layer of ``n`` models: chunk i (first dimension) of each of its tensors ``unfused`` is model i's."""
+    """The ``n`` models' layers, alike in ``attrs`` and in having a bias, as one: their weights and biases joined
+    (``_cat``); chunk i (first dimension) of each of its tensors ``unfused`` is model i's."""
 
     unfused = ("weight", "bias")
+
+    def __init__(self, layers, attrs, stack: bool = False):
+        super().__init__()
+        key = lambda m: tuple(getattr(m, a) for a in attrs) + (getattr(m, "bias", None) is None,)  # noqa: E731
+        bad = next((m for m in layers[1:] if key(m) != key(layers[0])), None)
+        if bad is not None:
+            raise NotFusableError(f"models must share their architecture to be fused; got {type(layers[0]).__name__} "
+                                  f"layers whose {(*attrs, 'bias is None')} differ ({key(layers[0])} vs {key(bad)}) "
+                                  "instead.")
+        self.n = len(layers)
+        self.weight = _cat(layers, "weight", stack)
+        self.bias = None if getattr(layers[0], "bias", None) is None else _cat(layers, "bias", stack)
 
     def unfuse_into(self, modules):
         for i, m in enumerate(modules):
@@ -53,12 +58,9 @@ class _FusedConv2d(_Fused):
     """N Conv2d layers as one grouped convolution over B x (N C_in) x H x W."""
 
     def __init__(self, convs):
-        super().__init__()
         keys = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode")
-        _same(convs, keys, "Conv2d")
-        self.n, self.settings = len(convs), {k: getattr(convs[0], k) for k in keys}
-        self.weight = _cat(convs, "weight")
-        self.bias = None if convs[0].bias is None else _cat(convs, "bias")
+        super().__init__(convs, keys)
+        self.settings = {k: getattr(convs[0], k) for k in keys}
 
     def forward(self, x):
         c, b = self.settings, x.shape[0] // self.n
@@ -73,10 +75,8 @@ class _FusedBatchNorm(_Fused):
     unfused = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
     def __init__(self, bns):
-        super().__init__()
-        _same(bns, ("num_features", "eps", "momentum", "affine", "track_running_stats"), type(bns[0]).__name__)
-        self.n, self.c, self.eps, self.momentum = len(bns), bns[0].num_features, bns[0].eps, bns[0].momentum
-        self.weight, self.bias = _cat(bns, "weight"), _cat(bns, "bias")
+        super().__init__(bns, ("num_features", "eps", "momentum", "affine", "track_running_stats"))
+        self.c, self.eps, self.momentum = bns[0].num_features, bns[0].eps, bns[0].momentum
         for name in ("running_mean", "running_var", "num_batches_tracked"):  # the count: one per model
             self.register_buffer(name, torch.cat([getattr(m, name).view(-1) for m in bns]).clone())
 
@@ -93,12 +93,8 @@ class _FusedLinear(_Fused):
     z = normalize(x) @ normalize(W, dim=0)) in fp32, as the layer computes them."""
 
     def __init__(self, layers):
-        super().__init__()
-        self.normed = isinstance(layers[0], NormedLinear)
-        _same(layers, ("in_features", "out_features"), type(layers[0]).__name__)
-        self.n, self.in_features = len(layers), layers[0].in_features
-        self.weight = _cat(layers, "weight", stack=True)  # N x out x in (Linear), N x in x out (NormedLinear)
-        self.bias = None if getattr(layers[0], "bias", None) is None else _cat(layers, "bias", stack=True)
+        super().__init__(layers, ("in_features", "out_features"), stack=True)  # N x out x in, NormedLinear N x in x out
+        self.normed, self.in_features = isinstance(layers[0], NormedLinear), layers[0].in_features
 
     def forward(self, x):
         xs = x.reshape(x.shape[0] // self.n, self.n, self.in_features).transpose(0, 1)  # N x B x in
