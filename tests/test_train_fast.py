@@ -368,6 +368,42 @@ def test_fuse_check_catches_models_that_mix_samples():
         fuse_models([BatchCentred(), BatchCentred()])
 
 
+def test_fit_groups_trains_unfusable_models_one_after_another_when_fuse_is_auto(capsys):
+    """fit_many's default on CUDA (fuse=None): models whose forward mixes samples are trained one by one by
+    ``one(model, loss_fn=, hooks=)``, the same runs as ``fit``; fuse=True raises instead (here on the CPU)."""
+    from functools import partial
+
+    from ltutorial.fast.fused import fit_groups
+
+    class BatchCentredNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            h = self.conv(x).mean(dim=(2, 3))
+            return self.fc(h - h.mean(dim=0))  # mixes the samples of a batch: not fusable
+
+    def build():
+        torch.manual_seed(0)
+        return [BatchCentredNet(), BatchCentredNet()]
+
+    train, kw = quadrant_task(8, seed=0), dict(epochs=2, batch_size=16, lr=0.05, progress=False)
+    one = partial(fit, train=train, test=train, device="cpu", **kw)
+    hooks, cfg = [[], [drw_hook]], FitConfig(**kw)
+    args = (train, train, cfg, torch.device("cpu"), None)
+    got = fit_groups(build(), [nn.CrossEntropyLoss(), WeightedCE()], hooks, *args, True, one)
+    assert "cannot be fused" in capsys.readouterr().out
+    want = [fit(m, train, loss_fn=fn, hooks=h, test=train, device="cpu", **kw)
+            for m, fn, h in zip(build(), [nn.CrossEntropyLoss(), WeightedCE()], hooks)]
+    assert [h.engine for h in got] == ["eager", "eager"]
+    assert [h.train_loss for h in got] == [h.train_loss for h in want]
+    assert [h.test_accuracy for h in got] == [h.test_accuracy for h in want]
+    with pytest.raises(ValueError, match="independently"):
+        fit_groups(build(), [nn.CrossEntropyLoss(), WeightedCE()], hooks, *args, False, one)
+
+
 # ------------------------------------------------------------------ graph safety, emulated on the CPU
 _SYNCING = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "nonzero")
 
