@@ -12,7 +12,7 @@ from torch import nn
 
 from ltutorial.train import fit, fit_many
 from ltutorial.fast.fused import fuse_models
-from ltutorial.fast.engine import Members, TensorLRSGD, _loss_state, fit_fast
+from ltutorial.fast.engine import Members, TensorLRSGD, _object_state, fit_fast
 from ltutorial.models.resnet_cifar import NormedLinear  # LDAM's cosine head: fused as a batched product
 from ltutorial.train import FitConfig
 
@@ -78,15 +78,22 @@ def test_fast_engine_rejects_capture_without_cuda():
         fit_fast(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), epochs=1, device="cpu", capture=True)
 
 
+def _loss_state(loss):
+    """The engine's signature of a loss (as ``_TrainStep.state`` records loss 0)."""
+    sig = {}
+    _object_state(loss, "loss0", sig, [])
+    return sig
+
+
 def test_loss_signature_sees_rebinding_but_not_in_place_updates():
     loss = WeightedCE()
-    before = _loss_state([loss])[0]
+    before = _loss_state(loss)
     loss.weight.copy_(torch.arange(4.0))
-    assert _loss_state([loss])[0] == before
+    assert _loss_state(loss) == before
     loss.weight = torch.ones(4)  # rebinding: a captured graph would keep reading the old memory
-    assert _loss_state([loss])[0] != before
+    assert _loss_state(loss) != before
     loss.scale = 2.0
-    assert "loss0.scale" in _loss_state([loss])[0]
+    assert "loss0.scale" in _loss_state(loss)
 
 
 # ------------------------------------------------------------------ fusion
@@ -359,6 +366,42 @@ def test_fuse_check_catches_models_that_mix_samples():
     torch.manual_seed(0)
     with pytest.raises(ValueError, match="independently"):
         fuse_models([BatchCentred(), BatchCentred()])
+
+
+def test_fit_groups_trains_unfusable_models_one_after_another_when_fuse_is_auto(capsys):
+    """fit_many's default on CUDA (fuse=None): models whose forward mixes samples are trained one by one by
+    ``one(model, loss_fn=, hooks=)``, the same runs as ``fit``; fuse=True raises instead (here on the CPU)."""
+    from functools import partial
+
+    from ltutorial.fast.fused import fit_groups
+
+    class BatchCentredNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            h = self.conv(x).mean(dim=(2, 3))
+            return self.fc(h - h.mean(dim=0))  # mixes the samples of a batch: not fusable
+
+    def build():
+        torch.manual_seed(0)
+        return [BatchCentredNet(), BatchCentredNet()]
+
+    train, kw = quadrant_task(8, seed=0), dict(epochs=2, batch_size=16, lr=0.05, progress=False)
+    one = partial(fit, train=train, test=train, device="cpu", **kw)
+    hooks, cfg = [[], [drw_hook]], FitConfig(**kw)
+    args = (train, train, cfg, torch.device("cpu"), None)
+    got = fit_groups(build(), [nn.CrossEntropyLoss(), WeightedCE()], hooks, *args, True, one)
+    assert "cannot be fused" in capsys.readouterr().out
+    want = [fit(m, train, loss_fn=fn, hooks=h, test=train, device="cpu", **kw)
+            for m, fn, h in zip(build(), [nn.CrossEntropyLoss(), WeightedCE()], hooks)]
+    assert [h.engine for h in got] == ["eager", "eager"]
+    assert [h.train_loss for h in got] == [h.train_loss for h in want]
+    assert [h.test_accuracy for h in got] == [h.test_accuracy for h in want]
+    with pytest.raises(ValueError, match="independently"):
+        fit_groups(build(), [nn.CrossEntropyLoss(), WeightedCE()], hooks, *args, False, one)
 
 
 # ------------------------------------------------------------------ graph safety, emulated on the CPU

@@ -15,7 +15,7 @@ from torch import nn
 
 from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
-from ltutorial.train.augment import crop_flip
+from ltutorial.train.augment import crop_flip, normalize_affine
 from ltutorial.train.common import (FitConfig, History, TrainState, accuracy_summary, autocast, base_lrs, call_loss,
                                     check_epoch_loss, check_fit_args, check_hooks, check_output_width, count_classes,
                                     epoch_plan, history_config, logits_on_device, resolve_amp, resolve_fast, set_lr)
@@ -184,12 +184,9 @@ class _TrainStep:
         self.net, self.loss_fns, self.device, self.use_amp = net, loss_fns, device, resolve_amp(cfg.amp, device)[0]
         self.opt = optimizer or TensorLRSGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                             weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
-        mean, std = (torch.tensor(v, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-                     for v in (train.mean, train.std))
-        self.scale = 1.0 / ((255.0 if train.images.dtype == torch.uint8 else 1.0) * std)
-        self.shift = -mean / std
         self.x = torch.zeros((cfg.batch_size, c, h, w), dtype=train.images.dtype, device=device).contiguous(
             memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        self.scale, self.shift = normalize_affine(self.x, train.mean, train.std)
         self.y, self.idx = (torch.zeros(cfg.batch_size, dtype=torch.int64, device=device) for _ in range(2))
         self.loss_acc = torch.zeros(len(loss_fns), dtype=torch.float32, device=device)
         self.data_classes = 0
@@ -218,7 +215,9 @@ class _TrainStep:
 
     def state(self) -> tuple[dict, list]:
         """(signature, tensors) of what a capture bakes in: tensors by address/shape/dtype, Python scalars by value."""
-        sig, tensors = _loss_state(self.loss_fns)
+        sig, tensors = {}, []
+        for i, fn in enumerate(self.loss_fns):
+            _object_state(fn, f"loss{i}", sig, tensors)
         _object_state(self.net, "net", sig, tensors)
         for gi, group in enumerate(self.opt.param_groups):
             sig.update((f"group{gi}.{k}", _tensor_sig(v) if isinstance(v, torch.Tensor) else v)
@@ -252,10 +251,17 @@ class _TrainStep:
                 for t in (t for t in _optimizer_tensors(self.opt) if id(t) not in known):
                     t.zero_()  # optimizer state the warm-up created starts from zero, its state before any step
                 self.loss_acc.zero_()
-        if failure is not None:
-            self.reset_grads()
-            raise _capture_error(failure, epoch) from failure
-        return graph
+        if failure is None:
+            return graph
+        self.reset_grads()
+        causes, err = [], failure  # a failure inside the capture surfaces again when it ends: the first cause first
+        while err is not None and len(causes) < 3:
+            causes.append(f"{type(err).__name__}: {err}")
+            err = err.__context__
+        raise GraphCaptureError(
+            "the train step could not be captured as a CUDA graph (a loss, hook or model that syncs with the host, "
+            "e.g. .item() or data-dependent shapes?). Make it graph-safe (docs/ARCHITECTURE.md, 'Graph-safe losses') "
+            f"or run fit(..., fast=False). Original error: {'; then '.join(reversed(causes))}", epoch) from failure
 
 
 _SCALARS = (int, float, bool, str, type(None))
@@ -285,13 +291,6 @@ def _object_state(obj, prefix: str, out: dict, tensors: list) -> None:
                 out[f"{name}.{key}"] = tuple(value) if isinstance(value, list) else value
 
 
-def _loss_state(loss_fns) -> tuple[dict, list]:
-    sig, tensors = {}, []
-    for i, fn in enumerate(loss_fns):
-        _object_state(fn, f"loss{i}", sig, tensors)
-    return sig, tensors
-
-
 def _warm_up(step, device, n: int = 3) -> None:
     """Run ``step`` n times on a side stream, as capture requires (cuDNN autotuning, lazy init)."""
     side = torch.cuda.Stream(device=device)
@@ -317,15 +316,3 @@ def _capture(body, device, reset_grads):
 
 def _synchronize(device) -> None:  # a seam of its own: the CPU tests stub the CUDA calls
     torch.cuda.synchronize(device)
-
-
-def _capture_error(failure: BaseException, epoch: int) -> GraphCaptureError:
-    # A failure inside the captured region surfaces again when the capture ends: report the first one.
-    causes, err = [], failure
-    while err is not None and len(causes) < 3:
-        causes.append(f"{type(err).__name__}: {err}")
-        err = err.__context__
-    return GraphCaptureError(
-        "the train step could not be captured as a CUDA graph (a loss, hook or model that syncs with the host, e.g. "
-        ".item() or data-dependent shapes?). Make it graph-safe (docs/ARCHITECTURE.md, 'Graph-safe losses') or run "
-        f"fit(..., fast=False). Original error: {'; then '.join(reversed(causes))}", epoch)  # the first cause first

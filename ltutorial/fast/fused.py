@@ -30,32 +30,37 @@ def _cat(modules, name, stack=False):
     return nn.Parameter((torch.stack if stack else torch.cat)(tensors).clone())
 
 
-@torch.no_grad()
-def _unfuse(fused, modules, names):
-    """Copy chunk i (of ``fused.n``, along the first dimension) of each fused tensor ``names`` into model i's."""
-    for i, m in enumerate(modules):
-        for name in (n for n in names if getattr(m, n, None) is not None):
-            getattr(m, name).copy_(getattr(fused, name).chunk(fused.n)[i].reshape(getattr(m, name).shape))
+class _Fused(nn.Module):
+    """The ``n`` models' layers, alike in ``attrs`` and in having a bias, as one: their weights and biases joined
+    (``_cat``); chunk i (first dimension) of each of its tensors ``unfused`` is model i's."""
+
+    unfused = ("weight", "bias")
+
+    def __init__(self, layers, attrs, stack: bool = False):
+        super().__init__()
+        key = lambda m: tuple(getattr(m, a) for a in attrs) + (getattr(m, "bias", None) is None,)  # noqa: E731
+        bad = next((m for m in layers[1:] if key(m) != key(layers[0])), None)
+        if bad is not None:
+            raise NotFusableError(f"models must share their architecture to be fused; got {type(layers[0]).__name__} "
+                                  f"layers whose {(*attrs, 'bias is None')} differ ({key(layers[0])} vs {key(bad)}) "
+                                  "instead.")
+        self.n = len(layers)
+        self.weight = _cat(layers, "weight", stack)
+        self.bias = None if getattr(layers[0], "bias", None) is None else _cat(layers, "bias", stack)
+
+    def unfuse_into(self, modules):
+        for i, m in enumerate(modules):
+            for name in (k for k in self.unfused if getattr(m, k, None) is not None):
+                getattr(m, name).copy_(getattr(self, name).chunk(self.n)[i].reshape(getattr(m, name).shape))
 
 
-def _same(modules, attrs, kind):
-    key = lambda m: tuple(getattr(m, a) for a in attrs) + (getattr(m, "bias", None) is None,)  # noqa: E731
-    bad = next((m for m in modules[1:] if key(m) != key(modules[0])), None)
-    if bad is not None:
-        raise NotFusableError(f"models must share their architecture to be fused; got {kind} layers whose "
-                              f"{(*attrs, 'bias is None')} differ ({key(modules[0])} vs {key(bad)}) instead.")
-
-
-class _FusedConv2d(nn.Module):
+class _FusedConv2d(_Fused):
     """N Conv2d layers as one grouped convolution over B x (N C_in) x H x W."""
 
     def __init__(self, convs):
-        super().__init__()
         keys = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode")
-        _same(convs, keys, "Conv2d")
-        self.n, self.settings = len(convs), {k: getattr(convs[0], k) for k in keys}
-        self.weight = _cat(convs, "weight")
-        self.bias = None if convs[0].bias is None else _cat(convs, "bias")
+        super().__init__(convs, keys)
+        self.settings = {k: getattr(convs[0], k) for k in keys}
 
     def forward(self, x):
         c, b = self.settings, x.shape[0] // self.n
@@ -63,21 +68,17 @@ class _FusedConv2d(nn.Module):
                      c["padding"], c["dilation"], c["groups"] * self.n)
         return y.contiguous().reshape(b * self.n, c["out_channels"], *y.shape[2:])
 
-    def unfuse_into(self, convs):
-        _unfuse(self, convs, ("weight", "bias"))
 
-
-class _FusedBatchNorm(nn.Module):
+class _FusedBatchNorm(_Fused):
     """N BatchNorm layers (affine, running statistics) as one over N C channels: per-model statistics as before."""
 
+    unfused = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
     def __init__(self, bns):
-        super().__init__()
-        _same(bns, ("num_features", "eps", "momentum", "affine", "track_running_stats"), type(bns[0]).__name__)
-        self.n, self.c, self.eps, self.momentum = len(bns), bns[0].num_features, bns[0].eps, bns[0].momentum
-        self.weight, self.bias = _cat(bns, "weight"), _cat(bns, "bias")
-        for name in ("running_mean", "running_var"):
-            self.register_buffer(name, torch.cat([getattr(m, name) for m in bns]).clone())
-        self.register_buffer("num_batches_tracked", bns[0].num_batches_tracked.clone())
+        super().__init__(bns, ("num_features", "eps", "momentum", "affine", "track_running_stats"))
+        self.c, self.eps, self.momentum = bns[0].num_features, bns[0].eps, bns[0].momentum
+        for name in ("running_mean", "running_var", "num_batches_tracked"):  # the count: one per model
+            self.register_buffer(name, torch.cat([getattr(m, name).view(-1) for m in bns]).clone())
 
     def forward(self, x):
         if self.training:
@@ -86,23 +87,14 @@ class _FusedBatchNorm(nn.Module):
                          self.running_var, self.weight, self.bias, self.training, self.momentum, self.eps)
         return y.reshape(x.shape)
 
-    def unfuse_into(self, bns):
-        _unfuse(self, bns, ("weight", "bias", "running_mean", "running_var"))
-        for m in bns:
-            m.num_batches_tracked.copy_(self.num_batches_tracked)
 
-
-class _FusedLinear(nn.Module):
+class _FusedLinear(_Fused):
     """N Linear layers as one batched matmul (B N) x in -> (B N) x out; or N cosine heads (LDAM's NormedLinear,
     z = normalize(x) @ normalize(W, dim=0)) in fp32, as the layer computes them."""
 
     def __init__(self, layers):
-        super().__init__()
-        self.normed = isinstance(layers[0], NormedLinear)
-        _same(layers, ("in_features", "out_features"), type(layers[0]).__name__)
-        self.n, self.in_features = len(layers), layers[0].in_features
-        self.weight = _cat(layers, "weight", stack=True)  # N x out x in (Linear), N x in x out (NormedLinear)
-        self.bias = None if getattr(layers[0], "bias", None) is None else _cat(layers, "bias", stack=True)
+        super().__init__(layers, ("in_features", "out_features"), stack=True)  # N x out x in, NormedLinear N x in x out
+        self.normed, self.in_features = isinstance(layers[0], NormedLinear), layers[0].in_features
 
     def forward(self, x):
         xs = x.reshape(x.shape[0] // self.n, self.n, self.in_features).transpose(0, 1)  # N x B x in
@@ -112,9 +104,6 @@ class _FusedLinear(nn.Module):
         else:
             y = torch.bmm(xs, self.weight.transpose(1, 2)) + (0 if self.bias is None else self.bias[:, None, :])
         return y.transpose(0, 1).reshape(x.shape[0], -1)
-
-    def unfuse_into(self, layers):
-        _unfuse(self, layers, ("weight", "bias"))
 
 
 class _PerModel(nn.Module):
@@ -131,7 +120,6 @@ class _PerModel(nn.Module):
             outs = [o.float() for o in outs]
         return torch.stack(outs, 1).reshape(x.shape[0], *outs[0].shape[1:])
 
-    @torch.no_grad()
     def unfuse_into(self, modules):
         for layer, m in zip(self.layers, modules):
             m.load_state_dict(layer.state_dict())
@@ -176,19 +164,19 @@ class FusedModels(nn.Module):
                 self.net = fused
             else:
                 parent, _, child = name.rpartition(".")
-                setattr(self.net.get_submodule(parent) if parent else self.net, child, fused)
+                setattr(self.net.get_submodule(parent), child, fused)  # get_submodule(""): the net itself
             self._fused_names.append(name)
 
     def forward(self, x):
         return self.net(x.unsqueeze(1).expand(x.shape[0], self.n, *x.shape[1:]).reshape(-1, *x.shape[1:]))
 
     @torch.no_grad()
-    def unfuse_into(self, models) -> None:
+    def unfuse_into(self, models) -> None:  # the layers' own unfuse_into copy under this no_grad
         if len(models) != self.n:
             raise ValueError(f"models must be the {self.n} fused models; got {len(models)} instead.")
         named = [dict(m.named_modules()) for m in models]
         for name in self._fused_names:
-            (self.net if name == "" else self.net.get_submodule(name)).unfuse_into([d[name] for d in named])
+            self.net.get_submodule(name).unfuse_into([d[name] for d in named])
 
 
 @torch.no_grad()
@@ -201,10 +189,24 @@ def fuse_models(models) -> FusedModels:
     fused = FusedModels(models)
     conv, lin = (next((m for m in models[0].modules() if isinstance(m, t)), None) for t in (nn.Conv2d, nn.Linear))
     shape = (conv.in_channels, 16, 16) if conv is not None else (lin.in_features,) if lin is not None else None
-    if shape is not None:
-        with _eval_fp32(models + [fused]):
-            x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
-            _check_fused(fused, models, x.to(next(models[0].parameters()).device))
+    if shape is None:
+        return fused
+    x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0)).to(next(models[0].parameters()).device)
+    with _eval_fp32(models + [fused]):
+        try:
+            outs = [m(x).float() for m in models]
+        except RuntimeError:
+            return fused  # the probe shape does not suit this model; no check then
+        try:
+            got = fused(x).float().reshape(x.shape[0], len(models), -1)
+        except RuntimeError as err:  # e.g. per-model heads with different output sizes
+            raise NotFusableError(f"models must compute the same output shape to be fused; the fused forward failed "
+                                  f"with {type(err).__name__}: {err}") from err
+    for i, out in enumerate(outs):
+        atol = 1e-4 * (float(out.abs().max()) + 1e-6)
+        if not torch.allclose(got[:, i], out.reshape(x.shape[0], -1), rtol=1e-3, atol=atol):
+            raise NotFusableError(f"models must compute each sample independently to be fused; model {i}'s fused "
+                                  "output differs from its own output. Use fit_many(..., fuse=False).")
     return fused
 
 
@@ -222,26 +224,9 @@ def _eval_fp32(modules):
             m.train(mode)
 
 
-def _check_fused(fused, models, x):
-    try:
-        outs = [m(x).float() for m in models]
-    except RuntimeError:
-        return  # the probe shape does not suit this model; no check then
-    try:
-        got = fused(x).float().reshape(x.shape[0], len(models), -1)
-    except RuntimeError as err:  # e.g. per-model heads with different output sizes
-        raise NotFusableError(f"models must compute the same output shape to be fused; the fused forward failed with "
-                              f"{type(err).__name__}: {err}") from err
-    for i, out in enumerate(outs):
-        atol = 1e-4 * (float(out.abs().max()) + 1e-6)
-        if not torch.allclose(got[:, i], out.reshape(x.shape[0], -1), rtol=1e-3, atol=atol):
-            raise NotFusableError(f"models must compute each sample independently to be fused; model {i}'s fused "
-                                  "output differs from its own output. Use fit_many(..., fuse=False).")
-
-
-def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None) -> list[History]:
-    """Train ``models`` as one fused network on the engine (``fast`` None: graphed on CUDA), then unfuse them."""
-    fast, net = resolve_fast(fast, device), fuse_models([m.to(device) for m in models])
+def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None, net=None) -> list[History]:
+    """Train ``models`` as one fused network (``net``, else ``fuse_models``) on the engine, then unfuse them."""
+    fast, net = resolve_fast(fast, device), fuse_models([m.to(device) for m in models]) if net is None else net
     members = Members(list(loss_fns), list(hooks), list(models), lambda: net.unfuse_into(models))
     # Grouped layers view (B N) x C x H x W as B x (N C) x H x W: free in NCHW, a copy in channels_last.
     with cudnn_autotune(device):
@@ -252,31 +237,30 @@ def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast
 
 
 def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fast, auto, one) -> list[History]:
-    """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn, hooks)``
+    """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn=, hooks=)``
     trains a group of one on CUDA and, with ``auto``, unfusable models; a failed first capture runs it eagerly."""
     histories: list = [None] * len(models)
     try:  # all in one group if one module tree, else one group per exact architecture
-        FusedModels(models)
-        groups = [list(range(len(models)))]
+        groups = {tuple(range(len(models))): fuse_models([m.to(device) for m in models])}
     except NotFusableError:
         keyed: dict = {}
         for i, m in enumerate(models):
             key = (tuple((name, type(x).__name__) for name, x in m.named_modules()),
                    tuple((name, t.shape) for name, t in list(m.named_parameters()) + list(m.named_buffers())))
             keyed.setdefault(key, []).append(i)
-        groups = list(keyed.values())
-    for group in groups:
+        groups = dict.fromkeys(tuple(g) for g in keyed.values())
+    for group, net in groups.items():
         ms, fns, hks = ([x[i] for i in group] for x in (models, loss_fns, hooks))
         try:
             if len(ms) == 1 and device.type == "cuda" and fast is not False:
-                got = [one(ms[0], fns[0], hks[0])]
+                got = [one(ms[0], loss_fn=fns[0], hooks=hks[0])]
             else:
-                got = fit_fused(ms, train, test, fns, hks, cfg, device, fast)
+                got = fit_fused(ms, train, test, fns, hks, cfg, device, fast, net)
         except NotFusableError as err:
             if not auto:
                 raise
             print(f"fit_many: these models cannot be fused ({err}); training them one after another.")
-            got = [one(m, fn, h) for m, fn, h in zip(ms, fns, hks)]
+            got = [one(m, loss_fn=fn, hooks=h) for m, fn, h in zip(ms, fns, hks)]
         except GraphCaptureError as err:
             if fast is not None or err.epoch != 0:
                 raise

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ltutorial.data.cifar import (CIFAR_SPECS, PACK_FORMAT, PACK_VERSION, atomic_save, check_name, concat_blobs,
+from ltutorial.data.cifar import (CIFAR_SPECS, PACK_FORMAT, PACK_VERSION, atomic_save, concat_blobs,
                                   find_cifar_root, jpeg_mask, load_cifar_split, locate_cifar, read_cifar_pickles,
                                   read_image_folder_bytes)
 from ltutorial.data.longtail import longtail_indices
@@ -30,9 +30,8 @@ def pack_cifar(root=None, dst=".", *, name: str = "cifar10", imbalance_ratio: fl
                seed: int = 0, verbose: bool = False) -> Path:
     """Write ``<dst>/<name>.ltpack`` (or ``dst`` ending in .ltpack): test and train split, or only train's
     ``longtail_indices(labels, imbalance_ratio, profile, seed)`` (it serves the same or a larger ratio)."""
-    name = check_name(name)
-    find_cifar_root(root, name)
-    kind, path = locate_cifar(root, name)
+    found = locate_cifar(root, name)
+    kind, path = found if found is not None else (None, find_cifar_root(root, name))  # the latter raises
     dst = Path(dst).expanduser()
     dst = dst if dst.suffix == ".ltpack" else dst / f"{name}.ltpack"
     if kind not in ("imagefolder", "pickle"):

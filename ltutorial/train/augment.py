@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["draw_crop_flip", "crop_flip", "normalize"]
+__all__ = ["draw_crop_flip", "crop_flip", "normalize", "normalize_affine"]
 
 
 def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: torch.Tensor,
@@ -13,19 +13,21 @@ def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: t
     """Crop each image at (dy, dx) of the image zero-padded by ``padding`` (torchvision's RandomCrop), then flip
     it where ``flips``; same dtype and shape, laid out channels-last (the gather gives N x H x W x C)."""
     n, _, height, width = _check_images(images).shape
-    padding = _check_padding(padding, height, width)
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be an integer >= 0; got {padding!r} instead.")
+    if padding >= min(height, width):
+        raise ValueError(f"padding must be smaller than the image side ({min(height, width)}); got {padding} instead.")
     for name, t in (("dy", dy), ("dx", dx), ("flips", flips)):
         if not isinstance(t, torch.Tensor) or t.shape != (n,):
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
             raise ValueError(f"{name} must be a tensor of shape ({n},); got {shape} instead.")
-    device = images.device
-    rows = torch.arange(height, device=device)[None, :] + (dy.to(device)[:, None] - padding)  # N x H
+    device, padded = images.device, torch.nn.functional.pad(images, (padding,) * 4)
+    dy, dx = (t.to(device)[:, None].clamp(0, 2 * padding) for t in (dy, dx))  # offsets into the padded image
+    rows = torch.arange(height, device=device)[None, :] + dy  # N x H
     cols = torch.arange(width, device=device)[None, :]
-    cols = torch.where(flips.to(device)[:, None].bool(), width - 1 - cols, cols) + (dx.to(device)[:, None] - padding)
-    inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]  # N x H x W
-    rows, cols = rows.clamp(0, height - 1), cols.clamp(0, width - 1)
-    out = images[torch.arange(n, device=device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # N x H x W x C
-    return (out * inside[..., None].to(out.dtype)).permute(0, 3, 1, 2)
+    cols = torch.where(flips.to(device)[:, None].bool(), width - 1 - cols, cols) + dx  # N x W
+    out = padded[torch.arange(n, device=device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # N x H x W x C
+    return out.permute(0, 3, 1, 2)
 
 
 def draw_crop_flip(n: int, padding: int, *, generator: torch.Generator):
@@ -38,6 +40,12 @@ def draw_crop_flip(n: int, padding: int, *, generator: torch.Generator):
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
     """float32 (x / 255 - mean_c) / std_c as one multiply-add x a_c + b_c (float input: already in [0, 1]); keeps
     the memory layout (channels-last stays channels-last)."""
+    scale, shift = normalize_affine(images, mean, std)
+    return images.to(torch.float32) * scale + shift  # images first: layout kept
+
+
+def normalize_affine(images: torch.Tensor, mean, std) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a, b) of ``normalize`` for ``images``' dtype, 1 x C x 1 x 1 on their device: the engine's static step."""
     images = _check_images(images)
     mean_t, std_t = (torch.as_tensor(v, dtype=torch.float32, device=images.device).flatten() for v in (mean, std))
     if mean_t.numel() != images.shape[1] or std_t.numel() != images.shape[1]:
@@ -45,8 +53,8 @@ def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
                          f"{std_t.numel()} values instead.")
     if images.device.type == "cpu" and not bool((std_t > 0).all()):
         raise ValueError(f"std must be positive; got {std_t.tolist()} instead.")
-    scale = (1.0 / ((255.0 if images.dtype == torch.uint8 else 1.0) * std_t)).view(1, -1, 1, 1)
-    return images.to(torch.float32) * scale + (-mean_t / std_t).view(1, -1, 1, 1)  # images first: layout kept
+    scale = 1.0 / ((255.0 if images.dtype == torch.uint8 else 1.0) * std_t)
+    return scale.view(1, -1, 1, 1), (-mean_t / std_t).view(1, -1, 1, 1)
 
 
 def _check_images(images) -> torch.Tensor:
@@ -56,11 +64,3 @@ def _check_images(images) -> torch.Tensor:
     if not (images.dtype == torch.uint8 or images.is_floating_point()):
         raise ValueError(f"images must be uint8 or floating point; got dtype {images.dtype} instead.")
     return images
-
-
-def _check_padding(padding, height: int, width: int) -> int:
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be an integer >= 0; got {padding!r} instead.")
-    if padding >= min(height, width):
-        raise ValueError(f"padding must be smaller than the image side ({min(height, width)}); got {padding} instead.")
-    return padding

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwarg
     specs = {label: _spec(label, spec, train.class_counts, config.reweight_epoch, method_params)
              for label, spec in methods.items()}
     models = build_models(specs.values(), train, model, model_kwargs, seed)
-    hooks = [[*spec.get("hooks", []), *[_announce(label, i, len(specs), start)] * log]
+    hooks = [[*spec.get("hooks", []), *[partial(_announce, label, i, len(specs), start)] * log]
              for i, (label, spec) in enumerate(specs.items())]
     kw = config.fit_kwargs()
     kw["augment"] = bool(kw["augment"] and train.augment)
@@ -95,10 +96,7 @@ def _spec(label, spec, counts, reweight_epoch: int, method_params) -> dict:
     return {**spec, "hooks": list(hooks(reweight_epoch) if callable(hooks) else hooks)}
 
 
-def _announce(label: str, i: int, n: int, start: float):
-    """An epoch hook printing one line when model ``i`` of ``n`` starts (progress that papermill keeps)."""
-    def announce(state):
-        if state.epoch == 0:
-            print(f"[{i + 1}/{n}] {label}: {state.epochs} epochs ({time.perf_counter() - start:.0f} s so far)",
-                  flush=True)
-    return announce
+def _announce(label: str, i: int, n: int, start: float, state) -> None:
+    """An epoch hook (all but ``state`` bound): one line when model ``i`` of ``n`` starts (progress papermill keeps)."""
+    if state.epoch == 0:
+        print(f"[{i + 1}/{n}] {label}: {state.epochs} epochs ({time.perf_counter() - start:.0f} s so far)", flush=True)

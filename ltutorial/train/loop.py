@@ -8,6 +8,7 @@ CUDA ``fast`` hands the same work to ``ltutorial.fast``: speed only (docs/ARCHIT
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import torch
 from torch import nn
@@ -74,19 +75,15 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
             loss_sum, steps = loss_sum + loss.detach(), steps + 1
         epoch_loss = float(ddp.all_reduce_sum(loss_sum)) / ddp.world_size() / max(steps, 1)
         check_epoch_loss([epoch_loss], epoch, state.lr)
-        evaluated = test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1)
-        summary = _test_summary(model, test, classes, device, use_amp, channels_last) if evaluated else None
+        summary = None
+        if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
+            a, b = ddp.shard_bounds(test.images.shape[0])  # under torchrun each rank predicts its slice
+            logits = ddp.gather_rows(logits_on_device(model, test.images[a:b], test, device, use_amp, channels_last))
+            summary = accuracy_summary(test.labels.to(device, torch.int64), logits.argmax(1), classes)
         history.append_epoch(epoch, state.lr, epoch_loss, time.perf_counter() - t0, summary)
         bar.set_postfix(loss=f"{epoch_loss:.3f}", bacc=f"{history.test_balanced_accuracy[-1]:.3f}")
     history.seconds = time.perf_counter() - start
     return history
-
-
-def _test_summary(model, test, num_classes, device, use_amp, channels_last):
-    """Accuracy summary on ``test``; under torchrun each rank predicts its slice, gathered in rank order."""
-    a, b = ddp.shard_bounds(test.images.shape[0])
-    logits = ddp.gather_rows(logits_on_device(model, test.images[a:b], test, device, use_amp, channels_last))
-    return accuracy_summary(test.labels.to(device, torch.int64), logits.argmax(1), num_classes)
 
 
 def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size: int = 128, optimizer=None,
@@ -162,6 +159,8 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
             raise ValueError(f"{name} must be a list with one entry per model ({len(models)}); got {value!r:.80} "
                              "instead.")
     hooks = [check_hooks(h, name=f"hooks[{i}]") for i, h in enumerate(hooks)]
+    if not all(callable(fn) for fn in loss_fns):
+        raise ValueError(f"loss_fns must hold callables loss_fn(logits, targets); got {loss_fns!r:.80} instead.")
     if "optimizer" in fit_kwargs:
         raise ValueError("optimizer must not be given to fit_many (each model gets SGD from lr/momentum/weight_decay); "
                          "got an optimizer instead.")
@@ -171,13 +170,11 @@ def fit_many(models, train, *, loss_fns, hooks=None, test=None, fuse=None, **fit
     if fuse and ddp.is_distributed():
         raise ValueError("fuse must be None or False under torchrun (the fused engine is single-process); got True "
                          "instead.")
+    one = partial(fit, train=train, test=test, device=device, **fit_kwargs)  # one model: one(m, loss_fn=, hooks=)
     if ddp.is_distributed() or not (device.type == "cuda" if fuse is None else fuse):
-        return [fit(m, train, loss_fn=fn, hooks=h, test=test, device=device, **fit_kwargs)
-                for m, fn, h in zip(models, loss_fns, hooks)]
-    fast = fit_kwargs.pop("fast", None)
-    cfg = [check_fit_args(m, train, fn, test, FitConfig(**fit_kwargs)) for m, fn in zip(models, loss_fns)][0]
+        return [one(m, loss_fn=fn, hooks=h) for m, fn, h in zip(models, loss_fns, hooks)]
+    settings = {k: v for k, v in fit_kwargs.items() if k != "fast"}
+    cfg = check_fit_args(models[0], train, loss_fns[0], test, FitConfig(**settings))  # the models share it
     from ltutorial.fast.fused import fit_groups
 
-    return fit_groups(models, loss_fns, hooks, train, test, cfg, device, fast, fuse is None,
-                      lambda m, fn, h: fit(m, train, loss_fn=fn, hooks=h, test=test, device=device, fast=fast,
-                                           **fit_kwargs))
+    return fit_groups(models, loss_fns, hooks, train, test, cfg, device, fit_kwargs.get("fast"), fuse is None, one)
