@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 from ltutorial._validation import check_class_counts, check_number
+from ltutorial.metrics import balanced_accuracy
+from ltutorial.posthoc import logit_adjust, softmax, threshold_moving
 
 __all__ = ["check_close", "check_array_close"]
 
@@ -279,8 +281,6 @@ def check_smote_count_rule(n_synthetic) -> bool:
 
 def check_cost_matrix_for_priors(cost_matrix, class_priors, tau: float = 1.0) -> bool:
     """Notebook 03: a cost matrix (C[k][k] = 0) whose threshold-moving is softmax(z - tau log pi) (Menon et al.)."""
-    from ltutorial.posthoc import logit_adjust, softmax, threshold_moving
-
     C, pri = _answer(cost_matrix, "cost_matrix", dtype=np.float64), _to_numpy(class_priors, np.float64)
     K = pri.size
     _check(C.shape == (K, K), f"cost_matrix must be {K} x {K}; got shape {C.shape} instead.",
@@ -346,12 +346,7 @@ def check_plugin_predictions(predictions, estimator, X_test, y_train) -> bool:
 
 def check_balanced_accuracy_from_rates(value, y_true, y_pred) -> bool:
     """Notebook 05: balanced accuracy (TPR + TNR) / 2 of binary predictions (Brodersen et al. 2010)."""
-    t, p = _to_numpy(y_true).astype(np.int64).ravel(), _to_numpy(y_pred).astype(np.int64).ravel()
-    if t.shape != p.shape or not set(np.unique(t)) <= {0, 1} or len(np.unique(t)) < 2:
-        raise ValueError(f"y_true and y_pred must be 0/1 arrays of one length with both classes in y_true; "
-                         f"got shapes {t.shape} and {p.shape} instead.")
-    return check_close(value, (float((p[t == 1] == 1).mean()) + float((p[t == 0] == 0).mean())) / 2,
-                       "balanced accuracy", rtol=1e-6,
+    return check_close(value, balanced_accuracy(y_true, y_pred), "balanced accuracy", rtol=1e-6,
                        hint="TPR = recall of class 1, TNR = recall of class 0; average the two, not the points")
 
 

@@ -92,12 +92,9 @@ def tau_sweep(logits, labels, class_priors, taus) -> TauSweep:
 
 def as_float_tensor(x, name: str, ndim: int | None = None) -> torch.Tensor:
     """numpy (as float64), lists or tensors as a finite float tensor (integer tensors: float32) of ``ndim`` dims."""
-    if isinstance(x, torch.Tensor):
-        t = x.detach()
-    elif isinstance(x, (np.ndarray, list, tuple)):
-        t = torch.as_tensor(np.asarray(x, dtype=np.float64))
-    else:
+    if not isinstance(x, (torch.Tensor, np.ndarray, list, tuple)):
         raise ValueError(f"{name} must be a numpy array or a torch tensor; got {type(x).__name__} instead.")
+    t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float64))
     t = t if t.is_floating_point() else t.to(torch.float32)
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must be finite; got NaN or inf values instead.")
