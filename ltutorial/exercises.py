@@ -358,27 +358,23 @@ def check_sdclr_loss(value, z_dense, z_pruned, temperature: float) -> bool:
     """
     from ltutorial.ssl.simclr import nt_xent
 
-    def loss(a, b, tau=float(temperature), self_in_denominator=False, cross_only=False):
-        n = a.shape[0]
-        s = np.concatenate([a, b]) @ np.concatenate([a, b]).T / tau
-        positive = np.r_[np.diag(s, n), np.diag(s, -n)]  # s[i, i + N], then s[i + N, i]
-        if cross_only:  # negatives only from the other view (the other branch)
-            s = np.concatenate([s[:n, n:], s[n:, :n]])
-        elif not self_in_denominator:
-            np.fill_diagonal(s, -np.inf)
-        return float(np.mean(np.log(np.exp(s).sum(1)) - positive))
-
     v = _scalar(value, "loss")
     z1, z2 = _to_numpy(z_dense, np.float64), _to_numpy(z_pruned, np.float64)
+    n = len(z1)
+
+    def loss(a, b, tau=float(temperature), denominator=~np.eye(2 * n, dtype=bool)):
+        s = np.concatenate([a, b]) @ np.concatenate([a, b]).T / tau  # the positive of i is i + N (mod 2N)
+        return float(np.mean(np.log(np.where(denominator, np.exp(s), 0).sum(1)) - np.r_[np.diag(s, n), np.diag(s, -n)]))
+
     u1, u2 = (z / np.linalg.norm(z, axis=1, keepdims=True) for z in (z1, z2))
     expected = loss(u1, u2)
     hint = "normalise each row, stack [z_dense; z_pruned], divide the similarities by tau, mask the diagonal, " \
            "cross-entropy with the other view as the target, mean over all 2N anchors"
     for mistake, wrong in {
         "without L2-normalising the projections": loss(z1, z2),
-        "with the anchor itself in the denominator": loss(u1, u2, self_in_denominator=True),
+        "with the anchor itself in the denominator": loss(u1, u2, denominator=True),
         "with negatives only from the other branch (dense-dense and pruned-pruned pairs are negatives too)":
-            loss(u1, u2, cross_only=True),
+            loss(u1, u2, denominator=np.kron([[0, 1], [1, 0]], np.ones((n, n))) > 0),
         "with temperature 1 instead of tau": loss(u1, u2, tau=1.0),
     }.items():
         _check(abs(wrong - expected) < 1e-4 or abs(v - wrong) >= 1e-4, f"loss = {v:.4f} is the value {mistake}.", hint)
@@ -405,10 +401,9 @@ def check_memorization_score(scores, ema_losses) -> bool:
     """Notebook 11: M = 1/2 ((m - mean m) / max|m - mean m| + 1); standardising m first gives the same scores."""
     m = _to_numpy(ema_losses, np.float64)
     centred = m - m.mean()
-    return check_array_close(scores, 0.5 * (centred / np.abs(centred).max() + 1), "scores", rtol=1e-5, atol=1e-5,
-                             hint="centre the losses on their mean, divide by the largest absolute deviation, then "
-                             "add 1 and halve",
-                             success="memorization scores in [0, 1], 1/2 at the mean loss, the extreme sample at 0 or 1")
+    hint = "centre the losses on their mean, divide by the largest absolute deviation, then add 1 and halve"
+    return check_array_close(scores, 0.5 * (centred / np.abs(centred).max() + 1), "scores", hint, 1e-5, 1e-5,
+                             "memorization scores in [0, 1], 1/2 at the mean loss, the extreme sample at 0 or 1")
 
 
 def check_bcl_gating(augmented, x, scores, u, zeta, operation) -> bool:
@@ -440,9 +435,10 @@ def check_simplex_etf(vectors, dim: int | None = None) -> bool:
             "express them in an orthonormal basis of it (e.g. from np.linalg.svd or a QR decomposition)")
     _check(dim is None or v.shape[1] == dim,
            f"vectors must be {k} x {dim} (vertices in R^{dim}); got shape {v.shape} instead.", hint)
-    return check_array_close(v @ v.T, (k / (k - 1)) * np.eye(k) - 1.0 / (k - 1), "the Gram matrix v v^T (unit rows, "
-                             "equal pairwise inner products)", hint, rtol=1e-5, atol=1e-4,
-                             success=f"{k} unit vectors in R^{v.shape[1]}, every pair at inner product {-1 / (k - 1):.4f}")
+    gram = (k / (k - 1)) * np.eye(k) - 1.0 / (k - 1)
+    return check_array_close(v @ v.T, gram, "the Gram matrix v v^T (unit rows, equal pairwise inner products)", hint,
+                             1e-5, 1e-4, f"{k} unit vectors in R^{v.shape[1]}, every pair at inner product "
+                             f"{gram[0, 1]:.4f}")
 
 
 def check_sinkhorn_allocation(q, scores, prior, epsilon: float) -> bool:
