@@ -1,7 +1,8 @@
 """Checks for the notebooks' exercises: a pass prints "Correct: ...", a miss raises AssertionError with a hint.
 
 The next cell after an exercise calls a check, e.g. ``lt.exercises.check_close(my_balanced_accuracy, 0.7222, "..")``;
-notebook-specific checks recompute the answer from their inputs, with numpy where the package holds the method.
+notebook-specific checks recompute the answer from their inputs: in numpy where the exercise rebuilds one of the
+package's methods (so that the check does not trust the code it teaches), else with the package (metrics, posthoc).
 """
 
 from __future__ import annotations
@@ -401,9 +402,10 @@ def check_memorization_score(scores, ema_losses) -> bool:
     """Notebook 11: M = 1/2 ((m - mean m) / max|m - mean m| + 1); standardising m first gives the same scores."""
     m = _to_numpy(ema_losses, np.float64)
     centred = m - m.mean()
+    expected = 0.5 * (centred / np.abs(centred).max() + 1)
     hint = "centre the losses on their mean, divide by the largest absolute deviation, then add 1 and halve"
-    return check_array_close(scores, 0.5 * (centred / np.abs(centred).max() + 1), "scores", hint, 1e-5, 1e-5,
-                             "memorization scores in [0, 1], 1/2 at the mean loss, the extreme sample at 0 or 1")
+    return check_array_close(scores, expected, "scores", hint, rtol=1e-5, atol=1e-5, success="memorization scores "
+                             "in [0, 1], 1/2 at the mean loss, the extreme sample at 0 or 1")
 
 
 def check_bcl_gating(augmented, x, scores, u, zeta, operation) -> bool:
@@ -437,8 +439,8 @@ def check_simplex_etf(vectors, dim: int | None = None) -> bool:
            f"vectors must be {k} x {dim} (vertices in R^{dim}); got shape {v.shape} instead.", hint)
     gram = (k / (k - 1)) * np.eye(k) - 1.0 / (k - 1)
     return check_array_close(v @ v.T, gram, "the Gram matrix v v^T (unit rows, equal pairwise inner products)", hint,
-                             1e-5, 1e-4, f"{k} unit vectors in R^{v.shape[1]}, every pair at inner product "
-                             f"{gram[0, 1]:.4f}")
+                             rtol=1e-5, atol=1e-4, success=f"{k} unit vectors in R^{v.shape[1]}, every pair at inner "
+                             f"product {gram[0, 1]:.4f}")
 
 
 def check_sinkhorn_allocation(q, scores, prior, epsilon: float) -> bool:

@@ -130,8 +130,7 @@ def _group_means(values: np.ndarray, groups: dict) -> dict:
 
 
 def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_CLASSES, present: bool = False):
-    """(y_true, y_pred on y_true's device, number of classes), validated; ``present``: both renumbered 0..K-1 over
-    the classes that occur, so a large label id costs nothing."""
+    """(y_true, y_pred on y_true's device, number of classes), validated; ``present``: renumbered over the classes."""
     yt = check_labels(y_true, name="y_true", allow_empty=False)
     yp = check_labels(y_pred, name="y_pred", allow_empty=False).to(yt.device)
     if yt.numel() != yp.numel():
