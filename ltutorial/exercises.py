@@ -35,10 +35,13 @@ def _to_numpy(value, dtype=None) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
-def _answer(value, name: str, hint: str | None = None, dtype=None) -> np.ndarray:
-    """The learner's answer as an array; a stub's None (or ...) fails with "fill in the exercise cell"."""
+def _answer(value, name: str, hint: str | None = None, dtype=None, function: str | None = None) -> np.ndarray:
+    """The learner's answer as an array (``function``: a callable, described); a stub's None (or ...) fails with
+    "fill in the exercise cell"."""
     _check(value is not None and value is not Ellipsis,
            f"{name} is still {value!r}; fill in the exercise cell and run it.", hint)
+    _check(function is None or callable(value), f"{name} must be a function {function}; got {type(value).__name__} "
+           "instead.", hint)
     return _to_numpy(value, dtype)
 
 
@@ -174,9 +177,7 @@ def check_ldam_loss(value, logits, target, class_counts, max_m, s) -> bool:
 def check_drw_weights(drw_weights, class_counts, beta, t0, epochs) -> bool:
     """Notebook 07: DRW's weights at the 0-based epoch: ones before t0, then the class-balanced weights."""
     hint = "ones before epoch t0; from epoch t0 on (0-based, so t0 itself is re-weighted) the CB weights summing to C"
-    _answer(drw_weights, "drw_weights", hint)
-    _check(callable(drw_weights), f"drw_weights must be a function of the epoch; got {type(drw_weights).__name__}.",
-           hint)
+    _answer(drw_weights, "drw_weights", hint, function="of the epoch")
     n = _counts(class_counts)
     for epoch in range(int(epochs)):
         _close(drw_weights(epoch), np.ones_like(n) if epoch < t0 else _cb_weights(n, beta),
@@ -267,9 +268,8 @@ def check_smote_samples(new_points, X_min, k_neighbors: int, n_new: int) -> bool
 
 def check_smote_count_rule(n_synthetic) -> bool:
     """Notebook 02: ``n_synthetic(class_counts, ratio)`` = int(ratio * n_majority) - n_minority (imbalanced-learn)."""
-    _answer(n_synthetic, "n_synthetic")
-    _check(callable(n_synthetic), f"n_synthetic must be a function (class_counts, ratio) -> int; got "
-           f"{type(n_synthetic).__name__} instead.", "def n_synthetic(class_counts, ratio): ...")
+    _answer(n_synthetic, "n_synthetic", "def n_synthetic(class_counts, ratio): ...",
+            function="(class_counts, ratio) -> int")
     cases = [([80, 20], 0.5), ([90, 12], 0.4), ([12, 90], 0.4), ([1000, 10], 1.0), ([300, 7], 0.25), ([50, 49], 1.0)]
     for counts, ratio in cases:  # several pairs, so that no single coincidence passes
         expected, got = int(ratio * max(counts)) - min(counts), n_synthetic(list(counts), ratio)
