@@ -24,11 +24,11 @@ def pairwise_risk(f: torch.Tensor, joint: torch.Tensor, alpha: torch.Tensor, log
     return (joint.T * (alpha[None, :] * torch.log1p(torch.exp(diff).sum(-1)))).sum()
 
 
-def minimise_pairwise_risk(joint, alpha, log_delta, *, max_iter: int = 3000) -> torch.Tensor:
+def minimise_pairwise_risk(joint, alpha, log_delta) -> torch.Tensor:
     """The n_x x K table f* minimising ``pairwise_risk`` (L-BFGS, float64), unique up to a constant per x."""
     pxy, a, d = float64(joint, "joint", 2), float64(alpha, "alpha", 1), float64(log_delta, "log_delta", 1)
     f = torch.zeros(pxy.shape[1], pxy.shape[0], dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([f], max_iter=max_iter, tolerance_grad=1e-12, tolerance_change=1e-14,
+    opt = torch.optim.LBFGS([f], max_iter=3000, tolerance_grad=1e-12, tolerance_change=1e-14,
                             line_search_fn="strong_wolfe")
 
     def closure():

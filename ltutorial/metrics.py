@@ -14,7 +14,8 @@ import torch
 from ltutorial._validation import as_tensor, check_class_counts, check_labels, check_positive_int
 
 __all__ = ["accuracy", "confusion_matrix", "per_class_accuracy", "balanced_accuracy", "g_mean", "macro_f1",
-           "shot_accuracy", "group_accuracy_by_thirds", "thirds_split", "class_mean", "group_mean_by_thirds", "GROUPS"]
+           "shot_accuracy", "shot_means", "group_accuracy_by_thirds", "thirds_split", "class_mean",
+           "group_mean_by_thirds", "GROUPS"]
 
 GROUPS = ("many", "medium", "few", "all")
 
@@ -38,51 +39,50 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarr
 
 def per_class_accuracy(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:
     """Per-class recall a_c = TP_c / n_c (NaN for a class absent from ``y_true``), as sklearn's recall_score."""
-    yt, yp, c = _pair(y_true, y_pred, num_classes)
-    tp, support, _ = _class_totals(yt, yp, c)
-    return np.where(support > 0, tp / np.maximum(support, 1), np.nan)
+    return _recall(*_pair(y_true, y_pred, num_classes))
 
 
 def balanced_accuracy(y_true, y_pred) -> float:
     """(1/|C|) sum_c recall_c over the classes in ``y_true`` (Brodersen et al. 2010), as sklearn's."""
-    return float(np.nanmean(per_class_accuracy(*_present_classes(y_true, y_pred))))
+    return float(np.nanmean(_recall(*_pair(y_true, y_pred, present=True))))
 
 
 def g_mean(y_true, y_pred) -> float:
     """(prod_c recall_c)^(1/|C|) over the classes in ``y_true`` (Kubat & Matwin 1997), as imbalanced-learn's."""
-    rec = per_class_accuracy(*_present_classes(y_true, y_pred))
+    rec = _recall(*_pair(y_true, y_pred, present=True))
     rec = rec[~np.isnan(rec)]
     return 0.0 if np.any(rec == 0) else float(np.exp(np.mean(np.log(rec))))
 
 
 def macro_f1(y_true, y_pred) -> float:
     """Mean of F1_c = 2 TP_c / (2 TP_c + FP_c + FN_c) over the classes in y_true or y_pred, as sklearn's."""
-    yt, yp, c = _pair(*_present_classes(y_true, y_pred))
-    tp, support, predicted = _class_totals(yt, yp, c)
+    tp, support, predicted = _class_totals(*_pair(y_true, y_pred, present=True))
     return float(np.mean(2 * tp / (support + predicted)))  # 2 TP + FP + FN = support + predicted
 
 
 def shot_accuracy(y_true, y_pred, train_counts) -> dict:
-    """Mean per-class accuracy of the classes with > 100 (many), 20..100 (medium), < 20 (few) training images, and
-    ``all`` (the balanced accuracy); an empty group is NaN. OLTR's thresholds (Liu et al. 2019)."""
+    """``shot_means(per_class_accuracy(y_true, y_pred), train_counts)``: the mean per-class accuracy per shot group."""
     counts = _train_counts(train_counts)
-    acc = per_class_accuracy(y_true, y_pred, num_classes=counts.size)
-    return _group_means(acc, {"many": counts > 100, "medium": (counts >= 20) & (counts <= 100), "few": counts < 20})
+    return _group_means(_recall(*_pair(y_true, y_pred, counts.size)), _shots(counts))
+
+
+def shot_means(per_class_accuracy, counts) -> dict:
+    """NaN-ignoring mean of a per-class value over the classes with > 100 (many), 20..100 (medium), < 20 (few)
+    training images, and ``all``; an empty group is NaN. OLTR's thresholds (Liu et al. 2019); notebooks 06-09."""
+    counts = _train_counts(counts, name="counts")
+    return _group_means(_sample_values(per_class_accuracy, "per_class_accuracy", counts.size).numpy(), _shots(counts))
 
 
 def thirds_split(train_counts) -> dict[str, np.ndarray]:
     """Class indices of the many / medium / few thirds: the floor(C/3) rarest are few, the next floor(C/3) medium,
     ties in class order (CIFAR-10: 4/3/3, CIFAR-100: 34/33/33)."""
-    counts = _train_counts(train_counts)
-    order, k = np.argsort(-counts, kind="stable"), counts.size // 3
-    n_many = counts.size - 2 * k
-    return {"many": order[:n_many], "medium": order[n_many:n_many + k], "few": order[n_many + k:]}
+    return _thirds(_train_counts(train_counts))
 
 
 def group_accuracy_by_thirds(y_true, y_pred, train_counts) -> dict[str, float]:
     """Mean per-class accuracy on the :func:`thirds_split` groups plus ``all`` (SDCLR, BCL, GH tables)."""
     counts = _train_counts(train_counts)
-    return group_mean_by_thirds(per_class_accuracy(y_true, y_pred, num_classes=counts.size), None, counts)
+    return _group_means(_recall(*_pair(y_true, y_pred, counts.size)), _thirds(counts))
 
 
 def class_mean(values, labels, num_classes: int | None = None) -> np.ndarray:
@@ -105,11 +105,19 @@ def group_mean_by_thirds(values, labels, train_counts) -> dict:
     ``labels=None``: ``values`` holds one value per class; T x N values give arrays of length T. Notebooks 10-12.
     """
     counts = _train_counts(train_counts)
-    per_class = _sample_values(values).numpy() if labels is None else class_mean(values, labels, counts.size)
-    if per_class.shape[-1] != counts.size:
-        raise ValueError(f"values must hold one entry per class ({counts.size}, the length of train_counts) when "
-                         f"labels is None; got shape {tuple(per_class.shape)} instead.")
-    return _group_means(per_class, thirds_split(counts))
+    if labels is None:
+        return _group_means(_sample_values(values, num_classes=counts.size).numpy(), _thirds(counts))
+    return _group_means(class_mean(values, labels, counts.size), _thirds(counts))
+
+
+def _shots(counts: np.ndarray) -> dict:
+    return {"many": counts > 100, "medium": (counts >= 20) & (counts <= 100), "few": counts < 20}
+
+
+def _thirds(counts: np.ndarray) -> dict:
+    order, k = np.argsort(-counts, kind="stable"), counts.size // 3
+    n_many = counts.size - 2 * k
+    return {"many": order[:n_many], "medium": order[n_many:n_many + k], "few": order[n_many + k:]}
 
 
 def _group_means(values: np.ndarray, groups: dict) -> dict:
@@ -121,12 +129,15 @@ def _group_means(values: np.ndarray, groups: dict) -> dict:
     return {key: float(v[0]) for key, v in out.items()} if values.ndim == 1 else out
 
 
-def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_CLASSES):
-    """(y_true, y_pred on y_true's device, number of classes), validated."""
+def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_CLASSES, present: bool = False):
+    """(y_true, y_pred on y_true's device, number of classes), validated; ``present``: renumbered over the classes."""
     yt = check_labels(y_true, name="y_true", allow_empty=False)
     yp = check_labels(y_pred, name="y_pred", allow_empty=False).to(yt.device)
     if yt.numel() != yp.numel():
         raise ValueError(f"y_true and y_pred must have the same length; got {yt.numel()} and {yp.numel()} instead.")
+    if present:
+        classes, inverse = torch.unique(torch.cat([yt, yp]), return_inverse=True)
+        return inverse[: yt.numel()], inverse[yt.numel():], classes.numel()
     name, top = max((("y_true", int(yt.max())), ("y_pred", int(yp.max()))), key=lambda pair: pair[1])
     if num_classes is None:
         if top >= max_inferred:
@@ -140,26 +151,27 @@ def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_
     return yt, yp, num_classes
 
 
-def _present_classes(y_true, y_pred) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both label arrays renumbered 0..K-1 over the classes that occur, so a large label id costs nothing."""
-    yt = check_labels(y_true, name="y_true", allow_empty=False)
-    yp = check_labels(y_pred, name="y_pred", allow_empty=False).to(yt.device)
-    _, inverse = torch.unique(torch.cat([yt, yp]), return_inverse=True)
-    return inverse[: yt.numel()], inverse[yt.numel():]
-
-
 def _class_totals(yt: torch.Tensor, yp: torch.Tensor, c: int) -> tuple[np.ndarray, ...]:
     """(true positives, support in y_true, count in y_pred) per class, float64: the confusion margins in O(N + C)."""
     return tuple(torch.bincount(t, minlength=c).cpu().numpy().astype(np.float64) for t in (yt[yt == yp], yt, yp))
 
 
-def _train_counts(train_counts) -> np.ndarray:
-    return check_class_counts(train_counts, name="train_counts", allow_zero=True).numpy()
+def _recall(yt: torch.Tensor, yp: torch.Tensor, c: int) -> np.ndarray:
+    tp, support, _ = _class_totals(yt, yp, c)
+    return np.where(support > 0, tp / np.maximum(support, 1), np.nan)
 
 
-def _sample_values(values) -> torch.Tensor:
-    v = as_tensor(values, name="values").detach()
+def _train_counts(train_counts, name: str = "train_counts") -> np.ndarray:
+    return check_class_counts(train_counts, name=name, allow_zero=True).numpy()
+
+
+def _sample_values(values, name: str = "values", num_classes: int | None = None) -> torch.Tensor:
+    """Values of shape N (or C) or T x N as float64 on the CPU; ``num_classes``: one entry per class in each row."""
+    v = as_tensor(values, name=name).detach()
     if v.dtype == torch.bool or v.is_complex() or v.ndim not in (1, 2) or v.shape[-1] == 0:
-        raise ValueError("values must be a non-empty 1-D (samples) or 2-D (steps x samples) array of real numbers; "
+        raise ValueError(f"{name} must be a non-empty 1-D or 2-D (one row per step) array of real numbers; "
                          f"got shape {tuple(v.shape)}, dtype {v.dtype} instead.")
+    if num_classes is not None and v.shape[-1] != num_classes:
+        raise ValueError(f"{name} must hold one entry per class ({num_classes}, the length of the training counts); "
+                         f"got shape {tuple(v.shape)} instead.")
     return v.to("cpu", torch.float64)

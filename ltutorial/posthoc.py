@@ -5,22 +5,23 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ltutorial import metrics
-from ltutorial._validation import check_labels
+from ltutorial._validation import check_labels, check_number
+
 
 def threshold_moving(probs, cost_matrix):
     """Zhou & Liu (TKDE 2006): p*_k = p_k sum_k' C[k][k'] / eta (eta: row sum 1), C K x K or its K row sums; the
     argmax is the exact Bayes decision when each row's off-diagonal costs are equal."""
     p = as_float_tensor(probs, "probs", ndim=2)
-    if bool((p < 0).any()):
-        raise ValueError("probs must be non-negative probabilities; got negative values instead.")
-    if bool((p.sum(dim=1) <= 0).any()):  # an all-zero row has nothing to renormalise (it would come out NaN)
-        raise ValueError("probs must have a positive sum in every row; got a row of zeros instead.")
+    if bool((p < 0).any()) or bool((p.sum(dim=1) <= 0).any()):  # an all-zero row would come out NaN
+        raise ValueError("probs must be non-negative with a positive sum in every row; got negative values or a row "
+                         "of zeros instead.")
     K, C = p.shape[1], as_float_tensor(cost_matrix, "cost_matrix").to(device=p.device, dtype=p.dtype)
     if C.shape not in ((K, K), (K,)):
         raise ValueError(f"cost_matrix must have shape ({K}, {K}) or ({K},) to match probs; got {tuple(C.shape)}.")
@@ -33,17 +34,15 @@ def threshold_moving(probs, cost_matrix):
 
 def logit_adjust(logits, class_priors, tau: float = 1.0):
     """Post-hoc logit adjustment z_k - tau log pi_k (Menon et al., ICLR 2021); pi from priors or counts."""
-    z = as_float_tensor(logits, "logits", ndim=2)
-    return like(z - check_tau(tau) * torch.log(check_priors(class_priors, z.shape[1], z)), logits)
+    z, tau = as_float_tensor(logits, "logits", ndim=2), check_number(tau, name="tau", minimum=-math.inf)
+    return like(z - tau * torch.log(check_priors(class_priors, z.shape[1], z)), logits)
 
 
 def cost_matrix_for_logit_adjustment(class_priors, tau: float = 1.0):
     """The cost matrix (zero diagonal, equal off-diagonal entries, row k summing to pi_k^-tau) that makes
     ``threshold_moving`` equal ``logit_adjust``: softmax(z)_k pi_k^-tau renormalised is softmax(z_k - tau log pi_k)."""
-    pri = as_float_tensor(class_priors, "class_priors")
-    if pri.ndim != 1 or pri.numel() < 2:
-        raise ValueError(f"class_priors must be 1-D with at least 2 classes; got shape {tuple(pri.shape)} instead.")
-    K, tau, pri = pri.numel(), check_tau(tau), check_priors(pri, pri.numel(), pri)
+    pri, tau = check_priors(class_priors), check_number(tau, name="tau", minimum=-math.inf)
+    K = pri.numel()
     off_diagonal = 1 - torch.eye(K, dtype=pri.dtype, device=pri.device)
     C = (torch.exp(-tau * torch.log(pri)) / (K - 1)).unsqueeze(1) * off_diagonal
     return like(C, class_priors, keep_dtype=False)
@@ -84,7 +83,8 @@ def tau_sweep(logits, labels, class_priors, taus) -> TauSweep:
         t = None
     if t is None or t.ndim != 1 or t.size == 0 or not np.isfinite(t).all():
         raise ValueError(f"taus must be a non-empty 1-D sequence of finite numbers; got {taus!r} instead.")
-    preds = [logit_adjust(z, class_priors, tau=float(tau)).argmax(1).cpu().numpy() for tau in t]
+    log_prior = torch.log(check_priors(class_priors, z.shape[1], z))
+    preds = [(z - float(tau) * log_prior).argmax(1).cpu().numpy() for tau in t]  # logit_adjust, priors checked once
     balanced = np.asarray([metrics.balanced_accuracy(y, p) for p in preds], dtype=np.float64)
     per_class = np.stack([metrics.per_class_accuracy(y, p, num_classes=z.shape[1]) for p in preds])
     return TauSweep(t, balanced, per_class, best_index=int(np.argmax(balanced)))
@@ -92,12 +92,9 @@ def tau_sweep(logits, labels, class_priors, taus) -> TauSweep:
 
 def as_float_tensor(x, name: str, ndim: int | None = None) -> torch.Tensor:
     """numpy (as float64), lists or tensors as a finite float tensor (integer tensors: float32) of ``ndim`` dims."""
-    if isinstance(x, torch.Tensor):
-        t = x.detach()
-    elif isinstance(x, (np.ndarray, list, tuple)):
-        t = torch.as_tensor(np.asarray(x, dtype=np.float64))
-    else:
+    if not isinstance(x, (torch.Tensor, np.ndarray, list, tuple)):
         raise ValueError(f"{name} must be a numpy array or a torch tensor; got {type(x).__name__} instead.")
+    t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float64))
     t = t if t.is_floating_point() else t.to(torch.float32)
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must be finite; got NaN or inf values instead.")
@@ -114,18 +111,14 @@ def like(t: torch.Tensor, x, keep_dtype: bool = True):
     return t.cpu().numpy().astype(dtype, copy=False) if keep_dtype and dtype.kind == "f" else t.cpu().numpy()
 
 
-def check_priors(class_priors, num_classes: int, ref: torch.Tensor) -> torch.Tensor:
-    """Class priors (or counts), 1-D, one per class, all > 0, normalised to sum to 1 on ref's device and dtype."""
-    pri = as_float_tensor(class_priors, "class_priors").to(device=ref.device, dtype=ref.dtype)
-    if pri.ndim != 1 or pri.numel() != num_classes:
-        raise ValueError(f"class_priors must be 1-D with one entry per class ({num_classes}); got shape "
-                         f"{tuple(pri.shape)} instead.")
+def check_priors(class_priors, num_classes: int | None = None, ref: torch.Tensor | None = None) -> torch.Tensor:
+    """Class priors (or counts), 1-D, one per class (None: at least 2), all > 0, normalised to sum to 1, on ref's
+    device and dtype if given."""
+    pri = as_float_tensor(class_priors, "class_priors")
+    pri = pri if ref is None else pri.to(device=ref.device, dtype=ref.dtype)
+    if pri.ndim != 1 or (pri.numel() < 2 if num_classes is None else pri.numel() != num_classes):
+        raise ValueError(f"class_priors must be 1-D with one entry per class ({num_classes or 'at least 2'}); got "
+                         f"shape {tuple(pri.shape)} instead.")
     if bool((pri <= 0).any()):
         raise ValueError(f"class_priors must be > 0 for every class; got {pri.tolist()} instead.")
     return pri / pri.sum()
-
-
-def check_tau(tau) -> float:
-    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.integer, np.floating)) or not np.isfinite(tau):
-        raise ValueError(f"tau must be a finite number; got {tau!r} instead.")
-    return float(tau)

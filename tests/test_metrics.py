@@ -113,6 +113,25 @@ def test_shot_accuracy_group_whose_classes_are_absent_from_test_is_nan():
     assert out["many"] == 0.5 and math.isnan(out["medium"]) and math.isnan(out["few"])
 
 
+def test_shot_means_hand_computed():
+    # per-class accuracy of 6 classes, one NaN (absent from the test set): many {0, 1}, medium {2, 3}, few {4, 5}
+    acc = [0.75, np.nan, 0.5, 0.0, 0.25, 1.0]
+    out = M.shot_means(acc, [500, 101, 100, 20, 19, 5])
+    expected = {"many": 0.75, "medium": 0.25, "few": 0.625, "all": 2.5 / 5}  # NaN ignored, not counted as 0
+    assert out.keys() == expected.keys() and all(out[k] == pytest.approx(v) for k, v in expected.items())
+    assert all(isinstance(v, float) for v in out.values())
+    # an empty group is NaN; tensors are taken; shot_accuracy is shot_means of the per-class accuracy
+    empty = M.shot_means(torch.tensor([1.0, 0.5]), torch.tensor([200, 150]))
+    assert empty["many"] == 0.75 and math.isnan(empty["medium"]) and math.isnan(empty["few"])
+    y_true, y_pred = [0, 0, 0, 0, 1, 1, 2, 2, 3, 4, 4, 5], [0, 0, 0, 1, 1, 1, 2, 0, 0, 4, 3, 5]
+    counts = [500, 101, 100, 20, 19, 5]
+    assert M.shot_means(M.per_class_accuracy(y_true, y_pred), counts) == M.shot_accuracy(y_true, y_pred, counts)
+    with pytest.raises(ValueError, match=r"^per_class_accuracy must hold one entry per class \(6"):
+        M.shot_means([0.5, 0.5], counts)
+    with pytest.raises(ValueError, match="^counts must hold finite counts >= 0"):
+        M.shot_means([0.5, 0.5], [10, -1])
+
+
 def test_thirds_cifar10_split_is_4_3_3_on_shuffled_classes():
     counts = np.array([5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50])
     perm = np.random.default_rng(0).permutation(10)
