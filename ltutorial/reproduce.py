@@ -21,7 +21,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
 
-import numpy as np
 import torch
 
 from ltutorial import data, losses, metrics
@@ -268,7 +267,7 @@ def prepare(config: RunConfig) -> SimpleNamespace:
     specs = [method_spec(n, train.class_counts, benchmark=config.benchmark, reweight_epoch=recipe.reweight_epoch)
              for n in trained]
     model = config.model or recipe.model
-    models = build_models(specs, train, model, None, config.seed)
+    models = build_models(specs, train.num_classes, train.images.shape[1], model, None, config.seed)
     device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else \
         f"{dev.type} ({platform.processor() or platform.machine()})"
     print(f"reproduce {config.benchmark}: {len(trained)} model(s) {trained}, {model}, {recipe.epochs} epochs, "
@@ -389,20 +388,12 @@ def _rows(exp: SimpleNamespace, histories, amp, final: bool) -> list[dict]:
             shots = method_shots(n, logits[base], exp.test.labels.cpu(), counts, benchmark=spec)
         else:
             per_class = None if hist is None or base != n else hist.per_class_accuracy
-            shots = None if per_class is None else _shot_means(per_class, counts.numpy())
+            shots = None if per_class is None else metrics.shot_means(per_class, counts.numpy())
         rows.append(table_row(n, spec, hist, shots, last=100 * shots["all"] if final and base != n else None))
         if final and base == n and abs(100 * shots["all"] - rows[-1]["last"]) > 0.5:
             exp.notes.append(f"{n}: the trained model evaluates at {100 * shots['all']:.2f} but the last epoch logged "
                              f"{rows[-1]['last']:.2f}; many/medium/few come from the model as returned by fit_many.")
     return rows
-
-
-def _shot_means(per_class, counts) -> dict:
-    """``metrics.shot_accuracy``'s groups (> 100 many, 20-100 medium, < 20 few; NaN if empty) of per-class accuracy."""
-    acc = np.asarray(per_class, dtype=float)
-    groups = {"many": counts > 100, "medium": (counts >= 20) & (counts <= 100), "few": counts < 20, "all": counts >= 0}
-    values = {k: acc[mask & ~np.isnan(acc)] for k, mask in groups.items()}
-    return {k: float(v.mean()) if v.size else float("nan") for k, v in values.items()}
 
 
 def table_row(name: str, spec: dict, hist, shots: dict | None, last=None) -> dict:

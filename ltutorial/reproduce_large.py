@@ -113,10 +113,9 @@ def _train_one(run: SimpleNamespace, name: str) -> tuple:
     per-epoch mean losses)."""
     config, dev, counts, amp = run.config, run.device, run.train.class_counts, run.device.type == "cuda"
     recipe = run.recipes[run.recipe_of[name]]
-    spec = method_spec(name, counts, reweight_epoch=recipe.reweight_epoch,
-                       params=LARGE_BENCHMARKS[config.benchmark]["params"])
-    rgb = SimpleNamespace(num_classes=len(counts), images=torch.empty(0, 3))  # what build_models reads of a dataset
-    model = build_models([spec], rgb, recipe.model, None, config.seed)[0].to(dev).to(memory_format=torch.channels_last)
+    spec = method_spec(name, counts, benchmark=LARGE_BENCHMARKS[config.benchmark], reweight_epoch=recipe.reweight_epoch)
+    model = build_models([spec], len(counts), 3, recipe.model, None, config.seed)[0]
+    model = model.to(dev).to(memory_format=torch.channels_last)
     net = ddp.wrap_model(model, dev) if ddp.is_distributed() else model  # DDP averages the gradients
     loss_fn, hooks = spec["loss"].to(dev), spec["hooks"]
     # Each epoch's seeded permutation, sharded: the k-th batches of B/W rows of the W ranks make up the k-th global
@@ -175,7 +174,7 @@ def train_and_report(run: SimpleNamespace) -> dict:
                   for k in ("model", "epochs", "batch_size", "lr", "weight_decay", "milestones", "reweight_epoch")}
     for n in run.names:  # 'last': the model after its last epoch; no 'best' (no test evaluation while training)
         rname = run.recipe_of[n]
-        shots = method_shots(n, *outputs[METHODS[n].posthoc_of or n], train.class_counts)
+        shots = method_shots(n, *outputs[METHODS[n].posthoc_of or n], train.class_counts, benchmark=bench)
         rows.append({**table_row(n, bench, None, shots, last=100 * shots["all"]), "recipe": rname,
                      "epochs_done": recipes[rname].epochs})
         if recipes[rname].pretrained:

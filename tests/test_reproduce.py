@@ -244,13 +244,13 @@ def test_checkpoints_when_models_train_one_after_another(tmp_path, snapshots):
     assert [s["complete"] for s in snapshots] == [False, False, False, True]
 
 
-def test_shot_columns_from_per_class_accuracy_match_metrics():
+def test_shot_means_of_per_class_accuracy_match_shot_accuracy():
     counts = np.array([500, 150, 100, 60, 20, 19, 5])  # many: >100; medium: 20..100; few: <20
     y = torch.arange(7).repeat_interleave(10)
     pred = y.clone()
     pred[::3] = 0  # some errors in every class
     per_class = lt.metrics.per_class_accuracy(y, pred, num_classes=7)
-    got = reproduce._shot_means(per_class, counts)
+    got = lt.metrics.shot_means(per_class, counts)
     want = lt.metrics.shot_accuracy(y, pred, counts)
     for k in ("many", "medium", "few", "all"):
         assert got[k] == pytest.approx(want[k])

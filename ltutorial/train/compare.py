@@ -37,7 +37,7 @@ def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwarg
     methods = {m: m for m in methods} if isinstance(methods, (list, tuple)) else methods
     specs = {label: _spec(label, spec, train.class_counts, config.reweight_epoch, method_params)
              for label, spec in methods.items()}
-    models = build_models(specs.values(), train, model, model_kwargs, seed)
+    models = build_models(specs.values(), train.num_classes, train.images.shape[1], model, model_kwargs, seed)
     hooks = [[*spec.get("hooks", []), *[partial(_announce, label, i, len(specs), start)] * log]
              for i, (label, spec) in enumerate(specs.items())]
     kw = config.fit_kwargs()
@@ -71,15 +71,15 @@ def training_recipe(epochs: int = 200, *, model=None, model_kwargs=None, eval_ev
     return dataclasses.replace(recipe, **overrides) if overrides else recipe
 
 
-def build_models(specs, train, model: str, model_kwargs: dict | None, seed: int) -> list:
+def build_models(specs, num_classes: int, in_channels: int, model: str, model_kwargs: dict | None, seed: int) -> list:
     """One ``model`` per spec, each from ``torch.manual_seed(seed)`` (the same initial weights per architecture)."""
     models = []
     for spec in specs:
         torch.manual_seed(seed)
         kwargs = {**(model_kwargs or {}), **spec.get("model_kwargs", {})}
-        net = build_model(model, train.num_classes, in_channels=train.images.shape[1], **kwargs)
+        net = build_model(model, num_classes, in_channels=in_channels, **kwargs)
         if spec.get("sigmoid_bias"):
-            init_sigmoid_bias(net, train.num_classes)
+            init_sigmoid_bias(net, num_classes)
         models.append(net)
     return models
 
