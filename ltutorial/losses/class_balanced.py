@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltutorial._validation import check_choice, check_class_counts, check_number, check_probability
-from ltutorial.losses._common import LongTailLoss, ce_terms
+from ltutorial.losses._common import LongTailLoss, ce_terms, sum_to_classes
 
 __all__ = ["ClassBalancedLoss", "FocalLoss", "effective_number", "class_balanced_weights", "init_sigmoid_bias",
            "softmax_focal_terms", "sigmoid_focal_terms"]
@@ -82,8 +82,7 @@ def effective_number(class_counts, beta: float = 0.9999) -> torch.Tensor:
 
 def class_balanced_weights(class_counts, beta: float = 0.9999) -> torch.Tensor:
     """alpha_y = 1 / E_{n_y} summing to C (float32), as the CB and LDAM-DRW code; CIFAR-10-LT: head 0.051, tail 3.99."""
-    w = 1.0 / effective_number(class_counts, beta)
-    return (w * (w.numel() / w.sum())).to(torch.float32)
+    return sum_to_classes(1.0 / effective_number(class_counts, beta))
 
 
 def init_sigmoid_bias(model: nn.Module, num_classes: int) -> nn.Linear:

@@ -30,14 +30,25 @@ def check_sampling_strategy(sampling_strategy, y, sampling_type: str, **kwargs) 
             raise ValueError("a callable sampling_strategy must return a dict {class: count}; "
                              f"got {type(sampling_strategy).__name__} instead.")
     if isinstance(sampling_strategy, Mapping):
-        if bad := {c: n for c, n in sampling_strategy.items() if isinstance(n, bool) or not isinstance(n, Integral)}:
-            raise ValueError(f"sampling_strategy must give whole numbers of samples; got {bad!r} instead.")
-        sampling_strategy = dict(sampling_strategy)
+        sampling_strategy = dict(check_whole_counts(sampling_strategy))
     return imblearn_check_sampling_strategy(sampling_strategy, y_np, sampling_type, **kwargs)
+
+
+def check_whole_counts(sampling_strategy):
+    """``sampling_strategy`` as it is, unless it is a ``{class: n}`` dict with an n that is not a whole number."""
+    if isinstance(sampling_strategy, Mapping) and (bad := {c: n for c, n in sampling_strategy.items()
+                                                           if isinstance(n, bool) or not isinstance(n, Integral)}):
+        raise ValueError(f"sampling_strategy must give whole numbers of samples; got {bad!r} instead.")
+    return sampling_strategy
 
 
 class TorchSamplerMixin:
     """Put before imbalanced-learn's base sampler: tensors in, tensors out on their device (``_resample_tensors``)."""
+
+    def _validate_params(self):
+        """scikit-learn's parameter checks, then whole counts in a ``sampling_strategy`` dict, on every input path."""
+        super()._validate_params()
+        check_whole_counts(self.sampling_strategy)
 
     def fit(self, X, y, **params):
         """Check X and y and set ``sampling_strategy_`` (``fit_resample`` does the work)."""
@@ -51,7 +62,7 @@ class TorchSamplerMixin:
         if isinstance(X, np.ndarray) and plain_labels(y):  # imbalanced-learn's, minus its label-type passes
             self._validate_params()
             X, y, _ = self._check_X_y(X, y)
-            self.sampling_strategy_ = imblearn_check_sampling_strategy(self.sampling_strategy, y, self._sampling_type)
+            self.sampling_strategy_ = check_sampling_strategy(self.sampling_strategy, y, self._sampling_type)
             return self._fit_resample(X, y, **params)
         if not (isinstance(X, torch.Tensor) or isinstance(y, torch.Tensor)):
             return super().fit_resample(X, y, **params)
