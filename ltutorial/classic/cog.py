@@ -56,12 +56,12 @@ class COG:
 
     def predict(self, X):
         """Phase IV: the predicted sub-class mapped back to its class."""
-        sub = np.asarray(self._fitted().predict(to_numpy(X)), dtype=np.int64)
+        sub = np.asarray(fitted(self).predict(to_numpy(X)), dtype=np.int64)
         return like_input(self.classes_[self.subclass_parent_[sub]], X)
 
     def predict_proba(self, X):
         """P(class | x) = the sum of the base model's probabilities of that class's sub-classes."""
-        if not hasattr(self._fitted(), "predict_proba"):
+        if not hasattr(fitted(self), "predict_proba"):
             raise ValueError("predict_proba needs a base_estimator with predict_proba; "
                              f"{type(self.estimator_).__name__} has none.")
         seen = np.asarray(self.estimator_.classes_, dtype=np.int64)  # the columns of predict_proba
@@ -69,10 +69,12 @@ class COG:
         member[np.arange(len(seen)), self.subclass_parent_[seen]] = 1.0
         return like_input(self.estimator_.predict_proba(to_numpy(X)) @ member, X)
 
-    def _fitted(self):
-        if not hasattr(self, "estimator_"):
-            raise ValueError("this COG instance is not fitted yet; call fit(X, y) first.")
-        return self.estimator_
+
+def fitted(model):
+    """``model.estimator_``, or a ValueError if ``model.fit`` was not called; shared with ``plugin``."""
+    if not hasattr(model, "estimator_"):
+        raise ValueError(f"this {type(model).__name__} instance is not fitted yet; call fit(X, y) first.")
+    return model.estimator_
 
 
 def to_numpy(X, name: str = "X") -> np.ndarray:

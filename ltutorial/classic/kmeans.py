@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ltutorial._validation import check_positive_int, check_random_state, make_generator
+from ltutorial._validation import check_positive_int, make_generator
 from ltutorial.sampling.base import resolve_device
 
 
@@ -21,7 +21,6 @@ class KMeansResult:
 def kmeans(X, n_clusters: int, *, n_init: int = 3, random_state=None, device=None) -> KMeansResult:
     """The best of ``n_init`` k-means++ starts of Lloyd's iterations, in float32 on ``device`` (None: where X lives)."""
     k, n_init = check_positive_int(n_clusters, name="n_clusters"), check_positive_int(n_init, name="n_init")
-    check_random_state(random_state)
     is_numpy = not isinstance(X, torch.Tensor)
     if is_numpy and np.asarray(X).dtype.kind not in "biuf":
         raise ValueError(f"X must be numeric; got dtype {np.asarray(X).dtype} instead.")

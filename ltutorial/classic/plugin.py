@@ -14,7 +14,7 @@ from scipy.special import ndtr
 from sklearn.base import clone
 
 from ltutorial._validation import check_positive_int, check_random_state
-from ltutorial.classic.cog import LINEAR_MODEL, check_X_y, like_input, to_numpy
+from ltutorial.classic.cog import LINEAR_MODEL, check_X_y, fitted, like_input, to_numpy
 
 REGRET_METHODS = ("plug-in, threshold p_hat", "plug-in, threshold 1/2", "weighted ERM")
 
@@ -44,9 +44,7 @@ class PlugInClassifier:
         return self
 
     def predict(self, X):
-        if not hasattr(self, "estimator_"):
-            raise ValueError("this PlugInClassifier is not fitted yet; call fit(X, y) first.")
-        positive = self.estimator_.predict_proba(to_numpy(X))[:, 1] > self.threshold_
+        positive = fitted(self).predict_proba(to_numpy(X))[:, 1] > self.threshold_
         return like_input(self.classes_[positive.astype(np.int64)], X)
 
 
@@ -68,9 +66,8 @@ class WeightedERMClassifier:
         return self
 
     def predict(self, X):
-        if not hasattr(self, "estimator_"):
-            raise ValueError("this WeightedERMClassifier is not fitted yet; call fit(X, y) first.")
-        return like_input(self.classes_[np.asarray(self.estimator_.predict(to_numpy(X)), dtype=np.int64)], X)
+        codes = np.asarray(fitted(self).predict(to_numpy(X)), dtype=np.int64)
+        return like_input(self.classes_[codes], X)
 
 
 def linear_rule_balanced_accuracy(problem, w, b) -> float:

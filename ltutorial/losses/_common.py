@@ -11,8 +11,6 @@ from torch import nn
 
 from ltutorial._validation import check_class_counts
 
-__all__ = ["LongTailLoss", "CrossEntropyLoss", "ce_terms", "weighted_mean", "log_priors", "sum_to_classes"]
-
 
 def ce_terms(z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Per-sample -log softmax(z)_y (through log_softmax: finite for logits of any size)."""

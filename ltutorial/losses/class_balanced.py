@@ -16,9 +16,6 @@ from torch import nn
 from ltutorial._validation import check_choice, check_class_counts, check_number, check_probability
 from ltutorial.losses._common import LongTailLoss, ce_terms, sum_to_classes
 
-__all__ = ["ClassBalancedLoss", "FocalLoss", "effective_number", "class_balanced_weights", "init_sigmoid_bias",
-           "softmax_focal_terms", "sigmoid_focal_terms"]
-
 
 class ClassBalancedLoss(LongTailLoss):
     """CB loss (1/B) sum_i alpha_{y_i} L_i (over B, as the paper's code), L softmax CE, sigmoid BCE or focal."""

@@ -12,8 +12,6 @@ from ltutorial._validation import check_class_counts, check_number, check_positi
 from ltutorial.losses._common import LongTailLoss, ce_terms, weighted_mean
 from ltutorial.losses.class_balanced import class_balanced_weights
 
-__all__ = ["LDAMLoss", "DeferredReweighting", "ldam_margins"]
-
 
 class LDAMLoss(LongTailLoss):
     """LDAM loss: CE on s (z - Delta_y e_y) weighted by ``weight`` (DRW fills it); s = 30 with a cosine classifier."""

@@ -11,8 +11,6 @@ import torch
 from ltutorial._validation import check_number
 from ltutorial.losses._common import LongTailLoss, ce_terms, log_priors
 
-__all__ = ["LogitAdjustedLoss"]
-
 
 class LogitAdjustedLoss(LongTailLoss):
     """CE(z + tau log pi, y), the batch mean; buffer ``shift`` = tau log pi; predict with the raw z."""

@@ -12,8 +12,6 @@ import torch
 from ltutorial._validation import check_class_counts, check_number, check_positive_int
 from ltutorial.losses._common import LongTailLoss, ce_terms, log_priors, sum_to_classes, weighted_mean
 
-__all__ = ["VSLoss", "TLAADRW", "vs_scales", "adrw_weights"]
-
 
 class VSLoss(LongTailLoss):
     """VS loss: CE on z'_j = beta_j z_j + Delta_j weighted by alpha, buffers ``scale``, ``shift``, ``weight``.
