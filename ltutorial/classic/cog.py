@@ -33,7 +33,6 @@ class COG:
         classes, codes, counts = np.unique(y_np, return_inverse=True, return_counts=True)
         if len(classes) < 2:
             raise ValueError(f"y must contain at least 2 classes; got {len(classes)} instead.")
-        X_work = torch.from_numpy(np.ascontiguousarray(X_np, dtype=np.float32))
         sub, parent = np.empty(len(y_np), dtype=np.int64), []
         for ci in range(len(classes)):  # Phase I: k-means inside every class but the smallest
             rows, k_c = np.flatnonzero(codes == ci), 1 if ci == int(np.argmin(counts)) else k
@@ -41,8 +40,8 @@ class COG:
                 raise ValueError(f"n_clusters must be <= its {len(rows)} samples for class {classes[ci]!r}; got {k} "
                                  "instead.")
             local = np.zeros(len(rows), dtype=np.int64) if k_c == 1 else kmeans(
-                X_work[rows], k_c, random_state=None if seed is None else seed + ci,
-                device=resolve_device(self.device, X)).labels.cpu().numpy()  # where X lives, unless device says
+                X_np[rows], k_c, random_state=None if seed is None else seed + ci,
+                device=resolve_device(self.device, X)).labels  # where X lives, unless device says
             sub[rows] = len(parent) + local
             parent.extend([ci] * k_c)
         self.classes_, self.subclass_parent_, self.train_subclasses_ = classes, np.asarray(parent, dtype=np.int64), sub

@@ -30,7 +30,6 @@ class PlugInClassifier:
         classes, codes = np.unique(y_np, return_inverse=True)
         if len(classes) != 2:
             raise ValueError(f"y must contain exactly 2 classes (binary); got {len(classes)} instead.")
-        codes = codes.reshape(-1)
         named = {"empirical": float(codes.mean()), "half": 0.5}  # p_hat: the positive rate of the training labels
         thr = named.get(self.threshold) if isinstance(self.threshold, str) else self.threshold
         if isinstance(thr, bool) or not isinstance(thr, Real) or not 0 < thr < 1:
@@ -59,7 +58,7 @@ class WeightedERMClassifier:
         classes, codes, counts = np.unique(y_np, return_inverse=True, return_counts=True)
         if len(classes) < 2:
             raise ValueError(f"y must contain at least 2 classes; got {len(classes)} instead.")
-        codes, weights = codes.reshape(-1), len(y_np) / (len(classes) * counts)
+        weights = len(y_np) / (len(classes) * counts)
         est = clone(LINEAR_MODEL if self.estimator is None else self.estimator)
         self.estimator_ = est.fit(X_np, codes, sample_weight=weights[codes])
         self.classes_, self.class_weight_ = classes, weights

@@ -66,9 +66,8 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
     def _indices(self, y: np.ndarray, gen) -> torch.Tensor:
         parts = [torch.arange(len(y))]
         for label, n_new in self.sampling_strategy_.items():
-            if n_new > 0:
-                idx = rows_of(y, label, torch.device("cpu"))
-                parts.append(idx[torch.randint(0, idx.numel(), (int(n_new),), generator=gen)])
+            idx = rows_of(y, label, torch.device("cpu"))
+            parts.append(idx[torch.randint(0, idx.numel(), (int(n_new),), generator=gen)])
         return torch.cat(parts)
 
     def _rows_out(self, X, idx: np.ndarray, y: np.ndarray, gen):
@@ -91,11 +90,10 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
         h = (4 / ((d + 2) * n)) ** (1 / (d + 4))
         out, pos = Xt[torch.from_numpy(idx).to(Xt.device)], n  # advanced indexing copies
         for label, n_new in self.sampling_strategy_.items():
-            if n_new > 0:
-                scale = factors[label] * h * Xt[rows_of(y, label, Xt.device)].double().std(dim=0, unbiased=False)
-                noise = torch.randn(int(n_new), d, generator=gen, dtype=torch.float64).to(Xt.device) * scale
-                out[pos : pos + n_new].copy_(out[pos : pos + n_new].double() + noise)
-                pos += n_new
+            scale = factors[label] * h * Xt[rows_of(y, label, Xt.device)].double().std(dim=0, unbiased=False)
+            noise = torch.randn(int(n_new), d, generator=gen, dtype=torch.float64).to(Xt.device) * scale
+            out[pos : pos + n_new].copy_(out[pos : pos + n_new].double() + noise)
+            pos += n_new
         if isinstance(X, torch.Tensor):
             return out
         return sparse.csr_matrix(out.numpy()).asformat(X.format) if sparse.issparse(X) else out.numpy()
