@@ -26,14 +26,11 @@ class COG:
         self.random_state, self.device = random_state, device
 
     def fit(self, X, y):
-        X_np, y_np = check_X_y(X, y)
+        X_np, classes, codes, counts = check_X_y(X, y)
         seed, k = check_random_state(self.random_state), check_positive_int(self.n_clusters, name="n_clusters")
         if not isinstance(self.oversample, bool):
             raise ValueError(f"oversample must be True or False; got {self.oversample!r} instead.")
-        classes, codes, counts = np.unique(y_np, return_inverse=True, return_counts=True)
-        if len(classes) < 2:
-            raise ValueError(f"y must contain at least 2 classes; got {len(classes)} instead.")
-        sub, parent = np.empty(len(y_np), dtype=np.int64), []
+        sub, parent = np.empty(len(codes), dtype=np.int64), []
         for ci in range(len(classes)):  # Phase I: k-means inside every class but the smallest
             rows, k_c = np.flatnonzero(codes == ci), 1 if ci == int(np.argmin(counts)) else k
             if k_c > len(rows):
@@ -90,8 +87,9 @@ def like_input(values: np.ndarray, X):
     return torch.as_tensor(values).to(X.device) if isinstance(X, torch.Tensor) else values
 
 
-def check_X_y(X, y) -> tuple[np.ndarray, np.ndarray]:
-    """X (2-D, finite numbers) and y (one label per row) as numpy, for the scikit-learn models of notebooks 04-05."""
+def check_X_y(X, y) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """X (2-D, finite numbers) as numpy and y's (classes, codes, counts), at least 2 classes, one label per row of X:
+    for the scikit-learn models of notebooks 04-05."""
     X_np, y_np = to_numpy(X, "X"), to_numpy(y, "y")
     if X_np.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {X_np.shape} instead.")
@@ -99,4 +97,7 @@ def check_X_y(X, y) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"y must be 1-D with one label per row of X ({len(X_np)}); got shape {y_np.shape} instead.")
     if X_np.dtype.kind not in "biuf" or not np.all(np.isfinite(X_np)):
         raise ValueError("X must be numeric without NaN or infinite values; got such values instead.")
-    return X_np, y_np
+    classes, codes, counts = np.unique(y_np, return_inverse=True, return_counts=True)
+    if len(classes) < 2:
+        raise ValueError(f"y must contain at least 2 classes; got {len(classes)} instead.")
+    return X_np, classes, codes, counts

@@ -26,8 +26,7 @@ class PlugInClassifier:
         self.estimator, self.threshold = estimator, threshold
 
     def fit(self, X, y):
-        X_np, y_np = check_X_y(X, y)
-        classes, codes = np.unique(y_np, return_inverse=True)
+        X_np, classes, codes, _ = check_X_y(X, y)
         if len(classes) != 2:
             raise ValueError(f"y must contain exactly 2 classes (binary); got {len(classes)} instead.")
         named = {"empirical": float(codes.mean()), "half": 0.5}  # p_hat: the positive rate of the training labels
@@ -54,11 +53,8 @@ class WeightedERMClassifier:
         self.estimator = estimator
 
     def fit(self, X, y):
-        X_np, y_np = check_X_y(X, y)
-        classes, codes, counts = np.unique(y_np, return_inverse=True, return_counts=True)
-        if len(classes) < 2:
-            raise ValueError(f"y must contain at least 2 classes; got {len(classes)} instead.")
-        weights = len(y_np) / (len(classes) * counts)
+        X_np, classes, codes, counts = check_X_y(X, y)
+        weights = len(codes) / (len(classes) * counts)
         est = clone(LINEAR_MODEL if self.estimator is None else self.estimator)
         self.estimator_ = est.fit(X_np, codes, sample_weight=weights[codes])
         self.classes_, self.class_weight_ = classes, weights
