@@ -35,7 +35,8 @@ class ClassBalancedLoss(LongTailLoss):
 
 
 class FocalLoss(LongTailLoss):
-    """Focal loss, the batch mean, on p_y = softmax(z)_y (LDAM-DRW code) or over C one-vs-all sigmoids (CB paper)."""
+    """Focal loss, the batch mean of (1 - p_y)^gamma (-log p_y) on p_y = softmax(z)_y (Lin et al., Sec. 3.1; LDAM-DRW
+    code) or over C one-vs-all sigmoids (CB paper)."""
 
     def __init__(self, gamma: float = 1.0, *, form: str = "softmax"):
         super().__init__()
@@ -44,17 +45,14 @@ class FocalLoss(LongTailLoss):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)
-        return (softmax_focal_terms if self.form == "softmax" else sigmoid_focal_terms)(z, y, self.gamma).mean()
-
-
-def softmax_focal_terms(z: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Per-sample (1 - p_y)^gamma (-log p_y), p_y = softmax(z)_y (Lin et al., Sec. 3.1)."""
-    ce = ce_terms(z, targets)
-    if gamma == 0:
-        return ce
-    # 1 - p_y = -expm1(log p_y) keeps precision near p_y = 1; the floor keeps the gradient of x^gamma
-    # (infinite at 0 for gamma < 1) finite when a logit of 1e4 makes p_y exactly 1.
-    return (-torch.expm1(-ce)).clamp_min(1e-30).pow(gamma) * ce
+        if self.form == "sigmoid":
+            return sigmoid_focal_terms(z, y, self.gamma).mean()
+        ce = ce_terms(z, y)
+        if self.gamma == 0:
+            return ce.mean()
+        # 1 - p_y = -expm1(log p_y) keeps precision near p_y = 1; the floor keeps the gradient of x^gamma
+        # (infinite at 0 for gamma < 1) finite when a logit of 1e4 makes p_y exactly 1.
+        return ((-torch.expm1(-ce)).clamp_min(1e-30).pow(self.gamma) * ce).mean()
 
 
 def sigmoid_focal_terms(z: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:

@@ -72,9 +72,16 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
 
     def _rows_out(self, X, idx: np.ndarray, y: np.ndarray, gen):
         """The selected rows; with ``shrinkage``, N(0, (shrinkage * h * std_c)^2) noise on the new ones."""
-        self.shrinkage_ = factors = self._shrinkage_per_class()
-        if factors is None:
+        if self.shrinkage is None:
+            self.shrinkage_ = None
             return super()._rows_out(X, idx, y, gen)
+        self.shrinkage_ = factors = (dict(self.shrinkage) if isinstance(self.shrinkage, Mapping)
+                                     else dict.fromkeys(self.sampling_strategy_, float(self.shrinkage)))
+        if missing := set(self.sampling_strategy_) - set(factors):
+            raise ValueError("shrinkage must give a factor for every class that is resampled; "
+                             f"got none for {np.asarray(sorted(missing)).tolist()!r}.")
+        if bad := {c: s for c, s in factors.items() if not (isinstance(s, Real) and s >= 0)}:
+            raise ValueError(f"shrinkage factors must be numbers >= 0; got {bad!r} instead.")
         Xt = X
         if not isinstance(X, torch.Tensor):
             try:
@@ -97,16 +104,6 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
         if isinstance(X, torch.Tensor):
             return out
         return sparse.csr_matrix(out.numpy()).asformat(X.format) if sparse.issparse(X) else out.numpy()
-
-    def _shrinkage_per_class(self) -> dict | None:
-        if not isinstance(self.shrinkage, Mapping):
-            return None if self.shrinkage is None else {c: float(self.shrinkage) for c in self.sampling_strategy_}
-        if missing := set(self.sampling_strategy_) - set(self.shrinkage):
-            raise ValueError("shrinkage must give a factor for every class that is resampled; "
-                             f"got none for {np.asarray(sorted(missing)).tolist()!r}.")
-        if bad := {c: s for c, s in self.shrinkage.items() if not (isinstance(s, Real) and s >= 0)}:
-            raise ValueError(f"shrinkage factors must be numbers >= 0; got {bad!r} instead.")
-        return dict(self.shrinkage)
 
 
 class RandomUnderSampler(RowSampler, BaseUnderSampler):
