@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ltutorial._validation import check_positive_int, check_random_state
 from ltutorial.classic.kmeans import kmeans
-from ltutorial.sampling.base import resolve_device
+from ltutorial.sampling.base import as_numpy, resolve_device
 from ltutorial.sampling.random_sampling import RandomOverSampler
 
 LINEAR_MODEL = LogisticRegression(max_iter=2000)  # the linear base model of the classic notebooks (cloned per fit)
@@ -68,11 +68,9 @@ def fitted(model):
 
 def to_numpy(X, name: str = "X") -> np.ndarray:
     """X as numpy for scikit-learn (tensors copied to the CPU); shared with ``plugin``."""
-    if isinstance(X, torch.Tensor):
-        return X.detach().cpu().numpy()
-    if isinstance(X, (np.ndarray, list, tuple)):
-        return np.asarray(X)
-    raise ValueError(f"{name} must be a numpy array or a torch tensor; got {type(X).__name__} instead.")
+    if not isinstance(X, (torch.Tensor, np.ndarray, list, tuple)):
+        raise ValueError(f"{name} must be a numpy array or a torch tensor; got {type(X).__name__} instead.")
+    return as_numpy(X)
 
 
 def like_input(values: np.ndarray, X):

@@ -19,7 +19,7 @@ STRATEGY_NAMES = ("auto", "minority", "majority", "not minority", "not majority"
 def check_sampling_strategy(sampling_strategy, y, sampling_type: str, **kwargs) -> dict:
     """imbalanced-learn's ``{class: n}`` (n to generate or keep); y may be a tensor, ``kwargs`` go to a callable."""
     check_choice(sampling_type, ["over-sampling", "under-sampling"], name="sampling_type")
-    y_np = labels_numpy(y)
+    y_np = as_numpy(y)
     if y_np.ndim != 1:
         raise ValueError(f"y must be 1-D; got shape {y_np.shape} instead.")
     if isinstance(sampling_strategy, str):
@@ -71,7 +71,7 @@ class TorchSamplerMixin:
         X_out = X_out.to(X.device) if isinstance(X, torch.Tensor) else X_out.cpu().numpy()
         X_out = X_out.tolist() if isinstance(X, list) else X_out
         if one_hot:
-            y_out = (y_out[:, None] == np.unique(y_1d)[None, :]).astype(labels_numpy(y).dtype)
+            y_out = (y_out[:, None] == np.unique(y_1d)[None, :]).astype(as_numpy(y).dtype)
         if isinstance(y, torch.Tensor):
             return X_out, torch.from_numpy(np.ascontiguousarray(y_out)).to(device=y.device, dtype=y.dtype)
         return X_out, y_out.tolist() if isinstance(y, list) else y_out
@@ -83,7 +83,7 @@ class TorchSamplerMixin:
         if X.ndim < 2 or X.is_complex() or X.dtype == torch.bool:
             raise ValueError("X must be real-valued with at least 2 dimensions (n_samples, n_features, ...); got "
                              f"shape {tuple(X.shape)} and dtype {X.dtype} instead.")
-        y_1d, one_hot = labels_numpy(y), False
+        y_1d, one_hot = as_numpy(y), False
         if not plain_labels(y):  # imbalanced-learn's errors, a column vector or one-hot made 1-D
             check_classification_targets(y_1d)
             y_1d, one_hot = check_target_type(y_1d, indicate_one_vs_all=True)
@@ -120,5 +120,6 @@ def plain_labels(y) -> bool:
     return isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu"
 
 
-def labels_numpy(y) -> np.ndarray:
+def as_numpy(y) -> np.ndarray:
+    """y (or X) as numpy; a tensor is copied to the CPU."""
     return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)

@@ -11,7 +11,7 @@ from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.under_sampling.base import BaseUnderSampler
 from imblearn.utils import check_target_type
 
-from ltutorial.sampling.base import DEVICE_CONSTRAINT, labels_numpy
+from ltutorial.sampling.base import DEVICE_CONSTRAINT, as_numpy
 from ltutorial.sampling.random_sampling import RandomUnderSampler
 from ltutorial.sampling.smote import SMOTE
 
@@ -49,7 +49,7 @@ class SMOTEUnderSampler(BaseSampler):
         self.__dict__.update({a: v for a, v in vars(self.smote_).items() if a.endswith("_in_")})  # n_features_in_ ...
         self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=seeds[1], device=self.device)
         X_res, y_res = self.under_.fit_resample(X_mid, y_mid)
-        labels, counts = np.unique(check_target_type(labels_numpy(y_res)), return_counts=True)  # one-hot: columns
+        labels, counts = np.unique(check_target_type(as_numpy(y_res)), return_counts=True)  # one-hot: columns
         self.sampling_strategy_ = dict(zip(labels.tolist(), counts.tolist()))
         return X_res, y_res
 
