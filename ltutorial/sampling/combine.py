@@ -11,7 +11,7 @@ from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.under_sampling.base import BaseUnderSampler
 from imblearn.utils import check_target_type
 
-from ltutorial.sampling.base import DEVICE_CONSTRAINT, as_numpy
+from ltutorial.sampling.base import DEVICE_CONSTRAINT, check_sampling_strategy, as_numpy
 from ltutorial.sampling.random_sampling import RandomUnderSampler
 from ltutorial.sampling.smote import SMOTE
 
@@ -38,25 +38,36 @@ class SMOTEUnderSampler(BaseSampler):
 
     def fit_resample(self, X, y, **params):
         """SMOTE, then random under-sampling: ``(X_resampled, y_resampled)`` of the kind X and y came in."""
-        self._validate_params()
-        rs = self.random_state
-        seeds = ([int(s) for s in rs.randint(np.iinfo(np.int32).max, size=2)] if isinstance(rs, np.random.RandomState)
-                 else [None, None] if rs is None else [int(rs), int(rs) + 1])
-        self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors, random_state=seeds[0],
-                            device=self.device)
-        X_mid, y_mid = self.smote_.fit_resample(X, y)
-        self.__dict__.pop("feature_names_in_", None)  # a refit without column names has none
-        self.__dict__.update({a: v for a, v in vars(self.smote_).items() if a.endswith("_in_")})  # n_features_in_ ...
-        self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=seeds[1], device=self.device)
+        (X_mid, y_mid), under_seed = self._smote_stage(X, y, resample=True)
+        self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=under_seed, device=self.device)
         X_res, y_res = self.under_.fit_resample(X_mid, y_mid)
         labels, counts = np.unique(check_target_type(as_numpy(y_res)), return_counts=True)  # one-hot: columns
         self.sampling_strategy_ = dict(zip(labels.tolist(), counts.tolist()))
         return X_res, y_res
 
     def fit(self, X, y, **params):
-        """Check X and y and set ``sampling_strategy_``, the class counts after both stages (by resampling once)."""
-        self.fit_resample(X, y, **params)
+        """Check X and y and resolve both strategies, nothing resampled (imbalanced-learn's ``fit``)."""
+        self._smote_stage(X, y, resample=False)
+        y_np = check_target_type(as_numpy(y))
+        added = [np.full(int(n), c, dtype=y_np.dtype) for c, n in self.smote_.sampling_strategy_.items()]
+        y_mid = np.concatenate([y_np, *added])
+        kept = check_sampling_strategy(self.under_sampling_strategy, y_mid, "under-sampling")
+        labels, counts = np.unique(y_mid, return_counts=True)
+        self.sampling_strategy_ = {c: int(kept.get(c, n)) for c, n in zip(labels.tolist(), counts)}
         return self
+
+    def _smote_stage(self, X, y, resample: bool):
+        """SMOTE fitted (and run if ``resample``) with seed s; its output, and s + 1 for the under-sampler."""
+        self._validate_params()
+        rs = self.random_state
+        seeds = ([int(s) for s in rs.randint(np.iinfo(np.int32).max, size=2)] if isinstance(rs, np.random.RandomState)
+                 else [None, None] if rs is None else [int(rs), int(rs) + 1])
+        self.smote_ = SMOTE(self.over_sampling_strategy, k_neighbors=self.k_neighbors, random_state=seeds[0],
+                            device=self.device)
+        out = self.smote_.fit_resample(X, y) if resample else self.smote_.fit(X, y)
+        self.__dict__.pop("feature_names_in_", None)  # a refit without column names has none
+        self.__dict__.update({a: v for a, v in vars(self.smote_).items() if a.endswith("_in_")})  # n_features_in_ ...
+        return out, seeds[1]
 
     _fit_resample = None  # imbalanced-learn's abstract hook: fit_resample above runs the two stages itself
 
