@@ -41,7 +41,22 @@ class LongTailLoss(nn.Module):
             self.num_classes = int(self._counts64.numel())
             self.register_buffer("class_counts", self._counts64.to(torch.float32))
 
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except (IndexError, RuntimeError):
+            # torch's error names no argument; only after a failure (CPU only), so a valid step never syncs
+            named = dict(zip(("logits", "targets"), args), **kwargs)
+            z, y = named.get("logits"), named.get("targets")
+            if isinstance(y, torch.Tensor) and y.device.type == "cpu" and y.numel() and not y.is_floating_point():
+                low, high = int(y.min()), int(y.max())
+                if low < 0 or high >= z.shape[1]:
+                    raise ValueError(f"targets must be class indices in [0, {z.shape[1]}) (one per logit column); "
+                                     f"got values from {low} to {high} instead.") from None
+            raise
+
     def _prepare(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Shapes only: a value check would sync the device inside a captured step (see __call__).
         def shape(t):
             return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
 
@@ -57,11 +72,6 @@ class LongTailLoss(nn.Module):
                              f"got {shape(targets)} instead.")
         if targets.is_floating_point() or targets.dtype == torch.bool:
             raise ValueError(f"targets must hold integer class indices; got dtype {targets.dtype} instead.")
-        if targets.device.type == "cpu" and targets.numel():  # values on the CPU only: a GPU check would sync the step
-            low, high = int(targets.min()), int(targets.max())
-            if low < 0 or high >= logits.shape[1]:
-                raise ValueError(f"targets must be class indices in [0, {logits.shape[1]}) (one per logit column); "
-                                 f"got values from {low} to {high} instead.")
         return logits.float(), targets.long()
 
     def _register_weight(self, weight) -> None:
