@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ltutorial._validation import check_positive_int, check_random_state
 from ltutorial.classic.kmeans import kmeans
-from ltutorial.sampling.base import as_numpy, resolve_device
+from ltutorial.sampling.base import as_numpy, like_input, resolve_device
 from ltutorial.sampling.random_sampling import RandomOverSampler
 
 LINEAR_MODEL = LogisticRegression(max_iter=2000)  # the linear base model of the classic notebooks (cloned per fit)
@@ -71,11 +71,6 @@ def to_numpy(X, name: str = "X") -> np.ndarray:
     if not isinstance(X, (torch.Tensor, np.ndarray, list, tuple)):
         raise ValueError(f"{name} must be a numpy array or a torch tensor; got {type(X).__name__} instead.")
     return as_numpy(X)
-
-
-def like_input(values: np.ndarray, X):
-    """``values`` as a tensor on X's device when X is a tensor, else numpy."""
-    return torch.as_tensor(values).to(X.device) if isinstance(X, torch.Tensor) else values
 
 
 def check_X_y(X, y) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ltutorial._validation import check_positive_int, make_generator
-from ltutorial.sampling.base import resolve_device
+from ltutorial.sampling.base import like_input, resolve_device
 
 
 @dataclass
@@ -37,9 +37,7 @@ def kmeans(X, n_clusters: int, *, n_init: int = 3, random_state=None, device=Non
         if best is None or res[2] < best[2] * (1 - 1e-5):
             best = res
     centers, labels, inertia = best
-    if is_numpy:
-        return KMeansResult(centers.cpu().numpy(), labels.cpu().numpy(), inertia)
-    return KMeansResult(centers.to(X.device), labels.to(X.device), inertia)
+    return KMeansResult(like_input(centers, X), like_input(labels, X), inertia)
 
 
 def lloyd(X: torch.Tensor, centers: torch.Tensor, n_iter: int = 100, tol: float = 1e-6):

@@ -123,3 +123,8 @@ def plain_labels(y) -> bool:
 def as_numpy(y) -> np.ndarray:
     """y (or X) as numpy; a tensor is copied to the CPU."""
     return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+
+
+def like_input(values, X):
+    """``values`` (numpy or torch) as a tensor on X's device when X is a tensor, else as numpy."""
+    return torch.as_tensor(values).to(X.device) if isinstance(X, torch.Tensor) else as_numpy(values)
