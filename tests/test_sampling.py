@@ -151,6 +151,23 @@ def test_strategy_bad_forms(strategy, match):
         check_sampling_strategy(strategy, y, "over-sampling")
 
 
+@pytest.mark.parametrize("make, bad", [
+    (lambda: SMOTE(sampling_strategy={1: 25.5}), "{1: 25.5}"),
+    (lambda: RandomOverSampler(sampling_strategy={1: 25.5}), "{1: 25.5}"),
+    (lambda: RandomUnderSampler(sampling_strategy={0: 10.5}), "{0: 10.5}"),
+    (lambda: SMOTEUnderSampler(over_sampling_strategy={1: 25.5}), "{1: 25.5}"),
+])
+def test_non_integer_dict_counts_refused_on_every_input_path(make, bad):
+    # the numpy fast path once truncated 25.5 where the tensor path refused it: one error on every path
+    X, y = _data(BINARY)
+    inputs = {"numpy": (X, y), "tensor": (torch.as_tensor(X), torch.as_tensor(y)), "list": (X.tolist(), y.tolist())}
+    for X_in, y_in in inputs.values():
+        for method in ("fit_resample", "fit"):
+            with pytest.raises(ValueError) as err:
+                getattr(make(), method)(X_in, y_in)
+            assert str(err.value) == f"sampling_strategy must give whole numbers of samples; got {bad} instead."
+
+
 def test_strategy_callable_gets_keyword_arguments():
     # imblearn's contract: check_sampling_strategy(strategy, y, kind, **kwargs) calls strategy(y, **kwargs)
     _, y = _data(MULTI)

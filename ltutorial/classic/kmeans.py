@@ -1,14 +1,12 @@
 """k-means in torch (COG, notebook 04): Lloyd's iterations minimising sum_i ||x_i - c_l(i)||^2, k-means++ seeding."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ltutorial._validation import check_positive_int, check_random_state, make_generator
-from ltutorial.sampling.base import resolve_device
+from ltutorial._validation import check_positive_int, make_generator
+from ltutorial.sampling.base import like_input, resolve_device
 
 
 @dataclass
@@ -21,7 +19,6 @@ class KMeansResult:
 def kmeans(X, n_clusters: int, *, n_init: int = 3, random_state=None, device=None) -> KMeansResult:
     """The best of ``n_init`` k-means++ starts of Lloyd's iterations, in float32 on ``device`` (None: where X lives)."""
     k, n_init = check_positive_int(n_clusters, name="n_clusters"), check_positive_int(n_init, name="n_init")
-    check_random_state(random_state)
     is_numpy = not isinstance(X, torch.Tensor)
     if is_numpy and np.asarray(X).dtype.kind not in "biuf":
         raise ValueError(f"X must be numeric; got dtype {np.asarray(X).dtype} instead.")
@@ -40,9 +37,7 @@ def kmeans(X, n_clusters: int, *, n_init: int = 3, random_state=None, device=Non
         if best is None or res[2] < best[2] * (1 - 1e-5):
             best = res
     centers, labels, inertia = best
-    if is_numpy:
-        return KMeansResult(centers.cpu().numpy(), labels.cpu().numpy(), inertia)
-    return KMeansResult(centers.to(X.device), labels.to(X.device), inertia)
+    return KMeansResult(like_input(centers, X), like_input(labels, X), inertia)
 
 
 def lloyd(X: torch.Tensor, centers: torch.Tensor, n_iter: int = 100, tol: float = 1e-6):

@@ -4,8 +4,6 @@ The Bayes rule for AM = (TPR + TNR) / 2 is eta(x) > p = P(y=1), not 1/2: the plu
 thresholds eta_hat at p_hat; empirically balanced ERM weights 1/(2 p_hat) and 1/(2 (1 - p_hat)).
 """
 
-from __future__ import annotations
-
 import math
 from numbers import Real
 
@@ -14,7 +12,7 @@ from scipy.special import ndtr
 from sklearn.base import clone
 
 from ltutorial._validation import check_positive_int, check_random_state
-from ltutorial.classic.cog import LINEAR_MODEL, check_X_y, like_input, to_numpy
+from ltutorial.classic.cog import LINEAR_MODEL, check_X_y, fitted, like_input, to_numpy
 
 REGRET_METHODS = ("plug-in, threshold p_hat", "plug-in, threshold 1/2", "weighted ERM")
 
@@ -22,55 +20,39 @@ REGRET_METHODS = ("plug-in, threshold p_hat", "plug-in, threshold 1/2", "weighte
 class PlugInClassifier:
     """Predict ``classes_[1]`` when ``eta_hat(x) > threshold_``: p_hat ("empirical"), 0.5 ("half") or a number."""
 
-    def __init__(self, estimator=None, threshold="empirical"):
-        self.estimator, self.threshold = estimator, threshold
+    def __init__(self, threshold="empirical"):
+        self.threshold = threshold
 
     def fit(self, X, y):
-        X_np, y_np = check_X_y(X, y)
-        classes, codes = np.unique(y_np, return_inverse=True)
+        X_np, classes, codes, _ = check_X_y(X, y)
         if len(classes) != 2:
             raise ValueError(f"y must contain exactly 2 classes (binary); got {len(classes)} instead.")
-        codes = codes.reshape(-1)
         named = {"empirical": float(codes.mean()), "half": 0.5}  # p_hat: the positive rate of the training labels
         thr = named.get(self.threshold) if isinstance(self.threshold, str) else self.threshold
         if isinstance(thr, bool) or not isinstance(thr, Real) or not 0 < thr < 1:
             raise ValueError(f"threshold must be one of {list(named)} or a number in (0, 1); got {self.threshold!r} "
                              "instead.")
-        est = clone(LINEAR_MODEL if self.estimator is None else self.estimator)
-        if not hasattr(est, "predict_proba"):
-            raise ValueError(f"estimator must have predict_proba (a class-probability estimator); "
-                             f"{type(est).__name__} has none.")
-        self.estimator_, self.classes_, self.threshold_ = est.fit(X_np, codes), classes, float(thr)
+        self.estimator_, self.classes_, self.threshold_ = clone(LINEAR_MODEL).fit(X_np, codes), classes, float(thr)
         return self
 
     def predict(self, X):
-        if not hasattr(self, "estimator_"):
-            raise ValueError("this PlugInClassifier is not fitted yet; call fit(X, y) first.")
-        positive = self.estimator_.predict_proba(to_numpy(X))[:, 1] > self.threshold_
+        positive = fitted(self).predict_proba(to_numpy(X))[:, 1] > self.threshold_
         return like_input(self.classes_[positive.astype(np.int64)], X)
 
 
 class WeightedERMClassifier:
     """Empirically balanced ERM: a fit weighted by n / (K n_y) (binary: 1/(2 p_hat), 1/(2 (1 - p_hat))), cut at 0.5."""
 
-    def __init__(self, estimator=None):
-        self.estimator = estimator
-
     def fit(self, X, y):
-        X_np, y_np = check_X_y(X, y)
-        classes, codes, counts = np.unique(y_np, return_inverse=True, return_counts=True)
-        if len(classes) < 2:
-            raise ValueError(f"y must contain at least 2 classes; got {len(classes)} instead.")
-        codes, weights = codes.reshape(-1), len(y_np) / (len(classes) * counts)
-        est = clone(LINEAR_MODEL if self.estimator is None else self.estimator)
-        self.estimator_ = est.fit(X_np, codes, sample_weight=weights[codes])
+        X_np, classes, codes, counts = check_X_y(X, y)
+        weights = len(codes) / (len(classes) * counts)
+        self.estimator_ = clone(LINEAR_MODEL).fit(X_np, codes, sample_weight=weights[codes])
         self.classes_, self.class_weight_ = classes, weights
         return self
 
     def predict(self, X):
-        if not hasattr(self, "estimator_"):
-            raise ValueError("this WeightedERMClassifier is not fitted yet; call fit(X, y) first.")
-        return like_input(self.classes_[np.asarray(self.estimator_.predict(to_numpy(X)), dtype=np.int64)], X)
+        codes = np.asarray(fitted(self).predict(to_numpy(X)), dtype=np.int64)
+        return like_input(self.classes_[codes], X)
 
 
 def linear_rule_balanced_accuracy(problem, w, b) -> float:

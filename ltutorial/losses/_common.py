@@ -3,15 +3,11 @@
 In float32 (bfloat16 would lose the small log-prior shifts), per-class state in buffers that hooks change in place.
 """
 
-from __future__ import annotations
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ltutorial._validation import check_class_counts
-
-__all__ = ["LongTailLoss", "CrossEntropyLoss", "ce_terms", "weighted_mean", "log_priors"]
 
 
 def ce_terms(z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -24,9 +20,14 @@ def weighted_mean(per_sample: torch.Tensor, weights: torch.Tensor | None) -> tor
     return per_sample.mean() if weights is None else (per_sample * weights).sum() / weights.sum()
 
 
-def log_priors(counts: torch.Tensor) -> torch.Tensor:
-    """log pi_j = log(n_j / N) from validated float64 counts."""
-    return torch.log(counts) - torch.log(counts.sum())
+def log_priors(counts: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+    """tau log pi_j = tau log(n_j / N) (float64) from validated float64 counts: LA's and VS's shift, ADRW's exponent."""
+    return tau * (torch.log(counts) - torch.log(counts.sum()))
+
+
+def sum_to_classes(w: torch.Tensor) -> torch.Tensor:
+    """Class weights w_j C / sum_k w_k, summing to C (float32), as the CB, LDAM-DRW and DDC code normalise them."""
+    return (w * (w.numel() / w.sum())).to(torch.float32)
 
 
 class LongTailLoss(nn.Module):

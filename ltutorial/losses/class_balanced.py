@@ -5,8 +5,6 @@ Cui et al., "Class-balanced loss based on effective number of samples", CVPR 201
 dense object detection", ICCV 2017.
 """
 
-from __future__ import annotations
-
 import math
 
 import torch
@@ -14,10 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltutorial._validation import check_choice, check_class_counts, check_number, check_probability
-from ltutorial.losses._common import LongTailLoss, ce_terms
-
-__all__ = ["ClassBalancedLoss", "FocalLoss", "effective_number", "class_balanced_weights", "init_sigmoid_bias",
-           "softmax_focal_terms", "sigmoid_focal_terms"]
+from ltutorial.losses._common import LongTailLoss, ce_terms, sum_to_classes
 
 
 class ClassBalancedLoss(LongTailLoss):
@@ -40,7 +35,8 @@ class ClassBalancedLoss(LongTailLoss):
 
 
 class FocalLoss(LongTailLoss):
-    """Focal loss, the batch mean, on p_y = softmax(z)_y (LDAM-DRW code) or over C one-vs-all sigmoids (CB paper)."""
+    """Focal loss, the batch mean of (1 - p_y)^gamma (-log p_y) on p_y = softmax(z)_y (Lin et al., Sec. 3.1; LDAM-DRW
+    code) or over C one-vs-all sigmoids (CB paper)."""
 
     def __init__(self, gamma: float = 1.0, *, form: str = "softmax"):
         super().__init__()
@@ -49,17 +45,14 @@ class FocalLoss(LongTailLoss):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)
-        return (softmax_focal_terms if self.form == "softmax" else sigmoid_focal_terms)(z, y, self.gamma).mean()
-
-
-def softmax_focal_terms(z: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Per-sample (1 - p_y)^gamma (-log p_y), p_y = softmax(z)_y (Lin et al., Sec. 3.1)."""
-    ce = ce_terms(z, targets)
-    if gamma == 0:
-        return ce
-    # 1 - p_y = -expm1(log p_y) keeps precision near p_y = 1; the floor keeps the gradient of x^gamma
-    # (infinite at 0 for gamma < 1) finite when a logit of 1e4 makes p_y exactly 1.
-    return (-torch.expm1(-ce)).clamp_min(1e-30).pow(gamma) * ce
+        if self.form == "sigmoid":
+            return sigmoid_focal_terms(z, y, self.gamma).mean()
+        ce = ce_terms(z, y)
+        if self.gamma == 0:
+            return ce.mean()
+        # 1 - p_y = -expm1(log p_y) keeps precision near p_y = 1; the floor keeps the gradient of x^gamma
+        # (infinite at 0 for gamma < 1) finite when a logit of 1e4 makes p_y exactly 1.
+        return ((-torch.expm1(-ce)).clamp_min(1e-30).pow(self.gamma) * ce).mean()
 
 
 def sigmoid_focal_terms(z: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -82,8 +75,7 @@ def effective_number(class_counts, beta: float = 0.9999) -> torch.Tensor:
 
 def class_balanced_weights(class_counts, beta: float = 0.9999) -> torch.Tensor:
     """alpha_y = 1 / E_{n_y} summing to C (float32), as the CB and LDAM-DRW code; CIFAR-10-LT: head 0.051, tail 3.99."""
-    w = 1.0 / effective_number(class_counts, beta)
-    return (w * (w.numel() / w.sum())).to(torch.float32)
+    return sum_to_classes(1.0 / effective_number(class_counts, beta))
 
 
 def init_sigmoid_bias(model: nn.Module, num_classes: int) -> nn.Linear:

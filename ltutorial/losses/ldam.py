@@ -3,16 +3,12 @@
 DRW switches to class-balanced weights at the first lr drop (LDAM-DRW). Cao et al., NeurIPS 2019. Notebooks 07, 09.
 """
 
-from __future__ import annotations
-
 import torch
 import torch.nn.functional as F
 
 from ltutorial._validation import check_class_counts, check_number, check_positive_int
 from ltutorial.losses._common import LongTailLoss, ce_terms, weighted_mean
 from ltutorial.losses.class_balanced import class_balanced_weights
-
-__all__ = ["LDAMLoss", "DeferredReweighting", "ldam_margins"]
 
 
 class LDAMLoss(LongTailLoss):

@@ -4,14 +4,10 @@ Fisher consistent for the balanced error at tau = 1 (Menon et al., ICLR 2021, Th
 al., NeurIPS 2020). Post-hoc: ``posthoc.logit_adjust``.
 """
 
-from __future__ import annotations
-
 import torch
 
 from ltutorial._validation import check_number
 from ltutorial.losses._common import LongTailLoss, ce_terms, log_priors
-
-__all__ = ["LogitAdjustedLoss"]
 
 
 class LogitAdjustedLoss(LongTailLoss):
@@ -20,7 +16,7 @@ class LogitAdjustedLoss(LongTailLoss):
     def __init__(self, class_counts, tau: float = 1.0):
         super().__init__(class_counts)
         self.tau = check_number(tau, name="tau")
-        self.register_buffer("shift", (self.tau * log_priors(self._counts64)).to(torch.float32))
+        self.register_buffer("shift", log_priors(self._counts64, self.tau).to(torch.float32))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)

@@ -5,14 +5,10 @@ beta_j = (n_j / n_max)^gamma (CDT at tau = 0), Delta_j = tau log pi_j (LA at gam
 proportional to pi_y^{-nu} (adaptive re-weighting, ADRW).
 """
 
-from __future__ import annotations
-
 import torch
 
 from ltutorial._validation import check_class_counts, check_number, check_positive_int
-from ltutorial.losses._common import LongTailLoss, ce_terms, log_priors, weighted_mean
-
-__all__ = ["VSLoss", "TLAADRW", "vs_scales", "adrw_weights"]
+from ltutorial.losses._common import LongTailLoss, ce_terms, log_priors, sum_to_classes, weighted_mean
 
 
 class VSLoss(LongTailLoss):
@@ -26,7 +22,7 @@ class VSLoss(LongTailLoss):
         self.gamma = check_number(gamma, name="gamma")
         self.tau = check_number(tau, name="tau")
         self.register_buffer("scale", vs_scales(self._counts64, self.gamma))
-        self.register_buffer("shift", (self.tau * log_priors(self._counts64)).to(torch.float32))
+        self.register_buffer("shift", log_priors(self._counts64, self.tau).to(torch.float32))
         self._register_weight(weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -46,9 +42,9 @@ class TLAADRW:
         self.t0 = check_positive_int(t0, name="t0", minimum=0)
         self.tau_after = loss.tau if tau_after is None else check_number(tau_after, name="tau_after")
         self.nu = check_number(nu, name="nu")
-        ones, lp = torch.ones(loss.num_classes), log_priors(counts)
-        self.before = (vs_scales(counts, loss.gamma), (loss.tau * lp).to(torch.float32), ones)
-        self.after = (ones, (self.tau_after * lp).to(torch.float32), adrw_weights(counts, self.nu))
+        ones = torch.ones(loss.num_classes)
+        self.before = (vs_scales(counts, loss.gamma), log_priors(counts, loss.tau).to(torch.float32), ones)
+        self.after = (ones, log_priors(counts, self.tau_after).to(torch.float32), adrw_weights(counts, self.nu))
 
     def __call__(self, state) -> None:
         # Every epoch writes its phase's state: idempotent, and a loss re-used for a second run restarts as VS.
@@ -66,5 +62,4 @@ def vs_scales(class_counts, gamma: float = 0.2) -> torch.Tensor:
 
 def adrw_weights(class_counts, nu: float = 1.0) -> torch.Tensor:
     """ADRW alpha_y proportional to pi_y^{-nu} summing to C (float32; DDC's ``--tro``, tuned 0.05-0.25)."""
-    w = torch.exp(-check_number(nu, name="nu") * log_priors(check_class_counts(class_counts)))
-    return (w * (w.numel() / w.sum())).to(torch.float32)
+    return sum_to_classes(torch.exp(log_priors(check_class_counts(class_counts), -check_number(nu, name="nu"))))

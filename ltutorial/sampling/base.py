@@ -19,7 +19,7 @@ STRATEGY_NAMES = ("auto", "minority", "majority", "not minority", "not majority"
 def check_sampling_strategy(sampling_strategy, y, sampling_type: str, **kwargs) -> dict:
     """imbalanced-learn's ``{class: n}`` (n to generate or keep); y may be a tensor, ``kwargs`` go to a callable."""
     check_choice(sampling_type, ["over-sampling", "under-sampling"], name="sampling_type")
-    y_np = labels_numpy(y)
+    y_np = as_numpy(y)
     if y_np.ndim != 1:
         raise ValueError(f"y must be 1-D; got shape {y_np.shape} instead.")
     if isinstance(sampling_strategy, str):
@@ -30,14 +30,25 @@ def check_sampling_strategy(sampling_strategy, y, sampling_type: str, **kwargs) 
             raise ValueError("a callable sampling_strategy must return a dict {class: count}; "
                              f"got {type(sampling_strategy).__name__} instead.")
     if isinstance(sampling_strategy, Mapping):
-        if bad := {c: n for c, n in sampling_strategy.items() if isinstance(n, bool) or not isinstance(n, Integral)}:
-            raise ValueError(f"sampling_strategy must give whole numbers of samples; got {bad!r} instead.")
-        sampling_strategy = dict(sampling_strategy)
+        sampling_strategy = dict(check_whole_counts(sampling_strategy))
     return imblearn_check_sampling_strategy(sampling_strategy, y_np, sampling_type, **kwargs)
+
+
+def check_whole_counts(sampling_strategy):
+    """``sampling_strategy`` as it is, unless it is a ``{class: n}`` dict with an n that is not a whole number."""
+    if isinstance(sampling_strategy, Mapping) and (bad := {c: n for c, n in sampling_strategy.items()
+                                                           if isinstance(n, bool) or not isinstance(n, Integral)}):
+        raise ValueError(f"sampling_strategy must give whole numbers of samples; got {bad!r} instead.")
+    return sampling_strategy
 
 
 class TorchSamplerMixin:
     """Put before imbalanced-learn's base sampler: tensors in, tensors out on their device (``_resample_tensors``)."""
+
+    def _validate_params(self):
+        """scikit-learn's parameter checks, then whole counts in a ``sampling_strategy`` dict, on every input path."""
+        super()._validate_params()
+        check_whole_counts(self.sampling_strategy)
 
     def fit(self, X, y, **params):
         """Check X and y and set ``sampling_strategy_`` (``fit_resample`` does the work)."""
@@ -51,7 +62,7 @@ class TorchSamplerMixin:
         if isinstance(X, np.ndarray) and plain_labels(y):  # imbalanced-learn's, minus its label-type passes
             self._validate_params()
             X, y, _ = self._check_X_y(X, y)
-            self.sampling_strategy_ = imblearn_check_sampling_strategy(self.sampling_strategy, y, self._sampling_type)
+            self.sampling_strategy_ = check_sampling_strategy(self.sampling_strategy, y, self._sampling_type)
             return self._fit_resample(X, y, **params)
         if not (isinstance(X, torch.Tensor) or isinstance(y, torch.Tensor)):
             return super().fit_resample(X, y, **params)
@@ -60,7 +71,7 @@ class TorchSamplerMixin:
         X_out = X_out.to(X.device) if isinstance(X, torch.Tensor) else X_out.cpu().numpy()
         X_out = X_out.tolist() if isinstance(X, list) else X_out
         if one_hot:
-            y_out = (y_out[:, None] == np.unique(y_1d)[None, :]).astype(labels_numpy(y).dtype)
+            y_out = (y_out[:, None] == np.unique(y_1d)[None, :]).astype(as_numpy(y).dtype)
         if isinstance(y, torch.Tensor):
             return X_out, torch.from_numpy(np.ascontiguousarray(y_out)).to(device=y.device, dtype=y.dtype)
         return X_out, y_out.tolist() if isinstance(y, list) else y_out
@@ -72,7 +83,7 @@ class TorchSamplerMixin:
         if X.ndim < 2 or X.is_complex() or X.dtype == torch.bool:
             raise ValueError("X must be real-valued with at least 2 dimensions (n_samples, n_features, ...); got "
                              f"shape {tuple(X.shape)} and dtype {X.dtype} instead.")
-        y_1d, one_hot = labels_numpy(y), False
+        y_1d, one_hot = as_numpy(y), False
         if not plain_labels(y):  # imbalanced-learn's errors, a column vector or one-hot made 1-D
             check_classification_targets(y_1d)
             y_1d, one_hot = check_target_type(y_1d, indicate_one_vs_all=True)
@@ -109,5 +120,11 @@ def plain_labels(y) -> bool:
     return isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu"
 
 
-def labels_numpy(y) -> np.ndarray:
+def as_numpy(y) -> np.ndarray:
+    """y (or X) as numpy; a tensor is copied to the CPU."""
     return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+
+
+def like_input(values, X):
+    """``values`` (numpy or torch) as a tensor on X's device when X is a tensor, else as numpy."""
+    return torch.as_tensor(values).to(X.device) if isinstance(X, torch.Tensor) else as_numpy(values)

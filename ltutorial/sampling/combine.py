@@ -11,7 +11,7 @@ from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.under_sampling.base import BaseUnderSampler
 from imblearn.utils import check_target_type
 
-from ltutorial.sampling.base import DEVICE_CONSTRAINT, check_sampling_strategy, labels_numpy
+from ltutorial.sampling.base import DEVICE_CONSTRAINT, check_sampling_strategy, as_numpy
 from ltutorial.sampling.random_sampling import RandomUnderSampler
 from ltutorial.sampling.smote import SMOTE
 
@@ -41,14 +41,14 @@ class SMOTEUnderSampler(BaseSampler):
         (X_mid, y_mid), under_seed = self._smote_stage(X, y, resample=True)
         self.under_ = RandomUnderSampler(self.under_sampling_strategy, random_state=under_seed, device=self.device)
         X_res, y_res = self.under_.fit_resample(X_mid, y_mid)
-        labels, counts = np.unique(check_target_type(labels_numpy(y_res)), return_counts=True)  # one-hot: columns
+        labels, counts = np.unique(check_target_type(as_numpy(y_res)), return_counts=True)  # one-hot: columns
         self.sampling_strategy_ = dict(zip(labels.tolist(), counts.tolist()))
         return X_res, y_res
 
     def fit(self, X, y, **params):
         """Check X and y and resolve both strategies, nothing resampled (imbalanced-learn's ``fit``)."""
         self._smote_stage(X, y, resample=False)
-        y_np = check_target_type(labels_numpy(y))
+        y_np = check_target_type(as_numpy(y))
         added = [np.full(int(n), c, dtype=y_np.dtype) for c, n in self.smote_.sampling_strategy_.items()]
         y_mid = np.concatenate([y_np, *added])
         kept = check_sampling_strategy(self.under_sampling_strategy, y_mid, "under-sampling")

@@ -66,16 +66,22 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
     def _indices(self, y: np.ndarray, gen) -> torch.Tensor:
         parts = [torch.arange(len(y))]
         for label, n_new in self.sampling_strategy_.items():
-            if n_new > 0:
-                idx = rows_of(y, label, torch.device("cpu"))
-                parts.append(idx[torch.randint(0, idx.numel(), (int(n_new),), generator=gen)])
+            idx = rows_of(y, label, torch.device("cpu"))
+            parts.append(idx[torch.randint(0, idx.numel(), (int(n_new),), generator=gen)])
         return torch.cat(parts)
 
     def _rows_out(self, X, idx: np.ndarray, y: np.ndarray, gen):
         """The selected rows; with ``shrinkage``, N(0, (shrinkage * h * std_c)^2) noise on the new ones."""
-        self.shrinkage_ = factors = self._shrinkage_per_class()
-        if factors is None:
+        if self.shrinkage is None:
+            self.shrinkage_ = None
             return super()._rows_out(X, idx, y, gen)
+        self.shrinkage_ = factors = (dict(self.shrinkage) if isinstance(self.shrinkage, Mapping)
+                                     else dict.fromkeys(self.sampling_strategy_, float(self.shrinkage)))
+        if missing := set(self.sampling_strategy_) - set(factors):
+            raise ValueError("shrinkage must give a factor for every class that is resampled; "
+                             f"got none for {np.asarray(sorted(missing)).tolist()!r}.")
+        if bad := {c: s for c, s in factors.items() if not (isinstance(s, Real) and s >= 0)}:
+            raise ValueError(f"shrinkage factors must be numbers >= 0; got {bad!r} instead.")
         Xt = X
         if not isinstance(X, torch.Tensor):
             try:
@@ -91,24 +97,13 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
         h = (4 / ((d + 2) * n)) ** (1 / (d + 4))
         out, pos = Xt[torch.from_numpy(idx).to(Xt.device)], n  # advanced indexing copies
         for label, n_new in self.sampling_strategy_.items():
-            if n_new > 0:
-                scale = factors[label] * h * Xt[rows_of(y, label, Xt.device)].double().std(dim=0, unbiased=False)
-                noise = torch.randn(int(n_new), d, generator=gen, dtype=torch.float64).to(Xt.device) * scale
-                out[pos : pos + n_new].copy_(out[pos : pos + n_new].double() + noise)
-                pos += n_new
+            scale = factors[label] * h * Xt[rows_of(y, label, Xt.device)].double().std(dim=0, unbiased=False)
+            noise = torch.randn(int(n_new), d, generator=gen, dtype=torch.float64).to(Xt.device) * scale
+            out[pos : pos + n_new].copy_(out[pos : pos + n_new].double() + noise)
+            pos += n_new
         if isinstance(X, torch.Tensor):
             return out
         return sparse.csr_matrix(out.numpy()).asformat(X.format) if sparse.issparse(X) else out.numpy()
-
-    def _shrinkage_per_class(self) -> dict | None:
-        if not isinstance(self.shrinkage, Mapping):
-            return None if self.shrinkage is None else {c: float(self.shrinkage) for c in self.sampling_strategy_}
-        if missing := set(self.sampling_strategy_) - set(self.shrinkage):
-            raise ValueError("shrinkage must give a factor for every class that is resampled; "
-                             f"got none for {np.asarray(sorted(missing)).tolist()!r}.")
-        if bad := {c: s for c, s in self.shrinkage.items() if not (isinstance(s, Real) and s >= 0)}:
-            raise ValueError(f"shrinkage factors must be numbers >= 0; got {bad!r} instead.")
-        return dict(self.shrinkage)
 
 
 class RandomUnderSampler(RowSampler, BaseUnderSampler):

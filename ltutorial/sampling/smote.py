@@ -9,7 +9,6 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from imblearn.base import BaseSampler
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.utils import check_neighbors_object
 from scipy import sparse
@@ -106,7 +105,7 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
             raise ValueError(f"{type(self).__name__} does not support sparse X (scipy.sparse): its torch kernel works "
                              f"on dense rows; got a {type(X).__name__} instead. Pass X.toarray().")
         if not plain_labels(y):
-            return BaseSampler._check_X_y(self, X, y, accept_sparse=False)
+            return super()._check_X_y(X, y, accept_sparse=False)
         return (*validate_data(self, X=X, y=y, reset=True, accept_sparse=False), False)
 
     def __sklearn_tags__(self):
