@@ -1,5 +1,7 @@
 """Progress bars that switch themselves off in headless runs (papermill, CI), where tqdm's widget is only noise."""
 
+from __future__ import annotations
+
 import os
 
 
