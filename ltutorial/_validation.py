@@ -40,6 +40,8 @@ def check_class_counts(class_counts, *, name: str = "class_counts", num_classes:
 def check_labels(labels, *, name: str = "labels", num_classes: int | None = None,
                  allow_empty: bool = True) -> torch.Tensor:
     """Integer class labels in [0, num_classes) as an int64 tensor on the input's device."""
+    if isinstance(labels, (str, list, tuple, np.ndarray)) and np.asarray(labels).dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold integer class indices; got {np.asarray(labels).dtype} values instead.")
     y = as_tensor(labels, name=name)
     if y.ndim != 1 or not (allow_empty or y.numel()):
         raise ValueError(f"{name} must be 1-D{'' if allow_empty else ' and non-empty'}; got shape {tuple(y.shape)} "

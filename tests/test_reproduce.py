@@ -254,7 +254,7 @@ def test_shot_means_of_per_class_accuracy_match_shot_accuracy():
     want = lt.metrics.shot_accuracy(y, pred, counts)
     for k in ("many", "medium", "few", "all"):
         assert got[k] == pytest.approx(want[k])
-    assert math.isnan(reproduce._shot_means(per_class[:2], counts[:2])["few"])
+    assert math.isnan(lt.metrics.shot_means(per_class[:2], counts[:2])["few"])
     with pytest.raises(ValueError, match="eval_every"):
         reproduce.RunConfig("digits-lt", "erm", eval_every=0, out=None).check()
 
