@@ -47,7 +47,9 @@ LARGE_BENCHMARKS = {
                   "la": (66.36, "Menon et al. 2021 Table 2: 33.64% error, ResNet-50 [unconfirmed cell]"),
                   "la-posthoc": (66.02, "Menon et al. 2021 Table 2: 33.98% error, ResNet-50 [unconfirmed cell]")},
         "gap_notes": {"ldam-drw": "the LDAM paper's iNaturalist recipe (epochs, lr, DRW epoch) is not confirmed in a "
-                                  "source read here: trained with Decoupling's, DRW at 80% of the epochs."},
+                                  "source read here: trained with Decoupling's, DRW at 80% of the epochs.",
+                      **{m: "the LA paper's iNaturalist recipe is not confirmed in a source read here: trained with "
+                            "Decoupling's." for m in ("la", "la-posthoc")}},
     },
 }
 
@@ -75,7 +77,9 @@ def prepare(config: LargeRunConfig) -> SimpleNamespace:
     """Check the options and recipes, read the splits (a missing file: ``MissingDataError``, a ValueError)."""
     names, name, size, bench = config.check(), config.benchmark, config.image_size, LARGE_BENCHMARKS[config.benchmark]
     # each method's recipe: --recipe, else its paper's, else the benchmark's (a post-hoc row: its base model's)
-    recipe_of = {n: config.recipe or bench["recipes"].get(METHODS[n].posthoc_of or n, bench["recipe"]) for n in names}
+    trained = list(dict.fromkeys(METHODS[n].posthoc_of or n for n in names))  # post-hoc rows reuse a model
+    recipe_of = {n: config.recipe or bench["recipes"].get(METHODS[n].posthoc_of or n, bench["recipe"])
+                 for n in dict.fromkeys(names + trained)}
     recipes, notes = {}, []
     for rname in dict.fromkeys(recipe_of.values()):
         r = RECIPES[rname].with_epochs(config.epochs or RECIPES[rname].epochs)
@@ -103,7 +107,6 @@ def prepare(config: LargeRunConfig) -> SimpleNamespace:
     test_loader = make_loader(test.subset(range(lo, hi)), batch_size=max(r.batch_size for r in recipes.values()),
                               shuffle=False, seed=config.seed, num_workers=config.workers,
                               pin_memory=dev.type == "cuda")
-    trained = list(dict.fromkeys(METHODS[n].posthoc_of or n for n in names))  # post-hoc rows reuse a model
     return SimpleNamespace(config=config, names=names, trained=trained, recipe_of=recipe_of, recipes=recipes,
                            train=train, test=test, notes=notes + more, device=dev, test_loader=test_loader)
 
@@ -120,7 +123,7 @@ def _train_one(run: SimpleNamespace, name: str) -> tuple:
     loss_fn, hooks = spec["loss"].to(dev), spec["hooks"]
     # Each epoch's seeded permutation, sharded: the k-th batches of B/W rows of the W ranks make up the k-th global
     # batch of B rows of one process (a set of n <= B images: one batch of W * (n // W) rows).
-    sampler = torch.utils.data.DistributedSampler(run.train, ddp.world_size(), ddp.rank(), seed=config.seed,
+    sampler = torch.utils.data.DistributedSampler(run.train, ddp.world_size(), ddp.rank(), seed=config.seed * 1_000_003,
                                                   drop_last=True)
     loader = torch.utils.data.DataLoader(run.train, recipe.batch_size // ddp.world_size(), sampler=sampler,
                                          drop_last=len(run.train) > recipe.batch_size, num_workers=config.workers,
