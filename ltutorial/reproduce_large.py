@@ -173,7 +173,8 @@ def train_and_report(run: SimpleNamespace) -> dict:
                         y.to(dev)) for x, y in run.test_loader]
         outputs[n] = [ddp.gather_rows(torch.cat(parts)).cpu() for parts in zip(*batches)]  # (logits, labels)
     bench, rows = LARGE_BENCHMARKS[config.benchmark], []
-    per_recipe = {k: list(dict.fromkeys(getattr(r, k) for r in recipes.values()))
+    per_recipe = {k: [list(v) if k == "milestones" else v
+                      for v in dict.fromkeys(getattr(r, k) for r in recipes.values())]
                   for k in ("model", "epochs", "batch_size", "lr", "weight_decay", "milestones", "reweight_epoch")}
     for n in run.names:  # 'last': the model after its last epoch; no 'best' (no test evaluation while training)
         rname = run.recipe_of[n]

@@ -72,12 +72,38 @@ def _worker(mode: str, out: str) -> None:
             if weighted is not None:
                 Path(out, "weighted.json").write_text(_record(weighted))
         print(f"rank {ddp.rank()} done")  # both ranks print here: the test counts the lines
+    elif mode == "large":
+        from ltutorial import reproduce_large
+
+        reproduce_large.build_models = _bn_free_models
+        losses = _large_run(out)
+        if ddp.is_main_process():
+            Path(out, "large.json").write_text(json.dumps(losses))
     elif mode == "die":
         def die(state):  # rank 1 is killed at the start of epoch 1; rank 0 then waits in an all-reduce
             if state.epoch == 1 and ddp.rank() == 1:
                 os.kill(os.getpid(), signal.SIGKILL)
         _fit(hooks=[die])
     ddp.close_distributed()
+
+
+def _bn_free_models(specs, num_classes, in_channels, *args):
+    """A BatchNorm-free stand-in for ``build_models`` (per-process BatchNorm statistics differ by design)."""
+    torch.manual_seed(0)
+    return [nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(8, num_classes)) for _ in specs]
+
+
+def _large_run(root: str) -> dict:
+    """``reproduce_large``'s own training loop (its loader, sampler and loss share) on the tiny ImageNet-LT, without
+    random crops: the per-method epoch losses."""
+    from ltutorial import reproduce_large as rl
+
+    cfg = rl.LargeRunConfig("imagenet-lt", "erm,ldam-drw", epochs=3, device="cpu", root=root, out=None,
+                            model="small_cnn", batch_size=6, image_size=16, workers=0)
+    run = rl.prepare(cfg)
+    run.train.transform = run.test.transform
+    return rl.train_and_report(run)["train_losses"]
 
 
 def _torchrun(*args, timeout=TIMEOUT_S):
@@ -138,6 +164,23 @@ def test_reproduce_under_torchrun_writes_once_and_records_the_processes(tmp_path
     # 3 test images per class, gathered from both ranks: balanced accuracy is a multiple of 100/9
     top1 = result["rows"][0]["last"]
     assert top1 * 9 / 100 == pytest.approx(round(top1 * 9 / 100))
+
+
+def test_reproduce_large_two_processes_give_the_single_process_losses(tmp_path, monkeypatch):
+    """The sharded loader of ``reproduce_large`` (B/W rows per rank, the same seeded permutation) trains as one
+    process with the global batch: ERM and LDAM-DRW (DRW switching on at epoch 2 of 3)."""
+    _tiny_imagenet_lt(tmp_path)
+    proc, _ = _torchrun(str(HERE), "large", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads((tmp_path / "large.json").read_text())
+    from ltutorial import reproduce_large
+
+    monkeypatch.setattr(reproduce_large, "build_models", _bn_free_models)
+    ref = _large_run(str(tmp_path))
+    assert sorted(got) == sorted(ref) == ["erm", "ldam-drw"]
+    for name in ref:
+        np.testing.assert_allclose(got[name], ref[name], rtol=1e-5)
+        assert len(set(ref[name])) == 3  # the losses moved
 
 
 def test_a_killed_rank_ends_the_job_with_an_error(tmp_path):

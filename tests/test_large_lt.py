@@ -333,6 +333,15 @@ def test_each_method_trains_with_its_papers_recipe_else_the_benchmarks(tiny_inat
     assert "Note: recipe decoupling-inat2018 for erm, la-posthoc: Kang et al. 2020" in md
 
 
+def test_a_posthoc_method_alone_trains_its_base_with_the_bases_recipe(tiny_inat):
+    run = prepare(LargeRunConfig("inat2018", "la-posthoc", epochs=1, device="cpu", root=tiny_inat, out=None,
+                                 model="small_cnn", batch_size=4, image_size=16, workers=0))
+    assert run.trained == ["erm"] and run.recipe_of["erm"] == run.recipe_of["la-posthoc"] == "decoupling-inat2018"
+    result = train_and_report(run)
+    assert [r["method"] for r in result["rows"]] == ["la-posthoc"] and list(result["train_losses"]) == ["erm"]
+    assert isinstance(result["milestones"], list)  # as the JSON file holds it
+
+
 def test_one_recipe_for_every_method_and_bad_names(tiny_imagenet_lt, capsys):
     root, _ = tiny_imagenet_lt
     run = prepare(LargeRunConfig("imagenet-lt", "erm,la", epochs=1, device="cpu", root=root, out=None,
