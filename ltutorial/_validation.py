@@ -86,10 +86,11 @@ def check_positive_int(value, *, name: str, minimum: int = 1) -> int:
 
 
 def check_number(value, *, name: str, minimum: float = 0.0, strict: bool = False) -> float:
-    """A finite real number >= ``minimum`` (``strict``: >) as a float; NaN, inf, bools and strings refused."""
+    """A finite real number >= ``minimum`` (``strict``: >; -inf: any) as a float; NaN, inf, bools and strings
+    refused."""
     if not (_is_real(value) and math.isfinite(value) and (value > minimum if strict else value >= minimum)):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {minimum:g}; got {value!r} "
-                         "instead.")
+        bound = "" if minimum == -math.inf else f" {'>' if strict else '>='} {minimum:g}"
+        raise ValueError(f"{name} must be a finite number{bound}; got {value!r} instead.")
     return float(value)
 
 

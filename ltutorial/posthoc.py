@@ -19,9 +19,10 @@ def threshold_moving(probs, cost_matrix):
     """Zhou & Liu (TKDE 2006): p*_k = p_k sum_k' C[k][k'] / eta (eta: row sum 1), C K x K or its K row sums; the
     argmax is the exact Bayes decision when each row's off-diagonal costs are equal."""
     p = as_float_tensor(probs, "probs", ndim=2)
-    if bool((p < 0).any()) or bool((p.sum(dim=1) <= 0).any()):  # an all-zero row would come out NaN
-        raise ValueError("probs must be non-negative with a positive sum in every row; got negative values or a row "
-                         "of zeros instead.")
+    if bool((p < 0).any()):
+        raise ValueError("probs must be non-negative probabilities; got negative values instead.")
+    if bool((p.sum(dim=1) <= 0).any()):  # an all-zero row has nothing to renormalise (it would come out NaN)
+        raise ValueError("probs must have a positive sum in every row; got a row of zeros instead.")
     K, C = p.shape[1], as_float_tensor(cost_matrix, "cost_matrix").to(device=p.device, dtype=p.dtype)
     if C.shape not in ((K, K), (K,)):
         raise ValueError(f"cost_matrix must have shape ({K}, {K}) or ({K},) to match probs; got {tuple(C.shape)}.")

@@ -6,6 +6,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import adjusted_rand_score, balanced_accuracy_score
+from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_class_weight
 
 from ltutorial.classic import COG, PlugInClassifier, WeightedERMClassifier, kmeans
@@ -114,6 +115,14 @@ def test_cog_predict_proba_and_types(multimodal):
     np.testing.assert_array_equal(COG(n_clusters=4, random_state=0).fit(X, y).predict(Xt), pred.numpy())
 
 
+def test_cog_options(multimodal):
+    X, y, _, _ = multimodal
+    svc = COG(n_clusters=4, base_estimator=LinearSVC(), random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="predict_proba"):
+        svc.predict_proba(X)
+    assert set(np.unique(svc.predict(X))) <= {0, 1}
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(n_clusters="many"), "n_clusters"),
     (dict(n_clusters=0), "n_clusters"),
@@ -181,6 +190,7 @@ def test_weighted_erm_weights_match_sklearn_balanced(gaussians):
 @pytest.mark.parametrize("make,match", [
     (lambda: PlugInClassifier(threshold="median"), "threshold must be one of"),
     (lambda: PlugInClassifier(threshold=1.0), "threshold must be one of"),
+    (lambda: PlugInClassifier(estimator=LinearSVC()), "predict_proba"),
 ])
 def test_plugin_errors(gaussians, make, match):
     X, y, _, _, _ = gaussians

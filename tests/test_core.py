@@ -1,6 +1,8 @@
 """Core helpers: device.py, profiles.py, _version.py, progress.py, _validation.py (every error branch)."""
 
+import math
 import random
+import re
 
 import numpy as np
 import pytest
@@ -285,6 +287,17 @@ def test_check_imbalance_ratio():
     for bad in (0.5, 0, -3, float("nan"), float("inf"), True, "100", None):
         with pytest.raises(ValueError, match="imbalance_ratio must be a finite number >= 1"):
             V.check_imbalance_ratio(bad)
+
+
+def test_check_number_messages():
+    assert V.check_number(np.float32(-2.5), name="tau", minimum=-math.inf) == -2.5
+    for bad in (float("nan"), float("inf"), True, "1", None):
+        with pytest.raises(ValueError, match=rf"^tau must be a finite number; got {re.escape(repr(bad))} instead\.$"):
+            V.check_number(bad, name="tau", minimum=-math.inf)
+    with pytest.raises(ValueError, match=r"^lr must be a finite number > 0; got 0 instead\.$"):
+        V.check_number(0, name="lr", strict=True)
+    with pytest.raises(ValueError, match=r"^eps must be a finite number >= 0.5; got 0.25 instead\.$"):
+        V.check_number(0.25, name="eps", minimum=0.5)
 
 
 def test_check_positive_int():

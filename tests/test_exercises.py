@@ -180,6 +180,16 @@ def test_phase1_relabelling_any_numbering_passes():
         ex.check_phase1_relabelling(sub, [0, 0, 0, 1], y, clusters[:3])
 
 
+def test_phase1_relabelling_with_negative_and_gapped_labels():
+    # majority class 5; other classes -1 and 9: each one new label above the clusters, not clusters.max() + 1 + y
+    y = np.array([5, 5, 5, -1, 9, 9, -1])
+    clusters = np.array([0, 1, 0])
+    sub = np.array([0, 1, 0, 2, 3, 3, 2])
+    assert ex.check_phase1_relabelling(sub, [5, 5, -1, 9], y, clusters, majority_class=5)
+    with pytest.raises(AssertionError, match="not the clusters"):
+        ex.check_phase1_relabelling(np.array([0, 1, 0, 1, 2, 2, 1]), [5, 5, 9], y, clusters, majority_class=5)
+
+
 def test_plugin_predictions_and_balanced_accuracy_from_rates():
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
@@ -200,6 +210,10 @@ def test_plugin_predictions_and_balanced_accuracy_from_rates():
     assert ex.check_balanced_accuracy_from_rates(balanced_accuracy_score(y_true, y_pred), y_true, y_pred)
     with pytest.raises(AssertionError, match="expected"):
         ex.check_balanced_accuracy_from_rates((y_true == y_pred).mean() + 0.01, y_true, y_pred)
+    assert ex.check_balanced_accuracy_from_rates(0.75, torch.tensor([True, True, False, False]), [1, 0, 0, 0])
+    for bad_true, bad_pred in [([0, 1, 2, 1], [0, 1, 1, 1]), ([1, 1, 1, 1], [1, 0, 1, 1]), ([0, 1, 1], [0, 1])]:
+        with pytest.raises(ValueError, match="0/1 arrays of one length with both classes in y_true"):
+            ex.check_balanced_accuracy_from_rates(0.5, bad_true, bad_pred)
 
 
 # --- notebooks 10-12 (issue 11): each check accepts right answers, equivalent forms included,
@@ -254,6 +268,13 @@ def test_check_sdclr_loss_accepts_the_loss_and_rejects_the_usual_mistakes():
         ex.check_sdclr_loss(wrong["cross-branch negatives only"], zd, zp, 0.2)
     with pytest.raises(AssertionError, match="single number"):
         ex.check_sdclr_loss([1.0, 2.0], zd, zp, 0.2)
+    # at tau = 1 the "temperature 1" mistake is the right answer, so it must pass; the anchor in its own
+    # denominator is named as that mistake
+    assert ex.check_sdclr_loss(_nt_xent_by_hand(zd, zp, 1.0), zd, zp, 1.0)
+    s = u @ u.T / 0.2
+    with_self = float(np.mean(np.log(np.exp(s).sum(1)) - s[np.arange(10), (np.arange(10) + 5) % 10]))
+    with pytest.raises(AssertionError, match="the anchor itself in the denominator"):
+        ex.check_sdclr_loss(with_self, zd, zp, 0.2)
 
 
 def test_check_global_prune_masks_rejects_per_tensor_pruning():
@@ -262,6 +283,11 @@ def test_check_global_prune_masks_rejects_per_tensor_pruning():
     assert ex.check_global_prune_masks({"a": [0, 0, 1, 0], "b": [1, 1, 1, 0]}, weights, ratio=0.5)
     with pytest.raises(AssertionError):
         ex.check_global_prune_masks({"a": [0, 1, 1, 0], "b": [1, 1, 0, 0]}, weights, ratio=0.5)
+    # boolean masks (numpy or torch), as torch.abs(w) >= threshold gives them
+    right = {"a": np.array([False, False, True, False]), "b": torch.tensor([True, True, True, False])}
+    assert ex.check_global_prune_masks(right, weights, ratio=0.5)
+    with pytest.raises(AssertionError, match="mask 'b'"):
+        ex.check_global_prune_masks({"a": right["a"], "b": torch.tensor([True, True, False, False])}, weights, 0.5)
 
 
 def test_check_memorization_score_accepts_both_stds_and_the_plain_centred_form():

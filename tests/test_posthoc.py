@@ -95,7 +95,10 @@ def test_long_tailed_digits_threshold_moving_matches_logit_adjustment_and_helps(
     (lambda: threshold_moving(np.ones((2, 3)), np.ones((2, 2))), r"shape \(3, 3\) or \(3,\)"),
     (lambda: threshold_moving(np.ones((2, 3)), -np.ones((3, 3))), "non-negative"),
     (lambda: threshold_moving(np.ones((2, 2)), np.array([[0, 1], [0, 0]])), "row sum > 0"),
-    (lambda: threshold_moving(np.array([[0.5, 0.5], [0.0, 0.0]]), np.ones(2)), "positive sum in every row"),
+    (lambda: threshold_moving(np.array([[0.5, 0.5], [0.0, 0.0]]), np.ones(2)),
+     r"^probs must have a positive sum in every row; got a row of zeros instead\.$"),
+    (lambda: threshold_moving(np.array([[1.5, -0.5]]), np.ones(2)),
+     r"^probs must be non-negative probabilities; got negative values instead\.$"),
     (lambda: threshold_moving(np.array([[np.nan, 1.0]]), np.ones((2, 2))), "finite"),
     (lambda: threshold_moving("p", np.ones((2, 2))), "numpy array or a torch tensor"),
     (lambda: logit_adjust(np.ones((2, 3)), [0.5, 0.5]), "one entry per class"),
@@ -103,7 +106,10 @@ def test_long_tailed_digits_threshold_moving_matches_logit_adjustment_and_helps(
     (lambda: logit_adjust(np.ones((2, 2)), [0.5, 0.5], tau="1"), "tau"),
     (lambda: logit_adjust(np.ones(2), [0.5, 0.5]), "logits must be 2-D"),
     (lambda: cost_matrix_for_logit_adjustment([1.0]), "at least 2"),
-    (lambda: cost_matrix_for_logit_adjustment([0.5, 0.5], tau=float("nan")), "tau"),
+    (lambda: cost_matrix_for_logit_adjustment([0.5, 0.5], tau=float("nan")),
+     r"^tau must be a finite number; got nan instead\.$"),
+    (lambda: logit_adjust(np.ones((2, 2)), [0.5, 0.5], tau=float("inf")),
+     r"^tau must be a finite number; got inf instead\.$"),
 ])
 def test_errors(call, match):
     with pytest.raises(ValueError, match=match):

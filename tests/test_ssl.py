@@ -551,6 +551,9 @@ def test_bcl_strength_formulas_state_and_errors():
     assert torch.allclose(augmentation_strength(m, 2, torch.Generator().manual_seed(2)), 5 + 25 * m * u)
     state = ssl.BCL()
     state.setup(None, 3, 1, "cpu")
+    state.on_epoch_end(None, 0)  # before any sample was seen: every score stays 0
+    assert state.scores.tolist() == [0.0, 0.0, 0.0] and len(state.score_history) == 1
+    state.setup(None, 3, 1, "cpu")
     state.ema[[0, 2]], state.seen[[0, 2]] = torch.tensor([1.0, 3.0]), True
     state.on_epoch_end(None, 0)  # sample 1 unseen: score 0, as before BCL's first update
     assert state.scores.tolist() == [0.0, 0.0, 1.0] and len(state.score_history) == 1

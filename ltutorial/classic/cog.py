@@ -21,8 +21,9 @@ LINEAR_MODEL = LogisticRegression(max_iter=2000)  # the linear base model of the
 class COG:
     """COG (``oversample=True``: COG-OS) with ``n_clusters`` sub-classes for every class but the smallest."""
 
-    def __init__(self, n_clusters=3, oversample: bool = False, random_state=None, device=None):
-        self.n_clusters, self.oversample, self.random_state, self.device = n_clusters, oversample, random_state, device
+    def __init__(self, n_clusters=3, oversample: bool = False, base_estimator=None, random_state=None, device=None):
+        self.n_clusters, self.oversample, self.base_estimator = n_clusters, oversample, base_estimator
+        self.random_state, self.device = random_state, device
 
     def fit(self, X, y):
         X_np, classes, codes, counts = check_X_y(X, y)
@@ -45,7 +46,8 @@ class COG:
         X_fit, y_fit = X_np, sub
         if self.oversample:  # Phase II: every sub-class replicated up to the largest
             X_fit, y_fit = RandomOverSampler("not majority", random_state=seed).fit_resample(X_np, sub)
-        self.estimator_ = clone(LINEAR_MODEL).fit(X_fit, y_fit)  # Phase III
+        est = clone(LINEAR_MODEL if self.base_estimator is None else self.base_estimator)
+        self.estimator_ = est.fit(X_fit, y_fit)  # Phase III
         return self
 
     def predict(self, X):
@@ -55,7 +57,10 @@ class COG:
 
     def predict_proba(self, X):
         """P(class | x) = the sum of the base model's probabilities of that class's sub-classes."""
-        seen = np.asarray(fitted(self).classes_, dtype=np.int64)  # the columns of predict_proba
+        if not hasattr(fitted(self), "predict_proba"):
+            raise ValueError("predict_proba needs a base_estimator with predict_proba; "
+                             f"{type(self.estimator_).__name__} has none.")
+        seen = np.asarray(self.estimator_.classes_, dtype=np.int64)  # the columns of predict_proba
         member = np.zeros((len(seen), len(self.classes_)))
         member[np.arange(len(seen)), self.subclass_parent_[seen]] = 1.0
         return like_input(self.estimator_.predict_proba(to_numpy(X)) @ member, X)

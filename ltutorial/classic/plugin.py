@@ -22,8 +22,8 @@ REGRET_METHODS = ("plug-in, threshold p_hat", "plug-in, threshold 1/2", "weighte
 class PlugInClassifier:
     """Predict ``classes_[1]`` when ``eta_hat(x) > threshold_``: p_hat ("empirical"), 0.5 ("half") or a number."""
 
-    def __init__(self, threshold="empirical"):
-        self.threshold = threshold
+    def __init__(self, estimator=None, threshold="empirical"):
+        self.estimator, self.threshold = estimator, threshold
 
     def fit(self, X, y):
         X_np, classes, codes, _ = check_X_y(X, y)
@@ -34,7 +34,11 @@ class PlugInClassifier:
         if isinstance(thr, bool) or not isinstance(thr, Real) or not 0 < thr < 1:
             raise ValueError(f"threshold must be one of {list(named)} or a number in (0, 1); got {self.threshold!r} "
                              "instead.")
-        self.estimator_, self.classes_, self.threshold_ = clone(LINEAR_MODEL).fit(X_np, codes), classes, float(thr)
+        est = clone(LINEAR_MODEL if self.estimator is None else self.estimator)
+        if not hasattr(est, "predict_proba"):
+            raise ValueError(f"estimator must have predict_proba (a class-probability estimator); "
+                             f"{type(est).__name__} has none.")
+        self.estimator_, self.classes_, self.threshold_ = est.fit(X_np, codes), classes, float(thr)
         return self
 
     def predict(self, X):
@@ -45,10 +49,14 @@ class PlugInClassifier:
 class WeightedERMClassifier:
     """Empirically balanced ERM: a fit weighted by n / (K n_y) (binary: 1/(2 p_hat), 1/(2 (1 - p_hat))), cut at 0.5."""
 
+    def __init__(self, estimator=None):
+        self.estimator = estimator
+
     def fit(self, X, y):
         X_np, classes, codes, counts = check_X_y(X, y)
         weights = len(codes) / (len(classes) * counts)
-        self.estimator_ = clone(LINEAR_MODEL).fit(X_np, codes, sample_weight=weights[codes])
+        est = clone(LINEAR_MODEL if self.estimator is None else self.estimator)
+        self.estimator_ = est.fit(X_np, codes, sample_weight=weights[codes])
         self.classes_, self.class_weight_ = classes, weights
         return self
 

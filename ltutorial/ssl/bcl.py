@@ -42,7 +42,8 @@ class BCL:
     def on_epoch_end(self, net, epoch):
         self.base.on_epoch_end(net, epoch)
         self.scores = torch.zeros_like(self.ema)  # unseen images keep 0, as before BCL's first update
-        self.scores[self.seen] = memorization_score(self.ema[self.seen])  # an epoch sees at least one batch
+        if bool(self.seen.any()):
+            self.scores[self.seen] = memorization_score(self.ema[self.seen])
         self.score_history.append(self.scores.cpu())
         self.loss_history.append(self.ema.to("cpu", copy=True))  # a copy on the CPU too: ema changes in place
 
