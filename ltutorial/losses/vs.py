@@ -44,16 +44,17 @@ class TLAADRW:
         self.t0 = check_positive_int(t0, name="t0", minimum=0)
         self.tau_after = loss.tau if tau_after is None else check_number(tau_after, name="tau_after")
         self.nu = check_number(nu, name="nu")
-        ones = torch.ones(loss.num_classes)
+        ones = torch.ones(loss.num_classes)  # (beta, Delta, alpha) of each phase
         self.before = (vs_scales(counts, loss.gamma), log_priors(counts, loss.tau).to(torch.float32), ones)
         self.after = (ones, log_priors(counts, self.tau_after).to(torch.float32), adrw_weights(counts, self.nu))
 
     def __call__(self, state) -> None:
         # Every epoch writes its phase's state: idempotent, and a loss re-used for a second run restarts as VS.
         epoch = check_positive_int(getattr(state, "epoch", None), name="state.epoch", minimum=0)
-        for buffer, value in zip((self.loss.scale, self.loss.shift, self.loss.weight),
-                                 self.after if epoch >= self.t0 else self.before):
-            buffer.copy_(value)
+        beta, delta, alpha = self.after if epoch >= self.t0 else self.before  # t >= T0: TLA + ADRW, else VS
+        self.loss.scale.copy_(beta)
+        self.loss.shift.copy_(delta)
+        self.loss.weight.copy_(alpha)
 
 
 def vs_scales(class_counts, gamma: float = 0.2) -> torch.Tensor:

@@ -38,6 +38,13 @@ def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, poo
     return out
 
 
+def drawn_neighbours(X: torch.Tensor, k: int, base: torch.Tensor, slot: torch.Tensor, pool=None) -> torch.Tensor:
+    """The ``slot``-th of the k nearest rows of each ``base`` row, searched from the distinct drawn rows only."""
+    used = torch.zeros(X.shape[0], dtype=torch.long, device=X.device).index_fill_(0, base, 1)
+    rows, where = used.nonzero().squeeze(1), used.cumsum(0) - 1  # where[r]: r's place in rows
+    return kneighbors(X, k, rows=rows, pool=pool)[where[base], slot]
+
+
 @contextmanager
 def cpu_workers(device: torch.device):
     """``(executor, n)``: ``torch.get_num_threads()`` single-threaded CPU workers (None off the CPU or for 1 thread).

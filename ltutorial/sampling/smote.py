@@ -17,7 +17,7 @@ from sklearn_compat.utils.validation import validate_data
 
 from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, resolve_device, rows_of,
                                      torch_generator)
-from ltutorial.sampling.neighbors import cpu_workers, empty_rows, kneighbors, run_blocks
+from ltutorial.sampling.neighbors import cpu_workers, drawn_neighbours, empty_rows, run_blocks
 
 
 def smote_class(Xc: torch.Tensor, n_new: int, k: int, gen: torch.Generator, out: torch.Tensor, *, pool=None,
@@ -27,12 +27,7 @@ def smote_class(Xc: torch.Tensor, n_new: int, k: int, gen: torch.Generator, out:
     pick = torch.randint(0, n_c * k, (n_new,), generator=gen).to(dev)  # a base and one of its k neighbours
     u = torch.rand(n_new, 1, generator=gen, dtype=Xc.dtype).to(dev)
     base, slot = pick // k, pick % k
-    if neighbours is None:  # search only from the rows drawn as bases, then map each base to its row there
-        used = torch.zeros(n_c, dtype=torch.long, device=dev).index_fill_(0, base, 1)
-        rows, where = used.nonzero().squeeze(1), used.cumsum(0) - 1  # where[r]: r's place in rows
-        neighbour = kneighbors(Xc, k, rows=rows, pool=pool)[where[base], slot]
-    else:
-        neighbour = neighbours.to(dev)[base, slot]
+    neighbour = drawn_neighbours(Xc, k, base, slot, pool) if neighbours is None else neighbours.to(dev)[base, slot]
     same = out.dtype == Xc.dtype
 
     def equation(s: slice) -> None:  # X[base] + u * (X[neighbour] - X[base]) (lerp), one cache-sized block

@@ -158,7 +158,8 @@ class ContrastiveAugment:
             return x
         mean, std = (torch.tensor(v, device=x.device, dtype=x.dtype).view(1, -1, 1, 1) for v in (self.mean, self.std))
         if mean.shape[1] != x.shape[1]:
-            raise ValueError(f"mean and std must have one value per channel ({x.shape[1]}); got {mean.shape[1]} instead.")
+            raise ValueError(f"mean and std must have one value per channel ({x.shape[1]}); got {mean.shape[1]} "
+                             "instead.")
         return (x - mean) / std
 
     def __call__(self, images: torch.Tensor, generator=None, *, normalize: bool = True) -> torch.Tensor:

@@ -16,6 +16,32 @@ from ltutorial.ssl.sdclr import SDCLR
 from ltutorial.ssl.simclr import SimCLR
 
 
+def ema_update(ema: torch.Tensor, losses: torch.Tensor, beta: float, initialized: torch.Tensor) -> torch.Tensor:
+    """m_t = beta m_{t-1} + (1 - beta) l_t; entries not ``initialized`` take l_t (m_1 = l_1)."""
+    return torch.where(initialized, beta * ema + (1 - beta) * losses, losses)
+
+
+def memorization_score(ema_losses) -> torch.Tensor:
+    """M_i = z_i / (2 max|z|) + 1/2 in [0, 1], increasing in m_i; 1/2 everywhere for constant losses."""
+    m = torch.as_tensor(ema_losses).detach().float()
+    if m.ndim != 1 or m.numel() == 0:
+        raise ValueError(f"ema_losses must be a non-empty 1-D tensor of per-sample losses; "
+                         f"got shape {tuple(m.shape)} instead.")
+    if not bool(torch.isfinite(m).all()):
+        raise ValueError("ema_losses must be finite; got NaN or infinite values instead.")
+    if float(std := m.std(unbiased=False)) == 0.0:  # also a single sample
+        return torch.full_like(m, 0.5)
+    z = (m - m.mean()) / std
+    return z / (2 * z.abs().max()) + 0.5
+
+
+def augmentation_strength(scores: torch.Tensor, k: int, generator=None) -> torch.Tensor:
+    """Magnitude 10 + (30 - 10) M (k = 1) or 5 + (30 - 5) M u (k >= 2): the reference code's floors."""
+    if k == 1:
+        return 10 + 20 * scores
+    return 5 + 25 * scores * torch.rand(scores.shape, device=scores.device, generator=generator)
+
+
 class BCL:
     """BCL on ``base`` (SimCLR: BCL-I, k = 1; SDCLR: BCL-D, k = 2): the base's loss, BCL's views.
     ``ema``, ``scores`` per image; ``score_history``, ``loss_history``: one CPU row per epoch."""
@@ -52,32 +78,6 @@ class BCL:
         self.ema, self.scores = torch.zeros(num_samples, device=device), torch.zeros(num_samples, device=device)
         self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
         self.score_history, self.loss_history = [], []
-
-
-def ema_update(ema: torch.Tensor, losses: torch.Tensor, beta: float, initialized: torch.Tensor) -> torch.Tensor:
-    """m_t = beta m_{t-1} + (1 - beta) l_t; entries not ``initialized`` take l_t (m_1 = l_1)."""
-    return torch.where(initialized, beta * ema + (1 - beta) * losses, losses)
-
-
-def memorization_score(ema_losses) -> torch.Tensor:
-    """M_i = z_i / (2 max|z|) + 1/2 in [0, 1], increasing in m_i; 1/2 everywhere for constant losses."""
-    m = torch.as_tensor(ema_losses).detach().float()
-    if m.ndim != 1 or m.numel() == 0:
-        raise ValueError(f"ema_losses must be a non-empty 1-D tensor of per-sample losses; "
-                         f"got shape {tuple(m.shape)} instead.")
-    if not bool(torch.isfinite(m).all()):
-        raise ValueError("ema_losses must be finite; got NaN or infinite values instead.")
-    if float(std := m.std(unbiased=False)) == 0.0:  # also a single sample
-        return torch.full_like(m, 0.5)
-    z = (m - m.mean()) / std
-    return z / (2 * z.abs().max()) + 0.5
-
-
-def augmentation_strength(scores: torch.Tensor, k: int, generator=None) -> torch.Tensor:
-    """Magnitude 10 + (30 - 10) M (k = 1) or 5 + (30 - 5) M u (k >= 2): the reference code's floors."""
-    if k == 1:
-        return 10 + 20 * scores
-    return 5 + 25 * scores * torch.rand(scores.shape, device=scores.device, generator=generator)
 
 
 def randaugment(x, scores, k: int, generator) -> torch.Tensor:

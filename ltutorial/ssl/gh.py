@@ -22,6 +22,32 @@ from ltutorial.ssl.simclr import SimCLR
 _BOUND = 50.0
 
 
+def gh_loss(t1, t2, prior, temperature: float, epsilon: float, iterations: int) -> torch.Tensor:
+    """L_GH from the two views' geometric logits t1, t2 (N x K) and the prior pi (K); unchecked."""
+    with torch.no_grad():  # the surrogate labels q carry no gradient
+        q1, q2 = _sinkhorn(torch.stack([t1, t2]).detach().double(), prior.double(), epsilon, iterations).float()
+    return -((q1 * F.log_softmax(t2 / temperature, dim=1)).sum(1)
+             + (q2 * F.log_softmax(t1 / temperature, dim=1)).sum(1)).mean()
+
+
+@torch.no_grad()
+def _sinkhorn(scores: torch.Tensor, pi: torch.Tensor, epsilon: float, iterations: int) -> torch.Tensor:
+    """Batched Sinkhorn-Knopp on B x N x K float64 scores; the last update normalises the rows."""
+    p = torch.exp(scores / float(epsilon))
+    col = pi * scores.shape[1]
+    a = torch.ones(scores.shape[:2], dtype=p.dtype, device=p.device)
+    for _ in range(iterations):
+        b = col / torch.bmm(p.transpose(1, 2), a.unsqueeze(2)).squeeze(2)
+        a = 1.0 / torch.bmm(p, b.unsqueeze(2)).squeeze(2)
+    return a.unsqueeze(2) * p * b.unsqueeze(1)
+
+
+def geometric_logits(z: torch.Tensor, etf: torch.Tensor) -> torch.Tensor:
+    """GH's geometric logits t = normalize(z M^T) in float32: agreement with each vertex."""
+    with torch.autocast(z.device.type, enabled=False):
+        return F.normalize(z.float() @ etf.to(z.device).float().T, dim=1)
+
+
 class GH:
     """GH on ``base`` (SimCLR, SDCLR or BCL): its loss + w(epoch) L_GH on the same projections.
     State: ``etf``, ``ema``, ``prior`` pi, ``prior_history`` [(epoch, pi)], ``weights`` (w per epoch)."""
@@ -77,26 +103,6 @@ class GH:
         self.prior_history, self.weights, self.epoch, self.w, self.num_vertices = [], [], 0, 0.0, k
 
 
-def gh_loss(t1, t2, prior, temperature: float, epsilon: float, iterations: int) -> torch.Tensor:
-    """L_GH from the two views' geometric logits t1, t2 (N x K) and the prior pi (K); unchecked."""
-    with torch.no_grad():  # the surrogate labels q carry no gradient
-        q1, q2 = _sinkhorn(torch.stack([t1, t2]).detach().double(), prior.double(), epsilon, iterations).float()
-    return -((q1 * F.log_softmax(t2 / temperature, dim=1)).sum(1)
-             + (q2 * F.log_softmax(t1 / temperature, dim=1)).sum(1)).mean()
-
-
-@torch.no_grad()
-def _sinkhorn(scores: torch.Tensor, pi: torch.Tensor, epsilon: float, iterations: int) -> torch.Tensor:
-    """Batched Sinkhorn-Knopp on B x N x K float64 scores; the last update normalises the rows."""
-    p = torch.exp(scores / float(epsilon))
-    col = pi * scores.shape[1]
-    a = torch.ones(scores.shape[:2], dtype=p.dtype, device=p.device)
-    for _ in range(iterations):
-        b = col / torch.bmm(p.transpose(1, 2), a.unsqueeze(2)).squeeze(2)
-        a = 1.0 / torch.bmm(p, b.unsqueeze(2)).squeeze(2)
-    return a.unsqueeze(2) * p * b.unsqueeze(1)
-
-
 def sinkhorn(scores: torch.Tensor, prior, epsilon: float = 0.05, iterations: int = 300) -> torch.Tensor:
     """Transport plan Q = diag(a) exp(scores / eps) diag(b) (N x K), rows summing to 1, columns to
     N prior_k (Sinkhorn-Knopp, Cuturi 2013), in float64 without gradient; |scores| / eps <= 50."""
@@ -113,12 +119,6 @@ def sinkhorn(scores: torch.Tensor, prior, epsilon: float = 0.05, iterations: int
                          f"{top:.3g} instead.")
     q = _sinkhorn(s.unsqueeze(0), pi, epsilon, iterations)[0]
     return q.to(scores.dtype if scores.is_floating_point() else torch.float32)
-
-
-def geometric_logits(z: torch.Tensor, etf: torch.Tensor) -> torch.Tensor:
-    """GH's geometric logits t = normalize(z M^T) in float32: agreement with each vertex."""
-    with torch.autocast(z.device.type, enabled=False):
-        return F.normalize(z.float() @ etf.to(z.device).float().T, dim=1)
 
 
 def simplex_etf(num_vertices: int, dim: int, seed: int = 0) -> torch.Tensor:
