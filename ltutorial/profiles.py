@@ -6,6 +6,23 @@ from ltutorial._validation import check_choice
 
 PROFILES = ("smoke", "cpu", "full")
 
+# Every profile's sizes, one table: "data" for the supervised notebooks (``lt.data.prepare_experiment``; None keeps
+# the split whole / the images' size) and "ssl" for notebooks 10-12 (``lt.ssl.ssl_settings``); the supervised
+# training settings are ``supervised_settings`` below. smoke: a CI run in seconds. cpu: all 12,406 CIFAR-10-LT
+# training images at 16x16 and 2,000 test images; SSL: a SmallCNN, 600 images in D_i's largest class (a laptop's
+# minutes). full: the papers' data and setting (SSL: ResNet-18, the 4,500-per-class pool, 500 held out).
+SIZES = {
+    "smoke": {"data": dict(max_train=3000, max_test=1000, image_size=16),
+              "ssl": dict(epochs=2, encoder="small_cnn", width=8, n_max=200, image_size=16, batch_size=64,
+                          proj_dim=32, warmup_epochs=1, probe_epochs=20, val_per_class=50, test_per_class=50)},
+    "cpu": {"data": dict(max_train=None, max_test=2000, image_size=16),
+            "ssl": dict(epochs=15, encoder="small_cnn", width=32, n_max=600, image_size=16, batch_size=128,
+                        proj_dim=64, warmup_epochs=1, probe_epochs=50, val_per_class=100, test_per_class=200)},
+    "full": {"data": dict(max_train=None, max_test=None, image_size=32),
+             "ssl": dict(epochs=300, encoder="resnet18_cifar", width=None, n_max=None, image_size=None, batch_size=512,
+                         proj_dim=128, warmup_epochs=10, probe_epochs=200, val_per_class=500, test_per_class=None)},
+}
+
 
 def pick(profile: str, *, smoke, cpu, full, override=None):
     """The profile's value, or ``override`` when it is not None (a notebook knob such as ``EPOCHS = None``)."""

@@ -9,17 +9,12 @@ import torch.nn.functional as F
 
 from ltutorial._validation import check_choice, check_labels, check_positive_int, check_random_state
 from ltutorial.data.images import ImageDataset
-from ltutorial.profiles import PROFILES, pick
+from ltutorial.profiles import PROFILES, SIZES, pick
 
 __all__ = ["EXPERIMENT_SIZES", "downsample", "prepare_experiment", "stratified_subset"]
 
-# Per profile; None keeps the split whole / the images' size. smoke: a CI run in seconds; cpu: all 12,406
-# CIFAR-10-LT training images at 16x16 and 2,000 test images; full: the papers' data.
-EXPERIMENT_SIZES = {
-    "max_train": {"smoke": 3000, "cpu": None, "full": None},
-    "max_test": {"smoke": 1000, "cpu": 2000, "full": None},
-    "image_size": {"smoke": 16, "cpu": 16, "full": 32},
-}
+#: ``profiles.SIZES``' "data" rows by size: {"max_train": {"smoke": 3000, ...}, "max_test": ..., "image_size": ...}.
+EXPERIMENT_SIZES = {k: {p: SIZES[p]["data"][k] for p in PROFILES} for k in ("max_train", "max_test", "image_size")}
 
 
 def stratified_subset(labels, max_size: int, *, seed: int = 0) -> torch.Tensor:

@@ -23,20 +23,12 @@ from ltutorial.data.large_lt import refuse_large_lt
 from ltutorial.data.longtail import longtail_counts
 from ltutorial.metrics import thirds_split
 from ltutorial.models import MODELS, build_model
-from ltutorial.profiles import PROFILES
+from ltutorial.profiles import PROFILES, SIZES
 from ltutorial.ssl.augment import resize_images
 from ltutorial.ssl.simclr import linear_probe
 
-# cpu: a SmallCNN on CIFAR shrunk to 16x16, 600 images in D_i's largest class (a laptop's minutes);
-# full: the papers' setting (ResNet-18, the whole 4,500-per-class pool, 500 held out, full test set).
-SSL_PROFILES: dict[str, dict] = {
-    "smoke": dict(epochs=2, encoder="small_cnn", width=8, n_max=200, image_size=16, batch_size=64, proj_dim=32,
-                  warmup_epochs=1, probe_epochs=20, val_per_class=50, test_per_class=50),
-    "cpu": dict(epochs=15, encoder="small_cnn", width=32, n_max=600, image_size=16, batch_size=128, proj_dim=64,
-                warmup_epochs=1, probe_epochs=50, val_per_class=100, test_per_class=200),
-    "full": dict(epochs=300, encoder="resnet18_cifar", width=None, n_max=None, image_size=None, batch_size=512,
-                 proj_dim=128, warmup_epochs=10, probe_epochs=200, val_per_class=500, test_per_class=None),
-}
+#: ``profiles.SIZES``' "ssl" rows: the settings of notebooks 10-12 per profile.
+SSL_PROFILES: dict[str, dict] = {p: SIZES[p]["ssl"] for p in PROFILES}
 # digits-lt keeps 124 training digits per class: 24 held out for the probe leave a pool of 100.
 _DIGITS_VAL_PER_CLASS, _DIGITS_POOL = 24, 100
 
