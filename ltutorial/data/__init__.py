@@ -3,87 +3,17 @@
 
 from __future__ import annotations
 
-import torch
-
-from ltutorial._validation import check_choice, check_imbalance_ratio, check_random_state
-from ltutorial.data.cifar import (default_root, download_cifar, find_cifar_root, how_to_get, load_cifar_split,
-                                  locate_cifar)
-from ltutorial.data.digits import load_digits_lt
+from ltutorial.data.cifar import find_cifar_root
+from ltutorial.data.datasets import DATASETS, load_dataset, resolve_dataset
 from ltutorial.data.images import ImageDataset, channel_mean_std, short_source
-from ltutorial.data.large_lt import (LARGE_LT, LargeLTDataset, find_large_lt_root, how_to_get_large_lt, load_large_lt,
-                                      load_large_lt_pair)
-from ltutorial.data.longtail import check_profile, longtail_counts, longtail_indices
+from ltutorial.data.large_lt import LARGE_LT, LargeLTDataset, load_large_lt
+from ltutorial.data.longtail import longtail_counts, longtail_indices
 from ltutorial.data.prepare import EXPERIMENT_SIZES, downsample, prepare_experiment, stratified_subset
 from ltutorial.data.synthetic import (GaussianBinaryProblem, make_gaussian_mixture, make_imbalanced_gaussians,
                                       make_multimodal_rare)
 
-DATASETS = ("cifar10-lt", "cifar100-lt", "digits-lt", *LARGE_LT)
 __all__ = ["DATASETS", "EXPERIMENT_SIZES", "ImageDataset", "LARGE_LT", "LargeLTDataset",
            "GaussianBinaryProblem", "channel_mean_std", "downsample", "find_cifar_root", "load_dataset",
            "load_large_lt", "longtail_counts", "longtail_indices", "make_gaussian_mixture", "make_imbalanced_gaussians",
            "make_multimodal_rare", "prepare_experiment", "resolve_dataset", "short_source",
            "stratified_subset"]
-
-
-def load_dataset(name: str, *, root=None, imbalance_ratio: float = 100, profile: str = "exp", seed: int = 0,
-                 download: bool = False, verbose: bool = False):
-    """(long-tailed train, balanced test) of ``name`` (notebook 01 on). CIFAR-LT: ``longtail_indices`` of the full
-    train split of ``find_cifar_root(root)``'s copy (``download``: fetch one), mean/std of the full split."""
-    name = check_choice(name, sorted(DATASETS), name="name")
-    check_imbalance_ratio(imbalance_ratio)  # before any file is read: a typo fails before CIFAR is decoded
-    check_profile(profile)
-    check_random_state(seed, name="seed")
-    for flag, value in (("download", download), ("verbose", verbose)):
-        if not isinstance(value, bool):
-            raise ValueError(f"{flag} must be True or False; got {value!r} instead.")
-    if name in LARGE_LT:  # issue 15: the official split files fix the long tail; ratio, profile and seed do not apply
-        if download:
-            raise ValueError(f"download must be False for {name} (its images cannot be redistributed); got True "
-                             f"instead. {how_to_get_large_lt(name)}")
-        train, test = load_large_lt_pair(name, root=root)
-    elif name == "digits-lt":  # root, download: the digits ship with scikit-learn
-        train, test = load_digits_lt(imbalance_ratio, profile, seed)
-    else:
-        train, test = _cifar_lt(name, root, imbalance_ratio, profile, seed, download, verbose)
-    if verbose:
-        per_class = train.class_counts.tolist() if train.num_classes <= 100 else train.counts_span()
-        print(f"{name}: {len(train)} train images (per class {per_class}), {len(test)} test images")
-    return train, test
-
-
-def _cifar_lt(name, root, imbalance_ratio, profile, seed, download, verbose):
-    cifar = name.removesuffix("-lt")
-    if download and locate_cifar(root, cifar) is None:
-        root = default_root(root)[0]  # the folder locate_cifar searches first
-        download_cifar(root, cifar)
-    train, test = (load_cifar_split(cifar, split, root, verbose=verbose) for split in ("train", "test"))
-    # The subset is defined on the full train split (n_max = its smallest class); a pack may hold only part of it.
-    wanted = longtail_indices(train["full_labels"], imbalance_ratio, profile, seed, num_classes=len(train["classes"]))
-    row_of = torch.full((train["full_labels"].numel(),), -1, dtype=torch.int64)
-    row_of[train["indices"]] = torch.arange(train["indices"].numel())
-    rows = row_of[wanted]
-    if bool((rows < 0).any()):
-        raise ValueError(f"imbalance_ratio={imbalance_ratio!r}, profile={profile!r}, seed={seed!r} select training "
-                         f"images that {train['source']} does not hold (a long-tailed subset); request that subset (or "
-                         "a larger imbalance_ratio, same profile and seed) or pack the full train split.")
-    common = dict(classes=list(train["classes"]), mean=tuple(train["mean"]), std=tuple(train["std"]), augment=True)
-    return (ImageDataset(train["images"][rows], train["labels"][rows], name=name, source=train["source"], **common),
-            ImageDataset(test["images"], test["labels"], name=name, source=test["source"], **common))
-
-
-def resolve_dataset(name: str = "auto", root=None) -> str:
-    """``name``, or for "auto" "cifar10-lt" if a copy is found, else "digits-lt" with one line saying so and how
-    to get CIFAR-10. The derived-settings cell of every notebook with a ``DATASET`` parameter calls it."""
-    if name != "auto":
-        if not isinstance(name, str) or name not in DATASETS:
-            raise ValueError(f"name must be 'auto' or one of {sorted(DATASETS)}; got {name!r} instead.")
-        if name in LARGE_LT:  # fail here, naming the expected files, rather than at the first load
-            find_large_lt_root(name, root)
-        return name
-    if locate_cifar(root, "cifar10") is not None:
-        return "cifar10-lt"
-    base, origin = default_root(root)
-    print(f"CIFAR-10 not found under {str(base)!r} ({origin}); using digits-lt (scikit-learn digits, offline) "
-          f"instead. To use CIFAR-10, {how_to_get('cifar10')}.")
-    return "digits-lt"
-

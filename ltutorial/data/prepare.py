@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from ltutorial._validation import check_choice, check_labels, check_positive_int, check_random_state
+from ltutorial.data.datasets import load_dataset
 from ltutorial.data.images import ImageDataset
+from ltutorial.data.large_lt import refuse_large_lt
 from ltutorial.profiles import PROFILES, SIZES, pick
 
 __all__ = ["EXPERIMENT_SIZES", "downsample", "prepare_experiment", "stratified_subset"]
@@ -57,9 +59,6 @@ def prepare_experiment(name: str, *, profile: str, seed: int = 0, max_train: int
                        root=None, verbose: bool = True) -> tuple[ImageDataset, ImageDataset]:
     """(train, test) of ``load_dataset(name, seed=0)`` (the papers' fixed split) shrunk to the profile's
     ``EXPERIMENT_SIZES`` (a size given overrides it): ``stratified_subset`` with ``seed``, then ``downsample``."""
-    from ltutorial.data import load_dataset
-    from ltutorial.data.large_lt import refuse_large_lt
-
     check_choice(profile, list(PROFILES), name="profile")
     if check_random_state(seed, name="seed") is None:
         raise ValueError("seed must be a non-negative integer (the subsets must be reproducible); got None instead.")
