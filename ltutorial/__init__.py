@@ -8,8 +8,8 @@ from ltutorial._version import __version__, require
 from ltutorial.device import get_device, seed_everything
 from ltutorial.profiles import PROFILES, pick, supervised_settings
 
-_SUBMODULES = ("classic", "fisher_consistency", "data", "exercises", "losses", "metrics", "models", "notebooks",
-               "plots", "posthoc", "progress", "reproduce", "sampling", "ssl", "train")
+_SUBMODULES = ("classic", "fisher_consistency", "data", "exercises", "losses", "methods", "metrics", "models",
+               "notebooks", "plots", "posthoc", "progress", "reproduce", "sampling", "ssl", "train")
 
 __all__ = ["__version__", "require", "get_device", "seed_everything", "PROFILES", "pick", "supervised_settings",
            *_SUBMODULES]

@@ -1,4 +1,4 @@
-"""``ltutorial reproduce imagenet-lt|places-lt|inat2018``: ``reproduce.METHODS`` on the large benchmarks, images
+"""``ltutorial reproduce imagenet-lt|places-lt|inat2018``: ``methods.METHODS`` on the large benchmarks, images
 decoded in DataLoader workers; under ``torchrun`` each rank decodes its B/W rows of every global batch.
 
     ltutorial reproduce imagenet-lt --root /data --methods erm,la,ldam-drw --workers 16

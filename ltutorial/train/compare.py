@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ltutorial.losses import init_sigmoid_bias
+from ltutorial.methods import method_spec
 from ltutorial.models import build_model
 from ltutorial.train.loop import fit_many
 from ltutorial.train.recipes import RECIPES
@@ -27,7 +28,7 @@ def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwarg
                   log: bool = False, method_params: dict | None = None, **recipe) -> dict:
     """Train ``methods`` = {label: spec} together; {label: ``MethodResult``} in that order.
 
-    A spec is a name of ``lt.reproduce.METHODS`` (``method_params`` as ``lt.reproduce.method_params``) or a dict with
+    A spec is a name of ``lt.methods.METHODS`` (``method_params`` as ``lt.methods.method_params``) or a dict with
     ``loss`` and optional ``hooks`` (a list, or ``reweight_epoch -> list``), ``model_kwargs``, ``sigmoid_bias``.
     ``recipe`` replaces recipe fields, so ``**lt.supervised_settings(...)`` fits; ``log`` prints each model's start.
     """
@@ -87,9 +88,7 @@ def build_models(specs, num_classes: int, in_channels: int, model: str, model_kw
 def _spec(label, spec, counts, reweight_epoch: int, method_params) -> dict:
     """A spec as a dict with its hooks built for ``reweight_epoch``."""
     if isinstance(spec, str):
-        import ltutorial as lt  # the METHODS table lives with the benchmarks it reproduces
-
-        return lt.reproduce.method_spec(spec, counts, reweight_epoch=reweight_epoch, params=method_params)
+        return method_spec(spec, counts, reweight_epoch=reweight_epoch, params=method_params)
     if not isinstance(spec, dict) or "loss" not in spec:
         raise ValueError(f"methods[{label!r}] must be a METHODS name or a dict with a 'loss'; got {spec!r} instead.")
     hooks = spec.get("hooks", [])
