@@ -498,3 +498,15 @@ def test_notebook_exercise_checks_agree_with_the_package():
         ex.check_balanced_bayes_prediction([0, 0], post, [0.8, 0.15, 0.05])
     with pytest.raises(AssertionError):
         ex.check_vs_logits(z.numpy(), z, counts, 0.2, 1.2)
+
+
+def test_hooks_take_the_loss_s_own_counts_by_default():
+    """DRW and TLA-ADRW need the counts the loss already holds: None takes them, other counts are refused."""
+    given, own = L.DeferredReweighting(L.LDAMLoss(COUNTS), COUNTS), L.DeferredReweighting(L.LDAMLoss(COUNTS))
+    assert torch.equal(given.deferred_weight, own.deferred_weight)
+    a, b = L.TLAADRW(L.VSLoss(COUNTS), COUNTS, t0=1), L.TLAADRW(L.VSLoss(COUNTS), t0=1)
+    assert all(torch.equal(x, y) for x, y in zip(a.before + a.after, b.before + b.after))
+    with pytest.raises(ValueError, match="class_counts must be the loss's own counts"):
+        L.TLAADRW(L.VSLoss(COUNTS), list(reversed(COUNTS)))
+    with pytest.raises(ValueError, match="class_counts must be given for a loss without class counts"):
+        L.DeferredReweighting(L.CrossEntropyLoss(weight=[1.0, 1.0, 1.0]))

@@ -70,6 +70,9 @@ def test_nt_xent_matches_loop_over_anchors():
     assert abs(float(ssl.nt_xent(z1, z2, 0.2)) - float(expected.mean())) < 1e-4
     per_sample = ssl.nt_xent_per_sample(z1, z2, 0.2)
     assert torch.allclose(per_sample.double(), 0.5 * (expected[:5] + expected[5:]), atol=1e-4)
+    # BCL's per-image loss pairs anchor i with i + N (view 1 and view 2 of image i), not i with i + 1
+    from ltutorial.ssl.simclr import per_image
+    assert torch.equal(per_image(torch.arange(6.0)), torch.tensor([1.5, 2.5, 3.5]))
     # Swapping the views permutes the anchors, so the mean is unchanged.
     assert abs(float(ssl.nt_xent(z2, z1, 0.2)) - float(expected.mean())) < 1e-4
 
@@ -616,6 +619,15 @@ def test_gh_loss_matches_the_swapped_prediction_formula():
     assert float(loss) == pytest.approx(_gh_term_numpy(n1, n2, prior, 0.1, 0.5, 2000), rel=1e-4)
     assert np.allclose(t1.numpy(), n1, atol=1e-5) and np.allclose(t2.numpy(), n2, atol=1e-5)
     assert np.allclose(_sinkhorn_numpy(n1, prior, 0.5, 2000).sum(0), 6 * prior, atol=1e-6)  # the reference's marginals
+
+
+@pytest.mark.parametrize("k", [4, 10])
+def test_gh_term_is_2_log_k_for_uniform_predictions(k):
+    """Notebook 12's sentence: with uniform geometric predictions and a uniform prior, L_GH = 2 log K."""
+    from ltutorial.ssl.gh import gh_loss
+
+    zeros, prior = torch.zeros(6, k), torch.full((k,), 1.0 / k)
+    assert float(gh_loss(zeros, zeros, prior, 0.1, 0.05, 10)) == pytest.approx(2 * math.log(k), rel=1e-6)
 
 
 @pytest.mark.parametrize("base", ["simclr", "sdclr"])

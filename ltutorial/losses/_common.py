@@ -43,6 +43,11 @@ class LongTailLoss(nn.Module):
             self.num_classes = int(self._counts64.numel())
             self.register_buffer("class_counts", self._counts64.to(torch.float32))
 
+    @property
+    def counts(self) -> torch.Tensor | None:
+        """The validated class counts (float64, on the CPU whatever the module's device); None without counts."""
+        return self._counts64
+
     def __call__(self, *args, **kwargs):
         try:
             return super().__call__(*args, **kwargs)

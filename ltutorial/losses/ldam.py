@@ -31,16 +31,20 @@ class LDAMLoss(LongTailLoss):
 
 
 class DeferredReweighting:
-    """DRW epoch hook: ``loss.weight`` = 1 for epoch t < ``start_epoch`` (160 of 200), class-balanced after."""
+    """DRW epoch hook: ``loss.weight`` = 1 for epoch t < ``start_epoch`` (160 of 200), class-balanced after
+    (``class_counts``: None takes the loss's own)."""
 
-    def __init__(self, loss, class_counts, start_epoch: int = 160, beta: float = 0.9999):
+    def __init__(self, loss, class_counts=None, start_epoch: int = 160, beta: float = 0.9999):
         weight = getattr(loss, "weight", None)
         if not isinstance(weight, torch.Tensor):
             raise ValueError(f"loss must have a per-class 'weight' buffer (LDAMLoss, VSLoss, ...); got "
                              f"{type(loss).__name__} instead.")
+        if class_counts is None and getattr(loss, "counts", None) is None:
+            raise ValueError(f"class_counts must be given for a loss without class counts; got None for "
+                             f"{type(loss).__name__} instead.")
         self.loss = loss
         self.start_epoch = check_positive_int(start_epoch, name="start_epoch", minimum=0)
-        counts = check_class_counts(class_counts, num_classes=weight.numel())
+        counts = check_class_counts(loss.counts if class_counts is None else class_counts, num_classes=weight.numel())
         self.deferred_weight = class_balanced_weights(counts, beta)
 
     def __call__(self, state) -> None:

@@ -36,10 +36,14 @@ class TLAADRW:
     """Algorithm 1 as an epoch hook on a ``VSLoss``: VS (alpha = 1) for epoch t < t0 (160 of 200), then TLA + ADRW:
     beta = 1, Delta = tau_after log pi (None: the loss's tau), alpha = ``adrw_weights(class_counts, nu)``."""
 
-    def __init__(self, loss, class_counts, t0: int = 160, tau_after: float | None = None, nu: float = 0.15):
+    def __init__(self, loss, class_counts=None, t0: int = 160, tau_after: float | None = None, nu: float = 0.15):
         if not isinstance(loss, VSLoss):
             raise ValueError(f"loss must be a VSLoss; got {type(loss).__name__} instead.")
-        counts = check_class_counts(class_counts, num_classes=loss.num_classes)
+        counts = loss.counts
+        if class_counts is not None and not torch.equal(
+                check_class_counts(class_counts, num_classes=loss.num_classes), counts):
+            raise ValueError(f"class_counts must be the loss's own counts (or None); got {list(class_counts)} for a "
+                             f"loss of {counts.tolist()} instead.")
         self.loss = loss
         self.t0 = check_positive_int(t0, name="t0", minimum=0)
         self.tau_after = loss.tau if tau_after is None else check_number(tau_after, name="tau_after")

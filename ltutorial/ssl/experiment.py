@@ -151,14 +151,15 @@ def load_ssl_data(dataset: str = "cifar10-lt", *, n_max: int | None = None, val_
     refuse_large_lt(dataset, argument="dataset")  # issue 15: the large benchmarks are file-backed
     train, test = load_dataset(dataset, root=root, imbalance_ratio=1, seed=seed)
     sub = ssl_subsets(train.labels, n_max=n_max, val_per_class=val_per_class, seed=seed)
-    if image_size is not None:
-        train, test = (dataclasses.replace(d, images=resize_images(d.images, image_size)) for d in (train, test))
     if test_per_class is not None:
         per, y = check_positive_int(test_per_class, name="test_per_class"), test.labels.cpu()
         keep = torch.cat([torch.nonzero(y == c).flatten()[:per] for c in range(test.num_classes)])
         test = test.subset(torch.sort(keep).values)
-    return {"imbalanced": train.subset(sub["imbalanced"]), "balanced": train.subset(sub["balanced"]),
-            "probe_train": train.subset(sub["val"]), "test": test, "class_counts": sub["class_counts"], "subsets": sub}
+    out = {"imbalanced": train.subset(sub["imbalanced"]), "balanced": train.subset(sub["balanced"]),
+           "probe_train": train.subset(sub["val"]), "test": test}
+    if image_size is not None:  # only the images kept (resizing is per image)
+        out = {k: dataclasses.replace(d, images=resize_images(d.images, image_size)) for k, d in out.items()}
+    return {**out, "class_counts": sub["class_counts"], "subsets": sub}
 
 
 def random_encoder_probe(settings, data: dict, *, device, epochs: int, seed: int = 0) -> dict:

@@ -40,8 +40,7 @@ class SDCLR(SimCLR):
 
     def on_epoch(self, net, epoch):
         self.masks = magnitude_prune_masks(net, self.prune_ratio)
-        total = sum(m.numel() for m in self.masks.values())  # ceil(p N) / N, the masks' global share of zeros
-        self.sparsity.append(prune_count(self.prune_ratio, total) / total)
+        self.sparsity.append(mask_sparsity(self.masks)["global"])  # measured on the masks: ceil(p N) / N
 
 
 def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Tensor]:
