@@ -115,9 +115,9 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
         if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
             logits = logits_on_device(net, test.images, test, device, step.use_amp, channels_last).reshape(
                 len(test.labels), n_models, -1)
+        y = None if logits is None else test.labels.to(device, torch.int64)  # once for all models
         for i, hist in enumerate(histories):
-            summary = None if logits is None else accuracy_summary(test.labels.to(device, torch.int64),
-                                                                   logits[:, i].argmax(1), classes)
+            summary = None if logits is None else accuracy_summary(y, logits[:, i].argmax(1), classes)
             hist.append_epoch(epoch, lr, losses[i], time.perf_counter() - t0, summary)
     for hist in histories:
         hist.seconds, hist.config["graph_captures"] = time.perf_counter() - start, captures

@@ -17,7 +17,7 @@ from ltutorial._validation import check_positive_int
 from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.train import distributed as ddp
-from ltutorial.train.augment import crop_flip, normalize
+from ltutorial.train.augment import crop_flip, normalize_affine
 from ltutorial.train.common import (FitConfig, History, TrainState, accuracy_summary, autocast, base_lrs, call_loss,
                                     check_dataset, check_epoch_loss, check_fit_args, check_hooks, check_output_width,
                                     count_classes, epoch_plan, history_config, logits_on_device, resolve_amp,
@@ -41,7 +41,8 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
     config = dict(history_config(cfg, bases[0], use_amp), world_size=ddp.world_size())
     history = History(device=str(device), config=config)
     state = TrainState(0, cfg.epochs, model, loss_fn, optimizer, history, train, device)
-    mean, std = (torch.as_tensor(v, dtype=torch.float32, device=device) for v in (train.mean, train.std))
+    scale, shift = normalize_affine(images, train.mean, train.std)  # checked once: the steps only multiply-add
+    test_labels = None if test is None else test.labels.to(device, torch.int64)
     net = ddp.wrap_model(model, device, cfg.sync_batchnorm) if ddp.is_distributed() else model  # averages gradients
     stop, main = (n // bs) * bs if cfg.drop_last else n, ddp.is_main_process()
     bar = progress_bar(range(cfg.epochs), progress=cfg.progress if main else False, desc="epochs", leave=False)
@@ -57,8 +58,8 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
             if rows is None:
                 continue  # a last batch of fewer rows than processes: every rank skips it
             (a, b), idx = rows, perm[rows[0]:rows[1]]
-            x = normalize(crop_flip(images[idx], dy[a:b], dx[a:b], flips[a:b], cfg.padding) if cfg.augment else
-                          images[idx], mean, std)
+            x = crop_flip(images[idx], dy[a:b], dx[a:b], flips[a:b], cfg.padding) if cfg.augment else images[idx]
+            x = x.to(torch.float32) * scale + shift  # = augment.normalize(x, train.mean, train.std)
             with autocast(device, use_amp):
                 logits = net(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
             if steps == 0 and epoch == 0:
@@ -79,7 +80,7 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
         if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
             a, b = ddp.shard_bounds(test.images.shape[0])  # under torchrun each rank predicts its slice
             logits = ddp.gather_rows(logits_on_device(model, test.images[a:b], test, device, use_amp, channels_last))
-            summary = accuracy_summary(test.labels.to(device, torch.int64), logits.argmax(1), classes)
+            summary = accuracy_summary(test_labels, logits.argmax(1), classes)
         history.append_epoch(epoch, state.lr, epoch_loss, time.perf_counter() - t0, summary)
         bar.set_postfix(loss=f"{epoch_loss:.3f}", bacc=f"{history.test_balanced_accuracy[-1]:.3f}")
     history.seconds = time.perf_counter() - start
