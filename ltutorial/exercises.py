@@ -392,6 +392,8 @@ def check_sdclr_loss(value, z_dense, z_pruned, temperature: float) -> bool:
 def check_global_prune_masks(masks, weights, ratio) -> bool:
     """Notebook 10: 0/1 masks removing the ``ratio`` smallest |w| pooled over all tensors (SDCLR)."""
     _answer(masks, "masks")
+    if not 0 <= ratio < 1:
+        raise ValueError(f"ratio must be in [0, 1); got {ratio!r} instead.")
     hint = "pool |w| of all tensors, find the threshold of the smallest ratio share, keep |w| >= threshold"
     _check(isinstance(masks, dict) and set(masks) == set(weights), f"masks must be a dict with keys {sorted(weights)}.",
            hint)
@@ -400,7 +402,10 @@ def check_global_prune_masks(masks, weights, ratio) -> bool:
     for k, w in weights.items():
         _close(masks[k], np.abs(_to_numpy(w)) >= threshold, f"mask {k!r}", hint, rtol=0, atol=0)
     kept = {k: float(_to_numpy(m).mean()) for k, m in masks.items()}
-    return _check(True, "", success=f"global pruning keeps {kept}: the tensor with larger weights keeps more")
+    largest = max(weights, key=lambda k: float(np.abs(_to_numpy(weights[k])).mean()))
+    shown = len(set(kept.values())) > 1 and kept[largest] == max(kept.values())
+    return _check(True, "", success=f"global pruning keeps {kept}"
+                  + (": the tensor with larger weights keeps more" if shown else ""))
 
 
 def check_memorization_score(scores, ema_losses) -> bool:

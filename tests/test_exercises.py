@@ -527,3 +527,14 @@ def test_balanced_bayes_check_on_notebook_08_exercise():
     priors = np.array([0.6, 0.3, 0.1])
     assert ex.check_balanced_bayes_prediction([0, 2, 2, 0], post, priors)
     _rejected(lambda: ex.check_balanced_bayes_prediction([0, 0, 1, 0], post, priors))
+
+
+def test_prune_mask_check_claims_only_what_the_masks_show(capsys):
+    equal = {"a": np.array([1.0, 2, 3, 4]), "b": np.array([1.0, 2, 3, 4])}
+    assert ex.check_global_prune_masks({k: np.array([0, 0, 1, 1]) for k in equal}, equal, 0.5)
+    assert "larger weights keeps more" not in capsys.readouterr().out  # equal tensors keep equal shares
+    unequal = {"a": np.array([1.0, 2, 3, 4]), "b": np.array([5.0, 6, 7, 8])}
+    assert ex.check_global_prune_masks({"a": np.zeros(4), "b": np.ones(4)}, unequal, 0.5)
+    assert "the tensor with larger weights keeps more" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"ratio must be in \[0, 1\); got 1.0 instead"):
+        ex.check_global_prune_masks({"a": np.zeros(4), "b": np.zeros(4)}, unequal, 1.0)

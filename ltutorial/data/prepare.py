@@ -11,7 +11,7 @@ from ltutorial._validation import check_choice, check_labels, check_positive_int
 from ltutorial.data.datasets import load_dataset
 from ltutorial.data.images import ImageDataset
 from ltutorial.data.large_lt import refuse_large_lt
-from ltutorial.profiles import PROFILES, SIZES, pick
+from ltutorial.profiles import PROFILES, SIZES
 
 __all__ = ["EXPERIMENT_SIZES", "downsample", "prepare_experiment", "stratified_subset"]
 
@@ -58,13 +58,13 @@ def prepare_experiment(name: str, *, profile: str, seed: int = 0, max_train: int
                        max_test: int | None = None, image_size: int | None = None, imbalance_ratio: float = 100,
                        root=None, verbose: bool = True) -> tuple[ImageDataset, ImageDataset]:
     """(train, test) of ``load_dataset(name, seed=0)`` (the papers' fixed split) shrunk to the profile's
-    ``EXPERIMENT_SIZES`` (a size given overrides it): ``stratified_subset`` with ``seed``, then ``downsample``."""
+    ``profiles.SIZES`` "data" row (a size given overrides it): ``stratified_subset`` with ``seed``, then
+    ``downsample``."""
     check_choice(profile, list(PROFILES), name="profile")
     if check_random_state(seed, name="seed") is None:
         raise ValueError("seed must be a non-negative integer (the subsets must be reproducible); got None instead.")
     given = {"max_train": max_train, "max_test": max_test, "image_size": image_size}
-    max_train, max_test, size = (pick(profile, **EXPERIMENT_SIZES[k],
-                                      override=None if v is None else check_positive_int(v, name=k))
+    max_train, max_test, size = (SIZES[profile]["data"][k] if v is None else check_positive_int(v, name=k)
                                  for k, v in given.items())
     if not isinstance(verbose, bool):
         raise ValueError(f"verbose must be True or False; got {verbose!r} instead.")
