@@ -6,6 +6,7 @@ w.p. 0.2 (Chen et al., ICML 2020), drawn per sample from a ``torch.Generator``. 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -17,10 +18,16 @@ from ltutorial._validation import check_positive_int, check_probability
 _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
 
 
+@functools.lru_cache(maxsize=None)
+def _constant(values: tuple, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A small constant tensor, made once per device and dtype: a host-to-device copy at every step would wait."""
+    return torch.tensor(values, device=device, dtype=dtype)
+
+
 def _gray(x: torch.Tensor) -> torch.Tensor:
     if x.shape[1] != 3:
         return x
-    return (x * torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return (x * _constant(_LUMA, x.device, x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
 
 
 def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
@@ -156,7 +163,7 @@ class ContrastiveAugment:
         in the notebooks; train's multiply-add differs in the last float bit)."""
         if self.mean is None:
             return x
-        mean, std = (torch.tensor(v, device=x.device, dtype=x.dtype).view(1, -1, 1, 1) for v in (self.mean, self.std))
+        mean, std = (_constant(tuple(v), x.device, x.dtype).view(1, -1, 1, 1) for v in (self.mean, self.std))
         if mean.shape[1] != x.shape[1]:
             raise ValueError(f"mean and std must have one value per channel ({x.shape[1]}); got {mean.shape[1]} "
                              "instead.")
@@ -231,7 +238,7 @@ def _blend(x, other, factor):
 
 def _sharpness(x, level, sign, pos):
     c = x.shape[1]
-    kernel = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], device=x.device, dtype=x.dtype) / 13
+    kernel = _constant(((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0)), x.device, x.dtype) / 13
     smooth = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel.expand(c, 1, 3, 3), groups=c)
     return _blend(x, smooth, 1 + 0.9 * level * sign)
 

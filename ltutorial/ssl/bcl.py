@@ -91,8 +91,9 @@ def randaugment(x, scores, k: int, generator) -> torch.Tensor:
         apply = u[:, 0] < scores
         level = (augmentation_strength(scores, k, generator) / 30).clamp(0, 1)
         sign = torch.where(u[:, 1] < 0.5, -1.0, 1.0).to(x.dtype)
-        for j, fn in enumerate(ops):
-            idx = torch.nonzero(apply & (op == j)).flatten()
+        key = torch.where(apply, op, len(ops))  # len(ops): left as it is
+        groups = torch.argsort(key, stable=True).split(torch.bincount(key, minlength=len(ops) + 1).tolist())
+        for fn, idx in zip(ops, groups):  # one host sync per round (the group sizes), not one per op
             if idx.numel():
                 x[idx] = fn(x[idx], level[idx], sign[idx], u[idx, 2:]).clamp(0, 1)
     return x
