@@ -23,7 +23,7 @@ class Method:
     ``make_hooks(loss, counts, params, reweight_epoch)``, ``build_model`` options, last bias at -log(C-1)
     (``sigmoid_bias``), or the method whose model it re-uses with post-hoc logit adjustment (``posthoc_of``, tau)."""
 
-    label: str
+    label: str  # words only: the values are ``params``, which a benchmark may override
     make_loss: Callable | None = None
     make_hooks: Callable = lambda loss, counts, params, reweight_epoch: []
     model_kwargs: dict = field(default_factory=dict)
@@ -34,23 +34,23 @@ class Method:
 
 METHODS = {
     "erm": Method("ERM (cross-entropy)", lambda c, p: losses.CrossEntropyLoss(c)),
-    "focal": Method("Focal (softmax, gamma=1)", lambda c, p: losses.FocalLoss(p["gamma"]), params={"gamma": 1.0}),
+    "focal": Method("Focal (softmax)", lambda c, p: losses.FocalLoss(p["gamma"]), params={"gamma": 1.0}),
     "cb-focal": Method(
-        "CB focal (sigmoid, beta=0.9999, gamma=1)",
+        "CB focal (sigmoid)",
         lambda c, p: losses.ClassBalancedLoss(c, beta=p["beta"], loss_type="focal", gamma=p["gamma"]),
         sigmoid_bias=True, params={"beta": 0.9999, "gamma": 1.0}),
     "ldam-drw": Method(
-        "LDAM-DRW (max_m=0.5, s=30, CB beta=0.9999 at the 1st lr drop)",
+        "LDAM-DRW (CB weights from the 1st lr drop)",
         lambda c, p: losses.LDAMLoss(c, max_m=p["max_m"], s=p["s"]),
         make_hooks=lambda loss, c, p, t0: [losses.DeferredReweighting(loss, c, start_epoch=t0, beta=p["beta"])],
         model_kwargs={"normed": True}, params={"max_m": 0.5, "s": 30.0, "beta": 0.9999}),
-    "la": Method("Logit-adjusted loss (tau=1)", lambda c, p: losses.LogitAdjustedLoss(c, tau=p["tau"]),
+    "la": Method("Logit-adjusted loss", lambda c, p: losses.LogitAdjustedLoss(c, tau=p["tau"]),
                  params={"tau": 1.0}),
-    "la-posthoc": Method("ERM + post-hoc logit adjustment (tau=1)", posthoc_of="erm", params={"tau": 1.0}),
-    "vs": Method("VS loss (gamma=0.2, tau=1.2)", lambda c, p: losses.VSLoss(c, gamma=p["gamma"], tau=p["tau"]),
+    "la-posthoc": Method("ERM + post-hoc logit adjustment", posthoc_of="erm", params={"tau": 1.0}),
+    "vs": Method("VS loss", lambda c, p: losses.VSLoss(c, gamma=p["gamma"], tau=p["tau"]),
                  params={"gamma": 0.2, "tau": 1.2}),
     "vs-tla-adrw": Method(
-        "VS -> TLA + ADRW (gamma=0.05, tau=1, nu=0.15)",
+        "VS -> TLA + ADRW",
         lambda c, p: losses.VSLoss(c, gamma=p["gamma"], tau=p["tau"]),
         make_hooks=lambda loss, c, p, t0: [losses.TLAADRW(loss, c, t0=t0, tau_after=p["tau_after"], nu=p["nu"])],
         params={"gamma": 0.05, "tau": 1.0, "nu": 0.15, "tau_after": 1.0}),

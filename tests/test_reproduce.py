@@ -400,3 +400,10 @@ def test_method_params_merge_methods_benchmark_and_settings():
     counts = lt.data.longtail_counts(100, 3, 10)
     loss, _ = reproduce.build_method("ldam-drw", counts, params={"ldam-drw": {"s": 16.0}})
     assert loss.s == 16.0
+
+
+def test_row_labels_name_no_value_that_a_benchmark_overrides():
+    """A label with 'nu=0.15' next to params {'nu': 0.25} contradicted itself: the values live in 'params' only."""
+    assert not [m.label for m in reproduce.METHODS.values() if any(ch.isdigit() for ch in m.label.replace("1st", ""))]
+    row = reproduce.table_row("vs-tla-adrw", reproduce.BENCHMARKS["cifar100-lt"], None, None)
+    assert row["params"]["nu"] == 0.25 and row["label"] == "VS -> TLA + ADRW"
