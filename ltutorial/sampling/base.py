@@ -66,8 +66,8 @@ class TorchSamplerMixin:
             return self._fit_resample(X, y, **params)
         if not (isinstance(X, torch.Tensor) or isinstance(y, torch.Tensor)):
             return super().fit_resample(X, y, **params)
-        X_t, y_1d, one_hot = self._fit_tensors(X, y)
-        X_out, y_out = self._resample_tensors(X_t, y_1d)
+        X_t, y_1d, one_hot = self._fit_tensors(X, y)  # fit() checks the same, without moving X to the device
+        X_out, y_out = self._resample_tensors(X_t.to(resolve_device(self.device, X_t)), y_1d)
         X_out = X_out.to(X.device) if isinstance(X, torch.Tensor) else X_out.cpu().numpy()
         X_out = X_out.tolist() if isinstance(X, list) else X_out
         if one_hot:
@@ -77,7 +77,7 @@ class TorchSamplerMixin:
         return X_out, y_out.tolist() if isinstance(y, list) else y_out
 
     def _fit_tensors(self, X, y):
-        """Tensor input checked as imbalanced-learn checks arrays: X on the compute device, 1-D labels, one-hot."""
+        """Tensor input checked as imbalanced-learn checks arrays: X as a tensor where it lives, 1-D labels, one-hot."""
         self._validate_params()
         X = X.detach() if isinstance(X, torch.Tensor) else torch.as_tensor(X)
         if X.ndim < 2 or X.is_complex() or X.dtype == torch.bool:
@@ -93,7 +93,7 @@ class TorchSamplerMixin:
         self.n_features_in_ = int(X.shape[1])
         self.__dict__.pop("feature_names_in_", None)  # a refit on tensors has no column names
         self.sampling_strategy_ = check_sampling_strategy(self.sampling_strategy, y_1d, self._sampling_type)
-        return X.to(resolve_device(self.device, X)), y_1d, bool(one_hot)
+        return X, y_1d, bool(one_hot)
 
 
 def resolve_device(device, X) -> torch.device:
