@@ -83,7 +83,7 @@ def soft_copy(path: Path, dest: Path) -> Path:
 
 def main(argv=None) -> int:
     only = list(sys.argv[1:] if argv is None else argv)
-    paths = runner.select_notebooks(runner.find_notebooks(), only or None)
+    paths = runner.find_notebooks(only=only)
     out = REPO / "build" / "dry_full"
     failed = []
     for path in paths:

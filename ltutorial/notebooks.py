@@ -42,21 +42,17 @@ class NotebookResult:
     details: str = field(default="", repr=False)
 
 
-def find_notebooks(notebooks_dir: str | Path | None = None) -> list[Path]:
-    """All ``NN_slug.ipynb`` notebooks in ``notebooks_dir``, sorted by number; a folder without any is refused."""
+def find_notebooks(notebooks_dir: str | Path | None = None, only=None) -> list[Path]:
+    """The ``NN_slug.ipynb`` notebooks in ``notebooks_dir`` (a folder without any is refused), sorted by number, or
+    those named in ``only`` (numbers such as ``"03"``/``3``, or stems) in its order."""
     folder = Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR
     if not folder.is_dir():
         raise ValueError(f"notebooks_dir must be an existing folder; got {str(folder)!r} instead.")
     paths = sorted(p for p in folder.iterdir() if NOTEBOOK_PATTERN.match(p.name))
     if not paths:
         raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in {str(folder)!r}.")
-    return paths
-
-
-def select_notebooks(paths: list[Path], only=None) -> list[Path]:
-    """The notebooks named in ``only`` (numbers such as ``"03"``/``3``, or stems), all when ``only`` is empty."""
     if not only:
-        return list(paths)
+        return paths
     by_key = {**{p.stem: p for p in paths}, **{p.name[:2]: p for p in paths}}
     keys = [f"{int(k):02d}" if k.isdigit() else k for k in (str(item).removesuffix(".ipynb") for item in only)]
     bad = [item for item, key in zip(only, keys) if key not in by_key]
@@ -81,13 +77,11 @@ def _cuda_available() -> bool:
 def load_params_config(params_file: str | Path | None = None) -> dict:
     """``ci/notebook_params.yml``: ``{"defaults": {profile: {...}}, "notebooks": {NN: {profile|timeout: {...}}}}``."""
     path = Path(params_file) if params_file is not None else PARAMS_FILE
-    if not path.exists():
-        if params_file is not None:
-            raise ValueError(f"params_file must be an existing YAML file; got {str(path)!r} instead.")
-        return {"defaults": {}, "notebooks": {}}
+    if params_file is not None and not path.exists():
+        raise ValueError(f"params_file must be an existing YAML file; got {str(path)!r} instead.")
     import yaml
 
-    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    config = (yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None) or {}
     if not isinstance(config, dict) or set(config) - {"defaults", "notebooks"}:
         got = sorted(config) if isinstance(config, dict) else type(config).__name__
         raise ValueError(f"params_file must hold a mapping with keys 'defaults' and 'notebooks'; got {got} in {path} "
@@ -103,21 +97,19 @@ def load_params_config(params_file: str | Path | None = None) -> dict:
     return {"defaults": defaults, "notebooks": notebooks}
 
 
-def notebook_parameters(path: Path, profile: str, config: dict, overrides: dict | None = None) -> dict:
-    """The parameters for one notebook: defaults < per-notebook entry < overrides; PROFILE always set."""
-    overrides = dict(overrides or {})
+def notebook_plan(path: Path, profile: str, config: dict, overrides: dict | None = None,
+                  timeout: float | None = None) -> tuple[dict, float]:
+    """One notebook's parameters, checked (defaults < its entry < overrides; PROFILE always set), and per-cell time
+    limit (``timeout``, else its entry's ``timeout.<profile>``, else ``DEFAULT_TIMEOUTS``)."""
+    overrides = overrides or {}
     if overrides.get("PROFILE", profile) != profile:
         raise ValueError(f"PROFILE is chosen with profile/--profile ({profile!r}), not as a parameter; "
                          f"got the parameter PROFILE={overrides['PROFILE']!r} instead.")
-    per_nb = config.get("notebooks", {}).get(path.name[:2]) or {}
-    return {**(config.get("defaults", {}).get(profile) or {}), **(per_nb.get(profile) or {}), **overrides,
-            "PROFILE": profile}
-
-
-def notebook_timeout(path: Path, profile: str, config: dict) -> float:
-    """Per-cell time limit: the notebook's ``timeout.<profile>`` entry, else ``DEFAULT_TIMEOUTS``."""
-    limits = (config.get("notebooks", {}).get(path.name[:2]) or {}).get("timeout") or {}
-    return float(limits.get(profile, DEFAULT_TIMEOUTS[profile]))
+    entry = config["notebooks"].get(path.name[:2]) or {}
+    params = {**(config["defaults"].get(profile) or {}), **(entry.get(profile) or {}), **overrides, "PROFILE": profile}
+    check_parameters(path, params)
+    limit = timeout if timeout is not None else (entry.get("timeout") or {}).get(profile, DEFAULT_TIMEOUTS[profile])
+    return params, float(limit)
 
 
 def declared_parameters(path: str | Path) -> dict:
@@ -141,12 +133,10 @@ def check_parameters(path: str | Path, parameters: dict) -> None:
 
 def parse_value(text: str):
     """Type a command-line value as papermill's ``-p`` does: None, True/False, int, float, else str."""
-    if text in ("None", "True", "False"):
-        return {"None": None, "True": True, "False": False}[text]
     for cast in (int, float):
         with contextlib.suppress(ValueError):
             return cast(text)
-    return text
+    return {"None": None, "True": True, "False": False}.get(text, text)
 
 
 def execute_notebook(path: Path, output: Path, parameters: dict, *, timeout: float | None,
@@ -181,10 +171,8 @@ def run_notebooks(only=None, *, profile: str = "auto", parameters: dict | None =
     if timeout is not None:
         check_number(timeout, name="timeout", strict=True)
     config = load_params_config(params_file)
-    paths = select_notebooks(find_notebooks(notebooks_dir), only)
-    plans = [(p, notebook_parameters(p, resolved, config, parameters)) for p in paths]
-    for path, params in plans:
-        check_parameters(path, params)
+    paths = find_notebooks(notebooks_dir, only)
+    plans = {p: notebook_plan(p, resolved, config, parameters, timeout) for p in paths}
     out = check_writable_dir(out_dir if out_dir is not None else DEFAULT_OUT, name="out_dir")
     say = lambda text: print(text, file=stream, flush=True)  # noqa: E731
     say(f"profile {resolved}" + (" (auto)" if profile == "auto" else "") + f"; executed copies in {out}")
@@ -195,8 +183,7 @@ def run_notebooks(only=None, *, profile: str = "auto", parameters: dict | None =
     say(f"{'notebook':<{width}}  {'seconds':>8}  result")
     results = []
     with mock.patch.dict(os.environ, LTUTORIAL_PROGRESS="0"):  # the kernels inherit our environment
-        for path, params in plans:
-            limit = timeout if timeout is not None else notebook_timeout(path, resolved, config)
+        for path, (params, limit) in plans.items():
             results.append(execute_notebook(path, out / path.name, params, timeout=limit))
             say(f"{results[-1].name:<{width}}  {results[-1].seconds:8.1f}  "
                 + ("pass" if results[-1].ok else f"FAIL  {results[-1].error}"))
@@ -221,7 +208,7 @@ def main(argv=None, prog: str = "python -m ltutorial.notebooks") -> int:
     args = p.parse_args(argv)
     try:
         if args.list:
-            for path in select_notebooks(find_notebooks(args.notebooks_dir), args.only):
+            for path in find_notebooks(args.notebooks_dir, args.only):
                 print(f"{path.stem}: " + ", ".join(f"{k}={v['default']}" for k, v in declared_parameters(path).items()))
             return 0
         results = run_notebooks(args.only, profile=args.profile, parameters=dict(

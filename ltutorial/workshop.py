@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ltutorial._validation import check_writable_dir
-from ltutorial.notebooks import find_notebooks, select_notebooks
+from ltutorial.notebooks import find_notebooks
 
 BEGIN_MARKER = "# BEGIN SOLUTION"
 END_MARKER = "# END SOLUTION"
@@ -123,37 +123,24 @@ def exercise_stub(ex: Exercise) -> str:
     return "\n".join(lines)
 
 
-def _nbgrader():
+def handouts(nb) -> dict:
+    """The ``student`` copy of ``nb`` (not modified; solutions replaced by stubs) and the ``instructor`` copy (solutions
+    kept), outputs cleared."""
     try:
         from nbgrader.preprocessors import ClearOutput, ClearSolutions
     except ImportError as exc:
         raise ImportError(f"ltutorial student needs nbgrader, which is not installed; install it with "
                           f"{INSTALL_HINT}.") from exc
-    return ClearSolutions, ClearOutput
-
-
-def student_notebook(nb):
-    """A student copy of ``nb`` (not modified): solutions replaced by stubs, outputs cleared."""
-    clear_solutions = _nbgrader()[0]
-    student = instructor_notebook(nb)  # a copy, outputs cleared
+    instructor = ClearOutput().preprocess(copy.deepcopy(nb), {})[0]
+    student = copy.deepcopy(instructor)
     language = student.metadata.get("kernelspec", {}).get("language", "python")
     for ex in find_exercises(student):
         # one ClearSolutions per exercise: nbgrader's stub is a setting, ours names the exercise's answers.
         # The cells carry no nbgrader metadata (we only ever "assign"), hence enforce_metadata=False.
-        clearer = clear_solutions(code_stub={language: exercise_stub(ex)}, enforce_metadata=False,
-                                  begin_solution_delimeter=BEGIN_MARKER, end_solution_delimeter=END_MARKER)
+        clearer = ClearSolutions(code_stub={language: exercise_stub(ex)}, enforce_metadata=False,
+                                 begin_solution_delimeter=BEGIN_MARKER, end_solution_delimeter=END_MARKER)
         clearer.preprocess_cell(student.cells[ex.cell_index], {"language": language}, ex.cell_index)
-    left = [i for i, c in enumerate(student.cells)
-            if c.cell_type == "code" and (BEGIN_MARKER in c.source or END_MARKER in c.source)]
-    if left:
-        raise ValueError(f"the student copy must hold no solution marker; got one in cells {left} after clearing.")
-    return student
-
-
-def instructor_notebook(nb):
-    """An instructor copy of ``nb`` (not modified): solutions kept, outputs cleared."""
-    _, clear_output = _nbgrader()
-    return clear_output().preprocess(copy.deepcopy(nb), {})[0]
+    return {"student": student, "instructor": instructor}
 
 
 def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir=None, stream=None) -> list[Path]:
@@ -161,25 +148,22 @@ def write_workshop(out_dir: str | Path, only=None, *, notebooks_dir=None, stream
     import nbformat
 
     stream = sys.stdout if stream is None else stream
-    paths = select_notebooks(find_notebooks(notebooks_dir), only)
-    _nbgrader()  # fail before writing anything when nbgrader is missing
-    out = check_writable_dir(out_dir, name="out")
-    written = []
-    for path in paths:
-        nb = nbformat.read(str(path), as_version=4)
+    built = {}
+    for path in find_notebooks(notebooks_dir, only):  # all built first: a broken one or no nbgrader writes nothing
         try:
-            student = student_notebook(nb)
+            built[path] = handouts(nbformat.read(str(path), as_version=4))
         except (ValueError, RuntimeError) as exc:  # RuntimeError: nbgrader's nested or unclosed region
             raise ValueError(f"notebook {path.name}: {exc}") from exc
-        for kind, copy_nb in (("student", student), ("instructor", instructor_notebook(nb))):
-            (out / kind).mkdir(parents=True, exist_ok=True)
-            nbformat.write(copy_nb, str(out / kind / path.name))
-        written.append(out / "student" / path.name)
-        count = len(find_exercises(nb))
+    out = check_writable_dir(out_dir, name="out")
+    for path, copies in built.items():
+        for kind, nb in copies.items():
+            (out / kind).mkdir(exist_ok=True)
+            nbformat.write(nb, str(out / kind / path.name))
+        count = len(find_exercises(copies["instructor"]))
         print(f"{path.stem}: {count} exercise{'' if count == 1 else 's'}", file=stream)
     print(f"student copies in {out / 'student'}, instructor copies (with solutions) in {out / 'instructor'}",
           file=stream)
-    return written
+    return [out / "student" / path.name for path in built]
 
 
 def main(argv=None, prog: str = "ltutorial student") -> int:

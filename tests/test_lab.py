@@ -82,7 +82,7 @@ def _free_port() -> int:
 
 def _smoke_copy(source: Path, folder: Path) -> Path:
     """Copy a notebook with its parameters cell set to the smoke profile (the runner's smoke parameters)."""
-    params = runner.notebook_parameters(source, "smoke", runner.load_params_config())
+    params, _ = runner.notebook_plan(source, "smoke", runner.load_params_config())
     nb = nbformat.read(str(source), as_version=4)
     (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     cell.source += "\n# smoke profile, set by tests/test_lab.py\n" + "\n".join(f"{k} = {v!r}" for k, v in params.items())

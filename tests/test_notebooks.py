@@ -112,7 +112,7 @@ def test_params_file_entries_are_valid():
     assert not stale, f"ci/notebook_params.yml names notebooks that do not exist: {stale}"
     for key, path in known.items():
         for profile in ("smoke", "cpu", "full"):
-            runner.check_parameters(path, runner.notebook_parameters(path, profile, config))
+            runner.notebook_plan(path, profile, config)  # raises on a name the parameters cell lacks
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,22 +177,22 @@ def test_parameters_precedence_and_yaml_integer_keys(tiny):
     config = runner.load_params_config(params)
     assert set(config["notebooks"]) == {"01"}  # unquoted 01 is read as int 1 and re-keyed
     path = folder / "01_ok.ipynb"
-    assert runner.notebook_parameters(path, "smoke", config) == {"SEED": 3, "X": 2, "PROFILE": "smoke"}
-    assert runner.notebook_parameters(path, "smoke", config, {"X": 9, "PROFILE": "smoke"}) == {"SEED": 3, "X": 9, "PROFILE": "smoke"}
+    assert runner.notebook_plan(path, "smoke", config) == ({"SEED": 3, "X": 2, "PROFILE": "smoke"}, 30)
+    params, _ = runner.notebook_plan(path, "smoke", config, {"X": 9, "PROFILE": "smoke"})
+    assert params == {"SEED": 3, "X": 9, "PROFILE": "smoke"}
     with pytest.raises(ValueError, match=r"PROFILE is chosen with profile/--profile \('smoke'\).*PROFILE='cpu'"):
-        runner.notebook_parameters(path, "smoke", config, {"PROFILE": "cpu"})
-    assert runner.notebook_parameters(path, "cpu", config) == {"PROFILE": "cpu"}
-    assert runner.notebook_timeout(path, "smoke", config) == 30
-    assert runner.notebook_timeout(path, "cpu", config) == runner.DEFAULT_TIMEOUTS["cpu"]
+        runner.notebook_plan(path, "smoke", config, {"PROFILE": "cpu"})
+    assert runner.notebook_plan(path, "cpu", config) == ({"PROFILE": "cpu"}, runner.DEFAULT_TIMEOUTS["cpu"])
+    assert runner.notebook_plan(path, "smoke", config, timeout=5)[1] == 5
 
 
 def test_bad_inputs_raise_value_errors(tiny, tmp_path):
     folder, params = tiny
     paths = runner.find_notebooks(folder)
     assert [p.name for p in paths] == ["01_ok.ipynb", "02_fails.ipynb", "03_other.ipynb"]
-    assert runner.select_notebooks(paths, ["3", "01_ok", "01"]) == [paths[2], paths[0]]
+    assert runner.find_notebooks(folder, ["3", "01_ok", "01"]) == [paths[2], paths[0]]
     with pytest.raises(ValueError, match=r"only must name existing notebooks.*'07'"):
-        runner.select_notebooks(paths, ["07"])
+        runner.find_notebooks(folder, ["07"])
     with pytest.raises(ValueError, match=r"profile must be one of .*'gpu'"):
         runner.resolve_profile("gpu")
     with pytest.raises(ValueError, match="timeout must be a finite number > 0"):

@@ -81,7 +81,7 @@ def test_exercise_numbers_fall_back_to_the_order():
 
 def test_student_copy_replaces_only_the_solution_and_clears_outputs():
     original = copy.deepcopy(TINY)
-    student = workshop.student_notebook(TINY)
+    student = workshop.handouts(TINY)["student"]
     assert TINY == original, "the source notebook must not change"
     assert student.cells[0].source == TINY.cells[0].source, "markdown mentioning the markers is left alone"
     lines = student.cells[3].source.split("\n")
@@ -90,13 +90,13 @@ def test_student_copy_replaces_only_the_solution_and_clears_outputs():
     assert "    total = None" in student.cells[6].source.split("\n"), "the stub keeps the region's indentation"
     assert "the rest of this cell reads it" in student.cells[6].source  # no check cell after it
     assert all(not c.outputs and c.execution_count is None for c in student.cells if c.cell_type == "code")
-    instructor = workshop.instructor_notebook(TINY)
+    instructor = workshop.handouts(TINY)["instructor"]
     assert [c.source for c in instructor.cells] == [c.source for c in TINY.cells]
     assert all(not c.outputs for c in instructor.cells if c.cell_type == "code")
 
 
 def test_stub_fails_clearly_and_the_check_then_fails_with_its_hint():
-    stub = workshop.student_notebook(TINY).cells[3].source
+    stub = workshop.handouts(TINY)["student"].cells[3].source
     namespace = {}
     with pytest.raises(NotImplementedError) as info:
         exec(stub, namespace)
@@ -125,6 +125,7 @@ def test_broken_markers_are_refused_with_the_notebook_name(tmp_path, source, mat
     nbformat.write(_nb(("code", source)), str(folder / "01_broken.ipynb"))
     with pytest.raises(ValueError, match=rf"(?s)notebook 01_broken.ipynb: .*{match}"):
         workshop.write_workshop(tmp_path / "out", notebooks_dir=folder, stream=io.StringIO())
+    assert not (tmp_path / "out").exists(), "nothing is written when a notebook is broken"
 
 
 def test_command_line(tmp_path, capsys, monkeypatch):
@@ -280,7 +281,8 @@ def _probe_failures(executed, exercises) -> list[str]:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_student_notebook_runs_to_its_first_exercise_and_every_check_bites(tmp_path, path):
     source = nbformat.read(str(path), as_version=4)
-    probe, exercises = probe_notebook(workshop.student_notebook(source), workshop.instructor_notebook(source))
+    copies = workshop.handouts(source)
+    probe, exercises = probe_notebook(copies["student"], copies["instructor"])
     assert exercises, f"{path.name} has no exercise"
     assert all(ex.check_index is not None for ex in exercises), (
         f"{path.name}: {[ex.label for ex in exercises if ex.check_index is None]} have no check cell "

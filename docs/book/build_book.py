@@ -62,7 +62,7 @@ def executed_copies(executed_dir: Path, notebooks_dir: Path | None = None, only=
     """(source notebook, executed copy) for every notebook; raises ValueError naming what is missing or failed."""
     import nbformat
 
-    sources = runner.select_notebooks(runner.find_notebooks(notebooks_dir), only)
+    sources = runner.find_notebooks(notebooks_dir, only)
     missing = [p.name for p in sources if not (executed_dir / p.name).is_file()]
     if missing:
         raise ValueError(
