@@ -112,16 +112,11 @@ def notebook_plan(path: Path, profile: str, config: dict, overrides: dict | None
     return params, float(limit)
 
 
-def declared_parameters(path: str | Path) -> dict:
-    """The names (and defaults) of the notebook's ``parameters`` cell (``papermill.inspect_notebook``)."""
-    import papermill
-
-    return papermill.inspect_notebook(str(path))
-
-
 def check_parameters(path: str | Path, parameters: dict) -> None:
     """Raise ``ValueError`` if a parameter is not defined in the notebook's ``parameters`` cell."""
-    declared = declared_parameters(path)
+    import papermill
+
+    declared = papermill.inspect_notebook(str(path))  # the cell's names and defaults
     if not declared:
         raise ValueError(f"notebook {Path(path).name} must have a cell tagged 'parameters'; got none, so no "
                          "parameter can be passed to it.")
@@ -208,8 +203,11 @@ def main(argv=None, prog: str = "python -m ltutorial.notebooks") -> int:
     args = p.parse_args(argv)
     try:
         if args.list:
+            import papermill
+
             for path in find_notebooks(args.notebooks_dir, args.only):
-                print(f"{path.stem}: " + ", ".join(f"{k}={v['default']}" for k, v in declared_parameters(path).items()))
+                declared = papermill.inspect_notebook(str(path))
+                print(f"{path.stem}: " + ", ".join(f"{k}={v['default']}" for k, v in declared.items()))
             return 0
         results = run_notebooks(args.only, profile=args.profile, parameters=dict(
             (name, parse_value(value)) for name, value in args.parameter), out_dir=args.out, timeout=args.timeout,

@@ -44,16 +44,6 @@ class Exercise:
         return f"Exercise {self.number}" + (f" ({self.title})" if self.title else "")
 
 
-def solution_region(source: str) -> tuple[list[str], list[str], list[str]]:
-    """Split a cell into (lines before ``# BEGIN SOLUTION``, the solution lines, lines after the end)."""
-    lines = source.split("\n")
-    begin = next(i for i, line in enumerate(lines) if BEGIN_MARKER in line)
-    end = next((i for i in range(begin + 1, len(lines)) if END_MARKER in lines[i]), None)
-    if end is None:
-        raise ValueError(f"a cell with {BEGIN_MARKER!r} must close it with {END_MARKER!r}; got none in:\n{source}")
-    return lines[:begin], lines[begin + 1:end], lines[end + 1:]
-
-
 def assigned_names(lines: list[str]) -> list[str]:
     """Names the code binds (assignments, loop targets, def/class), in order of first binding."""
     try:
@@ -93,7 +83,13 @@ def find_exercises(nb) -> list[Exercise]:
     for i, cell in enumerate(cells):
         if cell.cell_type != "code" or BEGIN_MARKER not in cell.source:
             continue
-        before, solution, after = solution_region(cell.source)
+        lines = cell.source.split("\n")
+        begin = next(k for k, line in enumerate(lines) if BEGIN_MARKER in line)
+        end = next((k for k in range(begin + 1, len(lines)) if END_MARKER in lines[k]), None)
+        if end is None:
+            raise ValueError(f"a cell with {BEGIN_MARKER!r} must close it with {END_MARKER!r}; got none in:\n"
+                             f"{cell.source}")
+        before, solution, after = lines[:begin], lines[begin + 1:end], lines[end + 1:]
         nxt = next((j for j in range(i + 1, len(cells)) if cells[j].cell_type == "code"), None)
         check = nxt if nxt is not None and CHECK_CALL.search(cells[nxt].source) else None
         bound = assigned_names(solution)
