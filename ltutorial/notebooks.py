@@ -1,8 +1,4 @@
-"""Run the tutorial notebooks headless with papermill, e.g. ``ltutorial notebooks --only 01 03 --profile smoke``.
-
-Parameters, later ones winning: ``ci/notebook_params.yml``'s profile defaults, its notebook entry, ``-p NAME VALUE``;
-a name the ``parameters`` cell does not define is refused before anything runs (papermill only warns).
-"""
+"""Run the tutorial notebooks headless with papermill, e.g. ``ltutorial notebooks --only 01 03 --profile smoke``."""
 
 from __future__ import annotations
 
@@ -99,8 +95,9 @@ def load_params_config(params_file: str | Path | None = None) -> dict:
 
 def notebook_plan(path: Path, profile: str, config: dict, overrides: dict | None = None,
                   timeout: float | None = None) -> tuple[dict, float]:
-    """One notebook's parameters, checked (defaults < its entry < overrides; PROFILE always set), and per-cell time
-    limit (``timeout``, else its entry's ``timeout.<profile>``, else ``DEFAULT_TIMEOUTS``)."""
+    """One notebook's parameters, later ones winning: ``ci/notebook_params.yml``'s profile defaults, its notebook entry,
+    ``overrides`` (``-p NAME VALUE``), PROFILE; checked, as papermill only warns. And its per-cell time limit:
+    ``timeout``, else its entry's ``timeout.<profile>``, else ``DEFAULT_TIMEOUTS``."""
     overrides = overrides or {}
     if overrides.get("PROFILE", profile) != profile:
         raise ValueError(f"PROFILE is chosen with profile/--profile ({profile!r}), not as a parameter; "

@@ -120,8 +120,7 @@ def exercise_stub(ex: Exercise) -> str:
 
 
 def handouts(nb) -> dict:
-    """The ``student`` copy of ``nb`` (not modified; solutions replaced by stubs) and the ``instructor`` copy (solutions
-    kept), outputs cleared."""
+    """The ``student`` (solutions replaced by stubs) and ``instructor`` copies of ``nb`` (kept as is), no outputs."""
     try:
         from nbgrader.preprocessors import ClearOutput, ClearSolutions
     except ImportError as exc:
