@@ -44,8 +44,7 @@ def load_dataset(name: str, *, root=None, imbalance_ratio: float = 100, profile:
 def _cifar_lt(name, root, imbalance_ratio, profile, seed, download, verbose):
     cifar = name.removesuffix("-lt")
     if download and locate_cifar(root, cifar) is None:
-        root = default_root(root)[0]  # the folder locate_cifar searches first
-        download_cifar(root, cifar)
+        download_cifar(default_root(root)[0], cifar)  # into the folder locate_cifar searches first
     train, test = (load_cifar_split(cifar, split, root, verbose=verbose) for split in ("train", "test"))
     # The subset is defined on the full train split (n_max = its smallest class); a pack may hold only part of it.
     wanted = longtail_indices(train["full_labels"], imbalance_ratio, profile, seed, num_classes=len(train["classes"]))
