@@ -20,7 +20,7 @@ import ltutorial.data as D
 from ltutorial.data import cifar as C
 from ltutorial.data import datasets
 from ltutorial.fast import pack as P
-from ltutorial.data.digits import balanced_split
+from ltutorial.data.datasets import balanced_split
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -1,18 +1,19 @@
 """``load_dataset(name)``: (long-tailed train, balanced test) of every dataset the notebooks and ``reproduce`` name;
-``resolve_dataset("auto")``: CIFAR-10-LT when a copy is found, else digits-lt."""
+``resolve_dataset("auto")``: CIFAR-10-LT when a copy is found, else digits-lt (``load_digits_lt``)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from ltutorial._validation import check_choice, check_imbalance_ratio, check_random_state
+from ltutorial._validation import check_choice, check_imbalance_ratio, check_random_state, make_generator
 from ltutorial.data.cifar import default_root, download_cifar, how_to_get, load_cifar_split, locate_cifar
-from ltutorial.data.digits import load_digits_lt
-from ltutorial.data.images import ImageDataset
+from ltutorial.data.images import ImageDataset, channel_mean_std
 from ltutorial.data.large_lt import LARGE_LT, find_large_lt_root, how_to_get_large_lt, load_large_lt_pair
 from ltutorial.data.longtail import check_profile, longtail_indices
 
 DATASETS = ("cifar10-lt", "cifar100-lt", "digits-lt", *LARGE_LT)
+DIGITS_TEST_PER_CLASS = 50
 
 
 def load_dataset(name: str, *, root=None, imbalance_ratio: float = 100, profile: str = "exp", seed: int = 0,
@@ -58,6 +59,32 @@ def _cifar_lt(name, root, imbalance_ratio, profile, seed, download, verbose):
     common = dict(classes=list(train["classes"]), mean=tuple(train["mean"]), std=tuple(train["std"]), augment=True)
     return (ImageDataset(train["images"][rows], train["labels"][rows], name=name, source=train["source"], **common),
             ImageDataset(test["images"], test["labels"], name=name, source=test["source"], **common))
+
+
+def load_digits_lt(imbalance_ratio: float = 100, profile: str = "exp", seed: int | None = 0):
+    """``digits-lt`` (train, test) drawn with ``seed``, the offline fallback of every CIFAR notebook: scikit-learn's
+    8x8 digits (x 255/16), 50 test images per class, train = ``longtail_indices`` of the other 1,297 (rho = 100: 124,
+    74, ..., 1), mean/std of that balanced pool (as CIFAR's of its full train split); no crop + flip."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(np.rint(bunch.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)).unsqueeze(1)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    test_idx, pool_idx = balanced_split(labels, DIGITS_TEST_PER_CLASS, seed)
+    train_idx = pool_idx[longtail_indices(labels[pool_idx], imbalance_ratio, profile, seed=seed, num_classes=10)]
+    mean, std = channel_mean_std(images[pool_idx])
+    source = "scikit-learn digits (sklearn.datasets.load_digits, 1,797 8x8 images, bundled)"
+    common = dict(classes=[str(d) for d in range(10)], name="digits-lt", source=source, mean=mean, std=std)
+    return tuple(ImageDataset(images[i].contiguous(), labels[i].contiguous(), **common) for i in (train_idx, test_idx))
+
+
+def balanced_split(labels: torch.Tensor, per_class: int, seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(held-out, rest) sorted index tensors: ``per_class`` seeded random samples of every class are held out."""
+    generator, held = make_generator(seed, name="seed"), torch.zeros(labels.numel(), dtype=torch.bool)
+    for c in range(int(labels.max()) + 1):
+        idx_c = torch.nonzero(labels == c).flatten()
+        held[idx_c[torch.randperm(idx_c.numel(), generator=generator)[:per_class]]] = True
+    return torch.nonzero(held).flatten(), torch.nonzero(~held).flatten()
 
 
 def resolve_dataset(name: str = "auto", root=None) -> str:

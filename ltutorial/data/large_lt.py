@@ -91,11 +91,11 @@ def load_large_lt(name: str, split: str = "train", *, root=None, transform=None,
 
 def load_large_lt_pair(name: str, *, root=None, image_size: int = 224) -> tuple[LargeLTDataset, LargeLTDataset]:
     """(train, test ``LARGE_LT[name]["test_split"]``) with the standard transforms, classes 0..max train label."""
-    train = load_large_lt(name, "train", root=root, transform=train_transform(image_size))
+    train = load_large_lt(name, "train", root=root, transform=imagenet_transform(image_size, train=True))
     num_classes = int(train.labels.max()) + 1
     train.classes = train.classes[:num_classes]
-    test = load_large_lt(name, LARGE_LT[name]["test_split"], root=root, transform=test_transform(image_size),
-                         num_classes=num_classes)
+    test = load_large_lt(name, LARGE_LT[name]["test_split"], root=root,
+                         transform=imagenet_transform(image_size, train=False), num_classes=num_classes)
     return train, test
 
 
@@ -165,22 +165,15 @@ def _check_label_range(labels: np.ndarray, num_classes, path: Path) -> np.ndarra
     return labels
 
 
-def train_transform(size: int = 224):
-    """RandomResizedCrop(size) + flip + ImageNet normalisation (Kang et al., ICLR 2020)."""
+def imagenet_transform(size: int = 224, *, train: bool):
+    """Train: RandomResizedCrop(size) + flip (Kang et al., ICLR 2020); test: resize the short side to 256/224 of
+    ``size``, centre-crop ``size``; then the ImageNet normalisation."""
     from torchvision.transforms import v2
 
     size = check_positive_int(size, name="size")
-    return v2.Compose([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip(),
-                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-
-
-def test_transform(size: int = 224):
-    """Resize the short side to 256/224 of ``size``, centre-crop ``size``, ImageNet normalisation."""
-    from torchvision.transforms import v2
-
-    size = check_positive_int(size, name="size")
-    return v2.Compose([v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size),
-                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    crop = ([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()] if train
+            else [v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size)])
+    return v2.Compose([*crop, v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
 def decode_rgb(path) -> torch.Tensor:

@@ -13,10 +13,7 @@ from ltutorial.data.images import ImageDataset
 from ltutorial.data.large_lt import refuse_large_lt
 from ltutorial.profiles import PROFILES, SIZES
 
-__all__ = ["EXPERIMENT_SIZES", "downsample", "prepare_experiment", "stratified_subset"]
-
-#: ``profiles.SIZES``' "data" rows by size: {"max_train": {"smoke": 3000, ...}, "max_test": ..., "image_size": ...}.
-EXPERIMENT_SIZES = {k: {p: SIZES[p]["data"][k] for p in PROFILES} for k in ("max_train", "max_test", "image_size")}
+__all__ = ["downsample", "prepare_experiment", "stratified_subset"]
 
 
 def stratified_subset(labels, max_size: int, *, seed: int = 0) -> torch.Tensor:
