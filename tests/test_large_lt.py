@@ -61,9 +61,9 @@ def tiny_imagenet_lt(tmp_path):
 def test_read_split_list_parses_paths_and_labels(tmp_path):
     f = tmp_path / "ImageNet_LT_train.txt"
     f.write_text("train/n1/a.JPEG 0\n\ntrain/n2/b c.JPEG 2\ntrain/n1/d.JPEG 0\n")
-    paths, labels = L.read_split_list(f, num_classes=3)
+    paths, labels, classes = L.read_split_list(f, num_classes=3)
     assert paths == ["train/n1/a.JPEG", "train/n2/b c.JPEG", "train/n1/d.JPEG"]  # blank line skipped, space kept
-    assert labels.tolist() == [0, 2, 0] and labels.dtype == np.int64
+    assert labels.tolist() == [0, 2, 0] and labels.dtype == np.int64 and classes == ["0", "1", "2"]
 
 
 @pytest.mark.parametrize("text, match", [("train/a.JPEG\n", "line 1 must be 'relative/path label'"),

@@ -81,11 +81,8 @@ def load_large_lt(name: str, split: str = "train", *, root=None, transform=None,
     path = folder / spec["files"][split]
     if not path.is_file():
         raise MissingDataError(f"{name}: no {spec['files'][split]} in {str(folder)!r}. {how_to_get_large_lt(name)}")
-    if spec["format"] == "json":
-        paths, labels, classes = read_inat_json(path, num_classes=num_classes)
-    else:
-        paths, labels = read_split_list(path, num_classes=num_classes)
-        classes = [str(c) for c in range(num_classes)]
+    reader = read_inat_json if spec["format"] == "json" else read_split_list
+    paths, labels, classes = reader(path, num_classes=num_classes)
     return LargeLTDataset(folder, paths, labels, classes=classes, transform=transform, name=name, split=split)
 
 
@@ -118,8 +115,9 @@ def find_large_lt_root(name: str, root=None) -> Path:
                            f"{how_to_get_large_lt(name)}")
 
 
-def read_split_list(path, *, num_classes: int | None = None) -> tuple[list[str], np.ndarray]:
-    """(relative paths, int64 labels) of an ImageNet-LT / Places-LT list, one ``relative/path label`` a line."""
+def read_split_list(path, *, num_classes: int | None = None) -> tuple[list[str], np.ndarray, list[str]]:
+    """(relative paths, int64 labels, class names "0", "1", ...) of an ImageNet-LT / Places-LT list, one
+    ``relative/path label`` a line."""
     path, paths, labels = Path(path), [], []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         parts = line.strip().rsplit(maxsplit=1)  # the label is the last field; a path may hold spaces
@@ -129,7 +127,8 @@ def read_split_list(path, *, num_classes: int | None = None) -> tuple[list[str],
             raise ValueError(f"{path.name} line {number} must be 'relative/path label'; got {line.strip()!r} instead.")
         paths.append(parts[0])
         labels.append(int(parts[1]))
-    return paths, _check_label_range(np.asarray(labels, dtype=np.int64), num_classes, path)
+    labels = _check_label_range(np.asarray(labels, dtype=np.int64), num_classes, path)
+    return paths, labels, [str(c) for c in range(num_classes or int(labels.max()) + 1)]
 
 
 def read_inat_json(path, *, num_classes: int | None = None) -> tuple[list[str], np.ndarray, list[str]]:
@@ -152,8 +151,8 @@ def read_inat_json(path, *, num_classes: int | None = None) -> tuple[list[str], 
                          f"(first id {missing[0]}) instead.")
     labels = _check_label_range(np.asarray([label_of[img["id"]] for img in images], dtype=np.int64), num_classes, path)
     names = {int(c["id"]): str(c.get("name", c["id"])) for c in data.get("categories", [])}
-    n = num_classes if num_classes is not None else int(labels.max()) + 1
-    return [img["file_name"] for img in images], labels, [names.get(i, str(i)) for i in range(n)]
+    classes = [names.get(i, str(i)) for i in range(num_classes or int(labels.max()) + 1)]
+    return [img["file_name"] for img in images], labels, classes
 
 
 def _check_label_range(labels: np.ndarray, num_classes, path: Path) -> np.ndarray:
