@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from ltutorial.data.cifar import find_cifar_root
-from ltutorial.data.datasets import DATASETS, load_dataset, resolve_dataset
 from ltutorial.data.images import ImageDataset, channel_mean_std, short_source
 from ltutorial.data.large_lt import LARGE_LT, LargeLTDataset, load_large_lt
 from ltutorial.data.longtail import longtail_counts, longtail_indices
-from ltutorial.data.prepare import downsample, prepare_experiment, stratified_subset
+from ltutorial.data.prepare import (DATASETS, downsample, load_dataset, prepare_experiment, resolve_dataset,
+                                   stratified_subset)
 from ltutorial.data.synthetic import (GaussianBinaryProblem, make_gaussian_mixture, make_imbalanced_gaussians,
                                       make_multimodal_rare)
 
