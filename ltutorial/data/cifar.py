@@ -35,8 +35,8 @@ CIFAR_SPECS = {
 def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False) -> dict:
     """One split of ``find_cifar_root``'s copy, cached: ``images`` (uint8 N x 3 x 32 x 32), ``labels``, ``classes``,
     ``mean``/``std``, ``indices`` in the full split (a pack may hold a subset), ``full_labels``, ``source``."""
-    name, split = check_name(name), check_choice(split, ["train", "test"], name="split")
-    kind, path = locate_cifar(root, name, required=True)
+    split = check_choice(split, ["train", "test"], name="split")
+    kind, path = locate_cifar(root, name, required=True)  # checks name
     dst, t0, entry = _cache_path(name, kind, path, split), time.perf_counter(), None
     try:
         entry, how = torch.load(dst, weights_only=True), "decoded copy read from the ltutorial cache"
@@ -76,13 +76,9 @@ def _read_source(name: str, kind: str, path: Path, split: str) -> dict:
     return out
 
 
-def check_name(name) -> str:
-    return check_choice(name, sorted(CIFAR_SPECS), name="name")
-
-
 def how_to_get(name: str = "cifar10") -> str:
     """One sentence telling a learner how to obtain the data set."""
-    spec = CIFAR_SPECS[check_name(name)]
+    spec = CIFAR_SPECS[name]
     return (f"download {spec['title']} with lt.data.load_dataset({name + '-lt'!r}, root='./data', download=True) "
             f"(torchvision, about 170 MB) or set LTUTORIAL_DATA to a folder holding {name}/ (ImageFolder with train/ "
             f"and test/), {spec['pickle_dir']}/ or {name}.ltpack")
@@ -106,7 +102,7 @@ def locate_cifar(root=None, name: str = "cifar10", *, required: bool = False) ->
     """("pickle" | "imagefolder" | "pack", path) of ``name``'s copy: ``root`` itself, else its ``cifar-10-batches-py/``,
     ``cifar10/`` or ``cifar10.ltpack`` (official pixels first); else None (``required``: a ValueError telling how to
     get one)."""
-    (base, origin), spec = default_root(root), CIFAR_SPECS[check_name(name)]
+    (base, origin), spec = default_root(root), CIFAR_SPECS[check_choice(name, sorted(CIFAR_SPECS), name="name")]
     for path in (base, base / spec["pickle_dir"], base / name, base / f"{name}.ltpack"):
         if path.is_file() and path.suffix == ".ltpack":
             return "pack", path
@@ -246,7 +242,7 @@ def atomic_save(obj, dst: Path) -> None:
 
 def download_cifar(root, name: str = "cifar10", *, timeout: float = 15.0) -> Path:
     """Download the official python release with torchvision into ``root``; offline, fail within ~``timeout`` s."""
-    spec, root = CIFAR_SPECS[check_name(name)], Path(root).expanduser()
+    spec, root = CIFAR_SPECS[check_choice(name, sorted(CIFAR_SPECS), name="name")], Path(root).expanduser()
     old_timeout, pool = socket.getdefaulttimeout(), ThreadPoolExecutor(1)
     try:
         # socket timeouts do not cover the DNS look-up, which can hang: it is waited for in a thread

@@ -126,12 +126,9 @@ def stratified_subset(labels, max_size: int, *, seed: int = 0) -> torch.Tensor:
     counts = torch.bincount(labels)
     keep = torch.minimum(torch.clamp((counts.double() * max_size / n).floor().long(), min=1), counts)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    # each sample's rank within its class in the random order; a class keeps its first keep[c]
-    lab = labels[order]
-    sort_idx = torch.argsort(lab, stable=True)
-    rank = torch.empty(n, dtype=torch.long)
-    rank[sort_idx] = torch.arange(n) - (torch.cumsum(counts, 0) - counts)[lab[sort_idx]]
-    return order[rank < keep[lab]].sort().values
+    # each class's positions in the random order, ascending: a class keeps its first keep[c]
+    by_class = torch.split(torch.argsort(labels[order], stable=True), counts.tolist())
+    return order[torch.cat([pos[:k] for pos, k in zip(by_class, keep.tolist())])].sort().values
 
 
 def downsample(data: ImageDataset, size: int) -> ImageDataset:
