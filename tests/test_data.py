@@ -18,9 +18,9 @@ from PIL import Image
 import ltutorial as lt
 import ltutorial.data as D
 from ltutorial.data import cifar as C
-from ltutorial.data import datasets
+from ltutorial.data import prepare
 from ltutorial.fast import pack as P
-from ltutorial.data.digits import balanced_split
+from ltutorial.data.prepare import balanced_split
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -595,7 +595,7 @@ def test_load_dataset_download_flag_calls_download(tmp_path, monkeypatch, tmp_ca
         calls.append((Path(root), name))
         _write_fake_cifar10_pickles(Path(root) / "cifar-10-batches-py")
 
-    monkeypatch.setattr(datasets, "download_cifar", fake_download)
+    monkeypatch.setattr(prepare, "download_cifar", fake_download)
     tr, _ = D.load_dataset("cifar10-lt", root=tmp_path / "dl", imbalance_ratio=2, download=True)
     assert calls == [(tmp_path / "dl", "cifar10")] and len(tr) == sum(D.longtail_counts(10, 10, 2))
     D.load_dataset("cifar10-lt", root=tmp_path / "dl", imbalance_ratio=2, download=True)

@@ -61,9 +61,9 @@ def tiny_imagenet_lt(tmp_path):
 def test_read_split_list_parses_paths_and_labels(tmp_path):
     f = tmp_path / "ImageNet_LT_train.txt"
     f.write_text("train/n1/a.JPEG 0\n\ntrain/n2/b c.JPEG 2\ntrain/n1/d.JPEG 0\n")
-    paths, labels = L.read_split_list(f, num_classes=3)
+    paths, labels, classes = L.read_split_list(f, num_classes=3)
     assert paths == ["train/n1/a.JPEG", "train/n2/b c.JPEG", "train/n1/d.JPEG"]  # blank line skipped, space kept
-    assert labels.tolist() == [0, 2, 0] and labels.dtype == np.int64
+    assert labels.tolist() == [0, 2, 0] and labels.dtype == np.int64 and classes == ["0", "1", "2"]
 
 
 @pytest.mark.parametrize("text, match", [("train/a.JPEG\n", "line 1 must be 'relative/path label'"),
@@ -194,14 +194,14 @@ def test_test_transform_is_resize_then_centre_crop_then_normalise():
     # a 256 x 320 image already has short side 256: Resize(256) keeps it, the crop is rows 16:240, cols 48:272
     g = torch.Generator().manual_seed(0)
     img = torch.randint(0, 256, (3, 256, 320), dtype=torch.uint8, generator=g)
-    out = L.test_transform(224)(img)
+    out = L.imagenet_transform(224, train=False)(img)
     mean, std = torch.tensor(L.IMAGENET_MEAN)[:, None, None], torch.tensor(L.IMAGENET_STD)[:, None, None]
     expected = (img[:, 16:240, 48:272].float() / 255 - mean) / std
     torch.testing.assert_close(out, expected)
 
 
 def test_train_transform_gives_a_normalised_224_crop():
-    x = L.train_transform()(_image(0, 300))
+    x = L.imagenet_transform(train=True)(_image(0, 300))
     assert x.shape == (3, 224, 224) and x.dtype == torch.float32
     # every pixel is (v/255 - mean)/std for some v in [0, 255]
     low = (0 - torch.tensor(L.IMAGENET_MEAN)) / torch.tensor(L.IMAGENET_STD)
@@ -211,7 +211,7 @@ def test_train_transform_gives_a_normalised_224_crop():
 
 def test_loader_with_the_same_seed_gives_the_same_augmented_batches(tiny_imagenet_lt):
     root, _ = tiny_imagenet_lt
-    train = L.load_large_lt("imagenet-lt", root=root, transform=L.train_transform(16), num_classes=3)
+    train = L.load_large_lt("imagenet-lt", root=root, transform=L.imagenet_transform(16, train=True), num_classes=3)
 
     def first_batch(seed):
         loader = L.make_loader(train, batch_size=8, shuffle=True, seed=seed, num_workers=1)

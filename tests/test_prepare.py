@@ -134,7 +134,8 @@ def test_prepare_digits_profile_sizes_are_larger_than_the_data(capsys):
     full_train, full_test = lt.data.load_dataset("digits-lt", seed=0)
     train, test = prepare_experiment("digits-lt", profile="smoke", seed=0, verbose=False)
     assert torch.equal(train.images, full_train.images) and torch.equal(test.labels, full_test.labels)
-    assert lt.data.EXPERIMENT_SIZES["max_test"] == {"smoke": 1000, "cpu": 2000, "full": None}
+    assert {p: lt.profiles.SIZES[p]["data"]["max_test"] for p in lt.PROFILES} == {"smoke": 1000, "cpu": 2000,
+                                                                                   "full": None}
 
 
 def _write_tiny_cifar10(dst: Path, per_batch=40, n_test=60):

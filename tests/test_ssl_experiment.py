@@ -167,7 +167,7 @@ def test_experiment_data_on_digits_sizes():
     assert d_i.class_counts.tolist() == expected
     assert d_b.class_counts.tolist() == [sum(expected) // 10] * 10
     assert probe.class_counts.tolist() == [24] * 10
-    assert test.class_counts.tolist() == [lt.data.digits.DIGITS_TEST_PER_CLASS] * 10  # whole balanced test split
+    assert test.class_counts.tolist() == [lt.data.prepare.DIGITS_TEST_PER_CLASS] * 10  # whole balanced test split
     assert tuple(d_i.images.shape[1:]) == (1, 8, 8)  # native size
     assert data["class_counts"].tolist() == expected
     # the probe's labelled images are held out of the pre-training pool

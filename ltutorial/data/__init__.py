@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 from ltutorial.data.cifar import find_cifar_root
-from ltutorial.data.datasets import DATASETS, load_dataset, resolve_dataset
 from ltutorial.data.images import ImageDataset, channel_mean_std, short_source
 from ltutorial.data.large_lt import LARGE_LT, LargeLTDataset, load_large_lt
 from ltutorial.data.longtail import longtail_counts, longtail_indices
-from ltutorial.data.prepare import EXPERIMENT_SIZES, downsample, prepare_experiment, stratified_subset
+from ltutorial.data.prepare import (DATASETS, downsample, load_dataset, prepare_experiment, resolve_dataset,
+                                   stratified_subset)
 from ltutorial.data.synthetic import (GaussianBinaryProblem, make_gaussian_mixture, make_imbalanced_gaussians,
                                       make_multimodal_rare)
 
-__all__ = ["DATASETS", "EXPERIMENT_SIZES", "ImageDataset", "LARGE_LT", "LargeLTDataset",
-           "GaussianBinaryProblem", "channel_mean_std", "downsample", "find_cifar_root", "load_dataset",
-           "load_large_lt", "longtail_counts", "longtail_indices", "make_gaussian_mixture", "make_imbalanced_gaussians",
-           "make_multimodal_rare", "prepare_experiment", "resolve_dataset", "short_source",
-           "stratified_subset"]
+__all__ = ["DATASETS", "GaussianBinaryProblem", "ImageDataset", "LARGE_LT", "LargeLTDataset", "channel_mean_std",
+           "downsample", "find_cifar_root", "load_dataset", "load_large_lt", "longtail_counts", "longtail_indices",
+           "make_gaussian_mixture", "make_imbalanced_gaussians", "make_multimodal_rare", "prepare_experiment",
+           "resolve_dataset", "short_source", "stratified_subset"]

@@ -35,9 +35,8 @@ CIFAR_SPECS = {
 def load_cifar_split(name: str, split: str, root=None, *, verbose: bool = False) -> dict:
     """One split of ``find_cifar_root``'s copy, cached: ``images`` (uint8 N x 3 x 32 x 32), ``labels``, ``classes``,
     ``mean``/``std``, ``indices`` in the full split (a pack may hold a subset), ``full_labels``, ``source``."""
-    name, split = check_name(name), check_choice(split, ["train", "test"], name="split")
-    found = locate_cifar(root, name)
-    kind, path = found if found is not None else (None, find_cifar_root(root, name))  # the latter raises
+    split = check_choice(split, ["train", "test"], name="split")
+    kind, path = locate_cifar(root, name, required=True)  # checks name
     dst, t0, entry = _cache_path(name, kind, path, split), time.perf_counter(), None
     try:
         entry, how = torch.load(dst, weights_only=True), "decoded copy read from the ltutorial cache"
@@ -63,7 +62,6 @@ def _read_source(name: str, kind: str, path: Path, split: str) -> dict:
     """Read and decode one split of the copy at ``path`` (no cache)."""
     if kind == "pickle":
         out = read_cifar_pickles(path, name, split)
-        out["source"] = f"official {CIFAR_SPECS[name]['title']} files at {path}"
     elif kind == "imagefolder":
         raw = read_image_folder_bytes(path, split)
         fmt = "JPEG" if bool(jpeg_mask(raw["data"], raw["offsets"]).all()) else "image"
@@ -78,13 +76,9 @@ def _read_source(name: str, kind: str, path: Path, split: str) -> dict:
     return out
 
 
-def check_name(name) -> str:
-    return check_choice(name, sorted(CIFAR_SPECS), name="name")
-
-
 def how_to_get(name: str = "cifar10") -> str:
     """One sentence telling a learner how to obtain the data set."""
-    spec = CIFAR_SPECS[check_name(name)]
+    spec = CIFAR_SPECS[name]
     return (f"download {spec['title']} with lt.data.load_dataset({name + '-lt'!r}, root='./data', download=True) "
             f"(torchvision, about 170 MB) or set LTUTORIAL_DATA to a folder holding {name}/ (ImageFolder with train/ "
             f"and test/), {spec['pickle_dir']}/ or {name}.ltpack")
@@ -104,10 +98,11 @@ def default_root(root) -> tuple[Path, str]:
     return Path("data"), "default ./data"
 
 
-def locate_cifar(root=None, name: str = "cifar10") -> tuple[str, Path] | None:
+def locate_cifar(root=None, name: str = "cifar10", *, required: bool = False) -> tuple[str, Path] | None:
     """("pickle" | "imagefolder" | "pack", path) of ``name``'s copy: ``root`` itself, else its ``cifar-10-batches-py/``,
-    ``cifar10/`` or ``cifar10.ltpack``, in that order (official pixels first); None if there is none."""
-    base, spec = default_root(root)[0], CIFAR_SPECS[check_name(name)]
+    ``cifar10/`` or ``cifar10.ltpack`` (official pixels first); else None (``required``: a ValueError telling how to
+    get one)."""
+    (base, origin), spec = default_root(root), CIFAR_SPECS[check_choice(name, sorted(CIFAR_SPECS), name="name")]
     for path in (base, base / spec["pickle_dir"], base / name, base / f"{name}.ltpack"):
         if path.is_file() and path.suffix == ".ltpack":
             return "pack", path
@@ -119,21 +114,20 @@ def locate_cifar(root=None, name: str = "cifar10") -> tuple[str, Path] | None:
             classes = _class_dirs(path / "train")
             if len(classes) == spec["num_classes"] and classes == _class_dirs(path / "test"):
                 return "imagefolder", path
+    if required:
+        raise ValueError(f"root must point to a {spec['title']} copy or a folder holding one; got root={str(base)!r} "
+                         f"({origin}) instead, where none exists. To fix: {how_to_get(name)}.")
     return None
 
 
 def find_cifar_root(root=None, name: str = "cifar10") -> Path:
     """The path of the copy ``load_dataset`` reads (``locate_cifar``); else a ValueError saying how to get one."""
-    found = locate_cifar(root, name)
-    if found is None:
-        (base, origin), spec = default_root(root), CIFAR_SPECS[name]
-        raise ValueError(f"root must point to a {spec['title']} copy or a folder holding one; got root={str(base)!r} "
-                         f"({origin}) instead, where none exists. To fix: {how_to_get(name)}.")
-    return found[1]
+    return locate_cifar(root, name, required=True)[1]
 
 
 def read_cifar_pickles(path, name: str, split: str) -> dict:
-    """One split of the official release (rows of 3072: the R, G, B planes): ``images``, ``labels``, ``classes``."""
+    """One split of the official release (rows of 3072: the R, G, B planes): ``images``, ``labels``, ``classes``,
+    ``source``."""
     spec, path, images, labels = CIFAR_SPECS[name], Path(path), [], []
     for batch in spec[f"pickle_{split}"]:
         d = _unpickle(path / batch)
@@ -141,7 +135,8 @@ def read_cifar_pickles(path, name: str, split: str) -> dict:
         labels.append(np.asarray(d[spec["label_key"]], dtype=np.int64))
     meta_file, meta_key = spec["pickle_meta"]
     return {"images": torch.from_numpy(np.concatenate(images)), "labels": torch.from_numpy(np.concatenate(labels)),
-            "classes": [str(c) for c in _unpickle(path / meta_file)[meta_key]]}
+            "classes": [str(c) for c in _unpickle(path / meta_file)[meta_key]],
+            "source": f"official {spec['title']} files at {path}"}
 
 
 def _unpickle(path: Path) -> dict:
@@ -164,12 +159,10 @@ def read_image_folder_bytes(path, split: str) -> dict:
 
 
 def concat_blobs(blobs: list) -> tuple[torch.Tensor, torch.Tensor]:
-    """(data, offsets) of byte strings or uint8 tensors laid end to end: blob i is data[offsets[i]:offsets[i + 1]]."""
+    """(data, offsets) of 1-D uint8 tensors laid end to end: blob i is data[offsets[i]:offsets[i + 1]]."""
     offsets = torch.zeros(len(blobs) + 1, dtype=torch.int64)
     torch.cumsum(torch.tensor([len(b) for b in blobs], dtype=torch.int64), 0, out=offsets[1:])
-    if blobs and isinstance(blobs[0], torch.Tensor):
-        return torch.cat(blobs), offsets
-    return torch.frombuffer(bytearray(b"".join(blobs)), dtype=torch.uint8), offsets
+    return torch.cat(blobs), offsets
 
 
 def _image_folder(split_dir: Path) -> tuple[list[str], list[int], list[str]]:
@@ -249,7 +242,7 @@ def atomic_save(obj, dst: Path) -> None:
 
 def download_cifar(root, name: str = "cifar10", *, timeout: float = 15.0) -> Path:
     """Download the official python release with torchvision into ``root``; offline, fail within ~``timeout`` s."""
-    spec, root = CIFAR_SPECS[check_name(name)], Path(root).expanduser()
+    spec, root = CIFAR_SPECS[check_choice(name, sorted(CIFAR_SPECS), name="name")], Path(root).expanduser()
     old_timeout, pool = socket.getdefaulttimeout(), ThreadPoolExecutor(1)
     try:
         # socket timeouts do not cover the DNS look-up, which can hang: it is waited for in a thread
@@ -271,8 +264,30 @@ def download_cifar(root, name: str = "cifar10", *, timeout: float = 15.0) -> Pat
 
 
 def read_pack_split(path, split: str, name: str | None = None) -> dict:
-    """One split of a pack (``ltutorial.fast.pack``) as ``load_cifar_split`` returns it (of data set ``name``)."""
-    pack = _load_pack(path := Path(path))
+    """One split of a pack (``ltutorial.fast.pack``) as ``load_cifar_split`` returns it (of data set ``name``); its
+    format, version and layout checked first (a bad file raises a ValueError naming it)."""
+    path = Path(path)
+    corrupt = (f"path must be an ltutorial pack written by pack_cifar; got {str(path)!r}, which is truncated or "
+               "corrupt ({}), instead. Copy it again or make it again with pack_cifar.")
+    try:
+        pack = torch.load(path, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # zip and pickle errors of every kind
+        raise ValueError(corrupt.format(f"{type(exc).__name__}: {str(exc)[:120]}")) from exc
+    if not isinstance(pack, dict) or (pack.get("format"), pack.get("version")) != (PACK_FORMAT, PACK_VERSION):
+        raise ValueError(f"path must be a version {PACK_VERSION} ltutorial pack written by pack_cifar; got "
+                         f"{str(path)!r}, which is not one, instead.")
+    for part_name, keys in (("train", ("data", "offsets", "labels", "indices", "full_labels", "mean", "std")),
+                            ("test", ("data", "offsets", "labels"))):
+        part = pack[part_name] if isinstance(pack.get(part_name), dict) else {}
+        missing = [k for k in keys if k not in part] + [k for k in ("classes", "longtail", "origin") if k not in pack]
+        if missing:
+            raise ValueError(corrupt.format(f"{part_name} lacks {missing}"))
+        offsets, data, labels = part["offsets"], part["data"], part["labels"]
+        if not (all(isinstance(t, torch.Tensor) for t in (offsets, data, labels)) and offsets.ndim == 1
+                and offsets.numel() == labels.numel() + 1 and int(offsets[-1]) == data.numel()):
+            raise ValueError(corrupt.format(f"the {part_name} offsets do not match its bytes and labels"))
     if name is not None and pack.get("name") != name:
         raise ValueError(f"path must be a pack of {name}; got a pack of {pack.get('name')!r} at {str(path)!r} instead.")
     part = pack[split]
@@ -289,29 +304,3 @@ def read_pack_split(path, split: str, name: str | None = None) -> dict:
         out.update(indices=part["indices"], full_labels=part["full_labels"], mean=tuple(part["mean"]),
                    std=tuple(part["std"]))
     return out
-
-
-def _load_pack(path: Path) -> dict:
-    """The pack at ``path``, its format, version and layout checked (a bad file raises a ValueError naming it)."""
-    corrupt = (f"path must be an ltutorial pack written by pack_cifar; got {str(path)!r}, which is truncated or "
-               "corrupt ({}), instead. Copy it again or make it again with pack_cifar.")
-    try:
-        pack = torch.load(path, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # zip and pickle errors of every kind
-        raise ValueError(corrupt.format(f"{type(exc).__name__}: {str(exc)[:120]}")) from exc
-    if not isinstance(pack, dict) or (pack.get("format"), pack.get("version")) != (PACK_FORMAT, PACK_VERSION):
-        raise ValueError(f"path must be a version {PACK_VERSION} ltutorial pack written by pack_cifar; got "
-                         f"{str(path)!r}, which is not one, instead.")
-    for split, keys in (("train", ("data", "offsets", "labels", "indices", "full_labels", "mean", "std")),
-                        ("test", ("data", "offsets", "labels"))):
-        part = pack[split] if isinstance(pack.get(split), dict) else {}
-        missing = [k for k in keys if k not in part] + [k for k in ("classes", "longtail", "origin") if k not in pack]
-        if missing:
-            raise ValueError(corrupt.format(f"{split} lacks {missing}"))
-        offsets, data, labels = part["offsets"], part["data"], part["labels"]
-        if not (all(isinstance(t, torch.Tensor) for t in (offsets, data, labels)) and offsets.ndim == 1
-                and offsets.numel() == labels.numel() + 1 and int(offsets[-1]) == data.numel()):
-            raise ValueError(corrupt.format(f"the {split} offsets do not match its bytes and labels"))
-    return pack

@@ -81,21 +81,18 @@ def load_large_lt(name: str, split: str = "train", *, root=None, transform=None,
     path = folder / spec["files"][split]
     if not path.is_file():
         raise MissingDataError(f"{name}: no {spec['files'][split]} in {str(folder)!r}. {how_to_get_large_lt(name)}")
-    if spec["format"] == "json":
-        paths, labels, classes = read_inat_json(path, num_classes=num_classes)
-    else:
-        paths, labels = read_split_list(path, num_classes=num_classes)
-        classes = [str(c) for c in range(num_classes)]
+    reader = read_inat_json if spec["format"] == "json" else read_split_list
+    paths, labels, classes = reader(path, num_classes=num_classes)
     return LargeLTDataset(folder, paths, labels, classes=classes, transform=transform, name=name, split=split)
 
 
 def load_large_lt_pair(name: str, *, root=None, image_size: int = 224) -> tuple[LargeLTDataset, LargeLTDataset]:
     """(train, test ``LARGE_LT[name]["test_split"]``) with the standard transforms, classes 0..max train label."""
-    train = load_large_lt(name, "train", root=root, transform=train_transform(image_size))
+    train = load_large_lt(name, "train", root=root, transform=imagenet_transform(image_size, train=True))
     num_classes = int(train.labels.max()) + 1
     train.classes = train.classes[:num_classes]
-    test = load_large_lt(name, LARGE_LT[name]["test_split"], root=root, transform=test_transform(image_size),
-                         num_classes=num_classes)
+    test = load_large_lt(name, LARGE_LT[name]["test_split"], root=root,
+                         transform=imagenet_transform(image_size, train=False), num_classes=num_classes)
     return train, test
 
 
@@ -108,7 +105,6 @@ def how_to_get_large_lt(name: str) -> str:
 
 def find_large_lt_root(name: str, root=None) -> Path:
     """The folder holding ``name``'s split files: ``root/name`` or ``root`` itself; else ``MissingDataError``."""
-    name = check_choice(name, sorted(LARGE_LT), name="name")
     base, origin = default_root(root)
     first = LARGE_LT[name]["files"]["train"]
     for folder in (base / name, base):
@@ -118,8 +114,9 @@ def find_large_lt_root(name: str, root=None) -> Path:
                            f"{how_to_get_large_lt(name)}")
 
 
-def read_split_list(path, *, num_classes: int | None = None) -> tuple[list[str], np.ndarray]:
-    """(relative paths, int64 labels) of an ImageNet-LT / Places-LT list, one ``relative/path label`` a line."""
+def read_split_list(path, *, num_classes: int | None = None) -> tuple[list[str], np.ndarray, list[str]]:
+    """(relative paths, int64 labels, class names "0", "1", ...) of an ImageNet-LT / Places-LT list, one
+    ``relative/path label`` a line."""
     path, paths, labels = Path(path), [], []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         parts = line.strip().rsplit(maxsplit=1)  # the label is the last field; a path may hold spaces
@@ -129,7 +126,8 @@ def read_split_list(path, *, num_classes: int | None = None) -> tuple[list[str],
             raise ValueError(f"{path.name} line {number} must be 'relative/path label'; got {line.strip()!r} instead.")
         paths.append(parts[0])
         labels.append(int(parts[1]))
-    return paths, _check_label_range(np.asarray(labels, dtype=np.int64), num_classes, path)
+    labels = _check_label_range(np.asarray(labels, dtype=np.int64), num_classes, path)
+    return paths, labels, [str(c) for c in range(num_classes or int(labels.max()) + 1)]
 
 
 def read_inat_json(path, *, num_classes: int | None = None) -> tuple[list[str], np.ndarray, list[str]]:
@@ -152,8 +150,8 @@ def read_inat_json(path, *, num_classes: int | None = None) -> tuple[list[str], 
                          f"(first id {missing[0]}) instead.")
     labels = _check_label_range(np.asarray([label_of[img["id"]] for img in images], dtype=np.int64), num_classes, path)
     names = {int(c["id"]): str(c.get("name", c["id"])) for c in data.get("categories", [])}
-    n = num_classes if num_classes is not None else int(labels.max()) + 1
-    return [img["file_name"] for img in images], labels, [names.get(i, str(i)) for i in range(n)]
+    classes = [names.get(i, str(i)) for i in range(num_classes or int(labels.max()) + 1)]
+    return [img["file_name"] for img in images], labels, classes
 
 
 def _check_label_range(labels: np.ndarray, num_classes, path: Path) -> np.ndarray:
@@ -165,22 +163,15 @@ def _check_label_range(labels: np.ndarray, num_classes, path: Path) -> np.ndarra
     return labels
 
 
-def train_transform(size: int = 224):
-    """RandomResizedCrop(size) + flip + ImageNet normalisation (Kang et al., ICLR 2020)."""
+def imagenet_transform(size: int = 224, *, train: bool):
+    """Train: RandomResizedCrop(size) + flip (Kang et al., ICLR 2020); test: resize the short side to 256/224 of
+    ``size``, centre-crop ``size``; then the ImageNet normalisation."""
     from torchvision.transforms import v2
 
     size = check_positive_int(size, name="size")
-    return v2.Compose([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip(),
-                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-
-
-def test_transform(size: int = 224):
-    """Resize the short side to 256/224 of ``size``, centre-crop ``size``, ImageNet normalisation."""
-    from torchvision.transforms import v2
-
-    size = check_positive_int(size, name="size")
-    return v2.Compose([v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size),
-                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    crop = ([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()] if train
+            else [v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size)])
+    return v2.Compose([*crop, v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
 def decode_rgb(path) -> torch.Tensor:

@@ -45,8 +45,6 @@ def longtail_indices(labels, imbalance_ratio: float, profile: str = "exp", seed:
                          "instead.")
     counts = longtail_counts(int(available.min()), num_classes, imbalance_ratio, profile)
     generator = make_generator(seed, name="seed")
-    order = torch.sort(y, stable=True).indices  # each class's indices, ascending, in one pass
-    starts = (torch.cumsum(available, 0) - available).tolist()
-    kept = [order[s : s + int(n)][torch.randperm(int(n), generator=generator)[:k]]
-            for s, n, k in zip(starts, available.tolist(), counts)]
+    by_class = torch.split(torch.sort(y, stable=True).indices, available.tolist())  # each class's indices, ascending
+    kept = [idx[torch.randperm(idx.numel(), generator=generator)[:k]] for idx, k in zip(by_class, counts)]
     return torch.sort(torch.cat(kept)).values

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import torch
 
-from ltutorial.data.cifar import (CIFAR_SPECS, PACK_FORMAT, PACK_VERSION, atomic_save, concat_blobs,
-                                  find_cifar_root, jpeg_mask, load_cifar_split, locate_cifar, read_cifar_pickles,
-                                  read_image_folder_bytes)
+from ltutorial.data.cifar import (CIFAR_SPECS, PACK_FORMAT, PACK_VERSION, atomic_save, concat_blobs, jpeg_mask,
+                                  load_cifar_split, locate_cifar, read_cifar_pickles, read_image_folder_bytes)
 from ltutorial.data.longtail import longtail_indices
 
 __all__ = ["pack_cifar", "main"]
@@ -30,8 +29,7 @@ def pack_cifar(root=None, dst=".", *, name: str = "cifar10", imbalance_ratio: fl
                seed: int = 0, verbose: bool = False) -> Path:
     """Write ``<dst>/<name>.ltpack`` (or ``dst`` ending in .ltpack): test and train split, or only train's
     ``longtail_indices(labels, imbalance_ratio, profile, seed)`` (it serves the same or a larger ratio)."""
-    found = locate_cifar(root, name)
-    kind, path = found if found is not None else (None, find_cifar_root(root, name))  # the latter raises
+    kind, path = locate_cifar(root, name, required=True)
     dst = Path(dst).expanduser()
     dst = dst if dst.suffix == ".ltpack" else dst / f"{name}.ltpack"
     if kind not in ("imagefolder", "pickle"):
@@ -85,7 +83,7 @@ def _encoded_split(kind: str, path: Path, name: str, split: str) -> dict:
     for image in raw["images"]:
         buf = io.BytesIO()
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(buf, format="PNG")
-        blobs.append(buf.getvalue())
+        blobs.append(torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8))
     return dict(zip(("data", "offsets"), concat_blobs(blobs)), labels=raw["labels"], classes=raw["classes"])
 
 
