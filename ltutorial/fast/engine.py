@@ -20,8 +20,7 @@ from ltutorial.train.common import (FitConfig, History, TrainState, accuracy_sum
                                     check_epoch_loss, check_fit_args, check_hooks, check_output_width, count_classes,
                                     epoch_plan, history_config, logits_on_device, resolve_amp, resolve_fast, set_lr)
 
-__all__ = ["TensorLRSGD", "GraphCaptureError", "Members", "run_engine", "fit_graphed", "fit_on_engine", "fit_fast",
-           "cudnn_autotune"]
+__all__ = ["TensorLRSGD", "GraphCaptureError", "Members", "run_engine", "fit_on_engine", "fit_fast", "cudnn_autotune"]
 
 
 class GraphCaptureError(RuntimeError):
@@ -111,37 +110,33 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
             graph.replay() if graph is not None else step.eager_step()
         losses = (step.loss_acc / steps).tolist()
         check_epoch_loss(losses, epoch, lr)
-        logits = None
+        summaries = [None] * n_models
         if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
-            logits = logits_on_device(net, test.images, test, device, step.use_amp, channels_last).reshape(
-                len(test.labels), n_models, -1)
-        y = None if logits is None else test.labels.to(device, torch.int64)  # once for all models
-        for i, hist in enumerate(histories):
-            summary = None if logits is None else accuracy_summary(y, logits[:, i].argmax(1), classes)
-            hist.append_epoch(epoch, lr, losses[i], time.perf_counter() - t0, summary)
+            y = test.labels.to(device, torch.int64)  # once for all models
+            out = logits_on_device(net, test.images, test, device, step.use_amp, channels_last)
+            summaries = [accuracy_summary(y, z.argmax(1), classes) for z in out.reshape(len(y), n_models, -1).unbind(1)]
+        for hist, loss, summary in zip(histories, losses, summaries):
+            hist.append_epoch(epoch, lr, loss, time.perf_counter() - t0, summary)
     for hist in histories:
         hist.seconds, hist.config["graph_captures"] = time.perf_counter() - start, captures
     return histories
 
 
-def fit_graphed(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, capture=True) -> History:
-    """``fit`` after its checks on the engine: one CUDA graph (``capture``) or the same step eagerly."""
-    with cudnn_autotune(device):
-        return run_engine(model, train, test, Members([loss_fn], [hooks], [model]), cfg, device=device,
-                          optimizer=optimizer, channels_last=resolve_amp(cfg.amp, device)[1], capture=capture,
-                          engine_name="graph" if capture else "fast-eager")[0]
-
-
-def fit_on_engine(eager, model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, auto) -> History:
-    """``fit`` on CUDA: the graphed engine, or with ``auto`` (``fast`` None) ``eager(...)`` for a set under one
-    batch or a failed first capture (which restored the state: nothing was trained)."""
+def fit_on_engine(eager, model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, auto,
+                  capture=True) -> History:
+    """``fit`` after its checks on the engine: one CUDA graph (``capture``) or the same step eagerly; with ``auto``
+    (``fast`` None) ``eager(...)`` for a set under one batch or a failed first capture (which restored the state:
+    nothing was trained)."""
     args = (model, train, test, loss_fn, hooks, cfg, optimizer, device)
     if auto and len(train.labels) < cfg.batch_size:
         print(f"fit: {len(train.labels)} training images < batch_size {cfg.batch_size}: using the eager loop "
               "(the graphed fast path needs at least one full batch).")
         return eager(*args)
     try:
-        return fit_graphed(*args, capture=True)
+        with cudnn_autotune(device):
+            return run_engine(model, train, test, Members([loss_fn], [hooks], [model]), cfg, device=device,
+                              optimizer=optimizer, channels_last=resolve_amp(cfg.amp, device)[1], capture=capture,
+                              engine_name="graph" if capture else "fast-eager")[0]
     except GraphCaptureError as err:
         if not auto or err.epoch != 0:
             raise
@@ -155,8 +150,8 @@ def fit_fast(model: nn.Module, train, *, loss_fn, test=None, hooks=(), optimizer
     """``fit`` on the engine; ``capture=False`` equals ``fit(..., fast=False, drop_last=True)`` up to rounding."""
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(**settings))
     dev = get_device(device)
-    return fit_graphed(model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, dev,
-                       resolve_fast(capture, dev, name="capture"))
+    return fit_on_engine(None, model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, dev, False,
+                         resolve_fast(capture, dev, name="capture"))
 
 
 @contextlib.contextmanager

@@ -224,14 +224,13 @@ def _eval_fp32(modules):
             m.train(mode)
 
 
-def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None, net=None) -> list[History]:
-    """Train ``models`` as one fused network (``net``, else ``fuse_models``) on the engine, then unfuse them."""
-    fast, net = resolve_fast(fast, device), fuse_models([m.to(device) for m in models]) if net is None else net
+def fit_fused(models, net, train, test, loss_fns, hooks, cfg: FitConfig, device, capture) -> list[History]:
+    """Train ``models``, fused as ``net`` (``fuse_models``), on the engine, then unfuse them."""
     members = Members(list(loss_fns), list(hooks), list(models), lambda: net.unfuse_into(models))
     # Grouped layers view (B N) x C x H x W as B x (N C) x H x W: free in NCHW, a copy in channels_last.
     with cudnn_autotune(device):
-        histories = run_engine(net, train, test, members, cfg, device=device, capture=fast,
-                               engine_name=f"fused{len(models)}-{'graph' if fast else 'eager'}")
+        histories = run_engine(net, train, test, members, cfg, device=device, capture=capture,
+                               engine_name=f"fused{len(models)}-{'graph' if capture else 'eager'}")
     net.unfuse_into(models)
     return histories
 
@@ -239,7 +238,7 @@ def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast
 def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fast, auto, one) -> list[History]:
     """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn=, hooks=)``
     trains a group of one on CUDA and, with ``auto``, unfusable models; a failed first capture runs it eagerly."""
-    histories: list = [None] * len(models)
+    capture, histories = resolve_fast(fast, device), [None] * len(models)
     try:  # all in one group if one module tree, else one group per exact architecture
         groups = {tuple(range(len(models))): fuse_models([m.to(device) for m in models])}
     except NotFusableError:
@@ -252,10 +251,11 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
     for group, net in groups.items():
         ms, fns, hks = ([x[i] for i in group] for x in (models, loss_fns, hooks))
         try:
-            if len(ms) == 1 and device.type == "cuda" and fast is not False:
+            if len(ms) == 1 and capture:
                 got = [one(ms[0], loss_fn=fns[0], hooks=hks[0])]
             else:
-                got = fit_fused(ms, train, test, fns, hks, cfg, device, fast, net)
+                net = fuse_models([m.to(device) for m in ms]) if net is None else net
+                got = fit_fused(ms, net, train, test, fns, hks, cfg, device, capture)
         except NotFusableError as err:
             if not auto:
                 raise
@@ -266,7 +266,7 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
                 raise
             print(f"fit_many: WARNING, the CUDA-graph fast path failed, training the fused models eagerly instead "
                   f"(pass fast=False to skip the attempt). {err}")
-            got = fit_fused(ms, train, test, fns, hks, cfg, device, False)
+            got = fit_fused(ms, net, train, test, fns, hks, cfg, device, False)  # the capture restored ``net``
         for i, h in zip(group, got):
             histories[i] = h
     return histories
