@@ -305,8 +305,7 @@ def _engine(fast_mod, model, train, loss, hooks, capture, optimizer=None, test=N
     cfg = FitConfig(epochs=4, batch_size=16, lr=0.05, momentum=0.9, weight_decay=5e-4,
                     schedule=lambda e: [0.5, 1.0, 1.0, 0.1][e], augment=True, progress=False, amp=False, padding=1)
     return fast_mod.run_engine(model, train, test, Members([loss], [tuple(hooks)], [model]), cfg,
-                               device=torch.device("cpu"), optimizer=optimizer, capture=capture,
-                               engine_name="graph" if capture else "fast-eager")[0]
+                               device=torch.device("cpu"), optimizer=optimizer, capture=capture)[0]
 
 
 @pytest.mark.parametrize("user_optimizer", [False, True])
@@ -517,7 +516,7 @@ def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, 
                         schedule=lambda e: [0.5, 1.0, 0.1][e], augment=True, progress=False, amp=False, padding=1)
         members = Members(losses, hooks, models, lambda: fused.unfuse_into(models))
         runs.append(fake_cuda_graphs.run_engine(fused, train, None, members, cfg, device=torch.device("cpu"),
-                                                capture=capture, engine_name="x"))
+                                                capture=capture))
         if capture:
             # the hooks really switched the losses' state at epoch 2 (so "captured once" is a real check)
             assert len(hooks[names.index("ldam-drw")]) == 1  # DRW

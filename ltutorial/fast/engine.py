@@ -71,10 +71,14 @@ class Members:
     sync: Callable | None = None
 
 
-def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, optimizer=None, channels_last=False,
-               capture=False, engine_name="fast-eager") -> list[History]:
-    """Train ``net`` (logits of N = ``len(members.loss_fns)`` models, row b N + i) on ``train``; a History each."""
+def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, optimizer=None,
+               capture=False) -> list[History]:
+    """Train ``net`` (logits of N = ``len(members.loss_fns)`` models, row b N + i; a fused net when ``members.sync``
+    is given, which copies the trained weights back at the end) on ``train``, cuDNN autotuned; a History each."""
     start, device, n_models = time.perf_counter(), torch.device(device), len(members.loss_fns)
+    fused = members.sync is not None
+    # A fused net stays NCHW: its grouped layers view (B N) x C x H x W as B x (N C) x H x W, a copy in channels_last.
+    channels_last = resolve_amp(cfg.amp, device)[1] and not fused
     step = _TrainStep(net, members.loss_fns, train, cfg, optimizer, device, channels_last)
     images, labels = train.images.to(device), train.labels.to(device, torch.int64)
     classes = count_classes(test if test is not None else train)
@@ -82,43 +86,48 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
     bases, bs, steps = base_lrs(step.opt), cfg.batch_size, images.shape[0] // cfg.batch_size
     n = steps * bs
     config = dict(history_config(cfg, bases[0], step.use_amp), drop_last=True, models_fused=n_models)
-    histories = [History(device=str(device), engine=engine_name, config=dict(config)) for _ in range(n_models)]
+    engine = f"fused{n_models}-{'graph' if capture else 'eager'}" if fused else "graph" if capture else "fast-eager"
+    histories = [History(device=str(device), engine=engine, config=dict(config)) for _ in range(n_models)]
     states = [TrainState(0, cfg.epochs, m, fn, step.opt, h, train, device)
               for m, fn, h in zip(members.models, members.loss_fns, histories)]
     generator, graph, graph_sig, captures = torch.Generator(device=device).manual_seed(cfg.seed), None, None, 0
-    for epoch in progress_bar(range(cfg.epochs), progress=cfg.progress, desc="epochs", leave=False):
-        t0, lr = time.perf_counter(), set_lr(step.opt, bases, cfg.schedule, epoch)
-        if any(members.hooks):
-            if members.sync is not None:
-                members.sync()
-            for state, hooks in zip(states, members.hooks):
-                state.epoch, state.lr = epoch, lr
-                for hook in hooks:
-                    hook(state)
-        net.train()
-        perm, dy, dx, flips = epoch_plan(images.shape[0], generator, cfg.augment, cfg.padding)
-        idx = perm[:n]
-        x = crop_flip(images[idx], dy[:n], dx[:n], flips[:n], cfg.padding) if cfg.augment else images[idx]
-        y = labels[idx]
-        if capture and (graph is None or step.state()[0] != graph_sig):
-            step.load(x[:bs], y[:bs], idx[:bs])  # the capture records the step on real data
-            graph, captures = step.capture_graph(epoch, graph_sig if captures == 1 else None), captures + 1
-            graph_sig = step.state()[0]
-        step.loss_acc.zero_()
-        for s in range(0, n, bs):
-            step.load(x[s:s + bs], y[s:s + bs], idx[s:s + bs])
-            graph.replay() if graph is not None else step.eager_step()
-        losses = (step.loss_acc / steps).tolist()
-        check_epoch_loss(losses, epoch, lr)
-        summaries = [None] * n_models
-        if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
-            y = test.labels.to(device, torch.int64)  # once for all models
-            out = logits_on_device(net, test.images, test, device, step.use_amp, channels_last)
-            summaries = [accuracy_summary(y, z.argmax(1), classes) for z in out.reshape(len(y), n_models, -1).unbind(1)]
-        for hist, loss, summary in zip(histories, losses, summaries):
-            hist.append_epoch(epoch, lr, loss, time.perf_counter() - t0, summary)
+    with cudnn_autotune(device):
+        for epoch in progress_bar(range(cfg.epochs), progress=cfg.progress, desc="epochs", leave=False):
+            t0, lr = time.perf_counter(), set_lr(step.opt, bases, cfg.schedule, epoch)
+            if any(members.hooks):
+                if fused:
+                    members.sync()
+                for state, hooks in zip(states, members.hooks):
+                    state.epoch, state.lr = epoch, lr
+                    for hook in hooks:
+                        hook(state)
+            net.train()
+            perm, dy, dx, flips = epoch_plan(images.shape[0], generator, cfg.augment, cfg.padding)
+            idx = perm[:n]
+            x = crop_flip(images[idx], dy[:n], dx[:n], flips[:n], cfg.padding) if cfg.augment else images[idx]
+            y = labels[idx]
+            if capture and (graph is None or step.state()[0] != graph_sig):
+                step.load(x[:bs], y[:bs], idx[:bs])  # the capture records the step on real data
+                graph, captures = step.capture_graph(epoch, graph_sig if captures == 1 else None), captures + 1
+                graph_sig = step.state()[0]
+            step.loss_acc.zero_()
+            for s in range(0, n, bs):
+                step.load(x[s:s + bs], y[s:s + bs], idx[s:s + bs])
+                graph.replay() if graph is not None else step.eager_step()
+            losses = (step.loss_acc / steps).tolist()
+            check_epoch_loss(losses, epoch, lr)
+            summaries = [None] * n_models
+            if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
+                y = test.labels.to(device, torch.int64)  # once for all models
+                out = logits_on_device(net, test.images, test, device, step.use_amp, channels_last).reshape(
+                    len(y), n_models, -1)
+                summaries = [accuracy_summary(y, z.argmax(1), classes) for z in out.unbind(1)]
+            for hist, loss, summary in zip(histories, losses, summaries):
+                hist.append_epoch(epoch, lr, loss, time.perf_counter() - t0, summary)
     for hist in histories:
         hist.seconds, hist.config["graph_captures"] = time.perf_counter() - start, captures
+    if fused:
+        members.sync()
     return histories
 
 
@@ -133,10 +142,8 @@ def fit_on_engine(eager, model, train, test, loss_fn, hooks, cfg: FitConfig, opt
               "(the graphed fast path needs at least one full batch).")
         return eager(*args)
     try:
-        with cudnn_autotune(device):
-            return run_engine(model, train, test, Members([loss_fn], [hooks], [model]), cfg, device=device,
-                              optimizer=optimizer, channels_last=resolve_amp(cfg.amp, device)[1], capture=capture,
-                              engine_name="graph" if capture else "fast-eager")[0]
+        return run_engine(model, train, test, Members([loss_fn], [hooks], [model]), cfg, device=device,
+                          optimizer=optimizer, capture=capture)[0]
     except GraphCaptureError as err:
         if not auto or err.epoch != 0:
             raise

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltutorial.fast.engine import GraphCaptureError, Members, cudnn_autotune, run_engine
+from ltutorial.fast.engine import GraphCaptureError, Members, run_engine
 from ltutorial.models.resnet_cifar import NormedLinear
 from ltutorial.train.common import FitConfig, History, resolve_fast
 
-__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fit_fused", "fit_groups"]
+__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fit_groups"]
 
 
 class NotFusableError(ValueError):
@@ -224,17 +225,6 @@ def _eval_fp32(modules):
             m.train(mode)
 
 
-def fit_fused(models, net, train, test, loss_fns, hooks, cfg: FitConfig, device, capture) -> list[History]:
-    """Train ``models``, fused as ``net`` (``fuse_models``), on the engine, then unfuse them."""
-    members = Members(list(loss_fns), list(hooks), list(models), lambda: net.unfuse_into(models))
-    # Grouped layers view (B N) x C x H x W as B x (N C) x H x W: free in NCHW, a copy in channels_last.
-    with cudnn_autotune(device):
-        histories = run_engine(net, train, test, members, cfg, device=device, capture=capture,
-                               engine_name=f"fused{len(models)}-{'graph' if capture else 'eager'}")
-    net.unfuse_into(models)
-    return histories
-
-
 def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fast, auto, one) -> list[History]:
     """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn=, hooks=)``
     trains a group of one on CUDA and, with ``auto``, unfusable models; a failed first capture runs it eagerly."""
@@ -255,7 +245,8 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
                 got = [one(ms[0], loss_fn=fns[0], hooks=hks[0])]
             else:
                 net = fuse_models([m.to(device) for m in ms]) if net is None else net
-                got = fit_fused(ms, net, train, test, fns, hks, cfg, device, capture)
+                members = Members(fns, hks, ms, partial(net.unfuse_into, ms))
+                got = run_engine(net, train, test, members, cfg, device=device, capture=capture)
         except NotFusableError as err:
             if not auto:
                 raise
@@ -266,7 +257,7 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
                 raise
             print(f"fit_many: WARNING, the CUDA-graph fast path failed, training the fused models eagerly instead "
                   f"(pass fast=False to skip the attempt). {err}")
-            got = fit_fused(ms, net, train, test, fns, hks, cfg, device, False)  # the capture restored ``net``
+            got = run_engine(net, train, test, members, cfg, device=device)  # the capture restored the net
         for i, h in zip(group, got):
             histories[i] = h
     return histories
