@@ -63,7 +63,7 @@ class TensorLRSGD(torch.optim.Optimizer):
 
 @dataclass
 class Members:
-    """Per model: its loss, its hooks and the module they see (``sync`` first copies a fused net's weights in)."""
+    """Per model: its loss, its hooks and the module they see; ``sync`` copies a fused net's weights into them."""
 
     loss_fns: list
     hooks: list
@@ -73,8 +73,8 @@ class Members:
 
 def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, optimizer=None,
                capture=False) -> list[History]:
-    """Train ``net`` (logits of N = ``len(members.loss_fns)`` models, row b N + i; a fused net when ``members.sync``
-    is given, which copies the trained weights back at the end) on ``train``, cuDNN autotuned; a History each."""
+    """Train ``net`` (logits of N = ``len(members.loss_fns)`` models, row b N + i; fused when ``members.sync`` is
+    given: synced before the hooks and at the end) on ``train``, cuDNN autotuned; a History each."""
     start, device, n_models = time.perf_counter(), torch.device(device), len(members.loss_fns)
     fused = members.sync is not None
     # A fused net stays NCHW: its grouped layers view (B N) x C x H x W as B x (N C) x H x W, a copy in channels_last.
@@ -133,9 +133,8 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
 
 def fit_on_engine(eager, model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, auto,
                   capture=True) -> History:
-    """``fit`` after its checks on the engine: one CUDA graph (``capture``) or the same step eagerly; with ``auto``
-    (``fast`` None) ``eager(...)`` for a set under one batch or a failed first capture (which restored the state:
-    nothing was trained)."""
+    """``fit`` after its checks on the engine, graphed (``capture``) or eagerly; with ``auto`` (``fast`` None)
+    ``eager(...)`` for a set under one batch or a failed first capture (which restored the state: nothing trained)."""
     args = (model, train, test, loss_fn, hooks, cfg, optimizer, device)
     if auto and len(train.labels) < cfg.batch_size:
         print(f"fit: {len(train.labels)} training images < batch_size {cfg.batch_size}: using the eager loop "

@@ -228,7 +228,7 @@ def _eval_fp32(modules):
 def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fast, auto, one) -> list[History]:
     """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn=, hooks=)``
     trains a group of one on CUDA and, with ``auto``, unfusable models; a failed first capture runs it eagerly."""
-    capture, histories = resolve_fast(fast, device), [None] * len(models)
+    capture, histories = resolve_fast(fast, device), {}
     try:  # all in one group if one module tree, else one group per exact architecture
         groups = {tuple(range(len(models))): fuse_models([m.to(device) for m in models])}
     except NotFusableError:
@@ -258,6 +258,5 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
             print(f"fit_many: WARNING, the CUDA-graph fast path failed, training the fused models eagerly instead "
                   f"(pass fast=False to skip the attempt). {err}")
             got = run_engine(net, train, test, members, cfg, device=device)  # the capture restored the net
-        for i, h in zip(group, got):
-            histories[i] = h
-    return histories
+        histories.update(zip(group, got))
+    return [histories[i] for i in range(len(models))]
