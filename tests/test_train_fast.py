@@ -305,8 +305,7 @@ def _engine(fast_mod, model, train, loss, hooks, capture, optimizer=None, test=N
     cfg = FitConfig(epochs=4, batch_size=16, lr=0.05, momentum=0.9, weight_decay=5e-4,
                     schedule=lambda e: [0.5, 1.0, 1.0, 0.1][e], augment=True, progress=False, amp=False, padding=1)
     return fast_mod.run_engine(model, train, test, Members([loss], [tuple(hooks)], [model]), cfg,
-                               device=torch.device("cpu"), optimizer=optimizer, capture=capture,
-                               engine_name="graph" if capture else "fast-eager")[0]
+                               device=torch.device("cpu"), optimizer=optimizer, capture=capture)[0]
 
 
 @pytest.mark.parametrize("user_optimizer", [False, True])
@@ -404,6 +403,36 @@ def test_fit_groups_trains_unfusable_models_one_after_another_when_fuse_is_auto(
         fit_groups(build(), [nn.CrossEntropyLoss(), WeightedCE()], hooks, *args, False, one)
 
 
+def test_fit_groups_trains_the_same_fused_net_eagerly_after_a_failed_first_capture(fake_cuda_graphs, monkeypatch,
+                                                                                    capsys):
+    """fit_many's fused path with ``fast`` None: a capture that fails at epoch 0 restored the fused net, so the same
+    net (fused once) trains eagerly: the numbers of a run with fast=False."""
+    import ltutorial.fast.fused as fused_mod
+
+    train, test = quadrant_task(8, seed=0), quadrant_task(4, seed=1)
+    cfg = FitConfig(epochs=2, batch_size=16, lr=0.05, progress=False, augment=True, padding=1)
+
+    def run(fast):
+        return fused_mod.fit_groups(_models(2), [nn.CrossEntropyLoss(), WeightedCE()], [[], [drw_hook]], train, test,
+                                    cfg, torch.device("cpu"), fast, True, None)
+
+    want = run(False)
+
+    def broken(body, device, reset_grads):
+        body()
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    fusions = []
+    monkeypatch.setattr(fake_cuda_graphs, "_capture", broken)
+    monkeypatch.setattr(fused_mod, "resolve_fast", lambda fast, device: True)  # capture on the CPU
+    monkeypatch.setattr(fused_mod, "fuse_models", lambda ms: fusions.append(1) or fuse_models(ms))
+    got = run(None)
+    assert "WARNING" in capsys.readouterr().out and len(fusions) == 1
+    assert [h.engine for h in got] == ["fused2-eager"] * 2
+    assert [h.train_loss for h in got] == [h.train_loss for h in want]
+    assert [h.test_accuracy for h in got] == [h.test_accuracy for h in want]
+
+
 # ------------------------------------------------------------------ graph safety, emulated on the CPU
 _SYNCING = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "nonzero")
 
@@ -487,7 +516,7 @@ def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, 
                         schedule=lambda e: [0.5, 1.0, 0.1][e], augment=True, progress=False, amp=False, padding=1)
         members = Members(losses, hooks, models, lambda: fused.unfuse_into(models))
         runs.append(fake_cuda_graphs.run_engine(fused, train, None, members, cfg, device=torch.device("cpu"),
-                                                capture=capture, engine_name="x"))
+                                                capture=capture))
         if capture:
             # the hooks really switched the losses' state at epoch 2 (so "captured once" is a real check)
             assert len(hooks[names.index("ldam-drw")]) == 1  # DRW
@@ -578,12 +607,12 @@ def test_fit_on_engine_falls_back_to_the_eager_loop_only_when_fast_was_left_to_i
 
     failures = []
 
-    def graphed(*args, capture):
+    def graphed(*args, **kwargs):
         err = engine.GraphCaptureError("no capture")
         err.epoch = failures[-1]
         raise err
 
-    monkeypatch.setattr(engine, "fit_graphed", graphed)
+    monkeypatch.setattr(engine, "run_engine", graphed)
     train = quadrant_task(4, seed=0)  # 16 images
     cfg = FitConfig(epochs=1, batch_size=8)
     eager = lambda *args: "eager"  # noqa: E731

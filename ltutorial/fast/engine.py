@@ -20,8 +20,7 @@ from ltutorial.train.common import (FitConfig, History, TrainState, accuracy_sum
                                     check_epoch_loss, check_fit_args, check_hooks, check_output_width, count_classes,
                                     epoch_plan, history_config, logits_on_device, resolve_amp, resolve_fast, set_lr)
 
-__all__ = ["TensorLRSGD", "GraphCaptureError", "Members", "run_engine", "fit_graphed", "fit_on_engine", "fit_fast",
-           "cudnn_autotune"]
+__all__ = ["TensorLRSGD", "GraphCaptureError", "Members", "run_engine", "fit_on_engine", "fit_fast", "cudnn_autotune"]
 
 
 class GraphCaptureError(RuntimeError):
@@ -64,7 +63,7 @@ class TensorLRSGD(torch.optim.Optimizer):
 
 @dataclass
 class Members:
-    """Per model: its loss, its hooks and the module they see (``sync`` first copies a fused net's weights in)."""
+    """Per model: its loss, its hooks and the module they see; ``sync`` copies a fused net's weights into them."""
 
     loss_fns: list
     hooks: list
@@ -72,10 +71,14 @@ class Members:
     sync: Callable | None = None
 
 
-def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, optimizer=None, channels_last=False,
-               capture=False, engine_name="fast-eager") -> list[History]:
-    """Train ``net`` (logits of N = ``len(members.loss_fns)`` models, row b N + i) on ``train``; a History each."""
+def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, optimizer=None,
+               capture=False) -> list[History]:
+    """Train ``net`` (logits of N = ``len(members.loss_fns)`` models, row b N + i; fused when ``members.sync`` is
+    given: synced before the hooks and at the end) on ``train``, cuDNN autotuned; a History each."""
     start, device, n_models = time.perf_counter(), torch.device(device), len(members.loss_fns)
+    fused = members.sync is not None
+    # A fused net stays NCHW: its grouped layers view (B N) x C x H x W as B x (N C) x H x W, a copy in channels_last.
+    channels_last = resolve_amp(cfg.amp, device)[1] and not fused
     step = _TrainStep(net, members.loss_fns, train, cfg, optimizer, device, channels_last)
     images, labels = train.images.to(device), train.labels.to(device, torch.int64)
     classes = count_classes(test if test is not None else train)
@@ -83,65 +86,63 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
     bases, bs, steps = base_lrs(step.opt), cfg.batch_size, images.shape[0] // cfg.batch_size
     n = steps * bs
     config = dict(history_config(cfg, bases[0], step.use_amp), drop_last=True, models_fused=n_models)
-    histories = [History(device=str(device), engine=engine_name, config=dict(config)) for _ in range(n_models)]
+    engine = f"fused{n_models}-{'graph' if capture else 'eager'}" if fused else "graph" if capture else "fast-eager"
+    histories = [History(device=str(device), engine=engine, config=dict(config)) for _ in range(n_models)]
     states = [TrainState(0, cfg.epochs, m, fn, step.opt, h, train, device)
               for m, fn, h in zip(members.models, members.loss_fns, histories)]
     generator, graph, graph_sig, captures = torch.Generator(device=device).manual_seed(cfg.seed), None, None, 0
-    for epoch in progress_bar(range(cfg.epochs), progress=cfg.progress, desc="epochs", leave=False):
-        t0, lr = time.perf_counter(), set_lr(step.opt, bases, cfg.schedule, epoch)
-        if any(members.hooks):
-            if members.sync is not None:
-                members.sync()
-            for state, hooks in zip(states, members.hooks):
-                state.epoch, state.lr = epoch, lr
-                for hook in hooks:
-                    hook(state)
-        net.train()
-        perm, dy, dx, flips = epoch_plan(images.shape[0], generator, cfg.augment, cfg.padding)
-        idx = perm[:n]
-        x = crop_flip(images[idx], dy[:n], dx[:n], flips[:n], cfg.padding) if cfg.augment else images[idx]
-        y = labels[idx]
-        if capture and (graph is None or step.state()[0] != graph_sig):
-            step.load(x[:bs], y[:bs], idx[:bs])  # the capture records the step on real data
-            graph, captures = step.capture_graph(epoch, graph_sig if captures == 1 else None), captures + 1
-            graph_sig = step.state()[0]
-        step.loss_acc.zero_()
-        for s in range(0, n, bs):
-            step.load(x[s:s + bs], y[s:s + bs], idx[s:s + bs])
-            graph.replay() if graph is not None else step.eager_step()
-        losses = (step.loss_acc / steps).tolist()
-        check_epoch_loss(losses, epoch, lr)
-        logits = None
-        if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
-            logits = logits_on_device(net, test.images, test, device, step.use_amp, channels_last).reshape(
-                len(test.labels), n_models, -1)
-        y = None if logits is None else test.labels.to(device, torch.int64)  # once for all models
-        for i, hist in enumerate(histories):
-            summary = None if logits is None else accuracy_summary(y, logits[:, i].argmax(1), classes)
-            hist.append_epoch(epoch, lr, losses[i], time.perf_counter() - t0, summary)
+    with cudnn_autotune(device):
+        for epoch in progress_bar(range(cfg.epochs), progress=cfg.progress, desc="epochs", leave=False):
+            t0, lr = time.perf_counter(), set_lr(step.opt, bases, cfg.schedule, epoch)
+            if any(members.hooks):
+                if fused:
+                    members.sync()
+                for state, hooks in zip(states, members.hooks):
+                    state.epoch, state.lr = epoch, lr
+                    for hook in hooks:
+                        hook(state)
+            net.train()
+            perm, dy, dx, flips = epoch_plan(images.shape[0], generator, cfg.augment, cfg.padding)
+            idx = perm[:n]
+            x = crop_flip(images[idx], dy[:n], dx[:n], flips[:n], cfg.padding) if cfg.augment else images[idx]
+            y = labels[idx]
+            if capture and (graph is None or step.state()[0] != graph_sig):
+                step.load(x[:bs], y[:bs], idx[:bs])  # the capture records the step on real data
+                graph, captures = step.capture_graph(epoch, graph_sig if captures == 1 else None), captures + 1
+                graph_sig = step.state()[0]
+            step.loss_acc.zero_()
+            for s in range(0, n, bs):
+                step.load(x[s:s + bs], y[s:s + bs], idx[s:s + bs])
+                graph.replay() if graph is not None else step.eager_step()
+            losses = (step.loss_acc / steps).tolist()
+            check_epoch_loss(losses, epoch, lr)
+            summaries = [None] * n_models
+            if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
+                y = test.labels.to(device, torch.int64)  # once for all models
+                out = logits_on_device(net, test.images, test, device, step.use_amp, channels_last).reshape(
+                    len(y), n_models, -1)
+                summaries = [accuracy_summary(y, z.argmax(1), classes) for z in out.unbind(1)]
+            for hist, loss, summary in zip(histories, losses, summaries):
+                hist.append_epoch(epoch, lr, loss, time.perf_counter() - t0, summary)
     for hist in histories:
         hist.seconds, hist.config["graph_captures"] = time.perf_counter() - start, captures
+    if fused:
+        members.sync()
     return histories
 
 
-def fit_graphed(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, capture=True) -> History:
-    """``fit`` after its checks on the engine: one CUDA graph (``capture``) or the same step eagerly."""
-    with cudnn_autotune(device):
-        return run_engine(model, train, test, Members([loss_fn], [hooks], [model]), cfg, device=device,
-                          optimizer=optimizer, channels_last=resolve_amp(cfg.amp, device)[1], capture=capture,
-                          engine_name="graph" if capture else "fast-eager")[0]
-
-
-def fit_on_engine(eager, model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, auto) -> History:
-    """``fit`` on CUDA: the graphed engine, or with ``auto`` (``fast`` None) ``eager(...)`` for a set under one
-    batch or a failed first capture (which restored the state: nothing was trained)."""
+def fit_on_engine(eager, model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, auto,
+                  capture=True) -> History:
+    """``fit`` after its checks on the engine, graphed (``capture``) or eagerly; with ``auto`` (``fast`` None)
+    ``eager(...)`` for a set under one batch or a failed first capture (which restored the state: nothing trained)."""
     args = (model, train, test, loss_fn, hooks, cfg, optimizer, device)
     if auto and len(train.labels) < cfg.batch_size:
         print(f"fit: {len(train.labels)} training images < batch_size {cfg.batch_size}: using the eager loop "
               "(the graphed fast path needs at least one full batch).")
         return eager(*args)
     try:
-        return fit_graphed(*args, capture=True)
+        return run_engine(model, train, test, Members([loss_fn], [hooks], [model]), cfg, device=device,
+                          optimizer=optimizer, capture=capture)[0]
     except GraphCaptureError as err:
         if not auto or err.epoch != 0:
             raise
@@ -155,8 +156,8 @@ def fit_fast(model: nn.Module, train, *, loss_fn, test=None, hooks=(), optimizer
     """``fit`` on the engine; ``capture=False`` equals ``fit(..., fast=False, drop_last=True)`` up to rounding."""
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(**settings))
     dev = get_device(device)
-    return fit_graphed(model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, dev,
-                       resolve_fast(capture, dev, name="capture"))
+    return fit_on_engine(None, model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, dev, False,
+                         resolve_fast(capture, dev, name="capture"))
 
 
 @contextlib.contextmanager

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltutorial.fast.engine import GraphCaptureError, Members, cudnn_autotune, run_engine
+from ltutorial.fast.engine import GraphCaptureError, Members, run_engine
 from ltutorial.models.resnet_cifar import NormedLinear
 from ltutorial.train.common import FitConfig, History, resolve_fast
 
-__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fit_fused", "fit_groups"]
+__all__ = ["FusedModels", "NotFusableError", "fuse_models", "fit_groups"]
 
 
 class NotFusableError(ValueError):
@@ -224,22 +225,10 @@ def _eval_fp32(modules):
             m.train(mode)
 
 
-def fit_fused(models, train, test, loss_fns, hooks, cfg: FitConfig, device, fast=None, net=None) -> list[History]:
-    """Train ``models`` as one fused network (``net``, else ``fuse_models``) on the engine, then unfuse them."""
-    fast, net = resolve_fast(fast, device), fuse_models([m.to(device) for m in models]) if net is None else net
-    members = Members(list(loss_fns), list(hooks), list(models), lambda: net.unfuse_into(models))
-    # Grouped layers view (B N) x C x H x W as B x (N C) x H x W: free in NCHW, a copy in channels_last.
-    with cudnn_autotune(device):
-        histories = run_engine(net, train, test, members, cfg, device=device, capture=fast,
-                               engine_name=f"fused{len(models)}-{'graph' if fast else 'eager'}")
-    net.unfuse_into(models)
-    return histories
-
-
 def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fast, auto, one) -> list[History]:
     """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn=, hooks=)``
     trains a group of one on CUDA and, with ``auto``, unfusable models; a failed first capture runs it eagerly."""
-    histories: list = [None] * len(models)
+    capture, histories = resolve_fast(fast, device), {}
     try:  # all in one group if one module tree, else one group per exact architecture
         groups = {tuple(range(len(models))): fuse_models([m.to(device) for m in models])}
     except NotFusableError:
@@ -252,10 +241,12 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
     for group, net in groups.items():
         ms, fns, hks = ([x[i] for i in group] for x in (models, loss_fns, hooks))
         try:
-            if len(ms) == 1 and device.type == "cuda" and fast is not False:
+            if len(ms) == 1 and capture:
                 got = [one(ms[0], loss_fn=fns[0], hooks=hks[0])]
             else:
-                got = fit_fused(ms, train, test, fns, hks, cfg, device, fast, net)
+                net = fuse_models([m.to(device) for m in ms]) if net is None else net
+                members = Members(fns, hks, ms, partial(net.unfuse_into, ms))
+                got = run_engine(net, train, test, members, cfg, device=device, capture=capture)
         except NotFusableError as err:
             if not auto:
                 raise
@@ -266,7 +257,6 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
                 raise
             print(f"fit_many: WARNING, the CUDA-graph fast path failed, training the fused models eagerly instead "
                   f"(pass fast=False to skip the attempt). {err}")
-            got = fit_fused(ms, train, test, fns, hks, cfg, device, False)
-        for i, h in zip(group, got):
-            histories[i] = h
-    return histories
+            got = run_engine(net, train, test, members, cfg, device=device)  # the capture restored the net
+        histories.update(zip(group, got))
+    return [histories[i] for i in range(len(models))]

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltutorial._validation import check_choice, check_positive_int
-from ltutorial.models.resnet_cifar import (CifarResNet, ClassifierMixin, NormedLinear, ResNet18Cifar, classifier_head,
-                                           resnet8, resnet18_cifar, resnet32)
+from ltutorial.models.resnet_cifar import (CifarResNet, ClassifierMixin, NormedLinear, ResNet18Cifar, resnet8,
+                                           resnet18_cifar, resnet32)
 
 __all__ = ["MODELS", "build_model", "CifarResNet", "NormedLinear", "ResNet18Cifar", "SmallCNN", "resnet8",
            "resnet18_cifar", "resnet32", "TorchvisionResNet"]
@@ -32,8 +32,7 @@ class SmallCNN(ClassifierMixin, nn.Module):
             layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
             c = w
         self.body = nn.Sequential(*layers)
-        self.feature_dim = c
-        self.fc = classifier_head(c, check_positive_int(num_classes, name="num_classes"), normed)
+        self.set_head(c, num_classes, normed)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return F.adaptive_avg_pool2d(self.body(x), 1).flatten(1)
@@ -51,9 +50,8 @@ class TorchvisionResNet(ClassifierMixin, nn.Module):
         self.backbone = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
         if check_positive_int(in_channels, name="in_channels") != 3:
             self.backbone.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.feature_dim = self.backbone.fc.in_features
+        self.set_head(self.backbone.fc.in_features, num_classes, normed)
         self.backbone.fc = nn.Identity()
-        self.fc = classifier_head(self.feature_dim, num_classes, normed)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)

@@ -8,8 +8,8 @@ from torch import nn
 
 from ltutorial._validation import check_positive_int
 
-__all__ = ["NormedLinear", "ClassifierMixin", "classifier_head", "BasicBlock", "CifarResNet", "resnet32", "resnet8",
-           "ResNet18Cifar", "resnet18_cifar"]
+__all__ = ["NormedLinear", "ClassifierMixin", "BasicBlock", "CifarResNet", "resnet32", "resnet8", "ResNet18Cifar",
+           "resnet18_cifar"]
 
 
 class NormedLinear(nn.Module):
@@ -34,10 +34,10 @@ class ClassifierMixin:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.forward_features(x))
 
-
-def classifier_head(feature_dim: int, num_classes: int, normed: bool) -> nn.Module:
-    """``Linear(feature_dim, num_classes)``, or the cosine :class:`NormedLinear` if ``normed``."""
-    return NormedLinear(feature_dim, num_classes) if normed else nn.Linear(feature_dim, num_classes)
+    def set_head(self, feature_dim: int, num_classes: int, normed: bool) -> None:
+        """Sets ``feature_dim`` and ``fc``: ``nn.Linear``, or the cosine :class:`NormedLinear` if ``normed``."""
+        self.feature_dim, num_classes = feature_dim, check_positive_int(num_classes, name="num_classes")
+        self.fc = NormedLinear(feature_dim, num_classes) if normed else nn.Linear(feature_dim, num_classes)
 
 
 class BasicBlock(nn.Module):
@@ -62,11 +62,9 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self._shortcut(x))
 
     def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.project:
-            return x
-        if len(self.shortcut):
-            return self.shortcut(x)
-        return F.pad(x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, *self.pad))
+        if self.project and not len(self.shortcut):  # option A
+            return F.pad(x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, *self.pad))
+        return self.shortcut(x)  # the identity (empty) or option B's projection
 
 
 class CifarResNet(ClassifierMixin, nn.Module):
@@ -81,8 +79,7 @@ class CifarResNet(ClassifierMixin, nn.Module):
         self.conv1 = nn.Conv2d(check_positive_int(in_channels, name="in_channels"), 16, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.layer1, self.layer2, self.layer3 = _stage(16, 16, n, 1), _stage(16, 32, n, 2), _stage(32, 64, n, 2)
-        self.feature_dim = 64
-        self.fc = classifier_head(64, check_positive_int(num_classes, name="num_classes"), normed)
+        self.set_head(64, num_classes, normed)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
@@ -111,8 +108,7 @@ class ResNet18Cifar(ClassifierMixin, nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.layer1, self.layer2 = _stage(64, 64, 2, 1, "B"), _stage(64, 128, 2, 2, "B")
         self.layer3, self.layer4 = _stage(128, 256, 2, 2, "B"), _stage(256, 512, 2, 2, "B")
-        self.feature_dim = 512
-        self.fc = classifier_head(512, check_positive_int(num_classes, name="num_classes"), normed)
+        self.set_head(512, num_classes, normed)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
