@@ -70,8 +70,9 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overri
     row = SIZES[check_choice(profile, PROFILES, name="profile")]["ssl"]
     if unknown := sorted(overrides.keys() - row.keys()):
         raise ValueError(f"overrides must be settings of {list(row)}; got {unknown} instead.")
-    refuse_large_lt(check_choice(dataset, ["auto", *sorted(DATASETS)], name="dataset"), argument="dataset")
-    dataset = resolve_dataset(dataset)  # issue 15: the large benchmarks are file-backed, refused above
+    check_choice(dataset, ["auto", *sorted(DATASETS)], name="dataset")
+    refuse_large_lt(dataset, argument="dataset")  # issue 15: the large benchmarks are file-backed
+    dataset = resolve_dataset(dataset)
     seed = check_positive_int(seed, name="seed", minimum=0)
     v = {k: row[k] if overrides.get(k) is None else overrides[k] for k in row}
     check_choice(v["encoder"], sorted(MODELS), name="encoder")
