@@ -13,7 +13,7 @@ import torch
 from ltutorial._validation import check_positive_int, check_probability
 from ltutorial.ssl.augment import RANDAUGMENT_OPS
 from ltutorial.ssl.sdclr import SDCLR
-from ltutorial.ssl.simclr import SimCLR
+from ltutorial.ssl.simclr import SimCLR, per_image
 
 
 def ema_update(ema: torch.Tensor, losses: torch.Tensor, beta: float, initialized: torch.Tensor) -> torch.Tensor:
@@ -60,7 +60,7 @@ class BCL:
     def loss(self, net, x, idx):
         loss, z1, z2, anchors = self.base.loss(net, x, idx)
         with torch.no_grad():  # the base's per-anchor losses: (l_i + l_{i+N}) / 2 per image, not computed twice
-            losses = anchors.detach().view(2, -1).mean(0)  # image i's two views: anchors i and i + N
+            losses = per_image(anchors.detach())
             self.ema[idx] = ema_update(self.ema[idx], losses, self.beta, self.seen[idx])
             self.seen[idx] = True
         return loss, z1, z2, anchors

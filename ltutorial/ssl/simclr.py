@@ -184,7 +184,12 @@ class SSLHistory:
 
 def nt_xent_per_sample(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
     """Per-image NT-Xent (l_i + l_{i+N}) / 2, the quantity BCL's moving average tracks (notebook 11)."""
-    return nt_xent_per_anchor(z1, z2, temperature).view(2, -1).mean(0)  # image i's two views: anchors i and i + N
+    return per_image(nt_xent_per_anchor(z1, z2, temperature))
+
+
+def per_image(anchors: torch.Tensor) -> torch.Tensor:
+    """(l_i + l_{i+N}) / 2 of the 2N per-anchor losses: image i's two views are anchors i and i + N."""
+    return anchors.view(2, -1).mean(0)
 
 
 def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed: int = 0) -> dict:
