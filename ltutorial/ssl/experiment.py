@@ -125,14 +125,12 @@ def ssl_subsets(labels, *, imbalance_ratio: float = 100, n_max: int | None = Non
     per_class_b, few = sum(counts) // num_classes, max(1, n_max // 100)
     g, class_counts = make_generator(seed, name="seed"), torch.tensor(counts, dtype=torch.int64)
     parts = {"imbalanced": [], "balanced": [], "few_shot": [], "val": []}
-    for c in range(num_classes):
+    for c, n_c in enumerate(counts):  # one permutation per class: val first, then prefixes of the rest
         idx_c = torch.nonzero(y == c).flatten()
         perm = idx_c[torch.randperm(idx_c.numel(), generator=g)]
-        parts["val"].append(perm[:val_per_class])
-        rest = perm[val_per_class:]
-        parts["imbalanced"].append(rest[: int(class_counts[c])])
-        parts["balanced"].append(rest[:per_class_b])
-        parts["few_shot"].append(rest[:few])
+        val, rest = perm[:val_per_class], perm[val_per_class:]
+        for part, idx in zip(parts.values(), (rest[:n_c], rest[:per_class_b], rest[:few], val)):
+            part.append(idx)
     return {**{k: torch.sort(torch.cat(v)).values for k, v in parts.items()}, "class_counts": class_counts}
 
 
