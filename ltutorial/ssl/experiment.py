@@ -25,7 +25,7 @@ from ltutorial.metrics import thirds_split
 from ltutorial.models import MODELS, build_model
 from ltutorial.profiles import PROFILES, SIZES
 from ltutorial.ssl.augment import resize_images
-from ltutorial.ssl.simclr import linear_probe
+from ltutorial.ssl.simclr import PretrainConfig, linear_probe
 
 # digits-lt keeps 124 training digits per class: 24 held out for the probe leave a pool of 100.
 _DIGITS_VAL_PER_CLASS, _DIGITS_POOL = 24, 100
@@ -81,8 +81,7 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overri
         v[name] = None if v[name] is None else check_positive_int(v[name], name=name, minimum=low)
     if overrides.get("epochs") is not None and overrides.get("warmup_epochs") is None:
         v["warmup_epochs"] = min(v["epochs"], round(row["warmup_epochs"] * v["epochs"] / row["epochs"]))
-    if v["warmup_epochs"] > v["epochs"]:
-        raise ValueError(f"warmup_epochs must be <= epochs ({v['epochs']}); got {v['warmup_epochs']} instead.")
+    PretrainConfig(epochs=v["epochs"], warmup_epochs=v["warmup_epochs"])  # pretrain's rule: warmup_epochs <= epochs
     if dataset == "digits-lt":
         n_max, image_size = overrides.get("n_max"), overrides.get("image_size")
         if n_max is not None and n_max > _DIGITS_POOL:
