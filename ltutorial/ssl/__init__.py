@@ -4,9 +4,9 @@ for the methods ``SimCLR()``, ``SDCLR(prune_ratio)``, ``BCL(base)``, ``GH(base, 
 from ltutorial.ssl import toys
 from ltutorial.ssl.augment import ContrastiveAugment, resize_images
 from ltutorial.ssl.bcl import BCL, boosted_randaugment, memorization_score
-from ltutorial.ssl.experiment import (SSLSettings, accuracy_margin, class_geometry, compare_with_random, group_difference,
-                                     make_encoder, probe_table, random_encoder_probe, ssl_experiment_data, ssl_settings,
-                                     ssl_subsets)
+from ltutorial.ssl.experiment import (SSLSettings, accuracy_margin, class_geometry, compare_with_random,
+                                     group_difference, make_encoder, probe_table, random_encoder_probe,
+                                     ssl_experiment_data, ssl_settings, ssl_subsets)
 from ltutorial.ssl.gh import GH, GHConfig, gh_loss, simplex_etf, sinkhorn
 from ltutorial.ssl.sdclr import (SDCLR, PrunedBranch, magnitude_prune_masks, mask_sparsity, pruned_forward,
                                  pruning_sensitivity)
