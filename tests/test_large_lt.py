@@ -294,10 +294,10 @@ def test_the_notebook_experiments_refuse_the_file_backed_sets(tiny_imagenet_lt):
     root, _ = tiny_imagenet_lt
     with pytest.raises(ValueError, match="name must be an in-memory dataset .*`ltutorial reproduce imagenet-lt`"):
         lt.data.prepare_experiment("imagenet-lt", profile="smoke", root=root)
-    from ltutorial.ssl import load_ssl_data
+    from ltutorial.ssl import ssl_settings
 
     with pytest.raises(ValueError, match="dataset must be an in-memory dataset .*got 'places-lt'"):
-        load_ssl_data("places-lt", root=root)
+        ssl_settings("smoke", dataset="places-lt")
 
 
 def test_reproduce_subsamples_with_the_same_class_shares(tiny_imagenet_lt):

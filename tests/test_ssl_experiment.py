@@ -18,14 +18,14 @@ from ltutorial.ssl import SSLSettings, make_encoder, ssl_experiment_data, ssl_se
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "full"])
 def test_unset_knobs_take_the_profile_row(profile):
     s = ssl_settings(profile, dataset="cifar10-lt", seed=3)
-    for name, value in lt.ssl.SSL_PROFILES[profile].items():
+    for name, value in lt.profiles.SIZES[profile]["ssl"].items():
         assert getattr(s, name) == value, name
     assert (s.profile, s.dataset, s.seed) == (profile, "cifar10-lt", 3)
     assert s.in_channels == 3 and not s.digits
 
 
 def test_profiles_grow_from_smoke_to_full():
-    rows = [lt.ssl.SSL_PROFILES[p] for p in ("smoke", "cpu", "full")]
+    rows = [lt.profiles.SIZES[p]["ssl"] for p in ("smoke", "cpu", "full")]
     for key in ("epochs", "batch_size", "proj_dim", "probe_epochs", "val_per_class"):
         assert rows[0][key] <= rows[1][key] <= rows[2][key], key
     # laptop profiles use the small CNN on shrunk images; only full trains ResNet-18 at 32x32
@@ -60,7 +60,7 @@ def test_overrides_win():
 def test_an_epochs_override_keeps_the_warmup_share(profile, epochs, warmup):
     s = ssl_settings(profile, dataset="cifar10-lt", epochs=epochs)
     assert s.warmup_epochs == warmup
-    row = lt.ssl.SSL_PROFILES[profile]
+    row = lt.profiles.SIZES[profile]["ssl"]
     assert abs(s.warmup_epochs - row["warmup_epochs"] * epochs / row["epochs"]) <= 0.5
     # an explicit warm-up is kept as given
     assert ssl_settings(profile, dataset="cifar10-lt", epochs=epochs, warmup_epochs=epochs).warmup_epochs == epochs
@@ -175,15 +175,14 @@ def test_experiment_data_on_digits_sizes():
     assert not set(sub["val"].tolist()) & (set(sub["imbalanced"].tolist()) | set(sub["balanced"].tolist()))
 
 
-def test_experiment_data_matches_load_ssl_data_and_is_deterministic():
+def test_experiment_data_follows_the_settings_and_is_deterministic():
     s = ssl_settings("cpu", dataset="digits-lt", seed=2, n_max=100, test_per_class=10)
-    a = ssl_experiment_data(s)
-    direct = lt.ssl.load_ssl_data("digits-lt", n_max=100, val_per_class=24, test_per_class=10, seed=2)
-    b = ssl_experiment_data(s)
+    a, b = ssl_experiment_data(s), ssl_experiment_data(s)
     for key in ("imbalanced", "balanced", "probe_train", "test"):
-        assert torch.equal(a[key].images, direct[key].images) and torch.equal(a[key].labels, direct[key].labels)
-        assert torch.equal(a[key].images, b[key].images)
-    assert len(a["test"]) == 100
+        assert torch.equal(a[key].images, b[key].images) and torch.equal(a[key].labels, b[key].labels)
+    assert a["imbalanced"].class_counts.tolist() == lt.data.longtail.longtail_counts(100, 10, 100)  # n_max 100
+    assert a["probe_train"].class_counts.tolist() == [24] * 10  # val_per_class 24
+    assert a["test"].class_counts.tolist() == [10] * 10 and len(a["test"]) == 100  # test_per_class 10
     other = ssl_experiment_data(ssl_settings("cpu", dataset="digits-lt", seed=3, n_max=100))
     assert not torch.equal(a["subsets"]["imbalanced"], other["subsets"]["imbalanced"])
 

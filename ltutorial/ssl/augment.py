@@ -123,13 +123,6 @@ class ContrastiveAugment:
         theta[:, 1, 2] = 2 * (fh / 2 + u[:, 1] * (1 - fh)) - 1
         return theta
 
-    def _crop_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        n, c, h, w = x.shape
-        theta = self._crop_theta(n, h, w, x.device, g)
-        grid = F.affine_grid(theta.to(x.dtype), [n, c, self.size or h, self.size or h], align_corners=False)
-        y = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=False)
-        return y.clamp_(0, 1)
-
     def _jitter(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         n, rgb, dev = x.shape[0], x.shape[1] == 3, x.device
         b, cj, s, hj = self.jitter
@@ -152,12 +145,6 @@ class ContrastiveAugment:
                     x = hsv_to_rgb(torch.cat([hue, hsv[:, 1:]], dim=1)).clamp_(0, 1)
         return x
 
-    def _grayscale(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        if x.shape[1] != 3:
-            return x
-        mask = torch.rand(x.shape[0], device=x.device, generator=g) < self.grayscale_p
-        return torch.where(mask.view(-1, 1, 1, 1), _gray(x).expand_as(x), x)
-
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """(x - mean) / std per channel, for float images in [0, 1] (this form: the pre-training numbers as published
         in the notebooks; train's multiply-add differs in the last float bit)."""
@@ -171,11 +158,16 @@ class ContrastiveAugment:
 
     def __call__(self, images: torch.Tensor, generator=None, *, normalize: bool = True) -> torch.Tensor:
         g = generator or torch.Generator(device=images.device).manual_seed(int(torch.randint(0, 2**62, (1,))))
-        x = self._crop_flip(_check_uint8(images).float().div_(255), g)
+        n, c, h, w = _check_uint8(images).shape
+        theta = self._crop_theta(n, h, w, images.device, g)  # random resized crop and flip: one bicubic resampling
+        grid = F.affine_grid(theta.float(), [n, c, self.size or h, self.size or h], align_corners=False)
+        x = F.grid_sample(images.float().div_(255), grid, mode="bicubic", padding_mode="border", align_corners=False)
+        x = x.clamp_(0, 1)
         if self.jitter_p > 0:
             x = self._jitter(x, g)
-        if self.grayscale_p > 0:
-            x = self._grayscale(x, g)
+        if self.grayscale_p > 0 and c == 3:  # per sample: the grey image in all three channels
+            gray = torch.rand(n, device=x.device, generator=g) < self.grayscale_p
+            x = torch.where(gray.view(-1, 1, 1, 1), _gray(x).expand_as(x), x)
         return self.normalize(x) if normalize else x
 
 

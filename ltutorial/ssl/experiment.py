@@ -25,10 +25,8 @@ from ltutorial.metrics import thirds_split
 from ltutorial.models import MODELS, build_model
 from ltutorial.profiles import PROFILES, SIZES
 from ltutorial.ssl.augment import resize_images
-from ltutorial.ssl.simclr import linear_probe
+from ltutorial.ssl.simclr import PretrainConfig, linear_probe
 
-#: ``profiles.SIZES``' "ssl" rows: the settings of notebooks 10-12 per profile.
-SSL_PROFILES: dict[str, dict] = {p: SIZES[p]["ssl"] for p in PROFILES}
 # digits-lt keeps 124 training digits per class: 24 held out for the probe leave a pool of 100.
 _DIGITS_VAL_PER_CLASS, _DIGITS_POOL = 24, 100
 
@@ -67,12 +65,14 @@ class SSLSettings:
 
 
 def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overrides) -> SSLSettings:
-    """The :data:`SSL_PROFILES` row of ``profile`` with ``overrides`` (``None`` keeps the row's value); an ``epochs``
+    """The ``profiles.SIZES[profile]["ssl"]`` row with ``overrides`` (``None`` keeps the row's value); an ``epochs``
     override keeps the warm-up share; digits-lt caps ``n_max`` at its pool of 100, keeps 8x8 and the test split."""
-    row = SSL_PROFILES[check_choice(profile, PROFILES, name="profile")]
+    row = SIZES[check_choice(profile, PROFILES, name="profile")]["ssl"]
     if unknown := sorted(overrides.keys() - row.keys()):
         raise ValueError(f"overrides must be settings of {list(row)}; got {unknown} instead.")
-    dataset = resolve_dataset(check_choice(dataset, ["auto", *sorted(DATASETS)], name="dataset"))
+    check_choice(dataset, ["auto", *sorted(DATASETS)], name="dataset")
+    refuse_large_lt(dataset, argument="dataset")  # issue 15: the large benchmarks are file-backed
+    dataset = resolve_dataset(dataset)
     seed = check_positive_int(seed, name="seed", minimum=0)
     v = {k: row[k] if overrides.get(k) is None else overrides[k] for k in row}
     check_choice(v["encoder"], sorted(MODELS), name="encoder")
@@ -81,8 +81,7 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overri
         v[name] = None if v[name] is None else check_positive_int(v[name], name=name, minimum=low)
     if overrides.get("epochs") is not None and overrides.get("warmup_epochs") is None:
         v["warmup_epochs"] = min(v["epochs"], round(row["warmup_epochs"] * v["epochs"] / row["epochs"]))
-    if v["warmup_epochs"] > v["epochs"]:
-        raise ValueError(f"warmup_epochs must be <= epochs ({v['epochs']}); got {v['warmup_epochs']} instead.")
+    PretrainConfig(epochs=v["epochs"], warmup_epochs=v["warmup_epochs"])  # pretrain's rule: warmup_epochs <= epochs
     if dataset == "digits-lt":
         n_max, image_size = overrides.get("n_max"), overrides.get("image_size")
         if n_max is not None and n_max > _DIGITS_POOL:
@@ -101,14 +100,6 @@ def make_encoder(settings: SSLSettings, num_classes: int):
         raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
     kw = {"width": settings.width} if settings.encoder == "small_cnn" and settings.width is not None else {}
     return build_model(settings.encoder, num_classes=num_classes, in_channels=settings.in_channels, **kw)
-
-
-def ssl_experiment_data(settings: SSLSettings) -> dict:
-    """:func:`load_ssl_data` at ``settings``' sizes."""
-    if not isinstance(settings, SSLSettings):
-        raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
-    return load_ssl_data(settings.dataset, n_max=settings.n_max, val_per_class=settings.val_per_class,
-                         image_size=settings.image_size, test_per_class=settings.test_per_class, seed=settings.seed)
 
 
 def ssl_subsets(labels, *, imbalance_ratio: float = 100, n_max: int | None = None, val_per_class: int | None = None,
@@ -133,32 +124,30 @@ def ssl_subsets(labels, *, imbalance_ratio: float = 100, n_max: int | None = Non
     per_class_b, few = sum(counts) // num_classes, max(1, n_max // 100)
     g, class_counts = make_generator(seed, name="seed"), torch.tensor(counts, dtype=torch.int64)
     parts = {"imbalanced": [], "balanced": [], "few_shot": [], "val": []}
-    for c in range(num_classes):
+    for c, n_c in enumerate(counts):  # one permutation per class: val first, then prefixes of the rest
         idx_c = torch.nonzero(y == c).flatten()
         perm = idx_c[torch.randperm(idx_c.numel(), generator=g)]
-        parts["val"].append(perm[:val_per_class])
-        rest = perm[val_per_class:]
-        parts["imbalanced"].append(rest[: int(class_counts[c])])
-        parts["balanced"].append(rest[:per_class_b])
-        parts["few_shot"].append(rest[:few])
+        val, rest = perm[:val_per_class], perm[val_per_class:]
+        for part, idx in zip(parts.values(), (rest[:n_c], rest[:per_class_b], rest[:few], val)):
+            part.append(idx)
     return {**{k: torch.sort(torch.cat(v)).values for k, v in parts.items()}, "class_counts": class_counts}
 
 
-def load_ssl_data(dataset: str = "cifar10-lt", *, n_max: int | None = None, val_per_class: int | None = None,
-                  image_size: int | None = None, test_per_class: int | None = None, seed: int = 0, root=None) -> dict:
-    """``dataset``'s balanced training split cut by :func:`ssl_subsets` into ``imbalanced``, ``balanced`` and
+def ssl_experiment_data(settings: SSLSettings) -> dict:
+    """``settings.dataset``'s balanced training split cut by :func:`ssl_subsets` into ``imbalanced``, ``balanced`` and
     ``probe_train`` (the held-out ``val``), and ``test`` (``test_per_class`` per class), at ``image_size``."""
-    refuse_large_lt(dataset, argument="dataset")  # issue 15: the large benchmarks are file-backed
-    train, test = load_dataset(dataset, root=root, imbalance_ratio=1, seed=seed)
-    sub = ssl_subsets(train.labels, n_max=n_max, val_per_class=val_per_class, seed=seed)
-    if test_per_class is not None:
-        per, y = check_positive_int(test_per_class, name="test_per_class"), test.labels.cpu()
-        keep = torch.cat([torch.nonzero(y == c).flatten()[:per] for c in range(test.num_classes)])
+    if not isinstance(settings, SSLSettings):
+        raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
+    train, test = load_dataset(settings.dataset, imbalance_ratio=1, seed=settings.seed)
+    sub = ssl_subsets(train.labels, n_max=settings.n_max, val_per_class=settings.val_per_class, seed=settings.seed)
+    if settings.test_per_class is not None:
+        y = test.labels.cpu()
+        keep = torch.cat([torch.nonzero(y == c).flatten()[: settings.test_per_class] for c in range(test.num_classes)])
         test = test.subset(torch.sort(keep).values)
     out = {"imbalanced": train.subset(sub["imbalanced"]), "balanced": train.subset(sub["balanced"]),
            "probe_train": train.subset(sub["val"]), "test": test}
-    if image_size is not None:  # only the images kept (resizing is per image)
-        out = {k: dataclasses.replace(d, images=resize_images(d.images, image_size)) for k, d in out.items()}
+    if settings.image_size is not None:  # only the images kept (resizing is per image)
+        out = {k: dataclasses.replace(d, images=resize_images(d.images, settings.image_size)) for k, d in out.items()}
     return {**out, "class_counts": sub["class_counts"], "subsets": sub}
 
 

@@ -44,7 +44,7 @@ class SDCLR(SimCLR):
 
 
 def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Tensor]:
-    """Global magnitude pruning of all conv weights: {name: 0/1 mask} zeroing the :func:`prune_count` smallest |w|."""
+    """Global magnitude pruning of all conv weights: {name: 0/1 mask} zeroing the ceil(p N) smallest |w|."""
     ratio = check_probability(ratio, name="ratio", inclusive_high=False)
     weights = {f"{name}.weight" if name else "weight": m.weight for name, m in model.named_modules()
                if isinstance(m, nn.modules.conv._ConvNd)}
@@ -53,16 +53,11 @@ def magnitude_prune_masks(model: nn.Module, ratio: float) -> dict[str, torch.Ten
                          f"got a {type(model).__name__} without any instead.")
     with torch.no_grad():
         flat = torch.cat([w.detach().abs().flatten().float() for w in weights.values()])
-        keep = torch.ones_like(flat)
-        keep[torch.argsort(flat)[:prune_count(ratio, flat.numel())]] = 0
+        keep, count = torch.ones_like(flat), ratio * flat.numel()
+        # p N within float rounding of an integer is that integer (the official count: 0.07 * 100 -> 7)
+        keep[torch.argsort(flat)[: math.ceil(count - 1e-9 * max(1.0, count))]] = 0
         parts = keep.split([w.numel() for w in weights.values()])
         return {name: part.view_as(w).to(w.dtype) for (name, w), part in zip(weights.items(), parts)}
-
-
-def prune_count(ratio: float, n: int) -> int:
-    """ceil(p n); p n within float rounding of an integer is that integer (the official count: 0.07 * 100 -> 7)."""
-    product = ratio * n
-    return round(product) if abs(product - round(product)) <= 1e-9 * max(1.0, product) else math.ceil(product)
 
 
 def mask_sparsity(masks: dict[str, torch.Tensor]) -> dict[str, float]:
