@@ -85,13 +85,19 @@ def check_positive_int(value, *, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_number(value, *, name: str, minimum: float = 0.0, strict: bool = False) -> float:
-    """A finite real number >= ``minimum`` (``strict``: >; -inf: any) as a float; NaN, inf, bools and strings
-    refused."""
-    if not (_is_real(value) and math.isfinite(value) and (value > minimum if strict else value >= minimum)):
+def check_number(value, *, name: str, minimum: float = 0.0, strict: bool = False, maximum: float = math.inf,
+                 strict_max: bool = False) -> float:
+    """A finite real number >= ``minimum`` (``strict``: >; -inf: any) and <= ``maximum`` (``strict_max``: <) as a
+    float; NaN, inf, bools and strings refused. The package's one float-range check."""
+    if _is_real(value) and math.isfinite(value) and (value > minimum if strict else value >= minimum) and (
+            value < maximum if strict_max else value <= maximum):
+        return float(value)
+    if maximum == math.inf:
         bound = "" if minimum == -math.inf else f" {'>' if strict else '>='} {minimum:g}"
         raise ValueError(f"{name} must be a finite number{bound}; got {value!r} instead.")
-    return float(value)
+    interval = f"{'(' if strict else '['}{minimum:g}, {maximum:g}{')' if strict_max else ']'}"
+    expected = f"in {interval}" if _is_real(value) else f"a number in [{minimum:g}, {maximum:g}]"
+    raise ValueError(f"{name} must be {expected}; got {value!r} instead.")
 
 
 def check_imbalance_ratio(imbalance_ratio, *, name: str = "imbalance_ratio") -> float:
@@ -101,13 +107,7 @@ def check_imbalance_ratio(imbalance_ratio, *, name: str = "imbalance_ratio") -> 
 
 def check_probability(value, *, name: str, inclusive_low: bool = True, inclusive_high: bool = True) -> float:
     """A number in [0, 1] (either end may be excluded) as a float."""
-    if not _is_real(value):
-        raise ValueError(f"{name} must be a number in [0, 1]; got {value!r} instead.")
-    v = float(value)
-    if not (math.isfinite(v) and (v >= 0 if inclusive_low else v > 0) and (v <= 1 if inclusive_high else v < 1)):
-        raise ValueError(f"{name} must be in {'[' if inclusive_low else '('}0, 1{']' if inclusive_high else ')'}; "
-                         f"got {value!r} instead.")
-    return v
+    return check_number(value, name=name, strict=not inclusive_low, maximum=1.0, strict_max=not inclusive_high)
 
 
 def check_random_state(random_state, *, name: str = "random_state") -> int | None:
