@@ -10,14 +10,14 @@ import numpy as np
 import torch
 
 
-def as_tensor(x, *, name: str) -> torch.Tensor:
-    """Numpy arrays, lists and numbers as a tensor; tensors are returned as they are."""
+def as_tensor(x, *, name: str, what: str = "numbers") -> torch.Tensor:
+    """Numpy arrays, lists and numbers (of ``what``) as a tensor; tensors are returned as they are."""
     if not isinstance(x, torch.Tensor):
         if not isinstance(x, (np.ndarray, list, tuple)) and not np.isscalar(x):
             raise ValueError(f"{name} must be a numpy array, list or torch tensor; got {type(x).__name__} instead.")
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must hold numbers; got an array of dtype {arr.dtype} instead.")
+            raise ValueError(f"{name} must hold {what}; got an array of dtype {arr.dtype} instead.")
         x = torch.as_tensor(arr)
     return x
 
@@ -40,9 +40,7 @@ def check_class_counts(class_counts, *, name: str = "class_counts", num_classes:
 def check_labels(labels, *, name: str = "labels", num_classes: int | None = None,
                  allow_empty: bool = True) -> torch.Tensor:
     """Integer class labels in [0, num_classes) as an int64 tensor on the input's device."""
-    if isinstance(labels, (str, list, tuple, np.ndarray)) and np.asarray(labels).dtype.kind not in "biuf":
-        raise ValueError(f"{name} must hold integer class indices; got {np.asarray(labels).dtype} values instead.")
-    y = as_tensor(labels, name=name)
+    y = as_tensor(labels, name=name, what="integer class indices")
     if y.ndim != 1 or not (allow_empty or y.numel()):
         raise ValueError(f"{name} must be 1-D{'' if allow_empty else ' and non-empty'}; got shape {tuple(y.shape)} "
                          "instead.")
