@@ -61,13 +61,9 @@ def check_labels(labels, *, name: str = "labels", num_classes: int | None = None
 
 
 def check_choice(value, choices, *, name: str):
-    """``value`` if it is one of ``choices``, else a ValueError listing them in order."""
+    """``value`` if it is one of the strings ``choices``, else a ValueError listing them in order."""
     choices = list(choices)
-    try:
-        ok = any(value is c or bool(value == c) for c in choices)
-    except (TypeError, ValueError, RuntimeError):  # an array or tensor has no single truth value
-        ok = False
-    if not ok:
+    if not (isinstance(value, str) and value in choices):
         raise ValueError(f"{name} must be one of {choices}; got {value!r} instead.")
     return value
 
