@@ -19,7 +19,7 @@ __all__ = ["check_close", "check_array_close"]
 
 
 def _check(condition: bool, failure: str, hint: str | None = None, success: str | None = None) -> bool:
-    """Raise AssertionError("Not yet: failure\nHint: hint") unless ``condition``; print ``Correct: success`` (if any)."""
+    """Raise AssertionError("Not yet: failure\nHint: hint") unless ``condition``; print ``Correct: success`` if any."""
     if not condition:
         raise AssertionError(f"Not yet: {failure}" + (f"\nHint: {hint}" if hint else ""))
     if success:

@@ -142,7 +142,7 @@ def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_
     name, top = max((("y_true", int(yt.max())), ("y_pred", int(yp.max()))), key=lambda pair: pair[1])
     if c is None and top >= max_inferred:
         raise ValueError(f"{name} must hold labels < {max_inferred} when num_classes is not given (arrays are sized "
-                         f"by the largest label); got a maximum of {top} instead. A stray label? Else pass num_classes.")
+                         f"by the largest label); got a maximum of {top} instead. A stray label? Or pass num_classes.")
     return yt, yp, top + 1 if c is None else c
 
 
