@@ -10,14 +10,14 @@ import numpy as np
 import torch
 
 
-def as_tensor(x, *, name: str) -> torch.Tensor:
-    """Numpy arrays, lists and numbers as a tensor; tensors are returned as they are."""
+def as_tensor(x, *, name: str, what: str = "numbers") -> torch.Tensor:
+    """Numpy arrays, lists and numbers (of ``what``) as a tensor; tensors are returned as they are."""
     if not isinstance(x, torch.Tensor):
         if not isinstance(x, (np.ndarray, list, tuple)) and not np.isscalar(x):
             raise ValueError(f"{name} must be a numpy array, list or torch tensor; got {type(x).__name__} instead.")
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must hold numbers; got an array of dtype {arr.dtype} instead.")
+            raise ValueError(f"{name} must hold {what}; got an array of dtype {arr.dtype} instead.")
         x = torch.as_tensor(arr)
     return x
 
@@ -40,9 +40,7 @@ def check_class_counts(class_counts, *, name: str = "class_counts", num_classes:
 def check_labels(labels, *, name: str = "labels", num_classes: int | None = None,
                  allow_empty: bool = True) -> torch.Tensor:
     """Integer class labels in [0, num_classes) as an int64 tensor on the input's device."""
-    if isinstance(labels, (str, list, tuple, np.ndarray)) and np.asarray(labels).dtype.kind not in "biuf":
-        raise ValueError(f"{name} must hold integer class indices; got {np.asarray(labels).dtype} values instead.")
-    y = as_tensor(labels, name=name)
+    y = as_tensor(labels, name=name, what="integer class indices")
     if y.ndim != 1 or not (allow_empty or y.numel()):
         raise ValueError(f"{name} must be 1-D{'' if allow_empty else ' and non-empty'}; got shape {tuple(y.shape)} "
                          "instead.")
@@ -63,13 +61,9 @@ def check_labels(labels, *, name: str = "labels", num_classes: int | None = None
 
 
 def check_choice(value, choices, *, name: str):
-    """``value`` if it is one of ``choices``, else a ValueError listing them in order."""
+    """``value`` if it is one of the strings ``choices``, else a ValueError listing them in order."""
     choices = list(choices)
-    try:
-        ok = any(value is c or bool(value == c) for c in choices)
-    except (TypeError, ValueError, RuntimeError):  # an array or tensor has no single truth value
-        ok = False
-    if not ok:
+    if not (isinstance(value, str) and value in choices):
         raise ValueError(f"{name} must be one of {choices}; got {value!r} instead.")
     return value
 
@@ -85,13 +79,19 @@ def check_positive_int(value, *, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_number(value, *, name: str, minimum: float = 0.0, strict: bool = False) -> float:
-    """A finite real number >= ``minimum`` (``strict``: >; -inf: any) as a float; NaN, inf, bools and strings
-    refused."""
-    if not (_is_real(value) and math.isfinite(value) and (value > minimum if strict else value >= minimum)):
+def check_number(value, *, name: str, minimum: float = 0.0, strict: bool = False, maximum: float = math.inf,
+                 strict_max: bool = False) -> float:
+    """A finite real number >= ``minimum`` (``strict``: >; -inf: any) and <= ``maximum`` (``strict_max``: <) as a
+    float; NaN, inf, bools and strings refused. The package's one float-range check."""
+    if _is_real(value) and math.isfinite(value) and (value > minimum if strict else value >= minimum) and (
+            value < maximum if strict_max else value <= maximum):
+        return float(value)
+    if maximum == math.inf:
         bound = "" if minimum == -math.inf else f" {'>' if strict else '>='} {minimum:g}"
         raise ValueError(f"{name} must be a finite number{bound}; got {value!r} instead.")
-    return float(value)
+    interval = f"{'(' if strict else '['}{minimum:g}, {maximum:g}{')' if strict_max else ']'}"
+    expected = f"in {interval}" if _is_real(value) else f"a number in [{minimum:g}, {maximum:g}]"
+    raise ValueError(f"{name} must be {expected}; got {value!r} instead.")
 
 
 def check_imbalance_ratio(imbalance_ratio, *, name: str = "imbalance_ratio") -> float:
@@ -101,13 +101,7 @@ def check_imbalance_ratio(imbalance_ratio, *, name: str = "imbalance_ratio") -> 
 
 def check_probability(value, *, name: str, inclusive_low: bool = True, inclusive_high: bool = True) -> float:
     """A number in [0, 1] (either end may be excluded) as a float."""
-    if not _is_real(value):
-        raise ValueError(f"{name} must be a number in [0, 1]; got {value!r} instead.")
-    v = float(value)
-    if not (math.isfinite(v) and (v >= 0 if inclusive_low else v > 0) and (v <= 1 if inclusive_high else v < 1)):
-        raise ValueError(f"{name} must be in {'[' if inclusive_low else '('}0, 1{']' if inclusive_high else ')'}; "
-                         f"got {value!r} instead.")
-    return v
+    return check_number(value, name=name, strict=not inclusive_low, maximum=1.0, strict_max=not inclusive_high)
 
 
 def check_random_state(random_state, *, name: str = "random_state") -> int | None:

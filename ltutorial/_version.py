@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 
 __version__ = "0.1.0"
@@ -10,8 +9,8 @@ __version__ = "0.1.0"
 
 def _parse(version: str) -> tuple[int, ...]:
     """The leading numbers of a version: "0.10.1" -> (0, 10, 1); "1rc2" counts as 1, "2.0.dev" as (2, 0)."""
-    digits = (re.match(r"\d*", piece).group() for piece in version.split("."))
-    return tuple(int(d) for d in itertools.takewhile(bool, digits))
+    leading = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(d) for d in leading.group().split(".")) if leading else ()
 
 
 def require(min_version: str) -> str:

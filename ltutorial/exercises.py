@@ -12,17 +12,17 @@ import math
 import numpy as np
 import torch
 
-from ltutorial._validation import check_class_counts, check_number
+from ltutorial._validation import check_class_counts, check_number, check_probability
 from ltutorial.posthoc import logit_adjust, softmax, threshold_moving
 
 __all__ = ["check_close", "check_array_close"]
 
 
 def _check(condition: bool, failure: str, hint: str | None = None, success: str | None = None) -> bool:
-    """Raise AssertionError("Not yet: failure\nHint: hint") unless ``condition``; print ``Correct: success``."""
+    """Raise AssertionError("Not yet: failure\nHint: hint") unless ``condition``; print ``Correct: success`` if any."""
     if not condition:
         raise AssertionError(f"Not yet: {failure}" + (f"\nHint: {hint}" if hint else ""))
-    if success is not None:
+    if success:
         print(f"Correct: {success}")
     return True
 
@@ -63,14 +63,9 @@ def check_close(value, expected, name: str, hint: str | None = None, rtol: float
 
 def check_array_close(value, expected, name: str, hint: str | None = None, rtol: float = 1e-4, atol: float = 1e-8,
                       success: str | None = None) -> bool:
-    """Pass when ``value`` has ``expected``'s shape and every entry is close (NaN matches NaN)."""
+    """Pass when ``value`` has ``expected``'s shape and every entry is close (NaN matches NaN); ``success=""``: pass
+    silently (one step of a larger check)."""
     check_number(rtol, name="rtol"), check_number(atol, name="atol")
-    v = _close(value, expected, name, hint, rtol, atol)
-    return _check(True, "", success=success or f"{name} matches ({v.size} values)")
-
-
-def _close(value, expected, name: str, hint: str | None = None, rtol: float = 1e-4, atol: float = 1e-8) -> np.ndarray:
-    """The learner's array if it passes :func:`check_array_close`, silently; else the same AssertionError."""
     v, e = _answer(value, name, hint), _to_numpy(expected)
     _check(v.shape == e.shape, f"{name} must have shape {e.shape}; got {v.shape} instead.", hint)
     _check(np.issubdtype(v.dtype, np.number) or v.dtype == bool, f"{name} must be numeric; got dtype {v.dtype} "
@@ -80,11 +75,11 @@ def _close(value, expected, name: str, hint: str | None = None, rtol: float = 1e
         first = tuple(int(i) for i in np.argwhere(~close)[0])
         _check(False, f"{int((~close).sum())} of {v.size} entries of {name} differ; first at index {first}: "
                f"{v[first]!r}, expected {e[first]!r}.", hint)
-    return v
+    return _check(True, "", success=f"{name} matches ({v.size} values)" if success is None else success)
 
 
 def _counts(class_counts) -> np.ndarray:
-    return check_class_counts(_to_numpy(class_counts)).numpy()
+    return check_class_counts(class_counts).numpy()
 
 
 def _cross_entropy(a: np.ndarray, y: np.ndarray) -> float:
@@ -179,8 +174,8 @@ def check_drw_weights(drw_weights, class_counts, beta, t0, epochs) -> bool:
     _answer(drw_weights, "drw_weights", hint, function="of the epoch")
     n = _counts(class_counts)
     for epoch in range(int(epochs)):
-        _close(drw_weights(epoch), np.ones_like(n) if epoch < t0 else _cb_weights(n, beta),
-               f"the weights at epoch {epoch} (switch at t0 = {t0})", hint)
+        check_array_close(drw_weights(epoch), np.ones_like(n) if epoch < t0 else _cb_weights(n, beta),
+                          f"the weights at epoch {epoch} (switch at t0 = {t0})", hint, success="")
     return _check(True, "", success=f"weights 1 before epoch {t0}, class-balanced from epoch {t0} on")
 
 
@@ -351,8 +346,7 @@ def check_balanced_accuracy_from_rates(value, y_true, y_pred) -> bool:
     if t.shape != p.shape or not set(np.unique(t)) <= {0, 1} or len(np.unique(t)) < 2:
         raise ValueError(f"y_true and y_pred must be 0/1 arrays of one length with both classes in y_true; "
                          f"got shapes {t.shape} and {p.shape} instead.")
-    return check_close(value, (float((p[t == 1] == 1).mean()) + float((p[t == 0] == 0).mean())) / 2,
-                       "balanced accuracy", rtol=1e-6,
+    return check_close(value, np.mean([(p[t == c] == c).mean() for c in (1, 0)]), "balanced accuracy", rtol=1e-6,
                        hint="TPR = recall of class 1, TNR = recall of class 0; average the two, not the points")
 
 
@@ -392,15 +386,14 @@ def check_sdclr_loss(value, z_dense, z_pruned, temperature: float) -> bool:
 def check_global_prune_masks(masks, weights, ratio) -> bool:
     """Notebook 10: 0/1 masks removing the ``ratio`` smallest |w| pooled over all tensors (SDCLR)."""
     _answer(masks, "masks")
-    if not 0 <= ratio < 1:
-        raise ValueError(f"ratio must be in [0, 1); got {ratio!r} instead.")
+    ratio = check_probability(ratio, name="ratio", inclusive_high=False)
     hint = "pool |w| of all tensors, find the threshold of the smallest ratio share, keep |w| >= threshold"
     _check(isinstance(masks, dict) and set(masks) == set(weights), f"masks must be a dict with keys {sorted(weights)}.",
            hint)
     pooled = np.concatenate([np.abs(_to_numpy(w)).reshape(-1) for w in weights.values()])
     threshold = np.sort(pooled)[math.ceil(round(ratio * pooled.size, 9))]  # ceil(p N), float noise rounded off
     for k, w in weights.items():
-        _close(masks[k], np.abs(_to_numpy(w)) >= threshold, f"mask {k!r}", hint, rtol=0, atol=0)
+        check_array_close(masks[k], np.abs(_to_numpy(w)) >= threshold, f"mask {k!r}", hint, 0, 0, success="")
     kept = {k: float(_to_numpy(m).mean()) for k, m in masks.items()}
     largest = max(weights, key=lambda k: float(np.abs(_to_numpy(weights[k])).mean()))
     shown = len(set(kept.values())) > 1 and kept[largest] == max(kept.values())

@@ -131,24 +131,19 @@ def _group_means(values: np.ndarray, groups: dict) -> dict:
 
 def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_CLASSES, present: bool = False):
     """(y_true, y_pred on y_true's device, number of classes), validated; ``present``: renumbered over the classes."""
-    yt = check_labels(y_true, name="y_true", allow_empty=False)
-    yp = check_labels(y_pred, name="y_pred", allow_empty=False).to(yt.device)
+    c = None if num_classes is None else check_positive_int(num_classes, name="num_classes")
+    yt = check_labels(y_true, name="y_true", num_classes=c, allow_empty=False)
+    yp = check_labels(y_pred, name="y_pred", num_classes=c, allow_empty=False).to(yt.device)
     if yt.numel() != yp.numel():
         raise ValueError(f"y_true and y_pred must have the same length; got {yt.numel()} and {yp.numel()} instead.")
     if present:
         classes, inverse = torch.unique(torch.cat([yt, yp]), return_inverse=True)
         return inverse[: yt.numel()], inverse[yt.numel():], classes.numel()
     name, top = max((("y_true", int(yt.max())), ("y_pred", int(yp.max()))), key=lambda pair: pair[1])
-    if num_classes is None:
-        if top >= max_inferred:
-            raise ValueError(f"{name} must hold labels < {max_inferred} when num_classes is not given (arrays are "
-                             f"sized by the largest label); got a maximum of {top} instead. A stray label? Else pass "
-                             "num_classes.")
-        return yt, yp, top + 1
-    num_classes = check_positive_int(num_classes, name="num_classes")
-    if top >= num_classes:
-        raise ValueError(f"{name} must hold labels < num_classes={num_classes}; got a maximum of {top} instead.")
-    return yt, yp, num_classes
+    if c is None and top >= max_inferred:
+        raise ValueError(f"{name} must hold labels < {max_inferred} when num_classes is not given (arrays are sized "
+                         f"by the largest label); got a maximum of {top} instead. A stray label? Or pass num_classes.")
+    return yt, yp, top + 1 if c is None else c
 
 
 def _class_totals(yt: torch.Tensor, yp: torch.Tensor, c: int) -> tuple[np.ndarray, ...]:

@@ -35,21 +35,17 @@ def supervised_settings(profile: str, dataset: str, *, epochs: int | None = None
 
     ``cpu`` LDAM s = 16: at 30 the small cosine head under-fits; digits-lt weight decay 5e-3: the loss is not 0 at DRW.
     """
-    small_data = dataset == "digits-lt"
+    small_data, full = dataset == "digits-lt", check_choice(profile, PROFILES, name="PROFILE") == "full"
     epochs = pick(profile, smoke=2, cpu=30 if small_data else 15, full=200, override=epochs)
-    model = pick(profile, smoke="small_cnn", cpu="small_cnn", full="resnet32")
-    if width is not None and model != "small_cnn":
+    if width is not None and full:
         raise ValueError(f"width applies to the SmallCNN of the smoke/cpu profiles; the {profile} profile trains "
-                         f"{model}, got width={width!r} instead.")
-    small_wd = 5e-3 if small_data else 5e-4
-    ldam_small = {} if small_data else {"ldam-drw": {"s": 16.0}}
-    width = pick(profile, smoke=8, cpu=16, full=None, override=width)
+                         f"resnet32, got width={width!r} instead.")
     return {
-        "model": model,
-        "model_kwargs": {"width": width} if model == "small_cnn" else {},
+        "model": "resnet32" if full else "small_cnn",
+        "model_kwargs": {} if full else {"width": pick(profile, smoke=8, cpu=16, full=None, override=width)},
         "epochs": epochs,
         "batch_size": pick(profile, smoke=128, cpu=32 if small_data else 128, full=128),
-        "eval_every": pick(profile, smoke=epochs, cpu=epochs, full=1),
-        "weight_decay": pick(profile, smoke=small_wd, cpu=small_wd, full=2e-4),
-        "method_params": pick(profile, smoke=ldam_small, cpu=ldam_small, full={}),
+        "eval_every": 1 if full else epochs,
+        "weight_decay": 2e-4 if full else 5e-3 if small_data else 5e-4,
+        "method_params": {} if full or small_data else {"ldam-drw": {"s": 16.0}},
     }
