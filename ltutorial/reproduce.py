@@ -36,7 +36,7 @@ from ltutorial.train.compare import build_models, training_recipe
 from ltutorial.train.loop import evaluate, fit_many
 
 __all__ = ["METHODS", "BENCHMARKS", "DEFAULT_METHODS", "Method", "RunOptions", "RunConfig", "option", "build_method",
-           "method_spec", "method_params", "method_shots", "prepare", "train_and_report", "main",
+           "method_spec", "method_params", "method_shots", "prepare", "train_and_report", "main", "command",
            "subsample", "device_slug", "scale_caveat", "table_row", "report"]
 
 
@@ -316,18 +316,12 @@ def _write_files(result: dict, out) -> list[str]:
     return paths
 
 
-def main(argv=None) -> int:
-    """``ltutorial reproduce cifar10-lt|cifar100-lt|digits-lt``, or imagenet-lt|places-lt|inat2018 (``reproduce_large``,
-    from the user's split files): parse ``argv`` (the benchmark, then one flag per field of its config), check the
-    options and read the data (a ValueError: one ``error:`` line naming it, exit 2), then train and report (an error
-    while training keeps its traceback; exit 0). Under torchrun only rank 0 prints."""
-    from ltutorial import reproduce_large as large
-
-    argv = sys.argv[1:] if argv is None else list(argv)
-    run = large if argv and argv[0] in large.LARGE_BENCHMARKS else sys.modules[__name__]
-    config_class = large.LargeRunConfig if run is large else RunConfig
+def command(argv, config_class, benchmarks: dict, prepare: Callable, report: Callable) -> int:
+    """Parse ``argv`` (the benchmark, then one flag per ``config_class`` field), check the options and read the data
+    (a ValueError: one ``error:`` line naming it, exit 2), then train and report (an error while training keeps its
+    traceback). Under torchrun only rank 0 prints."""
     p = argparse.ArgumentParser(prog="ltutorial reproduce", description=__doc__.split("\n\n")[0])
-    p.add_argument("benchmark", choices=sorted([*BENCHMARKS, *large.LARGE_BENCHMARKS]), help="which table to reproduce")
+    p.add_argument("benchmark", choices=sorted(benchmarks), help="which table to reproduce")
     for f in fields(config_class)[1:]:
         flags = ["--" + f.name.replace("_", "-")] + ["--data"] * (f.name == "root")  # README: --root (alias --data)
         p.add_argument(*flags, default=",".join(f.default) if isinstance(f.default, tuple) else f.default, **f.metadata)
@@ -337,11 +331,16 @@ def main(argv=None) -> int:
     try:
         with ddp.quiet_unless_main():
             try:
-                experiment = run.prepare(config_class(**args))
+                experiment = prepare(config_class(**args))
             except ValueError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-            run.train_and_report(experiment)
+            report(experiment)
     finally:
         ddp.close_distributed()
     return 0
+
+
+def main(argv=None) -> int:
+    """``ltutorial reproduce cifar10-lt|cifar100-lt|digits-lt``: 0 when the table was made, 2 on bad input."""
+    return command(argv, RunConfig, BENCHMARKS, prepare, train_and_report)

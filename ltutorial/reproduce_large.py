@@ -16,15 +16,15 @@ from ltutorial._validation import check_choice, check_positive_int
 from ltutorial._version import __version__
 from ltutorial.data.large_lt import LARGE_LT, load_large_lt_pair, make_loader
 from ltutorial.models import MODELS
-from ltutorial.reproduce import (METHODS, RunOptions, device_slug, method_shots, method_spec, option, report, subsample,
-                                 table_row)
+from ltutorial.reproduce import (METHODS, RunOptions, command, device_slug, method_shots, method_spec, option, report,
+                                 subsample, table_row)
 from ltutorial.train import distributed as ddp
 from ltutorial.train.common import TrainState, base_lrs
 from ltutorial.train.compare import build_models
 from ltutorial.train.loop import train_epoch
 from ltutorial.train.recipes import RECIPES
 
-__all__ = ["LARGE_BENCHMARKS", "LargeRunConfig", "prepare", "train_and_report"]
+__all__ = ["LARGE_BENCHMARKS", "LargeRunConfig", "prepare", "train_and_report", "main"]
 
 #: benchmark -> its default recipe, the methods with a paper recipe of their own, per-method parameters, and the
 #: papers' numbers (top-1 %) with their sources; [unconfirmed] / [secondary]: a cell not read in the paper itself.
@@ -182,3 +182,7 @@ def train_and_report(run: SimpleNamespace) -> dict:
                         "20-100, <20 train images", "rows": rows, "notes": run.notes}
     return report(result, config.out)
 
+
+def main(argv=None) -> int:
+    """``ltutorial reproduce imagenet-lt|places-lt|inat2018``: 0 when the table was made, 2 on bad input or data."""
+    return command(argv, LargeRunConfig, LARGE_BENCHMARKS, prepare, train_and_report)
