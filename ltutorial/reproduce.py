@@ -28,15 +28,14 @@ from ltutorial._validation import check_choice, check_positive_int, check_writab
 from ltutorial._version import __version__
 from ltutorial.data.prepare import stratified_subset
 from ltutorial.device import seed_everything
-from ltutorial.methods import (BENCHMARKS, DEFAULT_METHODS, GAP_NOTES, METHODS, Method, build_method, method_params,
-                               method_shots, method_spec)
+from ltutorial.methods import (BENCHMARKS, DEFAULT_METHODS, GAP_NOTES, METHODS, Method, method_params, method_shots,
+                               method_spec)
 from ltutorial.models import MODELS
 from ltutorial.train import distributed as ddp
 from ltutorial.train.compare import build_models, training_recipe
 from ltutorial.train.loop import evaluate, fit_many
 
-__all__ = ["METHODS", "BENCHMARKS", "DEFAULT_METHODS", "Method", "RunOptions", "RunConfig", "option", "build_method",
-           "method_spec", "method_params", "method_shots", "prepare", "train_and_report", "main", "command",
+__all__ = ["METHODS", "BENCHMARKS", "DEFAULT_METHODS", "Method", "RunOptions", "RunConfig", "option", "method_spec", "method_params", "method_shots", "prepare", "train_and_report", "main", "command",
            "subsample", "device_slug", "scale_caveat", "table_row", "report"]
 
 
@@ -83,14 +82,17 @@ class RunOptions:
     max_train: int | None = option(None, "subsample the training set, same class shares (quick checks)", type=int)
     max_test: int | None = option(None, "subsample the test set (quick checks)", type=int)
 
-    def check(self, benchmarks) -> list[str]:
+    def check(self, benchmarks=BENCHMARKS) -> list[str]:
         """The method names (de-duplicated) once every option is checked, before any data is read."""
         check_choice(self.benchmark, sorted(benchmarks), name="benchmark")
         if self.model is not None:
             check_choice(self.model, sorted(MODELS), name="model")
-        for key in ("epochs", "batch_size", "max_train", "max_test"):
-            if getattr(self, key) is not None:
-                check_positive_int(getattr(self, key), name=key)
+        for f in fields(self):  # the integer flags are positive (seed, workers >= 0), a flag with choices takes one
+            value = getattr(self, f.name)
+            if f.metadata.get("type") is int and value is not None:
+                check_positive_int(value, name=f.name, minimum=int(f.name not in ("seed", "workers")))
+            elif "choices" in f.metadata:
+                check_choice(value, f.metadata["choices"], name=f.name)
         if self.out is not None:
             check_writable_dir(self.out, name="out")
         names = [n.strip() for n in self.methods.split(",") if n.strip()] if isinstance(self.methods, str) \
@@ -110,12 +112,6 @@ class RunConfig(RunOptions):
     eval_every: int = option(5, "evaluate the test set every N epochs and after the last", type=int)
     checkpoint_every: int = option(10, "rewrite the results files every N epochs while training", type=int)
     precision: str = option("auto", "auto: bf16 autocast on CUDA, fp32 elsewhere", choices=sorted(PRECISIONS))
-
-    def check(self, benchmarks=BENCHMARKS) -> list[str]:
-        check_choice(self.precision, sorted(PRECISIONS), name="precision")
-        check_positive_int(self.eval_every, name="eval_every")
-        check_positive_int(self.checkpoint_every, name="checkpoint_every")
-        return super().check(benchmarks)
 
 
 def prepare(config: RunConfig) -> SimpleNamespace:

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import torch
 
-from ltutorial._validation import check_choice, check_positive_int
+from ltutorial._validation import check_choice
 from ltutorial._version import __version__
 from ltutorial.data.large_lt import LARGE_LT, load_large_lt_pair, make_loader
 from ltutorial.models import MODELS
@@ -69,8 +69,6 @@ class LargeRunConfig(RunOptions):
     def check(self, benchmarks=LARGE_BENCHMARKS) -> list[str]:
         if self.recipe is not None:
             check_choice(self.recipe, sorted(RECIPES), name="recipe")
-        check_positive_int(self.image_size, name="image_size")
-        check_positive_int(self.workers, name="workers", minimum=0)
         return super().check(benchmarks)
 
 
