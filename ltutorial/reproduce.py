@@ -36,8 +36,8 @@ from ltutorial.train.compare import build_models, training_recipe
 from ltutorial.train.loop import evaluate, fit_many
 
 __all__ = ["METHODS", "BENCHMARKS", "DEFAULT_METHODS", "Method", "RunOptions", "RunConfig", "option", "method_spec",
-           "method_params", "method_shots", "prepare", "train_and_report", "main", "command", "subsample", "device_slug",
-           "scale_caveat", "table_row", "report"]
+           "method_params", "method_shots", "prepare", "train_and_report", "main", "command", "subsample",
+           "device_slug", "scale_caveat", "table_row", "report"]
 
 
 #: ``--precision`` -> ``fit_many(amp=...)``: "auto" is bf16 autocast on CUDA and fp32 elsewhere; "fp32" may be
