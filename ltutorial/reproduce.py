@@ -182,7 +182,6 @@ def train_and_report(exp: SimpleNamespace) -> dict:
     write = config.out is not None and ddp.is_main_process()
     progress = [None] * len(exp.trained)  # each model's History so far, for the partial tables
     kw = {**exp.recipe.fit_kwargs(), "amp": PRECISIONS[config.precision]}
-    kw["augment"] = bool(kw["augment"] and exp.train.augment)
 
     def results(histories, reason: str | None = None) -> dict:
         """The table of these Histories: final, or partial for a ``reason`` ('last': each model's latest evaluation)."""
