@@ -17,6 +17,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
@@ -186,12 +187,12 @@ def train_and_report(exp: SimpleNamespace) -> dict:
     def results(histories, reason: str | None = None) -> dict:
         """The table of these Histories: final, or partial for a ``reason`` ('last': each model's latest evaluation)."""
         done = min(len(getattr(h, "epoch", ())) for h in histories)
-        partial = [f"PARTIAL ({reason}): every trained model has finished {done} of {exp.recipe.epochs} epochs; "
+        cut = [f"PARTIAL ({reason}): every trained model has finished {done} of {exp.recipe.epochs} epochs; "
                    "'last' is each model's latest evaluation."] * (reason is not None)
         return {**exp.header, "complete": reason is None, "epochs_reached": done,
                 "engine": ",".join(sorted({h.engine for h in histories if h is not None})),
                 "seconds": time.perf_counter() - t0, "rows": _rows(exp, histories, kw["amp"], reason is None),
-                "notes": exp.notes + partial}  # after the rows: a final row may add a note
+                "notes": exp.notes + cut}  # after the rows: a final row may add a note
 
     def checkpoint(reason: str = "checkpoint while training") -> None:
         try:
@@ -199,8 +200,18 @@ def train_and_report(exp: SimpleNamespace) -> dict:
         except OSError as err:  # a full disk must not stop the training
             print(f"reproduce: could not write the partial results ({err}).")
 
-    hooks = [[*s["hooks"], *[_progress_hook(progress, i, config.checkpoint_every, checkpoint)] * write]
-             for i, s in enumerate(exp.specs)]
+    def record_progress(i: int, state) -> None:
+        """Model i's epoch hook: ``checkpoint()`` when the last model running at an epoch sees a multiple of
+        ``checkpoint_every`` (fused: all at the same epoch) or a model starts after the previous one finished (one
+        after another, on the CPU). Graph-safe: no device sync."""
+        progress[i] = state.history
+        last_running = i == len(progress) - 1 or progress[i + 1] is None
+        previous_done = i > 0 and progress[i - 1] is not None and len(progress[i - 1].epoch) == state.epochs
+        if (state.epoch > 0 and state.epoch % config.checkpoint_every == 0 and last_running) or \
+                (state.epoch == 0 and previous_done):
+            checkpoint()
+
+    hooks = [[*s["hooks"], *[partial(record_progress, i)] * write] for i, s in enumerate(exp.specs)]
     try:
         histories = fit_many(exp.models, exp.train, loss_fns=[s["loss"] for s in exp.specs], hooks=hooks,
                              test=exp.test, device=exp.device, seed=config.seed, eval_every=config.eval_every, **kw)
@@ -219,19 +230,6 @@ def report(result: dict, out) -> dict:
         result["files"] = _write_files(result, out)
         print("wrote", ", ".join(result["files"]))
     return result
-
-
-def _progress_hook(histories: list, i: int, every: int, checkpoint: Callable) -> Callable:
-    """Epoch hook of model ``i``: record its History; ``checkpoint()`` when the last model running at an epoch sees a
-    multiple of ``every`` (fused: all at the same epoch) or a model starts after the previous one finished (one after
-    another, on the CPU). Graph-safe: no device sync."""
-    def record_progress(state):
-        histories[i] = state.history
-        last_running = i == len(histories) - 1 or histories[i + 1] is None
-        previous_done = i > 0 and histories[i - 1] is not None and len(histories[i - 1].epoch) == state.epochs
-        if (state.epoch > 0 and state.epoch % every == 0 and last_running) or (state.epoch == 0 and previous_done):
-            checkpoint()
-    return record_progress
 
 
 def _rows(exp: SimpleNamespace, histories, amp, final: bool) -> list[dict]:
