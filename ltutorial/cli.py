@@ -14,8 +14,6 @@ SUBCOMMANDS = {
                  "(also imagenet-lt, places-lt, inat2018 from your own copy)",
     "student": "write workshop notebooks: student copies without solutions + instructor copies",
 }
-#: The large benchmarks (``ltutorial.reproduce_large``, from the user's split files): dispatching needs no import.
-LARGE_BENCHMARK_NAMES = ("imagenet-lt", "inat2018", "places-lt")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"error: command must be one of {sorted(SUBCOMMANDS)}; got {name!r} instead.\n\n{usage}", file=sys.stderr)
         return 2
-    if name == "reproduce":
-        module = "reproduce_large" if rest and rest[0] in LARGE_BENCHMARK_NAMES else "reproduce"
+    if name == "reproduce":  # the large benchmarks (from the user's split files): ``ltutorial.reproduce_large``
+        from ltutorial.data.large_lt import LARGE_LT
+
+        module = "reproduce_large" if rest and rest[0] in LARGE_LT else "reproduce"
         return int(importlib.import_module(f"ltutorial.{module}").main(rest) or 0)
     module = importlib.import_module(f"ltutorial.{'notebooks' if name == 'notebooks' else 'workshop'}")
     return int(module.main(rest, prog=f"ltutorial {name}") or 0)

@@ -13,8 +13,8 @@ from ltutorial import losses, metrics
 from ltutorial._validation import check_choice
 from ltutorial.posthoc import logit_adjust
 
-__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "BENCHMARKS", "GAP_NOTES", "method_params", "build_method",
-           "method_spec", "method_shots"]
+__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "BENCHMARKS", "GAP_NOTES", "method_params", "method_spec",
+           "method_shots"]
 
 
 @dataclass(frozen=True)
@@ -129,22 +129,16 @@ def method_params(name: str, *, benchmark: str | dict = "cifar10-lt", method_par
     return {**METHODS[name].params, **spec["params"].get(name, {}), **extra}
 
 
-def build_method(name: str, counts, *, benchmark: str | dict = "cifar10-lt", reweight_epoch: int = 160,
-                 params: dict | None = None):
-    """(loss, hooks) of method ``name`` for training counts ``counts``, hyperparameters from ``method_params``."""
-    params = method_params(name, benchmark=benchmark, method_params=params)
-    method = METHODS[name]
+def method_spec(name: str, counts, *, benchmark: str | dict = "cifar10-lt", reweight_epoch: int = 160,
+                params: dict | None = None) -> dict:
+    """Method ``name`` for training counts ``counts`` as ``lt.train.train_methods`` takes a spec: loss, hooks,
+    model_kwargs, sigmoid_bias (hyperparameters from ``method_params``)."""
+    params, method = method_params(name, benchmark=benchmark, method_params=params), METHODS[name]
     if method.make_loss is None:
         raise ValueError(f"method {name!r} trains no model of its own (post-hoc of {method.posthoc_of!r}).")
     loss = method.make_loss(counts, params)
-    return loss, list(method.make_hooks(loss, counts, params, reweight_epoch))
-
-
-def method_spec(name: str, counts, **build) -> dict:
-    """Method ``name`` as ``lt.train.train_methods`` takes a spec: loss, hooks, model_kwargs, sigmoid_bias."""
-    loss, hooks = build_method(name, counts, **build)
-    return {"loss": loss, "hooks": hooks, "model_kwargs": METHODS[name].model_kwargs,
-            "sigmoid_bias": METHODS[name].sigmoid_bias}
+    return {"loss": loss, "hooks": list(method.make_hooks(loss, counts, params, reweight_epoch)),
+            "model_kwargs": method.model_kwargs, "sigmoid_bias": method.sigmoid_bias}
 
 
 def method_shots(name: str, logits, labels, counts, *, benchmark: str | dict = "cifar10-lt") -> dict:

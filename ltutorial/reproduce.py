@@ -17,6 +17,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
@@ -28,16 +29,16 @@ from ltutorial._validation import check_choice, check_positive_int, check_writab
 from ltutorial._version import __version__
 from ltutorial.data.prepare import stratified_subset
 from ltutorial.device import seed_everything
-from ltutorial.methods import (BENCHMARKS, DEFAULT_METHODS, GAP_NOTES, METHODS, Method, build_method, method_params,
-                               method_shots, method_spec)
+from ltutorial.methods import (BENCHMARKS, DEFAULT_METHODS, GAP_NOTES, METHODS, Method, method_params, method_shots,
+                               method_spec)
 from ltutorial.models import MODELS
 from ltutorial.train import distributed as ddp
 from ltutorial.train.compare import build_models, training_recipe
 from ltutorial.train.loop import evaluate, fit_many
 
-__all__ = ["METHODS", "BENCHMARKS", "DEFAULT_METHODS", "Method", "RunOptions", "RunConfig", "option", "build_method",
-           "method_spec", "method_params", "method_shots", "prepare", "train_and_report", "main", "command",
-           "subsample", "device_slug", "scale_caveat", "table_row", "report"]
+__all__ = ["METHODS", "BENCHMARKS", "DEFAULT_METHODS", "Method", "RunOptions", "RunConfig", "option", "method_spec",
+           "method_params", "method_shots", "prepare", "train_and_report", "main", "command", "subsample",
+           "device_slug", "scale_caveat", "table_row", "report"]
 
 
 #: ``--precision`` -> ``fit_many(amp=...)``: "auto" is bf16 autocast on CUDA and fp32 elsewhere; "fp32" may be
@@ -83,14 +84,17 @@ class RunOptions:
     max_train: int | None = option(None, "subsample the training set, same class shares (quick checks)", type=int)
     max_test: int | None = option(None, "subsample the test set (quick checks)", type=int)
 
-    def check(self, benchmarks) -> list[str]:
+    def check(self, benchmarks=BENCHMARKS) -> list[str]:
         """The method names (de-duplicated) once every option is checked, before any data is read."""
         check_choice(self.benchmark, sorted(benchmarks), name="benchmark")
         if self.model is not None:
             check_choice(self.model, sorted(MODELS), name="model")
-        for key in ("epochs", "batch_size", "max_train", "max_test"):
-            if getattr(self, key) is not None:
-                check_positive_int(getattr(self, key), name=key)
+        for f in fields(self):  # the integer flags are positive (seed, workers >= 0), a flag with choices takes one
+            value = getattr(self, f.name)
+            if f.metadata.get("type") is int and value is not None:
+                check_positive_int(value, name=f.name, minimum=int(f.name not in ("seed", "workers")))
+            elif "choices" in f.metadata:
+                check_choice(value, f.metadata["choices"], name=f.name)
         if self.out is not None:
             check_writable_dir(self.out, name="out")
         names = [n.strip() for n in self.methods.split(",") if n.strip()] if isinstance(self.methods, str) \
@@ -110,12 +114,6 @@ class RunConfig(RunOptions):
     eval_every: int = option(5, "evaluate the test set every N epochs and after the last", type=int)
     checkpoint_every: int = option(10, "rewrite the results files every N epochs while training", type=int)
     precision: str = option("auto", "auto: bf16 autocast on CUDA, fp32 elsewhere", choices=sorted(PRECISIONS))
-
-    def check(self, benchmarks=BENCHMARKS) -> list[str]:
-        check_choice(self.precision, sorted(PRECISIONS), name="precision")
-        check_positive_int(self.eval_every, name="eval_every")
-        check_positive_int(self.checkpoint_every, name="checkpoint_every")
-        return super().check(benchmarks)
 
 
 def prepare(config: RunConfig) -> SimpleNamespace:
@@ -185,17 +183,16 @@ def train_and_report(exp: SimpleNamespace) -> dict:
     write = config.out is not None and ddp.is_main_process()
     progress = [None] * len(exp.trained)  # each model's History so far, for the partial tables
     kw = {**exp.recipe.fit_kwargs(), "amp": PRECISIONS[config.precision]}
-    kw["augment"] = bool(kw["augment"] and exp.train.augment)
 
     def results(histories, reason: str | None = None) -> dict:
         """The table of these Histories: final, or partial for a ``reason`` ('last': each model's latest evaluation)."""
         done = min(len(getattr(h, "epoch", ())) for h in histories)
-        partial = [f"PARTIAL ({reason}): every trained model has finished {done} of {exp.recipe.epochs} epochs; "
+        cut = [f"PARTIAL ({reason}): every trained model has finished {done} of {exp.recipe.epochs} epochs; "
                    "'last' is each model's latest evaluation."] * (reason is not None)
         return {**exp.header, "complete": reason is None, "epochs_reached": done,
                 "engine": ",".join(sorted({h.engine for h in histories if h is not None})),
                 "seconds": time.perf_counter() - t0, "rows": _rows(exp, histories, kw["amp"], reason is None),
-                "notes": exp.notes + partial}  # after the rows: a final row may add a note
+                "notes": exp.notes + cut}  # after the rows: a final row may add a note
 
     def checkpoint(reason: str = "checkpoint while training") -> None:
         try:
@@ -203,8 +200,18 @@ def train_and_report(exp: SimpleNamespace) -> dict:
         except OSError as err:  # a full disk must not stop the training
             print(f"reproduce: could not write the partial results ({err}).")
 
-    hooks = [[*s["hooks"], *[_progress_hook(progress, i, config.checkpoint_every, checkpoint)] * write]
-             for i, s in enumerate(exp.specs)]
+    def record_progress(i: int, state) -> None:
+        """Model i's epoch hook: ``checkpoint()`` when the last model running at an epoch sees a multiple of
+        ``checkpoint_every`` (fused: all at the same epoch) or a model starts after the previous one finished (one
+        after another, on the CPU). Graph-safe: no device sync."""
+        progress[i] = state.history
+        last_running = i == len(progress) - 1 or progress[i + 1] is None
+        previous_done = i > 0 and progress[i - 1] is not None and len(progress[i - 1].epoch) == state.epochs
+        if (state.epoch > 0 and state.epoch % config.checkpoint_every == 0 and last_running) or \
+                (state.epoch == 0 and previous_done):
+            checkpoint()
+
+    hooks = [[*s["hooks"], *[partial(record_progress, i)] * write] for i, s in enumerate(exp.specs)]
     try:
         histories = fit_many(exp.models, exp.train, loss_fns=[s["loss"] for s in exp.specs], hooks=hooks,
                              test=exp.test, device=exp.device, seed=config.seed, eval_every=config.eval_every, **kw)
@@ -223,19 +230,6 @@ def report(result: dict, out) -> dict:
         result["files"] = _write_files(result, out)
         print("wrote", ", ".join(result["files"]))
     return result
-
-
-def _progress_hook(histories: list, i: int, every: int, checkpoint: Callable) -> Callable:
-    """Epoch hook of model ``i``: record its History; ``checkpoint()`` when the last model running at an epoch sees a
-    multiple of ``every`` (fused: all at the same epoch) or a model starts after the previous one finished (one after
-    another, on the CPU). Graph-safe: no device sync."""
-    def record_progress(state):
-        histories[i] = state.history
-        last_running = i == len(histories) - 1 or histories[i + 1] is None
-        previous_done = i > 0 and histories[i - 1] is not None and len(histories[i - 1].epoch) == state.epochs
-        if (state.epoch > 0 and state.epoch % every == 0 and last_running) or (state.epoch == 0 and previous_done):
-            checkpoint()
-    return record_progress
 
 
 def _rows(exp: SimpleNamespace, histories, amp, final: bool) -> list[dict]:

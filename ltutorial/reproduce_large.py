@@ -12,15 +12,16 @@ from types import SimpleNamespace
 
 import torch
 
-from ltutorial._validation import check_choice, check_positive_int
+from ltutorial._validation import check_choice
 from ltutorial._version import __version__
 from ltutorial.data.large_lt import LARGE_LT, load_large_lt_pair, make_loader
 from ltutorial.models import MODELS
 from ltutorial.reproduce import (METHODS, RunOptions, command, device_slug, method_shots, method_spec, option, report,
                                  subsample, table_row)
 from ltutorial.train import distributed as ddp
-from ltutorial.train.common import TrainState, base_lrs, check_epoch_loss, set_lr
+from ltutorial.train.common import TrainState, base_lrs
 from ltutorial.train.compare import build_models
+from ltutorial.train.loop import train_epoch
 from ltutorial.train.recipes import RECIPES
 
 __all__ = ["LARGE_BENCHMARKS", "LargeRunConfig", "prepare", "train_and_report", "main"]
@@ -68,8 +69,6 @@ class LargeRunConfig(RunOptions):
     def check(self, benchmarks=LARGE_BENCHMARKS) -> list[str]:
         if self.recipe is not None:
             check_choice(self.recipe, sorted(RECIPES), name="recipe")
-        check_positive_int(self.image_size, name="image_size")
-        check_positive_int(self.workers, name="workers", minimum=0)
         return super().check(benchmarks)
 
 
@@ -133,28 +132,12 @@ def _train_one(run: SimpleNamespace, name: str) -> tuple:
                                 weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
     state = TrainState(0, recipe.epochs, model, loss_fn, optimizer, None, run.train, dev)
     bases, schedule, losses = base_lrs(optimizer), recipe.schedule(), []
-    for epoch in range(recipe.epochs):
-        state.epoch, state.lr = epoch, set_lr(optimizer, bases, schedule, epoch)
-        for hook in hooks:
-            hook(state)
+    for epoch in range(recipe.epochs):  # bf16 autocast on CUDA (weights and optimiser in fp32), fp32 elsewhere
+        state.epoch = epoch
         sampler.set_epoch(epoch)
-        net.train()
-        total, batches = torch.zeros((), device=dev), 0
-        for x, y in loader:  # bf16 autocast on CUDA (weights and optimiser in fp32), fp32 elsewhere
-            x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            y = y.to(dev, non_blocking=True)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                logits = net(x)
-            loss = loss_fn(logits.float(), y)
-            # under torchrun: the global batch's mean loss, every rank holding B/W rows (None in one process)
-            share = ddp.loss_share(loss_fn, y, y.shape[0] * ddp.world_size())
-            loss = loss if share is None else loss * share
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, batches = total + loss.detach(), batches + 1
-        losses.append(float(ddp.all_reduce_sum(total)) / ddp.world_size() / max(1, batches))
-        check_epoch_loss(losses[-1:], epoch, state.lr)
+        # under torchrun: the global batch's mean loss, every rank holding B/W rows
+        batches = ((x, y, None, y.shape[0] * ddp.world_size()) for x, y in loader)
+        losses.append(train_epoch(state, net, batches, hooks, schedule, bases, amp, True, len(counts)))
         print(f"  {name}: epoch {epoch + 1}/{recipe.epochs}, lr {state.lr:.4g}, loss {losses[-1]:.4f}")
     return model, losses
 

@@ -16,7 +16,7 @@ def test_ldam_drw_recipe_values_and_lr_table():
     kw = cfg.fit_kwargs()
     sched = kw.pop("schedule")
     assert kw == {"epochs": 200, "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4,
-                  "nesterov": False, "augment": True}
+                  "nesterov": False, "augment": None}  # None: crop + flip where the dataset allows it
     lr = [0.1 * sched(e) for e in range(200)]  # 0-based epochs; the sheet's table is 1-indexed
     assert lr[:5] == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1])
     assert lr[5] == pytest.approx(0.1) and lr[159] == pytest.approx(0.1)

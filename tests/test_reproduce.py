@@ -25,23 +25,29 @@ def test_stratified_subset_keeps_class_shares():
     assert len(set(idx.tolist())) == len(idx)
 
 
+def _build(name, counts, **kw):
+    """(loss, hooks) of ``reproduce.method_spec``."""
+    spec = reproduce.method_spec(name, counts, **kw)
+    return spec["loss"], spec["hooks"]
+
+
 def test_methods_registry_and_hyperparameters():
     counts = torch.tensor([5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50])
-    loss, hooks = reproduce.build_method("ldam-drw", counts, reweight_epoch=160)
+    loss, hooks = _build("ldam-drw", counts, reweight_epoch=160)
     assert isinstance(loss, lt.losses.LDAMLoss) and loss.s == 30.0 and loss.max_m == 0.5
     assert isinstance(hooks[0], lt.losses.DeferredReweighting) and hooks[0].start_epoch == 160
     assert reproduce.METHODS["ldam-drw"].model_kwargs == {"normed": True}
-    loss, hooks = reproduce.build_method("vs-tla-adrw", counts, reweight_epoch=8)
+    loss, hooks = _build("vs-tla-adrw", counts, reweight_epoch=8)
     assert isinstance(loss, lt.losses.VSLoss) and isinstance(hooks[0], lt.losses.TLAADRW) and hooks[0].t0 == 8
-    loss, _ = reproduce.build_method("cb-focal", counts, benchmark="cifar100-lt")
+    loss, _ = _build("cb-focal", counts, benchmark="cifar100-lt")
     assert loss.beta == 0.9999 and loss.loss_type == "focal" and loss.gamma == 1.0
     # the benchmark's params override the method's: DDC's CIFAR-100 tuning (sheet section 7)
-    loss, (hook,) = reproduce.build_method("vs-tla-adrw", counts, benchmark="cifar100-lt")
+    loss, (hook,) = _build("vs-tla-adrw", counts, benchmark="cifar100-lt")
     assert (loss.gamma, loss.tau, hook.nu, hook.tau_after) == (0.05, 1.0, 0.25, 0.75)
-    loss, (hook,) = reproduce.build_method("vs-tla-adrw", counts)
+    loss, (hook,) = _build("vs-tla-adrw", counts)
     assert (loss.gamma, loss.tau, hook.nu, hook.tau_after) == (0.05, 1.0, 0.15, 1.0)
     with pytest.raises(ValueError, match="method 'la-posthoc' trains no model of its own"):
-        reproduce.build_method("la-posthoc", counts)
+        _build("la-posthoc", counts)
     with pytest.raises(ValueError, match="methods must be"):
         reproduce.RunConfig("digits-lt", "erm,ladm", out=None).check()
     with pytest.raises(ValueError, match="benchmark must be one of"):
@@ -398,7 +404,7 @@ def test_method_params_merge_methods_benchmark_and_settings():
         reproduce.method_params("vs", method_params={"vs": {"s": 1.0}})
     # the loss train_methods builds carries the overridden s
     counts = lt.data.longtail_counts(100, 3, 10)
-    loss, _ = reproduce.build_method("ldam-drw", counts, params={"ldam-drw": {"s": 16.0}})
+    loss, _ = _build("ldam-drw", counts, params={"ldam-drw": {"s": 16.0}})
     assert loss.s == 16.0
 
 

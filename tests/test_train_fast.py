@@ -501,7 +501,8 @@ def test_reproduce_table_step_is_graph_safe_and_captured_once(fake_cuda_graphs, 
             m = models_mod.CifarResNet(8, 4, **reproduce.METHODS[n].model_kwargs)
             if reproduce.METHODS[n].sigmoid_bias:
                 losses_mod.init_sigmoid_bias(m, 4)
-            loss, hk = reproduce.build_method(n, counts, reweight_epoch=2)
+            spec = reproduce.method_spec(n, counts, reweight_epoch=2)
+            loss, hk = spec["loss"], spec["hooks"]
             models.append(m)
             losses.append(loss)
             hooks.append(tuple(hk))

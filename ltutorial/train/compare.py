@@ -41,11 +41,9 @@ def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwarg
     models = build_models(specs.values(), train.num_classes, train.images.shape[1], model, model_kwargs, seed)
     hooks = [[*spec.get("hooks", []), *[partial(_announce, label, i, len(specs), start)] * log]
              for i, (label, spec) in enumerate(specs.items())]
-    kw = config.fit_kwargs()
-    kw["augment"] = bool(kw["augment"] and train.augment)
     loss_fns = [spec["loss"] for spec in specs.values()]
     histories = fit_many(models, train, loss_fns=loss_fns, hooks=hooks, test=test, device=device, seed=seed,
-                         eval_every=eval_every, progress=progress, **kw)
+                         eval_every=eval_every, progress=progress, **config.fit_kwargs())
     if log:
         print(f"{len(specs)} models trained in {time.perf_counter() - start:.0f} s", flush=True)
     return {label: MethodResult(label, m, lf, h, float(h.final_balanced_accuracy), np.asarray(h.per_class_accuracy))

@@ -23,8 +23,37 @@ from ltutorial.train.common import (FitConfig, History, TrainState, accuracy_sum
                                     count_classes, epoch_plan, history_config, logits_on_device, resolve_amp,
                                     resolve_fast, set_lr)
 
-__all__ = ["History", "TrainState", "FitConfig", "fit", "fit_many", "evaluate", "predict", "predict_logits",
-           "extract_features"]
+__all__ = ["History", "TrainState", "FitConfig", "fit", "fit_many", "train_epoch", "evaluate", "predict",
+           "predict_logits", "extract_features"]
+
+
+def train_epoch(state: TrainState, net: nn.Module, batches, hooks, schedule, bases: list, amp: bool,
+                channels_last: bool, num_classes: int) -> float:
+    """Epoch ``state.epoch``: lr = base * schedule(epoch), the hooks, then per (x, y, index, rows of the global batch)
+    of ``batches`` one SGD step on loss_fn(net(x), y) (times ``ddp.loss_share``); the mean loss over all processes."""
+    state.lr, device, optimizer = set_lr(state.optimizer, bases, schedule, state.epoch), state.device, state.optimizer
+    for hook in hooks:
+        hook(state)
+    net.train()
+    loss_sum, steps = torch.zeros((), device=device), 0
+    for x, y, idx, rows in batches:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast(device, amp):
+            logits = net(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
+        if steps == 0 and state.epoch == 0:
+            check_output_width(logits, num_classes)
+        loss = call_loss(state.loss_fn, logits.float(), y, idx)
+        if steps == 0 and state.epoch == 0 and (not isinstance(loss, torch.Tensor) or loss.ndim != 0):
+            raise ValueError(f"loss_fn must return a scalar tensor; got {getattr(loss, 'shape', type(loss))} instead.")
+        share = ddp.loss_share(state.loss_fn, y, rows)  # None in one process
+        loss = loss if share is None else loss * share
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum, steps = loss_sum + loss.detach(), steps + 1
+    epoch_loss = float(ddp.all_reduce_sum(loss_sum)) / ddp.world_size() / max(steps, 1)
+    check_epoch_loss([epoch_loss], state.epoch, state.lr)
+    return epoch_loss
 
 
 def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device) -> History:
@@ -46,36 +75,21 @@ def _fit_eager(model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, de
     net = ddp.wrap_model(model, device, cfg.sync_batchnorm) if ddp.is_distributed() else model  # averages gradients
     stop, main = (n // bs) * bs if cfg.drop_last else n, ddp.is_main_process()
     bar = progress_bar(range(cfg.epochs), progress=cfg.progress if main else False, desc="epochs", leave=False)
-    for epoch in bar:
-        t0, state.epoch, state.lr = time.perf_counter(), epoch, set_lr(optimizer, bases, cfg.schedule, epoch)
-        for hook in hooks:
-            hook(state)
-        model.train()
+    width = max(classes, count_classes(train))
+
+    def batches():  # this rank's rows of each global batch of the epoch's seeded permutation
         perm, dy, dx, flips = epoch_plan(n, generator, cfg.augment, cfg.padding)
-        loss_sum, steps = torch.zeros((), device=device), 0
         for s in range(0, stop, bs):
-            rows = ddp.batch_rows(s, min(s + bs, stop))  # this process's rows; one process: all of them
+            rows = ddp.batch_rows(s, min(s + bs, stop))  # one process: all of them
             if rows is None:
                 continue  # a last batch of fewer rows than processes: every rank skips it
             (a, b), idx = rows, perm[rows[0]:rows[1]]
             x = crop_flip(images[idx], dy[a:b], dx[a:b], flips[a:b], cfg.padding) if cfg.augment else images[idx]
-            x = x.to(torch.float32) * scale + shift  # = augment.normalize(x, train.mean, train.std)
-            with autocast(device, use_amp):
-                logits = net(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
-            if steps == 0 and epoch == 0:
-                check_output_width(logits, max(classes, count_classes(train)))
-            loss = call_loss(loss_fn, logits.float(), labels[idx], idx)
-            if steps == 0 and epoch == 0 and (not isinstance(loss, torch.Tensor) or loss.ndim != 0):
-                raise ValueError(f"loss_fn must return a scalar tensor; got {getattr(loss, 'shape', type(loss))} "
-                                 "instead.")
-            share = ddp.loss_share(loss_fn, labels[idx], min(s + bs, stop) - s)  # None in one process
-            loss = loss if share is None else loss * share
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum, steps = loss_sum + loss.detach(), steps + 1
-        epoch_loss = float(ddp.all_reduce_sum(loss_sum)) / ddp.world_size() / max(steps, 1)
-        check_epoch_loss([epoch_loss], epoch, state.lr)
+            yield x.to(torch.float32) * scale + shift, labels[idx], idx, min(s + bs, stop) - s  # = augment.normalize
+
+    for epoch in bar:
+        t0, state.epoch = time.perf_counter(), epoch
+        epoch_loss = train_epoch(state, net, batches(), hooks, cfg.schedule, bases, use_amp, channels_last, width)
         summary = None
         if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
             a, b = ddp.shard_bounds(test.images.shape[0])  # under torchrun each rank predicts its slice

@@ -70,9 +70,10 @@ class TrainConfig:
                                    milestones=tuple(math.floor(m * f + 0.5) for m in self.milestones))
 
     def fit_kwargs(self) -> dict:
-        """Keyword arguments for ``fit(model, train, loss_fn=..., **config.fit_kwargs())``."""
-        keys = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "nesterov", "augment")
-        return dict({k: getattr(self, k) for k in keys}, schedule=self.schedule())
+        """Keyword arguments for ``fit(model, train, loss_fn=..., **config.fit_kwargs())``; ``augment`` None: crop +
+        flip unless the dataset says they do not suit it (``train.augment``)."""
+        keys = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "nesterov")
+        return dict({k: getattr(self, k) for k in keys}, schedule=self.schedule(), augment=self.augment and None)
 
 
 # The large benchmarks (224 x 224 crops, torchvision ResNets): the values of each named source.
