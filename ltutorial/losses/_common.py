@@ -37,16 +37,11 @@ class LongTailLoss(nn.Module):
 
     def __init__(self, class_counts=None):
         super().__init__()
-        self.num_classes, self._counts64 = None, None
+        self.num_classes, self.counts = None, None  # counts: float64, on the CPU whatever the module's device
         if class_counts is not None:
-            self._counts64 = check_class_counts(class_counts)
-            self.num_classes = int(self._counts64.numel())
-            self.register_buffer("class_counts", self._counts64.to(torch.float32))
-
-    @property
-    def counts(self) -> torch.Tensor | None:
-        """The validated class counts (float64, on the CPU whatever the module's device); None without counts."""
-        return self._counts64
+            self.counts = check_class_counts(class_counts)
+            self.num_classes = int(self.counts.numel())
+            self.register_buffer("class_counts", self.counts.to(torch.float32))
 
     def __call__(self, *args, **kwargs):
         try:

@@ -23,8 +23,8 @@ class VSLoss(LongTailLoss):
         super().__init__(class_counts)
         self.gamma = check_number(gamma, name="gamma")
         self.tau = check_number(tau, name="tau")
-        self.register_buffer("scale", vs_scales(self._counts64, self.gamma))
-        self.register_buffer("shift", log_priors(self._counts64, self.tau).to(torch.float32))
+        self.register_buffer("scale", vs_scales(self.counts, self.gamma))
+        self.register_buffer("shift", log_priors(self.counts, self.tau).to(torch.float32))
         self._register_weight(weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
