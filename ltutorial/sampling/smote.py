@@ -9,10 +9,9 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from imblearn.over_sampling.base import BaseOverSampler
+from imblearn import over_sampling
 from imblearn.utils import check_neighbors_object
 from scipy import sparse
-from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn_compat.utils.validation import validate_data
 
 from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, resolve_device, rows_of,
@@ -39,17 +38,13 @@ def smote_class(Xc: torch.Tensor, n_new: int, k: int, gen: torch.Generator, out:
     run_blocks(equation, n_new, out.shape[1], 2**18, pool)
 
 
-class SMOTE(TorchSamplerMixin, BaseOverSampler):
-    """Synthetic Minority Over-sampling TEchnique as an imbalanced-learn sampler in torch; sparse X is refused.
+class SMOTE(TorchSamplerMixin, over_sampling.SMOTE):
+    """Synthetic Minority Over-sampling TEchnique: imbalanced-learn's, drawn in torch; sparse X is refused.
 
     ``k_neighbors``: an int (exact search on ``device``; None: where X lives) or a nearest-neighbours object. Draws
     on the CPU: one seed gives the same points on CPU and GPU."""
 
-    _parameter_constraints: dict = {
-        **BaseOverSampler._parameter_constraints,
-        "k_neighbors": [Interval(Integral, 1, None, closed="left"), HasMethods(["kneighbors"])],
-        "device": DEVICE_CONSTRAINT,
-    }
+    _parameter_constraints: dict = {**over_sampling.SMOTE._parameter_constraints, "device": DEVICE_CONSTRAINT}
 
     def __init__(self, sampling_strategy="auto", k_neighbors=5, random_state=None, device=None):
         super().__init__(sampling_strategy=sampling_strategy)
