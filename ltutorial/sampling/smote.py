@@ -10,7 +10,6 @@ from numbers import Integral
 import numpy as np
 import torch
 from imblearn import over_sampling
-from imblearn.utils import check_neighbors_object
 from scipy import sparse
 from sklearn_compat.utils.validation import validate_data
 
@@ -61,7 +60,7 @@ class SMOTE(TorchSamplerMixin, over_sampling.SMOTE):
         targets = [(c, int(n), rows_of(y, c, X.device)) for c, n in self.sampling_strategy_.items() if n > 0]
         use_object = not isinstance(self.k_neighbors, Integral)
         if use_object:
-            self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, additional_neighbor=1)
+            self._validate_estimator()  # imbalanced-learn's: nn_k_, a clone of the object
         elif small := [(c, r.numel()) for c, _, r in targets if r.numel() <= self.k_neighbors]:  # k + 1: not itself
             k, (label, n_c) = self.k_neighbors, small[0]
             raise ValueError(f"class {np.asarray(label).tolist()!r} has {n_c} sample(s) but SMOTE with k_neighbors={k} "
