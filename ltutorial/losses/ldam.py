@@ -21,7 +21,7 @@ class LDAMLoss(LongTailLoss):
         self.max_m = check_number(max_m, name="max_m", strict=True)
         self.s = check_number(s, name="s", strict=True)
         self.register_buffer("margins", ldam_margins(self.counts, self.max_m))
-        self._register_weight(weight)
+        self.register_buffer("weight", self._class_weight(weight))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)

@@ -24,7 +24,7 @@ class VSLoss(LogitAdjustedLoss):
         super().__init__(class_counts, tau)  # tau and the shift Delta = tau log pi
         self.gamma = check_number(gamma, name="gamma")
         self.register_buffer("scale", vs_scales(self.counts, self.gamma))
-        self._register_weight(weight)
+        self.register_buffer("weight", self._class_weight(weight))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)
