@@ -7,8 +7,6 @@ from numbers import Integral
 
 import numpy as np
 from imblearn.base import BaseSampler
-from imblearn.over_sampling.base import BaseOverSampler
-from imblearn.under_sampling.base import BaseUnderSampler
 from imblearn.utils import check_target_type
 
 from ltutorial.sampling.base import DEVICE_CONSTRAINT, check_sampling_strategy, as_numpy
@@ -24,8 +22,8 @@ class SMOTEUnderSampler(BaseSampler):
 
     _sampling_type = "over-sampling"
     _parameter_constraints: dict = {
-        "over_sampling_strategy": BaseOverSampler._parameter_constraints["sampling_strategy"],
-        "under_sampling_strategy": BaseUnderSampler._parameter_constraints["sampling_strategy"],
+        "over_sampling_strategy": SMOTE._parameter_constraints["sampling_strategy"],  # those of the two stages
+        "under_sampling_strategy": RandomUnderSampler._parameter_constraints["sampling_strategy"],
         "k_neighbors": SMOTE._parameter_constraints["k_neighbors"],
         "random_state": ["random_state"],
         "device": DEVICE_CONSTRAINT,
