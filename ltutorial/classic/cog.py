@@ -61,8 +61,7 @@ class COG:
             raise ValueError("predict_proba needs a base_estimator with predict_proba; "
                              f"{type(self.estimator_).__name__} has none.")
         seen = np.asarray(self.estimator_.classes_, dtype=np.int64)  # the columns of predict_proba
-        member = np.zeros((len(seen), len(self.classes_)))
-        member[np.arange(len(seen)), self.subclass_parent_[seen]] = 1.0
+        member = np.eye(len(self.classes_))[self.subclass_parent_[seen]]  # sub-class -> its class, one-hot
         return like_input(self.estimator_.predict_proba(to_numpy(X)) @ member, X)
 
 

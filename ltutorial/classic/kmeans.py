@@ -44,22 +44,19 @@ def kmeans(X, n_clusters: int, *, n_init: int = 3, random_state=None, device=Non
 
 def lloyd(X: torch.Tensor, centers: torch.Tensor, n_iter: int = 100, tol: float = 1e-6):
     """Lloyd's iterations: assign each point to its nearest centre, move each centre to its points' mean."""
-    k = centers.shape[0]
+    k, converged = centers.shape[0], False
     scale = float(X.var(dim=0).mean()) if X.shape[0] > 1 else 1.0
-    for _ in range(n_iter):
+    for it in range(n_iter + 1):  # the last pass only assigns
         d = sq_dists(X, centers)
         labels = d.argmin(dim=1)
+        if converged or it == n_iter:
+            return centers, labels, float(d.gather(1, labels.unsqueeze(1)).sum())
         counts = torch.bincount(labels, minlength=k)
         new = torch.zeros_like(centers).index_add_(0, labels, X) / counts.clamp_min(1).unsqueeze(1).to(X.dtype)
         empty = counts == 0
         if bool(empty.any()):  # an empty cluster takes the points farthest from their centres, as in sklearn
             new[empty] = X[d.gather(1, labels.unsqueeze(1)).squeeze(1).topk(int(empty.sum())).indices]
-        shift, centers = float(((new - centers) ** 2).sum()), new
-        if shift <= tol * scale:
-            break
-    d = sq_dists(X, centers)
-    labels = d.argmin(dim=1)
-    return centers, labels, float(d.gather(1, labels.unsqueeze(1)).sum())
+        converged, centers = float(((new - centers) ** 2).sum()) <= tol * scale, new
 
 
 def plus_plus(X: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:

@@ -37,16 +37,11 @@ class LongTailLoss(nn.Module):
 
     def __init__(self, class_counts=None):
         super().__init__()
-        self.num_classes, self._counts64 = None, None
+        self.num_classes, self.counts = None, None  # counts: float64, on the CPU whatever the module's device
         if class_counts is not None:
-            self._counts64 = check_class_counts(class_counts)
-            self.num_classes = int(self._counts64.numel())
-            self.register_buffer("class_counts", self._counts64.to(torch.float32))
-
-    @property
-    def counts(self) -> torch.Tensor | None:
-        """The validated class counts (float64, on the CPU whatever the module's device); None without counts."""
-        return self._counts64
+            self.counts = check_class_counts(class_counts)
+            self.num_classes = int(self.counts.numel())
+            self.register_buffer("class_counts", self.counts.to(torch.float32))
 
     def __call__(self, *args, **kwargs):
         try:
@@ -81,8 +76,8 @@ class LongTailLoss(nn.Module):
             raise ValueError(f"targets must hold integer class indices; got dtype {targets.dtype} instead.")
         return logits.float(), targets.long()
 
-    def _register_weight(self, weight) -> None:
-        """The ``weight`` buffer that hooks fill in place, ones when None."""
+    def _class_weight(self, weight) -> torch.Tensor:
+        """The checked value of the ``weight`` buffer that hooks fill in place (float32, CPU), ones when None."""
         w = torch.as_tensor(torch.ones(self.num_classes) if weight is None else weight, dtype=torch.float32)
         w = w.detach().cpu().clone()
         self.num_classes = w.numel() if self.num_classes is None else self.num_classes
@@ -92,7 +87,7 @@ class LongTailLoss(nn.Module):
         if not bool((w > 0).any()):  # the weighted mean would divide 0 by 0: a NaN loss
             raise ValueError(f"weight must have at least one positive class weight; got all zeros {w.tolist()} "
                              "instead.")
-        self.register_buffer("weight", w)
+        return w
 
 
 class CrossEntropyLoss(LongTailLoss):
@@ -100,9 +95,7 @@ class CrossEntropyLoss(LongTailLoss):
 
     def __init__(self, class_counts=None, weight=None):
         super().__init__(class_counts)
-        self.register_buffer("weight", None)  # None: the plain mean
-        if weight is not None:
-            self._register_weight(weight)
+        self.register_buffer("weight", None if weight is None else self._class_weight(weight))  # None: the mean
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)

@@ -26,7 +26,7 @@ class ClassBalancedLoss(LongTailLoss):
         super().__init__(class_counts)
         self.loss_type = check_choice(loss_type, ["softmax", "sigmoid", "focal"], name="loss_type")
         self.gamma = check_number(gamma, name="gamma")
-        self.register_buffer("weight", class_balanced_weights(self._counts64, beta))
+        self.register_buffer("weight", class_balanced_weights(self.counts, beta))
         self.beta = float(beta)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -50,8 +50,6 @@ class FocalLoss(LongTailLoss):
         if self.form == "sigmoid":
             return sigmoid_focal_terms(z, y, self.gamma).mean()
         ce = ce_terms(z, y)
-        if self.gamma == 0:
-            return ce.mean()
         # 1 - p_y = -expm1(log p_y) keeps precision near p_y = 1; the floor keeps the gradient of x^gamma
         # (infinite at 0 for gamma < 1) finite when a logit of 1e4 makes p_y exactly 1.
         return ((-torch.expm1(-ce)).clamp_min(1e-30).pow(self.gamma) * ce).mean()
@@ -62,9 +60,7 @@ def sigmoid_focal_terms(z: torch.Tensor, targets: torch.Tensor, gamma: float) ->
     softplus(-z)) is (1 - sigmoid(z))^gamma for t = 1, sigmoid(z)^gamma for t = 0 (the CB paper's code)."""
     t = F.one_hot(targets, z.shape[1]).to(z.dtype)
     bce = F.binary_cross_entropy_with_logits(z, t, reduction="none")
-    if gamma != 0:
-        bce = torch.exp(-gamma * t * z - gamma * F.softplus(-z)) * bce
-    return bce.sum(dim=1)
+    return (torch.exp(-gamma * t * z - gamma * F.softplus(-z)) * bce).sum(dim=1)
 
 
 def effective_number(class_counts, beta: float = 0.9999) -> torch.Tensor:

@@ -20,8 +20,8 @@ class LDAMLoss(LongTailLoss):
         super().__init__(class_counts)
         self.max_m = check_number(max_m, name="max_m", strict=True)
         self.s = check_number(s, name="s", strict=True)
-        self.register_buffer("margins", ldam_margins(self._counts64, self.max_m))
-        self._register_weight(weight)
+        self.register_buffer("margins", ldam_margins(self.counts, self.max_m))
+        self.register_buffer("weight", self._class_weight(weight))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)

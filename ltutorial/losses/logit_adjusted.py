@@ -18,7 +18,7 @@ class LogitAdjustedLoss(LongTailLoss):
     def __init__(self, class_counts, tau: float = 1.0):
         super().__init__(class_counts)
         self.tau = check_number(tau, name="tau")
-        self.register_buffer("shift", log_priors(self._counts64, self.tau).to(torch.float32))
+        self.register_buffer("shift", log_priors(self.counts, self.tau).to(torch.float32))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)

@@ -10,22 +10,21 @@ from __future__ import annotations
 import torch
 
 from ltutorial._validation import check_class_counts, check_number, check_positive_int
-from ltutorial.losses._common import LongTailLoss, ce_terms, log_priors, sum_to_classes, weighted_mean
+from ltutorial.losses._common import ce_terms, log_priors, sum_to_classes, weighted_mean
+from ltutorial.losses.logit_adjusted import LogitAdjustedLoss
 
 
-class VSLoss(LongTailLoss):
-    """VS loss: CE on z'_j = beta_j z_j + Delta_j weighted by alpha, buffers ``scale``, ``shift``, ``weight``.
+class VSLoss(LogitAdjustedLoss):
+    """VS loss: LA's CE on z'_j = beta_j z_j + Delta_j weighted by alpha, buffers ``scale``, ``shift``, ``weight``.
 
     Defaults gamma 0.2, tau 1.0 as the official README's CIFAR-10-LT run (its argparse: gamma 0.3, tau 1.0).
     """
 
     def __init__(self, class_counts, gamma: float = 0.2, tau: float = 1.0, weight=None):
-        super().__init__(class_counts)
+        super().__init__(class_counts, tau)  # tau and the shift Delta = tau log pi
         self.gamma = check_number(gamma, name="gamma")
-        self.tau = check_number(tau, name="tau")
-        self.register_buffer("scale", vs_scales(self._counts64, self.gamma))
-        self.register_buffer("shift", log_priors(self._counts64, self.tau).to(torch.float32))
-        self._register_weight(weight)
+        self.register_buffer("scale", vs_scales(self.counts, self.gamma))
+        self.register_buffer("weight", self._class_weight(weight))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, y = self._prepare(logits, targets)

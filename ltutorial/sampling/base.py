@@ -9,7 +9,7 @@ from imblearn.utils import check_sampling_strategy as imblearn_check_sampling_st
 from imblearn.utils import check_target_type
 from sklearn.utils.multiclass import check_classification_targets
 
-from ltutorial._validation import check_choice
+from ltutorial._validation import check_choice, make_generator
 from ltutorial.device import get_device
 
 DEVICE_CONSTRAINT = [None, str, torch.device]  # "cpu", "cuda", "auto" ... or a torch.device; None: where X lives
@@ -105,7 +105,7 @@ def torch_generator(random_state) -> torch.Generator:
     """A CPU generator (the same draws on every device) from random_state as ``_validate_params`` checked it."""
     if isinstance(random_state, np.random.RandomState):  # which advances, as in imbalanced-learn
         random_state = random_state.randint(np.iinfo(np.int64).max, dtype=np.int64)
-    return torch.Generator().manual_seed(torch.Generator().seed() if random_state is None else int(random_state))
+    return make_generator(random_state)
 
 
 def rows_of(y: np.ndarray, label, device: torch.device) -> torch.Tensor:

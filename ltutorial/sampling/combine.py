@@ -7,8 +7,6 @@ from numbers import Integral
 
 import numpy as np
 from imblearn.base import BaseSampler
-from imblearn.over_sampling.base import BaseOverSampler
-from imblearn.under_sampling.base import BaseUnderSampler
 from imblearn.utils import check_target_type
 
 from ltutorial.sampling.base import DEVICE_CONSTRAINT, check_sampling_strategy, as_numpy
@@ -24,8 +22,8 @@ class SMOTEUnderSampler(BaseSampler):
 
     _sampling_type = "over-sampling"
     _parameter_constraints: dict = {
-        "over_sampling_strategy": BaseOverSampler._parameter_constraints["sampling_strategy"],
-        "under_sampling_strategy": BaseUnderSampler._parameter_constraints["sampling_strategy"],
+        "over_sampling_strategy": SMOTE._parameter_constraints["sampling_strategy"],  # those of the two stages
+        "under_sampling_strategy": RandomUnderSampler._parameter_constraints["sampling_strategy"],
         "k_neighbors": SMOTE._parameter_constraints["k_neighbors"],
         "random_state": ["random_state"],
         "device": DEVICE_CONSTRAINT,
@@ -48,11 +46,9 @@ class SMOTEUnderSampler(BaseSampler):
     def fit(self, X, y, **params):
         """Check X and y and resolve both strategies, nothing resampled (imbalanced-learn's ``fit``)."""
         self._smote_stage(X, y, resample=False)
-        y_np = check_target_type(as_numpy(y))
-        added = [np.full(int(n), c, dtype=y_np.dtype) for c, n in self.smote_.sampling_strategy_.items()]
-        y_mid = np.concatenate([y_np, *added])
-        kept = check_sampling_strategy(self.under_sampling_strategy, y_mid, "under-sampling")
-        labels, counts = np.unique(y_mid, return_counts=True)
+        labels, counts = np.unique(check_target_type(as_numpy(y)), return_counts=True)  # after SMOTE: + added
+        counts = counts + np.asarray([int(self.smote_.sampling_strategy_.get(c, 0)) for c in labels.tolist()])
+        kept = check_sampling_strategy(self.under_sampling_strategy, np.repeat(labels, counts), "under-sampling")
         self.sampling_strategy_ = {c: int(kept.get(c, n)) for c, n in zip(labels.tolist(), counts)}
         return self
 

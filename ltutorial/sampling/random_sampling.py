@@ -8,19 +8,17 @@ from numbers import Real
 
 import numpy as np
 import torch
-from imblearn.over_sampling.base import BaseOverSampler
-from imblearn.under_sampling.base import BaseUnderSampler
+from imblearn import over_sampling, under_sampling
 from imblearn.utils import check_target_type
 from scipy import sparse
 from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import Interval
 from sklearn_compat.utils.validation import check_array, validate_data  # imbalanced-learn's scikit-learn shim
 
 from ltutorial.sampling.base import DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, rows_of, torch_generator
 
 
 class RowSampler(TorchSamplerMixin):
-    """What the two row-selecting samplers share: ``_indices(y, gen)`` picks the rows, this applies them."""
+    """Put before imbalanced-learn's random sampler (its parameters and tags): ``_indices(y, gen)`` picks the rows."""
 
     def _fit_resample(self, X, y):
         """imbalanced-learn's hook, and the tensor path (X on the compute device): the rows ``_indices`` picks."""
@@ -41,23 +39,15 @@ class RowSampler(TorchSamplerMixin):
         validate_data(self, X=X, y=y, reset=True, skip_check_array=True)
         return X, y, binarize_y
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = tags.input_tags.string = tags.sampler_tags.sample_indices = True
-        return tags
 
-
-class RandomOverSampler(RowSampler, BaseOverSampler):
+class RandomOverSampler(RowSampler, over_sampling.RandomOverSampler):
     """Append ``sampling_strategy_[c]`` rows of each class c, drawn with replacement (``sample_indices_``: sources).
 
     ``shrinkage`` (a float or ``{class: float}``): imbalanced-learn's smoothed bootstrap, new row + N(0, (shrinkage
     * h * std_c)^2) per feature, h = (4 / ((d + 2) n))^(1 / (d + 4)) (Silverman); integer X turns float64."""
 
-    _parameter_constraints: dict = {
-        **BaseOverSampler._parameter_constraints,
-        "shrinkage": [Interval(Real, 0, None, closed="left"), Mapping, None],
-        "device": DEVICE_CONSTRAINT,
-    }
+    _parameter_constraints: dict = {**over_sampling.RandomOverSampler._parameter_constraints,
+                                    "device": DEVICE_CONSTRAINT}
 
     def __init__(self, sampling_strategy="auto", random_state=None, device=None, shrinkage=None):
         super().__init__(sampling_strategy=sampling_strategy)
@@ -106,15 +96,11 @@ class RandomOverSampler(RowSampler, BaseOverSampler):
         return sparse.csr_matrix(out.numpy()).asformat(X.format) if sparse.issparse(X) else out.numpy()
 
 
-class RandomUnderSampler(RowSampler, BaseUnderSampler):
+class RandomUnderSampler(RowSampler, under_sampling.RandomUnderSampler):
     """Keep ``sampling_strategy_[c]`` random rows of each class c, by class, in order (``sample_indices_``: sources)."""
 
-    _parameter_constraints: dict = {
-        **BaseUnderSampler._parameter_constraints,
-        "replacement": ["boolean"],
-        "random_state": ["random_state"],
-        "device": DEVICE_CONSTRAINT,
-    }
+    _parameter_constraints: dict = {**under_sampling.RandomUnderSampler._parameter_constraints,
+                                    "device": DEVICE_CONSTRAINT}
 
     def __init__(self, sampling_strategy="auto", random_state=None, device=None, replacement=False):
         super().__init__(sampling_strategy=sampling_strategy)

@@ -9,10 +9,8 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from imblearn.over_sampling.base import BaseOverSampler
-from imblearn.utils import check_neighbors_object
+from imblearn import over_sampling
 from scipy import sparse
-from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn_compat.utils.validation import validate_data
 
 from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, resolve_device, rows_of,
@@ -39,17 +37,13 @@ def smote_class(Xc: torch.Tensor, n_new: int, k: int, gen: torch.Generator, out:
     run_blocks(equation, n_new, out.shape[1], 2**18, pool)
 
 
-class SMOTE(TorchSamplerMixin, BaseOverSampler):
-    """Synthetic Minority Over-sampling TEchnique as an imbalanced-learn sampler in torch; sparse X is refused.
+class SMOTE(TorchSamplerMixin, over_sampling.SMOTE):
+    """Synthetic Minority Over-sampling TEchnique: imbalanced-learn's, drawn in torch; sparse X is refused.
 
     ``k_neighbors``: an int (exact search on ``device``; None: where X lives) or a nearest-neighbours object. Draws
     on the CPU: one seed gives the same points on CPU and GPU."""
 
-    _parameter_constraints: dict = {
-        **BaseOverSampler._parameter_constraints,
-        "k_neighbors": [Interval(Integral, 1, None, closed="left"), HasMethods(["kneighbors"])],
-        "device": DEVICE_CONSTRAINT,
-    }
+    _parameter_constraints: dict = {**over_sampling.SMOTE._parameter_constraints, "device": DEVICE_CONSTRAINT}
 
     def __init__(self, sampling_strategy="auto", k_neighbors=5, random_state=None, device=None):
         super().__init__(sampling_strategy=sampling_strategy)
@@ -66,7 +60,7 @@ class SMOTE(TorchSamplerMixin, BaseOverSampler):
         targets = [(c, int(n), rows_of(y, c, X.device)) for c, n in self.sampling_strategy_.items() if n > 0]
         use_object = not isinstance(self.k_neighbors, Integral)
         if use_object:
-            self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, additional_neighbor=1)
+            self._validate_estimator()  # imbalanced-learn's: nn_k_, a clone of the object
         elif small := [(c, r.numel()) for c, _, r in targets if r.numel() <= self.k_neighbors]:  # k + 1: not itself
             k, (label, n_c) = self.k_neighbors, small[0]
             raise ValueError(f"class {np.asarray(label).tolist()!r} has {n_c} sample(s) but SMOTE with k_neighbors={k} "
