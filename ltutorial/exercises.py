@@ -391,7 +391,8 @@ def check_global_prune_masks(masks, weights, ratio) -> bool:
     _check(isinstance(masks, dict) and set(masks) == set(weights), f"masks must be a dict with keys {sorted(weights)}.",
            hint)
     pooled = np.concatenate([np.abs(_to_numpy(w)).reshape(-1) for w in weights.values()])
-    threshold = np.sort(pooled)[math.ceil(round(ratio * pooled.size, 9))]  # ceil(p N), float noise rounded off
+    # ceil(p N), float noise rounded off; p N > N - 1 prunes every weight (threshold inf)
+    threshold = np.append(np.sort(pooled), np.inf)[math.ceil(round(ratio * pooled.size, 9))]
     for k, w in weights.items():
         check_array_close(masks[k], np.abs(_to_numpy(w)) >= threshold, f"mask {k!r}", hint, 0, 0, success="")
     kept = {k: float(_to_numpy(m).mean()) for k, m in masks.items()}

@@ -290,6 +290,14 @@ def test_check_global_prune_masks_rejects_per_tensor_pruning():
         ex.check_global_prune_masks({"a": right["a"], "b": torch.tensor([True, True, False, False])}, weights, 0.5)
 
 
+def test_check_global_prune_masks_prunes_everything_when_p_n_exceeds_n_minus_one():
+    # 8 weights, p = 0.99: ceil(7.92) = 8 pruned, as magnitude_prune_masks counts; every mask is all zeros
+    weights = {"a": torch.tensor([0.1, -0.2, 0.3, 0.05]), "b": torch.tensor([1.0, -2.0, 0.4, -0.01])}
+    assert ex.check_global_prune_masks({"a": [0, 0, 0, 0], "b": [0, 0, 0, 0]}, weights, ratio=0.99)
+    with pytest.raises(AssertionError, match="mask 'b'"):
+        ex.check_global_prune_masks({"a": [0, 0, 0, 0], "b": [0, 1, 0, 0]}, weights, ratio=0.99)
+
+
 def test_check_memorization_score_accepts_both_stds_and_the_plain_centred_form():
     ema = torch.tensor([3.1, 2.4, 5.0, 2.9, 3.6])
     # by hand: mean 3.4, deviations -0.3 -1.0 1.6 -0.5 0.2, max |dev| 1.6 -> M = (dev / 1.6 + 1) / 2
