@@ -15,7 +15,7 @@ from ltutorial._validation import as_tensor, check_class_counts, check_labels, c
 
 __all__ = ["accuracy", "confusion_matrix", "per_class_accuracy", "balanced_accuracy", "g_mean", "macro_f1",
            "shot_accuracy", "shot_means", "group_accuracy_by_thirds", "thirds_split", "class_mean",
-           "group_mean_by_thirds", "GROUPS"]
+           "group_mean_by_thirds", "class_recall", "GROUPS"]
 
 GROUPS = ("many", "medium", "few", "all")
 
@@ -39,17 +39,17 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarr
 
 def per_class_accuracy(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:
     """Per-class recall a_c = TP_c / n_c (NaN for a class absent from ``y_true``), as sklearn's recall_score."""
-    return _recall(*_pair(y_true, y_pred, num_classes))
+    return class_recall(*_pair(y_true, y_pred, num_classes))
 
 
 def balanced_accuracy(y_true, y_pred) -> float:
     """(1/|C|) sum_c recall_c over the classes in ``y_true`` (Brodersen et al. 2010), as sklearn's."""
-    return float(np.nanmean(_recall(*_pair(y_true, y_pred, present=True))))
+    return float(np.nanmean(class_recall(*_pair(y_true, y_pred, present=True))))
 
 
 def g_mean(y_true, y_pred) -> float:
     """(prod_c recall_c)^(1/|C|) over the classes in ``y_true`` (Kubat & Matwin 1997), as imbalanced-learn's."""
-    rec = _recall(*_pair(y_true, y_pred, present=True))
+    rec = class_recall(*_pair(y_true, y_pred, present=True))
     rec = rec[~np.isnan(rec)]
     return 0.0 if np.any(rec == 0) else float(np.exp(np.mean(np.log(rec))))
 
@@ -63,7 +63,7 @@ def macro_f1(y_true, y_pred) -> float:
 def shot_accuracy(y_true, y_pred, train_counts) -> dict:
     """``shot_means(per_class_accuracy(y_true, y_pred), train_counts)``: the mean per-class accuracy per shot group."""
     counts = _train_counts(train_counts)
-    return _group_means(_recall(*_pair(y_true, y_pred, counts.size)), _shots(counts))
+    return _group_means(class_recall(*_pair(y_true, y_pred, counts.size)), _shots(counts))
 
 
 def shot_means(per_class_accuracy, counts) -> dict:
@@ -82,7 +82,7 @@ def thirds_split(train_counts) -> dict[str, np.ndarray]:
 def group_accuracy_by_thirds(y_true, y_pred, train_counts) -> dict[str, float]:
     """Mean per-class accuracy on the :func:`thirds_split` groups plus ``all`` (SDCLR, BCL, GH tables)."""
     counts = _train_counts(train_counts)
-    return _group_means(_recall(*_pair(y_true, y_pred, counts.size)), _thirds(counts))
+    return _group_means(class_recall(*_pair(y_true, y_pred, counts.size)), _thirds(counts))
 
 
 def class_mean(values, labels, num_classes: int | None = None) -> np.ndarray:
@@ -151,7 +151,9 @@ def _class_totals(yt: torch.Tensor, yp: torch.Tensor, c: int) -> tuple[np.ndarra
     return tuple(torch.bincount(t, minlength=c).cpu().numpy().astype(np.float64) for t in (yt[yt == yp], yt, yp))
 
 
-def _recall(yt: torch.Tensor, yp: torch.Tensor, c: int) -> np.ndarray:
+def class_recall(yt: torch.Tensor, yp: torch.Tensor, c: int) -> np.ndarray:
+    """Per-class recall of label tensors already checked (labels < c; predictions may exceed c): the unvalidated core
+    of :func:`per_class_accuracy`, for the training loops' per-epoch evaluation."""
     tp, support, _ = _class_totals(yt, yp, c)
     return np.where(support > 0, tp / np.maximum(support, 1), np.nan)
 

@@ -326,3 +326,22 @@ def test_present_class_metrics_take_large_label_ids_like_sklearn():
     assert M.macro_f1(y_true, y_pred) == pytest.approx(f1_score(y_true, y_pred, average="macro"))
     with pytest.raises(ValueError, match="same length"):
         M.macro_f1([0, 1], [0])
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+@pytest.mark.parametrize("seed", range(5))
+def test_training_loops_summary_matches_sklearn(seed):
+    # train.common.accuracy_summary (the loops' per-epoch evaluation, on metrics.class_recall) against sklearn;
+    # predictions may name classes the test set lacks (a model with more outputs than classes)
+    from ltutorial.train.common import accuracy_summary
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 6, 200)
+    y[y == 3] = 0  # class 3 absent from the labels: NaN recall, left out of the balanced accuracy
+    p = np.where(rng.random(200) < 0.6, y, rng.integers(0, 9, 200))
+    acc, bal, per_class = accuracy_summary(torch.from_numpy(y), torch.from_numpy(p), 6)
+    assert acc == pytest.approx(skm.accuracy_score(y, p))
+    assert bal == pytest.approx(skm.balanced_accuracy_score(y, np.where(p < 6, p, -1)))
+    expected = skm.recall_score(y, p, labels=range(6), average=None, zero_division=np.nan)
+    np.testing.assert_allclose(per_class, expected)
+    assert np.isnan(per_class[3])

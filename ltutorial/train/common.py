@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ltutorial._validation import check_number, check_positive_int
+from ltutorial.metrics import class_recall
 from ltutorial.train.augment import draw_crop_flip, normalize
 
 
@@ -218,11 +219,10 @@ def history_config(cfg: FitConfig, lr: float, amp: bool) -> dict:
 
 def accuracy_summary(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int):
     """(accuracy, balanced accuracy = mean_c acc_c over classes present, acc_c = #{y = c = yhat} / #{y = c})."""
-    total = torch.bincount(labels, minlength=num_classes)[:num_classes].double().cpu().numpy()
-    hits = torch.bincount(labels[predictions == labels], minlength=num_classes)[:num_classes].double().cpu().numpy()
-    per_class = np.where(total > 0, hits / np.maximum(total, 1), np.nan)
+    per_class = class_recall(labels, predictions, num_classes)
+    present = ~np.isnan(per_class)
     accuracy = float((predictions == labels).double().mean()) if labels.numel() else float("nan")
-    return accuracy, float(per_class[total > 0].mean()) if (total > 0).any() else float("nan"), per_class
+    return accuracy, float(per_class[present].mean()) if present.any() else float("nan"), per_class
 
 
 @torch.no_grad()
