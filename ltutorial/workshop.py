@@ -57,7 +57,12 @@ def assigned_names(lines: list[str]) -> list[str]:
 
 
 def used_names(source: str) -> set[str]:
-    """Identifiers in code, not inside strings or comments (a hint's words are not variables)."""
+    """Names the code reads, f-strings' fields included, not words in strings or comments (a hint's words are not
+    variables): from the syntax tree, so every Python version agrees; tokens where the code does not parse."""
+    try:
+        return {n.id for n in ast.walk(ast.parse(textwrap.dedent(source))) if isinstance(n, ast.Name)}
+    except SyntaxError:  # IPython syntax (magics, shell lines)
+        pass
     try:
         return {t.string for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.NAME}
     except (tokenize.TokenError, IndentationError, SyntaxError):

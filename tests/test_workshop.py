@@ -295,3 +295,18 @@ def test_student_notebook_runs_to_its_first_exercise_and_every_check_bites(tmp_p
     assert result.output.exists(), result.error
     problems = _probe_failures(nbformat.read(str(result.output), as_version=4), exercises)
     assert not problems, f"{path.name} (executed probe: {result.output}):\n" + "\n".join(problems)
+
+
+def test_used_names_reads_f_string_fields_not_string_words_on_every_python():
+    # Python 3.11's tokenizer sees an f-string as one STRING token, 3.12's splits it: the syntax tree agrees on both
+    src = 'print(f"balanced accuracy {my_ba:.3f}", "my_sub in words")  # my_parent in a comment\nz = w + 1'
+    assert workshop.used_names(src) == {"print", "my_ba", "z", "w"}
+    # IPython syntax does not parse: the tokens still name the code's identifiers
+    assert {"my_ba", "timeit"} <= workshop.used_names("%timeit my_ba + 1")
+
+
+def test_stub_sets_a_name_the_rest_of_the_cell_reads_in_an_f_string():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("# BEGIN SOLUTION\na = 1\nb = a + 1\n# END SOLUTION\nprint(f'{b}')"),
+        nbformat.v4.new_code_cell("lt.exercises.check_close(a, 1, 'a')")])
+    assert workshop.find_exercises(nb)[0].answers == ("a", "b")
