@@ -79,7 +79,7 @@ def check_array_close(value, expected, name: str, hint: str | None = None, rtol:
 
 
 def _counts(class_counts) -> np.ndarray:
-    return check_class_counts(class_counts).numpy()
+    return check_class_counts(_to_numpy(class_counts)).numpy()
 
 
 def _cross_entropy(a: np.ndarray, y: np.ndarray) -> float:

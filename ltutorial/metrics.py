@@ -155,6 +155,7 @@ def class_recall(yt: torch.Tensor, yp: torch.Tensor, c: int) -> np.ndarray:
     """Per-class recall of label tensors already checked (labels < c; predictions may exceed c): the unvalidated core
     of :func:`per_class_accuracy`, for the training loops' per-epoch evaluation."""
     tp, support, _ = _class_totals(yt, yp, c)
+    tp, support = tp[:c], support[:c]  # a label >= c (a dataset naming fewer classes) is left out, as before
     return np.where(support > 0, tp / np.maximum(support, 1), np.nan)
 
 

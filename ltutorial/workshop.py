@@ -140,6 +140,11 @@ def handouts(nb) -> dict:
         clearer = ClearSolutions(code_stub={language: exercise_stub(ex)}, enforce_metadata=False,
                                  begin_solution_delimeter=BEGIN_MARKER, end_solution_delimeter=END_MARKER)
         clearer.preprocess_cell(student.cells[ex.cell_index], {"language": language}, ex.cell_index)
+    # a marker left over (e.g. an END without a BEGIN) would show the student where a solution was cut
+    left = [i for i, c in enumerate(student.cells)
+            if c.cell_type == "code" and (BEGIN_MARKER in c.source or END_MARKER in c.source)]
+    if left:
+        raise ValueError(f"the student copy must hold no solution marker; got one in cells {left} after clearing.")
     return {"student": student, "instructor": instructor}
 
 

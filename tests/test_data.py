@@ -890,3 +890,12 @@ def test_verbose_loads_print_no_machine_path(tiny_folder, tmp_cache, capsys):
     assert "decoded 80 images" in out and "read from the ltutorial cache" in out
     assert str(tiny_folder) not in out and str(tmp_cache) not in out, out
     assert f"folder named {tiny_folder.name!r}" in out
+
+
+def test_unknown_data_set_names_are_refused_naming_the_argument():
+    from ltutorial.data.large_lt import find_large_lt_root
+
+    with pytest.raises(ValueError, match=r"name must be one of .*; got 'cifar11'"):
+        C.how_to_get("cifar11")
+    with pytest.raises(ValueError, match=r"name must be one of .*; got 'inat'"):
+        find_large_lt_root("inat")

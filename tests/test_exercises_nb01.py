@@ -61,3 +61,10 @@ def test_missing_answer_and_bad_inputs():
         ex.check_balanced_accuracy_from_confusion(0.5, np.ones((2, 3)))
     with pytest.raises(ValueError, match="all-zero"):
         ex.check_balanced_accuracy_from_confusion(0.5, np.zeros((2, 2)))
+
+
+def test_imbalance_summary_takes_counts_as_a_range_or_a_pandas_series():
+    pd = pytest.importorskip("pandas")
+    # counts 1..5: ratio 5, top 20 % = the largest class: 5 / 15
+    assert ex.check_imbalance_summary(5.0, 5 / 15, range(1, 6))
+    assert ex.check_imbalance_summary(5.0, 5 / 15, pd.Series([3, 1, 5, 2, 4]))

@@ -345,3 +345,13 @@ def test_training_loops_summary_matches_sklearn(seed):
     expected = skm.recall_score(y, p, labels=range(6), average=None, zero_division=np.nan)
     np.testing.assert_allclose(per_class, expected)
     assert np.isnan(per_class[3])
+
+
+def test_training_loops_summary_leaves_out_labels_beyond_num_classes():
+    # a dataset naming fewer classes than its labels: the summary covers classes 0..C-1, as the loops always did
+    from ltutorial.train.common import accuracy_summary
+
+    y, p = torch.tensor([0, 0, 1, 2, 2]), torch.tensor([0, 1, 1, 2, 0])
+    acc, bal, per_class = accuracy_summary(y, p, 2)
+    np.testing.assert_allclose(per_class, [0.5, 1.0])
+    assert (acc, bal) == (pytest.approx(3 / 5), pytest.approx(0.75))

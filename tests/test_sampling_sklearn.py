@@ -294,3 +294,32 @@ def test_smoothed_bootstrap_on_integer_x_is_float64_without_wrapping_like_imblea
     # noise of a few units around 0..3 and 253..255: negative or > 255 values, never a wrap to the other end
     assert new[:, 0].max() < 20 and new[:, 1].min() > 230, new
     assert np.bincount(yr).tolist() == [24, 24]
+
+
+class _KNeighborsOnly(BaseEstimator):
+    """A neighbours object with kneighbors and no kneighbors_graph: all that our SMOTE calls."""
+
+    def __init__(self, n_neighbors=6):
+        self.n_neighbors = n_neighbors
+
+    def fit(self, X):
+        self.nn_ = NearestNeighbors(n_neighbors=self.n_neighbors).fit(X)
+        return self
+
+    def kneighbors(self, X, return_distance=True):
+        return self.nn_.kneighbors(X, return_distance=return_distance)
+
+
+def test_parameters_we_accept_beyond_imbalanced_learns_constraints():
+    # built on imbalanced-learn's samplers, whose constraints ask SMOTE's object for kneighbors_graph too and
+    # RandomOverSampler's shrinkage for a dict: ours take any kneighbors object and any Mapping, and give the points
+    # of the equivalent NearestNeighbors / dict
+    from types import MappingProxyType
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), np.r_[np.zeros(50, int), np.ones(10, int)]
+    ours = SMOTE(k_neighbors=_KNeighborsOnly(), random_state=0).fit_resample(X, y)[0]
+    plain = SMOTE(k_neighbors=NearestNeighbors(n_neighbors=6), random_state=0).fit_resample(X, y)[0]
+    np.testing.assert_array_equal(ours, plain)
+    proxy = RandomOverSampler(shrinkage=MappingProxyType({1: 0.5}), random_state=0).fit_resample(X, y)[0]
+    np.testing.assert_array_equal(proxy, RandomOverSampler(shrinkage={1: 0.5}, random_state=0).fit_resample(X, y)[0])

@@ -191,3 +191,17 @@ def test_experiment_data_rejects_non_settings():
     with pytest.raises(ValueError, match="^settings must be an SSLSettings"):
         ssl_experiment_data({"dataset": "digits-lt"})
     assert isinstance(ssl_settings("smoke", dataset="digits-lt"), SSLSettings)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5])
+def test_experiment_data_checks_a_replaced_test_per_class(bad):
+    # ssl_settings checks test_per_class; a copy made with dataclasses.replace reaches the loader unchecked
+    settings = dataclasses.replace(ssl_settings("smoke", dataset="digits-lt"), test_per_class=bad)
+    with pytest.raises(ValueError, match="test_per_class must be"):
+        ssl_experiment_data(settings)
+
+
+def test_experiment_data_reads_the_root_it_is_given(tmp_path):
+    settings = ssl_settings("smoke", dataset="cifar10-lt")
+    with pytest.raises(ValueError, match=rf"root must point to a CIFAR-10 copy.*got root='{tmp_path}'"):
+        ssl_experiment_data(settings, root=tmp_path)

@@ -118,6 +118,7 @@ def test_checks_whose_answers_are_also_inputs_say_not_yet_for_the_stubs_none():
 @pytest.mark.parametrize("source, match", [
     ("# BEGIN SOLUTION\na = 1\n", r"must close it with '# END SOLUTION'"),
     ("# BEGIN SOLUTION\n# BEGIN SOLUTION\na = 1\n# END SOLUTION", "nested"),
+    ("a = 1\n# END SOLUTION", r"must hold no solution marker; got one in cells \[0\]"),  # an END with no BEGIN
 ])
 def test_broken_markers_are_refused_with_the_notebook_name(tmp_path, source, match):
     folder = tmp_path / "nbs"

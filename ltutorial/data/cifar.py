@@ -78,7 +78,7 @@ def _read_source(name: str, kind: str, path: Path, split: str) -> dict:
 
 def how_to_get(name: str = "cifar10") -> str:
     """One sentence telling a learner how to obtain the data set."""
-    spec = CIFAR_SPECS[name]
+    spec = CIFAR_SPECS[check_choice(name, sorted(CIFAR_SPECS), name="name")]
     return (f"download {spec['title']} with lt.data.load_dataset({name + '-lt'!r}, root='./data', download=True) "
             f"(torchvision, about 170 MB) or set LTUTORIAL_DATA to a folder holding {name}/ (ImageFolder with train/ "
             f"and test/), {spec['pickle_dir']}/ or {name}.ltpack")

@@ -106,7 +106,7 @@ def how_to_get_large_lt(name: str) -> str:
 def find_large_lt_root(name: str, root=None) -> Path:
     """The folder holding ``name``'s split files: ``root/name`` or ``root`` itself; else ``MissingDataError``."""
     base, origin = default_root(root)
-    first = LARGE_LT[name]["files"]["train"]
+    first = LARGE_LT[check_choice(name, sorted(LARGE_LT), name="name")]["files"]["train"]
     for folder in (base / name, base):
         if (folder / first).is_file():
             return folder

@@ -253,7 +253,7 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
             print(f"fit_many: these models cannot be fused ({err}); training them one after another.")
             got = [one(m, loss_fn=fn, hooks=h) for m, fn, h in zip(ms, fns, hks)]
         except GraphCaptureError as err:
-            if fast is not None or err.epoch != 0:
+            if fast is not None or err.epoch != 0 or len(ms) == 1:  # a lone model: fit_on_engine already fell back
                 raise
             print(f"fit_many: WARNING, the CUDA-graph fast path failed, training the fused models eagerly instead "
                   f"(pass fast=False to skip the attempt). {err}")

@@ -43,7 +43,7 @@ def check_whole_counts(sampling_strategy):
 
 
 class TorchSamplerMixin:
-    """Put before imbalanced-learn's base sampler: tensors in, tensors out on their device (``_resample_tensors``)."""
+    """Put before an imbalanced-learn sampler class: tensors in, tensors out on their device (``_resample_tensors``)."""
 
     def _validate_params(self):
         """scikit-learn's parameter checks, then whole counts in a ``sampling_strategy`` dict, on every input path."""

@@ -12,6 +12,7 @@ from imblearn import over_sampling, under_sampling
 from imblearn.utils import check_target_type
 from scipy import sparse
 from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import Interval
 from sklearn_compat.utils.validation import check_array, validate_data  # imbalanced-learn's scikit-learn shim
 
 from ltutorial.sampling.base import DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, rows_of, torch_generator
@@ -47,7 +48,8 @@ class RandomOverSampler(RowSampler, over_sampling.RandomOverSampler):
     * h * std_c)^2) per feature, h = (4 / ((d + 2) n))^(1 / (d + 4)) (Silverman); integer X turns float64."""
 
     _parameter_constraints: dict = {**over_sampling.RandomOverSampler._parameter_constraints,
-                                    "device": DEVICE_CONSTRAINT}
+                                    "device": DEVICE_CONSTRAINT,  # any Mapping of shrinkages (imbalanced-learn: dict)
+                                    "shrinkage": [Interval(Real, 0, None, closed="left"), Mapping, None]}
 
     def __init__(self, sampling_strategy="auto", random_state=None, device=None, shrinkage=None):
         super().__init__(sampling_strategy=sampling_strategy)

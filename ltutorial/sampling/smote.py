@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from imblearn import over_sampling
 from scipy import sparse
+from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn_compat.utils.validation import validate_data
 
 from ltutorial.sampling.base import (DEVICE_CONSTRAINT, TorchSamplerMixin, plain_labels, resolve_device, rows_of,
@@ -43,7 +44,10 @@ class SMOTE(TorchSamplerMixin, over_sampling.SMOTE):
     ``k_neighbors``: an int (exact search on ``device``; None: where X lives) or a nearest-neighbours object. Draws
     on the CPU: one seed gives the same points on CPU and GPU."""
 
-    _parameter_constraints: dict = {**over_sampling.SMOTE._parameter_constraints, "device": DEVICE_CONSTRAINT}
+    # our search calls kneighbors only (imbalanced-learn's also asks for kneighbors_graph)
+    _parameter_constraints: dict = {**over_sampling.SMOTE._parameter_constraints, "device": DEVICE_CONSTRAINT,
+                                    "k_neighbors": [Interval(Integral, 1, None, closed="left"),
+                                                    HasMethods(["kneighbors"])]}
 
     def __init__(self, sampling_strategy="auto", k_neighbors=5, random_state=None, device=None):
         super().__init__(sampling_strategy=sampling_strategy)

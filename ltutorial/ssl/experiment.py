@@ -133,14 +133,16 @@ def ssl_subsets(labels, *, imbalance_ratio: float = 100, n_max: int | None = Non
     return {**{k: torch.sort(torch.cat(v)).values for k, v in parts.items()}, "class_counts": class_counts}
 
 
-def ssl_experiment_data(settings: SSLSettings) -> dict:
+def ssl_experiment_data(settings: SSLSettings, *, root=None) -> dict:
     """``settings.dataset``'s balanced training split cut by :func:`ssl_subsets` into ``imbalanced``, ``balanced`` and
-    ``probe_train`` (the held-out ``val``), and ``test`` (``test_per_class`` per class), at ``image_size``."""
+    ``probe_train`` (the held-out ``val``), and ``test`` (``test_per_class`` per class), at ``image_size``; ``root``:
+    the data folder, as ``load_dataset``'s."""
     if not isinstance(settings, SSLSettings):
         raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
-    train, test = load_dataset(settings.dataset, imbalance_ratio=1, seed=settings.seed)
+    train, test = load_dataset(settings.dataset, root=root, imbalance_ratio=1, seed=settings.seed)
     sub = ssl_subsets(train.labels, n_max=settings.n_max, val_per_class=settings.val_per_class, seed=settings.seed)
-    if settings.test_per_class is not None:
+    if settings.test_per_class is not None:  # ssl_settings checks it; a dataclasses.replace-d copy may not be
+        check_positive_int(settings.test_per_class, name="test_per_class")
         y = test.labels.cpu()
         keep = torch.cat([torch.nonzero(y == c).flatten()[: settings.test_per_class] for c in range(test.num_classes)])
         test = test.subset(torch.sort(keep).values)
