@@ -433,6 +433,25 @@ def test_fit_groups_trains_the_same_fused_net_eagerly_after_a_failed_first_captu
     assert [h.test_accuracy for h in got] == [h.test_accuracy for h in want]
 
 
+def test_fit_groups_reraises_a_lone_models_capture_failure(monkeypatch):
+    """A group of one trains through ``one`` (fit_on_engine, which handles its own capture failure): an error it
+    raises is not retried on a fused net the group never built."""
+    import ltutorial.fast.fused as fused_mod
+    from ltutorial.fast.engine import GraphCaptureError
+
+    train = quadrant_task(8, seed=0)
+    cfg = FitConfig(epochs=1, batch_size=16, lr=0.05, progress=False)
+
+    def one(model, loss_fn, hooks):
+        raise GraphCaptureError("capture failed", epoch=0)
+
+    monkeypatch.setattr(fused_mod, "resolve_fast", lambda fast, device: True)
+    with pytest.raises(GraphCaptureError, match="capture failed"):
+        fused_mod.fit_groups([TinyResNet(), tiny_net()],  # two architectures: two groups of one
+                             [nn.CrossEntropyLoss()] * 2, [[], []], train, None, cfg, torch.device("cpu"), None,
+                             True, one)
+
+
 # ------------------------------------------------------------------ graph safety, emulated on the CPU
 _SYNCING = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "nonzero")
 
