@@ -86,8 +86,8 @@ def tau_sweep(logits, labels, class_priors, taus) -> TauSweep:
         raise ValueError(f"taus must be a non-empty 1-D sequence of finite numbers; got {taus!r} instead.")
     log_prior = torch.log(check_priors(class_priors, z.shape[1], z))
     preds = [(z - float(tau) * log_prior).argmax(1).cpu().numpy() for tau in t]  # logit_adjust, priors checked once
-    balanced = np.asarray([metrics.balanced_accuracy(y, p) for p in preds], dtype=np.float64)
     per_class = np.stack([metrics.per_class_accuracy(y, p, num_classes=z.shape[1]) for p in preds])
+    balanced = np.nanmean(per_class, axis=1)  # balanced accuracy: the mean over the classes y holds
     return TauSweep(t, balanced, per_class, best_index=int(np.argmax(balanced)))
 
 

@@ -60,7 +60,9 @@ def sigmoid_focal_terms(z: torch.Tensor, targets: torch.Tensor, gamma: float) ->
     softplus(-z)) is (1 - sigmoid(z))^gamma for t = 1, sigmoid(z)^gamma for t = 0 (the CB paper's code)."""
     t = F.one_hot(targets, z.shape[1]).to(z.dtype)
     bce = F.binary_cross_entropy_with_logits(z, t, reduction="none")
-    return (torch.exp(-gamma * t * z - gamma * F.softplus(-z)) * bce).sum(dim=1)
+    if gamma != 0:  # CB's plain "sigmoid" type (gamma 0) skips the modulator, exactly 1, on every step
+        bce = torch.exp(-gamma * t * z - gamma * F.softplus(-z)) * bce
+    return bce.sum(dim=1)
 
 
 def effective_number(class_counts, beta: float = 0.9999) -> torch.Tensor:

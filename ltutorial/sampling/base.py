@@ -102,7 +102,8 @@ def resolve_device(device, X) -> torch.device:
 
 
 def torch_generator(random_state) -> torch.Generator:
-    """A CPU generator (the same draws on every device) from random_state as ``_validate_params`` checked it."""
+    """A CPU generator (the same draws on every device) from random_state as ``_validate_params`` checked it; None:
+    seeded from torch's global generator, as imbalanced-learn draws from numpy's (repeatable under torch.manual_seed)."""
     if isinstance(random_state, np.random.RandomState):  # which advances, as in imbalanced-learn
         random_state = random_state.randint(np.iinfo(np.int64).max, dtype=np.int64)
     return make_generator(random_state)
