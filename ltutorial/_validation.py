@@ -18,7 +18,7 @@ def as_tensor(x, *, name: str, what: str = "numbers") -> torch.Tensor:
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
             raise ValueError(f"{name} must hold {what}; got an array of dtype {arr.dtype} instead.")
-        x = torch.as_tensor(arr)
+        x = torch.as_tensor(arr if arr.flags.writeable else arr.copy())  # torch warns on read-only memory (pandas)
     return x
 
 

@@ -58,7 +58,7 @@ def check_close(value, expected, name: str, hint: str | None = None, rtol: float
     check_number(rtol, name="rtol"), check_number(atol, name="atol")
     v, e = _scalar(value, name, hint), float(expected)
     return _check(bool(np.isclose(v, e, rtol=rtol, atol=atol)), f"{name} = {v:.6g}, expected {e:.6g}.", hint,
-                  success or f"{name} = {v:.6g}")
+                  f"{name} = {v:.6g}" if success is None else success)
 
 
 def check_array_close(value, expected, name: str, hint: str | None = None, rtol: float = 1e-4, atol: float = 1e-8,

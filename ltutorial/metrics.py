@@ -61,7 +61,8 @@ def macro_f1(y_true, y_pred) -> float:
 
 
 def shot_accuracy(y_true, y_pred, train_counts) -> dict:
-    """``shot_means(per_class_accuracy(y_true, y_pred), train_counts)``: the mean per-class accuracy per shot group."""
+    """``shot_means(per_class_accuracy(y_true, y_pred, len(train_counts)), train_counts)``: the mean per-class accuracy
+    per shot group."""
     counts = _train_counts(train_counts)
     return _group_means(class_recall(*_pair(y_true, y_pred, counts.size)), _shots(counts))
 
@@ -139,11 +140,14 @@ def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_
     if present:
         classes, inverse = torch.unique(torch.cat([yt, yp]), return_inverse=True)
         return inverse[: yt.numel()], inverse[yt.numel():], classes.numel()
-    name, top = max((("y_true", int(yt.max())), ("y_pred", int(yp.max()))), key=lambda pair: pair[1])
-    if c is None and top >= max_inferred:
-        raise ValueError(f"{name} must hold labels < {max_inferred} when num_classes is not given (arrays are sized "
-                         f"by the largest label); got a maximum of {top} instead. A stray label? Or pass num_classes.")
-    return yt, yp, top + 1 if c is None else c
+    if c is None:  # check_labels checked the range against a given num_classes
+        name, top = max((("y_true", int(yt.max())), ("y_pred", int(yp.max()))), key=lambda pair: pair[1])
+        if top >= max_inferred:
+            raise ValueError(f"{name} must hold labels < {max_inferred} when num_classes is not given (arrays are "
+                             f"sized by the largest label); got a maximum of {top} instead. A stray label? Or pass "
+                             "num_classes.")
+        c = top + 1
+    return yt, yp, c
 
 
 def _class_totals(yt: torch.Tensor, yp: torch.Tensor, c: int) -> tuple[np.ndarray, ...]:
@@ -152,10 +156,9 @@ def _class_totals(yt: torch.Tensor, yp: torch.Tensor, c: int) -> tuple[np.ndarra
 
 
 def class_recall(yt: torch.Tensor, yp: torch.Tensor, c: int) -> np.ndarray:
-    """Per-class recall of label tensors already checked (labels < c; predictions may exceed c): the unvalidated core
-    of :func:`per_class_accuracy`, for the training loops' per-epoch evaluation."""
-    tp, support, _ = _class_totals(yt, yp, c)
-    tp, support = tp[:c], support[:c]  # a label >= c (a dataset naming fewer classes) is left out, as before
+    """Per-class recall tp_c / n_c (NaN where n_c = 0) of label tensors already checked: the unvalidated core of
+    :func:`per_class_accuracy`, for the training loops' per-epoch evaluation (labels >= c are left out)."""
+    tp, support = (torch.bincount(t, minlength=c)[:c].cpu().numpy().astype(np.float64) for t in (yt[yt == yp], yt))
     return np.where(support > 0, tp / np.maximum(support, 1), np.nan)
 
 
