@@ -392,8 +392,17 @@ def test_fit_groups_trains_unfusable_models_one_after_another_when_fuse_is_auto(
     one = partial(fit, train=train, test=train, device="cpu", **kw)
     hooks, cfg = [[], [drw_hook]], FitConfig(**kw)
     args = (train, train, cfg, torch.device("cpu"), None)
-    got = fit_groups(build(), [nn.CrossEntropyLoss(), WeightedCE()], hooks, *args, True, one)
+    import ltutorial.fast.fused as fused_mod
+
+    fusions = []
+    original = fused_mod.fuse_models
+    fused_mod.fuse_models = lambda ms: fusions.append(len(ms)) or original(ms)
+    try:
+        got = fit_groups(build(), [nn.CrossEntropyLoss(), WeightedCE()], hooks, *args, True, one)
+    finally:
+        fused_mod.fuse_models = original
     assert "cannot be fused" in capsys.readouterr().out
+    assert fusions == [2], "one architecture that failed the check is not fused again"
     want = [fit(m, train, loss_fn=fn, hooks=h, test=train, device="cpu", **kw)
             for m, fn, h in zip(build(), [nn.CrossEntropyLoss(), WeightedCE()], hooks)]
     assert [h.engine for h in got] == ["eager", "eager"]
@@ -450,6 +459,19 @@ def test_fit_groups_reraises_a_lone_models_capture_failure(monkeypatch):
         fused_mod.fit_groups([TinyResNet(), tiny_net()],  # two architectures: two groups of one
                              [nn.CrossEntropyLoss()] * 2, [[], []], train, None, cfg, torch.device("cpu"), None,
                              True, one)
+
+
+def test_fit_groups_fuses_a_lone_model_only_when_the_engine_trains_it(monkeypatch):
+    """One model on CUDA goes to ``one`` (fit's own engine): no fused copy is built for nothing."""
+    import ltutorial.fast.fused as fused_mod
+
+    fusions, calls = [], []
+    monkeypatch.setattr(fused_mod, "fuse_models", lambda ms: fusions.append(len(ms)) or fuse_models(ms))
+    monkeypatch.setattr(fused_mod, "resolve_fast", lambda fast, device: True)
+    cfg = FitConfig(epochs=1, batch_size=16, lr=0.05, progress=False)
+    fused_mod.fit_groups([TinyResNet()], [nn.CrossEntropyLoss()], [[]], quadrant_task(8, seed=0), None, cfg,
+                         torch.device("cpu"), None, True, lambda m, loss_fn, hooks: calls.append(m) or "history")
+    assert fusions == [] and len(calls) == 1
 
 
 # ------------------------------------------------------------------ graph safety, emulated on the CPU

@@ -81,6 +81,7 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
     channels_last = resolve_amp(cfg.amp, device)[1] and not fused
     step = _TrainStep(net, members.loss_fns, train, cfg, optimizer, device, channels_last)
     images, labels = train.images.to(device), train.labels.to(device, torch.int64)
+    test_labels = None if test is None else test.labels.to(device, torch.int64)  # once for all epochs and models
     classes = count_classes(test if test is not None else train)
     step.data_classes = max(classes, count_classes(train))  # the model must cover both sets' classes
     bases, bs, steps = base_lrs(step.opt), cfg.batch_size, images.shape[0] // cfg.batch_size
@@ -118,10 +119,9 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
             check_epoch_loss(losses, epoch, lr)
             summaries = [None] * n_models
             if test is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
-                y = test.labels.to(device, torch.int64)  # once for all models
                 out = logits_on_device(net, test.images, test, device, step.use_amp, channels_last).reshape(
-                    len(y), n_models, -1)
-                summaries = [accuracy_summary(y, z.argmax(1), classes) for z in out.unbind(1)]
+                    len(test_labels), n_models, -1)
+                summaries = [accuracy_summary(test_labels, z.argmax(1), classes) for z in out.unbind(1)]
             for hist, loss, summary in zip(histories, losses, summaries):
                 hist.append_epoch(epoch, lr, loss, time.perf_counter() - t0, summary)
     for hist in histories:

@@ -228,22 +228,26 @@ def _eval_fp32(modules):
 def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fast, auto, one) -> list[History]:
     """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn=, hooks=)``
     trains a group of one on CUDA and, with ``auto``, unfusable models; a failed first capture runs it eagerly."""
-    capture, histories = resolve_fast(fast, device), {}
-    try:  # all in one group if one module tree, else one group per exact architecture
-        groups = {tuple(range(len(models))): fuse_models([m.to(device) for m in models])}
-    except NotFusableError:
+    capture, histories, whole = resolve_fast(fast, device), {}, tuple(range(len(models)))
+    try:  # all in one group if one module tree (one model: fused only if it trains here), else one per architecture
+        groups = {whole: None if len(models) == 1 else fuse_models([m.to(device) for m in models])}
+    except NotFusableError as err:
         keyed: dict = {}
         for i, m in enumerate(models):
             key = (tuple((name, type(x).__name__) for name, x in m.named_modules()),
                    tuple((name, t.shape) for name, t in list(m.named_parameters()) + list(m.named_buffers())))
             keyed.setdefault(key, []).append(i)
         groups = dict.fromkeys(tuple(g) for g in keyed.values())
+        if list(groups) == [whole]:  # one architecture that failed the check: not fused again
+            groups[whole] = err
     for group, net in groups.items():
         ms, fns, hks = ([x[i] for i in group] for x in (models, loss_fns, hooks))
         try:
             if len(ms) == 1 and capture:
                 got = [one(ms[0], loss_fn=fns[0], hooks=hks[0])]
             else:
+                if isinstance(net, NotFusableError):
+                    raise net
                 net = fuse_models([m.to(device) for m in ms]) if net is None else net
                 members = Members(fns, hks, ms, partial(net.unfuse_into, ms))
                 got = run_engine(net, train, test, members, cfg, device=device, capture=capture)
