@@ -13,7 +13,7 @@ from ltutorial import losses, metrics
 from ltutorial._validation import check_choice
 from ltutorial.posthoc import logit_adjust
 
-__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "BENCHMARKS", "GAP_NOTES", "method_params", "method_spec",
+__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "BENCHMARKS", "GAP_NOTES", "method_params", "method_spec", "model_of",
            "method_shots"]
 
 
@@ -139,6 +139,11 @@ def method_spec(name: str, counts, *, benchmark: str | dict = "cifar10-lt", rewe
     loss = method.make_loss(counts, params)
     return {"loss": loss, "hooks": list(method.make_hooks(loss, counts, params, reweight_epoch)),
             "model_kwargs": method.model_kwargs, "sigmoid_bias": method.sigmoid_bias}
+
+
+def model_of(name: str) -> str:
+    """The method whose trained model the row ``name`` reads: a post-hoc row's base, else ``name`` itself."""
+    return METHODS[name].posthoc_of or name
 
 
 def method_shots(name: str, logits, labels, counts, *, benchmark: str | dict = "cifar10-lt") -> dict:

@@ -30,7 +30,7 @@ from ltutorial._version import __version__
 from ltutorial.data.prepare import stratified_subset
 from ltutorial.device import seed_everything
 from ltutorial.methods import (BENCHMARKS, DEFAULT_METHODS, GAP_NOTES, METHODS, Method, method_params, method_shots,
-                               method_spec)
+                               method_spec, model_of)
 from ltutorial.models import MODELS
 from ltutorial.train import distributed as ddp
 from ltutorial.train.compare import build_models, training_recipe
@@ -125,7 +125,7 @@ def prepare(config: RunConfig) -> SimpleNamespace:
     spec = BENCHMARKS[config.benchmark]
     train, test = data.load_dataset(spec["dataset"], root=config.root, imbalance_ratio=spec["imbalance_ratio"], seed=0)
     train, test, notes = subsample(train, test, config)
-    trained = list(dict.fromkeys(METHODS[n].posthoc_of or n for n in names))  # post-hoc rows reuse a model
+    trained = list(dict.fromkeys(model_of(n) for n in names))  # post-hoc rows reuse a model
     specs = [method_spec(n, train.class_counts, benchmark=config.benchmark, reweight_epoch=recipe.reweight_epoch)
              for n in trained]
     model = config.model or recipe.model
@@ -238,7 +238,7 @@ def _rows(exp: SimpleNamespace, histories, amp, final: bool) -> list[dict]:
     spec, counts, rows, logits = BENCHMARKS[exp.config.benchmark], exp.train.class_counts, [], {}
     by_name = dict(zip(exp.trained, zip(exp.models, histories)))
     for n in exp.names:
-        base = METHODS[n].posthoc_of or n
+        base = model_of(n)
         model, hist = by_name[base]
         if final:
             if base not in logits:

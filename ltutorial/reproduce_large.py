@@ -15,6 +15,7 @@ import torch
 from ltutorial._validation import check_choice
 from ltutorial._version import __version__
 from ltutorial.data.large_lt import LARGE_LT, load_large_lt_pair, make_loader
+from ltutorial.methods import model_of
 from ltutorial.models import MODELS
 from ltutorial.reproduce import (METHODS, RunOptions, command, device_slug, method_shots, method_spec, option, report,
                                  subsample, table_row)
@@ -24,7 +25,7 @@ from ltutorial.train.compare import build_models
 from ltutorial.train.loop import train_epoch
 from ltutorial.train.recipes import RECIPES
 
-__all__ = ["LARGE_BENCHMARKS", "LargeRunConfig", "prepare", "train_and_report", "main"]
+__all__ = ["LARGE_BENCHMARKS", "LargeRunConfig", "prepare", "train_loader", "train_and_report", "main"]
 
 #: benchmark -> its default recipe, the methods with a paper recipe of their own, per-method parameters, and the
 #: papers' numbers (top-1 %) with their sources; [unconfirmed] / [secondary]: a cell not read in the paper itself.
@@ -76,8 +77,8 @@ def prepare(config: LargeRunConfig) -> SimpleNamespace:
     """Check the options and recipes, read the splits (a missing file: ``MissingDataError``, a ValueError)."""
     names, name, size, bench = config.check(), config.benchmark, config.image_size, LARGE_BENCHMARKS[config.benchmark]
     # each method's recipe: --recipe, else its paper's, else the benchmark's (a post-hoc row: its base model's)
-    trained = list(dict.fromkeys(METHODS[n].posthoc_of or n for n in names))  # post-hoc rows reuse a model
-    recipe_of = {n: config.recipe or bench["recipes"].get(METHODS[n].posthoc_of or n, bench["recipe"])
+    trained = list(dict.fromkeys(model_of(n) for n in names))  # post-hoc rows reuse a model
+    recipe_of = {n: config.recipe or bench["recipes"].get(model_of(n), bench["recipe"])
                  for n in dict.fromkeys(names + trained)}
     recipes, notes = {}, []
     for rname in dict.fromkeys(recipe_of.values()):
@@ -110,6 +111,18 @@ def prepare(config: LargeRunConfig) -> SimpleNamespace:
                            train=train, test=test, notes=notes + more, device=dev, test_loader=test_loader)
 
 
+def train_loader(dataset, batch_size: int, seed: int, workers: int = 0, *, pin: bool = False):
+    """This rank's loader of each epoch's seeded permutation (``loader.sampler.set_epoch``), sharded: the k-th batches
+    of B/W rows of the W ranks make up the k-th global batch of B rows of one process (a set of n <= B images: one
+    batch of W * (n // W) rows)."""
+    sampler = torch.utils.data.DistributedSampler(dataset, ddp.world_size(), ddp.rank(), seed=seed * 1_000_003,
+                                                  drop_last=True)
+    return torch.utils.data.DataLoader(dataset, batch_size // ddp.world_size(), sampler=sampler,
+                                       drop_last=len(dataset) > batch_size, num_workers=workers, pin_memory=pin,
+                                       persistent_workers=workers > 0,
+                                       generator=torch.Generator().manual_seed(seed + ddp.rank()))
+
+
 def _train_one(run: SimpleNamespace, name: str) -> tuple:
     """Build and train method ``name``'s model with its recipe (SGD steps over the training images); (model,
     per-epoch mean losses)."""
@@ -120,21 +133,14 @@ def _train_one(run: SimpleNamespace, name: str) -> tuple:
     model = model.to(dev).to(memory_format=torch.channels_last)
     net = ddp.wrap_model(model, dev) if ddp.is_distributed() else model  # DDP averages the gradients
     loss_fn, hooks = spec["loss"].to(dev), spec["hooks"]
-    # Each epoch's seeded permutation, sharded: the k-th batches of B/W rows of the W ranks make up the k-th global
-    # batch of B rows of one process (a set of n <= B images: one batch of W * (n // W) rows).
-    sampler = torch.utils.data.DistributedSampler(run.train, ddp.world_size(), ddp.rank(), seed=config.seed * 1_000_003,
-                                                  drop_last=True)
-    loader = torch.utils.data.DataLoader(run.train, recipe.batch_size // ddp.world_size(), sampler=sampler,
-                                         drop_last=len(run.train) > recipe.batch_size, num_workers=config.workers,
-                                         pin_memory=amp, persistent_workers=config.workers > 0,
-                                         generator=torch.Generator().manual_seed(config.seed + ddp.rank()))
+    loader = train_loader(run.train, recipe.batch_size, config.seed, config.workers, pin=amp)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
     state = TrainState(0, recipe.epochs, model, loss_fn, optimizer, None, run.train, dev)
     bases, schedule, losses = base_lrs(optimizer), recipe.schedule(), []
     for epoch in range(recipe.epochs):  # bf16 autocast on CUDA (weights and optimiser in fp32), fp32 elsewhere
         state.epoch = epoch
-        sampler.set_epoch(epoch)
+        loader.sampler.set_epoch(epoch)
         # under torchrun: the global batch's mean loss, every rank holding B/W rows
         batches = ((x, y, None, y.shape[0] * ddp.world_size()) for x, y in loader)
         losses.append(train_epoch(state, net, batches, hooks, schedule, bases, amp, True, len(counts)))
@@ -161,7 +167,7 @@ def train_and_report(run: SimpleNamespace) -> dict:
                   for k in ("model", "epochs", "batch_size", "lr", "weight_decay", "milestones", "reweight_epoch")}
     for n in run.names:  # 'last': the model after its last epoch; no 'best' (no test evaluation while training)
         rname = run.recipe_of[n]
-        shots = method_shots(n, *outputs[METHODS[n].posthoc_of or n], train.class_counts, benchmark=bench)
+        shots = method_shots(n, *outputs[model_of(n)], train.class_counts, benchmark=bench)
         rows.append({**table_row(n, bench, None, shots, last=100 * shots["all"]), "recipe": rname,
                      "epochs_done": recipes[rname].epochs})
         if recipes[rname].pretrained:

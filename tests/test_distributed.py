@@ -225,13 +225,17 @@ def test_one_process_helpers_are_the_identity():
     assert torch.equal(ddp.gather_rows(x), x)
 
 
-def test_the_ranks_batches_make_up_the_single_process_batches():
+def test_the_ranks_batches_make_up_the_single_process_batches(monkeypatch):
     # reproduce_large's training loader: a DistributedSampler (drop_last) and batches of B/W rows. 22 images, B = 6:
     # the k-th batches of W = 3 ranks together hold the rows of one process's k-th batch, the last partial one dropped.
+    from ltutorial.reproduce_large import train_loader
+
     def batches(w, r, epoch):
-        sampler = torch.utils.data.DistributedSampler(range(22), w, r, seed=1, drop_last=True)
-        sampler.set_epoch(epoch)
-        return [b.tolist() for b in torch.utils.data.DataLoader(range(22), 6 // w, sampler=sampler, drop_last=True)]
+        monkeypatch.setattr(ddp, "world_size", lambda: w)
+        monkeypatch.setattr(ddp, "rank", lambda: r)
+        loader = train_loader(range(22), 6, seed=1)
+        loader.sampler.set_epoch(epoch)
+        return [b.tolist() for b in loader]
 
     one = batches(1, 0, epoch=2)
     assert [len(b) for b in one] == [6, 6, 6] and len(set(sum(one, []))) == 18 and one != batches(1, 0, epoch=3)
