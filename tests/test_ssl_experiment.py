@@ -201,7 +201,25 @@ def test_experiment_data_checks_a_replaced_test_per_class(bad):
         ssl_experiment_data(settings)
 
 
-def test_experiment_data_reads_the_root_it_is_given(tmp_path):
-    settings = ssl_settings("smoke", dataset="cifar10-lt")
-    with pytest.raises(ValueError, match=rf"root must point to a CIFAR-10 copy.*got root='{tmp_path}'"):
-        ssl_experiment_data(settings, root=tmp_path)
+def test_settings_root_picks_and_reads_the_data(tmp_path, monkeypatch):
+    from test_data import _write_fake_cifar10_pickles
+
+    from ltutorial.ssl.augment import resize_images
+
+    empty, root = tmp_path / "empty", tmp_path / "data"
+    empty.mkdir()
+    _write_fake_cifar10_pickles(root / "cifar-10-batches-py", per_batch=240, n_test=50)  # 120 and 5 per class
+    monkeypatch.setenv("LTUTORIAL_DATA", str(empty))
+    monkeypatch.setenv("LTUTORIAL_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match=rf"root must point to a CIFAR-10 copy.*got root='{empty}'"):
+        ssl_experiment_data(ssl_settings("smoke", dataset="cifar10-lt"))
+    assert ssl_settings("smoke").dataset == "digits-lt"  # "auto" looked in LTUTORIAL_DATA
+    settings = ssl_settings("smoke", root=root, n_max=100, val_per_class=5, test_per_class=3, image_size=8)
+    assert settings.dataset == "cifar10-lt"  # "auto" looked in root
+    data = ssl_experiment_data(settings)
+    # resized after the subsets are cut: the pixels of resize-then-index
+    train, test = lt.data.load_dataset("cifar10-lt", root=root, imbalance_ratio=1, seed=0)
+    sub = lt.ssl.ssl_subsets(train.labels, n_max=100, val_per_class=5, seed=0)
+    for key, part in (("imbalanced", "imbalanced"), ("balanced", "balanced"), ("probe_train", "val")):
+        assert torch.equal(data[key].images, resize_images(train.images, 8)[sub[part]]), key
+    assert data["test"].images.shape[-1] == 8 and torch.bincount(data["test"].labels).tolist() == [3] * 10

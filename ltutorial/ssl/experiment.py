@@ -49,6 +49,7 @@ class SSLSettings:
     probe_epochs: int
     val_per_class: int | None
     test_per_class: int | None
+    root: object = None  # the data folder (None: LTUTORIAL_DATA, then ./data)
 
     digits = property(lambda self: self.dataset == "digits-lt")
     in_channels = property(lambda self: 1 if self.digits else 3)
@@ -64,15 +65,16 @@ class SSLSettings:
                 f"n_max {self.n_max}, image size {self.image_size or 'native'}")
 
 
-def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overrides) -> SSLSettings:
+def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, root=None, **overrides) -> SSLSettings:
     """The ``profiles.SIZES[profile]["ssl"]`` row with ``overrides`` (``None`` keeps the row's value); an ``epochs``
-    override keeps the warm-up share; digits-lt caps ``n_max`` at its pool of 100, keeps 8x8 and the test split."""
+    override keeps the warm-up share; digits-lt caps ``n_max`` at its pool of 100, keeps 8x8 and the test split;
+    ``root``: the data folder "auto" looks in and the data are read from, as ``load_dataset``'s."""
     row = SIZES[check_choice(profile, PROFILES, name="profile")]["ssl"]
     if unknown := sorted(overrides.keys() - row.keys()):
         raise ValueError(f"overrides must be settings of {list(row)}; got {unknown} instead.")
     check_choice(dataset, ["auto", *sorted(DATASETS)], name="dataset")
     refuse_large_lt(dataset, argument="dataset")  # issue 15: the large benchmarks are file-backed
-    dataset = resolve_dataset(dataset)
+    dataset = resolve_dataset(dataset, root)
     seed = check_positive_int(seed, name="seed", minimum=0)
     v = {k: row[k] if overrides.get(k) is None else overrides[k] for k in row}
     check_choice(v["encoder"], sorted(MODELS), name="encoder")
@@ -91,7 +93,7 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, **overri
         v["n_max"], v["image_size"] = min(v["n_max"] or _DIGITS_POOL, _DIGITS_POOL), None
         v.update({k: d for k, d in (("val_per_class", _DIGITS_VAL_PER_CLASS), ("test_per_class", None))
                   if overrides.get(k) is None})
-    return SSLSettings(profile=profile, dataset=dataset, seed=seed, **v)
+    return SSLSettings(profile=profile, dataset=dataset, seed=seed, root=root, **v)
 
 
 def make_encoder(settings: SSLSettings, num_classes: int):
@@ -133,13 +135,12 @@ def ssl_subsets(labels, *, imbalance_ratio: float = 100, n_max: int | None = Non
     return {**{k: torch.sort(torch.cat(v)).values for k, v in parts.items()}, "class_counts": class_counts}
 
 
-def ssl_experiment_data(settings: SSLSettings, *, root=None) -> dict:
+def ssl_experiment_data(settings: SSLSettings) -> dict:
     """``settings.dataset``'s balanced training split cut by :func:`ssl_subsets` into ``imbalanced``, ``balanced`` and
-    ``probe_train`` (the held-out ``val``), and ``test`` (``test_per_class`` per class), at ``image_size``; ``root``:
-    the data folder, as ``load_dataset``'s."""
+    ``probe_train`` (the held-out ``val``), and ``test`` (``test_per_class`` per class), at ``image_size``."""
     if not isinstance(settings, SSLSettings):
         raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
-    train, test = load_dataset(settings.dataset, root=root, imbalance_ratio=1, seed=settings.seed)
+    train, test = load_dataset(settings.dataset, root=settings.root, imbalance_ratio=1, seed=settings.seed)
     sub = ssl_subsets(train.labels, n_max=settings.n_max, val_per_class=settings.val_per_class, seed=settings.seed)
     if settings.test_per_class is not None:  # ssl_settings checks it; a dataclasses.replace-d copy may not be
         check_positive_int(settings.test_per_class, name="test_per_class")
