@@ -1,7 +1,5 @@
 """ltutorial, the companion package to *Trustworthy Machine Learning on Imbalanced Data*; sub-packages load lazily."""
 
-from __future__ import annotations
-
 import importlib
 
 from ltutorial._version import __version__, require

@@ -1,7 +1,5 @@
 """Input checks run once at a public entry; each ValueError names the argument, what was expected and received."""
 
-from __future__ import annotations
-
 import math
 import tempfile
 from pathlib import Path

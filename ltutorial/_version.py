@@ -1,7 +1,5 @@
 """Package version and the notebooks' version guard."""
 
-from __future__ import annotations
-
 import re
 
 __version__ = "0.1.0"

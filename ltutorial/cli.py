@@ -1,8 +1,6 @@
 """The ``ltutorial`` console command, ``ltutorial notebooks|reproduce|student [options]``; a sub-command's module is
 imported only when it runs, so ``ltutorial --help`` is instant."""
 
-from __future__ import annotations
-
 import importlib
 import sys
 

@@ -1,7 +1,5 @@
 """Device selection and seeding, called by every notebook's derived-settings cell."""
 
-from __future__ import annotations
-
 import random
 
 import numpy as np

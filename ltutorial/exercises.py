@@ -5,8 +5,6 @@ notebook-specific checks recompute the answer from their inputs: in numpy where 
 package's methods (so that the check does not trust the code it teaches), else with the package (posthoc).
 """
 
-from __future__ import annotations
-
 import math
 
 import numpy as np

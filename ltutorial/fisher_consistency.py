@@ -4,8 +4,6 @@ A scorer on n_x points is an n_x x K table f: a loss's population risk is minimi
 with the balanced Bayes rule argmax_y P(y|x) / P(y) (Menon et al., ICLR 2021, Theorem 1).
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import numpy as np

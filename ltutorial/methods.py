@@ -4,8 +4,6 @@
 ``lt.train.train_methods`` trains and ``ltutorial reproduce`` compares with ``BENCHMARKS``' paper numbers.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import Callable
 

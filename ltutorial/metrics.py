@@ -4,8 +4,6 @@ Inputs are arrays, lists or tensors on any device; ``y_pred`` holds labels (take
 shots by training count (OLTR, notebooks 06-09); thirds of the classes (the SSL papers' split, notebooks 10-12).
 """
 
-from __future__ import annotations
-
 import warnings
 
 import numpy as np

@@ -1,7 +1,5 @@
 """Run the tutorial notebooks headless with papermill, e.g. ``ltutorial notebooks --only 01 03 --profile smoke``."""
 
-from __future__ import annotations
-
 import argparse
 import contextlib
 import os

@@ -3,8 +3,6 @@
 Each function draws on ``ax`` (or a new figure), labels the axes and returns the ``Axes``; none calls ``plt.show()``.
 """
 
-from __future__ import annotations
-
 import numpy as np
 import torch
 

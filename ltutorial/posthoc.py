@@ -3,8 +3,6 @@
 ``C[k][k']`` is the cost of predicting k' for TRUE class k (rows: the true class, as in ``confusion_matrix``).
 """
 
-from __future__ import annotations
-
 import math
 from dataclasses import dataclass
 

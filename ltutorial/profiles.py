@@ -1,7 +1,5 @@
 """Run profiles shared by every notebook: ``smoke`` (CI), ``cpu`` (a laptop), ``full`` (a GPU)."""
 
-from __future__ import annotations
-
 from ltutorial._validation import check_choice
 
 PROFILES = ("smoke", "cpu", "full")

@@ -1,7 +1,5 @@
 """Progress bars that switch themselves off in headless runs (papermill, CI), where tqdm's widget is only noise."""
 
-from __future__ import annotations
-
 import os
 
 

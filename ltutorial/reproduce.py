@@ -7,8 +7,6 @@ The methods train together through ``fit_many``; the table goes to ``<out>/<devi
 and ``.md``, also every ``--checkpoint-every`` epochs and on an interruption with ``"complete": false``.
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import math

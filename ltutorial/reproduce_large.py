@@ -4,8 +4,6 @@ decoded in DataLoader workers; under ``torchrun`` each rank decodes its B/W rows
     ltutorial reproduce imagenet-lt --root /data --methods erm,la,ldam-drw --workers 16
 """
 
-from __future__ import annotations
-
 import dataclasses
 import time
 from types import SimpleNamespace

@@ -4,8 +4,6 @@ Each solution between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (nbgrader's ``
 names the exercise's answers, sets them to ``None`` and raises; the check cell after it then fails with its hint.
 """
 
-from __future__ import annotations
-
 import argparse
 import ast
 import copy

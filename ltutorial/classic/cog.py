@@ -3,8 +3,6 @@
 I k-means splits each large class, II (COG-OS) oversamples, III a linear model learns them, IV maps back (notebook 04).
 """
 
-from __future__ import annotations
-
 import numpy as np
 import torch
 from sklearn.base import clone

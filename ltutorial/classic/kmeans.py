@@ -1,7 +1,5 @@
 """k-means in torch (COG, notebook 04): Lloyd's iterations minimising sum_i ||x_i - c_l(i)||^2, k-means++ seeding."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import numpy as np

@@ -4,8 +4,6 @@ The Bayes rule for AM = (TPR + TNR) / 2 is eta(x) > p = P(y=1), not 1/2: the plu
 thresholds eta_hat at p_hat; empirically balanced ERM weights 1/(2 p_hat) and 1/(2 (1 - p_hat)).
 """
 
-from __future__ import annotations
-
 import math
 from numbers import Real
 

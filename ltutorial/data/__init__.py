@@ -1,8 +1,6 @@
 """Data for the tutorial: long-tailed CIFAR-10/100, digits-lt, the large benchmarks and 2-D synthetic data;
 ``load_dataset(name)``: (long-tailed train, balanced test) (docs/ARCHITECTURE.md)."""
 
-from __future__ import annotations
-
 from ltutorial.data.cifar import find_cifar_root
 from ltutorial.data.images import ImageDataset, channel_mean_std, short_source
 from ltutorial.data.large_lt import LARGE_LT, LargeLTDataset, load_large_lt

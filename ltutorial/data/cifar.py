@@ -2,8 +2,6 @@
 (classes sorted: CIFAR's label order) or a ``<name>.ltpack`` (``ltutorial.fast.pack``); each split is decoded once and
 cached as uint8 tensors under ``LTUTORIAL_CACHE`` (default ~/.cache/ltutorial): a second load takes under 2 s."""
 
-from __future__ import annotations
-
 import hashlib
 import os
 import pickle

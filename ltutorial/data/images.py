@@ -1,7 +1,5 @@
 """``ImageDataset``: uint8 images (CIFAR-10-LT in 38 MB, on any device), labels and metadata for training."""
 
-from __future__ import annotations
-
 import dataclasses
 import math
 from dataclasses import dataclass, field

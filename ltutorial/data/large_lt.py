@@ -2,8 +2,6 @@
 ``ImageNet_LT_*.txt`` / ``Places_LT_*.txt`` (Liu et al., CVPR 2019: ``path label`` lines), ``{train,val}2018.json``
 (COCO-style; val is the papers' test set); images decode in the loader workers."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 

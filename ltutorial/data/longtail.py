@@ -1,8 +1,6 @@
 """Long-tailed class counts and the seeded long-tailed subset of a balanced set (notebook 01 on): LDAM-DRW's
 ``IMBALANCECIFAR10/100`` (Cao et al., NeurIPS 2019), n_i = int(n_max * rho^(-i/(C-1))) ("exp") or two-level "step"."""
 
-from __future__ import annotations
-
 import torch
 
 from ltutorial._validation import check_choice, check_imbalance_ratio, check_labels, check_positive_int, make_generator

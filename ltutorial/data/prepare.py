@@ -2,8 +2,6 @@
 ``resolve_dataset("auto")``: CIFAR-10-LT when a copy is found, else digits-lt (``load_digits_lt``);
 ``prepare_experiment``: them shrunk for a quick experiment (notebooks 06-09): stratified subsets, smaller images."""
 
-from __future__ import annotations
-
 import dataclasses
 
 import numpy as np

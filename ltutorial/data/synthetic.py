@@ -2,8 +2,6 @@
 L_c z with L_c L_c^T = Sigma_c; X float32 N x d, y int64, rows grouped by class, the same ``random_state`` the
 same data. ``GaussianBinaryProblem``: the Bayes rules in closed form (Menon et al., ICML 2013)."""
 
-from __future__ import annotations
-
 import math
 from dataclasses import dataclass
 from statistics import NormalDist

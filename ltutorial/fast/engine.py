@@ -3,8 +3,6 @@ batch 128 trains 6.7x faster than the reference DataLoader loop (H200, ``benchma
 batches in its order. The lr is a device tensor (``TensorLRSGD``), loss state lives in buffers hooks update in
 place; a changed step signature re-captures (docs/ARCHITECTURE.md, "Graph-safe losses")."""
 
-from __future__ import annotations
-
 import contextlib
 import time
 from dataclasses import dataclass

@@ -4,8 +4,6 @@ ResNet-32s train 11.3x faster per model than the reference loop (H200). The firs
 one batched matmul, other stateful layers per model; the summed loss gives each model its own gradients, and one
 elementwise SGD is N independent SGDs."""
 
-from __future__ import annotations
-
 import contextlib
 import copy
 from functools import partial

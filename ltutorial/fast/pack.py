@@ -9,8 +9,6 @@ to carry the data to a machine without internet: CIFAR-10 in ~55 MB instead of 1
 ``python -m ltutorial.data.pack --out DIR`` writes one; ``ltutorial.data.cifar.read_pack_split`` reads it.
 """
 
-from __future__ import annotations
-
 import argparse
 import io
 import sys

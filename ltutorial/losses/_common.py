@@ -3,8 +3,6 @@
 In float32 (bfloat16 would lose the small log-prior shifts), per-class state in buffers that hooks change in place.
 """
 
-from __future__ import annotations
-
 import torch
 import torch.nn.functional as F
 from torch import nn

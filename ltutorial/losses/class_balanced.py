@@ -5,8 +5,6 @@ Cui et al., "Class-balanced loss based on effective number of samples", CVPR 201
 dense object detection", ICCV 2017.
 """
 
-from __future__ import annotations
-
 import math
 
 import torch

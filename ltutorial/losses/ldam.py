@@ -3,8 +3,6 @@
 DRW switches to class-balanced weights at the first lr drop (LDAM-DRW). Cao et al., NeurIPS 2019. Notebooks 07, 09.
 """
 
-from __future__ import annotations
-
 import torch
 import torch.nn.functional as F
 

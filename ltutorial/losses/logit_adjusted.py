@@ -4,8 +4,6 @@ Fisher consistent for the balanced error at tau = 1 (Menon et al., ICLR 2021, Th
 al., NeurIPS 2020). Post-hoc: ``posthoc.logit_adjust``.
 """
 
-from __future__ import annotations
-
 import torch
 
 from ltutorial._validation import check_number

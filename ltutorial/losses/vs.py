@@ -5,8 +5,6 @@ beta_j = (n_j / n_max)^gamma (CDT at tau = 0), Delta_j = tau log pi_j (LA at gam
 proportional to pi_y^{-nu} (adaptive re-weighting, ADRW).
 """
 
-from __future__ import annotations
-
 import torch
 
 from ltutorial._validation import check_class_counts, check_number, check_positive_int

@@ -3,8 +3,6 @@
 Each has ``forward_features(x)`` -> (N, ``feature_dim``) and a last layer ``fc`` (``normed=True``: LDAM's cosine head).
 """
 
-from __future__ import annotations
-
 from functools import partial
 
 import torch

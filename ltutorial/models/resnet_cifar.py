@@ -1,7 +1,5 @@
 """CIFAR ResNets of the long-tail papers, ResNet-32 (option-A shortcuts) and ResNet-18 (CIFAR stem), and LDAM's head."""
 
-from __future__ import annotations
-
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -4,8 +4,6 @@ RandomResizedCrop(32, scale (0.1, 1), bicubic), flip, ColorJitter(0.4, 0.4, 0.4,
 w.p. 0.2 (Chen et al., ICML 2020), drawn per sample from a ``torch.Generator``. Notebooks 10-12.
 """
 
-from __future__ import annotations
-
 import functools
 import math
 from dataclasses import dataclass

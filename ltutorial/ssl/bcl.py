@@ -6,8 +6,6 @@ probability M_i at magnitude 10 + 20 M_i (k = 1) or 5 + 25 M_i u, u ~ U(0, 1) (k
 Wang, Han, Zhang, "Contrastive Learning with Boosted Memorization", ICML 2022. Notebook 11.
 """
 
-from __future__ import annotations
-
 import torch
 
 from ltutorial._validation import check_positive_int, check_probability

@@ -6,8 +6,6 @@ images on CIFAR-10), D_b the first floor(|D_i| / C), S_b the first 1%. A differe
 counts beyond 2 sqrt(2 p (1 - p) / n) (:func:`accuracy_margin`), beside a random-weights probe.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import math
 from dataclasses import dataclass

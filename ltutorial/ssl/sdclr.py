@@ -5,8 +5,6 @@ all conv weights masked (p = 0.9 on CIFAR; masks recomputed every epoch) and its
 Chen, Mortazavi, Wang, "Self-Damaging Contrastive Learning", ICML 2021. Notebook 10.
 """
 
-from __future__ import annotations
-
 import copy
 import math
 

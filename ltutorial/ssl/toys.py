@@ -5,8 +5,6 @@ SimCLR still suffers from imbalance (SDCLR's D_i vs D_b). Notebook 12: sample-le
 class pairs by n_c n_c' and squeezes the tail; GH's class-level uniformity gives the simplex ETF.
 """
 
-from __future__ import annotations
-
 import numpy as np
 import torch
 import torch.nn.functional as F

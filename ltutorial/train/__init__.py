@@ -1,8 +1,6 @@
 """Training: ``fit`` (one loop for any model, loss and schedule), ``fit_many``, evaluation, schedules, recipes,
 augmentation; on CUDA ``fit``'s ``fast`` flag hands the work to ``ltutorial.fast`` (docs/ARCHITECTURE.md)."""
 
-from __future__ import annotations
-
 from ltutorial.train.augment import crop_flip, normalize
 from ltutorial.train.compare import train_methods, training_recipe
 from ltutorial.train.loop import (FitConfig, History, TrainState, evaluate, extract_features, fit, fit_many, predict,

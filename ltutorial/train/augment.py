@@ -1,8 +1,6 @@
 """The CIFAR recipe's ``RandomCrop(32, padding=4)`` + ``RandomHorizontalFlip`` as one gather per batch (notebooks
 01-09): out[n, c, i, j] = pad(x)[n, c, i + dy_n, j' + dx_n], j' = W-1-j when flipped; fused normalisation."""
 
-from __future__ import annotations
-
 import torch
 
 __all__ = ["draw_crop_flip", "crop_flip", "normalize", "normalize_affine"]

@@ -1,7 +1,5 @@
 """What the eager loop and the engine tier share: records, settings, epoch steps, the evaluation loop."""
 
-from __future__ import annotations
-
 import contextlib
 import math
 from dataclasses import dataclass, field

@@ -4,8 +4,6 @@ The recipe is LDAM-DRW's (Cao et al. 2019, ``RECIPES["ldam-drw-cifar"]``) scaled
 (DRW, TLA-ADRW) switch on at its first lr milestone, ``reweight_epoch``.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import time
 from dataclasses import dataclass

@@ -5,8 +5,6 @@ gradients: each rank takes its B/W rows of every global batch of the same seeded
 loss by W q_r / sum_r q_r (q_r: its rows, or their class weights), so the average is the global batch's gradient.
 """
 
-from __future__ import annotations
-
 import contextlib
 import datetime
 import os

@@ -5,8 +5,6 @@ images[idx])), loss = loss_fn(model(x), y), backward, SGD step (LDAM-DRW's recip
 CUDA ``fast`` hands the same work to ``ltutorial.fast``: speed only (docs/ARCHITECTURE.md, "Training loop").
 """
 
-from __future__ import annotations
-
 import time
 from functools import partial
 

@@ -2,8 +2,6 @@
 that CB, VS and TLA/ADRW reuse (notebooks 07-09, ``ltutorial reproduce``), and the papers' recipes for the large
 benchmarks (``ltutorial reproduce imagenet-lt|places-lt|inat2018``), each with its source in ``notes``."""
 
-from __future__ import annotations
-
 import dataclasses
 import math
 import numbers

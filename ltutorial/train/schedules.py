@@ -1,7 +1,5 @@
 """Learning-rate schedules: epoch (0-based) -> multiplier of the base lr; the ``repr`` goes into the History."""
 
-from __future__ import annotations
-
 import math
 
 from ltutorial._validation import check_positive_int, check_probability
