@@ -57,6 +57,6 @@ def test_pretrain_sdclr_bcl_gh_on_cuda():
     method = ssl.GH(ssl.BCL(ssl.SDCLR(prune_ratio=0.9)), gh)  # GH on BCL-D
     h = ssl.pretrain(models.SmallCNN(3, width=8), data, method, epochs=2, batch_size=32, warmup_epochs=1, proj_dim=16,
                      device="cuda", progress=False)
-    assert h.device.startswith("cuda") and all(math.isfinite(v) for v in h.loss)
+    assert h.device.startswith("cuda") and all(math.isfinite(v) for v in h.train_loss)
     assert method.base.base.sparsity[-1] == pytest.approx(0.9, abs=0.01) and method.weights == [0.0, 1.0]
     assert len(method.base.score_history) == 2 and float(method.prior.sum()) == pytest.approx(1.0, abs=1e-5)

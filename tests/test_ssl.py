@@ -336,6 +336,20 @@ def _method(name):
     return {"simclr": ssl.SimCLR(), "sdclr": ssl.SDCLR(prune_ratio=0.5), "bcl": ssl.BCL()}[name]
 
 
+def test_pretrain_returns_the_supervised_history_type():
+    # one history type (issue 12): pretrain's record is train.History, with the net, the method and no test metrics
+    method = ssl.SDCLR(prune_ratio=0.5)
+    h = ssl.pretrain(_TwoConv(), _tiny_dataset(), method, epochs=3, batch_size=8, warmup_epochs=1, proj_dim=8,
+                     device="cpu", progress=False)
+    assert type(h) is lt.train.History and h.method is method and isinstance(h.model, ssl.SimCLRNet)
+    assert h.encoder is h.model.encoder and h.epoch == [0, 1, 2] and len(h.lr) == len(h.epoch_seconds) == 3
+    assert all(math.isnan(v) for v in h.test_balanced_accuracy) and h.final_balanced_accuracy is None
+    assert h.seconds == pytest.approx(sum(h.epoch_seconds)) and h.seconds > 0
+    assert repr(h).startswith("History(SDCLR, epochs=3, last loss=") and "on cpu" in repr(h)
+    with pytest.raises(AttributeError, match="only the History of ssl.pretrain"):
+        lt.train.History().encoder
+
+
 @pytest.mark.parametrize("method", ["simclr", "sdclr", "bcl"])
 def test_pretrain_runs_and_is_reproducible(method):
     data = _tiny_dataset()
@@ -344,8 +358,8 @@ def test_pretrain_runs_and_is_reproducible(method):
     h1 = ssl.pretrain(_TwoConv(), data, _method(method), **kw)
     torch.manual_seed(0)
     h2 = ssl.pretrain(_TwoConv(), data, _method(method), **kw)
-    assert len(h1.loss) == 2 and all(np.isfinite(h1.loss))
-    assert h1.loss == h2.loss
+    assert len(h1.train_loss) == 2 and all(np.isfinite(h1.train_loss))
+    assert h1.train_loss == h2.train_loss
     if method == "sdclr":
         assert h1.method.sparsity == [pytest.approx(0.5, abs=0.01)] * 2
     if method == "bcl":
@@ -354,8 +368,8 @@ def test_pretrain_runs_and_is_reproducible(method):
         assert float((2 * scores - 1).abs().max()) == pytest.approx(1.0)
         # one row per epoch (not the live moving average): m_2 = beta m_1 + (1 - beta) l_2, l_2 averaging to loss[1]
         m1, m2 = h1.method.loss_history
-        assert float(((m2 - 0.97 * m1) / 0.03).mean()) == pytest.approx(h1.loss[1], rel=1e-4)
-        assert float(m1.mean()) == pytest.approx(h1.loss[0], rel=1e-5)  # m_1 = l_1
+        assert float(((m2 - 0.97 * m1) / 0.03).mean()) == pytest.approx(h1.train_loss[1], rel=1e-4)
+        assert float(m1.mean()) == pytest.approx(h1.train_loss[0], rel=1e-5)  # m_1 = l_1
 
 
 def test_pretrain_with_gh_and_linear_probe():
@@ -761,7 +775,7 @@ def test_pretrain_refuses_zero_lr_and_temperature_but_not_zero_decay():
         with pytest.raises(ValueError, match="^temperature must be a finite number > 0; got 0 instead"):
             method(temperature=0)
     h = ssl.pretrain(_TwoConv(), _tiny_dataset(), weight_decay=0, min_lr=0.0, momentum=0, **kw)
-    assert all(np.isfinite(h.loss))
+    assert all(np.isfinite(h.train_loss))
 
 
 def test_pretrain_rejects_bad_encoder_and_data():
@@ -782,5 +796,5 @@ def test_linear_probe_groups_follow_pretraining_counts_and_errors():
     assert res["accuracy"] == pytest.approx(float(np.mean(per)))  # balanced test set: 8 images per class
     with pytest.raises(ValueError, match="group_counts must have one entry per class"):
         ssl.linear_probe(enc, data, data, group_counts=[3, 2])
-    with pytest.raises(ValueError, match="encoder must be an SSLHistory"):
+    with pytest.raises(ValueError, match="encoder must be pretrain.s History"):
         ssl.linear_probe(nn.Linear(2, 2), data, data, group_counts=[3, 2, 1])

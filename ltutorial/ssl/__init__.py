@@ -10,11 +10,11 @@ from ltutorial.ssl.experiment import (SSLSettings, accuracy_margin, class_geomet
 from ltutorial.ssl.gh import GH, GHConfig, gh_loss, simplex_etf, sinkhorn
 from ltutorial.ssl.sdclr import (SDCLR, PrunedBranch, magnitude_prune_masks, mask_sparsity, pruned_forward,
                                  pruning_sensitivity)
-from ltutorial.ssl.simclr import (PretrainConfig, SimCLR, SimCLRNet, SSLHistory, linear_probe, nt_xent,
+from ltutorial.ssl.simclr import (PretrainConfig, SimCLR, SimCLRNet, linear_probe, nt_xent,
                                   nt_xent_per_anchor, nt_xent_per_sample, pretrain)
 
 __all__ = [
-    "pretrain", "PretrainConfig", "SSLHistory", "SimCLR", "SDCLR", "BCL", "GH", "GHConfig", "SimCLRNet",
+    "pretrain", "PretrainConfig", "SimCLR", "SDCLR", "BCL", "GH", "GHConfig", "SimCLRNet",
     "nt_xent", "nt_xent_per_anchor", "nt_xent_per_sample", "linear_probe", "ContrastiveAugment",
     "resize_images", "boosted_randaugment", "memorization_score", "gh_loss",
     "simplex_etf", "sinkhorn", "PrunedBranch", "magnitude_prune_masks", "mask_sparsity", "pruned_forward",

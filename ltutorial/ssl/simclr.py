@@ -5,10 +5,8 @@ p(i) the other view of image i (Chen et al., "A Simple Framework for Contrastive
 Representations", ICML 2020). :func:`pretrain` runs any method object (SimCLR, SDCLR, BCL, GH). Notebooks 10-12.
 """
 
-from __future__ import annotations
-
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -20,7 +18,7 @@ from ltutorial.device import get_device
 from ltutorial.progress import progress_bar
 from ltutorial.ssl.augment import ContrastiveAugment
 from ltutorial.train import extract_features
-from ltutorial.train.common import check_dataset, resolve_amp
+from ltutorial.train.common import History, check_dataset, resolve_amp
 from ltutorial.train.schedules import cosine_with_warmup
 
 
@@ -67,7 +65,7 @@ class SimCLR:
 
 
 def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progress: bool | None = None,
-             **settings) -> SSLHistory:
+             **settings) -> History:
     """Contrastive pre-training of ``encoder`` on ``data`` with ``method``; ``settings``: :class:`PretrainConfig`
     fields. SGD at lr(step) = warm-up + per-step cosine; the last partial batch is kept (BCL needs every image)."""
     method = SimCLR() if method is None else method
@@ -88,10 +86,11 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
     starts = [s for s in range(0, n, bs) if n - s >= 2]
     warmup = cfg.warmup_epochs * len(starts)  # per-step schedule; +1 keeps warmup == epochs legal
     schedule = cosine_with_warmup(max(cfg.epochs * len(starts), warmup + 1), warmup, cfg.min_lr / cfg.lr)
-    g, hist = torch.Generator(device=dev).manual_seed(seed), SSLHistory(method=method, model=net, device=str(dev))
-    seen, step, t0 = sum(min(bs, n - s) for s in starts), 0, time.perf_counter()
+    g, hist = torch.Generator(device=dev).manual_seed(seed), History(device=str(dev), model=net, method=method)
+    seen, step = sum(min(bs, n - s) for s in starts), 0
     net.train()
     for epoch in progress_bar(range(cfg.epochs), progress=progress, desc=type(method).__name__):
+        t0 = time.perf_counter()
         method.on_epoch(net, epoch)
         total, perm = torch.zeros((), device=dev), torch.randperm(n, device=dev, generator=g)
         for s in starts:
@@ -108,10 +107,9 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
             total += loss.detach() * idx.numel()
             step += 1
         method.on_epoch_end(net, epoch)
-        hist.loss.append(float(total) / seen)  # float(): a host sync, so the time below is the device's too
-        hist.lr.append(opt.param_groups[0]["lr"])
-    hist.seconds = time.perf_counter() - t0
-    hist.images_per_second = cfg.epochs * seen / max(hist.seconds, 1e-9)
+        # float(): a host sync, so that the epoch's time is the device's too
+        hist.append_epoch(epoch, opt.param_groups[0]["lr"], float(total) / seen, time.perf_counter() - t0)
+    hist.seconds = sum(hist.epoch_seconds)
     return hist
 
 
@@ -160,28 +158,6 @@ class PretrainConfig:
             raise ValueError(f"min_lr must be <= lr={self.lr}; got {self.min_lr} instead.")
 
 
-@dataclass
-class SSLHistory:
-    """:func:`pretrain`'s record: per-epoch ``loss`` and ``lr``, the ``method`` (with its state), the ``model``."""
-
-    method: object
-    model: SimCLRNet
-    device: str = "cpu"
-    loss: list = field(default_factory=list)
-    lr: list = field(default_factory=list)
-    seconds: float = 0.0
-    images_per_second: float = 0.0
-
-    @property
-    def encoder(self) -> nn.Module:
-        return self.model.encoder
-
-    def __repr__(self) -> str:
-        last = f"{self.loss[-1]:.3f}" if self.loss else "-"
-        return (f"SSLHistory({type(self.method).__name__}, epochs={len(self.loss)}, last loss={last}, "
-                f"{self.seconds:.1f} s, {self.images_per_second:.0f} img/s on {self.device})")
-
-
 def nt_xent_per_sample(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
     """Per-image NT-Xent (l_i + l_{i+N}) / 2, the quantity BCL's moving average tracks (notebook 11)."""
     return per_image(nt_xent_per_anchor(z1, z2, temperature))
@@ -198,9 +174,9 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed:
     epochs, lr, batch_size = check_positive_int(epochs, name="epochs"), 1e-2, 1000
     num_classes = int(train.num_classes)
     check_class_counts(group_counts, name="group_counts", num_classes=num_classes)
-    enc = encoder.encoder if isinstance(encoder, (SSLHistory, SimCLRNet)) else encoder
+    enc = encoder.encoder if isinstance(encoder, (History, SimCLRNet)) else encoder
     if not isinstance(enc, nn.Module) or not hasattr(enc, "forward_features"):
-        raise ValueError(f"encoder must be an SSLHistory, a SimCLRNet or a module with forward_features; "
+        raise ValueError(f"encoder must be pretrain's History, a SimCLRNet or a module with forward_features; "
                          f"got {type(encoder).__name__} instead.")
     dev = next(enc.parameters()).device
     ftr, fte = (extract_features(enc, d, device=dev).to(dev) for d in (train, test))

@@ -32,6 +32,20 @@ class History:
     device: str = ""
     engine: str = "eager"
     config: dict = field(default_factory=dict)
+    model: Any = None  # ssl.pretrain: the SimCLRNet (encoder + projection head) it trained
+    method: Any = None  # ssl.pretrain: the method object, with its state (e.g. BCL's score_history)
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The pre-trained encoder f of ``model`` (a History of ``ssl.pretrain``)."""
+        if self.model is None:
+            raise AttributeError("encoder: only the History of ssl.pretrain holds a model")
+        return self.model.encoder
+
+    def __repr__(self) -> str:
+        last = f"{self.train_loss[-1]:.3f}" if self.train_loss else "-"
+        what = f"{type(self.method).__name__}, " if self.method is not None else ""
+        return f"History({what}epochs={len(self.epoch)}, last loss={last}, {self.seconds:.1f} s on {self.device})"
 
     @property
     def final_accuracy(self) -> float | None:
