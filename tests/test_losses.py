@@ -510,3 +510,13 @@ def test_hooks_take_the_loss_s_own_counts_by_default():
         L.TLAADRW(L.VSLoss(COUNTS), list(reversed(COUNTS)))
     with pytest.raises(ValueError, match="class_counts must be given for a loss without class counts"):
         L.DeferredReweighting(L.CrossEntropyLoss(weight=[1.0, 1.0, 1.0]))
+
+
+def test_loaded_state_carries_the_class_counts_that_hooks_read():
+    # TLA-ADRW reads loss.counts when it is built: after load_state_dict they are the loaded counts, not the old ones
+    donor, loss = L.VSLoss([90, 30, 10], gamma=0.3), L.VSLoss([5, 5, 5], gamma=0.3)
+    loss.load_state_dict(donor.state_dict())
+    assert torch.equal(loss.counts, torch.tensor([90.0, 30.0, 10.0], dtype=torch.float64))
+    hook = L.TLAADRW(loss, t0=1)
+    assert torch.equal(hook.before[0], L.vs_scales([90, 30, 10], 0.3))
+    assert torch.equal(hook.after[2], L.adrw_weights([90, 30, 10], hook.nu))

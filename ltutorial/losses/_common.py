@@ -41,6 +41,11 @@ class LongTailLoss(nn.Module):
             self.num_classes = int(self.counts.numel())
             self.register_buffer("class_counts", self.counts.to(torch.float32))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        if self.counts is not None and not self.class_counts.is_meta:  # what hooks built later read: the loaded counts
+            self.counts = self.class_counts.detach().to("cpu", torch.float64)
+
     def __call__(self, *args, **kwargs):
         try:
             return super().__call__(*args, **kwargs)
