@@ -345,6 +345,7 @@ def test_pretrain_returns_the_supervised_history_type():
     assert h.encoder is h.model.encoder and h.epoch == [0, 1, 2] and len(h.lr) == len(h.epoch_seconds) == 3
     assert all(math.isnan(v) for v in h.test_balanced_accuracy) and h.final_balanced_accuracy is None
     assert h.seconds == pytest.approx(sum(h.epoch_seconds)) and h.seconds > 0
+    assert h.config == {**vars(ssl.PretrainConfig(epochs=3, batch_size=8, warmup_epochs=1, proj_dim=8)), "seed": 0}
     assert repr(h).startswith("History(SDCLR, epochs=3, last loss=") and "on cpu" in repr(h)
     with pytest.raises(AttributeError, match="only the History of ssl.pretrain"):
         lt.train.History().encoder

@@ -86,7 +86,8 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
     starts = [s for s in range(0, n, bs) if n - s >= 2]
     warmup = cfg.warmup_epochs * len(starts)  # per-step schedule; +1 keeps warmup == epochs legal
     schedule = cosine_with_warmup(max(cfg.epochs * len(starts), warmup + 1), warmup, cfg.min_lr / cfg.lr)
-    g, hist = torch.Generator(device=dev).manual_seed(seed), History(device=str(dev), model=net, method=method)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    hist = History(device=str(dev), config={**vars(cfg), "seed": seed}, model=net, method=method)
     seen, step = sum(min(bs, n - s) for s in starts), 0
     net.train()
     for epoch in progress_bar(range(cfg.epochs), progress=progress, desc=type(method).__name__):
