@@ -23,7 +23,7 @@ except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 # conda-forge names that differ from the PyPI distribution names.
-CONDA_TO_PYPI = {"pytorch": "torch"}
+CONDA_TO_PYPI = {"pytorch": "torch", "playwright-python": "playwright"}
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(.*)$")
 
 
@@ -60,7 +60,7 @@ def environment():
 def pyproject_requirements(pyproject) -> dict[str, str]:
     project = pyproject["project"]
     reqs = list(project["dependencies"])
-    for extra in ("notebooks", "test", "workshop"):
+    for extra in ("notebooks", "test", "workshop", "docs", "browser"):
         reqs += project["optional-dependencies"][extra]
     out: dict[str, str] = {}
     for req in reqs:
@@ -70,6 +70,7 @@ def pyproject_requirements(pyproject) -> dict[str, str]:
 
 
 def environment_requirements(environment) -> tuple[dict[str, str], list[str]]:
+    """({name: spec} of the conda packages and of pip's requirements other than the package, pip's lines)."""
     conda, pip = {}, []
     for dep in environment["dependencies"]:
         if isinstance(dep, dict):
@@ -79,6 +80,7 @@ def environment_requirements(environment) -> tuple[dict[str, str], list[str]]:
         if name in ("python", "pip"):
             continue
         conda[name] = spec
+    conda.update(split_requirement(p) for p in pip if not p.startswith("-e"))  # PyPI-only packages
     return conda, pip
 
 
