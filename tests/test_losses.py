@@ -520,3 +520,7 @@ def test_loaded_state_carries_the_class_counts_that_hooks_read():
     hook = L.TLAADRW(loss, t0=1)
     assert torch.equal(hook.before[0], L.vs_scales([90, 30, 10], 0.3))
     assert torch.equal(hook.after[2], L.adrw_weights([90, 30, 10], hook.nu))
+    # a state without class_counts (strict=False) leaves the counts as they were, not rounded through float32
+    odd = L.VSLoss([100.1, 30.3, 10.7])
+    odd.load_state_dict({}, strict=False)
+    assert torch.equal(odd.counts, torch.tensor([100.1, 30.3, 10.7], dtype=torch.float64))

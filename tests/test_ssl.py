@@ -345,10 +345,13 @@ def test_pretrain_returns_the_supervised_history_type():
     assert h.encoder is h.model.encoder and h.epoch == [0, 1, 2] and len(h.lr) == len(h.epoch_seconds) == 3
     assert all(math.isnan(v) for v in h.test_balanced_accuracy) and h.final_balanced_accuracy is None
     assert h.seconds == pytest.approx(sum(h.epoch_seconds)) and h.seconds > 0
-    assert h.config == {**vars(ssl.PretrainConfig(epochs=3, batch_size=8, warmup_epochs=1, proj_dim=8)), "seed": 0}
+    assert h.config == {**vars(ssl.PretrainConfig(epochs=3, batch_size=8, warmup_epochs=1, proj_dim=8)), "amp": False,
+                        "seed": 0}  # amp as resolved (bf16 autocast on CUDA only), as fit records it
     assert repr(h).startswith("History(SDCLR, epochs=3, last loss=") and "on cpu" in repr(h)
     with pytest.raises(AttributeError, match="only the History of ssl.pretrain"):
         lt.train.History().encoder
+    with pytest.raises(ValueError, match="encoder must be pretrain.s History"):  # a History of fit holds no model
+        ssl.linear_probe(lt.train.History(), _tiny_dataset(), _tiny_dataset(), group_counts=[1] * 3)
 
 
 @pytest.mark.parametrize("method", ["simclr", "sdclr", "bcl"])

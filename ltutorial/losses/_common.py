@@ -43,7 +43,8 @@ class LongTailLoss(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args):
         super()._load_from_state_dict(state_dict, prefix, *args)
-        if self.counts is not None and not self.class_counts.is_meta:  # what hooks built later read: the loaded counts
+        loaded = self.counts is not None and prefix + "class_counts" in state_dict and not self.class_counts.is_meta
+        if loaded:  # hooks built later read the float64 counts: the loaded ones
             self.counts = self.class_counts.detach().to("cpu", torch.float64)
 
     def __call__(self, *args, **kwargs):

@@ -87,7 +87,7 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
     warmup = cfg.warmup_epochs * len(starts)  # per-step schedule; +1 keeps warmup == epochs legal
     schedule = cosine_with_warmup(max(cfg.epochs * len(starts), warmup + 1), warmup, cfg.min_lr / cfg.lr)
     g = torch.Generator(device=dev).manual_seed(seed)
-    hist = History(device=str(dev), config={**vars(cfg), "seed": seed}, model=net, method=method)
+    hist = History(device=str(dev), config={**vars(cfg), "amp": use_amp, "seed": seed}, model=net, method=method)
     seen, step = sum(min(bs, n - s) for s in starts), 0
     net.train()
     for epoch in progress_bar(range(cfg.epochs), progress=progress, desc=type(method).__name__):
@@ -175,7 +175,8 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed:
     epochs, lr, batch_size = check_positive_int(epochs, name="epochs"), 1e-2, 1000
     num_classes = int(train.num_classes)
     check_class_counts(group_counts, name="group_counts", num_classes=num_classes)
-    enc = encoder.encoder if isinstance(encoder, (History, SimCLRNet)) else encoder
+    pretrained = isinstance(encoder, SimCLRNet) or isinstance(encoder, History) and encoder.model is not None
+    enc = encoder.encoder if pretrained else encoder  # a History of fit holds no model: the error below
     if not isinstance(enc, nn.Module) or not hasattr(enc, "forward_features"):
         raise ValueError(f"encoder must be pretrain's History, a SimCLRNet or a module with forward_features; "
                          f"got {type(encoder).__name__} instead.")
