@@ -61,9 +61,10 @@ def scale_caveat(profile: str, train, test, epochs: int) -> str:
         f"the rarest class has {rare} training image{'' if rare == 1 else 's'} (the head {head})"])
 
 
-def option(default, help: str = "", **argparse_options):
-    """A run option that is also a command-line flag: ``--name`` with this help and these argparse options."""
-    return field(default=default, metadata={"help": help, **argparse_options})
+def option(default, help: str = "", minimum: int = 1, **argparse_options):
+    """A run option that is also a command-line flag: ``--name`` with this help and these argparse options (an int
+    option is at least ``minimum``)."""
+    return field(default=default, metadata={"help": help, **argparse_options, "minimum": minimum})
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class RunOptions:
     methods: tuple | str = option(DEFAULT_METHODS, f"comma-separated, from {sorted(METHODS)}")
     epochs: int | None = option(None, "default: the recipe's (its schedule rescaled otherwise)", type=int)
     device: str = option("auto")
-    seed: int = option(0, type=int)
+    seed: int = option(0, minimum=0, type=int)
     out: str | None = option("benchmarks/results", "folder for the results files")
     root: str | None = option(None, "data folder (default: LTUTORIAL_DATA, then ./data)")
     model: str | None = option(None, "model name from ltutorial.models.MODELS (default: the recipe's)")
@@ -87,10 +88,10 @@ class RunOptions:
         check_choice(self.benchmark, sorted(benchmarks), name="benchmark")
         if self.model is not None:
             check_choice(self.model, sorted(MODELS), name="model")
-        for f in fields(self):  # the integer flags are positive (seed, workers >= 0), a flag with choices takes one
+        for f in fields(self):  # an integer flag is at least its minimum, a flag with choices takes one
             value = getattr(self, f.name)
             if f.metadata.get("type") is int and value is not None:
-                check_positive_int(value, name=f.name, minimum=int(f.name not in ("seed", "workers")))
+                check_positive_int(value, name=f.name, minimum=f.metadata["minimum"])
             elif "choices" in f.metadata:
                 check_choice(value, f.metadata["choices"], name=f.name)
         if self.out is not None:
@@ -316,7 +317,9 @@ def command(argv, config_class, benchmarks: dict, prepare: Callable, report: Cal
     p.add_argument("benchmark", choices=sorted(benchmarks), help="which table to reproduce")
     for f in fields(config_class)[1:]:
         flags = ["--" + f.name.replace("_", "-")] + ["--data"] * (f.name == "root")  # README: --root (alias --data)
-        p.add_argument(*flags, default=",".join(f.default) if isinstance(f.default, tuple) else f.default, **f.metadata)
+        argparse_options = {k: v for k, v in f.metadata.items() if k != "minimum"}
+        p.add_argument(*flags, default=",".join(f.default) if isinstance(f.default, tuple) else f.default,
+                       **argparse_options)
     p.add_argument("--no-write", action="store_true", help="print only")
     args = vars(p.parse_args(argv))
     args["out"] = None if args.pop("no_write") else args["out"]

@@ -63,7 +63,7 @@ class LargeRunConfig(RunOptions):
     recipe: str | None = option(None, f"one recipe for every method, from {sorted(RECIPES)} (default: each "
                                       "method's paper recipe, else the benchmark's)")
     image_size: int = option(224, "crop size (224; smaller for quick checks)", type=int)
-    workers: int = option(8, "DataLoader processes decoding the images", type=int)
+    workers: int = option(8, "DataLoader processes decoding the images", minimum=0, type=int)
 
     def check(self, benchmarks=LARGE_BENCHMARKS) -> list[str]:
         if self.recipe is not None:

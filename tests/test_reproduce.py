@@ -317,6 +317,7 @@ def test_precision_reaches_the_engine_and_the_results(tmp_path, monkeypatch, pre
     (["--batch-size", "0"], "error: batch_size must be an integer >= 1; got 0 instead."),
     (["--max-train", "-5"], "error: max_train must be an integer >= 1; got -5 instead."),
     (["--max-test", "0"], "error: max_test must be an integer >= 1; got 0 instead."),
+    (["--seed", "-1"], "error: seed must be an integer >= 0; got -1 instead."),
 ])
 def test_command_line_bad_values_are_one_error_line_and_exit_2(args, message, capsys, monkeypatch):
     # issue 13: these printed a traceback (some only after loading the data)
@@ -413,3 +414,14 @@ def test_row_labels_name_no_value_that_a_benchmark_overrides():
     assert not [m.label for m in reproduce.METHODS.values() if any(ch.isdigit() for ch in m.label.replace("1st", ""))]
     row = reproduce.table_row("vs-tla-adrw", reproduce.BENCHMARKS["cifar100-lt"], None, None)
     assert row["params"]["nu"] == 0.25 and row["label"] == "VS -> TLA + ADRW"
+
+
+def test_each_integer_option_has_its_own_minimum():
+    # seed and the large runs' workers may be 0, every other integer option at least 1 (each declares its minimum)
+    from ltutorial.reproduce_large import LargeRunConfig
+
+    assert reproduce.RunConfig(seed=0, out=None).check() and LargeRunConfig(workers=0, out=None).check()
+    for config, message in ((LargeRunConfig(workers=-1, out=None), "workers must be an integer >= 0"),
+                            (LargeRunConfig(image_size=0, out=None), "image_size must be an integer >= 1")):
+        with pytest.raises(ValueError, match=message):
+            config.check()
