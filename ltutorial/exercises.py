@@ -10,7 +10,7 @@ import math
 import numpy as np
 import torch
 
-from ltutorial._validation import check_class_counts, check_number, check_probability
+from ltutorial._validation import check_class_counts, check_labels, check_number, check_probability
 from ltutorial.posthoc import logit_adjust, softmax, threshold_moving
 
 __all__ = ["check_close", "check_array_close"]
@@ -340,7 +340,9 @@ def check_plugin_predictions(predictions, estimator, X_test, y_train) -> bool:
 
 def check_balanced_accuracy_from_rates(value, y_true, y_pred) -> bool:
     """Notebook 05: balanced accuracy (TPR + TNR) / 2 of binary predictions (Brodersen et al. 2010)."""
-    t, p = _to_numpy(y_true).astype(np.int64).ravel(), _to_numpy(y_pred).astype(np.int64).ravel()
+    # check_labels refuses scores and 2-D input (truncating them to int could pass a wrong answer); bools are 0/1
+    t, p = (check_labels(a.astype(np.int64) if a.dtype == bool else a, name=name).cpu().numpy()
+            for a, name in ((_to_numpy(y_true), "y_true"), (_to_numpy(y_pred), "y_pred")))
     if t.shape != p.shape or not set(np.unique(t)) <= {0, 1} or len(np.unique(t)) < 2:
         raise ValueError(f"y_true and y_pred must be 0/1 arrays of one length with both classes in y_true; "
                          f"got shapes {t.shape} and {p.shape} instead.")

@@ -149,14 +149,14 @@ def _pair(y_true, y_pred, num_classes=None, *, max_inferred: int = MAX_INFERRED_
 
 
 def _class_totals(yt: torch.Tensor, yp: torch.Tensor, c: int) -> tuple[np.ndarray, ...]:
-    """(true positives, support in y_true, count in y_pred) per class, float64: the confusion margins in O(N + C)."""
-    return tuple(torch.bincount(t, minlength=c).cpu().numpy().astype(np.float64) for t in (yt[yt == yp], yt, yp))
+    """(true positives, support in y_true, count in y_pred) per class < c, float64: the confusion margins, O(N + C)."""
+    return tuple(torch.bincount(t, minlength=c)[:c].cpu().numpy().astype(np.float64) for t in (yt[yt == yp], yt, yp))
 
 
 def class_recall(yt: torch.Tensor, yp: torch.Tensor, c: int) -> np.ndarray:
     """Per-class recall tp_c / n_c (NaN where n_c = 0) of label tensors already checked: the unvalidated core of
     :func:`per_class_accuracy`, for the training loops' per-epoch evaluation (labels >= c are left out)."""
-    tp, support = (torch.bincount(t, minlength=c)[:c].cpu().numpy().astype(np.float64) for t in (yt[yt == yp], yt))
+    tp, support, _ = _class_totals(yt, yp, c)
     return np.where(support > 0, tp / np.maximum(support, 1), np.nan)
 
 

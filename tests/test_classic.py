@@ -161,6 +161,7 @@ def test_plugin_threshold_is_empirical_rate_and_rule(gaussians):
     np.testing.assert_array_equal(clf.predict(Xt), (eta > y.mean()).astype(int))
     assert PlugInClassifier(threshold="half").fit(X, y).threshold_ == 0.5
     assert PlugInClassifier(threshold=0.2).fit(X, y).threshold_ == 0.2
+    assert PlugInClassifier(0.3).fit(X, y).threshold_ == 0.3  # threshold stays the first positional parameter
     # labels other than 0/1: the positive class is the larger label
     ys = np.where(y == 1, "pos", "neg")
     assert PlugInClassifier().fit(X, ys).threshold_ == pytest.approx(np.mean(ys == "pos"))

@@ -214,6 +214,11 @@ def test_plugin_predictions_and_balanced_accuracy_from_rates():
     for bad_true, bad_pred in [([0, 1, 2, 1], [0, 1, 1, 1]), ([1, 1, 1, 1], [1, 0, 1, 1]), ([0, 1, 1], [0, 1])]:
         with pytest.raises(ValueError, match="0/1 arrays of one length with both classes in y_true"):
             ex.check_balanced_accuracy_from_rates(0.5, bad_true, bad_pred)
+    # scores truncated to 0 would make [0.2, 0.9, 0.6, 0.1] the labels [0, 0, 0, 0]: refused, not graded
+    with pytest.raises(ValueError, match=r"y_pred must hold integer class indices.*argmax"):
+        ex.check_balanced_accuracy_from_rates(0.5, [0, 1, 1, 0], [0.2, 0.9, 0.6, 0.1])
+    with pytest.raises(ValueError, match="y_true must be 1-D"):
+        ex.check_balanced_accuracy_from_rates(0.5, np.eye(2)[[0, 1, 1, 0]], [0, 1, 1, 0])
 
 
 # --- notebooks 10-12 (issue 11): each check accepts right answers, equivalent forms included,

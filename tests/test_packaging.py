@@ -24,6 +24,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 # conda-forge names that differ from the PyPI distribution names.
 CONDA_TO_PYPI = {"pytorch": "torch", "playwright-python": "playwright"}
+# The only requirements environment.yml takes from PyPI: not packaged on conda-forge.
+PIP_ONLY = {"sphinx-mathjax-offline"}
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(.*)$")
 
 
@@ -80,8 +82,10 @@ def environment_requirements(environment) -> tuple[dict[str, str], list[str]]:
         if name in ("python", "pip"):
             continue
         conda[name] = spec
-    conda.update(split_requirement(p) for p in pip if not p.startswith("-e"))  # PyPI-only packages
-    return conda, pip
+    from_pypi = dict(split_requirement(p) for p in pip if not p.startswith("-e"))
+    assert set(from_pypi) == PIP_ONLY, f"environment.yml takes {sorted(from_pypi)} from pip; only {PIP_ONLY} may be"
+    assert not set(from_pypi) & set(conda), f"{sorted(set(from_pypi) & set(conda))} come from both conda and pip"
+    return {**conda, **from_pypi}, pip
 
 
 def test_normalise_and_split_examples():

@@ -20,7 +20,7 @@ REGRET_METHODS = ("plug-in, threshold p_hat", "plug-in, threshold 1/2", "weighte
 class PlugInClassifier:
     """Predict ``classes_[1]`` when ``eta_hat(x) > threshold_``: p_hat ("empirical"), 0.5 ("half") or a number."""
 
-    def __init__(self, estimator=None, threshold="empirical"):
+    def __init__(self, threshold="empirical", *, estimator=None):  # threshold first: PlugInClassifier(0.3) as before
         self.estimator, self.threshold = estimator, threshold
 
     def fit(self, X, y):
