@@ -336,6 +336,15 @@ def _method(name):
     return {"simclr": ssl.SimCLR(), "sdclr": ssl.SDCLR(prune_ratio=0.5), "bcl": ssl.BCL()}[name]
 
 
+def test_a_last_batch_of_one_image_joins_the_one_before():
+    # 17 images in batches of 8: BCL's moving average must see every image every epoch (BatchNorm needs 2 per batch),
+    # so the per-image losses that L_t = beta L_{t-1} + (1 - beta) l_t implies average to the epoch's training loss
+    h = ssl.pretrain(_TwoConv(), _tiny_dataset(n=17), ssl.BCL(), epochs=2, batch_size=8, warmup_epochs=1, proj_dim=8,
+                     device="cpu", progress=False)
+    beta, (ema_1, ema_2) = h.method.beta, h.method.loss_history[-2:]
+    assert float(((ema_2 - beta * ema_1) / (1 - beta)).mean()) == pytest.approx(h.train_loss[-1], rel=1e-4)
+
+
 def test_pretrain_returns_the_supervised_history_type():
     # one history type (issue 12): pretrain's record is train.History, with the net, the method and no test metrics
     method = ssl.SDCLR(prune_ratio=0.5)

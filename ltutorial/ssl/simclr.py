@@ -83,21 +83,22 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
     net = net.to(dev, memory_format=torch.channels_last if use_cl else torch.preserve_format)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     bs = min(cfg.batch_size, n)
-    starts = [s for s in range(0, n, bs) if n - s >= 2]
+    starts = [s for s in range(0, n, bs) if n - s >= 2]  # a last batch of 1 image joins the one before: BatchNorm
+    ends = [*starts[1:], n]                                # needs 2 images, BCL's moving average needs every image
     warmup = cfg.warmup_epochs * len(starts)  # per-step schedule; +1 keeps warmup == epochs legal
     schedule = cosine_with_warmup(max(cfg.epochs * len(starts), warmup + 1), warmup, cfg.min_lr / cfg.lr)
     g = torch.Generator(device=dev).manual_seed(seed)
     hist = History(device=str(dev), config={**vars(cfg), "amp": use_amp, "seed": seed}, model=net, method=method)
-    seen, step = sum(min(bs, n - s) for s in starts), 0
+    step = 0
     net.train()
     for epoch in progress_bar(range(cfg.epochs), progress=progress, desc=type(method).__name__):
         t0 = time.perf_counter()
         method.on_epoch(net, epoch)
         total, perm = torch.zeros((), device=dev), torch.randperm(n, device=dev, generator=g)
-        for s in starts:
+        for s, e in zip(starts, ends):
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * schedule(step)
-            idx = perm[s : s + bs]
+            idx = perm[s:e]
             x = method.views(aug, images[idx], idx, g)
             x = x.contiguous(memory_format=torch.channels_last) if use_cl else x
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -109,7 +110,7 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
             step += 1
         method.on_epoch_end(net, epoch)
         # float(): a host sync, so that the epoch's time is the device's too
-        hist.append_epoch(epoch, opt.param_groups[0]["lr"], float(total) / seen, time.perf_counter() - t0)
+        hist.append_epoch(epoch, opt.param_groups[0]["lr"], float(total) / n, time.perf_counter() - t0)
     hist.seconds = sum(hist.epoch_seconds)
     return hist
 
