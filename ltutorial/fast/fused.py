@@ -240,22 +240,22 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
             groups[whole] = err
     for group, net in groups.items():
         ms, fns, hks = ([x[i] for i in group] for x in (models, loss_fns, hooks))
+        if len(ms) == 1 and capture:  # fit's own engine, with its own eager fallback
+            histories[group[0]] = one(ms[0], loss_fn=fns[0], hooks=hks[0])
+            continue
         try:
-            if len(ms) == 1 and capture:
-                got = [one(ms[0], loss_fn=fns[0], hooks=hks[0])]
-            else:
-                if isinstance(net, NotFusableError):
-                    raise net
-                net = fuse_models([m.to(device) for m in ms]) if net is None else net
-                members = Members(fns, hks, ms, partial(net.unfuse_into, ms))
-                got = run_engine(net, train, test, members, cfg, device=device, capture=capture)
+            if isinstance(net, NotFusableError):
+                raise net
+            net = fuse_models([m.to(device) for m in ms]) if net is None else net
+            members = Members(fns, hks, ms, partial(net.unfuse_into, ms))
+            got = run_engine(net, train, test, members, cfg, device=device, capture=capture)
         except NotFusableError as err:
             if not auto:
                 raise
             print(f"fit_many: these models cannot be fused ({err}); training them one after another.")
             got = [one(m, loss_fn=fn, hooks=h) for m, fn, h in zip(ms, fns, hks)]
         except GraphCaptureError as err:
-            if fast is not None or err.epoch != 0 or len(ms) == 1:  # a lone model: fit_on_engine already fell back
+            if fast is not None or err.epoch != 0:
                 raise
             print(f"fit_many: WARNING, the CUDA-graph fast path failed, training the fused models eagerly instead "
                   f"(pass fast=False to skip the attempt). {err}")

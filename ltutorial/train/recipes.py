@@ -71,7 +71,8 @@ class TrainConfig:
         """Keyword arguments for ``fit(model, train, loss_fn=..., **config.fit_kwargs())``; ``augment`` None: crop +
         flip unless the dataset says they do not suit it (``train.augment``)."""
         keys = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "nesterov")
-        return dict({k: getattr(self, k) for k in keys}, schedule=self.schedule(), augment=self.augment and None)
+        augment = None if self.augment else False
+        return dict({k: getattr(self, k) for k in keys}, schedule=self.schedule(), augment=augment)
 
 
 # The large benchmarks (224 x 224 crops, torchvision ResNets): the values of each named source.
