@@ -336,6 +336,22 @@ def _method(name):
     return {"simclr": ssl.SimCLR(), "sdclr": ssl.SDCLR(prune_ratio=0.5), "bcl": ssl.BCL()}[name]
 
 
+def test_augment_keeps_mean_and_std_as_floats_so_its_constants_are_cached_once():
+    from ltutorial.ssl import augment
+
+    aug = ssl.ContrastiveAugment(size=8, mean=torch.tensor([0.5, 0.4, 0.3]), std=torch.tensor([0.25, 0.5, 1.0]))
+    assert aug.mean == pytest.approx((0.5, 0.4, 0.3)) and aug.std == (0.25, 0.5, 1.0)
+    assert all(type(v) is float for v in aug.mean + aug.std)
+    x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    aug(x, torch.Generator().manual_seed(0))
+    cached = augment._constant.cache_info().currsize
+    for _ in range(3):  # tensors as keys hash by id: every call used to add two entries and copy them to the device
+        aug(x, torch.Generator().manual_seed(0))
+    assert augment._constant.cache_info().currsize == cached
+    with pytest.raises(ValueError, match=r"std must be 3 numbers with finite values > 0"):
+        ssl.ContrastiveAugment(mean=(0.5, 0.5, 0.5), std=(0.2, 0.0, 0.2))
+
+
 def test_a_last_batch_of_one_image_joins_the_one_before():
     # 17 images in batches of 8: BCL's moving average must see every image every epoch (BatchNorm needs 2 per batch),
     # so the per-image losses that L_t = beta L_{t-1} + (1 - beta) l_t implies average to the epoch's training loss

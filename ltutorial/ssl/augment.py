@@ -103,6 +103,11 @@ class ContrastiveAugment:
         if (self.mean is None) != (self.std is None):
             raise ValueError(f"mean and std must both be given or both be None; "
                              f"got mean={self.mean!r}, std={self.std!r} instead.")
+        if self.mean is not None:  # plain floats: the key of the per-device constant cache (a tensor's is its id)
+            n = len(self.mean) if hasattr(self.mean, "__len__") else 1
+            self.mean = _floats(self.mean, n, "mean", "finite values", lambda *m: all(map(math.isfinite, m)))
+            self.std = _floats(self.std, n, "std", "finite values > 0 (one per mean)",
+                               lambda *s: all(math.isfinite(v) and v > 0 for v in s))
 
     def _crop_theta(self, n: int, h: int, w: int, device, g: torch.Generator) -> torch.Tensor:
         """n x 2 x 3 ``affine_grid`` matrices: |theta00|, theta11 the crop's size, theta[:, 2] its centre."""
