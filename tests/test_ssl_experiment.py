@@ -193,12 +193,22 @@ def test_experiment_data_rejects_non_settings():
     assert isinstance(ssl_settings("smoke", dataset="digits-lt"), SSLSettings)
 
 
-@pytest.mark.parametrize("bad", [0, -2, 2.5])
-def test_experiment_data_checks_a_replaced_test_per_class(bad):
-    # ssl_settings checks test_per_class; a copy made with dataclasses.replace reaches the loader unchecked
-    settings = dataclasses.replace(ssl_settings("smoke", dataset="digits-lt"), test_per_class=bad)
-    with pytest.raises(ValueError, match="test_per_class must be"):
-        ssl_experiment_data(settings)
+@pytest.mark.parametrize(
+    "change, name",
+    [(dict(test_per_class=0), "test_per_class"), (dict(test_per_class=2.5), "test_per_class"),
+     (dict(epochs=0), "epochs"), (dict(epochs=None), "epochs"), (dict(batch_size=-2), "batch_size"),
+     (dict(seed=-1), "seed"), (dict(width=0), "width"), (dict(encoder="vgg99"), "encoder"),
+     (dict(profile="laptop"), "profile"), (dict(warmup_epochs=3), "warmup_epochs")],
+)
+def test_a_replaced_copy_is_checked_as_ssl_settings_checks(change, name):
+    # dataclasses.replace builds a new SSLSettings: the same checks as ssl_settings, before any data is read
+    with pytest.raises(ValueError, match=rf"^{name} must be"):
+        dataclasses.replace(ssl_settings("smoke", dataset="digits-lt"), **change)
+
+
+def test_a_replaced_copy_keeps_valid_none_settings():
+    s = dataclasses.replace(ssl_settings("smoke", dataset="digits-lt"), width=None, val_per_class=0)
+    assert (s.width, s.val_per_class, s.test_per_class) == (None, 0, None)
 
 
 def test_settings_root_picks_and_reads_the_data(tmp_path, monkeypatch):

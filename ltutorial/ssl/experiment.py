@@ -49,6 +49,15 @@ class SSLSettings:
     test_per_class: int | None
     root: object = None  # the data folder (None: LTUTORIAL_DATA, then ./data)
 
+    def __post_init__(self):  # ``dataclasses.replace`` runs it too, so a changed copy is checked as well
+        check_choice(self.profile, PROFILES, name="profile")
+        check_choice(self.encoder, sorted(MODELS), name="encoder")
+        for f in dataclasses.fields(self):
+            value, low = getattr(self, f.name), 0 if f.name in ("seed", "warmup_epochs", "val_per_class") else 1
+            if f.type in (int, int | None) and (value is not None or f.type is int):
+                object.__setattr__(self, f.name, check_positive_int(value, name=f.name, minimum=low))
+        PretrainConfig(epochs=self.epochs, warmup_epochs=self.warmup_epochs)  # pretrain's rule: warmup <= epochs
+
     digits = property(lambda self: self.dataset == "digits-lt")
     in_channels = property(lambda self: 1 if self.digits else 3)
 
@@ -72,26 +81,22 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, root=Non
         raise ValueError(f"overrides must be settings of {list(row)}; got {unknown} instead.")
     check_choice(dataset, ["auto", *sorted(DATASETS)], name="dataset")
     refuse_large_lt(dataset, argument="dataset")  # issue 15: the large benchmarks are file-backed
-    dataset = resolve_dataset(dataset, root)
-    seed = check_positive_int(seed, name="seed", minimum=0)
     v = {k: row[k] if overrides.get(k) is None else overrides[k] for k in row}
-    check_choice(v["encoder"], sorted(MODELS), name="encoder")
-    for name in (k for k in row if k != "encoder"):  # None (width ... test_per_class): the default
-        low = 0 if name in ("warmup_epochs", "val_per_class") else 1
-        v[name] = None if v[name] is None else check_positive_int(v[name], name=name, minimum=low)
-    if overrides.get("epochs") is not None and overrides.get("warmup_epochs") is None:
-        v["warmup_epochs"] = min(v["epochs"], round(row["warmup_epochs"] * v["epochs"] / row["epochs"]))
-    PretrainConfig(epochs=v["epochs"], warmup_epochs=v["warmup_epochs"])  # pretrain's rule: warmup_epochs <= epochs
-    if dataset == "digits-lt":
+    if overrides.get("epochs") is not None and overrides.get("warmup_epochs") is None:  # keep the warm-up share
+        epochs = check_positive_int(v["epochs"], name="epochs")
+        v["warmup_epochs"] = min(epochs, round(row["warmup_epochs"] * epochs / row["epochs"]))
+    settings = SSLSettings(profile=profile, dataset=resolve_dataset(dataset, root), seed=seed, root=root, **v)
+    if settings.digits:
         n_max, image_size = overrides.get("n_max"), overrides.get("image_size")
         if n_max is not None and n_max > _DIGITS_POOL:
             print(f"digits-lt: n_max={n_max} exceeds the {_DIGITS_POOL}-image pool per class; using {_DIGITS_POOL}.")
         if image_size is not None:
             print(f"digits-lt: image_size={image_size} ignored; the 8x8 digits are used at their native size.")
-        v["n_max"], v["image_size"] = min(v["n_max"] or _DIGITS_POOL, _DIGITS_POOL), None
-        v.update({k: d for k, d in (("val_per_class", _DIGITS_VAL_PER_CLASS), ("test_per_class", None))
-                  if overrides.get(k) is None})
-    return SSLSettings(profile=profile, dataset=dataset, seed=seed, root=root, **v)
+        split = {k: d for k, d in (("val_per_class", _DIGITS_VAL_PER_CLASS), ("test_per_class", None))
+                 if overrides.get(k) is None}
+        settings = dataclasses.replace(settings, n_max=min(settings.n_max or _DIGITS_POOL, _DIGITS_POOL),
+                                       image_size=None, **split)
+    return settings
 
 
 def make_encoder(settings: SSLSettings, num_classes: int):
@@ -140,8 +145,7 @@ def ssl_experiment_data(settings: SSLSettings) -> dict:
         raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
     train, test = load_dataset(settings.dataset, root=settings.root, imbalance_ratio=1, seed=settings.seed)
     sub = ssl_subsets(train.labels, n_max=settings.n_max, val_per_class=settings.val_per_class, seed=settings.seed)
-    if settings.test_per_class is not None:  # ssl_settings checks it; a dataclasses.replace-d copy may not be
-        check_positive_int(settings.test_per_class, name="test_per_class")
+    if settings.test_per_class is not None:
         y = test.labels.cpu()
         keep = torch.cat([torch.nonzero(y == c).flatten()[: settings.test_per_class] for c in range(test.num_classes)])
         test = test.subset(torch.sort(keep).values)
