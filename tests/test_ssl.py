@@ -724,6 +724,16 @@ def test_gh_state_prior_floor_ema_and_refresh_schedule():
     assert [state.weight(e) for e in (1, 2, 11, 12)] == [0.0, 0.1, 1.0, 1.0]  # ramp_epochs 10
 
 
+def test_gh_prior_counts_only_the_images_seen():
+    # start_epoch 0 estimates pi before any step: uniform, not every (all-zero) row voting for vertex 0
+    state = ssl.GH(config=ssl.GHConfig(num_vertices=4, start_epoch=0))
+    state.setup(ssl.SimCLRNet(_TwoConv(), proj_dim=4), 6, 3, "cpu")
+    state.on_epoch(None, 0)
+    assert torch.allclose(state.prior_history[0][1], torch.full((4,), 0.25))
+    state.update(torch.tensor([1, 4]), torch.tensor([[0.0, 0, 1, 0], [0, 0, 1, 0]]), epoch=0)
+    assert torch.allclose(state.estimate_prior(), torch.tensor([1, 1, 3, 1]) / 6)  # 2 seen, floor 1 each
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [

@@ -82,8 +82,9 @@ class GH:
         self.seen[index] = True
 
     def estimate_prior(self) -> torch.Tensor:
-        """pi_k = (#{i: argmax_k e_i = k} + floor) / (N + K floor)."""
-        counts = torch.bincount(self.ema.argmax(1), minlength=self.num_vertices).float() + self.config.floor
+        """pi_k = (#{i: argmax_k e_i = k} + floor) / (N + K floor) over the N images seen (none yet: uniform)."""
+        seen = self.ema[self.seen]  # an unseen row is all zeros: its argmax would count for vertex 0
+        counts = torch.bincount(seen.argmax(1), minlength=self.num_vertices).float() + self.config.floor
         return counts / counts.sum()
 
     def weight(self, epoch: int) -> float:
