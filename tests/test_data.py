@@ -463,6 +463,17 @@ def test_cache_rebuilds_when_files_change_or_corrupt(tiny_folder, tmp_cache):
     assert torch.equal(b["images"], c["images"])
 
 
+def test_cache_misses_an_image_overwritten_in_place(tiny_folder, tmp_cache):
+    a = C.load_cifar_split("cifar10", "test", tiny_folder)
+    target = tiny_folder / "test" / "c0" / "0000.png"
+    old = target.stat().st_mtime_ns
+    Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(target)  # same name, new pixels
+    os.utime(target, ns=(old + 10**9, old + 10**9))  # a coarse file-system clock still sees a newer file
+    b = C.load_cifar_split("cifar10", "test", tiny_folder)
+    row = b["classes"].index("c0") * 2  # classes sorted; 2 test images per class, 0000.png first
+    assert not torch.equal(a["images"][row], b["images"][row]) and bool((b["images"][row] == 200).all())
+
+
 def test_unwritable_cache_warns_but_loads(tiny_folder, tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

@@ -210,12 +210,14 @@ def decode_encoded(data: torch.Tensor, offsets: torch.Tensor, *, names=None) -> 
 
 
 def _cache_path(name: str, kind: str, path: Path, split: str) -> Path:
-    """``<name>-<split>-<kind>-<path hash>-<signature hash>.pt``; the signature: a tree's file list (~50 ms for
-    CIFAR-10), a file's size and modification time, so a changed copy misses the cache."""
+    """``<name>-<split>-<kind>-<path hash>-<signature hash>.pt``; the signature: each file's name, size and
+    modification time (a tree: ~0.3 s for CIFAR-10's 50,000 files), so a changed copy misses the cache."""
     path = path.resolve()
     parts = [f"v{CACHE_VERSION}", kind, str(path), split, "torchvision"]  # the decoder: JPEG decoders may differ
-    if kind == "imagefolder":
-        parts.append(hashlib.sha1("\n".join(_image_folder(path / split)[0]).encode()).hexdigest())
+    if kind == "imagefolder":  # an image overwritten in place keeps its name: its size or mtime changes
+        names = _image_folder(path / split)[0]
+        files = (f"{n}:{st.st_size}:{st.st_mtime_ns}" for n in names for st in [os.stat(path / split / n)])
+        parts.append(hashlib.sha1("\n".join(files).encode()).hexdigest())
     else:
         for p in sorted(path.iterdir()) if path.is_dir() else [path]:
             parts.append(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}")
