@@ -233,3 +233,18 @@ def test_settings_root_picks_and_reads_the_data(tmp_path, monkeypatch):
     for key, part in (("imbalanced", "imbalanced"), ("balanced", "balanced"), ("probe_train", "val")):
         assert torch.equal(data[key].images, resize_images(train.images, 8)[sub[part]]), key
     assert data["test"].images.shape[-1] == 8 and torch.bincount(data["test"].labels).tolist() == [3] * 10
+
+
+def test_random_encoder_probe_keeps_the_global_random_state():
+    settings = ssl_settings("smoke", dataset="digits-lt", seed=1, test_per_class=5)
+    data = ssl_experiment_data(settings)
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    result = lt.ssl.random_encoder_probe(settings, data, device="cpu", epochs=2, seed=7)
+    assert torch.equal(torch.rand(3), expected_next)  # linear_probe's manual_seed stays inside fork_rng
+    torch.manual_seed(7)  # the same: linear_probe of an encoder built right after manual_seed(seed)
+    encoder = make_encoder(settings, data["probe_train"].num_classes)
+    again = lt.ssl.linear_probe(encoder, data["probe_train"], data["test"], group_counts=data["class_counts"], epochs=2)
+    assert result["all"] == again["all"] and torch.equal(torch.as_tensor(result["per_class_accuracy"]),
+                                                         torch.as_tensor(again["per_class_accuracy"]))

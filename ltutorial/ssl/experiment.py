@@ -157,11 +157,13 @@ def ssl_experiment_data(settings: SSLSettings) -> dict:
 
 
 def random_encoder_probe(settings, data: dict, *, device, epochs: int, seed: int = 0) -> dict:
-    """:func:`linear_probe` of a fresh :func:`make_encoder` seeded inside ``fork_rng`` (global state kept)."""
+    """:func:`linear_probe` (its head seeded as the other probes') of a fresh :func:`make_encoder` seeded by ``seed``,
+    inside ``fork_rng``: torch's global random state is the same after the call as before it."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         encoder = make_encoder(settings, data["probe_train"].num_classes).to(device)
-    return linear_probe(encoder, data["probe_train"], data["test"], group_counts=data["class_counts"], epochs=epochs)
+        return linear_probe(encoder, data["probe_train"], data["test"], group_counts=data["class_counts"],
+                            epochs=epochs)
 
 
 def accuracy_margin(accuracy: float, n: int) -> float:
