@@ -425,6 +425,15 @@ def test_class_geometry_on_known_points():
     assert geo["nearest_cos"][0] == pytest.approx(math.cos(math.radians(67.5)), abs=1e-5)
 
 
+def test_class_geometry_with_an_absent_class_id():
+    # classes 0 and 2 point opposite ways (cos -1); id 1 has no sample: NaN, not a zero direction at cos 0
+    feats = torch.tensor([[1.0, 0.0], [1.0, 0.1], [-1.0, 0.0], [-1.0, -0.1]])
+    geo = ssl.class_geometry(feats, torch.tensor([0, 0, 2, 2]))
+    assert geo["nearest_cos"][[0, 2]] == pytest.approx([-1.0, -1.0], abs=1e-2)
+    assert np.isnan(geo["nearest_cos"][1]) and np.isnan(geo["spread"][1]) and not np.isnan(geo["spread"][[0, 2]]).any()
+    assert np.isnan(ssl.class_geometry(feats, torch.zeros(4, dtype=torch.int64))["nearest_cos"]).all()  # one class
+
+
 def test_class_geometry_rejects_labels_of_the_wrong_length_or_kind():
     # issue 13: a wrong length failed inside index_add_ with a message naming neither argument
     feats = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])

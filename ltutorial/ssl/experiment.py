@@ -199,7 +199,8 @@ def probe_table(results: dict):
 @torch.no_grad()
 def class_geometry(features: torch.Tensor, labels) -> dict[str, np.ndarray]:
     """GH's representation disparity (notebook 12): ``spread_c`` = mean over class c of 1 - cos(f_i, mu_c),
-    mu_c its mean direction, and ``nearest_cos_c`` = max over c' != c of cos(mu_c, mu_c')."""
+    mu_c its mean direction, and ``nearest_cos_c`` = max over c' != c of cos(mu_c, mu_c'); NaN for a class id absent
+    from ``labels`` (``nearest_cos`` also NaN without another class)."""
     if not isinstance(features, torch.Tensor) or features.ndim != 2 or features.shape[0] == 0:
         raise ValueError(f"features must be a 2-D tensor N x d with N >= 1; "
                          f"got {getattr(features, 'shape', type(features).__name__)} instead.")
@@ -211,6 +212,9 @@ def class_geometry(features: torch.Tensor, labels) -> dict[str, np.ndarray]:
     c = int(y.max()) + 1
     mu = F.normalize(torch.zeros(c, f.shape[1], device=f.device).index_add_(0, y, f), dim=1)
     spread = torch.zeros(c, device=f.device).index_add_(0, y, 1 - (f * mu[y]).sum(1))
-    spread = spread / torch.bincount(y, minlength=c).clamp_min(1)
+    count, nan = torch.bincount(y, minlength=c), torch.tensor(float("nan"), device=f.device)
     cos = (mu @ mu.T).fill_diagonal_(-2.0)
-    return {"spread": spread.cpu().numpy(), "nearest_cos": cos.max(1).values.cpu().numpy()}
+    cos[:, count == 0] = -2.0  # an absent class has no direction (mu = 0, cos 0): it is no class's nearest
+    nearest = cos.max(1).values
+    spread, nearest = (torch.where(count > 0, v, nan) for v in (spread / count.clamp_min(1), nearest))
+    return {"spread": spread.cpu().numpy(), "nearest_cos": torch.where(nearest > -2, nearest, nan).cpu().numpy()}
