@@ -846,3 +846,14 @@ def test_linear_probe_groups_follow_pretraining_counts_and_errors():
         ssl.linear_probe(enc, data, data, group_counts=[3, 2])
     with pytest.raises(ValueError, match="encoder must be pretrain.s History"):
         ssl.linear_probe(nn.Linear(2, 2), data, data, group_counts=[3, 2, 1])
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(seed=None), "^seed must be an integer >= 0"),
+                                           (dict(seed=-1), "^seed must be an integer >= 0"),
+                                           (dict(n_train=1), "^train must hold at least 2 images")])
+def test_linear_probe_names_a_bad_seed_or_too_small_train(kwargs, match):
+    # both failed inside torch before (manual_seed(None); a size mismatch of an empty probe set's features)
+    data, enc = _tiny_dataset(), _TwoConv()
+    train = data.subset(torch.arange(kwargs.pop("n_train", len(data))))
+    with pytest.raises(ValueError, match=match):
+        ssl.linear_probe(enc, train, data, group_counts=[3, 2, 1], epochs=1, **kwargs)

@@ -95,6 +95,7 @@ def test_digits_caps_pool_and_keeps_native_size(capsys):
         (dict(epochs=2, warmup_epochs=3), "warmup_epochs"),
         (dict(probe_epochs=0), "probe_epochs"),
         (dict(val_per_class=-2), "val_per_class"),
+        (dict(val_per_class=0), "val_per_class"),  # the linear probe trains on these images
         (dict(test_per_class=0), "test_per_class"),
         (dict(encoder="vgg99"), "encoder"),
         (dict(seed=-1), "seed"),
@@ -207,8 +208,8 @@ def test_a_replaced_copy_is_checked_as_ssl_settings_checks(change, name):
 
 
 def test_a_replaced_copy_keeps_valid_none_settings():
-    s = dataclasses.replace(ssl_settings("smoke", dataset="digits-lt"), width=None, val_per_class=0)
-    assert (s.width, s.val_per_class, s.test_per_class) == (None, 0, None)
+    s = dataclasses.replace(ssl_settings("smoke", dataset="digits-lt"), width=None, val_per_class=None)
+    assert (s.width, s.val_per_class, s.test_per_class) == (None, None, None)
 
 
 def test_settings_root_picks_and_reads_the_data(tmp_path, monkeypatch):

@@ -53,7 +53,7 @@ class SSLSettings:
         check_choice(self.profile, PROFILES, name="profile")
         check_choice(self.encoder, sorted(MODELS), name="encoder")
         for f in dataclasses.fields(self):
-            value, low = getattr(self, f.name), 0 if f.name in ("seed", "warmup_epochs", "val_per_class") else 1
+            value, low = getattr(self, f.name), 0 if f.name in ("seed", "warmup_epochs") else 1  # the probe trains
             if f.type in (int, int | None) and (value is not None or f.type is int):
                 object.__setattr__(self, f.name, check_positive_int(value, name=f.name, minimum=low))
         PretrainConfig(epochs=self.epochs, warmup_epochs=self.warmup_epochs)  # pretrain's rule: warmup <= epochs

@@ -174,7 +174,9 @@ def linear_probe(encoder, train, test, *, group_counts, epochs: int = 100, seed:
     """Linear-probe accuracy of frozen, standardised features on the thirds of ``group_counts`` (pre-training
     counts); BCL/GH's protocol: Adam, lr 1e-2 -> 1e-6 exponentially, weight decay 5e-6, batch 1000."""
     epochs, lr, batch_size = check_positive_int(epochs, name="epochs"), 1e-2, 1000
-    num_classes = int(train.num_classes)
+    seed, num_classes = check_positive_int(seed, name="seed", minimum=0), int(train.num_classes)
+    if len(train) < 2:  # the features are standardised with the training set's std
+        raise ValueError(f"train must hold at least 2 images for the probe; got {len(train)} instead.")
     check_class_counts(group_counts, name="group_counts", num_classes=num_classes)
     pretrained = isinstance(encoder, SimCLRNet) or isinstance(encoder, History) and encoder.model is not None
     enc = encoder.encoder if pretrained else encoder  # a History of fit holds no model: the error below
