@@ -100,6 +100,8 @@ def test_augment_keeps_shape_dtype_device_and_is_seeded():
     assert a.shape == x.shape and a.dtype == torch.float32 and a.device == x.device
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
+    wide = torch.randint(0, 256, (2, 3, 8, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert aug(wide, torch.Generator().manual_seed(3)).shape == wide.shape  # size=None: the input's h x w, not h x h
     u = ssl.ContrastiveAugment(size=8, mean=(0.5,) * 3, std=(0.2,) * 3)(x, torch.Generator().manual_seed(3),
                                                                         normalize=False)
     assert u.shape == (6, 3, 8, 8) and u.dtype == torch.float32 and 0 <= float(u.min()) <= float(u.max()) <= 1

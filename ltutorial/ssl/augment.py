@@ -163,7 +163,7 @@ class ContrastiveAugment:
         g = generator or torch.Generator(device=images.device).manual_seed(int(torch.randint(0, 2**62, (1,))))
         n, c, h, w = _check_uint8(images).shape
         theta = self._crop_theta(n, h, w, images.device, g)  # random resized crop and flip: one bicubic resampling
-        grid = F.affine_grid(theta.float(), [n, c, self.size or h, self.size or h], align_corners=False)
+        grid = F.affine_grid(theta.float(), [n, c, self.size or h, self.size or w], align_corners=False)
         x = F.grid_sample(images.float().div_(255), grid, mode="bicubic", padding_mode="border", align_corners=False)
         x = x.clamp_(0, 1)
         if self.jitter_p > 0:
