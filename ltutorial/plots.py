@@ -90,15 +90,16 @@ def plot_decision_regions(predict_fn, X, y, ax=None, title: str | None = None):
         raise ValueError(f"predict_fn must return one label per grid point ({gx.size}); got {z.size} instead.")
     import matplotlib.pyplot as plt
 
-    num_classes = int(max(z.max(), y.max())) + 1
-    cmap = plt.get_cmap("tab10" if num_classes <= 10 else "tab20")
+    classes = np.unique(np.concatenate([y, z.astype(np.int64)]))  # colour i for the i-th label: {-1, 1} works too
+    cmap = plt.get_cmap("tab10" if classes.size <= 10 else "tab20")
     ax = _axes(ax, figsize=(5.0, 5.0))
-    ax.contourf(gx, gy, z.reshape(gx.shape), levels=np.arange(num_classes + 1) - 0.5, cmap=cmap, vmin=-0.5,
-                vmax=cmap.N - 0.5, alpha=0.3)
-    for c in np.unique(y):
+    ax.contourf(gx, gy, np.searchsorted(classes, z.astype(np.int64)).reshape(gx.shape),
+                levels=np.arange(classes.size + 1) - 0.5, cmap=cmap, vmin=-0.5, vmax=cmap.N - 0.5, alpha=0.3)
+    for i, c in enumerate(classes):
         pts = X[y == c]
-        ax.scatter(pts[:, 0], pts[:, 1], s=12, color=cmap(int(c)), edgecolor="k", linewidth=0.3,
-                   label=f"class {c} ({len(pts)})")
+        if len(pts):
+            ax.scatter(pts[:, 0], pts[:, 1], s=12, color=cmap(i), edgecolor="k", linewidth=0.3,
+                       label=f"class {c} ({len(pts)})")
     ax.legend(fontsize=8, loc="best")
     return _finish(ax, title, xlabel="feature 1", ylabel="feature 2", xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
 

@@ -103,6 +103,22 @@ def test_decision_regions_calls_predict_once_on_the_grid():
     assert len(ax.get_legend().get_texts()) == 2
 
 
+def test_decision_regions_fill_every_predicted_label_also_negative_ones():
+    # labels {-1, 1}: the region predicted -1 lay below the first contour level and stayed white
+    X = np.array([[-1.0, 0], [1, 0], [-1, 1], [1, 1]])
+    fig, ax = plt.subplots()
+    plots.plot_decision_regions(lambda g: np.where(g[:, 0] > 0, 1, -1), X, np.array([-1, 1, -1, 1]), ax=ax)
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+    h, w = img.shape[:2]
+    left, right = img[h // 2, int(w * 0.3)], img[h // 2, int(w * 0.75)]
+    assert (left < 250).any() and (right < 250).any() and not np.array_equal(left, right)
+    colours = [tuple(c.get_facecolor()[0]) for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(set(colours)) == 2 and [t.get_text() for t in ax.get_legend().get_texts()] == ["class -1 (2)",
+                                                                                             "class 1 (2)"]
+    plt.close(fig)
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
