@@ -211,6 +211,18 @@ def test_hooks_see_each_epoch_once_after_lr_is_set():
     assert all(s[3] == 4 for s in seen)
 
 
+def test_a_reused_optimizer_starts_each_fit_from_its_own_lrs():
+    # the schedule wrote base * schedule(epoch) into the optimizer: the next fit took that as its base (0.02, 0.004, ..)
+    model, train = tiny_net(), quadrant_task(8, seed=0)
+    opt = torch.optim.SGD([{"params": model.conv.parameters(), "lr": 0.1},
+                           {"params": [*model.bn.parameters(), *model.fc.parameters()], "lr": 0.3}], momentum=0.9)
+    sched = warmup_multistep(warmup_epochs=5, milestones=(160,))
+    lrs = [fit(model, train, loss_fn=nn.CrossEntropyLoss(), optimizer=opt, schedule=sched,
+               **{**FIT, "epochs": 1}).lr for _ in range(3)]
+    assert lrs == [[pytest.approx(0.1 / 5)]] * 3  # group 0's lr at warm-up epoch 0, every call
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.3]
+
+
 def test_hook_changes_loss_state_in_place_and_sees_past_history():
     # The DRW pattern: a hook rewrites a loss buffer in place at an epoch boundary. A scale of 0
     # from epoch 2 on must give a training loss of exactly 0 there, and a positive one before.

@@ -112,13 +112,18 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(**settings))
     device = ddp.resolve_device(device)
     args = (model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, device)
-    if ddp.is_distributed() or cfg.sync_batchnorm:
-        ddp.check_run(cfg, len(train.labels), fast, len(test.labels) if test is not None else None)
-    elif resolve_fast(fast, device):  # the one seam to the engine tier
-        from ltutorial.fast.engine import fit_on_engine
+    bases = None if optimizer is None else base_lrs(optimizer)
+    try:
+        if ddp.is_distributed() or cfg.sync_batchnorm:
+            ddp.check_run(cfg, len(train.labels), fast, len(test.labels) if test is not None else None)
+        elif resolve_fast(fast, device):  # the one seam to the engine tier
+            from ltutorial.fast.engine import fit_on_engine
 
-        return fit_on_engine(_fit_eager, *args, auto=fast is None)
-    return _fit_eager(*args)
+            return fit_on_engine(_fit_eager, *args, auto=fast is None)
+        return _fit_eager(*args)
+    finally:
+        if bases is not None:  # the schedule scaled them: the next fit with this optimizer starts from the same lrs
+            set_lr(optimizer, bases, None, 0)
 
 
 def _outputs(model, data, device, batch_size, amp, features: bool = False):
