@@ -97,6 +97,8 @@ def test_train_methods_specs_hooks_and_downsample():
     assert type(res["LA"].loss) is lt.losses.LogitAdjustedLoss  # VSLoss is a subclass: not enough
     with pytest.raises(ValueError, match="methods"):
         compare.train_methods({"x": 3}, train, test, epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="^test must be the dataset"):  # before training, not float(None) after it
+        compare.train_methods(["erm"], train, None, epochs=1, device="cpu")
 
     cifar_like = lt.data.ImageDataset(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.tensor([0, 1, 0, 1]))
     small = downsample(cifar_like, 16)

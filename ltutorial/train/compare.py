@@ -32,6 +32,8 @@ def train_methods(methods, train, test, *, model: str = "small_cnn", model_kwarg
     """
     if not isinstance(log, bool):
         raise ValueError(f"log must be True or False; got {log!r} instead.")
+    if test is None:  # checked before training: each result holds the test numbers
+        raise ValueError("test must be the dataset the methods are compared on; got None instead.")
     start, config = time.perf_counter(), training_recipe(epochs, **recipe)
     methods = {m: m for m in methods} if isinstance(methods, (list, tuple)) else methods
     specs = {label: _spec(label, spec, train.class_counts, config.reweight_epoch, method_params)
