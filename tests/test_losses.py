@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ltutorial import losses as L
+from ltutorial.methods import METHODS
 
 CIFAR10_LT = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
 COUNTS = [40, 10, 1]
@@ -213,6 +214,13 @@ def test_drw_switches_at_start_epoch_in_place():
     y = torch.arange(8)
     ref = L.LDAMLoss(CIFAR10_LT, weight=cb)(z, y)
     torch.testing.assert_close(loss(z, y), ref)
+
+
+def test_vs_defaults_are_the_readme_run_and_the_vs_method_row():
+    # deep_lt.md section 6: the official README's CIFAR-10-LT example uses gamma 0.2, tau 1.2 (argparse: 0.3, 1.0)
+    loss = L.VSLoss(COUNTS)
+    vs_row = METHODS["vs"].params
+    assert (loss.gamma, loss.tau) == (0.2, 1.2) == (vs_row["gamma"], vs_row["tau"])
 
 
 def test_drw_on_a_vs_loss_and_bad_loss():
