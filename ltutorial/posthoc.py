@@ -114,10 +114,11 @@ def check_priors(class_priors, num_classes: int | None = None, ref: torch.Tensor
     """Class priors (or counts), 1-D, one per class (None: at least 2), all > 0, normalised to sum to 1, on ref's
     device and dtype if given."""
     pri = as_float_tensor(class_priors, "class_priors")
-    pri = pri if ref is None else pri.to(device=ref.device, dtype=ref.dtype)
+    dtype, device = (pri.dtype, pri.device) if ref is None else (ref.dtype, ref.device)
     if pri.ndim != 1 or (pri.numel() < 2 if num_classes is None else pri.numel() != num_classes):
         raise ValueError(f"class_priors must be 1-D with one entry per class ({num_classes or 'at least 2'}); got "
                          f"shape {tuple(pri.shape)} instead.")
     if bool((pri <= 0).any()):
         raise ValueError(f"class_priors must be > 0 for every class; got {pri.tolist()} instead.")
-    return pri / pri.sum()
+    pri = pri.to(torch.float64)  # float16 logits: a count total over 65504 would overflow to inf (priors 0)
+    return (pri / pri.sum()).to(device=device, dtype=dtype)

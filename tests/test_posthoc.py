@@ -65,6 +65,16 @@ def test_logit_adjust_formula_and_priors_normalised():
     np.testing.assert_allclose(logit_adjust(z, pri * 10, 2.0), z - 2.0 * np.log(pri))
 
 
+def test_logit_adjust_of_float16_logits_with_a_large_count_total():
+    # 118,000 images: the total overflowed float16 (max 65504), every prior became 0 and every logit +inf
+    counts = np.r_[np.full(100, 1000.0), np.full(900, 20.0)]
+    z = torch.randn(4, 1000, generator=torch.Generator().manual_seed(0))
+    got = logit_adjust(z.half(), counts)
+    assert got.dtype == torch.float16 and bool(torch.isfinite(got).all())
+    expected = z.double() - torch.log(torch.as_tensor(counts / counts.sum()))
+    torch.testing.assert_close(got.double(), expected, atol=1e-2, rtol=1e-3)
+
+
 def test_long_tailed_digits_threshold_moving_matches_logit_adjustment_and_helps():
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
