@@ -427,3 +427,14 @@ def test_each_integer_option_has_its_own_minimum():
                             (LargeRunConfig(image_size=0, out=None), "image_size must be an integer >= 1")):
         with pytest.raises(ValueError, match=message):
             config.check()
+
+
+def test_method_shots_of_a_posthoc_row_takes_counts_as_a_list_or_a_tensor():
+    # the post-hoc branch called counts.double(): a list failed with AttributeError (the plain rows took it)
+    counts = [500, 100, 20, 5]
+    z, y = torch.randn(200, 4, generator=torch.Generator().manual_seed(0)), torch.arange(200) % 4
+    adjusted = (z.double() - torch.log(torch.tensor(counts, dtype=torch.float64) / sum(counts))).argmax(1)  # tau 1
+    expected = lt.metrics.shot_accuracy(y, adjusted, counts)
+    assert lt.methods.METHODS["la-posthoc"].params["tau"] == 1.0
+    for c in (counts, torch.tensor(counts), np.array(counts)):
+        assert lt.methods.method_shots("la-posthoc", z, y, c) == pytest.approx(expected)
