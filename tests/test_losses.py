@@ -358,8 +358,11 @@ def test_counts_length_mismatch_raises_in_hooks_and_weights():
     with pytest.raises(ValueError, match="weight must be .*nan"):
         L.CrossEntropyLoss(COUNTS, weight=[1.0, float("nan"), 1.0])
     # weights without counts size the loss: a 4-column input is then a mismatch
-    with pytest.raises(ValueError, match="class_counts must have one entry per logit column; got 3 counts"):
+    with pytest.raises(ValueError, match="^weight must have one entry per logit column; got 3 entries for logits "
+                                         "with 4 columns"):  # the error names weight, the argument given
         L.CrossEntropyLoss(weight=[1.0, 1.0, 1.0])(torch.zeros(2, 4), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="^class_counts must have one entry per logit column; got 3 entries"):
+        L.CrossEntropyLoss(COUNTS, weight=[1.0, 1.0, 1.0])(torch.zeros(2, 4), torch.zeros(2, dtype=torch.long))
 
 
 def test_bad_logits_and_targets():

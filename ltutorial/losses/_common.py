@@ -71,7 +71,8 @@ class LongTailLoss(nn.Module):
         if not logits.is_floating_point():
             raise ValueError(f"logits must be a floating-point tensor; got dtype {logits.dtype} instead.")
         if self.num_classes is not None and logits.shape[1] != self.num_classes:
-            raise ValueError(f"class_counts must have one entry per logit column; got {self.num_classes} counts "
+            sized_by = "class_counts" if self.counts is not None else "weight"  # the argument that set num_classes
+            raise ValueError(f"{sized_by} must have one entry per logit column; got {self.num_classes} entries "
                              f"for logits with {logits.shape[1]} columns instead.")
         if not isinstance(targets, torch.Tensor) or targets.ndim != 1 or targets.shape[0] != logits.shape[0]:
             raise ValueError(f"targets must be a 1-D tensor with one label per logit row ({logits.shape[0]}); "
