@@ -373,6 +373,10 @@ def test_schedule_bad_arguments():
         warmup_multistep(warmup_epochs=-1)
     with pytest.raises(ValueError, match=r"^milestones must be a sequence of epochs"):
         warmup_multistep(milestones=5)
+    for bad in ((2.7,), (160, True)):  # 2.7 was truncated to 2 and decayed at epoch 2
+        with pytest.raises(ValueError, match=r"^milestones must be an integer >= 0; got (2.7|True) instead"):
+            warmup_multistep(milestones=bad)
+    assert warmup_multistep(milestones=np.array([3, 5])).milestones == (3, 5)
     with pytest.raises(ValueError, match=r"^warmup_epochs must be smaller than epochs \(10\)"):
         cosine_with_warmup(10, warmup_epochs=10)
     with pytest.raises(ValueError, match=r"^min_factor must be in \[0, 1\]; got 2 instead"):

@@ -14,7 +14,7 @@ class WarmupMultiStep:
     def __init__(self, warmup_epochs: int = 5, milestones=(160, 180), gamma: float = 0.1):
         self.warmup_epochs = check_positive_int(warmup_epochs, name="warmup_epochs", minimum=0)
         try:
-            self.milestones = tuple(int(m) for m in milestones)
+            self.milestones = tuple(check_positive_int(m, name="milestones", minimum=0) for m in milestones)
         except TypeError:
             raise ValueError(f"milestones must be a sequence of epochs; got {milestones!r} instead.") from None
         if any(m < 0 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
