@@ -38,6 +38,19 @@ def test_kmeans_inertia_close_to_sklearn_and_consistent():
         np.testing.assert_allclose(res.centers[j], X[res.labels == j].mean(0), atol=1e-4)
 
 
+@pytest.mark.parametrize("offset", [1e4, 1e5])
+def test_kmeans_is_translation_invariant_far_from_zero(offset):
+    # k-means on X + offset is k-means on X; uncentred float32 distances cancelled away and broke clusters
+    rng = np.random.default_rng(3)
+    truth = np.repeat(np.arange(3), 100)
+    X = np.array([[0.0, 0], [6, 0], [0, 6]])[truth] + rng.normal(size=(300, 2))
+    near, far = kmeans(X, 3, random_state=0), kmeans(X + offset, 3, random_state=0)
+    assert adjusted_rand_score(near.labels, far.labels) == 1.0 and adjusted_rand_score(truth, far.labels) > 0.9
+    assert far.inertia == pytest.approx(near.inertia, rel=1e-3)
+    assert far.inertia == pytest.approx(((X + offset - far.centers[far.labels]) ** 2).sum(), rel=1e-3)
+    assert far.inertia == pytest.approx(KMeans(3, n_init=3, random_state=0).fit(X + offset).inertia_, rel=1e-3)
+
+
 def test_kmeans_seed_and_types():
     X = np.random.default_rng(2).normal(size=(100, 3))
     a, b = kmeans(X, 3, random_state=5), kmeans(X, 3, random_state=5)

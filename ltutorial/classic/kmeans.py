@@ -30,14 +30,16 @@ def kmeans(X, n_clusters: int, *, n_init: int = 3, random_state=None, device=Non
     Xw = Xt.to(device=resolve_device(device, X), dtype=torch.float32)
     if not bool(torch.isfinite(Xw).all()):
         raise ValueError("X must not contain NaN or infinite values; got some instead.")
-    gen, best = make_generator(random_state), None
+    # centred: ||x||^2 - 2 x.c + ||c||^2 in float32 cancels away unit distances at large offsets (1e4 + noise)
+    mean = Xw.mean(dim=0)
+    Xw, gen, best = Xw - mean, make_generator(random_state), None
     for _ in range(n_init):
         res = lloyd(Xw, plus_plus(Xw, k, gen))
         # better by more than float noise: else CPU and GPU could pick the same solution with permuted labels
         if best is None or res[2] < best[2] * (1 - 1e-5):
             best = res
     centers, labels, inertia = best
-    return KMeansResult(like_input(centers, X), like_input(labels, X), inertia)
+    return KMeansResult(like_input(centers + mean, X), like_input(labels, X), inertia)
 
 
 def lloyd(X: torch.Tensor, centers: torch.Tensor, n_iter: int = 100, tol: float = 1e-6):
