@@ -25,7 +25,7 @@ MAX_INFERRED_MATRIX_CLASSES = 4_096
 
 def accuracy(y_true, y_pred) -> float:
     """Top-1 accuracy mean(y_pred == y_true); on a long-tailed test set the head classes dominate it."""
-    yt, yp, _ = _pair(y_true, y_pred)
+    yt, yp, _ = _pair(y_true, y_pred, present=True)  # renumbered: no array sized by the largest label
     return float((yt == yp).double().mean())
 
 
@@ -46,10 +46,10 @@ def balanced_accuracy(y_true, y_pred) -> float:
 
 
 def g_mean(y_true, y_pred) -> float:
-    """(prod_c recall_c)^(1/|C|) over the classes in ``y_true`` (Kubat & Matwin 1997), as imbalanced-learn's."""
+    """(prod_c recall_c)^(1/|C|) over the classes in ``y_true`` or ``y_pred`` (Kubat & Matwin 1997), as
+    imbalanced-learn's: a class only predicted has recall 0 there, so the G-mean is 0."""
     rec = class_recall(*_pair(y_true, y_pred, present=True))
-    rec = rec[~np.isnan(rec)]
-    return 0.0 if np.any(rec == 0) else float(np.exp(np.mean(np.log(rec))))
+    return 0.0 if np.any(np.isnan(rec) | (rec == 0)) else float(np.exp(np.mean(np.log(rec))))
 
 
 def macro_f1(y_true, y_pred) -> float:

@@ -53,6 +53,17 @@ def test_class_only_in_predictions_matches_sklearn():
     assert M.macro_f1(y_true, y_pred) == pytest.approx(skm.f1_score(y_true, y_pred, average="macro"))
     acc = M.per_class_accuracy(y_true, y_pred)
     assert acc.shape == (8,) and math.isnan(acc[7]) and not np.isnan(acc[:7]).any()
+    # imbalanced-learn counts the class only predicted with recall 0: the G-mean is 0 (it dropped the class)
+    with pytest.warns(UserWarning):
+        expected = geometric_mean_score(y_true, y_pred, average="multiclass")
+    assert M.g_mean(y_true, y_pred) == expected == 0.0
+    with pytest.warns(UserWarning):
+        assert M.g_mean([0, 0, 1, 1], [0, 0, 1, 2]) == geometric_mean_score([0, 0, 1, 1], [0, 0, 1, 2]) == 0.0
+
+
+def test_accuracy_needs_no_class_count_for_large_labels():
+    # accuracy sizes no array by the labels: a label of 150000 is fine (it asked for a num_classes it does not take)
+    assert M.accuracy([3, 150_000], [3, 7]) == pytest.approx(skm.accuracy_score([3, 150_000], [3, 7])) == 0.5
 
 
 def test_reference_example_from_fact_sheet():
@@ -212,7 +223,7 @@ def test_one_stray_huge_label_is_refused_not_allocated():
     # issue 13: C = max label + 1 = 10**9 + 1 made the metrics allocate a C x C (or C-long) array
     y_true, y_pred = [0, 1, 2, 1], [0, 1, 10**9, 1]
     # metrics sized by the label ids refuse it; those over the classes present renumber them (as sklearn)
-    for func in (M.accuracy, M.per_class_accuracy, M.confusion_matrix):
+    for func in (M.per_class_accuracy, M.confusion_matrix):
         with pytest.raises(ValueError, match=r"^y_pred must hold labels < \d+ when num_classes is not given .*got a "
                                              r"maximum of 1000000000 instead"):
             func(y_true, y_pred)
@@ -220,6 +231,7 @@ def test_one_stray_huge_label_is_refused_not_allocated():
         M.confusion_matrix([0, 5000], [0, 1])
     assert M.balanced_accuracy(y_true, y_pred) == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred))
     assert M.macro_f1(y_true, y_pred) == pytest.approx(skm.f1_score(y_true, y_pred, average="macro"))
+    assert M.accuracy(y_true, y_pred) == pytest.approx(skm.accuracy_score(y_true, y_pred))
     # below the limits the label is a class like any other (sklearn counts a predicted-only class in macro-F1)
     big = [0, 1, 5000, 1]
     assert M.balanced_accuracy(y_true, big) == pytest.approx(skm.balanced_accuracy_score(y_true, big))
