@@ -258,6 +258,11 @@ def test_tensors_in_tensors_out(name):
     np.testing.assert_allclose(Xt.numpy(), Xn, rtol=1e-6, atol=1e-6)
     assert sampler.n_features_in_ == 3 and not hasattr(sampler, "feature_names_in_")
     assert clone(sampler).fit(torch.from_numpy(X), torch.from_numpy(y)).sampling_strategy_ == sampler.sampling_strategy_
+    # numpy X with tensor y: X comes back numpy, y a tensor of y's dtype (SMOTE returned a numpy y)
+    Xm, ym = clone(sampler).fit_resample(X.astype(np.float32), torch.from_numpy(y).to(torch.int32))
+    assert isinstance(Xm, np.ndarray) and isinstance(ym, torch.Tensor) and ym.dtype == torch.int32
+    np.testing.assert_array_equal(ym.numpy(), yn)
+    np.testing.assert_allclose(Xm, Xn, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("k", [0, -1, 2.5, True])

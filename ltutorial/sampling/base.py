@@ -59,7 +59,8 @@ class TorchSamplerMixin:
 
     def fit_resample(self, X, y, **params):
         """Resample X and y: ``(X_resampled, y_resampled)`` of the kind X and y came in."""
-        if isinstance(X, np.ndarray) and plain_labels(y):  # imbalanced-learn's, minus its label-type passes
+        # imbalanced-learn's, minus its label-type passes; a tensor y takes the tensor path (y comes back a tensor)
+        if isinstance(X, np.ndarray) and not isinstance(y, torch.Tensor) and plain_labels(y):
             self._validate_params()
             X, y, _ = self._check_X_y(X, y)
             self.sampling_strategy_ = check_sampling_strategy(self.sampling_strategy, y, self._sampling_type)
