@@ -17,7 +17,9 @@ BLOCK_ELEMENTS = {"cpu": 2**20, "cuda": 2**27}
 def kneighbors(X: torch.Tensor, k: int, *, rows: torch.Tensor | None = None, pool=None) -> torch.Tensor:
     """Indices of the k nearest other rows of X (or of ``rows`` only), nearest first, exact (``pool``: cpu_workers).
 
-    Ranked by |x_j|^2 - 2 x_i . x_j on centred rows (smaller cancellation error)."""
+    Ranked by |x_j|^2 - 2 x_i . x_j on centred rows (smaller cancellation error), in X's dtype: float32 X whose
+    groups lie ~1e3 x their spread apart ranks some neighbours wrongly (imbalanced-learn's search is exact); pass such
+    data as float64."""
     n = X.shape[0]
     check_positive_int(k, name="k")
     if k >= n:
