@@ -309,11 +309,12 @@ def _write_files(result: dict, out) -> list[str]:
     return paths
 
 
-def command(argv, config_class, benchmarks: dict, prepare: Callable, report: Callable) -> int:
+def command(argv, config_class, benchmarks: dict, prepare: Callable, report: Callable,
+            epilog: str | None = None) -> int:
     """Parse ``argv`` (the benchmark, then one flag per ``config_class`` field), check the options and read the data
     (a ValueError: one ``error:`` line naming it, exit 2), then train and report (an error while training keeps its
     traceback). Under torchrun only rank 0 prints."""
-    p = argparse.ArgumentParser(prog="ltutorial reproduce", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="ltutorial reproduce", description=__doc__.split("\n\n")[0], epilog=epilog)
     p.add_argument("benchmark", choices=sorted(benchmarks), help="which table to reproduce")
     for f in fields(config_class)[1:]:
         flags = ["--" + f.name.replace("_", "-")] + ["--data"] * (f.name == "root")  # README: --root (alias --data)
@@ -338,4 +339,5 @@ def command(argv, config_class, benchmarks: dict, prepare: Callable, report: Cal
 
 def main(argv=None) -> int:
     """``ltutorial reproduce cifar10-lt|cifar100-lt|digits-lt``: 0 when the table was made, 2 on bad input."""
-    return command(argv, RunConfig, BENCHMARKS, prepare, train_and_report)
+    return command(argv, RunConfig, BENCHMARKS, prepare, train_and_report, epilog="imagenet-lt, places-lt and inat2018 "
+                   "(read from your own copy) take more options: ltutorial reproduce imagenet-lt --help")

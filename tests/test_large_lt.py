@@ -260,6 +260,16 @@ def test_reproduce_without_data_prints_one_error_line(tmp_path, capsys):
     assert status == 2 and len(err) == 1 and err[0].startswith("error: ") and "ImageNet_LT_train.txt" in err[0]
 
 
+def test_reproduce_reaches_the_large_benchmarks_with_options_first(tmp_path, capsys):
+    # argparse takes options before the positional benchmark; the dispatch looked at the first word only
+    status = cli.main(["reproduce", "--root", str(tmp_path), "--no-write", "imagenet-lt"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "ImageNet_LT_train.txt" in err[0]  # reproduce_large's missing-file error
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "--help"])
+    assert "ltutorial reproduce imagenet-lt --help" in capsys.readouterr().out.replace("\n", " ")
+
+
 def test_reproduce_two_epochs_on_a_tiny_imagenet_lt_folder(tiny_imagenet_lt, tmp_path):
     root, _ = tiny_imagenet_lt
     out = tmp_path / "out"
