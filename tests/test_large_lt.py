@@ -121,6 +121,21 @@ def test_dataset_decodes_the_listed_images_and_counts_classes(tiny_imagenet_lt):
     assert L.load_large_lt("imagenet-lt", "test", root=root / "imagenet-lt", num_classes=3).class_counts.tolist() == [4, 4, 4]
 
 
+def test_subset_takes_a_mask_or_integers_as_image_dataset_does(tiny_imagenet_lt):
+    root, _ = tiny_imagenet_lt
+    train = L.load_large_lt("imagenet-lt", "train", root=root, num_classes=3)
+    mask = train.labels == 2  # a bool mask was cast to the indices 0 and 1 (21 images of class 0)
+    tail = train.subset(mask)
+    assert len(tail) == 3 and tail.labels.tolist() == [2, 2, 2] and tail.paths == [p for p, m in zip(train.paths, mask)
+                                                                                   if m]
+    assert train.subset(np.array([1, 2])).paths == train.subset(torch.tensor([1, 2])).paths == train.paths[1:3]
+    for bad in ([1.9, 2.7], [[0, 1], [2, 3]]):  # truncated or flattened before, with no error
+        with pytest.raises(ValueError, match="^indices must be a 1-D integer sequence or boolean mask"):
+            train.subset(bad)
+    with pytest.raises(ValueError, match="^labels must hold integer class indices"):  # 0.9 was cast to 0
+        L.LargeLTDataset(root, ["a.png", "b.png"], [0.9, 1.7], classes=["x", "y"])
+
+
 def test_missing_folder_names_the_files_and_their_origin(tmp_path, monkeypatch):
     monkeypatch.setenv("LTUTORIAL_DATA", str(tmp_path))
     with pytest.raises(L.MissingDataError) as info:

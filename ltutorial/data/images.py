@@ -9,7 +9,7 @@ import torch
 from ltutorial._validation import as_tensor, check_labels
 from ltutorial.device import get_device
 
-__all__ = ["ClassCounts", "ImageDataset", "channel_mean_std", "short_source"]
+__all__ = ["ClassCounts", "ImageDataset", "subset_indices", "channel_mean_std", "short_source"]
 
 
 class ClassCounts:
@@ -88,23 +88,30 @@ class ImageDataset(ClassCounts):
 
     def subset(self, indices) -> "ImageDataset":
         """The images at ``indices`` (ints or a boolean mask); ``mean``/``std`` kept, as the CIFAR-LT papers do."""
-        idx, n = as_tensor(indices, name="indices"), len(self)
-        if idx.dtype == torch.bool and idx.shape != (n,):
-            raise ValueError(f"indices as a boolean mask must have shape ({n},); got {tuple(idx.shape)} instead.")
-        if idx.is_floating_point() or idx.is_complex() or idx.ndim != 1:
-            raise ValueError(f"indices must be a 1-D integer sequence or boolean mask; got dtype {idx.dtype}, "
-                             f"shape {tuple(idx.shape)} instead.")
-        idx = torch.nonzero(idx).flatten() if idx.dtype == torch.bool else idx.to(torch.int64)
-        if idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
-            raise ValueError(f"indices must lie in [-{n}, {n}); got values from {int(idx.min())} to {int(idx.max())} "
-                             "instead.")
-        idx = idx.to(self.images.device)
+        idx = subset_indices(indices, len(self)).to(self.images.device)
         return dataclasses.replace(self, images=self.images[idx], labels=self.labels[idx])
 
     def __repr__(self) -> str:
         return (f"ImageDataset(name={self.name!r}, n={len(self)}, image={'x'.join(map(str, self.image_shape))}, "
                 f"classes={self.num_classes}, per-class {self.counts_span()}, device={self.device.type}, "
                 f"source={short_source(self.source)!r})")
+
+
+def subset_indices(indices, n: int) -> torch.Tensor:
+    """``indices`` (ints, a range or a boolean mask of shape (n,)) of a dataset of ``n`` items as int64, checked: 1-D,
+    integer, in [-n, n)."""
+    indices = torch.arange(indices.start, indices.stop, indices.step) if isinstance(indices, range) else indices
+    idx = as_tensor(indices, name="indices")
+    if idx.dtype == torch.bool and idx.shape != (n,):
+        raise ValueError(f"indices as a boolean mask must have shape ({n},); got {tuple(idx.shape)} instead.")
+    if idx.is_floating_point() or idx.is_complex() or idx.ndim != 1:
+        raise ValueError(f"indices must be a 1-D integer sequence or boolean mask; got dtype {idx.dtype}, "
+                         f"shape {tuple(idx.shape)} instead.")
+    idx = torch.nonzero(idx).flatten() if idx.dtype == torch.bool else idx.to(torch.int64)
+    if idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
+        raise ValueError(f"indices must lie in [-{n}, {n}); got values from {int(idx.min())} to {int(idx.max())} "
+                         "instead.")
+    return idx
 
 
 def channel_mean_std(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -10,7 +10,7 @@ import torch
 
 from ltutorial._validation import check_choice, check_labels, check_positive_int, make_generator
 from ltutorial.data.cifar import decode_encoded, default_root
-from ltutorial.data.images import ClassCounts
+from ltutorial.data.images import ClassCounts, subset_indices
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -40,7 +40,7 @@ class LargeLTDataset(torch.utils.data.Dataset, ClassCounts):
 
     def __init__(self, folder, paths, labels, *, classes, transform=None, name: str = "custom", split: str = "train"):
         self.folder, self.paths, self.classes = Path(folder), list(paths), list(classes)
-        self.labels = check_labels(np.asarray(labels, dtype=np.int64), num_classes=len(self.classes))
+        self.labels = check_labels(labels, num_classes=len(self.classes))  # refuses 0.9 (a cast made it 0)
         if self.labels.numel() != len(self.paths):
             raise ValueError(f"labels must hold one label per path ({len(self.paths)}); got {self.labels.numel()} "
                              "instead.")
@@ -56,11 +56,9 @@ class LargeLTDataset(torch.utils.data.Dataset, ClassCounts):
         return (image if self.transform is None else self.transform(image)), int(self.labels[index])
 
     def subset(self, indices) -> "LargeLTDataset":
-        """The images at ``indices`` (1-D ints); same folder, classes and transform."""
-        idx = torch.as_tensor(np.asarray(indices)).to(torch.int64).flatten()
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= len(self)):
-            raise ValueError(f"indices must lie in [0, {len(self)}); got values from {int(idx.min())} to "
-                             f"{int(idx.max())} instead.")
+        """The images at ``indices`` (ints or a boolean mask, as ``ImageDataset.subset``); same folder, classes and
+        transform."""
+        idx = subset_indices(indices, len(self)).cpu()
         return LargeLTDataset(self.folder, [self.paths[i] for i in idx.tolist()], self.labels[idx].numpy(),
                               classes=self.classes, transform=self.transform, name=self.name, split=self.split)
 
@@ -180,7 +178,8 @@ def decode_rgb(path) -> torch.Tensor:
 
 def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int | None = 0, num_workers: int = 0,
                 pin_memory: bool = False):
-    """A ``DataLoader`` decoding in ``num_workers`` processes; ``seed`` fixes the order and the augmentation."""
+    """A ``DataLoader`` decoding in ``num_workers`` processes; ``seed`` fixes the order, and with ``num_workers`` >= 1
+    the augmentation (with 0 the transforms run in this process and draw from torch's global generator: seed it)."""
     # each worker's torch, numpy and random seeds (the v2 transforms draw from torch's) come from the generator
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                                        generator=make_generator(seed, name="seed"), pin_memory=pin_memory,
