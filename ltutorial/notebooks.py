@@ -88,6 +88,12 @@ def load_params_config(params_file: str | Path | None = None) -> dict:
         if not isinstance(keys, dict) or set(keys) - set(allowed):
             raise ValueError(f"{where} in {path.name} must be keyed by a profile in {list(PROFILES)} (notebooks also "
                              f"'timeout'); got {keys!r} instead.")
+        for key, value in keys.items():  # a profile's parameters, or timeout: {profile: seconds}
+            if not isinstance(value, dict | None):
+                raise ValueError(f"{where}.{key} in {path.name} must be a mapping; got {value!r} instead.")
+            for profile, seconds in (value or {}).items() if key == "timeout" else ():
+                check_choice(profile, PROFILES, name=f"{where}.timeout's key in {path.name}")
+                check_number(seconds, name=f"{where}.timeout.{profile} in {path.name}", strict=True)
     return {"defaults": defaults, "notebooks": notebooks}
 
 

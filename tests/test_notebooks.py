@@ -208,6 +208,15 @@ def test_bad_inputs_raise_value_errors(tiny, tmp_path):
     (tmp_path / "wrong2.yml").write_text("defaults: {gpu: {}}\n")
     with pytest.raises(ValueError, match="'gpu'"):
         runner.load_params_config(tmp_path / "wrong2.yml")
+    # the values too: a traceback (AttributeError) or a typo silently dropped before
+    for text, match in [("notebooks: {'01': {timeout: 300}}", r"^notebooks.01.timeout in bad.yml must be a mapping"),
+                        ("notebooks: {'01': {smoke: 5}}", r"^notebooks.01.smoke in bad.yml must be a mapping"),
+                        ("notebooks: {'01': {timeout: {smoek: 5}}}", r"^notebooks.01.timeout's key in bad.yml must "
+                                                                     r"be one of .*got 'smoek'"),
+                        ("notebooks: {'01': {timeout: {cpu: -3}}}", r"^notebooks.01.timeout.cpu in bad.yml must be")]:
+        (tmp_path / "bad.yml").write_text(text + "\n")
+        with pytest.raises(ValueError, match=match):
+            runner.load_params_config(tmp_path / "bad.yml")
 
 
 def test_parse_value_types_like_papermill():
