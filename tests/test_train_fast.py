@@ -367,6 +367,30 @@ def test_fuse_check_catches_models_that_mix_samples():
         fuse_models([BatchCentred(), BatchCentred()])
 
 
+def test_fuse_check_runs_on_the_training_images_size():
+    # the probe was 16 x 16 always: a net that only takes 8 x 8 images skipped the check and mixed samples unseen
+    class CentredFlatten(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4 * 8 * 8, 3)
+
+        def forward(self, x):
+            h = self.conv(x)
+            return self.fc((h - h.mean(dim=0)).flatten(1))  # mixes the samples of a batch
+
+    torch.manual_seed(0)
+    models = [CentredFlatten(), CentredFlatten()]
+    with pytest.raises(ValueError, match="independently"):
+        fuse_models(models, (3, 8, 8))
+    from ltutorial.fast.fused import fit_groups
+
+    train = quadrant_task(4, seed=0)  # 8 x 8 images
+    cfg = FitConfig(epochs=1, batch_size=8, progress=False)
+    with pytest.raises(ValueError, match="independently"):
+        fit_groups(models, [nn.CrossEntropyLoss()] * 2, [[], []], train, None, cfg, torch.device("cpu"), None, False,
+                   None)
+
+
 def test_fit_groups_trains_unfusable_models_one_after_another_when_fuse_is_auto(capsys):
     """fit_many's default on CUDA (fuse=None): models whose forward mixes samples are trained one by one by
     ``one(model, loss_fn=, hooks=)``, the same runs as ``fit``; fuse=True raises instead (here on the CPU)."""
@@ -396,7 +420,7 @@ def test_fit_groups_trains_unfusable_models_one_after_another_when_fuse_is_auto(
 
     fusions = []
     original = fused_mod.fuse_models
-    fused_mod.fuse_models = lambda ms: fusions.append(len(ms)) or original(ms)
+    fused_mod.fuse_models = lambda ms, *shape: fusions.append(len(ms)) or original(ms, *shape)
     try:
         got = fit_groups(build(), [nn.CrossEntropyLoss(), WeightedCE()], hooks, *args, True, one)
     finally:
@@ -434,7 +458,7 @@ def test_fit_groups_trains_the_same_fused_net_eagerly_after_a_failed_first_captu
     fusions = []
     monkeypatch.setattr(fake_cuda_graphs, "_capture", broken)
     monkeypatch.setattr(fused_mod, "resolve_fast", lambda fast, device: True)  # capture on the CPU
-    monkeypatch.setattr(fused_mod, "fuse_models", lambda ms: fusions.append(1) or fuse_models(ms))
+    monkeypatch.setattr(fused_mod, "fuse_models", lambda ms, *shape: fusions.append(1) or fuse_models(ms, *shape))
     got = run(None)
     assert "WARNING" in capsys.readouterr().out and len(fusions) == 1
     assert [h.engine for h in got] == ["fused2-eager"] * 2
@@ -466,7 +490,7 @@ def test_fit_groups_fuses_a_lone_model_only_when_the_engine_trains_it(monkeypatc
     import ltutorial.fast.fused as fused_mod
 
     fusions, calls = [], []
-    monkeypatch.setattr(fused_mod, "fuse_models", lambda ms: fusions.append(len(ms)) or fuse_models(ms))
+    monkeypatch.setattr(fused_mod, "fuse_models", lambda ms, *shape: fusions.append(len(ms)) or fuse_models(ms, *shape))
     monkeypatch.setattr(fused_mod, "resolve_fast", lambda fast, device: True)
     cfg = FitConfig(epochs=1, batch_size=16, lr=0.05, progress=False)
     fused_mod.fit_groups([TinyResNet()], [nn.CrossEntropyLoss()], [[]], quadrant_task(8, seed=0), None, cfg,

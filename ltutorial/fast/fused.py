@@ -179,15 +179,17 @@ class FusedModels(nn.Module):
 
 
 @torch.no_grad()
-def fuse_models(models) -> FusedModels:
-    """``models`` as one ``FusedModels``, checked: a random batch must give each model's logits (eval mode, TF32
-    off), else ``NotFusableError`` (e.g. a forward that mixes the samples of a batch)."""
+def fuse_models(models, input_shape=None) -> FusedModels:
+    """``models`` as one ``FusedModels``, checked: a random batch (of ``input_shape``, the training images' C x H x W;
+    None: 16 x 16 or the first Linear's width) must give each model's logits (eval mode, TF32 off), else
+    ``NotFusableError`` (e.g. a forward that mixes the samples of a batch)."""
     models = list(models)
     if not models or not all(isinstance(m, nn.Module) for m in models):
         raise ValueError(f"models must be a non-empty list of nn.Module; got {models!r:.80} instead.")
     fused = FusedModels(models)
     conv, lin = (next((m for m in models[0].modules() if isinstance(m, t)), None) for t in (nn.Conv2d, nn.Linear))
-    shape = (conv.in_channels, 16, 16) if conv is not None else (lin.in_features,) if lin is not None else None
+    shape = tuple(input_shape) if input_shape is not None else (conv.in_channels, 16, 16) if conv is not None else (
+        (lin.in_features,) if lin is not None else None)
     if shape is None:
         return fused
     x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0)).to(next(models[0].parameters()).device)
@@ -227,8 +229,9 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
     """``fit_many``'s fused path, one network per group of same-architecture models; ``one(model, loss_fn=, hooks=)``
     trains a group of one on CUDA and, with ``auto``, unfusable models; a failed first capture runs it eagerly."""
     capture, histories, whole = resolve_fast(fast, device), {}, tuple(range(len(models)))
+    shape = tuple(train.images.shape[1:])  # the fuse check runs on inputs of the training images' size
     try:  # all in one group if one module tree (one model: fused only if it trains here), else one per architecture
-        groups = {whole: None if len(models) == 1 else fuse_models([m.to(device) for m in models])}
+        groups = {whole: None if len(models) == 1 else fuse_models([m.to(device) for m in models], shape)}
     except NotFusableError as err:
         keyed: dict = {}
         for i, m in enumerate(models):
@@ -246,7 +249,7 @@ def fit_groups(models, loss_fns, hooks, train, test, cfg: FitConfig, device, fas
         try:
             if isinstance(net, NotFusableError):
                 raise net
-            net = fuse_models([m.to(device) for m in ms]) if net is None else net
+            net = fuse_models([m.to(device) for m in ms], shape) if net is None else net
             members = Members(fns, hks, ms, partial(net.unfuse_into, ms))
             got = run_engine(net, train, test, members, cfg, device=device, capture=capture)
         except NotFusableError as err:
