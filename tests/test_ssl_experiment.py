@@ -42,10 +42,10 @@ def test_full_profile_is_the_papers_recipe():
 def test_overrides_win():
     s = ssl_settings("cpu", dataset="cifar10-lt", epochs=3, width=4, n_max=50, image_size=24, batch_size=16,
                      proj_dim=8, warmup_epochs=0, probe_epochs=5, val_per_class=10, test_per_class=7,
-                     encoder="resnet18_cifar")
+                     encoder="small_cnn")
     assert (s.epochs, s.width, s.n_max, s.image_size, s.batch_size) == (3, 4, 50, 24, 16)
     assert (s.proj_dim, s.warmup_epochs, s.probe_epochs, s.val_per_class, s.test_per_class) == (8, 0, 5, 10, 7)
-    assert s.encoder == "resnet18_cifar"
+    assert ssl_settings("cpu", dataset="cifar10-lt", encoder="resnet18_cifar").encoder == "resnet18_cifar"
     # untouched knobs keep the profile's value
     assert ssl_settings("cpu", dataset="cifar10-lt", epochs=3).batch_size == 128
 
@@ -98,6 +98,8 @@ def test_digits_caps_pool_and_keeps_native_size(capsys):
         (dict(val_per_class=0), "val_per_class"),  # the linear probe trains on these images
         (dict(test_per_class=0), "test_per_class"),
         (dict(encoder="vgg99"), "encoder"),
+        (dict(profile="full", width=64), "width"),  # resnet18_cifar has no width: it was dropped silently
+        (dict(encoder="resnet8", width=16), "width"),
         (dict(seed=-1), "seed"),
     ],
 )
@@ -145,13 +147,24 @@ def test_make_encoder_class_and_feature_dim():
     assert isinstance(enc, ResNet18Cifar) and enc.feature_dim == 512 and enc.fc.out_features == 100
 
 
-def test_make_encoder_is_repeatable_after_seeding_and_validates():
-    s = ssl_settings("smoke", dataset="cifar10-lt")
-    lt.seed_everything(0)
+def test_make_encoder_starts_every_encoder_of_a_seed_alike_and_validates():
+    # the notebooks compare encoders "with the same seed": each one drew from the global state the last run left
+    s = ssl_settings("smoke", dataset="cifar10-lt", seed=3)
+    torch.manual_seed(0)
     a = make_encoder(s, 10).state_dict()
-    lt.seed_everything(0)
+    after = torch.rand(2)
+    torch.manual_seed(0)
     b = make_encoder(s, 10).state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(torch.rand(2), after)  # the global random state is untouched
+    torch.manual_seed(99)
+    c = make_encoder(s, 10).state_dict()
+    assert all(torch.equal(a[k], b[k]) and torch.equal(a[k], c[k]) for k in a)
+    torch.manual_seed(3)  # settings.seed, the default
+    assert all(torch.equal(a[k], v) for k, v in lt.models.build_model("small_cnn", 10, width=8).state_dict().items())
+    other = make_encoder(s, 10, seed=4).state_dict()
+    assert not all(torch.equal(a[k], other[k]) for k in a)
+    with pytest.raises(ValueError, match="^seed must be an integer >= 0"):
+        make_encoder(s, 10, seed=-1)
     with pytest.raises(ValueError, match="^num_classes must be"):
         make_encoder(s, 0)
     with pytest.raises(ValueError, match="^settings must be an SSLSettings"):
@@ -207,6 +220,11 @@ def test_a_replaced_copy_is_checked_as_ssl_settings_checks(change, name):
         dataclasses.replace(ssl_settings("smoke", dataset="digits-lt"), **change)
 
 
+def test_another_encoder_drops_the_rows_small_cnn_width():
+    s = ssl_settings("cpu", dataset="cifar10-lt", encoder="resnet8")
+    assert (s.encoder, s.width) == ("resnet8", None) and ssl_settings("cpu", dataset="cifar10-lt").width == 32
+
+
 def test_a_replaced_copy_keeps_valid_none_settings():
     s = dataclasses.replace(ssl_settings("smoke", dataset="digits-lt"), width=None, val_per_class=None)
     assert (s.width, s.val_per_class, s.test_per_class) == (None, None, None)
@@ -244,8 +262,7 @@ def test_random_encoder_probe_keeps_the_global_random_state():
     torch.manual_seed(123)
     result = lt.ssl.random_encoder_probe(settings, data, device="cpu", epochs=2, seed=7)
     assert torch.equal(torch.rand(3), expected_next)  # linear_probe's manual_seed stays inside fork_rng
-    torch.manual_seed(7)  # the same: linear_probe of an encoder built right after manual_seed(seed)
-    encoder = make_encoder(settings, data["probe_train"].num_classes)
+    encoder = make_encoder(settings, data["probe_train"].num_classes, seed=7)  # the same: the probe of that encoder
     again = lt.ssl.linear_probe(encoder, data["probe_train"], data["test"], group_counts=data["class_counts"], epochs=2)
     assert result["all"] == again["all"] and torch.equal(torch.as_tensor(result["per_class_accuracy"]),
                                                          torch.as_tensor(again["per_class_accuracy"]))

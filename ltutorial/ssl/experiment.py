@@ -52,6 +52,9 @@ class SSLSettings:
     def __post_init__(self):  # ``dataclasses.replace`` runs it too, so a changed copy is checked as well
         check_choice(self.profile, PROFILES, name="profile")
         check_choice(self.encoder, sorted(MODELS), name="encoder")
+        if self.width is not None and self.encoder != "small_cnn":  # make_encoder would drop it silently
+            raise ValueError(f"width must be None with encoder {self.encoder!r} (it sizes the small_cnn of the "
+                             f"smoke/cpu profiles); got {self.width!r} instead.")
         for f in dataclasses.fields(self):
             value, low = getattr(self, f.name), 0 if f.name in ("seed", "warmup_epochs") else 1  # the probe trains
             if f.type in (int, int | None) and (value is not None or f.type is int):
@@ -82,6 +85,8 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, root=Non
     check_choice(dataset, ["auto", *sorted(DATASETS)], name="dataset")
     refuse_large_lt(dataset, argument="dataset")  # issue 15: the large benchmarks are file-backed
     v = {k: row[k] if overrides.get(k) is None else overrides[k] for k in row}
+    if v["encoder"] != "small_cnn" and overrides.get("width") is None:  # the row's width is its small_cnn's
+        v["width"] = None
     if overrides.get("epochs") is not None and overrides.get("warmup_epochs") is None:  # keep the warm-up share
         epochs = check_positive_int(v["epochs"], name="epochs")
         v["warmup_epochs"] = min(epochs, round(row["warmup_epochs"] * epochs / row["epochs"]))
@@ -99,12 +104,16 @@ def ssl_settings(profile: str, *, dataset: str = "auto", seed: int = 0, root=Non
     return settings
 
 
-def make_encoder(settings: SSLSettings, num_classes: int):
-    """A fresh backbone of ``settings.encoder`` from torch's global generator (seed it for repeatable runs)."""
+def make_encoder(settings: SSLSettings, num_classes: int, *, seed: int | None = None):
+    """A fresh backbone of ``settings.encoder`` initialised from ``seed`` (None: ``settings.seed``), so every encoder
+    of a comparison starts from the same weights; torch's global random state is left as it was."""
     if not isinstance(settings, SSLSettings):
         raise ValueError(f"settings must be an SSLSettings (from ssl_settings); got {type(settings).__name__} instead.")
+    seed = settings.seed if seed is None else check_positive_int(seed, name="seed", minimum=0)
     kw = {"width": settings.width} if settings.encoder == "small_cnn" and settings.width is not None else {}
-    return build_model(settings.encoder, num_classes=num_classes, in_channels=settings.in_channels, **kw)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return build_model(settings.encoder, num_classes=num_classes, in_channels=settings.in_channels, **kw)
 
 
 def ssl_subsets(labels, *, imbalance_ratio: float = 100, n_max: int | None = None, val_per_class: int | None = None,
@@ -160,8 +169,7 @@ def random_encoder_probe(settings, data: dict, *, device, epochs: int, seed: int
     """:func:`linear_probe` (its head seeded as the other probes') of a fresh :func:`make_encoder` seeded by ``seed``,
     inside ``fork_rng``: torch's global random state is the same after the call as before it."""
     with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        encoder = make_encoder(settings, data["probe_train"].num_classes).to(device)
+        encoder = make_encoder(settings, data["probe_train"].num_classes, seed=seed).to(device)
         return linear_probe(encoder, data["probe_train"], data["test"], group_counts=data["class_counts"],
                             epochs=epochs)
 
