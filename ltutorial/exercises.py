@@ -387,14 +387,20 @@ def check_global_prune_masks(masks, weights, ratio) -> bool:
     """Notebook 10: 0/1 masks removing the ``ratio`` smallest |w| pooled over all tensors (SDCLR)."""
     _answer(masks, "masks")
     ratio = check_probability(ratio, name="ratio", inclusive_high=False)
-    hint = "pool |w| of all tensors, find the threshold of the smallest ratio share, keep |w| >= threshold"
+    hint = "pool |w| of all tensors, zero the ceil(ratio * N) smallest (a tie at the cut: any of them), keep the rest"
     _check(isinstance(masks, dict) and set(masks) == set(weights), f"masks must be a dict with keys {sorted(weights)}.",
            hint)
-    pooled = np.concatenate([np.abs(_to_numpy(w)).reshape(-1) for w in weights.values()])
-    # ceil(p N), float noise rounded off; p N > N - 1 prunes every weight (threshold inf)
-    threshold = np.append(np.sort(pooled), np.inf)[math.ceil(round(ratio * pooled.size, 9))]
+    pooled = np.sort(np.concatenate([np.abs(_to_numpy(w)).reshape(-1) for w in weights.values()]))
+    count = math.ceil(round(ratio * pooled.size, 9))  # ceil(p N), float noise rounded off, as the package counts
+    # the largest pruned and the smallest kept |w|; a weight tied at both may go either way (the count decides)
+    last_pruned, first_kept = np.r_[-np.inf, pooled][count], np.r_[pooled, np.inf][count]
     for k, w in weights.items():
-        check_array_close(masks[k], np.abs(_to_numpy(w)) >= threshold, f"mask {k!r}", hint, 0, 0, success="")
+        a, m = np.abs(_to_numpy(w)), _answer(masks[k], f"mask {k!r}", hint)
+        tied = (a == last_pruned) & (a == first_kept) & (m.shape == a.shape)
+        check_array_close(m, np.where(tied, m if m.shape == a.shape else 0, a > last_pruned), f"mask {k!r}", hint, 0, 0,
+                          success="")
+    pruned = sum(int((_to_numpy(m) == 0).sum()) for m in masks.values())
+    _check(pruned == count, f"the masks prune {pruned} weights, expected ceil(ratio * N) = {count}.", hint)
     kept = {k: float(_to_numpy(m).mean()) for k, m in masks.items()}
     largest = max(weights, key=lambda k: float(np.abs(_to_numpy(weights[k])).mean()))
     shown = len(set(kept.values())) > 1 and kept[largest] == max(kept.values())

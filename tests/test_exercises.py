@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import ltutorial as lt
 from ltutorial import exercises as ex
 
 
@@ -293,6 +294,27 @@ def test_check_global_prune_masks_rejects_per_tensor_pruning():
     assert ex.check_global_prune_masks(right, weights, ratio=0.5)
     with pytest.raises(AssertionError, match="mask 'b'"):
         ex.check_global_prune_masks({"a": right["a"], "b": torch.tensor([True, True, False, False])}, weights, 0.5)
+
+
+def test_check_global_prune_masks_with_ties_at_the_threshold():
+    # sorted |w|: 0.01 0.05 0.1 0.2 0.2 0.2 1 2: ceil(0.5 * 8) = 4 pruned, so one of the three tied 0.2s goes (any
+    # one is right; the package's argsort picks one); keeping all three (a test |w| >= 0.2) prunes only 3
+    weights = {"a": torch.tensor([0.1, 0.2, 0.2, 0.05]), "b": torch.tensor([1.0, -2.0, 0.2, -0.01])}
+    for right in ({"a": [0, 0, 1, 0], "b": [1, 1, 1, 0]}, {"a": [0, 1, 0, 0], "b": [1, 1, 1, 0]},
+                  {"a": [0, 1, 1, 0], "b": [1, 1, 0, 0]}):
+        assert ex.check_global_prune_masks(right, weights, ratio=0.5)
+    with pytest.raises(AssertionError, match="mask 'a'"):  # 0.1 < 0.2 must go
+        ex.check_global_prune_masks({"a": [1, 0, 1, 0], "b": [1, 1, 1, 0]}, weights, ratio=0.5)
+    with pytest.raises(AssertionError, match="prune 3 weights, expected ceil"):
+        ex.check_global_prune_masks({"a": [0, 1, 1, 0], "b": [1, 1, 1, 0]}, weights, ratio=0.5)
+    import torch.nn as nn
+
+    net = nn.Sequential(nn.Conv2d(1, 1, 2, bias=False), nn.Conv2d(1, 1, 2, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(weights["a"].view(1, 1, 2, 2)), net[1].weight.copy_(weights["b"].view(1, 1, 2, 2))
+    package = lt.ssl.magnitude_prune_masks(net, 0.5)  # the package's own masks pass
+    assert ex.check_global_prune_masks({"a": package["0.weight"].flatten(), "b": package["1.weight"].flatten()},
+                                       weights, ratio=0.5)
 
 
 def test_check_global_prune_masks_prunes_everything_when_p_n_exceeds_n_minus_one():
