@@ -225,6 +225,26 @@ def test_one_process_helpers_are_the_identity():
     assert torch.equal(ddp.gather_rows(x), x)
 
 
+@pytest.mark.parametrize("make_loss", [lambda w: nn.CrossEntropyLoss(weight=w), lambda w: nn.MultiMarginLoss(weight=w),
+                                       lambda w: lt.losses.CrossEntropyLoss(weight=w),
+                                       lambda w: lt.losses.ClassBalancedLoss([5, 3, 1], beta=0.9)])
+def test_loss_shares_give_the_single_process_gradient(monkeypatch, make_loss):
+    # two ranks simulated in one process: rows 0:4 and 4:8; DDP averages the ranks' gradients of share * loss.
+    # nn.MultiMarginLoss(weight=) averages over rows: a weight-sum share gave it the wrong gradient (0.16 off)
+    loss_fn = make_loss(torch.tensor([0.2, 1.0, 3.0]))
+    x, y = torch.randn(8, 3, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 0, 0, 1, 2, 2, 1, 0])
+    x.requires_grad_(True)
+    expected, = torch.autograd.grad(loss_fn(x, y), x)
+    parts = (slice(0, 4), slice(4, 8))
+    weight = getattr(loss_fn, "weight", None)
+    monkeypatch.setattr(ddp, "is_distributed", lambda: True)
+    monkeypatch.setattr(ddp, "world_size", lambda: 2)
+    # all_reduce_sum of q_r: every rank's class-weight sum (only the weight-normalised losses ask for it)
+    monkeypatch.setattr(ddp, "all_reduce_sum", lambda q: sum(weight[y[s]].sum() for s in parts))
+    got = sum(torch.autograd.grad(loss_fn(x[s], y[s]) * ddp.loss_share(loss_fn, y[s], 8), x)[0] for s in parts) / 2
+    torch.testing.assert_close(got, expected)
+
+
 def test_the_ranks_batches_make_up_the_single_process_batches(monkeypatch):
     # reproduce_large's training loader: a DistributedSampler (drop_last) and batches of B/W rows. 22 images, B = 6:
     # the k-th batches of W = 3 ranks together hold the rows of one process's k-th batch, the last partial one dropped.

@@ -33,6 +33,8 @@ def sum_to_classes(w: torch.Tensor) -> torch.Tensor:
 class LongTailLoss(nn.Module):
     """Base class: the validated ``class_counts`` buffer, input shape checks, float32 compute."""
 
+    normalization = "weights"  # read by train.distributed.loss_share: a weighted loss divides by sum_i w_{y_i}
+
     def __init__(self, class_counts=None):
         super().__init__()
         self.num_classes, self.counts = None, None  # counts: float64, on the CPU whatever the module's device

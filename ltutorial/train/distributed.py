@@ -143,8 +143,11 @@ def loss_share(loss_fn, targets: torch.Tensor, total: int):
     if not is_distributed():
         return None
     weight = getattr(loss_fn, "weight", None)
-    if (isinstance(weight, torch.Tensor) and weight.ndim == 1 and getattr(loss_fn, "reduction", "mean") == "mean"
-            and getattr(loss_fn, "normalization", "weights") == "weights"):
+    # divides by sum_i w_{y_i}: torch's CE / NLL with reduction "mean", or a loss that says so (lt.losses); another
+    # weighted loss (e.g. nn.MultiMarginLoss) averages over its rows
+    by_weights = getattr(loss_fn, "normalization", None) == "weights" or (
+        isinstance(loss_fn, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)) and loss_fn.reduction == "mean")
+    if isinstance(weight, torch.Tensor) and weight.ndim == 1 and by_weights:
         q = weight[targets].sum().float()
         return world_size() * q / all_reduce_sum(q)
     return world_size() * targets.shape[0] / total
