@@ -693,3 +693,44 @@ def test_fit_on_engine_falls_back_to_the_eager_loop_only_when_fast_was_left_to_i
     big = FitConfig(epochs=1, batch_size=32)
     assert engine.fit_on_engine(eager, *args[:5], big, None, args[7], auto=True) == "eager"
     assert "training images < batch_size 32" in capsys.readouterr().out
+
+
+def test_fit_fast_gives_a_user_optimizer_its_lrs_back():
+    # fit restored them, fit_fast did not: a second run started from the last epoch's scaled lr
+    train, model = quadrant_task(8, seed=0), tiny_net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    kw = dict(epochs=1, batch_size=16, device="cpu", progress=False, schedule=lambda e: 0.1)
+    runs = [fit_fast(model, train, loss_fn=nn.CrossEntropyLoss(), optimizer=opt, capture=False, **kw) for _ in range(2)]
+    assert [h.lr for h in runs] == [[pytest.approx(0.01)]] * 2 and opt.param_groups[0]["lr"] == 0.1
+
+
+def test_a_damped_sgd_is_refused_by_the_graph_and_trained_eagerly_under_auto(capsys):
+    # the graph holds SGD's "buffer exists" path: with dampening d its first step would use (1 - d) g, not g
+    from ltutorial.fast.engine import fit_on_engine
+
+    train, model = quadrant_task(8, seed=0), tiny_net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, dampening=0.5)
+    cfg, calls = FitConfig(epochs=1, batch_size=16, progress=False), []
+    args = (model, train, None, nn.CrossEntropyLoss(), (), cfg, opt, torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"^optimizer must have dampening 0 for the CUDA-graph engine; got 0.5"):
+        fit_on_engine(None, *args, auto=False, capture=True)
+    assert fit_on_engine(lambda *a: calls.append(a) or "eager", *args, auto=True, capture=True) == "eager"
+    assert len(calls) == 1 and "dampening 0.5: using the eager loop" in capsys.readouterr().out
+
+
+def test_tensor_lr_sgd_sets_up_an_added_param_group_like_its_own():
+    a, b = nn.Linear(2, 2), nn.Linear(2, 1)
+    opt = TensorLRSGD(a.parameters(), lr=0.1, momentum=0.9)
+    opt.add_param_group({"params": b.parameters(), "lr": 0.3})  # step() raised KeyError: 'momentum_buffer'
+    assert isinstance(opt.param_groups[1]["lr"], torch.Tensor) and opt.param_groups[1]["base_lr"] == 0.3
+    ref_a, ref_b = copy.deepcopy(a), copy.deepcopy(b)
+    ref = torch.optim.SGD([{"params": ref_a.parameters()}, {"params": ref_b.parameters(), "lr": 0.3}], lr=0.1,
+                          momentum=0.9)
+    x = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+    for _ in range(3):  # the same trajectory as torch's SGD (zero buffers: b = mu 0 + g on the first step)
+        for net, o in (((a, b), opt), ((ref_a, ref_b), ref)):
+            o.zero_grad()
+            (net[1](net[0](x)) ** 2).mean().backward()
+            o.step()
+    torch.testing.assert_close(b.weight, ref_b.weight)
+    torch.testing.assert_close(a.weight, ref_a.weight)

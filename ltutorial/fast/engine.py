@@ -16,7 +16,8 @@ from ltutorial.progress import progress_bar
 from ltutorial.train.augment import crop_flip, normalize_affine
 from ltutorial.train.common import (FitConfig, History, TrainState, accuracy_summary, autocast, base_lrs, call_loss,
                                     check_epoch_loss, check_fit_args, check_hooks, check_output_width, count_classes,
-                                    epoch_plan, history_config, logits_on_device, resolve_amp, resolve_fast, set_lr)
+                                    epoch_plan, history_config, logits_on_device, resolve_amp, resolve_fast,
+                                    restored_lrs, set_lr)
 
 __all__ = ["TensorLRSGD", "GraphCaptureError", "Members", "run_engine", "fit_on_engine", "fit_fast", "cudnn_autotune"]
 
@@ -38,11 +39,16 @@ class TensorLRSGD(torch.optim.Optimizer):
             raise ValueError(f"momentum must be > 0 with nesterov=True; got {momentum!r} instead.")
         super().__init__(params, dict(lr=float(lr), momentum=float(momentum), weight_decay=float(weight_decay),
                                       nesterov=bool(nesterov)))
-        for group in self.param_groups:
-            group["base_lr"] = float(group["lr"])
-            group["lr"] = torch.tensor(group["base_lr"], dtype=torch.float32, device=group["params"][0].device)
-            for p in group["params"] if group["momentum"] > 0 else ():
-                self.state[p]["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """torch's, then this optimizer's own state: the lr as a tensor and zero momentum buffers (the constructor
+        adds its groups here too)."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        group["base_lr"] = float(group["lr"])
+        group["lr"] = torch.tensor(group["base_lr"], dtype=torch.float32, device=group["params"][0].device)
+        for p in group["params"] if group["momentum"] > 0 else ():
+            self.state[p]["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
     @torch.no_grad()
     def step(self, closure=None):  # no closure: SGD needs none
@@ -132,8 +138,16 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
 def fit_on_engine(eager, model, train, test, loss_fn, hooks, cfg: FitConfig, optimizer, device, auto,
                   capture=True) -> History:
     """``fit`` after its checks on the engine, graphed (``capture``) or eagerly; with ``auto`` (``fast`` None)
-    ``eager(...)`` for a set under one batch or a failed first capture (which restored the state: nothing trained)."""
+    ``eager(...)`` for a set under one batch, a damped SGD or a failed first capture (which restored the weights and
+    optimizer: nothing trained; epoch 0's hooks run again there, so a hook must set state, not accumulate it)."""
     args = (model, train, test, loss_fn, hooks, cfg, optimizer, device)
+    damped = [g["dampening"] for g in getattr(optimizer, "param_groups", ()) if g.get("dampening", 0) != 0]
+    if capture and damped:  # the graph holds SGD's "buffer exists" path: its first step would differ from SGD's
+        if not auto:
+            raise ValueError(f"optimizer must have dampening 0 for the CUDA-graph engine; got {damped[0]!r} instead "
+                             "(use fast=False).")
+        print(f"fit: SGD with dampening {damped[0]!r}: using the eager loop (the CUDA graph needs dampening 0).")
+        return eager(*args)
     if auto and len(train.labels) < cfg.batch_size:
         print(f"fit: {len(train.labels)} training images < batch_size {cfg.batch_size}: using the eager loop "
               "(the graphed fast path needs at least one full batch).")
@@ -154,8 +168,9 @@ def fit_fast(model: nn.Module, train, *, loss_fn, test=None, hooks=(), optimizer
     """``fit`` on the engine; ``capture=False`` equals ``fit(..., fast=False, drop_last=True)`` up to rounding."""
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(**settings))
     dev = get_device(device)
-    return fit_on_engine(None, model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, dev, False,
-                         resolve_fast(capture, dev, name="capture"))
+    with restored_lrs(optimizer):
+        return fit_on_engine(None, model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, dev, False,
+                             resolve_fast(capture, dev, name="capture"))
 
 
 @contextlib.contextmanager

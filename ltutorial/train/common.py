@@ -203,6 +203,18 @@ def base_lrs(optimizer) -> list:
     return [float(g.get("base_lr", g["lr"])) for g in optimizer.param_groups]
 
 
+@contextlib.contextmanager
+def restored_lrs(optimizer):
+    """A given optimizer gets its lrs back when training ends or fails: the schedule scales them in place, and the
+    next fit with it must start from the same base."""
+    bases = None if optimizer is None else base_lrs(optimizer)
+    try:
+        yield
+    finally:
+        if bases is not None:
+            set_lr(optimizer, bases, None, 0)
+
+
 def call_loss(loss_fn, logits, targets, index):
     return loss_fn(logits, targets, **({"index": index} if getattr(loss_fn, "needs_index", False) else {}))
 

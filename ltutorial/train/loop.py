@@ -19,7 +19,7 @@ from ltutorial.train.augment import crop_flip, normalize_affine
 from ltutorial.train.common import (FitConfig, History, TrainState, accuracy_summary, autocast, base_lrs, call_loss,
                                     check_dataset, check_epoch_loss, check_fit_args, check_hooks, check_output_width,
                                     count_classes, epoch_plan, history_config, logits_on_device, resolve_amp,
-                                    resolve_fast, set_lr)
+                                    resolve_fast, restored_lrs, set_lr)
 
 __all__ = ["History", "TrainState", "FitConfig", "fit", "fit_many", "train_epoch", "evaluate", "predict",
            "predict_logits", "extract_features"]
@@ -112,8 +112,7 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(**settings))
     device = ddp.resolve_device(device)
     args = (model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, device)
-    bases = None if optimizer is None else base_lrs(optimizer)
-    try:
+    with restored_lrs(optimizer):
         if ddp.is_distributed() or cfg.sync_batchnorm:
             ddp.check_run(cfg, len(train.labels), fast, len(test.labels) if test is not None else None)
         elif resolve_fast(fast, device):  # the one seam to the engine tier
@@ -121,9 +120,6 @@ def fit(model: nn.Module, train, *, loss_fn, epochs: int, test=None, batch_size:
 
             return fit_on_engine(_fit_eager, *args, auto=fast is None)
         return _fit_eager(*args)
-    finally:
-        if bases is not None:  # the schedule scaled them: the next fit with this optimizer starts from the same lrs
-            set_lr(optimizer, bases, None, 0)
 
 
 def _outputs(model, data, device, batch_size, amp, features: bool = False):
