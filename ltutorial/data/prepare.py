@@ -164,7 +164,7 @@ def prepare_experiment(name: str, *, profile: str, seed: int = 0, max_train: int
     side = train.images.shape[-1]
     if size < side:
         train, test = downsample(train, size), downsample(test, size)
-    elif size > side and verbose:
+    elif size > side:  # said even when not verbose: the data differ from what was asked
         print(f"{name} images are {side}x{side}, smaller than image_size={size}: kept at {side}x{side}.")
     if verbose:
         print(f"{train}\n{test}")
