@@ -752,7 +752,8 @@ def test_imbalanced_gaussians_empirical_rates_match_closed_form():
     from sklearn.metrics import balanced_accuracy_score
 
     X, y, problem = D.make_imbalanced_gaussians(40000, 0.05, 2.0, dim=3, random_state=0, return_problem=True)
-    assert X.shape == (40000, 3) and y.sum() == 2000 and X.dtype == np.float32
+    # i.i.d. labels: the positives ~ Binomial(40000, 0.05), within 4 standard deviations (sqrt(1900) = 43.6) of 2000
+    assert X.shape == (40000, 3) and abs(int(y.sum()) - 2000) < 4 * 43.6 and X.dtype == np.float32
     for metric in ("balanced_accuracy", "accuracy"):
         emp = balanced_accuracy_score(y, problem.predict(X, metric))
         assert emp == pytest.approx(problem.balanced_accuracy(metric), abs=0.015)
@@ -761,6 +762,16 @@ def test_imbalanced_gaussians_empirical_rates_match_closed_form():
         problem.predict(X, "f1")
     with pytest.raises(ValueError, match=r"positive_rate must be in \(0, 1\)"):
         D.make_imbalanced_gaussians(100, 0.0)
+
+
+def test_problem_samples_iid_labels_so_the_base_rate_is_estimated():
+    # a fixed round(n p) positives made y_train.mean() == p exactly: the plug-in threshold p_hat was never estimated
+    problem = D.GaussianBinaryProblem([0.0, 0.0], [2.0, 0.0], np.eye(2), positive_rate=0.05)
+    rates = [problem.sample(1000, random_state=seed)[1].mean() for seed in range(200)]
+    assert len(set(rates)) > 10 and abs(np.mean(rates) - 0.05) < 0.002  # E[p_hat] = p, sd 0.0069 / sqrt(200)
+    assert np.std(rates) == pytest.approx(math.sqrt(0.05 * 0.95 / 1000), rel=0.25)
+    a, b = problem.sample(50, random_state=3), problem.sample(50, random_state=3)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and 1 <= a[1].sum() <= 49
 
 
 @pytest.mark.parametrize(

@@ -104,11 +104,14 @@ class GaussianBinaryProblem:
         return 0.5 * (NormalDist().cdf((d * d / 2 - t) / d) + NormalDist().cdf((d * d / 2 + t) / d))
 
     def sample(self, n_samples: int, random_state=None) -> tuple[np.ndarray, np.ndarray]:
-        """``n_samples`` points, round(n p) of them (at least 1, at most n - 1) positive."""
+        """``n_samples`` i.i.d. points: y ~ Bernoulli(p) (the number of positives ~ Binomial(n, p), kept in [1, n - 1]
+        so both classes occur), x | y ~ N(mu_y, cov). A fixed round(n p) would make p_hat = p exactly: the plug-in
+        rule's estimated threshold (notebook 05) would never be estimated."""
         n_samples = check_positive_int(n_samples, name="n_samples", minimum=2)
-        n_pos = min(max(1, int(round(n_samples * self.positive_rate))), n_samples - 1)
+        rng = np.random.default_rng(check_random_state(random_state))
+        n_pos = int(np.clip(rng.binomial(n_samples, self.positive_rate), 1, n_samples - 1))
         return make_gaussian_mixture([n_samples - n_pos, n_pos], np.stack([self.mu0, self.mu1]), cov=self.cov,
-                                     random_state=random_state)
+                                     random_state=int(rng.integers(2**63)))
 
 
 def make_imbalanced_gaussians(n_samples: int = 1000, positive_rate: float = 0.05, separation: float = 2.0,
