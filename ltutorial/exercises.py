@@ -251,6 +251,10 @@ def check_smote_samples(new_points, X_min, k_neighbors: int, n_new: int) -> bool
     copies = np.flatnonzero((pos[:, 2] < 1e-6) | (pos[:, 2] > 1 - 1e-6))
     _check(copies.size == 0, f"{copies.size} of {len(P)} points are copies of minority points (u = 0 or 1).",
            "that is replication; draw a fresh u ~ U[0, 1) for every new point")
+    # u measured from the segment's other end is 1 - u: compare min(u, 1 - u); one u for all (or 0.5) fails
+    gaps = np.round(np.minimum(pos[:, 2], 1 - pos[:, 2]), 6)
+    _check(n_new < 3 or np.unique(gaps).size > 1, f"every new point has the same gap u = {pos[0, 2]:.3f}.",
+           "draw a fresh u ~ U[0, 1) for every new point, not one u for all of them")
     segments = {tuple(sorted((int(a), int(b)))) for a, b in pos[:, :2]}  # x_i -> x_j is x_j -> x_i
     return _check(len(segments) > 1 or n_new < 3, "every new point lies on the same segment.",
                   "draw the minority point x_i and its neighbour at random for every new point",
@@ -262,7 +266,8 @@ def check_smote_count_rule(n_synthetic) -> bool:
     """Notebook 02: ``n_synthetic(class_counts, ratio)`` = int(ratio * n_majority) - n_minority (imbalanced-learn)."""
     _answer(n_synthetic, "n_synthetic", "def n_synthetic(class_counts, ratio): ...",
             function="(class_counts, ratio) -> int")
-    cases = [([80, 20], 0.5), ([90, 12], 0.4), ([12, 90], 0.4), ([1000, 10], 1.0), ([300, 7], 0.25), ([50, 49], 1.0)]
+    cases = [([80, 20], 0.5), ([90, 12], 0.4), ([12, 90], 0.4), ([1000, 10], 1.0), ([300, 7], 0.25), ([50, 49], 1.0),
+             ([303, 7], 0.25), ([97, 10], 0.3)]  # 75.75 and 29.1: int() truncates, round() would not
     for counts, ratio in cases:  # several pairs, so that no single coincidence passes
         expected, got = int(ratio * max(counts)) - min(counts), n_synthetic(list(counts), ratio)
         _check(got is not None and np.isclose(float(got), expected),

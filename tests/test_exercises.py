@@ -112,6 +112,9 @@ def test_smote_samples_rejects_copies_off_segment_points_and_wrong_counts():
         ex.check_smote_samples(_smote_by_hand(X_min, 3, 20) + rng.normal(0, 0.05, (20, 2)), X_min, 3, 20)  # noise
     with pytest.raises(AssertionError, match="19 synthetic points, expected 20"):
         ex.check_smote_samples(_smote_by_hand(X_min, 3, 19), X_min, 3, 20)
+    for u in (0.5, 0.3):  # one gap for every point (one rng.uniform() call, or the midpoints) passed before
+        with pytest.raises(AssertionError, match="every new point has the same gap u"):
+            ex.check_smote_samples(_smote_by_hand(X_min, 3, 20, u=u), X_min, 3, 20)
 
 
 def test_smote_samples_with_a_repeated_minority_point():
@@ -150,6 +153,8 @@ def test_smote_count_rule_rejects_one_per_minority_sample():
         ex.check_smote_count_rule(lambda c, r: max(c) - min(c))       # full balance whatever the ratio
     with pytest.raises(AssertionError, match="must be a function"):
         ex.check_smote_count_rule(20)
+    with pytest.raises(AssertionError, match=r"n_synthetic\(\[303, 7\], 0.25\) = 69, expected 68"):
+        ex.check_smote_count_rule(lambda c, r: round(r * max(c)) - min(c))  # imbalanced-learn truncates
 
 
 def test_cost_matrix_rejects_a_diagonal_matrix():
@@ -573,3 +578,18 @@ def test_prune_mask_check_claims_only_what_the_masks_show(capsys):
     assert "the tensor with larger weights keeps more" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"ratio must be in \[0, 1\); got 1.0 instead"):
         ex.check_global_prune_masks({"a": np.zeros(4), "b": np.zeros(4)}, unequal, 1.0)
+
+
+def test_plugin_check_wants_the_training_base_rate():
+    # notebook 05's exercise: p_hat from the training labels; the test labels' rate or the true p must not pass
+    from sklearn.linear_model import LogisticRegression
+
+    _, _, problem = lt.data.synthetic.make_imbalanced_gaussians(100, 0.05, 2.0, random_state=0, return_problem=True)
+    (X_tr, y_tr), (X_te, y_te) = problem.sample(1000, random_state=1), problem.sample(20_000, random_state=2)
+    est = LogisticRegression().fit(X_tr, y_tr)
+    eta = est.predict_proba(X_te)[:, 1]
+    assert ex.check_plugin_predictions((eta > y_tr.mean()).astype(int), est, X_te, y_tr)
+    for wrong in (y_te.mean(), 0.05):
+        assert wrong != y_tr.mean()
+        with pytest.raises(AssertionError, match="predictions differ from eta_hat"):
+            ex.check_plugin_predictions((eta > wrong).astype(int), est, X_te, y_tr)

@@ -35,6 +35,21 @@ def test_risk_decomposition_hand_computed():
         ex.check_risk_decomposition(tail, tail, risks, CIFAR10_LT)
 
 
+def test_risk_check_given_the_runs_risks_catches_accuracies_used_as_risks():
+    # notebook 01's check cell passes 1 - the run's per-class accuracy, not the learner's per_class_risk: a learner
+    # who forgets the "1 -" gets prior-weighted "risk" 1 - 0.0718 here and must fail
+    accuracy = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    risks = 1 - accuracy
+    with pytest.raises(AssertionError, match="prior-weighted risk"):
+        ex.check_risk_decomposition(accuracy @ CIFAR10_LT / 12406, accuracy.mean(), risks, CIFAR10_LT)
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).parents[1] / "notebooks" / "01_imbalance_nature.ipynb").read_text())
+    check = next("".join(c["source"]) for c in nb["cells"] if "check_risk_decomposition(" in "".join(c["source"]))
+    assert "per_class_risk" not in check and '1 - np.asarray(result["per_class_accuracy"])' in check
+
+
 def test_balanced_accuracy_from_confusion_matches_sklearn():
     y_true = [0, 0, 0, 1, 1, 2]
     y_pred = [0, 0, 1, 1, 0, 2]  # recalls 2/3, 1/2, 1 -> 0.7222 (reference sheet, section 6)
