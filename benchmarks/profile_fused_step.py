@@ -115,7 +115,8 @@ def main(argv=None) -> int:
     p.add_argument("--models", type=int, default=8, help="models fused at once (default 8)")
     p.add_argument("--model", default="resnet32")
     p.add_argument("--batch-size", type=int, default=None, help="default 128 (32 with --quick)")
-    p.add_argument("--steps", type=int, default=10, help="steps per epoch; one epoch is recorded (default 10)")
+    p.add_argument("--steps", type=int, default=None, help="steps per epoch; one epoch is recorded (default 10, 2 with "
+                   "--quick)")
     p.add_argument("--precision", choices=("auto", "fp32"), default="auto",
                    help="auto: bf16 autocast on CUDA (the engine's default); fp32: no autocast")
     p.add_argument("--quick", action="store_true", help="tiny CPU smoke run (batch 32, 2 steps)")
@@ -129,8 +130,11 @@ def main(argv=None) -> int:
     from ltutorial.fast.engine import fit_fast
 
     device = get_device(args.device)
-    batch_size = args.batch_size or (32 if args.quick else 128)
-    steps = 2 if args.quick else args.steps
+    batch_size = (32 if args.quick else 128) if args.batch_size is None else args.batch_size
+    steps = (2 if args.quick else 10) if args.steps is None else args.steps  # an explicit --steps wins over --quick
+    for flag, value in (("--batch-size", batch_size), ("--steps", steps)):
+        if value < 1:  # 0 used to mean the default, silently
+            raise SystemExit(f"{flag} must be a positive integer; got {value} instead.")
     data = make_data(steps * batch_size, 0, "random")
     epochs = _WAIT + _WARMUP + _ACTIVE  # the hook at epoch e's start ends profiler step e
     amp = None if args.precision == "auto" else False

@@ -51,6 +51,8 @@ def cifar_case(data: str, quick: bool):
         with np.load(data) as z:
             X, y = z["X"], z["y"]
         source = f"CIFAR-10-LT pixels from {data}"
+    elif data not in ("auto", "cifar", "random"):  # a typo (or "cifar10") must not benchmark random pixels
+        raise SystemExit(f"--data must be auto, cifar, random or a path to an .npz; got {data!r} instead.")
     elif data in ("auto", "cifar"):
         try:
             from ltutorial.data import load_dataset, resolve_dataset
@@ -68,7 +70,8 @@ def cifar_case(data: str, quick: bool):
         rng = np.random.default_rng(0)
         y = np.concatenate([np.full(n, c) for c, n in enumerate(CIFAR10_LT_COUNTS)]).astype(np.int64)
         X = rng.integers(0, 256, size=(len(y), 3072), dtype=np.uint8)
-        source = "random uint8 pixels with CIFAR-10-LT class counts (CIFAR-10 not found)"
+        source = "random uint8 pixels with CIFAR-10-LT class counts" + (" (--data random)" if data == "random" else
+                                                                          " (CIFAR-10 not found)")
     if quick:
         keep = np.concatenate([np.flatnonzero(y == c)[: max(10, n // 10)] for c, n in enumerate(np.bincount(y))])
         X, y = X[keep], y[keep]
@@ -232,7 +235,7 @@ def main(argv=None):
 
         torch.set_num_threads(args.threads)
         threadpool_limits(args.threads)
-    repeats = args.repeats or (3 if args.quick else 5)
+    repeats = (3 if args.quick else 5) if args.repeats is None else args.repeats  # an explicit 0 is refused
     if repeats < 1:
         raise SystemExit(f"--repeats must be a positive integer; got {repeats} instead.")
     use_cuda = args.device == "auto" and torch.cuda.is_available()

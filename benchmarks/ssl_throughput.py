@@ -130,12 +130,15 @@ def main(argv=None):
 
     dev = lt.get_device(args.device)
     quick = args.quick
-    batch = args.batch_size or (32 if quick else 512)
-    steps = args.steps or (2 if quick else 30)
+    batch = (32 if quick else 512) if args.batch_size is None else args.batch_size
+    steps = (2 if quick else 30) if args.steps is None else args.steps
     warmup = args.warmup if args.warmup is not None else (1 if quick else 5)
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     pre_n = args.pretrain_images if args.pretrain_images is not None else (32 if quick else 12_406)
-    pre_epochs = args.pretrain_epochs or (1 if quick else 3)
+    pre_epochs = (1 if quick else 3) if args.pretrain_epochs is None else args.pretrain_epochs
+    for flag, value in (("--batch-size", batch), ("--steps", steps), ("--pretrain-epochs", pre_epochs)):
+        if value < 1:  # 0 used to mean the default, silently
+            raise SystemExit(f"{flag} must be a positive integer; got {value} instead.")
     amp = channels_last = dev.type == "cuda"
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True

@@ -305,7 +305,10 @@ def main(argv=None) -> int:
     from ltutorial.device import get_device
 
     device = get_device(args.device)
-    batch_size = args.batch_size or (32 if args.quick else 128)
+    batch_size = (32 if args.quick else 128) if args.batch_size is None else args.batch_size
+    for flag, value in (("--batch-size", batch_size), ("--steps", args.steps)):
+        if value is not None and value < 1:  # 0 used to mean the default, silently
+            raise SystemExit(f"{flag} must be a positive integer; got {value} instead.")
     if args.quick:
         steps_per_epoch = args.steps or 4
         n_train = steps_per_epoch * batch_size

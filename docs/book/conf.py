@@ -1,7 +1,7 @@
-"""Sphinx configuration of the tutorial's book (``make book``; built by ``ltutorial.book``).
+"""Sphinx configuration of the tutorial's book (``make book``; built by ``docs/book/build_book.py``).
 
 The chapters are the notebooks as ``make tutorial`` executed them: MyST-NB reads their stored
-outputs and never runs a cell (``nb_execution_mode = "off"``). ``ltutorial.book`` stages the
+outputs and never runs a cell (``nb_execution_mode = "off"``). ``docs/book/build_book.py`` stages the
 executed copies and a generated front page into a source folder and points ``sphinx-build -c`` here.
 """
 
