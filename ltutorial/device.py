@@ -17,7 +17,11 @@ def get_device(device: str | torch.device | None = "auto", *, verbose: bool = Fa
         check_choice(device.split(":")[0], ["auto", "cpu", "cuda", "mps"], name="device")
     elif not isinstance(device, torch.device):
         raise ValueError(f"device must be a string or torch.device; got {type(device).__name__} instead.")
-    requested = torch.device(device)
+    try:
+        requested = torch.device(device)
+    except RuntimeError:  # "cuda:abc", "cpu:x": torch's message names no argument
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got {device!r} instead.") from None
+    check_choice(requested.type, ["cpu", "cuda", "mps"], name="device's type")  # torch.device("meta") too
     available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
     if requested.type in available and not available[requested.type]():
         raise ValueError(f"device={requested.type!r} was requested but {requested.type.upper()} is not available on "

@@ -57,6 +57,10 @@ def test_get_device_explicit_cuda_and_mps_when_available(monkeypatch):
         ("tpu", "device must be one of"),
         ("gpu", "device must be one of"),
         (3, "device must be a string or torch.device; got int"),
+        # torch's own RuntimeError named no argument; a meta device was accepted (and emptied a model moved to it)
+        ("cuda:abc", r"^device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got 'cuda:abc' instead"),
+        ("cpu:x", r"^device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got 'cpu:x' instead"),
+        (torch.device("meta"), r"^device's type must be one of \['cpu', 'cuda', 'mps'\]; got 'meta'"),
     ],
 )
 def test_get_device_bad_names(request_, match):
