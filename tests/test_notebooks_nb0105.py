@@ -20,7 +20,8 @@ def _code(name: str) -> str:
 @pytest.mark.parametrize("name", ["01", "03"])
 def test_erm_baseline_is_the_shared_one(name):
     code = _code(name)
-    assert "lt.data.prepare_experiment(DATASET, profile=PROFILE, seed=SEED)" in code
+    assert re.search(r"lt\.data\.prepare_experiment\(DATASET, profile=PROFILE, seed=SEED(, imbalance_ratio=IMBALANCE_RATIO)?\)",
+                     code)
     assert re.search(r"settings = lt\.supervised_settings\(PROFILE, DATASET(, epochs=EPOCHS)?\)", code)
     assert 'lt.train.train_methods({"ERM": "erm"}, train, test, **settings, device=device, seed=SEED)' in code
     assert "lt.train.fit(" not in code   # no second, private ERM recipe
