@@ -448,3 +448,52 @@ def test_fit_refuses_a_model_with_fewer_outputs_than_classes_before_the_first_st
                                          r"outputs of shape \(16, 3\) instead\. Build it with num_classes=4\."):
         fit(model, train, loss_fn=nn.CrossEntropyLoss(), epochs=1, batch_size=16, device="cpu")
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))  # no step was taken
+
+
+def test_evaluation_restores_each_submodules_own_mode():
+    # model.train(was_training) set one flag for every submodule: a BatchNorm frozen in eval mode was unfrozen
+    model = tiny_net()
+    model.train()
+    model.bn.eval()
+    predict(model, quadrant_task(4, seed=0))
+    assert model.training and not model.bn.training and model.conv.training
+    model.eval()
+    evaluate(model, quadrant_task(4, seed=0))
+    assert not model.training and not model.bn.training
+
+
+def test_a_hook_may_freeze_batchnorm_for_the_epoch():
+    # net.train() ran after the hooks and undid a hook's .eval(): the running statistics moved anyway
+    model, seen = tiny_net(), []
+
+    def freeze_bn(state):
+        state.model.bn.eval()
+
+    class Spy(nn.Module):
+        def forward(self, logits, targets):
+            seen.append(model.bn.training)
+            return F.cross_entropy(logits, targets)
+
+    before = model.bn.running_mean.clone()
+    fit(model, quadrant_task(8, seed=0), loss_fn=Spy(), hooks=[freeze_bn], **{**FIT, "epochs": 2})
+    assert seen and not any(seen) and torch.equal(model.bn.running_mean, before)
+
+
+def test_evaluate_and_predict_refuse_a_model_with_fewer_outputs_than_classes():
+    # fit checked the width; evaluate scored a 2-output model on 4-class data without a word
+    narrow = TinyNet(num_classes=2)
+    for call in (evaluate, predict, predict_logits):
+        with pytest.raises(ValueError, match=r"^model must output one logit per class \(4 classes in the data\)"):
+            call(narrow, quadrant_task(4, seed=0))
+    assert extract_features(narrow, quadrant_task(4, seed=0)).shape == (16, 32)  # features: no class count
+
+
+def test_fit_refuses_a_test_set_normalised_with_its_own_statistics():
+    # the model trains on (x - train.mean) / train.std; a test set with its own mean/std was scored on other inputs
+    train = quadrant_task(8, seed=0)
+    test = TinyData(train.images // 2, train.labels, mean=(0.2, 0.2, 0.2), std=(0.1, 0.1, 0.1))
+    with pytest.raises(ValueError, match=r"^test must be normalised with the training set's mean and std \(0.5, 0.5, "
+                                         r"0.5\), \(0.25, 0.25, 0.25\); got \(0.2, 0.2, 0.2\), \(0.1, 0.1, 0.1\)"):
+        fit(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), test=test, **FIT)
+    same = TinyData(train.images // 2, train.labels)  # the training statistics: accepted
+    assert fit(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), test=same, **{**FIT, "epochs": 1}).epoch == [0]

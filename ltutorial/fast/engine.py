@@ -99,6 +99,7 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
     with cudnn_autotune(device):
         for epoch in progress_bar(range(cfg.epochs), progress=cfg.progress, desc="epochs", leave=False):
             t0, lr = time.perf_counter(), set_lr(step.opt, bases, cfg.schedule, epoch)
+            net.train()  # before the hooks, as the eager loop: a hook may put part of the model in eval mode
             if any(members.hooks):
                 if fused:
                     members.sync()
@@ -106,7 +107,6 @@ def run_engine(net, train, test, members: Members, cfg: FitConfig, *, device, op
                     state.epoch, state.lr = epoch, lr
                     for hook in hooks:
                         hook(state)
-            net.train()
             perm, dy, dx, flips = epoch_plan(images.shape[0], generator, cfg.augment, cfg.padding)
             idx = perm[:n]
             x = crop_flip(images[idx], dy[:n], dx[:n], flips[:n], cfg.padding) if cfg.augment else images[idx]

@@ -111,6 +111,10 @@ def check_fit_args(model, train, loss_fn, test, cfg: FitConfig) -> FitConfig:
     check_dataset(train, "train")
     if test is not None:
         check_dataset(test, "test")
+        stats = [tuple(float(v) for v in (d.mean, d.std)[i]) for d in (train, test) for i in (0, 1)]
+        if stats[:2] != stats[2:]:  # the model sees inputs normalised as in training, or its test scores are off
+            raise ValueError(f"test must be normalised with the training set's mean and std {stats[0]}, {stats[1]}; "
+                             f"got {stats[2]}, {stats[3]} instead: build it with mean=train.mean, std=train.std.")
     for name in ("epochs", "batch_size", "eval_every", "seed"):
         setattr(cfg, name, check_positive_int(getattr(cfg, name), name=name, minimum=int(name != "seed")))
     for name in ("lr", "momentum", "weight_decay"):
@@ -251,8 +255,9 @@ def accuracy_summary(labels: torch.Tensor, predictions: torch.Tensor, num_classe
 
 @torch.no_grad()
 def logits_on_device(model, images, data, device, amp, channels_last, forward=None, batch_size: int = 1024):
-    """The one evaluation loop: float32 outputs of ``forward`` (``model``) in eval mode, batch by batch."""
-    was_training, outs = model.training, []
+    """The one evaluation loop: float32 outputs of ``forward`` (``model``) in eval mode, batch by batch; every
+    submodule's own mode restored after (``model.train(flag)`` would set one flag for all of them)."""
+    modes, outs = [(m, m.training) for m in model.modules()], []
     model.eval()
     mean, std = (torch.as_tensor(v, dtype=torch.float32, device=device) for v in (data.mean, data.std))
     try:
@@ -262,5 +267,6 @@ def logits_on_device(model, images, data, device, amp, channels_last, forward=No
                 x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
                 outs.append((forward or model)(x).float())
     finally:
-        model.train(was_training)
+        for module, training in modes:
+            module.training = training
     return torch.cat(outs) if outs else torch.empty(0, 0, device=device)

@@ -30,9 +30,9 @@ def train_epoch(state: TrainState, net: nn.Module, batches, hooks, schedule, bas
     """Epoch ``state.epoch``: lr = base * schedule(epoch), the hooks, then per (x, y, index, rows of the global batch)
     of ``batches`` one SGD step on loss_fn(net(x), y) (times ``ddp.loss_share``); the mean loss over all processes."""
     state.lr, device, optimizer = set_lr(state.optimizer, bases, schedule, state.epoch), state.device, state.optimizer
+    net.train()  # before the hooks: a hook may put part of the model in eval mode (a frozen BatchNorm)
     for hook in hooks:
         hook(state)
-    net.train()
     loss_sum, steps = torch.zeros((), device=device), 0
     for x, y, idx, rows in batches:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -132,7 +132,10 @@ def _outputs(model, data, device, batch_size, amp, features: bool = False):
     dev = next(iter(model.parameters()), torch.empty(0)).device if device is None else get_device(device)
     use_amp, channels_last = resolve_amp(amp, dev)
     forward = model.to(dev).forward_features if features else model.to(dev)
-    return dev, logits_on_device(model, data.images, data, dev, use_amp, channels_last, forward, batch_size)
+    out = logits_on_device(model, data.images, data, dev, use_amp, channels_last, forward, batch_size)
+    if not features and out.numel():  # fewer outputs than classes: argmax never predicts the others (fit checks it)
+        check_output_width(out, count_classes(data))
+    return dev, out
 
 
 def predict_logits(model: nn.Module, data, device=None, batch_size: int = 1024, amp=None) -> torch.Tensor:
