@@ -119,12 +119,15 @@ def method_params(name: str, *, benchmark: str | dict = "cifar10-lt", method_par
     check_choice(name, sorted(METHODS), name="method")
     if method_params is not None and not isinstance(method_params, dict):
         raise ValueError(f"method_params must be a dict {{method: {{param: value}}}}; got {method_params!r} instead.")
+    if unknown := sorted(set(method_params or {}) - set(METHODS)):  # a typo ("ldam_drw") changed nothing before
+        raise ValueError(f"method_params must be keyed by names of METHODS {sorted(METHODS)}; got {unknown} instead.")
     extra = (method_params or {}).get(name, {})
-    if set(extra) - set(METHODS[name].params):
-        raise ValueError(f"method_params[{name!r}] must use the keys {sorted(METHODS[name].params)}; "
-                         f"got {sorted(set(extra) - set(METHODS[name].params))} instead.")
-    spec = BENCHMARKS[benchmark] if isinstance(benchmark, str) else benchmark
-    return {**METHODS[name].params, **spec["params"].get(name, {}), **extra}
+    if not isinstance(extra, dict) or set(extra) - set(METHODS[name].params):
+        raise ValueError(f"method_params[{name!r}] must be a dict with keys from {sorted(METHODS[name].params)}; "
+                         f"got {extra!r} instead.")
+    spec = BENCHMARKS[check_choice(benchmark, sorted(BENCHMARKS), name="benchmark")] if isinstance(benchmark, str) \
+        else benchmark
+    return {**METHODS[name].params, **spec.get("params", {}).get(name, {}), **extra}
 
 
 def method_spec(name: str, counts, *, benchmark: str | dict = "cifar10-lt", reweight_epoch: int = 160,

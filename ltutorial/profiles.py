@@ -1,6 +1,7 @@
 """Run profiles shared by every notebook: ``smoke`` (CI), ``cpu`` (a laptop), ``full`` (a GPU)."""
 
 from ltutorial._validation import check_choice
+from ltutorial.methods import BENCHMARKS
 
 PROFILES = ("smoke", "cpu", "full")
 
@@ -45,5 +46,7 @@ def supervised_settings(profile: str, dataset: str, *, epochs: int | None = None
         "batch_size": pick(profile, smoke=128, cpu=32 if small_data else 128, full=128),
         "eval_every": 1 if full else epochs,
         "weight_decay": 2e-4 if full else 5e-3 if small_data else 5e-4,
-        "method_params": {} if full or small_data else {"ldam-drw": {"s": 16.0}},
+        # the benchmark's own tuning (CIFAR-100-LT's TLA/ADRW nu and tau), then the small profiles' LDAM scale
+        "method_params": {**BENCHMARKS.get(dataset, {}).get("params", {}),
+                          **({} if full or small_data else {"ldam-drw": {"s": 16.0}})},
     }

@@ -403,8 +403,22 @@ def test_method_params_merge_methods_benchmark_and_settings():
     assert reproduce.method_params("ldam-drw") == {"max_m": 0.5, "s": 30.0, "beta": 0.9999}
     assert reproduce.method_params("ldam-drw", method_params={"ldam-drw": {"s": 16.0}})["s"] == 16.0
     assert reproduce.method_params("vs-tla-adrw", benchmark="cifar100-lt")["nu"] == 0.25  # the benchmark's tuning
-    with pytest.raises(ValueError, match=r"method_params\['vs'\] must use the keys \['gamma', 'tau'\]; got \['s'\]"):
+    with pytest.raises(ValueError, match=r"method_params\['vs'\] must be a dict with keys from \['gamma', 'tau'\]; "
+                                         r"got \{'s': 1.0\}"):
         reproduce.method_params("vs", method_params={"vs": {"s": 1.0}})
+    # a misspelt method, a value that is not a dict, an unknown benchmark: named errors (they passed or hit a
+    # TypeError / KeyError before)
+    for kw, match in [(dict(method_params={"ldam_drw": {"s": 16.0}}), r"^method_params must be keyed by names of "
+                                                                       r"METHODS .*got \['ldam_drw'\]"),
+                      (dict(method_params={"vs": 0.3}), r"^method_params\['vs'\] must be a dict .*got 0.3"),
+                      (dict(method_params={"vs": None}), r"^method_params\['vs'\] must be a dict .*got None"),
+                      (dict(benchmark="cifar100"), r"^benchmark must be one of .*got 'cifar100'")]:
+        with pytest.raises(ValueError, match=match):
+            reproduce.method_params("vs", **kw)
+    # train_methods' settings carry the benchmark's tuning: CIFAR-100-LT's TLA/ADRW nu and tau
+    settings = lt.supervised_settings("full", "cifar100-lt")
+    assert reproduce.method_params("vs-tla-adrw", method_params=settings["method_params"])["nu"] == 0.25
+    assert lt.supervised_settings("cpu", "cifar100-lt")["method_params"]["ldam-drw"] == {"s": 16.0}
     # the loss train_methods builds carries the overridden s
     counts = lt.data.longtail_counts(100, 3, 10)
     loss, _ = _build("ldam-drw", counts, params={"ldam-drw": {"s": 16.0}})
