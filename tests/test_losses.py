@@ -195,6 +195,9 @@ def test_adrw_weights_formula():
     for nu in (0.0, 0.15, 1.0):
         w = pi**-nu
         np.testing.assert_allclose(L.adrw_weights(COUNTS, nu).numpy(), w / w.sum() * 3, rtol=1e-6)
+    # nu = 200: pi^-nu overflowed to inf before normalising (NaN weights); the weight sits on the rarest class
+    w = L.adrw_weights([5000, 500, 50], 200.0)
+    assert torch.isfinite(w).all() and float(w.sum()) == pytest.approx(3) and float(w[2]) == pytest.approx(3)
 
 
 # ---------------------------------------------------------------- hooks

@@ -66,4 +66,5 @@ def vs_scales(class_counts, gamma: float = 0.2) -> torch.Tensor:
 
 def adrw_weights(class_counts, nu: float = 1.0) -> torch.Tensor:
     """ADRW alpha_y proportional to pi_y^{-nu} summing to C (float32; DDC's ``--tro``, tuned 0.05-0.25)."""
-    return sum_to_classes(torch.exp(log_priors(check_class_counts(class_counts), -check_number(nu, name="nu"))))
+    log_w = log_priors(check_class_counts(class_counts), -check_number(nu, name="nu"))
+    return sum_to_classes(torch.exp(log_w - log_w.max()))  # shifted: a large nu overflowed exp to inf (inf / inf)
