@@ -368,7 +368,8 @@ def test_pretrain_returns_the_supervised_history_type():
     method = ssl.SDCLR(prune_ratio=0.5)
     h = ssl.pretrain(_TwoConv(), _tiny_dataset(), method, epochs=3, batch_size=8, warmup_epochs=1, proj_dim=8,
                      device="cpu", progress=False)
-    assert type(h) is lt.train.History and h.method is method and isinstance(h.model, ssl.SimCLRNet)
+    assert type(h) is lt.train.History and isinstance(h.model, ssl.SimCLRNet)
+    assert type(h.method) is ssl.SDCLR and h.method is not method and h.method.sparsity == method.sparsity
     assert h.encoder is h.model.encoder and h.epoch == [0, 1, 2] and len(h.lr) == len(h.epoch_seconds) == 3
     assert all(math.isnan(v) for v in h.test_balanced_accuracy) and h.final_balanced_accuracy is None
     assert h.seconds == pytest.approx(sum(h.epoch_seconds)) and h.seconds > 0
@@ -859,3 +860,30 @@ def test_linear_probe_names_a_bad_seed_or_too_small_train(kwargs, match):
     train = data.subset(torch.arange(kwargs.pop("n_train", len(data))))
     with pytest.raises(ValueError, match=match):
         ssl.linear_probe(enc, train, data, group_counts=[3, 2, 1], epochs=1, **kwargs)
+
+
+
+def test_a_reused_method_object_leaves_the_first_history_as_it_was():
+    # the History held the method object itself: a second pretrain with it re-ran setup() and rewrote the first
+    # run's scores and EMA (2 epochs of 16 images became 3 epochs of 24)
+    method = ssl.BCL(ssl.SDCLR(0.5))
+    kw = dict(batch_size=8, warmup_epochs=0, proj_dim=8, device="cpu", progress=False)
+    first = ssl.pretrain(_TwoConv(), _tiny_dataset(), method, epochs=2, **kw)
+    ssl.pretrain(_TwoConv(), _tiny_dataset().subset(torch.arange(16)), method, epochs=3, **kw)
+    n = len(_tiny_dataset())
+    assert len(first.method.score_history) == 2 and first.method.ema.numel() == n and len(method.score_history) == 3
+    assert first.method.base is not method.base and len(first.method.base.sparsity) == 2
+
+
+@pytest.mark.parametrize("bad", [ssl.SimCLR, ssl.SDCLR, "simclr"])
+def test_a_method_class_or_name_is_refused_with_the_argument_named(bad):
+    with pytest.raises(ValueError, match="^method must be a method object"):
+        ssl.pretrain(_TwoConv(), _tiny_dataset(), bad, epochs=1)
+    with pytest.raises(ValueError, match="^base must be a method object"):
+        ssl.BCL(bad)
+
+
+def test_nt_xent_keeps_float64():
+    z1, z2 = (torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(s)) for s in (0, 1))
+    assert ssl.nt_xent(z1, z2).dtype == torch.float64 and ssl.nt_xent(z1.float(), z2.float()).dtype == torch.float32
+    assert torch.autograd.gradcheck(lambda a, b: ssl.nt_xent(a, b), (z1.requires_grad_(), z2.requires_grad_()))

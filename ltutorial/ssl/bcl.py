@@ -46,6 +46,8 @@ class BCL:
 
     def __init__(self, base=None, *, beta: float = 0.97, k: int | None = None):
         self.base = SimCLR() if base is None else base
+        if isinstance(self.base, type) or not callable(getattr(self.base, "loss", None)):
+            raise ValueError(f"base must be a method object (SimCLR() or SDCLR()); got {self.base!r} instead.")
         self.beta = check_probability(beta, name="beta")
         self.k = check_positive_int(k if k is not None else (2 if isinstance(self.base, SDCLR) else 1), name="k")
         self.on_epoch = self.base.on_epoch  # the base's, unchanged

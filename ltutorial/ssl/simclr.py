@@ -5,6 +5,7 @@ p(i) the other view of image i (Chen et al., "A Simple Framework for Contrastive
 Representations", ICML 2020). :func:`pretrain` runs any method object (SimCLR, SDCLR, BCL, GH). Notebooks 10-12.
 """
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -23,10 +24,11 @@ from ltutorial.train.schedules import cosine_with_warmup
 
 
 def nt_xent_per_anchor(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """The 2N per-anchor NT-Xent losses l_i (views of z1 first), in float32 even under autocast; unchecked."""
-    n = z1.shape[0]
+    """The 2N per-anchor NT-Xent losses l_i (views of z1 first), in float32 (float64 for float64 input) even under
+    autocast; unchecked."""
+    n, dtype = z1.shape[0], torch.promote_types(torch.promote_types(z1.dtype, z2.dtype), torch.float32)
     with torch.autocast(z1.device.type, enabled=False):  # bf16 logits lose the softmax's small differences
-        z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+        z = F.normalize(torch.cat([z1, z2]).to(dtype), dim=1)
         sim = (z @ z.T / float(temperature)).fill_diagonal_(float("-inf"))  # the anchor is not its own negative
         targets = torch.arange(2 * n, device=z.device).add_(n).remainder_(2 * n)  # i <-> i + N
         return F.cross_entropy(sim, targets, reduction="none")
@@ -69,7 +71,8 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
     """Contrastive pre-training of ``encoder`` on ``data`` with ``method``; ``settings``: :class:`PretrainConfig`
     fields. SGD at lr(step) = warm-up + per-step cosine; the last partial batch is kept (BCL needs every image)."""
     method = SimCLR() if method is None else method
-    if not all(callable(getattr(method, a, None)) for a in ("loss", "views", "setup", "on_epoch", "on_epoch_end")):
+    if isinstance(method, type) or not all(callable(getattr(method, a, None))
+                                           for a in ("loss", "views", "setup", "on_epoch", "on_epoch_end")):
         raise ValueError(f"method must be a method object (SimCLR(), SDCLR(), BCL(), GH()); got {method!r} instead.")
     cfg, seed, dev = PretrainConfig(**settings), check_random_state(seed, name="seed") or 0, get_device(device)
     images = check_dataset(data, "data").images.to(dev)
@@ -112,6 +115,7 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
         # float(): a host sync, so that the epoch's time is the device's too
         hist.append_epoch(epoch, opt.param_groups[0]["lr"], float(total) / n, time.perf_counter() - t0)
     hist.seconds = sum(hist.epoch_seconds)
+    hist.method = copy.deepcopy(method)  # this run's state: reusing the method object re-runs its setup()
     return hist
 
 
