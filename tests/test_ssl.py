@@ -887,3 +887,12 @@ def test_nt_xent_keeps_float64():
     z1, z2 = (torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(s)) for s in (0, 1))
     assert ssl.nt_xent(z1, z2).dtype == torch.float64 and ssl.nt_xent(z1.float(), z2.float()).dtype == torch.float32
     assert torch.autograd.gradcheck(lambda a, b: ssl.nt_xent(a, b), (z1.requires_grad_(), z2.requires_grad_()))
+
+
+def test_boosted_randaugment_refuses_pixels_outside_0_1():
+    # a 0..255 float batch (the /255 forgotten) was accepted and clamped mostly to white
+    x = torch.randint(0, 256, (4, 3, 8, 8), generator=torch.Generator().manual_seed(0)).float()
+    with pytest.raises(ValueError, match=r"^x must hold values in \[0, 1\] \(divide uint8 images by 255\); got values "
+                                         r"from 0 to 255"):
+        ssl.boosted_randaugment(x, torch.ones(4))
+    assert ssl.boosted_randaugment(x / 255, torch.ones(4), generator=torch.Generator().manual_seed(0)).shape == x.shape

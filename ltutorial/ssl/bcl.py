@@ -105,6 +105,9 @@ def boosted_randaugment(x: torch.Tensor, scores, *, k: int = 1, generator=None) 
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 4:
         raise ValueError(f"x must be a float tensor N x C x H x W in [0, 1]; "
                          f"got {getattr(x, 'dtype', type(x).__name__)} instead.")
+    if x.numel() and not (0 <= float(x.min()) and float(x.max()) <= 1):  # 0..255: every op's clamp turns it white
+        raise ValueError(f"x must hold values in [0, 1] (divide uint8 images by 255); got values from "
+                         f"{float(x.min()):g} to {float(x.max()):g} instead.")
     scores = torch.as_tensor(scores, dtype=x.dtype, device=x.device).flatten()
     if scores.numel() != x.shape[0] or not bool(((scores >= 0) & (scores <= 1)).all()):
         raise ValueError(f"scores must be {x.shape[0]} memorization scores in [0, 1], one per image; "
