@@ -193,6 +193,24 @@ def test_k_neighbors_as_a_nearest_neighbours_object():
     residual = np.linalg.norm(new[:, None] - starts[None] - u[..., None] * d[None], axis=-1).min(1)
     assert residual.max() < 1e-9
     assert sm.nn_k_ is not sm.k_neighbors  # cloned, as in imbalanced-learn
+    sm.set_params(k_neighbors=2).fit_resample(X, y)  # a refit with an int left the old object in nn_k_
+    assert not hasattr(sm, "nn_k_")
+
+
+def test_one_hot_y_keeps_a_column_without_rows():
+    # a class column with no rows (a tail class missing from this subset) was dropped and the next ones shifted left
+    X, y = torch.randn(40, 2, generator=torch.Generator().manual_seed(0)), torch.tensor([0] * 30 + [2] * 10)
+    for sampler in (RandomOverSampler(random_state=0), SMOTE(random_state=0), RandomUnderSampler(random_state=0)):
+        _, Y = sampler.fit_resample(X, torch.eye(3)[y])
+        assert Y.shape[1] == 3 and float(Y[:, 1].sum()) == 0 and Y[:, 0].sum() == Y[:, 2].sum()
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:abc"])
+def test_random_samplers_check_device_for_numpy_input_too(device):
+    X, y = _data((30, 10))  # numpy rows are picked without a device: a bad one passed unchecked
+    for sampler in (RandomOverSampler(device=device), RandomUnderSampler(device=device)):
+        with pytest.raises(ValueError, match="^device must be"):
+            sampler.fit_resample(X, y)
 
 
 def test_pandas_in_pandas_out():

@@ -49,6 +49,8 @@ class TorchSamplerMixin:
         """scikit-learn's parameter checks, then whole counts in a ``sampling_strategy`` dict, on every input path."""
         super()._validate_params()
         check_whole_counts(self.sampling_strategy)
+        if getattr(self, "device", None) is not None:  # also where numpy rows are picked without it: a typo or a
+            get_device(self.device)                    # missing GPU must not pass silently
 
     def fit(self, X, y, **params):
         """Check X and y and set ``sampling_strategy_`` (``fit_resample`` does the work)."""
@@ -71,8 +73,8 @@ class TorchSamplerMixin:
         X_out, y_out = self._resample_tensors(X_t.to(resolve_device(self.device, X_t)), y_1d)
         X_out = X_out.to(X.device) if isinstance(X, torch.Tensor) else X_out.cpu().numpy()
         X_out = X_out.tolist() if isinstance(X, list) else X_out
-        if one_hot:
-            y_out = (y_out[:, None] == np.unique(y_1d)[None, :]).astype(as_numpy(y).dtype)
+        if one_hot:  # the input's columns, also one with no rows (np.unique(y_1d) dropped it and shifted the rest)
+            y_out = (y_out[:, None] == np.arange(as_numpy(y).shape[1])[None, :]).astype(as_numpy(y).dtype)
         if isinstance(y, torch.Tensor):
             return X_out, torch.from_numpy(np.ascontiguousarray(y_out)).to(device=y.device, dtype=y.dtype)
         return X_out, y_out.tolist() if isinstance(y, list) else y_out

@@ -65,7 +65,9 @@ class SMOTE(TorchSamplerMixin, over_sampling.SMOTE):
         use_object = not isinstance(self.k_neighbors, Integral)
         if use_object:
             self._validate_estimator()  # imbalanced-learn's: nn_k_, a clone of the object
-        elif small := [(c, r.numel()) for c, _, r in targets if r.numel() <= self.k_neighbors]:  # k + 1: not itself
+        else:
+            self.__dict__.pop("nn_k_", None)  # a refit with an int k_neighbors keeps no earlier object
+        if not use_object and (small := [(c, r.numel()) for c, _, r in targets if r.numel() <= self.k_neighbors]):
             k, (label, n_c) = self.k_neighbors, small[0]
             raise ValueError(f"class {np.asarray(label).tolist()!r} has {n_c} sample(s) but SMOTE with k_neighbors={k} "
                              f"needs at least k_neighbors + 1 = {k + 1} samples in every class it over-samples; "
