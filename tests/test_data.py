@@ -463,6 +463,34 @@ def test_cache_rebuilds_when_files_change_or_corrupt(tiny_folder, tmp_cache):
     assert torch.equal(b["images"], c["images"])
 
 
+def test_atomic_save_from_two_threads_at_once(tmp_path):
+    # the temporary name was per process: two threads shared it and one os.replace failed (a cache-not-writable warning)
+    import threading
+
+    barrier, errors = threading.Barrier(2), []
+
+    def save():
+        barrier.wait()
+        try:
+            C.atomic_save({"x": torch.arange(200_000)}, tmp_path / "same.pt")
+        except OSError as err:
+            errors.append(err)
+
+    for _ in range(5):
+        threads = [threading.Thread(target=save) for _ in range(2)]
+        [t.start() for t in threads], [t.join() for t in threads]
+    assert not errors and torch.equal(torch.load(tmp_path / "same.pt")["x"], torch.arange(200_000))
+
+
+def test_image_dataset_classes_must_be_an_ordered_list_and_an_empty_subset_is_empty():
+    x = torch.randint(0, 256, (4, 3, 2, 2), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    for bad in ({"a", "b", "c", "d"}, "abcd"):  # a set's order follows the hash seed; a str is one class per letter
+        with pytest.raises(ValueError, match="^classes must be a list of class names"):
+            D.ImageDataset(x, [0, 1, 2, 3], classes=bad)
+    data = D.ImageDataset(x, [0, 1, 2, 3], classes=("a", "b", "c", "d"))
+    assert data.classes == ["a", "b", "c", "d"] and len(data.subset([])) == 0  # [] was refused as float64
+
+
 def test_cache_misses_an_image_overwritten_in_place(tiny_folder, tmp_cache):
     a = C.load_cifar_split("cifar10", "test", tiny_folder)
     target = tiny_folder / "test" / "c0" / "0000.png"
@@ -517,7 +545,10 @@ def test_pack_round_trip_full_and_longtail(tiny_folder, tmp_path, tmp_cache):
     tr, te = D.load_dataset("cifar10-lt", root=tmp_path / "full", imbalance_ratio=4)
     assert torch.equal(tr.images, ref_tr.images) and torch.equal(tr.labels, ref_tr.labels)
     assert torch.equal(te.images, ref_te.images) and tr.mean == ref_tr.mean
-    assert tr.source.startswith("ltutorial pack at")
+    assert tr.source.startswith("ltutorial pack (full train split; bytes from ImageFolder")
+    # the printed form names the pack's own folder and no machine path (it named 'cifar10)' and kept the pack's path)
+    assert repr(tr).endswith("source=\"ltutorial pack (full train split; bytes from ImageFolder image copy in a folder "
+                             "named 'cifar10') in a folder named 'cifar10.ltpack'\")") and str(tmp_path) not in repr(tr)
 
     lt_pack = P.main(["--out", str(tmp_path / "lt"), "--root", str(tiny_folder), "--imbalance-ratio", "4"])
     assert lt_pack == 0

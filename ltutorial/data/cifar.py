@@ -6,6 +6,7 @@ import hashlib
 import os
 import pickle
 import socket
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -230,7 +231,7 @@ def _cache_path(name: str, kind: str, path: Path, split: str) -> Path:
 def atomic_save(obj, dst: Path) -> None:
     """``torch.save`` beside ``dst``, then ``os.replace`` (atomic): a concurrent reader sees no file or a whole one."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # one per writer, threads too
     try:
         with open(tmp, "wb") as fh:
             torch.save(obj, fh)
@@ -299,7 +300,7 @@ def read_pack_split(path, split: str, name: str | None = None) -> dict:
     lt_part = split == "train" and pack["longtail"]
     what = f"long-tailed train subset {pack['longtail']}" if lt_part else f"full {split} split"
     out = {"images": images, "labels": part["labels"], "classes": list(pack["classes"]),
-           "source": f"ltutorial pack at {path} ({what}; bytes from {pack['origin']})"}
+           "source": f"ltutorial pack ({what}; bytes from {short_source(pack['origin'])}) at {path}"}  # path last
     if split == "train":
         out.update(indices=part["indices"], full_labels=part["full_labels"], mean=tuple(part["mean"]),
                    std=tuple(part["std"]))

@@ -54,7 +54,9 @@ class ImageDataset(ClassCounts):
         if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
             raise ValueError(f"labels must be 1-D with one label per image ({images.shape[0]}); got shape "
                              f"{tuple(labels.shape)} instead.")
-        classes = list(self.classes) or [str(c) for c in range(int(labels.max()) + 1 if labels.numel() else 0)]
+        # a list or tuple: a set would order the names by hash (another order each run), a str give one per letter
+        classes = (list(self.classes) or [str(c) for c in range(int(labels.max()) + 1 if labels.numel() else 0)]
+                   if isinstance(self.classes, (list, tuple)) else [None])
         if not all(isinstance(c, str) for c in classes):
             raise ValueError(f"classes must be a list of class names (str); got {self.classes!r} instead.")
         if not isinstance(self.augment, bool):
@@ -102,6 +104,8 @@ def subset_indices(indices, n: int) -> torch.Tensor:
     integer, in [-n, n)."""
     indices = torch.arange(indices.start, indices.stop, indices.step) if isinstance(indices, range) else indices
     idx = as_tensor(indices, name="indices")
+    if idx.numel() == 0 and not isinstance(indices, torch.Tensor):  # np.asarray([]) is float64: no image, not an error
+        idx = idx.to(torch.int64)
     if idx.dtype == torch.bool and idx.shape != (n,):
         raise ValueError(f"indices as a boolean mask must have shape ({n},); got {tuple(idx.shape)} instead.")
     if idx.is_floating_point() or idx.is_complex() or idx.ndim != 1:

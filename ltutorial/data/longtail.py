@@ -14,7 +14,7 @@ def check_profile(profile) -> str:
 
 def longtail_counts(n_max: int, num_classes: int, imbalance_ratio: float, profile: str = "exp") -> list[int]:
     """Per-class counts, class 0 the head: "exp" n_i = int(n_max * rho^(-i/(C-1))), "step" ceil(C/2) classes of
-    n_max and floor(C/2) of int(n_max/rho) (CIFAR-10: n_max = 5000, rho = 100 gives 12,406 images)."""
+    n_max and floor(C/2) of int(n_max * (1/rho)) (CIFAR-10: n_max = 5000, rho = 100 gives 12,406 images)."""
     n_max = check_positive_int(n_max, name="n_max")
     num_classes = check_positive_int(num_classes, name="num_classes")
     ratio = check_imbalance_ratio(imbalance_ratio)
@@ -23,7 +23,7 @@ def longtail_counts(n_max: int, num_classes: int, imbalance_ratio: float, profil
     else:  # LDAM's 1/rho and int() keep the counts bit-identical to the papers' (12,406 for CIFAR-10 at rho = 100)
         counts = [int(n_max * (1.0 / ratio) ** (i / max(num_classes - 1.0, 1.0))) for i in range(num_classes)]
     if min(counts) < 1:
-        raise ValueError(f"n_max must be large enough for every class to keep a sample (n_max >= imbalance_ratio); "
+        raise ValueError(f"n_max must be large enough for every class to keep a sample (int(n_max * (1/rho)) >= 1); "
                          f"got n_max={n_max} with imbalance_ratio={imbalance_ratio!r} (counts {counts}) instead.")
     return counts
 
