@@ -42,6 +42,9 @@ def minimise_pairwise_risk(joint, alpha, log_delta) -> torch.Tensor:
 def balanced_error(p_x_given_y, h) -> float:
     """BER = 1 - (1/K) sum_y P(h(x) = y | y) of a classifier h, one label per x (Brodersen et al. 2010)."""
     cond, h = float64(p_x_given_y, "p_x_given_y", 2).numpy(), np.asarray(h)
+    if h.shape != (cond.shape[1],) or h.dtype.kind not in "iu" or h.min(initial=0) < 0 or h.max(initial=0) >= len(cond):
+        raise ValueError(f"h must hold one label in [0, {len(cond)}) per x ({cond.shape[1]}); got {h.tolist()!r} "
+                         "instead.")
     return float(1 - np.mean([cond[y, h == y].sum() for y in range(cond.shape[0])]))
 
 

@@ -34,7 +34,7 @@ def plot_longtail_profiles(profiles: dict, ax=None, title: str | None = None):
         raise ValueError(f"profiles must be a non-empty dict name -> counts; got {type(profiles).__name__} instead.")
     ax = _axes(ax)
     for name, counts in profiles.items():
-        c = _numpy(counts, f"profiles[{name!r}]")
+        c = check_class_counts(counts, name=f"profiles[{name!r}]").numpy()  # > 0 and finite: a log axis
         ax.plot(np.arange(c.size), c, marker="o", markersize=3, label=str(name))
     ax.legend()
     return _finish(ax, title, xlabel="class index (head -> tail)", ylabel="training images (log scale)", yscale="log")

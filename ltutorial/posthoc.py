@@ -21,14 +21,15 @@ def threshold_moving(probs, cost_matrix):
         raise ValueError("probs must be non-negative probabilities; got negative values instead.")
     if bool((p.sum(dim=1) <= 0).any()):  # an all-zero row has nothing to renormalise (it would come out NaN)
         raise ValueError("probs must have a positive sum in every row; got a row of zeros instead.")
-    K, C = p.shape[1], as_float_tensor(cost_matrix, "cost_matrix").to(device=p.device, dtype=p.dtype)
+    # float64 arithmetic, the result cast back: float16 row sums over 65504 made inf, then 0 * inf = NaN rows
+    K, C = p.shape[1], as_float_tensor(cost_matrix, "cost_matrix").to(device=p.device, dtype=torch.float64)
     if C.shape not in ((K, K), (K,)):
         raise ValueError(f"cost_matrix must have shape ({K}, {K}) or ({K},) to match probs; got {tuple(C.shape)}.")
     row_cost = C.sum(dim=1) if C.ndim == 2 else C
     if bool((C < 0).any()) or bool((row_cost <= 0).any()):
         raise ValueError(f"cost_matrix must be non-negative with every row sum > 0; got row sums {row_cost.tolist()}.")
-    moved = p * row_cost
-    return like(moved / moved.sum(dim=1, keepdim=True), probs)
+    moved = p.double() * row_cost
+    return like((moved / moved.sum(dim=1, keepdim=True)).to(p.dtype), probs)
 
 
 def logit_adjust(logits, class_priors, tau: float = 1.0):
@@ -42,9 +43,9 @@ def cost_matrix_for_logit_adjustment(class_priors, tau: float = 1.0):
     ``threshold_moving`` equal ``logit_adjust``: softmax(z)_k pi_k^-tau renormalised is softmax(z_k - tau log pi_k)."""
     pri, tau = check_priors(class_priors), check_number(tau, name="tau", minimum=-math.inf)
     K = pri.numel()
-    off_diagonal = 1 - torch.eye(K, dtype=pri.dtype, device=pri.device)
-    C = (torch.exp(-tau * torch.log(pri)) / (K - 1)).unsqueeze(1) * off_diagonal
-    return like(C, class_priors, keep_dtype=False)
+    off_diagonal = 1 - torch.eye(K, dtype=torch.float64, device=pri.device)
+    C = (torch.exp(-tau * torch.log(pri.double())) / (K - 1)).unsqueeze(1) * off_diagonal
+    return like(C.to(pri.dtype), class_priors, keep_dtype=False)
 
 
 def softmax(logits):

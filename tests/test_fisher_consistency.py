@@ -80,3 +80,15 @@ def test_balanced_error_hand_value():
 def test_fisher_consistency_rejects_bad_input(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         fisher_consistency(*args, **kwargs)
+
+
+
+def test_balanced_error_checks_h():
+    # an out-of-range label was accepted (0.75), a wrong length raised a bare IndexError
+    from ltutorial.fisher_consistency import balanced_error
+
+    cond = [[0.5, 0.5], [0.5, 0.5]]
+    assert balanced_error(cond, [0, 1]) == pytest.approx(0.5)
+    for bad in ([0, 7], [0, 1, 1], [0.0, 1.0]):
+        with pytest.raises(ValueError, match=r"^h must hold one label in \[0, 2\) per x \(2\)"):
+            balanced_error(cond, bad)

@@ -123,6 +123,7 @@ def test_decision_regions_fill_every_predicted_label_also_negative_ones():
     "call, match",
     [
         (lambda: plots.plot_class_counts([5, 0]), "counts must hold finite counts > 0"),
+        (lambda: plots.plot_longtail_profiles({"a": [100, 10, 0, -5]}), r"profiles\['a'\] must hold finite counts > 0"),
         (lambda: plots.plot_class_counts([5, float("nan")]), "counts must hold finite counts > 0"),
         (lambda: plots.plot_class_counts([[5, 1]]), "counts must be a non-empty 1-D"),
         (lambda: plots.plot_class_counts([5, 1], labels=["a"]), "labels must have one name per class"),

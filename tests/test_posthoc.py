@@ -205,3 +205,16 @@ def test_tau_sweep_rejects_bad_input(kwargs, match):
     args = {"logits": logits, "labels": labels, "class_priors": prior, "taus": [0.0, 1.0], **kwargs}
     with pytest.raises(ValueError, match=match):
         tau_sweep(**args)
+
+
+def test_threshold_moving_of_float16_probabilities_with_large_costs():
+    # float16 row sums over 65504 became inf and the rows 0 * inf = NaN; float64 inside, the result cast back
+    counts = np.array([1280.0, 200, 20, 5])
+    z = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    cost = cost_matrix_for_logit_adjustment(counts, tau=2)
+    got = threshold_moving(softmax(z).half(), cost)
+    assert got.dtype == torch.float16 and bool(torch.isfinite(got).all())
+    torch.testing.assert_close(got.float(), threshold_moving(softmax(z), cost).float(), atol=2e-3, rtol=1e-2)
+    # float16 priors: pi^-2 = 1e6 cannot be a float16 (inf), but the diagonal stays 0 (it was inf * 0 = NaN)
+    half = cost_matrix_for_logit_adjustment(torch.tensor([1.0, 1000.0]).half(), tau=2)
+    assert not bool(torch.isnan(half).any()) and half[0, 0] == 0 and half[1, 1] == 0
