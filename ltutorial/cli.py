@@ -30,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     if name == "reproduce":  # the large benchmarks (from the user's split files): ``ltutorial.reproduce_large``
         from ltutorial.data.large_lt import LARGE_LT
 
-        module = "reproduce_large" if any(a in LARGE_LT for a in rest) else "reproduce"  # options may come first
+        from ltutorial.methods import BENCHMARKS
+
+        # the benchmark may stand after the options, and an option's value may look like a benchmark's name
+        large = any(a in LARGE_LT for a in rest) and not any(a in BENCHMARKS for a in rest)
+        module = "reproduce_large" if large else "reproduce"
         return int(importlib.import_module(f"ltutorial.{module}").main(rest) or 0)
     module = importlib.import_module(f"ltutorial.{'notebooks' if name == 'notebooks' else 'workshop'}")
     return int(module.main(rest, prog=f"ltutorial {name}") or 0)

@@ -45,8 +45,9 @@ def find_notebooks(notebooks_dir: str | Path | None = None, only=None) -> list[P
     paths = sorted(p for p in folder.iterdir() if NOTEBOOK_PATTERN.match(p.name))
     if not paths:
         raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in {str(folder)!r}.")
-    if not only:
+    if only is None or (not isinstance(only, (str, int)) and not only):
         return paths
+    only = [only] if isinstance(only, (str, int)) else only  # "12" is one notebook, not notebooks 1 and 2
     by_key = {**{p.stem: p for p in paths}, **{p.name[:2]: p for p in paths}}
     keys = [f"{int(k):02d}" if k.isdigit() else k for k in (str(item).removesuffix(".ipynb") for item in only)]
     bad = [item for item, key in zip(only, keys) if key not in by_key]
@@ -71,11 +72,14 @@ def _cuda_available() -> bool:
 def load_params_config(params_file: str | Path | None = None) -> dict:
     """``ci/notebook_params.yml``: ``{"defaults": {profile: {...}}, "notebooks": {NN: {profile|timeout: {...}}}}``."""
     path = Path(params_file) if params_file is not None else PARAMS_FILE
-    if params_file is not None and not path.exists():
+    if params_file is not None and not path.is_file():
         raise ValueError(f"params_file must be an existing YAML file; got {str(path)!r} instead.")
     import yaml
 
-    config = (yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None) or {}
+    try:
+        config = (yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None) or {}
+    except yaml.YAMLError as exc:  # one error line and exit 2, as for every bad input (a traceback exited 1)
+        raise ValueError(f"params_file must be valid YAML; got {str(path)!r}, which is not ({exc}).") from None
     if not isinstance(config, dict) or set(config) - {"defaults", "notebooks"}:
         got = sorted(config) if isinstance(config, dict) else type(config).__name__
         raise ValueError(f"params_file must hold a mapping with keys 'defaults' and 'notebooks'; got {got} in {path} "

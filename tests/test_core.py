@@ -147,9 +147,16 @@ def test_require_raises_for_a_too_new_version(monkeypatch):
 
 
 def test_version_parse():
-    assert _version._parse("0.1.0") == (0, 1, 0)
+    # trailing zeros do not count (PEP 440: 0.2 == 0.2.0); "0.1.0.0" was refused on 0.1.0
+    assert _version._parse("0.1.0") == _version._parse("0.1") == _version._parse("0.1.0.0") == (0, 1)
     assert _version._parse("10.20.3") == (10, 20, 3)
-    assert _version._parse("2.0.dev") == (2, 0)
+    assert _version._parse("2.0.dev") == (2,) and _version._parse("0") == (0,)
+
+
+def test_require_with_trailing_zeros(monkeypatch):
+    assert lt.require("0.1.0.0") == lt.__version__
+    monkeypatch.setattr(_version, "__version__", "0.2")
+    assert _version.require("0.2.0") == "0.2"
 
 
 @pytest.mark.parametrize("bad", ["", "abc", 1, None, 0.1])

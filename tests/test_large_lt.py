@@ -280,6 +280,9 @@ def test_reproduce_reaches_the_large_benchmarks_with_options_first(tmp_path, cap
     status = cli.main(["reproduce", "--root", str(tmp_path), "--no-write", "imagenet-lt"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "ImageNet_LT_train.txt" in err[0]  # reproduce_large's missing-file error
+    # an option's value that looks like a large benchmark's name does not send a CIFAR run there
+    status = cli.main(["reproduce", "digits-lt", "--out", "places-lt", "--epochs", "0"])
+    assert status == 2 and "epochs must be an integer >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "--help"])
     assert "ltutorial reproduce imagenet-lt --help" in capsys.readouterr().out.replace("\n", " ")

@@ -190,6 +190,13 @@ def test_parameters_precedence_and_yaml_integer_keys(tiny):
 def test_bad_inputs_raise_value_errors(tiny, tmp_path):
     folder, params = tiny
     paths = runner.find_notebooks(folder)
+    # one name as a str or an int is one notebook ("03" was read as "0" and "3"; 3 raised a TypeError)
+    assert runner.find_notebooks(folder, "03") == runner.find_notebooks(folder, 3) == [paths[2]]
+    (tmp_path / "broken.yml").write_text("defaults:\n  smoke: {SEED: 0\n")
+    with pytest.raises(ValueError, match=r"^params_file must be valid YAML; got .*broken.yml"):
+        runner.load_params_config(tmp_path / "broken.yml")  # a YAML traceback and exit 1 before
+    with pytest.raises(ValueError, match="^params_file must be an existing YAML file"):
+        runner.load_params_config(tmp_path)  # a folder: IsADirectoryError before
     assert [p.name for p in paths] == ["01_ok.ipynb", "02_fails.ipynb", "03_other.ipynb"]
     assert runner.find_notebooks(folder, ["3", "01_ok", "01"]) == [paths[2], paths[0]]
     with pytest.raises(ValueError, match=r"only must name existing notebooks.*'07'"):
