@@ -497,3 +497,11 @@ def test_fit_refuses_a_test_set_normalised_with_its_own_statistics():
         fit(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), test=test, **FIT)
     same = TinyData(train.images // 2, train.labels)  # the training statistics: accepted
     assert fit(tiny_net(), train, loss_fn=nn.CrossEntropyLoss(), test=same, **{**FIT, "epochs": 1}).epoch == [0]
+
+
+def test_an_empty_dataset_gives_empty_predictions():
+    # no batch ran: the logits were 0 x 0 and argmax(dim=1) raised an IndexError
+    empty = TinyData(torch.zeros(0, 3, 8, 8, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64))
+    assert predict_logits(tiny_net(), empty).shape == (0, 4) and predict(tiny_net(), empty).shape == (0,)
+    result = evaluate(tiny_net(), empty)
+    assert math.isnan(result["accuracy"]) and result["predictions"].shape == (0,)

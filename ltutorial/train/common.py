@@ -261,7 +261,7 @@ def logits_on_device(model, images, data, device, amp, channels_last, forward=No
     model.eval()
     mean, std = (torch.as_tensor(v, dtype=torch.float32, device=device) for v in (data.mean, data.std))
     try:
-        for start in range(0, images.shape[0], batch_size):
+        for start in range(0, max(images.shape[0], 1), batch_size):  # no image: one empty batch gives N x C = 0 x C
             x = normalize(images[start:start + batch_size].to(device, non_blocking=True), mean, std)
             with autocast(device, amp):
                 x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
@@ -269,4 +269,4 @@ def logits_on_device(model, images, data, device, amp, channels_last, forward=No
     finally:
         for module, training in modes:
             module.training = training
-    return torch.cat(outs) if outs else torch.empty(0, 0, device=device)
+    return torch.cat(outs)
