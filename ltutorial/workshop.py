@@ -92,6 +92,10 @@ def find_exercises(nb) -> list[Exercise]:
         if end is None:
             raise ValueError(f"a cell with {BEGIN_MARKER!r} must close it with {END_MARKER!r}; got none in:\n"
                              f"{cell.source}")
+        if min(cell.source.count(BEGIN_MARKER), cell.source.count(END_MARKER)) > 1:  # one stub per cell: a second
+            # region would get the first one's (one BEGIN inside another is nbgrader's "nested" error)
+            raise ValueError(f"a cell must hold one solution region (split the others into cells of their own); "
+                             f"got {cell.source.count(BEGIN_MARKER)} in:\n{cell.source}")
         before, solution, after = lines[:begin], lines[begin + 1:end], lines[end + 1:]
         nxt = next((j for j in range(i + 1, len(cells)) if cells[j].cell_type == "code"), None)
         check = nxt if nxt is not None and CHECK_CALL.search(cells[nxt].source) else None

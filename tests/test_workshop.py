@@ -119,6 +119,9 @@ def test_checks_whose_answers_are_also_inputs_say_not_yet_for_the_stubs_none():
     ("# BEGIN SOLUTION\na = 1\n", r"must close it with '# END SOLUTION'"),
     ("# BEGIN SOLUTION\n# BEGIN SOLUTION\na = 1\n# END SOLUTION", "nested"),
     ("a = 1\n# END SOLUTION", r"must hold no solution marker; got one in cells \[0\]"),  # an END with no BEGIN
+    # two regions in a cell: both got the first region's stub ("must set a"), the second's answer never named
+    ("# BEGIN SOLUTION\na = 1\n# END SOLUTION\nprint(a)\n# BEGIN SOLUTION\nb = a + 1\n# END SOLUTION",
+     r"a cell must hold one solution region \(split the others into cells of their own\); got 2"),
 ])
 def test_broken_markers_are_refused_with_the_notebook_name(tmp_path, source, match):
     folder = tmp_path / "nbs"
