@@ -78,7 +78,7 @@ def plot_decision_regions(predict_fn, X, y, ax=None, title: str | None = None):
     if not callable(predict_fn):
         raise ValueError(f"predict_fn must be a callable (M, 2) array -> M labels; got {type(predict_fn).__name__} "
                          "instead.")
-    X, y = _numpy(X, "X", ndim=2), _numpy(y, "y").astype(np.int64)
+    X, y = _numpy(X, "X", ndim=2), _labels(_numpy(y, "y"), "y")
     if X.shape[1] != 2:
         raise ValueError(f"X must have 2 features for a 2-D plot; got {X.shape[1]} instead.")
     if y.size != X.shape[0]:
@@ -88,12 +88,13 @@ def plot_decision_regions(predict_fn, X, y, ax=None, title: str | None = None):
     z = _numpy(predict_fn(np.column_stack([gx.ravel(), gy.ravel()])), "predict_fn(grid)").reshape(-1)
     if z.size != gx.size:
         raise ValueError(f"predict_fn must return one label per grid point ({gx.size}); got {z.size} instead.")
+    z = _labels(z, "predict_fn(grid)")
     import matplotlib.pyplot as plt
 
-    classes = np.unique(np.concatenate([y, z.astype(np.int64)]))  # colour i for the i-th label: {-1, 1} works too
+    classes = np.unique(np.concatenate([y, z]))  # colour i for the i-th label: {-1, 1} works too
     cmap = plt.get_cmap("tab10" if classes.size <= 10 else "tab20")
     ax = _axes(ax, figsize=(5.0, 5.0))
-    ax.contourf(gx, gy, np.searchsorted(classes, z.astype(np.int64)).reshape(gx.shape),
+    ax.contourf(gx, gy, np.searchsorted(classes, z).reshape(gx.shape),
                 levels=np.arange(classes.size + 1) - 0.5, cmap=cmap, vmin=-0.5, vmax=cmap.N - 0.5, alpha=0.3)
     for i, c in enumerate(classes):
         pts = X[y == c]
@@ -116,6 +117,14 @@ def _finish(ax, title: str | None, **props):
     """``ax.set(**props)``, the title only if given (a caller's own title on ``ax`` stays)."""
     ax.set(**props, **({"title": title} if title else {}))
     return ax
+
+
+def _labels(values: np.ndarray, name: str) -> np.ndarray:
+    """Integer class labels (any sign) as int64; NaN or 0.5 refused (a cast made NaN a huge negative class)."""
+    if not (np.isfinite(values).all() and (values == np.round(values)).all()):
+        raise ValueError(f"{name} must hold integer class labels; got values such as "
+                         f"{values[~(np.isfinite(values) & (values == np.round(values)))][:3].tolist()} instead.")
+    return values.astype(np.int64)
 
 
 def _numpy(x, name: str, ndim: int = 1) -> np.ndarray:

@@ -123,6 +123,11 @@ def test_decision_regions_fill_every_predicted_label_also_negative_ones():
     "call, match",
     [
         (lambda: plots.plot_class_counts([5, 0]), "counts must hold finite counts > 0"),
+        # NaN was cast to class -9223372036854775808, 1.9 to class 1
+        (lambda: plots.plot_decision_regions(lambda g: g[:, 0] > 0, np.ones((4, 2)), [np.nan, 0, 1, 1]),
+         r"^y must hold integer class labels; got values such as \[nan\]"),
+        (lambda: plots.plot_decision_regions(lambda g: g[:, 0] * 0 + 0.5, np.ones((4, 2)), [0, 1, 0, 1]),
+         r"^predict_fn\(grid\) must hold integer class labels"),
         (lambda: plots.plot_longtail_profiles({"a": [100, 10, 0, -5]}), r"profiles\['a'\] must hold finite counts > 0"),
         (lambda: plots.plot_class_counts([5, float("nan")]), "counts must hold finite counts > 0"),
         (lambda: plots.plot_class_counts([[5, 1]]), "counts must be a non-empty 1-D"),
