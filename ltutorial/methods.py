@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ltutorial import losses, metrics
-from ltutorial._validation import check_choice, check_class_counts
+from ltutorial._validation import check_choice
 from ltutorial.posthoc import logit_adjust
 
 __all__ = ["Method", "METHODS", "DEFAULT_METHODS", "BENCHMARKS", "GAP_NOTES", "method_params", "method_spec", "model_of",
@@ -151,5 +151,5 @@ def method_shots(name: str, logits, labels, counts, *, benchmark: str | dict = "
     """``metrics.shot_accuracy`` of method ``name``'s predictions (a post-hoc method adjusts its base's logits)."""
     if METHODS[name].posthoc_of:
         tau = method_params(name, benchmark=benchmark)["tau"]
-        logits = logit_adjust(logits, check_class_counts(counts, name="counts"), tau=tau)  # a list too, as below
+        logits = logit_adjust(logits, counts, tau=tau)  # counts as priors: a list, an array or a tensor
     return metrics.shot_accuracy(labels, logits.argmax(1), counts)

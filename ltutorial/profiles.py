@@ -36,6 +36,8 @@ def supervised_settings(profile: str, dataset: str, *, epochs: int | None = None
     """
     small_data, full = dataset == "digits-lt", check_choice(profile, PROFILES, name="PROFILE") == "full"
     epochs = pick(profile, smoke=2, cpu=30 if small_data else 15, full=200, override=epochs)
+    benchmark = BENCHMARKS.get(dataset, {}).get("params", {})  # e.g. CIFAR-100-LT's TLA/ADRW nu and tau
+    small = {} if full or small_data else {"ldam-drw": {"s": 16.0}}  # merged per method over the benchmark's
     if width is not None and full:
         raise ValueError(f"width applies to the SmallCNN of the smoke/cpu profiles; the {profile} profile trains "
                          f"resnet32, got width={width!r} instead.")
@@ -46,7 +48,5 @@ def supervised_settings(profile: str, dataset: str, *, epochs: int | None = None
         "batch_size": pick(profile, smoke=128, cpu=32 if small_data else 128, full=128),
         "eval_every": 1 if full else epochs,
         "weight_decay": 2e-4 if full else 5e-3 if small_data else 5e-4,
-        # the benchmark's own tuning (CIFAR-100-LT's TLA/ADRW nu and tau), then the small profiles' LDAM scale
-        "method_params": {**BENCHMARKS.get(dataset, {}).get("params", {}),
-                          **({} if full or small_data else {"ldam-drw": {"s": 16.0}})},
+        "method_params": {m: {**benchmark.get(m, {}), **small.get(m, {})} for m in {**benchmark, **small}},
     }

@@ -734,3 +734,20 @@ def test_tensor_lr_sgd_sets_up_an_added_param_group_like_its_own():
             o.step()
     torch.testing.assert_close(b.weight, ref_b.weight)
     torch.testing.assert_close(a.weight, ref_a.weight)
+
+
+def test_a_failed_first_capture_gives_the_eager_fallback_the_base_lrs(fake_cuda_graphs, monkeypatch, capsys):
+    # run_engine had set epoch 0's lr (base * 0.1) in the user's SGD: the fallback took it as its base (lr 0.001)
+    from ltutorial.train.loop import _fit_eager
+
+    def broken(body, device, reset_grads):
+        body()
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(fake_cuda_graphs, "_capture", broken)
+    model = tiny_net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    cfg = FitConfig(epochs=2, batch_size=16, progress=False, schedule=lambda e: 0.1)
+    h = fake_cuda_graphs.fit_on_engine(_fit_eager, model, quadrant_task(8, seed=0), None, nn.CrossEntropyLoss(), [],
+                                       cfg, opt, torch.device("cpu"), True, True)
+    assert "fast path failed" in capsys.readouterr().out and h.lr == [pytest.approx(0.01)] * 2

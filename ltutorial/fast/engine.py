@@ -153,8 +153,9 @@ def fit_on_engine(eager, model, train, test, loss_fn, hooks, cfg: FitConfig, opt
               "(the graphed fast path needs at least one full batch).")
         return eager(*args)
     try:
-        return run_engine(model, train, test, Members([loss_fn], [hooks], [model]), cfg, device=device,
-                          optimizer=optimizer, capture=capture)[0]
+        with restored_lrs(optimizer):  # a failed capture had set epoch 0's lr: the eager fallback must see the base
+            return run_engine(model, train, test, Members([loss_fn], [hooks], [model]), cfg, device=device,
+                              optimizer=optimizer, capture=capture)[0]
     except GraphCaptureError as err:
         if not auto or err.epoch != 0:
             raise
@@ -168,9 +169,8 @@ def fit_fast(model: nn.Module, train, *, loss_fn, test=None, hooks=(), optimizer
     """``fit`` on the engine; ``capture=False`` equals ``fit(..., fast=False, drop_last=True)`` up to rounding."""
     cfg = check_fit_args(model, train, loss_fn, test, FitConfig(**settings))
     dev = get_device(device)
-    with restored_lrs(optimizer):
-        return fit_on_engine(None, model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, dev, False,
-                             resolve_fast(capture, dev, name="capture"))
+    return fit_on_engine(None, model, train, test, loss_fn, check_hooks(hooks), cfg, optimizer, dev, False,
+                         resolve_fast(capture, dev, name="capture"))
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ class WarmupMultiStep:
             self.milestones = tuple(check_positive_int(m, name="milestones", minimum=0) for m in milestones)
         except TypeError:
             raise ValueError(f"milestones must be a sequence of epochs; got {milestones!r} instead.") from None
-        if any(m < 0 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
+        if list(self.milestones) != sorted(self.milestones):  # each one is an int >= 0 already
             raise ValueError(f"milestones must be non-negative and non-decreasing; got {milestones!r} instead.")
         self.gamma = check_probability(gamma, name="gamma", inclusive_low=False)
 
