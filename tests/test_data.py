@@ -487,6 +487,7 @@ def test_image_dataset_classes_must_be_an_ordered_list_and_an_empty_subset_is_em
     for bad in ({"a", "b", "c", "d"}, "abcd"):  # a set's order follows the hash seed; a str is one class per letter
         with pytest.raises(ValueError, match="^classes must be a list of class names"):
             D.ImageDataset(x, [0, 1, 2, 3], classes=bad)
+    assert D.ImageDataset(x, [0, 1, 2, 3], classes=np.array(["a", "b", "c", "d"])).classes == ["a", "b", "c", "d"]
     data = D.ImageDataset(x, [0, 1, 2, 3], classes=("a", "b", "c", "d"))
     assert data.classes == ["a", "b", "c", "d"] and len(data.subset([])) == 0  # [] was refused as float64
 

@@ -54,10 +54,11 @@ class ImageDataset(ClassCounts):
         if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
             raise ValueError(f"labels must be 1-D with one label per image ({images.shape[0]}); got shape "
                              f"{tuple(labels.shape)} instead.")
-        # a list or tuple: a set would order the names by hash (another order each run), a str give one per letter
-        classes = (list(self.classes) or [str(c) for c in range(int(labels.max()) + 1 if labels.numel() else 0)]
-                   if isinstance(self.classes, (list, tuple)) else [None])
-        if not all(isinstance(c, str) for c in classes):
+        # a set would order the names by hash (another order each run), a str give one class per letter
+        unordered = isinstance(self.classes, (str, set, frozenset, dict))
+        classes = [] if unordered else list(self.classes)  # a numpy array of names too (np.str_ is a str)
+        classes = classes or [str(c) for c in range(int(labels.max()) + 1 if labels.numel() else 0)]
+        if unordered or not all(isinstance(c, str) for c in classes):
             raise ValueError(f"classes must be a list of class names (str); got {self.classes!r} instead.")
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be True or False; got {self.augment!r} instead.")

@@ -11,7 +11,7 @@ import torch
 from ltutorial._validation import check_positive_int, check_probability
 from ltutorial.ssl.augment import RANDAUGMENT_OPS
 from ltutorial.ssl.sdclr import SDCLR
-from ltutorial.ssl.simclr import SimCLR, per_image
+from ltutorial.ssl.simclr import SimCLR, check_method, per_image
 
 
 def ema_update(ema: torch.Tensor, losses: torch.Tensor, beta: float, initialized: torch.Tensor) -> torch.Tensor:
@@ -45,9 +45,7 @@ class BCL:
     ``ema``, ``scores`` per image; ``score_history``, ``loss_history``: one CPU row per epoch."""
 
     def __init__(self, base=None, *, beta: float = 0.97, k: int | None = None):
-        self.base = SimCLR() if base is None else base
-        if isinstance(self.base, type) or not callable(getattr(self.base, "loss", None)):
-            raise ValueError(f"base must be a method object (SimCLR() or SDCLR()); got {self.base!r} instead.")
+        self.base = SimCLR() if base is None else check_method(base, name="base")
         self.beta = check_probability(beta, name="beta")
         self.k = check_positive_int(k if k is not None else (2 if isinstance(self.base, SDCLR) else 1), name="k")
         self.on_epoch = self.base.on_epoch  # the base's, unchanged

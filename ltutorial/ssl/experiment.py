@@ -55,10 +55,12 @@ class SSLSettings:
         if self.width is not None and self.encoder != "small_cnn":  # make_encoder would drop it silently
             raise ValueError(f"width must be None with encoder {self.encoder!r} (it sizes the small_cnn of the "
                              f"smoke/cpu profiles); got {self.width!r} instead.")
-        for f in dataclasses.fields(self):
-            value, low = getattr(self, f.name), 0 if f.name in ("seed", "warmup_epochs") else 1  # the probe trains
-            if f.type in (int, int | None) and (value is not None or f.type is int):
-                object.__setattr__(self, f.name, check_positive_int(value, name=f.name, minimum=low))
+        for name in ("seed", "epochs", "width", "n_max", "image_size", "batch_size", "proj_dim", "warmup_epochs",
+                     "probe_epochs", "val_per_class", "test_per_class"):  # None: the five that may be None
+            value, low = getattr(self, name), 0 if name in ("seed", "warmup_epochs") else 1  # the probe trains
+            if value is not None or name in ("seed", "epochs", "batch_size", "proj_dim", "warmup_epochs",
+                                             "probe_epochs"):
+                object.__setattr__(self, name, check_positive_int(value, name=name, minimum=low))
         PretrainConfig(epochs=self.epochs, warmup_epochs=self.warmup_epochs)  # pretrain's rule: warmup <= epochs
 
     digits = property(lambda self: self.dataset == "digits-lt")

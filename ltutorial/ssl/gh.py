@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ltutorial._validation import check_number, check_positive_int, check_probability, check_random_state
 from ltutorial.ssl.bcl import ema_update
-from ltutorial.ssl.simclr import SimCLR
+from ltutorial.ssl.simclr import SimCLR, check_method
 
 # exp(|t| / eps), |t| <= 1, stays inside float64 for eps >= 1/50 (e^50 ~ 5e21): no log-domain iteration needed.
 _BOUND = 50.0
@@ -53,7 +53,7 @@ class GH:
     State: ``etf``, ``ema``, ``prior`` pi, ``prior_history`` [(epoch, pi)], ``weights`` (w per epoch)."""
 
     def __init__(self, base=None, config: GHConfig | None = None):
-        self.base = SimCLR() if base is None else base
+        self.base = SimCLR() if base is None else check_method(base, name="base")
         self.config = GHConfig() if config is None else config
         self.views, self.on_epoch_end = self.base.views, self.base.on_epoch_end  # the base's, unchanged
 

@@ -66,14 +66,20 @@ class SimCLR:
         """After epoch ``epoch``."""
 
 
+def check_method(method, *, name: str):
+    """A method object (an instance with loss, views, setup, on_epoch, on_epoch_end), not its class or its name."""
+    if isinstance(method, type) or not all(callable(getattr(method, a, None))
+                                           for a in ("loss", "views", "setup", "on_epoch", "on_epoch_end")):
+        raise ValueError(f"{name} must be a method object (SimCLR(), SDCLR(), BCL(), GH()); got {method!r} instead.")
+    return method
+
+
 def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progress: bool | None = None,
              **settings) -> History:
     """Contrastive pre-training of ``encoder`` on ``data`` with ``method``; ``settings``: :class:`PretrainConfig`
     fields. SGD at lr(step) = warm-up + per-step cosine; the last partial batch is kept (BCL needs every image)."""
     method = SimCLR() if method is None else method
-    if isinstance(method, type) or not all(callable(getattr(method, a, None))
-                                           for a in ("loss", "views", "setup", "on_epoch", "on_epoch_end")):
-        raise ValueError(f"method must be a method object (SimCLR(), SDCLR(), BCL(), GH()); got {method!r} instead.")
+    check_method(method, name="method")
     cfg, seed, dev = PretrainConfig(**settings), check_random_state(seed, name="seed") or 0, get_device(device)
     images = check_dataset(data, "data").images.to(dev)
     aug = ContrastiveAugment(size=int(images.shape[-1]), mean=tuple(data.mean), std=tuple(data.std))
@@ -91,7 +97,7 @@ def pretrain(encoder, data, method=None, *, device="auto", seed: int = 0, progre
     warmup = cfg.warmup_epochs * len(starts)  # per-step schedule; +1 keeps warmup == epochs legal
     schedule = cosine_with_warmup(max(cfg.epochs * len(starts), warmup + 1), warmup, cfg.min_lr / cfg.lr)
     g = torch.Generator(device=dev).manual_seed(seed)
-    hist = History(device=str(dev), config={**vars(cfg), "amp": use_amp, "seed": seed}, model=net, method=method)
+    hist = History(device=str(dev), config={**vars(cfg), "amp": use_amp, "seed": seed}, model=net)
     step = 0
     net.train()
     for epoch in progress_bar(range(cfg.epochs), progress=progress, desc=type(method).__name__):
