@@ -6,7 +6,8 @@ __version__ = "0.1.0"
 
 
 def _parse(version: str) -> tuple[int, ...]:
-    """The leading numbers of a version: "0.10.1" -> (0, 10, 1); "1rc2" counts as 1, "2.0.dev" as (2, 0)."""
+    """The leading numbers of a version without trailing zeros: "0.10.1" -> (0, 10, 1); "1rc2" counts as 1,
+    "2.0.dev" as (2,)."""
     leading = re.match(r"\d+(?:\.\d+)*", version)
     parts = [int(d) for d in leading.group().split(".")] if leading else []
     while len(parts) > 1 and parts[-1] == 0:  # 0.2 == 0.2.0 (PEP 440)

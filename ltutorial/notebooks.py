@@ -45,9 +45,9 @@ def find_notebooks(notebooks_dir: str | Path | None = None, only=None) -> list[P
     paths = sorted(p for p in folder.iterdir() if NOTEBOOK_PATTERN.match(p.name))
     if not paths:
         raise ValueError(f"notebooks_dir must contain NN_slug.ipynb notebooks; got none in {str(folder)!r}.")
-    if only is None or (not isinstance(only, (str, int)) and not only):
-        return paths
     only = [only] if isinstance(only, (str, int)) else only  # "12" is one notebook, not notebooks 1 and 2
+    if not only:
+        return paths
     by_key = {**{p.stem: p for p in paths}, **{p.name[:2]: p for p in paths}}
     keys = [f"{int(k):02d}" if k.isdigit() else k for k in (str(item).removesuffix(".ipynb") for item in only)]
     bad = [item for item, key in zip(only, keys) if key not in by_key]

@@ -21,14 +21,16 @@ def threshold_moving(probs, cost_matrix):
         raise ValueError("probs must be non-negative probabilities; got negative values instead.")
     if bool((p.sum(dim=1) <= 0).any()):  # an all-zero row has nothing to renormalise (it would come out NaN)
         raise ValueError("probs must have a positive sum in every row; got a row of zeros instead.")
-    # float64 arithmetic, the result cast back: float16 row sums over 65504 made inf, then 0 * inf = NaN rows
-    K, C = p.shape[1], as_float_tensor(cost_matrix, "cost_matrix").to(device=p.device, dtype=torch.float64)
+    # at least float32, the result cast back: float16 row sums over 65504 made inf, then 0 * inf = NaN rows (float64
+    # would fail on MPS)
+    work = torch.promote_types(p.dtype, torch.float32)
+    K, C = p.shape[1], as_float_tensor(cost_matrix, "cost_matrix").to(device=p.device, dtype=work)
     if C.shape not in ((K, K), (K,)):
         raise ValueError(f"cost_matrix must have shape ({K}, {K}) or ({K},) to match probs; got {tuple(C.shape)}.")
     row_cost = C.sum(dim=1) if C.ndim == 2 else C
     if bool((C < 0).any()) or bool((row_cost <= 0).any()):
         raise ValueError(f"cost_matrix must be non-negative with every row sum > 0; got row sums {row_cost.tolist()}.")
-    moved = p.double() * row_cost
+    moved = p.to(work) * row_cost
     return like((moved / moved.sum(dim=1, keepdim=True)).to(p.dtype), probs)
 
 
@@ -43,8 +45,9 @@ def cost_matrix_for_logit_adjustment(class_priors, tau: float = 1.0):
     ``threshold_moving`` equal ``logit_adjust``: softmax(z)_k pi_k^-tau renormalised is softmax(z_k - tau log pi_k)."""
     pri, tau = check_priors(class_priors), check_number(tau, name="tau", minimum=-math.inf)
     K = pri.numel()
-    off_diagonal = 1 - torch.eye(K, dtype=torch.float64, device=pri.device)
-    C = (torch.exp(-tau * torch.log(pri.double())) / (K - 1)).unsqueeze(1) * off_diagonal
+    work = torch.promote_types(pri.dtype, torch.float32)
+    off_diagonal = 1 - torch.eye(K, dtype=work, device=pri.device)
+    C = (torch.exp(-tau * torch.log(pri.to(work))) / (K - 1)).unsqueeze(1) * off_diagonal
     return like(C.to(pri.dtype), class_priors, keep_dtype=False)
 
 
@@ -121,5 +124,5 @@ def check_priors(class_priors, num_classes: int | None = None, ref: torch.Tensor
                          f"shape {tuple(pri.shape)} instead.")
     if bool((pri <= 0).any()):
         raise ValueError(f"class_priors must be > 0 for every class; got {pri.tolist()} instead.")
-    pri = pri.to(torch.float64)  # float16 logits: a count total over 65504 would overflow to inf (priors 0)
+    pri = pri.to(torch.promote_types(pri.dtype, torch.float32))  # float16: a total over 65504 is inf (priors 0)
     return (pri / pri.sum()).to(device=device, dtype=dtype)
